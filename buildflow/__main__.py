@@ -1,0 +1,3 @@
+from buildflow.cli import main
+
+raise SystemExit(main())

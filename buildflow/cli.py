@@ -1,0 +1,216 @@
+"""`bflow`: argparse and dispatch. The only module that reads argv; every command is a function
+in `buildflow.commands` that takes explicit arguments and returns an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from buildflow import __version__
+from buildflow.errors import EXIT_BUG, EXIT_FAILED, EXIT_INTERRUPTED, FatalError, Interrupted, UsageError
+
+COMMANDS = ("build", "watch", "graph", "status", "explain", "list", "clean", "validate", "init",
+            "log")
+# Options that take a value, so the command word can be found without parsing.
+_VALUE_OPTIONS = {"-f", "--file", "-C", "--directory", "-j", "--jobs", "--lock-timeout",
+                  "--format", "-o", "--output", "--debounce"}
+
+
+def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    """Options allowed before or after the command word."""
+    default = argparse.SUPPRESS if suppress else None
+    flag = argparse.SUPPRESS if suppress else False
+    parser.add_argument("-f", "--file", metavar="PATH", default=default,
+                        help="use this Flowfile instead of searching upward")
+    parser.add_argument("-C", "--directory", metavar="DIR", default=default,
+                        help="change to DIR before doing anything")
+    parser.add_argument("-q", "--quiet", action="store_true", default=flag,
+                        help="print only failures and the summary")
+    parser.add_argument("-v", "--verbose", action="store_true", default=flag,
+                        help="print each command; tracebacks for internal errors")
+    parser.add_argument("--plain", action="store_true", default=flag,
+                        help="plain lines, no live display or colour")
+    parser.add_argument("--json", action="store_true", default=flag,
+                        help="JSON Lines events on stdout")
+
+
+def _build_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("targets", nargs="*", metavar="TARGET|VAR=VALUE",
+                        help="tasks, TASK:ITEM instances or output paths; VAR=VALUE overrides a var")
+    parser.add_argument("-j", "--jobs", type=_positive_int, metavar="N",
+                        help="run up to N commands at once (default: settings.jobs, else CPUs)")
+    parser.add_argument("-k", "--keep-going", action="store_true",
+                        help="after a failure, still run everything that does not depend on it")
+    parser.add_argument("-n", "--dry-run", action="store_true",
+                        help="print what would run and why; run and write nothing")
+    parser.add_argument("-B", "--always-make", action="store_true",
+                        help="treat every task as stale")
+    parser.add_argument("--lock-timeout", type=float, metavar="SECONDS",
+                        help="give up when another build holds the lock this long")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
+    return value
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bflow", description="A file-based incremental build tool.",
+        epilog="Plain 'bflow [TARGET..]' means 'bflow build [TARGET..]'. "
+               "Exit status: 0 ok, 1 a task failed, 2 bad Flowfile or usage, 3 internal "
+               "error, 130 interrupted.")
+    parser.add_argument("--version", action="version", version=f"bflow {__version__}")
+    _common(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)
+    _common(common, suppress=True)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], help=help_text, description=help_text)
+
+    _build_options(command("build", "build targets and what they need"))
+    watch = command("watch", "build, then rebuild on every change until Ctrl-C")
+    _build_options(watch)
+    watch.add_argument("--poll", action="store_true",
+                       help="poll the filesystem instead of using OS events")
+    watch.add_argument("--debounce", type=float, default=0.1, metavar="SECONDS",
+                       help="quiet time that ends a burst of changes (default 0.1)")
+    graph = command("graph", "print the task graph")
+    graph.add_argument("targets", nargs="*", metavar="TARGET")
+    graph.add_argument("--format", choices=("text", "dot", "mermaid", "json"), default="text")
+    graph.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    status = command("status", "list stale tasks with the first reason each")
+    status.add_argument("targets", nargs="*", metavar="TARGET")
+    status.add_argument("--check", action="store_true", help="exit 1 when anything is stale")
+    explain = command("explain", "every reason a target is stale")
+    explain.add_argument("target", metavar="TARGET")
+    command("list", "tasks with their descriptions")
+    clean = command("clean", "delete declared outputs (of the named tasks, or all) and records")
+    clean.add_argument("targets", nargs="*", metavar="TARGET")
+    command("validate", "check the Flowfile: errors exit 2, warnings exit 0")
+    command("init", "write a commented starter Flowfile (never overwrites)")
+    log = command("log", "print the saved output of a task's last run")
+    log.add_argument("task", metavar="TASK")
+    return parser
+
+
+def _with_command(argv: list[str]) -> list[str]:
+    """Insert `build` when no command word is given: `bflow`, `bflow all`, `bflow -j4`."""
+    index = 0
+    while index < len(argv):
+        token = argv[index]
+        if token == "--":
+            break
+        if token.startswith("-"):
+            if token in ("-h", "--help", "--version"):
+                return argv
+            if token in _VALUE_OPTIONS:
+                index += 1
+            index += 1
+            continue
+        if token in COMMANDS:
+            return argv
+        break
+    return ["build", *argv]
+
+
+def _split_overrides(targets: list[str]) -> tuple[list[str], dict[str, str]]:
+    plain, overrides = [], {}
+    for target in targets:
+        name, sep, value = target.partition("=")
+        if sep and name.isidentifier():
+            overrides[name] = value
+        elif sep:
+            raise UsageError(f"'{target}': a var override is NAME=VALUE with NAME a var name")
+        else:
+            plain.append(target)
+    return plain, overrides
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = make_parser()
+    args = parser.parse_args(_with_command(args_list))
+    verbose = bool(getattr(args, "verbose", False))
+    try:
+        if args.directory:
+            try:
+                os.chdir(args.directory)
+            except OSError as exc:
+                raise UsageError(f"-C {args.directory}: {exc.strerror}") from None
+        return _dispatch(args)
+    except FatalError as exc:
+        prefix = "bflow: error: "
+        print("\n".join(prefix + line for line in str(exc).splitlines()), file=sys.stderr)
+        return exc.exit_code
+    except BrokenPipeError:
+        # The reader went away (`bflow --json | head`): stop quietly, as cat does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
+    except (KeyboardInterrupt, Interrupted):
+        print("bflow: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception:
+        return _report_bug(verbose)
+
+
+def _report_bug(verbose: bool) -> int:
+    import tempfile
+    import traceback
+
+    text = traceback.format_exc()
+    if verbose:
+        print(text, file=sys.stderr)
+    fd, path = tempfile.mkstemp(prefix="bflow-crash-", suffix=".txt")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    print(f"bflow: internal error (a bug in bflow): {text.strip().splitlines()[-1]}\n"
+          f"bflow: the traceback was written to {path}; please report it with that file",
+          file=sys.stderr)
+    return EXIT_BUG
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from buildflow import commands
+
+    output = {"quiet": args.quiet, "verbose": args.verbose, "plain": args.plain,
+              "json": args.json}
+    name = args.command
+    if name == "init":
+        return commands.init.run(directory=os.getcwd())
+    targets, overrides = _split_overrides(getattr(args, "targets", []))
+    project = commands.load_project(file=args.file, overrides=overrides)
+    if name in ("build", "watch"):
+        build_options = {"targets": targets, "jobs": args.jobs, "keep_going": args.keep_going,
+                         "dry_run": args.dry_run, "force": args.always_make,
+                         "lock_timeout": args.lock_timeout, **output}
+        if name == "watch":
+            from buildflow.commands import watch
+
+            return watch.run(project, poll=args.poll, debounce=args.debounce, **build_options)
+        return commands.build.run(project, **build_options)
+    if name == "graph":
+        from buildflow.commands import graph
+
+        return graph.run(project, targets=targets, fmt=args.format, output=args.output)
+    if name == "status":
+        return commands.status.run(project, targets=targets, check=args.check)
+    if name == "explain":
+        return commands.status.explain(project, target=args.target)
+    if name == "list":
+        return commands.listing.run(project)
+    if name == "clean":
+        return commands.clean.run(project, targets=targets)
+    if name == "validate":
+        return commands.validate.run(project)
+    if name == "log":
+        return commands.log.run(project, task=args.task)
+    raise AssertionError(name)

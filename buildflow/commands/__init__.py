@@ -1,0 +1,25 @@
+"""One module per subcommand; each `run` takes explicit arguments and returns an exit code."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from buildflow.model import Project
+
+
+def load_project(*, file: str | None, overrides: Mapping[str, str]) -> Project:
+    """Find (or take) the Flowfile and load it, with command-line var overrides."""
+    from buildflow.flowfile import resolve_path
+    from buildflow.project import load
+
+    return load(resolve_path(file, None), overrides)
+
+
+def invocation_dir() -> str:
+    return os.getcwd()
+
+
+from buildflow.commands import build, clean, init, listing, log, status, validate  # noqa: E402
+
+__all__ = ["build", "clean", "init", "listing", "log", "status", "validate", "load_project"]

@@ -1,0 +1,20 @@
+"""`bflow build`: run what is stale, report through the chosen reporter."""
+
+from __future__ import annotations
+
+from buildflow import engine, reporters
+from buildflow.commands import invocation_dir
+from buildflow.model import Project
+
+
+def run(project: Project, *, targets: list[str], jobs: int | None, keep_going: bool,
+        dry_run: bool, force: bool, lock_timeout: float | None, quiet: bool, verbose: bool,
+        plain: bool, json: bool) -> int:
+    reporter = reporters.choose(json=json, plain=plain, quiet=quiet, verbose=verbose)
+    try:
+        result = engine.build(project, targets, jobs=jobs, keep_going=keep_going, force=force,
+                              dry_run=dry_run, reporter=reporter, lock_timeout=lock_timeout,
+                              cwd=invocation_dir())
+    finally:
+        reporter.close()
+    return result.exit_status

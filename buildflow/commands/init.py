@@ -1,0 +1,49 @@
+"""`bflow init`: a commented starter Flowfile that validates as written; never overwrites."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from buildflow.errors import EXIT_OK, UsageError
+from buildflow.flowfile import FLOWFILE_NAMES
+
+STARTER = '''\
+# Flowfile: the tasks bflow builds. Paths are relative to this file's directory.
+# Run `bflow` to build, `bflow list` to see tasks, `bflow explain TASK` to see why one runs.
+
+[settings]
+# jobs = 4                 # parallel commands (default: number of CPUs)
+# default = ["all"]        # what plain `bflow` builds (default: every task)
+# retries = 0              # re-run a failing command this many times
+# timeout = 0              # seconds before a command is killed (0 = never)
+
+[vars]
+GREETING = "hello"
+
+[tasks.message]
+description = "Write a greeting (edit the var or Flowfile and rebuild)"
+cmd = "echo {GREETING} > {output}"
+outputs = ["build/message.txt"]
+
+[tasks.shout]
+description = "Upper-case the greeting; reruns only when build/message.txt changes"
+cmd = "tr a-z A-Z < {input} > {output}"
+inputs = ["build/message.txt"]
+outputs = ["build/shout.txt"]
+
+[tasks.all]
+description = "Everything"
+deps = ["shout"]
+'''
+
+
+def run(*, directory: str) -> int:
+    for name in FLOWFILE_NAMES:
+        existing = Path(directory) / name
+        if existing.exists():
+            raise UsageError(f"{existing} already exists; bflow init never overwrites it")
+    path = Path(directory) / "Flowfile"
+    with open(path, "x", encoding="utf-8") as handle:
+        handle.write(STARTER)
+    print(f"bflow: wrote {path}; run 'bflow' to build it")
+    return EXIT_OK

@@ -1,0 +1,27 @@
+"""`bflow log TASK`: the saved output of the task's last run."""
+
+from __future__ import annotations
+
+import sys
+
+from buildflow.errors import EXIT_OK, UsageError, did_you_mean
+from buildflow.logs import log_path
+from buildflow.model import Project
+
+
+def run(project: Project, *, task: str) -> int:
+    if task not in project.tasks:
+        instances = [n for n, t in project.tasks.items() if t.base == task]
+        if len(instances) != 1:
+            hint = " (name one instance: TASK:ITEM)" if instances else \
+                did_you_mean(task, project.tasks)
+            raise UsageError(f"unknown task '{task}'{hint}")
+        task = instances[0]
+    path = log_path(project.cache_dir, task)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"task '{task}' has no saved output yet (it has not run)") from None
+    sys.stdout.buffer.write(data)
+    sys.stdout.flush()
+    return EXIT_OK

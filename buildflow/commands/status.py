@@ -1,0 +1,49 @@
+"""`bflow status` (stale tasks, first reason each) and `bflow explain` (every reason): both print
+the reasons staleness.decide returned, nothing else."""
+
+from __future__ import annotations
+
+from buildflow import engine
+from buildflow.commands import invocation_dir
+from buildflow.errors import EXIT_FAILED, EXIT_OK, UsageError
+from buildflow.model import Project
+from buildflow.staleness import survey
+
+
+def _decisions(project: Project, targets: list[str]) -> dict[str, object]:
+    names = engine.selected(project, targets, invocation_dir())
+    state = engine.open_state(project)
+    return survey(project, names, state.tasks, engine.hasher_for(project, state))  # type: ignore[return-value]
+
+
+def run(project: Project, *, targets: list[str], check: bool) -> int:
+    decisions = _decisions(project, targets)
+    stale = {name: d for name, d in decisions.items() if d.stale}  # type: ignore[attr-defined]
+    for name, decision in stale.items():
+        print(f"{name}: {decision.reasons[0]}")
+    if not stale:
+        print(f"bflow: all {len(decisions)} tasks are up to date")
+    return EXIT_FAILED if stale and check else EXIT_OK
+
+
+def explain(project: Project, *, target: str) -> int:
+    names = project.graph.select([target], str(project.root), invocation_dir())
+    decisions = _decisions(project, names)
+    for name in names:
+        task = project.tasks[name]
+        if task.is_group:
+            stale = [n for n in project.graph.closure([name]) if
+                     getattr(decisions.get(n), "stale", False)]
+            print(f"{name}: a group task; {len(stale)} task(s) it needs are stale"
+                  + ("" if not stale else ": " + ", ".join(stale)))
+            continue
+        decision = decisions[name]
+        if not decision.stale:  # type: ignore[attr-defined]
+            print(f"{name}: up to date")
+            continue
+        print(f"{name}: stale")
+        for reason in decision.reasons:  # type: ignore[attr-defined]
+            print(f"  - {reason}")
+    if not names:
+        raise UsageError(f"'{target}' names no task")
+    return EXIT_OK

@@ -1,0 +1,95 @@
+"""The engine as a library: select targets, take the lock, load state, build. The CLI and the
+Python API both come through here."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from buildflow import events as ev
+from buildflow.errors import EXIT_OK
+from buildflow.fs import LocalFileSystem
+from buildflow.hashing import Hasher
+from buildflow.lock import ProjectLock
+from buildflow.model import Project
+from buildflow.runner import CommandRunner, SubprocessRunner
+from buildflow.scheduler import BuildOptions, BuildResult, Builder, Outcome, TaskResult
+from buildflow.staleness import survey
+from buildflow.state import State
+
+
+def selected(project: Project, targets: Iterable[str] = (), cwd: str | None = None) -> list[str]:
+    """The named targets (or the defaults) and everything they need, in build order."""
+    targets = list(targets) or list(project.settings.default or ())
+    graph = project.graph
+    names = graph.select(targets, str(project.root), cwd) if targets else list(project.tasks)
+    return graph.closure(names)
+
+
+def open_state(project: Project, warn: ev.Reporter | None = None) -> State:
+    return State(project.cache_dir / "state", warn.warn if warn else lambda _: None).load()
+
+
+def hasher_for(project: Project, state: State) -> Hasher:
+    return Hasher(LocalFileSystem(str(project.root)), state.stats)
+
+
+def default_jobs(project: Project) -> int:
+    return project.settings.jobs or os.cpu_count() or 1
+
+
+def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = None,
+          keep_going: bool = False, force: bool = False, dry_run: bool = False,
+          reporter: ev.Reporter | None = None, runner: CommandRunner | None = None,
+          lock_timeout: float | None = None, cwd: str | None = None) -> BuildResult:
+    """Build `targets` (task names, TASK:ITEM instances or output paths; default: the
+    Flowfile's defaults, else every task) and return what happened to each task."""
+    reporter = reporter or ev.Collector()
+    names = selected(project, targets, cwd)
+    options = BuildOptions(jobs=jobs or default_jobs(project), keep_going=keep_going,
+                           force=force)
+    if dry_run:
+        return _dry_run(project, names, options, reporter)
+    lock = ProjectLock(project.cache_dir / "lock")
+    lock.acquire(lock_timeout, reporter.warn)
+    try:
+        state = open_state(project, reporter)
+        builder = Builder(project, state, hasher_for(project, state),
+                          runner or SubprocessRunner(), reporter, options)
+        try:
+            return builder.build(names)
+        finally:
+            state.close()
+    finally:
+        lock.release()
+
+
+def _dry_run(project: Project, names: list[str], options: BuildOptions,
+             reporter: ev.Reporter) -> BuildResult:
+    """Say what would run and why; run and write nothing."""
+    state = open_state(project)
+    decisions = survey(project, names, state.tasks, hasher_for(project, state),
+                       force=options.force)
+    result = BuildResult(EXIT_OK)
+    reporter.handle(ev.BuildStarted(total=len(decisions), to_check=len(names), jobs=options.jobs))
+    for name, decision in decisions.items():
+        if decision.stale:
+            reason = str(decision.reasons[0])
+            reporter.handle(ev.TaskWouldRun(name, reason))
+            result.tasks[name] = TaskResult(name, Outcome.SKIPPED, reason=f"would run: {reason}")
+        else:
+            reporter.handle(ev.TaskSkipped(name, "up to date"))
+            result.tasks[name] = TaskResult(name, Outcome.UP_TO_DATE)
+    reporter.handle(ev.BuildFinished(ran=0, up_to_date=len(result.names(Outcome.UP_TO_DATE)),
+                                     failed=0, skipped=len(result.names(Outcome.SKIPPED)),
+                                     duration=0.0, exit_status=EXIT_OK))
+    return result
+
+
+def load(path: str | os.PathLike[str] = "Flowfile",
+         overrides: dict[str, str] | None = None) -> Project:
+    """Load and check a Flowfile (see buildflow.load)."""
+    from buildflow.project import load as load_project
+
+    return load_project(Path(path), overrides)

@@ -1,0 +1,51 @@
+"""The exception tree and the exit codes it maps to.
+
+Every error a user can cause is a `FatalError` carrying a message that says what is wrong and,
+when it can, how to fix it. The CLI turns these into one message and an exit code; anything else
+reaching the top is a bug (exit 3).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_BUG = 3
+EXIT_INTERRUPTED = 130
+
+
+class FatalError(Exception):
+    """An expected error: printed as its message, never with a traceback."""
+
+    exit_code = EXIT_USAGE
+
+
+class UsageError(FatalError):
+    """Bad command-line usage: unknown target, malformed option value."""
+
+
+class FlowfileError(FatalError):
+    """One or more problems in the Flowfile; each line names the file, the task and the key."""
+
+    def __init__(self, problems: Iterable[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class BuildError(FatalError):
+    """A failure while building that is not a task's own failure (lock, state, disk)."""
+
+    exit_code = EXIT_FAILED
+
+
+class Interrupted(BaseException):
+    """Raised in the main thread on SIGTERM, so it unwinds like Ctrl-C's KeyboardInterrupt."""
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """A " (did you mean 'x'?)" suffix for a near-miss name, or an empty string."""
+    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean '{matches[0]}'?)" if matches else ""

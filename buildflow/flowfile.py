@@ -1,0 +1,305 @@
+"""TOML -> checked, frozen declarations: what the user wrote, every key typed and known.
+
+Problems are collected, not raised one at a time, so a user sees every mistake in one run.
+Each problem reads `Flowfile: tasks.compile.outputs[2]: expected a string, got 3`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from buildflow.errors import FlowfileError, UsageError, did_you_mean
+
+FLOWFILE_NAMES = ("Flowfile", "Flowfile.toml")
+TASK_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/+@]*\Z")
+
+
+@dataclass(frozen=True)
+class Settings:
+    jobs: int | None = None
+    default: tuple[str, ...] | None = None
+    shell: str = "/bin/sh"
+    retries: int = 0
+    retry_delay: float = 1.0
+    timeout: float = 0.0
+    env: tuple[tuple[str, str], ...] = ()
+    cache_dir: str = ".bflow"
+
+
+@dataclass(frozen=True)
+class TaskDecl:
+    """One `[tasks.NAME]` table as written (placeholders not yet expanded)."""
+
+    name: str
+    cmd: tuple[str, ...] | None
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    deps: tuple[str, ...] = ()
+    foreach: tuple[str, ...] = ()
+    depfile: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    cwd: str | None = None
+    retries: int | None = None
+    retry_delay: float | None = None
+    timeout: float | None = None
+    always: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Flowfile:
+    path: Path
+    settings: Settings
+    vars: tuple[tuple[str, str], ...]
+    tasks: tuple[TaskDecl, ...]
+
+
+def find_flowfile(start: Path) -> Path:
+    """The first Flowfile in `start` or a parent directory, like git finds `.git`."""
+    for directory in (start, *start.parents):
+        for name in FLOWFILE_NAMES:
+            candidate = directory / name
+            if candidate.is_file():
+                return candidate
+    raise UsageError(
+        f"no Flowfile found in {start} or any parent directory "
+        "(run 'bflow init' to write a starter one, or name one with -f PATH)"
+    )
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the Flowfile: {exc.strerror or exc}") from None
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib
+    try:
+        text = data.decode("utf-8")
+        return tomllib.loads(text)
+    except UnicodeDecodeError as exc:
+        raise FlowfileError([f"{path.name}: not valid UTF-8 at byte {exc.start}"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        where = re.search(r"\(at line (\d+), column (\d+)\)", message)
+        if where:
+            message = message[: where.start()].strip()
+            raise FlowfileError(
+                [f"{path.name}:{where.group(1)}:{where.group(2)}: TOML syntax error: {message}"]
+            ) from None
+        raise FlowfileError([f"{path.name}: TOML syntax error: {message}"]) from None
+
+
+def _type_name(value: object) -> str:
+    names = {str: "a string", bool: "a boolean", int: "an integer", float: "a number",
+             list: "a list", dict: "a table"}
+    for kind, name in names.items():
+        if type(value) is kind:
+            return f"{name} ({value!r})" if kind in (bool, int, float) else name
+    return type(value).__name__
+
+
+class _Checker:
+    """Collects problems while converting raw TOML values to typed ones."""
+
+    def __init__(self, file_name: str) -> None:
+        self.file_name = file_name
+        self.problems: list[str] = []
+
+    def problem(self, where: str, message: str) -> None:
+        self.problems.append(f"{self.file_name}: {where}: {message}")
+
+    def keys(self, table: Mapping[str, Any], where: str, allowed: tuple[str, ...]) -> None:
+        for key in table:
+            if key not in allowed:
+                hint = did_you_mean(key, allowed) or f" (known keys: {', '.join(allowed)})"
+                self.problem(f"{where}.{key}" if where else key, f"unknown key{hint}")
+
+    def string(self, value: Any, where: str) -> str | None:
+        if isinstance(value, str):
+            return value
+        self.problem(where, f"expected a string, got {_type_name(value)}")
+        return None
+
+    def strings(self, value: Any, where: str, allow_single: bool = False) -> tuple[str, ...]:
+        if allow_single and isinstance(value, str):
+            return (value,)
+        if not isinstance(value, list):
+            expected = "a string or a list of strings" if allow_single else "a list of strings"
+            self.problem(where, f"expected {expected}, got {_type_name(value)}")
+            return ()
+        out = []
+        for index, item in enumerate(value):
+            text = self.string(item, f"{where}[{index}]")
+            if text is not None:
+                out.append(text)
+        return tuple(out)
+
+    def string_table(self, value: Any, where: str) -> tuple[tuple[str, str], ...]:
+        if not isinstance(value, dict):
+            self.problem(where, f"expected a table of strings, got {_type_name(value)}")
+            return ()
+        out = []
+        for key, item in value.items():
+            text = self.string(item, f"{where}.{key}")
+            if text is not None:
+                out.append((key, text))
+        return tuple(out)
+
+    def number(self, value: Any, where: str, integer: bool = False) -> float | None:
+        ok_types = (int,) if integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, ok_types):
+            kind = "a whole number" if integer else "a number"
+            self.problem(where, f"expected {kind}, got {_type_name(value)}")
+            return None
+        if value < 0 or value != value or value > 10**9:
+            self.problem(where, f"expected a number from 0 to 1000000000, got {value!r}")
+            return None
+        return value
+
+    def boolean(self, value: Any, where: str) -> bool:
+        if isinstance(value, bool):
+            return value
+        self.problem(where, f"expected true or false, got {_type_name(value)}")
+        return False
+
+
+SETTINGS_KEYS = ("jobs", "default", "shell", "retries", "retry_delay", "timeout", "env",
+                 "cache_dir")
+TASK_KEYS = ("cmd", "inputs", "outputs", "deps", "foreach", "depfile", "env", "cwd", "retries",
+             "retry_delay", "timeout", "always", "description")
+
+
+def _parse_settings(raw: Any, check: _Checker) -> Settings:
+    if not isinstance(raw, dict):
+        check.problem("settings", f"expected a table, got {_type_name(raw)}")
+        return Settings()
+    check.keys(raw, "settings", SETTINGS_KEYS)
+    values: dict[str, Any] = {}
+    if "jobs" in raw:
+        jobs = check.number(raw["jobs"], "settings.jobs", integer=True)
+        if jobs == 0:
+            check.problem("settings.jobs", "expected at least 1")
+        elif jobs is not None:
+            values["jobs"] = int(jobs)
+    if "default" in raw:
+        values["default"] = check.strings(raw["default"], "settings.default", allow_single=True)
+    for key in ("shell", "cache_dir"):
+        if key in raw:
+            text = check.string(raw[key], f"settings.{key}")
+            if text == "":
+                check.problem(f"settings.{key}", "must not be empty")
+            elif text is not None:
+                values[key] = text
+    if "retries" in raw:
+        retries = check.number(raw["retries"], "settings.retries", integer=True)
+        if retries is not None:
+            values["retries"] = int(retries)
+    for key in ("retry_delay", "timeout"):
+        if key in raw:
+            number = check.number(raw[key], f"settings.{key}")
+            if number is not None:
+                values[key] = float(number)
+    if "env" in raw:
+        values["env"] = check.string_table(raw["env"], "settings.env")
+    return Settings(**values)
+
+
+def _parse_task(name: str, raw: Any, check: _Checker) -> TaskDecl | None:
+    where = f"tasks.{name}"
+    if not TASK_NAME.match(name):
+        check.problem(where, "a task name uses letters, digits and _ . - / + @ only "
+                             "(':' is reserved for foreach instances, '=' for VAR=VALUE)")
+    if not isinstance(raw, dict):
+        check.problem(where, f"expected a table, got {_type_name(raw)}")
+        return None
+    check.keys(raw, where, TASK_KEYS)
+    get: Callable[[str], Any] = raw.get
+    cmd: tuple[str, ...] | None = None
+    if "cmd" in raw:
+        cmd = check.strings(raw["cmd"], f"{where}.cmd", allow_single=True)
+        if not cmd or any(not c.strip() for c in cmd):
+            check.problem(f"{where}.cmd", "a command must not be empty (leave cmd out for a "
+                                          "group task)")
+    lists = {key: check.strings(raw[key], f"{where}.{key}") for key in ("inputs", "outputs", "deps")
+             if key in raw}
+    foreach = check.strings(raw["foreach"], f"{where}.foreach", allow_single=True) \
+        if "foreach" in raw else ()
+    if "foreach" in raw and not any(not f.startswith("!") for f in foreach):
+        check.problem(f"{where}.foreach", "needs at least one glob that is not an exclusion")
+    if cmd is None and lists.get("outputs"):
+        check.problem(f"{where}.outputs", "a group task (no cmd) cannot have outputs; add a cmd")
+    for index, output in enumerate(lists.get("outputs", ())):
+        if not output.strip() or output.startswith("!"):
+            check.problem(f"{where}.outputs[{index}]", f"not a usable output path: {output!r}")
+    optional_strings = {}
+    for key in ("depfile", "cwd", "description"):
+        if key in raw:
+            optional_strings[key] = check.string(raw[key], f"{where}.{key}")
+    numbers: dict[str, Any] = {}
+    if "retries" in raw:
+        retries = check.number(raw["retries"], f"{where}.retries", integer=True)
+        numbers["retries"] = None if retries is None else int(retries)
+    for key in ("retry_delay", "timeout"):
+        if key in raw:
+            number = check.number(raw[key], f"{where}.{key}")
+            numbers[key] = None if number is None else float(number)
+    return TaskDecl(
+        name=name,
+        cmd=cmd,
+        inputs=lists.get("inputs", ()),
+        outputs=lists.get("outputs", ()),
+        deps=lists.get("deps", ()),
+        foreach=foreach,
+        depfile=optional_strings.get("depfile") or None,
+        env=check.string_table(raw["env"], f"{where}.env") if "env" in raw else (),
+        cwd=optional_strings.get("cwd") or None,
+        always=check.boolean(get("always"), f"{where}.always") if "always" in raw else False,
+        description=optional_strings.get("description") or "",
+        **numbers,
+    )
+
+
+def parse(path: Path, data: Mapping[str, Any]) -> Flowfile:
+    """Check the TOML document's shape and types; raise one FlowfileError listing everything."""
+    check = _Checker(path.name)
+    check.keys(data, "", ("settings", "vars", "tasks"))
+    settings = _parse_settings(data.get("settings", {}), check)
+    vars_ = check.string_table(data.get("vars", {}), "vars")
+    raw_tasks = data.get("tasks", {})
+    tasks: list[TaskDecl] = []
+    if not isinstance(raw_tasks, dict):
+        check.problem("tasks", f"expected a table of tasks, got {_type_name(raw_tasks)}")
+    elif not raw_tasks:
+        check.problem("tasks", "no tasks declared; add a [tasks.NAME] table with a cmd")
+    else:
+        for name, raw in raw_tasks.items():
+            decl = _parse_task(name, raw, check)
+            if decl is not None:
+                tasks.append(decl)
+    if check.problems:
+        raise FlowfileError(check.problems)
+    return Flowfile(path=path, settings=settings, vars=vars_, tasks=tuple(tasks))
+
+
+def load(path: Path) -> Flowfile:
+    return parse(path, read_toml(path))
+
+
+def resolve_path(file: str | os.PathLike[str] | None, directory: str | None) -> Path:
+    """Apply `-C` then `-f` (or discovery) the way the CLI and the API both do."""
+    base = Path(directory).resolve() if directory else Path.cwd()
+    if file is not None:
+        candidate = (base / file).resolve()
+        if not candidate.is_file():
+            raise UsageError(f"{file}: no such Flowfile")
+        return candidate
+    return find_flowfile(base)

@@ -1,0 +1,86 @@
+"""The filesystem as the engine sees it: a small interface, and the real implementation.
+
+Hashing and the state log go through this, so a test can count reads or inject a full disk
+without touching the engine.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from typing import NamedTuple, Protocol
+
+
+class Stat(NamedTuple):
+    size: int
+    mtime_ns: int
+    inode: int
+    is_dir: bool
+
+
+class FileSystem(Protocol):
+    def stat(self, path: str) -> Stat | None:
+        """Follows symlinks; None when nothing is there (or a link dangles)."""
+
+    def read_chunks(self, path: str) -> Iterator[bytes]: ...
+
+    def list_tree(self, path: str) -> list[str]:
+        """Every file below a directory, as sorted paths relative to it."""
+
+    def make_dirs(self, path: str) -> None: ...
+
+    def remove(self, path: str) -> None:
+        """Remove a file or a whole directory; nothing there is fine."""
+
+    def now_ns(self) -> int: ...
+
+
+class LocalFileSystem:
+    """The real disk. Paths are relative to `root` unless absolute."""
+
+    CHUNK = 1 << 20
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    def _abs(self, path: str) -> str:
+        return os.path.join(self.root, path)
+
+    def stat(self, path: str) -> Stat | None:
+        try:
+            st = os.stat(self._abs(path))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return Stat(st.st_size, st.st_mtime_ns, st.st_ino, (st.st_mode & 0o170000) == 0o040000)
+
+    def read_chunks(self, path: str) -> Iterator[bytes]:
+        with open(self._abs(path), "rb", buffering=0) as handle:
+            while chunk := handle.read(self.CHUNK):
+                yield chunk
+
+    def list_tree(self, path: str) -> list[str]:
+        base = self._abs(path)
+        found = []
+        for directory, _, files in os.walk(base):
+            rel = os.path.relpath(directory, base)
+            for name in files:
+                found.append(name if rel == "." else f"{rel}/{name}".replace(os.sep, "/"))
+        return sorted(found)
+
+    def make_dirs(self, path: str) -> None:
+        os.makedirs(self._abs(path), exist_ok=True)
+
+    def remove(self, path: str) -> None:
+        target = self._abs(path)
+        if os.path.isdir(target) and not os.path.islink(target):
+            shutil.rmtree(target)
+        else:
+            try:
+                os.unlink(target)
+            except FileNotFoundError:
+                pass
+
+    def now_ns(self) -> int:
+        return time.time_ns()

@@ -1,0 +1,114 @@
+"""Globs over files on disk and over paths declared by tasks (which may not exist yet).
+
+`*`, `?` and `[..]` match within one path segment, `**` matches any number of segments, and
+no wildcard matches a name that starts with a dot (as in the shell). All paths here are POSIX
+paths relative to the project root.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+
+_MAGIC = re.compile(r"[*?\[]")
+
+
+def is_glob(pattern: str) -> bool:
+    return _MAGIC.search(pattern) is not None
+
+
+def fixed_prefix(pattern: str) -> str:
+    """The leading directories of `pattern` that hold no wildcard ("" for the root)."""
+    fixed: list[str] = []
+    for segment in pattern.split("/")[:-1]:
+        if is_glob(segment):
+            break
+        fixed.append(segment)
+    return "/".join(fixed)
+
+
+def _segment_regex(segment: str) -> str:
+    out = [] if segment.startswith(".") or not is_glob(segment[:1]) else [r"(?!\.)"]
+    i = 0
+    while i < len(segment):
+        char = segment[i]
+        if char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif char == "[":
+            end = segment.find("]", i + 2 if segment[i + 1 : i + 2] in ("!", "]") else i + 1)
+            if end == -1:
+                out.append(re.escape(char))
+            else:
+                body = segment[i + 1 : end]
+                if body.startswith("!"):
+                    body = "^" + body[1:]
+                out.append("[" + body.replace("\\", "\\\\") + "]")
+                i = end
+        else:
+            out.append(re.escape(char))
+        i += 1
+    return "".join(out)
+
+
+@lru_cache(maxsize=4096)
+def compile_glob(pattern: str) -> re.Pattern[str]:
+    parts: list[str] = []
+    segments = pattern.split("/")
+    for index, segment in enumerate(segments):
+        last = index == len(segments) - 1
+        if segment == "**":
+            parts.append(r"(?:(?!\.)[^/]+)(?:/(?!\.)[^/]+)*" if last else r"(?:(?!\.)[^/]+/)*")
+        else:
+            parts.append(_segment_regex(segment) + ("" if last else "/"))
+    return re.compile("".join(parts) + r"\Z")
+
+
+class DiskIndex:
+    """Lists directories once per load, so many globs over one tree cost one walk."""
+
+    def __init__(self, root: str, skip: Iterable[str] = ()) -> None:
+        self.root = root
+        self.skip = {s.rstrip("/") for s in skip}
+        self._trees: dict[str, list[str]] = {}
+        self.dirs_read: set[str] = set()
+
+    def files_under(self, prefix: str) -> list[str]:
+        """Every file below `prefix` (root-relative), skipping hidden and skipped directories."""
+        cached = self._trees.get(prefix)
+        if cached is not None:
+            return cached
+        found: list[str] = []
+        stack = [prefix]
+        while stack:
+            rel = stack.pop()
+            self.dirs_read.add(rel)
+            try:
+                entries = os.scandir(os.path.join(self.root, rel) if rel else self.root)
+            except (FileNotFoundError, NotADirectoryError, PermissionError):
+                continue
+            with entries:
+                for entry in entries:
+                    path = f"{rel}/{entry.name}" if rel else entry.name
+                    if entry.is_dir():
+                        if not entry.name.startswith(".") and path not in self.skip:
+                            stack.append(path)
+                    else:
+                        found.append(path)
+        self._trees[prefix] = found
+        return found
+
+    def exists(self, path: str) -> bool:
+        return os.path.lexists(os.path.join(self.root, path))
+
+
+def match(pattern: str, disk: DiskIndex, declared: Iterable[str]) -> list[str]:
+    """Sorted paths matching `pattern`, from disk and from `declared` outputs."""
+    regex = compile_glob(pattern)
+    prefix = fixed_prefix(pattern)
+    candidates = set(disk.files_under(prefix))
+    candidates.update(declared)
+    return sorted(path for path in candidates if regex.match(path))

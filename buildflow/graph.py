@@ -1,0 +1,145 @@
+"""The DAG over task instances: links from outputs to inputs, explicit deps, cycles with their
+path, target selection with "did you mean", dependency closure, and a stable order."""
+
+from __future__ import annotations
+
+import heapq
+import os
+import posixpath
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+from buildflow.errors import UsageError, did_you_mean
+
+if TYPE_CHECKING:
+    from buildflow.model import Task
+
+
+class Graph:
+    def __init__(self, tasks: Mapping[str, Task]) -> None:
+        self.tasks = tasks
+        self.order = {name: index for index, name in enumerate(tasks)}
+        self.producer: dict[str, str] = {}
+        self.dir_producer: dict[str, str] = {}
+        for task in tasks.values():
+            for output in task.outputs:
+                self.producer[output] = task.name
+                if output in task.dir_outputs:
+                    self.dir_producer[output] = task.name
+        self.upstream: dict[str, tuple[str, ...]] = {}
+        self.link_upstream: dict[str, tuple[str, ...]] = {}
+        self.downstream: dict[str, list[str]] = {name: [] for name in tasks}
+        for task in tasks.values():
+            links: dict[str, None] = {}
+            for path in task.inputs:
+                producer = self.producer_of(path)
+                if producer is not None:
+                    links[producer] = None
+            ups = {**dict.fromkeys(task.deps), **links}
+            self.link_upstream[task.name] = tuple(links)
+            self.upstream[task.name] = tuple(ups)
+            for up in ups:
+                if up in self.downstream:
+                    self.downstream[up].append(task.name)
+
+    def producer_of(self, path: str) -> str | None:
+        """The task that declares `path` as an output, or whose directory output holds it."""
+        found = self.producer.get(path)
+        if found is not None or not self.dir_producer:
+            return found
+        parent = posixpath.dirname(path)
+        while parent:
+            found = self.dir_producer.get(parent)
+            if found is not None:
+                return found
+            parent = posixpath.dirname(parent)
+        return None
+
+    def find_cycle(self) -> list[str] | None:
+        """A cycle as a path `[a, b, c, a]`, or None."""
+        state: dict[str, int] = {}
+        for start in self.tasks:
+            if start in state:
+                continue
+            stack: list[tuple[str, Iterable[str]]] = [(start, iter(self.upstream[start]))]
+            path = [start]
+            state[start] = 1
+            while stack:
+                node, children = stack[-1]
+                for child in children:
+                    if state.get(child) == 1:
+                        cycle = path[path.index(child):] + [child]
+                        cycle.reverse()
+                        return cycle
+                    if child not in state:
+                        state[child] = 1
+                        path.append(child)
+                        stack.append((child, iter(self.upstream[child])))
+                        break
+                else:
+                    state[node] = 2
+                    path.pop()
+                    stack.pop()
+        return None
+
+    def select(self, targets: Iterable[str], root: str, cwd: str | None = None) -> list[str]:
+        """Instance names for task names, `TASK:ITEM` instances, or output paths."""
+        bases: dict[str, list[str]] = {}
+        for task in self.tasks.values():
+            bases.setdefault(task.base, []).append(task.name)
+        selected: dict[str, None] = {}
+        for target in targets:
+            if target in self.tasks:
+                selected[target] = None
+            elif target in bases:
+                selected.update(dict.fromkeys(bases[target]))
+            else:
+                producer = self._producer_for_target(target, root, cwd)
+                if producer is None:
+                    hint = did_you_mean(target, [*bases, *self.tasks, *self.producer])
+                    raise UsageError(
+                        f"unknown target '{target}': not a task, a TASK:ITEM instance or a "
+                        f"declared output{hint} (see 'bflow list')"
+                    )
+                selected[producer] = None
+        return list(selected)
+
+    def _producer_for_target(self, target: str, root: str, cwd: str | None) -> str | None:
+        candidates = [posixpath.normpath(target)]
+        if cwd is not None:
+            absolute = os.path.normpath(os.path.join(cwd, target))
+            relative = os.path.relpath(absolute, root)
+            candidates.append(relative.replace(os.sep, "/"))
+        for candidate in candidates:
+            producer = self.producer_of(candidate.rstrip("/"))
+            if producer is not None:
+                return producer
+        return None
+
+    def closure(self, names: Iterable[str]) -> list[str]:
+        """`names` and everything they need, in a stable topological order."""
+        needed: set[str] = set()
+        stack = list(names)
+        while stack:
+            name = stack.pop()
+            if name not in needed:
+                needed.add(name)
+                stack.extend(self.upstream[name])
+        return self.topological(needed)
+
+    def topological(self, names: Iterable[str]) -> list[str]:
+        """Kahn's order over `names`; among ready tasks, Flowfile (then file) order first."""
+        members = set(names)
+        waiting = {n: sum(1 for u in self.upstream[n] if u in members) for n in members}
+        ready = [(self.order[n], n) for n, count in waiting.items() if count == 0]
+        heapq.heapify(ready)
+        out: list[str] = []
+        while ready:
+            _, name = heapq.heappop(ready)
+            out.append(name)
+            for down in self.downstream[name]:
+                if down in waiting:
+                    waiting[down] -= 1
+                    if waiting[down] == 0:
+                        heapq.heappush(ready, (self.order[down], down))
+        return out

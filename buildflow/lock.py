@@ -1,0 +1,51 @@
+"""One build per project at a time: an flock on `<cache_dir>/lock`, released by the kernel
+even when bflow is killed."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from buildflow.errors import BuildError
+
+
+class ProjectLock:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, timeout: float | None, say: Callable[[str], None]) -> None:
+        """Wait for the lock (forever when timeout is None), saying once that we wait."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise BuildError(f"{self.path}: cannot create the lock file: {exc.strerror}; "
+                             f"check that the cache dir is writable") from None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        said = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not said:
+                    say(f"waiting for another bflow run in this project to finish "
+                        f"(lock: {self.path})")
+                    said = True
+                if deadline is not None and time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise BuildError(
+                        f"another bflow run holds {self.path}; gave up after {timeout:g}s "
+                        f"(raise --lock-timeout, or wait for it to finish)") from None
+                time.sleep(0.05)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None

@@ -1,0 +1,59 @@
+"""Frozen task specs: what the user declared, placeholders expanded, globs resolved.
+
+Run state (records, hashes, results) lives elsewhere; nothing here changes during a build.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from buildflow.flowfile import Settings
+
+
+@dataclass(frozen=True)
+class Task:
+    """One runnable instance: a plain task, or one `foreach` item (`compile:src/a.c`)."""
+
+    name: str
+    base: str
+    commands: tuple[str, ...]
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    dir_outputs: frozenset[str] = frozenset()
+    deps: tuple[str, ...] = ()
+    depfile: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    cwd: str = ""
+    shell: str = "/bin/sh"
+    retries: int = 0
+    retry_delay: float = 1.0
+    timeout: float = 0.0
+    always: bool = False
+    description: str = ""
+    item: str | None = None
+
+    @property
+    def is_group(self) -> bool:
+        return not self.commands
+
+
+@dataclass(frozen=True)
+class Project:
+    """A loaded Flowfile: every task instance in declaration order, and the graph over them."""
+
+    root: Path
+    flowfile: Path
+    settings: Settings
+    vars: dict[str, str]
+    tasks: dict[str, Task]
+    graph: "Graph"
+    warnings: tuple[str, ...] = ()
+    globbed_dirs: frozenset[str] = field(default=frozenset())
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / self.settings.cache_dir
+
+
+from buildflow.graph import Graph  # noqa: E402  (Graph needs Task; Project names Graph)

@@ -1,0 +1,32 @@
+"""Reporters turn build events into output: rich on a terminal, plain lines elsewhere, JSON
+Lines for machines. Only the one chosen is imported."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TextIO
+
+from buildflow.events import Reporter
+
+
+def wants_plain(stream: TextIO) -> bool:
+    """Plain lines unless stdout is a terminal that is not dumb and NO_COLOR is unset."""
+    return (bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
+            or not stream.isatty())
+
+
+def choose(*, json: bool = False, plain: bool = False, quiet: bool = False,
+           verbose: bool = False, stream: TextIO | None = None) -> Reporter:
+    stream = stream or sys.stdout
+    if json:
+        from buildflow.reporters.jsonlines import JsonReporter
+
+        return JsonReporter(stream)
+    if plain or wants_plain(stream):
+        from buildflow.reporters.plain import PlainReporter
+
+        return PlainReporter(stream, quiet=quiet, verbose=verbose)
+    from buildflow.reporters.live import LiveReporter
+
+    return LiveReporter(stream, quiet=quiet, verbose=verbose)

@@ -1,0 +1,28 @@
+"""Values of env keys that look like secrets reach commands unchanged but are never printed."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+_SECRET_KEY = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|KEY|CREDENTIAL", re.IGNORECASE)
+MASK = "***"
+
+
+def is_secret_key(key: str) -> bool:
+    return _SECRET_KEY.search(key) is not None
+
+
+class Masker:
+    def __init__(self, env: Iterable[tuple[str, str]]) -> None:
+        values = {value for key, value in env if value and is_secret_key(key)}
+        # Longest first, so a secret containing another is masked whole.
+        self.values = sorted(values, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for value in self.values:
+            text = text.replace(value, MASK)
+        return text
+
+    def __bool__(self) -> bool:
+        return bool(self.values)

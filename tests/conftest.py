@@ -1,0 +1,50 @@
+"""Shared helpers: run the real `bflow` in a subprocess inside a temporary project."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+
+def run_bflow(*args: str, cwd: Path, env: dict[str, str] | None = None,
+              timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "buildflow", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+class Project:
+    """A temporary project directory with helpers to write files and run bflow."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def write(self, path: str, text: str) -> Path:
+        target = self.root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        return target
+
+    def flowfile(self, text: str) -> Path:
+        return self.write("Flowfile", textwrap.dedent(text))
+
+    def read(self, path: str) -> str:
+        return (self.root / path).read_text()
+
+    def bflow(self, *args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+        return run_bflow(*args, cwd=self.root, **kwargs)  # type: ignore[arg-type]
+
+    def runs(self, log: str = "runs.log") -> list[str]:
+        """Lines a test's commands appended to a log file: the side effect that counts runs."""
+        path = self.root / log
+        return path.read_text().split() if path.exists() else []
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    return Project(tmp_path)
