@@ -11,9 +11,18 @@ from pathlib import Path
 import pytest
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+def bflow_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for a bflow subprocess: this checkout's package, no colour."""
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "NO_COLOR": "1", "PYTHONPATH": path, **(extra or {})}
+
+
 def run_bflow(*args: str, cwd: Path, env: dict[str, str] | None = None,
               timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
+    full_env = bflow_env(env)
     return subprocess.run([sys.executable, "-m", "buildflow", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
 
