@@ -200,7 +200,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if name == "graph":
         from buildflow.commands import graph
 
-        return graph.run(project, targets=targets, fmt=args.format, output=args.output)
+        return graph.run(project, targets=targets, fmt=args.format, output=args.output,
+                         plain=args.plain)
     if name == "status":
         return commands.status.run(project, targets=targets, check=args.check)
     if name == "explain":

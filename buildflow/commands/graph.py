@@ -1,0 +1,40 @@
+"""`bflow graph`: the DAG of the selected tasks, each marked stale or up to date, in one of the
+formats of buildflow.export, on stdout or into a file."""
+
+from __future__ import annotations
+
+import sys
+
+from buildflow import engine, export
+from buildflow.commands import invocation_dir
+from buildflow.errors import EXIT_OK, UsageError
+from buildflow.model import Project
+from buildflow.reporters import wants_plain
+from buildflow.staleness import survey
+
+
+def run(project: Project, *, targets: list[str], fmt: str, output: str | None,
+        plain: bool = False) -> int:
+    """Without targets, every task of the Flowfile (the whole picture, as `ninja -t graph`);
+    with targets, those and everything they need."""
+    graph = project.graph
+    names = engine.selected(project, targets, invocation_dir()) if targets \
+        else graph.topological(project.tasks)
+    state = engine.open_state(project)
+    decisions = survey(project, names, state.tasks, engine.hasher_for(project, state))
+    graph_view = export.view(graph, names, decisions)
+    if fmt == "text":
+        colour = output is None and not plain and not wants_plain(sys.stdout)
+        rendered = export.text(graph_view, colour=colour)
+    else:
+        rendered = export.RENDERERS[fmt](graph_view)
+    if output is None:
+        sys.stdout.write(rendered)
+        sys.stdout.flush()
+        return EXIT_OK
+    try:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(rendered)
+    except OSError as exc:
+        raise UsageError(f"-o {output}: cannot write the graph: {exc.strerror}") from None
+    return EXIT_OK

@@ -1,0 +1,187 @@
+"""The task graph as text: an indented tree, Graphviz DOT, Mermaid, or JSON.
+
+`view()` joins the graph with the staleness decisions once; every renderer is then a pure
+function of that view, so each format shows the same nodes, edges and marks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+
+from buildflow.graph import Graph
+from buildflow.staleness import Decision
+
+
+class NodeState(Enum):
+    STALE = "stale"
+    UP_TO_DATE = "up_to_date"
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    state: NodeState
+    group: bool
+    reason: str  # the first reason a stale task runs; for a group, which needed tasks are stale
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+
+    @property
+    def stale(self) -> bool:
+        return self.state is NodeState.STALE
+
+
+@dataclass(frozen=True)
+class GraphView:
+    nodes: tuple[Node, ...]  # topological order: every dependency before its dependents
+    edges: tuple[tuple[str, str], ...]  # (dependency, dependent)
+
+
+def view(graph: Graph, names: Iterable[str], decisions: Mapping[str, Decision]) -> GraphView:
+    """The subgraph over `names` (in topological order) with each node's state.
+
+    A task is stale when its decision says so. A group has no decision of its own: it is stale
+    when building it would run something, that is when any task it needs is stale.
+    """
+    names = list(names)
+    members = set(names)
+    runs_something: dict[str, bool] = {}
+    nodes = []
+    for name in names:
+        task = graph.tasks[name]
+        ups = [up for up in graph.upstream[name] if up in members]
+        if task.is_group:
+            stale_ups = [up for up in ups if runs_something[up]]
+            stale = bool(stale_ups)
+            reason = f"needs stale {', '.join(stale_ups)}" if stale_ups else ""
+        else:
+            decision = decisions[name]
+            stale = decision.stale
+            reason = str(decision.reasons[0]) if stale else ""
+        runs_something[name] = stale or any(runs_something[up] for up in ups)
+        nodes.append(Node(name, NodeState.STALE if stale else NodeState.UP_TO_DATE,
+                          task.is_group, reason, task.inputs, task.outputs))
+    edges = tuple((up, name) for name in names for up in graph.upstream[name] if up in members)
+    return GraphView(tuple(nodes), edges)
+
+
+# --- text -------------------------------------------------------------------------------
+_RED, _GREEN, _DIM, _RESET = "\x1b[31m", "\x1b[32m", "\x1b[2m", "\x1b[0m"
+
+
+def _label(node: Node) -> str:
+    kind = "group, " if node.group else ""
+    if node.stale:
+        return f"{kind}stale: {node.reason}"
+    return f"{kind}up to date"
+
+
+def text(graph_view: GraphView, *, colour: bool = False) -> str:
+    """A tree per final target (a node nothing else in the view needs), its dependencies
+    indented below it. A node already expanded is shown again as `(see above)`."""
+    by_name = {node.name: node for node in graph_view.nodes}
+    needs: dict[str, list[str]] = {node.name: [] for node in graph_view.nodes}
+    needed = set()
+    for up, down in graph_view.edges:
+        needs[down].append(up)
+        needed.add(up)
+    lines: list[str] = []
+    shown: set[str] = set()
+
+    def paint(node: Node) -> str:
+        note = f"({_label(node)})"
+        if colour:
+            note = f"{_RED if node.stale else _GREEN}{note}{_RESET}"
+        return f"{node.name} {note}"
+
+    def walk(name: str, lead: str, branch: str) -> None:
+        node = by_name[name]
+        if name in shown and needs[name]:
+            see = f"{_DIM}(see above){_RESET}" if colour else "(see above)"
+            lines.append(f"{lead}{branch}{node.name} {see}")
+            return
+        shown.add(name)
+        lines.append(f"{lead}{branch}{paint(node)}")
+        child_lead = lead + {"├── ": "│   ", "└── ": "    ", "": ""}[branch]
+        for index, up in enumerate(needs[name]):
+            walk(up, child_lead, "└── " if index == len(needs[name]) - 1 else "├── ")
+
+    for node in graph_view.nodes:
+        if node.name not in needed:
+            walk(node.name, "", "")
+    return "".join(line + "\n" for line in lines)
+
+
+# --- dot --------------------------------------------------------------------------------
+_STALE_STYLE = 'fillcolor="#ffd6d6", color="#c62828"'
+_FRESH_STYLE = 'fillcolor="#dcf5dc", color="#2e7d32"'
+
+
+def _dot_string(value: str) -> str:
+    """A DOT quoted string holding `value`: for identifiers and labels alike (in a label `\\\\`
+    reads as one backslash, so escaping backslashes keeps them literal)."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def dot(graph_view: GraphView) -> str:
+    """Graphviz DOT; stale nodes red, up-to-date ones green, groups as ellipses."""
+    lines = ["digraph bflow {", "  rankdir=LR;",
+             '  node [shape=box, style="rounded,filled", fontname="Helvetica"];']
+    for node in graph_view.nodes:
+        attributes = [f"label={_dot_string(node.name)}",
+                      _STALE_STYLE if node.stale else _FRESH_STYLE,
+                      f"tooltip={_dot_string(_label(node))}"]
+        if node.group:
+            attributes.append("shape=ellipse")
+        lines.append(f"  {_dot_string(node.name)} [{', '.join(attributes)}];")
+    for up, down in graph_view.edges:
+        lines.append(f"  {_dot_string(up)} -> {_dot_string(down)};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+# --- mermaid ----------------------------------------------------------------------------
+def _mermaid_label(value: str) -> str:
+    """A quoted Mermaid label: `#` and `"` become entity codes, the only characters that
+    could end or change a quoted label."""
+    return '"' + value.replace("#", "#35;").replace('"', "#quot;") + '"'
+
+
+def mermaid(graph_view: GraphView) -> str:
+    """A Mermaid flowchart. Task names hold ':' '/' '.', which Mermaid ids cannot, so nodes get
+    ids n0, n1, ... and carry the name as their label."""
+    ids = {node.name: f"n{index}" for index, node in enumerate(graph_view.nodes)}
+    lines = ["flowchart LR",
+             "  classDef stale fill:#ffd6d6,stroke:#c62828",
+             "  classDef fresh fill:#dcf5dc,stroke:#2e7d32"]
+    for node in graph_view.nodes:
+        shape = ("([", "])") if node.group else ("[", "]")
+        lines.append(f"  {ids[node.name]}{shape[0]}{_mermaid_label(node.name)}{shape[1]}")
+    for up, down in graph_view.edges:
+        lines.append(f"  {ids[up]} --> {ids[down]}")
+    for state, members in (("stale", [n for n in graph_view.nodes if n.stale]),
+                           ("fresh", [n for n in graph_view.nodes if not n.stale])):
+        if members:
+            lines.append(f"  class {','.join(ids[n.name] for n in members)} {state}")
+    return "\n".join(lines) + "\n"
+
+
+# --- json -------------------------------------------------------------------------------
+def to_json(graph_view: GraphView) -> str:
+    """`{"nodes": [...], "edges": [...]}`; each edge goes from a dependency to its dependent."""
+    data = {
+        "nodes": [{"name": node.name, "state": node.state.value, "stale": node.stale,
+                   "group": node.group, "reason": node.reason or None,
+                   "inputs": list(node.inputs), "outputs": list(node.outputs)}
+                  for node in graph_view.nodes],
+        "edges": [{"from": up, "to": down} for up, down in graph_view.edges],
+    }
+    return json.dumps(data, indent=2) + "\n"
+
+
+RENDERERS: dict[str, Callable[[GraphView], str]] = {
+    "text": text, "dot": dot, "mermaid": mermaid, "json": to_json}
