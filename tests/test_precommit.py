@@ -1,0 +1,137 @@
+"""The shipped .pre-commit-hooks.yaml, driven by the real pre-commit framework in a temporary git
+repository. The hook definitions are copied into a `repo: local` config with
+`language: system` (a `bflow` on PATH runs this checkout), so no network is needed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, bflow_env
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+
+HOOKS_FILE = REPO / ".pre-commit-hooks.yaml"
+
+FLOWFILE = """\
+[tasks.shout]
+cmd = "tr a-z A-Z < {input} > {output}"
+inputs = ["src.txt"]
+outputs = ["derived.txt"]
+"""
+
+
+def shipped_hooks() -> dict[str, dict[str, object]]:
+    return {hook["id"]: hook for hook in yaml.safe_load(HOOKS_FILE.read_text())}
+
+
+class Repo:
+    """A git repository with a Flowfile, pre-commit installed, and `bflow` on PATH."""
+
+    def __init__(self, root: Path, hook_ids: list[str]) -> None:
+        self.root = root / "repo"
+        self.root.mkdir()
+        bin_dir = root / "bin"
+        bin_dir.mkdir()
+        wrapper = bin_dir / "bflow"
+        wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m buildflow "$@"\n')
+        wrapper.chmod(0o755)
+        self.env = bflow_env({
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PRE_COMMIT_HOME": str(root / "pre-commit-home"),
+            "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
+            "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com",
+        })
+        hooks = [dict(shipped_hooks()[hook_id], language="system") for hook_id in hook_ids]
+        config = {"repos": [{"repo": "local", "hooks": hooks}]}
+        self.write(".pre-commit-config.yaml", yaml.safe_dump(config))
+        self.write("Flowfile", FLOWFILE)
+        self.write(".gitignore", ".bflow/\n")
+        self.write("src.txt", "hello\n")
+        self.git("init", "-q", "-b", "main")
+        self.run(sys.executable, "-m", "pre_commit", "install")
+        assert self.run("bflow").returncode == 0
+        self.git("add", ".")
+        assert self.commit().returncode == 0
+
+    def write(self, path: str, text: str) -> None:
+        (self.root / path).write_text(text)
+
+    def read(self, path: str) -> str:
+        return (self.root / path).read_text()
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(args, cwd=self.root, env=self.env, capture_output=True, text=True,
+                              timeout=120)
+
+    def git(self, *args: str) -> str:
+        result = self.run("git", *args)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def commit(self) -> subprocess.CompletedProcess[str]:
+        return self.run("git", "commit", "-q", "-m", "change")
+
+    def commits(self) -> int:
+        return int(self.git("rev-list", "--count", "HEAD"))
+
+    def committed(self, path: str) -> str:
+        return self.git("show", f"HEAD:{path}")
+
+
+def test_shipped_manifest_is_valid_and_runs_bflow() -> None:
+    result = subprocess.run([sys.executable, "-m", "pre_commit", "validate-manifest",
+                             str(HOOKS_FILE)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    hooks = shipped_hooks()
+    assert hooks["bflow-build"]["entry"] == "bflow build"
+    assert hooks["bflow-check"]["entry"] == "bflow status --check"
+    for hook in hooks.values():
+        assert hook["pass_filenames"] is False and hook["always_run"] is True
+
+
+def test_build_hook_regenerates_and_fails_until_the_result_is_added(tmp_path: Path) -> None:
+    repo = Repo(tmp_path, ["bflow-build"])
+    assert repo.commits() == 1 and repo.committed("derived.txt") == "HELLO\n"
+    repo.write("src.txt", "world\n")
+    repo.git("add", "src.txt")
+    failed = repo.commit()
+    assert failed.returncode != 0
+    assert "files were modified by this hook" in failed.stdout + failed.stderr
+    assert repo.commits() == 1
+    assert repo.read("derived.txt") == "WORLD\n"  # the hook regenerated it
+    repo.git("add", "derived.txt")
+    passed = repo.commit()
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert repo.commits() == 2 and repo.committed("derived.txt") == "WORLD\n"
+
+
+def test_check_hook_blocks_a_commit_while_an_output_is_stale(tmp_path: Path) -> None:
+    repo = Repo(tmp_path, ["bflow-check"])
+    repo.write("src.txt", "world\n")
+    repo.git("add", "src.txt")
+    failed = repo.commit()
+    assert failed.returncode != 0
+    assert "shout: input src.txt changed" in failed.stdout + failed.stderr
+    assert repo.commits() == 1 and repo.read("derived.txt") == "HELLO\n"  # it only checks
+    assert repo.run("bflow").returncode == 0
+    repo.git("add", "derived.txt")
+    passed = repo.commit()
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert repo.commits() == 2 and repo.committed("derived.txt") == "WORLD\n"
+
+
+def test_readme_config_names_the_shipped_hooks() -> None:
+    readme = (REPO / "README.md").read_text()
+    start = readme.index("# .pre-commit-config.yaml")
+    config = yaml.safe_load(textwrap.dedent(readme[start:readme.index("```", start)]))
+    ids = [hook["id"] for repo in config["repos"] for hook in repo["hooks"]]
+    assert ids and set(ids) <= set(shipped_hooks())
