@@ -6,25 +6,18 @@ import json
 import os
 import pty
 import re
+import select
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
 from conftest import Project, bflow_env
+from test_build import CHAIN
 
-FLOWFILE = """
-[tasks.gen]
-cmd = "echo gen >> runs.log && cat {input} > {output}"
-inputs = ["src.txt"]
-outputs = ["build/gen.txt"]
-
-[tasks.upper]
-cmd = "echo upper >> runs.log && tr a-z A-Z < {input} > {output}"
-inputs = ["build/gen.txt"]
-outputs = ["build/upper.txt"]
-
+FLOWFILE = CHAIN + """
 [tasks.copy]
 foreach = "pages/*.txt"
 cmd = "echo copy >> runs.log && cp {item} {output}"
@@ -137,7 +130,10 @@ def run_on_terminal(project: Project, *args: str) -> str:
                                stdin=subprocess.DEVNULL)
     os.close(follower)
     chunks = []
-    while True:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if not select.select([leader], [], [], 1)[0]:
+            continue
         try:
             chunk = os.read(leader, 4096)
         except OSError:  # EIO: the child closed the terminal
