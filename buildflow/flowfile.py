@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from buildflow.errors import FlowfileError, UsageError, did_you_mean
+from buildflow.placeholders import BUILTIN_NAMES
 
 FLOWFILE_NAMES = ("Flowfile", "Flowfile.toml")
 TASK_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/+@]*\Z")
@@ -88,14 +89,20 @@ def read_toml(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise FlowfileError([f"{path.name}: not valid UTF-8 at byte {exc.start}"]) from None
     except tomllib.TOMLDecodeError as exc:
-        message = str(exc)
-        where = re.search(r"\(at line (\d+), column (\d+)\)", message)
-        if where:
-            message = message[: where.start()].strip()
-            raise FlowfileError(
-                [f"{path.name}:{where.group(1)}:{where.group(2)}: TOML syntax error: {message}"]
-            ) from None
-        raise FlowfileError([f"{path.name}: TOML syntax error: {message}"]) from None
+        message, line, column = _syntax_position(str(exc), text)
+        raise FlowfileError(
+            [f"{path.name}:{line}:{column}: TOML syntax error: {message}"]) from None
+
+
+def _syntax_position(message: str, text: str) -> tuple[str, int, int]:
+    """Split tomllib's "... (at line L, column C)" message; "at end of document" points just
+    after the last character written, where the missing part belongs."""
+    where = re.search(r"\s*\(at line (\d+), column (\d+)\)\Z", message)
+    if where:
+        return message[: where.start()], int(where.group(1)), int(where.group(2))
+    lines = text.rstrip().split("\n")
+    return re.sub(r"\s*\(at end of document\)\Z", "", message) + " at the end of the file", \
+        len(lines), len(lines[-1]) + 1
 
 
 def _type_name(value: object) -> str:
@@ -274,6 +281,13 @@ def parse(path: Path, data: Mapping[str, Any]) -> Flowfile:
     check.keys(data, "", ("settings", "vars", "tasks"))
     settings = _parse_settings(data.get("settings", {}), check)
     vars_ = check.string_table(data.get("vars", {}), "vars")
+    for name, _ in vars_:
+        if not name.isidentifier():
+            check.problem(f"vars.{name}", "a var name is letters, digits and _ (it is used as "
+                                          "{NAME}), not starting with a digit")
+        elif name in BUILTIN_NAMES:
+            check.problem(f"vars.{name}", f"'{name}' is a built-in placeholder; name the var "
+                                          "something else")
     raw_tasks = data.get("tasks", {})
     tasks: list[TaskDecl] = []
     if not isinstance(raw_tasks, dict):
