@@ -117,9 +117,6 @@ class DiskIndex:
         self._trees[prefix] = found
         return found
 
-    def exists(self, path: str) -> bool:
-        return os.path.lexists(os.path.join(self.root, path))
-
 
 def _is_dir(entry: os.DirEntry[str]) -> bool:
     try:
