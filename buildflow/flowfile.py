@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from buildflow.errors import FlowfileError, UsageError, did_you_mean
+from buildflow.errors import FlowfileError, UsageError
+from buildflow.placeholders import BUILTIN_NAMES
+from buildflow.typecheck import Checker, type_name
 
 FLOWFILE_NAMES = ("Flowfile", "Flowfile.toml")
 TASK_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/+@]*\Z")
@@ -88,88 +90,20 @@ def read_toml(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise FlowfileError([f"{path.name}: not valid UTF-8 at byte {exc.start}"]) from None
     except tomllib.TOMLDecodeError as exc:
-        message = str(exc)
-        where = re.search(r"\(at line (\d+), column (\d+)\)", message)
-        if where:
-            message = message[: where.start()].strip()
-            raise FlowfileError(
-                [f"{path.name}:{where.group(1)}:{where.group(2)}: TOML syntax error: {message}"]
-            ) from None
-        raise FlowfileError([f"{path.name}: TOML syntax error: {message}"]) from None
+        message, line, column = _syntax_position(str(exc), text)
+        raise FlowfileError(
+            [f"{path.name}:{line}:{column}: TOML syntax error: {message}"]) from None
 
 
-def _type_name(value: object) -> str:
-    names = {str: "a string", bool: "a boolean", int: "an integer", float: "a number",
-             list: "a list", dict: "a table"}
-    for kind, name in names.items():
-        if type(value) is kind:
-            return f"{name} ({value!r})" if kind in (bool, int, float) else name
-    return type(value).__name__
-
-
-class _Checker:
-    """Collects problems while converting raw TOML values to typed ones."""
-
-    def __init__(self, file_name: str) -> None:
-        self.file_name = file_name
-        self.problems: list[str] = []
-
-    def problem(self, where: str, message: str) -> None:
-        self.problems.append(f"{self.file_name}: {where}: {message}")
-
-    def keys(self, table: Mapping[str, Any], where: str, allowed: tuple[str, ...]) -> None:
-        for key in table:
-            if key not in allowed:
-                hint = did_you_mean(key, allowed) or f" (known keys: {', '.join(allowed)})"
-                self.problem(f"{where}.{key}" if where else key, f"unknown key{hint}")
-
-    def string(self, value: Any, where: str) -> str | None:
-        if isinstance(value, str):
-            return value
-        self.problem(where, f"expected a string, got {_type_name(value)}")
-        return None
-
-    def strings(self, value: Any, where: str, allow_single: bool = False) -> tuple[str, ...]:
-        if allow_single and isinstance(value, str):
-            return (value,)
-        if not isinstance(value, list):
-            expected = "a string or a list of strings" if allow_single else "a list of strings"
-            self.problem(where, f"expected {expected}, got {_type_name(value)}")
-            return ()
-        out = []
-        for index, item in enumerate(value):
-            text = self.string(item, f"{where}[{index}]")
-            if text is not None:
-                out.append(text)
-        return tuple(out)
-
-    def string_table(self, value: Any, where: str) -> tuple[tuple[str, str], ...]:
-        if not isinstance(value, dict):
-            self.problem(where, f"expected a table of strings, got {_type_name(value)}")
-            return ()
-        out = []
-        for key, item in value.items():
-            text = self.string(item, f"{where}.{key}")
-            if text is not None:
-                out.append((key, text))
-        return tuple(out)
-
-    def number(self, value: Any, where: str, integer: bool = False) -> float | None:
-        ok_types = (int,) if integer else (int, float)
-        if isinstance(value, bool) or not isinstance(value, ok_types):
-            kind = "a whole number" if integer else "a number"
-            self.problem(where, f"expected {kind}, got {_type_name(value)}")
-            return None
-        if value < 0 or value != value or value > 10**9:
-            self.problem(where, f"expected a number from 0 to 1000000000, got {value!r}")
-            return None
-        return value
-
-    def boolean(self, value: Any, where: str) -> bool:
-        if isinstance(value, bool):
-            return value
-        self.problem(where, f"expected true or false, got {_type_name(value)}")
-        return False
+def _syntax_position(message: str, text: str) -> tuple[str, int, int]:
+    """Split tomllib's "... (at line L, column C)" message; "at end of document" points just
+    after the last character written, where the missing part belongs."""
+    where = re.search(r"\s*\(at line (\d+), column (\d+)\)\Z", message)
+    if where:
+        return message[: where.start()], int(where.group(1)), int(where.group(2))
+    lines = text.rstrip().split("\n")
+    return re.sub(r"\s*\(at end of document\)\Z", "", message) + " at the end of the file", \
+        len(lines), len(lines[-1]) + 1
 
 
 SETTINGS_KEYS = ("jobs", "default", "shell", "retries", "retry_delay", "timeout", "env",
@@ -178,9 +112,9 @@ TASK_KEYS = ("cmd", "inputs", "outputs", "deps", "foreach", "depfile", "env", "c
              "retry_delay", "timeout", "always", "description")
 
 
-def _parse_settings(raw: Any, check: _Checker) -> Settings:
+def _parse_settings(raw: Any, check: Checker) -> Settings:
     if not isinstance(raw, dict):
-        check.problem("settings", f"expected a table, got {_type_name(raw)}")
+        check.problem("settings", f"expected a table, got {type_name(raw)}")
         return Settings()
     check.keys(raw, "settings", SETTINGS_KEYS)
     values: dict[str, Any] = {}
@@ -213,13 +147,13 @@ def _parse_settings(raw: Any, check: _Checker) -> Settings:
     return Settings(**values)
 
 
-def _parse_task(name: str, raw: Any, check: _Checker) -> TaskDecl | None:
+def _parse_task(name: str, raw: Any, check: Checker) -> TaskDecl | None:
     where = f"tasks.{name}"
     if not TASK_NAME.match(name):
         check.problem(where, "a task name uses letters, digits and _ . - / + @ only "
                              "(':' is reserved for foreach instances, '=' for VAR=VALUE)")
     if not isinstance(raw, dict):
-        check.problem(where, f"expected a table, got {_type_name(raw)}")
+        check.problem(where, f"expected a table, got {type_name(raw)}")
         return None
     check.keys(raw, where, TASK_KEYS)
     get: Callable[[str], Any] = raw.get
@@ -270,14 +204,21 @@ def _parse_task(name: str, raw: Any, check: _Checker) -> TaskDecl | None:
 
 def parse(path: Path, data: Mapping[str, Any]) -> Flowfile:
     """Check the TOML document's shape and types; raise one FlowfileError listing everything."""
-    check = _Checker(path.name)
+    check = Checker(path.name)
     check.keys(data, "", ("settings", "vars", "tasks"))
     settings = _parse_settings(data.get("settings", {}), check)
     vars_ = check.string_table(data.get("vars", {}), "vars")
+    for name, _ in vars_:
+        if not name.isidentifier():
+            check.problem(f"vars.{name}", "a var name is letters, digits and _ (it is used as "
+                                          "{NAME}), not starting with a digit")
+        elif name in BUILTIN_NAMES:
+            check.problem(f"vars.{name}", f"'{name}' is a built-in placeholder; name the var "
+                                          "something else")
     raw_tasks = data.get("tasks", {})
     tasks: list[TaskDecl] = []
     if not isinstance(raw_tasks, dict):
-        check.problem("tasks", f"expected a table of tasks, got {_type_name(raw_tasks)}")
+        check.problem("tasks", f"expected a table of tasks, got {type_name(raw_tasks)}")
     elif not raw_tasks:
         check.problem("tasks", "no tasks declared; add a [tasks.NAME] table with a cmd")
     else:

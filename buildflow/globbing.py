@@ -8,11 +8,23 @@ paths relative to the project root.
 from __future__ import annotations
 
 import os
+import posixpath
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from functools import lru_cache
 
 _MAGIC = re.compile(r"[*?\[]")
+
+
+def normalize(path: str) -> str:
+    """A POSIX path relative to the root ('..' kept when it leaves it; absolute stays so)."""
+    normal = posixpath.normpath(path.replace(os.sep, "/"))
+    return "" if normal == "." else normal
+
+
+def is_outside(path: str) -> bool:
+    """True for a normalized path that leaves the project root."""
+    return path.startswith("/") or path == ".." or path.startswith("../")
 
 
 def is_glob(pattern: str) -> bool:
@@ -83,32 +95,42 @@ class DiskIndex:
             return cached
         found: list[str] = []
         stack = [prefix]
+        seen: set[str] = set()  # real directories, so a symlink loop is walked once
         while stack:
             rel = stack.pop()
             self.dirs_read.add(rel)
-            try:
-                entries = os.scandir(os.path.join(self.root, rel) if rel else self.root)
-            except (FileNotFoundError, NotADirectoryError, PermissionError):
+            absolute = os.path.join(self.root, rel) if rel else self.root
+            real = os.path.realpath(absolute)
+            if real in seen:
                 continue
-            with entries:
-                for entry in entries:
-                    path = f"{rel}/{entry.name}" if rel else entry.name
-                    if entry.is_dir():
-                        if not entry.name.startswith(".") and path not in self.skip:
+            seen.add(real)
+            try:
+                with os.scandir(absolute) as entries:
+                    for entry in entries:
+                        path = f"{rel}/{entry.name}" if rel else entry.name
+                        if not _is_dir(entry):
+                            found.append(path)
+                        elif not entry.name.startswith(".") and path not in self.skip:
                             stack.append(path)
-                    else:
-                        found.append(path)
+            except OSError:
+                continue
         self._trees[prefix] = found
         return found
 
-    def exists(self, path: str) -> bool:
-        return os.path.lexists(os.path.join(self.root, path))
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
-def match(pattern: str, disk: DiskIndex, declared: Iterable[str]) -> list[str]:
-    """Sorted paths matching `pattern`, from disk and from `declared` outputs."""
+def match(pattern: str, disk: DiskIndex, declared: Iterable[str],
+          exclude: Collection[str] = ()) -> list[str]:
+    """Sorted paths matching `pattern`, from disk and from `declared` outputs, less `exclude`
+    (a task's own outputs, so `build/**` does not make a task depend on itself)."""
     regex = compile_glob(pattern)
     prefix = fixed_prefix(pattern)
     candidates = set(disk.files_under(prefix))
     candidates.update(declared)
-    return sorted(path for path in candidates if regex.match(path))
+    return sorted(p for p in candidates if regex.match(p) and p not in exclude)

@@ -56,7 +56,7 @@ class Graph:
         return None
 
     def find_cycle(self) -> list[str] | None:
-        """A cycle as a path `[a, b, c, a]`, or None."""
+        """A cycle as a path `[a, b, c, a]` where each task needs the next, or None."""
         state: dict[str, int] = {}
         for start in self.tasks:
             if start in state:
@@ -68,9 +68,7 @@ class Graph:
                 node, children = stack[-1]
                 for child in children:
                     if state.get(child) == 1:
-                        cycle = path[path.index(child):] + [child]
-                        cycle.reverse()
-                        return cycle
+                        return path[path.index(child):] + [child]
                     if child not in state:
                         state[child] = 1
                         path.append(child)

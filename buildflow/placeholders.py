@@ -3,18 +3,23 @@ brace group is left alone so shell and awk snippets pass through untouched."""
 
 from __future__ import annotations
 
-import re
+import os
+import posixpath
+import shlex
 from collections.abc import Iterable, Mapping
+import re
 
-from buildflow.errors import did_you_mean
+from buildflow.globbing import fixed_prefix
 
 _TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
-# Placeholders that stand for paths relative to the project root.
-ROOT_PATH_NAMES = ("inputs", "outputs", "input", "output", "depfile", "item", "dir")
-# Pieces of a foreach item that are paths, but not relative to the root.
+# Placeholders that stand for lists of root-relative paths.
+PATH_LIST_NAMES = ("inputs", "outputs", "input", "output", "depfile")
+# foreach placeholders that are root-relative paths, and pieces of the item that are not.
+ITEM_PATH_NAMES = ("item", "dir")
 ITEM_PIECE_NAMES = ("name", "stem", "ext", "rel", "relstem")
-BUILTIN_NAMES = (*ROOT_PATH_NAMES, *ITEM_PIECE_NAMES, "task")
+ITEM_NAMES = (*ITEM_PATH_NAMES, *ITEM_PIECE_NAMES)
+BUILTIN_NAMES = (*PATH_LIST_NAMES, *ITEM_NAMES, "task")
 
 
 def expand(template: str, values: Mapping[str, str]) -> str:
@@ -33,14 +38,46 @@ def expand(template: str, values: Mapping[str, str]) -> str:
     return _TOKEN.sub(substitute, template)
 
 
-def misspelt(template: str, known: Iterable[str]) -> list[str]:
-    """Warnings for `{NAME}` groups that are not known but look like a known name."""
-    known = list(known)
-    warnings = []
-    for match in _TOKEN.finditer(template):
-        name = match.group(1)
-        if name and name not in known:
-            hint = did_you_mean(name, known)
-            if hint:
-                warnings.append(f"'{{{name}}}' is not a placeholder{hint}")
-    return warnings
+def unknown(template: str, known: Iterable[str]) -> list[str]:
+    """Names written as `{NAME}` that are not in `known` (left as written by `expand`)."""
+    known = set(known)
+    names = (m.group(1) for m in _TOKEN.finditer(template))
+    return list(dict.fromkeys(n for n in names if n and n not in known))
+
+
+def item_values(item: str, pattern: str) -> dict[str, str]:
+    """The foreach placeholders for one path matched by `pattern`."""
+    directory, name = posixpath.split(item)
+    stem, ext = posixpath.splitext(name)
+    prefix = fixed_prefix(pattern)
+    rel = item[len(prefix) + 1:] if prefix and item.startswith(prefix + "/") else item
+    return {"item": item, "dir": directory, "name": name, "stem": stem, "ext": ext,
+            "rel": rel, "relstem": posixpath.splitext(rel)[0]}
+
+
+def command_values(values: Mapping[str, str], paths: Mapping[str, list[str]], root: str,
+                   cwd: str, quote: bool) -> dict[str, str]:
+    """Values as a command sees them: every path relative to the directory it runs in
+    (`cwd`, root-relative, or the root), shell-quoted when `quote` (for `cmd`, not `env`)."""
+    start = os.path.join(root, cwd)
+
+    def rebase(path: str) -> str:
+        if path.startswith("/"):
+            return path
+        if not cwd:
+            return path or "."
+        return os.path.relpath(os.path.join(root, path), start).replace(os.sep, "/")
+
+    def show(text: str) -> str:
+        return shlex.quote(text) if quote else text
+
+    out = dict(values)
+    for key, items in paths.items():
+        out[key] = " ".join(show(rebase(p)) for p in items)
+    for key in ITEM_PATH_NAMES:
+        if key in values:
+            out[key] = show(rebase(values[key]))
+    for key in (*ITEM_PIECE_NAMES, "task"):
+        if key in values:
+            out[key] = show(values[key])
+    return out

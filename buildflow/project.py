@@ -8,48 +8,41 @@ from __future__ import annotations
 
 import os
 import posixpath
-import shlex
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 
-from buildflow import globbing, placeholders
-from buildflow.errors import FlowfileError, did_you_mean
+from buildflow import foreach, globbing, placeholders
+from buildflow.errors import FlowfileError, UsageError, did_you_mean
 from buildflow.flowfile import Flowfile, TaskDecl
 from buildflow.graph import Graph
 from buildflow.model import Project, Task
 
 
-def normalize(path: str) -> str:
-    """A POSIX path relative to the root ('..' kept when it leaves it; absolute stays so)."""
-    normal = posixpath.normpath(path.replace(os.sep, "/"))
-    return "" if normal == "." else normal
+class _Staged(NamedTuple):
+    """One instance between declaring its outputs and expanding its inputs."""
 
-
-def is_outside(path: str) -> bool:
-    return path.startswith("/") or path == ".." or path.startswith("../")
-
-
-def item_values(item: str, pattern: str) -> dict[str, str]:
-    """The foreach placeholders for one matched path."""
-    directory, name = posixpath.split(item)
-    stem, ext = posixpath.splitext(name)
-    prefix = globbing.fixed_prefix(pattern)
-    rel = item[len(prefix) + 1:] if prefix and item.startswith(prefix + "/") else item
-    return {"item": item, "dir": directory, "name": name, "stem": stem, "ext": ext,
-            "rel": rel, "relstem": posixpath.splitext(rel)[0]}
+    decl: TaskDecl
+    name: str
+    values: dict[str, str]
+    outputs: list[str]
+    dirs: set[str]
+    inputs: list[str]
 
 
 class _Resolver:
     def __init__(self, flowfile: Flowfile, overrides: Mapping[str, str]) -> None:
-        self.flowfile = flowfile
         self.file = flowfile.path.name
         self.root = flowfile.path.parent
         self.vars = {**dict(flowfile.vars), **overrides}
-        self.cache_dir = normalize(flowfile.settings.cache_dir)
+        self.cache_dir = globbing.normalize(flowfile.settings.cache_dir)
         self.disk = globbing.DiskIndex(str(self.root), skip=[self.cache_dir])
         self.problems: list[str] = []
         self.warnings: list[str] = []
         self.declared: dict[str, str] = {}  # output -> instance name
+        self.where: dict[str, str] = {}  # output -> the key that declared it
+        self.dirs: dict[str, str] = {}  # directory output -> instance name
+        self.own: dict[str, set[str]] = {}  # task -> the outputs of all its instances
 
     def problem(self, where: str, message: str) -> None:
         self.problems.append(f"{self.file}: {where}: {message}")
@@ -57,31 +50,28 @@ class _Resolver:
     def warn(self, where: str, message: str) -> None:
         self.warnings.append(f"{self.file}: {where}: {message}")
 
-    def check_placeholders(self, decl: TaskDecl, known: list[str]) -> None:
+    def check_placeholders(self, decl: TaskDecl) -> None:
+        """Warn about `{NAME}` groups that look like a misspelt or misplaced placeholder."""
         fields: list[tuple[str, str]] = [(f"cmd[{i}]", c) for i, c in enumerate(decl.cmd or ())]
-        fields += [(f"inputs[{i}]", v) for i, v in enumerate(decl.inputs)]
-        fields += [(f"outputs[{i}]", v) for i, v in enumerate(decl.outputs)]
+        for key in ("inputs", "outputs", "foreach"):
+            fields += [(f"{key}[{i}]", v) for i, v in enumerate(getattr(decl, key))]
         fields += [("depfile", decl.depfile or ""), ("cwd", decl.cwd or "")]
         fields += [(f"env.{k}", v) for k, v in decl.env]
+        items = placeholders.ITEM_NAMES
+        known = [*self.vars, *(n for n in placeholders.BUILTIN_NAMES
+                               if decl.foreach or n not in items)]
+        lowered = {name.lower(): name for name in known}
         for key, text in fields:
-            for message in placeholders.misspelt(text, known):
-                self.warn(f"tasks.{decl.name}.{key}", message)
-
-    def foreach_items(self, decl: TaskDecl) -> list[tuple[str, str]]:
-        """(item, the glob that matched it), sorted by path."""
-        matched: dict[str, str] = {}
-        for pattern in decl.foreach:
-            expanded = normalize(placeholders.expand(pattern.removeprefix("!"), self.vars))
-            if pattern.startswith("!"):
-                regex = globbing.compile_glob(expanded)
-                matched = {p: g for p, g in matched.items() if not regex.match(p)}
-                continue
-            for path in globbing.match(expanded, self.disk, self.declared):
-                matched.setdefault(path, expanded)
-        if not matched:
-            self.warn(f"tasks.{decl.name}.foreach", "matches no file, so the task has no "
-                                                     "instances")
-        return sorted(matched.items())
+            for name in placeholders.unknown(text, known):
+                if name in items:
+                    self.warn(f"tasks.{decl.name}.{key}", f"'{{{name}}}' is a placeholder only "
+                                                          "under foreach; it is left as written")
+                    continue
+                hint = f" (did you mean '{lowered[name.lower()]}'?)" \
+                    if name.lower() in lowered else did_you_mean(name, known)
+                if hint:
+                    self.warn(f"tasks.{decl.name}.{key}",
+                              f"'{{{name}}}' is not a placeholder, so it is left as written{hint}")
 
     def declare(self, decl: TaskDecl, name: str, values: dict[str, str]) -> tuple[list[str], set[str]]:
         outputs: list[str] = []
@@ -89,46 +79,74 @@ class _Resolver:
         for index, raw in enumerate(decl.outputs):
             where = f"tasks.{decl.name}.outputs[{index}]"
             expanded = placeholders.expand(raw, values)
-            path = normalize(expanded)
-            if is_outside(path) or not path:
+            path = globbing.normalize(expanded)
+            if globbing.is_outside(path) or not path:
                 self.problem(where, f"output '{expanded}' is outside the project root "
                                     f"{self.root}; write outputs inside it")
-                continue
-            if path == self.cache_dir or path.startswith(self.cache_dir + "/"):
+            elif path == self.cache_dir or path.startswith(self.cache_dir + "/"):
                 self.problem(where, f"output '{expanded}' is inside the cache dir "
                                     f"'{self.cache_dir}'")
-                continue
-            if path in self.declared:
-                self.problem(where, f"output '{path}' is also declared by task "
-                                    f"'{self.declared[path]}'; each file has one producer")
-                continue
-            if expanded.endswith("/"):
-                dirs.add(path)
-            self.declared[path] = name
-            outputs.append(path)
+            elif path in self.declared:
+                self.problem(where, f"output '{path}' of task '{name}' is also declared by task "
+                                    f"'{self.declared[path]}' ({self.where[path]}); each file "
+                                    "has one producer")
+            else:
+                if expanded.endswith("/"):
+                    dirs.add(path)
+                    self.dirs[path] = name
+                self.declared[path] = name
+                self.where[path] = where
+                self.own.setdefault(decl.name, set()).add(path)
+                outputs.append(path)
         return outputs, dirs
 
-    def expand_inputs(self, decl: TaskDecl, name: str, patterns: list[str],
-                      values: dict[str, str]) -> list[str]:
+    def check_dir_overlaps(self) -> None:
+        """A file output inside another task's directory output would have two producers."""
+        for path, name in self.declared.items():
+            owner = self.dir_producer(posixpath.dirname(path))
+            if owner is not None and owner != name:
+                self.problem(self.where[path], f"output '{path}' of task '{name}' is inside a "
+                                               f"directory output of task '{owner}'")
+
+    def dir_producer(self, path: str) -> str | None:
+        """The instance whose directory output is `path` or holds it."""
+        while path:
+            if path in self.dirs:
+                return self.dirs[path]
+            path = posixpath.dirname(path)
+        return None
+
+    def expand_inputs(self, staged: _Staged) -> tuple[list[str], list[str]]:
+        """The input files in the order written (each glob's matches sorted, each file once),
+        and the instances producing directories those inputs read from."""
+        decl, name = staged.decl, staged.name
+        own = self.own.get(decl.name, set())
         chosen: dict[str, None] = {}
-        for index, raw in enumerate(patterns):
-            offset = index - (len(patterns) - len(decl.inputs))
-            where = f"tasks.{decl.name}.inputs[{offset}]" if offset >= 0 \
-                else f"tasks.{decl.name}.foreach"
-            exclude = raw.startswith("!")
-            expanded = normalize(placeholders.expand(raw.removeprefix("!"), values))
-            if exclude:
+        producers: dict[str, None] = {}
+        for index, raw in enumerate(staged.inputs):
+            offset = index - (len(staged.inputs) - len(decl.inputs))
+            where = f"tasks.{decl.name}." + (f"inputs[{offset}]" if offset >= 0 else "foreach")
+            expanded = globbing.normalize(placeholders.expand(raw.removeprefix("!"),
+                                                              staged.values))
+            if raw.startswith("!"):
                 regex = globbing.compile_glob(expanded)
                 chosen = {p: None for p in chosen if not regex.match(p)}
-            elif globbing.is_glob(expanded):
-                matches = globbing.match(expanded, self.disk, self.declared)
-                if not matches:
+                continue
+            producer = self.dir_producer(globbing.fixed_prefix(expanded)
+                                         if globbing.is_glob(expanded) else expanded)
+            if producer is not None and producer != name:
+                producers[producer] = None
+            if expanded in self.dirs:  # a directory output stands for the files in it
+                expanded += "/**"
+            if globbing.is_glob(expanded):
+                matches = globbing.match(expanded, self.disk, self.declared, exclude=own)
+                if not matches and producer is None:
                     self.warn(where, f"'{expanded}' matches no file")
                 chosen.update(dict.fromkeys(matches))
-            elif expanded in self.declared or self._inside_dir_output(expanded):
-                chosen[expanded] = None
             elif not expanded:
                 self.problem(where, "an empty input path")
+            elif expanded in self.declared or producer is not None:
+                chosen[expanded] = None
             elif os.path.isdir(self.root / expanded):
                 self.problem(where, f"'{expanded}' is a directory; to depend on its files "
                                     f"write '{expanded}/**'")
@@ -138,120 +156,115 @@ class _Resolver:
                 hint = did_you_mean(expanded, self.declared)
                 self.problem(where, f"input '{expanded}' of task '{name}' is neither on disk "
                                     f"nor an output of any task{hint}")
-        return list(chosen)
+        return list(chosen), list(producers)
 
-    def _inside_dir_output(self, path: str) -> bool:
-        parent = posixpath.dirname(path)
-        while parent:
-            if parent in self.declared and parent != path:
-                return True
-            parent = posixpath.dirname(parent)
-        return False
+    def deps_of(self, decl: TaskDecl, instances: Mapping[str, list[str]]) -> list[str]:
+        """Instance names for `deps` (a foreach task stands for all its instances)."""
+        deps: list[str] = []
+        for index, dep in enumerate(decl.deps):
+            base = dep.partition(":")[0]
+            if dep in instances:
+                deps.extend(instances[dep])
+            elif base in instances and dep in instances[base]:
+                deps.append(dep)
+            else:
+                names = [*instances, *(n for group in instances.values() for n in group)]
+                self.problem(f"tasks.{decl.name}.deps[{index}]",
+                             f"unknown task '{dep}'{did_you_mean(dep, names)}")
+        return deps
 
+    def task(self, staged: _Staged, instances: Mapping[str, list[str]], flowfile: Flowfile) -> Task:
+        decl, name, values, outputs = staged.decl, staged.name, staged.values, staged.outputs
+        settings = flowfile.settings
+        inputs, producers = self.expand_inputs(staged)
+        values = dict(values, output=outputs[0] if outputs else "",
+                      input=inputs[0] if inputs else "")
+        depfile = None
+        if decl.depfile:
+            depfile = globbing.normalize(placeholders.expand(decl.depfile, values))
+            if globbing.is_outside(depfile) or not depfile:
+                self.problem(f"tasks.{decl.name}.depfile",
+                             f"'{depfile}' is outside the project root")
+            values["depfile"] = depfile
+        cwd = globbing.normalize(placeholders.expand(decl.cwd, values)) if decl.cwd else ""
+        paths = {"inputs": inputs, "outputs": outputs, "input": inputs[:1],
+                 "output": outputs[:1], "depfile": [depfile] if depfile else []}
+        root = str(self.root)
+        in_cmd = placeholders.command_values(values, paths, root, cwd, quote=True)
+        in_env = placeholders.command_values(values, paths, root, cwd, quote=False)
+        deps = [*self.deps_of(decl, instances), *producers]
+        return Task(
+            name=name, base=decl.name,
+            commands=tuple(placeholders.expand(c, in_cmd) for c in decl.cmd or ()),
+            inputs=tuple(inputs), outputs=tuple(outputs), dir_outputs=frozenset(staged.dirs),
+            deps=tuple(dict.fromkeys(deps)), depfile=depfile,
+            env=tuple((k, placeholders.expand(v, in_env)) for k, v in (*settings.env, *decl.env)),
+            cwd=cwd, shell=settings.shell,
+            retries=settings.retries if decl.retries is None else decl.retries,
+            retry_delay=settings.retry_delay if decl.retry_delay is None else decl.retry_delay,
+            timeout=settings.timeout if decl.timeout is None else decl.timeout,
+            always=decl.always, description=decl.description, item=values.get("item"),
+        )
 
-def _command_values(values: dict[str, str], paths: dict[str, list[str]], cwd: str) -> dict[str, str]:
-    """Placeholder values for `cmd`: paths quoted and relative to the command's directory."""
-
-    def rebase(path: str) -> str:
-        if not cwd or path.startswith("/"):
-            return path or "."
-        return os.path.relpath(path or ".", cwd).replace(os.sep, "/")
-
-    out = dict(values)
-    for key, items in paths.items():
-        out[key] = " ".join(shlex.quote(rebase(p)) for p in items)
-    for key in ("item", "dir"):
-        if key in values:
-            out[key] = shlex.quote(rebase(values[key]))
-    for key in placeholders.ITEM_PIECE_NAMES:
-        if key in values:
-            out[key] = shlex.quote(values[key])
-    return out
+    def check_cycle(self, graph: Graph) -> None:
+        """Report a cycle as `a -> b -> a` (a needs b), saying what makes each link."""
+        cycle = graph.find_cycle()
+        if not cycle:
+            return
+        reasons = []
+        for needs, needed in zip(cycle, cycle[1:]):
+            task = graph.tasks[needs]
+            read = [p for p in task.inputs if graph.producer_of(p) == needed]
+            reasons.append(f"{needs} reads '{read[0]}', an output of {needed}" if read
+                           else f"{needs} lists {needed} in deps")
+        first = graph.tasks[cycle[0]]
+        key = "deps" if cycle[1] in first.deps else "inputs"
+        self.problem(f"tasks.{first.base}.{key}",
+                     "dependency cycle: " + " -> ".join(cycle) + " (" + "; ".join(reasons) + ")")
 
 
 def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None) -> Project:
     """Expand and check every task; raise FlowfileError listing every problem found."""
     r = _Resolver(flowfile, overrides or {})
-    settings = flowfile.settings
-    staged: list[tuple[TaskDecl, str, dict[str, str], list[str], set[str], list[str]]] = []
-    base_names = [decl.name for decl in flowfile.tasks]
+    items = foreach.find_items(flowfile.tasks, r.vars, r.disk)
+    staged: list[_Staged] = []
     for decl in flowfile.tasks:
-        items: list[tuple[str | None, str]] = [(None, "")]
+        r.check_placeholders(decl)
+        entries: list[foreach.Item | None] = [None]
         if decl.foreach:
-            items = list(r.foreach_items(decl))  # type: ignore[arg-type]
-        known = [*r.vars, *placeholders.BUILTIN_NAMES]
-        r.check_placeholders(decl, known)
-        for item, pattern in items:
-            name = decl.name if item is None else f"{decl.name}:{item}"
-            values = dict(r.vars, task=name)
-            inputs = list(decl.inputs)
-            if item is not None:
-                values.update(item_values(item, pattern))
-                inputs.insert(0, "{item}")
-            outputs, dirs = r.declare(decl, name, values)
-            staged.append((decl, name, values, outputs, dirs, inputs))
-
-    tasks: dict[str, Task] = {}
-    instances: dict[str, list[str]] = {}
-    for decl, name, _, _, _, _ in staged:
-        instances.setdefault(decl.name, []).append(name)
-    settings_env = [(k, placeholders.expand(v, r.vars)) for k, v in settings.env]
-    for decl, name, values, outputs, dirs, raw_inputs in staged:
-        inputs = r.expand_inputs(decl, name, raw_inputs, values)
-        values = dict(values, output=outputs[0] if outputs else "",
-                      input=inputs[0] if inputs else "")
-        depfile = None
-        if decl.depfile:
-            depfile = normalize(placeholders.expand(decl.depfile, values))
-            if is_outside(depfile):
-                r.problem(f"tasks.{decl.name}.depfile", f"'{depfile}' is outside the project root")
-            values["depfile"] = depfile
-        cwd = normalize(placeholders.expand(decl.cwd, values)) if decl.cwd else ""
-        deps: list[str] = []
-        for index, dep in enumerate(decl.deps):
-            if dep in instances:
-                deps.extend(instances[dep])
-            elif dep in base_names:
-                continue  # a foreach task with no instances
-            elif dep.partition(":")[0] in instances and dep in instances[dep.partition(":")[0]]:
-                deps.append(dep)
-            else:
-                hint = did_you_mean(dep, base_names)
-                r.problem(f"tasks.{decl.name}.deps[{index}]", f"unknown task '{dep}'{hint}")
-        paths = {"inputs": inputs, "outputs": outputs, "input": inputs[:1],
-                 "output": outputs[:1], "depfile": [depfile] if depfile else []}
-        command_values = _command_values(values, paths, cwd)
-        env_values = dict(values, inputs=" ".join(inputs), outputs=" ".join(outputs))
-        commands = tuple(placeholders.expand(c, command_values) for c in decl.cmd or ())
-        env = tuple(settings_env) + tuple(
-            (k, placeholders.expand(v, env_values)) for k, v in decl.env)
-        tasks[name] = Task(
-            name=name, base=decl.name, commands=commands, inputs=tuple(inputs),
-            outputs=tuple(outputs), dir_outputs=frozenset(dirs), deps=tuple(deps),
-            depfile=depfile, env=env, cwd=cwd, shell=settings.shell,
-            retries=settings.retries if decl.retries is None else decl.retries,
-            retry_delay=settings.retry_delay if decl.retry_delay is None else decl.retry_delay,
-            timeout=settings.timeout if decl.timeout is None else decl.timeout,
-            always=decl.always, description=decl.description,
-            item=values.get("item"),
-        )
-    for index, name in enumerate(settings.default or ()):
-        if name not in instances and name not in tasks:
-            hint = did_you_mean(name, base_names)
-            r.problem(f"settings.default[{index}]", f"unknown task '{name}'{hint}")
+            entries = list(items[decl.name])
+            if not entries:
+                r.warn(f"tasks.{decl.name}.foreach", "matches no file, so the task has no "
+                                                     "instances")
+        for item in entries:
+            values = foreach.instance_values(r.vars, decl, item)
+            outputs, dirs = r.declare(decl, values["task"], values)
+            inputs = ["{item}", *decl.inputs] if item else list(decl.inputs)
+            staged.append(_Staged(decl, values["task"], values, outputs, dirs, inputs))
+    r.check_dir_overlaps()
+    instances: dict[str, list[str]] = {decl.name: [] for decl in flowfile.tasks}
+    for entry in staged:
+        instances[entry.decl.name].append(entry.name)
+    tasks = {entry.name: r.task(entry, instances, flowfile) for entry in staged}
     graph = Graph(tasks)
+    for index, target in enumerate(flowfile.settings.default or ()):
+        if target in instances:
+            continue
+        try:
+            graph.select([target], str(r.root))
+        except UsageError as exc:
+            r.problem(f"settings.default[{index}]", str(exc))
     if not r.problems:
-        cycle = graph.find_cycle()
-        if cycle:
-            r.problem("tasks", "dependency cycle: " + " -> ".join(cycle))
+        r.check_cycle(graph)
     if r.problems:
         raise FlowfileError(r.problems)
-    return Project(root=r.root, flowfile=flowfile.path, settings=settings, vars=r.vars,
-                   tasks=tasks, graph=graph, warnings=tuple(r.warnings),
+    return Project(root=r.root, flowfile=flowfile.path, settings=flowfile.settings,
+                   vars=r.vars, tasks=tasks, graph=graph, warnings=tuple(r.warnings),
                    globbed_dirs=frozenset(r.disk.dirs_read))
 
 
-def load(path: str | os.PathLike[str] = "Flowfile", overrides: Mapping[str, str] | None = None) -> Project:
+def load(path: str | os.PathLike[str] = "Flowfile",
+         overrides: Mapping[str, str] | None = None) -> Project:
     """Load and check a Flowfile: the Python API's entry point."""
     from buildflow.flowfile import load as load_flowfile
 

@@ -1,0 +1,84 @@
+"""Typed reading of raw TOML values: each mismatch becomes one problem naming where it is
+(`Flowfile: tasks.compile.outputs[2]: expected a string, got 3`), collected, not raised, so a
+user sees every mistake in one run."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from buildflow.errors import did_you_mean
+
+
+def type_name(value: object) -> str:
+    names = {str: "a string", bool: "a boolean", int: "an integer", float: "a number",
+             list: "a list", dict: "a table"}
+    for kind, name in names.items():
+        if type(value) is kind:
+            return f"{name} ({value!r})" if kind in (bool, int, float) else name
+    return type(value).__name__
+
+
+class Checker:
+    """Collects problems while converting raw TOML values to typed ones."""
+
+    def __init__(self, file_name: str) -> None:
+        self.file_name = file_name
+        self.problems: list[str] = []
+
+    def problem(self, where: str, message: str) -> None:
+        self.problems.append(f"{self.file_name}: {where}: {message}")
+
+    def keys(self, table: Mapping[str, Any], where: str, allowed: tuple[str, ...]) -> None:
+        for key in table:
+            if key not in allowed:
+                hint = did_you_mean(key, allowed) or f" (known keys: {', '.join(allowed)})"
+                self.problem(f"{where}.{key}" if where else key, f"unknown key{hint}")
+
+    def string(self, value: Any, where: str) -> str | None:
+        if isinstance(value, str):
+            return value
+        self.problem(where, f"expected a string, got {type_name(value)}")
+        return None
+
+    def strings(self, value: Any, where: str, allow_single: bool = False) -> tuple[str, ...]:
+        if allow_single and isinstance(value, str):
+            return (value,)
+        if not isinstance(value, list):
+            expected = "a string or a list of strings" if allow_single else "a list of strings"
+            self.problem(where, f"expected {expected}, got {type_name(value)}")
+            return ()
+        out = []
+        for index, item in enumerate(value):
+            text = self.string(item, f"{where}[{index}]")
+            if text is not None:
+                out.append(text)
+        return tuple(out)
+
+    def string_table(self, value: Any, where: str) -> tuple[tuple[str, str], ...]:
+        if not isinstance(value, dict):
+            self.problem(where, f"expected a table of strings, got {type_name(value)}")
+            return ()
+        out = []
+        for key, item in value.items():
+            text = self.string(item, f"{where}.{key}")
+            if text is not None:
+                out.append((key, text))
+        return tuple(out)
+
+    def number(self, value: Any, where: str, integer: bool = False) -> float | None:
+        ok_types = (int,) if integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, ok_types):
+            kind = "a whole number" if integer else "a number"
+            self.problem(where, f"expected {kind}, got {type_name(value)}")
+            return None
+        if value < 0 or value != value or value > 10**9:
+            self.problem(where, f"expected a number from 0 to 1000000000, got {value!r}")
+            return None
+        return value
+
+    def boolean(self, value: Any, where: str) -> bool:
+        if isinstance(value, bool):
+            return value
+        self.problem(where, f"expected true or false, got {type_name(value)}")
+        return False

@@ -1,0 +1,172 @@
+"""The loading commands from the command line: validate, list, init, --version, --help, -f, -C,
+discovery and exit codes."""
+
+from __future__ import annotations
+
+import pytest
+
+from buildflow import __version__
+from buildflow.cli import COMMANDS
+from conftest import Project, run_bflow
+
+GOOD = """
+[vars]
+WORD = "hello"
+[tasks.src]
+description = "Write the word"
+cmd = "echo {WORD} >> runs.log && echo {WORD} > {output}"
+outputs = ["out/word.txt"]
+[tasks.cc]
+foreach = "*.c"
+cmd = "true"
+[tasks.all]
+deps = ["src"]
+"""
+
+BROKEN = '[tasks.a]\ncmd = "x"\nouputs = ["a"\n'
+
+
+def test_validate_ok(project: Project) -> None:
+    project.flowfile(GOOD)
+    project.write("a.c", "")
+    result = project.bflow("validate")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "Flowfile: ok, 3 tasks\n", "")
+
+
+def test_validate_warnings_exit_zero(project: Project) -> None:
+    project.flowfile(GOOD.replace("echo {WORD} >", "echo {WROD} >"))
+    result = project.bflow("validate")
+    assert result.returncode == 0
+    assert result.stdout == "Flowfile: ok, 2 tasks, 2 warning(s)\n"
+    assert "bflow: warning: Flowfile: tasks.src.cmd[0]: '{WROD}' is not a placeholder, so it " \
+           "is left as written (did you mean 'WORD'?)" in result.stderr
+    assert "tasks.cc.foreach: matches no file" in result.stderr
+
+
+@pytest.mark.parametrize("text, message", [
+    (BROKEN, "bflow: error: Flowfile:3:14: TOML syntax error: Unclosed array at the end of "
+             "the file"),
+    ('[tasks.a]\ncmd = "x"\nouputs = ["a"]\n',
+     "bflow: error: Flowfile: tasks.a.ouputs: unknown key (did you mean 'outputs'?)"),
+    ('[tasks.a]\ncmd = 3\n',
+     "bflow: error: Flowfile: tasks.a.cmd: expected a string or a list of strings, got an "
+     "integer (3)"),
+    ('[tasks.a]\ncmd = "x"\ndeps = ["b"]\n[tasks.bb]\ncmd = "y"\n',
+     "bflow: error: Flowfile: tasks.a.deps[0]: unknown task 'b' (did you mean 'bb'?)"),
+    ('[tasks.a]\ncmd = "x"\ninputs = ["a.out"]\noutputs = ["a.out"]\n',
+     "bflow: error: Flowfile: tasks.a.inputs: dependency cycle: a -> a (a reads 'a.out', an "
+     "output of a)"),
+    ('[tasks.a]\ncmd = "x"\noutputs = ["o"]\n[tasks.b]\ncmd = "x"\noutputs = ["o"]\n',
+     "bflow: error: Flowfile: tasks.b.outputs[0]: output 'o' of task 'b' is also declared by "
+     "task 'a'"),
+    ('[tasks.a]\ncmd = "x"\noutputs = ["../o"]\n',
+     "bflow: error: Flowfile: tasks.a.outputs[0]: output '../o' is outside the project root"),
+    ('[tasks.a]\ncmd = "x"\ninputs = ["nothing.txt"]\n',
+     "bflow: error: Flowfile: tasks.a.inputs[0]: input 'nothing.txt' of task 'a' is neither "
+     "on disk nor an output of any task"),
+])
+def test_errors_exit_2_with_the_place_and_no_traceback(project: Project, text: str,
+                                                       message: str) -> None:
+    project.write("Flowfile", text)
+    project.write("side.c", "")
+    for command in ("validate", "list", "build"):
+        result = project.bflow(command)
+        assert result.returncode == 2, command
+        assert result.stderr.startswith(message), (command, result.stderr)
+        assert "Traceback" not in result.stderr and result.stdout == ""
+    assert not (project.root / "runs.log").exists()
+
+
+def test_list_shows_descriptions_and_instances(project: Project) -> None:
+    project.flowfile(GOOD)
+    project.write("a.c", "")
+    project.write("b.c", "")
+    result = project.bflow("list")
+    assert result.returncode == 0
+    assert result.stdout.splitlines() == ["src  Write the word", "cc   [2 instances]", "all"]
+
+
+def test_init_writes_a_starter_that_validates_and_builds(project: Project) -> None:
+    result = project.bflow("init")
+    assert result.returncode == 0
+    text = project.read("Flowfile")
+    assert text.count("\n#") >= 3
+    assert project.bflow("validate").stdout == "Flowfile: ok, 3 tasks\n"
+    assert project.bflow("build", "--plain").returncode == 0
+    assert project.read("build/shout.txt") == "HELLO\n"
+
+
+@pytest.mark.parametrize("existing", ["Flowfile", "Flowfile.toml"])
+def test_init_never_overwrites(project: Project, existing: str) -> None:
+    project.write(existing, "# mine\n")
+    result = project.bflow("init")
+    assert result.returncode == 2
+    assert "already exists; bflow init never overwrites it" in result.stderr
+    assert project.read(existing) == "# mine\n"
+    assert not (existing == "Flowfile.toml" and (project.root / "Flowfile").exists())
+
+
+def test_version_and_help_work_beside_a_broken_flowfile(project: Project) -> None:
+    project.write("Flowfile", BROKEN)
+    version = project.bflow("--version")
+    assert (version.returncode, version.stdout) == (0, f"bflow {__version__}\n")
+    assert project.bflow("validate", "--version").stdout == f"bflow {__version__}\n"
+    top = project.bflow("--help")
+    assert top.returncode == 0 and all(name in top.stdout for name in COMMANDS)
+    for command in COMMANDS:
+        result = project.bflow(command, "--help")
+        assert result.returncode == 0, command
+        assert result.stdout.startswith(f"usage: bflow {command}"), command
+
+
+def test_discovery_from_a_subdirectory(project: Project) -> None:
+    project.flowfile(GOOD)
+    (project.root / "deep" / "er").mkdir(parents=True)
+    result = run_bflow("build", "--plain", "src", cwd=project.root / "deep" / "er")
+    assert result.returncode == 0, result.stderr
+    assert project.read("out/word.txt") == "hello\n"
+    assert project.runs() == ["hello"]
+    assert not (project.root / "deep" / "er" / "out").exists()
+
+
+def test_an_output_path_target_is_relative_to_where_bflow_runs(project: Project) -> None:
+    project.flowfile(GOOD)
+    (project.root / "out").mkdir()
+    result = run_bflow("build", "--plain", "word.txt", cwd=project.root / "out")
+    assert result.returncode == 0, result.stderr
+    assert project.runs() == ["hello"]
+
+
+def test_no_flowfile_anywhere(project: Project) -> None:
+    result = project.bflow("validate")
+    assert result.returncode == 2
+    assert "no Flowfile found" in result.stderr and "bflow init" in result.stderr
+
+
+def test_file_and_directory_options(project: Project) -> None:
+    project.write("Flowfile", BROKEN)
+    project.write("sub/other.toml", GOOD.replace('"*.c"', '"../*.c"'))
+    project.write("a.c", "")
+    by_file = project.bflow("-f", "sub/other.toml", "validate")
+    assert (by_file.returncode, by_file.stdout) == (0, "other.toml: ok, 3 tasks\n")
+    after = project.bflow("validate", "-C", "sub", "-f", "other.toml")
+    assert (after.returncode, after.stdout) == (0, "other.toml: ok, 3 tasks\n")
+    missing = project.bflow("-f", "nope.toml", "validate")
+    assert missing.returncode == 2 and "nope.toml: no such Flowfile" in missing.stderr
+    bad_dir = project.bflow("-C", "nowhere", "validate")
+    assert bad_dir.returncode == 2 and "-C nowhere" in bad_dir.stderr
+
+
+def test_directory_option_finds_the_flowfile_there(project: Project) -> None:
+    project.write("sub/Flowfile", GOOD)
+    result = project.bflow("-C", "sub", "build", "--plain", "all")
+    assert result.returncode == 0, result.stderr
+    assert project.read("sub/out/word.txt") == "hello\n"
+
+
+def test_var_overrides_on_the_command_line(project: Project) -> None:
+    project.flowfile(GOOD)
+    assert project.bflow("build", "--plain", "src", "WORD=bye").returncode == 0
+    assert project.read("out/word.txt") == "bye\n"
+    bad = project.bflow("build", "src", "1X=bye")
+    assert bad.returncode == 2 and "a var override is NAME=VALUE" in bad.stderr

@@ -1,0 +1,190 @@
+"""Reading a Flowfile: TOML syntax, keys, types, names; discovery and -f/-C."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from buildflow import flowfile
+from buildflow.errors import FatalError, FlowfileError, UsageError
+from buildflow.project import resolve
+
+
+def problems(tmp_path: Path, text: str) -> list[str]:
+    path = tmp_path / "Flowfile"
+    path.write_text(textwrap.dedent(text))
+    with pytest.raises(FlowfileError) as caught:
+        flowfile.load(path)
+    return caught.value.problems
+
+
+def test_every_key_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "Flowfile"
+    path.write_text(textwrap.dedent("""
+        [settings]
+        jobs = 3
+        default = "all"
+        shell = "/bin/bash"
+        retries = 1
+        retry_delay = 0.5
+        timeout = 9
+        env = { LC_ALL = "C" }
+        cache_dir = ".cache"
+        [vars]
+        CC = "cc"
+        [tasks.t]
+        cmd = ["a", "b"]
+        inputs = ["x"]
+        outputs = ["y"]
+        deps = ["u"]
+        foreach = "*.c"
+        depfile = "y.d"
+        env = { A = "1" }
+        cwd = "sub"
+        retries = 2
+        retry_delay = 3
+        timeout = 4.5
+        always = true
+        description = "d"
+        """))
+    loaded = flowfile.load(path)
+    assert loaded.settings == flowfile.Settings(
+        jobs=3, default=("all",), shell="/bin/bash", retries=1, retry_delay=0.5, timeout=9.0,
+        env=(("LC_ALL", "C"),), cache_dir=".cache")
+    assert loaded.vars == (("CC", "cc"),)
+    assert loaded.tasks == (flowfile.TaskDecl(
+        name="t", cmd=("a", "b"), inputs=("x",), outputs=("y",), deps=("u",),
+        foreach=("*.c",), depfile="y.d", env=(("A", "1"),), cwd="sub", retries=2,
+        retry_delay=3.0, timeout=4.5, always=True, description="d"),)
+
+
+def test_toml_syntax_error_shows_line_and_column(tmp_path: Path) -> None:
+    found = problems(tmp_path, '[tasks.a]\ncmd = "x"\noutputs = [1,, 2]\n')
+    assert found == ["Flowfile:3:14: TOML syntax error: Invalid value"]
+
+
+def test_toml_error_at_the_end_points_after_the_last_character(tmp_path: Path) -> None:
+    found = problems(tmp_path, '[tasks.a]\ncmd = "x"\noutputs = ["a"\n\n')
+    assert found == ["Flowfile:3:15: TOML syntax error: Unclosed array at the end of the file"]
+
+
+def test_not_utf8(tmp_path: Path) -> None:
+    (tmp_path / "Flowfile").write_bytes(b'[tasks.a]\ncmd = "\xff"\n')
+    with pytest.raises(FlowfileError, match="not valid UTF-8 at byte 17"):
+        flowfile.load(tmp_path / "Flowfile")
+
+
+def test_unknown_keys_suggest_the_right_name(tmp_path: Path) -> None:
+    found = problems(tmp_path, """
+        [setings]
+        [settings]
+        job = 2
+        [tasks.a]
+        cmd = "x"
+        ouputs = ["a"]
+        zzz = 1
+        """)
+    assert "Flowfile: setings: unknown key (did you mean 'settings'?)" in found
+    assert "Flowfile: settings.job: unknown key (did you mean 'jobs'?)" in found
+    assert "Flowfile: tasks.a.ouputs: unknown key (did you mean 'outputs'?)" in found
+    zzz = [p for p in found if "tasks.a.zzz" in p]
+    assert zzz and "known keys: cmd, inputs, outputs" in zzz[0]
+
+
+def test_wrong_types_name_the_key_and_the_value(tmp_path: Path) -> None:
+    found = problems(tmp_path, """
+        [settings]
+        jobs = 0
+        timeout = "long"
+        [vars]
+        N = 1
+        [tasks.a]
+        cmd = ""
+        outputs = ["ok", 3]
+        retries = -1
+        always = "yes"
+        env = { A = true }
+        """)
+    assert found == [
+        "Flowfile: settings.jobs: expected at least 1",
+        "Flowfile: settings.timeout: expected a number, got a string",
+        "Flowfile: vars.N: expected a string, got an integer (1)",
+        "Flowfile: tasks.a.cmd: a command must not be empty (leave cmd out for a group task)",
+        "Flowfile: tasks.a.outputs[1]: expected a string, got an integer (3)",
+        "Flowfile: tasks.a.retries: expected a number from 0 to 1000000000, got -1",
+        "Flowfile: tasks.a.env.A: expected a string, got a boolean (True)",
+        "Flowfile: tasks.a.always: expected true or false, got a string",
+    ]
+
+
+def test_task_and_var_names(tmp_path: Path) -> None:
+    found = problems(tmp_path, """
+        [vars]
+        output = "x"
+        "my-var" = "y"
+        [tasks."a:b"]
+        cmd = "x"
+        [tasks.g]
+        outputs = ["o"]
+        """)
+    assert found[0] == "Flowfile: vars.output: 'output' is a built-in placeholder; name the " \
+                       "var something else"
+    assert found[1].startswith("Flowfile: vars.my-var: a var name is letters, digits and _")
+    assert found[2].startswith("Flowfile: tasks.a:b: a task name uses letters")
+    assert found[3] == "Flowfile: tasks.g.outputs: a group task (no cmd) cannot have " \
+                       "outputs; add a cmd"
+
+
+def test_no_tasks(tmp_path: Path) -> None:
+    assert problems(tmp_path, "[vars]\n") == [
+        "Flowfile: tasks: no tasks declared; add a [tasks.NAME] table with a cmd"]
+
+
+def test_discovery_walks_up_and_prefers_flowfile(tmp_path: Path) -> None:
+    (tmp_path / "Flowfile.toml").write_text("")
+    deep = tmp_path / "a" / "b"
+    deep.mkdir(parents=True)
+    assert flowfile.find_flowfile(deep) == tmp_path / "Flowfile.toml"
+    (tmp_path / "a" / "Flowfile").write_text("")
+    assert flowfile.find_flowfile(deep) == tmp_path / "a" / "Flowfile"
+
+
+def test_discovery_failure_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="no Flowfile found.*bflow init.*-f PATH"):
+        flowfile.find_flowfile(tmp_path)
+
+
+def test_resolve_path_applies_directory_then_file(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "other.toml").write_text("")
+    assert flowfile.resolve_path("other.toml", str(tmp_path / "sub")) == \
+        tmp_path / "sub" / "other.toml"
+    with pytest.raises(UsageError, match="nope.toml: no such Flowfile"):
+        flowfile.resolve_path("nope.toml", str(tmp_path))
+
+
+scalars = st.one_of(st.integers(-2, 3), st.booleans(), st.text("ab*{}/!.:", max_size=6),
+                    st.floats(allow_nan=True))
+values = st.recursive(scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(
+        ["cmd", "inputs", "outputs", "deps", "foreach", "env", "cwd", "depfile", "a", "b",
+         "jobs", "default"]), inner, max_size=4)), max_leaves=12)
+documents = st.fixed_dictionaries({}, optional={
+    "settings": st.dictionaries(st.sampled_from(flowfile.SETTINGS_KEYS), values, max_size=3),
+    "vars": st.dictionaries(st.sampled_from(["A", "B", "input", "x-y"]), values, max_size=2),
+    "tasks": st.dictionaries(st.sampled_from(["a", "b", "c:d"]), values, max_size=3),
+})
+
+
+@settings(max_examples=150, deadline=None)
+@given(documents)
+def test_any_document_gives_a_project_or_a_clear_error(tmp_path_factory: pytest.TempPathFactory,
+                                                       data: dict[str, object]) -> None:
+    root = tmp_path_factory.mktemp("fuzz")
+    try:
+        resolve(flowfile.parse(root / "Flowfile", data))
+    except FatalError as exc:
+        assert str(exc).startswith("Flowfile")

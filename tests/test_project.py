@@ -1,0 +1,349 @@
+"""From declarations to task instances: foreach, placeholders, globs, links and every check."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import buildflow
+from buildflow.errors import FlowfileError
+from buildflow.model import Project
+
+
+def write(root: Path, *paths: str) -> None:
+    for path in paths:
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(path)
+
+
+def load(root: Path, text: str, **overrides: str) -> Project:
+    (root / "Flowfile").write_text(textwrap.dedent(text))
+    return buildflow.load(root / "Flowfile", overrides=overrides)
+
+
+def problems(root: Path, text: str) -> list[str]:
+    with pytest.raises(FlowfileError) as caught:
+        load(root, text)
+    return caught.value.problems
+
+
+COMPILE = """
+[vars]
+CC = "gcc"
+[tasks.compile]
+foreach = ["src/**/*.c", "!src/skip/**"]
+cmd = "{CC} -c {item} -o {output}"
+outputs = ["build/{relstem}.o"]
+[tasks.link]
+cmd = "{CC} {inputs} -o {output}"
+inputs = ["build/**/*.o"]
+outputs = ["build/app"]
+"""
+
+
+def test_foreach_instances_sorted_named_and_linked(tmp_path: Path) -> None:
+    write(tmp_path, "src/z.c", "src/net/tcp.c", "src/a.c", "src/skip/no.c", "src/a.h")
+    project = load(tmp_path, COMPILE)
+    assert list(project.tasks) == ["compile:src/a.c", "compile:src/net/tcp.c",
+                                   "compile:src/z.c", "link"]
+    tcp = project.tasks["compile:src/net/tcp.c"]
+    assert tcp.commands == ("gcc -c src/net/tcp.c -o build/net/tcp.o",)
+    assert tcp.inputs == ("src/net/tcp.c",) and tcp.item == "src/net/tcp.c"
+    link = project.tasks["link"]
+    assert link.inputs == ("build/a.o", "build/net/tcp.o", "build/z.o")
+    assert link.commands == ("gcc build/a.o build/net/tcp.o build/z.o -o build/app",)
+    assert project.graph.upstream["link"] == (
+        "compile:src/a.c", "compile:src/net/tcp.c", "compile:src/z.c")
+
+
+def test_vars_overridden_from_the_command_line(tmp_path: Path) -> None:
+    write(tmp_path, "src/a.c")
+    project = load(tmp_path, COMPILE, CC="clang")
+    assert project.tasks["link"].commands == ("clang build/a.o -o build/app",)
+
+
+def test_foreach_sees_outputs_of_tasks_declared_after_it(tmp_path: Path) -> None:
+    project = load(tmp_path, """
+        [tasks.copy]
+        foreach = "gen/*.txt"
+        cmd = "cp {item} {output}"
+        outputs = ["out/{name}"]
+        [tasks.stage]
+        foreach = "pre/*.in"
+        cmd = "cp {item} {output}"
+        outputs = ["gen/{stem}.txt"]
+        [tasks.pre]
+        cmd = "touch {outputs}"
+        outputs = ["pre/a.in", "pre/b.in"]
+        """)
+    assert list(project.tasks) == ["copy:gen/a.txt", "copy:gen/b.txt", "stage:pre/a.in",
+                                   "stage:pre/b.in", "pre"]
+    assert project.graph.closure(["copy:gen/b.txt"]) == ["pre", "stage:pre/b.in",
+                                                         "copy:gen/b.txt"]
+
+
+def test_inputs_keep_the_written_order_each_file_once(tmp_path: Path) -> None:
+    write(tmp_path, "main.o", "lib/b.a", "lib/a.a", "lib/c.a", "extra.o")
+    project = load(tmp_path, """
+        [tasks.link]
+        cmd = "ld {inputs}"
+        inputs = ["main.o", "lib/*.a", "!lib/c.a", "main.o", "lib/b.a", "extra.o"]
+        """)
+    assert project.tasks["link"].inputs == ("main.o", "lib/a.a", "lib/b.a", "extra.o")
+
+
+def test_every_placeholder(tmp_path: Path) -> None:
+    write(tmp_path, "src/net/tcp.c", "hdr.h")
+    project = load(tmp_path, """
+        [vars]
+        OUT = "build"
+        [tasks.c]
+        foreach = "src/**/*.c"
+        cmd = "{item}|{dir}|{name}|{stem}|{ext}|{rel}|{relstem}|{task}|{input}|{inputs}|{output}|{outputs}|{depfile}|{{x}}|{nope}"
+        inputs = ["hdr.h"]
+        outputs = ["{OUT}/{relstem}.o", "{OUT}/{task}.log"]
+        depfile = "{output}.d"
+        env = { WHO = "{task}", SRC = "{item}", ALL = "{inputs}" }
+        """)
+    task = project.tasks["c:src/net/tcp.c"]
+    assert task.outputs == ("build/net/tcp.o", "build/c:src/net/tcp.c.log")
+    assert task.depfile == "build/net/tcp.o.d"
+    assert task.commands == (
+        "src/net/tcp.c|src/net|tcp.c|tcp|.c|net/tcp.c|net/tcp|c:src/net/tcp.c|src/net/tcp.c|"
+        "src/net/tcp.c hdr.h|build/net/tcp.o|build/net/tcp.o build/c:src/net/tcp.c.log|"
+        "build/net/tcp.o.d|{x}|{nope}",)
+    assert dict(task.env) == {"WHO": "c:src/net/tcp.c", "SRC": "src/net/tcp.c",
+                              "ALL": "src/net/tcp.c hdr.h"}
+
+
+def test_cwd_placeholders_and_paths_relative_to_it(tmp_path: Path) -> None:
+    write(tmp_path, "pkg/src/a b.c")
+    project = load(tmp_path, """
+        [vars]
+        PKG = "pkg"
+        [tasks.t]
+        foreach = "{PKG}/src/*.c"
+        cwd = "{PKG}"
+        cmd = "cc {item} -o {output} && cd {dir}"
+        outputs = ["{PKG}/out/{stem}.o"]
+        env = { OBJ = "{output}" }
+        """)
+    task = project.tasks["t:pkg/src/a b.c"]
+    assert task.cwd == "pkg"
+    assert task.commands == ("cc 'src/a b.c' -o 'out/a b.o' && cd src",)
+    assert dict(task.env) == {"OBJ": "out/a b.o"}
+
+
+def test_settings_env_comes_first_and_takes_placeholders(tmp_path: Path) -> None:
+    project = load(tmp_path, """
+        [settings]
+        env = { LC_ALL = "C", WHO = "{task}" }
+        [tasks.t]
+        cmd = "true"
+        env = { LC_ALL = "POSIX" }
+        """)
+    assert project.tasks["t"].env == (("LC_ALL", "C"), ("WHO", "t"), ("LC_ALL", "POSIX"))
+
+
+def test_a_glob_never_matches_the_tasks_own_outputs(tmp_path: Path) -> None:
+    write(tmp_path, "build/in.txt", "build/all.txt")
+    project = load(tmp_path, """
+        [tasks.cat]
+        cmd = "cat {inputs} > {output}"
+        inputs = ["build/*.txt"]
+        outputs = ["build/all.txt"]
+        """)
+    assert project.tasks["cat"].inputs == ("build/in.txt",)
+
+
+def test_directory_outputs(tmp_path: Path) -> None:
+    project = load(tmp_path, """
+        [tasks.docs]
+        cmd = "mkdir -p {output} && touch {output}/index.html"
+        outputs = ["site/"]
+        [tasks.publish]
+        cmd = "true"
+        inputs = ["site/index.html"]
+        [tasks.archive]
+        cmd = "true"
+        inputs = ["site/**/*.html"]
+        [tasks.whole]
+        cmd = "true"
+        inputs = ["site/"]
+        """)
+    assert project.tasks["docs"].outputs == ("site",)
+    assert project.tasks["docs"].dir_outputs == {"site"}
+    for name in ("publish", "archive", "whole"):
+        assert project.graph.upstream[name] == ("docs",), name
+    assert project.tasks["publish"].inputs == ("site/index.html",)
+    assert project.warnings == ()
+
+
+def test_group_tasks_and_deps_on_foreach_tasks(tmp_path: Path) -> None:
+    write(tmp_path, "a.c", "b.c")
+    project = load(tmp_path, """
+        [tasks.cc]
+        foreach = "*.c"
+        cmd = "true"
+        [tasks.one]
+        deps = ["cc:b.c"]
+        [tasks.all]
+        deps = ["cc", "one"]
+        description = "everything"
+        """)
+    assert project.tasks["all"].is_group
+    assert project.tasks["all"].deps == ("cc:a.c", "cc:b.c", "one")
+    assert project.tasks["one"].deps == ("cc:b.c",)
+
+
+def test_unknown_dependency_suggests_a_name(tmp_path: Path) -> None:
+    assert problems(tmp_path, """
+        [tasks.compile]
+        cmd = "x"
+        [tasks.link]
+        cmd = "y"
+        deps = ["compil"]
+        """) == ["Flowfile: tasks.link.deps[0]: unknown task 'compil' (did you mean 'compile'?)"]
+
+
+def test_cycle_through_file_links(tmp_path: Path) -> None:
+    assert problems(tmp_path, """
+        [tasks.a]
+        cmd = "x"
+        inputs = ["b.out"]
+        outputs = ["a.out"]
+        [tasks.b]
+        cmd = "y"
+        inputs = ["a.out"]
+        outputs = ["b.out"]
+        """) == ["Flowfile: tasks.a.inputs: dependency cycle: a -> b -> a (a reads 'b.out', an "
+                 "output of b; b reads 'a.out', an output of a)"]
+
+
+def test_cycle_through_deps(tmp_path: Path) -> None:
+    found = problems(tmp_path, """
+        [tasks.a]
+        deps = ["b"]
+        [tasks.b]
+        cmd = "x"
+        deps = ["c"]
+        [tasks.c]
+        cmd = "y"
+        deps = ["a"]
+        """)
+    assert found == ["Flowfile: tasks.a.deps: dependency cycle: a -> b -> c -> a (a lists b in "
+                     "deps; b lists c in deps; c lists a in deps)"]
+
+
+def test_duplicate_output_names_both_tasks(tmp_path: Path) -> None:
+    assert problems(tmp_path, """
+        [tasks.first]
+        cmd = "x"
+        outputs = ["out.txt"]
+        [tasks.second]
+        cmd = "y"
+        outputs = ["./out.txt"]
+        """) == ["Flowfile: tasks.second.outputs[0]: output 'out.txt' of task 'second' is also "
+                 "declared by task 'first' (tasks.first.outputs[0]); each file has one producer"]
+
+
+def test_outputs_outside_the_root_or_in_the_cache(tmp_path: Path) -> None:
+    found = problems(tmp_path, """
+        [tasks.t]
+        cmd = "x"
+        outputs = ["../up.txt", "/abs.txt", ".bflow/x", "ok/../../no"]
+        """)
+    assert [p.split(": ")[1] for p in found] == [f"tasks.t.outputs[{i}]" for i in range(4)]
+    assert "output '../up.txt' is outside the project root" in found[0]
+    assert "inside the cache dir '.bflow'" in found[2]
+
+
+def test_an_output_inside_another_tasks_directory_output(tmp_path: Path) -> None:
+    assert problems(tmp_path, """
+        [tasks.file]
+        cmd = "x"
+        outputs = ["site/x.html"]
+        [tasks.dir]
+        cmd = "y"
+        outputs = ["site/"]
+        """) == ["Flowfile: tasks.file.outputs[0]: output 'site/x.html' of task 'file' is "
+                 "inside a directory output of task 'dir'"]
+
+
+def test_input_neither_on_disk_nor_produced(tmp_path: Path) -> None:
+    write(tmp_path, "src/dir/x")
+    found = problems(tmp_path, """
+        [tasks.gen]
+        cmd = "x"
+        outputs = ["gen/version.h"]
+        [tasks.use]
+        cmd = "y"
+        inputs = ["gen/versoin.h", "missing.txt", "src/dir"]
+        """)
+    assert found == [
+        "Flowfile: tasks.use.inputs[0]: input 'gen/versoin.h' of task 'use' is neither on disk "
+        "nor an output of any task (did you mean 'gen/version.h'?)",
+        "Flowfile: tasks.use.inputs[1]: input 'missing.txt' of task 'use' is neither on disk "
+        "nor an output of any task",
+        "Flowfile: tasks.use.inputs[2]: 'src/dir' is a directory; to depend on its files "
+        "write 'src/dir/**'",
+    ]
+
+
+def test_unknown_default_target(tmp_path: Path) -> None:
+    found = problems(tmp_path, """
+        [settings]
+        default = ["al"]
+        [tasks.all]
+        cmd = "x"
+        outputs = ["out.txt"]
+        """)
+    assert len(found) == 1 and found[0].startswith("Flowfile: settings.default[0]: unknown "
+                                                    "target 'al'")
+    assert "did you mean 'all'?" in found[0]
+
+
+def test_default_may_name_an_output(tmp_path: Path) -> None:
+    project = load(tmp_path, """
+        [settings]
+        default = ["out.txt"]
+        [tasks.all]
+        cmd = "x"
+        outputs = ["out.txt"]
+        """)
+    assert project.settings.default == ("out.txt",)
+
+
+def test_warnings_for_misspelt_and_misplaced_placeholders(tmp_path: Path) -> None:
+    project = load(tmp_path, """
+        [vars]
+        CFLAGS = "-O2"
+        [tasks.t]
+        cmd = "cc {CFLAG} {ouput} {cflags} {item} awk '{print $1}' {HOME}"
+        outputs = ["o"]
+        """)
+    assert project.warnings == (
+        "Flowfile: tasks.t.cmd[0]: '{CFLAG}' is not a placeholder, so it is left as written "
+        "(did you mean 'CFLAGS'?)",
+        "Flowfile: tasks.t.cmd[0]: '{ouput}' is not a placeholder, so it is left as written "
+        "(did you mean 'output'?)",
+        "Flowfile: tasks.t.cmd[0]: '{cflags}' is not a placeholder, so it is left as written "
+        "(did you mean 'CFLAGS'?)",
+        "Flowfile: tasks.t.cmd[0]: '{item}' is a placeholder only under foreach; it is left "
+        "as written",
+    )
+
+
+def test_foreach_matching_nothing_is_a_warning(tmp_path: Path) -> None:
+    project = load(tmp_path, """
+        [tasks.t]
+        foreach = "*.c"
+        cmd = "x"
+        [tasks.all]
+        deps = ["t"]
+        """)
+    assert [n for n in project.tasks] == ["all"]
+    assert project.warnings == ("Flowfile: tasks.t.foreach: matches no file, so the task has "
+                                "no instances",)
