@@ -95,8 +95,9 @@ class Watcher:
             timeout = None if deadline is None else max(0.0, deadline - self.clock())
             change = self.source.get(timeout)
             if change is None:
-                return batch
-            if self.watched.relevant(change):
+                if batch:
+                    return batch
+            elif self.watched.relevant(change):
                 batch.append(change)
                 deadline = self.clock() + self.debounce
 
