@@ -5,6 +5,7 @@ here, and only when watch mode starts."""
 from __future__ import annotations
 
 import errno
+import os
 import queue
 from collections.abc import Callable, Collection
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 from buildflow.watchset import Change
 
 POLL_INTERVAL = 1.0
+_KINDS = frozenset({"created", "deleted", "modified", "moved"})
 _LIMITS = {
     errno.ENOSPC: "the system's inotify watch limit is reached (fs.inotify.max_user_watches)",
     errno.EMFILE: "the system's inotify instance limit is reached "
@@ -36,24 +38,20 @@ class _Forward:
         self.changes = changes
 
     def dispatch(self, event: Any) -> None:
+        if event.event_type not in _KINDS or (event.is_directory and
+                                              event.event_type == "modified"):
+            return  # opens, closes, attributes: a build reads every input
         structural = event.event_type != "modified"
         for path in (event.src_path, getattr(event, "dest_path", "")):
             if path:
-                self.changes.put(Change(path if isinstance(path, str) else path.decode(),
-                                        structural))
+                self.changes.put(Change(os.fsdecode(path), structural))
 
 
 class WatchdogSource:
-    """A `ChangeSource` over a watchdog observer. Directory modifications, opens, closes and
-    attribute changes are filtered out where they are made: a build reads every input."""
+    """A `ChangeSource` over a watchdog observer."""
 
     def __init__(self, *, poll: bool, warn: Callable[[str], None],
                  observer_for: Callable[[bool], Any] = make_observer) -> None:
-        from watchdog import events
-
-        self.kinds = [events.FileCreatedEvent, events.FileModifiedEvent,
-                      events.FileDeletedEvent, events.FileMovedEvent, events.DirCreatedEvent,
-                      events.DirDeletedEvent, events.DirMovedEvent]
         self.changes: queue.SimpleQueue[Change] = queue.SimpleQueue()
         self.handler = _Forward(self.changes)
         self.poll = poll
@@ -70,7 +68,7 @@ class WatchdogSource:
         for path, recursive in sorted(set(roots) - set(self.watches)):
             try:
                 self.watches[path, recursive] = self.observer.schedule(
-                    self.handler, path, recursive=recursive, event_filter=self.kinds)
+                    self.handler, path, recursive=recursive)
             except FileNotFoundError:
                 continue
             except OSError as exc:

@@ -4,6 +4,7 @@ condition with a generous deadline."""
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from buildflow.errors import EXIT_INTERRUPTED, EXIT_OK
+from buildflow.observer import WatchdogSource, make_observer
 from buildflow.project import load
 from buildflow.watch import Watcher
 from buildflow.watchset import Change, WatchSet
@@ -174,6 +176,37 @@ def test_roots_group_directories_under_the_project_root(concat: Project) -> None
     source = ScriptedSource()
     make_watcher(concat, source, Recorder())
     assert source.roots == {(str(concat.root), False), (str(concat.root / "src"), True)}
+
+
+class ExhaustedInotify:
+    """An observer whose every watch fails as inotify does past fs.inotify.max_user_watches."""
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def join(self) -> None:
+        pass
+
+    def schedule(self, handler: object, path: str, recursive: bool) -> None:
+        raise OSError(errno.ENOSPC, "inotify watch limit reached")
+
+
+def test_the_inotify_limit_falls_back_to_polling(tmp_path: Path) -> None:
+    warnings: list[str] = []
+    source = WatchdogSource(poll=False, warn=warnings.append,
+                            observer_for=lambda poll: make_observer(True) if poll
+                            else ExhaustedInotify())
+    try:
+        source.watch({(str(tmp_path), False)})
+        (tmp_path / "new.txt").write_text("x")
+        assert source.get(DEADLINE) == Change(str(tmp_path / "new.txt"), structural=True)
+    finally:
+        source.close()
+    assert len(warnings) == 1
+    assert "inotify watch limit" in warnings[0] and "falling back to polling" in warnings[0]
 
 
 # --- the real command on real events -----------------------------------------------------
