@@ -80,7 +80,7 @@ class WatchDisplay:
 
     def invalid(self, message: str) -> None:
         self.error(message)
-        print("bflow: still watching with the last good Flowfile; fix it to reload",
+        print("bflow: still watching, with the last good Flowfile until it loads again",
               file=sys.stderr, flush=True)
 
     def error(self, message: str) -> None:
