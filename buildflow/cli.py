@@ -196,7 +196,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         if name == "watch":
             from buildflow.commands import watch
 
-            return watch.run(project, poll=args.poll, debounce=args.debounce, **build_options)
+            return watch.run(project, poll=args.poll, debounce=args.debounce,
+                             overrides=overrides, **build_options)
         return commands.build.run(project, **build_options)
     if name == "graph":
         from buildflow.commands import graph

@@ -1,0 +1,91 @@
+"""`bflow watch`: build, then rebuild what changes affect until Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from buildflow import reporters
+from buildflow.commands import build, invocation_dir
+from buildflow.errors import Interrupted
+from buildflow.model import Project
+from buildflow.watchset import WatchSet
+
+
+def run(project: Project, *, poll: bool, debounce: float, targets: list[str],
+        jobs: int | None, keep_going: bool, dry_run: bool, force: bool,
+        lock_timeout: float | None, quiet: bool, verbose: bool, plain: bool, json: bool,
+        overrides: Mapping[str, str] | None = None) -> int:
+    from buildflow.observer import WatchdogSource
+    from buildflow.project import load
+    from buildflow.watch import Watcher
+
+    display = WatchDisplay(json=json, plain=plain)
+    options: dict[str, Any] = {
+        "targets": targets, "jobs": jobs, "keep_going": keep_going, "dry_run": dry_run,
+        "force": force, "lock_timeout": lock_timeout, "quiet": quiet, "verbose": verbose,
+        "plain": plain, "json": json}
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    source = WatchdogSource(poll=poll, warn=display.warn)
+    try:
+        watcher = Watcher(project, targets, source=source, status=display,
+                          build=lambda current: build.run(current, **options),
+                          load=lambda: load(project.flowfile, overrides), debounce=debounce,
+                          cwd=invocation_dir())
+        return watcher.run()
+    finally:
+        source.close()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise Interrupted()
+
+
+class WatchDisplay:
+    """Between builds: what is watched and how the last build went. Calm styled lines on a
+    terminal, plain `bflow:` lines elsewhere; on stderr under --json, so stdout stays events."""
+
+    def __init__(self, *, json: bool, plain: bool) -> None:
+        self.stream = sys.stderr if json else sys.stdout
+        self.console: Any = None
+        if not (json or plain or reporters.wants_plain(self.stream)):
+            from rich.console import Console
+
+            self.console = Console(file=self.stream, highlight=False)
+
+    def _line(self, text: str, style: str = "dim") -> None:
+        if self.console is not None:
+            self.console.print(text, style=style, markup=False, highlight=False)
+        else:
+            print(f"bflow: {text}", file=self.stream, flush=True)
+
+    def idle(self, watched: WatchSet, exit_status: int) -> None:
+        verdict = {0: "ok", 1: "FAILED"}.get(exit_status, f"exit status {exit_status}")
+        files = len(watched.inputs | {watched.flowfile})
+        dirs = len(watched.directories())
+        self._line(f"{time.strftime('%H:%M:%S')} build {verdict}; watching {files} files in "
+                   f"{dirs} directories (Ctrl-C to stop)",
+                   "dim" if exit_status == 0 else "bold red")
+
+    def changed(self, paths: list[str]) -> None:
+        more = f" and {len(paths) - 3} more" if len(paths) > 3 else ""
+        self._line(f"changed: {', '.join(paths[:3])}{more}", "cyan")
+
+    def reloaded(self) -> None:
+        self._line("Flowfile reloaded", "cyan")
+
+    def invalid(self, message: str) -> None:
+        self.error(message)
+        print("bflow: still watching, with the last good Flowfile until it loads again",
+              file=sys.stderr, flush=True)
+
+    def error(self, message: str) -> None:
+        print("\n".join(f"bflow: error: {line}" for line in message.splitlines()),
+              file=sys.stderr, flush=True)
+
+    def warn(self, message: str) -> None:
+        print(f"bflow: warning: {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,99 @@
+"""Filesystem changes from watchdog, as a queue of `Change`s: OS events (inotify and friends), or
+polling when asked, or when the system runs out of inotify watches. watchdog is imported only
+here, and only when watch mode starts."""
+
+from __future__ import annotations
+
+import errno
+import os
+import queue
+from collections.abc import Callable, Collection
+from typing import Any
+
+from buildflow.watchset import Change
+
+POLL_INTERVAL = 1.0
+_KINDS = frozenset({"created", "deleted", "modified", "moved"})
+_LIMITS = {
+    errno.ENOSPC: "the system's inotify watch limit is reached (fs.inotify.max_user_watches)",
+    errno.EMFILE: "the system's inotify instance limit is reached "
+                  "(fs.inotify.max_user_instances)",
+}
+
+
+def make_observer(poll: bool) -> Any:
+    if poll:
+        from watchdog.observers.polling import PollingObserver
+
+        return PollingObserver(timeout=POLL_INTERVAL)
+    from watchdog.observers import Observer
+
+    return Observer()
+
+
+class _Forward:
+    """A watchdog event handler (watchdog only calls `dispatch`) feeding our queue."""
+
+    def __init__(self, changes: queue.SimpleQueue[Change]) -> None:
+        self.changes = changes
+
+    def dispatch(self, event: Any) -> None:
+        if event.event_type not in _KINDS or (event.is_directory and
+                                              event.event_type == "modified"):
+            return  # opens, closes, attributes: a build reads every input
+        structural = event.event_type != "modified"
+        for path in (event.src_path, getattr(event, "dest_path", "")):
+            if path:
+                self.changes.put(Change(os.fsdecode(path), structural))
+
+
+class WatchdogSource:
+    """A `ChangeSource` over a watchdog observer."""
+
+    def __init__(self, *, poll: bool, warn: Callable[[str], None],
+                 observer_for: Callable[[bool], Any] = make_observer) -> None:
+        self.changes: queue.SimpleQueue[Change] = queue.SimpleQueue()
+        self.handler = _Forward(self.changes)
+        self.poll = poll
+        self.warn = warn
+        self.observer_for = observer_for
+        self.observer = observer_for(poll)
+        self.observer.start()
+        self.watches: dict[tuple[str, bool], Any] = {}
+
+    def watch(self, roots: Collection[tuple[str, bool]]) -> None:
+        """Watch exactly `roots`, (directory, recursive) pairs; a vanished one is skipped."""
+        for key in set(self.watches) - set(roots):
+            self.observer.unschedule(self.watches.pop(key))
+        for path, recursive in sorted(set(roots) - set(self.watches)):
+            try:
+                self.watches[path, recursive] = self.observer.schedule(
+                    self.handler, path, recursive=recursive)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                if self.poll or exc.errno not in _LIMITS:
+                    raise
+                self.warn(f"{_LIMITS[exc.errno]}; falling back to polling, which is slower "
+                          f"(raise the limit with sysctl to get events again)")
+                self._poll_instead()
+                self.watch(roots)
+                return
+
+    def _poll_instead(self) -> None:
+        self.close()
+        self.poll = True
+        self.watches.clear()
+        self.observer = self.observer_for(True)
+        self.observer.start()
+
+    def get(self, timeout: float | None) -> Change | None:
+        """The next change; None when `timeout` seconds pass without one."""
+        try:
+            return self.changes.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        self.observer.stop()
+        self.observer.join()

@@ -1,0 +1,91 @@
+"""What `bflow watch` listens to: the files and directories whose changes can make the selected
+tasks stale, and the paths a build writes itself, which must never trigger a build."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from buildflow.model import Project
+from buildflow.state import TaskRecord
+
+
+@dataclass(frozen=True)
+class Change:
+    """One path that changed. `structural` when it was created, deleted or moved: that may
+    change what a glob matches, so the Flowfile is resolved again."""
+
+    path: str
+    structural: bool = False
+
+
+@dataclass(frozen=True)
+class WatchSet:
+    """Absolute paths: watched files, directories whose entries count, and ignored paths."""
+
+    root: str
+    flowfile: str
+    inputs: frozenset[str]
+    dirs: frozenset[str]
+    ignored: frozenset[str]
+    ignored_dirs: tuple[str, ...]
+
+    @classmethod
+    def of(cls, project: Project, names: Iterable[str],
+           records: Mapping[str, TaskRecord]) -> WatchSet:
+        """The inputs of the tasks `names` (and the depfile inputs their last runs found), the
+        directories their globs listed, and the Flowfile; minus everything a build writes."""
+        root = str(project.root)
+
+        def absolute(path: str) -> str:
+            return os.path.normpath(os.path.join(root, path))
+
+        tasks = [project.tasks[name] for name in names]
+        outputs = {absolute(path) for task in project.tasks.values() for path in task.outputs}
+        depfiles = {absolute(task.depfile) for task in project.tasks.values() if task.depfile}
+        ignored_dirs = (absolute(str(project.cache_dir)), *sorted(
+            absolute(path) for task in project.tasks.values() for path in task.dir_outputs))
+        paths = {absolute(path) for task in tasks for path in task.inputs}
+        for task in tasks:
+            record = records.get(task.name)
+            if record is not None:
+                paths.update(map(absolute, record.depfile_inputs))
+        ignored = frozenset(outputs | depfiles)
+        return cls(root, str(project.flowfile),
+                   frozenset(p for p in paths if not _ignored(p, ignored, ignored_dirs)),
+                   frozenset(d for d in map(absolute, project.globbed_dirs)
+                             if not _ignored(d, ignored, ignored_dirs)),
+                   ignored, ignored_dirs)
+
+    def relevant(self, change: Change) -> bool:
+        """Whether `change` can make a selected task stale or change the Flowfile."""
+        path = change.path
+        if _ignored(path, self.ignored, self.ignored_dirs):
+            return False
+        if path == self.flowfile or path in self.inputs:
+            return True
+        return change.structural and (path in self.dirs or os.path.dirname(path) in self.dirs)
+
+    def directories(self) -> set[str]:
+        return {*self.dirs, *map(os.path.dirname, self.inputs), os.path.dirname(self.flowfile)}
+
+    def roots(self) -> set[tuple[str, bool]]:
+        """(directory, recursive) pairs to hand the observer. Inside the project root, one
+        recursive watch per top-level directory rather than one per directory: inotify allows
+        few instances per user, and watchdog uses one per watch."""
+        found: set[tuple[str, bool]] = set()
+        for directory in self.directories():
+            rel = os.path.relpath(directory, self.root)
+            top = os.path.join(self.root, rel.split(os.sep)[0])
+            if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+                found.add((directory, False))
+            elif rel != os.curdir and os.path.isdir(top):
+                found.add((top, True))
+            else:
+                found.add((self.root, False))
+        return found
+
+
+def _ignored(path: str, files: frozenset[str], dirs: tuple[str, ...]) -> bool:
+    return path in files or any(path == d or path.startswith(d + os.sep) for d in dirs)

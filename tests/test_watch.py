@@ -1,0 +1,387 @@
+"""`bflow watch`: the loop with a scripted change source, then the real command on real
+filesystem events. Runs are counted through a log the commands append to; every wait is on a
+condition with a generous deadline."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from buildflow.errors import EXIT_INTERRUPTED, EXIT_OK
+from buildflow.observer import WatchdogSource, make_observer
+from buildflow.project import load
+from buildflow.watch import Watcher
+from buildflow.watchset import Change, WatchSet
+from conftest import Project, bflow_env
+
+DEADLINE = 30.0
+CONCAT = """
+[tasks.cat]
+cmd = "echo cat >> runs.log && cat {inputs} > {output}"
+inputs = ["src/*.txt"]
+outputs = ["out/all.txt"]
+"""
+COUNT = """
+[tasks.count]
+cmd = "echo count >> runs.log && wc -l < {input} > {output}"
+inputs = ["out/all.txt"]
+outputs = ["out/count.txt"]
+"""
+
+
+# --- the loop, with a scripted change source --------------------------------------------
+
+class ScriptedSource:
+    """Hands out scripted changes; None stands for a quiet period. When the script runs out
+    while the loop waits for the next change, it is Ctrl-C."""
+
+    def __init__(self) -> None:
+        self.script: list[Change | None] = []
+        self.roots: set[tuple[str, bool]] = set()
+
+    def watch(self, roots: object) -> None:
+        self.roots = set(roots)  # type: ignore[call-overload]
+
+    def get(self, timeout: float | None) -> Change | None:
+        if not self.script:
+            if timeout is None:
+                raise KeyboardInterrupt
+            return None
+        return self.script.pop(0)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def idle(self, watched: WatchSet, exit_status: int) -> None:
+        self.lines.append(f"idle {exit_status}")
+
+    def changed(self, paths: list[str]) -> None:
+        self.lines.append("changed " + " ".join(paths))
+
+    def reloaded(self) -> None:
+        self.lines.append("reloaded")
+
+    def invalid(self, message: str) -> None:
+        self.lines.append("invalid " + message)
+
+    def error(self, message: str) -> None:
+        self.lines.append("error " + message)
+
+
+def make_watcher(project: Project, source: ScriptedSource, status: Recorder,
+                 on_build: Callable[[int], None] = lambda n: None) -> tuple[Watcher, list[int]]:
+    builds: list[int] = []
+
+    def build(current: object) -> int:
+        builds.append(len(builds) + 1)
+        on_build(len(builds))
+        return EXIT_OK
+
+    flowfile = project.root / "Flowfile"
+    watcher = Watcher(load(flowfile), [], source=source, status=status, build=build,
+                      load=lambda: load(flowfile))
+    return watcher, builds
+
+
+@pytest.fixture
+def concat(project: Project) -> Project:
+    project.flowfile(CONCAT)
+    project.write("src/a.txt", "a\n")
+    return project
+
+
+def change(project: Project, path: str, structural: bool = False) -> Change:
+    return Change(str(project.root / path), structural)
+
+
+def test_a_burst_of_changes_is_one_build(concat: Project) -> None:
+    source, status = ScriptedSource(), Recorder()
+    watcher, builds = make_watcher(concat, source, status)
+    source.script = [change(concat, "src/a.txt")] * 20 + [None]
+    assert watcher.run() == EXIT_OK
+    assert builds == [1, 2]
+    assert status.lines == ["idle 0", "changed src/a.txt", "idle 0"]
+
+
+def test_outputs_and_the_cache_dir_never_trigger_a_build(concat: Project) -> None:
+    concat.flowfile(CONCAT + COUNT)  # out/all.txt: an output, and an input of `count`
+    source, status = ScriptedSource(), Recorder()
+    watcher, builds = make_watcher(concat, source, status)
+    source.script = [change(concat, "out/all.txt"), None, change(concat, "out/all.txt", True),
+                     None, change(concat, ".bflow/logs/cat.log"), None,
+                     change(concat, "runs.log"), None, change(concat, "src/a.txt"), None]
+    watcher.run()
+    assert builds == [1, 2]
+    assert status.lines == ["idle 0", "changed src/a.txt", "idle 0"]
+
+
+def test_changes_during_a_build_make_exactly_one_more_build(concat: Project) -> None:
+    source, status = ScriptedSource(), Recorder()
+
+    def during(number: int) -> None:
+        if number == 1:
+            source.script += [change(concat, "src/a.txt"), change(concat, "Flowfile"),
+                              change(concat, "src/a.txt"), None]
+
+    watcher, builds = make_watcher(concat, source, status, during)
+    watcher.run()
+    assert builds == [1, 2]
+    assert status.lines[1:] == ["reloaded", "changed Flowfile src/a.txt", "idle 0"]
+
+
+def test_a_new_file_no_glob_matches_does_not_build(concat: Project) -> None:
+    source, status = ScriptedSource(), Recorder()
+    watcher, builds = make_watcher(concat, source, status)
+    concat.write("src/notes.md", "x")
+    source.script = [change(concat, "src/notes.md", True), None]
+    watcher.run()
+    assert builds == [1]
+    concat.write("src/b.txt", "b\n")
+    source.script = [change(concat, "src/b.txt", True), None]
+    watcher.run()
+    assert builds == [1, 2, 3]
+    assert "changed src/b.txt" in status.lines
+
+
+def test_a_broken_flowfile_is_reported_and_the_last_good_one_kept(concat: Project) -> None:
+    source, status = ScriptedSource(), Recorder()
+    watcher, builds = make_watcher(concat, source, status)
+    concat.write("Flowfile", "[tasks.cat\n")
+    source.script = [change(concat, "Flowfile"), None, change(concat, "src/a.txt"), None]
+    watcher.run()
+    assert builds == [1, 2]  # the input change still builds, with the last good Flowfile
+    assert any(line.startswith("invalid Flowfile:1") and "TOML syntax error" in line
+               for line in status.lines)
+    assert watcher.project.tasks["cat"].outputs == ("out/all.txt",)
+    concat.flowfile(CONCAT.replace("out/all.txt", "out/both.txt"))
+    source.script = [change(concat, "Flowfile"), None]
+    watcher.run()
+    assert builds == [1, 2, 3, 4] and "reloaded" in status.lines
+    assert watcher.project.tasks["cat"].outputs == ("out/both.txt",)
+
+
+def test_roots_group_directories_under_the_project_root(concat: Project) -> None:
+    concat.write("src/deep/b.txt", "b\n")
+    concat.flowfile(CONCAT.replace("src/*.txt", "src/**/*.txt"))
+    source = ScriptedSource()
+    make_watcher(concat, source, Recorder())
+    assert source.roots == {(str(concat.root), False), (str(concat.root / "src"), True)}
+
+
+class ExhaustedInotify:
+    """An observer whose every watch fails as inotify does past fs.inotify.max_user_watches."""
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def join(self) -> None:
+        pass
+
+    def schedule(self, handler: object, path: str, recursive: bool) -> None:
+        raise OSError(errno.ENOSPC, "inotify watch limit reached")
+
+
+def test_the_inotify_limit_falls_back_to_polling(tmp_path: Path) -> None:
+    warnings: list[str] = []
+    source = WatchdogSource(poll=False, warn=warnings.append,
+                            observer_for=lambda poll: make_observer(True) if poll
+                            else ExhaustedInotify())
+    try:
+        source.watch({(str(tmp_path), False)})
+        (tmp_path / "new.txt").write_text("x")
+        assert source.get(DEADLINE) == Change(str(tmp_path / "new.txt"), structural=True)
+    finally:
+        source.close()
+    assert len(warnings) == 1
+    assert "inotify watch limit" in warnings[0] and "falling back to polling" in warnings[0]
+
+
+# --- the real command on real events -----------------------------------------------------
+
+class Watching:
+    """A running `bflow watch --plain`, its output captured in files."""
+
+    def __init__(self, project: Project, *args: str) -> None:
+        self.project = project
+        self.out = project.root.parent / "watch.out"
+        self.err = project.root.parent / "watch.err"
+        with open(self.out, "w") as out, open(self.err, "w") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "buildflow", "watch", "--plain", *args],
+                cwd=project.root, env=bflow_env(), stdout=out, stderr=err)
+
+    def lines(self) -> list[str]:
+        return self.out.read_text().splitlines()
+
+    def idle(self) -> list[str]:
+        """The idle line printed after each build, in order."""
+        return [line for line in self.lines() if "; watching " in line]
+
+    def changed(self) -> list[str]:
+        return [line for line in self.lines() if line.startswith("bflow: changed: ")]
+
+    def wait_for(self, condition: Callable[[], bool], what: str, alive: bool = True) -> None:
+        deadline = time.monotonic() + DEADLINE
+        while not condition():
+            if (alive and self.process.poll() is not None) or time.monotonic() > deadline:
+                pytest.fail(f"waited for {what}; exit {self.process.poll()}\n"
+                            f"stdout:\n{self.out.read_text()}\nstderr:\n{self.err.read_text()}")
+            time.sleep(0.02)
+
+    def wait_idle(self, count: int) -> None:
+        self.wait_for(lambda: len(self.idle()) >= count, f"{count} build(s)")
+
+    def interrupt(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(DEADLINE)
+
+
+@pytest.fixture
+def watch(concat: Project) -> Iterator[Callable[..., Watching]]:
+    started: list[Watching] = []
+
+    def start(*args: str) -> Watching:
+        started.append(Watching(concat, *args))
+        return started[-1]
+
+    yield start
+    for watching in started:
+        if watching.process.poll() is None:
+            watching.process.kill()
+            watching.process.wait()
+
+
+def test_an_input_edit_rebuilds_and_outputs_cause_no_loop(concat: Project, watch) -> None:
+    concat.flowfile(CONCAT + COUNT)
+    watching = watch()
+    watching.wait_idle(1)
+    assert concat.runs() == ["cat", "count"]
+    concat.write("out/all.txt", "edited by hand\n")  # an output: ignored
+    concat.write("src/a.txt", "A\n")
+    watching.wait_idle(2)
+    concat.write("src/a.txt", "AA\n")
+    watching.wait_idle(3)
+    assert concat.runs() == ["cat", "count"] * 3
+    assert concat.read("out/all.txt") == "AA\n"
+    assert watching.changed() == ["bflow: changed: src/a.txt"] * 2
+    assert "build ok; watching 2 files in 2 directories" in watching.idle()[-1]
+    assert watching.interrupt() == EXIT_OK
+
+
+def test_new_deleted_and_renamed_over_files_count(concat: Project, watch) -> None:
+    watching = watch()
+    watching.wait_idle(1)
+    concat.write("src/b.txt", "b\n")
+    watching.wait_idle(2)
+    assert concat.read("out/all.txt") == "a\nb\n"
+    concat.write("src/.b.txt.swp", "B\n")  # an editor saving through a temp file
+    os.replace(concat.root / "src/.b.txt.swp", concat.root / "src/b.txt")
+    watching.wait_idle(3)
+    assert concat.read("out/all.txt") == "a\nB\n"
+    (concat.root / "src/a.txt").unlink()
+    watching.wait_idle(4)
+    assert concat.read("out/all.txt") == "B\n"
+    assert concat.runs() == ["cat"] * 4
+
+
+def test_a_burst_of_writes_gives_few_builds(concat: Project, watch) -> None:
+    watching = watch("--debounce", "0.3")
+    watching.wait_idle(1)
+    for number in range(20):
+        concat.write("src/a.txt", f"{number}\n")
+    watching.wait_for(lambda: concat.read("out/all.txt") == "19\n" and
+                      len(watching.idle()) == len(watching.changed()) + 1,
+                      "the last write to be built")
+    assert 2 <= len(watching.idle()) <= 4
+    assert 2 <= len(concat.runs()) <= 4
+
+
+def test_a_change_during_a_build_makes_one_more_build(concat: Project, watch) -> None:
+    concat.flowfile(CONCAT.replace("> {output}", "> {output} && "
+                                   "while [ -f hold ]; do sleep 0.05; done"))
+    watching = watch()
+    watching.wait_idle(1)
+    concat.write("hold", "")
+    concat.write("src/a.txt", "1\n")
+    watching.wait_for(lambda: len(concat.runs()) == 2, "the second build to start")
+    for number in range(5):
+        concat.write("src/a.txt", f"during {number}\n")
+    (concat.root / "hold").unlink()
+    watching.wait_idle(3)
+    assert concat.read("out/all.txt") == "during 4\n"
+    concat.write("src/a.txt", "after\n")
+    watching.wait_idle(4)
+    assert concat.runs() == ["cat"] * 4
+    assert len(watching.changed()) == 3
+
+
+def test_a_failing_build_is_reported_and_a_fix_rebuilds(concat: Project, watch) -> None:
+    concat.flowfile(CONCAT.replace("cat {inputs}", "! grep -q bad {inputs} && cat {inputs}"))
+    watching = watch()
+    watching.wait_idle(1)
+    concat.write("src/a.txt", "bad\n")
+    watching.wait_idle(2)
+    assert "build FAILED" in watching.idle()[1]
+    concat.write("src/a.txt", "good\n")
+    watching.wait_idle(3)
+    assert "build ok" in watching.idle()[2]
+    assert concat.read("out/all.txt") == "good\n"
+    assert concat.runs() == ["cat"] * 3
+
+
+def test_flowfile_edits_are_picked_up_and_breakage_survived(concat: Project, watch) -> None:
+    watching = watch()
+    watching.wait_idle(1)
+    concat.flowfile(CONCAT.replace("echo cat", "echo dog"))
+    watching.wait_for(lambda: concat.runs() == ["cat", "dog"], "the edited command to run")
+    concat.write("Flowfile", "[tasks.cat\n")
+    watching.wait_for(lambda: "TOML syntax error" in watching.err.read_text(),
+                      "the syntax error to be reported")
+    assert "bflow: error: Flowfile:1:" in watching.err.read_text()
+    concat.write("src/a.txt", "still\n")  # builds with the last good Flowfile
+    watching.wait_for(lambda: concat.runs() == ["cat", "dog", "dog"], "a build")
+    concat.flowfile(CONCAT.replace("echo cat", "echo fixed"))
+    watching.wait_for(lambda: concat.runs()[-1:] == ["fixed"], "the fixed Flowfile to build")
+    assert watching.process.poll() is None
+
+
+def test_poll_mode_sees_changes(concat: Project, watch) -> None:
+    watching = watch("--poll")
+    watching.wait_idle(1)
+    concat.write("src/a.txt", "polled\n")
+    watching.wait_idle(2)
+    assert concat.read("out/all.txt") == "polled\n"
+    assert concat.runs() == ["cat", "cat"]
+    assert watching.interrupt() == EXIT_OK
+
+
+def test_ctrl_c_during_a_build_stops_its_commands(concat: Project, watch) -> None:
+    concat.flowfile(CONCAT.replace("cat {inputs} > {output}", "echo $$ > pid && exec sleep 60"))
+    watching = watch()
+    watching.wait_for(lambda: concat.root.joinpath("pid").exists()
+                      and concat.read("pid").strip().isdigit(), "the command to start")
+    pid = int(concat.read("pid"))
+    assert watching.interrupt() == EXIT_INTERRUPTED
+    assert "Traceback" not in watching.err.read_text()
+
+    def gone() -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    watching.wait_for(gone, "the command to be stopped", alive=False)
