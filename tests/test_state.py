@@ -44,40 +44,44 @@ def test_records_round_trip_and_last_wins(tmp_path: Path) -> None:
     assert loaded.stats["f4"] == StatEntry(4, 4, 4, "h4", 4)
 
 
-def test_every_torn_tail_is_dropped_with_a_warning(tmp_path: Path) -> None:
-    path = tmp_path / "state"
+def two_records(path: Path) -> int:
+    """Log tasks a then b; return the offset where b's record starts."""
     state = State(path).load()
     state.record_success("a", record("1"), [])
-    size_after_a = path.stat().st_size
+    start_of_b = path.stat().st_size
     state.record_success("b", record("2"), [])
     state.close()
+    return start_of_b
+
+
+def assert_next_append_survives(loaded: State, path: Path) -> None:
+    """Writing after a dropped record replaces it, so the new record survives the next load."""
+    loaded.record_success("c", record("3"), [])
+    loaded.close()
+    assert load(path)[0].tasks == {"a": record("1"), "c": record("3")}
+
+
+def test_every_torn_tail_is_dropped_with_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "state"
+    start_of_b = two_records(path)
     full = path.read_bytes()
-    for cut in range(size_after_a, len(full)):
+    for cut in range(start_of_b, len(full)):
         path.write_bytes(full[:cut])
         loaded, warnings = load(path)
         assert loaded.tasks == {"a": record("1")}
-        assert (len(warnings) == 1) == (cut > size_after_a), cut
-        # Writing after a torn tail replaces it, so the new record survives the next load.
-        loaded.record_success("c", record("3"), [])
-        loaded.close()
-        assert load(path)[0].tasks == {"a": record("1"), "c": record("3")}
+        assert (len(warnings) == 1) == (cut > start_of_b), cut
+        assert_next_append_survives(loaded, path)
 
 
 def test_corrupt_record_in_the_middle_keeps_later_appends(tmp_path: Path) -> None:
     path = tmp_path / "state"
-    state = State(path).load()
-    state.record_success("a", record("1"), [])
-    middle = path.stat().st_size
-    state.record_success("b", record("2"), [])
-    state.close()
+    start_of_b = two_records(path)
     data = bytearray(path.read_bytes())
-    data[middle + 10] ^= 0xFF
+    data[start_of_b + 10] ^= 0xFF
     path.write_bytes(bytes(data))
     loaded, warnings = load(path)
     assert loaded.tasks == {"a": record("1")} and len(warnings) == 1
-    loaded.record_success("c", record("3"), [])
-    loaded.close()
-    assert load(path)[0].tasks == {"a": record("1"), "c": record("3")}
+    assert_next_append_survives(loaded, path)
 
 
 def test_another_version_starts_over(tmp_path: Path) -> None:
