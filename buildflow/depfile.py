@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
+_RULE_COLON = re.compile(r":(?=[ \t]|$)")
+
 
 def _words(text: str) -> list[str]:
     """Split on unescaped white space; `\\ ` is a space in a name, `$$` a dollar."""
@@ -30,23 +34,21 @@ def _words(text: str) -> list[str]:
     return words
 
 
+def _rule_colon(line: str) -> int:
+    """Where the targets end: the first colon before white space, else the first colon (a
+    glued `a.o:a.c`); -1 for a line that is no rule."""
+    match = _RULE_COLON.search(line)
+    return match.start() if match else line.find(":")
+
+
 def parse(text: str) -> list[str]:
     """Every prerequisite named in the file, in order, each once."""
     joined = text.replace("\\\r\n", " ").replace("\\\n", " ")
     found: dict[str, None] = {}
     for line in joined.splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
+        colon = _rule_colon(line)
+        if colon < 0 or line.lstrip().startswith("#"):
             continue
-        words = _words(line)
-        colon = next((i for i, w in enumerate(words) if w.endswith(":")), None)
-        if colon is None:
-            # "target: dep" may be glued ("a.o:dep.h"): split on the first ': ' or ':'.
-            head, sep, tail = line.partition(": ")
-            if not sep:
-                continue
-            prerequisites = _words(tail)
-        else:
-            prerequisites = words[colon + 1:]
-        for word in prerequisites:
+        for word in _words(line[colon + 1:]):
             found.setdefault(word, None)
     return list(found)

@@ -27,6 +27,8 @@ from buildflow.hashing import StatEntry
 
 HEADER = b"BFLOWSTATE 1\n"
 _FRAME = struct.Struct("<II")
+# Compact when the log holds more than this many records and over twice as many as live tasks.
+COMPACT_MIN_RECORDS = 64
 
 
 class TaskRecord(NamedTuple):
@@ -63,7 +65,7 @@ class State:
             raise BuildError(f"{self.path}: cannot read the build state: {exc.strerror}; "
                              f"delete it to start over") from None
         if not data.startswith(HEADER):
-            if data:
+            if not HEADER.startswith(data):  # a header torn by a kill is just an empty log
                 self.warn(f"{self.path}: state from another bflow version; starting over "
                           f"(everything will rebuild once)")
             return self
@@ -74,12 +76,12 @@ class State:
                 self.warn(f"{self.path}: dropped a torn or corrupt record at byte {offset} "
                           f"(from an interrupted run); the tasks it named will rebuild")
                 break
-            offset += _FRAME.size + _FRAME.unpack_from(data, offset)[0]
             try:
                 self._apply(payload)
             except (TypeError, ValueError, IndexError, KeyError):
                 self.warn(f"{self.path}: dropped a malformed record at byte {offset}")
                 break
+            offset += _FRAME.size + _FRAME.unpack_from(data, offset)[0]
         self._good_size = offset
         return self
 
@@ -97,26 +99,30 @@ class State:
             return None
 
     def _apply(self, payload: Any) -> None:
+        """Apply one record; a malformed one raises before changing anything."""
         kind = payload[0]
-        self._records += 1
         if kind == "S":
-            self.tasks = {name: TaskRecord(*rec) for name, rec in payload[1].items()}
-            self.stats = {path: StatEntry(*entry) for path, entry in payload[2].items()}
+            tasks = {name: TaskRecord(*rec) for name, rec in payload[1].items()}
+            self.stats = self._stat_entries(payload[2].items())
+            self.tasks = tasks
             self._records = 1
-        elif kind == "T":
-            self.tasks[payload[1]] = TaskRecord(*payload[2])
-            self._merge_stats(payload[3])
+            return
+        if kind == "T":
+            record, stats = TaskRecord(*payload[2]), self._stat_entries(payload[3])
+            self.tasks[payload[1]] = record
+            self.stats.update(stats)
         elif kind == "X":
-            for name in payload[1]:
+            for name in list(payload[1]):
                 self.tasks.pop(name, None)
         elif kind == "H":
-            self._merge_stats(payload[1])
+            self.stats.update(self._stat_entries(payload[1]))
         else:
             raise ValueError(kind)
+        self._records += 1
 
-    def _merge_stats(self, entries: Iterable[tuple[str, tuple[Any, ...]]]) -> None:
-        for path, entry in entries:
-            self.stats[path] = StatEntry(*entry)
+    @staticmethod
+    def _stat_entries(entries: Iterable[tuple[str, tuple[Any, ...]]]) -> dict[str, StatEntry]:
+        return {path: StatEntry(*entry) for path, entry in entries}
 
     # Writing: every call appends one record and flushes it to the OS.
     def _append(self, payload: object) -> None:
@@ -127,16 +133,18 @@ class State:
                 self._handle.truncate(self._good_size)
                 self._handle.seek(0, os.SEEK_END)
                 if self._good_size == 0:
-                    self._handle.truncate(0)
                     self._handle.write(HEADER)
+                    self._good_size = len(HEADER)
             except OSError as exc:
                 self._handle = None
                 raise BuildError(f"{self.path}: cannot write the build state: {exc.strerror}; "
                                  f"check that the cache dir is writable") from None
         frame = _frame(payload)
         try:
-            self._handle.write(frame)
+            if self._handle.write(frame) != len(frame):
+                raise OSError(28, "short write (disk full?)")
         except OSError as exc:
+            self._handle.truncate(self._good_size)  # later records must not follow a torn one
             raise BuildError(f"{self.path}: cannot write the build state: {exc.strerror}") from None
         self._good_size += len(frame)
         self._records += 1
@@ -168,7 +176,7 @@ class State:
                 pass
             self._handle.close()
             self._handle = None
-        if self._records > 64 and self._records > len(self.tasks) // 4:
+        if self._records > COMPACT_MIN_RECORDS and self._records > 2 * len(self.tasks):
             self.compact()
 
     def compact(self) -> None:

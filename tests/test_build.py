@@ -43,3 +43,156 @@ def test_identical_output_stops_propagation(project: Project) -> None:
     source.write_text("help!\n")  # same first three bytes: gen reruns, upper is cut off
     project.bflow()
     assert project.runs() == ["gen", "upper", "gen"]
+
+
+def test_always_make_reruns_everything_once(project: Project) -> None:
+    project.flowfile(CHAIN)
+    project.write("src.txt", "hello\n")
+    project.bflow()
+    assert project.bflow("-B").returncode == 0
+    project.bflow()
+    assert project.runs() == ["gen", "upper", "gen", "upper"]
+
+
+def test_dry_run_names_what_would_run_and_writes_nothing(project: Project) -> None:
+    project.flowfile(CHAIN)
+    project.write("src.txt", "hello\n")
+    result = project.bflow("-n")
+    assert result.returncode == 0
+    assert "would run gen" in result.stdout and "would run upper" in result.stdout
+    assert sorted(p.name for p in project.root.iterdir()) == ["Flowfile", "src.txt"]
+    project.bflow()
+    project.write("src.txt", "changed\n")
+    result = project.bflow("build", "-n")
+    assert "would run gen: input src.txt changed" in result.stdout
+    assert project.read("build/upper.txt") == "HELLO\n"
+    assert project.runs() == ["gen", "upper"]
+
+
+def test_missing_declared_output_fails_and_stays_stale(project: Project) -> None:
+    project.flowfile("""
+        [tasks.liar]
+        cmd = "echo liar >> runs.log"
+        outputs = ["build/never.txt"]
+    """)
+    result = project.bflow()
+    assert result.returncode == 1
+    assert "did not write declared output build/never.txt" in result.stdout + result.stderr
+    assert (project.root / "build").is_dir()  # parent directories are made before the run
+    assert project.bflow().returncode == 1
+    assert project.runs() == ["liar", "liar"]
+
+
+def test_failed_build_resumes_without_rerunning_what_succeeded(project: Project) -> None:
+    project.flowfile(CHAIN + """
+        [tasks.check]
+        cmd = "echo check >> runs.log && grep -q HELLO {input}"
+        inputs = ["build/upper.txt"]
+    """)
+    project.write("src.txt", "bye\n")
+    assert project.bflow().returncode == 1
+    assert project.bflow().returncode == 1
+    assert project.runs() == ["gen", "upper", "check", "check"]
+    project.write("src.txt", "hello\n")
+    assert project.bflow().returncode == 0
+    assert project.bflow().returncode == 0
+    assert project.runs()[4:] == ["gen", "upper", "check"]
+
+
+def test_check_task_without_outputs_reruns_only_on_input_change(project: Project) -> None:
+    project.flowfile("""
+        [tasks.lint]
+        cmd = "echo lint >> runs.log"
+        inputs = ["src.txt"]
+
+        [tasks.ping]
+        cmd = "echo ping >> runs.log"
+    """)
+    project.write("src.txt", "a\n")
+    project.bflow("-j1")
+    project.bflow("-j1")
+    project.write("src.txt", "b\n")
+    project.bflow("-j1")
+    assert project.runs() == ["lint", "ping", "ping", "lint", "ping"]
+
+
+def test_var_override_changes_the_action(project: Project) -> None:
+    project.flowfile("""
+        [vars]
+        WORD = "one"
+
+        [tasks.say]
+        cmd = "echo {WORD} >> runs.log && echo {WORD} > {output}"
+        outputs = ["out.txt"]
+    """)
+    project.bflow()
+    project.bflow("WORD=two")
+    project.bflow("build", "say", "WORD=two")
+    assert project.runs() == ["one", "two"]
+    assert project.read("out.txt") == "two\n"
+
+
+def test_log_prints_the_last_run_output(project: Project) -> None:
+    project.flowfile("""
+        [tasks.talk]
+        cmd = "echo said $RANDOM-ignored; echo talk >> runs.log; echo to-stderr >&2"
+    """)
+    project.bflow()
+    result = project.bflow("log", "talk")
+    assert result.returncode == 0
+    assert "said" in result.stdout and "to-stderr" in result.stdout
+    logs = list((project.root / ".bflow" / "logs").iterdir())
+    assert len(logs) == 1 and "to-stderr" in logs[0].read_text()
+    assert project.bflow("log", "tlak").returncode == 2
+
+
+def test_depfile_inputs_rebuild_and_a_missing_depfile_names_nothing(project: Project) -> None:
+    project.flowfile("""
+        [tasks.cc]
+        cmd = "echo cc >> runs.log && cat {input} inc.h > {output} && echo 'out.txt: {input} inc.h' > {depfile}"
+        inputs = ["main.c"]
+        outputs = ["out.txt"]
+        depfile = "deps/out.d"
+    """)
+    project.write("main.c", "main\n")
+    project.write("inc.h", "v1\n")
+    project.bflow()
+    project.bflow()
+    project.write("inc.h", "v2\n")
+    project.bflow()
+    assert project.read("out.txt") == "main\nv2\n"
+    (project.root / "deps/out.d").unlink()
+    project.bflow()
+    assert project.runs() == ["cc", "cc"]
+
+
+def test_input_edited_while_its_task_runs_stays_stale(project: Project) -> None:
+    project.flowfile("""
+        [tasks.slow]
+        cmd = "echo slow >> runs.log && cp {input} {output} && echo late >> {input}"
+        inputs = ["src.txt"]
+        outputs = ["out.txt"]
+    """)
+    project.write("src.txt", "early\n")
+    project.bflow()
+    project.write("src.txt", "early\n")  # undo the edit: the recorded hash still matches
+    project.bflow()
+    assert project.runs() == ["slow"]
+    project.flowfile("""
+        [tasks.slow]
+        cmd = "echo slow >> runs.log && cp {input} {output} && echo more >> {input}"
+        inputs = ["src.txt"]
+        outputs = ["out.txt"]
+    """)
+    project.bflow()
+    project.bflow()
+    assert project.runs() == ["slow", "slow", "slow"]
+
+
+def test_output_path_target_and_unknown_target(project: Project) -> None:
+    project.flowfile(CHAIN)
+    project.write("src.txt", "hello\n")
+    assert project.bflow("build/gen.txt").returncode == 0
+    assert project.runs() == ["gen"]
+    result = project.bflow("build", "uper")
+    assert result.returncode == 2 and "did you mean 'upper'" in result.stderr

@@ -23,9 +23,23 @@ def _inside(root: Path, path: Path) -> bool:
     return (parent == real_root or parent.startswith(real_root + os.sep)) and path != root
 
 
+def _named_tasks(project: Project, targets: list[str]) -> list[str]:
+    """The named tasks (all when none); a group stands for the tasks it groups."""
+    if not targets:
+        return list(project.tasks)
+    names: dict[str, None] = {}
+    pending = project.graph.select(targets, str(project.root), invocation_dir())
+    while pending:
+        name = pending.pop(0)
+        if name not in names:
+            names[name] = None
+            if project.tasks[name].is_group:
+                pending.extend(project.tasks[name].deps)
+    return list(names)
+
+
 def run(project: Project, *, targets: list[str]) -> int:
-    names = project.graph.select(targets, str(project.root), invocation_dir()) if targets \
-        else list(project.tasks)
+    names = _named_tasks(project, targets)
     fs = LocalFileSystem(str(project.root))
     lock = ProjectLock(project.cache_dir / "lock")
     lock.acquire(None, lambda message: print(f"bflow: {message}"))

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 from buildflow import engine
 from buildflow.commands import invocation_dir
-from buildflow.errors import EXIT_FAILED, EXIT_OK, UsageError
+from buildflow.errors import EXIT_FAILED, EXIT_OK
 from buildflow.model import Project
-from buildflow.staleness import survey
+from buildflow.staleness import Decision, ReasonKind, survey
 
 
-def _decisions(project: Project, targets: list[str]) -> dict[str, object]:
+def _decisions(project: Project, targets: list[str]) -> dict[str, Decision]:
     names = engine.selected(project, targets, invocation_dir())
     state = engine.open_state(project)
-    return survey(project, names, state.tasks, engine.hasher_for(project, state))  # type: ignore[return-value]
+    return survey(project, names, state.tasks, engine.hasher_for(project, state))
 
 
 def run(project: Project, *, targets: list[str], check: bool) -> int:
     decisions = _decisions(project, targets)
-    stale = {name: d for name, d in decisions.items() if d.stale}  # type: ignore[attr-defined]
+    stale = {name: d for name, d in decisions.items() if d.stale}
     for name, decision in stale.items():
         print(f"{name}: {decision.reasons[0]}")
     if not stale:
@@ -30,20 +30,17 @@ def explain(project: Project, *, target: str) -> int:
     names = project.graph.select([target], str(project.root), invocation_dir())
     decisions = _decisions(project, names)
     for name in names:
-        task = project.tasks[name]
-        if task.is_group:
-            stale = [n for n in project.graph.closure([name]) if
-                     getattr(decisions.get(n), "stale", False)]
+        if project.tasks[name].is_group:
+            stale = [n for n in project.graph.closure([name]) if n in decisions
+                     and decisions[n].stale]
             print(f"{name}: a group task; {len(stale)} task(s) it needs are stale"
                   + ("" if not stale else ": " + ", ".join(stale)))
             continue
         decision = decisions[name]
-        if not decision.stale:  # type: ignore[attr-defined]
-            print(f"{name}: up to date")
-            continue
-        print(f"{name}: stale")
-        for reason in decision.reasons:  # type: ignore[attr-defined]
-            print(f"  - {reason}")
-    if not names:
-        raise UsageError(f"'{target}' names no task")
+        print(f"{name}: {'stale' if decision.stale else 'up to date'}")
+        for reason in decision.reasons:
+            # An upstream that will run is only the messenger: name its own first reason too.
+            why = f" ({decisions[reason.subject].reasons[0]})" \
+                if reason.kind is ReasonKind.UPSTREAM_PENDING else ""
+            print(f"  - {reason}{why}")
     return EXIT_OK

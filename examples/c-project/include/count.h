@@ -1,0 +1,6 @@
+#ifndef COUNT_H
+#define COUNT_H
+
+int count(void);
+
+#endif

@@ -1,0 +1,8 @@
+#ifndef GREETING_H
+#define GREETING_H
+
+#define GREETING "hello"
+
+const char *greeting(void);
+
+#endif

@@ -1,0 +1,76 @@
+"""`bflow clean` deletes declared outputs (and depfiles) and their records, nothing else."""
+
+from __future__ import annotations
+
+import os
+
+from conftest import Project
+
+FLOW = """
+[tasks.one]
+cmd = "echo one >> runs.log && echo 1 > {output} && echo 'x: src.txt' > build/one.d && echo keep > build/other.txt"
+inputs = ["src.txt"]
+outputs = ["build/one.txt"]
+depfile = "build/one.d"
+
+[tasks.two]
+cmd = "echo two >> runs.log && mkdir -p {output} && cp {input} {output}/copy.txt"
+inputs = ["build/one.txt"]
+outputs = ["build/tree/"]
+
+[tasks.all]
+deps = ["two"]
+"""
+
+
+def built(project: Project) -> Project:
+    project.flowfile(FLOW)
+    project.write("src.txt", "s\n")
+    assert project.bflow().returncode == 0
+    return project
+
+
+def test_clean_all_removes_outputs_and_depfiles_only(project: Project) -> None:
+    built(project)
+    result = project.bflow("clean")
+    assert result.returncode == 0
+    assert sorted(os.listdir(project.root / "build")) == ["other.txt"]
+    assert (project.root / "src.txt").exists()
+    assert (project.root / ".bflow" / "state").exists()
+    project.bflow()
+    assert project.runs() == ["one", "two", "one", "two"]
+
+
+def test_clean_named_task_forgets_only_its_record(project: Project) -> None:
+    built(project)
+    assert project.bflow("clean", "two").returncode == 0
+    assert (project.root / "build/one.txt").exists()
+    assert not (project.root / "build/tree").exists()
+    project.bflow()
+    assert project.runs() == ["one", "two", "two"]
+
+
+def test_clean_group_cleans_what_it_groups(project: Project) -> None:
+    built(project)
+    project.bflow("clean", "all")
+    assert not (project.root / "build/tree").exists()
+    assert (project.root / "build/one.txt").exists()
+
+
+def test_clean_never_follows_links_out_of_the_project(project: Project, tmp_path_factory) -> None:
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "one.txt").write_text("precious\n")
+    (outside / "tree").mkdir()
+    (outside / "tree" / "copy.txt").write_text("precious\n")
+    project.flowfile(FLOW)
+    project.write("src.txt", "s\n")
+    os.symlink(outside, project.root / "build")  # build/ itself leads outside the root
+    assert project.bflow("clean").returncode == 0
+    assert (outside / "one.txt").read_text() == "precious\n"
+    assert (outside / "tree" / "copy.txt").read_text() == "precious\n"
+    os.unlink(project.root / "build")
+    (project.root / "build").mkdir()
+    os.symlink(outside / "tree", project.root / "build" / "tree")  # a dir output that is a link
+    assert project.bflow("clean").returncode == 0
+    assert not os.path.lexists(project.root / "build" / "tree")
+    assert (outside / "tree" / "copy.txt").read_text() == "precious\n"

@@ -1,0 +1,70 @@
+"""Switching git branches rebuilds exactly what differs between them."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import Project
+
+FLOW = """
+[tasks.shout]
+foreach = "src/*.txt"
+cmd = "echo {stem} >> runs.log && tr a-z A-Z < {item} > {output}"
+outputs = ["build/{stem}.out"]
+
+[tasks.join]
+cmd = "echo join >> runs.log && cat {inputs} > {output}"
+inputs = ["build/*.out"]
+outputs = ["site.txt"]
+"""
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+                   cwd=root, check=True, capture_output=True)
+
+
+def commit_files(project: Project, files: dict[str, str], message: str) -> None:
+    for path, text in files.items():
+        project.write(path, text)
+    git(project.root, "add", "-A")
+    git(project.root, "commit", "-q", "-m", message)
+
+
+def built(project: Project) -> list[str]:
+    before = len(project.runs())
+    result = project.bflow()
+    assert result.returncode == 0, result.stderr
+    return sorted(project.runs()[before:])
+
+
+def test_checkout_rebuilds_exactly_what_differs(project: Project) -> None:
+    root = project.root
+    git(root, "init", "-q", "-b", "main")
+    project.flowfile(FLOW)
+    commit_files(project, {".gitignore": "build/\n.bflow/\nruns.log\nsite.txt\n",
+                           "src/a.txt": "a\n", "src/b.txt": "b\n", "src/c.txt": "c\n"}, "base")
+    git(root, "checkout", "-q", "-b", "feature")
+    commit_files(project, {"src/b.txt": "bee\n"}, "change b")
+    git(root, "checkout", "-q", "-b", "more", "main")
+    commit_files(project, {"src/d.txt": "d\n"}, "add d")
+    git(root, "checkout", "-q", "main")
+
+    assert built(project) == ["a", "b", "c", "join"]
+    git(root, "checkout", "-q", "feature")
+    assert built(project) == ["b", "join"]
+    assert project.read("site.txt") == "A\nBEE\nC\n"
+    assert built(project) == []
+    git(root, "checkout", "-q", "main")
+    assert built(project) == ["b", "join"]
+    git(root, "checkout", "-q", "feature")
+    git(root, "checkout", "-q", "main")  # there and back again: nothing differs
+    assert built(project) == []
+    git(root, "checkout", "-q", "more")
+    assert built(project) == ["d", "join"]
+    assert project.read("site.txt") == "A\nB\nC\nD\n"

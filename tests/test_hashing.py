@@ -1,0 +1,93 @@
+"""Content hashes with the stat fast path, the racy-timestamp rule, and directory trees."""
+
+from __future__ import annotations
+
+import xxhash
+from memfs import MemoryFileSystem
+
+from buildflow.fs import LocalFileSystem
+from buildflow.hashing import MISSING, Hasher, StatEntry
+
+
+def fresh(fs: MemoryFileSystem, cache: dict[str, StatEntry] | None = None) -> Hasher:
+    return Hasher(fs, {} if cache is None else cache)  # type: ignore[arg-type]
+
+
+def test_hash_is_xxh3_128_of_the_contents() -> None:
+    fs = MemoryFileSystem()
+    fs.write("a.txt", "hello")
+    assert fresh(fs).file_hash("a.txt") == xxhash.xxh3_128_hexdigest(b"hello")
+    assert fresh(fs).file_hash("absent") == MISSING
+
+
+def test_unchanged_stat_of_an_old_file_is_not_read_again() -> None:
+    fs = MemoryFileSystem()
+    fs.write("a.txt", "one")
+    fs.tick(5)
+    cache: dict[str, StatEntry] = {}
+    first = fresh(fs, cache).file_hash("a.txt")
+    fs.tick(5)
+    assert fresh(fs, cache).file_hash("a.txt") == first
+    assert fs.reads == ["a.txt"]
+
+
+def test_changed_stat_is_read_again() -> None:
+    fs = MemoryFileSystem()
+    fs.write("a.txt", "one")
+    fs.tick(5)
+    cache: dict[str, StatEntry] = {}
+    fresh(fs, cache).file_hash("a.txt")
+    fs.tick(5)
+    fs.write("a.txt", "two")  # same size, new mtime and inode
+    assert fresh(fs, cache).file_hash("a.txt") == xxhash.xxh3_128_hexdigest(b"two")
+    assert fs.reads == ["a.txt", "a.txt"]
+
+
+def test_racy_file_is_hashed_again_even_with_an_unchanged_stat() -> None:
+    """A write in the same timestamp tick as the hash leaves the stat equal: never trust it."""
+    fs = MemoryFileSystem()
+    fs.write("a.txt", "one", mtime_ns=fs.clock_ns, inode=7)
+    cache: dict[str, StatEntry] = {}
+    fresh(fs, cache).file_hash("a.txt")
+    fs.write("a.txt", "two", mtime_ns=fs.clock_ns, inode=7)  # same size, mtime and inode
+    assert fresh(fs, cache).file_hash("a.txt") == xxhash.xxh3_128_hexdigest(b"two")
+    fs.tick(5)  # once the mtime is safely in the past, the re-hashed entry is trusted
+    hasher = fresh(fs, cache)
+    hasher.file_hash("a.txt")
+    reads = len(fs.reads)
+    fresh(fs, cache).file_hash("a.txt")
+    assert len(fs.reads) == reads
+
+
+def test_changes_are_handed_out_once() -> None:
+    fs = MemoryFileSystem()
+    fs.write("a.txt", "one")
+    hasher = fresh(fs)
+    hasher.file_hash("a.txt")
+    assert [path for path, _ in hasher.take_changes()] == ["a.txt"]
+    assert hasher.take_changes() == []
+
+
+def test_directory_hash_covers_paths_and_contents() -> None:
+    fs = MemoryFileSystem()
+    fs.write("out/a", "1")
+    fs.write("out/sub/b", "2")
+    base = fresh(fs).file_hash("out")
+    assert base not in (MISSING, fresh(fs).file_hash("out/a"))
+    fs.write("out/sub/b", "3")
+    changed = fresh(fs).file_hash("out")
+    assert changed != base
+    fs.write("out/sub/b", "2")
+    assert fresh(fs).file_hash("out") == base
+    fs.remove("out/sub/b")
+    fs.write("out/sub/c", "2")  # same bytes under another name
+    assert fresh(fs).file_hash("out") not in (base, changed)
+
+
+def test_real_directory_tree(tmp_path) -> None:
+    (tmp_path / "d" / "e").mkdir(parents=True)
+    (tmp_path / "d" / "e" / "f.txt").write_text("x")
+    fs = LocalFileSystem(str(tmp_path))
+    first = Hasher(fs, {}).file_hash("d")
+    (tmp_path / "d" / "g.txt").write_text("")
+    assert Hasher(fs, {}).file_hash("d") != first

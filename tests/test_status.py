@@ -1,0 +1,70 @@
+"""`bflow status` and `bflow explain` print the reasons the build itself acts on."""
+
+from __future__ import annotations
+
+from conftest import Project
+from test_build import CHAIN
+
+GROUPED = CHAIN + '\n[tasks.all]\ndeps = ["upper"]\n'
+
+
+def built(project: Project) -> Project:
+    project.flowfile(GROUPED)
+    project.write("src.txt", "hello\n")
+    assert project.bflow().returncode == 0
+    return project
+
+
+def test_status_lists_stale_tasks_with_their_first_reason(project: Project) -> None:
+    project.flowfile(GROUPED)
+    project.write("src.txt", "hello\n")
+    result = project.bflow("status")
+    assert result.returncode == 0
+    assert result.stdout.splitlines() == ["gen: no successful run recorded",
+                                          "upper: task gen it depends on will run first"]
+    assert project.bflow("status", "--check").returncode == 1
+    assert project.runs() == []
+    assert not (project.root / ".bflow").exists()  # status writes nothing
+
+
+def test_status_check_passes_after_a_build(project: Project) -> None:
+    built(project)
+    result = project.bflow("status", "--check")
+    assert result.returncode == 0 and "up to date" in result.stdout
+    project.write("build/upper.txt", "edited\n")
+    result = project.bflow("status", "--check")
+    assert result.returncode == 1
+    assert result.stdout.startswith("upper: output build/upper.txt was modified")
+
+
+def test_explain_names_the_file_and_both_hashes(project: Project) -> None:
+    built(project)
+    project.write("src.txt", "changed\n")
+    result = project.bflow("explain", "gen")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == "gen: stale"
+    assert lines[1].startswith("  - input src.txt changed (") and " -> " in lines[1]
+    downstream = project.bflow("explain", "build/upper.txt").stdout
+    assert "task gen it depends on will run first (input src.txt changed" in downstream
+    assert "all: a group task; 2 task(s) it needs are stale: gen, upper" in \
+        project.bflow("explain", "all").stdout
+
+
+def test_explain_lists_every_reason_and_status_agrees_with_the_build(project: Project) -> None:
+    built(project)
+    project.flowfile(GROUPED.replace("cat {input}", "cat  {input}"))
+    project.write("src.txt", "other\n")
+    (project.root / "build/gen.txt").unlink()
+    lines = project.bflow("explain", "gen").stdout.splitlines()
+    assert lines[1:] == ["  - commands changed", lines[2], "  - output build/gen.txt is missing"]
+    assert lines[2].startswith("  - input src.txt changed")
+    assert project.bflow("status").stdout.splitlines()[0] == "gen: commands changed"
+    project.bflow()
+    assert project.bflow("explain", "gen").stdout == "gen: up to date\n"
+
+
+def test_explain_unknown_target_is_a_usage_error(project: Project) -> None:
+    built(project)
+    result = project.bflow("explain", "uper")
+    assert result.returncode == 2 and "did you mean 'upper'" in result.stderr
