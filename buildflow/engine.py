@@ -13,6 +13,7 @@ from buildflow.fs import LocalFileSystem
 from buildflow.hashing import Hasher
 from buildflow.lock import ProjectLock
 from buildflow.model import Project
+from buildflow.prune import prune_dead_outputs
 from buildflow.runner import CommandRunner, SubprocessRunner
 from buildflow.scheduler import BuildOptions, BuildResult, Builder, Outcome, TaskResult
 from buildflow.staleness import survey
@@ -46,6 +47,7 @@ def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = N
     """Build `targets` (task names, TASK:ITEM instances or output paths; default: the
     Flowfile's defaults, else every task) and return what happened to each task."""
     reporter = reporter or ev.Collector()
+    targets = list(targets)
     names = selected(project, targets, cwd)
     options = BuildOptions(jobs=jobs or default_jobs(project), keep_going=keep_going,
                            force=force)
@@ -55,6 +57,9 @@ def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = N
     lock.acquire(lock_timeout, reporter.warn)
     try:
         state = open_state(project, reporter)
+        if prune_dead_outputs(project, state, hasher_for(project, state), reporter.warn):
+            project = reload(project)
+            names = selected(project, targets, cwd)
         builder = Builder(project, state, hasher_for(project, state),
                           runner or SubprocessRunner(), reporter, options)
         try:
@@ -63,6 +68,13 @@ def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = N
             state.close()
     finally:
         lock.release()
+
+
+def reload(project: Project) -> Project:
+    """Load the project's Flowfile again (after files its globs match were removed)."""
+    from buildflow.project import load as load_project
+
+    return load_project(project.flowfile, project.vars)
 
 
 def _dry_run(project: Project, names: list[str], options: BuildOptions,

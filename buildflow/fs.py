@@ -37,6 +37,29 @@ class FileSystem(Protocol):
     def now_ns(self) -> int: ...
 
 
+def is_inside_root(root: str, path: str) -> bool:
+    """True when `path` (relative to `root`) sits in the root once every link in its parent
+    directories is resolved; the last component may be a link, which is removed as a link."""
+    real_root = os.path.realpath(root)
+    absolute = os.path.join(root, path)
+    parent = os.path.realpath(os.path.dirname(absolute))
+    inside = parent == real_root or parent.startswith(real_root + os.sep)
+    return inside and os.path.normpath(absolute) != os.path.normpath(root)
+
+
+def remove_owned(root: str, path: str) -> bool:
+    """Delete a declared output: a file, a link (never followed) or a whole directory, only
+    inside the project root. Returns whether anything was removed."""
+    absolute = os.path.join(root, path)
+    if not os.path.lexists(absolute) or not is_inside_root(root, path):
+        return False
+    if os.path.isdir(absolute) and not os.path.islink(absolute):
+        shutil.rmtree(absolute)
+    else:
+        os.unlink(absolute)
+    return True
+
+
 class LocalFileSystem:
     """The real disk. Paths are relative to `root` unless absolute."""
 

@@ -4,23 +4,12 @@ included."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from buildflow import engine
 from buildflow.commands import invocation_dir
 from buildflow.errors import EXIT_OK
-from buildflow.fs import LocalFileSystem
+from buildflow.fs import remove_owned
 from buildflow.lock import ProjectLock
 from buildflow.model import Project
-
-
-def _inside(root: Path, path: Path) -> bool:
-    """True when `path`'s real parent directory is inside the root (the path itself may be a
-    link, which is removed as a link, never followed)."""
-    real_root = os.path.realpath(root)
-    parent = os.path.realpath(path.parent)
-    return (parent == real_root or parent.startswith(real_root + os.sep)) and path != root
 
 
 def _named_tasks(project: Project, targets: list[str]) -> list[str]:
@@ -40,7 +29,6 @@ def _named_tasks(project: Project, targets: list[str]) -> list[str]:
 
 def run(project: Project, *, targets: list[str]) -> int:
     names = _named_tasks(project, targets)
-    fs = LocalFileSystem(str(project.root))
     lock = ProjectLock(project.cache_dir / "lock")
     lock.acquire(None, lambda message: print(f"bflow: {message}"))
     removed = 0
@@ -49,14 +37,7 @@ def run(project: Project, *, targets: list[str]) -> int:
         for name in names:
             task = project.tasks[name]
             for path in (*task.outputs, *([task.depfile] if task.depfile else [])):
-                absolute = project.root / path
-                if not os.path.lexists(absolute) or not _inside(project.root, absolute):
-                    continue
-                if os.path.islink(absolute):
-                    os.unlink(absolute)
-                else:
-                    fs.remove(path)
-                removed += 1
+                removed += remove_owned(str(project.root), path)
         state.forget(names)
         state.close()
     finally:

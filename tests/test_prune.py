@@ -1,0 +1,58 @@
+"""Outputs of tasks that no longer exist are removed before a build, so globs match exactly
+what a clean build would see; edited ones are left alone."""
+
+from __future__ import annotations
+
+from conftest import Project
+
+FLOW = """
+[tasks.shout]
+foreach = "src/*.txt"
+cmd = "echo {stem} >> runs.log && tr a-z A-Z < {item} > {output}"
+outputs = ["build/{stem}.out"]
+
+[tasks.join]
+cmd = "echo join >> runs.log && cat {inputs} > {output}"
+inputs = ["build/*.out"]
+outputs = ["site.txt"]
+"""
+
+
+def test_removed_source_removes_its_output_and_reruns_the_join(project: Project) -> None:
+    project.flowfile(FLOW)
+    project.write("src/a.txt", "a\n")
+    doomed = project.write("src/d.txt", "d\n")
+    assert project.bflow().returncode == 0
+    assert project.read("site.txt") == "A\nD\n"
+    doomed.unlink()
+    result = project.bflow()
+    assert result.returncode == 0, result.stderr
+    assert "removed build/d.out" in result.stderr
+    assert not (project.root / "build/d.out").exists()
+    assert project.read("site.txt") == "A\n"
+    assert project.runs() == ["a", "d", "join", "join"]
+    assert project.bflow().returncode == 0
+    assert project.runs() == ["a", "d", "join", "join"]
+
+
+def test_an_edited_orphan_is_left_in_place(project: Project) -> None:
+    project.flowfile(FLOW)
+    project.write("src/a.txt", "a\n")
+    doomed = project.write("src/d.txt", "d\n")
+    project.bflow()
+    project.write("build/d.out", "mine now\n")
+    doomed.unlink()
+    result = project.bflow()
+    assert "left build/d.out in place" in result.stderr
+    assert project.read("build/d.out") == "mine now\n"
+    assert project.read("site.txt") == "A\nmine now\n"
+
+
+def test_dry_run_removes_nothing(project: Project) -> None:
+    project.flowfile(FLOW)
+    project.write("src/a.txt", "a\n")
+    doomed = project.write("src/d.txt", "d\n")
+    project.bflow()
+    doomed.unlink()
+    assert project.bflow("-n").returncode == 0
+    assert (project.root / "build/d.out").exists()
