@@ -59,8 +59,15 @@ class LiveReporter:
                               style="dim"))
         return Group(*lines)
 
-    def _print(self, text: str, style: str | None = None) -> None:
-        self.console.print(text.rstrip("\n"), style=style, markup=False, highlight=False)
+    def _print(self, text: str, style: str | None = None, output: str = "") -> None:
+        """One print per event: a block printed in pieces can leave a stale frame of the live
+        display between them."""
+        from rich.text import Text
+
+        block = Text(text.rstrip("\n"), style=style or "")
+        if output.strip():
+            block.append("\n" + indent(output, "  ").rstrip("\n"))
+        self.console.print(block, highlight=False)
 
     def _ended(self, task: str) -> None:
         self.running.pop(task, None)
@@ -83,9 +90,8 @@ class LiveReporter:
         elif isinstance(event, ev.TaskFinished):
             self._ended(event.task)
             if not self.quiet:
-                self._print(f"✓ {event.task} ({event.duration:.2f}s)", style="green")
-                if event.output.strip():
-                    self._print(indent(event.output, "  "))
+                self._print(f"✓ {event.task} ({event.duration:.2f}s)", style="green",
+                            output=event.output)
         elif isinstance(event, ev.TaskFailed):
             self._ended(event.task)
             self._print(failure_block(event), style="red")

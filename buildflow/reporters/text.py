@@ -18,7 +18,11 @@ def retry_line(event: ev.TaskRetry) -> str:
 
 
 def failure_block(event: ev.TaskFailed) -> str:
-    """What failed, how, after how many attempts, the command and its output."""
+    """What failed, how, after how many attempts, the command and its output. A task stopped
+    by Ctrl-C did not fail on its own: one line, and whatever it printed."""
+    if event.reason == "interrupted":
+        text = f"INTERRUPTED {event.task} ({event.duration:.2f}s)\n"
+        return text + (indent(event.output) if event.output.strip() else "")
     attempts = f" after {event.attempts} attempts" if event.attempts > 1 else ""
     lines = [f"FAILED {event.task}: {event.reason}{attempts} ({event.duration:.2f}s)"]
     lines += [f"  $ {command}" for command in event.commands]
