@@ -25,7 +25,7 @@ Wait = Callable[[threading.Event, float], Any]
 def backoff(task: Task, retry: int, jitter: float) -> float:
     """Seconds before retry number `retry` (0 for the first): retry_delay * 2**retry, plus up
     to half of that again as jitter (0 <= jitter < 1), so parallel retries do not collide."""
-    return task.retry_delay * 2 ** retry * (1 + 0.5 * jitter)
+    return task.retry_delay * 2.0 ** retry * (1 + 0.5 * jitter)
 
 
 @dataclass(frozen=True)

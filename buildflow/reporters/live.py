@@ -9,10 +9,13 @@ stops the display, which shows it again.
 from __future__ import annotations
 
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from buildflow import events as ev
 from buildflow.reporters.text import Tally, failure_block, indent, retry_line
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
 
 MAX_RUNNING_SHOWN = 10
 
@@ -35,7 +38,7 @@ class LiveReporter:
                          get_renderable=self._render)
         self.live.start()
 
-    def _render(self) -> object:
+    def _render(self) -> RenderableType:
         from rich.console import Group
         from rich.progress_bar import ProgressBar
         from rich.table import Table
@@ -47,7 +50,7 @@ class LiveReporter:
                     ProgressBar(total=self.total or None, completed=self.done, width=40),
                     Text(f"{self.done}/{self.total}"), Text(f"{now - self.started:.1f}s",
                                                             style="dim"))
-        lines: list[object] = [bar]
+        lines: list[RenderableType] = [bar]
         for name, start in list(self.running.items())[:MAX_RUNNING_SHOWN]:
             line = Text(f"  {name}  ", style="cyan")
             line.append(f"{now - start:.1f}s", style="dim")
