@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from buildflow import __version__
@@ -141,6 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(_with_command(args_list))
     verbose = bool(getattr(args, "verbose", False))
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_interrupted)
     try:
         if args.directory:
             try:
@@ -161,6 +165,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except Exception:
         return _report_bug(verbose)
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    raise Interrupted  # SIGTERM outside a build (loading, waiting for the lock) unwinds too
 
 
 def _report_bug(verbose: bool) -> int:

@@ -54,7 +54,7 @@ class TaskFailed:
 @dataclass(frozen=True)
 class TaskSkipped:
     task: str
-    reason: str  # "up to date", "would run: ...", "dependency failed: X", "build stopped"
+    reason: str  # "up to date", "dependency failed: X", "build stopped"
     event: str = field(default="task_skipped", init=False)
 
 

@@ -32,16 +32,19 @@ class ProjectLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if not said:
-                    say(f"waiting for another bflow run in this project to finish "
-                        f"(lock: {self.path})")
-                    said = True
                 if deadline is not None and time.monotonic() >= deadline:
+                    holder = _holder(fd)
                     os.close(fd)
                     raise BuildError(
-                        f"another bflow run holds {self.path}; gave up after {timeout:g}s "
+                        f"another bflow run{holder} holds {self.path}; gave up after {timeout:g}s "
                         f"(raise --lock-timeout, or wait for it to finish)") from None
+                if not said:
+                    say(f"waiting for another bflow run in this project{_holder(fd)} to "
+                        f"finish (lock: {self.path})")
+                    said = True
                 time.sleep(0.05)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
 
     def release(self) -> None:
@@ -49,3 +52,9 @@ class ProjectLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+def _holder(fd: int) -> str:
+    """" (pid N)" for the run holding the lock, which wrote its pid there."""
+    pid = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    return f" (pid {pid})" if pid.isdigit() else ""

@@ -1,7 +1,9 @@
-"""Runs a task's commands, each in its own process group, with a timeout and captured output.
+"""Runs one attempt of a task's commands, each in its own process group, with a timeout.
 
 A command with no shell metacharacters is executed directly, as Make does, which saves the cost
 of a shell. Output goes straight into the task's log file; nothing is buffered in memory.
+Stopping a command means stopping its whole process group, so grandchildren (a shell's
+children, a compiler's helpers) never outlive it.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Mapping
@@ -18,6 +21,7 @@ from typing import IO, NamedTuple, Protocol
 from buildflow.model import Task
 
 KILL_GRACE_SECONDS = 2.0
+_GROUP_POLL_SECONDS = 0.02
 # Characters that need a shell, as in GNU Make's fast path.
 _SHELL_CHARS = re.compile(r"""[\n"#$&'()*;<=>?\[\\\]^`{|}~%!]""")
 _SHELL_WORDS = frozenset(
@@ -56,7 +60,8 @@ class CommandRunner(Protocol):
         """Run every command of `task` in order, stopping at the first failure."""
 
     def stop_all(self) -> None:
-        """Stop every running command (whole process groups); called on interrupt."""
+        """Stop every running command (whole process groups) and start no more; called once,
+        on interrupt, from any thread."""
 
 
 def direct_argv(command: str) -> list[str] | None:
@@ -75,60 +80,48 @@ class SubprocessRunner:
     def __init__(self, kill_grace: float = KILL_GRACE_SECONDS) -> None:
         self.kill_grace = kill_grace
         self._lock = threading.Lock()
-        self._running: set[object] = set()
+        self._running: set[subprocess.Popen[bytes]] = set()
         self._stopping = False
 
     def run(self, task: Task, root: Path, env: Mapping[str, str], log: IO[bytes]) -> RunResult:
-        import subprocess
-
         deadline = time.monotonic() + task.timeout if task.timeout > 0 else None
         cwd = root / task.cwd if task.cwd else root
         for command in task.commands:
             argv = direct_argv(command) or [task.shell, "-c", command]
-            with self._lock:
+            log.flush()
+            with self._lock:  # so that stop_all never misses a process being started
                 if self._stopping:
                     return RunResult(None, signal=signal.SIGTERM)
-                try:
-                    process = subprocess.Popen(
-                        argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                        stderr=subprocess.STDOUT, start_new_session=True)
-                except FileNotFoundError:
-                    log.write(f"bflow: {argv[0]}: command not found\n".encode())
-                    return RunResult(127)
-                except PermissionError:
-                    log.write(f"bflow: {argv[0]}: permission denied\n".encode())
-                    return RunResult(126)
-                except NotADirectoryError:
-                    log.write(f"bflow: cannot run in {cwd}: not a directory\n".encode())
-                    return RunResult(126)
+                process = _spawn(argv, cwd, env, log)
+                if isinstance(process, RunResult):
+                    return process
                 self._running.add(process)
             try:
                 timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
                 try:
                     code = process.wait(timeout)
                 except subprocess.TimeoutExpired:
-                    self._kill_group(process)
+                    self._terminate(process)
                     return RunResult(None, timed_out=True)
             finally:
                 with self._lock:
                     self._running.discard(process)
+            if code < 0:
+                return RunResult(code, signal=-code)
             if code != 0:
-                if code < 0:
-                    return RunResult(code, signal=-code)
                 return RunResult(code)
         return RunResult(0)
 
-    def _kill_group(self, process: object) -> None:
-        """SIGTERM the group, give it a grace period, then SIGKILL whatever is left."""
-        import subprocess
-
-        assert isinstance(process, subprocess.Popen)
+    def _terminate(self, process: subprocess.Popen[bytes]) -> None:
+        """SIGTERM the group, give its members a grace period to exit, then SIGKILL it."""
         pgid = process.pid
         _signal_group(pgid, signal.SIGTERM)
-        try:
-            process.wait(self.kill_grace)
-        except subprocess.TimeoutExpired:
-            pass
+        deadline = time.monotonic() + self.kill_grace
+        while time.monotonic() < deadline:
+            process.poll()  # reap the leader: a zombie would keep the group alive
+            if not _group_alive(pgid):
+                break
+            time.sleep(_GROUP_POLL_SECONDS)
         _signal_group(pgid, signal.SIGKILL)
         process.wait()
 
@@ -136,11 +129,28 @@ class SubprocessRunner:
         with self._lock:
             self._stopping = True
             running = list(self._running)
-        threads = [threading.Thread(target=self._kill_group, args=(p,)) for p in running]
+        threads = [threading.Thread(target=self._terminate, args=(p,)) for p in running]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
+
+
+def _spawn(argv: list[str], cwd: Path, env: Mapping[str, str],
+           log: IO[bytes]) -> subprocess.Popen[bytes] | RunResult:
+    """Start `argv` as the leader of a new process group, or say in the log why it could not."""
+    try:
+        return subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    except OSError as exc:
+        if exc.filename is not None and os.fsdecode(exc.filename) == str(cwd):
+            log.write(f"bflow: cannot run in {cwd}: {exc.strerror}\n".encode())
+            return RunResult(126)
+        if isinstance(exc, FileNotFoundError):
+            log.write(f"bflow: {argv[0]}: command not found\n".encode())
+            return RunResult(127)
+        log.write(f"bflow: {argv[0]}: {exc.strerror}\n".encode())
+        return RunResult(126)
 
 
 def _signal_group(pgid: int, signum: int) -> None:
@@ -148,3 +158,13 @@ def _signal_group(pgid: int, signum: int) -> None:
         os.killpg(pgid, signum)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

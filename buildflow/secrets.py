@@ -14,6 +14,8 @@ def is_secret_key(key: str) -> bool:
 
 
 class Masker:
+    """Replaces every secret value in a text by `***`; falsy when there is nothing to mask."""
+
     def __init__(self, env: Iterable[tuple[str, str]]) -> None:
         values = {value for key, value in env if value and is_secret_key(key)}
         # Longest first, so a secret containing another is masked whole.

@@ -1,4 +1,9 @@
-"""`--json`: one JSON object per event on stdout; warnings go to stderr."""
+"""`--json`: one JSON object per event on stdout, exactly the events SPEC §4 names; warnings go
+to stderr, so stdout stays machine-readable.
+
+A dry run's "would run" is a `task_skipped` whose reason starts with "would run: " and which
+carries `"would_run": true`; the build's start is not an event of the contract.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,14 @@ class JsonReporter:
         self.stream = stream
 
     def handle(self, event: ev.Event) -> None:
-        self.stream.write(json.dumps(ev.to_dict(event)) + "\n")
+        if isinstance(event, ev.BuildStarted):
+            return
+        if isinstance(event, ev.TaskWouldRun):
+            data = {**ev.to_dict(ev.TaskSkipped(event.task, f"would run: {event.reason}")),
+                    "would_run": True}
+        else:
+            data = ev.to_dict(event)
+        self.stream.write(json.dumps(data) + "\n")
         self.stream.flush()
 
     def warn(self, message: str) -> None:

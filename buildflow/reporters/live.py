@@ -1,72 +1,105 @@
-"""The terminal display: a live progress bar with the running tasks and their elapsed time;
-finished output is printed above it as one block per task. rich is imported only here."""
+"""The terminal display: a live progress bar (done/total, elapsed time) above the running tasks
+with their elapsed time and retry attempt. Finished tasks print above it, one block each, and a
+summary ends the build. rich is imported only here, and only when this reporter is chosen.
+
+rich hides the cursor while the display is live; `close` (always called, even on Ctrl-C)
+stops the display, which shows it again.
+"""
 
 from __future__ import annotations
 
-import sys
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from buildflow import events as ev
-from buildflow.reporters.plain import failure_block, indent, summary
+from buildflow.reporters.text import Tally, failure_block, indent, retry_line
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+MAX_RUNNING_SHOWN = 10
 
 
 class LiveReporter:
     def __init__(self, stream: TextIO, *, quiet: bool = False, verbose: bool = False) -> None:
-        from rich.console import Console, Group
+        from rich.console import Console
         from rich.live import Live
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, \
-            TimeElapsedColumn
 
         self.console = Console(file=stream, highlight=False)
         self.quiet = quiet
         self.verbose = verbose
-        self.progress = Progress(TextColumn("[bold]bflow"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=self.console)
-        self.bar = self.progress.add_task("build", total=None)
+        self.tally = Tally()
+        self.total = 0
+        self.done = 0
+        self.started = time.monotonic()
         self.running: dict[str, float] = {}
-        self._group = Group
+        self.attempt: dict[str, str] = {}  # task -> "attempt 2/3", once it retries
         self.live = Live(console=self.console, refresh_per_second=8, transient=True,
                          get_renderable=self._render)
         self.live.start()
 
-    def _render(self) -> object:
+    def _render(self) -> RenderableType:
+        from rich.console import Group
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
         from rich.text import Text
 
         now = time.monotonic()
-        lines = [Text(f"  {name}  {now - start:.1f}s", style="cyan")
-                 for name, start in list(self.running.items())[:12]]
-        if len(self.running) > 12:
-            lines.append(Text(f"  ... and {len(self.running) - 12} more", style="dim"))
-        return self._group(self.progress, *lines)
+        bar = Table.grid(padding=(0, 1))
+        bar.add_row(Text("bflow", style="bold"),
+                    ProgressBar(total=self.total or None, completed=self.done, width=40),
+                    Text(f"{self.done}/{self.total}"), Text(f"{now - self.started:.1f}s",
+                                                            style="dim"))
+        lines: list[RenderableType] = [bar]
+        for name, start in list(self.running.items())[:MAX_RUNNING_SHOWN]:
+            line = Text(f"  {name}  ", style="cyan")
+            line.append(f"{now - start:.1f}s", style="dim")
+            if name in self.attempt:
+                line.append(f"  {self.attempt[name]}", style="yellow")
+            lines.append(line)
+        if len(self.running) > MAX_RUNNING_SHOWN:
+            lines.append(Text(f"  ... and {len(self.running) - MAX_RUNNING_SHOWN} more",
+                              style="dim"))
+        return Group(*lines)
 
-    def _print(self, text: str, style: str | None = None) -> None:
-        self.console.print(text.rstrip("\n"), style=style, markup=False, highlight=False)
+    def _print(self, text: str, style: str | None = None, output: str = "") -> None:
+        """One print per event: a block printed in pieces can leave a stale frame of the live
+        display between them."""
+        from rich.text import Text
+
+        block = Text(text.rstrip("\n"), style=style or "")
+        if output.strip():
+            block.append("\n" + indent(output, "  ").rstrip("\n"))
+        self.console.print(block, highlight=False)
+
+    def _ended(self, task: str) -> None:
+        self.running.pop(task, None)
+        self.attempt.pop(task, None)
+        self.done += 1
 
     def handle(self, event: ev.Event) -> None:
+        self.tally.see(event)
         if isinstance(event, ev.BuildStarted):
-            self.progress.update(self.bar, total=event.total)
+            self.total = event.total
         elif isinstance(event, ev.TaskStarted):
             self.running[event.task] = time.monotonic()
             if self.verbose:
-                for command in event.commands:
-                    self._print(f"$ {command}", style="dim")
+                self._print("\n".join(f"$ {command}" for command in event.commands),
+                            style="dim")
         elif isinstance(event, ev.TaskRetry):
-            self._print(f"retry {event.task}: {event.reason}; attempt {event.attempt} of "
-                        f"{event.of} in {event.delay:.1f}s", style="yellow")
-        elif isinstance(event, ev.TaskFinished):
-            self.running.pop(event.task, None)
-            self.progress.advance(self.bar)
+            self.attempt[event.task] = f"attempt {event.attempt}/{event.of}"
             if not self.quiet:
-                self._print(f"✓ {event.task} ({event.duration:.2f}s)", style="green")
-                if event.output.strip():
-                    self._print(indent(event.output, "  "))
+                self._print(retry_line(event), style="yellow")
+        elif isinstance(event, ev.TaskFinished):
+            self._ended(event.task)
+            if not self.quiet:
+                self._print(f"✓ {event.task} ({event.duration:.2f}s)", style="green",
+                            output=event.output)
         elif isinstance(event, ev.TaskFailed):
-            self.running.pop(event.task, None)
-            self.progress.advance(self.bar)
+            self._ended(event.task)
             self._print(failure_block(event), style="red")
         elif isinstance(event, ev.TaskSkipped):
-            self.progress.advance(self.bar)
+            self._ended(event.task)
             if event.reason != "up to date" and not self.quiet:
                 self._print(f"- {event.task} ({event.reason})", style="yellow")
         elif isinstance(event, ev.TaskWouldRun):
@@ -74,12 +107,11 @@ class LiveReporter:
         elif isinstance(event, ev.BuildFinished):
             self.live.stop()
             style = "bold green" if event.exit_status == 0 else "bold red"
-            self._print(summary(event), style=style)
+            self._print(self.tally.summary(event), style=style)
 
     def warn(self, message: str) -> None:
-        self.console.print(f"bflow: warning: {message}", style="yellow", markup=False,
-                           highlight=False, stderr=False)
+        self._print(f"bflow: warning: {message}", style="yellow")
 
     def close(self) -> None:
         self.live.stop()
-        sys.stdout.flush()
+        self.console.file.flush()

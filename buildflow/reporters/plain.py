@@ -1,4 +1,8 @@
-"""One plain line per event, no escape codes: for CI logs, pipes and NO_COLOR."""
+"""One plain line per event, no escape codes: for CI logs, pipes, NO_COLOR and `--plain`.
+
+Each task's output is written with its result line in a single write, so blocks from parallel
+tasks never interleave.
+"""
 
 from __future__ import annotations
 
@@ -6,28 +10,7 @@ import sys
 from typing import TextIO
 
 from buildflow import events as ev
-
-
-def indent(output: str, prefix: str = "  | ") -> str:
-    return "".join(prefix + line + "\n" for line in output.rstrip("\n").split("\n"))
-
-
-def summary(event: ev.BuildFinished) -> str:
-    parts = [f"{event.ran} ran", f"{event.up_to_date} up to date"]
-    if event.failed:
-        parts.append(f"{event.failed} failed")
-    if event.skipped:
-        parts.append(f"{event.skipped} skipped")
-    verdict = {0: "", 1: " (FAILED)", 130: " (interrupted)"}.get(event.exit_status, "")
-    return f"bflow: {', '.join(parts)} in {event.duration:.2f}s{verdict}"
-
-
-def failure_block(event: ev.TaskFailed) -> str:
-    attempts = f" after {event.attempts} attempts" if event.attempts > 1 else ""
-    lines = [f"FAILED {event.task}: {event.reason}{attempts} ({event.duration:.2f}s)"]
-    lines += [f"  $ {command}" for command in event.commands]
-    text = "\n".join(lines) + "\n"
-    return text + (indent(event.output) if event.output.strip() else "")
+from buildflow.reporters.text import Tally, failure_block, indent, retry_line
 
 
 class PlainReporter:
@@ -35,6 +18,7 @@ class PlainReporter:
         self.stream = stream
         self.quiet = quiet
         self.verbose = verbose
+        self.tally = Tally()
         self.total = 0
         self.done = 0
 
@@ -43,25 +27,23 @@ class PlainReporter:
         self.stream.flush()
 
     def handle(self, event: ev.Event) -> None:
+        self.tally.see(event)
         if isinstance(event, ev.BuildStarted):
             self.total = event.total
         elif isinstance(event, ev.TaskStarted):
             if self.verbose:
-                for command in event.commands:
-                    self._print(f"run    {event.task}: {command}")
+                self._print("".join(f"run    {event.task}: {command}\n"
+                                    for command in event.commands))
             elif not self.quiet:
                 self._print(f"run    {event.task}")
         elif isinstance(event, ev.TaskRetry):
             if not self.quiet:
-                self._print(f"retry  {event.task}: {event.reason}; attempt {event.attempt} of "
-                            f"{event.of} in {event.delay:.1f}s")
+                self._print(retry_line(event))
         elif isinstance(event, ev.TaskFinished):
             self.done += 1
             if not self.quiet:
-                self._print(f"ok     {event.task} [{self.done}/{self.total}] "
-                            f"({event.duration:.2f}s)")
-                if event.output.strip():
-                    self._print(indent(event.output))
+                line = f"ok     {event.task} [{self.done}/{self.total}] ({event.duration:.2f}s)\n"
+                self._print(line + (indent(event.output) if event.output.strip() else ""))
         elif isinstance(event, ev.TaskFailed):
             self.done += 1
             self._print(failure_block(event))
@@ -74,7 +56,7 @@ class PlainReporter:
         elif isinstance(event, ev.TaskWouldRun):
             self._print(f"would run {event.task}: {event.reason}")
         elif isinstance(event, ev.BuildFinished):
-            self._print(summary(event))
+            self._print(self.tally.summary(event))
 
     def warn(self, message: str) -> None:
         print(f"bflow: warning: {message}", file=sys.stderr, flush=True)

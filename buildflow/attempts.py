@@ -1,0 +1,78 @@
+"""Runs one task to its end: attempts with exponential backoff, every attempt saved to the
+task's log. Worker threads call this; it reports retries through a callback and records nothing.
+
+Time comes in through `wait`, `jitter` and `clock`, so engine tests run retries on a fake clock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from buildflow import events as ev
+from buildflow.logs import log_path, seal
+from buildflow.model import Task
+from buildflow.runner import CommandRunner, RunResult
+from buildflow.secrets import Masker
+
+Wait = Callable[[threading.Event, float], Any]
+
+
+def backoff(task: Task, retry: int, jitter: float) -> float:
+    """Seconds before retry number `retry` (0 for the first): retry_delay * 2**retry, plus up
+    to half of that again as jitter (0 <= jitter < 1), so parallel retries do not collide."""
+    return task.retry_delay * 2.0 ** retry * (1 + 0.5 * jitter)
+
+
+@dataclass(frozen=True)
+class Execution:
+    task: Task
+    result: RunResult
+    attempts: int
+    duration: float
+    output: str  # masked; the tail of the log when it is long
+    started_ns: int  # wall clock at the first attempt, to spot inputs written during the run
+
+
+class Executor:
+    def __init__(self, runner: CommandRunner, root: Path, cache_dir: Path,
+                 base_env: Mapping[str, str], *, interrupted: threading.Event,
+                 on_retry: Callable[[ev.TaskRetry], None], wait: Wait,
+                 jitter: Callable[[], float], clock: Callable[[], float]) -> None:
+        self.runner = runner
+        self.root = root
+        self.cache_dir = cache_dir
+        self.base_env = base_env
+        self.interrupted = interrupted
+        self.on_retry = on_retry
+        self.wait = wait
+        self.jitter = jitter
+        self.clock = clock
+
+    def execute(self, task: Task) -> Execution:
+        env = {**self.base_env, **dict(task.env)}
+        path = log_path(self.cache_dir, task.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        started, started_ns = self.clock(), time.time_ns()
+        attempts = 0
+        with open(path, "wb", buffering=0) as log:
+            while True:
+                attempts += 1
+                if attempts > 1:
+                    log.write(f"bflow: attempt {attempts} of {task.retries + 1}\n".encode())
+                result = self.runner.run(task, self.root, env, log)
+                if result.ok or attempts > task.retries or self.interrupted.is_set():
+                    break
+                delay = backoff(task, attempts - 1, self.jitter())
+                self.on_retry(ev.TaskRetry(task.name, attempts + 1, task.retries + 1,
+                                           round(delay, 3), result.describe(task.timeout)))
+                self.wait(self.interrupted, delay)
+                if self.interrupted.is_set():
+                    break
+        masker = Masker(task.env)
+        output = seal(path, masker if masker else None)
+        return Execution(task, result, attempts, self.clock() - started, output, started_ns)

@@ -1,0 +1,55 @@
+"""The words every human-facing reporter uses: task blocks, failure blocks and the summary, so
+the live display and the plain lines say the same things."""
+
+from __future__ import annotations
+
+from buildflow import events as ev
+
+_VERDICT = {0: "", 1: " (FAILED)", 130: " (interrupted)"}
+
+
+def indent(output: str, prefix: str = "  | ") -> str:
+    return "".join(prefix + line + "\n" for line in output.rstrip("\n").split("\n"))
+
+
+def retry_line(event: ev.TaskRetry) -> str:
+    return (f"retry  {event.task}: {event.reason}; attempt {event.attempt} of {event.of} "
+            f"in {event.delay:.1f}s")
+
+
+def failure_block(event: ev.TaskFailed) -> str:
+    """What failed, how, after how many attempts, the command and its output. A task stopped
+    by Ctrl-C did not fail on its own: one line, and whatever it printed."""
+    if event.reason == "interrupted":
+        text = f"INTERRUPTED {event.task} ({event.duration:.2f}s)\n"
+        return text + (indent(event.output) if event.output.strip() else "")
+    attempts = f" after {event.attempts} attempts" if event.attempts > 1 else ""
+    lines = [f"FAILED {event.task}: {event.reason}{attempts} ({event.duration:.2f}s)"]
+    lines += [f"  $ {command}" for command in event.commands]
+    text = "\n".join(lines) + "\n"
+    return text + (indent(event.output) if event.output.strip() else "")
+
+
+class Tally:
+    """Counts what BuildFinished cannot tell apart: a dry run's tasks that would run."""
+
+    def __init__(self) -> None:
+        self.would_run = 0
+
+    def see(self, event: ev.Event) -> None:
+        if isinstance(event, ev.TaskWouldRun):
+            self.would_run += 1
+
+    def summary(self, event: ev.BuildFinished) -> str:
+        if self.would_run:
+            parts = [f"{self.would_run} would run", f"{event.up_to_date} up to date"]
+            skipped = event.skipped - self.would_run
+        else:
+            parts = [f"{event.ran} ran", f"{event.up_to_date} up to date"]
+            skipped = event.skipped
+        if event.failed:
+            parts.append(f"{event.failed} failed")
+        if skipped > 0:
+            parts.append(f"{skipped} skipped")
+        timing = " (dry run)" if self.would_run else f" in {event.duration:.2f}s"
+        return f"bflow: {', '.join(parts)}{timing}{_VERDICT.get(event.exit_status, '')}"

@@ -1,0 +1,87 @@
+"""Ctrl-C and SIGTERM: every process group stopped, records kept, exit 130, no traceback, and a
+terminal left as found."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from conftest import Project, bflow_env
+from test_runner import gone, wait_for
+
+FLOW = """
+[tasks.quick]
+cmd = "echo quick >> runs.log; echo done > {output}"
+outputs = ["quick.txt"]
+[tasks.slow]
+cmd = "echo slow >> runs.log; sleep 30 & echo $! > slow.pid; wait"
+deps = ["quick"]
+"""
+
+
+def started(project: Project) -> bool:
+    pid_file = project.root / "slow.pid"
+    return pid_file.exists() and pid_file.read_text().strip() != ""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_stops_everything_and_keeps_records(project: Project, signum: int) -> None:
+    project.flowfile(FLOW)
+    process = subprocess.Popen([sys.executable, "-m", "buildflow", "--plain"], cwd=project.root,
+                               env=bflow_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    assert wait_for(lambda: started(project))
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert "Traceback" not in out + err
+    assert "(interrupted)" in out
+    child = int(project.read("slow.pid"))
+    assert gone(child)
+    (project.root / "slow.pid").unlink()
+    project.flowfile(FLOW.replace("sleep 30 & echo $! > slow.pid; wait", "true"))
+    assert project.bflow().returncode == 0
+    assert project.runs() == ["quick", "slow", "slow"]  # quick's record survived
+
+
+def read_all(fd: int, process: subprocess.Popen[bytes]) -> bytes:
+    data = b""
+    while True:
+        ready, _, _ = select.select([fd], [], [], 30)
+        if not ready:
+            break
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: the child side closed
+            break
+        if not chunk:
+            break
+        data += chunk
+    process.wait(30)
+    return data
+
+
+def test_ctrl_c_on_a_terminal_shows_the_cursor_again(project: Project) -> None:
+    project.flowfile(FLOW)
+    leader, follower = pty.openpty()
+    env = {**bflow_env(), "TERM": "xterm-256color", "COLUMNS": "80", "LINES": "24"}
+    del env["NO_COLOR"]
+    process = subprocess.Popen([sys.executable, "-m", "buildflow"], cwd=project.root, env=env,
+                               stdin=follower, stdout=follower, stderr=follower)
+    os.close(follower)
+    assert wait_for(lambda: started(project))
+    process.send_signal(signal.SIGINT)
+    screen = read_all(leader, process)
+    os.close(leader)
+    assert process.returncode == 130
+    assert b"\x1b[?25l" in screen  # the live display hid the cursor ...
+    assert screen.rindex(b"\x1b[?25h") > screen.rindex(b"\x1b[?25l")  # ... and showed it
+    assert b"Traceback" not in screen
+    assert b"interrupted" in screen
+    assert gone(int(project.read("slow.pid")))

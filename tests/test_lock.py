@@ -1,0 +1,68 @@
+"""One build per project at a time: the second waits and says so, or gives up after
+--lock-timeout; two concurrent builds never run a task twice."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from buildflow.errors import BuildError
+from buildflow.lock import ProjectLock
+from conftest import Project, bflow_env
+from test_runner import wait_for
+
+FLOW = """
+[tasks.hold]
+cmd = "echo hold >> runs.log; touch holding; while [ ! -e release ]; do sleep 0.02; done; echo x > {output}"
+outputs = ["held.txt"]
+"""
+
+
+def start(project: Project, *args: str, stderr_file: Path) -> subprocess.Popen[bytes]:
+    with open(stderr_file, "wb") as err:
+        return subprocess.Popen([sys.executable, "-m", "buildflow", "--plain", *args],
+                                cwd=project.root, env=bflow_env(), stdout=subprocess.DEVNULL,
+                                stderr=err)
+
+
+def test_second_build_waits_and_runs_nothing_twice(project: Project) -> None:
+    project.flowfile(FLOW)
+    first = start(project, stderr_file=project.root / "first.err")
+    assert wait_for(lambda: (project.root / "holding").exists())
+    second = start(project, stderr_file=project.root / "second.err")
+    assert wait_for(lambda: "waiting for another bflow run" in project.read("second.err"))
+    assert f"(pid {first.pid})" in project.read("second.err")
+    project.write("release", "")
+    assert first.wait(30) == 0 and second.wait(30) == 0
+    assert project.runs() == ["hold"]
+
+
+def test_lock_timeout_fails_clearly(project: Project) -> None:
+    project.flowfile(FLOW)
+    first = start(project, stderr_file=project.root / "first.err")
+    try:
+        assert wait_for(lambda: (project.root / "holding").exists())
+        second = project.bflow("--lock-timeout", "0.2")
+        assert second.returncode == 1
+        assert "gave up after 0.2s" in second.stderr
+        assert "--lock-timeout" in second.stderr
+    finally:
+        project.write("release", "")
+        first.wait(30)
+    assert project.runs() == ["hold"]
+
+
+def test_lock_is_free_again_after_release(tmp_path: Path) -> None:
+    said: list[str] = []
+    holder = ProjectLock(tmp_path / "lock")
+    holder.acquire(None, said.append)
+    with pytest.raises(BuildError, match="gave up after 0s"):
+        ProjectLock(tmp_path / "lock").acquire(0, said.append)
+    holder.release()
+    other = ProjectLock(tmp_path / "lock")
+    other.acquire(0, said.append)
+    other.release()
+    assert said == []  # giving up at once, or getting it at once, says nothing

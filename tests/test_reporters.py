@@ -1,0 +1,128 @@
+"""What users and machines see: plain lines without escape codes, JSON Lines per the contract,
+-q and -v, dry-run summaries, and rich imported only for the live display."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+import sys
+
+import pytest
+
+from conftest import Project, bflow_env
+from test_interrupts import read_all
+
+FLOW = """
+[tasks.good]
+cmd = "echo good-output"
+[tasks.flaky]
+cmd = "echo try >> tries.log; test $(wc -l < tries.log) -ge 2"
+retries = 1
+retry_delay = 0.01
+[tasks.bad]
+cmd = "echo bad-output; exit 5"
+deps = ["good"]
+[tasks.after]
+cmd = "echo after"
+deps = ["bad"]
+"""
+
+RICH_PROBE = ("import sys; from buildflow.cli import main; rc = main(sys.argv[1:]); "
+              "sys.stderr.write(f'RICH={any(m.split(\".\")[0] == \"rich\" for m in sys.modules)}')")
+
+
+def test_plain_in_a_pipe_has_no_escape_codes(project: Project) -> None:
+    project.flowfile(FLOW)
+    run = project.bflow("-k", "-v", env={"NO_COLOR": "", "TERM": "xterm-256color"})
+    assert run.returncode == 1
+    assert "\x1b" not in run.stdout + run.stderr
+    assert "run    good: echo good-output" in run.stdout  # -v prints each command
+    assert "retry  flaky: exit 1; attempt 2 of 2" in run.stdout
+    assert "FAILED bad: exit 5 (" in run.stdout
+    assert "  $ echo bad-output; exit 5\n  | bad-output\n" in run.stdout
+    assert "skip   after (dependency failed: bad)" in run.stdout
+    assert run.stdout.splitlines()[-1].startswith(
+        "bflow: 2 ran, 0 up to date, 1 failed, 1 skipped in ")
+
+
+def test_quiet_prints_only_failures_and_summary(project: Project) -> None:
+    project.flowfile(FLOW)
+    run = project.bflow("-q", "-k")
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("FAILED bad: exit 5")
+    assert "good-output" not in run.stdout and "retry" not in run.stdout
+    assert lines[-1].startswith("bflow: 2 ran")
+
+
+def test_json_lines_follow_the_contract(project: Project) -> None:
+    project.flowfile(FLOW)
+    run = project.bflow("--json", "-k", "-j1")
+    events = [json.loads(line) for line in run.stdout.splitlines()]
+    kinds = [(e["event"], e.get("task")) for e in events]
+    assert kinds == [("task_started", "good"), ("task_finished", "good"),
+                     ("task_started", "flaky"), ("task_retry", "flaky"),
+                     ("task_finished", "flaky"), ("task_started", "bad"),
+                     ("task_failed", "bad"), ("task_skipped", "after"),
+                     ("build_finished", None)]
+    failed = events[6]
+    assert failed["attempts"] == 1 and failed["duration"] >= 0
+    assert failed["output"] == "bad-output\n" and failed["reason"] == "exit 5"
+    assert events[4]["attempts"] == 2
+    assert {k: events[-1][k] for k in ("ran", "up_to_date", "failed", "skipped",
+                                       "exit_status")} == {
+        "ran": 2, "up_to_date": 0, "failed": 1, "skipped": 1, "exit_status": 1}
+
+
+def test_dry_run_says_would_run(project: Project) -> None:
+    project.flowfile("""
+        [tasks.one]
+        cmd = "echo one >> runs.log"
+        [tasks.two]
+        cmd = "echo two >> runs.log"
+    """)
+    plain = project.bflow("-n")
+    assert plain.stdout.splitlines()[-1] == "bflow: 2 would run, 0 up to date (dry run)"
+    events = [json.loads(line) for line in project.bflow("-n", "--json").stdout.splitlines()]
+    assert [e.get("would_run") for e in events[:2]] == [True, True]
+    assert events[0]["reason"].startswith("would run: ")
+    assert project.runs() == []
+
+
+@pytest.mark.parametrize("args", [["--plain"], ["--json"], []])
+def test_rich_is_not_imported_without_a_terminal(project: Project, args: list[str]) -> None:
+    project.flowfile("[tasks.a]\ncmd = 'true'\n")
+    run = subprocess.run([sys.executable, "-c", RICH_PROBE, *args], cwd=project.root,
+                         env=bflow_env({"NO_COLOR": "", "TERM": "xterm"}), capture_output=True,
+                         text=True, timeout=60)
+    assert run.stderr.endswith("RICH=False")
+
+
+def on_terminal(project: Project, *args: str, probe: bool = False) -> bytes:
+    leader, follower = pty.openpty()
+    env = {**bflow_env(), "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30"}
+    del env["NO_COLOR"]
+    argv = ["-c", RICH_PROBE] if probe else ["-m", "buildflow"]
+    process = subprocess.Popen([sys.executable, *argv, *args], cwd=project.root, env=env,
+                               stdin=follower, stdout=follower, stderr=follower)
+    os.close(follower)
+    screen = read_all(leader, process)
+    os.close(leader)
+    return screen
+
+
+def test_terminal_gets_the_live_display(project: Project) -> None:
+    project.flowfile(FLOW)
+    screen = on_terminal(project, "-k", probe=True)
+    assert screen.endswith(b"RICH=True")
+    text = screen.decode()
+    assert "✓ good" in text and "FAILED bad: exit 5" in text
+    assert "retry  flaky" in text
+    assert "bflow: 2 ran, 0 up to date, 1 failed, 1 skipped in " in text
+    assert text.rindex("\x1b[?25h") > text.rindex("\x1b[?25l")
+
+
+def test_terminal_dry_run_says_would_run(project: Project) -> None:
+    project.flowfile("[tasks.one]\ncmd = 'true'\n")
+    assert "1 would run, 0 up to date (dry run)" in on_terminal(project, "-n").decode()

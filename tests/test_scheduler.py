@@ -1,0 +1,324 @@
+"""The build loop: engine-level scenarios on a fake runner and a fake clock (no sleeping), then
+the same promises kept by real processes under the real `bflow`."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+import threading
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+from buildflow import events as ev
+from buildflow.engine import hasher_for, load, open_state, selected
+from buildflow.model import Task
+from buildflow.runner import RunResult
+from buildflow.scheduler import BuildOptions, BuildResult, Builder, Outcome
+from conftest import Project
+
+
+class FakeRunner:
+    """Plays a script of results per task (default: success) and writes declared outputs."""
+
+    def __init__(self, script: dict[str, list[RunResult]] | None = None,
+                 content: str | None = None) -> None:
+        self.script = script or {}
+        self.content = content
+        self.calls: list[str] = []
+
+    def run(self, task: Task, root: Path, env: object, log: IO[bytes]) -> RunResult:
+        self.calls.append(task.name)
+        results = self.script.get(task.name, [])
+        result = results.pop(0) if results else RunResult(0)
+        log.write(f"attempt by {task.name}\n".encode())
+        if result.ok:
+            for output in task.outputs:
+                (root / output).write_text(self.content or f"{task.name} {len(self.calls)}\n")
+        return result
+
+    def stop_all(self) -> None:
+        pass
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.waits: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def wait(self, stop: threading.Event, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+
+
+def engine_build(root: Path, runner: FakeRunner, *, clock: FakeClock | None = None,
+                 jitter: float = 0.0, **options: object) -> tuple[BuildResult, list[ev.Event]]:
+    project = load(root / "Flowfile")
+    state = open_state(project)
+    collector = ev.Collector()
+    clock = clock or FakeClock()
+    builder = Builder(project, state, hasher_for(project, state), runner, collector,
+                      BuildOptions(**options), wait=clock.wait,  # type: ignore[arg-type]
+                      jitter=lambda: jitter, clock=clock)
+    try:
+        return builder.build(selected(project)), collector.events
+    finally:
+        state.close()
+
+
+def flowfile(root: Path, text: str) -> None:
+    (root / "Flowfile").write_text(textwrap.dedent(text))
+
+
+FAIL = RunResult(1)
+
+INDEPENDENT = """
+[tasks.zeta]
+cmd = "z"
+[tasks.alpha]
+cmd = "a"
+deps = ["mid"]
+[tasks.mid]
+cmd = "m"
+[tasks.beta]
+cmd = "b"
+"""
+
+
+def test_ready_tasks_start_in_flowfile_order(tmp_path: Path) -> None:
+    flowfile(tmp_path, INDEPENDENT)
+    runner = FakeRunner()
+    result, _ = engine_build(tmp_path, runner, jobs=1)
+    # alpha waits for mid; everything else in declaration order
+    assert runner.calls == ["zeta", "mid", "alpha", "beta"]
+    assert result.exit_status == 0
+
+
+def test_retries_back_off_exponentially_with_jitter(tmp_path: Path) -> None:
+    flowfile(tmp_path, """
+        [tasks.flaky]
+        cmd = "f"
+        retries = 3
+        retry_delay = 0.5
+    """)
+    clock = FakeClock()
+    runner = FakeRunner({"flaky": [FAIL, RunResult(None, timed_out=True), FAIL]})
+    result, events = engine_build(tmp_path, runner, clock=clock, jitter=0.5)
+    assert runner.calls == ["flaky"] * 4
+    assert clock.waits == [0.625, 1.25, 2.5]  # 0.5 * 2**k * (1 + 0.5 * jitter)
+    retries = [e for e in events if isinstance(e, ev.TaskRetry)]
+    assert [(r.attempt, r.of) for r in retries] == [(2, 4), (3, 4), (4, 4)]
+    assert "timed out" in retries[1].reason
+    finished = [e for e in events if isinstance(e, ev.TaskFinished)]
+    assert finished[0].attempts == 4
+    assert finished[0].duration == pytest.approx(4.375)
+    assert finished[0].output.count("attempt by flaky") == 4
+    assert result.tasks["flaky"].outcome is Outcome.RAN
+
+
+def test_retries_run_out(tmp_path: Path) -> None:
+    flowfile(tmp_path, """
+        [tasks.bad]
+        cmd = "b"
+        retries = 1
+        retry_delay = 2
+    """)
+    clock = FakeClock()
+    result, events = engine_build(tmp_path, FakeRunner({"bad": [FAIL, FAIL, FAIL]}),
+                                  clock=clock)
+    assert clock.waits == [2.0]
+    failed = [e for e in events if isinstance(e, ev.TaskFailed)]
+    assert (failed[0].attempts, failed[0].reason) == (2, "exit 1")
+    assert result.exit_status == 1
+
+
+CHAIN_AND_SIDE = """
+[tasks.first]
+cmd = "1"
+[tasks.broken]
+cmd = "x"
+[tasks.after]
+cmd = "y"
+deps = ["broken"]
+[tasks.last]
+cmd = "z"
+deps = ["after"]
+[tasks.side]
+cmd = "s"
+"""
+
+
+def test_fail_fast_starts_nothing_after_a_failure(tmp_path: Path) -> None:
+    flowfile(tmp_path, CHAIN_AND_SIDE)
+    runner = FakeRunner({"broken": [FAIL]})
+    result, _ = engine_build(tmp_path, runner, jobs=1)
+    assert runner.calls == ["first", "broken"]
+    assert result.exit_status == 1
+    assert result.tasks["side"].reason == "build stopped"
+    assert result.tasks["last"].reason == "dependency failed: broken"
+
+
+def test_keep_going_runs_all_that_does_not_depend_on_a_failure(tmp_path: Path) -> None:
+    flowfile(tmp_path, CHAIN_AND_SIDE)
+    runner = FakeRunner({"broken": [FAIL]})
+    result, events = engine_build(tmp_path, runner, jobs=1, keep_going=True)
+    assert runner.calls == ["first", "broken", "side"]
+    skipped = {e.task: e.reason for e in events if isinstance(e, ev.TaskSkipped)}
+    assert skipped == {"after": "dependency failed: broken",
+                       "last": "dependency failed: broken"}
+    assert result.exit_status == 1
+    assert events[-1] == ev.BuildFinished(ran=2, up_to_date=0, failed=1, skipped=2,
+                                          duration=0.0, exit_status=1)
+
+
+def test_up_to_date_tasks_do_not_wait_for_a_free_job(tmp_path: Path) -> None:
+    flowfile(tmp_path, """
+        [tasks.gen]
+        cmd = "g"
+        inputs = ["src.txt"]
+        outputs = ["gen.txt"]
+        [tasks.slow]
+        cmd = "s"
+        [tasks.use]
+        cmd = "u"
+        inputs = ["gen.txt"]
+        outputs = ["use.txt"]
+    """)
+    (tmp_path / "src.txt").write_text("one")
+    engine_build(tmp_path, FakeRunner(content="same\n"))
+    (tmp_path / "src.txt").write_text("two")
+    runner = FakeRunner(content="same\n")
+    result, _ = engine_build(tmp_path, runner, jobs=1)
+    # gen rebuilt byte-identical output: use is cut off; slow has neither inputs nor outputs
+    assert runner.calls == ["gen", "slow"]
+    assert result.tasks["use"].outcome is Outcome.UP_TO_DATE
+
+
+def test_exit_zero_without_declared_output_fails(tmp_path: Path) -> None:
+    flowfile(tmp_path, """
+        [tasks.liar]
+        cmd = "l"
+        outputs = ["made.txt"]
+    """)
+
+    class Liar(FakeRunner):
+        def run(self, task: Task, root: Path, env: object, log: IO[bytes]) -> RunResult:
+            return RunResult(0)
+
+    result, _ = engine_build(tmp_path, Liar())
+    assert "did not write declared output made.txt" in result.tasks["liar"].reason
+    assert result.exit_status == 1
+
+
+def test_a_bug_in_a_worker_reaches_the_caller(tmp_path: Path) -> None:
+    flowfile(tmp_path, "[tasks.a]\ncmd = 'a'\n")
+
+    class Broken(FakeRunner):
+        def run(self, task: Task, root: Path, env: object, log: IO[bytes]) -> RunResult:
+            raise RuntimeError("runner bug")
+
+    with pytest.raises(RuntimeError, match="runner bug"):
+        engine_build(tmp_path, Broken())
+
+
+# --- real processes -------------------------------------------------------------------------
+
+STAMP = """
+import os, sys, time
+name, other, limit = sys.argv[1], sys.argv[2], float(sys.argv[3])
+start = time.time()
+open(name + ".started", "w").close()
+deadline = time.monotonic() + limit
+while not os.path.exists(other + ".started") and time.monotonic() < deadline:
+    time.sleep(0.01)
+time.sleep(0.05)
+open(name + ".times", "w").write(f"{start} {time.time()}")
+"""
+
+
+def stamp_project(project: Project) -> None:
+    project.write("stamp.py", STAMP)
+    project.flowfile(f"""
+        [vars]
+        PY = "{sys.executable}"
+        LIMIT = "20"
+        [tasks.a]
+        cmd = "{{PY}} stamp.py a b {{LIMIT}}"
+        [tasks.b]
+        cmd = "{{PY}} stamp.py b a {{LIMIT}}"
+    """)
+
+
+def intervals(project: Project) -> list[tuple[float, float]]:
+    return [tuple(map(float, project.read(f"{n}.times").split())) for n in "ab"]  # type: ignore
+
+
+def test_two_jobs_overlap(project: Project) -> None:
+    stamp_project(project)
+    assert project.bflow("-j2").returncode == 0
+    (a_start, a_end), (b_start, b_end) = intervals(project)
+    assert a_start < b_end and b_start < a_end
+
+
+def test_one_job_runs_one_at_a_time(project: Project) -> None:
+    stamp_project(project)
+    assert project.bflow("-j1", "LIMIT=0.3").returncode == 0
+    (a_start, a_end), (b_start, b_end) = intervals(project)
+    assert a_end <= b_start
+
+
+def test_flaky_command_succeeds_on_third_attempt(project: Project) -> None:
+    project.flowfile("""
+        [tasks.flaky]
+        cmd = "echo try >> attempts.log; test $(wc -l < attempts.log) -ge 3"
+        retries = 3
+        retry_delay = 0.01
+    """)
+    run = project.bflow("--json")
+    assert run.returncode == 0
+    assert project.runs("attempts.log") == ["try"] * 3
+    events = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [e["attempt"] for e in events if e["event"] == "task_retry"] == [2, 3]
+    finished = [e for e in events if e["event"] == "task_finished"]
+    assert finished[0]["attempts"] == 3
+
+
+def test_keep_going_with_real_commands(project: Project) -> None:
+    project.flowfile("""
+        [tasks.broken]
+        cmd = "echo broken >> runs.log; exit 3"
+        [tasks.after]
+        cmd = "echo after >> runs.log"
+        deps = ["broken"]
+        [tasks.side]
+        cmd = "echo side >> runs.log"
+    """)
+    run = project.bflow("-k", "-j1")
+    assert run.returncode == 1
+    assert project.runs() == ["broken", "side"]
+    assert "skip   after (dependency failed: broken)" in run.stdout
+    assert "FAILED broken: exit 3" in run.stdout
+    stopped = project.bflow("-j1")
+    assert stopped.returncode == 1
+    assert project.runs() == ["broken", "side", "broken"]  # side is recorded; fail-fast
+
+
+def test_output_blocks_never_interleave(project: Project) -> None:
+    loop = "for i in 1 2 3 4 5 6 7 8 9 10; do echo {task}-$i; sleep 0.01; done"
+    project.flowfile(f"""
+        [tasks.left]
+        cmd = "{loop}"
+        [tasks.right]
+        cmd = "{loop}"
+    """)
+    run = project.bflow("-j2")
+    assert run.returncode == 0
+    lines = [line[len("  | "):] for line in run.stdout.splitlines() if line.startswith("  | ")]
+    first = lines[0].split("-")[0]
+    second = "right" if first == "left" else "left"
+    assert lines == [f"{first}-{i}" for i in range(1, 11)] + [f"{second}-{i}" for i in range(1, 11)]
