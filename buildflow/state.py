@@ -41,7 +41,7 @@ class TaskRecord(NamedTuple):
     duration: float
 
 
-def _frame(payload: object) -> bytes:
+def _frame(payload: tuple[Any, ...]) -> bytes:
     data = marshal.dumps(payload)
     return _FRAME.pack(len(data), zlib.crc32(data)) + data
 
@@ -125,7 +125,7 @@ class State:
         return {path: StatEntry(*entry) for path, entry in entries}
 
     # Writing: every call appends one record and flushes it to the OS.
-    def _append(self, payload: object) -> None:
+    def _append(self, payload: tuple[Any, ...]) -> None:
         if self._handle is None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -30,9 +30,9 @@ def test_removed_source_removes_its_output_and_reruns_the_join(project: Project)
     assert "removed build/d.out" in result.stderr
     assert not (project.root / "build/d.out").exists()
     assert project.read("site.txt") == "A\n"
-    assert project.runs() == ["a", "d", "join", "join"]
+    assert sorted(project.runs()[:2]) == ["a", "d"] and project.runs()[2:] == ["join", "join"]
     assert project.bflow().returncode == 0
-    assert project.runs() == ["a", "d", "join", "join"]
+    assert sorted(project.runs()[:2]) == ["a", "d"] and project.runs()[2:] == ["join", "join"]
 
 
 def test_an_edited_orphan_is_left_in_place(project: Project) -> None:
