@@ -68,3 +68,7 @@ def test_checkout_rebuilds_exactly_what_differs(project: Project) -> None:
     git(root, "checkout", "-q", "more")
     assert built(project) == ["d", "join"]
     assert project.read("site.txt") == "A\nB\nC\nD\n"
+    git(root, "checkout", "-q", "main")  # d.txt goes away: its output must go with it
+    assert built(project) == ["join"]
+    assert project.read("site.txt") == "A\nB\nC\n"
+    assert not (root / "build/d.out").exists()

@@ -4,18 +4,8 @@ what a clean build would see; edited ones are left alone."""
 from __future__ import annotations
 
 from conftest import Project
+from test_git import FLOW
 
-FLOW = """
-[tasks.shout]
-foreach = "src/*.txt"
-cmd = "echo {stem} >> runs.log && tr a-z A-Z < {item} > {output}"
-outputs = ["build/{stem}.out"]
-
-[tasks.join]
-cmd = "echo join >> runs.log && cat {inputs} > {output}"
-inputs = ["build/*.out"]
-outputs = ["site.txt"]
-"""
 
 
 def test_removed_source_removes_its_output_and_reruns_the_join(project: Project) -> None:
