@@ -9,11 +9,13 @@ from buildflow.model import Project
 
 
 def load_project(*, file: str | None, overrides: Mapping[str, str]) -> Project:
-    """Find (or take) the Flowfile and load it, with command-line var overrides."""
+    """Find (or take) the Flowfile and load it, with command-line var overrides; from the
+    loaded-project cache when nothing it depends on has changed."""
+    from buildflow import flowcache
     from buildflow.flowfile import resolve_path
     from buildflow.project import load
 
-    return load(resolve_path(file, None), overrides)
+    return flowcache.load(resolve_path(file, None), overrides, load)
 
 
 def invocation_dir() -> str:
