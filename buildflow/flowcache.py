@@ -1,0 +1,218 @@
+"""A cache of the loaded Project, so a build skips TOML parsing and glob expansion.
+
+Parsing a 10,000-task Flowfile takes half a second; this loads the same Project from a marshal
+file in the cache dir in a fraction of that. An entry is served only when a fresh load would
+give the same Project, which depends on exactly these things:
+
+- the Flowfile's resolved path and bytes, the command-line overrides, and the code (bflow's
+  version and the size and mtime of the loader's modules, so an upgrade or an edit of bflow
+  itself never meets an old entry);
+- the listing (names, and file or directory) of every directory the loader scanned for globs,
+  so a file added, removed or renamed under a glob invalidates it;
+- for each input outside those directories, that it still exists and is not a directory (the
+  loader rejects a missing input and a directory input).
+
+The entry is written only when the Flowfile read the same before and after the load and no
+scanned directory changed since shortly before it, so a change racing the load cannot be
+recorded as seen. Anything unreadable, corrupt or from another version is a miss.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import fields
+from pathlib import Path
+
+import buildflow
+from buildflow.model import Project, Task
+
+FORMAT = 1
+FILE_NAME = "flowcache"
+DEFAULT_CACHE_DIR = ".bflow"
+# A scanned directory modified this close to the load (or later) may have changed during it.
+RACY_WINDOW_NS = 1_000_000_000
+_CACHE_DIR_SETTING = re.compile(rb'^[ \t]*cache_dir[ \t]*=[ \t]*"([^"\\\n]*)"', re.M)
+
+Listing = tuple[frozenset[str], frozenset[str]] | None  # (files, directories), None: unreadable
+
+
+def load(flowfile: Path, overrides: Mapping[str, str],
+         fresh: Callable[[Path, Mapping[str, str]], Project]) -> Project:
+    """The Project for `flowfile`: from the cache when still valid, else `fresh(...)`, cached."""
+    path = flowfile.resolve()
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return fresh(path, overrides)
+    cache_file = _cache_file(path, data)
+    key = _key(path, data, overrides)
+    cached = _read(cache_file, key)
+    if cached is not None:
+        return cached
+    started_ns = time.time_ns()
+    project = fresh(path, overrides)
+    _store(cache_file, key, project, data, started_ns)
+    return project
+
+
+def _cache_file(path: Path, data: bytes) -> Path:
+    """Where the entry lives. The cache dir is a setting, found here without parsing TOML; a
+    guess that misses (an unusual spelling) only means the entry is never stored."""
+    found = _CACHE_DIR_SETTING.search(data)
+    cache_dir = found.group(1).decode("utf-8", "surrogateescape") if found else DEFAULT_CACHE_DIR
+    return path.parent / cache_dir / FILE_NAME
+
+
+def _key(path: Path, data: bytes, overrides: Mapping[str, str]) -> tuple[object, ...]:
+    return (FORMAT, buildflow.__version__, sys.version, _code_stamp(), str(path), data,
+            tuple(sorted(overrides.items())))
+
+
+def _code_stamp() -> tuple[tuple[str, int, int], ...]:
+    package = os.path.dirname(os.path.abspath(buildflow.__file__))
+    stamp = []
+    with os.scandir(package) as entries:
+        for entry in entries:
+            if entry.name.endswith(".py"):
+                st = entry.stat()
+                stamp.append((entry.name, st.st_size, st.st_mtime_ns))
+    return tuple(sorted(stamp))
+
+
+# Reading an entry.
+
+def _read(cache_file: Path, key: tuple[object, ...]) -> Project | None:
+    try:
+        entry = marshal.loads(cache_file.read_bytes())
+        stored_key, root, skip, listings, lone_inputs, payload = entry
+        if stored_key != key:
+            return None
+        if any(_listing(root, d, skip) != listing for d, listing in listings.items()):
+            return None
+        if not all(_is_input_file(os.path.join(root, p)) for p in lone_inputs):
+            return None
+        return _decode(payload)
+    except Exception:  # noqa: BLE001 - a corrupt or foreign entry is a miss, whatever it holds
+        return None
+
+
+def _listing(root: str, rel: str, skip: frozenset[str]) -> Listing:
+    """What the loader's directory walk sees in `rel`: files, and directories it descends."""
+    files, dirs = [], []
+    try:
+        with os.scandir(os.path.join(root, rel) if rel else root) as entries:
+            for entry in entries:
+                if not entry.is_dir():
+                    files.append(entry.name)
+                elif not entry.name.startswith(".") and \
+                        (f"{rel}/{entry.name}" if rel else entry.name) not in skip:
+                    dirs.append(entry.name)
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return None
+    return frozenset(files), frozenset(dirs)
+
+
+def _is_input_file(path: str) -> bool:
+    return os.path.lexists(path) and not os.path.isdir(path)
+
+
+# Writing an entry.
+
+def _store(cache_file: Path, key: tuple[object, ...], project: Project, data: bytes,
+           started_ns: int) -> None:
+    root = str(project.root)
+    if os.path.normpath(cache_file.parent) != os.path.normpath(project.cache_dir):
+        return  # the cache dir is not where the next run will look for it
+    skip = frozenset({os.path.normpath(project.settings.cache_dir).replace(os.sep, "/")})
+    listings = {d: _listing(root, d, skip) for d in project.globbed_dirs}
+    lone_inputs = _lone_inputs(project)
+    try:
+        if Path(project.flowfile).read_bytes() != data:
+            return
+        if any(_changed_since(os.path.join(root, d), started_ns) for d in listings):
+            return
+        if not all(_is_input_file(os.path.join(root, p)) for p in lone_inputs):
+            return
+        blob = marshal.dumps((key, root, skip, listings, tuple(lone_inputs), _encode(project)))
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        temp = cache_file.with_name(f"{FILE_NAME}.{os.getpid()}.tmp")
+        temp.write_bytes(blob)
+        os.replace(temp, cache_file)
+    except (OSError, ValueError):
+        pass  # the cache is an optimisation: failing to write it changes nothing else
+
+
+def _lone_inputs(project: Project) -> list[str]:
+    """Inputs on disk outside every scanned directory: the literal paths the loader checked."""
+    scanned = project.globbed_dirs
+    lone: dict[str, None] = {}
+    for task in project.tasks.values():
+        for path in task.inputs:
+            if project.graph.producer_of(path) is None and \
+                    os.path.dirname(path) not in scanned:
+                lone[path] = None
+    return list(lone)
+
+
+def _changed_since(directory: str, started_ns: int) -> bool:
+    try:
+        st = os.stat(directory)
+    except OSError:
+        return False  # a missing directory is recorded as such, and checked as such
+    return max(st.st_mtime_ns, st.st_ctime_ns) >= started_ns - RACY_WINDOW_NS
+
+
+# The Project as plain data, and back.
+
+# Every field of Project, Task and Settings is stored positionally, so a field added to them
+# is cached too; one marshal cannot hold makes the entry unwritable (never wrong).
+_PATHS = ("root", "flowfile")
+
+
+def _row(record: object) -> tuple[object, ...]:
+    return tuple(getattr(record, f.name) for f in fields(record))  # type: ignore[arg-type]
+
+
+def _encode(project: Project) -> dict[str, object]:
+    payload: dict[str, object] = {}
+    for f in fields(Project):
+        value = getattr(project, f.name)
+        if f.name in _PATHS:
+            value = str(value)
+        elif f.name == "settings":
+            value = _row(value)
+        elif f.name == "tasks":
+            value = tuple(_row(task) for task in value.values())
+        elif f.name == "graph":
+            continue  # derived from the tasks
+        payload[f.name] = value
+    return payload
+
+
+def _decode(payload: dict[str, object]) -> Project:
+    from buildflow.flowfile import Settings
+    from buildflow.graph import Graph
+    values = dict(payload)
+    for name in _PATHS:
+        values[name] = Path(values[name])  # type: ignore[arg-type]
+    values["settings"] = Settings(*values["settings"])  # type: ignore[misc]
+    values["tasks"] = tasks = _tasks(Task, values["tasks"])  # type: ignore[arg-type]
+    return Project(graph=Graph(tasks), **values)  # type: ignore[arg-type]
+
+
+def _tasks(cls: type[Task], rows: tuple[tuple[object, ...], ...]) -> dict[str, Task]:
+    """Tasks from rows without the frozen dataclass's per-field __init__: half the time for
+    10,000 tasks. (A Task with __slots__ makes this raise, which reads as a cache miss.)"""
+    names = [f.name for f in fields(cls)]
+    new = object.__new__
+    tasks: dict[str, Task] = {}
+    for row in rows:
+        task = new(cls)
+        task.__dict__.update(zip(names, row))
+        tasks[task.name] = task
+    return tasks

@@ -1,0 +1,164 @@
+"""The loaded-project cache never serves a stale graph: every change a fresh load would see is
+seen, through the real `bflow` on real files. Runs are counted from the commands' log file."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from conftest import Project
+
+from buildflow.flowcache import RACY_WINDOW_NS
+
+FLOWFILE = """\
+[tasks.copy]
+foreach = "src/*.txt"
+cmd = "cp {item} {output} && echo {stem} >> runs.log"
+outputs = ["out/{stem}.out"]
+
+[tasks.join]
+cmd = "cat {inputs} > {output} && echo join >> runs.log"
+inputs = ["src/*.txt"]
+outputs = ["all.out"]
+"""
+
+
+def _cache(project: Project) -> Path:
+    return project.root / ".bflow" / "flowcache"
+
+
+def _setup(project: Project) -> None:
+    project.flowfile(FLOWFILE)
+    project.write("src/a.txt", "a\n")
+    project.write("src/b.txt", "b\n")
+    _settle(project.root / "src")
+    assert project.bflow().returncode == 0
+    assert sorted(project.runs()) == ["a", "b", "join"]
+
+
+def _settle(directory: Path) -> None:
+    """Wait until the directory's last change is old enough for a load to be cached (a change
+    within the racy window of a load is never recorded as seen)."""
+    deadline = time.monotonic() + 30
+    while time.time_ns() - os.stat(directory).st_ctime_ns <= RACY_WINDOW_NS:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def _build(project: Project) -> list[str]:
+    before = len(project.runs())
+    result = project.bflow()
+    assert result.returncode == 0, result.stderr
+    return project.runs()[before:]
+
+
+def test_a_noop_build_is_served_from_the_cache(project: Project) -> None:
+    _setup(project)
+    assert _cache(project).exists()
+    stamp = _cache(project).stat().st_mtime_ns
+    assert _build(project) == []
+    assert _cache(project).stat().st_mtime_ns == stamp  # a hit rewrites nothing
+
+
+def test_a_file_added_under_a_glob_is_seen(project: Project) -> None:
+    _setup(project)
+    project.write("src/c.txt", "c\n")
+    assert sorted(_build(project)) == ["c", "join"]
+    assert project.read("all.out") == "a\nb\nc\n"
+
+
+def test_a_file_removed_under_a_glob_is_seen(project: Project) -> None:
+    _setup(project)
+    (project.root / "src" / "b.txt").unlink()
+    assert _build(project) == ["join"]
+    assert project.read("all.out") == "a\n"
+    assert project.bflow("copy:src/b.txt").returncode == 2  # no such instance any more
+
+
+def test_a_file_renamed_under_a_glob_is_seen(project: Project) -> None:
+    _setup(project)
+    os.rename(project.root / "src" / "b.txt", project.root / "src" / "z.txt")
+    assert sorted(_build(project)) == ["join", "z"]
+
+
+def test_a_matching_name_that_becomes_a_directory_is_seen(project: Project) -> None:
+    _setup(project)
+    (project.root / "src" / "b.txt").unlink()
+    (project.root / "src" / "b.txt").mkdir()
+    assert _build(project) == ["join"]
+    assert project.bflow("copy:src/b.txt").returncode == 2
+
+
+def test_an_edited_flowfile_is_seen(project: Project) -> None:
+    _setup(project)
+    project.flowfile(FLOWFILE.replace("cp {item} {output}", "cat {item} {item} > {output}"))
+    assert sorted(_build(project)) == ["a", "b"]
+    assert project.read("out/a.out") == "a\na\n"
+
+
+def test_command_line_overrides_are_part_of_the_key(project: Project) -> None:
+    project.flowfile("""\
+        [vars]
+        WORD = "one"
+
+        [tasks.say]
+        cmd = "echo {WORD} >> runs.log"
+        inputs = ["in.txt"]
+        outputs = []
+        """)
+    project.write("in.txt", "x\n")
+    assert _build(project) == ["one"]
+    assert _build(project) == []
+    before = len(project.runs())
+    assert project.bflow("WORD=two").returncode == 0
+    assert project.runs()[before:] == ["two"]
+    assert _build(project) == ["one"]
+
+
+def test_a_missing_literal_input_is_still_an_error(project: Project) -> None:
+    project.flowfile("""\
+        [tasks.use]
+        cmd = "cat lone/in.txt > out.txt"
+        inputs = ["lone/in.txt"]
+        outputs = ["out.txt"]
+        """)
+    project.write("lone/in.txt", "x\n")
+    _settle(project.root / "lone")
+    assert project.bflow().returncode == 0
+    assert project.bflow().returncode == 0
+    assert _cache(project).exists()
+    (project.root / "lone" / "in.txt").unlink()
+    result = project.bflow()
+    assert result.returncode == 2
+    assert "lone/in.txt" in result.stderr
+
+
+def test_a_corrupt_cache_is_ignored(project: Project) -> None:
+    _setup(project)
+    truncated = _cache(project).read_bytes()[:100]
+    for index, garbage in enumerate((b"", b"\x00not marshal at all", truncated)):
+        _cache(project).write_bytes(garbage)
+        project.write("src/c.txt", f"c{index}\n")
+        assert sorted(_build(project)) == ["c", "join"]
+        (project.root / "src" / "c.txt").unlink()
+        assert _build(project) == ["join"]
+
+
+def test_an_unreadable_cache_dir_entry_is_ignored(project: Project) -> None:
+    _setup(project)
+    _cache(project).unlink()
+    _cache(project).mkdir()
+    project.write("src/c.txt", "c\n")
+    assert sorted(_build(project)) == ["c", "join"]
+
+
+def test_a_custom_cache_dir_holds_the_cache(project: Project) -> None:
+    project.flowfile('[settings]\ncache_dir = "var/cache"\n\n' + FLOWFILE)
+    project.write("src/a.txt", "a\n")
+    _settle(project.root / "src")
+    assert sorted(_build(project)) == ["a", "join"]
+    assert (project.root / "var" / "cache" / "flowcache").exists()
+    assert not (project.root / ".bflow").exists()
+    project.write("src/b.txt", "b\n")
+    assert sorted(_build(project)) == ["b", "join"]
