@@ -188,15 +188,17 @@ def _report_bug(verbose: bool) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from buildflow import commands
+    from buildflow.commands import load_project
 
     output = {"quiet": args.quiet, "verbose": args.verbose, "plain": args.plain,
               "json": args.json}
     name = args.command
     if name == "init":
-        return commands.init.run(directory=os.getcwd())
+        from buildflow.commands import init
+
+        return init.run(directory=os.getcwd())
     targets, overrides = _split_overrides(getattr(args, "targets", []))
-    project = commands.load_project(file=args.file, overrides=overrides)
+    project = load_project(file=args.file, overrides=overrides)
     if name in ("build", "watch"):
         build_options = {"targets": targets, "jobs": args.jobs, "keep_going": args.keep_going,
                          "dry_run": args.dry_run, "force": args.always_make,
@@ -206,22 +208,36 @@ def _dispatch(args: argparse.Namespace) -> int:
 
             return watch.run(project, poll=args.poll, debounce=args.debounce,
                              overrides=overrides, **build_options)
-        return commands.build.run(project, **build_options)
+        from buildflow.commands import build
+
+        return build.run(project, **build_options)
     if name == "graph":
         from buildflow.commands import graph
 
         return graph.run(project, targets=targets, fmt=args.format, output=args.output,
                          plain=args.plain)
     if name == "status":
-        return commands.status.run(project, targets=targets, check=args.check)
+        from buildflow.commands import status
+
+        return status.run(project, targets=targets, check=args.check)
     if name == "explain":
-        return commands.status.explain(project, target=args.target)
+        from buildflow.commands import status
+
+        return status.explain(project, target=args.target)
     if name == "list":
-        return commands.listing.run(project)
+        from buildflow.commands import listing
+
+        return listing.run(project)
     if name == "clean":
-        return commands.clean.run(project, targets=targets)
+        from buildflow.commands import clean
+
+        return clean.run(project, targets=targets)
     if name == "validate":
-        return commands.validate.run(project)
+        from buildflow.commands import validate
+
+        return validate.run(project)
     if name == "log":
-        return commands.log.run(project, task=args.task)
+        from buildflow.commands import log
+
+        return log.run(project, task=args.task)
     raise AssertionError(name)

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import buildflow
 from buildflow.model import Project, Task
@@ -128,6 +129,8 @@ def _store(cache_file: Path, key: tuple[object, ...], project: Project, data: by
     root = str(project.root)
     if os.path.normpath(cache_file.parent) != os.path.normpath(project.cache_dir):
         return  # the cache dir is not where the next run will look for it
+    if not cache_file.parent.is_dir():
+        return  # only a build creates the cache dir: list, status and -n write nothing
     skip = frozenset({os.path.normpath(project.settings.cache_dir).replace(os.sep, "/")})
     listings = {d: _listing(root, d, skip) for d in project.globbed_dirs}
     lone_inputs = _lone_inputs(project)
@@ -138,8 +141,8 @@ def _store(cache_file: Path, key: tuple[object, ...], project: Project, data: by
             return
         if not all(_is_input_file(os.path.join(root, p)) for p in lone_inputs):
             return
-        blob = marshal.dumps((key, root, skip, listings, tuple(lone_inputs), _encode(project)))
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        entry: Any = (key, root, skip, listings, tuple(lone_inputs), _encode(project))
+        blob = marshal.dumps(entry)
         temp = cache_file.with_name(f"{FILE_NAME}.{os.getpid()}.tmp")
         temp.write_bytes(blob)
         os.replace(temp, cache_file)

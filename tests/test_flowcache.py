@@ -35,6 +35,8 @@ def _setup(project: Project) -> None:
     _settle(project.root / "src")
     assert project.bflow().returncode == 0
     assert sorted(project.runs()) == ["a", "b", "join"]
+    assert project.bflow().returncode == 0  # the first build made the cache dir: now cached
+    assert sorted(project.runs()) == ["a", "b", "join"]
 
 
 def _settle(directory: Path) -> None:
@@ -158,6 +160,7 @@ def test_a_custom_cache_dir_holds_the_cache(project: Project) -> None:
     project.write("src/a.txt", "a\n")
     _settle(project.root / "src")
     assert sorted(_build(project)) == ["a", "join"]
+    assert _build(project) == []  # the first build made the cache dir: now cached
     assert (project.root / "var" / "cache" / "flowcache").exists()
     assert not (project.root / ".bflow").exists()
     project.write("src/b.txt", "b\n")

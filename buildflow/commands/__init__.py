@@ -1,11 +1,10 @@
-"""One module per subcommand; each `run` takes explicit arguments and returns an exit code."""
+"""One module per subcommand; each `run` takes explicit arguments and returns an exit code.
+The CLI imports only the one it runs."""
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Mapping
-from types import ModuleType
 
 from buildflow.model import Project
 
@@ -23,13 +22,3 @@ def load_project(*, file: str | None, overrides: Mapping[str, str]) -> Project:
 def invocation_dir() -> str:
     return os.getcwd()
 
-
-_COMMANDS = ("build", "clean", "init", "listing", "log", "status", "validate")
-__all__ = [*_COMMANDS, "load_project"]
-
-
-def __getattr__(name: str) -> ModuleType:
-    # Each subcommand is imported when used, so a build does not pay for the others.
-    if name in _COMMANDS:
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(name)
