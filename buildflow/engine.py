@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from buildflow import events as ev
+from buildflow import flowcache
 from buildflow.errors import EXIT_OK
 from buildflow.fs import LocalFileSystem
 from buildflow.hashing import Hasher
@@ -66,6 +67,7 @@ def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = N
             return builder.build(names)
         finally:
             state.close()
+            flowcache.store_deferred(project)
     finally:
         lock.release()
 

@@ -57,8 +57,24 @@ def load(flowfile: Path, overrides: Mapping[str, str],
         return cached
     started_ns = time.time_ns()
     project = fresh(path, overrides)
-    _store(cache_file, key, project, data, started_ns)
+    if cache_file.parent.is_dir():
+        _store(cache_file, key, project, data, started_ns)
+    else:  # only a build creates the cache dir: list, status and -n write nothing
+        _deferred[:] = [(project, cache_file, key, data, started_ns)]
     return project
+
+
+# The entry of a load that found no cache dir, stored once a build has made it.
+_deferred: list[tuple[Project, Path, tuple[object, ...], bytes, int]] = []
+
+
+def store_deferred(project: Project) -> None:
+    """Store the entry `load` left unwritten for lack of a cache dir, now that a build of
+    `project` made it: else the first build after a clean leaves the next one a miss."""
+    if _deferred and _deferred[0][0] is project:
+        _, cache_file, key, data, started_ns = _deferred.pop()
+        if cache_file.parent.is_dir():
+            _store(cache_file, key, project, data, started_ns)
 
 
 def _cache_file(path: Path, data: bytes) -> Path:
@@ -129,8 +145,6 @@ def _store(cache_file: Path, key: tuple[object, ...], project: Project, data: by
     root = str(project.root)
     if os.path.normpath(cache_file.parent) != os.path.normpath(project.cache_dir):
         return  # the cache dir is not where the next run will look for it
-    if not cache_file.parent.is_dir():
-        return  # only a build creates the cache dir: list, status and -n write nothing
     skip = frozenset({os.path.normpath(project.settings.cache_dir).replace(os.sep, "/")})
     listings = {d: _listing(root, d, skip) for d in project.globbed_dirs}
     lone_inputs = _lone_inputs(project)
