@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import buildflow
+from buildflow.gcpause import paused
 from buildflow.model import Project, Task
 
 FORMAT = 1
@@ -104,6 +105,11 @@ def _code_stamp() -> tuple[tuple[str, int, int], ...]:
 # Reading an entry.
 
 def _read(cache_file: Path, key: tuple[object, ...]) -> Project | None:
+    with paused():
+        return _read_entry(cache_file, key)
+
+
+def _read_entry(cache_file: Path, key: tuple[object, ...]) -> Project | None:
     try:
         entry = marshal.loads(cache_file.read_bytes())
         stored_key, root, skip, listings, lone_inputs, payload = entry

@@ -4,6 +4,10 @@ A file whose (size, mtime_ns, inode) match what was seen when it was last hashed
 again, unless its mtime was too close to that moment: a later write within the same timestamp
 tick would leave the stat unchanged (the "racy" case git handles), so such files are re-hashed
 until their mtime is safely in the past.
+
+Within one build each path is stat'ed once: a digest is remembered until `forget_seen`, which
+the scheduler calls whenever a command has run (it may have written anything). A leaf's output
+is then stat'ed as an output and not again as the next task's input.
 """
 
 from __future__ import annotations
@@ -36,9 +40,20 @@ class Hasher:
         self.cache = cache
         self.changed: dict[str, StatEntry] = {}
         self.files_read = 0
+        self._seen: dict[str, str] = {}  # path -> digest, since the last forget_seen
 
     def file_hash(self, path: str) -> str:
         """The content hash of a file, or of a directory's whole tree; MISSING if absent."""
+        digest = self._seen.get(path)
+        if digest is None:
+            digest = self._seen[path] = self._current_hash(path)
+        return digest
+
+    def forget_seen(self) -> None:
+        """Files may have changed since they were hashed (a command ran): stat them again."""
+        self._seen.clear()
+
+    def _current_hash(self, path: str) -> str:
         st = self.fs.stat(path)
         if st is None:
             return MISSING

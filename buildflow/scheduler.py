@@ -222,6 +222,7 @@ class Builder:
         """Record a finished task and report it; False when it failed."""
         task = done.task
         decision = self._running.pop(task.name)
+        self.hasher.forget_seen()
         duration = round(done.duration, 3)
         reason = "interrupted" if self.interrupted.is_set() and not done.result.ok \
             else done.result.describe(task.timeout)

@@ -6,7 +6,7 @@ first, `explain` prints them all.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from enum import Enum
 from typing import NamedTuple
 
@@ -85,9 +85,38 @@ def action_of(task: Task) -> tuple[object, ...]:
 def decide(task: Task, record: TaskRecord | None, hasher: Hasher, *, force: bool = False,
            pending_upstream: Iterable[str] = ()) -> Decision:
     """Every reason `task` must run; inputs are hashed here, before the command starts."""
-    reasons: list[Reason] = []
     action = action_of(task)
-    inputs = {path: hasher.file_hash(path) for path in task.inputs}
+    file_hash = hasher.file_hash
+    inputs = {path: file_hash(path) for path in task.inputs}
+    if record is not None and not force and not pending_upstream and \
+            _fresh(task, record, action, inputs, file_hash):
+        return Decision([], action, inputs)
+    return Decision(_reasons(task, record, action, inputs, hasher, force, pending_upstream),
+                    action, inputs)
+
+
+def _fresh(task: Task, record: TaskRecord, action: tuple[object, ...], inputs: dict[str, str],
+           file_hash: Callable[[str], str]) -> bool:
+    """True only when `_reasons` would find none: the common case of a large no-op build,
+    checked without making a Reason. False sends the task down the full path."""
+    if task.always or not (task.inputs or task.outputs) or record.action != action \
+            or record.inputs != inputs or MISSING in inputs.values():
+        return False
+    for path, old in record.depfile_inputs.items():
+        if old == UNKNOWN or (inputs.get(path) or file_hash(path)) != old:
+            return False
+    outputs = record.outputs
+    for path in task.outputs:
+        digest = file_hash(path)
+        if digest == MISSING or outputs.get(path) != digest:
+            return False
+    return True
+
+
+def _reasons(task: Task, record: TaskRecord | None, action: tuple[object, ...],
+             inputs: dict[str, str], hasher: Hasher, force: bool,
+             pending_upstream: Iterable[str]) -> list[Reason]:
+    reasons: list[Reason] = []
     reasons.extend(Reason(ReasonKind.UPSTREAM_PENDING, name) for name in pending_upstream)
     if force:
         reasons.append(Reason(ReasonKind.FORCED))
@@ -98,7 +127,7 @@ def decide(task: Task, record: TaskRecord | None, hasher: Hasher, *, force: bool
     if record is None:
         reasons.append(Reason(ReasonKind.NEVER_RUN))
         reasons.extend(Reason(ReasonKind.INPUT_MISSING, p) for p, h in inputs.items() if h == MISSING)
-        return Decision(reasons, action, inputs)
+        return reasons
     for part, old, new in zip(ACTION_PARTS, record.action, action):
         if old != new:
             reasons.append(Reason(ReasonKind.ACTION_CHANGED, part))
@@ -124,7 +153,7 @@ def decide(task: Task, record: TaskRecord | None, hasher: Hasher, *, force: bool
             reasons.append(Reason(ReasonKind.OUTPUT_NEW, path))
         elif old != digest:
             reasons.append(Reason(ReasonKind.OUTPUT_CHANGED, path, old, digest))
-    return Decision(reasons, action, inputs)
+    return reasons
 
 
 def survey(project: "Project", names: Iterable[str], records: dict[str, TaskRecord],

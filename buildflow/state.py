@@ -9,7 +9,9 @@ Layout of `<cache_dir>/state`: a header line naming the format version, then rec
 - `("H", stats)`          stat entries refreshed without running anything.
 
 Last record wins. A torn or corrupt tail is dropped with a warning; a different version starts
-over. The file is rewritten through a temp file and a rename when dead records pile up.
+over. The file is rewritten as one snapshot (through a temp file and a rename) when the records
+after the last snapshot grow long: one snapshot loads several times faster than as many
+records appended one by one, so a full build's log is compacted when it closes.
 """
 
 from __future__ import annotations
@@ -23,12 +25,15 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from buildflow.errors import BuildError
+from buildflow.gcpause import paused
 from buildflow.hashing import StatEntry
 
 HEADER = b"BFLOWSTATE 1\n"
 _FRAME = struct.Struct("<II")
-# Compact when the log holds more than this many records and over twice as many as live tasks.
+# Compact when more than this many records follow the snapshot, and more than one for every
+# COMPACT_TAIL_RATIO live tasks (so a build that runs a few tasks rarely rewrites a big log).
 COMPACT_MIN_RECORDS = 64
+COMPACT_TAIL_RATIO = 8
 
 
 class TaskRecord(NamedTuple):
@@ -52,7 +57,7 @@ class State:
         self.warn = warn
         self.tasks: dict[str, TaskRecord] = {}
         self.stats: dict[str, StatEntry] = {}
-        self._records = 0
+        self._tail = 0  # records after the snapshot (all of them when there is none)
         self._good_size = 0
         self._handle: Any = None
 
@@ -69,6 +74,12 @@ class State:
                 self.warn(f"{self.path}: state from another bflow version; starting over "
                           f"(everything will rebuild once)")
             return self
+        with paused():
+            self._good_size = self._replay(memoryview(data))
+        return self
+
+    def _replay(self, data: memoryview) -> int:
+        """Apply every good record; the offset where the good records end."""
         offset = len(HEADER)
         while offset < len(data):
             payload = self._read_frame(data, offset)
@@ -82,11 +93,10 @@ class State:
                 self.warn(f"{self.path}: dropped a malformed record at byte {offset}")
                 break
             offset += _FRAME.size + _FRAME.unpack_from(data, offset)[0]
-        self._good_size = offset
-        return self
+        return offset
 
     @staticmethod
-    def _read_frame(data: bytes, offset: int) -> Any:
+    def _read_frame(data: memoryview, offset: int) -> Any:
         if offset + _FRAME.size > len(data):
             return None
         length, crc = _FRAME.unpack_from(data, offset)
@@ -102,10 +112,10 @@ class State:
         """Apply one record; a malformed one raises before changing anything."""
         kind = payload[0]
         if kind == "S":
-            tasks = {name: TaskRecord(*rec) for name, rec in payload[1].items()}
-            self.stats = self._stat_entries(payload[2].items())
+            tasks = dict(zip(payload[1], map(TaskRecord._make, payload[1].values())))
+            self.stats = dict(zip(payload[2], map(StatEntry._make, payload[2].values())))
             self.tasks = tasks
-            self._records = 1
+            self._tail = 0
             return
         if kind == "T":
             record, stats = TaskRecord(*payload[2]), self._stat_entries(payload[3])
@@ -118,7 +128,7 @@ class State:
             self.stats.update(self._stat_entries(payload[1]))
         else:
             raise ValueError(kind)
-        self._records += 1
+        self._tail += 1
 
     @staticmethod
     def _stat_entries(entries: Iterable[tuple[str, tuple[Any, ...]]]) -> dict[str, StatEntry]:
@@ -147,7 +157,7 @@ class State:
             self._handle.truncate(self._good_size)  # later records must not follow a torn one
             raise BuildError(f"{self.path}: cannot write the build state: {exc.strerror}") from None
         self._good_size += len(frame)
-        self._records += 1
+        self._tail += 1
 
     def record_success(self, name: str, record: TaskRecord,
                        stats: list[tuple[str, StatEntry]]) -> None:
@@ -168,7 +178,7 @@ class State:
             self._append(("H", [(p, tuple(e)) for p, e in stats]))
 
     def close(self) -> None:
-        """Flush to disk; compact when dead records outnumber live ones."""
+        """Flush to disk; compact when the records after the snapshot grow long."""
         if self._handle is not None:
             try:
                 os.fsync(self._handle.fileno())
@@ -176,7 +186,8 @@ class State:
                 pass
             self._handle.close()
             self._handle = None
-        if self._records > COMPACT_MIN_RECORDS and self._records > 2 * len(self.tasks):
+        if self._tail > COMPACT_MIN_RECORDS and \
+                self._tail * COMPACT_TAIL_RATIO > len(self.tasks):
             self.compact()
 
     def compact(self) -> None:
@@ -192,5 +203,5 @@ class State:
         except OSError as exc:
             self.warn(f"{self.path}: could not compact the build state: {exc.strerror}")
             return
-        self._records = 1
+        self._tail = 0
         self._good_size = self.path.stat().st_size
