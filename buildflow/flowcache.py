@@ -33,7 +33,7 @@ import buildflow
 from buildflow.gcpause import paused
 from buildflow.model import Project, Task
 
-FORMAT = 1
+FORMAT = 2
 FILE_NAME = "flowcache"
 DEFAULT_CACHE_DIR = ".bflow"
 # A scanned directory modified this close to the load (or later) may have changed during it.
@@ -212,7 +212,7 @@ def _encode(project: Project) -> dict[str, object]:
         elif f.name == "tasks":
             value = tuple(_row(task) for task in value.values())
         elif f.name == "graph":
-            continue  # derived from the tasks
+            value = tuple(value.ranked)  # the rest is derived from the tasks
         payload[f.name] = value
     return payload
 
@@ -225,7 +225,8 @@ def _decode(payload: dict[str, object]) -> Project:
         values[name] = Path(values[name])  # type: ignore[arg-type]
     values["settings"] = Settings(*values["settings"])  # type: ignore[misc]
     values["tasks"] = tasks = _tasks(Task, values["tasks"])  # type: ignore[arg-type]
-    return Project(graph=Graph(tasks), **values)  # type: ignore[arg-type]
+    values["graph"] = Graph(tasks, values["graph"])  # type: ignore[arg-type]
+    return Project(**values)  # type: ignore[arg-type]
 
 
 def _tasks(cls: type[Task], rows: tuple[tuple[object, ...], ...]) -> dict[str, Task]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import heapq
 import os
 import posixpath
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from buildflow.errors import UsageError, did_you_mean
@@ -16,9 +16,11 @@ if TYPE_CHECKING:
 
 
 class Graph:
-    def __init__(self, tasks: Mapping[str, Task]) -> None:
+    def __init__(self, tasks: Mapping[str, Task], ranked: Sequence[str] | None = None) -> None:
+        """`ranked`: every task in topological order, when already known (the project cache
+        keeps it); it must be what `topological(tasks)` gives."""
         self.tasks = tasks
-        self.order = {name: index for index, name in enumerate(tasks)}
+        self.order = dict(zip(tasks, range(len(tasks))))
         self.producer: dict[str, str] = {}
         self.dir_producer: dict[str, str] = {}
         for task in tasks.values():
@@ -29,18 +31,33 @@ class Graph:
         self.upstream: dict[str, tuple[str, ...]] = {}
         self.link_upstream: dict[str, tuple[str, ...]] = {}
         self.downstream: dict[str, list[str]] = {name: [] for name in tasks}
+        producer_of = self.producer_of if self.dir_producer else self.producer.get
         for task in tasks.values():
             links: dict[str, None] = {}
             for path in task.inputs:
-                producer = self.producer_of(path)
+                producer = producer_of(path)
                 if producer is not None:
                     links[producer] = None
-            ups = {**dict.fromkeys(task.deps), **links}
-            self.link_upstream[task.name] = tuple(links)
-            self.upstream[task.name] = tuple(ups)
+            linked = tuple(links)
+            ups = tuple({**dict.fromkeys(task.deps), **links}) if task.deps else linked
+            self.link_upstream[task.name] = linked
+            self.upstream[task.name] = ups
             for up in ups:
                 if up in self.downstream:
                     self.downstream[up].append(task.name)
+        self._rank = None if ranked is None else dict(zip(ranked, range(len(ranked))))
+
+    @property
+    def ranked(self) -> list[str]:
+        """Every task in topological order."""
+        rank = self._ranks()
+        return sorted(rank, key=rank.__getitem__)
+
+    def _ranks(self) -> dict[str, int]:
+        if self._rank is None:
+            order = self.topological(self.tasks)
+            self._rank = dict(zip(order, range(len(order))))
+        return self._rank
 
     def producer_of(self, path: str) -> str | None:
         """The task that declares `path` as an output, or whose directory output holds it."""
@@ -123,7 +140,10 @@ class Graph:
             if name not in needed:
                 needed.add(name)
                 stack.extend(self.upstream[name])
-        return self.topological(needed)
+        # Kahn's order over a set closed under dependencies is the order of all tasks with
+        # the rest left out: what a task waits for, and what is ready before it, is all in.
+        rank = self._ranks()
+        return sorted((n for n in needed if n in rank), key=rank.__getitem__)
 
     def topological(self, names: Iterable[str]) -> list[str]:
         """Kahn's order over `names`; among ready tasks, Flowfile (then file) order first."""

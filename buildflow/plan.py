@@ -16,8 +16,12 @@ class Plan:
     def __init__(self, graph: Graph, names: list[str]) -> None:
         selected = set(names)
         self._order = graph.order
-        self._downstream = {n: [d for d in graph.downstream[n] if d in selected] for n in names}
-        self._waiting = {n: sum(up in selected for up in graph.upstream[n]) for n in names}
+        if len(selected) == len(graph.tasks):  # every task (the usual build): none left out
+            self._downstream = graph.downstream
+        else:
+            self._downstream = {n: [d for d in graph.downstream[n] if d in selected]
+                                for n in names}
+        self._waiting = {n: len(selected.intersection(graph.upstream[n])) for n in names}
         self._ready = [(graph.order[n], n) for n in names if self._waiting[n] == 0]
         heapq.heapify(self._ready)
         self.blocked_by: dict[str, str] = {}  # task -> the failed task it depends on

@@ -175,21 +175,24 @@ class Builder:
     def _settle(self, plan: Plan, stale: list[tuple[int, str, Decision]],
                 result: BuildResult) -> None:
         """Decide every ready task: skip it, pass it (up to date, group) or queue it to run."""
+        # Once per task of every build, so the attribute lookups are hoisted.
+        tasks, records, hasher, force = self.project.tasks, self.state.tasks, self.hasher, \
+            self.options.force
+        handle, done, blocked_by = self.reporter.handle, result.tasks, plan.blocked_by
         while (name := plan.pop_ready()) is not None:
-            task = self.project.tasks[name]
-            blocker = plan.blocked_by.get(name)
+            task = tasks[name]
+            blocker = blocked_by.get(name)
             if blocker is not None:
                 self._skip(name, f"dependency failed: {blocker}", result)
                 plan.finished(name, ok=False)
                 continue
-            if not task.is_group:
-                decision = decide(task, self.state.tasks.get(name), self.hasher,
-                                  force=self.options.force)
-                if decision.stale:
+            if task.commands:  # not a group
+                decision = decide(task, records.get(name), hasher, force=force)
+                if decision.reasons:
                     heapq.heappush(stale, (self.project.graph.order[name], name, decision))
                     continue
-                self.reporter.handle(ev.TaskSkipped(name, "up to date"))
-            result.tasks[name] = TaskResult(name, Outcome.UP_TO_DATE)
+                handle(ev.TaskSkipped(name, "up to date"))
+            done[name] = TaskResult(name, Outcome.UP_TO_DATE)
             plan.finished(name, ok=True)
 
     def _skip(self, name: str, reason: str, result: BuildResult) -> None:
