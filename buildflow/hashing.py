@@ -34,8 +34,13 @@ class StatEntry(NamedTuple):
     hashed_at_ns: int
 
 
+# A stat entry as the state loads it from a snapshot: the fields of StatEntry in a plain tuple,
+# which spares building 20,000 named tuples for a 10,000-task project.
+StatRow = tuple[int, int, int, str, int]
+
+
 class Hasher:
-    def __init__(self, fs: FileSystem, cache: dict[str, StatEntry]) -> None:
+    def __init__(self, fs: FileSystem, cache: dict[str, StatRow]) -> None:
         self.fs = fs
         self.cache = cache
         self.changed: dict[str, StatEntry] = {}
@@ -59,10 +64,12 @@ class Hasher:
             return MISSING
         if st.is_dir:
             return self._tree_hash(path)
-        entry = self.cache.get(path)
-        if (entry is not None and entry.size == st.size and entry.mtime_ns == st.mtime_ns
-                and entry.inode == st.inode and st.mtime_ns < entry.hashed_at_ns - RACY_WINDOW_NS):
-            return entry.digest
+        known = self.cache.get(path)
+        if known is not None:
+            size, mtime_ns, inode, digest, hashed_at_ns = known
+            if size == st.size and mtime_ns == st.mtime_ns and inode == st.inode \
+                    and st.mtime_ns < hashed_at_ns - RACY_WINDOW_NS:
+                return digest
         hashed_at = self.fs.now_ns()
         digest = self._read_hash(path)
         entry = StatEntry(st.size, st.mtime_ns, st.inode, digest, hashed_at)

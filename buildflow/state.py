@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 
 from buildflow.errors import BuildError
 from buildflow.gcpause import paused
-from buildflow.hashing import StatEntry
+from buildflow.hashing import StatEntry, StatRow
 
 HEADER = b"BFLOWSTATE 1\n"
 _FRAME = struct.Struct("<II")
@@ -56,7 +56,7 @@ class State:
         self.path = path
         self.warn = warn
         self.tasks: dict[str, TaskRecord] = {}
-        self.stats: dict[str, StatEntry] = {}
+        self.stats: dict[str, StatRow] = {}
         self._tail = 0  # records after the snapshot (all of them when there is none)
         self._good_size = 0
         self._handle: Any = None
@@ -75,11 +75,14 @@ class State:
                           f"(everything will rebuild once)")
             return self
         with paused():
-            self._good_size = self._replay(memoryview(data))
+            frames, end = self._frames(memoryview(data))
+            del data  # before the records are built: a lower peak of memory
+            self._good_size = self._replay(frames, end)
         return self
 
-    def _replay(self, data: memoryview) -> int:
-        """Apply every good record; the offset where the good records end."""
+    def _frames(self, data: memoryview) -> tuple[list[tuple[int, Any]], int]:
+        """Every good record with its offset, and the offset where the good records end."""
+        frames = []
         offset = len(HEADER)
         while offset < len(data):
             payload = self._read_frame(data, offset)
@@ -87,13 +90,21 @@ class State:
                 self.warn(f"{self.path}: dropped a torn or corrupt record at byte {offset} "
                           f"(from an interrupted run); the tasks it named will rebuild")
                 break
+            frames.append((offset, payload))
+            offset += _FRAME.size + _FRAME.unpack_from(data, offset)[0]
+        data.release()
+        return frames, offset
+
+    def _replay(self, frames: list[tuple[int, Any]], end: int) -> int:
+        """Apply the records in order; the offset where the good ones end."""
+        for index, (offset, payload) in enumerate(frames):
             try:
                 self._apply(payload)
             except (TypeError, ValueError, IndexError, KeyError):
                 self.warn(f"{self.path}: dropped a malformed record at byte {offset}")
-                break
-            offset += _FRAME.size + _FRAME.unpack_from(data, offset)[0]
-        return offset
+                return offset
+            frames[index] = (offset, None)  # each record's raw data is freed once applied
+        return end
 
     @staticmethod
     def _read_frame(data: memoryview, offset: int) -> Any:
@@ -113,7 +124,10 @@ class State:
         kind = payload[0]
         if kind == "S":
             tasks = dict(zip(payload[1], map(TaskRecord._make, payload[1].values())))
-            self.stats = dict(zip(payload[2], map(StatEntry._make, payload[2].values())))
+            stats = payload[2]
+            if not all(type(row) is tuple and len(row) == 5 for row in stats.values()):
+                raise ValueError("stat entry")
+            self.stats = stats  # StatRows, as the Hasher reads them
             self.tasks = tasks
             self._tail = 0
             return
@@ -191,8 +205,7 @@ class State:
             self.compact()
 
     def compact(self) -> None:
-        snapshot = ("S", {n: tuple(r) for n, r in self.tasks.items()},
-                    {p: tuple(e) for p, e in self.stats.items()})
+        snapshot = ("S", *_shared(self.tasks, self.stats))
         temp = self.path.with_name(self.path.name + ".tmp")
         try:
             with open(temp, "wb") as handle:
@@ -205,3 +218,24 @@ class State:
             return
         self._tail = 0
         self._good_size = self.path.stat().st_size
+
+
+def _shared(tasks: dict[str, TaskRecord],
+            stats: dict[str, StatRow]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Records and stat entries as plain data in which every equal string is one object (and
+    every empty map one dict), so marshal writes each once and a load builds each once: a
+    path is a stat key and a key in the records of its producer and its consumers, each from
+    a record appended apart. A third of the objects of a large state, and of its load time."""
+    one: dict[Any, Any] = {}
+    empty: dict[str, str] = {}
+
+    def hashes(mapping: dict[str, str]) -> dict[str, str]:
+        if not mapping:
+            return empty
+        return {one.setdefault(p, p): one.setdefault(h, h) for p, h in mapping.items()}
+
+    rows = {path: (e[0], e[1], e[2], one.setdefault(e[3], e[3]), e[4])
+            for path, e in stats.items()}
+    records = {name: (r.action, hashes(r.inputs), hashes(r.depfile_inputs), hashes(r.outputs),
+                      r.duration) for name, r in tasks.items()}
+    return records, {one.setdefault(p, p): row for p, row in rows.items()}
