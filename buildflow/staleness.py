@@ -87,7 +87,7 @@ def decide(task: Task, record: TaskRecord | None, hasher: Hasher, *, force: bool
     """Every reason `task` must run; inputs are hashed here, before the command starts."""
     action = action_of(task)
     file_hash = hasher.file_hash
-    inputs = {path: file_hash(path) for path in task.inputs}
+    inputs = dict(zip(task.inputs, map(file_hash, task.inputs)))
     if record is not None and not force and not pending_upstream and \
             _fresh(task, record, action, inputs, file_hash):
         return Decision([], action, inputs)
