@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from buildflow import events as ev
 from buildflow.logs import log_path, seal
@@ -38,6 +38,16 @@ class Execution:
     started_ns: int  # wall clock at the first attempt, to spot inputs written during the run
 
 
+def _open_log(path: Path) -> BinaryIO:
+    """The task's log, emptied; the logs directory is made only when missing, not probed
+    before each of a large build's tasks."""
+    try:
+        return open(path, "wb", buffering=0)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return open(path, "wb", buffering=0)
+
+
 class Executor:
     def __init__(self, runner: CommandRunner, root: Path, cache_dir: Path,
                  base_env: Mapping[str, str], *, interrupted: threading.Event,
@@ -54,12 +64,13 @@ class Executor:
         self.clock = clock
 
     def execute(self, task: Task) -> Execution:
-        env = {**self.base_env, **dict(task.env)}
+        # Without env of its own a task gets the base mapping itself, which lets the runner
+        # pass on bflow's own environment without encoding it again for every command.
+        env = {**self.base_env, **dict(task.env)} if task.env else self.base_env
         path = log_path(self.cache_dir, task.name)
-        path.parent.mkdir(parents=True, exist_ok=True)
         started, started_ns = self.clock(), time.time_ns()
         attempts = 0
-        with open(path, "wb", buffering=0) as log:
+        with _open_log(path) as log:
             while True:
                 attempts += 1
                 if attempts > 1:

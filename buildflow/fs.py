@@ -102,7 +102,9 @@ class LocalFileSystem:
         return sorted(found)
 
     def make_dirs(self, path: str) -> None:
-        os.makedirs(self._abs(path), exist_ok=True)
+        target = self._abs(path)
+        if not os.path.isdir(target):  # one stat, where makedirs would raise and catch
+            os.makedirs(target, exist_ok=True)
 
     def remove(self, path: str) -> None:
         target = self._abs(path)

@@ -89,7 +89,7 @@ class Builder:
         # Every message to the main thread: an Execution, a TaskRetry, an exception from a
         # worker, or _INTERRUPT. SimpleQueue.put is safe to call from a signal handler.
         self.messages: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self.executor = Executor(runner, project.root, project.cache_dir, dict(os.environ),
+        self.executor = Executor(runner, project.root, project.cache_dir, os.environ,
                                  interrupted=self.interrupted, on_retry=self.messages.put,
                                  wait=wait or (lambda event, seconds: event.wait(seconds)),
                                  jitter=jitter, clock=clock)
