@@ -46,6 +46,7 @@ class Hasher:
         self.changed: dict[str, StatEntry] = {}
         self.files_read = 0
         self._seen: dict[str, str] = {}  # path -> digest, since the last forget_seen
+        self._racy: set[str] = set()  # hashed within the racy window of their mtime
 
     def file_hash(self, path: str) -> str:
         """The content hash of a file, or of a directory's whole tree; MISSING if absent."""
@@ -57,6 +58,19 @@ class Hasher:
     def forget_seen(self) -> None:
         """Files may have changed since they were hashed (a command ran): stat them again."""
         self._seen.clear()
+
+    def settle_racy(self) -> None:
+        """Hash again the files hashed too soon after they were written (every output of a
+        build is one) whose mtime is by now safely in the past: the next build trusts their
+        stat instead of reading each of them again. What it would do, done while the files
+        are in the page cache and the build is ending anyway."""
+        settled = self.fs.now_ns() - RACY_WINDOW_NS
+        for path in list(self._racy):
+            known = self.cache.get(path)
+            if known is None or known[1] < settled:
+                self._racy.discard(path)
+                self._seen.pop(path, None)
+                self._current_hash(path)
 
     def _current_hash(self, path: str) -> str:
         st = self.fs.stat(path)
@@ -75,6 +89,8 @@ class Hasher:
         entry = StatEntry(st.size, st.mtime_ns, st.inode, digest, hashed_at)
         self.cache[path] = entry
         self.changed[path] = entry
+        if st.mtime_ns >= hashed_at - RACY_WINDOW_NS:
+            self._racy.add(path)
         return digest
 
     def _read_hash(self, path: str) -> str:

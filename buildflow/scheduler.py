@@ -163,6 +163,8 @@ class Builder:
                 blocker = plan.blocked_by.get(name)
                 reason = f"dependency failed: {blocker}" if blocker else "build stopped"
                 self._skip(name, reason, result)
+        if not self.interrupted.is_set():
+            self.hasher.settle_racy()
         self.state.record_stats(self.hasher.take_changes())
         if self.interrupted.is_set():
             result.exit_status = EXIT_INTERRUPTED

@@ -6,11 +6,20 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
+import xxhash
 from conftest import Project
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from memfs import MemoryFileSystem
 
 from buildflow.flowcache import RACY_WINDOW_NS
+from buildflow.hashing import MISSING, UNKNOWN, Hasher, StatRow
+from buildflow.model import Task
+from buildflow.staleness import _reasons, action_of, decide
+from buildflow.state import TaskRecord
 
 FLOWFILE = """\
 [tasks.copy]
@@ -43,3 +52,105 @@ def test_the_first_build_after_a_clean_stores_the_project_cache(project: Project
     assert project.bflow("-n").returncode == 0
     assert project.bflow().returncode == 0
     assert sorted(project.runs()) == ["a", "join"]
+
+
+def test_a_racy_file_is_settled_once_its_mtime_is_old_so_the_next_build_reads_nothing() -> None:
+    fs = MemoryFileSystem()
+    fs.write("out.txt", "built")  # hashed right after it was written: racy
+    cache: dict[str, StatRow] = {}
+    hasher = Hasher(fs, cache)  # type: ignore[arg-type]
+    digest = hasher.file_hash("out.txt")
+    hasher.settle_racy()  # still within the window: nothing to do yet
+    assert fs.reads == ["out.txt"]
+    fs.tick(2)
+    hasher.settle_racy()
+    assert fs.reads == ["out.txt", "out.txt"]
+    assert [path for path, _ in hasher.take_changes()] == ["out.txt"]
+    assert Hasher(fs, cache).file_hash("out.txt") == digest  # type: ignore[arg-type]
+    assert fs.reads == ["out.txt", "out.txt"]  # the next build trusts the stat
+
+
+def test_a_file_rewritten_before_settling_gets_its_new_hash() -> None:
+    fs = MemoryFileSystem()
+    fs.write("out.txt", "one", inode=3)
+    cache: dict[str, StatRow] = {}
+    hasher = Hasher(fs, cache)  # type: ignore[arg-type]
+    hasher.file_hash("out.txt")
+    fs.write("out.txt", "two", mtime_ns=fs.clock_ns, inode=3)  # same stat, same tick
+    fs.tick(2)
+    hasher.settle_racy()
+    assert cache["out.txt"][3] == xxhash.xxh3_128_hexdigest(b"two")
+
+
+def test_within_a_build_a_path_is_stated_once_until_a_command_runs() -> None:
+    fs = MemoryFileSystem()
+    fs.write("a.txt", "one")
+    hasher = Hasher(fs, {})  # type: ignore[arg-type]
+    first = hasher.file_hash("a.txt")
+    fs.tick(2)
+    fs.write("a.txt", "two")
+    assert hasher.file_hash("a.txt") == first  # remembered for this build
+    hasher.forget_seen()  # a command ran: it may have written anything
+    assert hasher.file_hash("a.txt") == xxhash.xxh3_128_hexdigest(b"two")
+
+
+PATHS = ["a", "b", "c", "d", "x", "y"]
+CHANGES = st.sampled_from(["input added", "input dropped", "input changed", "depfile unknown",
+                           "depfile changed", "output changed", "output dropped", "action",
+                           "always", "file removed", "recorded missing"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(inputs=st.lists(st.sampled_from(["a", "b", "c"]), unique=True, max_size=3),
+       outputs=st.lists(st.sampled_from(["x", "y"]), unique=True, max_size=2),
+       depfile=st.lists(st.sampled_from(["a", "d"]), unique=True, max_size=2),
+       changes=st.lists(st.tuples(CHANGES, st.sampled_from(PATHS)), max_size=2))
+def test_the_fresh_fast_path_decides_exactly_as_the_full_comparison(
+        inputs: list[str], outputs: list[str], depfile: list[str],
+        changes: list[tuple[str, str]]) -> None:
+    """decide() with its shortcut against the reasons listed one by one: a record of a run
+    that matches the disk, then up to two things changed (or none, the fresh case)."""
+    fs = MemoryFileSystem()
+    for path in PATHS:
+        fs.write(path, f"content of {path}")
+    task = Task(name="t", base="t", commands=("make it",), inputs=tuple(inputs),
+                outputs=tuple(outputs))
+    hasher = Hasher(fs, {})  # type: ignore[arg-type]
+    digest = {p: hasher.file_hash(p) for p in PATHS}
+    action = action_of(task)
+    recorded_inputs = {p: digest[p] for p in inputs}
+    recorded_depfile = {p: digest[p] for p in depfile}
+    recorded_outputs = {p: digest[p] for p in outputs}
+    for change, path in changes:
+        if change == "input added":
+            recorded_inputs.pop(path, None)
+        elif change == "input dropped":
+            recorded_inputs[path] = digest[path]
+        elif change == "input changed" and path in recorded_inputs:
+            recorded_inputs[path] = "0" * 32
+        elif change == "depfile unknown":
+            recorded_depfile[path] = UNKNOWN
+        elif change == "depfile changed":
+            recorded_depfile[path] = "1" * 32
+        elif change == "output changed" and path in recorded_outputs:
+            recorded_outputs[path] = "2" * 32
+        elif change == "output dropped":
+            recorded_outputs.pop(path, None)
+        elif change == "action":
+            action = (("other",),) + action[1:]
+        elif change == "always":
+            task = replace(task, always=True)
+        elif change == "file removed":
+            fs.remove(path)
+        elif change == "recorded missing":  # it was missing at the run, and still is
+            fs.remove(path)
+            for recorded in (recorded_inputs, recorded_depfile, recorded_outputs):
+                if path in recorded:
+                    recorded[path] = MISSING
+    record = TaskRecord(action, recorded_inputs, recorded_depfile, recorded_outputs, 0.0)
+    hasher = Hasher(fs, {})  # type: ignore[arg-type]
+    decision = decide(task, record, hasher)
+    full = _reasons(task, record, decision.action, decision.input_hashes, hasher, False, ())
+    assert decision.reasons == full
+    if not changes and (inputs or outputs):
+        assert decision.reasons == []  # the fast path itself was taken
