@@ -1,11 +1,11 @@
 """The shortcuts that make large no-op builds fast give the same answers as the slow paths:
-the project cache after a clean build, per-build stat memo, the fresh fast path of staleness,
-and the compacted state. Runs are counted from the commands' log file."""
+the project cache after a clean build, the per-build stat memo, settled racy entries, the
+fresh fast path of staleness, and the compacted state. Runs are counted from the commands'
+log file."""
 
 from __future__ import annotations
 
-import os
-import time
+import struct
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,36 +14,16 @@ from conftest import Project
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from memfs import MemoryFileSystem
+from test_flowcache import FLOWFILE, _settle
 
-from buildflow.flowcache import RACY_WINDOW_NS
-from buildflow.hashing import MISSING, UNKNOWN, Hasher, StatRow
+from buildflow.hashing import MISSING, UNKNOWN, Hasher, StatEntry, StatRow
 from buildflow.model import Task
 from buildflow.staleness import _reasons, action_of, decide
-from buildflow.state import TaskRecord
-
-FLOWFILE = """\
-[tasks.copy]
-foreach = "src/*.txt"
-cmd = "cp {item} {output} && echo {stem} >> runs.log"
-outputs = ["out/{stem}.out"]
-
-[tasks.join]
-cmd = "cat {inputs} > {output} && echo join >> runs.log"
-inputs = ["out/*.out"]
-outputs = ["all.out"]
-"""
-
-
-def _settle(directory: Path) -> None:
-    """Wait until the directory's last change is older than the flow cache's racy window."""
-    deadline = time.monotonic() + 30
-    while time.time_ns() - os.stat(directory).st_ctime_ns <= RACY_WINDOW_NS:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+from buildflow.state import HEADER, State, TaskRecord
 
 
 def test_the_first_build_after_a_clean_stores_the_project_cache(project: Project) -> None:
-    project.flowfile(FLOWFILE.replace('"out/*.out"', '"out/a.out"'))
+    project.flowfile(FLOWFILE)
     project.write("src/a.txt", "a\n")
     _settle(project.root / "src")
     assert project.bflow().returncode == 0
@@ -154,3 +134,42 @@ def test_the_fresh_fast_path_decides_exactly_as_the_full_comparison(
     assert decision.reasons == full
     if not changes and (inputs or outputs):
         assert decision.reasons == []  # the fast path itself was taken
+
+
+def _record(n: int) -> TaskRecord:
+    return TaskRecord(("cmd",), {f"src/{n}": f"h{n}"}, {}, {f"out/{n}": f"h{n}"}, 0.1)
+
+
+def test_a_long_tail_of_records_is_compacted_into_one_snapshot_sharing_strings(
+        tmp_path: Path) -> None:
+    path = tmp_path / "state"
+    state = State(path).load()
+    for n in range(100):  # a first full build: one record per task
+        state.record_success(f"t{n}", _record(n), [(f"out/{n}", StatEntry(1, 2, 3, f"h{n}", 4))])
+    appended = path.stat().st_size
+    state.close()
+    loaded = State(path).load()
+    assert loaded.tasks == {f"t{n}": _record(n) for n in range(100)}
+    assert loaded.stats["out/7"] == (1, 2, 3, "h7", 4)
+    data = path.read_bytes()
+    (length,) = struct.unpack_from("<I", data, len(HEADER))
+    assert len(data) == len(HEADER) + 8 + length < appended  # one snapshot, not 100 records
+    out = loaded.tasks["t7"].outputs
+    assert next(iter(out)) is next(k for k in loaded.stats if k == "out/7")
+    assert out["out/7"] is loaded.stats["out/7"][3]
+
+
+def test_a_short_tail_on_a_large_state_is_left_to_grow(tmp_path: Path) -> None:
+    path = tmp_path / "state"
+    state = State(path).load()
+    for n in range(1000):
+        state.record_success(f"t{n}", _record(n), [])
+    state.close()
+    snapshot = path.read_bytes()
+    again = State(path).load()
+    for n in range(70):  # more than the minimum, but few for 1,000 tasks
+        again.record_success(f"t{n}", _record(n + 1), [])
+    again.close()
+    data = path.read_bytes()
+    assert data.startswith(HEADER) and data[:len(snapshot)] == snapshot  # appended only
+    assert State(path).load().tasks["t3"] == _record(4)
