@@ -205,11 +205,12 @@ class State:
             self.compact()
 
     def compact(self) -> None:
-        snapshot = ("S", *_shared(self.tasks, self.stats))
+        data = marshal.dumps(("S", *_shared(self.tasks, self.stats)))
         temp = self.path.with_name(self.path.name + ".tmp")
         try:
-            with open(temp, "wb") as handle:
-                handle.write(HEADER + _frame(snapshot))
+            with open(temp, "wb") as handle:  # the frame in pieces: no copy of a large blob
+                handle.write(HEADER + _FRAME.pack(len(data), zlib.crc32(data)))
+                handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temp, self.path)
