@@ -71,8 +71,7 @@ class LocalFileSystem:
         self._local = threading.local()  # a read buffer per thread: workers hash too
 
     def _abs(self, path: str) -> str:
-        # os.path.join, without its cost on the stat of every input and output of a build.
-        return path if path.startswith("/") else f"{self.root}/{path}"
+        return os.path.join(self.root, path)
 
     def stat(self, path: str) -> Stat | None:
         try:
