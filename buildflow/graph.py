@@ -45,7 +45,9 @@ class Graph:
             for up in ups:
                 if up in self.downstream:
                     self.downstream[up].append(task.name)
-        self._rank = None if ranked is None else dict(zip(ranked, range(len(ranked))))
+        self._rank = None
+        if ranked is not None and len(ranked) == len(tasks):  # else worked out when needed
+            self._rank = dict(zip(ranked, range(len(ranked))))
 
     @property
     def ranked(self) -> list[str]:
