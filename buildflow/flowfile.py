@@ -85,6 +85,8 @@ def read_toml(path: Path) -> dict[str, Any]:
     try:
         text = data.decode("utf-8")
         return tomllib.loads(text)
+    except RecursionError:
+        raise FlowfileError([f"{path.name}: values are nested too deeply to read"]) from None
     except UnicodeDecodeError as exc:
         raise FlowfileError([f"{path.name}: not valid UTF-8 at byte {exc.start}"]) from None
     except tomllib.TOMLDecodeError as exc:
@@ -124,6 +126,10 @@ class _Checker:
                 self.problem(f"{where}.{key}" if where else key, f"unknown key{hint}")
 
     def string(self, value: Any, where: str) -> str | None:
+        if isinstance(value, str) and "\0" in value:
+            self.problem(where, "contains a NUL character (\\u0000), which no path, command "
+                                "or environment value can hold")
+            return None
         if isinstance(value, str):
             return value
         self.problem(where, f"expected a string, got {_type_name(value)}")
@@ -143,12 +149,17 @@ class _Checker:
                 out.append(text)
         return tuple(out)
 
-    def string_table(self, value: Any, where: str) -> tuple[tuple[str, str], ...]:
+    def string_table(self, value: Any, where: str,
+                     env: bool = False) -> tuple[tuple[str, str], ...]:
         if not isinstance(value, dict):
             self.problem(where, f"expected a table of strings, got {_type_name(value)}")
             return ()
         out = []
         for key, item in value.items():
+            if env and (not key or "=" in key or "\0" in key):
+                self.problem(f"{where}.{key}", "not a usable environment variable name "
+                                               "(it must be non-empty, without '=' or NUL)")
+                continue
             text = self.string(item, f"{where}.{key}")
             if text is not None:
                 out.append((key, text))
@@ -209,7 +220,7 @@ def _parse_settings(raw: Any, check: _Checker) -> Settings:
             if number is not None:
                 values[key] = float(number)
     if "env" in raw:
-        values["env"] = check.string_table(raw["env"], "settings.env")
+        values["env"] = check.string_table(raw["env"], "settings.env", env=True)
     return Settings(**values)
 
 
@@ -260,7 +271,7 @@ def _parse_task(name: str, raw: Any, check: _Checker) -> TaskDecl | None:
         deps=lists.get("deps", ()),
         foreach=foreach,
         depfile=optional_strings.get("depfile") or None,
-        env=check.string_table(raw["env"], f"{where}.env") if "env" in raw else (),
+        env=check.string_table(raw["env"], f"{where}.env", env=True) if "env" in raw else (),
         cwd=optional_strings.get("cwd") or None,
         always=check.boolean(get("always"), f"{where}.always") if "always" in raw else False,
         description=optional_strings.get("description") or "",
