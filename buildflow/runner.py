@@ -93,6 +93,9 @@ class SubprocessRunner:
                         argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
                         stderr=subprocess.STDOUT, start_new_session=True)
                 except FileNotFoundError:
+                    if not cwd.is_dir():
+                        log.write(f"bflow: cannot run in {cwd}: no such directory\n".encode())
+                        return RunResult(126)
                     log.write(f"bflow: {argv[0]}: command not found\n".encode())
                     return RunResult(127)
                 except PermissionError:
