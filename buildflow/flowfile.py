@@ -117,6 +117,8 @@ class _Checker:
         self.problems: list[str] = []
 
     def problem(self, where: str, message: str) -> None:
+        # Keys may hold newlines or control characters: escape them so a problem stays a line.
+        where = "".join(c if c.isprintable() else repr(c)[1:-1] for c in where)
         self.problems.append(f"{self.file_name}: {where}: {message}")
 
     def keys(self, table: Mapping[str, Any], where: str, allowed: tuple[str, ...]) -> None:
