@@ -149,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dispatch(args)
     except FatalError as exc:
         prefix = "bflow: error: "
-        print("\n".join(prefix + line for line in str(exc).splitlines()), file=sys.stderr)
+        print("\n".join(prefix + line for line in str(exc).split("\n")), file=sys.stderr)
         return exc.exit_code
     except BrokenPipeError:
         # The reader went away (`bflow --json | head`): stop quietly, as cat does.
