@@ -132,6 +132,9 @@ class _Resolver:
             elif os.path.isdir(self.root / expanded):
                 self.problem(where, f"'{expanded}' is a directory; to depend on its files "
                                     f"write '{expanded}/**'")
+            elif os.path.islink(self.root / expanded) and not os.path.exists(self.root / expanded):
+                self.problem(where, f"input '{expanded}' is a symlink to "
+                                    f"'{os.readlink(self.root / expanded)}', which does not exist")
             elif os.path.lexists(self.root / expanded):
                 chosen[expanded] = None
             else:
