@@ -50,6 +50,8 @@ class _Resolver:
         self.problems: list[str] = []
         self.warnings: list[str] = []
         self.declared: dict[str, str] = {}  # output -> instance name
+        self.real_root = os.path.realpath(self.root)
+        self.real_parents: dict[str, str | None] = {}  # output dir -> its real path if outside
 
     def problem(self, where: str, message: str) -> None:
         self.problems.append(f"{self.file}: {where}: {message}")
@@ -98,6 +100,11 @@ class _Resolver:
                 self.problem(where, f"output '{expanded}' is inside the cache dir "
                                     f"'{self.cache_dir}'")
                 continue
+            escape = self._escaping_parent(path)
+            if escape:
+                self.problem(where, f"output '{expanded}' goes through a symlink that leaves the "
+                                    f"project root (to {escape}); write outputs inside it")
+                continue
             if path in self.declared:
                 self.problem(where, f"output '{path}' is also declared by task "
                                     f"'{self.declared[path]}'; each file has one producer")
@@ -107,6 +114,15 @@ class _Resolver:
             self.declared[path] = name
             outputs.append(path)
         return outputs, dirs
+
+    def _escaping_parent(self, path: str) -> str | None:
+        """The real directory outside the root that `path`'s parent resolves to, if any."""
+        parent = posixpath.dirname(path)
+        if parent not in self.real_parents:
+            real = os.path.realpath(self.root / parent)
+            inside = real == self.real_root or real.startswith(self.real_root + os.sep)
+            self.real_parents[parent] = None if inside else real
+        return self.real_parents[parent]
 
     def expand_inputs(self, decl: TaskDecl, name: str, patterns: list[str],
                       values: dict[str, str]) -> list[str]:
