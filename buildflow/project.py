@@ -161,7 +161,7 @@ class _Resolver:
 
     def _inside_dir_output(self, path: str) -> bool:
         parent = posixpath.dirname(path)
-        while parent:
+        while parent not in ("", "/"):
             if parent in self.declared and parent != path:
                 return True
             parent = posixpath.dirname(parent)
