@@ -8,12 +8,12 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from conftest import Project, bflow_env
+from test_faults import build_in_background
 
 # Runs bflow with one function replaced by one that fails the way a bug would.
 INJECT = """
@@ -126,13 +126,7 @@ def test_interrupt_exits_130_without_a_traceback(project: Project) -> None:
     [tasks.wait]
     cmd = "echo started >> runs.log && sleep 30"
     """)
-    process = subprocess.Popen([sys.executable, "-m", "buildflow", "--plain"], cwd=project.root,
-                               env=bflow_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
-    deadline = time.monotonic() + 30
-    while project.runs() != ["started"]:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    process = build_in_background(project, until_runs=["started"])
     os.kill(process.pid, signal.SIGINT)
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 130

@@ -50,6 +50,18 @@ raise SystemExit(main())
 """
 
 
+def build_in_background(project: Project, until_runs: list[str]) -> subprocess.Popen[str]:
+    """Start `bflow --plain` and return once its commands have logged `until_runs`."""
+    process = subprocess.Popen([sys.executable, "-m", "buildflow", "--plain"], cwd=project.root,
+                               env=bflow_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    deadline = time.monotonic() + 30
+    while project.runs() != until_runs:
+        assert time.monotonic() < deadline and process.poll() is None, "the build did not start"
+        time.sleep(0.01)
+    return process
+
+
 def assert_explained(result: subprocess.CompletedProcess[str], code: int = 1) -> None:
     assert result.returncode == code, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr
@@ -105,13 +117,7 @@ def test_input_deleted_while_the_build_runs(project: Project) -> None:
     deps = ["slow"]
     """)
     project.write("data.txt", "data\n")
-    process = subprocess.Popen([sys.executable, "-m", "buildflow", "--plain"], cwd=project.root,
-                               env=bflow_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
-    deadline = time.monotonic() + 30
-    while project.runs() != ["slow"]:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    process = build_in_background(project, until_runs=["slow"])
     (project.root / "data.txt").unlink()
     project.write("go", "")
     stdout, stderr = process.communicate(timeout=60)

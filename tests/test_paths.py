@@ -49,13 +49,16 @@ def test_weird_file_names_build_and_stay_up_to_date(project: Project) -> None:
     assert log.returncode == 0
 
 
+LINK_COPY = """
+[tasks.copy]
+cmd = "echo ran >> runs.log && cat {input} > {output}"
+inputs = ["link.txt"]
+outputs = ["out.txt"]
+"""
+
+
 def test_symlinked_input_hashes_its_target(project: Project) -> None:
-    project.flowfile("""
-    [tasks.copy]
-    cmd = "echo ran >> runs.log && cat {input} > {output}"
-    inputs = ["link.txt"]
-    outputs = ["out.txt"]
-    """)
+    project.flowfile(LINK_COPY)
     project.write("one.txt", "one\n")
     project.write("same.txt", "one\n")
     (project.root / "link.txt").symlink_to("one.txt")
@@ -71,12 +74,7 @@ def test_symlinked_input_hashes_its_target(project: Project) -> None:
 
 
 def test_dangling_symlink_input_is_a_clear_error(project: Project) -> None:
-    project.flowfile("""
-    [tasks.copy]
-    cmd = "echo ran >> runs.log && cat {input} > {output}"
-    inputs = ["link.txt"]
-    outputs = ["out.txt"]
-    """)
+    project.flowfile(LINK_COPY)
     (project.root / "link.txt").symlink_to("nowhere.txt")
     result = project.bflow()
     assert result.returncode == 2
