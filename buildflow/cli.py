@@ -154,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dispatch(args)
     except FatalError as exc:
         prefix = "bflow: error: "
-        print("\n".join(prefix + line for line in str(exc).splitlines()), file=sys.stderr)
+        print("\n".join(prefix + line for line in str(exc).split("\n")), file=sys.stderr)
         return exc.exit_code
     except BrokenPipeError:
         # The reader went away (`bflow --json | head`): stop quietly, as cat does.
@@ -178,12 +178,15 @@ def _report_bug(verbose: bool) -> int:
     text = traceback.format_exc()
     if verbose:
         print(text, file=sys.stderr)
-    fd, path = tempfile.mkstemp(prefix="bflow-crash-", suffix=".txt")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
+    try:
+        fd, path = tempfile.mkstemp(prefix="bflow-crash-", suffix=".txt")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        where = f"the traceback was written to {path}; please report it with that file"
+    except OSError as exc:
+        where = f"the traceback could not be saved ({exc.strerror}); rerun with -v to see it"
     print(f"bflow: internal error (a bug in bflow): {text.strip().splitlines()[-1]}\n"
-          f"bflow: the traceback was written to {path}; please report it with that file",
-          file=sys.stderr)
+          f"bflow: {where}", file=sys.stderr)
     return EXIT_BUG
 
 
