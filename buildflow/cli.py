@@ -199,7 +199,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if name == "init":
         from buildflow.commands import init
 
-        return init.run(directory=os.getcwd())
+        return init.run(directory=os.getcwd(), file=args.file)
     targets, overrides = _split_overrides(getattr(args, "targets", []))
     project = load_project(file=args.file, overrides=overrides)
     if name in ("build", "watch"):
