@@ -115,6 +115,13 @@ def test_did_you_mean_ignores_case(project: Project) -> None:
     assert result.returncode == 2 and "did you mean 'all'?" in result.stderr
 
 
+def test_a_mistyped_command_is_suggested(project: Project) -> None:
+    project.flowfile(GOOD)
+    result = project.bflow("stauts")
+    assert result.returncode == 2
+    assert "unknown target 'stauts'" in result.stderr and "the command 'status'" in result.stderr
+
+
 @pytest.mark.parametrize("existing", ["Flowfile", "Flowfile.toml"])
 def test_init_never_overwrites(project: Project, existing: str) -> None:
     project.write(existing, "# mine\n")
