@@ -58,7 +58,9 @@ def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = N
     try:
         state = open_state(project, reporter)
         if prune_dead_outputs(project, state, hasher_for(project, state), reporter.warn):
-            project = reload(project)
+            from buildflow.project import reload
+
+            project = reload(project)  # files its globs matched are gone
             names = selected(project, targets, cwd)
         builder = Builder(project, state, hasher_for(project, state),
                           runner or SubprocessRunner(), reporter, options)
@@ -68,13 +70,6 @@ def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = N
             state.close()
     finally:
         lock.release()
-
-
-def reload(project: Project) -> Project:
-    """Load the project's Flowfile again (after files its globs match were removed)."""
-    from buildflow.project import load as load_project
-
-    return load_project(project.flowfile, project.vars)
 
 
 def _dry_run(project: Project, names: list[str], options: BuildOptions,

@@ -6,11 +6,12 @@ together as one FlowfileError.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import posixpath
 from collections.abc import Mapping
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from buildflow import foreach, globbing, placeholders
 from buildflow.errors import FlowfileError, UsageError, did_you_mean
@@ -286,3 +287,20 @@ def load(path: str | os.PathLike[str] = "Flowfile",
     from buildflow.flowfile import load as load_flowfile
 
     return resolve(load_flowfile(Path(path).resolve()), overrides)
+
+
+def from_dict(data: Mapping[str, Any], root: str | os.PathLike[str] = ".",
+              overrides: Mapping[str, str] | None = None) -> Project:
+    """A project from Python objects shaped like a Flowfile's TOML (`{"tasks": {...}}`),
+    rooted at `root`; checked exactly as a Flowfile is (errors name it `<python>`)."""
+    from buildflow.flowfile import parse
+
+    project = resolve(parse(Path(root).resolve() / "<python>", data), overrides)
+    return dataclasses.replace(project, data=data)
+
+
+def reload(project: Project) -> Project:
+    """Load the project again from where it came from, with the same vars."""
+    if project.data is not None:
+        return from_dict(project.data, project.root, project.vars)
+    return load(project.flowfile, project.vars)
