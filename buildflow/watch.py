@@ -123,7 +123,8 @@ class Watcher:
                 self._report_broken(str(exc))
                 return self._announce(batch) if inputs else False
             if flowfile:
-                self.status.reloaded()
+                self.status.reloaded()  # names the Flowfile; the changed line names the rest
+                batch = [change for change in batch if change.path != self.watched.flowfile]
             elif not inputs and self._tasks() == before:
                 return False  # e.g. a new file no glob matches
         return self._announce(batch)
@@ -141,7 +142,9 @@ class Watcher:
 
     def _announce(self, batch: list[Change]) -> bool:
         root = str(self.project.root)
-        self.status.changed(sorted({os.path.relpath(change.path, root) for change in batch}))
+        if batch:
+            self.status.changed(sorted({os.path.relpath(change.path, root)
+                                        for change in batch}))
         return True
 
     def _reload(self) -> None:
