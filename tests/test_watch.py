@@ -5,10 +5,14 @@ condition with a generous deadline."""
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
+import pty
+import select
 import signal
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +26,7 @@ from buildflow.watch import Watcher
 from buildflow.watchset import Change, WatchSet
 from conftest import Project, bflow_env
 from test_faults import build_in_background
+from test_interrupts import read_all
 
 DEADLINE = 30.0
 CONCAT = """
@@ -460,3 +465,27 @@ def test_ctrl_c_during_a_build_stops_its_commands(concat: Project, watch) -> Non
         return False
 
     watching.wait_for(gone, "the command to be stopped", alive=False)
+
+
+def test_ctrl_c_between_builds_on_a_terminal_leaves_it_tidy(concat: Project) -> None:
+    leader, follower = pty.openpty()
+    env = {**bflow_env(), "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "24"}
+    del env["NO_COLOR"]
+    process = subprocess.Popen(  # on its own terminal, so Ctrl-C is typed and echoed
+        [sys.executable, "-m", "buildflow", "watch"], cwd=concat.root, env=env,
+        stdin=follower, stdout=follower, stderr=follower, start_new_session=True,
+        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+    os.close(follower)
+    screen = b""
+    deadline = time.monotonic() + DEADLINE
+    while b"(Ctrl-C to stop)" not in screen:
+        assert time.monotonic() < deadline and process.poll() is None, screen
+        if select.select([leader], [], [], 1)[0]:
+            screen += os.read(leader, 65536)
+    os.write(leader, b"\x03")
+    screen += read_all(leader, process)
+    os.close(leader)
+    assert process.returncode == EXIT_OK
+    assert screen.endswith(b"^C\r\n")  # the shell's prompt starts on a line of its own
+    assert screen.rindex(b"\x1b[?25h") > screen.rindex(b"\x1b[?25l")  # the cursor is shown
+    assert b"Traceback" not in screen
