@@ -16,8 +16,11 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from conftest import run_bflow
 from hypothesis import HealthCheck, given, settings
@@ -162,10 +165,27 @@ EDITS = ("change", "touch", "delete_output", "edit_output", "command", "add_glob
          "remove_glob", "same_bytes", "var_cli", "var_file", "delete_depfile", "toggle_always")
 
 
-def write(root: Path, model: Model, path: str, data: bytes) -> None:
+class Disk(Protocol):
+    files: dict[str, bytes]
+
+
+def write(root: Path, model: Disk, path: str, data: bytes) -> None:
     model.files[path] = data
     (root / path).parent.mkdir(parents=True, exist_ok=True)
     (root / path).write_bytes(data)
+
+
+def edit_file(draw: st.DrawFn, root: Path, model: Disk, kind: str, paths: list[str]) -> None:
+    """Touch one of `paths`, append to it ("edit_output"), or else delete it."""
+    path = draw(st.sampled_from(paths))
+    if kind == "touch":
+        later = time.time_ns() + draw(st.integers(1, 10**10))
+        os.utime(root / path, ns=(later, later))
+    elif kind == "edit_output":
+        write(root, model, path, model.files[path] + b"edited\n")
+    else:
+        (root / path).unlink()
+        del model.files[path]
 
 
 def apply_edit(draw: st.DrawFn, root: Path, model: Model) -> None:
@@ -181,24 +201,15 @@ def apply_edit(draw: st.DrawFn, root: Path, model: Model) -> None:
         path = draw(st.sampled_from(sources + outputs))
         write(root, model, path, model.files[path])
     elif kind == "touch":
-        path = root / draw(st.sampled_from(sources + outputs))
-        later = time.time_ns() + draw(st.integers(1, 10**10))
-        os.utime(path, ns=(later, later))
-    elif kind == "delete_output":
-        path = draw(st.sampled_from(outputs))
-        (root / path).unlink()
-        del model.files[path]
-    elif kind == "edit_output":
-        path = draw(st.sampled_from(outputs))
-        write(root, model, path, model.files[path] + b"edited\n")
+        edit_file(draw, root, model, kind, sources + outputs)
+    elif kind.endswith("output"):
+        edit_file(draw, root, model, kind, outputs)
     elif kind == "add_glob":
         write(root, model, f"src/g{draw(st.integers(0, 3))}.txt", draw(contents))
     elif kind == "remove_glob":
         globbed = [p for p in sources if p.startswith("src/g")]
         if globbed:
-            path = draw(st.sampled_from(globbed))
-            (root / path).unlink()
-            del model.files[path]
+            edit_file(draw, root, model, kind, globbed)
     elif kind == "var_cli":
         model.var_override = draw(st.sampled_from([None, *VALUES]))
     elif kind == "delete_depfile":
@@ -233,12 +244,27 @@ def clean_build(root: Path, model: Model, scratch: Path) -> dict[str, bytes]:
     return {t.output: (fresh / t.output).read_bytes() for t in model.tasks if t.has_output}
 
 
-def check_build(root: Path, model: Model, scratch: Path) -> None:
-    before = len((root / "runs.log").read_text().split()) if (root / "runs.log").exists() else 0
-    assignments = [f"{name}={value}" for name, value in overrides(model).items()]
-    result = run_bflow("-j", "2", *assignments, cwd=root)
+@contextmanager
+def scratch_project() -> Iterator[tuple[Path, Path]]:
+    """A scratch directory for clean builds, holding the project directory."""
+    with tempfile.TemporaryDirectory() as scratch_dir:
+        scratch = Path(scratch_dir)
+        (scratch / "project").mkdir()
+        yield scratch, scratch / "project"
+
+
+def build_and_count(root: Path, *args: str) -> list[str]:
+    """Run `bflow -j 2 ARGS` and return the names the commands appended to runs.log."""
+    log = root / "runs.log"
+    before = len(log.read_text().split()) if log.exists() else 0
+    result = run_bflow("-j", "2", *args, cwd=root)
     assert result.returncode == 0, result.stderr
-    ran = (root / "runs.log").read_text().split()[before:]
+    return log.read_text().split()[before:]
+
+
+def check_build(root: Path, model: Model, scratch: Path) -> None:
+    assignments = [f"{name}={value}" for name, value in overrides(model).items()]
+    ran = build_and_count(root, *assignments)
     assert sorted(ran) == sorted(model.build())
     on_disk = {t.output: (root / t.output).read_bytes() for t in model.tasks if t.has_output}
     assert on_disk == clean_build(root, model, scratch)
@@ -248,10 +274,7 @@ def check_build(root: Path, model: Model, scratch: Path) -> None:
 @PROPERTY_SETTINGS
 @given(st.data())
 def test_incremental_build_equals_clean_build_and_runs_exactly_what_changed(data: st.DataObject) -> None:
-    with tempfile.TemporaryDirectory() as scratch_dir:
-        scratch = Path(scratch_dir)
-        root = scratch / "project"
-        root.mkdir()
+    with scratch_project() as (scratch, root):
         model = Model(data.draw(graphs()), {})
         for path in SOURCES + DEPFILE_SOURCES:
             write(root, model, path, data.draw(contents))

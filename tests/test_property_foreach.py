@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
 import shutil
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conftest import run_bflow
 from hypothesis import given
 from hypothesis import strategies as st
-from test_property import FILTERS, PROPERTY_SETTINGS, contents, write
+from test_property import (FILTERS, PROPERTY_SETTINGS, build_and_count, contents, edit_file,
+                           scratch_project, write)
 
 from buildflow import engine
 
@@ -45,8 +43,8 @@ class Step:
     def table(self) -> str:
         sink = "{output}" if self.output else "/dev/null"
         tag = "{task}" if self.foreach else self.name
-        text = (f"\n[tasks.{self.name}]\n"
-                f"cmd = {json.dumps(f'echo {tag} >> runs.log && cat {{inputs}} | {self.filter} > {sink}')}\n")
+        cmd = f"echo {tag} >> runs.log && cat {{inputs}} | {self.filter} > {sink}"
+        text = f"\n[tasks.{self.name}]\ncmd = {json.dumps(cmd)}\n"
         if self.foreach:
             text += f"foreach = {json.dumps(self.glob)}\ninputs = {json.dumps(self.extra)}\n"
         else:
@@ -155,19 +153,11 @@ def apply_edit(draw: st.DrawFn, root: Path, model: Model) -> None:
         path = draw(st.sampled_from(ITEMS if kind == "add_item" else sources))
         write(root, model, path, draw(contents))
     elif kind == "remove_item":
-        path = draw(st.sampled_from(items))
-        (root / path).unlink()
-        del model.files[path]
+        edit_file(draw, root, model, kind, items)
     elif kind == "touch":
-        later = time.time_ns() + draw(st.integers(1, 10**10))
-        os.utime(root / draw(st.sampled_from(sources + outputs)), ns=(later, later))
-    elif kind == "delete_output":
-        path = draw(st.sampled_from(outputs))
-        (root / path).unlink()
-        del model.files[path]
-    elif kind == "edit_output":
-        path = draw(st.sampled_from(outputs))
-        write(root, model, path, model.files[path] + b"edited\n")
+        edit_file(draw, root, model, kind, sources + outputs)
+    elif kind.endswith("output"):
+        edit_file(draw, root, model, kind, outputs)
     else:
         draw(st.sampled_from(model.steps)).filter = draw(st.sampled_from(sorted(FILTERS)))
         write_flowfile(root, model)
@@ -193,11 +183,7 @@ def clean_build(root: Path, scratch: Path) -> dict[str, bytes]:
 
 
 def check_build(root: Path, model: Model, scratch: Path) -> None:
-    log = root / "runs.log"
-    before = len(log.read_text().split()) if log.exists() else 0
-    result = run_bflow("-j", "2", cwd=root)
-    assert result.returncode == 0, result.stderr
-    ran = log.read_text().split()[before:]
+    ran = build_and_count(root)
     assert sorted(ran) == sorted(model.build())
     on_disk = built(root)
     assert on_disk == {p: d for p, d in model.files.items() if p.startswith(BUILT)}
@@ -208,10 +194,7 @@ def check_build(root: Path, model: Model, scratch: Path) -> None:
 @PROPERTY_SETTINGS
 @given(st.data())
 def test_foreach_items_coming_and_going_match_a_clean_build(data: st.DataObject) -> None:
-    with tempfile.TemporaryDirectory() as scratch_dir:
-        scratch = Path(scratch_dir)
-        root = scratch / "project"
-        root.mkdir()
+    with scratch_project() as (scratch, root):
         model = Model(data.draw(chains()))
         write(root, model, COMMON, data.draw(contents))
         for path in data.draw(st.lists(st.sampled_from(ITEMS), max_size=3, unique=True)):
