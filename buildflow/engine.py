@@ -57,7 +57,8 @@ def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = N
     lock.acquire(lock_timeout, reporter.warn)
     try:
         state = open_state(project, reporter)
-        if prune_dead_outputs(project, state, hasher_for(project, state), reporter.warn):
+        # Repeat: a removed output can end instances of a foreach over it, and so on down.
+        while prune_dead_outputs(project, state, hasher_for(project, state), reporter.warn):
             from buildflow.project import reload
 
             project = reload(project)  # files its globs matched are gone
