@@ -4,6 +4,9 @@
     project = buildflow.load("Flowfile", overrides={"CC": "clang"})
     result = buildflow.build(project, ["all"], jobs=4)
     result.exit_status, result.tasks["link"].outcome
+
+    project = buildflow.from_dict({"tasks": {"hi": {"cmd": "echo hi > {output}",
+                                                    "outputs": ["hi.txt"]}}}, root=".")
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["load", "build", "__version__"]
+__all__ = ["load", "from_dict", "build", "__version__"]
 
 if TYPE_CHECKING:
     from buildflow.engine import build, load
+    from buildflow.project import from_dict
 
 
 def __getattr__(name: str) -> Any:
@@ -23,4 +27,8 @@ def __getattr__(name: str) -> Any:
         from buildflow import engine
 
         return getattr(engine, name)
+    if name == "from_dict":
+        from buildflow.project import from_dict
+
+        return from_dict
     raise AttributeError(name)

@@ -11,7 +11,8 @@ import threading
 from collections.abc import Sequence
 
 from buildflow import __version__
-from buildflow.errors import EXIT_BUG, EXIT_FAILED, EXIT_INTERRUPTED, FatalError, Interrupted, UsageError
+from buildflow.errors import (EXIT_BUG, EXIT_FAILED, EXIT_INTERRUPTED, FatalError, Interrupted,
+                              UsageError, did_you_mean)
 
 COMMANDS = ("build", "watch", "graph", "status", "explain", "list", "clean", "validate", "init",
             "log")
@@ -105,8 +106,9 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _with_command(argv: list[str]) -> list[str]:
-    """Insert `build` when no command word is given: `bflow`, `bflow all`, `bflow -j4`."""
+def _with_command(argv: list[str]) -> tuple[list[str], str | None]:
+    """Insert `build` when no command word is given: `bflow`, `bflow all`, `bflow -j4`.
+    Also returns the word taken for a target, which may be a mistyped command."""
     index = 0
     while index < len(argv):
         token = argv[index]
@@ -114,15 +116,15 @@ def _with_command(argv: list[str]) -> list[str]:
             break
         if token.startswith("-"):
             if token in ("-h", "--help", "--version"):
-                return argv
+                return argv, None
             if token in _VALUE_OPTIONS:
                 index += 1
             index += 1
             continue
         if token in COMMANDS:
-            return argv
-        break
-    return ["build", *argv]
+            return argv, None
+        return ["build", *argv], token
+    return ["build", *argv], None
 
 
 def _split_overrides(targets: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -141,7 +143,8 @@ def _split_overrides(targets: list[str]) -> tuple[list[str], dict[str, str]]:
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = make_parser()
-    args = parser.parse_args(_with_command(args_list))
+    full_argv, first_target = _with_command(args_list)
+    args = parser.parse_args(full_argv)
     verbose = bool(getattr(args, "verbose", False))
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _raise_interrupted)
@@ -153,8 +156,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise UsageError(f"-C {args.directory}: {exc.strerror}") from None
         return _dispatch(args)
     except FatalError as exc:
+        message = str(exc)
+        if first_target and message.startswith(f"unknown target '{first_target}'"):
+            hint = did_you_mean(first_target, COMMANDS)
+            message += hint.replace("(did you mean", "(or the command")
         prefix = "bflow: error: "
-        print("\n".join(prefix + line for line in str(exc).splitlines()), file=sys.stderr)
+        print("\n".join(prefix + line for line in message.split("\n")), file=sys.stderr)
         return exc.exit_code
     except BrokenPipeError:
         # The reader went away (`bflow --json | head`): stop quietly, as cat does.
@@ -178,12 +185,15 @@ def _report_bug(verbose: bool) -> int:
     text = traceback.format_exc()
     if verbose:
         print(text, file=sys.stderr)
-    fd, path = tempfile.mkstemp(prefix="bflow-crash-", suffix=".txt")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
+    try:
+        fd, path = tempfile.mkstemp(prefix="bflow-crash-", suffix=".txt")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        where = f"the traceback was written to {path}; please report it with that file"
+    except OSError as exc:
+        where = f"the traceback could not be saved ({exc.strerror}); rerun with -v to see it"
     print(f"bflow: internal error (a bug in bflow): {text.strip().splitlines()[-1]}\n"
-          f"bflow: the traceback was written to {path}; please report it with that file",
-          file=sys.stderr)
+          f"bflow: {where}", file=sys.stderr)
     return EXIT_BUG
 
 
@@ -196,7 +206,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if name == "init":
         from buildflow.commands import init
 
-        return init.run(directory=os.getcwd())
+        return init.run(directory=os.getcwd(), file=args.file)
     targets, overrides = _split_overrides(getattr(args, "targets", []))
     project = load_project(file=args.file, overrides=overrides)
     if name in ("build", "watch"):

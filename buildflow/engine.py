@@ -58,8 +58,11 @@ def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = N
     lock.acquire(lock_timeout, reporter.warn)
     try:
         state = open_state(project, reporter)
-        if prune_dead_outputs(project, state, hasher_for(project, state), reporter.warn):
-            project = reload(project)
+        # Repeat: a removed output can end instances of a foreach over it, and so on down.
+        while prune_dead_outputs(project, state, hasher_for(project, state), reporter.warn):
+            from buildflow.project import reload
+
+            project = reload(project)  # files its globs matched are gone
             names = selected(project, targets, cwd)
         builder = Builder(project, state, hasher_for(project, state),
                           runner or SubprocessRunner(), reporter, options)
@@ -70,13 +73,6 @@ def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = N
             flowcache.store_deferred(project)
     finally:
         lock.release()
-
-
-def reload(project: Project) -> Project:
-    """Load the project's Flowfile again (after files its globs match were removed)."""
-    from buildflow.project import load as load_project
-
-    return load_project(project.flowfile, project.vars)
 
 
 def _dry_run(project: Project, names: list[str], options: BuildOptions,

@@ -47,5 +47,6 @@ class Interrupted(BaseException):
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """A " (did you mean 'x'?)" suffix for a near-miss name, or an empty string."""
-    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean '{matches[0]}'?)" if matches else ""
+    folded = {candidate.lower(): candidate for candidate in candidates}
+    matches = difflib.get_close_matches(name.lower(), list(folded), n=1, cutoff=0.6)
+    return f" (did you mean '{folded[matches[0]]}'?)" if matches else ""

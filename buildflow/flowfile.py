@@ -87,6 +87,8 @@ def read_toml(path: Path) -> dict[str, Any]:
     try:
         text = data.decode("utf-8")
         return tomllib.loads(text)
+    except RecursionError:
+        raise FlowfileError([f"{path.name}: values are nested too deeply to read"]) from None
     except UnicodeDecodeError as exc:
         raise FlowfileError([f"{path.name}: not valid UTF-8 at byte {exc.start}"]) from None
     except tomllib.TOMLDecodeError as exc:
@@ -143,7 +145,7 @@ def _parse_settings(raw: Any, check: Checker) -> Settings:
             if number is not None:
                 values[key] = float(number)
     if "env" in raw:
-        values["env"] = check.string_table(raw["env"], "settings.env")
+        values["env"] = check.string_table(raw["env"], "settings.env", env=True)
     return Settings(**values)
 
 
@@ -194,7 +196,7 @@ def _parse_task(name: str, raw: Any, check: Checker) -> TaskDecl | None:
         deps=lists.get("deps", ()),
         foreach=foreach,
         depfile=optional_strings.get("depfile") or None,
-        env=check.string_table(raw["env"], f"{where}.env") if "env" in raw else (),
+        env=check.string_table(raw["env"], f"{where}.env", env=True) if "env" in raw else (),
         cwd=optional_strings.get("cwd") or None,
         always=check.boolean(get("always"), f"{where}.always") if "always" in raw else False,
         description=optional_strings.get("description") or "",

@@ -58,12 +58,24 @@ def _segment_regex(segment: str) -> str:
                 body = segment[i + 1 : end]
                 if body.startswith("!"):
                     body = "^" + body[1:]
-                out.append("[" + body.replace("\\", "\\\\") + "]")
-                i = end
+                bracket = "[" + body.replace("\\", "\\\\").replace("[", "\\[") + "]"
+                if _valid(bracket):
+                    out.append(bracket)
+                    i = end
+                else:  # an empty or reversed range: the '[' is a literal character
+                    out.append(re.escape(char))
         else:
             out.append(re.escape(char))
         i += 1
     return "".join(out)
+
+
+def _valid(regex: str) -> bool:
+    try:
+        re.compile(regex)
+    except re.error:
+        return False
+    return True
 
 
 @lru_cache(maxsize=4096)

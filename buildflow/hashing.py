@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import xxhash
 
+from buildflow.errors import BuildError
 from buildflow.fs import FileSystem
 
 # A stat is trusted only when the file's mtime is this much older than the hash was taken;
@@ -85,7 +86,13 @@ class Hasher:
                     and st.mtime_ns < hashed_at_ns - RACY_WINDOW_NS:
                 return digest
         hashed_at = self.fs.now_ns()
-        digest = self._read_hash(path)
+        try:
+            digest = self._read_hash(path)
+        except FileNotFoundError:  # deleted between the stat and the read
+            return MISSING
+        except OSError as exc:
+            raise BuildError(f"{path}: cannot read the file to hash it: {exc.strerror}; "
+                             f"make it readable (or remove it from the task's inputs)") from None
         if known is not None and digest == known[3]:
             digest = known[3]  # one string for equal digests: the state stores it once
         entry = StatEntry(st.size, st.mtime_ns, st.inode, digest, hashed_at)

@@ -5,8 +5,10 @@ Run state (records, hashes, results) lives elsewhere; nothing here changes durin
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from buildflow.flowfile import Settings
 
@@ -50,6 +52,8 @@ class Project:
     graph: "Graph"
     warnings: tuple[str, ...] = ()
     globbed_dirs: frozenset[str] = field(default=frozenset())
+    # The document a project made from Python objects came from (None: from a Flowfile).
+    data: Mapping[str, Any] | None = None
 
     @property
     def cache_dir(self) -> Path:

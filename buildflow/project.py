@@ -6,11 +6,12 @@ together as one FlowfileError.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import posixpath
 from collections.abc import Mapping
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from buildflow import foreach, globbing, placeholders
 from buildflow.errors import FlowfileError, UsageError, did_you_mean
@@ -43,6 +44,8 @@ class _Resolver:
         self.where: dict[str, str] = {}  # output -> the key that declared it
         self.dirs: dict[str, str] = {}  # directory output -> instance name
         self.own: dict[str, set[str]] = {}  # task -> the outputs of all its instances
+        self.real_root = os.path.realpath(self.root)
+        self.real_parents: dict[str, str | None] = {}  # output dir -> its real path if outside
 
     def problem(self, where: str, message: str) -> None:
         self.problems.append(f"{self.file}: {where}: {message}")
@@ -86,6 +89,9 @@ class _Resolver:
             elif path == self.cache_dir or path.startswith(self.cache_dir + "/"):
                 self.problem(where, f"output '{expanded}' is inside the cache dir "
                                     f"'{self.cache_dir}'")
+            elif escape := self._escaping_parent(path):
+                self.problem(where, f"output '{expanded}' goes through a symlink that leaves the "
+                                    f"project root (to {escape}); write outputs inside it")
             elif path in self.declared:
                 self.problem(where, f"output '{path}' of task '{name}' is also declared by task "
                                     f"'{self.declared[path]}' ({self.where[path]}); each file "
@@ -100,6 +106,15 @@ class _Resolver:
                 outputs.append(path)
         return outputs, dirs
 
+    def _escaping_parent(self, path: str) -> str | None:
+        """The real directory outside the root that `path`'s parent resolves to, if any."""
+        parent = posixpath.dirname(path)
+        if parent not in self.real_parents:
+            real = os.path.realpath(self.root / parent)
+            inside = real == self.real_root or real.startswith(self.real_root + os.sep)
+            self.real_parents[parent] = None if inside else real
+        return self.real_parents[parent]
+
     def check_dir_overlaps(self) -> None:
         """A file output inside another task's directory output would have two producers."""
         for path, name in self.declared.items():
@@ -110,7 +125,7 @@ class _Resolver:
 
     def dir_producer(self, path: str) -> str | None:
         """The instance whose directory output is `path` or holds it."""
-        while path:
+        while path not in ("", "/"):
             if path in self.dirs:
                 return self.dirs[path]
             path = posixpath.dirname(path)
@@ -150,6 +165,9 @@ class _Resolver:
             elif os.path.isdir(self.root / expanded):
                 self.problem(where, f"'{expanded}' is a directory; to depend on its files "
                                     f"write '{expanded}/**'")
+            elif os.path.islink(self.root / expanded) and not os.path.exists(self.root / expanded):
+                self.problem(where, f"input '{expanded}' is a symlink to "
+                                    f"'{os.readlink(self.root / expanded)}', which does not exist")
             elif os.path.lexists(self.root / expanded):
                 chosen[expanded] = None
             else:
@@ -269,3 +287,20 @@ def load(path: str | os.PathLike[str] = "Flowfile",
     from buildflow.flowfile import load as load_flowfile
 
     return resolve(load_flowfile(Path(path).resolve()), overrides)
+
+
+def from_dict(data: Mapping[str, Any], root: str | os.PathLike[str] = ".",
+              overrides: Mapping[str, str] | None = None) -> Project:
+    """A project from Python objects shaped like a Flowfile's TOML (`{"tasks": {...}}`),
+    rooted at `root`; checked exactly as a Flowfile is (errors name it `<python>`)."""
+    from buildflow.flowfile import parse
+
+    project = resolve(parse(Path(root).resolve() / "<python>", data), overrides)
+    return dataclasses.replace(project, data=data)
+
+
+def reload(project: Project) -> Project:
+    """Load the project again from where it came from, with the same vars."""
+    if project.data is not None:
+        return from_dict(project.data, project.root, project.vars)
+    return load(project.flowfile, project.vars)

@@ -27,7 +27,7 @@ from typing import Any
 from buildflow import depfile as depfiles
 from buildflow import events as ev
 from buildflow.attempts import Execution, Executor, Wait
-from buildflow.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from buildflow.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, BuildError
 from buildflow.hashing import MISSING, UNKNOWN, Hasher
 from buildflow.model import Project, Task
 from buildflow.plan import Plan
@@ -220,6 +220,10 @@ class Builder:
         while (task := self._jobs.get()) is not None:
             try:
                 self.messages.put(self.executor.execute(task))
+            except OSError as exc:  # the log: a full disk, a read-only cache dir
+                self.messages.put(BuildError(
+                    f"{exc.filename}: cannot write the output log of task '{task.name}': "
+                    f"{exc.strerror}; free some disk space or make the cache dir writable"))
             except BaseException as exc:  # a bug: hand it to the main thread
                 self.messages.put(exc)
 

@@ -175,9 +175,9 @@ class State:
 
     def record_success(self, name: str, record: TaskRecord,
                        stats: list[tuple[str, StatEntry]]) -> None:
-        self.tasks[name] = record
-        self.stats.update(stats)
         self._append(("T", name, tuple(record), [(p, tuple(e)) for p, e in stats]))
+        self.tasks[name] = record  # only once on disk, so a compaction cannot invent it
+        self.stats.update(stats)
 
     def forget(self, names: list[str]) -> None:
         present = [name for name in names if name in self.tasks]

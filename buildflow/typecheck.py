@@ -27,6 +27,8 @@ class Checker:
         self.problems: list[str] = []
 
     def problem(self, where: str, message: str) -> None:
+        # Keys may hold newlines or control characters: escape them so a problem stays a line.
+        where = "".join(c if c.isprintable() else repr(c)[1:-1] for c in where)
         self.problems.append(f"{self.file_name}: {where}: {message}")
 
     def keys(self, table: Mapping[str, Any], where: str, allowed: tuple[str, ...]) -> None:
@@ -36,6 +38,10 @@ class Checker:
                 self.problem(f"{where}.{key}" if where else key, f"unknown key{hint}")
 
     def string(self, value: Any, where: str) -> str | None:
+        if isinstance(value, str) and "\0" in value:
+            self.problem(where, "contains a NUL character (\\u0000), which no path, command "
+                                "or environment value can hold")
+            return None
         if isinstance(value, str):
             return value
         self.problem(where, f"expected a string, got {type_name(value)}")
@@ -55,12 +61,17 @@ class Checker:
                 out.append(text)
         return tuple(out)
 
-    def string_table(self, value: Any, where: str) -> tuple[tuple[str, str], ...]:
+    def string_table(self, value: Any, where: str,
+                     env: bool = False) -> tuple[tuple[str, str], ...]:
         if not isinstance(value, dict):
             self.problem(where, f"expected a table of strings, got {type_name(value)}")
             return ()
         out = []
         for key, item in value.items():
+            if env and (not key or "=" in key or "\0" in key):
+                self.problem(f"{where}.{key}", "not a usable environment variable name "
+                                               "(it must be non-empty, without '=' or NUL)")
+                continue
             text = self.string(item, f"{where}.{key}")
             if text is not None:
                 out.append((key, text))

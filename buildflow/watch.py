@@ -4,7 +4,13 @@ Changes come from a `ChangeSource` (watchdog in `buildflow.observer`; a scripted
 so the debounce and rebuild decisions run without sleeping. Changes that arrive during a build
 wait in the source and make exactly one more build after it. The build itself goes through the
 `build` callable (the engine, with the command line's options), which installs its own Ctrl-C
-handling: an interrupted build returns 130 and ends the watch.
+handling: an interrupted build returns 130 and ends the watch. Ctrl-C before the builder runs
+(while the build waits for the project lock) unwinds out of `run`, which the CLI turns into 130
+too; only Ctrl-C while waiting for changes ends the watch with 0.
+
+A reload can add watches (a new top-level directory a `**` glob covers). A file created in such
+a directory after the reload's walk but before its watch was added makes no event, so whenever
+watches were added the Flowfile is loaded once more, after they are in place.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Collection
+from pathlib import Path
 from typing import Protocol
 
 from buildflow import engine
@@ -57,33 +64,35 @@ class Watcher:
         self.load = load
         self.debounce = debounce
         self.clock = clock
+        self.roots: set[tuple[str, bool]] = set()  # what the source watches
         self.watched = self._watch()
+        self.broken: tuple[bytes | None, str] | None = None  # the Flowfile error last reported
 
     def run(self) -> int:
         """Build, then rebuild after every change that matters. Returns 130 when a build was
-        interrupted, 0 when Ctrl-C (or SIGTERM) came between builds."""
-        try:
-            while self._build() != EXIT_INTERRUPTED:
+        interrupted, 0 when Ctrl-C (or SIGTERM) came between builds; KeyboardInterrupt or
+        `Interrupted` raised by `build` before its builder took over propagate."""
+        while (exit_status := self._build()) != EXIT_INTERRUPTED:
+            try:
+                self.watched = self._watch()  # the build may have found new depfile inputs
+                self.status.idle(self.watched, exit_status)
                 while not self._wait_for_work():
                     pass
-            return EXIT_INTERRUPTED
-        except (KeyboardInterrupt, Interrupted):
-            return EXIT_OK
+            except (KeyboardInterrupt, Interrupted):
+                return EXIT_OK
+        return EXIT_INTERRUPTED
 
     def _build(self) -> int:
         try:
-            exit_status = self.build(self.project)
+            return self.build(self.project)
         except FatalError as exc:  # the lock, the state: say so and keep watching
             self.status.error(str(exc))
-            exit_status = exc.exit_code
-        self.watched = self._watch()  # the build may have found new depfile inputs
-        if exit_status != EXIT_INTERRUPTED:
-            self.status.idle(self.watched, exit_status)
-        return exit_status
+            return exc.exit_code
 
     def _watch(self) -> WatchSet:
         watched = WatchSet.of(self.project, self.names, engine.open_state(self.project).tasks)
-        self.source.watch(watched.roots())
+        self.roots = watched.roots()
+        self.source.watch(self.roots)
         return watched
 
     def collect(self) -> list[Change]:
@@ -111,25 +120,45 @@ class Watcher:
             try:
                 self._reload()
             except FatalError as exc:
-                self.status.invalid(str(exc))
+                self._report_broken(str(exc))
                 return self._announce(batch) if inputs else False
             if flowfile:
-                self.status.reloaded()
+                self.status.reloaded()  # names the Flowfile; the changed line names the rest
+                batch = [change for change in batch if change.path != self.watched.flowfile]
             elif not inputs and self._tasks() == before:
-                self.watched = self._watch()  # e.g. a new file no glob matches
-                return False
+                return False  # e.g. a new file no glob matches
         return self._announce(batch)
+
+    def _report_broken(self, message: str) -> None:
+        """Report a Flowfile that does not load once, not again on every later change, until
+        its bytes change or it loads again."""
+        try:
+            content: bytes | None = Path(self.watched.flowfile).read_bytes()
+        except OSError:
+            content = None
+        if self.broken != (content, message):
+            self.broken = (content, message)
+            self.status.invalid(message)
 
     def _announce(self, batch: list[Change]) -> bool:
         root = str(self.project.root)
-        self.status.changed(sorted({os.path.relpath(change.path, root) for change in batch}))
+        if batch:
+            self.status.changed(sorted({os.path.relpath(change.path, root)
+                                        for change in batch}))
         return True
 
     def _reload(self) -> None:
-        """Load the Flowfile again; on an error keep the last good project."""
-        project = self.load()
-        self.names = engine.selected(project, self.targets, self.cwd)
-        self.project = project
+        """Load the Flowfile again and watch what it covers now, loading again while that adds
+        watches (see the module docstring); on an error keep the last good project."""
+        while True:
+            project = self.load()
+            self.names = engine.selected(project, self.targets, self.cwd)
+            self.project = project
+            self.broken = None
+            before = self.roots
+            self.watched = self._watch()
+            if self.roots <= before:
+                return
 
     def _tasks(self) -> list[Task]:
         return [self.project.tasks[name] for name in self.names]

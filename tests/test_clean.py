@@ -65,7 +65,8 @@ def test_clean_never_follows_links_out_of_the_project(project: Project, tmp_path
     project.flowfile(FLOW)
     project.write("src.txt", "s\n")
     os.symlink(outside, project.root / "build")  # build/ itself leads outside the root
-    assert project.bflow("clean").returncode == 0
+    refused = project.bflow("clean")
+    assert refused.returncode == 2 and "leaves the project root" in refused.stderr
     assert (outside / "one.txt").read_text() == "precious\n"
     assert (outside / "tree" / "copy.txt").read_text() == "precious\n"
     os.unlink(project.root / "build")

@@ -84,6 +84,8 @@ def test_list_shows_descriptions_and_instances(project: Project) -> None:
     result = project.bflow("list")
     assert result.returncode == 0
     assert result.stdout.splitlines() == ["src  Write the word", "cc   [2 instances]", "all"]
+    (project.root / "b.c").unlink()
+    assert project.bflow("list").stdout.splitlines()[1] == "cc   [1 instance]"
 
 
 def test_init_writes_a_starter_that_validates_and_builds(project: Project) -> None:
@@ -94,6 +96,30 @@ def test_init_writes_a_starter_that_validates_and_builds(project: Project) -> No
     assert project.bflow("validate").stdout == "Flowfile: ok, 3 tasks\n"
     assert project.bflow("build", "--plain").returncode == 0
     assert project.read("build/shout.txt") == "HELLO\n"
+
+
+def test_init_writes_the_file_named_by_f_and_never_overwrites_it(project: Project) -> None:
+    result = project.bflow("init", "-f", "flows/site.toml")
+    assert result.returncode == 2 and "cannot write the Flowfile" in result.stderr
+    (project.root / "flows").mkdir()
+    assert project.bflow("init", "-f", "flows/site.toml").returncode == 0
+    assert not (project.root / "Flowfile").exists()
+    assert project.bflow("-f", "flows/site.toml", "validate").returncode == 0
+    again = project.bflow("init", "-f", "flows/site.toml")
+    assert again.returncode == 2 and "never overwrites" in again.stderr
+
+
+def test_did_you_mean_ignores_case(project: Project) -> None:
+    project.flowfile(GOOD)
+    result = project.bflow("build", "ALL")
+    assert result.returncode == 2 and "did you mean 'all'?" in result.stderr
+
+
+def test_a_mistyped_command_is_suggested(project: Project) -> None:
+    project.flowfile(GOOD)
+    result = project.bflow("stauts")
+    assert result.returncode == 2
+    assert "unknown target 'stauts'" in result.stderr and "the command 'status'" in result.stderr
 
 
 @pytest.mark.parametrize("existing", ["Flowfile", "Flowfile.toml"])

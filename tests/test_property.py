@@ -4,17 +4,23 @@ output equal to a clean build's, and runs exactly the tasks that had to run.
 Random DAGs over small files are built with the real `bflow`. Which tasks must run is worked
 out here, independently of bflow, from the graph, the edits and the bytes each command would
 write (so early cutoff is part of the expectation); runs are counted through a log the commands
-append to.
+append to. Tasks may read a var (overridden on the command line or edited in the Flowfile),
+write a depfile naming extra inputs, wait for other tasks through `deps` (ordering only), be
+`always = true`, or write no output at all (a check).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from conftest import run_bflow
 from hypothesis import HealthCheck, given, settings
@@ -32,8 +38,10 @@ FILTERS = {
     "head -n 1": lambda data: b"".join(data.splitlines(keepends=True)[:1]),
 }
 SOURCES = ["src/s0.txt", "src/s1.txt", "src/s2.txt"]
+DEPFILE_SOURCES = ["src/d0.txt", "src/d1.txt"]   # read by commands, named only by depfiles
 GLOB = "src/g*.txt"
 LINES = [b"a1\n", b"a2\n", b"b\n", b"7\n"]
+VALUES = ["v0", "v1", "7", "8"]                  # "7" and "8" look alike through tr -d 0-9
 PROPERTY_SETTINGS = settings(max_examples=int(os.environ.get("BFLOW_PROPERTY_EXAMPLES", "45")),
                              deadline=None, derandomize=bool(os.environ.get("CI")),
                              suppress_health_check=[HealthCheck.too_slow])
@@ -46,53 +54,89 @@ class TaskSpec:
     uses_glob: bool
     filter: str
     has_output: bool = True
+    uses_var: bool = False
+    depfile: tuple[str, ...] = ()   # files the command reads and names in its depfile
+    deps: tuple[str, ...] = ()      # earlier tasks with outputs, for ordering only
+    always: bool = False
 
     @property
     def output(self) -> str:
         return f"out/{self.name}.txt"
 
+    @property
+    def depfile_path(self) -> str:
+        return f"dep/{self.name}.d"
+
 
 @dataclass
 class Model:
-    """What is on disk, and what each task's last run saw and wrote."""
+    """What is on disk, the var's value, and what each task's last run saw and wrote."""
 
     tasks: list[TaskSpec]
     files: dict[str, bytes]
-    records: dict[str, tuple[str, tuple[str, ...], tuple[bytes, ...], bytes | None]] = \
-        field(default_factory=dict)
+    var_default: str = "v0"
+    var_override: str | None = None
+    records: dict[str, tuple[object, ...]] = field(default_factory=dict)
+
+    @property
+    def var(self) -> str:
+        return self.var_default if self.var_override is None else self.var_override
 
     def inputs_of(self, task: TaskSpec) -> tuple[str, ...]:
         globbed = sorted(p for p in self.files if p.startswith("src/g")) if task.uses_glob else []
-        return (*task.inputs, *globbed)
+        return tuple(dict.fromkeys((*task.inputs, *globbed)))
+
+    def action_of(self, task: TaskSpec) -> tuple[object, ...]:
+        return task.filter, self.var if task.uses_var else None, task.depfile, task.deps
 
     def build(self) -> list[str]:
         """Run what must run, in order; return the names that ran."""
         ran = []
         for task in self.tasks:
             inputs = self.inputs_of(task)
-            contents = tuple(self.files[path] for path in inputs)
+            seen = (self.action_of(task), inputs, tuple(self.files[path] for path in inputs))
             record = self.records.get(task.name)
             output = self.files.get(task.output) if task.has_output else None
-            if record is None or record[:3] != (task.filter, inputs, contents) or \
-                    output != record[3]:
+            if task.always or record is None or record[:3] != seen or output != record[4] or \
+                    record[3] != tuple(self.files[path] for path in record[5]):
                 ran.append(task.name)
-                new = FILTERS[task.filter](b"".join(contents)) if task.has_output else None
+                data = b"".join(self.files[p] for p in (*inputs, *task.depfile))
+                if task.uses_var:
+                    data += self.var.encode() + b"\n"
+                new = FILTERS[task.filter](data) if task.has_output else None
                 if new is not None:
                     self.files[task.output] = new
-                self.records[task.name] = (task.filter, inputs, contents, new)
+                named = tuple(self.files[path] for path in task.depfile)
+                self.records[task.name] = (*seen, named, new, task.depfile)
         return ran
 
 
-def flowfile(tasks: list[TaskSpec]) -> str:
-    text = '[settings]\nenv = { LC_ALL = "C" }\n'
-    for task in tasks:
+def command(task: TaskSpec) -> str:
+    parts = [f"echo {task.name} >> runs.log"]
+    parts += [f"test -e out/{dep}.txt" for dep in task.deps]
+    if task.depfile:
+        parts.append(f"printf 'x: {' '.join(task.depfile)}\\n' > {{depfile}}")
+    read = " ".join(("cat {inputs}", *task.depfile))
+    if task.uses_var:
+        read = f"({read}; echo {{V}})"
+    sink = "{output}" if task.has_output else "/dev/null"
+    return " && ".join(parts) + f" && {read} | {task.filter} > {sink}"
+
+
+def flowfile(model: Model) -> str:
+    text = f'[settings]\nenv = {{ LC_ALL = "C" }}\n\n[vars]\nV = "{model.var_default}"\n'
+    for task in model.tasks:
         inputs = [*task.inputs, *([GLOB] if task.uses_glob else [])]
-        sink = "{output}" if task.has_output else "/dev/null"
-        text += (f"\n[tasks.{task.name}]\n"
-                 f'cmd = "echo {task.name} >> runs.log && cat {{inputs}} | {task.filter} > {sink}"\n'
-                 f"inputs = {inputs!r}\n".replace("'", '"'))
+        text += (f"\n[tasks.{task.name}]\ncmd = {json.dumps(command(task))}\n"
+                 f"inputs = {json.dumps(inputs)}\n")
         if task.has_output:
             text += f'outputs = ["{task.output}"]\n'
+        if task.depfile:
+            text += f'depfile = "{task.depfile_path}"\n'
+        if task.deps:
+            text += f"deps = {json.dumps(task.deps)}\n"
+        if task.always:
+            text += "always = true\n"
     return text
 
 
@@ -101,30 +145,53 @@ def graphs(draw: st.DrawFn) -> list[TaskSpec]:
     count = draw(st.integers(2, 5))
     tasks: list[TaskSpec] = []
     for index in range(count):
-        upstream = [t.output for t in tasks if t.has_output]
-        inputs = draw(st.lists(st.sampled_from(SOURCES + upstream), min_size=1, max_size=3,
-                               unique=True))
-        last = index == count - 1
-        tasks.append(TaskSpec(f"t{index}", inputs, draw(st.booleans()),
-                              draw(st.sampled_from(sorted(FILTERS))),
-                              has_output=not last or draw(st.booleans())))
+        producers = [t for t in tasks if t.has_output]
+        inputs = draw(st.lists(st.sampled_from(SOURCES + [t.output for t in producers]),
+                               min_size=1, max_size=3, unique=True))
+        deps = draw(st.lists(st.sampled_from([t.name for t in producers]), max_size=1)
+                    if producers else st.just([]))
+        tasks.append(TaskSpec(
+            f"t{index}", inputs, draw(st.booleans()), draw(st.sampled_from(sorted(FILTERS))),
+            has_output=index < count - 1 or draw(st.booleans()),
+            uses_var=draw(st.booleans()),
+            depfile=tuple(draw(st.lists(st.sampled_from(DEPFILE_SOURCES), max_size=2,
+                                        unique=True))),
+            deps=tuple(deps), always=draw(st.integers(0, 5)) == 0))
     return tasks
 
 
 contents = st.lists(st.sampled_from(LINES), max_size=3).map(b"".join)
 EDITS = ("change", "touch", "delete_output", "edit_output", "command", "add_glob",
-         "remove_glob", "same_bytes")
+         "remove_glob", "same_bytes", "var_cli", "var_file", "delete_depfile", "toggle_always")
 
 
-def write(root: Path, model: Model, path: str, data: bytes) -> None:
+class Disk(Protocol):
+    files: dict[str, bytes]
+
+
+def write(root: Path, model: Disk, path: str, data: bytes) -> None:
     model.files[path] = data
     (root / path).parent.mkdir(parents=True, exist_ok=True)
     (root / path).write_bytes(data)
 
 
+def edit_file(draw: st.DrawFn, root: Path, model: Disk, kind: str, paths: list[str]) -> None:
+    """Touch one of `paths`, append to it ("edit_output"), or else delete it."""
+    path = draw(st.sampled_from(paths))
+    if kind == "touch":
+        later = time.time_ns() + draw(st.integers(1, 10**10))
+        os.utime(root / path, ns=(later, later))
+    elif kind == "edit_output":
+        write(root, model, path, model.files[path] + b"edited\n")
+    else:
+        (root / path).unlink()
+        del model.files[path]
+
+
 def apply_edit(draw: st.DrawFn, root: Path, model: Model) -> None:
     outputs = [t.output for t in model.tasks if t.has_output and t.output in model.files]
     sources = sorted(p for p in model.files if p.startswith("src/"))
+    depfiles = [t.depfile_path for t in model.tasks if (root / t.depfile_path).exists()]
     kind = draw(st.sampled_from(EDITS))
     if kind.endswith("output") and not outputs:
         kind = "touch"
@@ -134,28 +201,34 @@ def apply_edit(draw: st.DrawFn, root: Path, model: Model) -> None:
         path = draw(st.sampled_from(sources + outputs))
         write(root, model, path, model.files[path])
     elif kind == "touch":
-        path = root / draw(st.sampled_from(sources + outputs))
-        later = time.time_ns() + draw(st.integers(1, 10**10))
-        os.utime(path, ns=(later, later))
-    elif kind == "delete_output":
-        path = draw(st.sampled_from(outputs))
-        (root / path).unlink()
-        del model.files[path]
-    elif kind == "edit_output":
-        path = draw(st.sampled_from(outputs))
-        write(root, model, path, model.files[path] + b"edited\n")
-    elif kind == "command":
-        task = draw(st.sampled_from(model.tasks))
-        task.filter = draw(st.sampled_from(sorted(FILTERS)))
-        (root / "Flowfile").write_text(flowfile(model.tasks))
+        edit_file(draw, root, model, kind, sources + outputs)
+    elif kind.endswith("output"):
+        edit_file(draw, root, model, kind, outputs)
     elif kind == "add_glob":
         write(root, model, f"src/g{draw(st.integers(0, 3))}.txt", draw(contents))
-    else:
+    elif kind == "remove_glob":
         globbed = [p for p in sources if p.startswith("src/g")]
         if globbed:
-            path = draw(st.sampled_from(globbed))
-            (root / path).unlink()
-            del model.files[path]
+            edit_file(draw, root, model, kind, globbed)
+    elif kind == "var_cli":
+        model.var_override = draw(st.sampled_from([None, *VALUES]))
+    elif kind == "delete_depfile":
+        if depfiles:
+            (root / draw(st.sampled_from(depfiles))).unlink()
+    else:
+        if kind == "var_file":
+            model.var_default = draw(st.sampled_from(VALUES))
+        elif kind == "command":
+            task = draw(st.sampled_from(model.tasks))
+            task.filter = draw(st.sampled_from(sorted(FILTERS)))
+        else:
+            task = draw(st.sampled_from(model.tasks))
+            task.always = not task.always
+        (root / "Flowfile").write_text(flowfile(model))
+
+
+def overrides(model: Model) -> dict[str, str]:
+    return {} if model.var_override is None else {"V": model.var_override}
 
 
 def clean_build(root: Path, model: Model, scratch: Path) -> dict[str, bytes]:
@@ -166,16 +239,32 @@ def clean_build(root: Path, model: Model, scratch: Path) -> dict[str, bytes]:
         if path.startswith("src/"):
             (fresh / path).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(root / path, fresh / path)
-    result = engine.build(engine.load(fresh / "Flowfile"), jobs=2)
+    result = engine.build(engine.load(fresh / "Flowfile", overrides(model)), jobs=2)
     assert result.exit_status == 0
     return {t.output: (fresh / t.output).read_bytes() for t in model.tasks if t.has_output}
 
 
-def check_build(root: Path, model: Model, scratch: Path) -> None:
-    before = len((root / "runs.log").read_text().split()) if (root / "runs.log").exists() else 0
-    result = run_bflow("-j", "2", cwd=root)
+@contextmanager
+def scratch_project() -> Iterator[tuple[Path, Path]]:
+    """A scratch directory for clean builds, holding the project directory."""
+    with tempfile.TemporaryDirectory() as scratch_dir:
+        scratch = Path(scratch_dir)
+        (scratch / "project").mkdir()
+        yield scratch, scratch / "project"
+
+
+def build_and_count(root: Path, *args: str) -> list[str]:
+    """Run `bflow -j 2 ARGS` and return the names the commands appended to runs.log."""
+    log = root / "runs.log"
+    before = len(log.read_text().split()) if log.exists() else 0
+    result = run_bflow("-j", "2", *args, cwd=root)
     assert result.returncode == 0, result.stderr
-    ran = (root / "runs.log").read_text().split()[before:]
+    return log.read_text().split()[before:]
+
+
+def check_build(root: Path, model: Model, scratch: Path) -> None:
+    assignments = [f"{name}={value}" for name, value in overrides(model).items()]
+    ran = build_and_count(root, *assignments)
     assert sorted(ran) == sorted(model.build())
     on_disk = {t.output: (root / t.output).read_bytes() for t in model.tasks if t.has_output}
     assert on_disk == clean_build(root, model, scratch)
@@ -185,14 +274,11 @@ def check_build(root: Path, model: Model, scratch: Path) -> None:
 @PROPERTY_SETTINGS
 @given(st.data())
 def test_incremental_build_equals_clean_build_and_runs_exactly_what_changed(data: st.DataObject) -> None:
-    with tempfile.TemporaryDirectory() as scratch_dir:
-        scratch = Path(scratch_dir)
-        root = scratch / "project"
-        root.mkdir()
+    with scratch_project() as (scratch, root):
         model = Model(data.draw(graphs()), {})
-        for path in SOURCES:
+        for path in SOURCES + DEPFILE_SOURCES:
             write(root, model, path, data.draw(contents))
-        (root / "Flowfile").write_text(flowfile(model.tasks))
+        (root / "Flowfile").write_text(flowfile(model))
         check_build(root, model, scratch)
         for _ in range(data.draw(st.integers(1, 4))):
             for _ in range(data.draw(st.integers(1, 2))):

@@ -46,3 +46,33 @@ def test_dry_run_removes_nothing(project: Project) -> None:
     doomed.unlink()
     assert project.bflow("-n").returncode == 0
     assert (project.root / "build/d.out").exists()
+
+
+CHAINED = """
+[tasks.each]
+foreach = "src/*.txt"
+cmd = "cat {item} > {output}"
+outputs = ["gen/{stem}.out"]
+
+[tasks.again]
+foreach = "gen/*.out"
+cmd = "cat {item} > {output}"
+outputs = ["gen2/{stem}.txt"]
+
+[tasks.join]
+cmd = "cat {inputs} > {output}"
+inputs = ["gen2/*.txt"]
+outputs = ["site.txt"]
+"""
+
+
+def test_a_removed_source_removes_outputs_down_a_chain_of_foreach_tasks(project: Project) -> None:
+    project.flowfile(CHAINED)
+    project.write("src/a.txt", "a\n")
+    doomed = project.write("src/d.txt", "d\n")
+    assert project.bflow().returncode == 0
+    doomed.unlink()
+    result = project.bflow()
+    assert result.returncode == 0, result.stderr
+    assert not (project.root / "gen2/d.txt").exists()
+    assert project.read("site.txt") == "a\n"

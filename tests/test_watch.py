@@ -5,10 +5,14 @@ condition with a generous deadline."""
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
+import pty
+import select
 import signal
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +25,8 @@ from buildflow.project import load
 from buildflow.watch import Watcher
 from buildflow.watchset import Change, WatchSet
 from conftest import Project, bflow_env
+from test_faults import build_in_background
+from test_interrupts import read_all
 
 DEADLINE = 30.0
 CONCAT = """
@@ -40,22 +46,27 @@ outputs = ["out/count.txt"]
 # --- the loop, with a scripted change source --------------------------------------------
 
 class ScriptedSource:
-    """Hands out scripted changes; None stands for a quiet period. When the script runs out
-    while the loop waits for the next change, it is Ctrl-C."""
+    """Hands out scripted changes; None stands for a quiet period, and a callable makes its
+    change (on disk too) when handed out. When the script runs out while the loop waits for
+    the next change, it is Ctrl-C."""
 
-    def __init__(self) -> None:
-        self.script: list[Change | None] = []
+    def __init__(self, on_watch: Callable[[set[tuple[str, bool]]], None] = lambda roots: None
+                 ) -> None:
+        self.script: list[Change | Callable[[], Change] | None] = []
         self.roots: set[tuple[str, bool]] = set()
+        self.on_watch = on_watch
 
     def watch(self, roots: object) -> None:
         self.roots = set(roots)  # type: ignore[call-overload]
+        self.on_watch(self.roots)
 
     def get(self, timeout: float | None) -> Change | None:
         if not self.script:
             if timeout is None:
                 raise KeyboardInterrupt
             return None
-        return self.script.pop(0)
+        entry = self.script.pop(0)
+        return entry() if callable(entry) else entry
 
 
 class Recorder:
@@ -76,6 +87,9 @@ class Recorder:
 
     def error(self, message: str) -> None:
         self.lines.append("error " + message)
+
+    def reports(self, kind: str) -> int:
+        return sum(line.split()[0] == kind for line in self.lines)
 
 
 def make_watcher(project: Project, source: ScriptedSource, status: Recorder,
@@ -136,7 +150,7 @@ def test_changes_during_a_build_make_exactly_one_more_build(concat: Project) -> 
     watcher, builds = make_watcher(concat, source, status, during)
     watcher.run()
     assert builds == [1, 2]
-    assert status.lines[1:] == ["reloaded", "changed Flowfile src/a.txt", "idle 0"]
+    assert status.lines[1:] == ["reloaded", "changed src/a.txt", "idle 0"]
 
 
 def test_a_new_file_no_glob_matches_does_not_build(concat: Project) -> None:
@@ -166,8 +180,55 @@ def test_a_broken_flowfile_is_reported_and_the_last_good_one_kept(concat: Projec
     concat.flowfile(CONCAT.replace("out/all.txt", "out/both.txt"))
     source.script = [change(concat, "Flowfile"), None]
     watcher.run()
-    assert builds == [1, 2, 3, 4] and "reloaded" in status.lines
+    assert builds == [1, 2, 3, 4] and status.lines[-2:] == ["reloaded", "idle 0"]
     assert watcher.project.tasks["cat"].outputs == ("out/both.txt",)
+
+
+def test_a_broken_flowfile_is_reported_once_per_state(concat: Project) -> None:
+    source, status = ScriptedSource(), Recorder()
+    watcher, builds = make_watcher(concat, source, status)
+    concat.write("Flowfile", "[tasks.cat\n")
+    source.script = [change(concat, "Flowfile"), None]
+    for name in ("b", "c", "d"):  # new files the globs may match: each retries the reload
+        concat.write(f"src/{name}.txt", f"{name}\n")
+        source.script += [change(concat, f"src/{name}.txt", True), None]
+    source.script += [change(concat, "Flowfile"), None]  # touched, the same bytes
+    watcher.run()
+    assert status.reports("invalid") == 1
+    concat.write("Flowfile", "[tasks.cat\n\n")  # other bytes, the same error: said again
+    concat.write("src/e.txt", "e\n")
+    source.script = [change(concat, "Flowfile"), None, change(concat, "src/e.txt", True), None]
+    watcher.run()
+    assert status.reports("invalid") == 2
+    concat.flowfile(CONCAT)
+    source.script = [change(concat, "Flowfile"), None]
+    watcher.run()
+    concat.write("Flowfile", "[tasks.cat\n")  # broken as before, but it loaded in between
+    source.script = [change(concat, "Flowfile"), None]
+    watcher.run()
+    assert status.reports("invalid") == 3 and status.reports("reloaded") == 1
+
+
+def test_a_file_made_in_a_new_directory_before_its_watch_is_built(concat: Project) -> None:
+    concat.flowfile(CONCAT.replace('"src/*.txt"', '"src/*.txt", "gen/**/*.txt"'))
+    gen = concat.root / "gen"
+
+    def meanwhile(roots: set[tuple[str, bool]]) -> None:
+        """A file lands in gen/ after the reload's walk, just before gen/ is watched."""
+        if (str(gen), True) in roots and not (gen / "new").exists():
+            concat.write("gen/new/x.txt", "x\n")
+
+    source, status = ScriptedSource(meanwhile), Recorder()
+    watcher, builds = make_watcher(concat, source, status)
+
+    def make_gen() -> Change:
+        gen.mkdir()
+        return change(concat, "gen", True)
+
+    source.script = [make_gen, None]
+    watcher.run()
+    assert builds == [1, 2]
+    assert "gen/new/x.txt" in watcher.project.tasks["cat"].inputs
 
 
 def test_roots_group_directories_under_the_project_root(concat: Project) -> None:
@@ -358,6 +419,25 @@ def test_flowfile_edits_are_picked_up_and_breakage_survived(concat: Project, wat
     assert watching.process.poll() is None
 
 
+def test_ctrl_c_while_waiting_for_the_lock_exits_130(concat: Project, watch) -> None:
+    concat.flowfile(CONCAT.replace("> {output}", "> {output} && "
+                                   "while [ -f hold ]; do sleep 0.05; done"))
+    concat.write("hold", "")
+    holder = build_in_background(concat, until_runs=["cat"])
+    try:
+        watching = watch()
+        watching.wait_for(lambda: "waiting for another bflow run" in watching.err.read_text(),
+                          "the watch to wait for the lock")
+        assert watching.interrupt() == EXIT_INTERRUPTED
+        assert "bflow: interrupted" in watching.err.read_text()
+        assert "Traceback" not in watching.err.read_text()
+    finally:
+        (concat.root / "hold").unlink()
+        holder.communicate(timeout=DEADLINE)
+    assert holder.returncode == EXIT_OK
+    assert concat.runs() == ["cat"]  # the watch ran nothing
+
+
 def test_poll_mode_sees_changes(concat: Project, watch) -> None:
     watching = watch("--poll")
     watching.wait_idle(1)
@@ -385,3 +465,27 @@ def test_ctrl_c_during_a_build_stops_its_commands(concat: Project, watch) -> Non
         return False
 
     watching.wait_for(gone, "the command to be stopped", alive=False)
+
+
+def test_ctrl_c_between_builds_on_a_terminal_leaves_it_tidy(concat: Project) -> None:
+    leader, follower = pty.openpty()
+    env = {**bflow_env(), "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "24"}
+    del env["NO_COLOR"]
+    process = subprocess.Popen(  # on its own terminal, so Ctrl-C is typed and echoed
+        [sys.executable, "-m", "buildflow", "watch"], cwd=concat.root, env=env,
+        stdin=follower, stdout=follower, stderr=follower, start_new_session=True,
+        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+    os.close(follower)
+    screen = b""
+    deadline = time.monotonic() + DEADLINE
+    while b"(Ctrl-C to stop)" not in screen:
+        assert time.monotonic() < deadline and process.poll() is None, screen
+        if select.select([leader], [], [], 1)[0]:
+            screen += os.read(leader, 65536)
+    os.write(leader, b"\x03")
+    screen += read_all(leader, process)
+    os.close(leader)
+    assert process.returncode == EXIT_OK
+    assert screen.endswith(b"^C\r\n")  # the shell's prompt starts on a line of its own
+    assert screen.rindex(b"\x1b[?25h") > screen.rindex(b"\x1b[?25l")  # the cursor is shown
+    assert b"Traceback" not in screen

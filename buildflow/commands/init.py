@@ -37,13 +37,21 @@ deps = ["shout"]
 '''
 
 
-def run(*, directory: str) -> int:
-    for name in FLOWFILE_NAMES:
+def run(*, directory: str, file: str | None = None) -> int:
+    """Write `file` (default: `Flowfile` in `directory`, unless a Flowfile is already there)."""
+    names = (file,) if file else FLOWFILE_NAMES
+    for name in names:
         existing = Path(directory) / name
         if existing.exists():
             raise UsageError(f"{existing} already exists; bflow init never overwrites it")
-    path = Path(directory) / "Flowfile"
-    with open(path, "x", encoding="utf-8") as handle:
-        handle.write(STARTER)
-    print(f"bflow: wrote {path}; run 'bflow' to build it")
+    path = Path(directory) / (file or "Flowfile")
+    try:
+        with open(path, "x", encoding="utf-8") as handle:
+            handle.write(STARTER)
+    except FileExistsError:
+        raise UsageError(f"{path} already exists; bflow init never overwrites it") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write the Flowfile: {exc.strerror}") from None
+    command = f"bflow -f {file}" if file else "bflow"
+    print(f"bflow: wrote {path}; run '{command}' to build it")
     return EXIT_OK

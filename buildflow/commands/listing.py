@@ -13,7 +13,7 @@ def run(project: Project) -> int:
         rows[task.base] = (description, count + (1 if task.item is not None else 0))
     width = max((len(name) for name in rows), default=0)
     for name, (description, count) in rows.items():
-        extra = f" [{count} instances]" if count else ""
+        extra = f" [{count} instance{'s' if count != 1 else ''}]" if count else ""
         text = f"{description}{extra}".strip()
         print(f"{name.ljust(width)}  {text}".rstrip())
     return EXIT_OK

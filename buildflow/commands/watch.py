@@ -10,7 +10,7 @@ from typing import Any
 
 from buildflow import reporters
 from buildflow.commands import build, invocation_dir
-from buildflow.errors import Interrupted
+from buildflow.errors import EXIT_OK, Interrupted
 from buildflow.model import Project
 from buildflow.watchset import WatchSet
 
@@ -35,7 +35,10 @@ def run(project: Project, *, poll: bool, debounce: float, targets: list[str],
                           build=lambda current: build.run(current, **options),
                           load=lambda: load(project.flowfile, overrides), debounce=debounce,
                           cwd=invocation_dir())
-        return watcher.run()
+        exit_status = watcher.run()
+        if exit_status == EXIT_OK:
+            display.stopped()
+        return exit_status
     finally:
         source.close()
         signal.signal(signal.SIGTERM, previous)
@@ -86,6 +89,12 @@ class WatchDisplay:
     def error(self, message: str) -> None:
         print("\n".join(f"bflow: error: {line}" for line in message.splitlines()),
               file=sys.stderr, flush=True)
+
+    def stopped(self) -> None:
+        """After Ctrl-C between builds: end the line the terminal echoed ^C on, so the shell's
+        prompt starts on its own line."""
+        if self.stream.isatty():
+            print(file=self.stream, flush=True)
 
     def warn(self, message: str) -> None:
         print(f"bflow: warning: {message}", file=sys.stderr, flush=True)

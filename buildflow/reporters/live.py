@@ -34,9 +34,9 @@ class LiveReporter:
         self.started = time.monotonic()
         self.running: dict[str, float] = {}
         self.attempt: dict[str, str] = {}  # task -> "attempt 2/3", once it retries
+        # Started by BuildStarted, so a wait for the lock shows its message, not an empty bar.
         self.live = Live(console=self.console, refresh_per_second=8, transient=True,
                          get_renderable=self._render)
-        self.live.start()
 
     def _render(self) -> RenderableType:
         from rich.console import Group
@@ -81,6 +81,8 @@ class LiveReporter:
         self.tally.see(event)
         if isinstance(event, ev.BuildStarted):
             self.total = event.total
+            self.started = time.monotonic()
+            self.live.start()
         elif isinstance(event, ev.TaskStarted):
             self.running[event.task] = time.monotonic()
             if self.verbose:

@@ -1,0 +1,60 @@
+"""The Python API: the same engine as the CLI, from a Flowfile or from Python objects."""
+
+from __future__ import annotations
+
+import pytest
+
+import buildflow
+from buildflow.errors import FlowfileError
+from buildflow.events import Collector, TaskFinished
+from buildflow.scheduler import Outcome
+from conftest import Project
+
+DOC = {
+    "tasks": {
+        "shout": {"foreach": "src/*.txt",
+                  "cmd": "echo {stem} >> runs.log && tr a-z A-Z < {item} > {output}",
+                  "outputs": ["build/{stem}.out"]},
+        "join": {"cmd": "echo join >> runs.log && cat {inputs} > {output}",
+                 "inputs": ["build/*.out"], "outputs": ["site.txt"]},
+    }
+}
+
+
+def test_load_and_build_report_each_task(project: Project) -> None:
+    project.flowfile("""
+    [vars]
+    WORD = "hello"
+    [tasks.say]
+    cmd = "echo {WORD} > {output}"
+    outputs = ["say.txt"]
+    """)
+    loaded = buildflow.load(project.root / "Flowfile", overrides={"WORD": "bye"})
+    collector = Collector()
+    result = buildflow.build(loaded, ["say"], jobs=1, reporter=collector)
+    assert result.exit_status == 0
+    assert result.tasks["say"].outcome is Outcome.RAN and result.tasks["say"].attempts == 1
+    assert project.read("say.txt") == "bye\n"
+    assert [e.task for e in collector.events if isinstance(e, TaskFinished)] == ["say"]
+    again = buildflow.build(loaded, ["say"])
+    assert again.tasks["say"].outcome is Outcome.UP_TO_DATE
+
+
+def test_a_project_from_python_objects_builds_incrementally(project: Project) -> None:
+    project.write("src/a.txt", "a\n")
+    doomed = project.write("src/d.txt", "d\n")
+    made = buildflow.from_dict(DOC, root=project.root)
+    assert buildflow.build(made).exit_status == 0
+    assert project.read("site.txt") == "A\nD\n"
+    doomed.unlink()
+    result = buildflow.build(buildflow.from_dict(DOC, root=project.root))
+    assert result.exit_status == 0
+    assert project.read("site.txt") == "A\n"  # the orphaned d.out was removed and not joined
+    assert project.runs()[2:] == ["join", "join"]
+
+
+def test_a_bad_document_is_a_flowfile_error(project: Project) -> None:
+    with pytest.raises(FlowfileError) as caught:
+        buildflow.from_dict({"tasks": {"x": {"cmd": "true", "inputz": []}}}, root=project.root)
+    assert caught.value.problems == [
+        "<python>: tasks.x.inputz: unknown key (did you mean 'inputs'?)"]

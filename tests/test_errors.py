@@ -1,0 +1,143 @@
+"""Errors at the top: every expected error is one message and an exit code; a bug is a short
+message naming where its traceback was written, exit 3, and a traceback only with -v."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import Project, bflow_env
+from test_faults import build_in_background
+
+# Runs bflow with one function replaced by one that fails the way a bug would.
+INJECT = """
+import sys
+import buildflow.commands.validate, buildflow.attempts, tempfile
+
+where = sys.argv.pop(1)
+
+def bug(*args, **kwargs):
+    raise RuntimeError("injected bug")
+
+if where == "main":
+    buildflow.commands.validate.run = bug
+elif where == "worker":
+    buildflow.attempts.Executor.execute = bug
+elif where == "crash-file":
+    buildflow.commands.validate.run = bug
+    tempfile.mkstemp = lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space left"))
+from buildflow.cli import main
+raise SystemExit(main())
+"""
+
+HELLO = """
+[tasks.hello]
+cmd = "echo hello > {output}"
+outputs = ["hello.txt"]
+"""
+
+
+def run_injected(project: Project, where: str, *args: str) -> subprocess.CompletedProcess[str]:
+    script = project.write("inject.py", INJECT)
+    return subprocess.run([sys.executable, str(script), where, *args], cwd=project.root,
+                          env=bflow_env({"TMPDIR": str(project.root)}), capture_output=True,
+                          text=True, timeout=60)
+
+
+@pytest.mark.parametrize("where,command", [("main", "validate"), ("worker", "build")])
+def test_a_bug_is_reported_briefly_with_its_traceback_saved(project: Project, where: str,
+                                                            command: str) -> None:
+    project.flowfile(HELLO)
+    result = run_injected(project, where, command)
+    assert result.returncode == 3
+    assert "Traceback" not in result.stderr
+    assert "internal error (a bug in bflow): RuntimeError: injected bug" in result.stderr
+    saved = re.search(r"traceback was written to (\S+);", result.stderr)
+    assert saved, result.stderr
+    path = Path(saved.group(1))
+    assert path.parent == project.root
+    assert "Traceback" in path.read_text() and "injected bug" in path.read_text()
+    assert len(result.stderr.splitlines()) == 2
+
+
+def test_verbose_shows_the_traceback(project: Project) -> None:
+    project.flowfile(HELLO)
+    result = run_injected(project, "main", "validate", "-v")
+    assert result.returncode == 3
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "internal error (a bug in bflow)" in result.stderr
+
+
+def test_a_bug_when_the_traceback_cannot_be_saved(project: Project) -> None:
+    project.flowfile(HELLO)
+    result = run_injected(project, "crash-file", "validate")
+    assert result.returncode == 3
+    assert "Traceback" not in result.stderr
+    assert "internal error (a bug in bflow): RuntimeError: injected bug" in result.stderr
+    assert "-v" in result.stderr  # says how to see it instead
+
+
+@pytest.mark.parametrize("args,code,message", [
+    (["build", "helo"], 2, "did you mean 'hello'"),
+    (["explain", "nothing-here"], 2, "nothing-here"),
+    (["log", "hello"], 2, "has no saved output yet"),
+    (["-f", "missing.toml", "validate"], 2, "missing.toml: no such Flowfile"),
+    (["-C", "no/such/dir", "build"], 2, "-C no/such/dir"),
+    (["build", "-j", "0"], 2, "expected at least 1"),
+    (["build", "1x=2"], 2, "a var override is NAME=VALUE"),
+    (["frobnicate-option", "--no-such-flag"], 2, "unrecognized arguments"),
+])
+def test_expected_errors_are_one_message_and_a_code(project: Project, args: list[str],
+                                                    code: int, message: str) -> None:
+    project.flowfile(HELLO)
+    result = project.bflow(*args)
+    assert result.returncode == code, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+
+
+def test_no_flowfile_says_how_to_start(tmp_path: Path) -> None:
+    result = Project(tmp_path).bflow("build")
+    assert result.returncode == 2 and "bflow init" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_lock_timeout_is_a_message(project: Project) -> None:
+    import fcntl
+
+    project.flowfile(HELLO)
+    (project.root / ".bflow").mkdir()
+    with open(project.root / ".bflow" / "lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        result = project.bflow("build", "--lock-timeout", "0.2")
+    assert result.returncode == 1
+    assert "--lock-timeout" in result.stderr and "Traceback" not in result.stderr
+    assert not (project.root / "hello.txt").exists()
+
+
+def test_interrupt_exits_130_without_a_traceback(project: Project) -> None:
+    project.flowfile("""
+    [tasks.wait]
+    cmd = "echo started >> runs.log && sleep 30"
+    """)
+    process = build_in_background(project, until_runs=["started"])
+    os.kill(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert "Traceback" not in stderr
+    assert "wait:" in project.bflow("status").stdout  # not recorded as done
+
+
+def test_broken_pipe_is_quiet(project: Project) -> None:
+    project.flowfile("\n".join(f'[tasks.t{i}]\ncmd = "true"\n' for i in range(50)))
+    shell = subprocess.run(f"{sys.executable} -m buildflow --json | head -1", shell=True,
+                           cwd=project.root, env=bflow_env(), capture_output=True, text=True,
+                           timeout=60)
+    assert shell.stdout.startswith('{"event": "task_started"')
+    assert "Traceback" not in shell.stderr and "internal error" not in shell.stderr

@@ -1,0 +1,209 @@
+"""Faults during a build: each gives a clear message naming the file, and nothing is recorded
+falsely (the next build re-runs what did not really succeed)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import Project, bflow_env
+
+AS_ROOT = os.geteuid() == 0
+
+COPY = """
+[tasks.copy]
+cmd = "echo copy >> runs.log && cat {input} > {output}"
+inputs = ["in.txt"]
+outputs = ["out.txt"]
+"""
+
+# Runs bflow with one kind of write failing with ENOSPC, the way a full disk fails it.
+FULL_DISK = """
+import builtins, errno, sys
+from buildflow import attempts, state
+
+where = sys.argv.pop(1)
+real_open = builtins.open
+
+def full(path, *args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+class FullFile:
+    def __init__(self, handle):
+        self.handle = handle
+    def write(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device", self.handle.name)
+    def __getattr__(self, name):
+        return getattr(self.handle, name)
+
+if where == "state":
+    state.open = lambda *args, **kwargs: FullFile(real_open(*args, **kwargs))
+else:
+    attempts.open = full
+from buildflow.cli import main
+raise SystemExit(main())
+"""
+
+
+def build_in_background(project: Project, until_runs: list[str]) -> subprocess.Popen[str]:
+    """Start `bflow --plain` and return once its commands have logged `until_runs`."""
+    process = subprocess.Popen([sys.executable, "-m", "buildflow", "--plain"], cwd=project.root,
+                               env=bflow_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    deadline = time.monotonic() + 30
+    while project.runs() != until_runs:
+        assert time.monotonic() < deadline and process.poll() is None, "the build did not start"
+        time.sleep(0.01)
+    return process
+
+
+def assert_explained(result: subprocess.CompletedProcess[str], code: int = 1) -> None:
+    assert result.returncode == code, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+
+
+def test_unreadable_input_as_a_normal_user(project: Project) -> None:
+    if AS_ROOT:
+        pytest.skip("root reads files whatever their mode")
+    project.flowfile(COPY)
+    project.write("in.txt", "x\n").chmod(0)
+    result = project.bflow()
+    assert_explained(result)
+    assert "in.txt" in result.stderr and "readable" in result.stderr
+    assert project.runs() == []
+
+
+def test_unreadable_input_through_the_hasher(project: Project) -> None:
+    """The same fault as root: a read error injected at the filesystem interface."""
+    from buildflow import engine
+    from buildflow.errors import BuildError
+    from buildflow.fs import LocalFileSystem
+
+    class Unreadable(LocalFileSystem):
+        def read_chunks(self, path: str):  # type: ignore[override]
+            if path == "in.txt":
+                raise PermissionError(13, "Permission denied", path)
+            return super().read_chunks(path)
+
+    project.flowfile(COPY)
+    project.write("in.txt", "x\n")
+    loaded = engine.load(project.root / "Flowfile")
+    original = engine.hasher_for
+    engine.hasher_for = lambda p, s: engine.Hasher(Unreadable(str(p.root)), s.stats)
+    try:
+        with pytest.raises(BuildError, match=r"in\.txt: cannot read .*Permission denied.*readable"):
+            engine.build(loaded)
+    finally:
+        engine.hasher_for = original
+    assert project.runs() == []
+    assert project.bflow().returncode == 0 and project.runs() == ["copy"]
+
+
+def test_input_deleted_while_the_build_runs(project: Project) -> None:
+    project.flowfile("""
+    [tasks.slow]
+    cmd = "echo slow >> runs.log && while [ ! -e go ]; do sleep 0.01; done && touch {output}"
+    outputs = ["slow.out"]
+
+    [tasks.use]
+    cmd = "echo use >> runs.log && cat {input} > {output}"
+    inputs = ["data.txt"]
+    outputs = ["use.out"]
+    deps = ["slow"]
+    """)
+    project.write("data.txt", "data\n")
+    process = build_in_background(project, until_runs=["slow"])
+    (project.root / "data.txt").unlink()
+    project.write("go", "")
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1 and "Traceback" not in stderr
+    assert "FAILED use" in stdout and "data.txt" in stdout
+    project.write("data.txt", "data\n")
+    status = project.bflow("status")
+    assert "use: no successful run recorded" in status.stdout
+    assert "slow:" not in status.stdout
+
+
+def test_cache_dir_that_cannot_be_created(project: Project) -> None:
+    project.flowfile('[settings]\ncache_dir = "blocker/cache"\n' + COPY)
+    project.write("in.txt", "x\n")
+    project.write("blocker", "a file where the cache dir should go\n")
+    result = project.bflow()
+    assert_explained(result)
+    assert "blocker/cache" in result.stderr and "writable" in result.stderr
+    assert project.runs() == []
+
+
+def test_read_only_cache_dir_as_a_normal_user(project: Project) -> None:
+    if AS_ROOT:
+        pytest.skip("root writes whatever the mode")
+    project.flowfile(COPY)
+    project.write("in.txt", "x\n")
+    (project.root / ".bflow").mkdir()
+    (project.root / ".bflow").chmod(0o555)
+    try:
+        result = project.bflow()
+    finally:
+        (project.root / ".bflow").chmod(0o755)
+    assert_explained(result)
+    assert ".bflow" in result.stderr and "writable" in result.stderr
+
+
+@pytest.mark.parametrize("where", ["state", "logs"])
+def test_full_disk(project: Project, where: str) -> None:
+    project.flowfile(COPY)
+    project.write("in.txt", "x\n")
+    assert project.bflow().returncode == 0
+    project.write("in.txt", "y\n")
+    script = project.write("full_disk.py", FULL_DISK)
+    result = subprocess.run([sys.executable, str(script), where, "--plain"], cwd=project.root,
+                            env=bflow_env(), capture_output=True, text=True, timeout=60)
+    assert_explained(result)
+    assert "No space left on device" in result.stderr
+    assert (".bflow/state" if where == "state" else ".bflow/logs/") in result.stderr
+    # The run whose record could not be written is not trusted: the next build redoes it.
+    runs = len(project.runs())
+    assert project.bflow().returncode == 0
+    assert len(project.runs()) == runs + 1
+    assert project.read("out.txt") == "y\n"
+
+
+def test_command_not_found(project: Project) -> None:
+    project.flowfile("""
+    [tasks.missing]
+    cmd = "no-such-command-anywhere --flag"
+    """)
+    result = project.bflow("--plain")
+    assert_explained(result)
+    assert "FAILED missing: exit 127 (command not found)" in result.stdout
+    assert "no-such-command-anywhere" in result.stdout
+    assert "missing:" in project.bflow("status").stdout
+
+
+def test_command_killed_by_a_signal(project: Project) -> None:
+    project.flowfile("""
+    [tasks.victim]
+    cmd = "echo victim >> runs.log && touch {output} && kill -KILL $$"
+    outputs = ["victim.out"]
+    """)
+    result = project.bflow("--plain")
+    assert_explained(result)
+    assert "FAILED victim: killed by SIGKILL" in result.stdout
+    project.bflow("--plain")
+    assert project.runs() == ["victim", "victim"]  # never recorded, so it runs again
+
+
+def test_missing_cwd_is_named(project: Project) -> None:
+    project.flowfile("""
+    [tasks.lost]
+    cmd = "true"
+    cwd = "gone"
+    """)
+    result = project.bflow("--plain")
+    assert_explained(result)
+    assert "cannot run in" in result.stdout and "gone: No such file or directory" in result.stdout

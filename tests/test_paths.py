@@ -1,0 +1,159 @@
+"""Awkward paths: shell metacharacters, newlines and non-UTF-8 bytes in file names, symlinked
+inputs, inputs outside the root, outputs that would leave it, and task names that are not safe
+file names."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import Project
+
+WEIRD = ["a b.txt", "q'uote\".txt", "dollar$HOME.txt", "star*.txt", "new\nline.txt",
+         "semi;touch pwned.txt", "-dash.txt"]
+
+
+def test_weird_file_names_build_and_stay_up_to_date(project: Project) -> None:
+    project.flowfile("""
+    [tasks.copy]
+    foreach = "src/*.txt"
+    cmd = "echo ran >> runs.log && cp {item} {output}"
+    outputs = ["build/{name}.out"]
+
+    [tasks.join]
+    cmd = "cat {inputs} > {output}"
+    inputs = ["build/*.out"]
+    outputs = ["all.out"]
+    """)
+    sources = [os.fsencode(name) for name in WEIRD] + [b"bad\xff\xfe.txt"]
+    (project.root / "src").mkdir()
+    for name in sources:
+        (project.root / "src").joinpath(os.fsdecode(name)).write_bytes(name + b"\n")
+    first = project.bflow("--json")
+    assert first.returncode == 0, first.stderr
+    events = [json.loads(line) for line in first.stdout.splitlines()]
+    assert events[-1]["event"] == "build_finished" and events[-1]["exit_status"] == 0
+    assert len(project.runs()) == len(sources)
+    for name in sources:
+        out = project.root / "build" / os.fsdecode(name + b".out")
+        assert out.read_bytes() == name + b"\n"
+    assert not (project.root / "pwned.txt").exists()  # quoted, never run as shell syntax
+    again = project.bflow("--plain")
+    assert again.returncode == 0 and len(project.runs()) == len(sources)
+    assert "Traceback" not in again.stderr
+    # The non-UTF-8 task's name is printable and its saved output readable by name.
+    log = project.bflow("log", os.fsdecode(b"copy:src/bad\xff\xfe.txt"))
+    assert log.returncode == 0
+
+
+LINK_COPY = """
+[tasks.copy]
+cmd = "echo ran >> runs.log && cat {input} > {output}"
+inputs = ["link.txt"]
+outputs = ["out.txt"]
+"""
+
+
+def test_symlinked_input_hashes_its_target(project: Project) -> None:
+    project.flowfile(LINK_COPY)
+    project.write("one.txt", "one\n")
+    project.write("same.txt", "one\n")
+    (project.root / "link.txt").symlink_to("one.txt")
+    project.bflow()
+    project.write("one.txt", "changed\n")
+    project.bflow()
+    assert project.read("out.txt") == "changed\n" and len(project.runs()) == 2
+    (project.root / "link.txt").unlink()
+    (project.root / "link.txt").symlink_to("same.txt")
+    project.write("same.txt", "changed\n")
+    project.bflow()
+    assert len(project.runs()) == 2  # another link, same content: up to date
+
+
+def test_dangling_symlink_input_is_a_clear_error(project: Project) -> None:
+    project.flowfile(LINK_COPY)
+    (project.root / "link.txt").symlink_to("nowhere.txt")
+    result = project.bflow()
+    assert result.returncode == 2
+    assert "tasks.copy.inputs[0]" in result.stderr and "nowhere.txt" in result.stderr
+    assert "does not exist" in result.stderr and project.runs() == []
+
+
+def test_inputs_outside_the_root_are_read_not_touched(project: Project, tmp_path: Path) -> None:
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    header = outside / "dep.h"
+    header.write_text("v1\n")
+    declared = outside / "declared.txt"
+    declared.write_text("d1\n")
+    root = project.root / "proj"
+    sub = Project(root)
+    sub.flowfile(f"""
+    [tasks.compile]
+    cmd = "echo ran >> runs.log && cat {{input}} > {{output}} && printf 'out.txt: {header}\\\\n' > {{depfile}}"
+    inputs = ["{declared}"]
+    outputs = ["out.txt"]
+    depfile = "out.d"
+    """)
+    assert sub.bflow().returncode == 0
+    assert sub.bflow().returncode == 0 and len(sub.runs()) == 1
+    header.write_text("v2\n")  # named by the depfile, outside the root: still tracked
+    sub.bflow()
+    assert len(sub.runs()) == 2
+    declared.write_text("d2\n")
+    sub.bflow()
+    assert len(sub.runs()) == 3 and sub.read("out.txt") == "d2\n"
+    assert sub.bflow("clean").returncode == 0
+    assert header.read_text() == "v2\n" and declared.read_text() == "d2\n"
+    assert not (root / "out.txt").exists()
+
+
+@pytest.mark.parametrize("output", ["../escape.txt", "/tmp/escape.txt", "a/../../escape.txt",
+                                    "via-link/escape.txt"])
+def test_outputs_leaving_the_root_are_refused(project: Project, tmp_path: Path,
+                                              output: str) -> None:
+    elsewhere = tmp_path.parent / f"{tmp_path.name}-elsewhere"
+    elsewhere.mkdir(exist_ok=True)
+    root = project.root / "proj"
+    root.mkdir()
+    (root / "via-link").symlink_to(elsewhere)
+    sub = Project(root)
+    sub.flowfile(f"""
+    [tasks.escape]
+    cmd = "echo ran >> runs.log && echo x > {{output}}"
+    outputs = ["{output}"]
+    """)
+    result = sub.bflow()
+    assert result.returncode == 2, result.stderr
+    assert "tasks.escape.outputs[0]" in result.stderr and "project root" in result.stderr
+    assert sub.runs() == [] and list(elsewhere.iterdir()) == []
+
+
+def test_unsafe_task_names_get_their_own_logs(project: Project) -> None:
+    project.flowfile("""
+    [tasks."x/../../../../../escape"]
+    cmd = "echo first"
+
+    [tasks."x/_/_/_/_/_/escape"]
+    cmd = "echo second"
+
+    [tasks."x_.._escape"]
+    cmd = "echo third"
+    """)
+    assert project.bflow().returncode == 0
+    logs = project.root / ".bflow" / "logs"
+    assert len(list(logs.iterdir())) == 3
+    created = {p for p in project.root.rglob("*") if p.is_file()}
+    assert created - set(logs.iterdir()) == {project.root / "Flowfile",
+                                             project.root / ".bflow" / "state",
+                                             project.root / ".bflow" / "lock",
+                                             project.root / ".bflow" / "flowcache"}
+    for ancestor in project.root.parents[:4]:
+        assert not list(ancestor.glob("escape*"))
+    for name, text in [("x/../../../../../escape", "first"), ("x/_/_/_/_/_/escape", "second"),
+                       ("x_.._escape", "third")]:
+        result = project.bflow("log", name)
+        assert result.returncode == 0 and result.stdout == f"{text}\n"
