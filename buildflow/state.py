@@ -30,7 +30,8 @@ from buildflow.hashing import StatEntry, StatRow
 
 HEADER = b"BFLOWSTATE 1\n"
 _FRAME = struct.Struct("<II")
-# Compact when more than this many records follow the snapshot, and more than one for every
+# Compact when the records after the snapshot weigh more than this (a record weighs one, plus
+# one per stat entry it carries: what it costs a load), and more than one for every
 # COMPACT_TAIL_RATIO live tasks (so a build that runs a few tasks rarely rewrites a big log).
 COMPACT_MIN_RECORDS = 64
 COMPACT_TAIL_RATIO = 8
@@ -57,7 +58,7 @@ class State:
         self.warn = warn
         self.tasks: dict[str, TaskRecord] = {}
         self.stats: dict[str, StatRow] = {}
-        self._tail = 0  # records after the snapshot (all of them when there is none)
+        self._tail = 0  # weight of the records after the snapshot (all, when there is none)
         self._good_size = 0
         self._handle: Any = None
 
@@ -142,7 +143,7 @@ class State:
             self.stats.update(self._stat_entries(payload[1]))
         else:
             raise ValueError(kind)
-        self._tail += 1
+        self._tail += _weight(payload)
 
     @staticmethod
     def _stat_entries(entries: Iterable[tuple[str, tuple[Any, ...]]]) -> dict[str, StatEntry]:
@@ -171,7 +172,7 @@ class State:
             self._handle.truncate(self._good_size)  # later records must not follow a torn one
             raise BuildError(f"{self.path}: cannot write the build state: {exc.strerror}") from None
         self._good_size += len(frame)
-        self._tail += 1
+        self._tail += _weight(payload)
 
     def record_success(self, name: str, record: TaskRecord,
                        stats: list[tuple[str, StatEntry]]) -> None:
@@ -219,6 +220,11 @@ class State:
             return
         self._tail = 0
         self._good_size = self.path.stat().st_size
+
+
+def _weight(payload: tuple[Any, ...]) -> int:
+    kind = payload[0]
+    return 1 + (len(payload[3]) if kind == "T" else len(payload[1]) if kind == "H" else 0)
 
 
 def _shared(tasks: dict[str, TaskRecord],

@@ -173,3 +173,18 @@ def test_a_short_tail_on_a_large_state_is_left_to_grow(tmp_path: Path) -> None:
     data = path.read_bytes()
     assert data.startswith(HEADER) and data[:len(snapshot)] == snapshot  # appended only
     assert State(path).load().tasks["t3"] == _record(4)
+
+
+def test_one_record_refreshing_many_stat_entries_is_compacted_too(tmp_path: Path) -> None:
+    path = tmp_path / "state"
+    state = State(path).load()
+    for n in range(1000):
+        state.record_success(f"t{n}", _record(n), [])
+    state.close()
+    again = State(path).load()
+    again.record_stats([(f"src/{n}", StatEntry(1, 2, 3, f"h{n}", 4)) for n in range(500)])
+    again.close()  # every source touched: one record, but 500 entries for each load to replay
+    data = path.read_bytes()
+    (length,) = struct.unpack_from("<I", data, len(HEADER))
+    assert len(data) == len(HEADER) + 8 + length
+    assert State(path).load().stats["src/9"] == (1, 2, 3, "h9", 4)
