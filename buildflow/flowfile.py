@@ -7,6 +7,7 @@ Each problem reads `Flowfile: tasks.compile.outputs[2]: expected a string, got 3
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -114,6 +115,12 @@ TASK_KEYS = ("cmd", "inputs", "outputs", "deps", "foreach", "depfile", "env", "c
              "retry_delay", "timeout", "always", "description")
 
 
+def _inside_root(path: str) -> bool:
+    """A relative path that names a directory below the root (not the root itself)."""
+    normal = posixpath.normpath(path)
+    return not (normal.startswith("/") or normal in (".", "..") or normal.startswith("../"))
+
+
 def _parse_settings(raw: Any, check: Checker) -> Settings:
     if not isinstance(raw, dict):
         check.problem("settings", f"expected a table, got {type_name(raw)}")
@@ -133,6 +140,10 @@ def _parse_settings(raw: Any, check: Checker) -> Settings:
             text = check.string(raw[key], f"settings.{key}")
             if text == "":
                 check.problem(f"settings.{key}", "must not be empty")
+            elif key == "cache_dir" and text is not None and not _inside_root(text):
+                check.problem("settings.cache_dir", f"'{text}' is not a directory inside the "
+                                                    "project root; bflow writes its state, logs "
+                                                    "and lock there (e.g. \".bflow\")")
             elif text is not None:
                 values[key] = text
     if "retries" in raw:

@@ -70,6 +70,10 @@ class BuildOptions:
     force: bool = False
 
 
+# File times come from the kernel's coarse clock, which can lag time.time_ns() by a tick: a
+# depfile input written this close to its task's start may have changed during the run.
+TIMESTAMP_SLACK_NS = 50_000_000
+
 _INTERRUPT = object()  # put on the message queue by the signal handler
 
 
@@ -276,7 +280,7 @@ class Builder:
             if path in declared or path in found:
                 continue
             st = self.hasher.fs.stat(path)
-            if st is not None and st.mtime_ns >= started_ns:
+            if st is not None and st.mtime_ns >= started_ns - TIMESTAMP_SLACK_NS:
                 found[path] = UNKNOWN
             else:
                 found[path] = self.hasher.file_hash(path)

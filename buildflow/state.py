@@ -206,6 +206,12 @@ class State:
             self.compact()
 
     def compact(self) -> None:
+        """Rewrite the log as one snapshot. Stat entries of files no record names any more
+        (deleted sources, renamed outputs) are dropped here, so the cache does not only grow."""
+        named = {path for record in self.tasks.values()
+                 for files in (record.inputs, record.depfile_inputs, record.outputs)
+                 for path in files}
+        self.stats = {path: row for path, row in self.stats.items() if path in named}
         data = marshal.dumps(("S", *_shared(self.tasks, self.stats)))
         temp = self.path.with_name(self.path.name + ".tmp")
         try:

@@ -207,3 +207,12 @@ def test_missing_cwd_is_named(project: Project) -> None:
     result = project.bflow("--plain")
     assert_explained(result)
     assert "cannot run in" in result.stdout and "gone: No such file or directory" in result.stdout
+
+
+def test_a_named_pipe_input_is_refused_not_waited_on(project: Project) -> None:
+    project.flowfile(COPY)
+    os.mkfifo(project.root / "in.txt")
+    result = project.bflow(timeout=30)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "in.txt" in result.stderr and "not a regular file" in result.stderr
+    assert project.runs() == []

@@ -135,3 +135,11 @@ def test_secrets_are_never_printed(project: Project, mode: list[str]) -> None:
     explain = project.bflow("explain", "leak", "-v")
     for text in (printed, saved.decode(), explain.stdout + explain.stderr):
         assert "tok-secret-9876" not in text and "pw-from-settings-4411" not in text
+
+
+@pytest.mark.parametrize("cache_dir", ["/", "..", ".", "../elsewhere", "/tmp/cache"])
+def test_the_cache_dir_must_be_inside_the_project(project: Project, cache_dir: str) -> None:
+    project.flowfile(f'[settings]\ncache_dir = "{cache_dir}"\n[tasks.t]\ncmd = "true"\n')
+    result = project.bflow()
+    assert result.returncode == 2
+    assert "settings.cache_dir" in result.stderr and "inside the project root" in result.stderr
