@@ -96,10 +96,12 @@ def make_parser() -> argparse.ArgumentParser:
     status.add_argument("--check", action="store_true", help="exit 1 when anything is stale")
     explain = command("explain", "every reason a target is stale")
     explain.add_argument("target", metavar="TARGET")
-    command("list", "tasks with their descriptions")
+    for name, text in (("list", "tasks with their descriptions"),
+                       ("validate", "check the Flowfile: errors exit 2, warnings exit 0")):
+        command(name, text).add_argument("targets", nargs="*", metavar="VAR=VALUE",
+                                         help="override a var, as for build")
     clean = command("clean", "delete declared outputs (of the named tasks, or all) and records")
     clean.add_argument("targets", nargs="*", metavar="TARGET")
-    command("validate", "check the Flowfile: errors exit 2, warnings exit 0")
     command("init", "write a commented starter Flowfile (never overwrites)")
     log = command("log", "print the saved output of a task's last run")
     log.add_argument("task", metavar="TASK")
@@ -208,6 +210,9 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return init.run(directory=os.getcwd(), file=args.file)
     targets, overrides = _split_overrides(getattr(args, "targets", []))
+    if targets and name in ("list", "validate"):
+        raise UsageError(f"bflow {name} takes no targets, only VAR=VALUE overrides "
+                         f"(got '{targets[0]}')")
     project = load_project(file=args.file, overrides=overrides)
     if name in ("build", "watch"):
         build_options = {"targets": targets, "jobs": args.jobs, "keep_going": args.keep_going,

@@ -196,3 +196,21 @@ def test_var_overrides_on_the_command_line(project: Project) -> None:
     assert project.read("out/word.txt") == "bye\n"
     bad = project.bflow("build", "src", "1X=bye")
     assert bad.returncode == 2 and "a var override is NAME=VALUE" in bad.stderr
+
+
+def test_validate_and_list_take_var_overrides(project: Project) -> None:
+    project.flowfile("""
+    [vars]
+    SRC = "missing.txt"
+    [tasks.copy]
+    description = "copy {SRC}"
+    cmd = "cp {input} {output}"
+    inputs = ["{SRC}"]
+    outputs = ["out.txt"]
+    """)
+    project.write("there.txt", "x\n")
+    assert project.bflow("validate").returncode == 2
+    assert project.bflow("validate", "SRC=there.txt").returncode == 0
+    assert project.bflow("list", "SRC=there.txt").returncode == 0
+    wrong = project.bflow("list", "copy")
+    assert wrong.returncode == 2 and "only VAR=VALUE overrides" in wrong.stderr
