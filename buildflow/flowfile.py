@@ -163,8 +163,9 @@ def _parse_settings(raw: Any, check: Checker) -> Settings:
 def _parse_task(name: str, raw: Any, check: Checker) -> TaskDecl | None:
     where = f"tasks.{name}"
     if not TASK_NAME.match(name):
-        check.problem(where, "a task name uses letters, digits and _ . - / + @ only "
-                             "(':' is reserved for foreach instances, '=' for VAR=VALUE)")
+        check.problem(where, "a task name starts with a letter, digit or _ and uses letters, "
+                             "digits and _ . - / + @ only (':' is reserved for foreach "
+                             "instances, '=' for VAR=VALUE)")
     if not isinstance(raw, dict):
         check.problem(where, f"expected a table, got {type_name(raw)}")
         return None

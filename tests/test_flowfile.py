@@ -133,7 +133,7 @@ def test_task_and_var_names(tmp_path: Path) -> None:
     assert found[0] == "Flowfile: vars.output: 'output' is a built-in placeholder; name the " \
                        "var something else"
     assert found[1].startswith("Flowfile: vars.my-var: a var name is letters, digits and _")
-    assert found[2].startswith("Flowfile: tasks.a:b: a task name uses letters")
+    assert found[2].startswith("Flowfile: tasks.a:b: a task name starts with a letter")
     assert found[3] == "Flowfile: tasks.g.outputs: a group task (no cmd) cannot have " \
                        "outputs; add a cmd"
 

@@ -40,7 +40,7 @@ def test_plain_in_a_pipe_has_no_escape_codes(project: Project) -> None:
     assert "\x1b" not in run.stdout + run.stderr
     assert "run    good: echo good-output" in run.stdout  # -v prints each command
     assert "retry  flaky: exit 1; attempt 2 of 2" in run.stdout
-    assert "FAILED bad: exit 5 (" in run.stdout
+    assert "FAILED bad: exit 5 after 1 attempt (" in run.stdout
     assert "  $ echo bad-output; exit 5\n  | bad-output\n" in run.stdout
     assert "skip   after (dependency failed: bad)" in run.stdout
     assert run.stdout.splitlines()[-1].startswith(

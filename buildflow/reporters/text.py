@@ -23,8 +23,8 @@ def failure_block(event: ev.TaskFailed) -> str:
     if event.reason == "interrupted":
         text = f"INTERRUPTED {event.task} ({event.duration:.2f}s)\n"
         return text + (indent(event.output) if event.output.strip() else "")
-    attempts = f" after {event.attempts} attempts" if event.attempts > 1 else ""
-    lines = [f"FAILED {event.task}: {event.reason}{attempts} ({event.duration:.2f}s)"]
+    attempts = f"{event.attempts} attempt{'s' if event.attempts != 1 else ''}"
+    lines = [f"FAILED {event.task}: {event.reason} after {attempts} ({event.duration:.2f}s)"]
     lines += [f"  $ {command}" for command in event.commands]
     text = "\n".join(lines) + "\n"
     return text + (indent(event.output) if event.output.strip() else "")
