@@ -144,7 +144,9 @@ class Builder:
             jobs=self.options.jobs))
         while True:
             if not stopping:
-                self._settle(plan, stale, result)
+                if not self._settle(plan, stale, result) and not self.options.keep_going:
+                    stopping = True
+                    continue
                 while stale and len(self._running) < self.options.jobs:
                     _, name, decision = heapq.heappop(stale)
                     self._running[name] = decision
@@ -179,12 +181,14 @@ class Builder:
         return result
 
     def _settle(self, plan: Plan, stale: list[tuple[int, str, Decision]],
-                result: BuildResult) -> None:
-        """Decide every ready task: skip it, pass it (up to date, group) or queue it to run."""
+                result: BuildResult) -> bool:
+        """Decide every ready task: skip it, pass it (up to date, group) or queue it to run.
+        False when one could not be decided (an input that cannot be read): it failed."""
         # Once per task of every build, so the attribute lookups are hoisted.
         tasks, records, hasher, force = self.project.tasks, self.state.tasks, self.hasher, \
             self.options.force
         handle, done, blocked_by = self.reporter.handle, result.tasks, plan.blocked_by
+        decided_all = True
         while (name := plan.pop_ready()) is not None:
             task = tasks[name]
             blocker = blocked_by.get(name)
@@ -193,13 +197,27 @@ class Builder:
                 plan.finished(name, ok=False)
                 continue
             if task.commands:  # not a group
-                decision = decide(task, records.get(name), hasher, force=force)
+                try:
+                    decision = decide(task, records.get(name), hasher, force=force)
+                except BuildError as exc:  # an input bflow cannot read fails this task only
+                    self._fail_undecided(task, str(exc), result)
+                    plan.finished(name, ok=False)
+                    decided_all = False
+                    continue
                 if decision.reasons:
                     heapq.heappush(stale, (self.project.graph.order[name], name, decision))
                     continue
                 handle(ev.TaskSkipped(name, "up to date"))
             done[name] = TaskResult(name, Outcome.UP_TO_DATE)
             plan.finished(name, ok=True)
+        return decided_all
+
+    def _fail_undecided(self, task: Task, reason: str, result: BuildResult) -> None:
+        self.state.forget([task.name])
+        mask = Masker(task.env)
+        self.reporter.handle(ev.TaskFailed(task.name, 0.0, 0, "", reason,
+                                           tuple(mask(c) for c in task.commands)))
+        result.tasks[task.name] = TaskResult(task.name, Outcome.FAILED, reason=reason)
 
     def _skip(self, name: str, reason: str, result: BuildResult) -> None:
         if not self.project.tasks[name].is_group:
