@@ -200,7 +200,7 @@ class Builder:
                 try:
                     decision = decide(task, records.get(name), hasher, force=force)
                 except BuildError as exc:  # an input bflow cannot read fails this task only
-                    self._fail_undecided(task, str(exc), result)
+                    self._fail(task, str(exc), result)
                     plan.finished(name, ok=False)
                     decided_all = False
                     continue
@@ -212,12 +212,17 @@ class Builder:
             plan.finished(name, ok=True)
         return decided_all
 
-    def _fail_undecided(self, task: Task, reason: str, result: BuildResult) -> None:
+    def _fail(self, task: Task, reason: str, result: BuildResult,
+              done: Execution | None = None) -> None:
+        """Report a failure and drop the task's success record, so the next build runs it."""
         self.state.forget([task.name])
+        attempts, duration = (done.attempts, done.duration) if done else (0, 0.0)
         mask = Masker(task.env)
-        self.reporter.handle(ev.TaskFailed(task.name, 0.0, 0, "", reason,
+        self.reporter.handle(ev.TaskFailed(task.name, round(duration, 3), attempts,
+                                           done.output if done else "", reason,
                                            tuple(mask(c) for c in task.commands)))
-        result.tasks[task.name] = TaskResult(task.name, Outcome.FAILED, reason=reason)
+        result.tasks[task.name] = TaskResult(task.name, Outcome.FAILED, attempts, duration,
+                                             reason)
 
     def _skip(self, name: str, reason: str, result: BuildResult) -> None:
         if not self.project.tasks[name].is_group:
@@ -273,12 +278,7 @@ class Builder:
                 return True
             reason = (f"exited 0 but did not write declared output {missing[0]}"
                       + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
-        self.state.forget([task.name])
-        mask = Masker(task.env)
-        self.reporter.handle(ev.TaskFailed(task.name, duration, done.attempts, done.output,
-                                           reason, tuple(mask(c) for c in task.commands)))
-        result.tasks[task.name] = TaskResult(task.name, Outcome.FAILED, done.attempts,
-                                             done.duration, reason)
+        self._fail(task, reason, result, done)
         plan.finished(task.name, ok=False)
         return False
 
