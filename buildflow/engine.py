@@ -82,7 +82,7 @@ def _dry_run(project: Project, names: list[str], options: BuildOptions,
     decisions = survey(project, names, state.tasks, hasher_for(project, state),
                        force=options.force)
     result = BuildResult(EXIT_OK)
-    reporter.handle(ev.BuildStarted(total=len(decisions), to_check=len(names), jobs=options.jobs))
+    reporter.handle(ev.BuildStarted(total=len(decisions), jobs=options.jobs))
     for name, decision in decisions.items():
         if decision.stale:
             reason = str(decision.reasons[0])

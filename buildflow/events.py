@@ -9,7 +9,6 @@ from typing import Protocol
 @dataclass(frozen=True)
 class BuildStarted:
     total: int
-    to_check: int
     jobs: int
     event: str = field(default="build_started", init=False)
 

@@ -34,9 +34,6 @@ class FileSystem(Protocol):
 
     def make_dirs(self, path: str) -> None: ...
 
-    def remove(self, path: str) -> None:
-        """Remove a file or a whole directory; nothing there is fine."""
-
     def now_ns(self) -> int: ...
 
 
@@ -111,16 +108,6 @@ class LocalFileSystem:
         target = self._abs(path)
         if not os.path.isdir(target):  # one stat, where makedirs would raise and catch
             os.makedirs(target, exist_ok=True)
-
-    def remove(self, path: str) -> None:
-        target = self._abs(path)
-        if os.path.isdir(target) and not os.path.islink(target):
-            shutil.rmtree(target)
-        else:
-            try:
-                os.unlink(target)
-            except FileNotFoundError:
-                pass
 
     def now_ns(self) -> int:
         return time.time_ns()

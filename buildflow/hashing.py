@@ -45,7 +45,6 @@ class Hasher:
         self.fs = fs
         self.cache = cache
         self.changed: dict[str, StatEntry] = {}
-        self.files_read = 0
         self._seen: dict[str, str] = {}  # path -> digest, since the last forget_seen
         self._racy: set[str] = set()  # hashed within the racy window of their mtime
 
@@ -106,7 +105,6 @@ class Hasher:
         hasher = xxhash.xxh3_128()
         for chunk in self.fs.read_chunks(path):
             hasher.update(chunk)
-        self.files_read += 1
         return hasher.hexdigest()
 
     def _tree_hash(self, path: str) -> str:

@@ -140,7 +140,7 @@ class Builder:
         stale: list[tuple[int, str, Decision]] = []  # decided stale, waiting for a free job
         stopping = False
         self.reporter.handle(ev.BuildStarted(
-            total=sum(1 for n in names if not tasks[n].is_group), to_check=len(names),
+            total=sum(1 for n in names if not tasks[n].is_group),
             jobs=self.options.jobs))
         while True:
             if not stopping:
