@@ -3,16 +3,20 @@ in `buildflow.commands` that takes explicit arguments and returns an exit code."
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 
 from buildflow import __version__
-from buildflow.errors import (EXIT_BUG, EXIT_FAILED, EXIT_INTERRUPTED, FatalError, Interrupted,
-                              UsageError, did_you_mean)
+from buildflow.errors import (EXIT_BUG, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, FatalError,
+                              Interrupted, UsageError, did_you_mean)
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    import argparse
 
 COMMANDS = ("build", "watch", "graph", "status", "explain", "list", "clean", "validate", "init",
             "log")
@@ -23,6 +27,8 @@ _VALUE_OPTIONS = {"-f", "--file", "-C", "--directory", "-j", "--jobs", "--lock-t
 
 def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
     """Options allowed before or after the command word."""
+    import argparse
+
     default = argparse.SUPPRESS if suppress else None
     flag = argparse.SUPPRESS if suppress else False
     parser.add_argument("-f", "--file", metavar="PATH", default=default,
@@ -55,6 +61,8 @@ def _build_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _positive_int(text: str) -> int:
+    import argparse
+
     try:
         value = int(text)
     except ValueError:
@@ -65,6 +73,8 @@ def _positive_int(text: str) -> int:
 
 
 def make_parser() -> argparse.ArgumentParser:
+    import argparse  # here, not at the top: the no-op fast path does without it
+
     parser = argparse.ArgumentParser(
         prog="bflow", description="A file-based incremental build tool.",
         epilog="Plain 'bflow [TARGET..]' means 'bflow build [TARGET..]'. "
@@ -142,21 +152,68 @@ def _split_overrides(targets: list[str]) -> tuple[list[str], dict[str, str]]:
     return plain, overrides
 
 
+# Options of a plain build that need no argparse: with `-j N`, `bflow [build] [TARGET..]` is
+# what runs thousands of times a day, and argparse costs its no-op 9 ms to import and set up.
+_SIMPLE_FLAGS = {"-k": False, "--keep-going": False, "-q": False, "--quiet": False,
+                 "--plain": True}
+
+
+def _simple_build(argv: list[str]) -> tuple[list[str], dict[str, str], bool] | None:
+    """(targets, overrides, plain) when `argv` is a plain build with nothing but the options
+    above and `-jN`; None for anything else, which argparse reads."""
+    words, plain, index = [], False, 0
+    while index < len(argv):
+        token = argv[index]
+        if token in ("-j", "--jobs") and _positive(argv[index + 1:index + 2]):
+            index += 1
+        elif token.startswith("-j") and _positive([token[2:]]):
+            pass
+        elif token in _SIMPLE_FLAGS:
+            plain = plain or _SIMPLE_FLAGS[token]
+        elif token.startswith("-"):
+            return None
+        else:
+            words.append(token)
+        index += 1
+    if words[:1] == ["build"]:
+        words = words[1:]
+    elif words and words[0] in COMMANDS:
+        return None
+    try:
+        targets, overrides = _split_overrides(words)
+    except UsageError:
+        return None
+    return targets, overrides, plain
+
+
+def _positive(texts: list[str]) -> bool:
+    return bool(texts) and texts[0].isascii() and texts[0].isdigit() and int(texts[0]) > 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_interrupted)
+    simple = _simple_build(args_list)
+    if simple is not None:
+        try:
+            quick = _nothing_to_do(None, *simple)
+        except (KeyboardInterrupt, Interrupted):
+            print("bflow: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        if quick is not None:
+            return quick
     parser = make_parser()
     full_argv, first_target = _with_command(args_list)
     args = parser.parse_args(full_argv)
     verbose = bool(getattr(args, "verbose", False))
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _raise_interrupted)
     try:
         if args.directory:
             try:
                 os.chdir(args.directory)
             except OSError as exc:
                 raise UsageError(f"-C {args.directory}: {exc.strerror}") from None
-        return _dispatch(args)
+        return _dispatch(args, tried_quick=simple is not None)
     except FatalError as exc:
         message = str(exc)
         if first_target and message.startswith(f"unknown target '{first_target}'"):
@@ -174,6 +231,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except Exception:
         return _report_bug(verbose)
+
+
+def _nothing_to_do(file: str | None, targets: list[str], overrides: dict[str, str],
+                   plain: bool) -> int | None:
+    """The no-op fast path: when the last build's proof shows by stat alone that nothing would
+    run, print the summary a full no-op build prints, without loading the project."""
+    from buildflow import uptodate
+    from buildflow.reporters import wants_plain
+    from buildflow.reporters.summary import summary_line
+
+    started = time.perf_counter()
+    count = uptodate.check(file=file, cwd=os.getcwd(), targets=targets, overrides=overrides)
+    if count is None:
+        return None
+    line = summary_line(ran=0, up_to_date=count, failed=0, skipped=0, exit_status=EXIT_OK,
+                        duration=time.perf_counter() - started)
+    if not (plain or wants_plain(sys.stdout)):
+        line = f"\x1b[1;32m{line}\x1b[0m"  # bold green, as the live display ends a success
+    print(line, flush=True)
+    return EXIT_OK
 
 
 def _raise_interrupted(signum: int, frame: object) -> None:
@@ -199,9 +276,7 @@ def _report_bug(verbose: bool) -> int:
     return EXIT_BUG
 
 
-def _dispatch(args: argparse.Namespace) -> int:
-    from buildflow.commands import load_project
-
+def _dispatch(args: argparse.Namespace, *, tried_quick: bool) -> int:
     output = {"quiet": args.quiet, "verbose": args.verbose, "plain": args.plain,
               "json": args.json}
     name = args.command
@@ -213,6 +288,13 @@ def _dispatch(args: argparse.Namespace) -> int:
     if targets and name in ("list", "validate"):
         raise UsageError(f"bflow {name} takes no targets, only VAR=VALUE overrides "
                          f"(got '{targets[0]}')")
+    if name == "build" and not (tried_quick or args.dry_run or args.always_make or args.json
+                                or args.verbose):
+        quick = _nothing_to_do(args.file, targets, overrides, args.plain)
+        if quick is not None:
+            return quick
+    from buildflow.commands import load_project
+
     project = load_project(file=args.file, overrides=overrides)
     if name in ("build", "watch"):
         build_options = {"targets": targets, "jobs": args.jobs, "keep_going": args.keep_going,

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from buildflow import events as ev
-from buildflow import flowcache
+from buildflow import flowcache, uptodate
 from buildflow.errors import EXIT_OK
 from buildflow.fs import LocalFileSystem
 from buildflow.hashing import Hasher
@@ -67,10 +67,13 @@ def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = N
         builder = Builder(project, state, hasher_for(project, state),
                           runner or SubprocessRunner(), reporter, options)
         try:
-            return builder.build(names)
+            result = builder.build(names)
         finally:
             state.close()
             flowcache.store_deferred(project)
+        if result.exit_status == EXIT_OK:
+            uptodate.record(project, state, names, targets, cwd)
+        return result
     finally:
         lock.release()
 

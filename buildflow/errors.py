@@ -7,7 +7,6 @@ reaching the top is a bug (exit 3).
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 EXIT_OK = 0
@@ -48,5 +47,7 @@ class Interrupted(BaseException):
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """A " (did you mean 'x'?)" suffix for a near-miss name, or an empty string."""
     folded = {candidate.lower(): candidate for candidate in candidates}
+    import difflib
+
     matches = difflib.get_close_matches(name.lower(), list(folded), n=1, cutoff=0.6)
     return f" (did you mean '{folded[matches[0]]}'?)" if matches else ""

@@ -21,27 +21,20 @@ from __future__ import annotations
 
 import marshal
 import os
-import re
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-import buildflow
 from buildflow.gcpause import paused
+from buildflow.identity import Listing, cache_dir_of, is_input_file, listing, project_key
 from buildflow.model import Project, Task
 
-FORMAT = 2
+FORMAT = 3
 FILE_NAME = "flowcache"
-DEFAULT_CACHE_DIR = ".bflow"
 # A scanned directory modified this close to the load (or later) may have changed during it.
 RACY_WINDOW_NS = 1_000_000_000
-_CACHE_DIR_SETTING = re.compile(rb'^[ \t]*cache_dir[ \t]*=[ \t]*"([^"\\\n]*)"', re.M)
-
-Listing = tuple[frozenset[str], frozenset[str]] | None  # (files, directories), None: unreadable
-
 
 def load(flowfile: Path, overrides: Mapping[str, str],
          fresh: Callable[[Path, Mapping[str, str]], Project]) -> Project:
@@ -79,27 +72,30 @@ def store_deferred(project: Project) -> None:
 
 
 def _cache_file(path: Path, data: bytes) -> Path:
-    """Where the entry lives. The cache dir is a setting, found here without parsing TOML; a
-    guess that misses (an unusual spelling) only means the entry is never stored."""
-    found = _CACHE_DIR_SETTING.search(data)
-    cache_dir = found.group(1).decode("utf-8", "surrogateescape") if found else DEFAULT_CACHE_DIR
-    return path.parent / cache_dir / FILE_NAME
+    return Path(cache_dir_of(str(path), data)) / FILE_NAME
 
 
 def _key(path: Path, data: bytes, overrides: Mapping[str, str]) -> tuple[object, ...]:
-    return (FORMAT, buildflow.__version__, sys.version, _code_stamp(), str(path), data,
-            tuple(sorted(overrides.items())))
+    return (FORMAT, *project_key(str(path), data, overrides))
 
 
-def _code_stamp() -> tuple[tuple[str, int, int], ...]:
-    package = os.path.dirname(os.path.abspath(buildflow.__file__))
-    stamp = []
-    with os.scandir(package) as entries:
-        for entry in entries:
-            if entry.name.endswith(".py"):
-                st = entry.stat()
-                stamp.append((entry.name, st.st_size, st.st_mtime_ns))
-    return tuple(sorted(stamp))
+class Basis(NamedTuple):
+    """What a project was checked against when it was loaded or stored: a fresh load with the
+    same key, listings and lone inputs gives the same project."""
+
+    key: tuple[object, ...]
+    skip: frozenset[str]
+    listings: dict[str, Listing]
+    lone_inputs: tuple[str, ...]
+
+
+_basis: list[tuple[Project, Basis]] = []
+
+
+def basis(project: Project) -> Basis | None:
+    """The basis of `project` if this process loaded it through the cache and found (or left)
+    the cache valid; None otherwise, when nothing can be said of it cheaply."""
+    return _basis[0][1] if _basis and _basis[0][0] is project else None
 
 
 # Reading an entry.
@@ -115,33 +111,15 @@ def _read_entry(cache_file: Path, key: tuple[object, ...]) -> Project | None:
         stored_key, root, skip, listings, lone_inputs, payload = entry
         if stored_key != key:
             return None
-        if any(_listing(root, d, skip) != listing for d, listing in listings.items()):
+        if any(listing(root, d, skip) != seen for d, seen in listings.items()):
             return None
-        if not all(_is_input_file(os.path.join(root, p)) for p in lone_inputs):
+        if not all(is_input_file(os.path.join(root, p)) for p in lone_inputs):
             return None
-        return _decode(payload)
+        project = _decode(payload)
     except Exception:  # noqa: BLE001 - a corrupt or foreign entry is a miss, whatever it holds
         return None
-
-
-def _listing(root: str, rel: str, skip: frozenset[str]) -> Listing:
-    """What the loader's directory walk sees in `rel`: files, and directories it descends."""
-    files, dirs = [], []
-    try:
-        with os.scandir(os.path.join(root, rel) if rel else root) as entries:
-            for entry in entries:
-                if not entry.is_dir():
-                    files.append(entry.name)
-                elif not entry.name.startswith(".") and \
-                        (f"{rel}/{entry.name}" if rel else entry.name) not in skip:
-                    dirs.append(entry.name)
-    except (FileNotFoundError, NotADirectoryError, PermissionError):
-        return None
-    return frozenset(files), frozenset(dirs)
-
-
-def _is_input_file(path: str) -> bool:
-    return os.path.lexists(path) and not os.path.isdir(path)
+    _basis[:] = [(project, Basis(key, skip, listings, lone_inputs))]
+    return project
 
 
 # Writing an entry.
@@ -152,15 +130,16 @@ def _store(cache_file: Path, key: tuple[object, ...], project: Project, data: by
     if os.path.normpath(cache_file.parent) != os.path.normpath(project.cache_dir):
         return  # the cache dir is not where the next run will look for it
     skip = frozenset({os.path.normpath(project.settings.cache_dir).replace(os.sep, "/")})
-    listings = {d: _listing(root, d, skip) for d in project.globbed_dirs}
+    listings = {d: listing(root, d, skip) for d in project.globbed_dirs}
     lone_inputs = _lone_inputs(project)
     try:
         if Path(project.flowfile).read_bytes() != data:
             return
         if any(_changed_since(os.path.join(root, d), started_ns) for d in listings):
             return
-        if not all(_is_input_file(os.path.join(root, p)) for p in lone_inputs):
+        if not all(is_input_file(os.path.join(root, p)) for p in lone_inputs):
             return
+        _basis[:] = [(project, Basis(key, skip, listings, tuple(lone_inputs)))]
         entry: Any = (key, root, skip, listings, tuple(lone_inputs), _encode(project))
         blob = marshal.dumps(entry)
         temp = cache_file.with_name(f"{FILE_NAME}.{os.getpid()}.tmp")

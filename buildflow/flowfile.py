@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from buildflow.errors import FlowfileError, UsageError
+from buildflow.locate import flowfile_path
 from buildflow.placeholders import BUILTIN_NAMES
 from buildflow.typecheck import Checker, type_name
 
-FLOWFILE_NAMES = ("Flowfile", "Flowfile.toml")
 TASK_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/+@]*\Z")
 
 
@@ -64,16 +64,14 @@ class Flowfile:
 
 
 def find_flowfile(start: Path) -> Path:
-    """The first Flowfile in `start` or a parent directory, like git finds `.git`."""
-    for directory in (start, *start.parents):
-        for name in FLOWFILE_NAMES:
-            candidate = directory / name
-            if candidate.is_file():
-                return candidate
-    raise UsageError(
-        f"no Flowfile found in {start} or any parent directory "
-        "(run 'bflow init' to write a starter one, or name one with -f PATH)"
-    )
+    """The first Flowfile in `start` or a parent directory."""
+    found = flowfile_path(None, str(start))
+    if found is None:
+        raise UsageError(
+            f"no Flowfile found in {start} or any parent directory "
+            "(run 'bflow init' to write a starter one, or name one with -f PATH)"
+        )
+    return Path(found)
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -253,8 +251,8 @@ def resolve_path(file: str | os.PathLike[str] | None, directory: str | None) -> 
     """Apply `-C` then `-f` (or discovery) the way the CLI and the API both do."""
     base = Path(directory).resolve() if directory else Path.cwd()
     if file is not None:
-        candidate = (base / file).resolve()
-        if not candidate.is_file():
+        found = flowfile_path(file, str(base))
+        if found is None:
             raise UsageError(f"{file}: no such Flowfile")
-        return candidate
+        return Path(found)
     return find_flowfile(base)

@@ -9,16 +9,15 @@ dropped; cycles made meanwhile are collected when the pause ends.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 
-@contextmanager
-def paused() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
+class paused:  # noqa: N801 - used as `with paused():`, like a function
+    """A plain context manager: contextlib would cost the no-op fast path 4 ms to import."""
+
+    def __enter__(self) -> None:
+        self.enabled = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.enabled:
             gc.enable()

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-
-from buildflow.model import Project
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from buildflow.model import Project
 
 
 def load_project(*, file: str | None, overrides: Mapping[str, str]) -> Project:

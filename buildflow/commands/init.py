@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from buildflow.errors import EXIT_OK, UsageError
-from buildflow.flowfile import FLOWFILE_NAMES
+from buildflow.locate import FLOWFILE_NAMES
 
 STARTER = '''\
 # Flowfile: the tasks bflow builds. Paths are relative to this file's directory.

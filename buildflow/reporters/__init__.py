@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TextIO
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import TextIO
 
-from buildflow.events import Reporter
+    from buildflow.events import Reporter
 
 
 def wants_plain(stream: TextIO) -> bool:

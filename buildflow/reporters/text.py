@@ -4,9 +4,7 @@ the live display and the plain lines say the same things."""
 from __future__ import annotations
 
 from buildflow import events as ev
-
-_VERDICT = {0: "", 1: " (FAILED)", 130: " (interrupted)"}
-
+from buildflow.reporters.summary import summary_line
 
 def indent(output: str, prefix: str = "  | ") -> str:
     return "".join(prefix + line + "\n" for line in output.rstrip("\n").split("\n"))
@@ -41,15 +39,6 @@ class Tally:
             self.would_run += 1
 
     def summary(self, event: ev.BuildFinished) -> str:
-        if self.would_run:
-            parts = [f"{self.would_run} would run", f"{event.up_to_date} up to date"]
-            skipped = event.skipped - self.would_run
-        else:
-            parts = [f"{event.ran} ran", f"{event.up_to_date} up to date"]
-            skipped = event.skipped
-        if event.failed:
-            parts.append(f"{event.failed} failed")
-        if skipped > 0:
-            parts.append(f"{skipped} skipped")
-        timing = " (dry run)" if self.would_run else f" in {event.duration:.2f}s"
-        return f"bflow: {', '.join(parts)}{timing}{_VERDICT.get(event.exit_status, '')}"
+        return summary_line(ran=event.ran, up_to_date=event.up_to_date, failed=event.failed,
+                            skipped=event.skipped, duration=event.duration,
+                            exit_status=event.exit_status, would_run=self.would_run)

@@ -1,0 +1,221 @@
+"""The no-op fast path: a proof left by a build is believed only while a full build would run
+nothing. Each test makes one kind of change and checks both sides: what `uptodate.check` says
+of the proof, and what the real `bflow` then runs (counted from the commands' log file)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from pathlib import Path
+
+from conftest import Project
+
+from buildflow import uptodate
+
+FLOWFILE = """\
+[vars]
+GREETING = "hi"
+
+[tasks.copy]
+foreach = "src/*.txt"
+cmd = "cp {item} {output} && echo {stem} >> runs.log"
+outputs = ["out/{stem}.out"]
+
+[tasks.join]
+cmd = "cat {inputs} > {output} && echo join >> runs.log"
+inputs = ["out/a.out", "out/b.out"]
+outputs = ["all.out"]
+
+[tasks.greet]
+cmd = "echo {GREETING} > {output} && echo greet >> runs.log"
+inputs = ["all.out"]
+outputs = ["greet.out"]
+"""
+TASKS = 4  # copy:a, copy:b, join, greet
+
+
+def _settle(*paths: Path) -> None:
+    """Wait until the last change of each path is older than the racy window, so stats taken
+    from now on can be trusted (and the project cache stores its entry)."""
+    deadline = time.monotonic() + 30
+    for path in paths:
+        while time.time_ns() - os.stat(path).st_ctime_ns <= uptodate.RACY_WINDOW_NS:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+
+def _setup(project: Project, flowfile: str = FLOWFILE) -> None:
+    project.flowfile(flowfile)
+    project.write("src/a.txt", "a\n")
+    project.write("src/b.txt", "b\n")
+    _settle(project.root / "src", project.root / "src" / "b.txt")
+    _build(project)
+    _settle(project.root / "out", project.root / "greet.out")
+    _build(project)  # a no-op through the full path: every stat is settled now
+
+
+def _build(project: Project, *args: str) -> list[str]:
+    before = len(project.runs())
+    result = project.bflow(*args)
+    assert result.returncode == 0, result.stderr
+    return project.runs()[before:]
+
+
+def _holds(project: Project, *targets: str, **overrides: str) -> bool:
+    count = uptodate.check(file=None, cwd=str(project.root), targets=list(targets),
+                           overrides=overrides)
+    return count is not None
+
+
+def test_a_noop_is_answered_from_the_proof(project: Project) -> None:
+    _setup(project)
+    assert uptodate.check(file=None, cwd=str(project.root), targets=[], overrides={}) == TASKS
+    result = project.bflow()
+    assert result.stdout.startswith(f"bflow: 0 ran, {TASKS} up to date in ")
+    assert sorted(project.runs()) == ["a", "b", "greet", "join"]
+
+
+def test_the_fast_summary_reads_as_the_full_one(project: Project) -> None:
+    _setup(project)
+    fast = project.bflow("-j2").stdout
+    full = project.bflow("--lock-timeout", "5").stdout  # not a simple build: argparse's path
+    assert fast.rsplit(" in ", 1)[0] == full.rsplit(" in ", 1)[0]
+
+
+def test_a_touched_source_keeps_the_proof_and_runs_nothing(project: Project) -> None:
+    _setup(project)
+    later = time.time_ns()
+    os.utime(project.root / "src" / "a.txt", ns=(later, later))
+    assert _holds(project)
+    assert _build(project) == []
+
+
+def test_an_edited_source_voids_the_proof(project: Project) -> None:
+    _setup(project)
+    project.write("src/a.txt", "A\n")
+    assert not _holds(project)
+    assert _build(project) == ["a", "join", "greet"]
+    assert project.read("greet.out") == "hi\n"
+    assert _build(project) == []
+
+
+def test_a_same_size_edit_in_the_racy_window_is_not_trusted(project: Project) -> None:
+    _setup(project)
+    source = project.root / "src" / "a.txt"
+    future = time.time_ns() + 3600 * 10**9  # an mtime the hash can never be safely after
+    os.utime(source, ns=(future, future))
+    assert _build(project) == []
+    assert _holds(project)  # hashed again, same content
+    source.write_text("z\n")  # same size, same inode, and the mtime put back
+    os.utime(source, ns=(future, future))
+    assert not _holds(project)
+    assert _build(project) == ["a", "join", "greet"]
+
+
+def test_an_edited_or_deleted_output_voids_the_proof(project: Project) -> None:
+    _setup(project)
+    project.write("all.out", "tampered\n")
+    assert not _holds(project)
+    assert _build(project) == ["join"]
+    (project.root / "greet.out").unlink()
+    assert not _holds(project)
+    assert _build(project) == ["greet"]
+
+
+def test_a_new_file_under_a_glob_voids_the_proof(project: Project) -> None:
+    _setup(project)
+    project.write("src/c.txt", "c\n")
+    assert not _holds(project)
+    assert _build(project) == ["c"]
+
+
+def test_a_changed_flowfile_voids_the_proof(project: Project) -> None:
+    _setup(project)
+    project.flowfile(FLOWFILE.replace('GREETING = "hi"', 'GREETING = "hello"'))
+    assert not _holds(project)
+    assert _build(project) == ["greet"]
+    assert project.read("greet.out") == "hello\n"
+
+
+def test_overrides_and_targets_are_part_of_the_proof(project: Project) -> None:
+    _setup(project)
+    assert not _holds(project, GREETING="hey")
+    assert not _holds(project, "join")
+    assert _build(project, "GREETING=hey") == ["greet"]
+    assert _build(project, "GREETING=hey") == []
+    assert _holds(project, GREETING="hey")
+    assert not _holds(project)  # the default build's greet.out is gone
+    assert _build(project) == ["greet"]
+
+
+def test_a_record_written_by_another_build_voids_the_proof(project: Project) -> None:
+    project.flowfile(FLOWFILE + """
+[tasks.other]
+cmd = "echo other >> runs.log"
+inputs = ["src/b.txt"]
+""")
+    project.write("src/a.txt", "a\n")
+    project.write("src/b.txt", "b\n")
+    _settle(project.root / "src", project.root / "src" / "b.txt")
+    _build(project, "greet")
+    _settle(project.root / "greet.out")
+    _build(project, "greet")
+    assert _holds(project, "greet")
+    assert _build(project, "other") == ["other"]
+    assert not _holds(project, "greet")  # the state file changed under it
+    assert _build(project, "greet") == []
+
+
+def test_a_proof_is_not_used_while_another_build_holds_the_lock(project: Project) -> None:
+    _setup(project)
+    fd = os.open(project.root / ".bflow" / "lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        assert not _holds(project)
+        result = project.bflow("--lock-timeout", "0.2")
+        assert result.returncode == 1  # the full path waited for the lock, and said so
+        assert "holds" in result.stderr
+    finally:
+        os.close(fd)
+    assert _holds(project)
+
+
+def test_tasks_that_always_run_leave_no_proof(project: Project) -> None:
+    _setup(project, FLOWFILE + """
+[tasks.stamp]
+cmd = "echo stamp >> runs.log"
+always = true
+""")
+    assert not (project.root / ".bflow" / uptodate.FILE_NAME).exists()
+    assert _build(project) == ["stamp"]
+
+
+def test_a_changed_depfile_input_voids_the_proof(project: Project) -> None:
+    project.flowfile("""\
+[tasks.gen]
+cmd = "cat {input} extra.h > {output} && echo 'gen.out: extra.h' > gen.d && echo gen >> runs.log"
+inputs = ["src/a.txt"]
+outputs = ["gen.out"]
+depfile = "gen.d"
+""")
+    project.write("src/a.txt", "a\n")
+    project.write("extra.h", "one\n")
+    _settle(project.root / "src", project.root / "extra.h")
+    assert _build(project) == ["gen"]
+    _settle(project.root / "gen.out")
+    assert _build(project) == []
+    assert _holds(project)
+    project.write("extra.h", "two\n")
+    assert not _holds(project)
+    assert _build(project) == ["gen"]
+
+
+def test_a_damaged_proof_falls_back_to_a_full_build(project: Project) -> None:
+    _setup(project)
+    proof = project.root / ".bflow" / uptodate.FILE_NAME
+    for damage in (proof.read_bytes()[:100], b"", b"\x00garbage"):
+        proof.write_bytes(damage)
+        assert not _holds(project)
+        assert _build(project) == []
+        assert _holds(project)  # the full build wrote a good proof again
