@@ -6,14 +6,14 @@ without touching the engine.
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
-import stat
 import threading
 import time
 from collections.abc import Iterator
 from typing import NamedTuple, Protocol
+
+from buildflow.contents import open_regular
 
 
 class Stat(NamedTuple):
@@ -86,12 +86,7 @@ class LocalFileSystem:
         if buffer is None:
             buffer = self._local.buffer = bytearray(self.CHUNK)
         view = memoryview(buffer)
-        # O_NONBLOCK: opening a named pipe must not wait for a writer; it is refused below.
-        fd = os.open(self._abs(path), os.O_RDONLY | os.O_NONBLOCK)
-        with open(fd, "rb", buffering=0) as handle:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise OSError(errno.EINVAL, "not a regular file (a pipe, socket or device "
-                                            "cannot be hashed)", path)
+        with open(open_regular(self._abs(path)), "rb", buffering=0) as handle:
             while size := handle.readinto(buffer):
                 yield view[:size]  # type: ignore[misc]
 

@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import xxhash
 
+from buildflow.contents import new_hash
 from buildflow.errors import BuildError
 from buildflow.fs import FileSystem
 
@@ -102,7 +103,7 @@ class Hasher:
         return digest
 
     def _read_hash(self, path: str) -> str:
-        hasher = xxhash.xxh3_128()
+        hasher = new_hash()
         for chunk in self.fs.read_chunks(path):
             hasher.update(chunk)
         return hasher.hexdigest()
