@@ -154,22 +154,33 @@ def _split_overrides(targets: list[str]) -> tuple[list[str], dict[str, str]]:
 
 # Options of a plain build that need no argparse: with `-j N`, `bflow [build] [TARGET..]` is
 # what runs thousands of times a day, and argparse costs its no-op 9 ms to import and set up.
-_SIMPLE_FLAGS = {"-k": False, "--keep-going": False, "-q": False, "--quiet": False,
-                 "--plain": True}
+_SIMPLE_FLAGS = {"-k": "keep_going", "--keep-going": "keep_going", "-q": "quiet",
+                 "--quiet": "quiet", "--plain": "plain"}
 
 
-def _simple_build(argv: list[str]) -> tuple[list[str], dict[str, str], bool] | None:
-    """(targets, overrides, plain) when `argv` is a plain build with nothing but the options
+class FastOptions:
+    """What the fast path needs to know of a build's command line. (Not a NamedTuple: the
+    fast path does without importing typing.)"""
+
+    def __init__(self, *, file: str | None = None, jobs: int | None = None,
+                 keep_going: bool = False, quiet: bool = False, plain: bool = False) -> None:
+        self.file, self.jobs, self.keep_going, self.quiet, self.plain = \
+            file, jobs, keep_going, quiet, plain
+
+
+def _simple_build(argv: list[str]) -> tuple[list[str], dict[str, str], FastOptions] | None:
+    """(targets, overrides, options) when `argv` is a plain build with nothing but the options
     above and `-jN`; None for anything else, which argparse reads."""
-    words, plain, index = [], False, 0
+    words, flags, jobs, index = [], set(), None, 0
     while index < len(argv):
         token = argv[index]
         if token in ("-j", "--jobs") and _positive(argv[index + 1:index + 2]):
             index += 1
+            jobs = int(argv[index])
         elif token.startswith("-j") and _positive([token[2:]]):
-            pass
+            jobs = int(token[2:])
         elif token in _SIMPLE_FLAGS:
-            plain = plain or _SIMPLE_FLAGS[token]
+            flags.add(_SIMPLE_FLAGS[token])
         elif token.startswith("-"):
             return None
         else:
@@ -183,7 +194,8 @@ def _simple_build(argv: list[str]) -> tuple[list[str], dict[str, str], bool] | N
         targets, overrides = _split_overrides(words)
     except UsageError:
         return None
-    return targets, overrides, plain
+    return targets, overrides, FastOptions(jobs=jobs, keep_going="keep_going" in flags,
+                                           quiet="quiet" in flags, plain="plain" in flags)
 
 
 def _positive(texts: list[str]) -> bool:
@@ -195,25 +207,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _raise_interrupted)
     simple = _simple_build(args_list)
-    if simple is not None:
-        try:
-            quick = _nothing_to_do(None, *simple)
-        except (KeyboardInterrupt, Interrupted):
-            print("bflow: interrupted", file=sys.stderr)
-            return EXIT_INTERRUPTED
-        if quick is not None:
-            return quick
-    parser = make_parser()
-    full_argv, first_target = _with_command(args_list)
-    args = parser.parse_args(full_argv)
-    verbose = bool(getattr(args, "verbose", False))
+    first_target: str | None = None
+    verbose = False
     try:
+        if simple is not None:
+            status = _fast_build(*simple)
+            if status is not None:
+                return status
+        parser = make_parser()
+        full_argv, first_target = _with_command(args_list)
+        args = parser.parse_args(full_argv)
+        verbose = bool(getattr(args, "verbose", False))
         if args.directory:
             try:
                 os.chdir(args.directory)
             except OSError as exc:
                 raise UsageError(f"-C {args.directory}: {exc.strerror}") from None
-        return _dispatch(args, tried_quick=simple is not None)
+        return _dispatch(args, tried_fast=simple is not None)
     except FatalError as exc:
         message = str(exc)
         if first_target and message.startswith(f"unknown target '{first_target}'"):
@@ -233,20 +243,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _report_bug(verbose)
 
 
-def _nothing_to_do(file: str | None, targets: list[str], overrides: dict[str, str],
-                   plain: bool) -> int | None:
-    """The no-op fast path: when the last build's proof shows by stat alone that nothing would
-    run, print the summary a full no-op build prints, without loading the project."""
+def _fast_build(targets: list[str], overrides: dict[str, str],
+                options: FastOptions) -> int | None:
+    """The fast path: when the last build's proof still holds, say there is nothing to do
+    (printing the summary a full no-op build prints) or build just what the changed files
+    reach, without loading the project; None when the proof cannot say (build normally)."""
     from buildflow import uptodate
+    from buildflow.gcpause import paused
+
+    started = time.perf_counter()
+    proof = uptodate.open_proof(file=options.file, cwd=os.getcwd(), targets=targets,
+                                overrides=overrides)
+    if proof is None:
+        return None
+    try:
+        with paused():  # tens of thousands of rows, all live: collections would find nothing
+            changed = proof.changes()
+        if changed is None:
+            return None
+        if not changed:
+            proof.refresh()
+            return _nothing_to_do(proof.count, time.perf_counter() - started, options.plain)
+        from buildflow import incremental, reporters
+
+        reporter = reporters.choose(plain=options.plain, quiet=options.quiet)
+        try:
+            result = incremental.build(proof, changed, jobs=options.jobs,
+                                       keep_going=options.keep_going, reporter=reporter)
+        finally:
+            reporter.close()
+        return None if result is None else result.exit_status
+    finally:
+        proof.close()
+
+
+def _nothing_to_do(count: int, duration: float, plain: bool) -> int:
+    """Print the summary a full no-op build prints."""
     from buildflow.reporters import wants_plain
     from buildflow.reporters.summary import summary_line
 
-    started = time.perf_counter()
-    count = uptodate.check(file=file, cwd=os.getcwd(), targets=targets, overrides=overrides)
-    if count is None:
-        return None
     line = summary_line(ran=0, up_to_date=count, failed=0, skipped=0, exit_status=EXIT_OK,
-                        duration=time.perf_counter() - started)
+                        duration=duration)
     if not (plain or wants_plain(sys.stdout)):
         line = f"\x1b[1;32m{line}\x1b[0m"  # bold green, as the live display ends a success
     print(line, flush=True)
@@ -276,7 +313,7 @@ def _report_bug(verbose: bool) -> int:
     return EXIT_BUG
 
 
-def _dispatch(args: argparse.Namespace, *, tried_quick: bool) -> int:
+def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
     output = {"quiet": args.quiet, "verbose": args.verbose, "plain": args.plain,
               "json": args.json}
     name = args.command
@@ -288,11 +325,13 @@ def _dispatch(args: argparse.Namespace, *, tried_quick: bool) -> int:
     if targets and name in ("list", "validate"):
         raise UsageError(f"bflow {name} takes no targets, only VAR=VALUE overrides "
                          f"(got '{targets[0]}')")
-    if name == "build" and not (tried_quick or args.dry_run or args.always_make or args.json
+    if name == "build" and not (tried_fast or args.dry_run or args.always_make or args.json
                                 or args.verbose):
-        quick = _nothing_to_do(args.file, targets, overrides, args.plain)
-        if quick is not None:
-            return quick
+        fast = _fast_build(targets, overrides, FastOptions(
+            file=args.file, jobs=args.jobs, keep_going=args.keep_going, quiet=args.quiet,
+            plain=args.plain))
+        if fast is not None:
+            return fast
     from buildflow.commands import load_project
 
     project = load_project(file=args.file, overrides=overrides)

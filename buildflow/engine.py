@@ -37,10 +37,6 @@ def hasher_for(project: Project, state: State) -> Hasher:
     return Hasher(LocalFileSystem(str(project.root)), state.stats)
 
 
-def default_jobs(project: Project) -> int:
-    return project.settings.jobs or os.cpu_count() or 1
-
-
 def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = None,
           keep_going: bool = False, force: bool = False, dry_run: bool = False,
           reporter: ev.Reporter | None = None, runner: CommandRunner | None = None,
@@ -50,7 +46,7 @@ def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = N
     reporter = reporter or ev.Collector()
     targets = list(targets)
     names = selected(project, targets, cwd)
-    options = BuildOptions(jobs=jobs or default_jobs(project), keep_going=keep_going,
+    options = BuildOptions(jobs=jobs or project.default_jobs, keep_going=keep_going,
                            force=force)
     if dry_run:
         return _dry_run(project, names, options, reporter)

@@ -5,6 +5,7 @@ Run state (records, hashes, results) lives elsewhere; nothing here changes durin
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,11 @@ class Project:
     @property
     def cache_dir(self) -> Path:
         return self.root / self.settings.cache_dir
+
+    @property
+    def default_jobs(self) -> int:
+        """Commands run at once when `-j` is not given: `settings.jobs`, else one per CPU."""
+        return self.settings.jobs or os.cpu_count() or 1
 
 
 from buildflow.graph import Graph  # noqa: E402  (Graph needs Task; Project names Graph)

@@ -61,6 +61,15 @@ class State:
         self._tail = 0  # weight of the records after the snapshot (all, when there is none)
         self._good_size = 0
         self._handle: Any = None
+        self._partial = False
+
+    def resume(self, tasks: dict[str, TaskRecord], stats: dict[str, StatRow],
+               size: int) -> State:
+        """A state holding only these records, for a build of only those tasks: it appends to
+        the log (known to be `size` bytes) as usual, and never compacts, since a snapshot of
+        it would lose every other record."""
+        self.tasks, self.stats, self._good_size, self._partial = tasks, stats, size, True
+        return self
 
     def load(self) -> State:
         try:
@@ -201,7 +210,7 @@ class State:
                 pass
             self._handle.close()
             self._handle = None
-        if self._tail > COMPACT_MIN_RECORDS and \
+        if not self._partial and self._tail > COMPACT_MIN_RECORDS and \
                 self._tail * COMPACT_TAIL_RATIO > len(self.tasks):
             self.compact()
 

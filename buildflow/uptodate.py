@@ -1,5 +1,5 @@
-"""The no-op fast path: show by stat alone that a build would run nothing, before the project
-or the state is loaded.
+"""The fast path: find by stat alone what changed since the last build, before the project or
+the state is loaded.
 
 A build that ends with every selected task up to date leaves a proof in the cache dir:
 
@@ -9,16 +9,17 @@ A build that ends with every selected task up to date leaves a proof in the cach
 - the targets asked for, and the identity (size, mtime, inode) of the state file, so a record
   written since (by any build, with any targets) voids it;
 - every path the selected tasks read or write (inputs, depfile inputs, outputs), with the
-  (size, mtime_ns, inode) and content hash the build saw, checked against every record.
+  (size, mtime_ns, inode) and content hash the build saw, checked against every record;
+- the tasks themselves, with the paths each touches and what depends on it, for `incremental`.
 
-The next build with the same targets checks the proof first. When all of it still holds, a full
-build would load the same project, find the same records, hash every file to the same value and
-so decide every task up to date: nothing is loaded and nothing runs. A stat is trusted as the
-hasher trusts it (the file was hashed safely after its last write); a path whose stat changed or
-is too recent is hashed again, and a touched file with the same content keeps the proof (which
-is rewritten with the new stats once many files needed hashing). Anything else, or any doubt, falls back to the full build, which writes a new
-proof. The check runs under the project lock, taken without waiting: a build in progress sends
-this one down the normal path, which waits for it.
+The next plain build with the same targets opens the proof first. When the project would load
+the same and no record changed, every task that touches no changed file is up to date: if no
+file changed, nothing runs and nothing is loaded; if some did, `incremental` builds just what
+they reach. A stat is trusted as the hasher trusts it (the file was hashed safely after its last
+write); a path whose stat changed or is too recent is hashed again, so a touched file with the
+same content is not a change. Anything else, or any doubt, falls back to the full build, which
+writes a new proof. The proof is used under the project lock, taken without waiting: a build in
+progress sends this one down the normal path, which waits for it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import marshal
 import operator
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from buildflow.gcpause import paused
 from buildflow.identity import Listing, cache_dir_of, is_input_file, listing, project_key
@@ -42,11 +43,11 @@ if TYPE_CHECKING:
     from buildflow.model import Project
     from buildflow.state import State
 
-FORMAT = 1
+FORMAT = 2
 FILE_NAME = "uptodate"
 RACY_WINDOW_NS = 1_000_000_000  # as the hasher's: a stat is trusted only this long after a write
 # Rewrite a refreshed proof only when this many files had to be hashed again: re-hashing a few
-# files on every run costs less than rewriting the proof (9 ms for 20,000 paths) once.
+# files on every run costs less than rewriting the proof (several ms for 20,000 paths) once.
 REWRITE_MIN = 64
 PARALLEL_MIN_PATHS = 4000  # below this, forking a second statter costs more than it saves
 ABSENT = (-1, -1, -1)  # the row of a path that must not exist (a depfile input recorded missing)
@@ -54,53 +55,151 @@ ABSENT = (-1, -1, -1)  # the row of a path that must not exist (a depfile input 
 Row = tuple[int, int, int]  # size, mtime_ns, inode
 
 
+class Proof:
+    """A proof read from the cache dir whose project and records still hold, with the project
+    lock held until `close`, so that what it shows stays true while a build acts on it."""
+
+    def __init__(self, file: str, lock: int, parts: tuple[Any, ...]) -> None:
+        self.file = file
+        self._lock: int | None = lock
+        (_, self.key, self.state_id, self.static, self.rows, self.digests, self.unsettled,
+         self.count, self.graph) = parts
+        self.root, self.flowfile, self.skip, self.dirs, self.lone_inputs, self.paths = \
+            marshal.loads(self.static)
+        self.refreshed: dict[int, Row] = {}  # rows whose stat changed but not their content
+        self.still_unsettled: list[int] = []
+        self._digest_of: list[str] | None = None
+
+    @property
+    def digest_of(self) -> list[str]:
+        """Each path's recorded hash ("" for a path that must not exist), split when needed."""
+        if self._digest_of is None:
+            self._digest_of = self.digests.split("\n")
+        return self._digest_of
+
+    def holds_for_project(self) -> bool:
+        """The state has no new record and a fresh load would give the same project."""
+        return (_file_id(os.path.join(os.path.dirname(self.file), "state")) == self.state_id
+                and all(_same_listing(self.root, d, self.skip, *seen)
+                        for d, seen in self.dirs.items())
+                and all(is_input_file(os.path.join(self.root, p)) for p in self.lone_inputs))
+
+    def changes(self) -> set[int] | None:
+        """The indices of the paths whose content changed (or that appeared or vanished);
+        None when that cannot be told (a path that cannot be read, or keeps changing)."""
+        current = _stats(self.root, self.paths)
+        rows = self.rows
+        if current == rows and not self.unsettled:
+            return set()
+        doubtful = set(self.unsettled)
+        doubtful.update(i for i, (now, then) in enumerate(zip(current, rows)) if now != then)
+        from buildflow.contents import hash_regular_file
+
+        digest_of = self.digest_of
+        changed = set()
+        for i in sorted(doubtful):
+            if ABSENT in (current[i], rows[i]) or current[i][0] != rows[i][0]:
+                changed.add(i)  # appeared, vanished, or changed size: its content changed
+                continue
+            hashed_at_ns = time.time_ns()
+            try:
+                digest, st = hash_regular_file(os.path.join(self.root, self.paths[i]))
+            except OSError:
+                return None
+            if (st.st_size, st.st_mtime_ns, st.st_ino) != current[i]:
+                return None  # changed again since the stat above
+            if digest != digest_of[i]:
+                changed.add(i)
+                continue
+            self.refreshed[i] = current[i]
+            if st.st_mtime_ns >= hashed_at_ns - RACY_WINDOW_NS:
+                self.still_unsettled.append(i)
+        return changed
+
+    def refresh(self) -> None:
+        """After `changes` found none: keep the new stats of files touched without a change,
+        once enough of them are hashed again on every run to make that worth a rewrite."""
+        if len(self.refreshed) + len(self.unsettled) > REWRITE_MIN:
+            self.update({}, {}, self.state_id)
+
+    def update(self, rows: Mapping[int, Row], digests: Mapping[int, str],
+               state_id: Row | None, unsettled_rows: Iterable[int] = ()) -> None:
+        """Write the proof again with these rows and hashes changed (of which `unsettled_rows`
+        are too recent to trust), and the stats `changes` refreshed: after a build that left
+        every task up to date again."""
+        new_rows = list(self.rows)
+        for index, row in self.refreshed.items():
+            new_rows[index] = row
+        unsettled = set(self.still_unsettled)
+        unsettled.update(i for i in self.unsettled if i not in self.refreshed)
+        for index, row in rows.items():
+            new_rows[index] = row
+            unsettled.discard(index)
+        unsettled.update(unsettled_rows)
+        digest_of = list(self.digest_of)
+        for index, digest in digests.items():
+            digest_of[index] = digest
+        _write(self.file, (FORMAT, self.key, state_id, self.static, new_rows,
+                           "\n".join(digest_of), sorted(unsettled), self.count, self.graph))
+
+    def forget(self) -> None:
+        _remove(self.file)
+
+    def close(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+
+def open_proof(*, file: str | None, cwd: str, targets: Sequence[str],
+               overrides: Mapping[str, str]) -> Proof | None:
+    """The proof left for a build of `targets`, holding the project lock, if it exists and
+    its project and records still hold; None otherwise (then build normally)."""
+    with paused():  # tens of thousands of rows, all live: collections would find nothing
+        found = flowfile_path(file, cwd)
+        if found is None:
+            return None
+        flowfile = os.path.realpath(found)  # as the project cache names it
+        try:
+            with open(flowfile, "rb") as handle:
+                data = handle.read()
+            proof_file = os.path.join(cache_dir_of(flowfile, data), FILE_NAME)
+            with open(proof_file, "rb") as handle:
+                parts = marshal.loads(handle.read())
+            if type(parts) is not tuple or len(parts) != 9 or parts[0] != FORMAT or \
+                    parts[1] != _key(flowfile, data, overrides, targets, cwd):
+                return None
+        except (OSError, EOFError, ValueError, TypeError):
+            return None
+        lock = _try_lock(os.path.join(os.path.dirname(proof_file), "lock"))
+        if lock is None:
+            return None
+        try:
+            proof = Proof(proof_file, lock, parts)
+            if proof.holds_for_project():
+                return proof
+        except (EOFError, ValueError, TypeError):
+            pass
+        os.close(lock)
+        return None
+
+
 def check(*, file: str | None, cwd: str, targets: Sequence[str],
           overrides: Mapping[str, str]) -> int | None:
     """The number of tasks a build of `targets` would find up to date, if it would run none;
-    None when that cannot be shown cheaply (then build normally)."""
-    with paused():  # tens of thousands of rows, all live: collections would find nothing
-        return _check(file, cwd, targets, overrides)
-
-
-def _check(file: str | None, cwd: str, targets: Sequence[str],
-           overrides: Mapping[str, str]) -> int | None:
-    found = flowfile_path(file, cwd)
-    if found is None:
-        return None
-    flowfile = os.path.realpath(found)  # as the project cache names it
-    try:
-        with open(flowfile, "rb") as handle:
-            data = handle.read()
-        cache_dir = cache_dir_of(flowfile, data)
-        proof_file = os.path.join(cache_dir, FILE_NAME)
-        with open(proof_file, "rb") as handle:
-            proof = marshal.loads(handle.read())
-    except (OSError, EOFError, ValueError, TypeError):
-        return None
-    if type(proof) is not tuple or len(proof) != 12 or proof[0] != FORMAT:
-        return None
-    _, key, root, state_id, skip, dirs, lone_inputs, paths, rows, digests, unsettled, \
-        count = proof
-    if key != _key(flowfile, data, overrides, targets, cwd):
-        return None
-    lock = _try_lock(os.path.join(cache_dir, "lock"))
-    if lock is None:
+    None when that cannot be shown cheaply."""
+    proof = open_proof(file=file, cwd=cwd, targets=targets, overrides=overrides)
+    if proof is None:
         return None
     try:
-        if _file_id(os.path.join(cache_dir, "state")) != state_id:
+        with paused():
+            changed = proof.changes()
+        if changed is None or changed:
             return None
-        if not all(_same_listing(root, d, skip, *seen) for d, seen in dirs.items()):
-            return None
-        if not all(is_input_file(os.path.join(root, p)) for p in lone_inputs):
-            return None
-        refreshed = _refresh(root, paths, rows, digests, unsettled)
-        if refreshed is None:
-            return None
-        if refreshed and refreshed[2] > REWRITE_MIN:
-            _write(proof_file, (*proof[:8], refreshed[0], digests, refreshed[1], count))
-        return int(count)
+        proof.refresh()
+        return int(proof.count)
     finally:
-        os.close(lock)
+        proof.close()
 
 
 def _key(flowfile: str, data: bytes, overrides: Mapping[str, str], targets: Sequence[str],
@@ -139,37 +238,6 @@ def _file_id(path: str) -> Row | None:
     except OSError:
         return None
     return st.st_size, st.st_mtime_ns, st.st_ino
-
-
-def _refresh(root: str, paths: list[str], rows: list[Row], digests: str,
-             unsettled: list[int]) -> tuple[list[Row], list[int], int] | tuple[()] | None:
-    """Check every path against the proof: () when every stat holds and is trusted; when some
-    changed stat but not content, the new rows, the paths still too recent to trust, and how
-    many files were hashed again; None when any content differs or cannot be told."""
-    current = _stats(root, paths)
-    if current == rows and not unsettled:
-        return ()
-    doubtful = set(unsettled)
-    doubtful.update(i for i, (now, then) in enumerate(zip(current, rows)) if now != then)
-    if any(current[i] == ABSENT or rows[i] == ABSENT or current[i][0] != rows[i][0]
-           for i in doubtful):
-        return None  # appeared, vanished, or changed size: its content changed
-    digest_of = digests.split("\n")
-    from buildflow.contents import hash_regular_file
-
-    new_rows, still_unsettled = list(rows), []
-    for i in sorted(doubtful):
-        hashed_at_ns = time.time_ns()
-        try:
-            digest, st = hash_regular_file(os.path.join(root, paths[i]))
-        except OSError:
-            return None
-        if digest != digest_of[i] or (st.st_size, st.st_mtime_ns, st.st_ino) != current[i]:
-            return None  # changed, or changed again since the stat above
-        new_rows[i] = current[i]
-        if st.st_mtime_ns >= hashed_at_ns - RACY_WINDOW_NS:
-            still_unsettled.append(i)
-    return new_rows, still_unsettled, len(doubtful)
 
 
 def _stats(root: str, paths: list[str]) -> list[Row]:
@@ -244,6 +312,15 @@ def _write(proof_file: str, proof: tuple[Any, ...]) -> None:
         _remove(temp)
 
 
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+# Writing a proof after a full build.
+
 def record(project: Project, state: State, names: Sequence[str], targets: Sequence[str],
            cwd: str | None) -> None:
     """After a build of `targets` (closure `names`) that ended with every task up to date or
@@ -254,11 +331,26 @@ def record(project: Project, state: State, names: Sequence[str], targets: Sequen
 
     proof_file = os.path.join(project.cache_dir, FILE_NAME)
     basis = flowcache.basis(project)
-    files = _files(project, state, names) if basis is not None else None
-    if basis is None or files is None:
+    files = files_of(project, state, names) if basis is not None else None
+    dirs = _dirs(str(project.root), basis) if basis is not None else None
+    if basis is None or files is None or dirs is None:
         _remove(proof_file)
         return
     paths = list(files)
+    rows, digests, unsettled = rows_of(paths, files, state)
+    static = marshal.dumps((str(project.root), str(project.flowfile), basis.skip, dirs,
+                            basis.lone_inputs, paths))
+    tasks = [name for name in names if not project.tasks[name].is_group]
+    key = (basis.key[1:], tuple(targets), (cwd or os.getcwd()) if targets else "")
+    _write(proof_file, (FORMAT, key, _file_id(str(project.cache_dir / "state")), static, rows,
+                        "\n".join(digests), unsettled, len(tasks),
+                        _graph(project, state, tasks, paths)))
+
+
+def rows_of(paths: Sequence[str], files: Mapping[str, str],
+            state: State) -> tuple[list[Row], list[str], list[int]]:
+    """The proof's row and hash of each path from the hashes the build last took, and which
+    of them are too recent to be trusted by stat."""
     rows: list[Row] = []
     digests: list[str] = []
     unsettled: list[int] = []
@@ -273,16 +365,7 @@ def record(project: Project, state: State, names: Sequence[str], targets: Sequen
         digests.append(digest)
         if mtime_ns >= hashed_at_ns - RACY_WINDOW_NS:
             unsettled.append(index)
-    root = str(project.root)
-    dirs = _dirs(root, basis)
-    if dirs is None:
-        _remove(proof_file)  # a globbed directory changed since the load: reload next time
-        return
-    count = sum(1 for name in names if not project.tasks[name].is_group)
-    key = (basis.key[1:], tuple(targets), (cwd or os.getcwd()) if targets else "")
-    _write(proof_file, (FORMAT, key, root, _file_id(str(project.cache_dir / "state")),
-                        basis.skip, dirs, basis.lone_inputs, paths, rows, "\n".join(digests),
-                        unsettled, count))
+    return rows, digests, unsettled
 
 
 def _dirs(root: str, basis: Basis) -> dict[str, tuple[Listing, Row | None]] | None:
@@ -300,14 +383,7 @@ def _dirs(root: str, basis: Basis) -> dict[str, tuple[Listing, Row | None]] | No
     return dirs
 
 
-def _remove(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-def _files(project: Project, state: State, names: Sequence[str]) -> dict[str, str] | None:
+def files_of(project: Project, state: State, names: Sequence[str]) -> dict[str, str] | None:
     """Every path the tasks read or write, with the hash their records agree it has (MISSING
     for a depfile input recorded as absent); None when some task would not be up to date by
     its record and the hashes last taken, or could never be shown to be by stat alone."""
@@ -344,3 +420,44 @@ def _files(project: Project, state: State, names: Sequence[str]) -> dict[str, st
             if digest == MISSING or not agree(path, digest):
                 return None
     return files
+
+
+def _graph(project: Project, state: State, tasks: list[str], paths: list[str]) -> bytes | None:
+    """What `incremental` needs to build part of the project: the settings and vars; each task
+    (its project order, spec, and the indices in `paths` of what it reads, reads by its
+    depfile and writes) as marshal data of its own, so a part decodes only its tasks; and, as
+    flat lists, which tasks touch each path and which come after each task. None when a task
+    waits on a group through `deps` (a part without the group would not wait)."""
+    from buildflow.flowcache import row_of
+
+    graph = project.graph
+    index_of_path = {path: index for index, path in enumerate(paths)}
+    index_of_task = {name: index for index, name in enumerate(tasks)}
+    specs: list[bytes] = []
+    touching: list[list[int]] = [[] for _ in paths]
+    after: list[list[int]] = []
+    for index, name in enumerate(tasks):
+        task = project.tasks[name]
+        if any(project.tasks[dep].is_group for dep in task.deps):
+            return None
+        files = (tuple(index_of_path[p] for p in task.inputs),
+                 tuple(index_of_path[p] for p in state.tasks[name].depfile_inputs),
+                 tuple(index_of_path[p] for p in task.outputs))
+        for path_index in {i for group in files for i in group}:
+            touching[path_index].append(index)
+        spec: Any = (graph.order[name], row_of(task), *files)
+        specs.append(marshal.dumps(spec))
+        after.append([index_of_task[d] for d in graph.downstream[name] if d in index_of_task])
+    graph_data: Any = (row_of(project.settings), project.vars, specs, *_flat(touching),
+                       *_flat(after))
+    return marshal.dumps(graph_data)
+
+
+def _flat(lists: list[list[int]]) -> tuple[list[int], list[int]]:
+    """Lists of ints as (starts, items): list k is items[starts[k]:starts[k + 1]]. Two lists of
+    ints load in a fraction of the time of thousands of small lists."""
+    starts, items = [0], []
+    for each in lists:
+        items.extend(each)
+        starts.append(len(items))
+    return starts, items

@@ -1,0 +1,177 @@
+"""The incremental fast path: build just what changed files reach, from the proof, without
+loading the project or the state.
+
+When a proof still holds for its project and records (`uptodate`) and only some files' content
+changed, a full build would find up to date every task that neither touches a changed file nor
+comes after one that does. So this builds a project of just the others, made from the proof:
+their specs as the project cache stores them, and their records as the proof shows them (the
+action and the hashes every record agreed on when the proof was written). The state is resumed
+for appending, not loaded, and the ordinary `Builder` decides and runs the part, early cutoff
+included; the other tasks are reported as up to date. A part that ends up to date again updates
+the proof; anything else removes it, and the next build goes the full way.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from buildflow import events as ev
+from buildflow.errors import EXIT_OK
+from buildflow.flowcache import tasks_from_rows
+from buildflow.flowfile import Settings
+from buildflow.fs import LocalFileSystem
+from buildflow.graph import Graph
+from buildflow.hashing import Hasher, StatRow
+from buildflow.model import Project, Task
+from buildflow.runner import SubprocessRunner
+from buildflow.scheduler import BuildOptions, BuildResult, Builder
+from buildflow.staleness import action_of
+from buildflow.state import State, TaskRecord
+from buildflow.uptodate import ABSENT, RACY_WINDOW_NS, Proof, Row, files_of, rows_of
+
+# A task as the proof holds it: project order, spec, and the indices of its inputs, depfile
+# inputs and outputs among the proof's paths.
+Entry = tuple[int, tuple[object, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]
+
+
+def build(proof: Proof, changed: set[int], *, jobs: int | None, keep_going: bool,
+          reporter: ev.Reporter) -> BuildResult | None:
+    """Build the part of the proof's project that the `changed` paths reach; None when the
+    proof cannot say which part that is (then build the full way)."""
+    if proof.graph is None:
+        return None
+    settings_row, vars_, specs, touch_starts, touching, after_starts, after = \
+        marshal.loads(proof.graph)
+    part = _reached(changed, touch_starts, touching, after_starts, after)
+    entries: dict[int, Entry] = {index: marshal.loads(specs[index]) for index in part}
+    project = _project(proof, Settings(*settings_row), vars_, entries, part)
+    names = _names(entries, part)
+    state = State(Path(os.path.dirname(proof.file)) / "state", reporter.warn).resume(
+        *_records_and_stats(proof, project, entries, part, changed), size=proof.state_id[0])
+    options = BuildOptions(jobs=jobs or project.default_jobs, keep_going=keep_going)
+    builder = Builder(project, state, Hasher(LocalFileSystem(proof.root), state.stats),
+                      SubprocessRunner(), _WithOthersUpToDate(reporter, proof.count - len(part)),
+                      options)
+    try:
+        result = builder.build(names)
+    finally:
+        state.close()
+    if result.exit_status == EXIT_OK:
+        _update(proof, project, state, names, entries, part)
+    else:
+        proof.forget()
+    return result
+
+
+def _reached(changed: set[int], touch_starts: list[int], touching: list[int],
+             after_starts: list[int], after: list[int]) -> list[int]:
+    """The tasks that touch a changed path, and every task after them, in build order."""
+    reached = {task for path in changed
+               for task in touching[touch_starts[path]:touch_starts[path + 1]]}
+    stack = list(reached)
+    while stack:
+        task = stack.pop()
+        for later in after[after_starts[task]:after_starts[task + 1]]:
+            if later not in reached:
+                reached.add(later)
+                stack.append(later)
+    return sorted(reached)
+
+
+def _names(entries: dict[int, Entry], part: list[int]) -> list[str]:
+    return [str(entries[index][1][0]) for index in part]  # a spec's first field is its name
+
+
+def _project(proof: Proof, settings: Settings, vars_: dict[str, str],
+             entries: dict[int, Entry], part: list[int]) -> Project:
+    """A project of just the tasks in `part`, in the Flowfile's order (the order ready tasks
+    start in). Their inputs made by other tasks are plain files to it: up to date ones."""
+    specs = [entries[index] for index in sorted(part, key=lambda i: entries[i][0])]
+    tasks = tasks_from_rows(Task, tuple(spec[1] for spec in specs))
+    return Project(root=Path(proof.root), flowfile=Path(proof.flowfile), settings=settings,
+                   vars=vars_, tasks=tasks, graph=Graph(tasks))
+
+
+def _records_and_stats(proof: Proof, project: Project, entries: dict[int, Entry],
+                       part: list[int], changed: set[int]
+                       ) -> tuple[dict[str, TaskRecord], dict[str, StatRow]]:
+    """Each task's record as the proof shows it, and the stat entries of the paths the part
+    touches: trusted where the proof's check trusted them, absent (so hashed again) where the
+    path changed or is too recent."""
+    digest_of = proof.digest_of
+    untrusted = changed | set(proof.unsettled)
+    records: dict[str, TaskRecord] = {}
+    stats: dict[str, StatRow] = {}
+    for index in part:
+        _, _, inputs, depfile_inputs, outputs = entries[index]
+        task = project.tasks[str(entries[index][1][0])]
+        records[task.name] = TaskRecord(
+            action=action_of(task),
+            inputs={proof.paths[i]: digest_of[i] for i in inputs},
+            depfile_inputs={proof.paths[i]: digest_of[i] for i in depfile_inputs},
+            outputs={proof.paths[i]: digest_of[i] for i in outputs}, duration=0.0)
+        for i in (*inputs, *depfile_inputs, *outputs):
+            row = proof.refreshed.get(i, proof.rows[i])
+            if i not in untrusted and row != ABSENT:
+                # hashed at least a racy window after its mtime: as the check just trusted it
+                stats[proof.paths[i]] = (*row, digest_of[i], row[1] + RACY_WINDOW_NS + 1)
+    return records, stats
+
+
+def _update(proof: Proof, project: Project, state: State, names: list[str],
+            entries: dict[int, Entry], part: list[int]) -> None:
+    """Carry what the part's build left into the proof, or remove the proof when its tasks'
+    files are no longer the ones it lists (a depfile that names other files)."""
+    files = files_of(project, state, names)
+    if files is None:
+        proof.forget()
+        return
+    indices: dict[str, int] = {}
+    for index in part:
+        _, _, inputs, depfile_inputs, outputs = entries[index]
+        indices.update((proof.paths[i], i) for i in (*inputs, *depfile_inputs, *outputs))
+        task = project.tasks[str(entries[index][1][0])]
+        if {proof.paths[i] for i in depfile_inputs} != set(state.tasks[task.name].depfile_inputs):
+            proof.forget()
+            return
+    paths = list(files)
+    rows, digests, unsettled = rows_of(paths, files, state)
+    new_rows: dict[int, Row] = {}
+    new_digests: dict[int, str] = {}
+    for path, row, digest in zip(paths, rows, digests):
+        new_rows[indices[path]] = row
+        new_digests[indices[path]] = digest
+    proof.update(new_rows, new_digests, _state_id(state), [indices[paths[i]] for i in unsettled])
+
+
+def _state_id(state: State) -> Row | None:
+    try:
+        st = os.stat(state.path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+class _WithOthersUpToDate:
+    """The reporter of a partial build, told of the tasks outside the part as up to date, so
+    the summary reads as the full build's would."""
+
+    def __init__(self, reporter: ev.Reporter, others: int) -> None:
+        self.reporter = reporter
+        self.others = others
+
+    def handle(self, event: ev.Event) -> None:
+        if isinstance(event, ev.BuildStarted):
+            event = replace(event, total=event.total + self.others)
+        elif isinstance(event, ev.BuildFinished):
+            event = replace(event, up_to_date=event.up_to_date + self.others)
+        self.reporter.handle(event)
+
+    def warn(self, message: str) -> None:
+        self.reporter.warn(message)
+
+    def close(self) -> None:
+        self.reporter.close()

@@ -1,0 +1,206 @@
+"""The incremental fast path builds just what changed files reach, from the proof, and must do
+exactly what the full build would: the same commands (counted from the log file they append
+to), the same outputs, the same summary, and a state the full build reads as its own."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import Project, bflow_env
+from test_uptodate import _settle
+
+from buildflow import uptodate
+
+FLOWFILE = """\
+[tasks.copy]
+foreach = "src/*.txt"
+cmd = "tr a-z A-Z < {item} > {output} && echo {stem} >> runs.log"
+outputs = ["out/{stem}.out"]
+
+[tasks.join]
+cmd = "cat {inputs} > {output} && echo join >> runs.log"
+inputs = ["out/a.out", "out/b.out"]
+outputs = ["all.out"]
+
+[tasks.count]
+cmd = "wc -l < {input} > {output} && echo count >> runs.log"
+inputs = ["all.out"]
+outputs = ["count.out"]
+
+[tasks.lint]
+cmd = "grep -q . {inputs} && echo lint >> runs.log"
+inputs = ["src/c.txt"]
+"""
+
+
+def _setup(project: Project, flowfile: str = FLOWFILE) -> None:
+    project.flowfile(flowfile)
+    for name in "abc":
+        project.write(f"src/{name}.txt", f"{name}\n")
+    _settle(project.root / "src", project.root / "src" / "c.txt")
+    _build(project)
+    _build(project)  # the first build made the cache dir: this one can leave a proof
+    assert uptodate.check(file=None, cwd=str(project.root), targets=[], overrides={})
+
+
+def _build(project: Project, *args: str, status: int = 0) -> list[str]:
+    before = len(project.runs())
+    result = project.bflow(*args)
+    assert result.returncode == status, result.stdout + result.stderr
+    return project.runs()[before:]
+
+
+def _full_build_runs_nothing(project: Project) -> None:
+    """Read what the incremental build left as the full build reads it."""
+    (project.root / ".bflow" / uptodate.FILE_NAME).unlink()
+    assert _build(project, "-v") == []
+    status = project.bflow("status", "--check")
+    assert status.returncode == 0, status.stdout
+
+
+def test_an_edit_runs_what_it_reaches_and_no_more(project: Project) -> None:
+    _setup(project)
+    project.write("src/a.txt", "aa\n")
+    result = project.bflow()
+    assert sorted(project.runs()[6:]) == ["a", "count", "join"]
+    assert result.stdout.splitlines()[-1].startswith("bflow: 3 ran, 3 up to date in ")
+    assert project.read("all.out") == "AA\nB\n"
+    assert project.read("count.out").strip() == "2"
+    assert _build(project) == []
+    _full_build_runs_nothing(project)
+
+
+def test_the_summary_matches_the_full_build(project: Project) -> None:
+    _setup(project)
+    project.write("src/b.txt", "bb\n")
+    incremental = project.bflow("-j2").stdout.splitlines()[-1]
+    project.write("src/b.txt", "b\n")
+    (project.root / ".bflow" / uptodate.FILE_NAME).unlink()
+    full = project.bflow("-j2").stdout.splitlines()[-1]
+    project.write("src/b.txt", "bb\n")
+    again = project.bflow("-j2").stdout.splitlines()[-1]
+    assert full.rsplit(" in ", 1)[0] == incremental.rsplit(" in ", 1)[0]
+    assert again.rsplit(" in ", 1)[0] == incremental.rsplit(" in ", 1)[0]
+
+
+def test_an_identical_output_cuts_off_what_comes_after(project: Project) -> None:
+    _setup(project)
+    project.write("src/a.txt", "A\n")  # upper-cased, out/a.out comes out the same
+    assert _build(project) == ["a"]
+    assert _build(project) == []
+    _full_build_runs_nothing(project)
+
+
+def test_a_tampered_or_deleted_output_reruns_its_task(project: Project) -> None:
+    _setup(project)
+    project.write("all.out", "tampered\n")
+    assert _build(project) == ["join"]  # count.out comes out the same: cut off
+    assert project.read("all.out") == "A\nB\n"
+    (project.root / "count.out").unlink()
+    assert _build(project) == ["count"]
+    _full_build_runs_nothing(project)
+
+
+def test_a_task_without_outputs_reruns_on_its_input(project: Project) -> None:
+    _setup(project)
+    project.write("src/c.txt", "cc\n")
+    assert sorted(_build(project)) == ["c", "lint"]
+    _full_build_runs_nothing(project)
+
+
+def test_a_failure_removes_the_proof_and_the_next_build_resumes(project: Project) -> None:
+    _setup(project)
+    project.write("src/c.txt", "\n")  # grep -q . fails on an empty line
+    assert sorted(_build(project, status=1)) == ["c"]
+    assert not (project.root / ".bflow" / uptodate.FILE_NAME).exists()
+    assert _build(project, status=1) == []  # the full build: lint is still stale, fails again
+    project.write("src/c.txt", "c\n")
+    assert sorted(_build(project)) == ["c", "lint"]
+    assert _build(project) == []
+
+
+def test_keep_going_builds_the_rest_of_the_part(project: Project) -> None:
+    _setup(project)
+    project.write("src/c.txt", "\n")
+    project.write("src/a.txt", "aa\n")
+    assert sorted(_build(project, "-k", status=1)) == ["a", "c", "count", "join"]
+    assert project.read("all.out") == "AA\nB\n"
+
+
+def test_the_log_of_a_task_run_incrementally_is_saved(project: Project) -> None:
+    _setup(project, FLOWFILE.replace("echo count >> runs.log",
+                                     "echo count >> runs.log && echo counted"))
+    project.write("src/b.txt", "bb\n")
+    assert "count" in _build(project)
+    log = project.bflow("log", "count")
+    assert log.returncode == 0 and "counted" in log.stdout
+
+
+def test_a_changed_depfile_input_reruns_and_new_depfile_inputs_drop_the_proof(
+        project: Project) -> None:
+    project.flowfile("""\
+[tasks.gen]
+cmd = "cat {input} $(cat list) > {output} && printf 'gen.out: %s\\\\n' \\"$(cat list)\\" > gen.d && echo gen >> runs.log"
+inputs = ["src/a.txt", "list"]
+outputs = ["gen.out"]
+depfile = "gen.d"
+""")
+    project.write("src/a.txt", "a\n")
+    project.write("one.h", "one\n")
+    project.write("two.h", "two\n")
+    project.write("list", "one.h")
+    _settle(project.root / "src", project.root / "list")
+    assert _build(project) == ["gen"]
+    assert _build(project) == []
+    project.write("one.h", "ONE\n")
+    assert _build(project) == ["gen"]  # through the proof: one.h is a depfile input of gen
+    assert (project.root / ".bflow" / uptodate.FILE_NAME).exists()
+    assert project.read("gen.out") == "a\nONE\n"
+    project.write("list", "two.h")
+    assert _build(project) == ["gen"]
+    assert not (project.root / ".bflow" / uptodate.FILE_NAME).exists()  # gen.d names two.h now
+    project.write("two.h", "TWO\n")
+    assert _build(project) == ["gen"]
+    assert project.read("gen.out") == "a\nTWO\n"
+
+
+def test_a_task_waiting_on_a_group_goes_the_full_way(project: Project) -> None:
+    _setup(project, FLOWFILE + """
+[tasks.all]
+deps = ["count", "lint"]
+
+[tasks.after]
+cmd = "tr 0-9 a-j < count.out > after.out && echo after >> runs.log"
+deps = ["all"]
+outputs = ["after.out"]
+""")
+    proof = uptodate.open_proof(file=None, cwd=str(project.root), targets=[], overrides={})
+    assert proof is not None
+    proof.close()
+    assert proof.graph is None  # a part without `all` would not make `after` wait for it
+    project.write("src/a.txt", "aaa\n")
+    assert sorted(_build(project)) == ["a", "count", "join"]
+
+
+def test_an_interrupted_incremental_build_resumes(project: Project) -> None:
+    _setup(project, FLOWFILE.replace('cmd = "wc -l', 'cmd = "sleep 30; wc -l'))
+    project.write("src/a.txt", "aa\n")
+    proc = subprocess.Popen([sys.executable, "-m", "buildflow"], cwd=project.root,
+                            env=bflow_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while "join" not in project.runs():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    time.sleep(0.3)  # count's sleep has started
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 130
+    assert not (project.root / ".bflow" / uptodate.FILE_NAME).exists()
+    Path(project.root / "Flowfile").write_text(FLOWFILE)
+    assert _build(project) == ["count"]  # a and join are recorded; count runs (its action
+    assert project.read("count.out").strip() == "2"  # changed too, so it would anyway)
+    assert os.path.exists(project.root / "all.out")
