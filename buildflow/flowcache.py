@@ -177,7 +177,15 @@ _PATHS = ("root", "flowfile")
 
 
 def row_of(record: object) -> tuple[object, ...]:
-    return tuple(getattr(record, f.name) for f in fields(record))  # type: ignore[arg-type]
+    """Every field of a dataclass instance, in order: what `tasks_from_rows` takes back."""
+    names = _FIELD_NAMES.get(type(record))
+    if names is None:
+        found = fields(record)  # type: ignore[arg-type]
+        names = _FIELD_NAMES[type(record)] = tuple(f.name for f in found)
+    return tuple(map(record.__dict__.__getitem__, names))
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 def _encode(project: Project) -> dict[str, object]:

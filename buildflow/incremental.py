@@ -35,6 +35,7 @@ from buildflow.uptodate import ABSENT, RACY_WINDOW_NS, Proof, Row, files_of, row
 # A task as the proof holds it: project order, spec, and the indices of its inputs, depfile
 # inputs and outputs among the proof's paths.
 Entry = tuple[int, tuple[object, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]
+Depfiles = dict[int, tuple[int, ...]]  # task -> its depfile inputs, for tasks that have any
 
 
 def build(proof: Proof, changed: set[int], *, jobs: int | None, keep_going: bool,
@@ -45,8 +46,9 @@ def build(proof: Proof, changed: set[int], *, jobs: int | None, keep_going: bool
         return None
     settings_row, vars_, specs, touch_starts, touching, after_starts, after = \
         marshal.loads(proof.graph)
-    part = _reached(changed, touch_starts, touching, after_starts, after)
-    entries: dict[int, Entry] = {index: marshal.loads(specs[index]) for index in part}
+    part = _reached(changed, proof.depfiles, touch_starts, touching, after_starts, after)
+    entries = {index: _entry(marshal.loads(specs[index]), proof.depfiles.get(index, ()))
+               for index in part}
     project = _project(proof, Settings(*settings_row), vars_, entries, part)
     names = _names(entries, part)
     state = State(Path(os.path.dirname(proof.file)) / "state", reporter.warn).resume(
@@ -66,11 +68,19 @@ def build(proof: Proof, changed: set[int], *, jobs: int | None, keep_going: bool
     return result
 
 
-def _reached(changed: set[int], touch_starts: list[int], touching: list[int],
-             after_starts: list[int], after: list[int]) -> list[int]:
-    """The tasks that touch a changed path, and every task after them, in build order."""
-    reached = {task for path in changed
+def _entry(spec: tuple[int, tuple[object, ...], tuple[int, ...], tuple[int, ...]],
+           depfile_inputs: tuple[int, ...]) -> Entry:
+    order, row, inputs, outputs = spec
+    return order, row, inputs, depfile_inputs, outputs
+
+
+def _reached(changed: set[int], depfiles: Depfiles, touch_starts: list[int],
+             touching: list[int], after_starts: list[int], after: list[int]) -> list[int]:
+    """The tasks that touch a changed path (as an input, a depfile input or an output), and
+    every task after them, in build order."""
+    reached = {task for path in changed if path + 1 < len(touch_starts)
                for task in touching[touch_starts[path]:touch_starts[path + 1]]}
+    reached.update(task for task, inputs in depfiles.items() if not changed.isdisjoint(inputs))
     stack = list(reached)
     while stack:
         task = stack.pop()

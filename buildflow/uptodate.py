@@ -1,7 +1,9 @@
 """The fast path: find by stat alone what changed since the last build, before the project or
 the state is loaded.
 
-A build that ends with every selected task up to date leaves a proof in the cache dir:
+A build that ends with every selected task up to date leaves a proof in the cache dir, in two
+files: `uptodate.project`, what depends only on the project and the targets (rewritten only when
+they change), and `uptodate`, what depends on the files and the state (rewritten by every build):
 
 - what the project was loaded from: the key of the project cache (bflow's code, the Flowfile's
   path and bytes, the overrides), the listing of every directory its globs scanned, and the
@@ -10,7 +12,7 @@ A build that ends with every selected task up to date leaves a proof in the cach
   written since (by any build, with any targets) voids it;
 - every path the selected tasks read or write (inputs, depfile inputs, outputs), with the
   (size, mtime_ns, inode) and content hash the build saw, checked against every record;
-- the tasks themselves, with the paths each touches and what depends on it, for `incremental`.
+- the tasks themselves, with the paths each touches and what comes after it, for `incremental`.
 
 The next plain build with the same targets opens the proof first. When the project would load
 the same and no record changed, every task that touches no changed file is up to date: if no
@@ -43,8 +45,9 @@ if TYPE_CHECKING:
     from buildflow.model import Project
     from buildflow.state import State
 
-FORMAT = 2
+FORMAT = 3
 FILE_NAME = "uptodate"
+PROJECT_FILE_NAME = "uptodate.project"
 RACY_WINDOW_NS = 1_000_000_000  # as the hasher's: a stat is trusted only this long after a write
 # Rewrite a refreshed proof only when this many files had to be hashed again: re-hashing a few
 # files on every run costs less than rewriting the proof (several ms for 20,000 paths) once.
@@ -59,13 +62,16 @@ class Proof:
     """A proof read from the cache dir whose project and records still hold, with the project
     lock held until `close`, so that what it shows stays true while a build acts on it."""
 
-    def __init__(self, file: str, lock: int, parts: tuple[Any, ...]) -> None:
+    def __init__(self, file: str, lock: int, parts: tuple[Any, ...],
+                 project_parts: tuple[Any, ...]) -> None:
         self.file = file
         self._lock: int | None = lock
-        (_, self.key, self.state_id, self.static, self.rows, self.digests, self.unsettled,
-         self.count, self.graph) = parts
-        self.root, self.flowfile, self.skip, self.dirs, self.lone_inputs, self.paths = \
-            marshal.loads(self.static)
+        (_, self.project_id, self.state_id, self.dir_stats, self.extra_paths, self.rows,
+         self.digests, self.unsettled, self.count, self.depfiles) = parts
+        _, _, static, self.graph = project_parts
+        self.root, self.flowfile, self.skip, self.listings, self.lone_inputs, paths = \
+            marshal.loads(static)
+        self.paths: list[str] = paths + self.extra_paths
         self.refreshed: dict[int, Row] = {}  # rows whose stat changed but not their content
         self.still_unsettled: list[int] = []
         self._digest_of: list[str] | None = None
@@ -80,8 +86,8 @@ class Proof:
     def holds_for_project(self) -> bool:
         """The state has no new record and a fresh load would give the same project."""
         return (_file_id(os.path.join(os.path.dirname(self.file), "state")) == self.state_id
-                and all(_same_listing(self.root, d, self.skip, *seen)
-                        for d, seen in self.dirs.items())
+                and all(_same_listing(self.root, d, self.skip, seen, self.dir_stats.get(d))
+                        for d, seen in self.listings.items())
                 and all(is_input_file(os.path.join(self.root, p)) for p in self.lone_inputs))
 
     def changes(self) -> set[int] | None:
@@ -89,10 +95,11 @@ class Proof:
         None when that cannot be told (a path that cannot be read, or keeps changing)."""
         current = _stats(self.root, self.paths)
         rows = self.rows
-        if current == rows and not self.unsettled:
-            return set()
         doubtful = set(self.unsettled)
-        doubtful.update(i for i, (now, then) in enumerate(zip(current, rows)) if now != then)
+        if current != rows:
+            doubtful.update(i for i, (now, then) in enumerate(zip(current, rows)) if now != then)
+        if not doubtful:
+            return set()
         from buildflow.contents import hash_regular_file
 
         digest_of = self.digest_of
@@ -139,8 +146,9 @@ class Proof:
         digest_of = list(self.digest_of)
         for index, digest in digests.items():
             digest_of[index] = digest
-        _write(self.file, (FORMAT, self.key, state_id, self.static, new_rows,
-                           "\n".join(digest_of), sorted(unsettled), self.count, self.graph))
+        _write(self.file, (FORMAT, self.project_id, state_id, self.dir_stats, self.extra_paths,
+                           new_rows, "\n".join(digest_of), sorted(unsettled), self.count,
+                           self.depfiles))
 
     def forget(self) -> None:
         _remove(self.file)
@@ -163,25 +171,37 @@ def open_proof(*, file: str | None, cwd: str, targets: Sequence[str],
         try:
             with open(flowfile, "rb") as handle:
                 data = handle.read()
-            proof_file = os.path.join(cache_dir_of(flowfile, data), FILE_NAME)
-            with open(proof_file, "rb") as handle:
+            cache_dir = cache_dir_of(flowfile, data)
+            with open(os.path.join(cache_dir, FILE_NAME), "rb") as handle:
                 parts = marshal.loads(handle.read())
-            if type(parts) is not tuple or len(parts) != 9 or parts[0] != FORMAT or \
-                    parts[1] != _key(flowfile, data, overrides, targets, cwd):
+            project_parts, project_id = _read_project_file(cache_dir)
+            if type(parts) is not tuple or len(parts) != 10 or parts[0] != FORMAT or \
+                    parts[1] != project_id or project_parts[1][0] != \
+                    _key(flowfile, data, overrides, targets, cwd):
                 return None
-        except (OSError, EOFError, ValueError, TypeError):
+        except (OSError, EOFError, ValueError, TypeError, IndexError):
             return None
-        lock = _try_lock(os.path.join(os.path.dirname(proof_file), "lock"))
+        lock = _try_lock(os.path.join(cache_dir, "lock"))
         if lock is None:
             return None
         try:
-            proof = Proof(proof_file, lock, parts)
+            proof = Proof(os.path.join(cache_dir, FILE_NAME), lock, parts, project_parts)
             if proof.holds_for_project():
                 return proof
         except (EOFError, ValueError, TypeError):
             pass
         os.close(lock)
         return None
+
+
+def _read_project_file(cache_dir: str) -> tuple[tuple[Any, ...], Row]:
+    """The project part of the proof, and its identity (which the other part names)."""
+    with open(os.path.join(cache_dir, PROJECT_FILE_NAME), "rb") as handle:
+        st = os.fstat(handle.fileno())
+        parts = marshal.loads(handle.read())
+    if type(parts) is not tuple or len(parts) != 4 or parts[0] != FORMAT:
+        raise ValueError("not a proof")
+    return parts, (st.st_size, st.st_mtime_ns, st.st_ino)
 
 
 def check(*, file: str | None, cwd: str, targets: Sequence[str],
@@ -327,24 +347,55 @@ def record(project: Project, state: State, names: Sequence[str], targets: Sequen
     run successfully and `state` closed: leave a proof for the next build, or remove the old
     one when no proof can be given (a task that always runs, a directory output, a record that
     disagrees with a file's last hash, a project not loaded through the project cache)."""
+    with paused():  # thousands of rows made on a large heap: collections would find nothing
+        _record(project, state, names, targets, cwd)
+
+
+def _record(project: Project, state: State, names: Sequence[str], targets: Sequence[str],
+            cwd: str | None) -> None:
     from buildflow import flowcache
 
-    proof_file = os.path.join(project.cache_dir, FILE_NAME)
+    cache_dir = str(project.cache_dir)
+    proof_file = os.path.join(cache_dir, FILE_NAME)
     basis = flowcache.basis(project)
     files = files_of(project, state, names) if basis is not None else None
-    dirs = _dirs(str(project.root), basis) if basis is not None else None
-    if basis is None or files is None or dirs is None:
+    dir_stats = _dir_stats(str(project.root), basis) if basis is not None else None
+    if basis is None or files is None or dir_stats is None:
         _remove(proof_file)
         return
-    paths = list(files)
-    rows, digests, unsettled = rows_of(paths, files, state)
-    static = marshal.dumps((str(project.root), str(project.flowfile), basis.skip, dirs,
-                            basis.lone_inputs, paths))
     tasks = [name for name in names if not project.tasks[name].is_group]
     key = (basis.key[1:], tuple(targets), (cwd or os.getcwd()) if targets else "")
-    _write(proof_file, (FORMAT, key, _file_id(str(project.cache_dir / "state")), static, rows,
-                        "\n".join(digests), unsettled, len(tasks),
-                        _graph(project, state, tasks, paths)))
+    project_key = (key, basis.listings, basis.lone_inputs)
+    paths = list({p: None for name in tasks
+                  for p in (*project.tasks[name].inputs, *project.tasks[name].outputs)})
+    project_id = _project_file_for(project, basis, project_key, tasks, paths)
+    index_of = {path: index for index, path in enumerate(paths)}
+    extra_paths = [path for path in files if path not in index_of]  # depfile inputs only
+    index_of.update((path, len(paths) + i) for i, path in enumerate(extra_paths))
+    depfiles = {i: tuple(index_of[p] for p in state.tasks[name].depfile_inputs)
+                for i, name in enumerate(tasks) if state.tasks[name].depfile_inputs}
+    rows, digests, unsettled = rows_of(paths + extra_paths, files, state)
+    _write(proof_file, (FORMAT, project_id, _file_id(os.path.join(cache_dir, "state")),
+                        dir_stats, extra_paths, rows, "\n".join(digests), unsettled, len(tasks),
+                        depfiles))
+
+
+def _project_file_for(project: Project, basis: Basis, project_key: tuple[object, ...],
+                      tasks: list[str], paths: list[str]) -> Row | None:
+    """The identity of the project part of the proof for this key, written unless the one on
+    disk already has it (then the costly part, the tasks for `incremental`, is not redone)."""
+    cache_dir = str(project.cache_dir)
+    try:
+        parts, project_id = _read_project_file(cache_dir)
+        if parts[1] == project_key:
+            return project_id
+    except (OSError, EOFError, ValueError, TypeError):
+        pass
+    static = marshal.dumps((str(project.root), str(project.flowfile), basis.skip,
+                            basis.listings, basis.lone_inputs, paths))
+    project_file = os.path.join(cache_dir, PROJECT_FILE_NAME)
+    _write(project_file, (FORMAT, project_key, static, _graph(project, tasks, paths)))
+    return _file_id(project_file)
 
 
 def rows_of(paths: Sequence[str], files: Mapping[str, str],
@@ -368,19 +419,18 @@ def rows_of(paths: Sequence[str], files: Mapping[str, str],
     return rows, digests, unsettled
 
 
-def _dirs(root: str, basis: Basis) -> dict[str, tuple[Listing, Row | None]] | None:
-    """Each globbed directory's listing as the project was loaded from it, with its stat when
-    that stat can stand for the listing (taken before a listing that still agrees, and safely
-    after the last change); None when some directory lists differently now."""
-    dirs: dict[str, tuple[Listing, Row | None]] = {}
+def _dir_stats(root: str, basis: Basis) -> dict[str, Row | None] | None:
+    """For each globbed directory, its stat when that can stand for its listing (taken before
+    a listing that agrees with the one the project was loaded from, and safely after the last
+    change), else None; None in all when some directory lists differently now."""
+    stats: dict[str, Row | None] = {}
     for rel, seen in basis.listings.items():
         now_ns = time.time_ns()
         stat = _file_id(os.path.join(root, rel))
         if listing(root, rel, basis.skip) != seen:
             return None
-        settled = stat is not None and stat[1] < now_ns - RACY_WINDOW_NS
-        dirs[rel] = (seen, stat if settled else None)
-    return dirs
+        stats[rel] = stat if stat is not None and stat[1] < now_ns - RACY_WINDOW_NS else None
+    return stats
 
 
 def files_of(project: Project, state: State, names: Sequence[str]) -> dict[str, str] | None:
@@ -390,44 +440,44 @@ def files_of(project: Project, state: State, names: Sequence[str]) -> dict[str, 
     from buildflow.hashing import MISSING, UNKNOWN
     from buildflow.staleness import action_of
 
-    stats = state.stats
+    tasks, records = project.tasks, state.tasks
     files: dict[str, str] = {}
-
-    def agree(path: str, digest: str) -> bool:
-        known = stats.get(path)
-        if digest != MISSING and (known is None or known[3] != digest):
-            return False
-        return files.setdefault(path, digest) == digest
-
+    claim = files.setdefault
     for name in names:
-        task = project.tasks[name]
+        task = tasks[name]
         if task.is_group:
             continue
-        record = state.tasks.get(name)
+        record = records.get(name)
         if record is None or task.always or not (task.inputs or task.outputs) or \
                 task.dir_outputs or record.action != action_of(task) or \
                 len(record.inputs) != len(task.inputs):
             return None
+        hashes, outputs = record.inputs, record.outputs
         for path in task.inputs:
-            digest = record.inputs.get(path, MISSING)
-            if digest == MISSING or not agree(path, digest):
+            digest = hashes.get(path, MISSING)
+            if digest == MISSING or claim(path, digest) != digest:
                 return None
         for path, digest in record.depfile_inputs.items():
-            if digest == UNKNOWN or not agree(path, digest):
+            if digest == UNKNOWN or claim(path, digest) != digest:
                 return None
         for path in task.outputs:
-            digest = record.outputs.get(path, MISSING)
-            if digest == MISSING or not agree(path, digest):
+            digest = outputs.get(path, MISSING)
+            if digest == MISSING or claim(path, digest) != digest:
                 return None
+    stats = state.stats
+    absent = (0, 0, 0, MISSING)
+    if any(digest != MISSING and stats.get(path, absent)[3] != digest
+           for path, digest in files.items()):
+        return None  # a record disagrees with the file's last hash
     return files
 
 
-def _graph(project: Project, state: State, tasks: list[str], paths: list[str]) -> bytes | None:
+def _graph(project: Project, tasks: list[str], paths: list[str]) -> bytes | None:
     """What `incremental` needs to build part of the project: the settings and vars; each task
-    (its project order, spec, and the indices in `paths` of what it reads, reads by its
-    depfile and writes) as marshal data of its own, so a part decodes only its tasks; and, as
-    flat lists, which tasks touch each path and which come after each task. None when a task
-    waits on a group through `deps` (a part without the group would not wait)."""
+    (its project order, spec, and the indices in `paths` of its inputs and outputs) as marshal
+    data of its own, so a part decodes only its tasks; and, as flat lists, which tasks touch
+    each path and which come after each task. None when a task waits on a group through
+    `deps` (a part without the group would not wait)."""
     from buildflow.flowcache import row_of
 
     graph = project.graph
@@ -440,12 +490,11 @@ def _graph(project: Project, state: State, tasks: list[str], paths: list[str]) -
         task = project.tasks[name]
         if any(project.tasks[dep].is_group for dep in task.deps):
             return None
-        files = (tuple(index_of_path[p] for p in task.inputs),
-                 tuple(index_of_path[p] for p in state.tasks[name].depfile_inputs),
-                 tuple(index_of_path[p] for p in task.outputs))
-        for path_index in {i for group in files for i in group}:
+        inputs = tuple(map(index_of_path.__getitem__, task.inputs))
+        outputs = tuple(map(index_of_path.__getitem__, task.outputs))
+        for path_index in {*inputs, *outputs}:
             touching[path_index].append(index)
-        spec: Any = (graph.order[name], row_of(task), *files)
+        spec: Any = (graph.order[name], row_of(task), inputs, outputs)
         specs.append(marshal.dumps(spec))
         after.append([index_of_task[d] for d in graph.downstream[name] if d in index_of_task])
     graph_data: Any = (row_of(project.settings), project.vars, specs, *_flat(touching),

@@ -219,3 +219,29 @@ def test_a_damaged_proof_falls_back_to_a_full_build(project: Project) -> None:
         assert not _holds(project)
         assert _build(project) == []
         assert _holds(project)  # the full build wrote a good proof again
+
+
+def test_the_project_part_is_written_again_only_when_the_project_changes(
+        project: Project) -> None:
+    _setup(project)
+    part = project.root / ".bflow" / uptodate.PROJECT_FILE_NAME
+    written = part.stat().st_ino, part.stat().st_mtime_ns
+    project.write("src/a.txt", "A\n")
+    assert _build(project) == ["a", "join", "greet"]
+    (project.root / ".bflow" / uptodate.FILE_NAME).unlink()
+    assert _build(project) == []  # the full way, same project: the part is kept
+    assert (part.stat().st_ino, part.stat().st_mtime_ns) == written
+    assert _holds(project)
+    project.flowfile(FLOWFILE.replace('GREETING = "hi"', 'GREETING = "hello"'))
+    assert _build(project) == ["greet"]
+    assert (part.stat().st_ino, part.stat().st_mtime_ns) != written
+
+
+def test_a_damaged_project_part_falls_back_to_a_full_build(project: Project) -> None:
+    _setup(project)
+    part = project.root / ".bflow" / uptodate.PROJECT_FILE_NAME
+    for damage in (part.read_bytes()[:100], b""):
+        part.write_bytes(damage)
+        assert not _holds(project)
+        assert _build(project) == []
+        assert _holds(project)
