@@ -63,6 +63,11 @@ class State:
         self._handle: Any = None
         self._partial = False
 
+    @property
+    def good_size(self) -> int:
+        """Where the good records end: the file's size, unless a torn tail follows them."""
+        return self._good_size
+
     def resume(self, tasks: dict[str, TaskRecord], stats: dict[str, StatRow],
                size: int) -> State:
         """A state holding only these records, for a build of only those tasks: it appends to

@@ -360,7 +360,9 @@ def _record(project: Project, state: State, names: Sequence[str], targets: Seque
     basis = flowcache.basis(project)
     files = files_of(project, state, names) if basis is not None else None
     dir_stats = _dir_stats(str(project.root), basis) if basis is not None else None
-    if basis is None or files is None or dir_stats is None:
+    state_id = _file_id(os.path.join(cache_dir, "state"))
+    if basis is None or files is None or dir_stats is None or state_id is None or \
+            state_id[0] != state.good_size:  # a torn tail: appending must not follow it
         _remove(proof_file)
         return
     tasks = [name for name in names if not project.tasks[name].is_group]
@@ -375,9 +377,8 @@ def _record(project: Project, state: State, names: Sequence[str], targets: Seque
     depfiles = {i: tuple(index_of[p] for p in state.tasks[name].depfile_inputs)
                 for i, name in enumerate(tasks) if state.tasks[name].depfile_inputs}
     rows, digests, unsettled = rows_of(paths + extra_paths, files, state)
-    _write(proof_file, (FORMAT, project_id, _file_id(os.path.join(cache_dir, "state")),
-                        dir_stats, extra_paths, rows, "\n".join(digests), unsettled, len(tasks),
-                        depfiles))
+    _write(proof_file, (FORMAT, project_id, state_id, dir_stats, extra_paths, rows,
+                        "\n".join(digests), unsettled, len(tasks), depfiles))
 
 
 def _project_file_for(project: Project, basis: Basis, project_key: tuple[object, ...],

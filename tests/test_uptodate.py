@@ -9,6 +9,7 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 from conftest import Project
 
 from buildflow import uptodate
@@ -245,3 +246,23 @@ def test_a_damaged_project_part_falls_back_to_a_full_build(project: Project) -> 
         assert not _holds(project)
         assert _build(project) == []
         assert _holds(project)
+
+
+def test_no_proof_is_left_over_a_torn_state_tail(project: Project,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from buildflow import engine
+    from buildflow.commands import load_project
+
+    _setup(project)
+    monkeypatch.chdir(project.root)
+    loaded = load_project(file=None, overrides={})  # through the project cache, as the CLI
+    state = engine.open_state(loaded)
+    with open(project.root / ".bflow" / "state", "ab") as log:
+        log.write(b"\x07\x00\x00\x00torn")  # a record cut short by a kill
+    names = engine.selected(loaded)
+    uptodate.record(loaded, state, names, [], str(project.root))
+    assert not _holds(project)  # an incremental build would append after the torn bytes
+    state = engine.open_state(loaded)  # good records end before the torn ones
+    uptodate.record(loaded, state, names, [], str(project.root))
+    assert not _holds(project)
+    assert _build(project, "-v") == []  # the full way truncates the tail as it appends
