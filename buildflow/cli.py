@@ -346,7 +346,7 @@ def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
                              overrides=overrides, **build_options)
         from buildflow.commands import build
 
-        return build.run(project, **build_options)
+        return build.run(project, leave_proof=True, **build_options)
     if name == "graph":
         from buildflow.commands import graph
 

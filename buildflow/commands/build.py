@@ -9,12 +9,12 @@ from buildflow.model import Project
 
 def run(project: Project, *, targets: list[str], jobs: int | None, keep_going: bool,
         dry_run: bool, force: bool, lock_timeout: float | None, quiet: bool, verbose: bool,
-        plain: bool, json: bool) -> int:
+        plain: bool, json: bool, leave_proof: bool) -> int:
     reporter = reporters.choose(json=json, plain=plain, quiet=quiet, verbose=verbose)
     try:
         result = engine.build(project, targets, jobs=jobs, keep_going=keep_going, force=force,
                               dry_run=dry_run, reporter=reporter, lock_timeout=lock_timeout,
-                              cwd=invocation_dir())
+                              cwd=invocation_dir(), leave_proof=leave_proof)
     finally:
         reporter.close()
     return result.exit_status
