@@ -42,7 +42,7 @@ def build(proof: Proof, changed: set[int], *, jobs: int | None, keep_going: bool
           reporter: ev.Reporter) -> BuildResult | None:
     """Build the part of the proof's project that the `changed` paths reach; None when the
     proof cannot say which part that is (then build the full way)."""
-    if proof.graph is None:
+    if proof.graph is None or proof.state_now is None:
         return None
     settings_row, vars_, specs, touch_starts, touching, after_starts, after = \
         marshal.loads(proof.graph)
@@ -52,7 +52,7 @@ def build(proof: Proof, changed: set[int], *, jobs: int | None, keep_going: bool
     project = _project(proof, Settings(*settings_row), vars_, entries, part)
     names = _names(entries, part)
     state = State(Path(os.path.dirname(proof.file)) / "state", reporter.warn).resume(
-        *_records_and_stats(proof, project, entries, part, changed), size=proof.state_id[0])
+        *_records_and_stats(proof, project, entries, part, changed), size=proof.state_now[0])
     options = BuildOptions(jobs=jobs or project.default_jobs, keep_going=keep_going)
     builder = Builder(project, state, Hasher(LocalFileSystem(proof.root), state.stats),
                       SubprocessRunner(), _WithOthersUpToDate(reporter, proof.count - len(part)),

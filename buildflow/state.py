@@ -18,18 +18,16 @@ from __future__ import annotations
 
 import marshal
 import os
-import struct
 import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from buildflow.errors import BuildError
+from buildflow.frames import FRAME, HEADER, decode_at, encode, size_at
 from buildflow.gcpause import paused
 from buildflow.hashing import StatEntry, StatRow
 
-HEADER = b"BFLOWSTATE 1\n"
-_FRAME = struct.Struct("<II")
 # Compact when the records after the snapshot weigh more than this (a record weighs one, plus
 # one per stat entry it carries: what it costs a load), and more than one for every
 # COMPACT_TAIL_RATIO live tasks (so a build that runs a few tasks rarely rewrites a big log).
@@ -45,11 +43,6 @@ class TaskRecord(NamedTuple):
     depfile_inputs: dict[str, str]
     outputs: dict[str, str]
     duration: float
-
-
-def _frame(payload: tuple[Any, ...]) -> bytes:
-    data = marshal.dumps(payload)
-    return _FRAME.pack(len(data), zlib.crc32(data)) + data
 
 
 class State:
@@ -100,13 +93,13 @@ class State:
         frames = []
         offset = len(HEADER)
         while offset < len(data):
-            payload = self._read_frame(data, offset)
+            payload = decode_at(data, offset)
             if payload is None:
                 self.warn(f"{self.path}: dropped a torn or corrupt record at byte {offset} "
                           f"(from an interrupted run); the tasks it named will rebuild")
                 break
             frames.append((offset, payload))
-            offset += _FRAME.size + _FRAME.unpack_from(data, offset)[0]
+            offset += size_at(data, offset)
         data.release()
         return frames, offset
 
@@ -120,19 +113,6 @@ class State:
                 return offset
             frames[index] = (offset, None)  # each record's raw data is freed once applied
         return end
-
-    @staticmethod
-    def _read_frame(data: memoryview, offset: int) -> Any:
-        if offset + _FRAME.size > len(data):
-            return None
-        length, crc = _FRAME.unpack_from(data, offset)
-        body = data[offset + _FRAME.size: offset + _FRAME.size + length]
-        if len(body) != length or zlib.crc32(body) != crc:
-            return None
-        try:
-            return marshal.loads(body)
-        except (EOFError, ValueError, TypeError):
-            return None
 
     def _apply(self, payload: Any) -> None:
         """Apply one record; a malformed one raises before changing anything."""
@@ -178,7 +158,7 @@ class State:
                 self._handle = None
                 raise BuildError(f"{self.path}: cannot write the build state: {exc.strerror}; "
                                  f"check that the cache dir is writable") from None
-        frame = _frame(payload)
+        frame = encode(payload)
         try:
             if self._handle.write(frame) != len(frame):
                 raise OSError(28, "short write (disk full?)")
@@ -230,7 +210,7 @@ class State:
         temp = self.path.with_name(self.path.name + ".tmp")
         try:
             with open(temp, "wb") as handle:  # the frame in pieces: no copy of a large blob
-                handle.write(HEADER + _FRAME.pack(len(data), zlib.crc32(data)))
+                handle.write(HEADER + FRAME.pack(len(data), zlib.crc32(data)))
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())

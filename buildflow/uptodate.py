@@ -46,8 +46,9 @@ if TYPE_CHECKING:
     from buildflow.state import State
 
 FORMAT = 3
-FILE_NAME = "uptodate"
-PROJECT_FILE_NAME = "uptodate.project"
+FILE_NAME = "uptodate"  # the proof of a plain `bflow`; other builds add a tag (`proof_name`)
+PROJECT_PART = ".project"
+MAX_PROOFS = 8  # kinds of build (targets, overrides) whose proofs are kept, the newest
 RACY_WINDOW_NS = 1_000_000_000  # as the hasher's: a stat is trusted only this long after a write
 # Rewrite a refreshed proof only when this many files had to be hashed again: re-hashing a few
 # files on every run costs less than rewriting the proof (several ms for 20,000 paths) once.
@@ -72,6 +73,7 @@ class Proof:
         self.root, self.flowfile, self.skip, self.listings, self.lone_inputs, paths = \
             marshal.loads(static)
         self.paths: list[str] = paths + self.extra_paths
+        self.state_now: Row | None = None  # the state file's id, once found unchanged
         self.refreshed: dict[int, Row] = {}  # rows whose stat changed but not their content
         self.still_unsettled: list[int] = []
         self._digest_of: list[str] | None = None
@@ -85,7 +87,9 @@ class Proof:
 
     def holds_for_project(self) -> bool:
         """The state has no new record and a fresh load would give the same project."""
-        return (_file_id(os.path.join(os.path.dirname(self.file), "state")) == self.state_id
+        self.state_now = _state_unchanged(os.path.join(os.path.dirname(self.file), "state"),
+                                          self.state_id)
+        return (self.state_now is not None
                 and all(_same_listing(self.root, d, self.skip, seen, self.dir_stats.get(d))
                         for d, seen in self.listings.items())
                 and all(is_input_file(os.path.join(self.root, p)) for p in self.lone_inputs))
@@ -127,7 +131,7 @@ class Proof:
         """After `changes` found none: keep the new stats of files touched without a change,
         once enough of them are hashed again on every run to make that worth a rewrite."""
         if len(self.refreshed) + len(self.unsettled) > REWRITE_MIN:
-            self.update({}, {}, self.state_id)
+            self.update({}, {}, self.state_now)
 
     def update(self, rows: Mapping[int, Row], digests: Mapping[int, str],
                state_id: Row | None, unsettled_rows: Iterable[int] = ()) -> None:
@@ -172,9 +176,10 @@ def open_proof(*, file: str | None, cwd: str, targets: Sequence[str],
             with open(flowfile, "rb") as handle:
                 data = handle.read()
             cache_dir = cache_dir_of(flowfile, data)
-            with open(os.path.join(cache_dir, FILE_NAME), "rb") as handle:
+            name = proof_name(targets, cwd, overrides)
+            with open(os.path.join(cache_dir, name), "rb") as handle:
                 parts = marshal.loads(handle.read())
-            project_parts, project_id = _read_project_file(cache_dir)
+            project_parts, project_id = _read_project_file(cache_dir, name)
             if type(parts) is not tuple or len(parts) != 10 or parts[0] != FORMAT or \
                     parts[1] != project_id or project_parts[1][0] != \
                     _key(flowfile, data, overrides, targets, cwd):
@@ -185,7 +190,7 @@ def open_proof(*, file: str | None, cwd: str, targets: Sequence[str],
         if lock is None:
             return None
         try:
-            proof = Proof(os.path.join(cache_dir, FILE_NAME), lock, parts, project_parts)
+            proof = Proof(os.path.join(cache_dir, name), lock, parts, project_parts)
             if proof.holds_for_project():
                 return proof
         except (EOFError, ValueError, TypeError):
@@ -194,9 +199,21 @@ def open_proof(*, file: str | None, cwd: str, targets: Sequence[str],
         return None
 
 
-def _read_project_file(cache_dir: str) -> tuple[tuple[Any, ...], Row]:
+def proof_name(targets: Sequence[str], cwd: str, overrides: Mapping[str, str]) -> str:
+    """The file name of the proof for a build of `targets` with `overrides`: one proof per kind
+    of build, so alternating `bflow` and `bflow test` keeps both. (A tag that two kinds share
+    only makes them replace each other's proof: the key inside is what is checked.)"""
+    if not targets and not overrides:
+        return FILE_NAME
+    import zlib
+
+    kind = repr((tuple(targets), cwd if targets else "", sorted(overrides.items())))
+    return f"{FILE_NAME}-{zlib.crc32(kind.encode('utf-8', 'surrogateescape')):08x}"
+
+
+def _read_project_file(cache_dir: str, name: str) -> tuple[tuple[Any, ...], Row]:
     """The project part of the proof, and its identity (which the other part names)."""
-    with open(os.path.join(cache_dir, PROJECT_FILE_NAME), "rb") as handle:
+    with open(os.path.join(cache_dir, name + PROJECT_PART), "rb") as handle:
         st = os.fstat(handle.fileno())
         parts = marshal.loads(handle.read())
     if type(parts) is not tuple or len(parts) != 4 or parts[0] != FORMAT:
@@ -250,6 +267,28 @@ def _try_lock(path: str) -> int | None:
         os.close(fd)
         return None
     return fd
+
+
+def _state_unchanged(path: str, recorded: Row) -> Row | None:
+    """The state file's (size, mtime, inode) if it is the file `recorded` names with no record
+    added since: only refreshed hashes ("H"), which change no task's record, may follow. Any
+    build that refreshes the stat cache appends those, and they must not void every proof."""
+    now = _file_id(path)
+    if now is None or now[2] != recorded[2] or now[0] < recorded[0]:
+        return None
+    if now[0] > recorded[0]:
+        from buildflow.frames import decode_at, size_at
+
+        with open(path, "rb") as handle:
+            handle.seek(recorded[0])
+            tail = handle.read()
+        offset = 0
+        while offset < len(tail):
+            payload = decode_at(tail, offset)
+            if type(payload) is not tuple or not payload or payload[0] != "H":
+                return None
+            offset += size_at(tail, offset)
+    return now
 
 
 def _file_id(path: str) -> Row | None:
@@ -356,21 +395,26 @@ def _record(project: Project, state: State, names: Sequence[str], targets: Seque
     from buildflow import flowcache
 
     cache_dir = str(project.cache_dir)
-    proof_file = os.path.join(cache_dir, FILE_NAME)
     basis = flowcache.basis(project)
-    files = files_of(project, state, names) if basis is not None else None
-    dir_stats = _dir_stats(str(project.root), basis) if basis is not None else None
+    if basis is None:
+        return  # not loaded through the project cache: nothing to check a proof against
+    cwd = cwd or os.getcwd()
+    overrides: Any = basis.key[-1]  # the key ends with the overrides, as sorted pairs
+    name = proof_name(targets, cwd, dict(overrides))
+    proof_file = os.path.join(cache_dir, name)
+    files = files_of(project, state, names)
+    dir_stats = _dir_stats(str(project.root), basis)
     state_id = _file_id(os.path.join(cache_dir, "state"))
-    if basis is None or files is None or dir_stats is None or state_id is None or \
+    if files is None or dir_stats is None or state_id is None or \
             state_id[0] != state.good_size:  # a torn tail: appending must not follow it
         _remove(proof_file)
         return
     tasks = [name for name in names if not project.tasks[name].is_group]
-    key = (basis.key[1:], tuple(targets), (cwd or os.getcwd()) if targets else "")
+    key = (basis.key[1:], tuple(targets), cwd if targets else "")
     project_key = (key, basis.listings, basis.lone_inputs)
     paths = list({p: None for name in tasks
                   for p in (*project.tasks[name].inputs, *project.tasks[name].outputs)})
-    project_id = _project_file_for(project, basis, project_key, tasks, paths)
+    project_id = _project_file_for(project, basis, name, project_key, tasks, paths)
     index_of = {path: index for index, path in enumerate(paths)}
     extra_paths = [path for path in files if path not in index_of]  # depfile inputs only
     index_of.update((path, len(paths) + i) for i, path in enumerate(extra_paths))
@@ -379,24 +423,38 @@ def _record(project: Project, state: State, names: Sequence[str], targets: Seque
     rows, digests, unsettled = rows_of(paths + extra_paths, files, state)
     _write(proof_file, (FORMAT, project_id, state_id, dir_stats, extra_paths, rows,
                         "\n".join(digests), unsettled, len(tasks), depfiles))
+    _keep_newest(cache_dir)
 
 
-def _project_file_for(project: Project, basis: Basis, project_key: tuple[object, ...],
-                      tasks: list[str], paths: list[str]) -> Row | None:
+def _project_file_for(project: Project, basis: Basis, name: str,
+                      project_key: tuple[object, ...], tasks: list[str],
+                      paths: list[str]) -> Row | None:
     """The identity of the project part of the proof for this key, written unless the one on
     disk already has it (then the costly part, the tasks for `incremental`, is not redone)."""
     cache_dir = str(project.cache_dir)
     try:
-        parts, project_id = _read_project_file(cache_dir)
+        parts, project_id = _read_project_file(cache_dir, name)
         if parts[1] == project_key:
             return project_id
     except (OSError, EOFError, ValueError, TypeError):
         pass
     static = marshal.dumps((str(project.root), str(project.flowfile), basis.skip,
                             basis.listings, basis.lone_inputs, paths))
-    project_file = os.path.join(cache_dir, PROJECT_FILE_NAME)
+    project_file = os.path.join(cache_dir, name + PROJECT_PART)
     _write(project_file, (FORMAT, project_key, static, _graph(project, tasks, paths)))
     return _file_id(project_file)
+
+
+def _keep_newest(cache_dir: str) -> None:
+    """Remove the proofs of all but the MAX_PROOFS kinds of build written last."""
+    proofs = []
+    with os.scandir(cache_dir) as entries:
+        for entry in entries:
+            if entry.name.startswith(FILE_NAME) and "." not in entry.name:
+                proofs.append((entry.stat().st_mtime_ns, entry.path))
+    for _, path in sorted(proofs)[:-MAX_PROOFS]:
+        _remove(path)
+        _remove(path + PROJECT_PART)
 
 
 def rows_of(paths: Sequence[str], files: Mapping[str, str],

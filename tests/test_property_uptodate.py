@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 from test_property import (DEPFILE_SOURCES, FILTERS, LINES, PROPERTY_SETTINGS, SOURCES, VALUES,
                            Model, TaskSpec, build_and_count, flowfile, graphs, overrides,
                            scratch_project)
-from test_uptodate import _settle
+from test_uptodate import _settle, drop_proofs
 
 from buildflow import engine, uptodate
 
@@ -184,7 +184,7 @@ def proof_holds(root: Path, spec: Spec) -> bool:
 
 def full_build(root: Path, spec: Spec) -> list[str]:
     """The truth: what `bflow` runs with the proof out of the way (it writes a new one)."""
-    (root / ".bflow" / uptodate.FILE_NAME).unlink(missing_ok=True)
+    drop_proofs(root)
     return build_and_count(root, *(f"{k}={v}" for k, v in overrides(spec.model).items()))
 
 
@@ -194,7 +194,7 @@ def full_build_of_a_copy(root: Path, scratch: Path, spec: Spec) -> list[str]:
     file and check it against the records."""
     copy = Path(tempfile.mkdtemp(dir=scratch)) / "copy"
     shutil.copytree(root, copy, symlinks=True)
-    (copy / ".bflow" / uptodate.FILE_NAME).unlink()
+    drop_proofs(copy)
     return build_and_count(copy, *(f"{k}={v}" for k, v in overrides(spec.model).items()))
 
 
@@ -266,7 +266,7 @@ def test_an_incremental_build_runs_what_a_full_build_runs() -> None:
                     proof.close()
                 twin = Path(tempfile.mkdtemp(dir=scratch)) / "twin"
                 shutil.copytree(root, twin, symlinks=True)
-                (twin / ".bflow" / uptodate.FILE_NAME).unlink(missing_ok=True)
+                drop_proofs(twin)
                 fast = build_and_count(root, *args)
                 full = build_and_count(twin, *args)
                 assert sorted(fast) == sorted(full), f"after {kind}: {fast} vs {full}"

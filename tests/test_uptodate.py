@@ -56,6 +56,14 @@ def _setup(project: Project, flowfile: str = FLOWFILE) -> None:
     _build(project)  # a no-op through the full path: every stat is settled now
 
 
+def drop_proofs(root: Path) -> None:
+    """Remove every proof (each kind of build has its own), so the next build goes the full
+    way; the project parts stay, as a failed build leaves them."""
+    for path in (root / ".bflow").glob(uptodate.FILE_NAME + "*"):
+        if "." not in path.name:
+            path.unlink()
+
+
 def _build(project: Project, *args: str) -> list[str]:
     before = len(project.runs())
     result = project.bflow(*args)
@@ -225,7 +233,7 @@ def test_a_damaged_proof_falls_back_to_a_full_build(project: Project) -> None:
 def test_the_project_part_is_written_again_only_when_the_project_changes(
         project: Project) -> None:
     _setup(project)
-    part = project.root / ".bflow" / uptodate.PROJECT_FILE_NAME
+    part = project.root / ".bflow" / (uptodate.FILE_NAME + uptodate.PROJECT_PART)
     written = part.stat().st_ino, part.stat().st_mtime_ns
     project.write("src/a.txt", "A\n")
     assert _build(project) == ["a", "join", "greet"]
@@ -240,7 +248,7 @@ def test_the_project_part_is_written_again_only_when_the_project_changes(
 
 def test_a_damaged_project_part_falls_back_to_a_full_build(project: Project) -> None:
     _setup(project)
-    part = project.root / ".bflow" / uptodate.PROJECT_FILE_NAME
+    part = project.root / ".bflow" / (uptodate.FILE_NAME + uptodate.PROJECT_PART)
     for damage in (part.read_bytes()[:100], b""):
         part.write_bytes(damage)
         assert not _holds(project)
@@ -266,3 +274,40 @@ def test_no_proof_is_left_over_a_torn_state_tail(project: Project,
     uptodate.record(loaded, state, names, [], str(project.root))
     assert not _holds(project)
     assert _build(project, "-v") == []  # the full way truncates the tail as it appends
+
+
+def test_each_kind_of_build_keeps_its_own_proof(project: Project) -> None:
+    _setup(project)
+    assert _build(project, "join") == []  # the full way, recording nothing
+    assert _holds(project, "join") and _holds(project)  # both stand: the state is unchanged
+    assert _build(project, "GREETING=hey") == ["greet"]
+    assert _holds(project, GREETING="hey")
+    assert not _holds(project, "join") and not _holds(project)  # a record was written since
+    assert _build(project) == ["greet"]
+
+
+def test_only_the_newest_proofs_are_kept(project: Project) -> None:
+    _setup(project)
+    for n in range(uptodate.MAX_PROOFS + 2):
+        assert _build(project, f"GREETING=v{n}") == ["greet"]
+    proofs = [p for p in (project.root / ".bflow").glob("uptodate*") if "." not in p.name]
+    assert len(proofs) == uptodate.MAX_PROOFS
+    assert _holds(project, GREETING=f"v{uptodate.MAX_PROOFS + 1}")
+    assert not _holds(project, GREETING="v0")
+
+
+def test_refreshed_hashes_appended_to_the_state_keep_the_proof(project: Project) -> None:
+    from buildflow.frames import encode
+
+    _setup(project)
+    state = project.root / ".bflow" / "state"
+    with open(state, "ab") as log:
+        log.write(encode(("H", [("src/zzz.txt", (1, 2, 3, "ab", 4))])))
+    assert _holds(project)  # a stat-cache refresh changes no task's record
+    with open(state, "ab") as log:
+        log.write(encode(("X", ["greet"])))
+    assert not _holds(project)  # a record was dropped: greet must run
+    assert _build(project) == ["greet"]
+    with open(state, "ab") as log:
+        log.write(b"\x07\x00\x00\x00torn")
+    assert not _holds(project)
