@@ -9,7 +9,8 @@ written; then it is edited in ways that keep every directory listing the same, s
 stays worth checking: content edits of the same or another size, touches that keep the
 content, same-size edits with the old mtime put back on a file whose mtime is in the future
 (where only re-hashing can tell), edited or deleted outputs, a var changed on the command line
-or in the Flowfile, and other Flowfile changes. After each edit the proof is asked, then the
+or in the Flowfile, a build with another value of the var in between (its records void the
+proof even where its outputs come out the same), and other Flowfile changes. After each edit the proof is asked, then the
 truth is found by removing the proof and running the real `bflow`, counting the commands' runs;
 when the proof holds, sometimes in a copy instead, so that the next edit meets the proof as the
 check refreshed it (a touched file's new stat, a file still too recent to trust).
@@ -85,7 +86,8 @@ def specs(draw: st.DrawFn) -> Spec:
 
 
 lines = st.lists(st.sampled_from(LINES), min_size=1, max_size=3).map(b"".join)
-EDITS = ("same_size", "resize", "touch", "racy", "racy", "delete_output", "var_cli", "flowfile")
+EDITS = ("same_size", "resize", "touch", "racy", "racy", "delete_output", "var_cli", "flowfile",
+         "other_build")
 CONTENT_EDITS = ("same_size", "resize", "resize", "touch", "racy", "delete_output")
 
 
@@ -138,6 +140,8 @@ def apply_edit(draw: st.DrawFn, root: Path, spec: Spec, kinds: tuple[str, ...] =
         (root / draw(st.sampled_from(outputs))).unlink()
     elif kind == "var_cli":
         spec.model.var_override = draw(st.sampled_from([None, *VALUES]))
+    elif kind == "other_build":  # records written by a build with another value of the var
+        build_and_count(root, f"V={draw(st.sampled_from(VALUES))}")
     else:
         change = draw(st.sampled_from(["var", "filter", "comment"]))
         if change == "var":
