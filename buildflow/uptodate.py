@@ -263,6 +263,8 @@ def _try_lock(path: str) -> int | None:
         return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.ftruncate(fd, 0)  # the holder's pid, for a build that waits on it to name
+        os.write(fd, f"{os.getpid()}\n".encode())
     except OSError:
         os.close(fd)
         return None
