@@ -202,6 +202,20 @@ def full_build_of_a_copy(root: Path, scratch: Path, spec: Spec) -> list[str]:
     return build_and_count(copy, *(f"{k}={v}" for k, v in overrides(spec.model).items()))
 
 
+def built_and_settled(data: st.DataObject, root: Path) -> Spec:
+    """A random project in `root`, built once and left until its directories are still for
+    longer than the racy window: else the project cache, and so the proof, is not stored."""
+    spec = data.draw(specs())
+    (root / "src").mkdir()
+    for source in SOURCES + DEPFILE_SOURCES + GLOBBED + ITEMS:
+        (root / source).write_bytes(data.draw(lines))
+    (root / "out").mkdir()
+    (root / "Flowfile").write_text(spec.flowfile())
+    build_and_count(root)
+    _settle(root / "src")
+    return spec
+
+
 def test_a_proof_that_holds_means_a_full_build_runs_nothing() -> None:
     tally: Counter[tuple[str, bool]] = Counter()  # (edit, whether the proof held after it)
 
@@ -209,14 +223,7 @@ def test_a_proof_that_holds_means_a_full_build_runs_nothing() -> None:
     @given(st.data())
     def run(data: st.DataObject) -> None:
         with scratch_project() as (scratch, root):
-            spec = data.draw(specs())
-            (root / "src").mkdir()
-            for source in SOURCES + DEPFILE_SOURCES + GLOBBED + ITEMS:
-                (root / source).write_bytes(data.draw(lines))
-            (root / "out").mkdir()
-            (root / "Flowfile").write_text(spec.flowfile())
-            build_and_count(root)
-            _settle(root / "src")  # else the project cache, and so the proof, is not stored
+            spec = built_and_settled(data, root)
             files = sorted(p for p in root.glob("*/*") if p.parent.name in ("src", "out"))
             for path in data.draw(st.lists(st.sampled_from(files), max_size=3, unique=True)):
                 future = time.time_ns() + FUTURE_NS  # ready for a racy edit
@@ -250,14 +257,7 @@ def test_an_incremental_build_runs_what_a_full_build_runs() -> None:
     @given(st.data())
     def run(data: st.DataObject) -> None:
         with scratch_project() as (scratch, root):
-            spec = data.draw(specs())
-            (root / "src").mkdir()
-            for path in SOURCES + DEPFILE_SOURCES + GLOBBED + ITEMS:
-                (root / path).write_bytes(data.draw(lines))
-            (root / "out").mkdir()
-            (root / "Flowfile").write_text(spec.flowfile())
-            build_and_count(root)
-            _settle(root / "src")
+            spec = built_and_settled(data, root)
             assert full_build(root, spec) == []
             clean = CleanBuilds(scratch)
             args = [f"{k}={v}" for k, v in overrides(spec.model).items()]
