@@ -30,7 +30,7 @@ from buildflow.runner import SubprocessRunner
 from buildflow.scheduler import BuildOptions, BuildResult, Builder
 from buildflow.staleness import action_of
 from buildflow.state import State, TaskRecord
-from buildflow.uptodate import ABSENT, RACY_WINDOW_NS, Proof, Row, files_of, rows_of
+from buildflow.uptodate import ABSENT, RACY_WINDOW_NS, Proof, Row, file_id, files_of, rows_of
 
 # A task as the proof holds it: project order, spec, and the indices of its inputs, depfile
 # inputs and outputs among the proof's paths.
@@ -92,7 +92,11 @@ def _reached(changed: set[int], depfiles: Depfiles, touch_starts: list[int],
 
 
 def _names(entries: dict[int, Entry], part: list[int]) -> list[str]:
-    return [str(entries[index][1][0]) for index in part]  # a spec's first field is its name
+    return [_name(entries[index]) for index in part]
+
+
+def _name(entry: Entry) -> str:
+    return str(entry[1][0])  # a spec's first field is its name
 
 
 def _project(proof: Proof, settings: Settings, vars_: dict[str, str],
@@ -117,7 +121,7 @@ def _records_and_stats(proof: Proof, project: Project, entries: dict[int, Entry]
     stats: dict[str, StatRow] = {}
     for index in part:
         _, _, inputs, depfile_inputs, outputs = entries[index]
-        task = project.tasks[str(entries[index][1][0])]
+        task = project.tasks[_name(entries[index])]
         records[task.name] = TaskRecord(
             action=action_of(task),
             inputs={proof.paths[i]: digest_of[i] for i in inputs},
@@ -143,7 +147,7 @@ def _update(proof: Proof, project: Project, state: State, names: list[str],
     for index in part:
         _, _, inputs, depfile_inputs, outputs = entries[index]
         indices.update((proof.paths[i], i) for i in (*inputs, *depfile_inputs, *outputs))
-        task = project.tasks[str(entries[index][1][0])]
+        task = project.tasks[_name(entries[index])]
         if {proof.paths[i] for i in depfile_inputs} != set(state.tasks[task.name].depfile_inputs):
             proof.forget()
             return
@@ -154,15 +158,8 @@ def _update(proof: Proof, project: Project, state: State, names: list[str],
     for path, row, digest in zip(paths, rows, digests):
         new_rows[indices[path]] = row
         new_digests[indices[path]] = digest
-    proof.update(new_rows, new_digests, _state_id(state), [indices[paths[i]] for i in unsettled])
-
-
-def _state_id(state: State) -> Row | None:
-    try:
-        st = os.stat(state.path)
-    except OSError:
-        return None
-    return st.st_size, st.st_mtime_ns, st.st_ino
+    proof.update(new_rows, new_digests, file_id(str(state.path)),
+                 [indices[paths[i]] for i in unsettled])
 
 
 class _WithOthersUpToDate:

@@ -1,15 +1,17 @@
 """The fast path: find by stat alone what changed since the last build, before the project or
 the state is loaded.
 
-A build that ends with every selected task up to date leaves a proof in the cache dir, in two
-files: `uptodate.project`, what depends only on the project and the targets (rewritten only when
-they change), and `uptodate`, what depends on the files and the state (rewritten by every build):
+A build that ends with every selected task up to date leaves a proof in the cache dir, one for
+each kind of build (targets and overrides; `proof_name`), in two files: `NAME.project`, what
+depends only on the project and the targets (rewritten only when they change), and `NAME`, what
+depends on the files and the state (rewritten by every build):
 
 - what the project was loaded from: the key of the project cache (bflow's code, the Flowfile's
   path and bytes, the overrides), the listing of every directory its globs scanned, and the
   inputs it found outside them;
-- the targets asked for, and the identity (size, mtime, inode) of the state file, so a record
-  written since (by any build, with any targets) voids it;
+- the targets asked for, and the identity (size, mtime, inode) of the state file, so a run
+  recorded or a record dropped since (by any build, with any targets) voids it; refreshed
+  hashes appended since do not;
 - every path the selected tasks read or write (inputs, depfile inputs, outputs), with the
   (size, mtime_ns, inode) and content hash the build saw, checked against every record;
 - the tasks themselves, with the paths each touches and what comes after it, for `incremental`.
@@ -207,7 +209,7 @@ def proof_name(targets: Sequence[str], cwd: str, overrides: Mapping[str, str]) -
         return FILE_NAME
     import zlib
 
-    kind = repr((tuple(targets), cwd if targets else "", sorted(overrides.items())))
+    kind = repr((*_targets(targets, cwd), sorted(overrides.items())))
     return f"{FILE_NAME}-{zlib.crc32(kind.encode('utf-8', 'surrogateescape')):08x}"
 
 
@@ -241,15 +243,19 @@ def check(*, file: str | None, cwd: str, targets: Sequence[str],
 
 def _key(flowfile: str, data: bytes, overrides: Mapping[str, str], targets: Sequence[str],
          cwd: str) -> tuple[object, ...]:
+    return (project_key(flowfile, data, overrides), *_targets(targets, cwd))
+
+
+def _targets(targets: Sequence[str], cwd: str) -> tuple[tuple[str, ...], str]:
     # Targets may be paths relative to where bflow runs; without targets that does not matter.
-    return (project_key(flowfile, data, overrides), tuple(targets), cwd if targets else "")
+    return tuple(targets), cwd if targets else ""
 
 
 def _same_listing(root: str, rel: str, skip: frozenset[str], seen: Listing,
                   trusted: Row | None) -> bool:
     """Whether the directory lists as it did: by its stat when that was taken safely after
     its last change (any entry added, removed or renamed moves its mtime), else by listing."""
-    if trusted is not None and _file_id(os.path.join(root, rel)) == trusted:
+    if trusted is not None and file_id(os.path.join(root, rel)) == trusted:
         return True
     return listing(root, rel, skip) == seen
 
@@ -275,7 +281,7 @@ def _state_unchanged(path: str, recorded: Row) -> Row | None:
     """The state file's (size, mtime, inode) if it is the file `recorded` names with no record
     added since: only refreshed hashes ("H"), which change no task's record, may follow. Any
     build that refreshes the stat cache appends those, and they must not void every proof."""
-    now = _file_id(path)
+    now = file_id(path)
     if now is None or now[2] != recorded[2] or now[0] < recorded[0]:
         return None
     if now[0] > recorded[0]:
@@ -293,7 +299,8 @@ def _state_unchanged(path: str, recorded: Row) -> Row | None:
     return now
 
 
-def _file_id(path: str) -> Row | None:
+def file_id(path: str) -> Row | None:
+    """(size, mtime_ns, inode) of a file, or None."""
     try:
         st = os.stat(path)
     except OSError:
@@ -387,7 +394,8 @@ def record(project: Project, state: State, names: Sequence[str], targets: Sequen
     """After a build of `targets` (closure `names`) that ended with every task up to date or
     run successfully and `state` closed: leave a proof for the next build, or remove the old
     one when no proof can be given (a task that always runs, a directory output, a record that
-    disagrees with a file's last hash, a project not loaded through the project cache)."""
+    disagrees with a file's last hash). A project not loaded through the project cache leaves
+    none (what it changed in the state voids the old one)."""
     with paused():  # thousands of rows made on a large heap: collections would find nothing
         _record(project, state, names, targets, cwd)
 
@@ -402,21 +410,21 @@ def _record(project: Project, state: State, names: Sequence[str], targets: Seque
         return  # not loaded through the project cache: nothing to check a proof against
     cwd = cwd or os.getcwd()
     overrides: Any = basis.key[-1]  # the key ends with the overrides, as sorted pairs
-    name = proof_name(targets, cwd, dict(overrides))
-    proof_file = os.path.join(cache_dir, name)
+    kind = proof_name(targets, cwd, dict(overrides))
+    proof_file = os.path.join(cache_dir, kind)
     files = files_of(project, state, names)
     dir_stats = _dir_stats(str(project.root), basis)
-    state_id = _file_id(os.path.join(cache_dir, "state"))
+    state_id = file_id(os.path.join(cache_dir, "state"))
     if files is None or dir_stats is None or state_id is None or \
             state_id[0] != state.good_size:  # a torn tail: appending must not follow it
         _remove(proof_file)
         return
     tasks = [name for name in names if not project.tasks[name].is_group]
-    key = (basis.key[1:], tuple(targets), cwd if targets else "")
+    key = (basis.key[1:], *_targets(targets, cwd))
     project_key = (key, basis.listings, basis.lone_inputs)
     paths = list({p: None for name in tasks
                   for p in (*project.tasks[name].inputs, *project.tasks[name].outputs)})
-    project_id = _project_file_for(project, basis, name, project_key, tasks, paths)
+    project_id = _project_file_for(project, basis, kind, project_key, tasks, paths)
     index_of = {path: index for index, path in enumerate(paths)}
     extra_paths = [path for path in files if path not in index_of]  # depfile inputs only
     index_of.update((path, len(paths) + i) for i, path in enumerate(extra_paths))
@@ -444,7 +452,7 @@ def _project_file_for(project: Project, basis: Basis, name: str,
                             basis.listings, basis.lone_inputs, paths))
     project_file = os.path.join(cache_dir, name + PROJECT_PART)
     _write(project_file, (FORMAT, project_key, static, _graph(project, tasks, paths)))
-    return _file_id(project_file)
+    return file_id(project_file)
 
 
 def _keep_newest(cache_dir: str) -> None:
@@ -487,7 +495,7 @@ def _dir_stats(root: str, basis: Basis) -> dict[str, Row | None] | None:
     stats: dict[str, Row | None] = {}
     for rel, seen in basis.listings.items():
         now_ns = time.time_ns()
-        stat = _file_id(os.path.join(root, rel))
+        stat = file_id(os.path.join(root, rel))
         if listing(root, rel, basis.skip) != seen:
             return None
         stats[rel] = stat if stat is not None and stat[1] < now_ns - RACY_WINDOW_NS else None

@@ -88,7 +88,8 @@ def test_a_noop_is_answered_from_the_proof(project: Project) -> None:
 def test_the_fast_summary_reads_as_the_full_one(project: Project) -> None:
     _setup(project)
     fast = project.bflow("-j2").stdout
-    full = project.bflow("--lock-timeout", "5").stdout  # not a simple build: argparse's path
+    full = project.bflow("-v").stdout.splitlines()[-1]  # -v always goes the full way
+    assert fast.startswith("bflow: 0 ran")
     assert fast.rsplit(" in ", 1)[0] == full.rsplit(" in ", 1)[0]
 
 
