@@ -11,10 +11,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from buildflow import events as ev
-from buildflow.logs import log_path, seal
+from buildflow.logs import LogSlot, log_path
 from buildflow.model import Task
 from buildflow.runner import CommandRunner, RunResult
 from buildflow.secrets import Masker
@@ -38,16 +38,6 @@ class Execution:
     started_ns: int  # wall clock at the first attempt, to spot inputs written during the run
 
 
-def _open_log(path: Path) -> BinaryIO:
-    """The task's log, emptied; the logs directory is made only when missing, not probed
-    before each of a large build's tasks."""
-    try:
-        return open(path, "wb", buffering=0)
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return open(path, "wb", buffering=0)
-
-
 class Executor:
     def __init__(self, runner: CommandRunner, root: Path, cache_dir: Path,
                  base_env: Mapping[str, str], *, interrupted: threading.Event,
@@ -63,27 +53,29 @@ class Executor:
         self.jitter = jitter
         self.clock = clock
 
-    def execute(self, task: Task) -> Execution:
+    def execute(self, task: Task, slot: LogSlot) -> Execution:
+        """Run `task` to its end, its output going through the calling worker's `slot`."""
         # Without env of its own a task gets the base mapping itself, which lets the runner
         # pass on bflow's own environment without encoding it again for every command.
         env = {**self.base_env, **dict(task.env)} if task.env else self.base_env
-        path = log_path(self.cache_dir, task.name)
         started, started_ns = self.clock(), time.time_ns()
         attempts = 0
-        with _open_log(path) as log:
-            while True:
-                attempts += 1
-                if attempts > 1:
-                    log.write(f"bflow: attempt {attempts} of {task.retries + 1}\n".encode())
-                result = self.runner.run(task, self.root, env, log)
-                if result.ok or attempts > task.retries or self.interrupted.is_set():
-                    break
-                delay = backoff(task, attempts - 1, self.jitter())
-                self.on_retry(ev.TaskRetry(task.name, attempts + 1, task.retries + 1,
-                                           round(delay, 3), result.describe(task.timeout)))
-                self.wait(self.interrupted, delay)
-                if self.interrupted.is_set():
-                    break
+        log = slot.open()
+        while True:
+            attempts += 1
+            if attempts > 1:
+                log.write(f"bflow: attempt {attempts} of {task.retries + 1}\n".encode())
+            result = self.runner.run(task, self.root, env, log)
+            if result.ok or attempts > task.retries or self.interrupted.is_set():
+                break
+            delay = backoff(task, attempts - 1, self.jitter())
+            self.on_retry(ev.TaskRetry(task.name, attempts + 1, task.retries + 1,
+                                       round(delay, 3), result.describe(task.timeout)))
+            self.wait(self.interrupted, delay)
+            if self.interrupted.is_set():
+                break
         masker = Masker(task.env)
-        output = seal(path, masker if masker else None)
+        output = slot.finish(log_path(self.cache_dir, task.name),
+                             silent_success=result.ok and not result.strays,
+                             mask=masker if masker else None)
         return Execution(task, result, attempts, self.clock() - started, output, started_ns)

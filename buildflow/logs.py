@@ -3,6 +3,12 @@ made safe to print.
 
 Task names may hold `/` and `:`, so file names are made safe (and kept unique by a short hash),
 and no task name can reach outside the logs directory.
+
+A run that succeeds without printing anything leaves no file: its output is empty, and
+`bflow log` knows from the state that the task ran. Creating, reading and deleting a file for
+each of the thousands of silent tasks of a large build was about a third of bflow's system
+time, so each worker writes into one scratch file (`LogSlot`) and keeps it for the next task
+while it stays empty.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from buildflow.hashing import text_digest
 
@@ -21,6 +28,56 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 def log_path(cache_dir: Path, task_name: str) -> Path:
     safe = _UNSAFE.sub("_", task_name).strip("._")[:80] or "task"
     return cache_dir / "logs" / f"{safe}-{text_digest(task_name)[:8]}.log"
+
+
+class LogSlot:
+    """A worker's scratch file, which takes the output of each task the worker runs.
+
+    A run that printed nothing, succeeded, and left no process behind that could still write
+    (`cmd &`) gives the file back empty for the next task. Any other run keeps it as the task's
+    log, renamed into place, and the slot opens a new file for the next task."""
+
+    def __init__(self, logs_dir: Path, number: int) -> None:
+        self.path = logs_dir / f".running-{number}"  # a leading dot: never a task's log name
+        self._file: BinaryIO | None = None
+
+    def open(self) -> BinaryIO:
+        """The scratch file, empty; the logs directory is made only when missing, not probed
+        before each of a large build's tasks."""
+        if self._file is None:
+            try:
+                self._file = open(self.path, "wb", buffering=0)
+            except FileNotFoundError:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = open(self.path, "wb", buffering=0)
+        return self._file
+
+    def finish(self, log: Path, *, silent_success: bool,
+               mask: Callable[[str], str] | None = None) -> str:
+        """End a run whose output went to `open()`'s file: save it as `log` (masked) and return
+        the text to print. `silent_success`: the run succeeded and left no process behind."""
+        handle = self.open()
+        if silent_success and os.fstat(handle.fileno()).st_size == 0:
+            _remove(log)  # an older run's output must not pass for this one's
+            return ""
+        self._file = None
+        handle.close()
+        os.replace(self.path, log)
+        return seal(log, mask)
+
+    def close(self) -> None:
+        """Remove the scratch file; called when the worker stops."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            _remove(self.path)
+
+
+def _remove(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def seal(path: Path, mask: Callable[[str], str] | None = None) -> str:

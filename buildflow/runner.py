@@ -36,6 +36,7 @@ class RunResult(NamedTuple):
     exit_code: int | None  # None when the command was killed by bflow
     timed_out: bool = False
     signal: int | None = None
+    strays: bool = False  # a command left processes running that may still write (`cmd &`)
 
     @property
     def ok(self) -> bool:
@@ -86,6 +87,7 @@ class SubprocessRunner:
     def run(self, task: Task, root: Path, env: Mapping[str, str], log: IO[bytes]) -> RunResult:
         deadline = time.monotonic() + task.timeout if task.timeout > 0 else None
         cwd = root / task.cwd if task.cwd else root
+        strays = False
         for command in task.commands:
             argv = direct_argv(command) or [task.shell, "-c", command]
             log.flush()
@@ -110,7 +112,8 @@ class SubprocessRunner:
                 return RunResult(code, signal=-code)
             if code != 0:
                 return RunResult(code)
-        return RunResult(0)
+            strays = strays or _group_alive(process.pid)
+        return RunResult(0, strays=strays)
 
     def _terminate(self, process: subprocess.Popen[bytes]) -> None:
         """SIGTERM the group, give its members a grace period to exit, then SIGKILL it."""

@@ -29,6 +29,7 @@ from buildflow import events as ev
 from buildflow.attempts import Execution, Executor, Wait
 from buildflow.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, BuildError
 from buildflow.hashing import MISSING, UNKNOWN, Hasher
+from buildflow.logs import LogSlot
 from buildflow.model import Project, Task
 from buildflow.plan import Plan
 from buildflow.runner import CommandRunner
@@ -237,22 +238,28 @@ class Builder:
         mask = Masker(task.env)
         self.reporter.handle(ev.TaskStarted(task.name, tuple(mask(c) for c in task.commands)))
         if len(self._workers) < self.options.jobs:
-            worker = threading.Thread(target=self._work, name=f"bflow-{len(self._workers)}",
+            number = len(self._workers)
+            worker = threading.Thread(target=self._work, args=(number,), name=f"bflow-{number}",
                                       daemon=True)
             worker.start()
             self._workers.append(worker)
         self._jobs.put(task)
 
-    def _work(self) -> None:
-        while (task := self._jobs.get()) is not None:
-            try:
-                self.messages.put(self.executor.execute(task))
-            except OSError as exc:  # the log: a full disk, a read-only cache dir
-                self.messages.put(BuildError(
-                    f"{exc.filename}: cannot write the output log of task '{task.name}': "
-                    f"{exc.strerror}; free some disk space or make the cache dir writable"))
-            except BaseException as exc:  # a bug: hand it to the main thread
-                self.messages.put(exc)
+    def _work(self, number: int) -> None:
+        slot = LogSlot(self.project.cache_dir / "logs", number)
+        try:
+            while (task := self._jobs.get()) is not None:
+                try:
+                    self.messages.put(self.executor.execute(task, slot))
+                except OSError as exc:  # the log: a full disk, a read-only cache dir
+                    self.messages.put(BuildError(
+                        f"{exc.filename}: cannot write the output log of task '{task.name}': "
+                        f"{exc.strerror}; free some disk space or make the cache dir "
+                        "writable"))
+                except BaseException as exc:  # a bug: hand it to the main thread
+                    self.messages.put(exc)
+        finally:
+            slot.close()
 
     def _complete(self, done: Execution, plan: Plan, result: BuildResult) -> bool:
         """Record a finished task and report it; False when it failed."""

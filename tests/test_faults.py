@@ -26,7 +26,7 @@ outputs = ["out.txt"]
 # Runs bflow with one kind of write failing with ENOSPC, the way a full disk fails it.
 FULL_DISK = """
 import builtins, errno, sys
-from buildflow import attempts, state
+from buildflow import logs, state
 
 where = sys.argv.pop(1)
 real_open = builtins.open
@@ -45,7 +45,7 @@ class FullFile:
 if where == "state":
     state.open = lambda *args, **kwargs: FullFile(real_open(*args, **kwargs))
 else:
-    attempts.open = full
+    logs.open = full
 from buildflow.cli import main
 raise SystemExit(main())
 """

@@ -13,7 +13,6 @@ from conftest import Project, bflow_env
 from test_uptodate import _settle
 
 from buildflow import uptodate
-from buildflow.logs import log_path
 
 FLOWFILE = """\
 [tasks.copy]
@@ -187,16 +186,15 @@ outputs = ["after.out"]
 
 
 def test_an_interrupted_incremental_build_resumes(project: Project) -> None:
-    slow = "if [ -e slow ]; then sleep 30; fi; wc -l"  # the same action, slow or not
+    # The same action, slow or not; `started` says that the sleep is running.
+    slow = "if [ -e slow ]; then touch started; sleep 30; fi; wc -l"
     _setup(project, FLOWFILE.replace('cmd = "wc -l', f'cmd = "{slow}'))
     project.write("src/a.txt", "aa\n")
     project.write("slow", "")
-    count_log = log_path(project.root / ".bflow", "count")
-    count_log.unlink()  # made again when count starts
     proc = subprocess.Popen([sys.executable, "-m", "buildflow"], cwd=project.root,
                             env=bflow_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
-    while not count_log.exists():  # count has started: its sleep is running
+    while not (project.root / "started").exists():
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)

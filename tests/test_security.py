@@ -91,7 +91,7 @@ def _bflow_with_umask(project: Project, umask: int, *args: str) -> None:
 def test_cache_dir_and_logs_follow_the_umask(project: Project, umask: int) -> None:
     project.flowfile("""
     [tasks.hello]
-    cmd = "echo hello > {output}"
+    cmd = "echo hello | tee {output}"
     outputs = ["build/hello.txt"]
 
     [tasks.masked]

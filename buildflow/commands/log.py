@@ -1,9 +1,11 @@
-"""`bflow log TASK`: the saved output of the task's last run."""
+"""`bflow log TASK`: the saved output of the task's last run. A run that succeeded in silence
+leaves no file (see `logs`); the state's record of the task says that it ran."""
 
 from __future__ import annotations
 
 import sys
 
+from buildflow.engine import open_state
 from buildflow.errors import EXIT_OK, UsageError, did_you_mean
 from buildflow.logs import log_path
 from buildflow.model import Project
@@ -21,7 +23,9 @@ def run(project: Project, *, task: str) -> int:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise UsageError(f"task '{task}' has no saved output yet (it has not run)") from None
+        if task not in open_state(project).tasks:
+            raise UsageError(f"task '{task}' has no saved output yet (it has not run)") from None
+        data = b""  # its last run succeeded and printed nothing
     sys.stdout.buffer.write(data)
     sys.stdout.flush()
     return EXIT_OK
