@@ -9,9 +9,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from buildflow import events as ev
 from buildflow.logs import LogSlot, log_path
@@ -28,8 +27,7 @@ def backoff(task: Task, retry: int, jitter: float) -> float:
     return task.retry_delay * 2.0 ** retry * (1 + 0.5 * jitter)
 
 
-@dataclass(frozen=True)
-class Execution:
+class Execution(NamedTuple):
     task: Task
     result: RunResult
     attempts: int
