@@ -312,3 +312,38 @@ def test_refreshed_hashes_appended_to_the_state_keep_the_proof(project: Project)
     with open(state, "ab") as log:
         log.write(b"\x07\x00\x00\x00torn")
     assert not _holds(project)
+
+
+def test_a_large_project_is_checked_in_two_processes(project: Project) -> None:
+    # Enough paths for the stats to be split with a forked child: a change in the child's half
+    # counts as one in the parent's does.
+    n = uptodate.PARALLEL_MIN_PATHS // 2 + 1
+    project.flowfile("""
+        [tasks.copy]
+        foreach = "src/*.txt"
+        cmd = "cp {item} {output} && echo {stem} >> runs.log"
+        outputs = ["out/{stem}.out"]
+    """)
+    for i in range(n):
+        project.write(f"src/f{i:05d}.txt", f"{i}\n")
+    last = f"f{n - 1:05d}"
+    _settle(project.root / "src", project.root / "src" / f"{last}.txt")
+    assert len(_build(project)) == n
+    _settle(project.root / "out", project.root / "out" / f"{last}.out")
+    assert _build(project) == []
+    assert _holds(project)
+
+    os.utime(project.root / "src" / "f00000.txt")  # touched, same content: not a change
+    (project.root / "out" / "f00001.out").unlink()  # the parent's half
+    project.write(f"src/{last}.txt", "edited\n")  # the child's half
+    proof = uptodate.open_proof(file=None, cwd=str(project.root), targets=[], overrides={})
+    assert proof is not None
+    try:
+        changes = proof.changes()
+        assert changes is not None
+        assert {proof.paths[i] for i in changes} == {"out/f00001.out", f"src/{last}.txt"}
+    finally:
+        proof.close()
+    assert sorted(_build(project)) == ["f00001", last]
+    assert project.read(f"out/{last}.out") == "edited\n"
+    assert _build(project) == []
