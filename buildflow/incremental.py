@@ -44,8 +44,7 @@ def build(proof: Proof, changed: set[int], *, jobs: int | None, keep_going: bool
     proof cannot say which part that is (then build the full way)."""
     if proof.graph is None or proof.state_now is None:
         return None
-    settings_row, vars_, specs, touch_starts, touching, after_starts, after = \
-        marshal.loads(proof.graph)
+    settings_row, vars_, specs, touch_starts, touching, after_starts, after = proof.graph
     part = _reached(changed, proof.depfiles, touch_starts, touching, after_starts, after)
     entries = {index: _entry(marshal.loads(specs[index]), proof.depfiles.get(index, ()))
                for index in part}

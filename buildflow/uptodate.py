@@ -4,7 +4,9 @@ the state is loaded.
 A build that ends with every selected task up to date leaves a proof in the cache dir, one for
 each kind of build (targets and overrides; `proof_name`), in two files: `NAME.project`, what
 depends only on the project and the targets (rewritten only when they change), and `NAME`, what
-depends on the files and the state (rewritten by every build):
+depends on the files and the state (rewritten by every build). The project part leads with
+what every check reads; the listings and the task table, which a no-op needs rarely or never,
+are decoded (or read) only when asked for.
 
 - what the project was loaded from: the key of the project cache (bflow's code, the Flowfile's
   path and bytes, the overrides), the listing of every directory its globs scanned, and the
@@ -36,18 +38,18 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 
 from buildflow.gcpause import paused
-from buildflow.identity import Listing, cache_dir_of, is_input_file, listing, project_key
+from buildflow.identity import cache_dir_of, is_input_file, listing, project_key
 from buildflow.locate import flowfile_path
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, BinaryIO
 
     from buildflow.flowcache import Basis
     from buildflow.model import Project
     from buildflow.state import State
 
-FORMAT = 3
+FORMAT = 4
 FILE_NAME = "uptodate"  # the proof of a plain `bflow`; other builds add a tag (`proof_name`)
 PROJECT_PART = ".project"
 MAX_PROOFS = 8  # kinds of build (targets, overrides) whose proofs are kept, the newest
@@ -55,6 +57,7 @@ RACY_WINDOW_NS = 1_000_000_000  # as the hasher's: a stat is trusted only this l
 # Rewrite a refreshed proof only when this many files had to be hashed again: re-hashing a few
 # files on every run costs less than rewriting the proof (several ms for 20,000 paths) once.
 REWRITE_MIN = 64
+_HEAD_SIZE = 8  # bytes giving the length of the project part's head
 PARALLEL_MIN_PATHS = 4000  # below this, forking a second statter costs more than it saves
 ABSENT = (-1, -1, -1)  # the row of a path that must not exist (a depfile input recorded missing)
 
@@ -65,20 +68,37 @@ class Proof:
     """A proof read from the cache dir whose project and records still hold, with the project
     lock held until `close`, so that what it shows stays true while a build acts on it."""
 
-    def __init__(self, file: str, lock: int, parts: tuple[Any, ...],
-                 project_parts: tuple[Any, ...]) -> None:
+    def __init__(self, file: str, lock: int, parts: tuple[Any, ...], head: tuple[Any, ...],
+                 project_file: BinaryIO) -> None:
         self.file = file
         self._lock: int | None = lock
         (_, self.project_id, self.state_id, self.dir_stats, self.extra_paths, self.rows,
          self.digests, self.unsettled, self.count, self.depfiles) = parts
-        _, _, static, self.graph = project_parts
-        self.root, self.flowfile, self.skip, self.listings, self.lone_inputs, paths = \
-            marshal.loads(static)
+        _, _, self.lone_inputs, static, self.listings = head
+        self._project_file: BinaryIO | None = project_file  # at the task table
+        self._graph: tuple[Any, ...] | None = None
+        self.root, self.flowfile, self.skip, paths = marshal.loads(static)
         self.paths: list[str] = paths + self.extra_paths
         self.state_now: Row | None = None  # the state file's id, once found unchanged
         self.refreshed: dict[int, Row] = {}  # rows whose stat changed but not their content
         self.still_unsettled: list[int] = []
         self._digest_of: list[str] | None = None
+
+    @property
+    def graph(self) -> tuple[Any, ...] | None:
+        """The task table for `incremental`, read from the project part the proof was opened
+        with when first asked for; None when the tasks cannot go that way."""
+        if self._project_file is not None:
+            try:
+                data = self._project_file.read()
+                self._graph = marshal.loads(data) if data else None
+            except (OSError, EOFError, ValueError, TypeError):
+                self._graph = None
+                _remove(self.file + PROJECT_PART)  # damaged: the full way writes it again
+            finally:
+                self._project_file.close()
+                self._project_file = None
+        return self._graph
 
     @property
     def digest_of(self) -> list[str]:
@@ -159,6 +179,9 @@ class Proof:
         if self._lock is not None:
             os.close(self._lock)
             self._lock = None
+        if self._project_file is not None:
+            self._project_file.close()
+            self._project_file = None
 
 
 def open_proof(*, file: str | None, cwd: str, targets: Sequence[str],
@@ -177,23 +200,29 @@ def open_proof(*, file: str | None, cwd: str, targets: Sequence[str],
             name = proof_name(targets, cwd, overrides)
             with open(os.path.join(cache_dir, name), "rb") as handle:
                 parts = marshal.loads(handle.read())
-            project_parts, project_id = _read_project_file(cache_dir, name)
-            if type(parts) is not tuple or len(parts) != 10 or parts[0] != FORMAT or \
-                    parts[1] != project_id or project_parts[1][0] != \
-                    _key(flowfile, data, overrides, targets, cwd):
-                return None
-        except (OSError, EOFError, ValueError, TypeError, IndexError):
-            return None
-        lock = _try_lock(os.path.join(cache_dir, "lock"))
-        if lock is None:
+            head, project_id, project_file = _read_project_file(cache_dir, name)
+        except (OSError, EOFError, ValueError, TypeError):
             return None
         try:
-            proof = Proof(os.path.join(cache_dir, name), lock, parts, project_parts)
+            if type(parts) is not tuple or len(parts) != 10 or parts[0] != FORMAT or \
+                    parts[1] != project_id or \
+                    head[1] != _key(flowfile, data, overrides, targets, cwd):
+                project_file.close()
+                return None
+            lock = _try_lock(os.path.join(cache_dir, "lock"))
+            if lock is None:
+                project_file.close()
+                return None
+            proof = Proof(os.path.join(cache_dir, name), lock, parts, head, project_file)
+        except (EOFError, ValueError, TypeError):
+            project_file.close()
+            return None
+        try:
             if proof.holds_for_project():
                 return proof
         except (EOFError, ValueError, TypeError):
             pass
-        os.close(lock)
+        proof.close()
         return None
 
 
@@ -209,14 +238,23 @@ def proof_name(targets: Sequence[str], cwd: str, overrides: Mapping[str, str]) -
     return f"{FILE_NAME}-{zlib.crc32(kind.encode('utf-8', 'surrogateescape')):08x}"
 
 
-def _read_project_file(cache_dir: str, name: str) -> tuple[tuple[Any, ...], Row]:
-    """The project part of the proof, and its identity (which the other part names)."""
-    with open(os.path.join(cache_dir, name + PROJECT_PART), "rb") as handle:
+def _read_project_file(cache_dir: str, name: str) -> tuple[tuple[Any, ...], Row, BinaryIO]:
+    """The head of the project part of the proof, the part's identity (which the other part
+    names), and the file, open where the task table starts. The head is (FORMAT, key, lone
+    inputs, marshalled (root, Flowfile, skipped dirs, paths), {dir: marshalled listing})."""
+    handle = open(os.path.join(cache_dir, name + PROJECT_PART), "rb")
+    try:
         st = os.fstat(handle.fileno())
-        parts = marshal.loads(handle.read())
-    if type(parts) is not tuple or len(parts) != 4 or parts[0] != FORMAT:
-        raise ValueError("not a proof")
-    return parts, (st.st_size, st.st_mtime_ns, st.st_ino)
+        size = int.from_bytes(handle.read(_HEAD_SIZE), "little")
+        if size > st.st_size:
+            raise ValueError("not a proof")
+        head = marshal.loads(handle.read(size))
+        if type(head) is not tuple or len(head) != 5 or head[0] != FORMAT:
+            raise ValueError("not a proof")
+    except BaseException:
+        handle.close()
+        raise
+    return head, (st.st_size, st.st_mtime_ns, st.st_ino), handle
 
 
 def check(*, file: str | None, cwd: str, targets: Sequence[str],
@@ -247,13 +285,14 @@ def _targets(targets: Sequence[str], cwd: str) -> tuple[tuple[str, ...], str]:
     return tuple(targets), cwd if targets else ""
 
 
-def _same_listing(root: str, rel: str, skip: frozenset[str], seen: Listing,
+def _same_listing(root: str, rel: str, skip: frozenset[str], seen: bytes,
                   trusted: Row | None) -> bool:
-    """Whether the directory lists as it did: by its stat when that was taken safely after
-    its last change (any entry added, removed or renamed moves its mtime), else by listing."""
+    """Whether the directory lists as it did (`seen`, marshalled): by its stat when that was
+    taken safely after its last change (any entry added, removed or renamed moves its mtime),
+    else by listing it."""
     if trusted is not None and file_id(os.path.join(root, rel)) == trusted:
         return True
-    return listing(root, rel, skip) == seen
+    return bool(listing(root, rel, skip) == marshal.loads(seen))
 
 
 def _try_lock(path: str) -> int | None:
@@ -386,12 +425,13 @@ def _doubtful_in_two(root_fd: int, paths: list[str], rows: list[Row],
     return doubtful
 
 
-def _write(proof_file: str, proof: tuple[Any, ...]) -> None:
-    """Replace the proof atomically: a kill leaves the old one or the new one, never a mix."""
+def _write(proof_file: str, proof: tuple[Any, ...] | bytes) -> None:
+    """Replace a part of the proof atomically: a kill leaves the old one or the new one, never
+    a mix. A tuple is marshalled; bytes are written as they are."""
     temp = f"{proof_file}.{os.getpid()}.tmp"
     try:
         with open(temp, "wb") as handle:
-            handle.write(marshal.dumps(proof))
+            handle.write(proof if isinstance(proof, bytes) else marshal.dumps(proof))
         os.replace(temp, proof_file)
     except (OSError, ValueError):
         _remove(temp)
@@ -438,10 +478,9 @@ def _record(project: Project, state: State, names: Sequence[str], targets: Seque
         return
     tasks = [name for name in names if not project.tasks[name].is_group]
     key = (basis.key[1:], *_targets(targets, cwd))
-    project_key = (key, basis.listings, basis.lone_inputs)
     paths = list({p: None for name in tasks
                   for p in (*project.tasks[name].inputs, *project.tasks[name].outputs)})
-    project_id = _project_file_for(project, basis, kind, project_key, tasks, paths)
+    project_id = _project_file_for(project, basis, kind, key, tasks, paths)
     index_of = {path: index for index, path in enumerate(paths)}
     extra_paths = [path for path in files if path not in index_of]  # depfile inputs only
     index_of.update((path, len(paths) + i) for i, path in enumerate(extra_paths))
@@ -453,22 +492,27 @@ def _record(project: Project, state: State, names: Sequence[str], targets: Seque
     _keep_newest(cache_dir)
 
 
-def _project_file_for(project: Project, basis: Basis, name: str,
-                      project_key: tuple[object, ...], tasks: list[str],
-                      paths: list[str]) -> Row | None:
-    """The identity of the project part of the proof for this key, written unless the one on
-    disk already has it (then the costly part, the tasks for `incremental`, is not redone)."""
+def _project_file_for(project: Project, basis: Basis, name: str, key: tuple[object, ...],
+                      tasks: list[str], paths: list[str]) -> Row | None:
+    """The identity of the project part of the proof for this key and these listings, written
+    unless the one on disk already has them (then the costly part, the tasks for
+    `incremental`, is not redone)."""
     cache_dir = str(project.cache_dir)
     try:
-        parts, project_id = _read_project_file(cache_dir, name)
-        if parts[1] == project_key:
+        head, project_id, handle = _read_project_file(cache_dir, name)
+        handle.close()
+        if head[1] == key and head[2] == basis.lone_inputs and \
+                {rel: marshal.loads(seen) for rel, seen in head[4].items()} == basis.listings:
             return project_id
     except (OSError, EOFError, ValueError, TypeError):
         pass
-    static = marshal.dumps((str(project.root), str(project.flowfile), basis.skip,
-                            basis.listings, basis.lone_inputs, paths))
+    static = marshal.dumps((str(project.root), str(project.flowfile), basis.skip, paths))
+    listings = {rel: marshal.dumps(seen) for rel, seen in basis.listings.items()}
+    head_part: Any = (FORMAT, key, basis.lone_inputs, static, listings)
+    encoded = marshal.dumps(head_part)
     project_file = os.path.join(cache_dir, name + PROJECT_PART)
-    _write(project_file, (FORMAT, project_key, static, _graph(project, tasks, paths)))
+    _write(project_file, len(encoded).to_bytes(_HEAD_SIZE, "little") + encoded
+           + (_graph(project, tasks, paths) or b""))
     return file_id(project_file)
 
 
