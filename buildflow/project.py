@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import posixpath
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -35,6 +36,7 @@ class _Resolver:
     def __init__(self, flowfile: Flowfile, overrides: Mapping[str, str]) -> None:
         self.file = flowfile.path.name
         self.root = flowfile.path.parent
+        self.root_text = str(self.root)
         self.vars = {**dict(flowfile.vars), **overrides}
         self.cache_dir = globbing.normalize(flowfile.settings.cache_dir)
         self.disk = globbing.DiskIndex(str(self.root), skip=[self.cache_dir])
@@ -162,19 +164,31 @@ class _Resolver:
                 self.problem(where, "an empty input path")
             elif expanded in self.declared or producer is not None:
                 chosen[expanded] = None
-            elif os.path.isdir(self.root / expanded):
-                self.problem(where, f"'{expanded}' is a directory; to depend on its files "
-                                    f"write '{expanded}/**'")
-            elif os.path.islink(self.root / expanded) and not os.path.exists(self.root / expanded):
-                self.problem(where, f"input '{expanded}' is a symlink to "
-                                    f"'{os.readlink(self.root / expanded)}', which does not exist")
-            elif os.path.lexists(self.root / expanded):
-                chosen[expanded] = None
             else:
-                hint = did_you_mean(expanded, self.declared)
-                self.problem(where, f"input '{expanded}' of task '{name}' is neither on disk "
-                                    f"nor an output of any task{hint}")
+                problem = self.file_problem(expanded, name)
+                if problem:
+                    self.problem(where, problem)
+                else:
+                    chosen[expanded] = None
         return list(chosen), list(producers)
+
+    def file_problem(self, path: str, name: str) -> str:
+        """What is wrong with input `path` of task `name` on disk ("" when it is a file): one
+        lstat for the usual case, since every foreach instance has one such input."""
+        full = os.path.join(self.root_text, path)
+        try:
+            mode = os.lstat(full).st_mode
+            if stat.S_ISLNK(mode):
+                mode = os.stat(full).st_mode
+        except OSError:
+            if os.path.islink(full):
+                return f"input '{path}' is a symlink to '{os.readlink(full)}', which does not exist"
+            hint = did_you_mean(path, self.declared)
+            return f"input '{path}' of task '{name}' is neither on disk nor an output of any " \
+                   f"task{hint}"
+        if stat.S_ISDIR(mode):
+            return f"'{path}' is a directory; to depend on its files write '{path}/**'"
+        return ""
 
     def deps_of(self, decl: TaskDecl, instances: Mapping[str, list[str]]) -> list[str]:
         """Instance names for `deps` (a foreach task stands for all its instances)."""
@@ -207,16 +221,18 @@ class _Resolver:
         cwd = globbing.normalize(placeholders.expand(decl.cwd, values)) if decl.cwd else ""
         paths = {"inputs": inputs, "outputs": outputs, "input": inputs[:1],
                  "output": outputs[:1], "depfile": [depfile] if depfile else []}
-        root = str(self.root)
+        root = self.root_text
         in_cmd = placeholders.command_values(values, paths, root, cwd, quote=True)
-        in_env = placeholders.command_values(values, paths, root, cwd, quote=False)
+        env = (*settings.env, *decl.env)
+        in_env = placeholders.command_values(values, paths, root, cwd, quote=False) if env \
+            else {}
         deps = [*self.deps_of(decl, instances), *producers]
         return Task(
             name=name, base=decl.name,
             commands=tuple(placeholders.expand(c, in_cmd) for c in decl.cmd or ()),
             inputs=tuple(inputs), outputs=tuple(outputs), dir_outputs=frozenset(staged.dirs),
             deps=tuple(dict.fromkeys(deps)), depfile=depfile,
-            env=tuple((k, placeholders.expand(v, in_env)) for k, v in (*settings.env, *decl.env)),
+            env=tuple((k, placeholders.expand(v, in_env)) for k, v in env),
             cwd=cwd, shell=settings.shell,
             retries=settings.retries if decl.retries is None else decl.retries,
             retry_delay=settings.retry_delay if decl.retry_delay is None else decl.retry_delay,
