@@ -14,7 +14,6 @@ import heapq
 import os
 import posixpath
 import queue
-import random
 import signal
 import threading
 import time
@@ -83,10 +82,16 @@ TIMESTAMP_SLACK_NS = 50_000_000
 _INTERRUPT = object()  # put on the message queue by the signal handler
 
 
+def _random_jitter() -> float:
+    import random  # here: only a retry needs it, and a build without one spares the import
+
+    return random.random()
+
+
 class Builder:
     def __init__(self, project: Project, state: State, hasher: Hasher, runner: CommandRunner,
                  reporter: ev.Reporter, options: BuildOptions, *, wait: Wait | None = None,
-                 jitter: Callable[[], float] = random.random,
+                 jitter: Callable[[], float] = _random_jitter,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.project = project
         self.state = state
