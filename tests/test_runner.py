@@ -1,26 +1,45 @@
 """SubprocessRunner with real processes: direct exec, lists, env and cwd, timeouts and stops that
-take the whole process group down."""
+take the whole process group down. Each test that can runs both ways commands start:
+`posix_spawn` (a command run where bflow runs, in its environment) and `Popen`."""
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
+import pytest
+
+from buildflow import runner as runners
 from buildflow.model import Task
 from buildflow.runner import SubprocessRunner, direct_argv
 
-ENV = dict(os.environ)
+
+@pytest.fixture(params=["posix_spawn", "popen"])
+def where(request: pytest.FixtureRequest, tmp_path: Path,
+          monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The directory to run commands in, from bflow's own directory (posix_spawn) or from
+    elsewhere (Popen); a test of the first fails if a command takes the other way."""
+    if request.param == "posix_spawn":
+        monkeypatch.chdir(tmp_path)
+
+        def popen(*args: object) -> None:
+            pytest.fail("started through Popen")
+
+        monkeypatch.setattr(runners, "_Popened", popen)
+    return tmp_path
 
 
 def run(tmp_path: Path, *commands: str, runner: SubprocessRunner | None = None,
-        env: dict[str, str] | None = None, **fields: object) -> tuple[object, str]:
+        env: Mapping[str, str] = os.environ, **fields: object) -> tuple[object, str]:
     task = Task(name="t", base="t", commands=commands, **fields)  # type: ignore[arg-type]
     log_file = tmp_path / "t.log"
     with open(log_file, "wb", buffering=0) as log:
-        result = (runner or SubprocessRunner()).run(task, tmp_path, env or ENV, log)
+        result = (runner or SubprocessRunner()).run(task, tmp_path, env, log)
     return result, log_file.read_text()
 
 
@@ -48,7 +67,8 @@ def test_direct_argv_only_without_shell_syntax() -> None:
         assert direct_argv(command) is None
 
 
-def test_plain_command_runs_without_a_shell(tmp_path: Path) -> None:
+def test_plain_command_runs_without_a_shell(where: Path) -> None:
+    tmp_path = where
     script = tmp_path / "parent"
     script.write_text("#!/bin/sh\ncat /proc/$PPID/comm > parent.txt\n")
     script.chmod(0o755)
@@ -60,8 +80,8 @@ def test_plain_command_runs_without_a_shell(tmp_path: Path) -> None:
     assert shell_parent == "sh" and direct_parent != "sh"
 
 
-def test_list_stops_at_first_failure(tmp_path: Path) -> None:
-    result, output = run(tmp_path, "echo one", "sh -c 'echo two; exit 4'", "echo three")
+def test_list_stops_at_first_failure(where: Path) -> None:
+    result, output = run(where, "echo one", "sh -c 'echo two; exit 4'", "echo three")
     assert result.exit_code == 4 and not result.ok
     assert output == "one\ntwo\n"
 
@@ -69,26 +89,43 @@ def test_list_stops_at_first_failure(tmp_path: Path) -> None:
 def test_env_and_cwd(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     result, output = run(tmp_path, "pwd; echo $GREETING", cwd="sub",
-                         env={**ENV, "GREETING": "hi"})
+                         env={**os.environ, "GREETING": "hi"})
     assert result.ok
     assert output.splitlines() == [str(tmp_path / "sub"), "hi"]
 
 
-def test_missing_command_and_missing_cwd_are_explained(tmp_path: Path) -> None:
-    result, output = run(tmp_path, "no-such-command-here --flag")
+def test_missing_command_is_explained(where: Path) -> None:
+    result, output = run(where, "no-such-command-here --flag")
     assert result.exit_code == 127 and "command not found" in output
+    (where / "not-executable").write_text("echo hi\n")
+    result, output = run(where, "./not-executable")
+    assert result.exit_code == 126 and "Permission denied" in output
+
+
+def test_commands_do_not_inherit_ignored_signals(where: Path) -> None:
+    # bflow (Python) ignores SIGPIPE; a command must get the default, or `yes | head` would
+    # end with errors instead of quietly.
+    result, output = run(where, "grep SigIgn /proc/self/status")
+    assert result.ok
+    ignored = int(output.split()[1], 16)
+    assert not ignored & (1 << (signal.SIGPIPE - 1))
+
+
+def test_missing_cwd_is_explained(tmp_path: Path) -> None:
     result, output = run(tmp_path, "true", cwd="nowhere")
     assert result.exit_code == 126 and "cannot run in" in output
 
 
-def test_timeout_kills_the_whole_group(tmp_path: Path) -> None:
+def test_timeout_kills_the_whole_group(where: Path) -> None:
+    tmp_path = where
     result, _ = run(tmp_path, "sleep 30 & echo $! > child.pid; wait", timeout=0.5)
     assert result.timed_out and result.describe(0.5) == "timed out after 0.5s"
     child = int((tmp_path / "child.pid").read_text())
     assert wait_for(lambda: gone(child))
 
 
-def test_stop_all_kills_what_ignores_sigterm(tmp_path: Path) -> None:
+def test_stop_all_kills_what_ignores_sigterm(where: Path) -> None:
+    tmp_path = where
     runner = SubprocessRunner(kill_grace=0.3)
     outcome: list[object] = []
     thread = threading.Thread(target=lambda: outcome.append(run(
