@@ -11,9 +11,8 @@ import posixpath
 import re
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from buildflow.errors import FlowfileError, UsageError
 from buildflow.locate import flowfile_path
@@ -23,8 +22,7 @@ from buildflow.typecheck import Checker, type_name
 TASK_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/+@]*\Z")
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     jobs: int | None = None
     default: tuple[str, ...] | None = None
     shell: str = "/bin/sh"
@@ -35,8 +33,7 @@ class Settings:
     cache_dir: str = ".bflow"
 
 
-@dataclass(frozen=True)
-class TaskDecl:
+class TaskDecl(NamedTuple):
     """One `[tasks.NAME]` table as written (placeholders not yet expanded)."""
 
     name: str
@@ -55,8 +52,7 @@ class TaskDecl:
     description: str = ""
 
 
-@dataclass(frozen=True)
-class Flowfile:
+class Flowfile(NamedTuple):
     path: Path
     settings: Settings
     vars: tuple[tuple[str, str], ...]

@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from buildflow.flowfile import Settings
 
 
-@dataclass(frozen=True)
-class Task:
+class Task(NamedTuple):
     """One runnable instance: a plain task, or one `foreach` item (`compile:src/a.c`)."""
 
     name: str
@@ -41,8 +39,7 @@ class Task:
         return not self.commands
 
 
-@dataclass(frozen=True)
-class Project:
+class Project(NamedTuple):
     """A loaded Flowfile: every task instance in declaration order, and the graph over them."""
 
     root: Path
@@ -50,9 +47,9 @@ class Project:
     settings: Settings
     vars: dict[str, str]
     tasks: dict[str, Task]
-    graph: "Graph"
+    graph: Graph
     warnings: tuple[str, ...] = ()
-    globbed_dirs: frozenset[str] = field(default=frozenset())
+    globbed_dirs: frozenset[str] = frozenset()
     # The document a project made from Python objects came from (None: from a Flowfile).
     data: Mapping[str, Any] | None = None
 
