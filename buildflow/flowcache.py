@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from buildflow.gcpause import paused
+from buildflow.graph import Graph
 from buildflow.identity import Listing, cache_dir_of, is_input_file, listing, project_key
-from buildflow.model import Project, Task
+from buildflow.model import Project, Settings, tasks_from_rows
 
 FORMAT = 3
 FILE_NAME = "flowcache"
@@ -176,7 +177,8 @@ _PATHS = ("root", "flowfile")
 
 
 def row_of(record: tuple[object, ...]) -> tuple[object, ...]:
-    """A record's fields as a plain tuple, which marshal takes (a NamedTuple it does not)."""
+    """A record's fields as a plain tuple, which marshal takes (a NamedTuple it does not), and
+    `model.tasks_from_rows` takes back."""
     return tuple(record)
 
 
@@ -191,8 +193,6 @@ def _encode(project: Project) -> dict[str, object]:
 
 
 def _decode(payload: dict[str, object]) -> Project:
-    from buildflow.flowfile import Settings
-    from buildflow.graph import Graph
     values = dict(payload)
     for name in _PATHS:
         values[name] = Path(values[name])  # type: ignore[arg-type]
@@ -201,8 +201,3 @@ def _decode(payload: dict[str, object]) -> Project:
     values["graph"] = Graph(tasks, values["graph"])  # type: ignore[arg-type]
     return Project(**values)  # type: ignore[arg-type]
 
-
-def tasks_from_rows(rows: tuple[tuple[object, ...], ...]) -> dict[str, Task]:
-    """Tasks by name from `row_of` rows; a row of the wrong length raises (a cache miss)."""
-    tasks = map(Task._make, rows)
-    return {task.name: task for task in tasks}

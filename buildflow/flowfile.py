@@ -16,21 +16,11 @@ from typing import Any, NamedTuple
 
 from buildflow.errors import FlowfileError, UsageError
 from buildflow.locate import flowfile_path
+from buildflow.model import Settings
 from buildflow.placeholders import BUILTIN_NAMES
 from buildflow.typecheck import Checker, type_name
 
 TASK_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/+@]*\Z")
-
-
-class Settings(NamedTuple):
-    jobs: int | None = None
-    default: tuple[str, ...] | None = None
-    shell: str = "/bin/sh"
-    retries: int = 0
-    retry_delay: float = 1.0
-    timeout: float = 0.0
-    env: tuple[tuple[str, str], ...] = ()
-    cache_dir: str = ".bflow"
 
 
 class TaskDecl(NamedTuple):

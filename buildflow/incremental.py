@@ -19,12 +19,10 @@ from pathlib import Path
 
 from buildflow import events as ev
 from buildflow.errors import EXIT_OK
-from buildflow.flowcache import tasks_from_rows
-from buildflow.flowfile import Settings
 from buildflow.fs import LocalFileSystem
 from buildflow.graph import Graph
 from buildflow.hashing import Hasher, StatRow
-from buildflow.model import Project
+from buildflow.model import Project, Settings, tasks_from_rows
 from buildflow.runner import SubprocessRunner
 from buildflow.scheduler import BuildOptions, BuildResult, Builder
 from buildflow.staleness import action_of
