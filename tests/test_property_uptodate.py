@@ -27,7 +27,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -78,7 +78,7 @@ class Spec:
 
 @st.composite
 def specs(draw: st.DrawFn) -> Spec:
-    tasks = [task._replace(always=False) for task in draw(graphs())]  # always: no proof
+    tasks = [replace(task, always=False) for task in draw(graphs())]  # always: no proof
     each = draw(st.none() | st.builds(
         Each, st.sampled_from(sorted(FILTERS)),
         st.lists(st.sampled_from(SOURCES), max_size=2, unique=True).map(tuple), st.booleans()))
