@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 from buildflow.graph import Graph
 from buildflow.staleness import Decision
@@ -20,8 +20,7 @@ class NodeState(Enum):
     UP_TO_DATE = "up_to_date"
 
 
-@dataclass(frozen=True)
-class Node:
+class Node(NamedTuple):
     name: str
     state: NodeState
     group: bool
@@ -34,8 +33,7 @@ class Node:
         return self.state is NodeState.STALE
 
 
-@dataclass(frozen=True)
-class GraphView:
+class GraphView(NamedTuple):
     nodes: tuple[Node, ...]  # topological order: every dependency before its dependents
     edges: tuple[tuple[str, str], ...]  # (dependency, dependent)
 

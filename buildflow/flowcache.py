@@ -23,13 +23,13 @@ import marshal
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import fields
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from buildflow.gcpause import paused
+from buildflow.graph import Graph
 from buildflow.identity import Listing, cache_dir_of, is_input_file, listing, project_key
-from buildflow.model import Project, Task
+from buildflow.model import Project, Settings, tasks_from_rows
 
 FORMAT = 3
 FILE_NAME = "flowcache"
@@ -176,54 +176,28 @@ def _changed_since(directory: str, started_ns: int) -> bool:
 _PATHS = ("root", "flowfile")
 
 
-def row_of(record: object) -> tuple[object, ...]:
-    """Every field of a dataclass instance, in order: what `tasks_from_rows` takes back."""
-    names = _FIELD_NAMES.get(type(record))
-    if names is None:
-        found = fields(record)  # type: ignore[arg-type]
-        names = _FIELD_NAMES[type(record)] = tuple(f.name for f in found)
-    return tuple(map(record.__dict__.__getitem__, names))
-
-
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+def row_of(record: tuple[object, ...]) -> tuple[object, ...]:
+    """A record's fields as a plain tuple, which marshal takes (a NamedTuple it does not), and
+    `model.tasks_from_rows` takes back."""
+    return tuple(record)
 
 
 def _encode(project: Project) -> dict[str, object]:
-    payload: dict[str, object] = {}
-    for f in fields(Project):
-        value = getattr(project, f.name)
-        if f.name in _PATHS:
-            value = str(value)
-        elif f.name == "settings":
-            value = row_of(value)
-        elif f.name == "tasks":
-            value = tuple(row_of(task) for task in value.values())
-        elif f.name == "graph":
-            value = tuple(value.ranked)  # the rest is derived from the tasks
-        payload[f.name] = value
+    payload = project._asdict()
+    for name in _PATHS:
+        payload[name] = str(payload[name])
+    payload["settings"] = row_of(project.settings)
+    payload["tasks"] = tuple(map(row_of, project.tasks.values()))
+    payload["graph"] = tuple(project.graph.ranked)  # the rest is derived from the tasks
     return payload
 
 
 def _decode(payload: dict[str, object]) -> Project:
-    from buildflow.flowfile import Settings
-    from buildflow.graph import Graph
     values = dict(payload)
     for name in _PATHS:
         values[name] = Path(values[name])  # type: ignore[arg-type]
     values["settings"] = Settings(*values["settings"])  # type: ignore[misc]
-    values["tasks"] = tasks = tasks_from_rows(Task, values["tasks"])  # type: ignore[arg-type]
+    values["tasks"] = tasks = tasks_from_rows(values["tasks"])  # type: ignore[arg-type]
     values["graph"] = Graph(tasks, values["graph"])  # type: ignore[arg-type]
     return Project(**values)  # type: ignore[arg-type]
 
-
-def tasks_from_rows(cls: type[Task], rows: tuple[tuple[object, ...], ...]) -> dict[str, Task]:
-    """Tasks from rows without the frozen dataclass's per-field __init__: half the time for
-    10,000 tasks. (A Task with __slots__ makes this raise, which reads as a cache miss.)"""
-    names = [f.name for f in fields(cls)]
-    new = object.__new__
-    tasks: dict[str, Task] = {}
-    for row in rows:
-        task = new(cls)
-        task.__dict__.update(zip(names, row))
-        tasks[task.name] = task
-    return tasks

@@ -11,32 +11,19 @@ import posixpath
 import re
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from buildflow.errors import FlowfileError, UsageError
 from buildflow.locate import flowfile_path
+from buildflow.model import Settings
 from buildflow.placeholders import BUILTIN_NAMES
 from buildflow.typecheck import Checker, type_name
 
 TASK_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/+@]*\Z")
 
 
-@dataclass(frozen=True)
-class Settings:
-    jobs: int | None = None
-    default: tuple[str, ...] | None = None
-    shell: str = "/bin/sh"
-    retries: int = 0
-    retry_delay: float = 1.0
-    timeout: float = 0.0
-    env: tuple[tuple[str, str], ...] = ()
-    cache_dir: str = ".bflow"
-
-
-@dataclass(frozen=True)
-class TaskDecl:
+class TaskDecl(NamedTuple):
     """One `[tasks.NAME]` table as written (placeholders not yet expanded)."""
 
     name: str
@@ -55,8 +42,7 @@ class TaskDecl:
     description: str = ""
 
 
-@dataclass(frozen=True)
-class Flowfile:
+class Flowfile(NamedTuple):
     path: Path
     settings: Settings
     vars: tuple[tuple[str, str], ...]

@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import marshal
 import os
-from dataclasses import replace
 from pathlib import Path
 
 from buildflow import events as ev
 from buildflow.errors import EXIT_OK
-from buildflow.flowcache import tasks_from_rows
-from buildflow.flowfile import Settings
 from buildflow.fs import LocalFileSystem
 from buildflow.graph import Graph
 from buildflow.hashing import Hasher, StatRow
-from buildflow.model import Project, Task
+from buildflow.model import Project, Settings, tasks_from_rows
 from buildflow.runner import SubprocessRunner
 from buildflow.scheduler import BuildOptions, BuildResult, Builder
 from buildflow.staleness import action_of
@@ -103,7 +100,7 @@ def _project(proof: Proof, settings: Settings, vars_: dict[str, str],
     """A project of just the tasks in `part`, in the Flowfile's order (the order ready tasks
     start in). Their inputs made by other tasks are plain files to it: up to date ones."""
     specs = [entries[index] for index in sorted(part, key=lambda i: entries[i][0])]
-    tasks = tasks_from_rows(Task, tuple(spec[1] for spec in specs))
+    tasks = tasks_from_rows(tuple(spec[1] for spec in specs))
     return Project(root=Path(proof.root), flowfile=Path(proof.flowfile), settings=settings,
                    vars=vars_, tasks=tasks, graph=Graph(tasks))
 
@@ -171,9 +168,9 @@ class _WithOthersUpToDate:
 
     def handle(self, event: ev.Event) -> None:
         if isinstance(event, ev.BuildStarted):
-            event = replace(event, total=event.total + self.others)
+            event = event._replace(total=event.total + self.others)
         elif isinstance(event, ev.BuildFinished):
-            event = replace(event, up_to_date=event.up_to_date + self.others)
+            event = event._replace(up_to_date=event.up_to_date + self.others)
         self.reporter.handle(event)
 
     def warn(self, message: str) -> None:

@@ -1,21 +1,33 @@
-"""Frozen task specs: what the user declared, placeholders expanded, globs resolved.
+"""Frozen specs: the project's settings and its tasks, placeholders expanded, globs resolved.
 
 Run state (records, hashes, results) lives elsewhere; nothing here changes during a build.
+
+No `from __future__ import annotations` here: a NamedTuple compiles each string annotation
+into a ForwardRef when its class is made, which doubles what importing this module costs.
 """
 
-from __future__ import annotations
-
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from buildflow.flowfile import Settings
+from buildflow.graph import Graph
 
 
-@dataclass(frozen=True)
-class Task:
+class Settings(NamedTuple):
+    """The Flowfile's `[settings]` table, defaults filled in."""
+
+    jobs: int | None = None
+    default: tuple[str, ...] | None = None
+    shell: str = "/bin/sh"
+    retries: int = 0
+    retry_delay: float = 1.0
+    timeout: float = 0.0
+    env: tuple[tuple[str, str], ...] = ()
+    cache_dir: str = ".bflow"
+
+
+class Task(NamedTuple):
     """One runnable instance: a plain task, or one `foreach` item (`compile:src/a.c`)."""
 
     name: str
@@ -41,8 +53,13 @@ class Task:
         return not self.commands
 
 
-@dataclass(frozen=True)
-class Project:
+def tasks_from_rows(rows: Iterable[tuple[object, ...]]) -> dict[str, Task]:
+    """Tasks by name from their fields as plain tuples, the form the project cache and the
+    proof store them in; a row of the wrong length raises."""
+    return {task.name: task for task in map(Task._make, rows)}
+
+
+class Project(NamedTuple):
     """A loaded Flowfile: every task instance in declaration order, and the graph over them."""
 
     root: Path
@@ -50,9 +67,9 @@ class Project:
     settings: Settings
     vars: dict[str, str]
     tasks: dict[str, Task]
-    graph: "Graph"
+    graph: Graph
     warnings: tuple[str, ...] = ()
-    globbed_dirs: frozenset[str] = field(default=frozenset())
+    globbed_dirs: frozenset[str] = frozenset()
     # The document a project made from Python objects came from (None: from a Flowfile).
     data: Mapping[str, Any] | None = None
 
@@ -64,6 +81,3 @@ class Project:
     def default_jobs(self) -> int:
         """Commands run at once when `-j` is not given: `settings.jobs`, else one per CPU."""
         return self.settings.jobs or os.cpu_count() or 1
-
-
-from buildflow.graph import Graph  # noqa: E402  (Graph needs Task; Project names Graph)

@@ -6,7 +6,6 @@ together as one FlowfileError.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import posixpath
 import stat
@@ -312,7 +311,7 @@ def from_dict(data: Mapping[str, Any], root: str | os.PathLike[str] = ".",
     from buildflow.flowfile import parse
 
     project = resolve(parse(Path(root).resolve() / "<python>", data), overrides)
-    return dataclasses.replace(project, data=data)
+    return project._replace(data=data)
 
 
 def reload(project: Project) -> Project:

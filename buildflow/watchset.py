@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from buildflow.model import Project
 from buildflow.state import TaskRecord
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     """One path that changed. `structural` when it was created, deleted or moved: that may
     change what a glob matches, so the Flowfile is resolved again."""
 
@@ -20,8 +19,7 @@ class Change:
     structural: bool = False
 
 
-@dataclass(frozen=True)
-class WatchSet:
+class WatchSet(NamedTuple):
     """Absolute paths: watched files, directories whose entries count, and ignored paths."""
 
     root: str

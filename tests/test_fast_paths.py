@@ -6,7 +6,6 @@ log file."""
 from __future__ import annotations
 
 import struct
-from dataclasses import replace
 from pathlib import Path
 
 import xxhash
@@ -119,7 +118,7 @@ def test_the_fresh_fast_path_decides_exactly_as_the_full_comparison(
         elif change == "action":
             action = (("other",),) + action[1:]
         elif change == "always":
-            task = replace(task, always=True)
+            task = task._replace(always=True)
         elif change == "file removed":
             fs.remove(path)
         elif change == "recorded missing":  # it was missing at the run, and still is

@@ -10,6 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 from buildflow import flowfile
 from buildflow.errors import FatalError, FlowfileError, UsageError
+from buildflow.model import Settings
 from buildflow.project import resolve
 
 
@@ -51,7 +52,7 @@ def test_every_key_is_read(tmp_path: Path) -> None:
         description = "d"
         """))
     loaded = flowfile.load(path)
-    assert loaded.settings == flowfile.Settings(
+    assert loaded.settings == Settings(
         jobs=3, default=("all",), shell="/bin/bash", retries=1, retry_delay=0.5, timeout=9.0,
         env=(("LC_ALL", "C"),), cache_dir=".cache")
     assert loaded.vars == (("CC", "cc"),)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 from memfs import MemoryFileSystem
 
@@ -56,16 +55,16 @@ def test_each_action_part_is_named() -> None:
                "env": {"env": (("CFLAGS", "-g"),)}, "cwd": {"cwd": "sub"},
                "shell": {"shell": "/bin/bash"}, "depfile": {"depfile": "b.d"}}
     for part, change in changes.items():
-        reasons = again(fs, replace(TASK, **change), record).reasons
+        reasons = again(fs, TASK._replace(**change), record).reasons
         assert [(r.kind, r.subject) for r in reasons] == [(ReasonKind.ACTION_CHANGED, part)]
 
 
 def test_input_set_and_contents() -> None:
     fs, _, record = setup()
     fs.write("b.c", "x")
-    added = again(fs, replace(TASK, inputs=("a.c", "b.c")), record)
+    added = again(fs, TASK._replace(inputs=("a.c", "b.c")), record)
     assert [(r.kind, r.subject) for r in added.reasons] == [(ReasonKind.INPUT_ADDED, "b.c")]
-    removed = again(fs, replace(TASK, inputs=()), record)
+    removed = again(fs, TASK._replace(inputs=()), record)
     assert kinds(removed) == [ReasonKind.INPUT_REMOVED]
     fs.write("a.c", "int main2;")
     changed = again(fs, TASK, record).reasons
@@ -100,9 +99,9 @@ def test_outputs() -> None:
 
 def test_always_force_and_taskless_files() -> None:
     fs, _, record = setup()
-    assert kinds(again(fs, replace(TASK, always=True), record)) == [ReasonKind.ALWAYS]
+    assert kinds(again(fs, TASK._replace(always=True), record)) == [ReasonKind.ALWAYS]
     assert kinds(again(fs, TASK, record, force=True)) == [ReasonKind.FORCED]
-    bare = replace(TASK, inputs=(), outputs=(), depfile=None)
+    bare = TASK._replace(inputs=(), outputs=(), depfile=None)
     assert ReasonKind.NO_FILES in kinds(decide(bare, record, Hasher(fs, {})))
 
 
@@ -110,7 +109,7 @@ def test_every_reason_is_listed_together() -> None:
     fs, _, record = setup()
     fs.write("a.c", "changed")
     fs.remove("a.o")
-    reasons = again(fs, replace(TASK, commands=("other",)), record)
+    reasons = again(fs, TASK._replace(commands=("other",)), record)
     assert kinds(reasons) == [ReasonKind.ACTION_CHANGED, ReasonKind.INPUT_CHANGED,
                               ReasonKind.OUTPUT_MISSING]
 
