@@ -112,7 +112,10 @@ def _records_and_stats(proof: Proof, project: Project, entries: dict[int, Entry]
     touches: trusted where the proof's check trusted them, absent (so hashed again) where the
     path changed or is too recent."""
     digest_of = proof.digest_of
-    untrusted = changed | set(proof.unsettled)
+    # The check trusted a refreshed stat only when it was old enough; one still too recent
+    # (still_unsettled) must be hashed again, so that its entry, and the proof's row after
+    # the build, say so.
+    untrusted = changed | set(proof.unsettled) | set(proof.still_unsettled)
     records: dict[str, TaskRecord] = {}
     stats: dict[str, StatRow] = {}
     for index in part:

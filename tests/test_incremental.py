@@ -4,6 +4,7 @@ to), the same outputs, the same summary, and a state the full build reads as its
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -102,6 +103,25 @@ def test_a_tampered_or_deleted_output_reruns_its_task(project: Project) -> None:
     (project.root / "count.out").unlink()
     assert _build(project) == ["count"]
     _full_build_runs_nothing(project)
+
+
+def test_a_file_still_too_recent_to_trust_stays_untrusted_across_a_part(
+        project: Project) -> None:
+    # src/a.txt gets an mtime in the future: its stat can never vouch for its content. The
+    # check re-hashes it on every build; an incremental build of a part that reads it must
+    # not leave the proof trusting that stat, or a same-size edit that keeps the mtime would
+    # go unseen.
+    _setup(project)
+    source = project.root / "src" / "a.txt"
+    future = time.time_ns() + 3600 * 10**9
+    os.utime(source, ns=(future, future))
+    assert _build(project) == []  # the same content
+    (project.root / "out" / "a.out").unlink()
+    assert _build(project) == ["a"]  # the part: copy:a (rewrites out/a.out alike) and after
+    source.write_text("x\n")
+    os.utime(source, ns=(future, future))
+    assert _build(project) == ["a", "join", "count"]
+    assert project.read("all.out") == "X\nB\n"
 
 
 def test_a_task_without_outputs_reruns_on_its_input(project: Project) -> None:
