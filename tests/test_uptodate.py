@@ -272,7 +272,7 @@ def test_a_damaged_task_table_sends_an_edit_the_full_way(project: Project) -> No
     project.write("src/b.txt", "B\n")
     assert _build(project) == ["b", "join", "greet"]
     assert project.read("all.out") == "a\nB\n"
-    assert part.stat().st_ino != before.st_ino  # the full way wrote the part again, whole
+    assert part.read_bytes()[-20:] != bytes(20)  # the full way wrote the part again, whole
     _settle(project.root / "greet.out")
     assert _build(project) == []
     assert _holds(project)
