@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import marshal
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from buildflow import events as ev
@@ -27,7 +28,8 @@ from buildflow.runner import SubprocessRunner
 from buildflow.scheduler import BuildOptions, BuildResult, Builder
 from buildflow.staleness import action_of
 from buildflow.state import State, TaskRecord
-from buildflow.uptodate import ABSENT, RACY_WINDOW_NS, Proof, Row, file_id, files_of, rows_of
+from buildflow.uptodate import (ABSENT, RACY_WINDOW_NS, Proof, Row, file_id, files_of, ints_of,
+                               rows_of)
 
 # A task as the proof holds it: project order, spec, and the indices of its inputs, depfile
 # inputs and outputs among the proof's paths.
@@ -41,9 +43,11 @@ def build(proof: Proof, changed: set[int], *, jobs: int | None, keep_going: bool
     proof cannot say which part that is (then build the full way)."""
     if proof.graph is None or proof.state_now is None:
         return None
-    settings_row, vars_, specs, touch_starts, touching, after_starts, after = proof.graph
+    settings_row, vars_, specs, *packed = proof.graph
+    spec_starts, touch_starts, touching, after_starts, after = map(ints_of, packed)
     part = _reached(changed, proof.depfiles, touch_starts, touching, after_starts, after)
-    entries = {index: _entry(marshal.loads(specs[index]), proof.depfiles.get(index, ()))
+    entries = {index: _entry(marshal.loads(specs[spec_starts[index]:spec_starts[index + 1]]),
+                             proof.depfiles.get(index, ()))
                for index in part}
     project = _project(proof, Settings(*settings_row), vars_, entries, part)
     names = _names(entries, part)
@@ -70,8 +74,9 @@ def _entry(spec: tuple[int, tuple[object, ...], tuple[int, ...], tuple[int, ...]
     return order, row, inputs, depfile_inputs, outputs
 
 
-def _reached(changed: set[int], depfiles: Depfiles, touch_starts: list[int],
-             touching: list[int], after_starts: list[int], after: list[int]) -> list[int]:
+def _reached(changed: set[int], depfiles: Depfiles, touch_starts: Sequence[int],
+             touching: Sequence[int], after_starts: Sequence[int],
+             after: Sequence[int]) -> list[int]:
     """The tasks that touch a changed path (as an input, a depfile input or an output), and
     every task after them, in build order."""
     reached = {task for path in changed if path + 1 < len(touch_starts)

@@ -30,6 +30,7 @@ progress sends this one down the normal path, which waits for it.
 
 from __future__ import annotations
 
+import array
 import functools
 import marshal
 import operator
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
     from buildflow.model import Project
     from buildflow.state import State
 
-FORMAT = 4
+FORMAT = 5
 FILE_NAME = "uptodate"  # the proof of a plain `bflow`; other builds add a tag (`proof_name`)
 PROJECT_PART = ".project"
 MAX_PROOFS = 8  # kinds of build (targets, overrides) whose proofs are kept, the newest
@@ -58,6 +59,7 @@ RACY_WINDOW_NS = 1_000_000_000  # as the hasher's: a stat is trusted only this l
 # files on every run costs less than rewriting the proof (several ms for 20,000 paths) once.
 REWRITE_MIN = 64
 _HEAD_SIZE = 8  # bytes giving the length of the project part's head
+_INT_CODE = "I"  # the task table's ints: indices of paths and tasks, and offsets
 PARALLEL_MIN_PATHS = 4000  # below this, forking a second statter costs more than it saves
 ABSENT = (-1, -1, -1)  # the row of a path that must not exist (a depfile input recorded missing)
 
@@ -606,7 +608,9 @@ def _graph(project: Project, tasks: list[str], paths: list[str]) -> bytes | None
     """What `incremental` needs to build part of the project: the settings and vars; each task
     (its project order, spec, and the indices in `paths` of its inputs and outputs) as marshal
     data of its own, so a part decodes only its tasks; and, as flat lists, which tasks touch
-    each path and which come after each task. None when a task waits on a group through
+    each path and which come after each task. The task data is one string with the offsets of
+    each task's, and every list of ints is packed (`ints_of` unpacks one), so that loading the
+    table decodes nothing but what the part uses. None when a task waits on a group through
     `deps` (a part without the group would not wait)."""
     from buildflow.flowcache import row_of
 
@@ -627,8 +631,11 @@ def _graph(project: Project, tasks: list[str], paths: list[str]) -> bytes | None
         spec: Any = (graph.order[name], row_of(task), inputs, outputs)
         specs.append(marshal.dumps(spec))
         after.append([index_of_task[d] for d in graph.downstream[name] if d in index_of_task])
-    graph_data: Any = (row_of(project.settings), project.vars, specs, *_flat(touching),
-                       *_flat(after))
+    spec_starts = [0]
+    for spec_data in specs:
+        spec_starts.append(spec_starts[-1] + len(spec_data))
+    packed = [_packed(ints) for ints in (spec_starts, *_flat(touching), *_flat(after))]
+    graph_data: Any = (row_of(project.settings), project.vars, b"".join(specs), *packed)
     return marshal.dumps(graph_data)
 
 
@@ -640,3 +647,14 @@ def _flat(lists: list[list[int]]) -> tuple[list[int], list[int]]:
         items.extend(each)
         starts.append(len(items))
     return starts, items
+
+
+def _packed(ints: list[int]) -> bytes:
+    return array.array(_INT_CODE, ints).tobytes()
+
+
+def ints_of(packed: bytes) -> array.array[int]:
+    """A list of ints as the task table stores it; each int is made only when read."""
+    ints = array.array(_INT_CODE)
+    ints.frombytes(packed)
+    return ints
