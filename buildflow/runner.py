@@ -101,6 +101,9 @@ class SubprocessRunner:
     def __init__(self, kill_grace: float = KILL_GRACE_SECONDS) -> None:
         self.kill_grace = kill_grace
         self._lock = threading.Lock()
+        # bflow's environment when the build starts, as posix_spawn takes it: os.environ
+        # itself would be decoded and encoded again, variable by variable, for every command.
+        self._environ = dict(os.environb)
         self._running: set[Child] = set()
         self._stopping = False
 
@@ -114,7 +117,7 @@ class SubprocessRunner:
             with self._lock:  # so that stop_all never misses a process being started
                 if self._stopping:
                     return RunResult(None, signal=signal.SIGTERM)
-                process = _spawn(argv, cwd, env, log)
+                process = _spawn(argv, cwd, env, log, self._environ)
                 if isinstance(process, RunResult):
                     return process
                 self._running.add(process)
@@ -158,14 +161,15 @@ class SubprocessRunner:
             thread.join()
 
 
-def _spawn(argv: list[str], cwd: Path, env: Mapping[str, str],
-           log: IO[bytes]) -> Child | RunResult:
-    """Start `argv` as the leader of a new process group, or say in the log why it could not."""
+def _spawn(argv: list[str], cwd: Path, env: Mapping[str, str], log: IO[bytes],
+           environ: Mapping[bytes, bytes]) -> Child | RunResult:
+    """Start `argv` as the leader of a new process group, or say in the log why it could not.
+    `environ` is bflow's environment, encoded, for a command run in it (`env is os.environ`)."""
     try:
         if env is os.environ and str(cwd) == os.getcwd():
             fd = log.fileno()
             return _Spawned(os.posix_spawnp(
-                argv[0], argv, os.environ, setsid=True, setsigdef=_RESET_SIGNALS,
+                argv[0], argv, environ, setsid=True, setsigdef=_RESET_SIGNALS,
                 file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                               (os.POSIX_SPAWN_DUP2, fd, 1), (os.POSIX_SPAWN_DUP2, fd, 2)]))
         return _Popened(argv, cwd, env, log)
