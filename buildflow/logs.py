@@ -30,6 +30,28 @@ def log_path(cache_dir: Path, task_name: str) -> Path:
     return cache_dir / "logs" / f"{safe}-{text_digest(task_name)[:8]}.log"
 
 
+class OldLogs:
+    """The task logs earlier builds left in the logs directory, listed once per build when
+    first asked: a silent run must remove its task's old log, and trying to remove one for
+    each of thousands of tasks, nearly all without one, costs a system call each. Shared by
+    the workers of one build; a task's log is written only by its own run."""
+
+    def __init__(self, logs_dir: Path) -> None:
+        self.logs_dir = logs_dir
+        self._names: set[str] | None = None
+
+    def remove(self, log: Path) -> None:
+        """Remove `log` if an earlier build left it."""
+        if self._names is None:
+            try:
+                self._names = set(os.listdir(self.logs_dir))
+            except FileNotFoundError:
+                self._names = set()
+        if log.name in self._names:
+            self._names.discard(log.name)
+            _remove(log)
+
+
 class LogSlot:
     """A worker's scratch file, which takes the output of each task the worker runs.
 
@@ -37,8 +59,9 @@ class LogSlot:
     (`cmd &`) gives the file back empty for the next task. Any other run keeps it as the task's
     log, renamed into place, and the slot opens a new file for the next task."""
 
-    def __init__(self, logs_dir: Path, number: int) -> None:
-        self.path = logs_dir / f".running-{number}"  # a leading dot: never a task's log name
+    def __init__(self, old_logs: OldLogs, number: int) -> None:
+        self.old_logs = old_logs
+        self.path = old_logs.logs_dir / f".running-{number}"  # a dot: never a task's log name
         self._file: BinaryIO | None = None
 
     def open(self) -> BinaryIO:
@@ -58,7 +81,7 @@ class LogSlot:
         the text to print. `silent_success`: the run succeeded and left no process behind."""
         handle = self.open()
         if silent_success and os.fstat(handle.fileno()).st_size == 0:
-            _remove(log)  # an older run's output must not pass for this one's
+            self.old_logs.remove(log)  # an older run's output must not pass for this one's
             return ""
         self._file = None
         handle.close()

@@ -31,7 +31,7 @@ from buildflow import events as ev
 from buildflow.attempts import Execution, Executor, Wait
 from buildflow.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, BuildError
 from buildflow.hashing import MISSING, UNKNOWN, Hasher
-from buildflow.logs import LogSlot
+from buildflow.logs import LogSlot, OldLogs
 from buildflow.model import Project, Task
 from buildflow.plan import Plan
 from buildflow.runner import CommandRunner
@@ -124,6 +124,7 @@ class Builder:
         self._finished = False  # nothing runs and nothing more will
         self._plan = Plan(project.graph, [])
         self._result = BuildResult(EXIT_OK)
+        self._old_logs = OldLogs(project.cache_dir / "logs")
 
     def build(self, names: list[str]) -> BuildResult:
         """Build `names` (already closed over their dependencies, in topological order)."""
@@ -298,7 +299,7 @@ class Builder:
     def _work(self, number: int) -> None:
         """A worker: take a task, run it without the lock, then record it and decide what it
         made ready, itself, so the next command starts without waiting for another thread."""
-        slot = LogSlot(self.project.cache_dir / "logs", number)
+        slot = LogSlot(self._old_logs, number)
         plan, stale, result = self._plan, self._stale, self._result
         try:
             with self._lock:
