@@ -26,6 +26,11 @@ class Plan:
         heapq.heapify(self._ready)
         self.blocked_by: dict[str, str] = {}  # task -> the failed task it depends on
 
+    @property
+    def ready(self) -> int:
+        """How many tasks are ready and not yet taken."""
+        return len(self._ready)
+
     def pop_ready(self) -> str | None:
         return heapq.heappop(self._ready)[1] if self._ready else None
 

@@ -172,7 +172,7 @@ class Builder:
             self.reporter.handle(ev.BuildStarted(
                 total=sum(1 for n in names if not tasks[n].is_group),
                 jobs=self.options.jobs))
-            if not self._settle(plan, self._stale, result):
+            if not self._settle(plan, self._stale, result, enough=self.options.jobs):
                 self._failed()
             self._advance()
         while not self._finished:
@@ -202,14 +202,17 @@ class Builder:
         return result
 
     def _failed(self) -> None:
-        """A task failed: without -k, start nothing more (running tasks finish)."""
-        if not self.options.keep_going:
+        """A task failed: without -k, start nothing more (running tasks finish). The tasks
+        ready by then are still decided, so the summary counts those up to date as such."""
+        if not self.options.keep_going and not self._stopping:
             self._stopping = True
+            self._settle(self._plan, self._stale, self._result)
 
     def _advance(self) -> None:
         """After a change of the build's state (under the lock): wake or start a worker for
         each task waiting, and tell the main thread when nothing runs and nothing more will."""
-        if not self._running and (self._stopping or not self._stale):
+        pending = len(self._stale) + self._plan.ready  # stale, or ready and not yet decided
+        if not self._running and (self._stopping or not pending):
             if not self._finished:
                 self._finished = True
                 self._task_ready.notify_all()
@@ -218,7 +221,7 @@ class Builder:
         if self._stopping:
             self._task_ready.notify_all()
             return
-        waiting = min(len(self._stale), self.options.jobs - len(self._running))
+        waiting = min(pending, self.options.jobs - len(self._running))
         self._task_ready.notify(waiting)
         while len(self._workers) < min(self.options.jobs, len(self._running) + waiting):
             number = len(self._workers)
@@ -228,15 +231,17 @@ class Builder:
             worker.start()
 
     def _settle(self, plan: Plan, stale: list[tuple[int, str, Decision]],
-                result: BuildResult) -> bool:
-        """Decide every ready task: skip it, pass it (up to date, group) or queue it to run.
+                result: BuildResult, enough: int | None = None) -> bool:
+        """Decide ready tasks, in build order, until `enough` are queued to run (None: all):
+        skip each, pass it (up to date, group) or queue it. Deciding only as many as there are
+        free jobs lets the first commands start before thousands of ready tasks are hashed.
         False when one could not be decided (an input that cannot be read): it failed."""
         # Once per task of every build, so the attribute lookups are hoisted.
         tasks, records, hasher, force = self.project.tasks, self.state.tasks, self.hasher, \
             self.options.force
         handle, done, blocked_by = self.reporter.handle, result.tasks, plan.blocked_by
         decided_all = True
-        while (name := plan.pop_ready()) is not None:
+        while (enough is None or len(stale) < enough) and (name := plan.pop_ready()) is not None:
             task = tasks[name]
             blocker = blocked_by.get(name)
             if blocker is not None:
@@ -282,6 +287,11 @@ class Builder:
         while True:
             if self._finished or self._stopping:
                 return None
+            if not self._stale and self._plan.ready and len(self._running) < self.options.jobs:
+                if not self._settle(self._plan, self._stale, self._result, enough=1):
+                    self._failed()
+                self._advance()  # what it found up to date may end the build or ready more
+                continue
             if self._stale and len(self._running) < self.options.jobs:
                 _, name, decision = heapq.heappop(self._stale)
                 self._running[name] = decision
@@ -317,7 +327,8 @@ class Builder:
                         self._lock.acquire()
                     if not self._complete(done, plan, result):
                         self._failed()
-                    if not self._stopping and not self._settle(plan, stale, result):
+                    if not self._stopping and \
+                            not self._settle(plan, stale, result, enough=self.options.jobs):
                         self._failed()
                     self._advance()
         except BaseException as exc:  # a bug: hand it to the main thread

@@ -199,6 +199,56 @@ def test_up_to_date_tasks_do_not_wait_for_a_free_job(tmp_path: Path) -> None:
     assert result.tasks["use"].outcome is Outcome.UP_TO_DATE
 
 
+UP_TO_DATE_AFTER_FIRST = """
+[tasks.first]
+cmd = "f"
+inputs = ["first.txt"]
+outputs = ["first.out"]
+[tasks.broken]
+cmd = "b"
+[tasks.one]
+cmd = "1"
+inputs = ["one.txt"]
+outputs = ["one.out"]
+[tasks.two]
+cmd = "2"
+inputs = ["two.txt"]
+outputs = ["two.out"]
+"""
+
+
+def _built_with_first_stale(root: Path) -> None:
+    flowfile(root, UP_TO_DATE_AFTER_FIRST)
+    for name in ("first", "one", "two"):
+        (root / f"{name}.txt").write_text(name)
+    engine_build(root, FakeRunner())
+    (root / "first.txt").write_text("changed")
+
+
+def test_the_first_command_starts_before_every_ready_task_is_decided(tmp_path: Path) -> None:
+    _built_with_first_stale(tmp_path)
+    runner = FakeRunner()
+    result, events = engine_build(tmp_path, runner, jobs=1, keep_going=True)
+    order = [(type(e).__name__, e.task) for e in events
+             if isinstance(e, (ev.TaskStarted, ev.TaskSkipped))]
+    assert order[0] == ("TaskStarted", "first")  # not after hashing one's and two's inputs
+    assert ("TaskSkipped", "one") in order and ("TaskSkipped", "two") in order
+    assert runner.calls == ["first", "broken"]
+    assert result.tasks["two"].outcome is Outcome.UP_TO_DATE
+
+
+def test_tasks_ready_when_a_build_stops_are_still_found_up_to_date(tmp_path: Path) -> None:
+    _built_with_first_stale(tmp_path)
+    runner = FakeRunner({"first": [FAIL]})
+    result, events = engine_build(tmp_path, runner, jobs=1)
+    assert runner.calls == ["first"]
+    assert result.tasks["broken"].reason == "build stopped"
+    assert result.tasks["one"].outcome is Outcome.UP_TO_DATE
+    assert result.tasks["two"].outcome is Outcome.UP_TO_DATE
+    assert events[-1] == ev.BuildFinished(ran=0, up_to_date=2, failed=1, skipped=1,
+                                          duration=0.0, exit_status=1)
+
+
 def test_exit_zero_without_declared_output_fails(tmp_path: Path) -> None:
     flowfile(tmp_path, """
         [tasks.liar]
