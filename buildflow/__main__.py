@@ -1,3 +1,3 @@
-from buildflow.cli import main
+from buildflow.cli import run
 
-raise SystemExit(main())
+run()

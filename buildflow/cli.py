@@ -15,6 +15,7 @@ from buildflow.errors import (EXIT_BUG, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     import argparse
+    from typing import NoReturn
 
 COMMANDS = ("build", "watch", "graph", "status", "explain", "list", "clean", "validate", "init",
             "log")
@@ -198,6 +199,20 @@ def _simple_build(argv: list[str]) -> tuple[list[str], dict[str, str], FastOptio
 
 def _positive(texts: list[str]) -> bool:
     return bool(texts) and texts[0].isascii() and texts[0].isdigit() and int(texts[0]) > 0
+
+
+def run() -> NoReturn:
+    """Run the command line and end the process without the interpreter's teardown (freeing
+    a build's objects one by one: 4 ms of a 50 ms no-op). By then every file bflow wrote is
+    closed and every thread it started has ended; only the standard streams are flushed here.
+    Should that fail (a closed pipe), Python exits the usual way and deals with it."""
+    status = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:
+        sys.exit(status)
+    os._exit(status)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
