@@ -68,4 +68,6 @@ def find_items(decls: Sequence[TaskDecl], variables: Mapping[str, str],
         if again == found:
             break
         found = again
+        if len(looping) == 1:  # its own outputs are never its items: nothing more to find
+            break
     return found

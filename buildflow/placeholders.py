@@ -26,6 +26,9 @@ def expand(template: str, values: Mapping[str, str]) -> str:
     """Replace every `{NAME}` found in `values`; leave unknown groups as written."""
     if "{" not in template and "}" not in template:
         return template
+    if template.startswith("{") and template.endswith("}") and template.count("{") == 1 \
+            and template.count("}") == 1 and template[1:-1] in values:
+        return values[template[1:-1]]  # `{item}` alone, as every foreach instance has it
 
     def substitute(match: re.Match[str]) -> str:
         token = match.group(0)
@@ -55,10 +58,17 @@ def item_values(item: str, pattern: str) -> dict[str, str]:
             "rel": rel, "relstem": posixpath.splitext(rel)[0]}
 
 
+def names_in(templates: Iterable[str]) -> frozenset[str]:
+    """The names written as `{NAME}` in any of `templates`."""
+    return frozenset(m.group(1) for t in templates for m in _TOKEN.finditer(t) if m.group(1))
+
+
 def command_values(values: Mapping[str, str], paths: Mapping[str, list[str]], root: str,
-                   cwd: str, quote: bool) -> dict[str, str]:
+                   cwd: str, quote: bool, wanted: frozenset[str]) -> dict[str, str]:
     """Values as a command sees them: every path relative to the directory it runs in
-    (`cwd`, root-relative, or the root), shell-quoted when `quote` (for `cmd`, not `env`)."""
+    (`cwd`, root-relative, or the root), shell-quoted when `quote` (for `cmd`, not `env`).
+    Only the `wanted` names (those the templates use) are rebased and quoted: a foreach
+    instance has a dozen values and its command uses two or three."""
     start = os.path.join(root, cwd)
 
     def rebase(path: str) -> str:
@@ -73,11 +83,12 @@ def command_values(values: Mapping[str, str], paths: Mapping[str, list[str]], ro
 
     out = dict(values)
     for key, items in paths.items():
-        out[key] = " ".join(show(rebase(p)) for p in items)
+        if key in wanted:
+            out[key] = " ".join(show(rebase(p)) for p in items)
     for key in ITEM_PATH_NAMES:
-        if key in values:
+        if key in values and key in wanted:
             out[key] = show(rebase(values[key]))
     for key in (*ITEM_PIECE_NAMES, "task"):
-        if key in values:
+        if key in values and key in wanted:
             out[key] = show(values[key])
     return out

@@ -47,6 +47,7 @@ class _Resolver:
         self.own: dict[str, set[str]] = {}  # task -> the outputs of all its instances
         self.real_root = os.path.realpath(self.root)
         self.real_parents: dict[str, str | None] = {}  # output dir -> its real path if outside
+        self.used_names: dict[tuple[str, ...], frozenset[str]] = {}  # templates -> their names
 
     def problem(self, where: str, message: str) -> None:
         self.problems.append(f"{self.file}: {where}: {message}")
@@ -126,6 +127,8 @@ class _Resolver:
 
     def dir_producer(self, path: str) -> str | None:
         """The instance whose directory output is `path` or holds it."""
+        if not self.dirs:  # no task declares a directory output: the usual project
+            return None
         while path not in ("", "/"):
             if path in self.dirs:
                 return self.dirs[path]
@@ -204,6 +207,13 @@ class _Resolver:
                              f"unknown task '{dep}'{did_you_mean(dep, names)}")
         return deps
 
+    def names_in(self, templates: tuple[str, ...]) -> frozenset[str]:
+        """The placeholder names `templates` use, found once for all instances of a task."""
+        names = self.used_names.get(templates)
+        if names is None:
+            names = self.used_names[templates] = placeholders.names_in(templates)
+        return names
+
     def task(self, staged: _Staged, instances: Mapping[str, list[str]], flowfile: Flowfile) -> Task:
         decl, name, values, outputs = staged.decl, staged.name, staged.values, staged.outputs
         settings = flowfile.settings
@@ -221,10 +231,12 @@ class _Resolver:
         paths = {"inputs": inputs, "outputs": outputs, "input": inputs[:1],
                  "output": outputs[:1], "depfile": [depfile] if depfile else []}
         root = self.root_text
-        in_cmd = placeholders.command_values(values, paths, root, cwd, quote=True)
+        in_cmd = placeholders.command_values(values, paths, root, cwd, quote=True,
+                                             wanted=self.names_in(decl.cmd or ()))
         env = (*settings.env, *decl.env)
-        in_env = placeholders.command_values(values, paths, root, cwd, quote=False) if env \
-            else {}
+        in_env = placeholders.command_values(
+            values, paths, root, cwd, quote=False,
+            wanted=self.names_in(tuple(v for _, v in env))) if env else {}
         deps = [*self.deps_of(decl, instances), *producers]
         return Task(
             name=name, base=decl.name,

@@ -31,11 +31,28 @@ def test_item_values_at_the_root() -> None:
     assert (values["dir"], values["rel"], values["relstem"]) == ("", "README.md", "README")
 
 
+EVERY = frozenset(placeholders.BUILTIN_NAMES)
+
+
+def test_names_in_finds_the_placeholders_templates_use() -> None:
+    names = placeholders.names_in(["cc {CFLAGS} -c {item} -o {output}", "echo {{literal}} {x"])
+    assert names == {"CFLAGS", "item", "output"}
+
+
+def test_command_values_rebase_only_the_wanted_names() -> None:
+    values = {"item": "src/a.c", "dir": "src", "name": "a.c"}
+    paths = {"inputs": ["src/a.c"], "output": ["out/a.o"]}
+    out = placeholders.command_values(values, paths, "/proj", "sub", quote=True,
+                                      wanted=frozenset({"item", "output"}))
+    assert (out["item"], out["output"]) == ("../src/a.c", "../out/a.o")
+    assert "inputs" not in out and out["dir"] == "src"  # not used: left as it was
+
+
 def test_command_values_quote_paths_and_leave_vars_raw() -> None:
     values = {"CFLAGS": "-O2 -Wall", "item": "src/my file.c", "dir": "src",
               "name": "my file.c", "task": "compile:src/my file.c"}
     paths = {"inputs": ["src/my file.c", "b.h"], "output": ["build/o.o"]}
-    out = placeholders.command_values(values, paths, "/root", "", quote=True)
+    out = placeholders.command_values(values, paths, "/root", "", quote=True, wanted=EVERY)
     assert out["CFLAGS"] == "-O2 -Wall"
     assert out["inputs"] == "'src/my file.c' b.h"
     assert out["item"] == "'src/my file.c'"
@@ -47,7 +64,8 @@ def test_command_values_quote_paths_and_leave_vars_raw() -> None:
 def test_command_values_are_relative_to_the_cwd() -> None:
     values = {"item": "src/a.c", "dir": "src"}
     paths = {"inputs": ["src/a.c", "/usr/include/x.h"], "outputs": ["out.txt"]}
-    out = placeholders.command_values(values, paths, "/proj", "sub/dir", quote=True)
+    out = placeholders.command_values(values, paths, "/proj", "sub/dir", quote=True,
+                                      wanted=EVERY)
     assert out["inputs"] == "../../src/a.c /usr/include/x.h"
     assert out["outputs"] == "../../out.txt"
     assert out["item"] == "../../src/a.c"
@@ -56,10 +74,10 @@ def test_command_values_are_relative_to_the_cwd() -> None:
 
 def test_command_values_with_a_cwd_outside_the_root() -> None:
     out = placeholders.command_values({}, {"inputs": ["a.txt"]}, "/base/proj", "..",
-                                      quote=False)
+                                      quote=False, wanted=EVERY)
     assert out["inputs"] == "proj/a.txt"
 
 
 def test_an_empty_dir_is_the_command_directory() -> None:
-    out = placeholders.command_values({"dir": ""}, {}, "/proj", "", quote=True)
+    out = placeholders.command_values({"dir": ""}, {}, "/proj", "", quote=True, wanted=EVERY)
     assert out["dir"] == "."
