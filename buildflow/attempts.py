@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from buildflow import events as ev
-from buildflow.logs import LogSlot, log_path
+from buildflow.logs import LogSlot
 from buildflow.model import Task
 from buildflow.runner import CommandRunner, RunResult
 from buildflow.secrets import Masker
@@ -73,7 +73,7 @@ class Executor:
             if self.interrupted.is_set():
                 break
         masker = Masker(task.env)
-        output = slot.finish(log_path(self.cache_dir, task.name),
+        output = slot.finish(self.cache_dir, task.name,
                              silent_success=result.ok and not result.strays,
                              mask=masker if masker else None)
         return Execution(task, result, attempts, self.clock() - started, output, started_ns)

@@ -40,16 +40,19 @@ class OldLogs:
         self.logs_dir = logs_dir
         self._names: set[str] | None = None
 
-    def remove(self, log: Path) -> None:
-        """Remove `log` if an earlier build left it."""
+    def remove(self, cache_dir: Path, task_name: str) -> None:
+        """Remove the log of `task_name` if an earlier build left it (its file name is worked
+        out only when there are old logs at all: a silent build leaves none)."""
         if self._names is None:
             try:
                 self._names = set(os.listdir(self.logs_dir))
             except FileNotFoundError:
                 self._names = set()
-        if log.name in self._names:
-            self._names.discard(log.name)
-            _remove(log)
+        if self._names:
+            log = log_path(cache_dir, task_name)
+            if log.name in self._names:
+                self._names.discard(log.name)
+                _remove(log)
 
 
 class LogSlot:
@@ -75,16 +78,19 @@ class LogSlot:
                 self._file = open(self.path, "wb", buffering=0)
         return self._file
 
-    def finish(self, log: Path, *, silent_success: bool,
+    def finish(self, cache_dir: Path, task_name: str, *, silent_success: bool,
                mask: Callable[[str], str] | None = None) -> str:
-        """End a run whose output went to `open()`'s file: save it as `log` (masked) and return
-        the text to print. `silent_success`: the run succeeded and left no process behind."""
+        """End a run of `task_name` whose output went to `open()`'s file: save it as the task's
+        log (masked) and return the text to print. `silent_success`: the run succeeded and
+        left no process behind."""
         handle = self.open()
         if silent_success and os.fstat(handle.fileno()).st_size == 0:
-            self.old_logs.remove(log)  # an older run's output must not pass for this one's
+            # an older run's output must not pass for this one's
+            self.old_logs.remove(cache_dir, task_name)
             return ""
         self._file = None
         handle.close()
+        log = log_path(cache_dir, task_name)
         os.replace(self.path, log)
         return seal(log, mask)
 

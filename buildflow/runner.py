@@ -104,6 +104,7 @@ class SubprocessRunner:
         # bflow's environment when the build starts, as posix_spawn takes it: os.environ
         # itself would be decoded and encoded again, variable by variable, for every command.
         self._environ = dict(os.environb)
+        self._here = os.getcwd()  # where a command starts when spawned without a directory
         self._running: set[Child] = set()
         self._stopping = False
 
@@ -117,7 +118,7 @@ class SubprocessRunner:
             with self._lock:  # so that stop_all never misses a process being started
                 if self._stopping:
                     return RunResult(None, signal=signal.SIGTERM)
-                process = _spawn(argv, cwd, env, log, self._environ)
+                process = _spawn(argv, cwd, env, log, self._environ, self._here)
                 if isinstance(process, RunResult):
                     return process
                 self._running.add(process)
@@ -162,11 +163,12 @@ class SubprocessRunner:
 
 
 def _spawn(argv: list[str], cwd: Path, env: Mapping[str, str], log: IO[bytes],
-           environ: Mapping[bytes, bytes]) -> Child | RunResult:
+           environ: Mapping[bytes, bytes], here: str) -> Child | RunResult:
     """Start `argv` as the leader of a new process group, or say in the log why it could not.
-    `environ` is bflow's environment, encoded, for a command run in it (`env is os.environ`)."""
+    `environ` is bflow's environment, encoded, and `here` its working directory, for a
+    command run in both (`env is os.environ`, `cwd` is `here`) without Popen."""
     try:
-        if env is os.environ and str(cwd) == os.getcwd():
+        if env is os.environ and str(cwd) == here:
             fd = log.fileno()
             return _Spawned(os.posix_spawnp(
                 argv[0], argv, environ, setsid=True, setsigdef=_RESET_SIGNALS,
