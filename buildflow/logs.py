@@ -42,10 +42,11 @@ class OldLogs:
 
     def remove(self, cache_dir: Path, task_name: str) -> None:
         """Remove the log of `task_name` if an earlier build left it (its file name is worked
-        out only when there are old logs at all: a silent build leaves none)."""
+        out only when there are old logs at all: a silent build leaves none; the workers'
+        scratch files start with a dot, as no log does)."""
         if self._names is None:
             try:
-                self._names = set(os.listdir(self.logs_dir))
+                self._names = {n for n in os.listdir(self.logs_dir) if not n.startswith(".")}
             except FileNotFoundError:
                 self._names = set()
         if self._names:
