@@ -12,6 +12,7 @@ is then stat'ed as an output and not again as the next task's input.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import NamedTuple
 
 import xxhash
@@ -47,7 +48,9 @@ class Hasher:
         self.cache = cache
         self.changed: dict[str, StatEntry] = {}
         self._seen: dict[str, str] = {}  # path -> digest, since the last forget_seen
-        self._racy: set[str] = set()  # hashed within the racy window of their mtime
+        # (mtime_ns, path) of files hashed within the racy window of their mtime, in the
+        # order hashed, which is nearly the order of their mtimes
+        self._racy: deque[tuple[int, str]] = deque()
 
     def file_hash(self, path: str) -> str:
         """The content hash of a file, or of a directory's whole tree; MISSING if absent."""
@@ -60,18 +63,28 @@ class Hasher:
         """Files may have changed since they were hashed (a command ran): stat them again."""
         self._seen.clear()
 
-    def settle_racy(self) -> None:
+    def settle_racy(self, *, oldest_only: bool = False) -> None:
         """Hash again the files hashed too soon after they were written (every output of a
-        build is one) whose mtime is by now safely in the past: the next build trusts their
-        stat instead of reading each of them again. What it would do, done while the files
-        are in the page cache and the build is ending anyway."""
+        build is one) whose mtime is by now safely in the past: the next build, or a later
+        task reading them, trusts their stat instead of reading each of them again. Done while
+        the files are in the page cache. `oldest_only`: stop at the first file not settled
+        yet, so that it is cheap enough to call after every task and leaves little for the
+        end of the build."""
         settled = self.fs.now_ns() - RACY_WINDOW_NS
-        for path in list(self._racy):
+        waiting: list[tuple[int, str]] = []
+        for _ in range(len(self._racy)):
+            mtime_ns, path = self._racy.popleft()
             known = self.cache.get(path)
-            if known is None or known[1] < settled:
-                self._racy.discard(path)
-                self._seen.pop(path, None)
-                self._current_hash(path)
+            if known is not None and known[1] != mtime_ns:
+                continue  # hashed again since, with a new mtime: queued again then
+            if mtime_ns >= settled:
+                waiting.append((mtime_ns, path))
+                if oldest_only:
+                    break
+                continue
+            self._seen.pop(path, None)
+            self._current_hash(path)
+        self._racy.extendleft(reversed(waiting))
 
     def _current_hash(self, path: str) -> str:
         st = self.fs.stat(path)
@@ -99,7 +112,7 @@ class Hasher:
         self.cache[path] = entry
         self.changed[path] = entry
         if st.mtime_ns >= hashed_at - RACY_WINDOW_NS:
-            self._racy.add(path)
+            self._racy.append((st.mtime_ns, path))
         return digest
 
     def _read_hash(self, path: str) -> str:

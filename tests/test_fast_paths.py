@@ -49,6 +49,25 @@ def test_a_racy_file_is_settled_once_its_mtime_is_old_so_the_next_build_reads_no
     assert fs.reads == ["out.txt", "out.txt"]  # the next build trusts the stat
 
 
+def test_settling_after_each_task_takes_the_oldest_racy_files_only() -> None:
+    fs = MemoryFileSystem()
+    hasher = Hasher(fs, {})  # type: ignore[arg-type]
+    fs.write("first.out", "1")
+    hasher.file_hash("first.out")
+    fs.tick(0.6)
+    fs.write("second.out", "2")
+    hasher.file_hash("second.out")
+    fs.tick(0.6)  # first.out's mtime is 1.2 s old, second.out's 0.6 s
+    hasher.settle_racy(oldest_only=True)
+    assert fs.reads == ["first.out", "second.out", "first.out"]
+    hasher.settle_racy(oldest_only=True)  # second.out is not due: nothing read
+    assert len(fs.reads) == 3
+    fs.tick(1)
+    hasher.settle_racy()
+    assert fs.reads == ["first.out", "second.out", "first.out", "second.out"]
+    assert sorted(path for path, _ in hasher.take_changes()) == ["first.out", "second.out"]
+
+
 def test_a_file_rewritten_before_settling_gets_its_new_hash() -> None:
     fs = MemoryFileSystem()
     fs.write("out.txt", "one", inode=3)
