@@ -149,8 +149,9 @@ class Proof:
 
     def refresh(self) -> None:
         """After `changes` found none: keep the new stats of files touched without a change,
-        once enough of them are hashed again on every run to make that worth a rewrite."""
-        if len(self.refreshed) + len(self.unsettled) > REWRITE_MIN:
+        once enough of them are hashed again on every run to make that worth a rewrite. Files
+        still too recent to trust do not count: the next run hashes them again anyway."""
+        if len(self.refreshed) - len(self.still_unsettled) > REWRITE_MIN:
             self.update({}, {}, self.state_now)
 
     def update(self, rows: Mapping[int, Row], digests: Mapping[int, str],

@@ -371,3 +371,36 @@ def test_a_large_project_is_checked_in_two_processes(project: Project) -> None:
     assert sorted(_build(project)) == ["f00001", last]
     assert project.read(f"out/{last}.out") == "edited\n"
     assert _build(project) == []
+
+
+def test_the_proof_is_rewritten_for_many_touched_files_once_they_can_be_trusted(
+        project: Project) -> None:
+    many = uptodate.REWRITE_MIN + 6
+    project.flowfile("""\
+[tasks.copy]
+foreach = "src/*.txt"
+cmd = "cp {item} {output}"
+outputs = ["out/{stem}.out"]
+""")
+    for i in range(many):
+        project.write(f"src/f{i:03}.txt", f"{i}\n")
+    _settle(project.root / "src", project.root / "src" / f"f{many - 1:03}.txt")
+    project.bflow()
+    _settle(project.root / "out", project.root / "out" / f"f{many - 1:03}.out")
+    project.bflow()  # settled: this proof trusts every stat
+    proof = project.root / ".bflow" / uptodate.FILE_NAME
+    written = proof.read_bytes()
+
+    def touch_all(ns: int) -> None:
+        for source in (project.root / "src").iterdir():
+            os.utime(source, ns=(ns, ns))
+
+    touch_all(time.time_ns())  # too recent to trust: hashed again next time anyway
+    assert _holds(project)
+    assert proof.read_bytes() == written
+    touch_all(time.time_ns() - 10 * uptodate.RACY_WINDOW_NS)  # safely old
+    assert _holds(project)
+    rewritten = proof.read_bytes()
+    assert rewritten != written  # the new stats, so the next check hashes nothing
+    assert _holds(project)
+    assert proof.read_bytes() == rewritten
