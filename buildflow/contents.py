@@ -12,23 +12,24 @@ import xxhash
 new_hash = xxhash.xxh3_128
 
 
-def open_regular(path: str) -> int:
-    """A read-only fd on `path`, which must be a regular file. O_NONBLOCK: opening a named
-    pipe must not wait for a writer; it is refused instead (reading one would hang)."""
+def open_regular(path: str) -> tuple[int, os.stat_result]:
+    """A read-only fd on `path`, which must be a regular file, and its stat. O_NONBLOCK:
+    opening a named pipe must not wait for a writer; it is refused instead (reading one would
+    hang)."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
         os.close(fd)
         raise OSError(errno.EINVAL, "not a regular file (a pipe, socket or device cannot be "
                                     "hashed)", path)
-    return fd
+    return fd, st
 
 
 def hash_regular_file(path: str) -> tuple[str, os.stat_result]:
     """The content hash of a regular file, with its stat taken before the read (a change
     during the read then shows as a changed stat)."""
-    fd = open_regular(path)
+    fd, before = open_regular(path)
     with open(fd, "rb", buffering=0) as handle:
-        before = os.fstat(fd)
         hasher = new_hash()
         while chunk := handle.read(1 << 20):
             hasher.update(chunk)

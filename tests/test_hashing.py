@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import xxhash
 from memfs import MemoryFileSystem
 
@@ -91,3 +93,14 @@ def test_real_directory_tree(tmp_path) -> None:
     first = Hasher(fs, {}).file_hash("d")
     (tmp_path / "d" / "g.txt").write_text("")
     assert Hasher(fs, {}).file_hash("d") != first
+
+
+def test_files_on_disk_hash_whole_whatever_their_size(tmp_path: Path) -> None:
+    chunk = LocalFileSystem.CHUNK
+    sizes = [0, 1, chunk - 1, chunk, chunk + 1, 3 * chunk + 7]
+    for size in sizes:
+        (tmp_path / f"f{size}").write_bytes(bytes(i % 251 for i in range(size)))
+    hasher = Hasher(LocalFileSystem(str(tmp_path)), {})
+    for size in sizes:
+        expected = xxhash.xxh3_128_hexdigest(bytes(i % 251 for i in range(size)))
+        assert hasher.file_hash(f"f{size}") == expected, size
