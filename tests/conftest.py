@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,18 @@ class Project:
 
     def bflow(self, *args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
         return run_bflow(*args, cwd=self.root, **kwargs)  # type: ignore[arg-type]
+
+    def write_before_the_run(self, path: str, text: str) -> Path:
+        """Write a depfile input and wait until the write is older than the scheduler's
+        timestamp slack: one written just before its task starts counts as written during the
+        run (recorded as unknown, so the task runs again on the next build), and a fast build
+        can start its task within that slack."""
+        from buildflow.scheduler import TIMESTAMP_SLACK_NS
+
+        target = self.write(path, text)
+        while time.time_ns() - target.stat().st_mtime_ns <= 2 * TIMESTAMP_SLACK_NS:
+            time.sleep(0.01)
+        return target
 
     def runs(self, log: str = "runs.log") -> list[str]:
         """Lines a test's commands appended to a log file: the side effect that counts runs."""

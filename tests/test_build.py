@@ -158,7 +158,7 @@ def test_depfile_inputs_rebuild_and_a_missing_depfile_names_nothing(project: Pro
     project.write("inc.h", "v1\n")
     project.bflow()
     project.bflow()
-    project.write("inc.h", "v2\n")
+    project.write_before_the_run("inc.h", "v2\n")
     project.bflow()
     assert project.read("out.txt") == "main\nv2\n"
     (project.root / "deps/out.d").unlink()

@@ -175,14 +175,14 @@ depfile = "gen.d"
     _settle(project.root / "src", project.root / "list")
     assert _build(project) == ["gen"]
     assert _build(project) == []
-    project.write("one.h", "ONE\n")
+    project.write_before_the_run("one.h", "ONE\n")
     assert _build(project) == ["gen"]  # through the proof: one.h is a depfile input of gen
     assert (project.root / ".bflow" / uptodate.FILE_NAME).exists()
     assert project.read("gen.out") == "a\nONE\n"
     project.write("list", "two.h")
     assert _build(project) == ["gen"]
     assert not (project.root / ".bflow" / uptodate.FILE_NAME).exists()  # gen.d names two.h now
-    project.write("two.h", "TWO\n")
+    project.write_before_the_run("two.h", "TWO\n")
     assert _build(project) == ["gen"]
     assert project.read("gen.out") == "a\nTWO\n"
 
