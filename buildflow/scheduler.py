@@ -383,6 +383,13 @@ class Builder:
             st = self.hasher.fs.stat(path)
             if st is not None and st.mtime_ns >= started_ns - TIMESTAMP_SLACK_NS:
                 found[path] = UNKNOWN
+                ahead = st.mtime_ns - self.hasher.fs.now_ns()
+                if ahead > TIMESTAMP_SLACK_NS:
+                    self.reporter.warn(
+                        f"{path}: modified {ahead / 1e9:.0f}s in the future (a depfile input "
+                        f"of task '{task.name}'), so bflow cannot tell whether it changed "
+                        f"while the task ran and '{task.name}' runs on every build until "
+                        f"then; check the clock, or `touch {path}`")
             else:
                 found[path] = self.hasher.file_hash(path)
         return found

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 from conftest import Project
 
 CHAIN = """
@@ -164,6 +167,26 @@ def test_depfile_inputs_rebuild_and_a_missing_depfile_names_nothing(project: Pro
     (project.root / "deps/out.d").unlink()
     project.bflow()
     assert project.runs() == ["cc", "cc"]
+
+
+def test_a_depfile_input_from_the_future_is_named_in_a_warning(project: Project) -> None:
+    project.flowfile("""
+        [tasks.cc]
+        cmd = "echo cc >> runs.log && cat {input} inc.h > {output} && echo 'out.txt: {input} inc.h' > {depfile}"
+        inputs = ["main.c"]
+        outputs = ["out.txt"]
+        depfile = "deps/out.d"
+    """)
+    project.write("main.c", "main\n")
+    project.write("inc.h", "v1\n")
+    future = time.time_ns() + 3600 * 10**9
+    os.utime(project.root / "inc.h", ns=(future, future))
+    first = project.bflow()
+    assert first.returncode == 0
+    assert "inc.h: modified 3" in first.stderr and "s in the future" in first.stderr
+    assert "task 'cc'" in first.stderr and "touch inc.h" in first.stderr
+    assert project.bflow().returncode == 0
+    assert project.runs() == ["cc", "cc"]  # as the warning says: every build
 
 
 def test_input_edited_while_its_task_runs_stays_stale(project: Project) -> None:
