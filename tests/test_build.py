@@ -149,7 +149,8 @@ def test_log_prints_the_last_run_output(project: Project) -> None:
     assert project.bflow("log", "tlak").returncode == 2
 
 
-def test_depfile_inputs_rebuild_and_a_missing_depfile_names_nothing(project: Project) -> None:
+def _compile_with_depfile(project: Project) -> None:
+    """A task whose depfile names a header it reads but does not declare."""
     project.flowfile("""
         [tasks.cc]
         cmd = "echo cc >> runs.log && cat {input} inc.h > {output} && echo 'out.txt: {input} inc.h' > {depfile}"
@@ -159,6 +160,10 @@ def test_depfile_inputs_rebuild_and_a_missing_depfile_names_nothing(project: Pro
     """)
     project.write("main.c", "main\n")
     project.write("inc.h", "v1\n")
+
+
+def test_depfile_inputs_rebuild_and_a_missing_depfile_names_nothing(project: Project) -> None:
+    _compile_with_depfile(project)
     project.bflow()
     project.bflow()
     project.write_before_the_run("inc.h", "v2\n")
@@ -170,15 +175,7 @@ def test_depfile_inputs_rebuild_and_a_missing_depfile_names_nothing(project: Pro
 
 
 def test_a_depfile_input_from_the_future_is_named_in_a_warning(project: Project) -> None:
-    project.flowfile("""
-        [tasks.cc]
-        cmd = "echo cc >> runs.log && cat {input} inc.h > {output} && echo 'out.txt: {input} inc.h' > {depfile}"
-        inputs = ["main.c"]
-        outputs = ["out.txt"]
-        depfile = "deps/out.d"
-    """)
-    project.write("main.c", "main\n")
-    project.write("inc.h", "v1\n")
+    _compile_with_depfile(project)
     future = time.time_ns() + 3600 * 10**9
     os.utime(project.root / "inc.h", ns=(future, future))
     first = project.bflow()
