@@ -1,15 +1,16 @@
-"""The build loop: decide each task as it becomes ready, start stale ones on up to `-j` worker
+"""The build loop: decide each task once it is ready, start stale ones on up to `-j` worker
 threads, record what finished, stop on the first failure (or go on with `-k`), and stop every
 command on Ctrl-C or SIGTERM.
 
-Staleness is decided as each task becomes ready (its upstream finished), so a rebuilt task
-that wrote identical bytes leaves its dependents up to date. Each of up to `-j` worker threads
-runs a task's commands without the builder's lock, then, holding it, records the task, decides
-what it made ready and takes the next stale task in build order itself: the next command starts
-without waiting for another thread to wake (at 10,000 small tasks those hand-offs left a CPU
-idle a fifth of the time). Every record and every event is made under the lock, one at a time;
-the main thread starts the build, waits for its end or a signal, and sums up. The builder never
-prints: it hands events to its reporter.
+Staleness is decided once a task is ready (its upstream finished) and a job is free for it,
+so a rebuilt task that wrote identical bytes leaves its dependents up to date, and a large
+build's first commands start before its thousands of ready tasks are hashed. Each of up to
+`-j` worker threads runs a task's commands without the builder's lock, then, holding it,
+records the task, decides what it made ready and takes the next stale task in build order
+itself: the next command starts without waiting for another thread to wake (at 10,000 small
+tasks those hand-offs left a CPU idle a fifth of the time). Every record and every event is
+made under the lock, one at a time; the main thread starts the build, waits for its end or a
+signal, and sums up. The builder never prints: it hands events to its reporter.
 """
 
 from __future__ import annotations
