@@ -3,11 +3,14 @@ discovery and exit codes."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from buildflow import __version__
 from buildflow.cli import COMMANDS
-from conftest import Project, run_bflow
+from conftest import Project, bflow_env, run_bflow
 
 GOOD = """
 [vars]
@@ -214,3 +217,17 @@ def test_validate_and_list_take_var_overrides(project: Project) -> None:
     assert project.bflow("list", "SRC=there.txt").returncode == 0
     wrong = project.bflow("list", "copy")
     assert wrong.returncode == 2 and "only VAR=VALUE overrides" in wrong.stderr
+
+
+def test_under_a_profiler_bflow_exits_the_usual_way_so_the_profile_is_written(
+        project: Project) -> None:
+    # bflow ends with os._exit, skipping the interpreter's teardown, except under a profiler or
+    # a coverage tool, which write their data at exit.
+    project.flowfile('[tasks.a]\ncmd = "true"\n')
+    profile = project.root / "bflow.prof"
+    result = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(profile), "-m",
+                             "buildflow"], cwd=project.root, env=bflow_env(),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "1 ran" in result.stdout
+    assert profile.stat().st_size > 0
