@@ -37,13 +37,12 @@ class Execution(NamedTuple):
 
 
 class Executor:
-    def __init__(self, runner: CommandRunner, root: Path, cache_dir: Path,
+    def __init__(self, runner: CommandRunner, root: Path,
                  base_env: Mapping[str, str], *, interrupted: threading.Event,
                  on_retry: Callable[[ev.TaskRetry], None], wait: Wait,
                  jitter: Callable[[], float], clock: Callable[[], float]) -> None:
         self.runner = runner
         self.root = root
-        self.cache_dir = cache_dir
         self.base_env = base_env
         self.interrupted = interrupted
         self.on_retry = on_retry
@@ -73,7 +72,7 @@ class Executor:
             if self.interrupted.is_set():
                 break
         masker = Masker(task.env)
-        output = slot.finish(self.cache_dir, task.name,
+        output = slot.finish(task.name,
                              silent_success=result.ok and not result.strays,
                              mask=masker if masker else None)
         return Execution(task, result, attempts, self.clock() - started, output, started_ns)

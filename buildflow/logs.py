@@ -36,11 +36,12 @@ class OldLogs:
     each of thousands of tasks, nearly all without one, costs a system call each. Shared by
     the workers of one build; a task's log is written only by its own run."""
 
-    def __init__(self, logs_dir: Path) -> None:
-        self.logs_dir = logs_dir
+    def __init__(self, cache_dir: Path) -> None:
+        self.cache_dir = cache_dir
+        self.logs_dir = cache_dir / "logs"
         self._names: set[str] | None = None
 
-    def remove(self, cache_dir: Path, task_name: str) -> None:
+    def remove(self, task_name: str) -> None:
         """Remove the log of `task_name` if an earlier build left it (its file name is worked
         out only when there are old logs at all: a silent build leaves none; the workers'
         scratch files start with a dot, as no log does)."""
@@ -50,7 +51,7 @@ class OldLogs:
             except FileNotFoundError:
                 self._names = set()
         if self._names:
-            log = log_path(cache_dir, task_name)
+            log = log_path(self.cache_dir, task_name)
             if log.name in self._names:
                 self._names.discard(log.name)
                 _remove(log)
@@ -79,7 +80,7 @@ class LogSlot:
                 self._file = open(self.path, "wb", buffering=0)
         return self._file
 
-    def finish(self, cache_dir: Path, task_name: str, *, silent_success: bool,
+    def finish(self, task_name: str, *, silent_success: bool,
                mask: Callable[[str], str] | None = None) -> str:
         """End a run of `task_name` whose output went to `open()`'s file: save it as the task's
         log (masked) and return the text to print. `silent_success`: the run succeeded and
@@ -87,11 +88,11 @@ class LogSlot:
         handle = self.open()
         if silent_success and os.fstat(handle.fileno()).st_size == 0:
             # an older run's output must not pass for this one's
-            self.old_logs.remove(cache_dir, task_name)
+            self.old_logs.remove(task_name)
             return ""
         self._file = None
         handle.close()
-        log = log_path(cache_dir, task_name)
+        log = log_path(self.old_logs.cache_dir, task_name)
         os.replace(self.path, log)
         return seal(log, mask)
 

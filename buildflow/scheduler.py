@@ -110,7 +110,7 @@ class Builder:
         # Messages to the main thread: _INTERRUPT (SimpleQueue.put is safe to call from a
         # signal handler), _FINISHED, or an exception from a worker.
         self.messages: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self.executor = Executor(runner, project.root, project.cache_dir, os.environ,
+        self.executor = Executor(runner, project.root, os.environ,
                                  interrupted=self.interrupted, on_retry=self._on_retry,
                                  wait=wait or (lambda event, seconds: event.wait(seconds)),
                                  jitter=jitter, clock=clock)
@@ -125,7 +125,7 @@ class Builder:
         self._finished = False  # nothing runs and nothing more will
         self._plan = Plan(project.graph, [])
         self._result = BuildResult(EXIT_OK)
-        self._old_logs = OldLogs(project.cache_dir / "logs")
+        self._old_logs = OldLogs(project.cache_dir)
 
     def build(self, names: list[str]) -> BuildResult:
         """Build `names` (already closed over their dependencies, in topological order)."""
