@@ -30,7 +30,6 @@ progress sends this one down the normal path, which waits for it.
 
 from __future__ import annotations
 
-import array
 import functools
 import marshal
 import operator
@@ -44,6 +43,7 @@ from buildflow.locate import flowfile_path
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
+    import array
     from typing import Any, BinaryIO
 
     from buildflow.flowcache import Basis
@@ -651,11 +651,16 @@ def _flat(lists: list[list[int]]) -> tuple[list[int], list[int]]:
 
 
 def _packed(ints: list[int]) -> bytes:
-    return array.array(_INT_CODE, ints).tobytes()
+    from array import array
+
+    return array(_INT_CODE, ints).tobytes()
 
 
 def ints_of(packed: bytes) -> array.array[int]:
-    """A list of ints as the task table stores it; each int is made only when read."""
-    ints = array.array(_INT_CODE)
+    """A list of ints as the task table stores it; each int is made only when read. (`array`
+    is imported here, not by a no-op, which never reads the table.)"""
+    from array import array
+
+    ints = array(_INT_CODE)
     ints.frombytes(packed)
     return ints
