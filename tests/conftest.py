@@ -28,6 +28,18 @@ def run_bflow(*args: str, cwd: Path, env: dict[str, str] | None = None,
                           capture_output=True, text=True, timeout=timeout)
 
 
+def wait_past_timestamp_slack(path: Path) -> None:
+    """Wait until the last write of a depfile input is older than the scheduler's timestamp
+    slack: one written just before its task starts counts as written during the run (recorded
+    as unknown, so the task runs again on the next build), and a fast build can start its task
+    within that slack. A file dated in the future is left as it is."""
+    from buildflow.scheduler import TIMESTAMP_SLACK_NS
+
+    written = path.stat().st_mtime_ns
+    while 0 <= time.time_ns() - written <= 2 * TIMESTAMP_SLACK_NS:
+        time.sleep(0.01)
+
+
 class Project:
     """A temporary project directory with helpers to write files and run bflow."""
 
@@ -50,15 +62,9 @@ class Project:
         return run_bflow(*args, cwd=self.root, **kwargs)  # type: ignore[arg-type]
 
     def write_before_the_run(self, path: str, text: str) -> Path:
-        """Write a depfile input and wait until the write is older than the scheduler's
-        timestamp slack: one written just before its task starts counts as written during the
-        run (recorded as unknown, so the task runs again on the next build), and a fast build
-        can start its task within that slack."""
-        from buildflow.scheduler import TIMESTAMP_SLACK_NS
-
+        """Write a depfile input, then `wait_past_timestamp_slack`."""
         target = self.write(path, text)
-        while time.time_ns() - target.stat().st_mtime_ns <= 2 * TIMESTAMP_SLACK_NS:
-            time.sleep(0.01)
+        wait_past_timestamp_slack(target)
         return target
 
     def runs(self, log: str = "runs.log") -> list[str]:

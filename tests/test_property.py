@@ -22,12 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from conftest import run_bflow
+from conftest import run_bflow, wait_past_timestamp_slack
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from buildflow import engine
-from buildflow.scheduler import TIMESTAMP_SLACK_NS
 
 # Shell filters, each with the same function in Python; most are lossy, so a changed input
 # often leaves the output byte-identical and cuts the rebuild off.
@@ -268,10 +267,8 @@ def build_and_count(root: Path, *args: str) -> list[str]:
 
 def check_build(root: Path, model: Model, scratch: Path) -> None:
     for path in DEPFILE_SOURCES:
-        if (root / path).exists():  # see `Project.write_before_the_run`
-            written = (root / path).stat().st_mtime_ns
-            while 0 <= time.time_ns() - written <= 2 * TIMESTAMP_SLACK_NS:
-                time.sleep(0.01)
+        if (root / path).exists():
+            wait_past_timestamp_slack(root / path)
     assignments = [f"{name}={value}" for name, value in overrides(model).items()]
     ran = build_and_count(root, *assignments)
     assert sorted(ran) == sorted(model.build())
