@@ -30,11 +30,10 @@ from buildflow.gcpause import paused
 from buildflow.graph import Graph
 from buildflow.identity import Listing, cache_dir_of, is_input_file, listing, project_key
 from buildflow.model import Project, Settings, tasks_from_rows
+from buildflow.racy import trusted
 
 FORMAT = 3
 FILE_NAME = "flowcache"
-# A scanned directory modified this close to the load (or later) may have changed during it.
-RACY_WINDOW_NS = 1_000_000_000
 
 def load(flowfile: Path, overrides: Mapping[str, str],
          fresh: Callable[[Path, Mapping[str, str]], Project]) -> Project:
@@ -166,7 +165,7 @@ def _changed_since(directory: str, started_ns: int) -> bool:
         st = os.stat(directory)
     except OSError:
         return False  # a missing directory is recorded as such, and checked as such
-    return max(st.st_mtime_ns, st.st_ctime_ns) >= started_ns - RACY_WINDOW_NS
+    return not trusted(max(st.st_mtime_ns, st.st_ctime_ns), started_ns)
 
 
 # The Project as plain data, and back.

@@ -2,8 +2,8 @@
 
 A file whose (size, mtime_ns, inode) match what was seen when it was last hashed is not read
 again, unless its mtime was too close to that moment: a later write within the same timestamp
-tick would leave the stat unchanged (the "racy" case git handles), so such files are re-hashed
-until their mtime is safely in the past.
+tick would leave the stat unchanged (the "racy" case git handles, see `racy`), so such files
+are re-hashed until their mtime is safely in the past.
 
 Within one build each path is stat'ed once: a digest is remembered until `forget_seen`, which
 the scheduler calls whenever a command has run (it may have written anything). A leaf's output
@@ -20,10 +20,8 @@ import xxhash
 from buildflow.contents import new_hash
 from buildflow.errors import BuildError
 from buildflow.fs import FileSystem
+from buildflow.racy import trusted
 
-# A stat is trusted only when the file's mtime is this much older than the hash was taken;
-# it covers coarse filesystem timestamps (ext4 ticks, NFS) with room to spare.
-RACY_WINDOW_NS = 1_000_000_000
 MISSING = ""
 # Recorded for a depfile input that changed while its task ran: never matches, so it reruns.
 UNKNOWN = "?"
@@ -70,14 +68,14 @@ class Hasher:
         the files are in the page cache. `oldest_only`: stop at the first file not settled
         yet, so that it is cheap enough to call after every task and leaves little for the
         end of the build."""
-        settled = self.fs.now_ns() - RACY_WINDOW_NS
+        now_ns = self.fs.now_ns()
         waiting: list[tuple[int, str]] = []
         for _ in range(len(self._racy)):
             mtime_ns, path = self._racy.popleft()
             known = self.cache.get(path)
             if known is not None and known[1] != mtime_ns:
                 continue  # hashed again since, with a new mtime: queued again then
-            if mtime_ns >= settled:
+            if not trusted(mtime_ns, now_ns):
                 waiting.append((mtime_ns, path))
                 if oldest_only:
                     break
@@ -96,7 +94,7 @@ class Hasher:
         if known is not None:
             size, mtime_ns, inode, digest, hashed_at_ns = known
             if size == st.size and mtime_ns == st.mtime_ns and inode == st.inode \
-                    and st.mtime_ns < hashed_at_ns - RACY_WINDOW_NS:
+                    and trusted(st.mtime_ns, hashed_at_ns):
                 return digest
         hashed_at = self.fs.now_ns()
         try:
@@ -111,7 +109,7 @@ class Hasher:
         entry = StatEntry(st.size, st.mtime_ns, st.inode, digest, hashed_at)
         self.cache[path] = entry
         self.changed[path] = entry
-        if st.mtime_ns >= hashed_at - RACY_WINDOW_NS:
+        if not trusted(st.mtime_ns, hashed_at):
             self._racy.append((st.mtime_ns, path))
         return digest
 

@@ -28,8 +28,8 @@ from buildflow.runner import SubprocessRunner
 from buildflow.scheduler import BuildOptions, BuildResult, Builder
 from buildflow.staleness import action_of
 from buildflow.state import State, TaskRecord
-from buildflow.uptodate import (ABSENT, RACY_WINDOW_NS, Proof, Row, file_id, files_of, ints_of,
-                               rows_of)
+from buildflow.racy import window_ns
+from buildflow.uptodate import ABSENT, Proof, Row, file_id, files_of, ints_of, rows_of
 
 # A task as the proof holds it: project order, spec, and the indices of its inputs, depfile
 # inputs and outputs among the proof's paths.
@@ -135,7 +135,7 @@ def _records_and_stats(proof: Proof, project: Project, entries: dict[int, Entry]
             row = proof.refreshed.get(i, proof.rows[i])
             if i not in untrusted and row != ABSENT:
                 # hashed at least a racy window after its mtime: as the check just trusted it
-                stats[proof.paths[i]] = (*row, digest_of[i], row[1] + RACY_WINDOW_NS + 1)
+                stats[proof.paths[i]] = (*row, digest_of[i], row[1] + window_ns(row[1]) + 1)
     return records, stats
 
 

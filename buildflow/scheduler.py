@@ -342,7 +342,7 @@ class Builder:
         task = done.task
         decision = self._running.pop(task.name)
         self.hasher.forget_seen()
-        self.hasher.settle_racy(oldest_only=True)  # what earlier tasks wrote over a second ago
+        self.hasher.settle_racy(oldest_only=True)  # what earlier tasks wrote, now past the window
         duration = round(done.duration, 3)
         reason = "interrupted" if self.interrupted.is_set() and not done.result.ok \
             else done.result.describe(task.timeout)

@@ -40,6 +40,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from buildflow.gcpause import paused
 from buildflow.identity import cache_dir_of, is_input_file, listing, project_key
 from buildflow.locate import flowfile_path
+from buildflow.racy import trusted
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
@@ -54,7 +55,6 @@ FORMAT = 5
 FILE_NAME = "uptodate"  # the proof of a plain `bflow`; other builds add a tag (`proof_name`)
 PROJECT_PART = ".project"
 MAX_PROOFS = 8  # kinds of build (targets, overrides) whose proofs are kept, the newest
-RACY_WINDOW_NS = 1_000_000_000  # as the hasher's: a stat is trusted only this long after a write
 # Rewrite a refreshed proof only when this many files had to be hashed again: re-hashing a few
 # files on every run costs less than rewriting the proof (several ms for 20,000 paths) once.
 REWRITE_MIN = 64
@@ -143,7 +143,7 @@ class Proof:
                 changed.add(i)
                 continue
             self.refreshed[i] = current[i]
-            if st.st_mtime_ns >= hashed_at_ns - RACY_WINDOW_NS:
+            if not trusted(st.st_mtime_ns, hashed_at_ns):
                 self.still_unsettled.append(i)
         return changed
 
@@ -547,7 +547,7 @@ def rows_of(paths: Sequence[str], files: Mapping[str, str],
         size, mtime_ns, inode, digest, hashed_at_ns = entry
         rows.append((size, mtime_ns, inode))
         digests.append(digest)
-        if mtime_ns >= hashed_at_ns - RACY_WINDOW_NS:
+        if not trusted(mtime_ns, hashed_at_ns):
             unsettled.append(index)
     return rows, digests, unsettled
 
@@ -562,7 +562,7 @@ def _dir_stats(root: str, basis: Basis) -> dict[str, Row | None] | None:
         stat = file_id(os.path.join(root, rel))
         if listing(root, rel, basis.skip) != seen:
             return None
-        stats[rel] = stat if stat is not None and stat[1] < now_ns - RACY_WINDOW_NS else None
+        stats[rel] = stat if stat is not None and trusted(stat[1], now_ns) else None
     return stats
 
 

@@ -40,6 +40,19 @@ def wait_past_timestamp_slack(path: Path) -> None:
         time.sleep(0.01)
 
 
+def settle(*paths: Path) -> None:
+    """Wait until each path's last change is old enough for its stat to be trusted (the racy
+    rule): the hash cache and the proof trust it from then on, and a load of the project whose
+    globs read those directories is cached."""
+    from buildflow.racy import trusted
+
+    deadline = time.monotonic() + 30
+    for path in paths:
+        while not trusted(max(path.stat().st_mtime_ns, path.stat().st_ctime_ns), time.time_ns()):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+
+
 class Project:
     """A temporary project directory with helpers to write files and run bflow."""
 

@@ -10,7 +10,8 @@ from buildflow.fs import Stat
 class MemoryFileSystem:
     def __init__(self) -> None:
         self.files: dict[str, tuple[bytes, int, int]] = {}  # path -> (data, mtime_ns, inode)
-        self.clock_ns = 10**18
+        # A clock with a sub-second part, as a filesystem with fine timestamps stamps files
+        self.clock_ns = 10**18 + 123_456_789
         self.reads: list[str] = []
         self._next_inode = 1
 

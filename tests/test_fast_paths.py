@@ -9,11 +9,11 @@ import struct
 from pathlib import Path
 
 import xxhash
-from conftest import Project
+from conftest import Project, settle
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from memfs import MemoryFileSystem
-from test_flowcache import FLOWFILE, _settle
+from test_flowcache import FLOWFILE
 
 from buildflow.hashing import MISSING, UNKNOWN, Hasher, StatEntry, StatRow
 from buildflow.model import Task
@@ -24,7 +24,7 @@ from buildflow.state import HEADER, State, TaskRecord
 def test_the_first_build_after_a_clean_stores_the_project_cache(project: Project) -> None:
     project.flowfile(FLOWFILE)
     project.write("src/a.txt", "a\n")
-    _settle(project.root / "src")
+    settle(project.root / "src")
     assert project.bflow().returncode == 0
     assert sorted(project.runs()) == ["a", "join"]
     assert (project.root / ".bflow" / "flowcache").is_file()
@@ -54,15 +54,15 @@ def test_settling_after_each_task_takes_the_oldest_racy_files_only() -> None:
     hasher = Hasher(fs, {})  # type: ignore[arg-type]
     fs.write("first.out", "1")
     hasher.file_hash("first.out")
-    fs.tick(0.6)
+    fs.tick(0.06)
     fs.write("second.out", "2")
     hasher.file_hash("second.out")
-    fs.tick(0.6)  # first.out's mtime is 1.2 s old, second.out's 0.6 s
+    fs.tick(0.06)  # first.out's mtime is 0.12 s old, past the window; second.out's 0.06 s
     hasher.settle_racy(oldest_only=True)
     assert fs.reads == ["first.out", "second.out", "first.out"]
     hasher.settle_racy(oldest_only=True)  # second.out is not due: nothing read
     assert len(fs.reads) == 3
-    fs.tick(1)
+    fs.tick(0.1)
     hasher.settle_racy()
     assert fs.reads == ["first.out", "second.out", "first.out", "second.out"]
     assert sorted(path for path, _ in hasher.take_changes()) == ["first.out", "second.out"]

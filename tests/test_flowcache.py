@@ -4,12 +4,10 @@ seen, through the real `bflow` on real files. Runs are counted from the commands
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
-from conftest import Project
+from conftest import Project, settle
 
-from buildflow.flowcache import RACY_WINDOW_NS
 
 FLOWFILE = """\
 [tasks.copy]
@@ -32,20 +30,11 @@ def _setup(project: Project) -> None:
     project.flowfile(FLOWFILE)
     project.write("src/a.txt", "a\n")
     project.write("src/b.txt", "b\n")
-    _settle(project.root / "src")
+    settle(project.root / "src")
     assert project.bflow().returncode == 0
     assert sorted(project.runs()) == ["a", "b", "join"]
     assert project.bflow().returncode == 0  # the first build made the cache dir: now cached
     assert sorted(project.runs()) == ["a", "b", "join"]
-
-
-def _settle(directory: Path) -> None:
-    """Wait until the directory's last change is old enough for a load to be cached (a change
-    within the racy window of a load is never recorded as seen)."""
-    deadline = time.monotonic() + 30
-    while time.time_ns() - os.stat(directory).st_ctime_ns <= RACY_WINDOW_NS:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
 
 
 def _build(project: Project) -> list[str]:
@@ -126,7 +115,7 @@ def test_a_missing_literal_input_is_still_an_error(project: Project) -> None:
         outputs = ["out.txt"]
         """)
     project.write("lone/in.txt", "x\n")
-    _settle(project.root / "lone")
+    settle(project.root / "lone")
     assert project.bflow().returncode == 0
     assert project.bflow().returncode == 0
     assert _cache(project).exists()
@@ -158,7 +147,7 @@ def test_an_unreadable_cache_dir_entry_is_ignored(project: Project) -> None:
 def test_a_custom_cache_dir_holds_the_cache(project: Project) -> None:
     project.flowfile('[settings]\ncache_dir = "var/cache"\n\n' + FLOWFILE)
     project.write("src/a.txt", "a\n")
-    _settle(project.root / "src")
+    settle(project.root / "src")
     assert sorted(_build(project)) == ["a", "join"]
     assert _build(project) == []  # the first build made the cache dir: now cached
     assert (project.root / "var" / "cache" / "flowcache").exists()

@@ -61,6 +61,39 @@ def test_racy_file_is_hashed_again_even_with_an_unchanged_stat() -> None:
     assert len(fs.reads) == reads
 
 
+def test_a_file_hashed_a_fine_tick_after_its_write_is_trusted() -> None:
+    """Sub-second mtimes come from a filesystem ticking in ms: 0.1 s later the stat is safe."""
+    fs = MemoryFileSystem()
+    fs.write("a.txt", "one")
+    fs.tick(0.05)
+    cache: dict[str, StatEntry] = {}
+    fresh(fs, cache).file_hash("a.txt")  # within the window: hashed again next time
+    fresh(fs, cache).file_hash("a.txt")
+    assert fs.reads == ["a.txt", "a.txt"]
+    fs.tick(0.1)
+    fresh(fs, cache).file_hash("a.txt")  # now safely after the write: this hash is trusted
+    fresh(fs, cache).file_hash("a.txt")
+    assert fs.reads == ["a.txt", "a.txt", "a.txt"]
+
+
+def test_a_whole_second_mtime_is_racy_for_a_fat_tick() -> None:
+    """A filesystem keeping whole seconds (FAT ticks in 2 s) stamps a write 1.7 s after
+    another with the same mtime: a stat on a whole second is trusted only 3 s after it."""
+    fs = MemoryFileSystem()
+    whole = fs.clock_ns - fs.clock_ns % 10**9
+    fs.write("a.txt", "one", mtime_ns=whole, inode=7)
+    cache: dict[str, StatEntry] = {}
+    fs.tick(1.1)
+    fresh(fs, cache).file_hash("a.txt")  # 1.2 s after the mtime, still in its tick
+    fs.tick(0.5)
+    fs.write("a.txt", "two", mtime_ns=whole, inode=7)  # the same tick: the same stat
+    assert fresh(fs, cache).file_hash("a.txt") == xxhash.xxh3_128_hexdigest(b"two")
+    fs.tick(1.4)  # 3.1 s after the mtime
+    fresh(fs, cache).file_hash("a.txt")
+    fresh(fs, cache).file_hash("a.txt")
+    assert len(fs.reads) == 3
+
+
 def test_changes_are_handed_out_once() -> None:
     fs = MemoryFileSystem()
     fs.write("a.txt", "one")

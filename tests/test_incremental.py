@@ -10,8 +10,7 @@ import subprocess
 import sys
 import time
 
-from conftest import Project, bflow_env
-from test_uptodate import _settle
+from conftest import Project, bflow_env, settle
 
 from buildflow import uptodate
 
@@ -41,7 +40,7 @@ def _setup(project: Project, flowfile: str = FLOWFILE) -> None:
     project.flowfile(flowfile)
     for name in "abc":
         project.write(f"src/{name}.txt", f"{name}\n")
-    _settle(project.root / "src", project.root / "src" / "c.txt")
+    settle(project.root / "src", project.root / "src" / "c.txt")
     _build(project)
     _build(project)  # the first build made the cache dir: this one can leave a proof
     assert uptodate.check(file=None, cwd=str(project.root), targets=[], overrides={})
@@ -172,7 +171,7 @@ depfile = "gen.d"
     project.write("one.h", "one\n")
     project.write("two.h", "two\n")
     project.write("list", "one.h")
-    _settle(project.root / "src", project.root / "list")
+    settle(project.root / "src", project.root / "list")
     assert _build(project) == ["gen"]
     assert _build(project) == []
     project.write_before_the_run("one.h", "ONE\n")

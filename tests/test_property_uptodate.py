@@ -30,12 +30,13 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from conftest import settle
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_property import (DEPFILE_SOURCES, FILTERS, LINES, PROPERTY_SETTINGS, SOURCES, VALUES,
                            Model, TaskSpec, build_and_count, flowfile, graphs, overrides,
                            scratch_project)
-from test_uptodate import _settle, drop_proofs
+from test_uptodate import drop_proofs
 
 from buildflow import engine, uptodate
 
@@ -212,7 +213,7 @@ def built_and_settled(data: st.DataObject, root: Path) -> Spec:
     (root / "out").mkdir()
     (root / "Flowfile").write_text(spec.flowfile())
     build_and_count(root)
-    _settle(root / "src")
+    settle(root / "src")
     return spec
 
 

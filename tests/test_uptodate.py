@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Project
+from conftest import Project, settle
 
-from buildflow import uptodate
+from buildflow import racy, uptodate
 
 FLOWFILE = """\
 [vars]
@@ -36,23 +36,13 @@ outputs = ["greet.out"]
 TASKS = 4  # copy:a, copy:b, join, greet
 
 
-def _settle(*paths: Path) -> None:
-    """Wait until the last change of each path is older than the racy window, so stats taken
-    from now on can be trusted (and the project cache stores its entry)."""
-    deadline = time.monotonic() + 30
-    for path in paths:
-        while time.time_ns() - os.stat(path).st_ctime_ns <= uptodate.RACY_WINDOW_NS:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-
-
 def _setup(project: Project, flowfile: str = FLOWFILE) -> None:
     project.flowfile(flowfile)
     project.write("src/a.txt", "a\n")
     project.write("src/b.txt", "b\n")
-    _settle(project.root / "src", project.root / "src" / "b.txt")
+    settle(project.root / "src", project.root / "src" / "b.txt")
     _build(project)
-    _settle(project.root / "out", project.root / "greet.out")
+    settle(project.root / "out", project.root / "greet.out")
     _build(project)  # a no-op through the full path: every stat is settled now
 
 
@@ -167,9 +157,9 @@ inputs = ["src/b.txt"]
 """)
     project.write("src/a.txt", "a\n")
     project.write("src/b.txt", "b\n")
-    _settle(project.root / "src", project.root / "src" / "b.txt")
+    settle(project.root / "src", project.root / "src" / "b.txt")
     _build(project, "greet")
-    _settle(project.root / "greet.out")
+    settle(project.root / "greet.out")
     _build(project, "greet")
     assert _holds(project, "greet")
     assert _build(project, "other") == ["other"]
@@ -211,9 +201,9 @@ depfile = "gen.d"
 """)
     project.write("src/a.txt", "a\n")
     project.write("extra.h", "one\n")
-    _settle(project.root / "src", project.root / "extra.h")
+    settle(project.root / "src", project.root / "extra.h")
     assert _build(project) == ["gen"]
-    _settle(project.root / "gen.out")
+    settle(project.root / "gen.out")
     assert _build(project) == []
     assert _holds(project)
     project.write("extra.h", "two\n")
@@ -273,7 +263,7 @@ def test_a_damaged_task_table_sends_an_edit_the_full_way(project: Project) -> No
     assert _build(project) == ["b", "join", "greet"]
     assert project.read("all.out") == "a\nB\n"
     assert part.read_bytes()[-20:] != bytes(20)  # the full way wrote the part again, whole
-    _settle(project.root / "greet.out")
+    settle(project.root / "greet.out")
     assert _build(project) == []
     assert _holds(project)
     project.write("src/a.txt", "A\n")
@@ -350,9 +340,9 @@ def _copies_built_and_settled(project: Project, n: int) -> None:
     for i in range(n):
         project.write(f"src/f{i:05d}.txt", f"{i}\n")
     last = f"f{n - 1:05d}"
-    _settle(project.root / "src", project.root / "src" / f"{last}.txt")
+    settle(project.root / "src", project.root / "src" / f"{last}.txt")
     assert len(_build(project)) == n
-    _settle(project.root / "out", project.root / "out" / f"{last}.out")
+    settle(project.root / "out", project.root / "out" / f"{last}.out")
     assert _build(project) == []
 
 
@@ -393,7 +383,7 @@ def test_the_proof_is_rewritten_for_many_touched_files_once_they_can_be_trusted(
     touch_all(time.time_ns())  # too recent to trust: hashed again next time anyway
     assert _holds(project)
     assert proof.read_bytes() == written
-    touch_all(time.time_ns() - 10 * uptodate.RACY_WINDOW_NS)  # safely old
+    touch_all(time.time_ns() - 10 * racy.COARSE_WINDOW_NS)  # safely old
     assert _holds(project)
     rewritten = proof.read_bytes()
     assert rewritten != written  # the new stats, so the next check hashes nothing
