@@ -17,7 +17,6 @@ from typing import NamedTuple
 
 import xxhash
 
-from buildflow.contents import new_hash
 from buildflow.errors import BuildError
 from buildflow.fs import FileSystem
 from buildflow.racy import trusted
@@ -85,22 +84,25 @@ class Hasher:
         self._racy.extendleft(reversed(waiting))
 
     def _current_hash(self, path: str) -> str:
-        st = self.fs.stat(path)
-        if st is None:
-            return MISSING
-        if st.is_dir:
-            return self._tree_hash(path)
         known = self.cache.get(path)
-        if known is not None:
-            size, mtime_ns, inode, digest, hashed_at_ns = known
-            if size == st.size and mtime_ns == st.mtime_ns and inode == st.inode \
-                    and trusted(st.mtime_ns, hashed_at_ns):
+        # Only an entry that can be trusted is worth a stat first; any other file is read,
+        # and opening it gives its stat.
+        if known is not None and trusted(known[1], known[4]):
+            st = self.fs.stat(path)
+            if st is None:
+                return MISSING
+            if st.is_dir:
+                return self._tree_hash(path)
+            size, mtime_ns, inode, digest, _ = known
+            if size == st.size and mtime_ns == st.mtime_ns and inode == st.inode:
                 return digest
         hashed_at = self.fs.now_ns()
         try:
-            digest = self._read_hash(path)
-        except FileNotFoundError:  # deleted between the stat and the read
+            st, digest = self.fs.read_hash(path)
+        except (FileNotFoundError, NotADirectoryError):  # absent, or deleted since the stat
             return MISSING
+        except IsADirectoryError:
+            return self._tree_hash(path)
         except OSError as exc:
             raise BuildError(f"{path}: cannot read the file to hash it: {exc.strerror}; "
                              f"make it readable (or remove it from the task's inputs)") from None
@@ -112,12 +114,6 @@ class Hasher:
         if not trusted(st.mtime_ns, hashed_at):
             self._racy.append((st.mtime_ns, path))
         return digest
-
-    def _read_hash(self, path: str) -> str:
-        hasher = new_hash()
-        for chunk in self.fs.read_chunks(path):
-            hasher.update(chunk)
-        return hasher.hexdigest()
 
     def _tree_hash(self, path: str) -> str:
         hasher = xxhash.xxh3_128(b"tree\0")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import xxhash
 
 from buildflow.fs import Stat
 
@@ -36,9 +36,15 @@ class MemoryFileSystem:
             return Stat(len(data), mtime, inode, False)
         return Stat(0, 0, 0, True) if self._is_dir(path) else None
 
-    def read_chunks(self, path: str) -> Iterator[bytes]:
+    def read_hash(self, path: str) -> tuple[Stat, str]:
+        if path not in self.files:
+            if self._is_dir(path):
+                raise IsADirectoryError(21, "is a directory", path)
+            raise FileNotFoundError(2, "no such file", path)
         self.reads.append(path)
-        yield self.files[path][0]
+        stat = self.stat(path)
+        assert stat is not None
+        return stat, xxhash.xxh3_128_hexdigest(self.files[path][0])
 
     def list_tree(self, path: str) -> list[str]:
         prefix = path.rstrip("/") + "/"

@@ -83,14 +83,14 @@ def test_unreadable_input_through_the_hasher(project: Project) -> None:
     """The same fault as root, injected at the filesystem interface: the task whose input
     cannot be read fails with a message naming it; with -k, independent work still runs."""
     from buildflow import engine
-    from buildflow.fs import LocalFileSystem
+    from buildflow.fs import LocalFileSystem, Stat
     from buildflow.scheduler import Outcome
 
     class Unreadable(LocalFileSystem):
-        def read_chunks(self, path: str):  # type: ignore[override]
+        def read_hash(self, path: str) -> tuple[Stat, str]:
             if path == "in.txt":
                 raise PermissionError(13, "Permission denied", path)
-            return super().read_chunks(path)
+            return super().read_hash(path)
 
     project.flowfile(COPY + """
     [tasks.other]

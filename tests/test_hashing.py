@@ -7,6 +7,7 @@ from pathlib import Path
 import xxhash
 from memfs import MemoryFileSystem
 
+from buildflow.contents import CHUNK
 from buildflow.fs import LocalFileSystem
 from buildflow.hashing import MISSING, Hasher, StatEntry
 
@@ -129,7 +130,7 @@ def test_real_directory_tree(tmp_path) -> None:
 
 
 def test_files_on_disk_hash_whole_whatever_their_size(tmp_path: Path) -> None:
-    chunk = LocalFileSystem.CHUNK
+    chunk = CHUNK
     sizes = [0, 1, chunk - 1, chunk, chunk + 1, 3 * chunk + 7]
     for size in sizes:
         (tmp_path / f"f{size}").write_bytes(bytes(i % 251 for i in range(size)))
