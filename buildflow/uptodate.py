@@ -4,7 +4,11 @@ the state is loaded.
 A build that ends with every selected task up to date leaves a proof in the cache dir, one for
 each kind of build (targets and overrides; `proof_name`), in two files: `NAME.project`, what
 depends only on the project and the targets (rewritten only when they change), and `NAME`, what
-depends on the files and the state (rewritten by every build). The project part leads with
+depends on the files and the state. `NAME` is written whole by a full build; an incremental
+build or a refresh, which change a few of its rows, only rewrite a delta at its end (the rows
+and hashes changed since it was written whole, and the new state identity), until the delta
+grows past DELTA_MAX_ROWS. A torn delta is ignored, and the state identity then shows the
+rest as out of date: the build goes the full way. The project part leads with
 what every check reads; the listings and the task table, which a no-op needs rarely or never,
 are decoded (or read) only when asked for.
 
@@ -51,14 +55,17 @@ if TYPE_CHECKING:
     from buildflow.model import Project
     from buildflow.state import State
 
-FORMAT = 5
+FORMAT = 6
 FILE_NAME = "uptodate"  # the proof of a plain `bflow`; other builds add a tag (`proof_name`)
 PROJECT_PART = ".project"
 MAX_PROOFS = 8  # kinds of build (targets, overrides) whose proofs are kept, the newest
 # Rewrite a refreshed proof only when this many files had to be hashed again: re-hashing a few
 # files on every run costs less than rewriting the proof (several ms for 20,000 paths) once.
 REWRITE_MIN = 64
-_HEAD_SIZE = 8  # bytes giving the length of the project part's head
+_HEAD_SIZE = 8  # bytes giving the length of the project part's head, and of the proof's base
+# Rows changed since the proof was written whole, past which it is written whole again: every
+# no-op reads and applies the delta, every update rewrites it.
+DELTA_MAX_ROWS = 1024
 _INT_CODE = "I"  # the task table's ints: indices of paths and tasks, and offsets
 PARALLEL_MIN_PATHS = 4000  # below this, forking a second statter costs more than it saves
 ABSENT = (-1, -1, -1)  # the row of a path that must not exist (a depfile input recorded missing)
@@ -71,11 +78,20 @@ class Proof:
     lock held until `close`, so that what it shows stays true while a build acts on it."""
 
     def __init__(self, file: str, lock: int, parts: tuple[Any, ...], head: tuple[Any, ...],
-                 project_file: BinaryIO) -> None:
+                 project_file: BinaryIO, base_size: int, delta: tuple[Any, ...] | None) -> None:
         self.file = file
         self._lock: int | None = lock
         (_, self.project_id, self.state_id, self.dir_stats, self.extra_paths, self.rows,
          self.digests, self.unsettled, self.count, self.depfiles) = parts
+        self._base_size = base_size  # where the delta starts, after the size field
+        # The rows and hashes changed since the proof was written whole, applied here (rows)
+        # or when the hashes are split (digest_of).
+        self._delta_rows: dict[int, Row] = {}
+        self._delta_digests: dict[int, str] = {}
+        if delta is not None:
+            self.state_id, self._delta_rows, self._delta_digests, self.unsettled = delta
+            for index, row in self._delta_rows.items():
+                self.rows[index] = row
         _, _, self.lone_inputs, static, self.listings = head
         self._project_file: BinaryIO | None = project_file  # at the task table
         self._graph: tuple[Any, ...] | None = None
@@ -107,6 +123,8 @@ class Proof:
         """Each path's recorded hash ("" for a path that must not exist), split when needed."""
         if self._digest_of is None:
             self._digest_of = self.digests.split("\n")
+            for index, digest in self._delta_digests.items():
+                self._digest_of[index] = digest
         return self._digest_of
 
     def holds_for_project(self) -> bool:
@@ -158,22 +176,34 @@ class Proof:
                state_id: Row | None, unsettled_rows: Iterable[int] = ()) -> None:
         """Write the proof again with these rows and hashes changed (of which `unsettled_rows`
         are too recent to trust), and the stats `changes` refreshed: after a build that left
-        every task up to date again."""
-        new_rows = list(self.rows)
-        for index, row in self.refreshed.items():
-            new_rows[index] = row
+        every task up to date again. Only the delta is written while it stays small."""
+        changed_rows = {**self._delta_rows, **self.refreshed, **rows}
+        changed_digests = {**self._delta_digests, **digests}
         unsettled = set(self.still_unsettled)
         unsettled.update(i for i in self.unsettled if i not in self.refreshed)
-        for index, row in rows.items():
-            new_rows[index] = row
-            unsettled.discard(index)
+        unsettled.difference_update(rows)
         unsettled.update(unsettled_rows)
+        if len(changed_rows) <= DELTA_MAX_ROWS and len(changed_digests) <= DELTA_MAX_ROWS:
+            from buildflow.frames import encode
+
+            delta = (state_id, changed_rows, changed_digests, sorted(unsettled))
+            try:
+                with open(self.file, "r+b") as handle:
+                    handle.seek(_HEAD_SIZE + self._base_size)
+                    handle.write(encode(delta))
+                    handle.truncate()
+            except OSError:
+                _remove(self.file)  # the old delta may be gone: no proof, the full way
+            return
+        new_rows = list(self.rows)  # the delta's rows are in already
+        for index, row in {**self.refreshed, **rows}.items():
+            new_rows[index] = row
         digest_of = list(self.digest_of)
         for index, digest in digests.items():
             digest_of[index] = digest
-        _write(self.file, (FORMAT, self.project_id, state_id, self.dir_stats, self.extra_paths,
-                           new_rows, "\n".join(digest_of), sorted(unsettled), self.count,
-                           self.depfiles))
+        _write(self.file, _based((FORMAT, self.project_id, state_id, self.dir_stats,
+                                  self.extra_paths, new_rows, "\n".join(digest_of),
+                                  sorted(unsettled), self.count, self.depfiles)))
 
     def forget(self) -> None:
         _remove(self.file)
@@ -202,7 +232,10 @@ def open_proof(*, file: str | None, cwd: str, targets: Sequence[str],
             cache_dir = cache_dir_of(flowfile, data)
             name = proof_name(targets, cwd, overrides)
             with open(os.path.join(cache_dir, name), "rb") as handle:
-                parts = marshal.loads(handle.read())
+                written = handle.read()
+            base_size = int.from_bytes(written[:_HEAD_SIZE], "little")
+            parts = marshal.loads(memoryview(written)[_HEAD_SIZE:_HEAD_SIZE + base_size])
+            delta = _delta(written, _HEAD_SIZE + base_size)
             head, project_id, project_file = _read_project_file(cache_dir, name)
         except (OSError, EOFError, ValueError, TypeError):
             return None
@@ -216,7 +249,8 @@ def open_proof(*, file: str | None, cwd: str, targets: Sequence[str],
             if lock is None:
                 project_file.close()
                 return None
-            proof = Proof(os.path.join(cache_dir, name), lock, parts, head, project_file)
+            proof = Proof(os.path.join(cache_dir, name), lock, parts, head, project_file,
+                          base_size, delta)
         except (EOFError, ValueError, TypeError):
             project_file.close()
             return None
@@ -227,6 +261,23 @@ def open_proof(*, file: str | None, cwd: str, targets: Sequence[str],
             pass
         proof.close()
         return None
+
+
+def _delta(data: bytes, offset: int) -> tuple[Any, ...] | None:
+    """The delta written after the proof's base, if whole: (state identity, {row index: row},
+    {row index: hash}, unsettled row indices)."""
+    if len(data) <= offset:
+        return None
+    from buildflow.frames import decode_at
+
+    delta = decode_at(data, offset)
+    return delta if type(delta) is tuple and len(delta) == 4 else None
+
+
+def _based(parts: tuple[Any, ...]) -> bytes:
+    """The proof written whole: its size, then its base, with no delta."""
+    encoded = marshal.dumps(parts)
+    return len(encoded).to_bytes(_HEAD_SIZE, "little") + encoded
 
 
 def proof_name(targets: Sequence[str], cwd: str, overrides: Mapping[str, str]) -> str:
@@ -428,13 +479,13 @@ def _doubtful_in_two(root_fd: int, paths: list[str], rows: list[Row],
     return doubtful
 
 
-def _write(proof_file: str, proof: tuple[Any, ...] | bytes) -> None:
+def _write(proof_file: str, data: bytes) -> None:
     """Replace a part of the proof atomically: a kill leaves the old one or the new one, never
-    a mix. A tuple is marshalled; bytes are written as they are."""
+    a mix."""
     temp = f"{proof_file}.{os.getpid()}.tmp"
     try:
         with open(temp, "wb") as handle:
-            handle.write(proof if isinstance(proof, bytes) else marshal.dumps(proof))
+            handle.write(data)
         os.replace(temp, proof_file)
     except (OSError, ValueError):
         _remove(temp)
@@ -490,8 +541,8 @@ def _record(project: Project, state: State, names: Sequence[str], targets: Seque
     depfiles = {i: tuple(index_of[p] for p in state.tasks[name].depfile_inputs)
                 for i, name in enumerate(tasks) if state.tasks[name].depfile_inputs}
     rows, digests, unsettled = rows_of(paths + extra_paths, files, state)
-    _write(proof_file, (FORMAT, project_id, state_id, dir_stats, extra_paths, rows,
-                        "\n".join(digests), unsettled, len(tasks), depfiles))
+    _write(proof_file, _based((FORMAT, project_id, state_id, dir_stats, extra_paths, rows,
+                               "\n".join(digests), unsettled, len(tasks), depfiles)))
     _keep_newest(cache_dir)
 
 

@@ -11,6 +11,7 @@ import sys
 import time
 
 from conftest import Project, bflow_env, settle
+from test_uptodate import base_and_delta
 
 from buildflow import uptodate
 
@@ -71,6 +72,34 @@ def test_an_edit_runs_what_it_reaches_and_no_more(project: Project) -> None:
     assert project.read("count.out").strip() == "2"
     assert _build(project) == []
     _full_build_runs_nothing(project)
+
+
+def test_an_edit_keeps_the_proof_and_writes_a_delta_after_it(project: Project) -> None:
+    _setup(project)
+    proof = project.root / ".bflow" / uptodate.FILE_NAME
+    base, delta = base_and_delta(proof)
+    assert delta == b""
+    project.write("src/a.txt", "aa\n")
+    assert sorted(_build(project)) == ["a", "count", "join"]
+    kept, delta = base_and_delta(proof)
+    assert kept == base and delta != b""
+    project.write("src/b.txt", "bb\n")  # the next part starts from the proof and its delta
+    assert sorted(_build(project)) == ["b", "count", "join"]
+    assert project.read("all.out") == "AA\nBB\n"
+    assert _build(project) == []
+    _full_build_runs_nothing(project)
+
+
+def test_a_torn_delta_sends_the_build_the_full_way(project: Project) -> None:
+    _setup(project)
+    project.write("src/a.txt", "aa\n")
+    assert sorted(_build(project)) == ["a", "count", "join"]
+    proof = project.root / ".bflow" / uptodate.FILE_NAME
+    proof.write_bytes(proof.read_bytes()[:-3])  # a kill in the middle of writing it
+    assert uptodate.check(file=None, cwd=str(project.root), targets=[], overrides={}) is None
+    assert _build(project) == []  # the full way: nothing to run
+    assert base_and_delta(proof)[1] == b""  # and the proof written whole again
+    assert uptodate.check(file=None, cwd=str(project.root), targets=[], overrides={}) == 6
 
 
 def test_the_summary_matches_the_full_build(project: Project) -> None:

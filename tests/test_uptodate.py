@@ -328,6 +328,40 @@ def test_refreshed_hashes_appended_to_the_state_keep_the_proof(project: Project)
     assert not _holds(project)
 
 
+def base_and_delta(proof: Path) -> tuple[bytes, bytes]:
+    """The proof as written whole (its size field and base) and the delta after it."""
+    data = proof.read_bytes()
+    end = 8 + int.from_bytes(data[:8], "little")
+    return data[:end], data[end:]
+
+
+def test_an_update_rewrites_only_the_delta_until_it_grows_past_its_limit(
+        project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    _copies_built_and_settled(project, uptodate.REWRITE_MIN + 6)
+    proof = project.root / ".bflow" / uptodate.FILE_NAME
+    base, delta = base_and_delta(proof)
+    assert delta == b""  # a full build writes the proof whole
+
+    def touch_all(ns: int) -> None:
+        for source in (project.root / "src").iterdir():
+            os.utime(source, ns=(ns, ns))
+
+    touch_all(time.time_ns() - 10 * racy.COARSE_WINDOW_NS)
+    assert _holds(project)  # refreshed: only the delta is written
+    kept, delta = base_and_delta(proof)
+    assert kept == base and delta != b""
+    assert _holds(project)  # the stats in the delta are trusted: nothing to write
+    assert proof.read_bytes() == base + delta
+
+    monkeypatch.setattr(uptodate, "DELTA_MAX_ROWS", uptodate.REWRITE_MIN)
+    touch_all(time.time_ns() - 20 * racy.COARSE_WINDOW_NS)
+    assert _holds(project)
+    rewritten, delta = base_and_delta(proof)
+    assert rewritten != base and delta == b""  # past the limit: written whole
+    assert _holds(project)
+    assert _build(project) == []
+
+
 def _copies_built_and_settled(project: Project, n: int) -> None:
     """A foreach copying `n` sources, built, then built again once every file is safely old:
     the second build's proof trusts every stat."""
