@@ -13,7 +13,6 @@ the proof; anything else removes it, and the next build goes the full way.
 
 from __future__ import annotations
 
-import marshal
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,12 +42,13 @@ def build(proof: Proof, changed: set[int], *, jobs: int | None, keep_going: bool
     proof cannot say which part that is (then build the full way)."""
     if proof.graph is None or proof.state_now is None:
         return None
-    settings_row, vars_, specs, *packed = proof.graph
+    settings_row, vars_, *packed = proof.graph
     spec_starts, touch_starts, touching, after_starts, after = map(ints_of, packed)
     part = _reached(changed, proof.depfiles, touch_starts, touching, after_starts, after)
-    entries = {index: _entry(marshal.loads(specs[spec_starts[index]:spec_starts[index + 1]]),
-                             proof.depfiles.get(index, ()))
-               for index in part}
+    specs = {index: proof.spec(spec_starts[index], spec_starts[index + 1]) for index in part}
+    if None in specs.values():
+        return None
+    entries = {index: _entry(spec, proof.depfiles.get(index, ())) for index, spec in specs.items()}
     project = _project(proof, Settings(*settings_row), vars_, entries, part)
     names = _names(entries, part)
     state = State(Path(os.path.dirname(proof.file)) / "state", reporter.warn).resume(

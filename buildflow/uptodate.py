@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from buildflow.model import Project
     from buildflow.state import State
 
-FORMAT = 6
+FORMAT = 7
 FILE_NAME = "uptodate"  # the proof of a plain `bflow`; other builds add a tag (`proof_name`)
 PROJECT_PART = ".project"
 MAX_PROOFS = 8  # kinds of build (targets, overrides) whose proofs are kept, the newest
@@ -95,6 +95,8 @@ class Proof:
         _, _, self.lone_inputs, static, self.listings = head
         self._project_file: BinaryIO | None = project_file  # at the task table
         self._graph: tuple[Any, ...] | None = None
+        self._graph_read = False
+        self._specs_at = 0  # where the task specs start in the project part
         self.root, self.flowfile, self.skip, paths = marshal.loads(static)
         self.paths: list[str] = paths + self.extra_paths
         self.state_now: Row | None = None  # the state file's id, once found unchanged
@@ -104,19 +106,30 @@ class Proof:
 
     @property
     def graph(self) -> tuple[Any, ...] | None:
-        """The task table for `incremental`, read from the project part the proof was opened
-        with when first asked for; None when the tasks cannot go that way."""
-        if self._project_file is not None:
+        """The task table for `incremental` (settings, vars, and the packed lists of ints),
+        read from the project part the proof was opened with when first asked for; None when
+        the tasks cannot go that way. The tasks' specs stay on disk until `spec` reads one."""
+        if not self._graph_read and self._project_file is not None:
+            self._graph_read = True
             try:
-                data = self._project_file.read()
-                self._graph = marshal.loads(data) if data else None
+                size = int.from_bytes(self._project_file.read(_HEAD_SIZE), "little")
+                self._graph = marshal.loads(self._project_file.read(size)) if size else None
+                self._specs_at = self._project_file.tell()
             except (OSError, EOFError, ValueError, TypeError):
                 self._graph = None
                 _remove(self.file + PROJECT_PART)  # damaged: the full way writes it again
-            finally:
-                self._project_file.close()
-                self._project_file = None
         return self._graph
+
+    def spec(self, start: int, end: int) -> Any:
+        """The spec of a task, at these offsets among the specs; None when the project part
+        is damaged (it is removed: the full way writes it again)."""
+        assert self._project_file is not None
+        try:
+            return marshal.loads(os.pread(self._project_file.fileno(), end - start,
+                                          self._specs_at + start))
+        except (OSError, EOFError, ValueError, TypeError):
+            _remove(self.file + PROJECT_PART)
+            return None
 
     @property
     def digest_of(self) -> list[str]:
@@ -687,8 +700,9 @@ def _graph(project: Project, tasks: list[str], paths: list[str]) -> bytes | None
     for spec_data in specs:
         spec_starts.append(spec_starts[-1] + len(spec_data))
     packed = [_packed(ints) for ints in (spec_starts, *_flat(touching), *_flat(after))]
-    graph_data: Any = (row_of(project.settings), project.vars, b"".join(specs), *packed)
-    return marshal.dumps(graph_data)
+    table_data: Any = (row_of(project.settings), project.vars, *packed)
+    table = marshal.dumps(table_data)
+    return len(table).to_bytes(_HEAD_SIZE, "little") + table + b"".join(specs)
 
 
 def _flat(lists: list[list[int]]) -> tuple[list[int], list[int]]:
