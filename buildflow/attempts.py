@@ -71,7 +71,7 @@ class Executor:
             self.wait(self.interrupted, delay)
             if self.interrupted.is_set():
                 break
-        masker = Masker(task.env)
+        masker = Masker(task.env) if task.env else None
         output = slot.finish(task.name,
                              silent_success=result.ok and not result.strays,
                              mask=masker if masker else None)

@@ -36,7 +36,7 @@ from buildflow.logs import LogSlot, OldLogs
 from buildflow.model import Project, Task
 from buildflow.plan import Plan
 from buildflow.runner import CommandRunner
-from buildflow.secrets import Masker
+from buildflow.secrets import masked
 from buildflow.staleness import Decision, decide
 from buildflow.state import State, TaskRecord
 
@@ -270,10 +270,9 @@ class Builder:
         """Report a failure and drop the task's success record, so the next build runs it."""
         self.state.forget([task.name])
         attempts, duration = (done.attempts, done.duration) if done else (0, 0.0)
-        mask = Masker(task.env)
         self.reporter.handle(ev.TaskFailed(task.name, round(duration, 3), attempts,
                                            done.output if done else "", reason,
-                                           tuple(mask(c) for c in task.commands)))
+                                           masked(task.env, task.commands)))
         result.tasks[task.name] = TaskResult(task.name, Outcome.FAILED, attempts, duration,
                                              reason)
 
@@ -301,9 +300,7 @@ class Builder:
                     parent = posixpath.dirname(path)
                     if parent:
                         self.hasher.fs.make_dirs(parent)
-                mask = Masker(task.env)
-                self.reporter.handle(ev.TaskStarted(task.name,
-                                                    tuple(mask(c) for c in task.commands)))
+                self.reporter.handle(ev.TaskStarted(task.name, masked(task.env, task.commands)))
                 return task
             self._task_ready.wait()
 
@@ -344,8 +341,6 @@ class Builder:
         self.hasher.forget_seen()
         self.hasher.settle_racy(oldest_only=True)  # what earlier tasks wrote, now past the window
         duration = round(done.duration, 3)
-        reason = "interrupted" if self.interrupted.is_set() and not done.result.ok \
-            else done.result.describe(task.timeout)
         if done.result.ok:
             outputs = {path: self.hasher.file_hash(path) for path in task.outputs}
             missing = [path for path, digest in outputs.items() if digest == MISSING]
@@ -362,6 +357,10 @@ class Builder:
                 return True
             reason = (f"exited 0 but did not write declared output {missing[0]}"
                       + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        elif self.interrupted.is_set():
+            reason = "interrupted"
+        else:
+            reason = done.result.describe(task.timeout)
         self._fail(task, reason, result, done)
         plan.finished(task.name, ok=False)
         return False

@@ -28,3 +28,12 @@ class Masker:
 
     def __bool__(self) -> bool:
         return bool(self.values)
+
+
+def masked(env: tuple[tuple[str, str], ...], texts: tuple[str, ...]) -> tuple[str, ...]:
+    """`texts` with the secret values of `env` masked: the same tuple when there are none, as
+    for nearly every task (this runs twice per task started)."""
+    if not env:
+        return texts
+    mask = Masker(env)
+    return tuple(map(mask, texts)) if mask else texts
