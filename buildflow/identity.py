@@ -36,14 +36,22 @@ def project_key(flowfile: str, data: bytes, overrides: Mapping[str, str]) -> tup
 
 
 def _code_stamp() -> tuple[tuple[str, int, int], ...]:
+    """(path, size, mtime) of each of bflow's own .py files. Walked with scandir, skipping
+    the bytecode caches: every no-op pays for this walk."""
     package = os.path.dirname(os.path.abspath(buildflow.__file__))
     stamp = []
-    for directory, _, names in os.walk(package):
-        for name in names:
-            if name.endswith(".py"):
-                st = os.stat(os.path.join(directory, name))
-                stamp.append((os.path.relpath(os.path.join(directory, name), package),
-                              st.st_size, st.st_mtime_ns))
+    pending = [""]
+    while pending:
+        rel = pending.pop()
+        with os.scandir(os.path.join(package, rel)) as entries:
+            for entry in entries:
+                name = f"{rel}/{entry.name}" if rel else entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name != "__pycache__":
+                        pending.append(name)
+                elif entry.name.endswith(".py"):
+                    st = entry.stat()
+                    stamp.append((name, st.st_size, st.st_mtime_ns))
     return tuple(sorted(stamp))
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from conftest import Project, settle
 
 
@@ -154,3 +155,22 @@ def test_a_custom_cache_dir_holds_the_cache(project: Project) -> None:
     assert not (project.root / ".bflow").exists()
     project.write("src/b.txt", "b\n")
     assert sorted(_build(project)) == ["b", "join"]
+
+
+def test_the_code_stamp_sees_every_source_file_of_bflow_and_no_bytecode(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An edit of bflow's own code (an editable install) must void every cached project."""
+    import buildflow
+    from buildflow import identity
+
+    package = tmp_path / "buildflow"
+    (package / "reporters" / "__pycache__").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "reporters" / "plain.py").write_text("x = 1\n")
+    (package / "reporters" / "__pycache__" / "plain.py").write_text("not bflow's source\n")
+    (package / "notes.txt").write_text("")
+    monkeypatch.setattr(buildflow, "__file__", str(package / "__init__.py"))
+    stamp = identity._code_stamp()
+    assert [name for name, _, _ in stamp] == ["__init__.py", "reporters/plain.py"]
+    (package / "reporters" / "plain.py").write_text("x = 22\n")
+    assert identity._code_stamp() != stamp
