@@ -74,5 +74,5 @@ class Executor:
         masker = Masker(task.env) if task.env else None
         output = slot.finish(task.name,
                              silent_success=result.ok and not result.strays,
-                             mask=masker if masker else None)
+                             mask=masker or None)
         return Execution(task, result, attempts, self.clock() - started, output, started_ns)

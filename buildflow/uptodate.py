@@ -214,9 +214,10 @@ class Proof:
         digest_of = list(self.digest_of)
         for index, digest in digests.items():
             digest_of[index] = digest
-        _write(self.file, _based((FORMAT, self.project_id, state_id, self.dir_stats,
-                                  self.extra_paths, new_rows, "\n".join(digest_of),
-                                  sorted(unsettled), self.count, self.depfiles)))
+        _write(self.file, _sized(marshal.dumps((FORMAT, self.project_id, state_id,
+                                                self.dir_stats, self.extra_paths, new_rows,
+                                                "\n".join(digest_of), sorted(unsettled),
+                                                self.count, self.depfiles))))
 
     def forget(self) -> None:
         _remove(self.file)
@@ -287,9 +288,9 @@ def _delta(data: bytes, offset: int) -> tuple[Any, ...] | None:
     return delta if type(delta) is tuple and len(delta) == 4 else None
 
 
-def _based(parts: tuple[Any, ...]) -> bytes:
-    """The proof written whole: its size, then its base, with no delta."""
-    encoded = marshal.dumps(parts)
+def _sized(encoded: bytes) -> bytes:
+    """`encoded` led by its length, as every part of the proof that something may follow is
+    stored: the proof's base (a delta), the project part's head and its task table (specs)."""
     return len(encoded).to_bytes(_HEAD_SIZE, "little") + encoded
 
 
@@ -554,8 +555,9 @@ def _record(project: Project, state: State, names: Sequence[str], targets: Seque
     depfiles = {i: tuple(index_of[p] for p in state.tasks[name].depfile_inputs)
                 for i, name in enumerate(tasks) if state.tasks[name].depfile_inputs}
     rows, digests, unsettled = rows_of(paths + extra_paths, files, state)
-    _write(proof_file, _based((FORMAT, project_id, state_id, dir_stats, extra_paths, rows,
-                               "\n".join(digests), unsettled, len(tasks), depfiles)))
+    _write(proof_file, _sized(marshal.dumps((FORMAT, project_id, state_id, dir_stats,
+                                             extra_paths, rows, "\n".join(digests), unsettled,
+                                             len(tasks), depfiles))))
     _keep_newest(cache_dir)
 
 
@@ -576,10 +578,8 @@ def _project_file_for(project: Project, basis: Basis, name: str, key: tuple[obje
     static = marshal.dumps((str(project.root), str(project.flowfile), basis.skip, paths))
     listings = {rel: marshal.dumps(seen) for rel, seen in basis.listings.items()}
     head_part: Any = (FORMAT, key, basis.lone_inputs, static, listings)
-    encoded = marshal.dumps(head_part)
     project_file = os.path.join(cache_dir, name + PROJECT_PART)
-    _write(project_file, len(encoded).to_bytes(_HEAD_SIZE, "little") + encoded
-           + (_graph(project, tasks, paths) or b""))
+    _write(project_file, _sized(marshal.dumps(head_part)) + (_graph(project, tasks, paths) or b""))
     return file_id(project_file)
 
 
@@ -701,8 +701,7 @@ def _graph(project: Project, tasks: list[str], paths: list[str]) -> bytes | None
         spec_starts.append(spec_starts[-1] + len(spec_data))
     packed = [_packed(ints) for ints in (spec_starts, *_flat(touching), *_flat(after))]
     table_data: Any = (row_of(project.settings), project.vars, *packed)
-    table = marshal.dumps(table_data)
-    return len(table).to_bytes(_HEAD_SIZE, "little") + table + b"".join(specs)
+    return _sized(marshal.dumps(table_data)) + b"".join(specs)
 
 
 def _flat(lists: list[list[int]]) -> tuple[list[int], list[int]]:

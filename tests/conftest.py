@@ -48,7 +48,10 @@ def settle(*paths: Path) -> None:
 
     deadline = time.monotonic() + 30
     for path in paths:
-        while not trusted(max(path.stat().st_mtime_ns, path.stat().st_ctime_ns), time.time_ns()):
+        while True:
+            st = path.stat()
+            if trusted(max(st.st_mtime_ns, st.st_ctime_ns), time.time_ns()):
+                break
             assert time.monotonic() < deadline
             time.sleep(0.02)
 

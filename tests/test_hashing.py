@@ -7,7 +7,7 @@ from pathlib import Path
 import xxhash
 from memfs import MemoryFileSystem
 
-from buildflow.contents import CHUNK
+from buildflow.contents import CHUNK, hash_regular_file
 from buildflow.fs import LocalFileSystem
 from buildflow.hashing import MISSING, Hasher, StatEntry
 
@@ -138,3 +138,5 @@ def test_files_on_disk_hash_whole_whatever_their_size(tmp_path: Path) -> None:
     for size in sizes:
         expected = xxhash.xxh3_128_hexdigest(bytes(i % 251 for i in range(size)))
         assert hasher.file_hash(f"f{size}") == expected, size
+        # as the fast path hashes a touched file: with a buffer made to the file's size
+        assert hash_regular_file(str(tmp_path / f"f{size}"))[0] == expected, size
