@@ -10,15 +10,15 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
 
 from buildflow import events as ev
 from buildflow.logs import LogSlot
 from buildflow.model import Task
 from buildflow.runner import CommandRunner, RunResult
 from buildflow.secrets import Masker
+from buildflow.typing_lite import NamedTuple
 
-Wait = Callable[[threading.Event, float], Any]
+Wait = Callable[[threading.Event, float], object]
 
 
 def backoff(task: Task, retry: int, jitter: float) -> float:

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
-_RULE_COLON = re.compile(r":(?=[ \t]|$)")
-
 
 def _words(text: str) -> list[str]:
     """Split on unescaped white space; `\\ ` is a space in a name, `$$` a dollar."""
@@ -37,8 +33,10 @@ def _words(text: str) -> list[str]:
 def _rule_colon(line: str) -> int:
     """Where the targets end: the first colon before white space, else the first colon (a
     glued `a.o:a.c`); -1 for a line that is no rule."""
-    match = _RULE_COLON.search(line)
-    return match.start() if match else line.find(":")
+    colon = line.find(":")
+    while colon >= 0 and line[colon + 1:colon + 2] not in ("", " ", "\t"):
+        colon = line.find(":", colon + 1)
+    return colon if colon >= 0 else line.find(":")
 
 
 def parse(text: str) -> list[str]:

@@ -1,12 +1,12 @@
 """What happens during a build, as data. The scheduler emits these; reporters print them.
 
 Events are NamedTuples (a build makes thousands, and they import cheaply); each one's last
-field, `event`, names its kind in `--json` output and is left at its default. No `from
-__future__ import annotations` here: a NamedTuple compiles each string annotation into a
-ForwardRef when its class is made, which doubles what importing this module costs.
+field, `event`, names its kind in `--json` output and is left at its default.
 """
 
-from typing import NamedTuple, Protocol
+from __future__ import annotations
+
+from buildflow.typing_lite import NamedTuple, Protocol
 
 
 class BuildStarted(NamedTuple):

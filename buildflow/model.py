@@ -1,17 +1,18 @@
 """Frozen specs: the project's settings and its tasks, placeholders expanded, globs resolved.
 
 Run state (records, hashes, results) lives elsewhere; nothing here changes during a build.
-
-No `from __future__ import annotations` here: a NamedTuple compiles each string annotation
-into a ForwardRef when its class is made, which doubles what importing this module costs.
 """
+
+from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
-
 from buildflow.graph import Graph
+from buildflow.typing_lite import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class Settings(NamedTuple):

@@ -14,15 +14,17 @@ of tasks feel, and spares importing `subprocess`. Others (a task's `cwd` or `env
 from __future__ import annotations
 
 import os
-import re
 import signal
 import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, NamedTuple, Protocol
 
 from buildflow.model import Task
+from buildflow.typing_lite import TYPE_CHECKING, NamedTuple, Protocol
+
+if TYPE_CHECKING:
+    from typing import IO
 
 KILL_GRACE_SECONDS = 2.0
 _GROUP_POLL_SECONDS = 0.02
@@ -31,7 +33,7 @@ _WAIT_POLL_MAX_SECONDS = 0.05  # waiting with a timeout polls, backing off up to
 # signal stays ignored across exec. Popen resets them too (restore_signals).
 _RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
 # Characters that need a shell, as in GNU Make's fast path.
-_SHELL_CHARS = re.compile(r"""[\n"#$&'()*;<=>?\[\\\]^`{|}~%!]""")
+_SHELL_CHARS = frozenset("\n\"#$&'()*;<=>?[\\]^`{|}~%!")
 _SHELL_WORDS = frozenset(
     "alias bg break case cd command continue declare do done echo elif else esac eval exec exit "
     "export fc fg fi for function getopts hash if jobs kill let local logout read readonly return "
@@ -87,7 +89,7 @@ class CommandRunner(Protocol):
 
 def direct_argv(command: str) -> list[str] | None:
     """The argv to exec without a shell, or None when the command needs one."""
-    if _SHELL_CHARS.search(command):
+    if not _SHELL_CHARS.isdisjoint(command):
         return None
     words = command.split()
     if not words or words[0] in _SHELL_WORDS:

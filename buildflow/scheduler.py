@@ -25,7 +25,6 @@ import time
 from collections.abc import Callable
 from enum import Enum
 from types import FrameType
-from typing import Any, NamedTuple
 
 from buildflow import depfile as depfiles
 from buildflow import events as ev
@@ -39,6 +38,10 @@ from buildflow.runner import CommandRunner
 from buildflow.secrets import masked
 from buildflow.staleness import Decision, decide
 from buildflow.state import State, TaskRecord
+from buildflow.typing_lite import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class Outcome(Enum):

@@ -21,12 +21,15 @@ import os
 import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, NamedTuple
 
 from buildflow.errors import BuildError
 from buildflow.frames import FRAME, HEADER, decode_at, encode, size_at
 from buildflow.gcpause import paused
 from buildflow.hashing import StatEntry, StatRow
+from buildflow.typing_lite import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from typing import Any
 
 # Compact when the records after the snapshot weigh more than this (a record weighs one, plus
 # one per stat entry it carries: what it costs a load), and more than one for every
