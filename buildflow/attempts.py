@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 from buildflow import events as ev
 from buildflow.logs import LogSlot
@@ -37,7 +36,7 @@ class Execution(NamedTuple):
 
 
 class Executor:
-    def __init__(self, runner: CommandRunner, root: Path,
+    def __init__(self, runner: CommandRunner, root: str,
                  base_env: Mapping[str, str], *, interrupted: threading.Event,
                  on_retry: Callable[[ev.TaskRetry], None], wait: Wait,
                  jitter: Callable[[], float], clock: Callable[[], float]) -> None:

@@ -25,16 +25,16 @@ def selected(project: Project, targets: Iterable[str] = (), cwd: str | None = No
     """The named targets (or the defaults) and everything they need, in build order."""
     targets = list(targets) or list(project.settings.default or ())
     graph = project.graph
-    names = graph.select(targets, str(project.root), cwd) if targets else list(project.tasks)
+    names = graph.select(targets, project.root, cwd) if targets else list(project.tasks)
     return graph.closure(names)
 
 
 def open_state(project: Project, warn: ev.Reporter | None = None) -> State:
-    return State(project.cache_dir / "state", warn.warn if warn else lambda _: None).load()
+    return State(os.path.join(project.cache_dir, "state"), warn.warn if warn else lambda _: None).load()
 
 
 def hasher_for(project: Project, state: State) -> Hasher:
-    return Hasher(LocalFileSystem(str(project.root)), state.stats)
+    return Hasher(LocalFileSystem(project.root), state.stats)
 
 
 def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = None,
@@ -53,7 +53,7 @@ def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = N
                            force=force)
     if dry_run:
         return _dry_run(project, names, options, reporter)
-    lock = ProjectLock(project.cache_dir / "lock")
+    lock = ProjectLock(os.path.join(project.cache_dir, "lock"))
     lock.acquire(lock_timeout, reporter.warn)
     try:
         state = open_state(project, reporter)

@@ -24,13 +24,16 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
 
 from buildflow.gcpause import paused
 from buildflow.graph import Graph
 from buildflow.identity import Listing, cache_dir_of, is_input_file, listing, project_key
 from buildflow.model import Project, Settings, tasks_from_rows
 from buildflow.racy import trusted
+from buildflow.typing_lite import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from typing import Any
 
 FORMAT = 3
 FILE_NAME = "flowcache"
@@ -125,7 +128,7 @@ def _read_entry(cache_file: Path, key: tuple[object, ...]) -> Project | None:
 
 def _store(cache_file: Path, key: tuple[object, ...], project: Project, data: bytes,
            started_ns: int) -> None:
-    root = str(project.root)
+    root = project.root
     if os.path.normpath(cache_file.parent) != os.path.normpath(project.cache_dir):
         return  # the cache dir is not where the next run will look for it
     skip = frozenset({os.path.normpath(project.settings.cache_dir).replace(os.sep, "/")})
@@ -168,11 +171,9 @@ def _changed_since(directory: str, started_ns: int) -> bool:
     return not trusted(max(st.st_mtime_ns, st.st_ctime_ns), started_ns)
 
 
-# The Project as plain data, and back.
-
-# Every field of Project, Task and Settings is stored positionally, so a field added to them
-# is cached too; one marshal cannot hold makes the entry unwritable (never wrong).
-_PATHS = ("root", "flowfile")
+# The Project as plain data, and back. Every field of Project, Task and Settings is stored
+# positionally, so a field added to them is cached too; one marshal cannot hold makes the entry
+# unwritable (never wrong).
 
 
 def row_of(record: tuple[object, ...]) -> tuple[object, ...]:
@@ -183,8 +184,6 @@ def row_of(record: tuple[object, ...]) -> tuple[object, ...]:
 
 def _encode(project: Project) -> dict[str, object]:
     payload = project._asdict()
-    for name in _PATHS:
-        payload[name] = str(payload[name])
     payload["settings"] = row_of(project.settings)
     payload["tasks"] = tuple(map(row_of, project.tasks.values()))
     payload["graph"] = tuple(project.graph.ranked)  # the rest is derived from the tasks
@@ -193,8 +192,6 @@ def _encode(project: Project) -> dict[str, object]:
 
 def _decode(payload: dict[str, object]) -> Project:
     values = dict(payload)
-    for name in _PATHS:
-        values[name] = Path(values[name])  # type: ignore[arg-type]
     values["settings"] = Settings(*values["settings"])  # type: ignore[misc]
     values["tasks"] = tasks = tasks_from_rows(values["tasks"])  # type: ignore[arg-type]
     values["graph"] = Graph(tasks, values["graph"])  # type: ignore[arg-type]

@@ -12,13 +12,16 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
 
 from buildflow.errors import FlowfileError, UsageError
 from buildflow.locate import flowfile_path
 from buildflow.model import Settings
 from buildflow.placeholders import BUILTIN_NAMES
 from buildflow.typecheck import Checker, type_name
+from buildflow.typing_lite import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from typing import Any
 
 TASK_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/+@]*\Z")
 

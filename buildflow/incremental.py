@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 from buildflow import events as ev
 from buildflow.errors import EXIT_OK
@@ -51,7 +50,7 @@ def build(proof: Proof, changed: set[int], *, jobs: int | None, keep_going: bool
     entries = {index: _entry(spec, proof.depfiles.get(index, ())) for index, spec in specs.items()}
     project = _project(proof, Settings(*settings_row), vars_, entries, part)
     names = _names(entries, part)
-    state = State(Path(os.path.dirname(proof.file)) / "state", reporter.warn).resume(
+    state = State(os.path.join(os.path.dirname(proof.file), "state"), reporter.warn).resume(
         *_records_and_stats(proof, project, entries, part, changed), size=proof.state_now[0])
     options = BuildOptions(jobs=jobs or project.default_jobs, keep_going=keep_going)
     builder = Builder(project, state, Hasher(LocalFileSystem(proof.root), state.stats),
@@ -106,7 +105,7 @@ def _project(proof: Proof, settings: Settings, vars_: dict[str, str],
     start in). Their inputs made by other tasks are plain files to it: up to date ones."""
     specs = [entries[index] for index in sorted(part, key=lambda i: entries[i][0])]
     tasks = tasks_from_rows(tuple(spec[1] for spec in specs))
-    return Project(root=Path(proof.root), flowfile=Path(proof.flowfile), settings=settings,
+    return Project(root=proof.root, flowfile=proof.flowfile, settings=settings,
                    vars=vars_, tasks=tasks, graph=Graph(tasks))
 
 

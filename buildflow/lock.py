@@ -7,20 +7,19 @@ import fcntl
 import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from buildflow.errors import BuildError
 
 
 class ProjectLock:
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
         self._fd: int | None = None
 
     def acquire(self, timeout: float | None, say: Callable[[str], None]) -> None:
         """Wait for the lock (forever when timeout is None), saying once that we wait."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as exc:
             raise BuildError(f"{self.path}: cannot create the lock file: {exc.strerror}; "

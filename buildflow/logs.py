@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from pathlib import Path
 from buildflow.hashing import text_digest
 from buildflow.typing_lite import TYPE_CHECKING
 
@@ -25,11 +24,11 @@ if TYPE_CHECKING:
 MAX_PRINTED_OUTPUT = 1 << 20
 
 
-def log_path(cache_dir: Path, task_name: str) -> Path:
+def log_path(cache_dir: str, task_name: str) -> str:
     import re  # here: only a task that printed, or has an old log, is named (re: 3 ms)
 
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", task_name).strip("._")[:80] or "task"
-    return cache_dir / "logs" / f"{safe}-{text_digest(task_name)[:8]}.log"
+    return os.path.join(cache_dir, "logs", f"{safe}-{text_digest(task_name)[:8]}.log")
 
 
 class OldLogs:
@@ -38,9 +37,9 @@ class OldLogs:
     each of thousands of tasks, nearly all without one, costs a system call each. Shared by
     the workers of one build; a task's log is written only by its own run."""
 
-    def __init__(self, cache_dir: Path) -> None:
+    def __init__(self, cache_dir: str) -> None:
         self.cache_dir = cache_dir
-        self.logs_dir = cache_dir / "logs"
+        self.logs_dir = os.path.join(cache_dir, "logs")
         self._names: set[str] | None = None
 
     def remove(self, task_name: str) -> None:
@@ -54,8 +53,9 @@ class OldLogs:
                 self._names = set()
         if self._names:
             log = log_path(self.cache_dir, task_name)
-            if log.name in self._names:
-                self._names.discard(log.name)
+            name = os.path.basename(log)
+            if name in self._names:
+                self._names.discard(name)
                 _remove(log)
 
 
@@ -68,7 +68,7 @@ class LogSlot:
 
     def __init__(self, old_logs: OldLogs, number: int) -> None:
         self.old_logs = old_logs
-        self.path = old_logs.logs_dir / f".running-{number}"  # a dot: never a task's log name
+        self.path = os.path.join(old_logs.logs_dir, f".running-{number}")  # a dot: no log's name
         self._file: BinaryIO | None = None
 
     def open(self) -> BinaryIO:
@@ -78,7 +78,7 @@ class LogSlot:
             try:
                 self._file = open(self.path, "wb", buffering=0)
             except FileNotFoundError:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                os.makedirs(self.old_logs.logs_dir, exist_ok=True)
                 self._file = open(self.path, "wb", buffering=0)
         return self._file
 
@@ -106,22 +106,24 @@ class LogSlot:
             _remove(self.path)
 
 
-def _remove(path: Path) -> None:
+def _remove(path: str) -> None:
     try:
         os.unlink(path)
     except FileNotFoundError:
         pass
 
 
-def seal(path: Path, mask: Callable[[str], str] | None = None) -> str:
+def seal(path: str, mask: Callable[[str], str] | None = None) -> str:
     """Mask secrets in a finished log (rewriting it whole, atomically) and return the text to
     print: its last MAX_PRINTED_OUTPUT bytes, since the end of a log is where errors are."""
     if mask is not None:
-        text = mask(path.read_bytes().decode("utf-8", "surrogateescape"))
-        temporary = path.with_suffix(".tmp")
-        temporary.write_bytes(text.encode("utf-8", "surrogateescape"))
+        with open(path, "rb") as handle:
+            text = mask(handle.read().decode("utf-8", "surrogateescape"))
+        temporary = os.path.splitext(path)[0] + ".tmp"
+        with open(temporary, "wb") as handle:
+            handle.write(text.encode("utf-8", "surrogateescape"))
         os.replace(temporary, path)
-    size = path.stat().st_size
+    size = os.stat(path).st_size
     with open(path, "rb") as handle:
         if size > MAX_PRINTED_OUTPUT:
             handle.seek(size - MAX_PRINTED_OUTPUT)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from buildflow.graph import Graph
 from buildflow.typing_lite import TYPE_CHECKING, NamedTuple
 
@@ -61,10 +60,11 @@ def tasks_from_rows(rows: Iterable[tuple[object, ...]]) -> dict[str, Task]:
 
 
 class Project(NamedTuple):
-    """A loaded Flowfile: every task instance in declaration order, and the graph over them."""
+    """A loaded Flowfile: every task instance in declaration order, and the graph over them.
+    Its paths are absolute strings (the engine joins them with `os.path`, not `pathlib`)."""
 
-    root: Path
-    flowfile: Path
+    root: str
+    flowfile: str
     settings: Settings
     vars: dict[str, str]
     tasks: dict[str, Task]
@@ -75,8 +75,8 @@ class Project(NamedTuple):
     data: Mapping[str, Any] | None = None
 
     @property
-    def cache_dir(self) -> Path:
-        return self.root / self.settings.cache_dir
+    def cache_dir(self) -> str:
+        return os.path.join(self.root, self.settings.cache_dir)
 
     @property
     def default_jobs(self) -> int:

@@ -11,13 +11,16 @@ import posixpath
 import stat
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
 
 from buildflow import foreach, globbing, placeholders
 from buildflow.errors import FlowfileError, UsageError, did_you_mean
 from buildflow.flowfile import Flowfile, TaskDecl
 from buildflow.graph import Graph
 from buildflow.model import Project, Task
+from buildflow.typing_lite import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class _Staged(NamedTuple):
@@ -296,14 +299,14 @@ def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None) -> P
         if target in instances:
             continue
         try:
-            graph.select([target], str(r.root))
+            graph.select([target], r.root_text)
         except UsageError as exc:
             r.problem(f"settings.default[{index}]", str(exc))
     if not r.problems:
         r.check_cycle(graph)
     if r.problems:
         raise FlowfileError(r.problems)
-    return Project(root=r.root, flowfile=flowfile.path, settings=flowfile.settings,
+    return Project(root=r.root_text, flowfile=str(flowfile.path), settings=flowfile.settings,
                    vars=r.vars, tasks=tasks, graph=graph, warnings=tuple(r.warnings),
                    globbed_dirs=frozenset(r.disk.dirs_read))
 

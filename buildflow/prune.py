@@ -30,7 +30,7 @@ def prune_dead_outputs(project: Project, state: State, hasher: Hasher,
             if current != digest:
                 say(f"left {path} in place: task '{name}' wrote it but no longer declares it, "
                     f"and it was modified since; delete it by hand if it is not needed")
-            elif remove_owned(str(project.root), path):
+            elif remove_owned(project.root, path):
                 say(f"removed {path}: task '{name}' wrote it but no longer declares it")
                 removed = True
     state.forget(dead_tasks)

@@ -18,7 +18,6 @@ import signal
 import threading
 import time
 from collections.abc import Mapping
-from pathlib import Path
 
 from buildflow.model import Task
 from buildflow.typing_lite import TYPE_CHECKING, NamedTuple, Protocol
@@ -79,7 +78,7 @@ class Child(Protocol):
 
 
 class CommandRunner(Protocol):
-    def run(self, task: Task, root: Path, env: Mapping[str, str], log: IO[bytes]) -> RunResult:
+    def run(self, task: Task, root: str, env: Mapping[str, str], log: IO[bytes]) -> RunResult:
         """Run every command of `task` in order, stopping at the first failure."""
 
     def stop_all(self) -> None:
@@ -110,9 +109,9 @@ class SubprocessRunner:
         self._running: set[Child] = set()
         self._stopping = False
 
-    def run(self, task: Task, root: Path, env: Mapping[str, str], log: IO[bytes]) -> RunResult:
+    def run(self, task: Task, root: str, env: Mapping[str, str], log: IO[bytes]) -> RunResult:
         deadline = time.monotonic() + task.timeout if task.timeout > 0 else None
-        cwd = root / task.cwd if task.cwd else root
+        cwd = os.path.join(root, task.cwd) if task.cwd else root
         strays = False
         for command in task.commands:
             argv = direct_argv(command) or [task.shell, "-c", command]
@@ -164,13 +163,13 @@ class SubprocessRunner:
             thread.join()
 
 
-def _spawn(argv: list[str], cwd: Path, env: Mapping[str, str], log: IO[bytes],
+def _spawn(argv: list[str], cwd: str, env: Mapping[str, str], log: IO[bytes],
            environ: Mapping[bytes, bytes], here: str) -> Child | RunResult:
     """Start `argv` as the leader of a new process group, or say in the log why it could not.
     `environ` is bflow's environment, encoded, and `here` its working directory, for a
     command run in both (`env is os.environ`, `cwd` is `here`) without Popen."""
     try:
-        if env is os.environ and str(cwd) == here:
+        if env is os.environ and cwd == here:
             fd = log.fileno()
             return _Spawned(os.posix_spawnp(
                 argv[0], argv, environ, setsid=True, setsigdef=_RESET_SIGNALS,
@@ -178,7 +177,7 @@ def _spawn(argv: list[str], cwd: Path, env: Mapping[str, str], log: IO[bytes],
                               (os.POSIX_SPAWN_DUP2, fd, 1), (os.POSIX_SPAWN_DUP2, fd, 2)]))
         return _Popened(argv, cwd, env, log)
     except OSError as exc:
-        if exc.filename is not None and os.fsdecode(exc.filename) == str(cwd):
+        if exc.filename is not None and os.fsdecode(exc.filename) == cwd:
             log.write(f"bflow: cannot run in {cwd}: {exc.strerror}\n".encode())
             return RunResult(126)
         if isinstance(exc, FileNotFoundError):
@@ -230,7 +229,7 @@ class _Popened:
     """A child started by `subprocess.Popen`, for a command with its own directory or
     environment."""
 
-    def __init__(self, argv: list[str], cwd: Path, env: Mapping[str, str],
+    def __init__(self, argv: list[str], cwd: str, env: Mapping[str, str],
                  log: IO[bytes]) -> None:
         import subprocess
 

@@ -373,7 +373,9 @@ class Builder:
         if not task.depfile:
             return {}
         try:
-            text = (self.project.root / task.depfile).read_text("utf-8", "surrogateescape")
+            with open(os.path.join(self.project.root, task.depfile), encoding="utf-8",
+                      errors="surrogateescape") as handle:
+                text = handle.read()
         except (FileNotFoundError, IsADirectoryError):
             return {}
         found: dict[str, str] = {}

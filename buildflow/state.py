@@ -20,7 +20,6 @@ import marshal
 import os
 import zlib
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
 from buildflow.errors import BuildError
 from buildflow.frames import FRAME, HEADER, decode_at, encode, size_at
@@ -49,8 +48,9 @@ class TaskRecord(NamedTuple):
 
 
 class State:
-    def __init__(self, path: Path, warn: Callable[[str], None] = lambda _: None) -> None:
-        self.path = path
+    def __init__(self, path: str | os.PathLike[str],
+                 warn: Callable[[str], None] = lambda _: None) -> None:
+        self.path = os.fspath(path)
         self.warn = warn
         self.tasks: dict[str, TaskRecord] = {}
         self.stats: dict[str, StatRow] = {}
@@ -74,7 +74,8 @@ class State:
 
     def load(self) -> State:
         try:
-            data = self.path.read_bytes()
+            with open(self.path, "rb") as handle:
+                data = handle.read()
         except FileNotFoundError:
             return self
         except OSError as exc:
@@ -150,8 +151,9 @@ class State:
     def _append(self, payload: tuple[Any, ...]) -> None:
         if self._handle is None:
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._handle = open(self.path, "r+b" if self.path.exists() else "w+b", buffering=0)
+                os.makedirs(os.path.dirname(self.path), exist_ok=True)
+                self._handle = open(self.path, "r+b" if os.path.exists(self.path) else "w+b",
+                                    buffering=0)
                 self._handle.truncate(self._good_size)
                 self._handle.seek(0, os.SEEK_END)
                 if self._good_size == 0:
@@ -210,7 +212,7 @@ class State:
                  for path in files}
         self.stats = {path: row for path, row in self.stats.items() if path in named}
         data = marshal.dumps(("S", *_shared(self.tasks, self.stats)))
-        temp = self.path.with_name(self.path.name + ".tmp")
+        temp = self.path + ".tmp"
         try:
             with open(temp, "wb") as handle:  # the frame in pieces: no copy of a large blob
                 handle.write(HEADER + FRAME.pack(len(data), zlib.crc32(data)))
@@ -222,7 +224,7 @@ class State:
             self.warn(f"{self.path}: could not compact the build state: {exc.strerror}")
             return
         self._tail = 0
-        self._good_size = self.path.stat().st_size
+        self._good_size = os.stat(self.path).st_size
 
 
 def _weight(payload: tuple[Any, ...]) -> int:

@@ -5,9 +5,12 @@ user sees every mistake in one run."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from buildflow.errors import did_you_mean
+from buildflow.typing_lite import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def type_name(value: object) -> str:

@@ -529,7 +529,7 @@ def _record(project: Project, state: State, names: Sequence[str], targets: Seque
             cwd: str | None) -> None:
     from buildflow import flowcache
 
-    cache_dir = str(project.cache_dir)
+    cache_dir = project.cache_dir
     basis = flowcache.basis(project)
     if basis is None:
         return  # not loaded through the project cache: nothing to check a proof against
@@ -538,7 +538,7 @@ def _record(project: Project, state: State, names: Sequence[str], targets: Seque
     kind = proof_name(targets, cwd, dict(overrides))
     proof_file = os.path.join(cache_dir, kind)
     files = files_of(project, state, names)
-    dir_stats = _dir_stats(str(project.root), basis)
+    dir_stats = _dir_stats(project.root, basis)
     state_id = file_id(os.path.join(cache_dir, "state"))
     if files is None or dir_stats is None or state_id is None or \
             state_id[0] != state.good_size:  # a torn tail: appending must not follow it
@@ -566,7 +566,7 @@ def _project_file_for(project: Project, basis: Basis, name: str, key: tuple[obje
     """The identity of the project part of the proof for this key and these listings, written
     unless the one on disk already has them (then the costly part, the tasks for
     `incremental`, is not redone)."""
-    cache_dir = str(project.cache_dir)
+    cache_dir = project.cache_dir
     try:
         head, project_id, handle = _read_project_file(cache_dir, name)
         handle.close()
@@ -575,7 +575,7 @@ def _project_file_for(project: Project, basis: Basis, name: str, key: tuple[obje
             return project_id
     except (OSError, EOFError, ValueError, TypeError):
         pass
-    static = marshal.dumps((str(project.root), str(project.flowfile), basis.skip, paths))
+    static = marshal.dumps((project.root, project.flowfile, basis.skip, paths))
     listings = {rel: marshal.dumps(seen) for rel, seen in basis.listings.items()}
     head_part: Any = (FORMAT, key, basis.lone_inputs, static, listings)
     project_file = os.path.join(cache_dir, name + PROJECT_PART)

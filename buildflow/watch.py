@@ -19,11 +19,11 @@ import os
 import time
 from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import Protocol
 
 from buildflow import engine
 from buildflow.errors import EXIT_INTERRUPTED, EXIT_OK, FatalError, Interrupted
 from buildflow.model import Project, Task
+from buildflow.typing_lite import Protocol
 from buildflow.watchset import Change, WatchSet
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from typing import NamedTuple
 
 from buildflow.model import Project
 from buildflow.state import TaskRecord
+from buildflow.typing_lite import NamedTuple
 
 
 class Change(NamedTuple):
@@ -34,7 +34,7 @@ class WatchSet(NamedTuple):
            records: Mapping[str, TaskRecord]) -> WatchSet:
         """The inputs of the tasks `names` (and the depfile inputs their last runs found), the
         directories their globs listed, and the Flowfile; minus everything a build writes."""
-        root = str(project.root)
+        root = project.root
 
         def absolute(path: str) -> str:
             return os.path.normpath(os.path.join(root, path))
@@ -42,7 +42,7 @@ class WatchSet(NamedTuple):
         tasks = [project.tasks[name] for name in names]
         outputs = {absolute(path) for task in project.tasks.values() for path in task.outputs}
         depfiles = {absolute(task.depfile) for task in project.tasks.values() if task.depfile}
-        ignored_dirs = (absolute(str(project.cache_dir)), *sorted(
+        ignored_dirs = (absolute(project.cache_dir), *sorted(
             absolute(path) for task in project.tasks.values() for path in task.dir_outputs))
         paths = {absolute(path) for task in tasks for path in task.inputs}
         for task in tasks:
@@ -50,7 +50,7 @@ class WatchSet(NamedTuple):
             if record is not None:
                 paths.update(map(absolute, record.depfile_inputs))
         ignored = frozenset(outputs | depfiles)
-        return cls(root, str(project.flowfile),
+        return cls(root, project.flowfile,
                    frozenset(p for p in paths if not _ignored(p, ignored, ignored_dirs)),
                    frozenset(d for d in map(absolute, project.globbed_dirs)
                              if not _ignored(d, ignored, ignored_dirs)),

@@ -129,7 +129,7 @@ def assert_trustworthy(project: Project, reference: dict[str, bytes]) -> None:
     """The state loads; whatever bflow would skip has exactly a clean build's outputs."""
     warnings: list[str] = []
     loaded = buildflow.load(project.root / "Flowfile")
-    state = State(loaded.cache_dir / "state", warnings.append).load()
+    state = State(os.path.join(loaded.cache_dir, "state"), warnings.append).load()
     assert "broken" not in state.tasks
     names = engine.selected(loaded)
     decisions = survey(loaded, names, state.tasks, engine.hasher_for(loaded, state))

@@ -39,7 +39,7 @@ def run(tmp_path: Path, *commands: str, runner: SubprocessRunner | None = None,
     task = Task(name="t", base="t", commands=commands, **fields)  # type: ignore[arg-type]
     log_file = tmp_path / "t.log"
     with open(log_file, "wb", buffering=0) as log:
-        result = (runner or SubprocessRunner()).run(task, tmp_path, env, log)
+        result = (runner or SubprocessRunner()).run(task, str(tmp_path), env, log)
     return result, log_file.read_text()
 
 

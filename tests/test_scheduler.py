@@ -29,14 +29,14 @@ class FakeRunner:
         self.content = content
         self.calls: list[str] = []
 
-    def run(self, task: Task, root: Path, env: object, log: IO[bytes]) -> RunResult:
+    def run(self, task: Task, root: str, env: object, log: IO[bytes]) -> RunResult:
         self.calls.append(task.name)
         results = self.script.get(task.name, [])
         result = results.pop(0) if results else RunResult(0)
         log.write(f"attempt by {task.name}\n".encode())
         if result.ok:
             for output in task.outputs:
-                (root / output).write_text(self.content or f"{task.name} {len(self.calls)}\n")
+                Path(root, output).write_text(self.content or f"{task.name} {len(self.calls)}\n")
         return result
 
     def stop_all(self) -> None:
@@ -257,7 +257,7 @@ def test_exit_zero_without_declared_output_fails(tmp_path: Path) -> None:
     """)
 
     class Liar(FakeRunner):
-        def run(self, task: Task, root: Path, env: object, log: IO[bytes]) -> RunResult:
+        def run(self, task: Task, root: str, env: object, log: IO[bytes]) -> RunResult:
             return RunResult(0)
 
     result, _ = engine_build(tmp_path, Liar())
@@ -269,7 +269,7 @@ def test_a_bug_in_a_worker_reaches_the_caller(tmp_path: Path) -> None:
     flowfile(tmp_path, "[tasks.a]\ncmd = 'a'\n")
 
     class Broken(FakeRunner):
-        def run(self, task: Task, root: Path, env: object, log: IO[bytes]) -> RunResult:
+        def run(self, task: Task, root: str, env: object, log: IO[bytes]) -> RunResult:
             raise RuntimeError("runner bug")
 
     with pytest.raises(RuntimeError, match="runner bug"):

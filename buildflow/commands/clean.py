@@ -4,6 +4,8 @@ included."""
 
 from __future__ import annotations
 
+import os
+
 from buildflow import engine
 from buildflow.commands import invocation_dir
 from buildflow.errors import EXIT_OK
@@ -17,7 +19,7 @@ def _named_tasks(project: Project, targets: list[str]) -> list[str]:
     if not targets:
         return list(project.tasks)
     names: dict[str, None] = {}
-    pending = project.graph.select(targets, str(project.root), invocation_dir())
+    pending = project.graph.select(targets, project.root, invocation_dir())
     while pending:
         name = pending.pop(0)
         if name not in names:
@@ -29,7 +31,7 @@ def _named_tasks(project: Project, targets: list[str]) -> list[str]:
 
 def run(project: Project, *, targets: list[str]) -> int:
     names = _named_tasks(project, targets)
-    lock = ProjectLock(project.cache_dir / "lock")
+    lock = ProjectLock(os.path.join(project.cache_dir, "lock"))
     lock.acquire(None, lambda message: print(f"bflow: {message}"))
     removed = 0
     try:
@@ -37,7 +39,7 @@ def run(project: Project, *, targets: list[str]) -> int:
         for name in names:
             task = project.tasks[name]
             for path in (*task.outputs, *([task.depfile] if task.depfile else [])):
-                removed += remove_owned(str(project.root), path)
+                removed += remove_owned(project.root, path)
         state.forget(names)
         state.close()
     finally:

@@ -21,7 +21,8 @@ def run(project: Project, *, task: str) -> int:
         task = instances[0]
     path = log_path(project.cache_dir, task)
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:
+            data = handle.read()
     except FileNotFoundError:
         if task not in open_state(project).tasks:
             raise UsageError(f"task '{task}' has no saved output yet (it has not run)") from None

@@ -27,7 +27,7 @@ def run(project: Project, *, targets: list[str], check: bool) -> int:
 
 
 def explain(project: Project, *, target: str) -> int:
-    names = project.graph.select([target], str(project.root), invocation_dir())
+    names = project.graph.select([target], project.root, invocation_dir())
     decisions = _decisions(project, names)
     for name in names:
         if project.tasks[name].is_group:

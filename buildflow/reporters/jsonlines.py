@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TextIO
 
 from buildflow import events as ev
+from buildflow.typing_lite import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import TextIO
 
 
 class JsonReporter:

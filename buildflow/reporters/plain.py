@@ -7,10 +7,13 @@ tasks never interleave.
 from __future__ import annotations
 
 import sys
-from typing import TextIO
 
 from buildflow import events as ev
 from buildflow.reporters.text import Tally, failure_block, indent, retry_line
+from buildflow.typing_lite import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import TextIO
 
 
 class PlainReporter:
