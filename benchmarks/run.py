@@ -126,7 +126,8 @@ def prepare(directory: Path, scenario: str, tool: str, rep: int, n: int) -> None
         os.utime(path, ns=(later, later))
 
 
-def run(n: int, reps: int, jobs: int, root: Path, bflow: list[str]) -> Results:
+def run(n: int, reps: int, jobs: int, root: Path, bflow: list[str],
+        scenarios: tuple[str, ...] = SCENARIOS) -> Results:
     dirs = generate(root, n)
     outputs = Graph(n).outputs
     results = Results()
@@ -135,7 +136,7 @@ def run(n: int, reps: int, jobs: int, root: Path, bflow: list[str]) -> Results:
     for rep in range(reps + 1):
         warm_up = rep == 0
         order = TOOLS[rep % 3:] + TOOLS[:rep % 3]
-        for scenario in SCENARIOS:
+        for scenario in SCENARIOS if warm_up else scenarios:
             for tool in order:
                 key = (scenario, tool)
                 directory = dirs[tool]
@@ -156,11 +157,12 @@ def run(n: int, reps: int, jobs: int, root: Path, bflow: list[str]) -> Results:
     return results
 
 
-def report(n: int, reps: int, results: Results) -> str:
+def report(n: int, reps: int, results: Results,
+           scenarios: tuple[str, ...] = SCENARIOS) -> str:
     lines = [f"### N = {n:,} (median of {reps}, -j2)", "",
              "| scenario | tool | median | min–max | × Make | tasks run | peak RSS |",
              "|---|---|---:|---:|---:|---:|---:|"]
-    for scenario in SCENARIOS:
+    for scenario in scenarios:
         make_median = statistics.median(results.seconds[(scenario, "make")])
         for tool in TOOLS:
             times = results.seconds[(scenario, tool)]
@@ -200,6 +202,9 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="build the projects here and keep them")
     parser.add_argument("--bflow", nargs="+", metavar="ARGV",
                         help="how to run bflow (default: install this checkout in a new venv)")
+    parser.add_argument("--only", nargs="+", choices=SCENARIOS, default=SCENARIOS,
+                        metavar="SCENARIO", help="time only these scenarios (the untimed "
+                        "warm-up still runs them all, so each tool starts from a built project)")
     args = parser.parse_args()
     print(f"Machine: {machine()}\n")
     with tempfile.TemporaryDirectory(prefix="bflow-bench-") as tmp:
@@ -207,8 +212,9 @@ def main() -> None:
         print(f"bflow: {' '.join(bflow)}", file=sys.stderr)
         for n in args.n or [1000, 10000]:
             print(f"N = {n}", file=sys.stderr)
-            results = run(n, args.reps, args.jobs, (args.keep or Path(tmp)) / str(n), bflow)
-            print(report(n, args.reps, results), flush=True)
+            results = run(n, args.reps, args.jobs, (args.keep or Path(tmp)) / str(n), bflow,
+                          tuple(args.only))
+            print(report(n, args.reps, results, tuple(args.only)), flush=True)
 
 
 if __name__ == "__main__":
