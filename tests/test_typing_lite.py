@@ -1,0 +1,70 @@
+"""The light NamedTuple behaves as typing's does, and the modules an edit's build imports stay
+free of typing, pathlib and re (which together were most of what importing the engine cost)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import typing
+from pathlib import Path
+
+import xxhash
+
+import buildflow
+from buildflow.typing_lite import NamedTuple
+
+
+class Light(NamedTuple):
+    """A record."""
+
+    name: str
+    sizes: tuple[int, ...] = ()
+    flag: bool = False
+
+    @property
+    def total(self) -> int:
+        return sum(self.sizes)
+
+
+class Heavy(typing.NamedTuple):
+    """A record."""
+
+    name: str
+    sizes: tuple[int, ...] = ()
+    flag: bool = False
+
+    @property
+    def total(self) -> int:
+        return sum(self.sizes)
+
+
+def test_a_light_named_tuple_behaves_as_typings() -> None:
+    for record in (Light, Heavy):
+        made = record("a", (1, 2))
+        assert made == ("a", (1, 2), False) and isinstance(made, tuple)
+        assert made.total == 3 and made.flag is False
+        assert made._replace(flag=True) == ("a", (1, 2), True)
+        assert made._asdict() == {"name": "a", "sizes": (1, 2), "flag": False}
+        assert record._make(["b", (), True]).name == "b"
+        assert record._fields == ("name", "sizes", "flag")
+        assert record._field_defaults == {"sizes": (), "flag": False}
+        assert record.__doc__ == "A record."
+        assert record.__name__ == record.__qualname__.split(".")[-1]
+        assert record.__module__ == __name__
+        assert repr(made) == f"{record.__name__}(name='a', sizes=(1, 2), flag=False)"
+
+
+EDIT_PATH = ("buildflow.cli", "buildflow.uptodate", "buildflow.incremental",
+             "buildflow.reporters.plain")
+
+
+def test_the_modules_of_an_edits_build_import_neither_typing_nor_pathlib_nor_re() -> None:
+    # Without site (-S): an editable install's path finder imports pathlib at start-up.
+    paths = [str(Path(buildflow.__file__).parents[1]), str(Path(xxhash.__file__).parents[1])]
+    probe = (f"import sys; sys.path[:0] = {paths!r}; "
+             f"import {', '.join(EDIT_PATH)}; "
+             "print(' '.join(m for m in ('buildflow.scheduler', 'typing', 'pathlib', 're') "
+             "if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True,
+                            text=True, check=True).stdout.split()
+    assert loaded == ["buildflow.scheduler"]  # the engine, and none of the three
