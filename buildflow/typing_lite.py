@@ -26,7 +26,7 @@ else:
             defaults = [namespace[field] for field in fields if field in namespace]
             record = namedtuple(name, fields, defaults=defaults, module=namespace["__module__"])
             for key, value in namespace.items():
-                if key not in fields and key not in ("__module__", "__qualname__"):
+                if key not in fields and key != "__module__":
                     setattr(record, key, value)
             return record
 
