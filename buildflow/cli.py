@@ -310,14 +310,12 @@ def _nothing_to_do(count: int, duration: float, plain: bool) -> int:
 
 def _interrupt_on_sigterm() -> None:
     """SIGTERM outside a build (loading, waiting for the lock, the fast path) unwinds as
-    Ctrl-C does. Set through `_signal`, the module under `signal`: `signal` builds enums at
-    import, and `enum` is 3 ms of a 60 ms no-op build."""
+    Ctrl-C does (through `signals`: `signal` builds enums at import, and `enum` is 3 ms of a
+    60 ms no-op build)."""
+    from buildflow.signals import SIGTERM, signal
+
     try:
-        import _signal  # type: ignore[import-not-found]
-    except ImportError:  # an interpreter other than CPython
-        import signal as _signal
-    try:
-        _signal.signal(_signal.SIGTERM, _raise_interrupted)
+        signal(SIGTERM, _raise_interrupted)
     except ValueError:  # not the main thread: the caller handles signals
         pass
 

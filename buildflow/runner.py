@@ -14,12 +14,12 @@ of tasks feel, and spares importing `subprocess`. Others (a task's `cwd` or `env
 from __future__ import annotations
 
 import os
-import signal
 import threading
 import time
 from collections.abc import Mapping
 
 from buildflow.model import Task
+from buildflow.signals import SIGKILL, SIGPIPE, SIGTERM, SIGXFSZ, signal_name
 from buildflow.typing_lite import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ _GROUP_POLL_SECONDS = 0.02
 _WAIT_POLL_MAX_SECONDS = 0.05  # waiting with a timeout polls, backing off up to this
 # Dispositions a child must not inherit: Python ignores SIGPIPE (and SIGXFSZ), and an ignored
 # signal stays ignored across exec. Popen resets them too (restore_signals).
-_RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
+_RESET_SIGNALS = (SIGPIPE, SIGXFSZ)
 # Characters that need a shell, as in GNU Make's fast path.
 _SHELL_CHARS = frozenset("\n\"#$&'()*;<=>?[\\]^`{|}~%!")
 _SHELL_WORDS = frozenset(
@@ -55,11 +55,7 @@ class RunResult(NamedTuple):
         if self.timed_out:
             return f"timed out after {timeout:g}s"
         if self.signal is not None:
-            try:
-                name = signal.Signals(self.signal).name
-            except ValueError:
-                name = f"signal {self.signal}"
-            return f"killed by {name}"
+            return f"killed by {signal_name(self.signal)}"
         if self.exit_code == 127:
             return "exit 127 (command not found)"
         return f"exit {self.exit_code}"
@@ -118,7 +114,7 @@ class SubprocessRunner:
             log.flush()
             with self._lock:  # so that stop_all never misses a process being started
                 if self._stopping:
-                    return RunResult(None, signal=signal.SIGTERM)
+                    return RunResult(None, signal=SIGTERM)
                 process = _spawn(argv, cwd, env, log, self._environ, self._here)
                 if isinstance(process, RunResult):
                     return process
@@ -142,14 +138,14 @@ class SubprocessRunner:
     def _terminate(self, process: Child) -> None:
         """SIGTERM the group, give its members a grace period to exit, then SIGKILL it."""
         pgid = process.pid
-        _signal_group(pgid, signal.SIGTERM)
+        _signal_group(pgid, SIGTERM)
         deadline = time.monotonic() + self.kill_grace
         while time.monotonic() < deadline:
             process.poll()  # reap the leader: a zombie would keep the group alive
             if not _group_alive(pgid):
                 break
             time.sleep(_GROUP_POLL_SECONDS)
-        _signal_group(pgid, signal.SIGKILL)
+        _signal_group(pgid, SIGKILL)
         process.wait()
 
     def stop_all(self) -> None:

@@ -19,7 +19,6 @@ import heapq
 import os
 import posixpath
 import queue
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from buildflow.model import Project, Task
 from buildflow.plan import Plan
 from buildflow.runner import CommandRunner
 from buildflow.secrets import masked
+from buildflow.signals import SIGINT, SIGTERM, signal
 from buildflow.staleness import Decision, decide
 from buildflow.state import State, TaskRecord
 from buildflow.typing_lite import TYPE_CHECKING, NamedTuple
@@ -134,8 +134,8 @@ class Builder:
         """Build `names` (already closed over their dependencies, in topological order)."""
         previous = {}
         if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                previous[signum] = signal.signal(signum, self._on_signal)
+            for signum in (SIGINT, SIGTERM):
+                previous[signum] = signal(signum, self._on_signal)
         try:
             return self._loop(names)
         finally:
@@ -149,7 +149,7 @@ class Builder:
             for worker in self._workers:
                 worker.join()
             for signum, handler in previous.items():
-                signal.signal(signum, handler)
+                signal(signum, handler)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.messages.put(_INTERRUPT)

@@ -1,0 +1,26 @@
+"""The signal numbers and `signal()` that a build needs, from `_signal`, the module under
+`signal`: importing `signal` builds enums of every signal and handler (and imports `enum`),
+about 1 ms of an edit's build. Interpreters other than CPython get them from `signal`."""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from signal import SIGINT, SIGKILL, SIGPIPE, SIGTERM, SIGXFSZ, signal
+else:
+    try:
+        from _signal import SIGINT, SIGKILL, SIGPIPE, SIGTERM, SIGXFSZ, signal
+    except ImportError:
+        from signal import SIGINT, SIGKILL, SIGPIPE, SIGTERM, SIGXFSZ, signal
+
+__all__ = ["SIGINT", "SIGKILL", "SIGPIPE", "SIGTERM", "SIGXFSZ", "signal"]
+
+
+def signal_name(signum: int) -> str:
+    """`SIGTERM` for 15: for messages, so `signal`'s enums are built only when one is shown."""
+    import signal as signals
+
+    try:
+        return signals.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
