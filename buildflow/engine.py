@@ -30,7 +30,8 @@ def selected(project: Project, targets: Iterable[str] = (), cwd: str | None = No
 
 
 def open_state(project: Project, warn: ev.Reporter | None = None) -> State:
-    return State(os.path.join(project.cache_dir, "state"), warn.warn if warn else lambda _: None).load()
+    return State(os.path.join(project.cache_dir, "state"),
+                 warn.warn if warn else lambda _: None).load()
 
 
 def hasher_for(project: Project, state: State) -> Hasher:

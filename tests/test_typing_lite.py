@@ -60,8 +60,8 @@ def test_the_modules_of_an_edits_build_import_neither_typing_nor_pathlib_nor_re(
     paths = [str(Path(buildflow.__file__).parents[1]), str(Path(xxhash.__file__).parents[1])]
     probe = (f"import sys; sys.path[:0] = {paths!r}; "
              f"import {', '.join(EDIT_PATH)}; "
-             "print(' '.join(m for m in ('buildflow.scheduler', 'typing', 'pathlib', 're', 'signal') "
-             "if m in sys.modules))")
+             "print(' '.join(m for m in ('buildflow.scheduler', 'typing', 'pathlib', 're', "
+             "'signal') if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True,
                             text=True, check=True).stdout.split()
     assert loaded == ["buildflow.scheduler"]  # the engine, and none of the others
