@@ -399,6 +399,8 @@ def test_a_large_project_is_checked_in_two_processes(project: Project) -> None:
         assert {proof.paths[i] for i in changes} == {"out/f00001.out", f"src/{last}.txt"}
     finally:
         proof.close()
+    with pytest.raises(ChildProcessError):  # the child was reaped when the proof closed
+        os.waitpid(-1, os.WNOHANG)
     assert sorted(_build(project)) == ["f00001", last]
     assert project.read(f"out/{last}.out") == "edited\n"
     assert _build(project) == []
