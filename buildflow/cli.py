@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Sequence
 
 from buildflow import __version__
 from buildflow.errors import (EXIT_BUG, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, FatalError,
@@ -15,6 +14,7 @@ from buildflow.errors import (EXIT_BUG, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Sequence
     from typing import NoReturn
 
 COMMANDS = ("build", "watch", "graph", "status", "explain", "list", "clean", "validate", "init",

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
 
 import buildflow
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 DEFAULT_CACHE_DIR = ".bflow"
 _CACHE_DIR_SETTING = rb'^[ \t]*cache_dir[ \t]*=[ \t]*"([^"\\\n]*)"'

@@ -34,12 +34,10 @@ progress sends this one down the normal path, which waits for it.
 
 from __future__ import annotations
 
-import functools
 import marshal
 import operator
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
 
 from buildflow.gcpause import paused
 from buildflow.identity import cache_dir_of, is_input_file, listing, project_key
@@ -49,6 +47,7 @@ from buildflow.racy import trusted
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     import array
+    from collections.abc import Iterable, Mapping, Sequence
     from typing import Any, BinaryIO
 
     from buildflow.flowcache import Basis
@@ -449,15 +448,15 @@ def _doubtful_in(root_fd: int, paths: list[str], rows: list[Row], unsettled: lis
 
 
 def _stat_rows(root_fd: int, paths: list[str]) -> list[Row]:
-    row_of = operator.attrgetter("st_size", "st_mtime_ns", "st_ino")
-    try:
-        return list(map(row_of, map(functools.partial(os.stat, dir_fd=root_fd), paths)))
+    row_of, stat = operator.attrgetter("st_size", "st_mtime_ns", "st_ino"), os.stat
+    try:  # a comprehension: faster than mapping a functools.partial, which also costs its import
+        return [row_of(stat(path, dir_fd=root_fd)) for path in paths]
     except OSError:
         pass
     rows: list[Row] = []
     for path in paths:  # some path is missing: the slow way, one at a time
         try:
-            rows.append(row_of(os.stat(path, dir_fd=root_fd)))
+            rows.append(row_of(stat(path, dir_fd=root_fd)))
         except OSError:
             rows.append(ABSENT)
     return rows
