@@ -145,7 +145,7 @@ class Builder:
                 self._stopping = True
                 self._task_ready.notify_all()
             if self._stopper is not None:
-                self._stopper.join()  # every process group is gone before we return
+                self._stopper.join()  # every process group is killed before we return
             for worker in self._workers:
                 worker.join()
             for signum, handler in previous.items():
