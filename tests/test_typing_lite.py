@@ -51,6 +51,12 @@ def test_a_light_named_tuple_behaves_as_typings(base: Any) -> None:
     assert repr(made) == "Record(name='a', sizes=(1, 2), flag=False)"
 
 
+def test_a_light_record_without_annotations_in_its_class_body_is_refused() -> None:
+    # What a class body gives from Python 3.14 on when its module lacks the __future__ import.
+    with pytest.raises(TypeError, match="from __future__ import annotations"):
+        type(NamedTuple)("Record", (NamedTuple,), {"__module__": __name__, "size": 0})
+
+
 EDIT_PATH = ("buildflow.cli", "buildflow.uptodate", "buildflow.incremental",
              "buildflow.reporters.plain")
 
