@@ -5,6 +5,7 @@ here, and only when watch mode starts."""
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import queue
 from collections.abc import Callable, Collection
@@ -19,6 +20,15 @@ _LIMITS = {
     errno.EMFILE: "the system's inotify instance limit is reached "
                   "(fs.inotify.max_user_instances)",
 }
+
+
+def _not_the_stop_race(record: logging.LogRecord) -> bool:
+    """watchdog's inotify emitter logs an error when a read it started ends as the observer is
+    being stopped: harmless, and printed on the terminal after the user's Ctrl-C."""
+    return not record.getMessage().endswith("called when the thread is inactive")
+
+
+logging.getLogger("watchdog.observers.inotify").addFilter(_not_the_stop_race)
 
 
 def make_observer(poll: bool) -> Any:

@@ -9,6 +9,7 @@ import select
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -50,19 +51,18 @@ def test_signal_stops_everything_and_keeps_records(project: Project, signum: int
     assert project.runs() == ["quick", "slow", "slow"]  # quick's record survived
 
 
-def read_all(fd: int, process: subprocess.Popen[bytes]) -> bytes:
+def read_all(fd: int, process: subprocess.Popen[bytes], follower: int) -> bytes:
+    """Everything the process writes to the terminal `fd` leads, until it has exited and its
+    output is drained. The test holds the terminal's other end (`follower`) open until then
+    and closes it: once the last one closes, Linux may drop output still on its way to `fd`."""
     data = b""
-    while True:
-        ready, _, _ = select.select([fd], [], [], 30)
-        if not ready:
-            break
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:  # EIO: the child side closed
-            break
-        if not chunk:
-            break
-        data += chunk
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.1)[0]:
+            data += os.read(fd, 65536)
+        elif process.poll() is not None:
+            break  # exited, and nothing more came within 0.1 s
+    os.close(follower)
     process.wait(30)
     return data
 
@@ -74,10 +74,9 @@ def test_ctrl_c_on_a_terminal_shows_the_cursor_again(project: Project) -> None:
     del env["NO_COLOR"]
     process = subprocess.Popen([sys.executable, "-m", "buildflow"], cwd=project.root, env=env,
                                stdin=follower, stdout=follower, stderr=follower)
-    os.close(follower)
     assert wait_for(lambda: started(project))
     process.send_signal(signal.SIGINT)
-    screen = read_all(leader, process)
+    screen = read_all(leader, process, follower)
     os.close(leader)
     assert process.returncode == 130
     assert b"\x1b[?25l" in screen  # the live display hid the cursor ...

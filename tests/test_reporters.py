@@ -106,8 +106,7 @@ def on_terminal(project: Project, *args: str, probe: bool = False) -> bytes:
     argv = ["-c", RICH_PROBE] if probe else ["-m", "buildflow"]
     process = subprocess.Popen([sys.executable, *argv, *args], cwd=project.root, env=env,
                                stdin=follower, stdout=follower, stderr=follower)
-    os.close(follower)
-    screen = read_all(leader, process)
+    screen = read_all(leader, process, follower)
     os.close(leader)
     return screen
 
