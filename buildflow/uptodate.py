@@ -214,10 +214,9 @@ class Proof:
         digest_of = list(self.digest_of)
         for index, digest in digests.items():
             digest_of[index] = digest
-        _write(self.file, _sized(marshal.dumps((FORMAT, self.project_id, state_id,
-                                                self.dir_stats, self.extra_paths, new_rows,
-                                                "\n".join(digest_of), sorted(unsettled),
-                                                self.count, self.depfiles))))
+        _write_whole(self.file, self.project_id, state_id, self.dir_stats, self.extra_paths,
+                     new_rows, "\n".join(digest_of), sorted(unsettled), self.count,
+                     self.depfiles)
 
     def forget(self) -> None:
         _remove(self.file)
@@ -291,6 +290,13 @@ def _delta(data: bytes, offset: int) -> tuple[Any, ...] | None:
 
     delta = decode_at(data, offset)
     return delta if type(delta) is tuple and len(delta) == 4 else None
+
+
+def _write_whole(proof_file: str, *parts: Any) -> None:
+    """Write a proof whole, with no delta: its base (the format, then `parts`: the project
+    and state identities, the directory stats, the extra paths, the rows, the hashes, the
+    unsettled rows, the task count and the depfile inputs), led by its size."""
+    _write(proof_file, _sized(marshal.dumps((FORMAT, *parts))))
 
 
 def _sized(encoded: bytes) -> bytes:
@@ -562,9 +568,8 @@ def _record(project: Project, state: State, names: Sequence[str], targets: Seque
     depfiles = {i: tuple(index_of[p] for p in state.tasks[name].depfile_inputs)
                 for i, name in enumerate(tasks) if state.tasks[name].depfile_inputs}
     rows, digests, unsettled = rows_of(paths + extra_paths, files, state)
-    _write(proof_file, _sized(marshal.dumps((FORMAT, project_id, state_id, dir_stats,
-                                             extra_paths, rows, "\n".join(digests), unsettled,
-                                             len(tasks), depfiles))))
+    _write_whole(proof_file, project_id, state_id, dir_stats, extra_paths, rows,
+                 "\n".join(digests), unsettled, len(tasks), depfiles)
     _keep_newest(cache_dir)
 
 
