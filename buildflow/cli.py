@@ -276,7 +276,7 @@ def _fast_build(targets: list[str], overrides: dict[str, str],
         return None
     try:
         with paused():  # tens of thousands of rows, all live: collections would find nothing
-            changed = proof.changes()
+            changed = proof.changes(on_change=_get_ready_to_build)
         if changed is None:
             return None
         if not changed:
@@ -293,6 +293,12 @@ def _fast_build(targets: list[str], overrides: dict[str, str],
         return None if result is None else result.exit_status
     finally:
         proof.close()
+
+
+def _get_ready_to_build() -> None:
+    """Import what an incremental build needs (15 ms at 10,000 tasks), called while the other
+    CPU is still statting, rather than once the stats are done."""
+    from buildflow import incremental, reporters  # noqa: F401
 
 
 def _nothing_to_do(count: int, duration: float, plain: bool) -> int:

@@ -35,7 +35,6 @@ progress sends this one down the normal path, which waits for it.
 from __future__ import annotations
 
 import marshal
-import operator
 import os
 import time
 
@@ -43,11 +42,12 @@ from buildflow.gcpause import paused
 from buildflow.identity import cache_dir_of, is_input_file, listing, project_key
 from buildflow.locate import flowfile_path
 from buildflow.racy import trusted
+from buildflow.statscan import ABSENT, Row, doubtful_rows, reap
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     import array
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
     from typing import Any, BinaryIO
 
     from buildflow.flowcache import Basis
@@ -66,11 +66,6 @@ _HEAD_SIZE = 8  # bytes giving the length of the project part's head, and of the
 # no-op reads and applies the delta, every update rewrites it.
 DELTA_MAX_ROWS = 1024
 _INT_CODE = "I"  # the task table's ints: indices of paths and tasks, and offsets
-PARALLEL_MIN_PATHS = 4000  # below this, forking a second statter costs more than it saves
-_exiting: list[int] = []  # statting children that answered, reaped when the proof closes
-ABSENT = (-1, -1, -1)  # the row of a path that must not exist (a depfile input recorded missing)
-
-Row = tuple[int, int, int]  # size, mtime_ns, inode
 
 
 class Proof:
@@ -149,10 +144,13 @@ class Proof:
                         for d, seen in self.listings.items())
                 and all(is_input_file(os.path.join(self.root, p)) for p in self.lone_inputs))
 
-    def changes(self) -> set[int] | None:
+    def changes(self, on_change: Callable[[], object] | None = None) -> set[int] | None:
         """The indices of the paths whose content changed (or that appeared or vanished);
-        None when that cannot be told (a path that cannot be read, or keeps changing)."""
-        current = _doubtful_rows(self.root, self.paths, self.rows, self.unsettled)
+        None when that cannot be told (a path that cannot be read, or keeps changing).
+        `on_change` is called at the first stat that differs, while a second process may
+        still be statting (`statscan`): a change is then likely, and getting ready to build
+        costs nothing but a CPU that would wait."""
+        current = doubtful_rows(self.root, self.paths, self.rows, self.unsettled, on_change)
         if not current:
             return set()
         from buildflow.contents import hash_regular_file
@@ -222,11 +220,7 @@ class Proof:
         _remove(self.file)
 
     def close(self) -> None:
-        while _exiting:
-            try:
-                os.waitpid(_exiting.pop(), 0)
-            except ChildProcessError:
-                pass
+        reap()  # the statting child, if it answered
         if self._lock is not None:
             os.close(self._lock)
             self._lock = None
@@ -420,90 +414,6 @@ def file_id(path: str) -> Row | None:
     except OSError:
         return None
     return st.st_size, st.st_mtime_ns, st.st_ino
-
-
-def _doubtful_rows(root: str, paths: list[str], rows: list[Row],
-                   unsettled: list[int]) -> dict[int, Row]:
-    """The current (size, mtime_ns, inode) of each path whose stat is not its row's any more,
-    and of the `unsettled` ones; ABSENT for a path that is not there. Following links, as the
-    hasher does. Statting is nearly all the fast path's time, so a large list is split with a
-    forked child on a second CPU, which answers with the rows that differ, usually none: 23 ms
-    instead of 34 for 20,000 paths."""
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        if len(paths) < PARALLEL_MIN_PATHS or len(os.sched_getaffinity(0)) < 2:
-            return _doubtful_in(fd, paths, rows, unsettled, 0, len(paths))
-        return _doubtful_in_two(fd, paths, rows, unsettled)
-    finally:
-        os.close(fd)
-
-
-def _doubtful_in(root_fd: int, paths: list[str], rows: list[Row], unsettled: list[int],
-                 start: int, stop: int) -> dict[int, Row]:
-    """`_doubtful_rows` of the paths from index `start` to `stop`."""
-    current = _stat_rows(root_fd, paths[start:stop])
-    doubtful = {}
-    then = rows[start:stop]
-    if current != then:
-        doubtful = {start + i: row for i, (row, old) in enumerate(zip(current, then))
-                    if row != old}
-    for i in unsettled:
-        if start <= i < stop:
-            doubtful[i] = current[i - start]
-    return doubtful
-
-
-def _stat_rows(root_fd: int, paths: list[str]) -> list[Row]:
-    row_of, stat = operator.attrgetter("st_size", "st_mtime_ns", "st_ino"), os.stat
-    try:  # a comprehension: faster than mapping a functools.partial, which also costs its import
-        return [row_of(stat(path, dir_fd=root_fd)) for path in paths]
-    except OSError:
-        pass
-    rows: list[Row] = []
-    for path in paths:  # some path is missing: the slow way, one at a time
-        try:
-            rows.append(row_of(stat(path, dir_fd=root_fd)))
-        except OSError:
-            rows.append(ABSENT)
-    return rows
-
-
-def _doubtful_in_two(root_fd: int, paths: list[str], rows: list[Row],
-                     unsettled: list[int]) -> dict[int, Row]:
-    """The second half done by a forked child, which sends its answer back through a pipe.
-    Safe here: the fast path runs before bflow starts any thread. Falls back to one process
-    when the child cannot be made or does not answer."""
-    half, everything = len(paths) // 2, len(paths)
-    try:
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-    except OSError:
-        return _doubtful_in(root_fd, paths, rows, unsettled, 0, everything)
-    if pid == 0:  # the child: never returns
-        status = 1
-        try:
-            os.close(read_end)
-            with open(write_end, "wb") as pipe:
-                pipe.write(marshal.dumps(
-                    _doubtful_in(root_fd, paths, rows, unsettled, half, everything)))
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(write_end)
-    doubtful = _doubtful_in(root_fd, paths, rows, unsettled, 0, half)
-    with open(read_end, "rb") as pipe:
-        data = pipe.read()  # all the child wrote: a child that failed wrote nothing or part
-    # Not waiting here for the child to finish exiting (tearing down its copy of this process,
-    # about 1 ms): the proof reaps it when it closes.
-    _exiting.append(pid)
-    try:
-        theirs = marshal.loads(data)
-    except (EOFError, ValueError, TypeError):
-        theirs = None
-    if type(theirs) is not dict:
-        theirs = _doubtful_in(root_fd, paths, rows, unsettled, half, everything)
-    doubtful.update(theirs)
-    return doubtful
 
 
 def _write(proof_file: str, data: bytes) -> None:

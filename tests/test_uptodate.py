@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import Project, settle
 
-from buildflow import racy, uptodate
+from buildflow import racy, statscan, uptodate
 
 FLOWFILE = """\
 [vars]
@@ -383,7 +383,7 @@ def _copies_built_and_settled(project: Project, n: int) -> None:
 def test_a_large_project_is_checked_in_two_processes(project: Project) -> None:
     # Enough paths for the stats to be split with a forked child: a change in the child's half
     # counts as one in the parent's does.
-    n = uptodate.PARALLEL_MIN_PATHS // 2 + 1
+    n = statscan.PARALLEL_MIN_PATHS // 2 + 1
     _copies_built_and_settled(project, n)
     last = f"f{n - 1:05d}"
     assert _holds(project)

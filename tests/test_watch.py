@@ -283,7 +283,8 @@ class Watching:
         with open(self.out, "w") as out, open(self.err, "w") as err:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "buildflow", "watch", "--plain", *args],
-                cwd=project.root, env=bflow_env(), stdout=out, stderr=err)
+                cwd=project.root, env=bflow_env({"PYTHONFAULTHANDLER": "1"}), stdout=out,
+                stderr=err)
 
     def lines(self) -> list[str]:
         return self.out.read_text().splitlines()
@@ -308,7 +309,13 @@ class Watching:
 
     def interrupt(self) -> int:
         self.process.send_signal(signal.SIGINT)
-        return self.process.wait(DEADLINE)
+        try:
+            return self.process.wait(DEADLINE)
+        except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
+            self.process.wait()
+            pytest.fail(f"still running {DEADLINE}s after Ctrl-C\nstdout:\n"
+                        f"{self.out.read_text()}\nstderr:\n{self.err.read_text()}")
 
 
 @pytest.fixture

@@ -1,0 +1,127 @@
+"""The parallel stat scan: its answer is what one process would find, and a change is told at
+once, in this process, whichever process statted it."""
+
+from __future__ import annotations
+
+import marshal
+import os
+from pathlib import Path
+
+import pytest
+
+from buildflow import statscan
+
+N = 10 * statscan.CHUNK_PATHS  # split between two processes, ten chunks
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory
+         ) -> tuple[Path, list[str], list[statscan.Row]]:
+    """N files, and each one's row as a proof would hold it; tests that change a file put
+    its row right again."""
+    root = tmp_path_factory.mktemp("tree")
+    paths = [f"d{i // 1000}/f{i:05d}" for i in range(N)]
+    for directory in {p.split("/")[0] for p in paths}:
+        (root / directory).mkdir()
+    for path in paths:
+        (root / path).write_text(path)
+    return root, paths, [_row(root / path) for path in paths]
+
+
+def _row(path: Path) -> statscan.Row:
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def _scan(root: Path, paths: list[str], rows: list[statscan.Row],
+          unsettled: list[int] = ()) -> tuple[dict[int, statscan.Row], list[int]]:
+    """The doubtful rows, and the process ids `on_change` was called in; every child reaped."""
+    called: list[int] = []
+    try:
+        found = statscan.doubtful_rows(str(root), paths, rows, list(unsettled),
+                                       on_change=lambda: called.append(os.getpid()))
+    finally:
+        statscan.reap()
+    with pytest.raises(ChildProcessError):  # no child is left
+        os.waitpid(-1, os.WNOHANG)
+    return found, called
+
+
+def test_nothing_changed_is_nothing_doubtful_and_no_call(tree) -> None:
+    root, paths, rows = tree
+    assert _scan(root, paths, rows) == ({}, [])
+
+
+def test_a_change_in_any_chunk_is_found_and_told_once_in_this_process(tree) -> None:
+    # One change in each chunk in turn: the child takes some of them, and a change it finds
+    # is told here all the same.
+    root, paths, rows = tree
+    for index in range(statscan.CHUNK_PATHS // 2, N, statscan.CHUNK_PATHS):
+        (root / paths[index]).write_text("longer than before")
+        now = _row(root / paths[index])
+        found, called = _scan(root, paths, rows)
+        rows[index] = now
+        assert found == {index: now}
+        assert called == [os.getpid()]
+
+
+def test_a_missing_path_is_absent(tree) -> None:
+    root, paths, rows = tree
+    os.rename(root / paths[3], root / "moved")
+    try:
+        assert _scan(root, paths, rows) == ({3: statscan.ABSENT}, [os.getpid()])
+    finally:
+        os.rename(root / "moved", root / paths[3])
+
+
+def test_unsettled_rows_are_answered_but_are_not_a_change(tree) -> None:
+    root, paths, rows = tree
+    unsettled = [1, N - 2]
+    found, called = _scan(root, paths, rows, unsettled)
+    assert found == {i: rows[i] for i in unsettled}
+    assert called == []
+
+
+def test_a_change_the_other_process_saw_is_told_once(tree) -> None:
+    root, paths, rows = tree
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    chunks = statscan._Chunks(fd, paths, rows, [])
+    told: list[int] = []
+    try:
+        found, taken = chunks.take(statscan._Once(lambda: told.append(1)), lambda: True)
+    finally:
+        chunks.close()
+        os.close(fd)
+    assert found == {} and sorted(taken) == list(range(len(chunks.bounds)))
+    assert told == [1]  # though every chunk asked again
+
+
+@pytest.mark.parametrize("said", [b"!.", b"."])
+def test_the_child_answer_says_first_whether_a_stat_differed(said: bytes) -> None:
+    answer, answer_in = os.pipe()
+    with open(answer, "rb") as pipe:
+        child = statscan._ChildAnswer(pipe)
+        assert not child.found_change()  # nothing said yet: no wait
+        os.write(answer_in, said[:1])
+        assert child.found_change() == (said[:1] == b"!")
+        os.write(answer_in, said[1:] + marshal.dumps({7: (1, 2, 3)}))
+        os.close(answer_in)
+        assert child.read() == {7: (1, 2, 3)}
+        assert child.changed == (said[:1] == b"!")
+
+
+def test_a_child_that_answered_nothing_whole_gets_none() -> None:
+    answer, answer_in = os.pipe()
+    os.write(answer_in, b"!." + marshal.dumps({7: (1, 2, 3)})[:-1])
+    os.close(answer_in)
+    with open(answer, "rb") as pipe:
+        assert statscan._ChildAnswer(pipe).read() is None
+
+
+def test_a_small_list_is_statted_here_alone(tmp_path: Path) -> None:
+    (tmp_path / "a").write_text("a")
+    st = os.stat(tmp_path / "a")
+    row = (st.st_size, st.st_mtime_ns, st.st_ino)
+    found, called = _scan(tmp_path, ["a", "b"], [(0, 0, 0), statscan.ABSENT])
+    assert found == {0: row}
+    assert called == []  # nothing runs alongside to overlap it with
