@@ -71,23 +71,47 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _help_width() -> int:
+    """The width help is wrapped to, found as `shutil.get_terminal_size` finds it (COLUMNS,
+    then the terminal on stdout, then 80), less the 2 argparse takes off."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns <= 0 and sys.__stdout__ is not None:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (ValueError, OSError):  # closed, or not a terminal
+            columns = 0
+    return (columns or 80) - 2
+
+
 def make_parser() -> argparse.ArgumentParser:
     import argparse  # here, not at the top: the no-op fast path does without it
 
+    class Formatter(argparse.HelpFormatter):
+        """argparse's own, told the width: left to find it, it imports `shutil` (with bz2 and
+        lzma, 3 ms) for every command that parses its arguments, help or not."""
+
+        def __init__(self, prog: str) -> None:
+            super().__init__(prog, width=_help_width())
+
     parser = argparse.ArgumentParser(
         prog="bflow", description="A file-based incremental build tool.",
+        formatter_class=Formatter,
         epilog="Plain 'bflow [TARGET..]' means 'bflow build [TARGET..]'. "
                "Exit status: 0 ok, 1 a task failed, 2 bad Flowfile or usage, 3 internal "
                "error, 130 interrupted.")
     parser.add_argument("--version", action="version", version=f"bflow {__version__}")
     _common(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    common = argparse.ArgumentParser(add_help=False)
+    common = argparse.ArgumentParser(add_help=False, formatter_class=Formatter)
     _common(common, suppress=True)
     common.add_argument("--version", action="version", version=f"bflow {__version__}")
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, parents=[common], help=help_text, description=help_text)
+        return sub.add_parser(name, parents=[common], help=help_text, description=help_text,
+                              formatter_class=Formatter)
 
     _build_options(command("build", "build targets and what they need"))
     watch = command("watch", "build, then rebuild on every change until Ctrl-C")

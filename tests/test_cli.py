@@ -10,7 +10,7 @@ import pytest
 
 from buildflow import __version__
 from buildflow.cli import COMMANDS
-from conftest import Project, bflow_env, run_bflow
+from conftest import REPO, Project, bflow_env, run_bflow
 
 GOOD = """
 [vars]
@@ -146,6 +146,27 @@ def test_version_and_help_work_beside_a_broken_flowfile(project: Project) -> Non
         result = project.bflow(command, "--help")
         assert result.returncode == 0, command
         assert result.stdout.startswith(f"usage: bflow {command}"), command
+
+
+def test_help_is_wrapped_to_the_terminal_width(project: Project) -> None:
+    def widest(columns: int) -> int:
+        help_text = project.bflow("build", "--help", env={"COLUMNS": str(columns)}).stdout
+        return max(map(len, help_text.splitlines()))
+
+    assert widest(50) <= 50
+    assert widest(200) > 100  # the usage line, whole
+
+
+def test_parsing_arguments_does_not_import_shutil() -> None:
+    # argparse, left to find the terminal's width, imports shutil, which imports bz2 and lzma.
+    # Without site (-S), whose start-up may import shutil itself.
+    probe = (f"import sys; sys.path[:0] = [{str(REPO)!r}]; "
+             "from buildflow.cli import make_parser; "
+             "make_parser().parse_args(['graph', '--format', 'dot']); "
+             "print('shutil' in sys.modules)")
+    loaded = subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True,
+                            text=True, check=True).stdout
+    assert loaded == "False\n"
 
 
 def test_discovery_from_a_subdirectory(project: Project) -> None:
