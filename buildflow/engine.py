@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from pathlib import Path
 
 from buildflow import events as ev
 from buildflow import flowcache, uptodate
@@ -105,4 +104,4 @@ def load(path: str | os.PathLike[str] = "Flowfile",
     """Load and check a Flowfile (see buildflow.load)."""
     from buildflow.project import load as load_project
 
-    return load_project(Path(path), overrides)
+    return load_project(path, overrides)

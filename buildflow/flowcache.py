@@ -23,7 +23,6 @@ import marshal
 import os
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 from buildflow.gcpause import paused
 from buildflow.graph import Graph
@@ -38,12 +37,12 @@ if TYPE_CHECKING:
 FORMAT = 3
 FILE_NAME = "flowcache"
 
-def load(flowfile: Path, overrides: Mapping[str, str],
-         fresh: Callable[[Path, Mapping[str, str]], Project]) -> Project:
+def load(flowfile: str, overrides: Mapping[str, str],
+         fresh: Callable[[str, Mapping[str, str]], Project]) -> Project:
     """The Project for `flowfile`: from the cache when still valid, else `fresh(...)`, cached."""
-    path = flowfile.resolve()
+    path = os.path.realpath(flowfile)
     try:
-        data = path.read_bytes()
+        data = _read_bytes(path)
     except OSError:
         return fresh(path, overrides)
     cache_file = _cache_file(path, data)
@@ -53,7 +52,7 @@ def load(flowfile: Path, overrides: Mapping[str, str],
         return cached
     started_ns = time.time_ns()
     project = fresh(path, overrides)
-    if cache_file.parent.is_dir():
+    if os.path.isdir(os.path.dirname(cache_file)):
         _store(cache_file, key, project, data, started_ns)
     else:  # only a build creates the cache dir: list, status and -n write nothing
         _deferred[:] = [(project, cache_file, key, data, started_ns)]
@@ -61,7 +60,7 @@ def load(flowfile: Path, overrides: Mapping[str, str],
 
 
 # The entry of a load that found no cache dir, stored once a build has made it.
-_deferred: list[tuple[Project, Path, tuple[object, ...], bytes, int]] = []
+_deferred: list[tuple[Project, str, tuple[object, ...], bytes, int]] = []
 
 
 def store_deferred(project: Project) -> None:
@@ -69,16 +68,21 @@ def store_deferred(project: Project) -> None:
     `project` made it: else the first build after a clean leaves the next one a miss."""
     if _deferred and _deferred[0][0] is project:
         _, cache_file, key, data, started_ns = _deferred.pop()
-        if cache_file.parent.is_dir():
+        if os.path.isdir(os.path.dirname(cache_file)):
             _store(cache_file, key, project, data, started_ns)
 
 
-def _cache_file(path: Path, data: bytes) -> Path:
-    return Path(cache_dir_of(str(path), data)) / FILE_NAME
+def _read_bytes(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
 
 
-def _key(path: Path, data: bytes, overrides: Mapping[str, str]) -> tuple[object, ...]:
-    return (FORMAT, *project_key(str(path), data, overrides))
+def _cache_file(path: str, data: bytes) -> str:
+    return os.path.join(cache_dir_of(path, data), FILE_NAME)
+
+
+def _key(path: str, data: bytes, overrides: Mapping[str, str]) -> tuple[object, ...]:
+    return (FORMAT, *project_key(path, data, overrides))
 
 
 class Basis(NamedTuple):
@@ -102,14 +106,14 @@ def basis(project: Project) -> Basis | None:
 
 # Reading an entry.
 
-def _read(cache_file: Path, key: tuple[object, ...]) -> Project | None:
+def _read(cache_file: str, key: tuple[object, ...]) -> Project | None:
     with paused():
         return _read_entry(cache_file, key)
 
 
-def _read_entry(cache_file: Path, key: tuple[object, ...]) -> Project | None:
+def _read_entry(cache_file: str, key: tuple[object, ...]) -> Project | None:
     try:
-        entry = marshal.loads(cache_file.read_bytes())
+        entry = marshal.loads(_read_bytes(cache_file))
         stored_key, root, skip, listings, lone_inputs, payload = entry
         if stored_key != key:
             return None
@@ -126,16 +130,16 @@ def _read_entry(cache_file: Path, key: tuple[object, ...]) -> Project | None:
 
 # Writing an entry.
 
-def _store(cache_file: Path, key: tuple[object, ...], project: Project, data: bytes,
+def _store(cache_file: str, key: tuple[object, ...], project: Project, data: bytes,
            started_ns: int) -> None:
     root = project.root
-    if os.path.normpath(cache_file.parent) != os.path.normpath(project.cache_dir):
+    if os.path.normpath(os.path.dirname(cache_file)) != os.path.normpath(project.cache_dir):
         return  # the cache dir is not where the next run will look for it
     skip = frozenset({os.path.normpath(project.settings.cache_dir).replace(os.sep, "/")})
     listings = {d: listing(root, d, skip) for d in project.globbed_dirs}
     lone_inputs = _lone_inputs(project)
     try:
-        if Path(project.flowfile).read_bytes() != data:
+        if _read_bytes(project.flowfile) != data:
             return
         if any(_changed_since(os.path.join(root, d), started_ns) for d in listings):
             return
@@ -144,8 +148,9 @@ def _store(cache_file: Path, key: tuple[object, ...], project: Project, data: by
         _basis[:] = [(project, Basis(key, skip, listings, tuple(lone_inputs)))]
         entry: Any = (key, root, skip, listings, tuple(lone_inputs), _encode(project))
         blob = marshal.dumps(entry)
-        temp = cache_file.with_name(f"{FILE_NAME}.{os.getpid()}.tmp")
-        temp.write_bytes(blob)
+        temp = f"{cache_file}.{os.getpid()}.tmp"
+        with open(temp, "wb") as handle:
+            handle.write(blob)
         os.replace(temp, cache_file)
     except (OSError, ValueError):
         pass  # the cache is an optimisation: failing to write it changes nothing else

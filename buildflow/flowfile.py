@@ -11,7 +11,6 @@ import posixpath
 import re
 import sys
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 from buildflow.errors import FlowfileError, UsageError
 from buildflow.locate import flowfile_path
@@ -46,26 +45,28 @@ class TaskDecl(NamedTuple):
 
 
 class Flowfile(NamedTuple):
-    path: Path
+    path: str  # absolute
     settings: Settings
     vars: tuple[tuple[str, str], ...]
     tasks: tuple[TaskDecl, ...]
 
 
-def find_flowfile(start: Path) -> Path:
+def find_flowfile(start: str) -> str:
     """The first Flowfile in `start` or a parent directory."""
-    found = flowfile_path(None, str(start))
+    found = flowfile_path(None, start)
     if found is None:
         raise UsageError(
             f"no Flowfile found in {start} or any parent directory "
             "(run 'bflow init' to write a starter one, or name one with -f PATH)"
         )
-    return Path(found)
+    return found
 
 
-def read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: str) -> dict[str, Any]:
+    name = os.path.basename(path)
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:
+            data = handle.read()
     except OSError as exc:
         raise UsageError(f"{path}: cannot read the Flowfile: {exc.strerror or exc}") from None
     if sys.version_info >= (3, 11):
@@ -76,13 +77,13 @@ def read_toml(path: Path) -> dict[str, Any]:
         text = data.decode("utf-8")
         return tomllib.loads(text)
     except RecursionError:
-        raise FlowfileError([f"{path.name}: values are nested too deeply to read"]) from None
+        raise FlowfileError([f"{name}: values are nested too deeply to read"]) from None
     except UnicodeDecodeError as exc:
-        raise FlowfileError([f"{path.name}: not valid UTF-8 at byte {exc.start}"]) from None
+        raise FlowfileError([f"{name}: not valid UTF-8 at byte {exc.start}"]) from None
     except tomllib.TOMLDecodeError as exc:
         message, line, column = _syntax_position(str(exc), text)
         raise FlowfileError(
-            [f"{path.name}:{line}:{column}: TOML syntax error: {message}"]) from None
+            [f"{name}:{line}:{column}: TOML syntax error: {message}"]) from None
 
 
 def _syntax_position(message: str, text: str) -> tuple[str, int, int]:
@@ -203,9 +204,10 @@ def _parse_task(name: str, raw: Any, check: Checker) -> TaskDecl | None:
     )
 
 
-def parse(path: Path, data: Mapping[str, Any]) -> Flowfile:
-    """Check the TOML document's shape and types; raise one FlowfileError listing everything."""
-    check = Checker(path.name)
+def parse(path: str, data: Mapping[str, Any]) -> Flowfile:
+    """Check the TOML document's shape and types; raise one FlowfileError listing everything.
+    `path` is the Flowfile's absolute path (its directory is the project's root)."""
+    check = Checker(os.path.basename(path))
     check.keys(data, "", ("settings", "vars", "tasks"))
     settings = _parse_settings(data.get("settings", {}), check)
     vars_ = check.string_table(data.get("vars", {}), "vars")
@@ -232,16 +234,17 @@ def parse(path: Path, data: Mapping[str, Any]) -> Flowfile:
     return Flowfile(path=path, settings=settings, vars=vars_, tasks=tuple(tasks))
 
 
-def load(path: Path) -> Flowfile:
+def load(path: str) -> Flowfile:
+    """The Flowfile at `path`, an absolute path."""
     return parse(path, read_toml(path))
 
 
-def resolve_path(file: str | os.PathLike[str] | None, directory: str | None) -> Path:
+def resolve_path(file: str | os.PathLike[str] | None, directory: str | None) -> str:
     """Apply `-C` then `-f` (or discovery) the way the CLI and the API both do."""
-    base = Path(directory).resolve() if directory else Path.cwd()
+    base = os.path.realpath(directory) if directory else os.getcwd()
     if file is not None:
-        found = flowfile_path(file, str(base))
+        found = flowfile_path(file, base)
         if found is None:
             raise UsageError(f"{file}: no such Flowfile")
-        return Path(found)
+        return found
     return find_flowfile(base)

@@ -10,7 +10,6 @@ import os
 import posixpath
 import stat
 from collections.abc import Mapping
-from pathlib import Path
 
 from buildflow import foreach, globbing, placeholders
 from buildflow.errors import FlowfileError, UsageError, did_you_mean
@@ -36,12 +35,11 @@ class _Staged(NamedTuple):
 
 class _Resolver:
     def __init__(self, flowfile: Flowfile, overrides: Mapping[str, str]) -> None:
-        self.file = flowfile.path.name
-        self.root = flowfile.path.parent
-        self.root_text = str(self.root)
+        self.file = os.path.basename(flowfile.path)
+        self.root = os.path.dirname(flowfile.path)
         self.vars = {**dict(flowfile.vars), **overrides}
         self.cache_dir = globbing.normalize(flowfile.settings.cache_dir)
-        self.disk = globbing.DiskIndex(str(self.root), skip=[self.cache_dir])
+        self.disk = globbing.DiskIndex(self.root, skip=[self.cache_dir])
         self.problems: list[str] = []
         self.warnings: list[str] = []
         self.declared: dict[str, str] = {}  # output -> instance name
@@ -115,7 +113,7 @@ class _Resolver:
         """The real directory outside the root that `path`'s parent resolves to, if any."""
         parent = posixpath.dirname(path)
         if parent not in self.real_parents:
-            real = os.path.realpath(self.root / parent)
+            real = os.path.realpath(os.path.join(self.root, parent))
             inside = real == self.real_root or real.startswith(self.real_root + os.sep)
             self.real_parents[parent] = None if inside else real
         return self.real_parents[parent]
@@ -180,7 +178,7 @@ class _Resolver:
     def file_problem(self, path: str, name: str) -> str:
         """What is wrong with input `path` of task `name` on disk ("" when it is a file): one
         lstat for the usual case, since every foreach instance has one such input."""
-        full = os.path.join(self.root_text, path)
+        full = os.path.join(self.root, path)
         try:
             mode = os.lstat(full).st_mode
             if stat.S_ISLNK(mode):
@@ -233,7 +231,7 @@ class _Resolver:
         cwd = globbing.normalize(placeholders.expand(decl.cwd, values)) if decl.cwd else ""
         paths = {"inputs": inputs, "outputs": outputs, "input": inputs[:1],
                  "output": outputs[:1], "depfile": [depfile] if depfile else []}
-        root = self.root_text
+        root = self.root
         in_cmd = placeholders.command_values(values, paths, root, cwd, quote=True,
                                              wanted=self.names_in(decl.cmd or ()))
         env = (*settings.env, *decl.env)
@@ -299,14 +297,14 @@ def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None) -> P
         if target in instances:
             continue
         try:
-            graph.select([target], r.root_text)
+            graph.select([target], r.root)
         except UsageError as exc:
             r.problem(f"settings.default[{index}]", str(exc))
     if not r.problems:
         r.check_cycle(graph)
     if r.problems:
         raise FlowfileError(r.problems)
-    return Project(root=r.root_text, flowfile=str(flowfile.path), settings=flowfile.settings,
+    return Project(root=r.root, flowfile=flowfile.path, settings=flowfile.settings,
                    vars=r.vars, tasks=tasks, graph=graph, warnings=tuple(r.warnings),
                    globbed_dirs=frozenset(r.disk.dirs_read))
 
@@ -316,7 +314,7 @@ def load(path: str | os.PathLike[str] = "Flowfile",
     """Load and check a Flowfile: the Python API's entry point."""
     from buildflow.flowfile import load as load_flowfile
 
-    return resolve(load_flowfile(Path(path).resolve()), overrides)
+    return resolve(load_flowfile(os.path.realpath(path)), overrides)
 
 
 def from_dict(data: Mapping[str, Any], root: str | os.PathLike[str] = ".",
@@ -325,7 +323,7 @@ def from_dict(data: Mapping[str, Any], root: str | os.PathLike[str] = ".",
     rooted at `root`; checked exactly as a Flowfile is (errors name it `<python>`)."""
     from buildflow.flowfile import parse
 
-    project = resolve(parse(Path(root).resolve() / "<python>", data), overrides)
+    project = resolve(parse(os.path.join(os.path.realpath(root), "<python>"), data), overrides)
     return project._replace(data=data)
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Collection
-from pathlib import Path
 
 from buildflow import engine
 from buildflow.errors import EXIT_INTERRUPTED, EXIT_OK, FatalError, Interrupted
@@ -133,7 +132,8 @@ class Watcher:
         """Report a Flowfile that does not load once, not again on every later change, until
         its bytes change or it loads again."""
         try:
-            content: bytes | None = Path(self.watched.flowfile).read_bytes()
+            with open(self.watched.flowfile, "rb") as handle:
+                content: bytes | None = handle.read()
         except OSError:
             content = None
         if self.broken != (content, message):

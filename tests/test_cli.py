@@ -157,16 +157,21 @@ def test_help_is_wrapped_to_the_terminal_width(project: Project) -> None:
     assert widest(200) > 100  # the usage line, whole
 
 
-def test_parsing_arguments_does_not_import_shutil() -> None:
-    # argparse, left to find the terminal's width, imports shutil, which imports bz2 and lzma.
-    # Without site (-S), whose start-up may import shutil itself.
+def test_parsing_arguments_and_loading_the_project_import_neither_shutil_nor_pathlib(
+        project: Project) -> None:
+    # What `list`, `status`, `graph` and a full build do first. argparse, left to find the
+    # terminal's width, imports shutil (with bz2 and lzma); pathlib brings fnmatch, urllib
+    # and ipaddress. Without site (-S), whose start-up may import either itself.
+    project.flowfile(GOOD)
     probe = (f"import sys; sys.path[:0] = [{str(REPO)!r}]; "
              "from buildflow.cli import make_parser; "
+             "from buildflow.commands import load_project; "
              "make_parser().parse_args(['graph', '--format', 'dot']); "
-             "print('shutil' in sys.modules)")
+             "load_project(file=None, overrides={}); "
+             "print([m for m in ('shutil', 'pathlib') if m in sys.modules])")
     loaded = subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True,
-                            text=True, check=True).stdout
-    assert loaded == "False\n"
+                            text=True, check=True, cwd=project.root).stdout
+    assert loaded == "[]\n"
 
 
 def test_discovery_from_a_subdirectory(project: Project) -> None:

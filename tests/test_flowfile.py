@@ -18,7 +18,7 @@ def problems(tmp_path: Path, text: str) -> list[str]:
     path = tmp_path / "Flowfile"
     path.write_text(textwrap.dedent(text))
     with pytest.raises(FlowfileError) as caught:
-        flowfile.load(path)
+        flowfile.load(str(path))
     return caught.value.problems
 
 
@@ -51,7 +51,7 @@ def test_every_key_is_read(tmp_path: Path) -> None:
         always = true
         description = "d"
         """))
-    loaded = flowfile.load(path)
+    loaded = flowfile.load(str(path))
     assert loaded.settings == Settings(
         jobs=3, default=("all",), shell="/bin/bash", retries=1, retry_delay=0.5, timeout=9.0,
         env=(("LC_ALL", "C"),), cache_dir=".cache")
@@ -75,7 +75,7 @@ def test_toml_error_at_the_end_points_after_the_last_character(tmp_path: Path) -
 def test_not_utf8(tmp_path: Path) -> None:
     (tmp_path / "Flowfile").write_bytes(b'[tasks.a]\ncmd = "\xff"\n')
     with pytest.raises(FlowfileError, match="not valid UTF-8 at byte 17"):
-        flowfile.load(tmp_path / "Flowfile")
+        flowfile.load(str(tmp_path / "Flowfile"))
 
 
 def test_unknown_keys_suggest_the_right_name(tmp_path: Path) -> None:
@@ -148,21 +148,21 @@ def test_discovery_walks_up_and_prefers_flowfile(tmp_path: Path) -> None:
     (tmp_path / "Flowfile.toml").write_text("")
     deep = tmp_path / "a" / "b"
     deep.mkdir(parents=True)
-    assert flowfile.find_flowfile(deep) == tmp_path / "Flowfile.toml"
+    assert flowfile.find_flowfile(str(deep)) == str(tmp_path / "Flowfile.toml")
     (tmp_path / "a" / "Flowfile").write_text("")
-    assert flowfile.find_flowfile(deep) == tmp_path / "a" / "Flowfile"
+    assert flowfile.find_flowfile(str(deep)) == str(tmp_path / "a" / "Flowfile")
 
 
 def test_discovery_failure_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no Flowfile found.*bflow init.*-f PATH"):
-        flowfile.find_flowfile(tmp_path)
+        flowfile.find_flowfile(str(tmp_path))
 
 
 def test_resolve_path_applies_directory_then_file(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "other.toml").write_text("")
     assert flowfile.resolve_path("other.toml", str(tmp_path / "sub")) == \
-        tmp_path / "sub" / "other.toml"
+        str(tmp_path / "sub" / "other.toml")
     with pytest.raises(UsageError, match="nope.toml: no such Flowfile"):
         flowfile.resolve_path("nope.toml", str(tmp_path))
 
@@ -186,6 +186,6 @@ def test_any_document_gives_a_project_or_a_clear_error(tmp_path_factory: pytest.
                                                        data: dict[str, object]) -> None:
     root = tmp_path_factory.mktemp("fuzz")
     try:
-        resolve(flowfile.parse(root / "Flowfile", data))
+        resolve(flowfile.parse(str(root / "Flowfile"), data))
     except FatalError as exc:
         assert str(exc).startswith("Flowfile")
