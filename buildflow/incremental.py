@@ -27,7 +27,7 @@ from buildflow.scheduler import BuildOptions, BuildResult, Builder
 from buildflow.staleness import action_of
 from buildflow.state import State, TaskRecord
 from buildflow.racy import window_ns
-from buildflow.statscan import ABSENT, Row
+from buildflow.statrows import ABSENT, DamagedRows, Row
 from buildflow.uptodate import Proof, file_id, files_of, ints_of, rows_of
 
 # A task as the proof holds it: project order, spec, and the indices of its inputs, depfile
@@ -51,8 +51,12 @@ def build(proof: Proof, changed: set[int], *, jobs: int | None, keep_going: bool
     entries = {index: _entry(spec, proof.depfiles.get(index, ())) for index, spec in specs.items()}
     project = _project(proof, Settings(*settings_row), vars_, entries, part)
     names = _names(entries, part)
+    try:
+        records, stats = _records_and_stats(proof, project, entries, part, changed)
+    except DamagedRows:
+        return None
     state = State(os.path.join(os.path.dirname(proof.file), "state"), reporter.warn).resume(
-        *_records_and_stats(proof, project, entries, part, changed), size=proof.state_now[0])
+        records, stats, size=proof.state_now[0])
     options = BuildOptions(jobs=jobs or project.default_jobs, keep_going=keep_going)
     builder = Builder(project, state, Hasher(LocalFileSystem(proof.root), state.stats),
                       SubprocessRunner(), _WithOthersUpToDate(reporter, proof.count - len(part)),

@@ -6,6 +6,9 @@ PARALLEL_MIN_PATHS the paths are cut into chunks that this process and a forked 
 in turn from a pipe of one-byte tokens, as Make's jobserver hands out jobs: whichever process
 is free takes the next chunk, so neither waits on the other when one starts late or is slowed.
 
+A chunk whose stats all match is found so by comparing bytes (`statrows`); only a chunk
+that differs has its stored rows decoded, to tell which.
+
 The first stat that differs from its row is reported at once (`on_change`), in this process,
 even when the child found it: the caller can then get ready to build (import the engine) on
 this CPU while the child goes on statting on the other, and come back for chunks once ready,
@@ -18,32 +21,32 @@ import marshal
 import operator
 import os
 
+from buildflow.statrows import ABSENT, MAX_CHUNKS, Row, RowTable, packed
+
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import BinaryIO
 
-ABSENT = (-1, -1, -1)  # the row of a path that must not exist (a depfile input recorded missing)
 PARALLEL_MIN_PATHS = 4000  # below this, forking a second statter costs more than it saves
-CHUNK_PATHS = 1000  # paths per token: few enough tokens to take, enough to share the work
 _CHANGED, _DONE = b"!", b"."  # what the child says before its answer
 _exiting: list[int] = []  # statting children that answered, reaped by `reap`
 
-Row = tuple[int, int, int]  # size, mtime_ns, inode
 
-
-def doubtful_rows(root: str, paths: list[str], rows: list[Row], unsettled: list[int],
+def doubtful_rows(root: str, paths: list[str], rows: RowTable, unsettled: list[int],
                   on_change: Callable[[], object] | None = None) -> dict[int, Row]:
     """The current (size, mtime_ns, inode) of each path whose stat is not its row's any more,
     and of the `unsettled` ones; ABSENT for a path that is not there. Following links, as the
     hasher does. When a second process stats alongside this one, `on_change` is called once,
     here, as soon as this process learns that a stat differs; with one process there is
-    nothing to overlap it with, and it is not called."""
+    nothing to overlap it with, and it is not called. Raises DamagedRows when a chunk of
+    rows needed cannot be decoded."""
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     try:
+        scan = _Scan(fd, paths, rows, unsettled)
         if len(paths) < PARALLEL_MIN_PATHS or len(os.sched_getaffinity(0)) < 2:
-            return _doubtful_in(fd, paths, rows, unsettled, 0, len(paths))[0]
-        return _doubtful_in_two(fd, paths, rows, unsettled, on_change)
+            return scan.rest([])
+        return _doubtful_in_two(scan, on_change)
     finally:
         os.close(fd)
 
@@ -57,22 +60,6 @@ def reap() -> None:
             os.waitpid(_exiting.pop(), 0)
         except ChildProcessError:
             pass
-
-
-def _doubtful_in(root_fd: int, paths: list[str], rows: list[Row], unsettled: list[int],
-                 start: int, stop: int) -> tuple[dict[int, Row], bool]:
-    """`doubtful_rows` of the paths from index `start` to `stop`, and whether any stat there
-    differs from its row (an unsettled row alone does not)."""
-    current = _stat_rows(root_fd, paths[start:stop])
-    doubtful = {}
-    differs = current != rows[start:stop]
-    if differs:
-        doubtful = {start + i: row for i, (row, old) in enumerate(zip(current, rows[start:stop]))
-                    if row != old}
-    for i in unsettled:
-        if start <= i < stop:
-            doubtful[i] = current[i - start]
-    return doubtful, differs
 
 
 def _stat_rows(root_fd: int, paths: list[str]) -> list[Row]:
@@ -90,48 +77,68 @@ def _stat_rows(root_fd: int, paths: list[str]) -> list[Row]:
     return rows
 
 
-class _Chunks:
-    """The paths cut into chunks, with a pipe holding one token per chunk: a read of one byte
-    takes the next chunk, atomically, from whichever process reads."""
+class _Scan:
+    """The paths and their rows, statted a chunk at a time (`statrows`)."""
 
-    def __init__(self, root_fd: int, paths: list[str], rows: list[Row],
+    def __init__(self, root_fd: int, paths: list[str], rows: RowTable,
                  unsettled: list[int]) -> None:
-        self.args = root_fd, paths, rows, unsettled
-        self.size = max(CHUNK_PATHS, -(-len(paths) // 256))  # at most 256 one-byte tokens
-        self.bounds = [(start, min(start + self.size, len(paths)))
-                       for start in range(0, len(paths), self.size)]
-        self.tokens, filled = os.pipe()
+        self.root_fd, self.paths, self.rows = root_fd, paths, rows
+        self.chunks = rows.chunks
+        self.unsettled: dict[int, list[int]] = {}  # chunk -> its unsettled rows
+        for i in unsettled:
+            self.unsettled.setdefault(i // rows.size, []).append(i)
+
+    def doubtful_in(self, chunk: int) -> tuple[dict[int, Row], bool]:
+        """`doubtful_rows` of one chunk, and whether any stat there differs from its row (an
+        unsettled row alone does not)."""
+        start, stop = self.rows.bounds(chunk)
+        current = _stat_rows(self.root_fd, self.paths[start:stop])
+        doubtful = {}
+        differs = packed(current) != self.rows.blob(chunk)
+        if differs:
+            doubtful = {start + i: row for i, (row, old) in
+                        enumerate(zip(current, self.rows.chunk(chunk))) if row != old}
+        for i in self.unsettled.get(chunk, ()):
+            doubtful[i] = current[i - start]
+        return doubtful, differs
+
+    def rest(self, taken: list[int]) -> dict[int, Row]:
+        """The doubtful rows of every chunk not in `taken`, statted here."""
+        doubtful: dict[int, Row] = {}
+        for chunk in sorted(set(range(self.chunks)) - set(taken)):
+            doubtful.update(self.doubtful_in(chunk)[0])
+        return doubtful
+
+
+class _Tokens:
+    """A pipe holding one token per chunk: a read of one byte takes the next chunk,
+    atomically, from whichever process reads."""
+
+    def __init__(self, chunks: int) -> None:
+        self.fd, filled = os.pipe()
         try:
-            os.write(filled, bytes(range(len(self.bounds))))  # far below a pipe's capacity
+            os.write(filled, bytes(range(chunks)))  # at most MAX_CHUNKS: far below a pipe's size
         finally:
             os.close(filled)  # then a read past the last token returns b"": all taken
 
-    def take(self, tell: _Once, changed_elsewhere: Callable[[], bool] | None = None
+    def take(self, scan: _Scan, tell: _Once, changed_elsewhere: Callable[[], bool] | None = None
              ) -> tuple[dict[int, Row], list[int]]:
         """Stat chunks until none is left: the doubtful rows, and the chunks taken. Calls
         `tell` at the first stat that differs here or `changed_elsewhere`."""
         doubtful: dict[int, Row] = {}
         taken = []
-        while token := os.read(self.tokens, 1):
+        while token := os.read(self.fd, 1):
             if tell.pending and changed_elsewhere is not None and changed_elsewhere():
                 tell()
-            chunk = token[0]
-            found, differs = _doubtful_in(*self.args, *self.bounds[chunk])
+            found, differs = scan.doubtful_in(token[0])
             doubtful.update(found)
-            taken.append(chunk)
+            taken.append(token[0])
             if differs:
                 tell()
         return doubtful, taken
 
-    def rest(self, taken: list[int]) -> dict[int, Row]:
-        """The doubtful rows of every chunk not in `taken`, statted here."""
-        doubtful: dict[int, Row] = {}
-        for chunk in sorted(set(range(len(self.bounds))) - set(taken)):
-            doubtful.update(_doubtful_in(*self.args, *self.bounds[chunk])[0])
-        return doubtful
-
     def close(self) -> None:
-        os.close(self.tokens)
+        os.close(self.fd)
 
 
 class _Once:
@@ -150,47 +157,47 @@ class _Once:
             function()
 
 
-def _doubtful_in_two(root_fd: int, paths: list[str], rows: list[Row], unsettled: list[int],
-                     on_change: Callable[[], object] | None) -> dict[int, Row]:
+def _doubtful_in_two(scan: _Scan, on_change: Callable[[], object] | None) -> dict[int, Row]:
     """The chunks shared with a forked child, which says _CHANGED through a pipe at its first
     stat that differs, then _DONE and its answer. Safe here: the fast path runs before bflow
     starts any thread. Falls back to one process when the child cannot be made or does not
     answer."""
+    assert scan.chunks <= MAX_CHUNKS
     try:
-        chunks = _Chunks(root_fd, paths, rows, unsettled)
+        tokens = _Tokens(scan.chunks)
     except OSError:
-        return _doubtful_in(root_fd, paths, rows, unsettled, 0, len(paths))[0]
+        return scan.rest([])
     try:
         try:
             answer, answer_in = os.pipe()
         except OSError:
-            return chunks.rest([])
+            return scan.rest([])
         try:
             pid = os.fork()
         except OSError:
             os.close(answer)
             os.close(answer_in)
-            return chunks.rest([])
+            return scan.rest([])
         if pid == 0:  # the child: never returns
-            _child(chunks, answer, answer_in)
+            _child(scan, tokens, answer, answer_in)
         _exiting.append(pid)
         os.close(answer_in)
         tell = _Once(on_change)
         with open(answer, "rb") as pipe:
             child = _ChildAnswer(pipe)
-            doubtful, taken = chunks.take(tell, child.found_change)
+            doubtful, taken = tokens.take(scan, tell, child.found_change)
             theirs = child.read()
         if child.changed:  # found in the child's last chunks, once none was left to take here
             tell()
         if theirs is None:
-            return {**doubtful, **chunks.rest(taken)}
+            return {**doubtful, **scan.rest(taken)}
         doubtful.update(theirs)
         return doubtful
     finally:
-        chunks.close()
+        tokens.close()
 
 
-def _child(chunks: _Chunks, answer: int, answer_in: int) -> None:
+def _child(scan: _Scan, tokens: _Tokens, answer: int, answer_in: int) -> None:
     """The forked child's whole life: take chunks, say when a stat differs, answer, exit."""
     status = 1
     try:
@@ -201,7 +208,7 @@ def _child(chunks: _Chunks, answer: int, answer_in: int) -> None:
                 pipe.write(_CHANGED)
                 pipe.flush()
 
-            doubtful, _ = chunks.take(_Once(say_changed))
+            doubtful, _ = tokens.take(scan, _Once(say_changed))
             pipe.write(_DONE + marshal.dumps(doubtful))
         status = 0
     finally:

@@ -42,7 +42,8 @@ from buildflow.gcpause import paused
 from buildflow.identity import cache_dir_of, is_input_file, listing, project_key
 from buildflow.locate import flowfile_path
 from buildflow.racy import trusted
-from buildflow.statscan import ABSENT, Row, doubtful_rows, reap
+from buildflow.statrows import ABSENT, DamagedRows, Row, RowTable
+from buildflow.statscan import doubtful_rows, reap
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ if TYPE_CHECKING:
     from buildflow.model import Project
     from buildflow.state import State
 
-FORMAT = 7
+FORMAT = 8
 FILE_NAME = "uptodate"  # the proof of a plain `bflow`; other builds add a tag (`proof_name`)
 PROJECT_PART = ".project"
 MAX_PROOFS = 8  # kinds of build (targets, overrides) whose proofs are kept, the newest
@@ -76,9 +77,17 @@ class Proof:
                  project_file: BinaryIO, base_size: int, delta: tuple[Any, ...] | None) -> None:
         self.file = file
         self._lock: int | None = lock
-        (_, self.project_id, self.state_id, self.dir_stats, self.extra_paths, self.rows,
+        (_, self.project_id, self.state_id, self.dir_stats, self.extra_paths, blobs,
          self.digests, self.unsettled, self.count, self.depfiles) = parts
         self._base_size = base_size  # where the delta starts, after the size field
+        _, _, self.lone_inputs, static, self.listings = head
+        self._project_file: BinaryIO | None = project_file  # at the task table
+        self._graph: tuple[Any, ...] | None = None
+        self._graph_read = False
+        self._specs_at = 0  # where the task specs start in the project part
+        self.root, self.flowfile, self.skip, paths = marshal.loads(static)
+        self.paths: list[str] = paths + self.extra_paths
+        self.rows = RowTable(blobs, len(self.paths))
         # The rows and hashes changed since the proof was written whole, applied here (rows)
         # or when the hashes are split (digest_of).
         self._delta_rows: dict[int, Row] = {}
@@ -87,13 +96,6 @@ class Proof:
             self.state_id, self._delta_rows, self._delta_digests, self.unsettled = delta
             for index, row in self._delta_rows.items():
                 self.rows[index] = row
-        _, _, self.lone_inputs, static, self.listings = head
-        self._project_file: BinaryIO | None = project_file  # at the task table
-        self._graph: tuple[Any, ...] | None = None
-        self._graph_read = False
-        self._specs_at = 0  # where the task specs start in the project part
-        self.root, self.flowfile, self.skip, paths = marshal.loads(static)
-        self.paths: list[str] = paths + self.extra_paths
         self.state_now: Row | None = None  # the state file's id, once found unchanged
         self.refreshed: dict[int, Row] = {}  # rows whose stat changed but not their content
         self.still_unsettled: list[int] = []
@@ -146,11 +148,20 @@ class Proof:
 
     def changes(self, on_change: Callable[[], object] | None = None) -> set[int] | None:
         """The indices of the paths whose content changed (or that appeared or vanished);
-        None when that cannot be told (a path that cannot be read, or keeps changing).
+        None when that cannot be told (a path that cannot be read, or keeps changing, or a
+        damaged proof).
         `on_change` is called at the first stat that differs, while a second process may
         still be statting (`statscan`): a change is then likely, and getting ready to build
         costs nothing but a CPU that would wait."""
-        current = doubtful_rows(self.root, self.paths, self.rows, self.unsettled, on_change)
+        try:
+            current = doubtful_rows(self.root, self.paths, self.rows, self.unsettled,
+                                    on_change)
+            return self._changed(current)
+        except DamagedRows:  # the full way writes the proof again
+            return None
+
+    def _changed(self, current: dict[int, Row]) -> set[int] | None:
+        """Which of the `current` rows, statted just now, show a change of content."""
         if not current:
             return set()
         from buildflow.contents import hash_regular_file
@@ -206,14 +217,17 @@ class Proof:
             except OSError:
                 _remove(self.file)  # the old delta may be gone: no proof, the full way
             return
-        new_rows = list(self.rows)  # the delta's rows are in already
-        for index, row in {**self.refreshed, **rows}.items():
-            new_rows[index] = row
+        try:
+            for index, row in {**self.refreshed, **rows}.items():  # the delta's are in already
+                self.rows[index] = row
+        except DamagedRows:
+            _remove(self.file)  # the full way writes it again
+            return
         digest_of = list(self.digest_of)
         for index, digest in digests.items():
             digest_of[index] = digest
         _write_whole(self.file, self.project_id, state_id, self.dir_stats, self.extra_paths,
-                     new_rows, "\n".join(digest_of), sorted(unsettled), self.count,
+                     self.rows, "\n".join(digest_of), sorted(unsettled), self.count,
                      self.depfiles)
 
     def forget(self) -> None:
@@ -286,11 +300,16 @@ def _delta(data: bytes, offset: int) -> tuple[Any, ...] | None:
     return delta if type(delta) is tuple and len(delta) == 4 else None
 
 
-def _write_whole(proof_file: str, *parts: Any) -> None:
-    """Write a proof whole, with no delta: its base (the format, then `parts`: the project
-    and state identities, the directory stats, the extra paths, the rows, the hashes, the
+def _write_whole(proof_file: str, project_id: Row | None, state_id: Row | None,
+                 dir_stats: dict[str, Row | None], extra_paths: list[str], rows: RowTable,
+                 digests: str, unsettled: list[int], count: int,
+                 depfiles: dict[int, tuple[int, ...]]) -> None:
+    """Write a proof whole, with no delta: its base (the format, the project and state
+    identities, the directory stats, the extra paths, the rows' chunks, the hashes, the
     unsettled rows, the task count and the depfile inputs), led by its size."""
-    _write(proof_file, _sized(marshal.dumps((FORMAT, *parts))))
+    _write(proof_file, _sized(marshal.dumps((
+        FORMAT, project_id, state_id, dir_stats, extra_paths, rows.blobs(), digests, unsettled,
+        count, depfiles))))
 
 
 def _sized(encoded: bytes) -> bytes:
@@ -478,7 +497,7 @@ def _record(project: Project, state: State, names: Sequence[str], targets: Seque
     depfiles = {i: tuple(index_of[p] for p in state.tasks[name].depfile_inputs)
                 for i, name in enumerate(tasks) if state.tasks[name].depfile_inputs}
     rows, digests, unsettled = rows_of(paths + extra_paths, files, state)
-    _write_whole(proof_file, project_id, state_id, dir_stats, extra_paths, rows,
+    _write_whole(proof_file, project_id, state_id, dir_stats, extra_paths, RowTable.of(rows),
                  "\n".join(digests), unsettled, len(tasks), depfiles)
     _keep_newest(cache_dir)
 

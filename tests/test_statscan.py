@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 
 from buildflow import statscan
+from buildflow.statrows import ABSENT, CHUNK_ROWS, DamagedRows, Row, RowTable, packed
 
-N = 10 * statscan.CHUNK_PATHS  # split between two processes, ten chunks
+N = 10 * CHUNK_ROWS  # split between two processes, ten chunks
 
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory: pytest.TempPathFactory
-         ) -> tuple[Path, list[str], list[statscan.Row]]:
+         ) -> tuple[Path, list[str], list[Row]]:
     """N files, and each one's row as a proof would hold it; tests that change a file put
     its row right again."""
     root = tmp_path_factory.mktemp("tree")
@@ -28,17 +29,17 @@ def tree(tmp_path_factory: pytest.TempPathFactory
     return root, paths, [_row(root / path) for path in paths]
 
 
-def _row(path: Path) -> statscan.Row:
+def _row(path: Path) -> Row:
     st = os.stat(path)
     return st.st_size, st.st_mtime_ns, st.st_ino
 
 
-def _scan(root: Path, paths: list[str], rows: list[statscan.Row],
-          unsettled: list[int] = ()) -> tuple[dict[int, statscan.Row], list[int]]:
+def _scan(root: Path, paths: list[str], rows: list[Row],
+          unsettled: list[int] = ()) -> tuple[dict[int, Row], list[int]]:
     """The doubtful rows, and the process ids `on_change` was called in; every child reaped."""
     called: list[int] = []
     try:
-        found = statscan.doubtful_rows(str(root), paths, rows, list(unsettled),
+        found = statscan.doubtful_rows(str(root), paths, RowTable.of(rows), list(unsettled),
                                        on_change=lambda: called.append(os.getpid()))
     finally:
         statscan.reap()
@@ -56,7 +57,7 @@ def test_a_change_in_any_chunk_is_found_and_told_once_in_this_process(tree) -> N
     # One change in each chunk in turn: the child takes some of them, and a change it finds
     # is told here all the same.
     root, paths, rows = tree
-    for index in range(statscan.CHUNK_PATHS // 2, N, statscan.CHUNK_PATHS):
+    for index in range(CHUNK_ROWS // 2, N, CHUNK_ROWS):
         (root / paths[index]).write_text("longer than before")
         now = _row(root / paths[index])
         found, called = _scan(root, paths, rows)
@@ -69,7 +70,7 @@ def test_a_missing_path_is_absent(tree) -> None:
     root, paths, rows = tree
     os.rename(root / paths[3], root / "moved")
     try:
-        assert _scan(root, paths, rows) == ({3: statscan.ABSENT}, [os.getpid()])
+        assert _scan(root, paths, rows) == ({3: ABSENT}, [os.getpid()])
     finally:
         os.rename(root / "moved", root / paths[3])
 
@@ -85,15 +86,45 @@ def test_unsettled_rows_are_answered_but_are_not_a_change(tree) -> None:
 def test_a_change_the_other_process_saw_is_told_once(tree) -> None:
     root, paths, rows = tree
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-    chunks = statscan._Chunks(fd, paths, rows, [])
+    scan = statscan._Scan(fd, paths, RowTable.of(rows), [])
+    tokens = statscan._Tokens(scan.chunks)
     told: list[int] = []
     try:
-        found, taken = chunks.take(statscan._Once(lambda: told.append(1)), lambda: True)
+        found, taken = tokens.take(scan, statscan._Once(lambda: told.append(1)), lambda: True)
     finally:
-        chunks.close()
+        tokens.close()
         os.close(fd)
-    assert found == {} and sorted(taken) == list(range(len(chunks.bounds)))
+    assert found == {} and sorted(taken) == list(range(scan.chunks))
     assert told == [1]  # though every chunk asked again
+
+
+def test_a_row_set_in_the_table_is_what_the_scan_compares_with(tree) -> None:
+    # As a proof's delta sets the rows of files touched since it was written whole.
+    root, paths, rows = tree
+    table = RowTable.of(rows)
+    index = 3 * CHUNK_ROWS + 7
+    os.utime(root / paths[index], ns=(10**18, 10**18))
+    now = _row(root / paths[index])
+    table[index] = now
+    try:
+        assert statscan.doubtful_rows(str(root), paths, table, []) == {}
+        assert table[index] == now and table.blobs()[3] == packed(
+            [*rows[3 * CHUNK_ROWS:index], now, *rows[index + 1:4 * CHUNK_ROWS]])
+    finally:
+        statscan.reap()
+        rows[index] = now
+
+
+def test_a_chunk_that_does_not_decode_is_a_damaged_table(tree) -> None:
+    root, paths, rows = tree
+    blobs = RowTable.of(rows).blobs()
+    blobs[2] = blobs[2][:-3]
+    table = RowTable(blobs, len(rows))
+    assert table[CHUNK_ROWS - 1] == rows[CHUNK_ROWS - 1]  # the other chunks still do
+    with pytest.raises(DamagedRows):
+        table[2 * CHUNK_ROWS]
+    with pytest.raises(DamagedRows):  # a chunk short of blobs
+        RowTable(blobs[:-1], len(rows))
 
 
 @pytest.mark.parametrize("said", [b"!.", b"."])
@@ -122,6 +153,6 @@ def test_a_small_list_is_statted_here_alone(tmp_path: Path) -> None:
     (tmp_path / "a").write_text("a")
     st = os.stat(tmp_path / "a")
     row = (st.st_size, st.st_mtime_ns, st.st_ino)
-    found, called = _scan(tmp_path, ["a", "b"], [(0, 0, 0), statscan.ABSENT])
+    found, called = _scan(tmp_path, ["a", "b"], [(0, 0, 0), ABSENT])
     assert found == {0: row}
     assert called == []  # nothing runs alongside to overlap it with

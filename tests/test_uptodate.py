@@ -5,6 +5,7 @@ of the proof, and what the real `bflow` then runs (counted from the commands' lo
 from __future__ import annotations
 
 import fcntl
+import marshal
 import os
 import time
 from pathlib import Path
@@ -219,6 +220,22 @@ def test_a_damaged_proof_falls_back_to_a_full_build(project: Project) -> None:
         assert not _holds(project)
         assert _build(project) == []
         assert _holds(project)  # the full build wrote a good proof again
+
+
+def test_rows_that_do_not_decode_fall_back_to_a_full_build(project: Project) -> None:
+    # A proof whose container reads well but whose chunk of rows does not: found only when
+    # the stats are compared, and then the build goes the full way.
+    _setup(project)
+    proof = project.root / ".bflow" / uptodate.FILE_NAME
+    parts = list(marshal.loads(proof.read_bytes()[8:]))
+    parts[5] = [b"\x00garbage"]  # the rows' one chunk
+    base = marshal.dumps(tuple(parts))
+    proof.write_bytes(len(base).to_bytes(8, "little") + base)
+    assert not _holds(project)
+    assert _build(project) == []
+    assert _holds(project)  # the full build wrote a good proof again
+    project.write("src/b.txt", "B\n")
+    assert _build(project) == ["b", "join", "greet"]
 
 
 def test_the_project_part_is_written_again_only_when_the_project_changes(
