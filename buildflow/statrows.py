@@ -55,6 +55,7 @@ class RowTable:
         self.chunks = len(blobs)
         self._decoded: dict[int, list[Row]] = {}
         self._changed: set[int] = set()  # chunks with a row set since their blob was made
+        self.touched: set[int] = set()  # chunks with a row set or a blob replaced, ever
 
     @classmethod
     def of(cls, rows: Sequence[Row]) -> RowTable:
@@ -72,6 +73,15 @@ class RowTable:
             self._changed.discard(chunk)
             self._blobs[chunk] = packed(self._decoded[chunk])
         return self._blobs[chunk]
+
+    def replace(self, chunk: int, blob: bytes) -> None:
+        """Take a chunk's blob from a proof's delta."""
+        if not 0 <= chunk < self.chunks or type(blob) is not bytes:
+            raise DamagedRows(f"no chunk {chunk} of the proof's rows to replace")
+        self._blobs[chunk] = blob
+        self._decoded.pop(chunk, None)
+        self._changed.discard(chunk)
+        self.touched.add(chunk)
 
     def blobs(self) -> list[bytes]:
         """Every chunk's blob, as a proof stores them."""
@@ -101,3 +111,4 @@ class RowTable:
         chunk = index // self.size
         self.chunk(chunk)[index % self.size] = row
         self._changed.add(chunk)
+        self.touched.add(chunk)

@@ -5,12 +5,12 @@ A build that ends with every selected task up to date leaves a proof in the cach
 each kind of build (targets and overrides; `proof_name`), in two files: `NAME.project`, what
 depends only on the project and the targets (rewritten only when they change), and `NAME`, what
 depends on the files and the state. `NAME` is written whole by a full build; an incremental
-build or a refresh, which change a few of its rows, only rewrite a delta at its end (the rows
-and hashes changed since it was written whole, and the new state identity), until the delta
-grows past DELTA_MAX_ROWS. A torn delta is ignored, and the state identity then shows the
-rest as out of date: the build goes the full way. The project part leads with
-what every check reads; the listings and the task table, which a no-op needs rarely or never,
-are decoded (or read) only when asked for.
+build or a refresh, which change a few of its rows, only rewrite a delta at its end (the chunks
+of rows and the hashes changed since it was written whole, and the new state identity), until
+the delta grows past DELTA_MAX_CHUNKS or DELTA_MAX_ROWS. A torn delta is ignored, and the
+state identity then shows the rest as out of date: the build goes the full way. The project
+part leads with what every check reads; the listings and the task table, which a no-op needs
+rarely or never, are decoded (or read) only when asked for.
 
 - what the project was loaded from: the key of the project cache (bflow's code, the Flowfile's
   path and bytes, the overrides), the listing of every directory its globs scanned, and the
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from buildflow.model import Project
     from buildflow.state import State
 
-FORMAT = 8
+FORMAT = 9
 FILE_NAME = "uptodate"  # the proof of a plain `bflow`; other builds add a tag (`proof_name`)
 PROJECT_PART = ".project"
 MAX_PROOFS = 8  # kinds of build (targets, overrides) whose proofs are kept, the newest
@@ -66,6 +66,9 @@ _HEAD_SIZE = 8  # bytes giving the length of the project part's head, and of the
 # Rows changed since the proof was written whole, past which it is written whole again: every
 # no-op reads and applies the delta, every update rewrites it.
 DELTA_MAX_ROWS = 1024
+# The same for the rows' chunks (`statrows`), which the delta holds whole, packed, so that a
+# no-op takes them as they are, decoding none.
+DELTA_MAX_CHUNKS = 16
 _INT_CODE = "I"  # the task table's ints: indices of paths and tasks, and offsets
 
 
@@ -88,14 +91,15 @@ class Proof:
         self.root, self.flowfile, self.skip, paths = marshal.loads(static)
         self.paths: list[str] = paths + self.extra_paths
         self.rows = RowTable(blobs, len(self.paths))
-        # The rows and hashes changed since the proof was written whole, applied here (rows)
-        # or when the hashes are split (digest_of).
-        self._delta_rows: dict[int, Row] = {}
+        # The chunks of rows and the hashes changed since the proof was written whole,
+        # applied here (rows) or when the hashes are split (digest_of).
         self._delta_digests: dict[int, str] = {}
         if delta is not None:
-            self.state_id, self._delta_rows, self._delta_digests, self.unsettled = delta
-            for index, row in self._delta_rows.items():
-                self.rows[index] = row
+            self.state_id, chunks, self._delta_digests, self.unsettled = delta
+            if type(chunks) is not dict:
+                raise DamagedRows("a delta without chunks of rows")
+            for chunk, blob in chunks.items():
+                self.rows.replace(chunk, blob)
         self.state_now: Row | None = None  # the state file's id, once found unchanged
         self.refreshed: dict[int, Row] = {}  # rows whose stat changed but not their content
         self.still_unsettled: list[int] = []
@@ -199,16 +203,23 @@ class Proof:
         """Write the proof again with these rows and hashes changed (of which `unsettled_rows`
         are too recent to trust), and the stats `changes` refreshed: after a build that left
         every task up to date again. Only the delta is written while it stays small."""
-        changed_rows = {**self._delta_rows, **self.refreshed, **rows}
+        try:
+            for index, row in {**self.refreshed, **rows}.items():
+                self.rows[index] = row
+        except DamagedRows:
+            _remove(self.file)  # the full way writes it again
+            return
         changed_digests = {**self._delta_digests, **digests}
         unsettled = set(self.still_unsettled)
         unsettled.update(i for i in self.unsettled if i not in self.refreshed)
         unsettled.difference_update(rows)
         unsettled.update(unsettled_rows)
-        if len(changed_rows) <= DELTA_MAX_ROWS and len(changed_digests) <= DELTA_MAX_ROWS:
+        if len(self.rows.touched) <= DELTA_MAX_CHUNKS and \
+                len(changed_digests) <= DELTA_MAX_ROWS:
             from buildflow.frames import encode
 
-            delta = (state_id, changed_rows, changed_digests, sorted(unsettled))
+            chunks = {chunk: self.rows.blob(chunk) for chunk in sorted(self.rows.touched)}
+            delta = (state_id, chunks, changed_digests, sorted(unsettled))
             try:
                 with open(self.file, "r+b") as handle:
                     handle.seek(_HEAD_SIZE + self._base_size)
@@ -216,12 +227,6 @@ class Proof:
                     handle.truncate()
             except OSError:
                 _remove(self.file)  # the old delta may be gone: no proof, the full way
-            return
-        try:
-            for index, row in {**self.refreshed, **rows}.items():  # the delta's are in already
-                self.rows[index] = row
-        except DamagedRows:
-            _remove(self.file)  # the full way writes it again
             return
         digest_of = list(self.digest_of)
         for index, digest in digests.items():
@@ -290,8 +295,8 @@ def open_proof(*, file: str | None, cwd: str, targets: Sequence[str],
 
 
 def _delta(data: bytes, offset: int) -> tuple[Any, ...] | None:
-    """The delta written after the proof's base, if whole: (state identity, {row index: row},
-    {row index: hash}, unsettled row indices)."""
+    """The delta written after the proof's base, if whole: (state identity, {chunk: its rows'
+    blob}, {row index: hash}, unsettled row indices)."""
     if len(data) <= offset:
         return None
     from buildflow.frames import decode_at

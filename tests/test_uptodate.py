@@ -370,7 +370,7 @@ def test_an_update_rewrites_only_the_delta_until_it_grows_past_its_limit(
     assert _holds(project)  # the stats in the delta are trusted: nothing to write
     assert proof.read_bytes() == base + delta
 
-    monkeypatch.setattr(uptodate, "DELTA_MAX_ROWS", uptodate.REWRITE_MIN)
+    monkeypatch.setattr(uptodate, "DELTA_MAX_CHUNKS", 0)  # the one chunk of rows is one too many
     touch_all(time.time_ns() - 20 * racy.COARSE_WINDOW_NS)
     assert _holds(project)
     rewritten, delta = base_and_delta(proof)
