@@ -8,12 +8,14 @@ import errno
 import logging
 import os
 import queue
+import threading
 from collections.abc import Callable, Collection
 from typing import Any
 
 from buildflow.watchset import Change
 
 POLL_INTERVAL = 1.0
+CLOSE_GRACE_SECONDS = 5.0  # how long `close` waits for watchdog's threads to end
 _KINDS = frozenset({"created", "deleted", "modified", "moved"})
 _LIMITS = {
     errno.ENOSPC: "the system's inotify watch limit is reached (fs.inotify.max_user_watches)",
@@ -105,5 +107,17 @@ class WatchdogSource:
             return None
 
     def close(self) -> None:
+        """Stop the observer. watchdog's `stop` joins its emitter threads, and `join` its
+        observer thread, with no time limit; they run here in a thread of their own, waited for
+        CLOSE_GRACE_SECONDS at most, so that a thread that does not end cannot keep Ctrl-C from
+        ending the watch. watchdog's threads are daemon threads: they end with the process."""
+        stopping = threading.Thread(target=self._stop, name="bflow-watch-stop", daemon=True)
+        stopping.start()
+        stopping.join(CLOSE_GRACE_SECONDS)
+        if stopping.is_alive():
+            self.warn(f"the file watcher did not stop within {CLOSE_GRACE_SECONDS:g}s; "
+                      "leaving it behind")
+
+    def _stop(self) -> None:
         self.observer.stop()
         self.observer.join()

@@ -14,12 +14,14 @@ import signal
 import subprocess
 import sys
 import termios
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from buildflow import observer
 from buildflow.errors import EXIT_INTERRUPTED, EXIT_OK
 from buildflow.observer import WatchdogSource, make_observer
 from buildflow.project import load
@@ -269,6 +271,33 @@ def test_the_inotify_limit_falls_back_to_polling(tmp_path: Path) -> None:
         source.close()
     assert len(warnings) == 1
     assert "inotify watch limit" in warnings[0] and "falling back to polling" in warnings[0]
+
+
+class HangingObserver(ExhaustedInotify):
+    """An observer whose `stop` does not return until it is released, as watchdog's would if
+    one of its threads never ended."""
+
+    def __init__(self) -> None:
+        self.released = threading.Event()
+
+    def stop(self) -> None:
+        self.released.wait()
+
+
+def test_an_observer_that_does_not_stop_does_not_keep_the_watch_from_ending(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(observer, "CLOSE_GRACE_SECONDS", 0.1)
+    hanging = HangingObserver()
+    warnings: list[str] = []
+    source = WatchdogSource(poll=False, warn=warnings.append, observer_for=lambda poll: hanging)
+    closing = threading.Thread(target=source.close)
+    try:
+        closing.start()
+        closing.join(DEADLINE)
+        assert not closing.is_alive()
+    finally:
+        hanging.released.set()
+    assert warnings == ["the file watcher did not stop within 0.1s; leaving it behind"]
 
 
 # --- the real command on real events -----------------------------------------------------
