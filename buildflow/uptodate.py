@@ -63,10 +63,10 @@ MAX_PROOFS = 8  # kinds of build (targets, overrides) whose proofs are kept, the
 # files on every run costs less than rewriting the proof (several ms for 20,000 paths) once.
 REWRITE_MIN = 64
 _HEAD_SIZE = 8  # bytes giving the length of the project part's head, and of the proof's base
-# Rows changed since the proof was written whole, past which it is written whole again: every
-# no-op reads and applies the delta, every update rewrites it.
+# Hashes changed since the proof was written whole, past which it is written whole again:
+# every no-op reads and applies the delta, every update rewrites it.
 DELTA_MAX_ROWS = 1024
-# The same for the rows' chunks (`statrows`), which the delta holds whole, packed, so that a
+# The same for the chunks of rows (`statrows`), which the delta holds whole, packed, so that a
 # no-op takes them as they are, decoding none.
 DELTA_MAX_CHUNKS = 16
 _INT_CODE = "I"  # the task table's ints: indices of paths and tasks, and offsets
