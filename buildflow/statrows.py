@@ -101,9 +101,6 @@ class RowTable:
             self._decoded[chunk] = rows
         return rows
 
-    def __len__(self) -> int:
-        return self.count
-
     def __getitem__(self, index: int) -> Row:
         return self.chunk(index // self.size)[index % self.size]
 

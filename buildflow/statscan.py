@@ -83,7 +83,6 @@ class _Scan:
     def __init__(self, root_fd: int, paths: list[str], rows: RowTable,
                  unsettled: list[int]) -> None:
         self.root_fd, self.paths, self.rows = root_fd, paths, rows
-        self.chunks = rows.chunks
         self.unsettled: dict[int, list[int]] = {}  # chunk -> its unsettled rows
         for i in unsettled:
             self.unsettled.setdefault(i // rows.size, []).append(i)
@@ -105,7 +104,7 @@ class _Scan:
     def rest(self, taken: list[int]) -> dict[int, Row]:
         """The doubtful rows of every chunk not in `taken`, statted here."""
         doubtful: dict[int, Row] = {}
-        for chunk in sorted(set(range(self.chunks)) - set(taken)):
+        for chunk in sorted(set(range(self.rows.chunks)) - set(taken)):
             doubtful.update(self.doubtful_in(chunk)[0])
         return doubtful
 
@@ -162,9 +161,9 @@ def _doubtful_in_two(scan: _Scan, on_change: Callable[[], object] | None) -> dic
     stat that differs, then _DONE and its answer. Safe here: the fast path runs before bflow
     starts any thread. Falls back to one process when the child cannot be made or does not
     answer."""
-    assert scan.chunks <= MAX_CHUNKS
+    assert scan.rows.chunks <= MAX_CHUNKS
     try:
-        tokens = _Tokens(scan.chunks)
+        tokens = _Tokens(scan.rows.chunks)
     except OSError:
         return scan.rest([])
     try:

@@ -87,14 +87,14 @@ def test_a_change_the_other_process_saw_is_told_once(tree) -> None:
     root, paths, rows = tree
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     scan = statscan._Scan(fd, paths, RowTable.of(rows), [])
-    tokens = statscan._Tokens(scan.chunks)
+    tokens = statscan._Tokens(scan.rows.chunks)
     told: list[int] = []
     try:
         found, taken = tokens.take(scan, statscan._Once(lambda: told.append(1)), lambda: True)
     finally:
         tokens.close()
         os.close(fd)
-    assert found == {} and sorted(taken) == list(range(scan.chunks))
+    assert found == {} and sorted(taken) == list(range(scan.rows.chunks))
     assert told == [1]  # though every chunk asked again
 
 
