@@ -51,14 +51,14 @@ def command(tool: str, jobs: int, bflow: list[str]) -> list[str]:
     return [*bflow, f"-j{jobs}"]
 
 
-def install_bflow(root: Path) -> list[str]:
-    """bflow as a user has it: this checkout installed (not editable) into a fresh venv, run
-    through its `bflow` script. Interpreter start-up then costs what it costs in such a venv
-    (about 9 ms here), not what this script's interpreter pays for its site-packages' `.pth`
-    files (35 ms on the machine of the results below)."""
+def install_bflow(root: Path, source: Path = REPO) -> list[str]:
+    """bflow as a user has it: this checkout (or `source`) installed, not editable, into a
+    fresh venv under `root`, run through its `bflow` script. Interpreter start-up then costs
+    what it costs in such a venv (about 9 ms here), not what this script's interpreter pays
+    for its site-packages' `.pth` files (35 ms on the machine of the results below)."""
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", str(REPO)], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", str(source)], check=True)
     return [str(venv / "bin" / "bflow")]
 
 
