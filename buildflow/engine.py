@@ -81,7 +81,7 @@ def _dry_run(project: Project, names: list[str], options: BuildOptions,
              reporter: ev.Reporter) -> BuildResult:
     """Say what would run and why; run and write nothing."""
     state = open_state(project)
-    decisions = survey(project, names, state.tasks, hasher_for(project, state),
+    decisions = survey(project, names, state.tasks, hasher_for(project, state).file_hash,
                        force=options.force)
     result = BuildResult(EXIT_OK)
     reporter.handle(ev.BuildStarted(total=len(decisions), jobs=options.jobs))

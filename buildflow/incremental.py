@@ -24,7 +24,7 @@ from buildflow.hashing import Hasher, StatRow
 from buildflow.model import Project, Settings, tasks_from_rows
 from buildflow.runner import SubprocessRunner
 from buildflow.scheduler import BuildOptions, BuildResult, Builder
-from buildflow.staleness import action_of
+from buildflow.staleness import Decision, action_of
 from buildflow.state import State, TaskRecord
 from buildflow.racy import window_ns
 from buildflow.statrows import ABSENT, DamagedRows, Row
@@ -130,11 +130,11 @@ def _records_and_stats(proof: Proof, project: Project, entries: dict[int, Entry]
     for index in part:
         _, _, inputs, depfile_inputs, outputs = entries[index]
         task = project.tasks[_name(entries[index])]
-        records[task.name] = TaskRecord(
-            action=action_of(task),
-            inputs={proof.paths[i]: digest_of[i] for i in inputs},
-            depfile_inputs={proof.paths[i]: digest_of[i] for i in depfile_inputs},
-            outputs={proof.paths[i]: digest_of[i] for i in outputs}, duration=0.0)
+        # The decision the proof keeps: what it read when it last found the task up to date.
+        records[task.name] = Decision(
+            [], action_of(task), {proof.paths[i]: digest_of[i] for i in inputs},
+            {proof.paths[i]: digest_of[i] for i in depfile_inputs},
+            {proof.paths[i]: digest_of[i] for i in outputs}).as_record()
         for i in (*inputs, *depfile_inputs, *outputs):
             row = proof.refreshed.get(i, proof.rows[i])
             if i not in untrusted and row != ABSENT:

@@ -241,8 +241,8 @@ class Builder:
         free jobs lets the first commands start before thousands of ready tasks are hashed.
         False when one could not be decided (an input that cannot be read): it failed."""
         # Once per task of every build, so the attribute lookups are hoisted.
-        tasks, records, hasher, force = self.project.tasks, self.state.tasks, self.hasher, \
-            self.options.force
+        tasks, records, file_hash, force = self.project.tasks, self.state.tasks, \
+            self.hasher.file_hash, self.options.force
         handle, done, blocked_by = self.reporter.handle, result.tasks, plan.blocked_by
         decided_all = True
         while (enough is None or len(stale) < enough) and (name := plan.pop_ready()) is not None:
@@ -254,7 +254,7 @@ class Builder:
                 continue
             if task.commands:  # not a group
                 try:
-                    decision = decide(task, records.get(name), hasher, force=force)
+                    decision = decide(task, records.get(name), file_hash, force=force, explain=False)
                 except BuildError as exc:  # an input bflow cannot read fails this task only
                     self._fail(task, str(exc), result)
                     plan.finished(name, ok=False)

@@ -1,7 +1,8 @@
 """decide(task) -> the reasons it must run (empty: up to date), per SPEC §2.
 
-This is the only place staleness is decided: `build` acts on the reasons, `status` prints the
-first, `explain` prints them all.
+This is the only place staleness is decided: `build` acts on the reasons, `status` and `-n`
+print the first, `explain` prints them all, and the fast path (`buildflow.fastpath`) keeps what
+an up-to-date decision read so that it can tell, by stat alone, that nothing it read changed.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from enum import Enum
 
-from buildflow.hashing import MISSING, UNKNOWN, Hasher, text_digest
+from buildflow.hashing import MISSING, UNKNOWN, text_digest
 from buildflow.model import Task
 from buildflow.state import TaskRecord
 from buildflow.typing_lite import NamedTuple
@@ -67,13 +68,25 @@ def _short(digest: str) -> str:
 
 
 class Decision(NamedTuple):
+    """What `decide` found: the reasons to run (none: up to date), and everything it read to
+    find them. An up-to-date decision has read every file the task touches, so it is also the
+    record a run would leave (`as_record`) and exactly what a cache of it must watch."""
+
     reasons: list[Reason]
     action: tuple[object, ...]
     input_hashes: dict[str, str]
+    depfile_hashes: dict[str, str]
+    output_hashes: dict[str, str]
 
     @property
     def stale(self) -> bool:
         return bool(self.reasons)
+
+    def as_record(self, duration: float = 0.0) -> TaskRecord:
+        """The record that says this decision: an up-to-date task's record compares equal in
+        every field the decision reads."""
+        return TaskRecord(self.action, self.input_hashes, self.depfile_hashes,
+                          self.output_hashes, duration)
 
 
 def action_of(task: Task) -> tuple[object, ...]:
@@ -82,42 +95,16 @@ def action_of(task: Task) -> tuple[object, ...]:
     return (task.commands, env, task.cwd, task.shell, task.depfile or "")
 
 
-def decide(task: Task, record: TaskRecord | None, hasher: Hasher, *, force: bool = False,
-           pending_upstream: Iterable[str] = ()) -> Decision:
-    """Every reason `task` must run; inputs are hashed here, before the command starts."""
+def decide(task: Task, record: TaskRecord | None, file_hash: Callable[[str], str], *,
+           force: bool = False, pending_upstream: Iterable[str] = (),
+           explain: bool = True) -> Decision:
+    """Every reason `task` must run, in the order of SPEC §2's rules, with the hashes it read
+    (taken here, before the command starts). `file_hash` gives a path's content hash (MISSING
+    when absent): the hasher's on a build, the recorded ones when a proof is written. Without
+    `explain` it stops at the first reason: a build needs only to know that one exists."""
     action = action_of(task)
-    file_hash = hasher.file_hash
     inputs = dict(zip(task.inputs, map(file_hash, task.inputs)))
-    if record is not None and not force and not pending_upstream and \
-            _fresh(task, record, action, inputs, file_hash):
-        return Decision([], action, inputs)
-    return Decision(_reasons(task, record, action, inputs, hasher, force, pending_upstream),
-                    action, inputs)
-
-
-def _fresh(task: Task, record: TaskRecord, action: tuple[object, ...], inputs: dict[str, str],
-           file_hash: Callable[[str], str]) -> bool:
-    """True only when `_reasons` would find none: the common case of a large no-op build,
-    checked without making a Reason. False sends the task down the full path."""
-    if task.always or not (task.inputs or task.outputs) or record.action != action \
-            or record.inputs != inputs or MISSING in inputs.values():
-        return False
-    for path, old in record.depfile_inputs.items():
-        if old == UNKNOWN or (inputs.get(path) or file_hash(path)) != old:
-            return False
-    outputs = record.outputs
-    for path in task.outputs:
-        digest = file_hash(path)
-        if digest == MISSING or outputs.get(path) != digest:
-            return False
-    return True
-
-
-def _reasons(task: Task, record: TaskRecord | None, action: tuple[object, ...],
-             inputs: dict[str, str], hasher: Hasher, force: bool,
-             pending_upstream: Iterable[str]) -> list[Reason]:
-    reasons: list[Reason] = []
-    reasons.extend(Reason(ReasonKind.UPSTREAM_PENDING, name) for name in pending_upstream)
+    reasons = [Reason(ReasonKind.UPSTREAM_PENDING, name) for name in pending_upstream]
     if force:
         reasons.append(Reason(ReasonKind.FORCED))
     if task.always:
@@ -126,38 +113,60 @@ def _reasons(task: Task, record: TaskRecord | None, action: tuple[object, ...],
         reasons.append(Reason(ReasonKind.NO_FILES))
     if record is None:
         reasons.append(Reason(ReasonKind.NEVER_RUN))
-        reasons.extend(Reason(ReasonKind.INPUT_MISSING, p) for p, h in inputs.items() if h == MISSING)
-        return reasons
-    for part, old, new in zip(ACTION_PARTS, record.action, action):
-        if old != new:
-            reasons.append(Reason(ReasonKind.ACTION_CHANGED, part))
+        reasons.extend(Reason(ReasonKind.INPUT_MISSING, p) for p, h in inputs.items()
+                       if h == MISSING)
+        return Decision(reasons, action, inputs, {}, {})
+    if reasons and not explain:
+        return Decision(reasons, action, inputs, {}, {})
+    if record.action != action:
+        reasons.extend(Reason(ReasonKind.ACTION_CHANGED, part) for part, old, new
+                       in zip(ACTION_PARTS, record.action, action) if old != new)
+    if record.inputs != inputs or MISSING in inputs.values():
+        reasons.extend(_input_reasons(record.inputs, inputs))
+    if reasons and not explain:
+        return Decision(reasons, action, inputs, {}, {})
+    depfile: dict[str, str] = {}
+    for path, old in record.depfile_inputs.items():
+        digest = depfile[path] = file_hash(path)
+        if digest != old or old == UNKNOWN:
+            reasons.append(Reason(ReasonKind.DEPFILE_INPUT_CHANGED, path, old, digest))
+            if not explain:
+                return Decision(reasons, action, inputs, depfile, {})
+    outputs: dict[str, str] = {}
+    recorded = record.outputs
+    for path in task.outputs:
+        digest = outputs[path] = file_hash(path)
+        old = recorded.get(path)
+        if digest == old and digest != MISSING:
+            continue
+        if digest == MISSING:
+            reasons.append(Reason(ReasonKind.OUTPUT_MISSING, path))
+        elif old is None:
+            reasons.append(Reason(ReasonKind.OUTPUT_NEW, path))
+        else:
+            reasons.append(Reason(ReasonKind.OUTPUT_CHANGED, path, old, digest))
+        if not explain:
+            break
+    return Decision(reasons, action, inputs, depfile, outputs)
+
+
+def _input_reasons(recorded: dict[str, str], inputs: dict[str, str]) -> list[Reason]:
+    reasons: list[Reason] = []
     for path, digest in inputs.items():
-        old = record.inputs.get(path)
+        old = recorded.get(path)
         if digest == MISSING:
             reasons.append(Reason(ReasonKind.INPUT_MISSING, path))
         elif old is None:
             reasons.append(Reason(ReasonKind.INPUT_ADDED, path))
         elif old != digest:
             reasons.append(Reason(ReasonKind.INPUT_CHANGED, path, old, digest))
-    reasons.extend(Reason(ReasonKind.INPUT_REMOVED, p) for p in record.inputs if p not in inputs)
-    for path, old in record.depfile_inputs.items():
-        digest = inputs.get(path) or hasher.file_hash(path)
-        if digest != old or old == UNKNOWN:
-            reasons.append(Reason(ReasonKind.DEPFILE_INPUT_CHANGED, path, old, digest))
-    for path in task.outputs:
-        old = record.outputs.get(path)
-        digest = hasher.file_hash(path)
-        if digest == MISSING:
-            reasons.append(Reason(ReasonKind.OUTPUT_MISSING, path))
-        elif old is None:
-            reasons.append(Reason(ReasonKind.OUTPUT_NEW, path))
-        elif old != digest:
-            reasons.append(Reason(ReasonKind.OUTPUT_CHANGED, path, old, digest))
+    reasons.extend(Reason(ReasonKind.INPUT_REMOVED, p) for p in recorded if p not in inputs)
     return reasons
 
 
 def survey(project: "Project", names: Iterable[str], records: dict[str, TaskRecord],
-           hasher: Hasher, *, force: bool = False) -> dict[str, Decision]:
+           file_hash: Callable[[str], str], *, force: bool = False,
+           explain: bool = False) -> dict[str, Decision]:
     """Decide every task in `names` (topological order) without running anything.
 
     A task whose upstream would run is reported stale for that reason, since its inputs will
@@ -170,7 +179,8 @@ def survey(project: "Project", names: Iterable[str], records: dict[str, TaskReco
         if task.is_group:
             continue
         pending = [up for up in project.graph.link_upstream[name] if up in will_run]
-        decision = decide(task, records.get(name), hasher, force=force, pending_upstream=pending)
+        decision = decide(task, records.get(name), file_hash, force=force,
+                          pending_upstream=pending, explain=explain)
         decisions[name] = decision
         if decision.stale:
             will_run.add(name)

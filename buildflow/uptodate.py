@@ -577,41 +577,31 @@ def _dir_stats(root: str, basis: Basis) -> dict[str, Row | None] | None:
 
 
 def files_of(project: Project, state: State, names: Sequence[str]) -> dict[str, str] | None:
-    """Every path the tasks read or write, with the hash their records agree it has (MISSING
-    for a depfile input recorded as absent); None when some task would not be up to date by
-    its record and the hashes last taken, or could never be shown to be by stat alone."""
-    from buildflow.hashing import MISSING, UNKNOWN
-    from buildflow.staleness import action_of
+    """Every path the decision reads for these tasks, with the hash it read, when it finds each
+    of them up to date by the hashes last taken (the state's stat entries): what a proof must
+    watch, since while none of those files changes, the decision cannot change either. None
+    when some task is not up to date by them (a task that always runs, a directory output,
+    whose tree hash no stat entry holds, a record that disagrees with a file's last hash)."""
+    from buildflow.hashing import MISSING
+    from buildflow.staleness import decide
 
-    tasks, records = project.tasks, state.tasks
+    stats, records, tasks = state.stats, state.tasks, project.tasks
+
+    def last_hash(path: str) -> str:
+        entry = stats.get(path)
+        return MISSING if entry is None else entry[3]
+
     files: dict[str, str] = {}
-    claim = files.setdefault
     for name in names:
         task = tasks[name]
         if task.is_group:
             continue
-        record = records.get(name)
-        if record is None or task.always or not (task.inputs or task.outputs) or \
-                task.dir_outputs or record.action != action_of(task) or \
-                len(record.inputs) != len(task.inputs):
+        decision = decide(task, records.get(name), last_hash, explain=False)
+        if decision.stale:
             return None
-        hashes, outputs = record.inputs, record.outputs
-        for path in task.inputs:
-            digest = hashes.get(path, MISSING)
-            if digest == MISSING or claim(path, digest) != digest:
-                return None
-        for path, digest in record.depfile_inputs.items():
-            if digest == UNKNOWN or claim(path, digest) != digest:
-                return None
-        for path in task.outputs:
-            digest = outputs.get(path, MISSING)
-            if digest == MISSING or claim(path, digest) != digest:
-                return None
-    stats = state.stats
-    absent = (0, 0, 0, MISSING)
-    if any(digest != MISSING and stats.get(path, absent)[3] != digest
-           for path, digest in files.items()):
-        return None  # a record disagrees with the file's last hash
+        files.update(decision.input_hashes)
+        files.update(decision.depfile_hashes)
+        files.update(decision.output_hashes)
     return files
 
 

@@ -21,7 +21,7 @@ def setup() -> tuple[MemoryFileSystem, Hasher, TaskRecord]:
     fs.write("a.h", "#define X")
     fs.write("a.o", "obj")
     hasher = Hasher(fs, {})
-    first = decide(TASK, None, hasher)
+    first = decide(TASK, None, hasher.file_hash)
     record = TaskRecord(first.action, first.input_hashes, {"a.h": hasher.file_hash("a.h")},
                         {"a.o": hasher.file_hash("a.o")}, 0.1)
     return fs, hasher, record
@@ -33,12 +33,12 @@ def kinds(decision: Decision) -> list[ReasonKind]:
 
 def again(fs: MemoryFileSystem, task: Task, record: TaskRecord, **kwargs: object) -> Decision:
     fs.tick(0.001)
-    return decide(task, record, Hasher(fs, {}), **kwargs)  # type: ignore[arg-type]
+    return decide(task, record, Hasher(fs, {}).file_hash, **kwargs)  # type: ignore[arg-type]
 
 
 def test_never_run_and_up_to_date() -> None:
     fs, hasher, record = setup()
-    assert kinds(decide(TASK, None, hasher)) == [ReasonKind.NEVER_RUN]
+    assert kinds(decide(TASK, None, hasher.file_hash)) == [ReasonKind.NEVER_RUN]
     assert not again(fs, TASK, record).stale
 
 
@@ -102,7 +102,7 @@ def test_always_force_and_taskless_files() -> None:
     assert kinds(again(fs, TASK._replace(always=True), record)) == [ReasonKind.ALWAYS]
     assert kinds(again(fs, TASK, record, force=True)) == [ReasonKind.FORCED]
     bare = TASK._replace(inputs=(), outputs=(), depfile=None)
-    assert ReasonKind.NO_FILES in kinds(decide(bare, record, Hasher(fs, {})))
+    assert ReasonKind.NO_FILES in kinds(decide(bare, record, Hasher(fs, {}).file_hash))
 
 
 def test_every_reason_is_listed_together() -> None:
@@ -117,6 +117,6 @@ def test_every_reason_is_listed_together() -> None:
 def test_inputs_are_hashed_before_the_run() -> None:
     """The decision carries the hashes the record must keep, taken at decision time."""
     fs, hasher, _ = setup()
-    decision = decide(TASK, None, hasher)
+    decision = decide(TASK, None, hasher.file_hash)
     fs.write("a.c", "edited while running")
     assert decision.input_hashes["a.c"] != Hasher(fs, {}).file_hash("a.c")

@@ -21,7 +21,7 @@ def run(project: Project, *, targets: list[str], fmt: str, output: str | None,
     names = engine.selected(project, targets, invocation_dir()) if targets \
         else graph.topological(project.tasks)
     state = engine.open_state(project)
-    decisions = survey(project, names, state.tasks, engine.hasher_for(project, state))
+    decisions = survey(project, names, state.tasks, engine.hasher_for(project, state).file_hash)
     graph_view = export.view(graph, names, decisions)
     if fmt == "text":
         colour = output is None and not plain and not wants_plain(sys.stdout)

@@ -10,10 +10,12 @@ from buildflow.model import Project
 from buildflow.staleness import Decision, ReasonKind, survey
 
 
-def _decisions(project: Project, targets: list[str]) -> dict[str, Decision]:
+def _decisions(project: Project, targets: list[str], *,
+               explain: bool = False) -> dict[str, Decision]:
     names = engine.selected(project, targets, invocation_dir())
     state = engine.open_state(project)
-    return survey(project, names, state.tasks, engine.hasher_for(project, state))
+    return survey(project, names, state.tasks, engine.hasher_for(project, state).file_hash,
+                  explain=explain)
 
 
 def run(project: Project, *, targets: list[str], check: bool) -> int:
@@ -28,7 +30,7 @@ def run(project: Project, *, targets: list[str], check: bool) -> int:
 
 def explain(project: Project, *, target: str) -> int:
     names = project.graph.select([target], project.root, invocation_dir())
-    decisions = _decisions(project, names)
+    decisions = _decisions(project, names, explain=True)
     for name in names:
         if project.tasks[name].is_group:
             stale = [n for n in project.graph.closure([name]) if n in decisions
