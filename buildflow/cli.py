@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import NoReturn
 
+    from buildflow.fastpath import FastOptions
+
 COMMANDS = ("build", "watch", "graph", "status", "explain", "list", "clean", "validate", "init",
             "log")
 # Options that take a value, so the command word can be found without parsing.
@@ -181,16 +183,6 @@ _SIMPLE_FLAGS = {"-k": "keep_going", "--keep-going": "keep_going", "-q": "quiet"
                  "--quiet": "quiet", "--plain": "plain"}
 
 
-class FastOptions:
-    """What the fast path needs to know of a build's command line. (Not a NamedTuple: the
-    fast path does without importing typing.)"""
-
-    def __init__(self, *, file: str | None = None, jobs: int | None = None,
-                 keep_going: bool = False, quiet: bool = False, plain: bool = False) -> None:
-        self.file, self.jobs, self.keep_going, self.quiet, self.plain = \
-            file, jobs, keep_going, quiet, plain
-
-
 def _simple_build(argv: list[str]) -> tuple[list[str], dict[str, str], FastOptions] | None:
     """(targets, overrides, options) when `argv` is a plain build with nothing but the options
     above and `-jN`; None for anything else, which argparse reads."""
@@ -217,6 +209,8 @@ def _simple_build(argv: list[str]) -> tuple[list[str], dict[str, str], FastOptio
         targets, overrides = _split_overrides(words)
     except UsageError:
         return None
+    from buildflow.fastpath import FastOptions
+
     return targets, overrides, FastOptions(jobs=jobs, keep_going="keep_going" in flags,
                                            quiet="quiet" in flags, plain="plain" in flags)
 
@@ -253,7 +247,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbose = False
     try:
         if simple is not None:
-            status = _fast_build(*simple)
+            from buildflow import fastpath
+
+            status = fastpath.try_build(*simple)
             if status is not None:
                 return status
         parser = make_parser()
@@ -283,59 +279,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except Exception:
         return _report_bug(verbose)
-
-
-def _fast_build(targets: list[str], overrides: dict[str, str],
-                options: FastOptions) -> int | None:
-    """The fast path: when the last build's proof still holds, say there is nothing to do
-    (printing the summary a full no-op build prints) or build just what the changed files
-    reach, without loading the project; None when the proof cannot say (build normally)."""
-    from buildflow import uptodate
-    from buildflow.gcpause import paused
-
-    started = time.perf_counter()
-    proof = uptodate.open_proof(file=options.file, cwd=os.getcwd(), targets=targets,
-                                overrides=overrides)
-    if proof is None:
-        return None
-    try:
-        with paused():  # tens of thousands of rows, all live: collections would find nothing
-            changed = proof.changes(on_change=_get_ready_to_build)
-        if changed is None:
-            return None
-        if not changed:
-            proof.refresh()
-            return _nothing_to_do(proof.count, time.perf_counter() - started, options.plain)
-        from buildflow import incremental, reporters
-
-        reporter = reporters.choose(plain=options.plain, quiet=options.quiet)
-        try:
-            result = incremental.build(proof, changed, jobs=options.jobs,
-                                       keep_going=options.keep_going, reporter=reporter)
-        finally:
-            reporter.close()
-        return None if result is None else result.exit_status
-    finally:
-        proof.close()
-
-
-def _get_ready_to_build() -> None:
-    """Import what an incremental build needs (15 ms at 10,000 tasks), called while the other
-    CPU is still statting, rather than once the stats are done."""
-    from buildflow import incremental, reporters  # noqa: F401
-
-
-def _nothing_to_do(count: int, duration: float, plain: bool) -> int:
-    """Print the summary a full no-op build prints."""
-    from buildflow.reporters import wants_plain
-    from buildflow.reporters.summary import summary_line
-
-    line = summary_line(ran=0, up_to_date=count, failed=0, skipped=0, exit_status=EXIT_OK,
-                        duration=duration)
-    if not (plain or wants_plain(sys.stdout)):
-        line = f"\x1b[1;32m{line}\x1b[0m"  # bold green, as the live display ends a success
-    print(line, flush=True)
-    return EXIT_OK
 
 
 def _interrupt_on_sigterm() -> None:
@@ -385,16 +328,18 @@ def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
     if targets and name in ("list", "validate"):
         raise UsageError(f"bflow {name} takes no targets, only VAR=VALUE overrides "
                          f"(got '{targets[0]}')")
+    from buildflow import fastpath
+    from buildflow.fastpath import FastOptions
+
     if name == "build" and not (tried_fast or args.dry_run or args.always_make or args.json
                                 or args.verbose):
-        fast = _fast_build(targets, overrides, FastOptions(
+        fast = fastpath.try_build(targets, overrides, FastOptions(
             file=args.file, jobs=args.jobs, keep_going=args.keep_going, quiet=args.quiet,
             plain=args.plain))
         if fast is not None:
             return fast
-    from buildflow.commands import load_project
-
-    project = load_project(file=args.file, overrides=overrides)
+    loaded = fastpath.load(file=args.file, overrides=overrides)
+    project = loaded.project
     if name in ("build", "watch"):
         build_options = {"targets": targets, "jobs": args.jobs, "keep_going": args.keep_going,
                          "dry_run": args.dry_run, "force": args.always_make,
@@ -406,7 +351,8 @@ def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
                              overrides=overrides, **build_options)
         from buildflow.commands import build
 
-        return build.run(project, leave_proof=True, **build_options)
+        return build.run(project, on_result=lambda result: fastpath.remember(
+            loaded, result, targets, os.getcwd()), **build_options)
     if name == "graph":
         from buildflow.commands import graph
 

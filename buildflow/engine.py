@@ -7,7 +7,6 @@ import os
 from collections.abc import Iterable
 
 from buildflow import events as ev
-from buildflow import flowcache, uptodate
 from buildflow.errors import EXIT_OK
 from buildflow.fs import LocalFileSystem
 from buildflow.hashing import Hasher
@@ -40,12 +39,10 @@ def hasher_for(project: Project, state: State) -> Hasher:
 def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = None,
           keep_going: bool = False, force: bool = False, dry_run: bool = False,
           reporter: ev.Reporter | None = None, runner: CommandRunner | None = None,
-          lock_timeout: float | None = None, cwd: str | None = None,
-          leave_proof: bool = False) -> BuildResult:
+          lock_timeout: float | None = None, cwd: str | None = None) -> BuildResult:
     """Build `targets` (task names, TASK:ITEM instances or output paths; default: the
-    Flowfile's defaults, else every task) and return what happened to each task.
-    `leave_proof`: when all ends up to date, leave the next command-line build the proof that
-    lets it skip loading (`uptodate`); it costs a 10,000-task build some 60 ms."""
+    Flowfile's defaults, else every task) and return what happened to each task, with the
+    project built (reloaded when outputs were pruned), its selected tasks and their records."""
     reporter = reporter or ev.Collector()
     targets = list(targets)
     names = selected(project, targets, cwd)
@@ -69,9 +66,7 @@ def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = N
             result = builder.build(names)
         finally:
             state.close()
-            flowcache.store_deferred(project)
-        if leave_proof and result.exit_status == EXIT_OK:
-            uptodate.record(project, state, names, targets, cwd)
+        result.project, result.selected, result.state = project, names, state
         return result
     finally:
         lock.release()

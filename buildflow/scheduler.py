@@ -68,6 +68,10 @@ class BuildResult:
         self.exit_status = exit_status
         self.tasks = tasks if tasks is not None else {}
         self.duration = duration
+        # Set by `engine.build`: the project built, the tasks selected, the records left.
+        self.project: Project | None = None
+        self.selected: list[str] = []
+        self.state: State | None = None
 
     def __repr__(self) -> str:
         return (f"BuildResult(exit_status={self.exit_status}, tasks={self.tasks!r}, "

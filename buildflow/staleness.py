@@ -136,12 +136,12 @@ def decide(task: Task, record: TaskRecord | None, file_hash: Callable[[str], str
     recorded = record.outputs
     for path in task.outputs:
         digest = outputs[path] = file_hash(path)
-        old = recorded.get(path)
+        old = recorded.get(path, MISSING)
         if digest == old and digest != MISSING:
             continue
         if digest == MISSING:
             reasons.append(Reason(ReasonKind.OUTPUT_MISSING, path))
-        elif old is None:
+        elif old == MISSING:
             reasons.append(Reason(ReasonKind.OUTPUT_NEW, path))
         else:
             reasons.append(Reason(ReasonKind.OUTPUT_CHANGED, path, old, digest))

@@ -165,9 +165,9 @@ def test_parsing_arguments_and_loading_the_project_import_neither_shutil_nor_pat
     project.flowfile(GOOD)
     probe = (f"import sys; sys.path[:0] = [{str(REPO)!r}]; "
              "from buildflow.cli import make_parser; "
-             "from buildflow.commands import load_project; "
+             "from buildflow import fastpath; "
              "make_parser().parse_args(['graph', '--format', 'dot']); "
-             "load_project(file=None, overrides={}); "
+             "fastpath.load(file=None, overrides={}); "
              "print([m for m in ('shutil', 'pathlib') if m in sys.modules])")
     loaded = subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True,
                             text=True, check=True, cwd=project.root).stdout

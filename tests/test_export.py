@@ -14,11 +14,11 @@ from buildflow.graph import Graph
 from buildflow.model import Task
 from buildflow.staleness import Decision, Reason, ReasonKind
 
-UP_TO_DATE = Decision([], (), {})
+UP_TO_DATE = Decision([], (), {}, {}, {})
 
 
 def stale(kind: ReasonKind = ReasonKind.NEVER_RUN, subject: str = "") -> Decision:
-    return Decision([Reason(kind, subject)], (), {})
+    return Decision([Reason(kind, subject)], (), {}, {}, {})
 
 
 def task(name: str, inputs: tuple[str, ...] = (), outputs: tuple[str, ...] = (),

@@ -13,7 +13,7 @@ from conftest import Project, settle
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from memfs import MemoryFileSystem
-from test_flowcache import FLOWFILE
+from test_fastpath_projectcache import FLOWFILE
 
 from buildflow.hashing import MISSING, UNKNOWN, Hasher, StatEntry, StatRow
 from buildflow.model import Task

@@ -57,7 +57,7 @@ def test_a_light_record_without_annotations_in_its_class_body_is_refused() -> No
         type(NamedTuple)("Record", (NamedTuple,), {"__module__": __name__, "size": 0})
 
 
-EDIT_PATH = ("buildflow.cli", "buildflow.uptodate", "buildflow.incremental",
+EDIT_PATH = ("buildflow.cli", "buildflow.fastpath.proof", "buildflow.fastpath.incremental",
              "buildflow.reporters.plain")
 
 

@@ -27,7 +27,7 @@ def run(project: Project, *, poll: bool, debounce: float, targets: list[str],
     options: dict[str, Any] = {
         "targets": targets, "jobs": jobs, "keep_going": keep_going, "dry_run": dry_run,
         "force": force, "lock_timeout": lock_timeout, "quiet": quiet, "verbose": verbose,
-        "plain": plain, "json": json, "leave_proof": False}  # it only helps a next `bflow`
+        "plain": plain, "json": json}
     previous = signal.signal(signal.SIGTERM, _interrupt)
     source = WatchdogSource(poll=poll, warn=display.warn)
     try:

@@ -27,8 +27,8 @@ from buildflow.scheduler import BuildOptions, BuildResult, Builder
 from buildflow.staleness import Decision, action_of
 from buildflow.state import State, TaskRecord
 from buildflow.racy import window_ns
-from buildflow.statrows import ABSENT, DamagedRows, Row
-from buildflow.uptodate import Proof, file_id, files_of, ints_of, rows_of
+from buildflow.fastpath.statrows import ABSENT, DamagedRows, Row
+from buildflow.fastpath.proof import Proof, file_id, files_of, ints_of, rows_of
 
 # A task as the proof holds it: project order, spec, and the indices of its inputs, depfile
 # inputs and outputs among the proof's paths.

@@ -161,7 +161,7 @@ def test_the_code_stamp_sees_every_source_file_of_bflow_and_no_bytecode(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An edit of bflow's own code (an editable install) must void every cached project."""
     import buildflow
-    from buildflow import identity
+    from buildflow.fastpath import identity
 
     package = tmp_path / "buildflow"
     (package / "reporters" / "__pycache__").mkdir(parents=True)

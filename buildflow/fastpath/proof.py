@@ -38,12 +38,15 @@ import marshal
 import os
 import time
 
+from buildflow.fastpath.formats import PROOF_FILE as FILE_NAME
+from buildflow.fastpath.formats import PROOF_FORMAT as FORMAT
+from buildflow.fastpath.formats import PROOF_PROJECT_PART as PROJECT_PART
+from buildflow.fastpath.identity import cache_dir_of, is_input_file, listing, project_key
+from buildflow.fastpath.statrows import ABSENT, DamagedRows, Row, RowTable
+from buildflow.fastpath.statscan import doubtful_rows, reap
 from buildflow.gcpause import paused
-from buildflow.identity import cache_dir_of, is_input_file, listing, project_key
 from buildflow.locate import flowfile_path
 from buildflow.racy import trusted
-from buildflow.statrows import ABSENT, DamagedRows, Row, RowTable
-from buildflow.statscan import doubtful_rows, reap
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
@@ -51,13 +54,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
     from typing import Any, BinaryIO
 
-    from buildflow.flowcache import Basis
+    from buildflow.fastpath.projectcache import Basis
     from buildflow.model import Project
     from buildflow.state import State
 
-FORMAT = 9
-FILE_NAME = "uptodate"  # the proof of a plain `bflow`; other builds add a tag (`proof_name`)
-PROJECT_PART = ".project"
 MAX_PROOFS = 8  # kinds of build (targets, overrides) whose proofs are kept, the newest
 # Rewrite a refreshed proof only when this many files had to be hashed again: re-hashing a few
 # files on every run costs less than rewriting the proof (several ms for 20,000 paths) once.
@@ -461,23 +461,20 @@ def _remove(path: str) -> None:
 
 # Writing a proof after a full build.
 
-def record(project: Project, state: State, names: Sequence[str], targets: Sequence[str],
-           cwd: str | None) -> None:
+def record(project: Project, basis: Basis | None, state: State, names: Sequence[str],
+           targets: Sequence[str], cwd: str | None) -> None:
     """After a build of `targets` (closure `names`) that ended with every task up to date or
     run successfully and `state` closed: leave a proof for the next build, or remove the old
     one when no proof can be given (a task that always runs, a directory output, a record that
     disagrees with a file's last hash). A project not loaded through the project cache leaves
     none (what it changed in the state voids the old one)."""
     with paused():  # thousands of rows made on a large heap: collections would find nothing
-        _record(project, state, names, targets, cwd)
+        _record(project, basis, state, names, targets, cwd)
 
 
-def _record(project: Project, state: State, names: Sequence[str], targets: Sequence[str],
-            cwd: str | None) -> None:
-    from buildflow import flowcache
-
+def _record(project: Project, basis: Basis | None, state: State, names: Sequence[str],
+            targets: Sequence[str], cwd: str | None) -> None:
     cache_dir = project.cache_dir
-    basis = flowcache.basis(project)
     if basis is None:
         return  # not loaded through the project cache: nothing to check a proof against
     cwd = cwd or os.getcwd()
@@ -613,7 +610,7 @@ def _graph(project: Project, tasks: list[str], paths: list[str]) -> bytes | None
     each task's, and every list of ints is packed (`ints_of` unpacks one), so that loading the
     table decodes nothing but what the part uses. None when a task waits on a group through
     `deps` (a part without the group would not wait)."""
-    from buildflow.flowcache import row_of
+    from buildflow.fastpath.projectcache import row_of
 
     graph = project.graph
     index_of_path = {path: index for index, path in enumerate(paths)}

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from buildflow import statscan
-from buildflow.statrows import ABSENT, CHUNK_ROWS, DamagedRows, Row, RowTable, packed
+from buildflow.fastpath import statscan
+from buildflow.fastpath.statrows import ABSENT, CHUNK_ROWS, DamagedRows, Row, RowTable, packed
 
 N = 10 * CHUNK_ROWS  # split between two processes, ten chunks
 

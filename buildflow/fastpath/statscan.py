@@ -21,7 +21,7 @@ import marshal
 import operator
 import os
 
-from buildflow.statrows import ABSENT, MAX_CHUNKS, Row, RowTable, packed
+from buildflow.fastpath.statrows import ABSENT, MAX_CHUNKS, Row, RowTable, packed
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:

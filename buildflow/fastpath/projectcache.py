@@ -26,7 +26,9 @@ from collections.abc import Callable, Mapping
 
 from buildflow.gcpause import paused
 from buildflow.graph import Graph
-from buildflow.identity import Listing, cache_dir_of, is_input_file, listing, project_key
+from buildflow.fastpath.formats import PROJECT_CACHE_FILE as FILE_NAME
+from buildflow.fastpath.formats import PROJECT_CACHE_FORMAT as FORMAT
+from buildflow.fastpath.identity import Listing, cache_dir_of, is_input_file, listing, project_key
 from buildflow.model import Project, Settings, tasks_from_rows
 from buildflow.racy import trusted
 from buildflow.typing_lite import TYPE_CHECKING, NamedTuple
@@ -34,17 +36,46 @@ from buildflow.typing_lite import TYPE_CHECKING, NamedTuple
 if TYPE_CHECKING:
     from typing import Any
 
-FORMAT = 3
-FILE_NAME = "flowcache"
+
+
+class Basis(NamedTuple):
+    """What a project was checked against when it was loaded or stored: a fresh load with the
+    same key, listings and lone inputs gives the same project."""
+
+    key: tuple[object, ...]
+    skip: frozenset[str]
+    listings: dict[str, Listing]
+    lone_inputs: tuple[str, ...]
+
+
+class Loaded:
+    """A project as the CLI loaded it, with what the caches know of it: its `basis` (None
+    when nothing can be said of it cheaply) and, when no cache dir existed to store it in, the
+    entry to store once a build has made one (`store_pending`)."""
+
+    def __init__(self, project: Project, basis: Basis | None = None,
+                 pending: tuple[str, tuple[object, ...], bytes, int] | None = None) -> None:
+        self.project = project
+        self.basis = basis
+        self._pending = pending
+
+    def store_pending(self) -> None:
+        """Store the entry the load could not, now that a build made the cache dir: else the
+        first build after a clean leaves the next one a miss."""
+        if self._pending is not None and os.path.isdir(os.path.dirname(self._pending[0])):
+            cache_file, key, data, started_ns = self._pending
+            self._pending = None
+            self.basis = _store(cache_file, key, self.project, data, started_ns)
+
 
 def load(flowfile: str, overrides: Mapping[str, str],
-         fresh: Callable[[str, Mapping[str, str]], Project]) -> Project:
+         fresh: Callable[[str, Mapping[str, str]], Project]) -> Loaded:
     """The Project for `flowfile`: from the cache when still valid, else `fresh(...)`, cached."""
     path = os.path.realpath(flowfile)
     try:
         data = _read_bytes(path)
     except OSError:
-        return fresh(path, overrides)
+        return Loaded(fresh(path, overrides))
     cache_file = _cache_file(path, data)
     key = _key(path, data, overrides)
     cached = _read(cache_file, key)
@@ -53,23 +84,9 @@ def load(flowfile: str, overrides: Mapping[str, str],
     started_ns = time.time_ns()
     project = fresh(path, overrides)
     if os.path.isdir(os.path.dirname(cache_file)):
-        _store(cache_file, key, project, data, started_ns)
-    else:  # only a build creates the cache dir: list, status and -n write nothing
-        _deferred[:] = [(project, cache_file, key, data, started_ns)]
-    return project
-
-
-# The entry of a load that found no cache dir, stored once a build has made it.
-_deferred: list[tuple[Project, str, tuple[object, ...], bytes, int]] = []
-
-
-def store_deferred(project: Project) -> None:
-    """Store the entry `load` left unwritten for lack of a cache dir, now that a build of
-    `project` made it: else the first build after a clean leaves the next one a miss."""
-    if _deferred and _deferred[0][0] is project:
-        _, cache_file, key, data, started_ns = _deferred.pop()
-        if os.path.isdir(os.path.dirname(cache_file)):
-            _store(cache_file, key, project, data, started_ns)
+        return Loaded(project, _store(cache_file, key, project, data, started_ns))
+    # Only a build creates the cache dir: list, status and -n write nothing.
+    return Loaded(project, pending=(cache_file, key, data, started_ns))
 
 
 def _read_bytes(path: str) -> bytes:
@@ -85,33 +102,14 @@ def _key(path: str, data: bytes, overrides: Mapping[str, str]) -> tuple[object, 
     return (FORMAT, *project_key(path, data, overrides))
 
 
-class Basis(NamedTuple):
-    """What a project was checked against when it was loaded or stored: a fresh load with the
-    same key, listings and lone inputs gives the same project."""
-
-    key: tuple[object, ...]
-    skip: frozenset[str]
-    listings: dict[str, Listing]
-    lone_inputs: tuple[str, ...]
-
-
-_basis: list[tuple[Project, Basis]] = []
-
-
-def basis(project: Project) -> Basis | None:
-    """The basis of `project` if this process loaded it through the cache and found (or left)
-    the cache valid; None otherwise, when nothing can be said of it cheaply."""
-    return _basis[0][1] if _basis and _basis[0][0] is project else None
-
-
 # Reading an entry.
 
-def _read(cache_file: str, key: tuple[object, ...]) -> Project | None:
+def _read(cache_file: str, key: tuple[object, ...]) -> Loaded | None:
     with paused():
         return _read_entry(cache_file, key)
 
 
-def _read_entry(cache_file: str, key: tuple[object, ...]) -> Project | None:
+def _read_entry(cache_file: str, key: tuple[object, ...]) -> Loaded | None:
     try:
         entry = marshal.loads(_read_bytes(cache_file))
         stored_key, root, skip, listings, lone_inputs, payload = entry
@@ -124,28 +122,28 @@ def _read_entry(cache_file: str, key: tuple[object, ...]) -> Project | None:
         project = _decode(payload)
     except Exception:  # noqa: BLE001 - a corrupt or foreign entry is a miss, whatever it holds
         return None
-    _basis[:] = [(project, Basis(key, skip, listings, lone_inputs))]
-    return project
+    return Loaded(project, Basis(key, skip, listings, lone_inputs))
 
 
 # Writing an entry.
 
 def _store(cache_file: str, key: tuple[object, ...], project: Project, data: bytes,
-           started_ns: int) -> None:
+           started_ns: int) -> Basis | None:
+    """Store an entry for `project`; its basis, or None when it could not be stored (what it
+    was loaded from changed meanwhile, or the disk refused)."""
     root = project.root
     if os.path.normpath(os.path.dirname(cache_file)) != os.path.normpath(project.cache_dir):
-        return  # the cache dir is not where the next run will look for it
+        return None  # the cache dir is not where the next run will look for it
     skip = frozenset({os.path.normpath(project.settings.cache_dir).replace(os.sep, "/")})
     listings = {d: listing(root, d, skip) for d in project.globbed_dirs}
     lone_inputs = _lone_inputs(project)
     try:
         if _read_bytes(project.flowfile) != data:
-            return
+            return None
         if any(_changed_since(os.path.join(root, d), started_ns) for d in listings):
-            return
+            return None
         if not all(is_input_file(os.path.join(root, p)) for p in lone_inputs):
-            return
-        _basis[:] = [(project, Basis(key, skip, listings, tuple(lone_inputs)))]
+            return None
         entry: Any = (key, root, skip, listings, tuple(lone_inputs), _encode(project))
         blob = marshal.dumps(entry)
         temp = f"{cache_file}.{os.getpid()}.tmp"
@@ -153,7 +151,8 @@ def _store(cache_file: str, key: tuple[object, ...], project: Project, data: byt
             handle.write(blob)
         os.replace(temp, cache_file)
     except (OSError, ValueError):
-        pass  # the cache is an optimisation: failing to write it changes nothing else
+        return None  # the cache is an optimisation: failing to write it changes nothing else
+    return Basis(key, skip, listings, tuple(lone_inputs))
 
 
 def _lone_inputs(project: Project) -> list[str]:

@@ -1,4 +1,4 @@
-"""The soundness of the no-op fast path: whenever `uptodate.check` says a build would run
+"""The soundness of the no-op fast path: whenever `fastproof.check` says a build would run
 nothing, a full build really runs nothing, and the outputs equal a clean build's.
 
 The other property tests never reach the fast path: a proof is only written once the globbed
@@ -36,9 +36,10 @@ from hypothesis import strategies as st
 from test_property import (DEPFILE_SOURCES, FILTERS, LINES, PROPERTY_SETTINGS, SOURCES, VALUES,
                            Model, TaskSpec, build_and_count, flowfile, graphs, overrides,
                            scratch_project)
-from test_uptodate import drop_proofs
+from test_fastpath_proof import drop_proofs
 
-from buildflow import engine, uptodate
+from buildflow import engine
+from buildflow.fastpath import proof as fastproof
 
 GLOBBED = ["src/g0.txt", "src/g1.txt"]   # matched by test_property's GLOB
 ITEMS = ["src/f0.txt", "src/f1.txt"]     # the foreach's items
@@ -183,7 +184,7 @@ class CleanBuilds:
 
 
 def proof_holds(root: Path, spec: Spec) -> bool:
-    return uptodate.check(file=None, cwd=str(root), targets=[],
+    return fastproof.check(file=None, cwd=str(root), targets=[],
                           overrides=overrides(spec.model)) is not None
 
 
@@ -264,7 +265,7 @@ def test_an_incremental_build_runs_what_a_full_build_runs() -> None:
             args = [f"{k}={v}" for k, v in overrides(spec.model).items()]
             for _ in range(data.draw(st.integers(2, 5))):
                 kind = apply_edit(data.draw, root, spec, kinds=CONTENT_EDITS)
-                proof = uptodate.open_proof(file=None, cwd=str(root), targets=[],
+                proof = fastproof.open_proof(file=None, cwd=str(root), targets=[],
                                             overrides=overrides(spec.model))
                 changed = proof.changes() if proof is not None else None
                 if proof is not None:

@@ -11,9 +11,9 @@ import sys
 import time
 
 from conftest import Project, bflow_env, settle
-from test_uptodate import base_and_delta
+from test_fastpath_proof import base_and_delta
 
-from buildflow import uptodate
+from buildflow.fastpath import proof as fastproof
 
 FLOWFILE = """\
 [tasks.copy]
@@ -44,7 +44,7 @@ def _setup(project: Project, flowfile: str = FLOWFILE) -> None:
     settle(project.root / "src", project.root / "src" / "c.txt")
     _build(project)
     _build(project)  # the first build made the cache dir: this one can leave a proof
-    assert uptodate.check(file=None, cwd=str(project.root), targets=[], overrides={})
+    assert fastproof.check(file=None, cwd=str(project.root), targets=[], overrides={})
 
 
 def _build(project: Project, *args: str, status: int = 0) -> list[str]:
@@ -56,7 +56,7 @@ def _build(project: Project, *args: str, status: int = 0) -> list[str]:
 
 def _full_build_runs_nothing(project: Project) -> None:
     """Read what the incremental build left as the full build reads it."""
-    (project.root / ".bflow" / uptodate.FILE_NAME).unlink()
+    (project.root / ".bflow" / fastproof.FILE_NAME).unlink()
     assert _build(project, "-v") == []
     status = project.bflow("status", "--check")
     assert status.returncode == 0, status.stdout
@@ -76,7 +76,7 @@ def test_an_edit_runs_what_it_reaches_and_no_more(project: Project) -> None:
 
 def test_an_edit_keeps_the_proof_and_writes_a_delta_after_it(project: Project) -> None:
     _setup(project)
-    proof = project.root / ".bflow" / uptodate.FILE_NAME
+    proof = project.root / ".bflow" / fastproof.FILE_NAME
     base, delta = base_and_delta(proof)
     assert delta == b""
     project.write("src/a.txt", "aa\n")
@@ -94,12 +94,12 @@ def test_a_torn_delta_sends_the_build_the_full_way(project: Project) -> None:
     _setup(project)
     project.write("src/a.txt", "aa\n")
     assert sorted(_build(project)) == ["a", "count", "join"]
-    proof = project.root / ".bflow" / uptodate.FILE_NAME
+    proof = project.root / ".bflow" / fastproof.FILE_NAME
     proof.write_bytes(proof.read_bytes()[:-3])  # a kill in the middle of writing it
-    assert uptodate.check(file=None, cwd=str(project.root), targets=[], overrides={}) is None
+    assert fastproof.check(file=None, cwd=str(project.root), targets=[], overrides={}) is None
     assert _build(project) == []  # the full way: nothing to run
     assert base_and_delta(proof)[1] == b""  # and the proof written whole again
-    assert uptodate.check(file=None, cwd=str(project.root), targets=[], overrides={}) == 6
+    assert fastproof.check(file=None, cwd=str(project.root), targets=[], overrides={}) == 6
 
 
 def test_the_summary_matches_the_full_build(project: Project) -> None:
@@ -107,7 +107,7 @@ def test_the_summary_matches_the_full_build(project: Project) -> None:
     project.write("src/b.txt", "bb\n")
     incremental = project.bflow("-j2").stdout.splitlines()[-1]
     project.write("src/b.txt", "b\n")
-    (project.root / ".bflow" / uptodate.FILE_NAME).unlink()
+    (project.root / ".bflow" / fastproof.FILE_NAME).unlink()
     full = project.bflow("-j2").stdout.splitlines()[-1]
     project.write("src/b.txt", "bb\n")
     again = project.bflow("-j2").stdout.splitlines()[-1]
@@ -163,7 +163,7 @@ def test_a_failure_removes_the_proof_and_the_next_build_resumes(project: Project
     _setup(project)
     project.write("src/c.txt", "\n")  # grep -q . fails on an empty line
     assert sorted(_build(project, status=1)) == ["c"]
-    assert not (project.root / ".bflow" / uptodate.FILE_NAME).exists()
+    assert not (project.root / ".bflow" / fastproof.FILE_NAME).exists()
     assert _build(project, status=1) == []  # the full build: lint is still stale, fails again
     project.write("src/c.txt", "c\n")
     assert sorted(_build(project)) == ["c", "lint"]
@@ -205,11 +205,11 @@ depfile = "gen.d"
     assert _build(project) == []
     project.write_before_the_run("one.h", "ONE\n")
     assert _build(project) == ["gen"]  # through the proof: one.h is a depfile input of gen
-    assert (project.root / ".bflow" / uptodate.FILE_NAME).exists()
+    assert (project.root / ".bflow" / fastproof.FILE_NAME).exists()
     assert project.read("gen.out") == "a\nONE\n"
     project.write("list", "two.h")
     assert _build(project) == ["gen"]
-    assert not (project.root / ".bflow" / uptodate.FILE_NAME).exists()  # gen.d names two.h now
+    assert not (project.root / ".bflow" / fastproof.FILE_NAME).exists()  # gen.d names two.h now
     project.write_before_the_run("two.h", "TWO\n")
     assert _build(project) == ["gen"]
     assert project.read("gen.out") == "a\nTWO\n"
@@ -225,7 +225,7 @@ cmd = "tr 0-9 a-j < count.out > after.out && echo after >> runs.log"
 deps = ["all"]
 outputs = ["after.out"]
 """)
-    proof = uptodate.open_proof(file=None, cwd=str(project.root), targets=[], overrides={})
+    proof = fastproof.open_proof(file=None, cwd=str(project.root), targets=[], overrides={})
     assert proof is not None
     proof.close()
     assert proof.graph is None  # a part without `all` would not make `after` wait for it
@@ -248,7 +248,7 @@ def test_an_interrupted_incremental_build_resumes(project: Project) -> None:
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 130
     assert sorted(project.runs()[6:]) == ["a", "join"]
-    assert not (project.root / ".bflow" / uptodate.FILE_NAME).exists()
+    assert not (project.root / ".bflow" / fastproof.FILE_NAME).exists()
     (project.root / "slow").unlink()
     assert _build(project) == ["count"]  # a and join are recorded: only count runs again
     assert project.read("count.out").strip() == "2"

@@ -1,5 +1,5 @@
 """The no-op fast path: a proof left by a build is believed only while a full build would run
-nothing. Each test makes one kind of change and checks both sides: what `uptodate.check` says
+nothing. Each test makes one kind of change and checks both sides: what `fastproof.check` says
 of the proof, and what the real `bflow` then runs (counted from the commands' log file)."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import Project, settle
 
-from buildflow import racy, statscan, uptodate
+from buildflow import racy
+from buildflow.fastpath import proof as fastproof, statscan
 
 FLOWFILE = """\
 [vars]
@@ -50,7 +51,7 @@ def _setup(project: Project, flowfile: str = FLOWFILE) -> None:
 def drop_proofs(root: Path) -> None:
     """Remove every proof (each kind of build has its own), so the next build goes the full
     way; the project parts stay, as a failed build leaves them."""
-    for path in (root / ".bflow").glob(uptodate.FILE_NAME + "*"):
+    for path in (root / ".bflow").glob(fastproof.FILE_NAME + "*"):
         if "." not in path.name:
             path.unlink()
 
@@ -63,14 +64,14 @@ def _build(project: Project, *args: str) -> list[str]:
 
 
 def _holds(project: Project, *targets: str, **overrides: str) -> bool:
-    count = uptodate.check(file=None, cwd=str(project.root), targets=list(targets),
+    count = fastproof.check(file=None, cwd=str(project.root), targets=list(targets),
                            overrides=overrides)
     return count is not None
 
 
 def test_a_noop_is_answered_from_the_proof(project: Project) -> None:
     _setup(project)
-    assert uptodate.check(file=None, cwd=str(project.root), targets=[], overrides={}) == TASKS
+    assert fastproof.check(file=None, cwd=str(project.root), targets=[], overrides={}) == TASKS
     result = project.bflow()
     assert result.stdout.startswith(f"bflow: 0 ran, {TASKS} up to date in ")
     assert sorted(project.runs()) == ["a", "b", "greet", "join"]
@@ -188,7 +189,7 @@ def test_tasks_that_always_run_leave_no_proof(project: Project) -> None:
 cmd = "echo stamp >> runs.log"
 always = true
 """)
-    assert not (project.root / ".bflow" / uptodate.FILE_NAME).exists()
+    assert not (project.root / ".bflow" / fastproof.FILE_NAME).exists()
     assert _build(project) == ["stamp"]
 
 
@@ -214,7 +215,7 @@ depfile = "gen.d"
 
 def test_a_damaged_proof_falls_back_to_a_full_build(project: Project) -> None:
     _setup(project)
-    proof = project.root / ".bflow" / uptodate.FILE_NAME
+    proof = project.root / ".bflow" / fastproof.FILE_NAME
     for damage in (proof.read_bytes()[:100], b"", b"\x00garbage"):
         proof.write_bytes(damage)
         assert not _holds(project)
@@ -226,7 +227,7 @@ def test_rows_that_do_not_decode_fall_back_to_a_full_build(project: Project) -> 
     # A proof whose container reads well but whose chunk of rows does not: found only when
     # the stats are compared, and then the build goes the full way.
     _setup(project)
-    proof = project.root / ".bflow" / uptodate.FILE_NAME
+    proof = project.root / ".bflow" / fastproof.FILE_NAME
     parts = list(marshal.loads(proof.read_bytes()[8:]))
     parts[5] = [b"\x00garbage"]  # the rows' one chunk
     base = marshal.dumps(tuple(parts))
@@ -241,11 +242,11 @@ def test_rows_that_do_not_decode_fall_back_to_a_full_build(project: Project) -> 
 def test_the_project_part_is_written_again_only_when_the_project_changes(
         project: Project) -> None:
     _setup(project)
-    part = project.root / ".bflow" / (uptodate.FILE_NAME + uptodate.PROJECT_PART)
+    part = project.root / ".bflow" / (fastproof.FILE_NAME + fastproof.PROJECT_PART)
     written = part.stat().st_ino, part.stat().st_mtime_ns
     project.write("src/a.txt", "A\n")
     assert _build(project) == ["a", "join", "greet"]
-    (project.root / ".bflow" / uptodate.FILE_NAME).unlink()
+    (project.root / ".bflow" / fastproof.FILE_NAME).unlink()
     assert _build(project) == []  # the full way, same project: the part is kept
     assert (part.stat().st_ino, part.stat().st_mtime_ns) == written
     assert _holds(project)
@@ -256,7 +257,7 @@ def test_the_project_part_is_written_again_only_when_the_project_changes(
 
 def test_a_damaged_project_part_falls_back_to_a_full_build(project: Project) -> None:
     _setup(project)
-    part = project.root / ".bflow" / (uptodate.FILE_NAME + uptodate.PROJECT_PART)
+    part = project.root / ".bflow" / (fastproof.FILE_NAME + fastproof.PROJECT_PART)
     good = part.read_bytes()
     for damage in (good[:100], b"", b"\xff" * 16 + good[16:]):
         part.write_bytes(damage)
@@ -269,7 +270,7 @@ def test_a_damaged_task_table_sends_an_edit_the_full_way(project: Project) -> No
     # The table is read only by a build with changes: a no-op does not notice the damage,
     # done in place with the file's size and mtime kept, so the proof still names the part.
     _setup(project)
-    part = project.root / ".bflow" / (uptodate.FILE_NAME + uptodate.PROJECT_PART)
+    part = project.root / ".bflow" / (fastproof.FILE_NAME + fastproof.PROJECT_PART)
     before = part.stat()
     with open(part, "r+b") as handle:
         handle.seek(-20, os.SEEK_END)
@@ -291,19 +292,20 @@ def test_a_damaged_task_table_sends_an_edit_the_full_way(project: Project) -> No
 def test_no_proof_is_left_over_a_torn_state_tail(project: Project,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     from buildflow import engine
-    from buildflow.commands import load_project
+    from buildflow import fastpath
 
     _setup(project)
     monkeypatch.chdir(project.root)
-    loaded = load_project(file=None, overrides={})  # through the project cache, as the CLI
+    through_cache = fastpath.load(file=None, overrides={})  # as the CLI loads it
+    loaded = through_cache.project
     state = engine.open_state(loaded)
     with open(project.root / ".bflow" / "state", "ab") as log:
         log.write(b"\x07\x00\x00\x00torn")  # a record cut short by a kill
     names = engine.selected(loaded)
-    uptodate.record(loaded, state, names, [], str(project.root))
+    fastproof.record(loaded, through_cache.basis, state, names, [], str(project.root))
     assert not _holds(project)  # an incremental build would append after the torn bytes
     state = engine.open_state(loaded)  # good records end before the torn ones
-    uptodate.record(loaded, state, names, [], str(project.root))
+    fastproof.record(loaded, through_cache.basis, state, names, [], str(project.root))
     assert not _holds(project)
     assert _build(project, "-v") == []  # the full way truncates the tail as it appends
 
@@ -320,11 +322,11 @@ def test_each_kind_of_build_keeps_its_own_proof(project: Project) -> None:
 
 def test_only_the_newest_proofs_are_kept(project: Project) -> None:
     _setup(project)
-    for n in range(uptodate.MAX_PROOFS + 2):
+    for n in range(fastproof.MAX_PROOFS + 2):
         assert _build(project, f"GREETING=v{n}") == ["greet"]
     proofs = [p for p in (project.root / ".bflow").glob("uptodate*") if "." not in p.name]
-    assert len(proofs) == uptodate.MAX_PROOFS
-    assert _holds(project, GREETING=f"v{uptodate.MAX_PROOFS + 1}")
+    assert len(proofs) == fastproof.MAX_PROOFS
+    assert _holds(project, GREETING=f"v{fastproof.MAX_PROOFS + 1}")
     assert not _holds(project, GREETING="v0")
 
 
@@ -354,8 +356,8 @@ def base_and_delta(proof: Path) -> tuple[bytes, bytes]:
 
 def test_an_update_rewrites_only_the_delta_until_it_grows_past_its_limit(
         project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
-    _copies_built_and_settled(project, uptodate.REWRITE_MIN + 6)
-    proof = project.root / ".bflow" / uptodate.FILE_NAME
+    _copies_built_and_settled(project, fastproof.REWRITE_MIN + 6)
+    proof = project.root / ".bflow" / fastproof.FILE_NAME
     base, delta = base_and_delta(proof)
     assert delta == b""  # a full build writes the proof whole
 
@@ -370,7 +372,7 @@ def test_an_update_rewrites_only_the_delta_until_it_grows_past_its_limit(
     assert _holds(project)  # the stats in the delta are trusted: nothing to write
     assert proof.read_bytes() == base + delta
 
-    monkeypatch.setattr(uptodate, "DELTA_MAX_CHUNKS", 0)  # the one chunk of rows is one too many
+    monkeypatch.setattr(fastproof, "DELTA_MAX_CHUNKS", 0)  # the one chunk of rows is one too many
     touch_all(time.time_ns() - 20 * racy.COARSE_WINDOW_NS)
     assert _holds(project)
     rewritten, delta = base_and_delta(proof)
@@ -408,7 +410,7 @@ def test_a_large_project_is_checked_in_two_processes(project: Project) -> None:
     os.utime(project.root / "src" / "f00000.txt")  # touched, same content: not a change
     (project.root / "out" / "f00001.out").unlink()  # the parent's half
     project.write(f"src/{last}.txt", "edited\n")  # the child's half
-    proof = uptodate.open_proof(file=None, cwd=str(project.root), targets=[], overrides={})
+    proof = fastproof.open_proof(file=None, cwd=str(project.root), targets=[], overrides={})
     assert proof is not None
     try:
         changes = proof.changes()
@@ -425,8 +427,8 @@ def test_a_large_project_is_checked_in_two_processes(project: Project) -> None:
 
 def test_the_proof_is_rewritten_for_many_touched_files_once_they_can_be_trusted(
         project: Project) -> None:
-    _copies_built_and_settled(project, uptodate.REWRITE_MIN + 6)  # a proof trusting all
-    proof = project.root / ".bflow" / uptodate.FILE_NAME
+    _copies_built_and_settled(project, fastproof.REWRITE_MIN + 6)  # a proof trusting all
+    proof = project.root / ".bflow" / fastproof.FILE_NAME
     written = proof.read_bytes()
 
     def touch_all(ns: int) -> None:
