@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 
 from buildflow import events as ev
 from buildflow.logs import LogSlot
+from buildflow.racy import file_clock_ns
 from buildflow.model import Task
 from buildflow.runner import CommandRunner, RunResult
 from buildflow.secrets import Masker
@@ -32,7 +33,10 @@ class Execution(NamedTuple):
     attempts: int
     duration: float
     output: str  # masked; the tail of the log when it is long
-    started_ns: int  # wall clock at the first attempt, to spot inputs written during the run
+    started_ns: int  # wall clock at the first attempt
+    # The file clock then (`racy.file_clock_ns`): a file with an mtime at or past it may have
+    # been written during the run.
+    started_file_ns: int
 
 
 class Executor:
@@ -54,7 +58,7 @@ class Executor:
         # Without env of its own a task gets the base mapping itself, which lets the runner
         # pass on bflow's own environment without encoding it again for every command.
         env = {**self.base_env, **dict(task.env)} if task.env else self.base_env
-        started, started_ns = self.clock(), time.time_ns()
+        started, started_ns, started_file_ns = self.clock(), time.time_ns(), file_clock_ns()
         attempts = 0
         log = slot.open()
         while True:
@@ -74,4 +78,5 @@ class Executor:
         output = slot.finish(task.name,
                              silent_success=result.ok and not result.strays,
                              mask=masker or None)
-        return Execution(task, result, attempts, self.clock() - started, output, started_ns)
+        return Execution(task, result, attempts, self.clock() - started, output, started_ns,
+                         started_file_ns)

@@ -12,7 +12,7 @@ from buildflow.fs import LocalFileSystem
 from buildflow.hashing import Hasher
 from buildflow.lock import ProjectLock
 from buildflow.model import Project
-from buildflow.prune import prune_dead_outputs
+from buildflow.prune import dead_outputs, prune_dead_outputs
 from buildflow.runner import CommandRunner, SubprocessRunner
 from buildflow.scheduler import BuildOptions, BuildResult, Builder, Outcome, TaskResult
 from buildflow.staleness import survey
@@ -36,6 +36,24 @@ def hasher_for(project: Project, state: State) -> Hasher:
     return Hasher(LocalFileSystem(project.root), state.stats)
 
 
+def as_built(project: Project) -> tuple[Project, State]:
+    """The project as a build will decide it, once it has removed the outputs of tasks that
+    no longer exist (`prune`), and its records; nothing is removed. `status`, `explain`, `-n`
+    and `graph` decide on this, so that they say what `build` then does: a removed output can
+    change what a glob matches, and end the instances of a foreach over it."""
+    from buildflow.project import reload
+
+    state = open_state(project)
+    hidden: set[str] = set()
+    while True:
+        removable, _ = dead_outputs(project, state, hasher_for(project, state))
+        gone = {path for _, path in removable} - hidden
+        if not gone:
+            return project, state
+        hidden |= gone
+        project = reload(project, hidden=frozenset(hidden))
+
+
 def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = None,
           keep_going: bool = False, force: bool = False, dry_run: bool = False,
           reporter: ev.Reporter | None = None, runner: CommandRunner | None = None,
@@ -49,7 +67,7 @@ def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = N
     options = BuildOptions(jobs=jobs or project.default_jobs, keep_going=keep_going,
                            force=force)
     if dry_run:
-        return _dry_run(project, names, options, reporter)
+        return _dry_run(project, targets, cwd, options, reporter)
     lock = ProjectLock(os.path.join(project.cache_dir, "lock"))
     lock.acquire(lock_timeout, reporter.warn)
     try:
@@ -72,10 +90,11 @@ def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = N
         lock.release()
 
 
-def _dry_run(project: Project, names: list[str], options: BuildOptions,
+def _dry_run(project: Project, targets: list[str], cwd: str | None, options: BuildOptions,
              reporter: ev.Reporter) -> BuildResult:
     """Say what would run and why; run and write nothing."""
-    state = open_state(project)
+    project, state = as_built(project)
+    names = selected(project, targets, cwd)
     decisions = survey(project, names, state.tasks, hasher_for(project, state).file_hash,
                        force=options.force)
     result = BuildResult(EXIT_OK)

@@ -42,6 +42,13 @@ class BuildError(FatalError):
     exit_code = EXIT_FAILED
 
 
+class ShortcutDisagrees(FatalError):
+    """Under BFLOW_VERIFY=1, a shortcut (the proof, the project cache) gave another answer than
+    the full decision: a bug in bflow, named with both answers."""
+
+    exit_code = EXIT_BUG
+
+
 class Interrupted(BaseException):
     """Raised in the main thread on SIGTERM, so it unwinds like Ctrl-C's KeyboardInterrupt."""
 

@@ -38,3 +38,31 @@ def size_at(data: memoryview | bytes, offset: int) -> int:
     """The size of the frame at `offset` (which `decode_at` found whole)."""
     length: int = FRAME.unpack_from(data, offset)[0]
     return FRAME.size + length
+
+
+# A log's generation: a random token in a frame right after the header, made anew whenever the
+# file is written from scratch (created, or compacted into one snapshot). A rewritten log can
+# come back with the size and the inode of the one it replaced, never with its generation.
+_GENERATION_BYTES = 8
+
+
+def generation_frame() -> tuple[str, bytes]:
+    """A new generation, and the frame that names it."""
+    import os
+
+    token = os.urandom(_GENERATION_BYTES).hex()
+    return token, encode(("G", token))
+
+
+GENERATION_HEAD = len(HEADER) + len(encode(("G", "0" * 2 * _GENERATION_BYTES)))
+
+
+def generation_of(head: bytes) -> str | None:
+    """The generation named by a log's first GENERATION_HEAD bytes; None for a log that has
+    none (written by an older bflow, or torn)."""
+    if not head.startswith(HEADER):
+        return None
+    payload = decode_at(head, len(HEADER))
+    if type(payload) is not tuple or len(payload) != 2 or payload[0] != "G":
+        return None
+    return str(payload[1])

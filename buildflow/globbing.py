@@ -94,9 +94,12 @@ def compile_glob(pattern: str) -> re.Pattern[str]:
 class DiskIndex:
     """Lists directories once per load, so many globs over one tree cost one walk."""
 
-    def __init__(self, root: str, skip: Iterable[str] = ()) -> None:
+    def __init__(self, root: str, skip: Iterable[str] = (),
+                 hidden: frozenset[str] = frozenset()) -> None:
+        """`hidden`: files to leave out, as if deleted."""
         self.root = root
         self.skip = {s.rstrip("/") for s in skip}
+        self.hidden = hidden
         self._trees: dict[str, list[str]] = {}
         self.dirs_read: set[str] = set()
 
@@ -121,7 +124,8 @@ class DiskIndex:
                     for entry in entries:
                         path = f"{rel}/{entry.name}" if rel else entry.name
                         if not _is_dir(entry):
-                            found.append(path)
+                            if path not in self.hidden:
+                                found.append(path)
                         elif not entry.name.startswith(".") and path not in self.skip:
                             stack.append(path)
             except OSError:

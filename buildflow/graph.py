@@ -6,7 +6,7 @@ from __future__ import annotations
 import heapq
 import os
 import posixpath
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from buildflow.errors import UsageError, did_you_mean
 from buildflow.typing_lite import TYPE_CHECKING
 
@@ -72,6 +72,29 @@ class Graph:
                 return found
             parent = posixpath.dirname(parent)
         return None
+
+    def depfile_links(self, names: Sequence[str],
+                      depfile_inputs: Callable[[str], Iterable[str]]) -> dict[str, list[str]]:
+        """For each task of `names` (in build order) whose last depfile named a file another
+        of them writes, those writers: it waits for them, as Ninja orders an edge after the
+        producers of what its depfile names, since its inputs are not final before they run.
+        A writer later in the order, which would close a cycle, is left out."""
+        links: dict[str, list[str]] = {}
+        position: dict[str, int] | None = None
+        producer_of = self.producer_of
+        for name in names:
+            ups = {producer_of(path) for path in depfile_inputs(name)}
+            ups.discard(None)
+            ups.discard(name)
+            if not ups:
+                continue
+            if position is None:
+                position = dict(zip(names, range(len(names))))
+            here = position[name]
+            before = [up for up in ups if up is not None and position.get(up, here) < here]
+            if before:
+                links[name] = sorted(before, key=position.__getitem__)
+        return links
 
     def find_cycle(self) -> list[str] | None:
         """A cycle as a path `[a, b, c, a]` where each task needs the next, or None."""

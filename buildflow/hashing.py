@@ -55,6 +55,18 @@ class Hasher:
             digest = self._seen[path] = self._current_hash(path)
         return digest
 
+    def hashed_before(self, path: str, before_ns: int) -> str | None:
+        """The hash of `path` taken before `before_ns`, if its stat has not changed since; None
+        otherwise. An entry too recent to trust is hashed again on the next build, so a change
+        it missed is still found then."""
+        known = self.cache.get(path)
+        if known is None or known[4] >= before_ns:
+            return None
+        st = self.fs.stat(path)
+        if st is None or (st.size, st.mtime_ns, st.inode) != (known[0], known[1], known[2]):
+            return None
+        return known[3]
+
     def forget_seen(self) -> None:
         """Files may have changed since they were hashed (a command ran): stat them again."""
         self._seen.clear()

@@ -8,20 +8,29 @@ each can name the failure it waits on, whether or not the build goes on.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Mapping
 
 from buildflow.graph import Graph
 
 
 class Plan:
-    def __init__(self, graph: Graph, names: list[str]) -> None:
+    def __init__(self, graph: Graph, names: list[str],
+                 also_after: Mapping[str, list[str]] | None = None) -> None:
+        """`also_after`: more tasks each must wait for, besides the graph's (the writers of
+        what its depfile named, `Graph.depfile_links`); all of them among `names`."""
         selected = set(names)
         self._order = graph.order
-        if len(selected) == len(graph.tasks):  # every task (the usual build): none left out
+        if len(selected) == len(graph.tasks) and not also_after:  # the usual build
             self._downstream = graph.downstream
         else:
             self._downstream = {n: [d for d in graph.downstream[n] if d in selected]
                                 for n in names}
         self._waiting = {n: len(selected.intersection(graph.upstream[n])) for n in names}
+        for name, ups in (also_after or {}).items():
+            for up in ups:
+                if name not in self._downstream[up]:
+                    self._downstream[up].append(name)
+                    self._waiting[name] += 1
         self._ready = [(graph.order[n], n) for n in names if self._waiting[n] == 0]
         heapq.heapify(self._ready)
         self.blocked_by: dict[str, str] = {}  # task -> the failed task it depends on

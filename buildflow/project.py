@@ -11,7 +11,7 @@ import posixpath
 import stat
 from collections.abc import Mapping
 
-from buildflow import foreach, globbing, placeholders
+from buildflow import foreach, globbing, placeholders, rootcheck
 from buildflow.errors import FlowfileError, UsageError, did_you_mean
 from buildflow.flowfile import Flowfile, TaskDecl
 from buildflow.graph import Graph
@@ -34,12 +34,14 @@ class _Staged(NamedTuple):
 
 
 class _Resolver:
-    def __init__(self, flowfile: Flowfile, overrides: Mapping[str, str]) -> None:
+    def __init__(self, flowfile: Flowfile, overrides: Mapping[str, str],
+                 hidden: frozenset[str]) -> None:
         self.file = os.path.basename(flowfile.path)
         self.root = os.path.dirname(flowfile.path)
         self.vars = {**dict(flowfile.vars), **overrides}
         self.cache_dir = globbing.normalize(flowfile.settings.cache_dir)
-        self.disk = globbing.DiskIndex(self.root, skip=[self.cache_dir])
+        self.disk = globbing.DiskIndex(self.root, skip=[self.cache_dir], hidden=hidden)
+        self.hidden = hidden
         self.problems: list[str] = []
         self.warnings: list[str] = []
         self.declared: dict[str, str] = {}  # output -> instance name
@@ -113,9 +115,7 @@ class _Resolver:
         """The real directory outside the root that `path`'s parent resolves to, if any."""
         parent = posixpath.dirname(path)
         if parent not in self.real_parents:
-            real = os.path.realpath(os.path.join(self.root, parent))
-            inside = real == self.real_root or real.startswith(self.real_root + os.sep)
-            self.real_parents[parent] = None if inside else real
+            self.real_parents[parent] = rootcheck.escape_of(self.real_root, self.root, parent)
         return self.real_parents[parent]
 
     def check_dir_overlaps(self) -> None:
@@ -180,6 +180,8 @@ class _Resolver:
         lstat for the usual case, since every foreach instance has one such input."""
         full = os.path.join(self.root, path)
         try:
+            if path in self.hidden:
+                raise FileNotFoundError(path)
             mode = os.lstat(full).st_mode
             if stat.S_ISLNK(mode):
                 mode = os.stat(full).st_mode
@@ -269,9 +271,11 @@ class _Resolver:
                      "dependency cycle: " + " -> ".join(cycle) + " (" + "; ".join(reasons) + ")")
 
 
-def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None) -> Project:
-    """Expand and check every task; raise FlowfileError listing every problem found."""
-    r = _Resolver(flowfile, overrides or {})
+def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None,
+            hidden: frozenset[str] = frozenset()) -> Project:
+    """Expand and check every task; raise FlowfileError listing every problem found. `hidden`
+    files on disk are taken as gone."""
+    r = _Resolver(flowfile, overrides or {}, hidden)
     items = foreach.find_items(flowfile.tasks, r.vars, r.disk)
     staged: list[_Staged] = []
     for decl in flowfile.tasks:
@@ -310,25 +314,29 @@ def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None) -> P
 
 
 def load(path: str | os.PathLike[str] = "Flowfile",
-         overrides: Mapping[str, str] | None = None) -> Project:
+         overrides: Mapping[str, str] | None = None,
+         hidden: frozenset[str] = frozenset()) -> Project:
     """Load and check a Flowfile: the Python API's entry point."""
     from buildflow.flowfile import load as load_flowfile
 
-    return resolve(load_flowfile(os.path.realpath(path)), overrides)
+    return resolve(load_flowfile(os.path.realpath(path)), overrides, hidden)
 
 
 def from_dict(data: Mapping[str, Any], root: str | os.PathLike[str] = ".",
-              overrides: Mapping[str, str] | None = None) -> Project:
+              overrides: Mapping[str, str] | None = None,
+              hidden: frozenset[str] = frozenset()) -> Project:
     """A project from Python objects shaped like a Flowfile's TOML (`{"tasks": {...}}`),
     rooted at `root`; checked exactly as a Flowfile is (errors name it `<python>`)."""
     from buildflow.flowfile import parse
 
-    project = resolve(parse(os.path.join(os.path.realpath(root), "<python>"), data), overrides)
+    project = resolve(parse(os.path.join(os.path.realpath(root), "<python>"), data), overrides,
+                      hidden)
     return project._replace(data=data)
 
 
-def reload(project: Project) -> Project:
-    """Load the project again from where it came from, with the same vars."""
+def reload(project: Project, hidden: frozenset[str] = frozenset()) -> Project:
+    """Load the project again from where it came from, with the same vars; `hidden` files
+    are taken as gone (`engine.as_built`)."""
     if project.data is not None:
-        return from_dict(project.data, project.root, project.vars)
-    return load(project.flowfile, project.vars)
+        return from_dict(project.data, project.root, project.vars, hidden)
+    return load(project.flowfile, project.vars, hidden)

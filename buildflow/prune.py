@@ -13,25 +13,38 @@ from buildflow.model import Project
 from buildflow.state import State
 
 
-def prune_dead_outputs(project: Project, state: State, hasher: Hasher,
-                       say: Callable[[str], None]) -> bool:
-    """Remove recorded outputs that no current task declares; forget records of tasks that
-    no longer exist. Returns whether any file was removed (globs may now match less)."""
-    declared = set(project.graph.producer)
-    dead_tasks = [name for name in state.tasks if name not in project.tasks]
-    removed = False
-    for name, record in list(state.tasks.items()):
+def dead_outputs(project: Project, state: State,
+                 hasher: Hasher) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Recorded outputs that no current task declares and that are still on disk, as (task,
+    path): those still byte-identical to what bflow recorded, which a build removes, and those
+    modified since, which it leaves."""
+    declared = project.graph.producer
+    removable: list[tuple[str, str]] = []
+    modified: list[tuple[str, str]] = []
+    for name, record in state.tasks.items():
         for path, digest in record.outputs.items():
             if path in declared or digest == MISSING:
                 continue
             current = hasher.file_hash(path)
-            if current == MISSING:
-                continue
-            if current != digest:
-                say(f"left {path} in place: task '{name}' wrote it but no longer declares it, "
-                    f"and it was modified since; delete it by hand if it is not needed")
-            elif remove_owned(project.root, path):
-                say(f"removed {path}: task '{name}' wrote it but no longer declares it")
-                removed = True
-    state.forget(dead_tasks)
+            if current == digest:
+                removable.append((name, path))
+            elif current != MISSING:
+                modified.append((name, path))
+    return removable, modified
+
+
+def prune_dead_outputs(project: Project, state: State, hasher: Hasher,
+                       say: Callable[[str], None]) -> bool:
+    """Remove recorded outputs that no current task declares; forget records of tasks that
+    no longer exist. Returns whether any file was removed (globs may now match less)."""
+    removable, modified = dead_outputs(project, state, hasher)
+    for name, path in modified:
+        say(f"left {path} in place: task '{name}' wrote it but no longer declares it, "
+            f"and it was modified since; delete it by hand if it is not needed")
+    removed = False
+    for name, path in removable:
+        if remove_owned(project.root, path):
+            say(f"removed {path}: task '{name}' wrote it but no longer declares it")
+            removed = True
+    state.forget([name for name in state.tasks if name not in project.tasks])
     return removed

@@ -1,5 +1,6 @@
 """When a stat can vouch for a file's content: the racy-timestamp rule, shared by the hash
-cache, the no-op proof and the project cache. Imports nothing, so the fast paths use it too.
+cache, the no-op proof and the project cache; and the clock file times are taken from.
+Imports nothing heavy, so the fast paths use it too.
 
 A write in the same timestamp tick as the write before it leaves the mtime as it was, so a
 hash taken within that tick may be of content that a later, invisible write replaced. A stat
@@ -11,6 +12,9 @@ FAT 2 s), or from a file dated by hand, which is then only trusted a little late
 """
 
 from __future__ import annotations
+
+import sys
+import time
 
 SECOND_NS = 1_000_000_000
 FINE_WINDOW_NS = 100_000_000  # ten times the coarsest kernel clock tick (10 ms at HZ=100)
@@ -26,3 +30,20 @@ def trusted(mtime_ns: int, at_ns: int) -> bool:
     """Whether a stat showing `mtime_ns`, taken (or its file hashed) at `at_ns`, vouches for
     the content seen then."""
     return mtime_ns < at_ns - window_ns(mtime_ns)
+
+
+# File times come from the kernel's coarse clock (CLOCK_REALTIME_COARSE on Linux), which lags
+# the precise clock by up to a tick. Elsewhere the precise clock is used, less this slack.
+_COARSE_CLOCK = getattr(time, "CLOCK_REALTIME_COARSE", 5 if sys.platform == "linux" else None)
+FILE_CLOCK_SLACK_NS = 50_000_000
+
+
+def file_clock_ns() -> int:
+    """Now, as the kernel would date a file written now: a file whose mtime is below this was
+    written before this moment; one at or above it may have been written since."""
+    if _COARSE_CLOCK is not None:
+        try:
+            return time.clock_gettime_ns(_COARSE_CLOCK)
+        except OSError:
+            pass
+    return time.time_ns() - FILE_CLOCK_SLACK_NS

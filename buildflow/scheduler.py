@@ -87,8 +87,7 @@ class BuildOptions(NamedTuple):
     force: bool = False
 
 
-# File times come from the kernel's coarse clock, which can lag time.time_ns() by a tick: a
-# depfile input written this close to its task's start may have changed during the run.
+# How far in the future a depfile input's mtime may be before bflow warns of the clock.
 TIMESTAMP_SLACK_NS = 50_000_000
 
 _INTERRUPT = object()  # put on the message queue by the signal handler
@@ -173,7 +172,9 @@ class Builder:
 
     def _loop(self, names: list[str]) -> BuildResult:
         tasks = self.project.tasks
-        self._plan = plan = Plan(self.project.graph, names)
+        records = self.state.tasks
+        self._plan = plan = Plan(self.project.graph, names, self.project.graph.depfile_links(
+            names, lambda name: records[name].depfile_inputs if name in records else ()))
         result = self._result
         started_at = self.clock()
         with self._lock:
@@ -353,8 +354,7 @@ class Builder:
             missing = [path for path, digest in outputs.items() if digest == MISSING]
             if not missing:
                 record = TaskRecord(decision.action, decision.input_hashes,
-                                    self._depfile_inputs(task, done.started_ns), outputs,
-                                    duration)
+                                    self._depfile_inputs(task, done), outputs, duration)
                 self.state.record_success(task.name, record, self.hasher.take_changes())
                 self.reporter.handle(ev.TaskFinished(task.name, duration, done.attempts,
                                                      done.output))
@@ -372,8 +372,12 @@ class Builder:
         plan.finished(task.name, ok=False)
         return False
 
-    def _depfile_inputs(self, task: Task, started_ns: int) -> dict[str, str]:
-        """Hashes of the files the depfile names; one changed during the run is UNKNOWN."""
+    def _depfile_inputs(self, task: Task, done: Execution) -> dict[str, str]:
+        """Hashes of the files the depfile names. The hash of one whose stat has not changed
+        since it was hashed before the run started is the content the command read (an output
+        of an earlier task, a source hashed earlier), as git re-hashes a racy file rather than
+        take it as changed. One written at or after the start may have changed during the run:
+        UNKNOWN, so the task runs again."""
         if not task.depfile:
             return {}
         try:
@@ -389,8 +393,12 @@ class Builder:
             path = posixpath.normpath(joined)
             if path in declared or path in found:
                 continue
+            before = self.hasher.hashed_before(path, done.started_ns)
+            if before is not None:
+                found[path] = before
+                continue
             st = self.hasher.fs.stat(path)
-            if st is not None and st.mtime_ns >= started_ns - TIMESTAMP_SLACK_NS:
+            if st is not None and st.mtime_ns >= done.started_file_ns:
                 found[path] = UNKNOWN
                 ahead = st.mtime_ns - self.hasher.fs.now_ns()
                 if ahead > TIMESTAMP_SLACK_NS:

@@ -170,15 +170,23 @@ def survey(project: "Project", names: Iterable[str], records: dict[str, TaskReco
     """Decide every task in `names` (topological order) without running anything.
 
     A task whose upstream would run is reported stale for that reason, since its inputs will
-    change; the real build decides it again once that upstream has finished.
+    change; the real build decides it again once that upstream has finished. Its upstream are
+    the tasks whose outputs it reads, and, as the build orders them, those that write what its
+    last depfile named.
     """
+    names = list(names)
     decisions: dict[str, Decision] = {}
     will_run: set[str] = set()
+    depfile_links = project.graph.depfile_links(
+        names, lambda name: records[name].depfile_inputs if name in records else ())
     for name in names:
         task = project.tasks[name]
         if task.is_group:
             continue
-        pending = [up for up in project.graph.link_upstream[name] if up in will_run]
+        upstream = project.graph.link_upstream[name]
+        if name in depfile_links:
+            upstream = (*upstream, *depfile_links[name])
+        pending = [up for up in upstream if up in will_run]
         decision = decide(task, records.get(name), file_hash, force=force,
                           pending_upstream=pending, explain=explain)
         decisions[name] = decision

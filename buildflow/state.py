@@ -3,6 +3,8 @@
 Layout of `<cache_dir>/state`: a header line naming the format version, then records, each
 `<length:u32><crc32:u32><marshal payload>`. Payloads:
 
+- `("G", token)`          the generation, first after the header: made anew whenever the file
+                          is written from scratch, so a proof can tell a rewritten log apart;
 - `("S", tasks, stats)`   a snapshot, written by compaction;
 - `("T", name, record, stats)`  a task succeeded (with the stat entries it hashed);
 - `("X", names)`          forget these tasks (failed, cleaned);
@@ -22,7 +24,7 @@ import zlib
 from collections.abc import Callable, Iterable
 
 from buildflow.errors import BuildError
-from buildflow.frames import FRAME, HEADER, decode_at, encode, size_at
+from buildflow.frames import FRAME, HEADER, decode_at, encode, generation_frame, size_at
 from buildflow.gcpause import paused
 from buildflow.hashing import StatEntry, StatRow
 from buildflow.typing_lite import TYPE_CHECKING, NamedTuple
@@ -58,6 +60,7 @@ class State:
         self._good_size = 0
         self._handle: Any = None
         self._partial = False
+        self.generation: str | None = None  # None: a new log, or one an older bflow wrote
 
     @property
     def good_size(self) -> int:
@@ -130,6 +133,9 @@ class State:
             self.tasks = tasks
             self._tail = 0
             return
+        if kind == "G":
+            self.generation = str(payload[1])
+            return
         if kind == "T":
             record, stats = TaskRecord(*payload[2]), self._stat_entries(payload[3])
             self.tasks[payload[1]] = record
@@ -157,8 +163,9 @@ class State:
                 self._handle.truncate(self._good_size)
                 self._handle.seek(0, os.SEEK_END)
                 if self._good_size == 0:
-                    self._handle.write(HEADER)
-                    self._good_size = len(HEADER)
+                    self.generation, frame = generation_frame()
+                    self._handle.write(HEADER + frame)
+                    self._good_size = len(HEADER) + len(frame)
             except OSError as exc:
                 self._handle = None
                 raise BuildError(f"{self.path}: cannot write the build state: {exc.strerror}; "
@@ -200,8 +207,10 @@ class State:
                 pass
             self._handle.close()
             self._handle = None
-        if not self._partial and self._tail > COMPACT_MIN_RECORDS and \
-                self._tail * COMPACT_TAIL_RATIO > len(self.tasks):
+        if self._partial:
+            return
+        if self._tail > COMPACT_MIN_RECORDS and self._tail * COMPACT_TAIL_RATIO > len(self.tasks) \
+                or self.generation is None and self._good_size > len(HEADER):  # an older log
             self.compact()
 
     def compact(self) -> None:
@@ -212,10 +221,11 @@ class State:
                  for path in files}
         self.stats = {path: row for path, row in self.stats.items() if path in named}
         data = marshal.dumps(("S", *_shared(self.tasks, self.stats)))
+        generation, generation_record = generation_frame()
         temp = self.path + ".tmp"
         try:
             with open(temp, "wb") as handle:  # the frame in pieces: no copy of a large blob
-                handle.write(HEADER + FRAME.pack(len(data), zlib.crc32(data)))
+                handle.write(HEADER + generation_record + FRAME.pack(len(data), zlib.crc32(data)))
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -224,6 +234,7 @@ class State:
             self.warn(f"{self.path}: could not compact the build state: {exc.strerror}")
             return
         self._tail = 0
+        self.generation = generation
         self._good_size = os.stat(self.path).st_size
 
 

@@ -18,6 +18,7 @@ from test_fastpath_projectcache import FLOWFILE
 from buildflow.hashing import MISSING, UNKNOWN, Hasher, StatEntry, StatRow
 from buildflow.model import Task
 from buildflow.staleness import action_of, decide
+from buildflow.frames import GENERATION_HEAD
 from buildflow.state import HEADER, State, TaskRecord
 
 
@@ -172,8 +173,8 @@ def test_a_long_tail_of_records_is_compacted_into_one_snapshot_sharing_strings(
     assert loaded.tasks == {f"t{n}": _record(n) for n in range(100)}
     assert loaded.stats["out/7"] == (1, 2, 3, "h7", 4)
     data = path.read_bytes()
-    (length,) = struct.unpack_from("<I", data, len(HEADER))
-    assert len(data) == len(HEADER) + 8 + length < appended  # one snapshot, not 100 records
+    (length,) = struct.unpack_from("<I", data, GENERATION_HEAD)
+    assert len(data) == GENERATION_HEAD + 8 + length < appended  # one snapshot, not 100 records
     out = loaded.tasks["t7"].outputs
     assert next(iter(out)) is next(k for k in loaded.stats if k == "out/7")
     assert out["out/7"] is loaded.stats["out/7"][3]
@@ -205,6 +206,6 @@ def test_one_record_refreshing_many_stat_entries_is_compacted_too(tmp_path: Path
     again.record_stats([(f"src/{n}", StatEntry(1, 2, 3, f"h{n}", 4)) for n in range(500)])
     again.close()  # every source touched: one record, but 500 entries for each load to replay
     data = path.read_bytes()
-    (length,) = struct.unpack_from("<I", data, len(HEADER))
-    assert len(data) == len(HEADER) + 8 + length
+    (length,) = struct.unpack_from("<I", data, GENERATION_HEAD)
+    assert len(data) == GENERATION_HEAD + 8 + length
     assert State(path).load().stats["src/9"] == (1, 2, 3, "h9", 4)

@@ -6,7 +6,10 @@ out here, independently of bflow, from the graph, the edits and the bytes each c
 write (so early cutoff is part of the expectation); runs are counted through a log the commands
 append to. Tasks may read a var (overridden on the command line or edited in the Flowfile),
 write a depfile naming extra inputs, wait for other tasks through `deps` (ordering only), be
-`always = true`, or write no output at all (a check).
+`always = true`, write no output at all (a check), or read a source through a symlinked
+directory. Before each build, `-n` must name every task the build then runs, and give a reason
+of its own to each task that runs whatever its upstream writes. Every bflow here runs with
+BFLOW_VERIFY=1, so any shortcut that disagrees with the full decision fails the build.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ FILTERS = {
     "head -n 1": lambda data: b"".join(data.splitlines(keepends=True)[:1]),
 }
 SOURCES = ["src/s0.txt", "src/s1.txt", "src/s2.txt"]
+ALIAS = "alias"  # a symlink to src/: `alias/s2.txt` is src/s2.txt
+ALIASED = f"{ALIAS}/s2.txt"
+VERIFY = {"BFLOW_VERIFY": "1"}
 DEPFILE_SOURCES = ["src/d0.txt", "src/d1.txt"]   # read by commands, named only by depfiles
 GLOB = "src/g*.txt"
 LINES = [b"a1\n", b"a2\n", b"b\n", b"7\n"]
@@ -82,6 +88,9 @@ class Model:
     def var(self) -> str:
         return self.var_default if self.var_override is None else self.var_override
 
+    def read(self, path: str) -> bytes:
+        return self.files[real(path)]
+
     def inputs_of(self, task: TaskSpec) -> tuple[str, ...]:
         globbed = sorted(p for p in self.files if p.startswith("src/g")) if task.uses_glob else []
         return tuple(dict.fromkeys((*task.inputs, *globbed)))
@@ -94,13 +103,13 @@ class Model:
         ran = []
         for task in self.tasks:
             inputs = self.inputs_of(task)
-            seen = (self.action_of(task), inputs, tuple(self.files[path] for path in inputs))
+            seen = (self.action_of(task), inputs, tuple(self.read(path) for path in inputs))
             record = self.records.get(task.name)
             output = self.files.get(task.output) if task.has_output else None
             if task.always or record is None or record[:3] != seen or output != record[4] or \
                     record[3] != tuple(self.files[path] for path in record[5]):
                 ran.append(task.name)
-                data = b"".join(self.files[p] for p in (*inputs, *task.depfile))
+                data = b"".join(self.read(p) for p in (*inputs, *task.depfile))
                 if task.uses_var:
                     data += self.var.encode() + b"\n"
                 new = FILTERS[task.filter](data) if task.has_output else None
@@ -109,6 +118,11 @@ class Model:
                 named = tuple(self.files[path] for path in task.depfile)
                 self.records[task.name] = (*seen, named, new, task.depfile)
         return ran
+
+
+def real(path: str) -> str:
+    """The path under src/ that a path through the symlinked directory reads."""
+    return "src/" + path[len(ALIAS) + 1:] if path.startswith(ALIAS + "/") else path
 
 
 def command(task: TaskSpec) -> str:
@@ -146,7 +160,8 @@ def graphs(draw: st.DrawFn) -> list[TaskSpec]:
     tasks: list[TaskSpec] = []
     for index in range(count):
         producers = [t for t in tasks if t.has_output]
-        inputs = draw(st.lists(st.sampled_from(SOURCES + [t.output for t in producers]),
+        inputs = draw(st.lists(st.sampled_from(SOURCES + [ALIASED]
+                                               + [t.output for t in producers]),
                                min_size=1, max_size=3, unique=True))
         deps = draw(st.lists(st.sampled_from([t.name for t in producers]), max_size=1)
                     if producers else st.just([]))
@@ -238,6 +253,7 @@ def clean_build(root: Path, model: Model, scratch: Path) -> dict[str, bytes]:
     """Build the same sources and Flowfile from nothing in a fresh directory."""
     fresh = Path(tempfile.mkdtemp(dir=scratch))
     shutil.copy(root / "Flowfile", fresh / "Flowfile")
+    (fresh / ALIAS).symlink_to("src")
     for path in model.files:
         if path.startswith("src/"):
             (fresh / path).parent.mkdir(parents=True, exist_ok=True)
@@ -260,9 +276,21 @@ def build_and_count(root: Path, *args: str) -> list[str]:
     """Run `bflow -j 2 ARGS` and return the names the commands appended to runs.log."""
     log = root / "runs.log"
     before = len(log.read_text().split()) if log.exists() else 0
-    result = run_bflow("-j", "2", *args, cwd=root)
+    result = run_bflow("-j", "2", *args, cwd=root, env=VERIFY)
     assert result.returncode == 0, result.stderr
     return log.read_text().split()[before:]
+
+
+def dry_run(root: Path, *args: str) -> tuple[set[str], set[str]]:
+    """What `bflow -n ARGS` says would run: the tasks with a reason of their own, and all it
+    names (also those that run only if what their upstream writes differs)."""
+    result = run_bflow("-n", "--json", *args, cwd=root, env=VERIFY)
+    assert result.returncode == 0, result.stderr
+    reasons = {event["task"]: event["reason"].removeprefix("would run: ")
+               for event in map(json.loads, result.stdout.splitlines())
+               if event["event"] == "task_skipped" and event["reason"].startswith("would run")}
+    own = {name for name, reason in reasons.items() if not reason.endswith("will run first")}
+    return own, set(reasons)
 
 
 def check_build(root: Path, model: Model, scratch: Path) -> None:
@@ -270,8 +298,10 @@ def check_build(root: Path, model: Model, scratch: Path) -> None:
         if (root / path).exists():
             wait_past_timestamp_slack(root / path)
     assignments = [f"{name}={value}" for name, value in overrides(model).items()]
+    own, named = dry_run(root, *assignments)
     ran = build_and_count(root, *assignments)
     assert sorted(ran) == sorted(model.build())
+    assert own <= set(ran) <= named, (own, ran, named)
     on_disk = {t.output: (root / t.output).read_bytes() for t in model.tasks if t.has_output}
     assert on_disk == clean_build(root, model, scratch)
     assert on_disk == {path: model.files[path] for path in on_disk}
@@ -282,6 +312,7 @@ def check_build(root: Path, model: Model, scratch: Path) -> None:
 def test_incremental_build_equals_clean_build_and_runs_exactly_what_changed(data: st.DataObject) -> None:
     with scratch_project() as (scratch, root):
         model = Model(data.draw(graphs()), {})
+        (root / ALIAS).symlink_to("src")
         for path in SOURCES + DEPFILE_SOURCES:
             write(root, model, path, data.draw(contents))
         (root / "Flowfile").write_text(flowfile(model))

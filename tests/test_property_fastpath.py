@@ -33,8 +33,8 @@ from pathlib import Path
 from conftest import settle
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_property import (DEPFILE_SOURCES, FILTERS, LINES, PROPERTY_SETTINGS, SOURCES, VALUES,
-                           Model, TaskSpec, build_and_count, flowfile, graphs, overrides,
+from test_property import (ALIAS, DEPFILE_SOURCES, FILTERS, LINES, PROPERTY_SETTINGS, SOURCES,
+                           VALUES, Model, TaskSpec, build_and_count, flowfile, graphs, overrides,
                            scratch_project)
 from test_fastpath_proof import drop_proofs
 
@@ -176,6 +176,7 @@ class CleanBuilds:
         if key not in self.seen:
             fresh = Path(tempfile.mkdtemp(dir=self.scratch))
             shutil.copytree(root / "src", fresh / "src")
+            (fresh / ALIAS).symlink_to("src")
             shutil.copy(root / "Flowfile", fresh / "Flowfile")
             result = engine.build(engine.load(fresh / "Flowfile", assigned), jobs=2)
             assert result.exit_status == 0
@@ -209,6 +210,7 @@ def built_and_settled(data: st.DataObject, root: Path) -> Spec:
     longer than the racy window: else the project cache, and so the proof, is not stored."""
     spec = data.draw(specs())
     (root / "src").mkdir()
+    (root / ALIAS).symlink_to("src")
     for source in SOURCES + DEPFILE_SOURCES + GLOBBED + ITEMS:
         (root / source).write_bytes(data.draw(lines))
     (root / "out").mkdir()

@@ -166,3 +166,26 @@ def test_appending_after_close_keeps_every_record(tmp_path: Path) -> None:
     state.close()
     loaded, warnings = load(path)
     assert loaded.tasks == {"a": record("1"), "b": record("2")} and warnings == []
+
+
+def test_a_log_written_afresh_has_a_new_generation_and_an_older_one_gets_one(
+        tmp_path: Path) -> None:
+    from buildflow.frames import GENERATION_HEAD, generation_of
+
+    path = tmp_path / "state"
+    state = State(path).load()
+    state.record_success("a", record("1"), stat(1))
+    state.close()
+    first = generation_of(path.read_bytes()[:GENERATION_HEAD])
+    assert first is not None and State(path).load().generation == first
+    again = State(path).load()
+    again.compact()
+    second = generation_of(path.read_bytes()[:GENERATION_HEAD])
+    assert second not in (None, first)
+    older = path.read_bytes()
+    path.write_bytes(HEADER + older[GENERATION_HEAD:])  # as an older bflow wrote it
+    loaded = State(path).load()
+    assert loaded.generation is None and loaded.tasks == {"a": record("1")}
+    loaded.close()  # gives it one
+    assert generation_of(path.read_bytes()[:GENERATION_HEAD]) not in (None, first, second)
+    assert State(path).load().tasks == {"a": record("1")}

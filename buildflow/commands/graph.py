@@ -17,10 +17,10 @@ def run(project: Project, *, targets: list[str], fmt: str, output: str | None,
         plain: bool = False) -> int:
     """Without targets, every task of the Flowfile (the whole picture, as `ninja -t graph`);
     with targets, those and everything they need."""
+    project, state = engine.as_built(project)
     graph = project.graph
     names = engine.selected(project, targets, invocation_dir()) if targets \
         else graph.topological(project.tasks)
-    state = engine.open_state(project)
     decisions = survey(project, names, state.tasks, engine.hasher_for(project, state).file_hash)
     graph_view = export.view(graph, names, decisions)
     if fmt == "text":

@@ -1,5 +1,5 @@
 """`bflow status` (stale tasks, first reason each) and `bflow explain` (every reason): both print
-the reasons staleness.decide returned, nothing else."""
+the reasons staleness.decide returned, nothing else, on the project as a build would find it."""
 
 from __future__ import annotations
 
@@ -7,19 +7,13 @@ from buildflow import engine
 from buildflow.commands import invocation_dir
 from buildflow.errors import EXIT_FAILED, EXIT_OK
 from buildflow.model import Project
-from buildflow.staleness import Decision, ReasonKind, survey
-
-
-def _decisions(project: Project, targets: list[str], *,
-               explain: bool = False) -> dict[str, Decision]:
-    names = engine.selected(project, targets, invocation_dir())
-    state = engine.open_state(project)
-    return survey(project, names, state.tasks, engine.hasher_for(project, state).file_hash,
-                  explain=explain)
+from buildflow.staleness import ReasonKind, survey
 
 
 def run(project: Project, *, targets: list[str], check: bool) -> int:
-    decisions = _decisions(project, targets)
+    project, state = engine.as_built(project)
+    names = engine.selected(project, targets, invocation_dir())
+    decisions = survey(project, names, state.tasks, engine.hasher_for(project, state).file_hash)
     stale = {name: d for name, d in decisions.items() if d.stale}
     for name, decision in stale.items():
         print(f"{name}: {decision.reasons[0]}")
@@ -29,8 +23,10 @@ def run(project: Project, *, targets: list[str], check: bool) -> int:
 
 
 def explain(project: Project, *, target: str) -> int:
+    project, state = engine.as_built(project)
     names = project.graph.select([target], project.root, invocation_dir())
-    decisions = _decisions(project, names, explain=True)
+    decisions = survey(project, engine.selected(project, names, invocation_dir()), state.tasks,
+                       engine.hasher_for(project, state).file_hash, explain=True)
     for name in names:
         if project.tasks[name].is_group:
             stale = [n for n in project.graph.closure([name]) if n in decisions

@@ -8,7 +8,8 @@ call after a full build, `remember`, which leaves the proof. And `load`, the pro
 the project cache. The engine never imports this package; only the CLI does.
 
 Its files are named and versioned in `formats`. Every module here imports only what a no-op
-needs: the engine is imported when there is something to build.
+needs: the engine is imported when there is something to build. With BFLOW_VERIFY=1 every
+answer it gives is checked against the full decision (`verify`).
 """
 
 from __future__ import annotations
@@ -54,7 +55,16 @@ def try_build(targets: Sequence[str], overrides: Mapping[str, str],
             changed = proof.changes(on_change=_get_ready_to_build)
         if changed is None:
             return None
+        check_part = None
+        if verifying():
+            from buildflow.fastpath import verify
+
+            def check_part(part: Sequence[str]) -> None:
+                verify.stale_within(proof.flowfile, overrides, targets, os.getcwd(), part,
+                                    f"only these may be stale: {', '.join(part) or 'none'}")
         if not changed:
+            if check_part is not None:
+                check_part(())
             proof.refresh()
             return _nothing_to_do(proof.count, time.perf_counter() - started, options.plain)
         from buildflow import reporters
@@ -63,7 +73,8 @@ def try_build(targets: Sequence[str], overrides: Mapping[str, str],
         reporter = reporters.choose(plain=options.plain, quiet=options.quiet)
         try:
             result = incremental.build(proof, changed, jobs=options.jobs,
-                                       keep_going=options.keep_going, reporter=reporter)
+                                       keep_going=options.keep_going, reporter=reporter,
+                                       check_part=check_part)
         finally:
             reporter.close()
         return None if result is None else result.exit_status
@@ -78,7 +89,12 @@ def load(*, file: str | None, overrides: Mapping[str, str]) -> Loaded:
     from buildflow.flowfile import resolve_path
     from buildflow.project import load as load_project
 
-    return projectcache.load(resolve_path(file, None), overrides, load_project)
+    loaded = projectcache.load(resolve_path(file, None), overrides, load_project)
+    if loaded.from_cache and verifying():
+        from buildflow.fastpath import verify
+
+        verify.project_loaded(loaded.project, load_project(loaded.project.flowfile, overrides))
+    return loaded
 
 
 def remember(loaded: Loaded, result: BuildResult, targets: Sequence[str], cwd: str) -> None:
@@ -94,6 +110,11 @@ def remember(loaded: Loaded, result: BuildResult, targets: Sequence[str], cwd: s
     if result.exit_status == EXIT_OK and result.state is not None:
         proofs.record(loaded.project, loaded.basis, result.state, result.selected, targets,
                       cwd)
+
+
+def verifying() -> bool:
+    """BFLOW_VERIFY=1: check every shortcut's answer against the full decision."""
+    return os.environ.get("BFLOW_VERIFY", "") not in ("", "0")
 
 
 def _get_ready_to_build() -> None:

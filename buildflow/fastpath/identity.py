@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 DEFAULT_CACHE_DIR = ".bflow"
 _CACHE_DIR_SETTING = rb'^[ \t]*cache_dir[ \t]*=[ \t]*"([^"\\\n]*)"'
 
-Listing = tuple[frozenset[str], frozenset[str]] | None  # (files, directories), None: unreadable
+# (files, directories, dangling links), None: unreadable
+Listing = tuple[frozenset[str], frozenset[str], frozenset[str]] | None
 
 
 def cache_dir_of(flowfile: str, data: bytes) -> str:
@@ -59,20 +60,20 @@ def _code_stamp() -> tuple[tuple[str, int, int], ...]:
 
 
 def listing(root: str, rel: str, skip: frozenset[str]) -> Listing:
-    """What the loader's directory walk sees in `rel`: files, and directories it descends."""
-    files, dirs = [], []
+    """What the loader's directory walk sees in `rel`: files, directories it descends, and
+    links that lead nowhere (a file replaced by one is an input the load rejects)."""
+    files, dirs, dangling = [], [], []
     try:
         with os.scandir(os.path.join(root, rel) if rel else root) as entries:
             for entry in entries:
                 if not entry.is_dir():
-                    files.append(entry.name)
+                    if entry.is_symlink() and not os.path.exists(entry.path):
+                        dangling.append(entry.name)
+                    else:
+                        files.append(entry.name)
                 elif not entry.name.startswith(".") and \
                         (f"{rel}/{entry.name}" if rel else entry.name) not in skip:
                     dirs.append(entry.name)
     except (FileNotFoundError, NotADirectoryError, PermissionError):
         return None
-    return frozenset(files), frozenset(dirs)
-
-
-def is_input_file(path: str) -> bool:
-    return os.path.lexists(path) and not os.path.isdir(path)
+    return frozenset(files), frozenset(dirs), frozenset(dangling)

@@ -14,7 +14,7 @@ the proof; anything else removes it, and the next build goes the full way.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from buildflow import events as ev
 from buildflow.errors import EXIT_OK
@@ -28,7 +28,7 @@ from buildflow.staleness import Decision, action_of
 from buildflow.state import State, TaskRecord
 from buildflow.racy import window_ns
 from buildflow.fastpath.statrows import ABSENT, DamagedRows, Row
-from buildflow.fastpath.proof import Proof, file_id, files_of, ints_of, rows_of
+from buildflow.fastpath.proof import Proof, files_of, ints_of, rows_of, state_id
 
 # A task as the proof holds it: project order, spec, and the indices of its inputs, depfile
 # inputs and outputs among the proof's paths.
@@ -37,9 +37,12 @@ Depfiles = dict[int, tuple[int, ...]]  # task -> its depfile inputs, for tasks t
 
 
 def build(proof: Proof, changed: set[int], *, jobs: int | None, keep_going: bool,
-          reporter: ev.Reporter) -> BuildResult | None:
+          reporter: ev.Reporter,
+          check_part: Callable[[Sequence[str]], None] | None = None) -> BuildResult | None:
     """Build the part of the proof's project that the `changed` paths reach; None when the
-    proof cannot say which part that is (then build the full way)."""
+    proof cannot say which part that is (then build the full way). `check_part` (under
+    BFLOW_VERIFY) is shown the part's tasks, and the records rebuilt for them are checked
+    against the state's own."""
     if proof.graph is None or proof.state_now is None:
         return None
     settings_row, vars_, *packed = proof.graph
@@ -55,6 +58,11 @@ def build(proof: Proof, changed: set[int], *, jobs: int | None, keep_going: bool
         records, stats = _records_and_stats(proof, project, entries, part, changed)
     except DamagedRows:
         return None
+    if check_part is not None:
+        from buildflow.fastpath import verify
+
+        check_part(names)
+        verify.records_kept(os.path.join(os.path.dirname(proof.file), "state"), records)
     state = State(os.path.join(os.path.dirname(proof.file), "state"), reporter.warn).resume(
         records, stats, size=proof.state_now[0])
     options = BuildOptions(jobs=jobs or project.default_jobs, keep_going=keep_going)
@@ -81,18 +89,22 @@ def _entry(spec: tuple[int, tuple[object, ...], tuple[int, ...], tuple[int, ...]
 def _reached(changed: set[int], depfiles: Depfiles, touch_starts: Sequence[int],
              touching: Sequence[int], after_starts: Sequence[int],
              after: Sequence[int]) -> list[int]:
-    """The tasks that touch a changed path (as an input, a depfile input or an output), and
-    every task after them, in build order."""
-    reached = {task for path in changed if path + 1 < len(touch_starts)
-               for task in touching[touch_starts[path]:touch_starts[path + 1]]}
-    reached.update(task for task, inputs in depfiles.items() if not changed.isdisjoint(inputs))
-    stack = list(reached)
+    """The tasks that touch a changed path (as an input, a depfile input or an output), every
+    task after them, and every task whose depfile named a path one of those touches (it may
+    write it, and the build then orders the reader after it), in build order."""
+    reached: set[int] = set()
+    stack = [task for path in changed if path + 1 < len(touch_starts)
+             for task in touching[touch_starts[path]:touch_starts[path + 1]]]
+    stack.extend(task for task, inputs in depfiles.items() if not changed.isdisjoint(inputs))
     while stack:
-        task = stack.pop()
-        for later in after[after_starts[task]:after_starts[task + 1]]:
-            if later not in reached:
-                reached.add(later)
-                stack.append(later)
+        while stack:
+            task = stack.pop()
+            if task not in reached:
+                reached.add(task)
+                stack.extend(after[after_starts[task]:after_starts[task + 1]])
+        stack = [task for task, inputs in depfiles.items() if task not in reached and any(
+            toucher in reached for path in inputs if path + 1 < len(touch_starts)
+            for toucher in touching[touch_starts[path]:touch_starts[path + 1]])]
     return sorted(reached)
 
 
@@ -166,7 +178,7 @@ def _update(proof: Proof, project: Project, state: State, names: list[str],
     for path, row, digest in zip(paths, rows, digests):
         new_rows[indices[path]] = row
         new_digests[indices[path]] = digest
-    proof.update(new_rows, new_digests, file_id(str(state.path)),
+    proof.update(new_rows, new_digests, state_id(str(state.path)),
                  [indices[paths[i]] for i in unsettled])
 
 

@@ -10,7 +10,9 @@ give the same Project, which depends on exactly these things:
 - the listing (names, and file or directory) of every directory the loader scanned for globs,
   so a file added, removed or renamed under a glob invalidates it;
 - for each input outside those directories, that it still exists and is not a directory (the
-  loader rejects a missing input and a directory input).
+  loader rejects a missing input and a directory input);
+- that no directory on the way to an output has become a symlink leading out of the root (the
+  loader rejects an output outside it).
 
 The entry is written only when the Flowfile read the same before and after the load and no
 scanned directory changed since shortly before it, so a change racing the load cannot be
@@ -28,9 +30,10 @@ from buildflow.gcpause import paused
 from buildflow.graph import Graph
 from buildflow.fastpath.formats import PROJECT_CACHE_FILE as FILE_NAME
 from buildflow.fastpath.formats import PROJECT_CACHE_FORMAT as FORMAT
-from buildflow.fastpath.identity import Listing, cache_dir_of, is_input_file, listing, project_key
+from buildflow.fastpath.identity import Listing, cache_dir_of, listing, project_key
 from buildflow.model import Project, Settings, tasks_from_rows
 from buildflow.racy import trusted
+from buildflow.rootcheck import first_escape, is_input_file, output_prefixes
 from buildflow.typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
@@ -46,6 +49,14 @@ class Basis(NamedTuple):
     skip: frozenset[str]
     listings: dict[str, Listing]
     lone_inputs: tuple[str, ...]
+    output_prefixes: tuple[str, ...]  # see `rootcheck.output_prefixes`
+
+    def holds(self, root: str) -> bool:
+        """Whether a fresh load would still find the directories and lone inputs as they were
+        and no output's directory leading out of the root."""
+        return (all(listing(root, d, self.skip) == seen for d, seen in self.listings.items())
+                and all(is_input_file(os.path.join(root, p)) for p in self.lone_inputs)
+                and first_escape(root, self.output_prefixes) is None)
 
 
 class Loaded:
@@ -54,10 +65,12 @@ class Loaded:
     entry to store once a build has made one (`store_pending`)."""
 
     def __init__(self, project: Project, basis: Basis | None = None,
-                 pending: tuple[str, tuple[object, ...], bytes, int] | None = None) -> None:
+                 pending: tuple[str, tuple[object, ...], bytes, int] | None = None,
+                 *, from_cache: bool = False) -> None:
         self.project = project
         self.basis = basis
         self._pending = pending
+        self.from_cache = from_cache  # served by the cache, not loaded afresh
 
     def store_pending(self) -> None:
         """Store the entry the load could not, now that a build made the cache dir: else the
@@ -112,17 +125,16 @@ def _read(cache_file: str, key: tuple[object, ...]) -> Loaded | None:
 def _read_entry(cache_file: str, key: tuple[object, ...]) -> Loaded | None:
     try:
         entry = marshal.loads(_read_bytes(cache_file))
-        stored_key, root, skip, listings, lone_inputs, payload = entry
+        stored_key, root, basis_row, payload = entry
         if stored_key != key:
             return None
-        if any(listing(root, d, skip) != seen for d, seen in listings.items()):
-            return None
-        if not all(is_input_file(os.path.join(root, p)) for p in lone_inputs):
+        basis = Basis(key, *basis_row)
+        if not basis.holds(root):
             return None
         project = _decode(payload)
     except Exception:  # noqa: BLE001 - a corrupt or foreign entry is a miss, whatever it holds
         return None
-    return Loaded(project, Basis(key, skip, listings, lone_inputs))
+    return Loaded(project, basis, from_cache=True)
 
 
 # Writing an entry.
@@ -135,16 +147,16 @@ def _store(cache_file: str, key: tuple[object, ...], project: Project, data: byt
     if os.path.normpath(os.path.dirname(cache_file)) != os.path.normpath(project.cache_dir):
         return None  # the cache dir is not where the next run will look for it
     skip = frozenset({os.path.normpath(project.settings.cache_dir).replace(os.sep, "/")})
-    listings = {d: listing(root, d, skip) for d in project.globbed_dirs}
-    lone_inputs = _lone_inputs(project)
+    basis = Basis(key, skip, {d: listing(root, d, skip) for d in project.globbed_dirs},
+                  tuple(_lone_inputs(project)), output_prefixes(_output_dirs(project)))
     try:
         if _read_bytes(project.flowfile) != data:
             return None
-        if any(_changed_since(os.path.join(root, d), started_ns) for d in listings):
+        if any(_changed_since(os.path.join(root, d), started_ns) for d in basis.listings):
             return None
-        if not all(is_input_file(os.path.join(root, p)) for p in lone_inputs):
+        if not basis.holds(root):
             return None
-        entry: Any = (key, root, skip, listings, tuple(lone_inputs), _encode(project))
+        entry: Any = (key, root, tuple(basis)[1:], encode(project))
         blob = marshal.dumps(entry)
         temp = f"{cache_file}.{os.getpid()}.tmp"
         with open(temp, "wb") as handle:
@@ -152,7 +164,7 @@ def _store(cache_file: str, key: tuple[object, ...], project: Project, data: byt
         os.replace(temp, cache_file)
     except (OSError, ValueError):
         return None  # the cache is an optimisation: failing to write it changes nothing else
-    return Basis(key, skip, listings, tuple(lone_inputs))
+    return basis
 
 
 def _lone_inputs(project: Project) -> list[str]:
@@ -165,6 +177,12 @@ def _lone_inputs(project: Project) -> list[str]:
                     os.path.dirname(path) not in scanned:
                 lone[path] = None
     return list(lone)
+
+
+def _output_dirs(project: Project) -> set[str]:
+    """The directories the tasks write their outputs and depfiles in."""
+    return {os.path.dirname(path) for task in project.tasks.values()
+            for path in (*task.outputs, *((task.depfile,) if task.depfile else ()))}
 
 
 def _changed_since(directory: str, started_ns: int) -> bool:
@@ -186,7 +204,7 @@ def row_of(record: tuple[object, ...]) -> tuple[object, ...]:
     return tuple(record)
 
 
-def _encode(project: Project) -> dict[str, object]:
+def encode(project: Project) -> dict[str, object]:
     payload = project._asdict()
     payload["settings"] = row_of(project.settings)
     payload["tasks"] = tuple(map(row_of, project.tasks.values()))

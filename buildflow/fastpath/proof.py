@@ -13,9 +13,10 @@ part leads with what every check reads; the listings and the task table, which a
 rarely or never, are decoded (or read) only when asked for.
 
 - what the project was loaded from: the key of the project cache (bflow's code, the Flowfile's
-  path and bytes, the overrides), the listing of every directory its globs scanned, and the
-  inputs it found outside them;
-- the targets asked for, and the identity (size, mtime, inode) of the state file, so a run
+  path and bytes, the overrides), the listing of every directory its globs scanned, the
+  inputs it found outside them, and the directories on the way to its outputs (checked as the
+  load checks them: no symlink among them leads out of the root);
+- the targets asked for, and the identity (size, mtime, inode, generation) of the state file, so a run
   recorded or a record dropped since (by any build, with any targets) voids it; refreshed
   hashes appended since do not;
 - every path the selected tasks read or write (inputs, depfile inputs, outputs), with the
@@ -41,12 +42,13 @@ import time
 from buildflow.fastpath.formats import PROOF_FILE as FILE_NAME
 from buildflow.fastpath.formats import PROOF_FORMAT as FORMAT
 from buildflow.fastpath.formats import PROOF_PROJECT_PART as PROJECT_PART
-from buildflow.fastpath.identity import cache_dir_of, is_input_file, listing, project_key
+from buildflow.fastpath.identity import cache_dir_of, listing, project_key
 from buildflow.fastpath.statrows import ABSENT, DamagedRows, Row, RowTable
 from buildflow.fastpath.statscan import doubtful_rows, reap
 from buildflow.gcpause import paused
 from buildflow.locate import flowfile_path
 from buildflow.racy import trusted
+from buildflow.rootcheck import first_escape, is_input_file
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
@@ -70,6 +72,7 @@ DELTA_MAX_ROWS = 1024
 # no-op takes them as they are, decoding none.
 DELTA_MAX_CHUNKS = 16
 _INT_CODE = "I"  # the task table's ints: indices of paths and tasks, and offsets
+StateId = tuple[int, int, int, str]  # the state log's (size, mtime_ns, inode, generation)
 
 
 class Proof:
@@ -83,7 +86,7 @@ class Proof:
         (_, self.project_id, self.state_id, self.dir_stats, self.extra_paths, blobs,
          self.digests, self.unsettled, self.count, self.depfiles) = parts
         self._base_size = base_size  # where the delta starts, after the size field
-        _, _, self.lone_inputs, static, self.listings = head
+        _, _, (self.lone_inputs, self.output_prefixes), static, self.listings = head
         self._project_file: BinaryIO | None = project_file  # at the task table
         self._graph: tuple[Any, ...] | None = None
         self._graph_read = False
@@ -100,7 +103,7 @@ class Proof:
                 raise DamagedRows("a delta without chunks of rows")
             for chunk, blob in chunks.items():
                 self.rows.replace(chunk, blob)
-        self.state_now: Row | None = None  # the state file's id, once found unchanged
+        self.state_now: StateId | None = None  # the state file's id, once found unchanged
         self.refreshed: dict[int, Row] = {}  # rows whose stat changed but not their content
         self.still_unsettled: list[int] = []
         self._digest_of: list[str] | None = None
@@ -142,13 +145,16 @@ class Proof:
         return self._digest_of
 
     def holds_for_project(self) -> bool:
-        """The state has no new record and a fresh load would give the same project."""
+        """The state has no new record and a fresh load would give the same project, and find
+        what it checks still true (inputs named on their own are files; no output's directory
+        leads out of the root)."""
         self.state_now = _state_unchanged(os.path.join(os.path.dirname(self.file), "state"),
                                           self.state_id)
         return (self.state_now is not None
                 and all(_same_listing(self.root, d, self.skip, seen, self.dir_stats.get(d))
                         for d, seen in self.listings.items())
-                and all(is_input_file(os.path.join(self.root, p)) for p in self.lone_inputs))
+                and all(is_input_file(os.path.join(self.root, p)) for p in self.lone_inputs)
+                and first_escape(self.root, self.output_prefixes) is None)
 
     def changes(self, on_change: Callable[[], object] | None = None) -> set[int] | None:
         """The indices of the paths whose content changed (or that appeared or vanished);
@@ -199,7 +205,7 @@ class Proof:
             self.update({}, {}, self.state_now)
 
     def update(self, rows: Mapping[int, Row], digests: Mapping[int, str],
-               state_id: Row | None, unsettled_rows: Iterable[int] = ()) -> None:
+               state_id: StateId | None, unsettled_rows: Iterable[int] = ()) -> None:
         """Write the proof again with these rows and hashes changed (of which `unsettled_rows`
         are too recent to trust), and the stats `changes` refreshed: after a build that left
         every task up to date again. Only the delta is written while it stays small."""
@@ -305,7 +311,7 @@ def _delta(data: bytes, offset: int) -> tuple[Any, ...] | None:
     return delta if type(delta) is tuple and len(delta) == 4 else None
 
 
-def _write_whole(proof_file: str, project_id: Row | None, state_id: Row | None,
+def _write_whole(proof_file: str, project_id: Row | None, state_id: StateId | None,
                  dir_stats: dict[str, Row | None], extra_paths: list[str], rows: RowTable,
                  digests: str, unsettled: list[int], count: int,
                  depfiles: dict[int, tuple[int, ...]]) -> None:
@@ -337,8 +343,9 @@ def proof_name(targets: Sequence[str], cwd: str, overrides: Mapping[str, str]) -
 
 def _read_project_file(cache_dir: str, name: str) -> tuple[tuple[Any, ...], Row, BinaryIO]:
     """The head of the project part of the proof, the part's identity (which the other part
-    names), and the file, open where the task table starts. The head is (FORMAT, key, lone
-    inputs, marshalled (root, Flowfile, skipped dirs, paths), {dir: marshalled listing})."""
+    names), and the file, open where the task table starts. The head is (FORMAT, key, (lone
+    inputs, output prefixes), marshalled (root, Flowfile, skipped dirs, paths), {dir:
+    marshalled listing})."""
     handle = open(os.path.join(cache_dir, name + PROJECT_PART), "rb")
     try:
         st = os.fstat(handle.fileno())
@@ -384,10 +391,10 @@ def _targets(targets: Sequence[str], cwd: str) -> tuple[tuple[str, ...], str]:
 
 def _same_listing(root: str, rel: str, skip: frozenset[str], seen: bytes,
                   trusted: Row | None) -> bool:
-    """Whether the directory lists as it did (`seen`, marshalled): by its stat when that was
-    taken safely after its last change (any entry added, removed or renamed moves its mtime),
-    else by listing it."""
-    if trusted is not None and file_id(os.path.join(root, rel)) == trusted:
+    """Whether the directory lists as it did (`seen`, marshalled): by its stat (`dir_id`) when
+    that was taken safely after its last change (any entry added, removed or renamed moves its
+    ctime), else by listing it."""
+    if trusted is not None and dir_id(os.path.join(root, rel)) == trusted:
         return True
     return bool(listing(root, rel, skip) == marshal.loads(seen))
 
@@ -409,12 +416,29 @@ def _try_lock(path: str) -> int | None:
     return fd
 
 
-def _state_unchanged(path: str, recorded: Row) -> Row | None:
-    """The state file's (size, mtime, inode) if it is the file `recorded` names with no record
-    added since: only refreshed hashes ("H"), which change no task's record, may follow. Any
-    build that refreshes the stat cache appends those, and they must not void every proof."""
-    now = file_id(path)
-    if now is None or now[2] != recorded[2] or now[0] < recorded[0]:
+def state_id(path: str) -> StateId | None:
+    """The state log's identity: its (size, mtime_ns, inode) and the generation its head names
+    (`frames.generation_of`), which a rewrite renews: an inode, and a size, can come back
+    after a compaction; a generation cannot. None when it has none."""
+    from buildflow.frames import GENERATION_HEAD, generation_of
+
+    try:
+        with open(path, "rb") as handle:
+            st = os.fstat(handle.fileno())
+            generation = generation_of(handle.read(GENERATION_HEAD))
+    except OSError:
+        return None
+    if generation is None:
+        return None
+    return st.st_size, st.st_mtime_ns, st.st_ino, generation
+
+
+def _state_unchanged(path: str, recorded: StateId) -> StateId | None:
+    """The state file's identity if it is the file `recorded` names with no record added
+    since: only refreshed hashes ("H"), which change no task's record, may follow. Any build
+    that refreshes the stat cache appends those, and they must not void every proof."""
+    now = state_id(path)
+    if now is None or now[2:] != recorded[2:] or now[0] < recorded[0]:
         return None
     if now[0] > recorded[0]:
         from buildflow.frames import decode_at, size_at
@@ -429,6 +453,18 @@ def _state_unchanged(path: str, recorded: Row) -> Row | None:
                 return None
             offset += size_at(tail, offset)
     return now
+
+
+def dir_id(path: str) -> Row | None:
+    """(size, ctime_ns, inode) of a directory, or None. The ctime, not the mtime: adding an
+    entry and then setting the mtime back (`tar x`, `rsync -a`, `touch -d`) leaves the mtime as
+    it was, but every change, the setting of the mtime included, moves the ctime, which no
+    user program can set."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_ctime_ns, st.st_ino
 
 
 def file_id(path: str) -> Row | None:
@@ -483,9 +519,9 @@ def _record(project: Project, basis: Basis | None, state: State, names: Sequence
     proof_file = os.path.join(cache_dir, kind)
     files = files_of(project, state, names)
     dir_stats = _dir_stats(project.root, basis)
-    state_id = file_id(os.path.join(cache_dir, "state"))
-    if files is None or dir_stats is None or state_id is None or \
-            state_id[0] != state.good_size:  # a torn tail: appending must not follow it
+    state_now = state_id(os.path.join(cache_dir, "state"))
+    if files is None or dir_stats is None or state_now is None or \
+            state_now[0] != state.good_size:  # a torn tail: appending must not follow it
         _remove(proof_file)
         return
     tasks = [name for name in names if not project.tasks[name].is_group]
@@ -499,7 +535,7 @@ def _record(project: Project, basis: Basis | None, state: State, names: Sequence
     depfiles = {i: tuple(index_of[p] for p in state.tasks[name].depfile_inputs)
                 for i, name in enumerate(tasks) if state.tasks[name].depfile_inputs}
     rows, digests, unsettled = rows_of(paths + extra_paths, files, state)
-    _write_whole(proof_file, project_id, state_id, dir_stats, extra_paths, RowTable.of(rows),
+    _write_whole(proof_file, project_id, state_now, dir_stats, extra_paths, RowTable.of(rows),
                  "\n".join(digests), unsettled, len(tasks), depfiles)
     _keep_newest(cache_dir)
 
@@ -513,14 +549,15 @@ def _project_file_for(project: Project, basis: Basis, name: str, key: tuple[obje
     try:
         head, project_id, handle = _read_project_file(cache_dir, name)
         handle.close()
-        if head[1] == key and head[2] == basis.lone_inputs and \
+        if head[1] == key and head[2] == (basis.lone_inputs, basis.output_prefixes) and \
                 {rel: marshal.loads(seen) for rel, seen in head[4].items()} == basis.listings:
             return project_id
     except (OSError, EOFError, ValueError, TypeError):
         pass
     static = marshal.dumps((project.root, project.flowfile, basis.skip, paths))
     listings = {rel: marshal.dumps(seen) for rel, seen in basis.listings.items()}
-    head_part: Any = (FORMAT, key, basis.lone_inputs, static, listings)
+    head_part: Any = (FORMAT, key, (basis.lone_inputs, basis.output_prefixes), static,
+                      listings)
     project_file = os.path.join(cache_dir, name + PROJECT_PART)
     _write(project_file, _sized(marshal.dumps(head_part)) + (_graph(project, tasks, paths) or b""))
     return file_id(project_file)
@@ -566,7 +603,7 @@ def _dir_stats(root: str, basis: Basis) -> dict[str, Row | None] | None:
     stats: dict[str, Row | None] = {}
     for rel, seen in basis.listings.items():
         now_ns = time.time_ns()
-        stat = file_id(os.path.join(root, rel))
+        stat = dir_id(os.path.join(root, rel))
         if listing(root, rel, basis.skip) != seen:
             return None
         stats[rel] = stat if stat is not None and trusted(stat[1], now_ns) else None

@@ -1,0 +1,303 @@
+"""One decision (SPEC §2): `build`, its fast path, `status`, `explain` and `-n` agree, and the
+checks made at load hold on every build. Each test is a case where they once disagreed; runs
+are counted from the log file the commands append to."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import Project, settle
+
+from buildflow.fastpath import proof as fastproof
+
+
+def _build(project: Project, *args: str, status: int = 0) -> list[str]:
+    before = len(project.runs())
+    result = project.bflow(*args)
+    assert result.returncode == status, result.stdout + result.stderr
+    return project.runs()[before:]
+
+
+def _proof_holds(project: Project) -> bool:
+    return fastproof.check(file=None, cwd=str(project.root), targets=[],
+                           overrides={}) is not None
+
+
+def _stale(project: Project) -> list[str]:
+    """The tasks `status` lists, by name."""
+    result = project.bflow("status")
+    assert result.returncode == 0, result.stderr
+    return sorted(line.split(": ", 1)[0] for line in result.stdout.splitlines()
+                  if not line.startswith("bflow:"))
+
+
+def _would_run(project: Project) -> list[str]:
+    """The tasks `-n` says would run, by name."""
+    result = project.bflow("-n", "--json")
+    assert result.returncode == 0, result.stderr
+    import json
+
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    return sorted(e["task"] for e in events if e["event"] == "task_skipped"
+                  and e.get("reason", "").startswith("would run"))
+
+
+DEPFILE_FROM_ANOTHER_TASK = """\
+[tasks.gen]
+cmd = "cp gen.in gen.h && echo gen >> runs.log"
+inputs = ["gen.in"]
+outputs = ["gen.h"]
+
+[tasks.use]
+cmd = "cat use.c gen.h > use.o && printf 'use.o: gen.h\\\\n' > use.d && echo use >> runs.log"
+inputs = ["use.c"]
+outputs = ["use.o"]
+depfile = "use.d"
+"""
+
+
+def test_a_depfile_input_written_by_another_task_rebuilds_its_reader(project: Project) -> None:
+    # `use` knows of gen.h only from its depfile: no edge links it to `gen`, which writes it.
+    project.flowfile(DEPFILE_FROM_ANOTHER_TASK)
+    project.write("gen.in", "one\n")
+    project.write("use.c", "use\n")
+    assert _build(project, "-j1") == ["gen", "use"]
+    assert _build(project) == []
+    assert _proof_holds(project)
+    project.write("gen.in", "two\n")
+    assert _stale(project) == ["gen", "use"]
+    assert _would_run(project) == ["gen", "use"]
+    assert _build(project, "-j2") == ["gen", "use"]  # through the proof
+    assert project.read("use.o") == "use\ntwo\n"
+    assert _build(project) == []
+    assert _stale(project) == []
+    project.write("gen.in", "three\n")
+    os.remove(project.root / ".bflow" / fastproof.FILE_NAME)  # the full way orders it too
+    assert _build(project, "-j2") == ["gen", "use"]
+    assert project.read("use.o") == "use\nthree\n"
+    assert _build(project) == []
+
+
+OUT_OF_BUILD = """\
+[tasks.copy]
+cmd = "cp in.txt build/out.txt && echo copy >> runs.log"
+inputs = ["in.txt"]
+outputs = ["build/out.txt"]
+"""
+
+
+@pytest.mark.parametrize("caches", ["kept", "deleted"])
+def test_an_output_directory_turned_into_a_link_out_of_the_root_stops_every_build(
+        tmp_path: Path, caches: str) -> None:
+    project = Project(tmp_path / "root")
+    project.flowfile(OUT_OF_BUILD)
+    project.write("in.txt", "x\n")
+    settle(project.root / "in.txt")
+    assert _build(project) == ["copy"]
+    assert _build(project) == []
+    assert _proof_holds(project)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (project.root / "build" / "out.txt").unlink()
+    (project.root / "build").rmdir()
+    (project.root / "build").symlink_to(outside)
+    if caches == "deleted":
+        for name in ("uptodate", "uptodate.project", "flowcache"):
+            (project.root / ".bflow" / name).unlink()
+    result = project.bflow()
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "build/out.txt" in result.stderr and "symlink" in result.stderr
+    assert list(outside.iterdir()) == []
+    assert project.bflow("status").returncode == 2
+
+
+DANGLING = """\
+[tasks.copy]
+cmd = "cat {inputs} > out.txt && echo copy >> runs.log"
+inputs = ["in.txt", "src/a.txt", "src/*.c"]
+outputs = ["out.txt"]
+"""
+
+
+@pytest.mark.parametrize("path", ["in.txt", "src/a.txt"])
+def test_an_input_replaced_by_a_dangling_link_is_the_load_error(project: Project,
+                                                               path: str) -> None:
+    project.flowfile(DANGLING)
+    project.write("in.txt", "in\n")
+    project.write("src/a.txt", "a\n")
+    project.write("src/b.c", "b\n")
+    settle(project.root / "in.txt", project.root / "src", project.root / "src" / "a.txt")
+    assert _build(project) == ["copy"]
+    assert _build(project) == []
+    assert _proof_holds(project)
+    (project.root / path).unlink()
+    (project.root / path).symlink_to(project.root / "nowhere")
+    result = project.bflow()
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert path in result.stderr and "does not exist" in result.stderr
+    assert project.runs() == ["copy"]
+
+
+def test_a_state_log_rewritten_with_the_same_size_and_inode_voids_the_proof(
+        project: Project) -> None:
+    from buildflow.state import State
+
+    project.flowfile('[tasks.copy]\ncmd = "cp in.txt out.txt && echo copy >> runs.log"\n'
+                     'inputs = ["in.txt"]\noutputs = ["out.txt"]\n')
+    project.write("in.txt", "x\n")
+    settle(project.root / "in.txt")
+    assert _build(project) == ["copy"]
+    settle(project.root / "out.txt")
+    (project.root / ".bflow" / fastproof.FILE_NAME).unlink()
+    assert _build(project) == []  # the full way keeps out.txt's hash, now its stat is trusted
+    log = project.root / ".bflow" / "state"
+    State(log).load().compact()  # a log of one snapshot, as a long one is rewritten
+    snapshot = log.stat().st_size
+    assert _build(project) == []
+    assert _proof_holds(project)
+    assert log.stat().st_size == snapshot
+    # Another snapshot of the same length: the record says the task ran another command.
+    state = State(log).load()
+    record = state.tasks["copy"]
+    commands = tuple(c.replace("cp ", "ln ") for c in record.action[0])
+    state.tasks["copy"] = record._replace(action=(commands, *record.action[1:]))
+    twin = project.root / "twin-state"
+    state.path = str(twin)
+    state.compact()
+    before = log.stat()
+    assert twin.stat().st_size == before.st_size
+    with open(log, "r+b") as handle:  # in place: the same inode
+        handle.write(twin.read_bytes())
+    os.utime(log, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (log.stat().st_ino, log.stat().st_size) == (before.st_ino, before.st_size)
+    assert _stale(project) == ["copy"]
+    assert _build(project) == ["copy"]
+    assert _build(project) == []
+
+
+def test_a_depfile_input_written_just_before_its_task_starts_does_not_run_it_twice(
+        project: Project) -> None:
+    # `hdr` writes a.h (undeclared) a few ms before `cc` starts: before the run, not during it.
+    project.flowfile('[tasks.hdr]\ncmd = "cp h.in a.h && sleep 0.02 && echo hdr >> runs.log"\n'
+                     'inputs = ["h.in"]\n\n'
+                     '[tasks.cc]\ncmd = "cat a.c a.h > a.o && printf \'a.o: a.h\\\\n\' > a.d'
+                     ' && echo cc >> runs.log"\ninputs = ["a.c"]\noutputs = ["a.o"]\n'
+                     'depfile = "a.d"\ndeps = ["hdr"]\n')
+    project.write("a.c", "c\n")
+    project.write("h.in", "h\n")
+    assert _build(project) == ["hdr", "cc"]  # at once, as a script or a CI step runs it
+    assert _build(project) == []
+    project.write("a.h", "h1\n")  # edited, and built at once
+    assert _build(project) == ["cc"]
+    assert _build(project) == []
+    project.write("a.h", "h2\n")
+    assert _build(project) == ["cc"]
+    assert project.read("a.o") == "c\nh2\n"
+    assert _build(project) == []
+
+
+GLOBBED = """\
+[tasks.join]
+cmd = "cat {inputs} > all.txt && echo join >> runs.log"
+inputs = ["src/*.txt"]
+outputs = ["all.txt"]
+"""
+
+
+def test_a_file_added_under_a_glob_with_the_directory_mtime_set_back_is_seen(
+        project: Project) -> None:
+    project.flowfile(GLOBBED)
+    project.write("src/a.txt", "a\n")
+    settle(project.root / "src", project.root / "src" / "a.txt")
+    assert _build(project) == ["join"]
+    assert _build(project) == []
+    assert _proof_holds(project)
+    src = project.root / "src"
+    before = src.stat()
+    project.write("src/b.txt", "b\n")  # as `tar x` or `rsync -a` leave it
+    os.utime(project.root / "src" / "b.txt", ns=(before.st_atime_ns, before.st_mtime_ns))
+    os.utime(src, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert _stale(project) == ["join"]
+    assert _build(project) == ["join"]
+    assert project.read("all.txt") == "a\nb\n"
+    assert _build(project) == []
+
+
+FOREACH_AND_AGGREGATE = """\
+[tasks.up]
+foreach = "src/*.txt"
+cmd = "tr a-z A-Z < {item} > {output} && echo up >> runs.log"
+outputs = ["out/{stem}.up"]
+
+[tasks.all]
+cmd = "cat {inputs} > all.txt && echo all >> runs.log"
+inputs = ["out/*.up"]
+outputs = ["all.txt"]
+"""
+
+
+def test_a_deleted_foreach_source_is_stale_for_status_explain_and_dry_run(
+        project: Project) -> None:
+    project.flowfile(FOREACH_AND_AGGREGATE)
+    project.write("src/a.txt", "a\n")
+    project.write("src/b.txt", "b\n")
+    assert _build(project) == ["up", "up", "all"]
+    assert _build(project) == []
+    (project.root / "src" / "b.txt").unlink()
+    assert _stale(project) == ["all"]
+    assert _would_run(project) == ["all"]
+    assert project.bflow("status", "--check").returncode == 1
+    explained = project.bflow("explain", "all")
+    assert "stale" in explained.stdout and "out/b.up" in explained.stdout, explained.stdout
+    assert (project.root / "out" / "b.up").exists()  # asking removed nothing
+    assert _build(project) == ["all"]
+    assert project.read("all.txt") == "A\n"
+    assert project.bflow("status", "--check").returncode == 0
+
+
+def test_under_verify_a_project_cache_that_lies_stops_the_build_naming_both(
+        project: Project) -> None:
+    import marshal
+
+    project.flowfile(OUT_OF_BUILD)
+    project.write("in.txt", "x\n")
+    assert _build(project) == ["copy"]
+    assert _build(project) == []
+    cache = project.root / ".bflow" / "flowcache"
+    key, root, basis, payload = marshal.loads(cache.read_bytes())
+    tasks = list(payload["tasks"])
+    tasks[0] = (*tasks[0][:2], ("cp in.txt build/out.txt && echo forged >> runs.log",),
+                *tasks[0][3:])
+    payload["tasks"] = tuple(tasks)
+    cache.write_bytes(marshal.dumps((key, root, basis, payload)))
+    (project.root / ".bflow" / fastproof.FILE_NAME).unlink()
+    result = project.bflow("status", env={"BFLOW_VERIFY": "1"})
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "BFLOW_VERIFY" in result.stderr and "copy" in result.stderr
+    assert project.runs() == ["copy"]
+
+
+def test_under_verify_builds_of_every_kind_agree_with_the_full_decision(
+        project: Project) -> None:
+    verify = {"BFLOW_VERIFY": "1"}
+    project.flowfile(FOREACH_AND_AGGREGATE)
+    for name in "abc":
+        project.write(f"src/{name}.txt", f"{name}\n")
+    settle(project.root / "src")
+    assert sorted(_build_with(project, verify)) == ["all", "up", "up", "up"]
+    assert _build_with(project, verify) == []  # the full way, leaving the proof
+    assert _build_with(project, verify) == []  # the proof: nothing to do
+    project.write("src/b.txt", "B!\n")
+    assert _build_with(project, verify) == ["up", "all"]  # the proof: just what b reaches
+    assert project.read("all.txt") == "A\nB!\nC\n"
+    assert _build_with(project, verify) == []
+
+
+def _build_with(project: Project, env: dict[str, str]) -> list[str]:
+    before = len(project.runs())
+    result = project.bflow(env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return project.runs()[before:]
