@@ -57,7 +57,9 @@ class _Resolver:
         self.warnings.append(f"{self.file}: {where}: {message}")
 
     def check_placeholders(self, decl: TaskDecl) -> None:
-        """Warn about `{NAME}` groups that look like a misspelt or misplaced placeholder."""
+        """Refuse `{NAME}` groups that are surely a misspelt var or placeholder (`{ouput}`
+        would reach the command as written); warn about looser near-misses and about foreach
+        placeholders outside foreach."""
         fields: list[tuple[str, str]] = [(f"cmd[{i}]", c) for i, c in enumerate(decl.cmd or ())]
         for key in ("inputs", "outputs", "foreach"):
             fields += [(f"{key}[{i}]", v) for i, v in enumerate(getattr(decl, key))]
@@ -72,6 +74,12 @@ class _Resolver:
                 if name in items:
                     self.warn(f"tasks.{decl.name}.{key}", f"'{{{name}}}' is a placeholder only "
                                                           "under foreach; it is left as written")
+                    continue
+                typo = placeholders.misspelt(name, known)
+                if typo:
+                    self.problem(f"tasks.{decl.name}.{key}",
+                                 f"'{{{name}}}' is neither a var nor a placeholder (did you "
+                                 f"mean '{typo}'?); for literal braces write '{{{{{name}}}}}'")
                     continue
                 hint = f" (did you mean '{lowered[name.lower()]}'?)" \
                     if name.lower() in lowered else did_you_mean(name, known)

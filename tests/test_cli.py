@@ -37,11 +37,11 @@ def test_validate_ok(project: Project) -> None:
 
 
 def test_validate_warnings_exit_zero(project: Project) -> None:
-    project.flowfile(GOOD.replace("echo {WORD} >", "echo {WROD} >"))
+    project.flowfile(GOOD.replace("echo {WORD} >", "echo {WD} >"))
     result = project.bflow("validate")
     assert result.returncode == 0
     assert result.stdout == "Flowfile: ok, 2 tasks, 2 warning(s)\n"
-    assert "bflow: warning: Flowfile: tasks.src.cmd[0]: '{WROD}' is not a placeholder, so it " \
+    assert "bflow: warning: Flowfile: tasks.src.cmd[0]: '{WD}' is not a placeholder, so it " \
            "is left as written (did you mean 'WORD'?)" in result.stderr
     assert "tasks.cc.foreach: matches no file" in result.stderr
 
