@@ -128,7 +128,8 @@ def make_parser() -> argparse.ArgumentParser:
     status.add_argument("targets", nargs="*", metavar="TARGET")
     status.add_argument("--check", action="store_true", help="exit 1 when anything is stale")
     explain = command("explain", "every reason a target is stale")
-    explain.add_argument("target", metavar="TARGET")
+    explain.add_argument("targets", nargs="*", metavar="TARGET|VAR=VALUE",
+                         help="one target; VAR=VALUE overrides a var, as for build")
     for name, text in (("list", "tasks with their descriptions"),
                        ("validate", "check the Flowfile: errors exit 2, warnings exit 0")):
         command(name, text).add_argument("targets", nargs="*", metavar="VAR=VALUE",
@@ -385,6 +386,9 @@ def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
     if targets and name in ("list", "validate"):
         raise UsageError(f"bflow {name} takes no targets, only VAR=VALUE overrides "
                          f"(got '{targets[0]}')")
+    if name == "explain" and len(targets) != 1:
+        raise UsageError("bflow explain takes one TARGET (a task, TASK:ITEM or output path)"
+                         + (f", got {len(targets)}: {' '.join(targets)}" if targets else ""))
     if name == "build" and not (tried_fast or args.dry_run or args.always_make or args.json
                                 or args.verbose):
         fast = _fast_build(targets, overrides, FastOptions(
@@ -419,7 +423,7 @@ def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
     if name == "explain":
         from buildflow.commands import status
 
-        return status.explain(project, target=args.target)
+        return status.explain(project, target=targets[0])
     if name == "list":
         from buildflow.commands import listing
 

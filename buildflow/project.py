@@ -277,8 +277,21 @@ class _Resolver:
                      "dependency cycle: " + " -> ".join(cycle) + " (" + "; ".join(reasons) + ")")
 
 
+def _check_overrides(flowfile: Flowfile, overrides: Mapping[str, str]) -> None:
+    """An override of a var the Flowfile does not declare is a typo (`GREETNG=x`) that would
+    otherwise change nothing, silently."""
+    declared = dict(flowfile.vars)
+    for name, value in overrides.items():
+        if name not in declared:
+            hint = did_you_mean(name, declared) or \
+                (f" (its vars: {', '.join(declared)})" if declared else "")
+            raise UsageError(f"{name}={value}: {os.path.basename(flowfile.path)} declares no "
+                             f"var '{name}'{hint}; declare it under [vars] to override it")
+
+
 def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None) -> Project:
     """Expand and check every task; raise FlowfileError listing every problem found."""
+    _check_overrides(flowfile, overrides or {})
     r = _Resolver(flowfile, overrides or {})
     items = foreach.find_items(flowfile.tasks, r.vars, r.disk)
     staged: list[_Staged] = []

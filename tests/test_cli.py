@@ -257,3 +257,25 @@ def test_under_a_profiler_bflow_exits_the_usual_way_so_the_profile_is_written(
     assert result.returncode == 0, result.stderr
     assert "1 ran" in result.stdout
     assert profile.stat().st_size > 0
+
+
+def test_overriding_an_undeclared_var_is_a_usage_error(project: Project) -> None:
+    project.flowfile(GOOD)
+    result = project.bflow("WROD=bye")
+    assert result.returncode == 2
+    assert result.stderr == ("bflow: error: WROD=bye: Flowfile declares no var 'WROD' (did you "
+                             "mean 'WORD'?); declare it under [vars] to override it\n")
+    assert project.runs() == []
+    assert project.bflow("status", "NOPE=1").returncode == 2
+
+
+def test_explain_takes_var_overrides(project: Project) -> None:
+    project.flowfile(GOOD)
+    assert project.bflow("src").returncode == 0
+    assert project.bflow("explain", "src").stdout == "src: up to date\n"
+    result = project.bflow("explain", "WORD=bye", "out/word.txt")
+    assert (result.returncode, result.stdout) == (0, "src: stale\n  - commands changed\n")
+    result = project.bflow("explain", "src", "cc")
+    assert result.returncode == 2
+    assert "bflow explain takes one TARGET (a task, TASK:ITEM or output path), got 2: src cc" \
+        in result.stderr
