@@ -7,9 +7,11 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from buildflow import __version__
-from buildflow.cli import COMMANDS
+from buildflow.cli import COMMANDS, _simple_build, _split_overrides, parse_args
 from conftest import REPO, Project, bflow_env, run_bflow
 
 GOOD = """
@@ -164,9 +166,9 @@ def test_parsing_arguments_and_loading_the_project_import_neither_shutil_nor_pat
     # and ipaddress. Without site (-S), whose start-up may import either itself.
     project.flowfile(GOOD)
     probe = (f"import sys; sys.path[:0] = [{str(REPO)!r}]; "
-             "from buildflow.cli import make_parser; "
+             "from buildflow.cli import parse_args; "
              "from buildflow.commands import load_project; "
-             "make_parser().parse_args(['graph', '--format', 'dot']); "
+             "parse_args(['graph', '--format', 'dot']); "
              "load_project(file=None, overrides={}); "
              "print([m for m in ('shutil', 'pathlib') if m in sys.modules])")
     loaded = subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True,
@@ -279,3 +281,46 @@ def test_explain_takes_var_overrides(project: Project) -> None:
     assert result.returncode == 2
     assert "bflow explain takes one TARGET (a task, TASK:ITEM or output path), got 2: src cc" \
         in result.stderr
+
+
+def test_build_options_before_the_command_word(project: Project) -> None:
+    project.flowfile("""
+        [tasks.test]
+        cmd = "echo test >> runs.log"
+        [tasks.fail]
+        cmd = "false"
+        """)
+    assert project.bflow("-k", "test").returncode == 0
+    assert project.runs() == ["test"]
+    result = project.bflow("-j1", "-k", "--plain", "build")  # fail first, test still runs
+    assert result.returncode == 1 and "FAILED fail" in result.stdout
+    assert project.runs() == ["test", "test"]
+    result = project.bflow("-j", "2", "status")
+    assert result.returncode == 2
+    assert "bflow status: error: unrecognized arguments: -j" in result.stderr
+
+
+# Words and options a plain build's command line is made of, and some it must not take.
+_TOKENS = st.sampled_from(["build", "status", "list", "a", "b:c", "out/x.o", "", "X=1",
+                           "x_y=", "1X=2", "=v", "-k", "--keep-going", "-q", "--quiet",
+                           "--plain", "-v", "--json", "-n", "-kq", "-j", "--jobs", "-j3",
+                           "-j0", "-j03", "-jk", "--jobs=2", "3", "0", "-3", "--", "-", "-f",
+                           "Flowfile"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(_TOKENS, st.text(max_size=4)), max_size=7))
+def test_the_fast_parser_reads_what_argparse_reads(argv: list[str]) -> None:
+    """Wherever the hand-written parser of plain builds takes a command line, argparse
+    takes it too and reads the same targets, overrides and options."""
+    simple = _simple_build(argv)
+    if simple is None:
+        return
+    targets, overrides, options = simple
+    args, _ = parse_args(argv)
+    assert args.command == "build"
+    assert _split_overrides(args.targets) == (targets, overrides)
+    assert (args.jobs, args.keep_going, args.quiet, args.plain, args.file) == \
+        (options.jobs, options.keep_going, options.quiet, options.plain, options.file)
+    assert not (args.verbose or args.json or args.dry_run or args.always_make
+                or args.directory or args.lock_timeout)
