@@ -68,3 +68,17 @@ def test_explain_unknown_target_is_a_usage_error(project: Project) -> None:
     built(project)
     result = project.bflow("explain", "uper")
     assert result.returncode == 2 and "did you mean 'upper'" in result.stderr
+
+
+def test_status_without_targets_looks_at_every_task_not_the_defaults(project: Project) -> None:
+    project.flowfile('[settings]\ndefault = ["all"]\n' + GROUPED + """
+[tasks.docs]
+cmd = "echo docs >> runs.log"
+inputs = ["src.txt"]
+""")
+    project.write("src.txt", "hello\n")
+    assert project.bflow().returncode == 0
+    assert project.runs() == ["gen", "upper"]
+    result = project.bflow("status", "--check")
+    assert (result.returncode, result.stdout) == (1, "docs: no successful run recorded\n")
+    assert project.bflow("status", "all").stdout == "bflow: all 2 tasks are up to date\n"

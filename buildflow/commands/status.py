@@ -11,7 +11,10 @@ from buildflow.staleness import Decision, ReasonKind, survey
 
 
 def _decisions(project: Project, targets: list[str]) -> dict[str, Decision]:
-    names = engine.selected(project, targets, invocation_dir())
+    """Without targets, every task, not only the default ones: `status --check` answers
+    whether anything at all is stale."""
+    names = engine.selected(project, targets, invocation_dir()) if targets \
+        else project.graph.topological(project.tasks)
     state = engine.open_state(project)
     return survey(project, names, state.tasks, engine.hasher_for(project, state))
 
