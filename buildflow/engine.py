@@ -16,6 +16,7 @@ from buildflow.model import Project
 from buildflow.prune import prune_dead_outputs
 from buildflow.runner import CommandRunner, SubprocessRunner
 from buildflow.scheduler import BuildOptions, BuildResult, Builder, Outcome, TaskResult
+from buildflow.secrets import masked
 from buildflow.staleness import survey
 from buildflow.state import State
 
@@ -88,7 +89,8 @@ def _dry_run(project: Project, names: list[str], options: BuildOptions,
     for name, decision in decisions.items():
         if decision.stale:
             reason = str(decision.reasons[0])
-            reporter.handle(ev.TaskWouldRun(name, reason))
+            reporter.handle(ev.TaskWouldRun(name, reason, masked(project.tasks[name].env,
+                                                                 project.tasks[name].commands)))
             result.tasks[name] = TaskResult(name, Outcome.SKIPPED, reason=f"would run: {reason}")
         else:
             reporter.handle(ev.TaskSkipped(name, "up to date"))

@@ -55,10 +55,12 @@ class TaskSkipped(NamedTuple):
 
 
 class TaskWouldRun(NamedTuple):
-    """Dry run (`-n`): the task is stale and would run, for this reason."""
+    """Dry run (`-n`): the task is stale and would run these commands (expanded, secrets
+    masked), for this reason."""
 
     task: str
     reason: str
+    commands: tuple[str, ...] = ()
     event: str = "task_would_run"
 
 

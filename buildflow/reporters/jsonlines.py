@@ -26,7 +26,7 @@ class JsonReporter:
             return
         if isinstance(event, ev.TaskWouldRun):
             data = {**ev.to_dict(ev.TaskSkipped(event.task, f"would run: {event.reason}")),
-                    "would_run": True}
+                    "would_run": True, "commands": list(event.commands)}
         else:
             data = ev.to_dict(event)
         self.stream.write(json.dumps(data) + "\n")

@@ -12,7 +12,8 @@ import time
 from typing import TYPE_CHECKING, TextIO
 
 from buildflow import events as ev
-from buildflow.reporters.text import Tally, failure_block, indent, retry_line
+from buildflow.reporters.text import (Tally, failure_block, indent, retry_line,
+                                     would_run_block)
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -105,7 +106,7 @@ class LiveReporter:
             if event.reason != "up to date" and not self.quiet:
                 self._print(f"- {event.task} ({event.reason})", style="yellow")
         elif isinstance(event, ev.TaskWouldRun):
-            self._print(f"would run {event.task}: {event.reason}")
+            self._print(would_run_block(event))
         elif isinstance(event, ev.BuildFinished):
             self.live.stop()
             style = "bold green" if event.exit_status == 0 else "bold red"

@@ -9,7 +9,8 @@ from __future__ import annotations
 import sys
 
 from buildflow import events as ev
-from buildflow.reporters.text import Tally, failure_block, indent, retry_line
+from buildflow.reporters.text import (Tally, failure_block, indent, retry_line,
+                                     would_run_block)
 from buildflow.typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class PlainReporter:
             elif self.verbose:
                 self._print(f"fresh  {event.task}")
         elif isinstance(event, ev.TaskWouldRun):
-            self._print(f"would run {event.task}: {event.reason}")
+            self._print(would_run_block(event))
         elif isinstance(event, ev.BuildFinished):
             self._print(self.tally.summary(event))
 

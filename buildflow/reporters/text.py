@@ -10,6 +10,12 @@ def indent(output: str, prefix: str = "  | ") -> str:
     return "".join(prefix + line + "\n" for line in output.rstrip("\n").split("\n"))
 
 
+def would_run_block(event: ev.TaskWouldRun) -> str:
+    """`-n`: the task, why it would run, and its commands, as Make's `-n` prints them."""
+    return "\n".join([f"would run {event.task}: {event.reason}",
+                      *(f"  $ {command}" for command in event.commands)])
+
+
 def retry_line(event: ev.TaskRetry) -> str:
     return (f"retry  {event.task}: {event.reason}; attempt {event.attempt} of {event.of} "
             f"in {event.delay:.1f}s")
