@@ -137,15 +137,17 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
     explain = command("explain", "every reason a target is stale")
     explain.add_argument("targets", nargs="*", metavar="TARGET|VAR=VALUE",
                          help="one target; VAR=VALUE overrides a var, as for build")
-    for name, text in (("list", "tasks with their descriptions"),
-                       ("validate", "check the Flowfile: errors exit 2, warnings exit 0")):
-        command(name, text).add_argument("targets", nargs="*", metavar="VAR=VALUE",
-                                         help="override a var, as for build")
+    command("list", "tasks with their descriptions; with patterns, matching tasks and "
+                    "instances").add_argument(
+        "targets", nargs="*", metavar="PATTERN|VAR=VALUE",
+        help="task or instance names, with * and ? ('compile:*'); VAR=VALUE overrides a var")
+    command("validate", "check the Flowfile: errors exit 2, warnings exit 0").add_argument(
+        "targets", nargs="*", metavar="VAR=VALUE", help="override a var, as for build")
     clean = command("clean", "delete declared outputs (of the named tasks, or all) and records")
     clean.add_argument("targets", nargs="*", metavar="TARGET")
     command("init", "write a commented starter Flowfile (never overwrites)")
     log = command("log", "print the saved output of a task's last run")
-    log.add_argument("task", metavar="TASK")
+    log.add_argument("task", metavar="TARGET", help="a task, TASK:ITEM instance or output path")
     return parser, commands
 
 
@@ -411,7 +413,7 @@ def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
 
         return init.run(directory=os.getcwd(), file=args.file)
     targets, overrides = _split_overrides(getattr(args, "targets", []))
-    if targets and name in ("list", "validate"):
+    if targets and name == "validate":
         raise UsageError(f"bflow {name} takes no targets, only VAR=VALUE overrides "
                          f"(got '{targets[0]}')")
     if name == "explain" and len(targets) != 1:
@@ -455,7 +457,7 @@ def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
     if name == "list":
         from buildflow.commands import listing
 
-        return listing.run(project)
+        return listing.run(project, patterns=targets)
     if name == "clean":
         from buildflow.commands import clean
 

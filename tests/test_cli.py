@@ -93,6 +93,20 @@ def test_list_shows_descriptions_and_instances(project: Project) -> None:
     assert project.bflow("list").stdout.splitlines()[1] == "cc   [1 instance]"
 
 
+def test_list_with_patterns_shows_matching_tasks_and_instances(project: Project) -> None:
+    project.flowfile(GOOD.replace('[tasks.cc]', '[tasks.cc]\ndescription = "compile"'))
+    for name in ("a.c", "b.c", "sub/c.c"):
+        project.write(name, "")
+    assert project.bflow("list", "cc:*").stdout.splitlines() == [
+        "cc:a.c  compile", "cc:b.c  compile"]  # foreach = "*.c" matches no sub/c.c
+    assert project.bflow("list", "c*", "src").stdout.splitlines() == [
+        "src     Write the word", "cc      compile [2 instances]", "cc:a.c  compile",
+        "cc:b.c  compile"]
+    wrong = project.bflow("list", "cc:x*")
+    assert wrong.returncode == 2
+    assert wrong.stderr.startswith("bflow: error: no task or instance matches 'cc:x*'")
+
+
 def test_init_writes_a_starter_that_validates_and_builds(project: Project) -> None:
     result = project.bflow("init")
     assert result.returncode == 0
@@ -243,7 +257,7 @@ def test_validate_and_list_take_var_overrides(project: Project) -> None:
     assert project.bflow("validate").returncode == 2
     assert project.bflow("validate", "SRC=there.txt").returncode == 0
     assert project.bflow("list", "SRC=there.txt").returncode == 0
-    wrong = project.bflow("list", "copy")
+    wrong = project.bflow("validate", "copy")
     assert wrong.returncode == 2 and "only VAR=VALUE overrides" in wrong.stderr
 
 
