@@ -55,7 +55,7 @@ def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = N
     if dry_run:
         return _dry_run(project, names, options, reporter)
     lock = ProjectLock(os.path.join(project.cache_dir, "lock"))
-    lock.acquire(lock_timeout, reporter.warn)
+    lock.acquire(lock_timeout, getattr(reporter, "note", reporter.warn))
     try:
         state = open_state(project, reporter)
         # Repeat: a removed output can end instances of a foreach over it, and so on down.

@@ -87,6 +87,9 @@ def to_dict(event: Event) -> dict[str, object]:
 
 
 class Reporter(Protocol):
+    """Where a build's events go. A reporter may also have `note(message)`, for information
+    that is no warning (waiting for the lock); without one, such messages go to `warn`."""
+
     def handle(self, event: Event) -> None: ...
 
     def warn(self, message: str) -> None: ...

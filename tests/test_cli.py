@@ -42,7 +42,7 @@ def test_validate_warnings_exit_zero(project: Project) -> None:
     project.flowfile(GOOD.replace("echo {WORD} >", "echo {WD} >"))
     result = project.bflow("validate")
     assert result.returncode == 0
-    assert result.stdout == "Flowfile: ok, 2 tasks, 2 warning(s)\n"
+    assert result.stdout == "Flowfile: ok, 2 tasks, 2 warnings\n"
     assert "bflow: warning: Flowfile: tasks.src.cmd[0]: '{WD}' is not a placeholder, so it " \
            "is left as written (did you mean 'WORD'?)" in result.stderr
     assert "tasks.cc.foreach: matches no file" in result.stderr
@@ -80,6 +80,14 @@ def test_errors_exit_2_with_the_place_and_no_traceback(project: Project, text: s
         assert result.stderr.startswith(message), (command, result.stderr)
         assert "Traceback" not in result.stderr and result.stdout == ""
     assert not (project.root / "runs.log").exists()
+
+
+def test_counts_read_in_the_singular_for_one(project: Project) -> None:
+    project.flowfile('[tasks.one]\ncmd = "echo 1 > {output}"\noutputs = ["one.txt"]\n')
+    assert project.bflow("validate").stdout == "Flowfile: ok, 1 task\n"
+    assert project.bflow().returncode == 0
+    assert project.bflow("status").stdout == "bflow: 1 task is up to date\n"
+    assert project.bflow("clean").stdout == "bflow: removed 1 output of 1 task\n"
 
 
 def test_list_shows_descriptions_and_instances(project: Project) -> None:

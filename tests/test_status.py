@@ -47,7 +47,7 @@ def test_explain_names_the_file_and_both_hashes(project: Project) -> None:
     assert lines[1].startswith("  - input src.txt changed (") and " -> " in lines[1]
     downstream = project.bflow("explain", "build/upper.txt").stdout
     assert "task gen it depends on will run first (input src.txt changed" in downstream
-    assert "all: a group task; 2 task(s) it needs are stale: gen, upper" in \
+    assert "all: a group task; 2 tasks it needs are stale: gen, upper" in \
         project.bflow("explain", "all").stdout
 
 

@@ -8,6 +8,7 @@ from buildflow.commands import invocation_dir
 from buildflow.errors import EXIT_FAILED, EXIT_OK
 from buildflow.model import Project
 from buildflow.staleness import Decision, ReasonKind, survey
+from buildflow.words import counted
 
 
 def _decisions(project: Project, targets: list[str]) -> dict[str, Decision]:
@@ -25,7 +26,8 @@ def run(project: Project, *, targets: list[str], check: bool) -> int:
     for name, decision in stale.items():
         print(f"{name}: {decision.reasons[0]}")
     if not stale:
-        print(f"bflow: all {len(decisions)} tasks are up to date")
+        print("bflow: " + ("1 task is up to date" if len(decisions) == 1 else
+                           f"all {len(decisions)} tasks are up to date"))
     return EXIT_FAILED if stale and check else EXIT_OK
 
 
@@ -36,7 +38,8 @@ def explain(project: Project, *, target: str) -> int:
         if project.tasks[name].is_group:
             stale = [n for n in project.graph.closure([name]) if n in decisions
                      and decisions[n].stale]
-            print(f"{name}: a group task; {len(stale)} task(s) it needs are stale"
+            print(f"{name}: a group task; {counted(len(stale), 'task')} it needs "
+                  + ("is" if len(stale) == 1 else "are") + " stale"
                   + ("" if not stale else ": " + ", ".join(stale)))
             continue
         decision = decisions[name]

@@ -32,6 +32,9 @@ class JsonReporter:
         self.stream.write(json.dumps(data) + "\n")
         self.stream.flush()
 
+    def note(self, message: str) -> None:
+        print(f"bflow: {message}", file=sys.stderr, flush=True)
+
     def warn(self, message: str) -> None:
         print(f"bflow: warning: {message}", file=sys.stderr, flush=True)
 

@@ -23,8 +23,6 @@ class PlainReporter:
         self.quiet = quiet
         self.verbose = verbose
         self.tally = Tally()
-        self.total = 0
-        self.done = 0
 
     def _print(self, text: str) -> None:
         self.stream.write(text if text.endswith("\n") else text + "\n")
@@ -32,9 +30,7 @@ class PlainReporter:
 
     def handle(self, event: ev.Event) -> None:
         self.tally.see(event)
-        if isinstance(event, ev.BuildStarted):
-            self.total = event.total
-        elif isinstance(event, ev.TaskStarted):
+        if isinstance(event, ev.TaskStarted):
             if self.verbose:
                 self._print("".join(f"run    {event.task}: {command}\n"
                                     for command in event.commands))
@@ -44,15 +40,12 @@ class PlainReporter:
             if not self.quiet:
                 self._print(retry_line(event))
         elif isinstance(event, ev.TaskFinished):
-            self.done += 1
             if not self.quiet:
-                line = f"ok     {event.task} [{self.done}/{self.total}] ({event.duration:.2f}s)\n"
+                line = f"ok     {event.task} {self.tally.counter()} ({event.duration:.2f}s)\n"
                 self._print(line + (indent(event.output) if event.output.strip() else ""))
         elif isinstance(event, ev.TaskFailed):
-            self.done += 1
             self._print(failure_block(event))
         elif isinstance(event, ev.TaskSkipped):
-            self.done += 1
             if event.reason != "up to date" and not self.quiet:
                 self._print(f"skip   {event.task} ({event.reason})")
             elif self.verbose:
@@ -61,6 +54,10 @@ class PlainReporter:
             self._print(would_run_block(event))
         elif isinstance(event, ev.BuildFinished):
             self._print(self.tally.summary(event))
+
+    def note(self, message: str) -> None:
+        """Information that is not about a task, such as waiting for the lock."""
+        print(f"bflow: {message}", file=sys.stderr, flush=True)
 
     def warn(self, message: str) -> None:
         print(f"bflow: warning: {message}", file=sys.stderr, flush=True)
