@@ -59,7 +59,8 @@ def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = N
     try:
         state = open_state(project, reporter)
         # Repeat: a removed output can end instances of a foreach over it, and so on down.
-        while prune_dead_outputs(project, state, hasher_for(project, state), reporter.warn):
+        while prune_dead_outputs(project, state, hasher_for(project, state), reporter.warn,
+                                 getattr(reporter, "note", None)):
             from buildflow.project import reload
 
             project = reload(project)  # files its globs matched are gone
