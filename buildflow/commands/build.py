@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from buildflow import engine, reporters
 from buildflow.commands import invocation_dir
+from buildflow.errors import EXIT_FAILED
 from buildflow.model import Project
 
 
@@ -17,4 +18,6 @@ def run(project: Project, *, targets: list[str], jobs: int | None, keep_going: b
                               cwd=invocation_dir(), leave_proof=leave_proof)
     finally:
         reporter.close()
+    if getattr(reporter, "closed", False):  # stdout closed: every record kept, but say so
+        return result.exit_status or EXIT_FAILED
     return result.exit_status

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 from buildflow import events as ev
+from buildflow.reporters import Output
 from buildflow.reporters.text import (Tally, failure_block, indent, retry_line,
                                      would_run_block)
 from buildflow.typing_lite import TYPE_CHECKING
@@ -19,14 +20,17 @@ if TYPE_CHECKING:
 
 class PlainReporter:
     def __init__(self, stream: TextIO, *, quiet: bool = False, verbose: bool = False) -> None:
-        self.stream = stream
+        self.out = Output(stream)
         self.quiet = quiet
         self.verbose = verbose
         self.tally = Tally()
 
+    @property
+    def closed(self) -> bool:
+        return self.out.closed
+
     def _print(self, text: str) -> None:
-        self.stream.write(text if text.endswith("\n") else text + "\n")
-        self.stream.flush()
+        self.out.write(text if text.endswith("\n") else text + "\n")
 
     def handle(self, event: ev.Event) -> None:
         self.tally.see(event)
