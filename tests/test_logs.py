@@ -108,6 +108,7 @@ def test_log_says_when_a_build_is_in_progress(project: Project) -> None:
     project.write("release", "")
     assert project.bflow().returncode == 0
     (project.root / "release").unlink()
+    (project.root / "started").unlink()
     project.write("src/a.c", "changed")
     build = subprocess.Popen([sys.executable, "-m", "buildflow", "-j1", "slow", "cc"],
                              cwd=project.root, env=bflow_env(), stdout=subprocess.DEVNULL)
