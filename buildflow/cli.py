@@ -24,6 +24,8 @@ COMMANDS = ("build", "watch", "graph", "status", "explain", "list", "clean", "va
 # Options that take a value, so the command word can be found without parsing.
 _VALUE_OPTIONS = {"-f", "--file", "-C", "--directory", "-j", "--jobs", "--lock-timeout",
                   "--format", "-o", "--output", "--debounce"}
+_SHORT_VALUES = "fCjo"  # the short ones, as the last letter of a cluster such as `-kj 4`
+_SHORT_FLAGS = "qvkBnh"
 
 
 def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
@@ -88,7 +90,9 @@ def _help_width() -> int:
     return (columns or 80) - 2
 
 
-def make_parser() -> argparse.ArgumentParser:
+def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The top-level parser (for `--help` and `--version`) and one parser per command, which
+    reads the whole command line once the command word is moved to its front."""
     import argparse  # here, not at the top: the no-op fast path does without it
 
     class Formatter(argparse.HelpFormatter):
@@ -101,19 +105,22 @@ def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bflow", description="A file-based incremental build tool.",
         formatter_class=Formatter,
-        epilog="Plain 'bflow [TARGET..]' means 'bflow build [TARGET..]'. "
+        epilog="Plain 'bflow [TARGET..]' means 'bflow build [TARGET..]'. A command's "
+               "options may also come before it: 'bflow -j8 build'. "
                "Exit status: 0 ok, 1 a task failed, 2 bad Flowfile or usage, 3 internal "
                "error, 130 interrupted.")
     parser.add_argument("--version", action="version", version=f"bflow {__version__}")
     _common(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = argparse.ArgumentParser(add_help=False, formatter_class=Formatter)
-    _common(common, suppress=True)
+    _common(common, suppress=False)
     common.add_argument("--version", action="version", version=f"bflow {__version__}")
+    commands: dict[str, argparse.ArgumentParser] = {}
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, parents=[common], help=help_text, description=help_text,
-                              formatter_class=Formatter)
+        commands[name] = sub.add_parser(name, parents=[common], help=help_text,
+                                        description=help_text, formatter_class=Formatter)
+        return commands[name]
 
     _build_options(command("build", "build targets and what they need"))
     watch = command("watch", "build, then rebuild on every change until Ctrl-C")
@@ -130,22 +137,39 @@ def make_parser() -> argparse.ArgumentParser:
     status.add_argument("targets", nargs="*", metavar="TARGET")
     status.add_argument("--check", action="store_true", help="exit 1 when anything is stale")
     explain = command("explain", "every reason a target is stale")
-    explain.add_argument("target", metavar="TARGET")
-    for name, text in (("list", "tasks with their descriptions"),
-                       ("validate", "check the Flowfile: errors exit 2, warnings exit 0")):
-        command(name, text).add_argument("targets", nargs="*", metavar="VAR=VALUE",
-                                         help="override a var, as for build")
+    explain.add_argument("targets", nargs="*", metavar="TARGET|VAR=VALUE",
+                         help="one target; VAR=VALUE overrides a var, as for build")
+    command("list", "tasks with their descriptions; with patterns, matching tasks and "
+                    "instances").add_argument(
+        "targets", nargs="*", metavar="PATTERN|VAR=VALUE",
+        help="task or instance names, with * and ? ('compile:*'); VAR=VALUE overrides a var")
+    command("validate", "check the Flowfile: errors exit 2, warnings exit 0").add_argument(
+        "targets", nargs="*", metavar="VAR=VALUE", help="override a var, as for build")
     clean = command("clean", "delete declared outputs (of the named tasks, or all) and records")
     clean.add_argument("targets", nargs="*", metavar="TARGET")
     command("init", "write a commented starter Flowfile (never overwrites)")
     log = command("log", "print the saved output of a task's last run")
-    log.add_argument("task", metavar="TASK")
-    return parser
+    log.add_argument("task", metavar="TARGET", help="a task, TASK:ITEM instance or output path")
+    return parser, commands
 
 
-def _with_command(argv: list[str]) -> tuple[list[str], str | None]:
-    """Insert `build` when no command word is given: `bflow`, `bflow all`, `bflow -j4`.
-    Also returns the word taken for a target, which may be a mistyped command."""
+def parse_args(argv: list[str]) -> tuple[argparse.Namespace, str | None]:
+    """The command line read as its command's parser reads it, whatever order the options
+    and the command word come in (`bflow -j8 build`, `bflow -k test`, `bflow a -k b`), and
+    the word taken for a target when no command word was given (maybe a mistyped command)."""
+    parser, commands = make_parser()
+    name, rest, first_target = _with_command(argv)
+    if name is None:
+        return parser.parse_args(argv), None  # --help or --version before any command
+    args = commands[name].parse_intermixed_args(rest)
+    args.command = name
+    return args, first_target
+
+
+def _with_command(argv: list[str]) -> tuple[str | None, list[str], str | None]:
+    """(command, the other arguments, the first target): the command word taken out from
+    among the options (`build` when none is given: `bflow`, `bflow all`, `bflow -j4`); no
+    command when `-h`, `--help` or `--version` comes first."""
     index = 0
     while index < len(argv):
         token = argv[index]
@@ -153,15 +177,24 @@ def _with_command(argv: list[str]) -> tuple[list[str], str | None]:
             break
         if token.startswith("-"):
             if token in ("-h", "--help", "--version"):
-                return argv, None
-            if token in _VALUE_OPTIONS:
+                return None, argv, None
+            if _takes_value(token):
                 index += 1
             index += 1
             continue
         if token in COMMANDS:
-            return argv, None
-        return ["build", *argv], token
-    return ["build", *argv], None
+            return token, argv[:index] + argv[index + 1:], None
+        return "build", argv, token
+    return "build", argv, None
+
+
+def _takes_value(token: str) -> bool:
+    """Whether the next argument is this option's value: `-j`, `--file`, and a cluster of
+    short flags ending in such an option (`-kj`)."""
+    if token in _VALUE_OPTIONS:
+        return True
+    return (not token.startswith("--") and len(token) > 2 and token[-1] in _SHORT_VALUES
+            and all(letter in _SHORT_FLAGS for letter in token[1:-1]))
 
 
 def _split_overrides(targets: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -252,9 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             status = fastpath.try_build(*simple)
             if status is not None:
                 return status
-        parser = make_parser()
-        full_argv, first_target = _with_command(args_list)
-        args = parser.parse_args(full_argv)
+        args, first_target = parse_args(args_list)
         verbose = bool(getattr(args, "verbose", False))
         if args.directory:
             try:
@@ -325,9 +356,12 @@ def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
 
         return init.run(directory=os.getcwd(), file=args.file)
     targets, overrides = _split_overrides(getattr(args, "targets", []))
-    if targets and name in ("list", "validate"):
+    if targets and name == "validate":
         raise UsageError(f"bflow {name} takes no targets, only VAR=VALUE overrides "
                          f"(got '{targets[0]}')")
+    if name == "explain" and len(targets) != 1:
+        raise UsageError("bflow explain takes one TARGET (a task, TASK:ITEM or output path)"
+                         + (f", got {len(targets)}: {' '.join(targets)}" if targets else ""))
     from buildflow import fastpath
     from buildflow.fastpath import FastOptions
 
@@ -365,11 +399,11 @@ def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
     if name == "explain":
         from buildflow.commands import status
 
-        return status.explain(project, target=args.target)
+        return status.explain(project, target=targets[0])
     if name == "list":
         from buildflow.commands import listing
 
-        return listing.run(project)
+        return listing.run(project, patterns=targets)
     if name == "clean":
         from buildflow.commands import clean
 

@@ -15,6 +15,7 @@ from buildflow.model import Project
 from buildflow.prune import dead_outputs, prune_dead_outputs
 from buildflow.runner import CommandRunner, SubprocessRunner
 from buildflow.scheduler import BuildOptions, BuildResult, Builder, Outcome, TaskResult
+from buildflow.secrets import masked
 from buildflow.staleness import survey
 from buildflow.state import State
 
@@ -69,11 +70,12 @@ def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = N
     if dry_run:
         return _dry_run(project, targets, cwd, options, reporter)
     lock = ProjectLock(os.path.join(project.cache_dir, "lock"))
-    lock.acquire(lock_timeout, reporter.warn)
+    lock.acquire(lock_timeout, getattr(reporter, "note", reporter.warn))
     try:
         state = open_state(project, reporter)
         # Repeat: a removed output can end instances of a foreach over it, and so on down.
-        while prune_dead_outputs(project, state, hasher_for(project, state), reporter.warn):
+        while prune_dead_outputs(project, state, hasher_for(project, state), reporter.warn,
+                                 getattr(reporter, "note", None)):
             from buildflow.project import reload
 
             project = reload(project)  # files its globs matched are gone
@@ -102,7 +104,8 @@ def _dry_run(project: Project, targets: list[str], cwd: str | None, options: Bui
     for name, decision in decisions.items():
         if decision.stale:
             reason = str(decision.reasons[0])
-            reporter.handle(ev.TaskWouldRun(name, reason))
+            reporter.handle(ev.TaskWouldRun(name, reason, masked(project.tasks[name].env,
+                                                                 project.tasks[name].commands)))
             result.tasks[name] = TaskResult(name, Outcome.SKIPPED, reason=f"would run: {reason}")
         else:
             reporter.handle(ev.TaskSkipped(name, "up to date"))

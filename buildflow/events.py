@@ -55,10 +55,12 @@ class TaskSkipped(NamedTuple):
 
 
 class TaskWouldRun(NamedTuple):
-    """Dry run (`-n`): the task is stale and would run, for this reason."""
+    """Dry run (`-n`): the task is stale and would run these commands (expanded, secrets
+    masked), for this reason."""
 
     task: str
     reason: str
+    commands: tuple[str, ...] = ()
     event: str = "task_would_run"
 
 
@@ -85,6 +87,9 @@ def to_dict(event: Event) -> dict[str, object]:
 
 
 class Reporter(Protocol):
+    """Where a build's events go. A reporter may also have `note(message)`, for information
+    that is no warning (waiting for the lock); without one, such messages go to `warn`."""
+
     def handle(self, event: Event) -> None: ...
 
     def warn(self, message: str) -> None: ...

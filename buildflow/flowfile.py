@@ -157,7 +157,7 @@ def _parse_task(name: str, raw: Any, check: Checker) -> TaskDecl | None:
     if not isinstance(raw, dict):
         check.problem(where, f"expected a table, got {type_name(raw)}")
         return None
-    check.keys(raw, where, TASK_KEYS)
+    keys_known = check.keys(raw, where, TASK_KEYS)
     get: Callable[[str], Any] = raw.get
     cmd: tuple[str, ...] | None = None
     if "cmd" in raw:
@@ -171,7 +171,8 @@ def _parse_task(name: str, raw: Any, check: Checker) -> TaskDecl | None:
         if "foreach" in raw else ()
     if "foreach" in raw and not any(not f.startswith("!") for f in foreach):
         check.problem(f"{where}.foreach", "needs at least one glob that is not an exclusion")
-    if cmd is None and lists.get("outputs"):
+    # A misspelt key (`cmdd`) is the cause; "no cmd" would only be its consequence.
+    if cmd is None and lists.get("outputs") and keys_known:
         check.problem(f"{where}.outputs", "a group task (no cmd) cannot have outputs; add a cmd")
     for index, output in enumerate(lists.get("outputs", ())):
         if not output.strip() or output.startswith("!"):

@@ -53,6 +53,25 @@ class ProjectLock:
             self._fd = None
 
 
+def holder(path: str) -> str | None:
+    """" (pid N)" (or "") when a build holds the lock at `path`; None when none does. Asks
+    for a shared lock, which a waiting build's exclusive one does not wait behind for long:
+    it retries every 50 ms."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None  # no build has run here yet
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _holder(fd)
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 def _holder(fd: int) -> str:
     """" (pid N)" for the run holding the lock, which wrote its pid there."""
     pid = os.pread(fd, 32, 0).decode("ascii", "replace").strip()

@@ -42,10 +42,50 @@ def expand(template: str, values: Mapping[str, str]) -> str:
 
 
 def unknown(template: str, known: Iterable[str]) -> list[str]:
-    """Names written as `{NAME}` that are not in `known` (left as written by `expand`)."""
+    """Names written as `{NAME}` that are not in `known` (left as written by `expand`), except
+    right after `$`: `${HOME}` is the shell's."""
     known = set(known)
-    names = (m.group(1) for m in _TOKEN.finditer(template))
+    names = (m.group(1) for m in _TOKEN.finditer(template)
+             if not template.endswith("$", 0, m.start()))
     return list(dict.fromkeys(n for n in names if n and n not in known))
+
+
+# awk statements that stand alone in braces (`awk 'NR==1{next} {print}'`): one edit away from
+# `{ext}`, but written on purpose.
+_AWK_WORDS = frozenset({"next", "nextfile", "exit", "print", "printf", "getline", "delete",
+                        "break", "continue", "return"})
+
+
+def misspelt(name: str, known: Iterable[str]) -> str | None:
+    """The known name `name` is most likely a typo of: the same but for case, or one edit
+    away (a letter added, dropped, changed or two swapped; two edits for names of 8 letters
+    or more). Looser near-misses are only `validate` warnings: `{print}` is not `{input}`."""
+    if len(name) < 3 or name in _AWK_WORDS:
+        return None
+    limit = 1 if len(name) < 8 else 2
+    best: tuple[int, str] | None = None
+    for candidate in known:
+        distance = 0 if candidate.lower() == name.lower() else _edits(name, candidate, limit)
+        if distance <= limit and (best is None or distance < best[0]):
+            best = (distance, candidate)
+    return best[1] if best else None
+
+
+def _edits(a: str, b: str, limit: int) -> int:
+    """Edit distance counting a swap of neighbours as one edit; anything past `limit` is
+    `limit + 1`."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    before, row = None, list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i]
+        for j, y in enumerate(b, 1):
+            cost = min(row[j] + 1, current[j - 1] + 1, row[j - 1] + (x != y))
+            if before is not None and i > 1 and j > 1 and x == b[j - 2] and a[i - 2] == y:
+                cost = min(cost, before[j - 2] + 1)
+            current.append(cost)
+        before, row = row, current
+    return min(row[-1], limit + 1)
 
 
 def item_values(item: str, pattern: str) -> dict[str, str]:

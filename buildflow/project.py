@@ -59,7 +59,9 @@ class _Resolver:
         self.warnings.append(f"{self.file}: {where}: {message}")
 
     def check_placeholders(self, decl: TaskDecl) -> None:
-        """Warn about `{NAME}` groups that look like a misspelt or misplaced placeholder."""
+        """Refuse `{NAME}` groups that are surely a misspelt var or placeholder (`{ouput}`
+        would reach the command as written); warn about looser near-misses and about foreach
+        placeholders outside foreach."""
         fields: list[tuple[str, str]] = [(f"cmd[{i}]", c) for i, c in enumerate(decl.cmd or ())]
         for key in ("inputs", "outputs", "foreach"):
             fields += [(f"{key}[{i}]", v) for i, v in enumerate(getattr(decl, key))]
@@ -74,6 +76,12 @@ class _Resolver:
                 if name in items:
                     self.warn(f"tasks.{decl.name}.{key}", f"'{{{name}}}' is a placeholder only "
                                                           "under foreach; it is left as written")
+                    continue
+                typo = placeholders.misspelt(name, known)
+                if typo:
+                    self.problem(f"tasks.{decl.name}.{key}",
+                                 f"'{{{name}}}' is neither a var nor a placeholder (did you "
+                                 f"mean '{typo}'?); for literal braces write '{{{{{name}}}}}'")
                     continue
                 hint = f" (did you mean '{lowered[name.lower()]}'?)" \
                     if name.lower() in lowered else did_you_mean(name, known)
@@ -271,10 +279,23 @@ class _Resolver:
                      "dependency cycle: " + " -> ".join(cycle) + " (" + "; ".join(reasons) + ")")
 
 
+def _check_overrides(flowfile: Flowfile, overrides: Mapping[str, str]) -> None:
+    """An override of a var the Flowfile does not declare is a typo (`GREETNG=x`) that would
+    otherwise change nothing, silently."""
+    declared = dict(flowfile.vars)
+    for name, value in overrides.items():
+        if name not in declared:
+            hint = did_you_mean(name, declared) or \
+                (f" (its vars: {', '.join(declared)})" if declared else "")
+            raise UsageError(f"{name}={value}: {os.path.basename(flowfile.path)} declares no "
+                             f"var '{name}'{hint}; declare it under [vars] to override it")
+
+
 def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None,
             hidden: frozenset[str] = frozenset()) -> Project:
     """Expand and check every task; raise FlowfileError listing every problem found. `hidden`
     files on disk are taken as gone."""
+    _check_overrides(flowfile, overrides or {})
     r = _Resolver(flowfile, overrides or {}, hidden)
     items = foreach.find_items(flowfile.tasks, r.vars, r.disk)
     staged: list[_Staged] = []

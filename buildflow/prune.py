@@ -1,7 +1,8 @@
 """Outputs left behind by tasks that no longer exist (a foreach source was deleted, a task was
 renamed, a branch was switched) are removed before a build, so a glob never picks up a file a
-clean build would not have. Only files still byte-identical to what bflow recorded are removed:
-anything edited since is left in place, with a warning."""
+clean build would not have. Only files still byte-identical to what bflow recorded are removed,
+which is the expected clean-up and said as information; anything edited since is left in place,
+with a warning."""
 
 from __future__ import annotations
 
@@ -34,9 +35,11 @@ def dead_outputs(project: Project, state: State,
 
 
 def prune_dead_outputs(project: Project, state: State, hasher: Hasher,
-                       say: Callable[[str], None]) -> bool:
+                       say: Callable[[str], None],
+                       note: Callable[[str], None] | None = None) -> bool:
     """Remove recorded outputs that no current task declares; forget records of tasks that
-    no longer exist. Returns whether any file was removed (globs may now match less)."""
+    no longer exist. Returns whether any file was removed (globs may now match less). The
+    removals are told to `note` (information), a file left in place to `say` (a warning)."""
     removable, modified = dead_outputs(project, state, hasher)
     for name, path in modified:
         say(f"left {path} in place: task '{name}' wrote it but no longer declares it, "
@@ -44,7 +47,8 @@ def prune_dead_outputs(project: Project, state: State, hasher: Hasher,
     removed = False
     for name, path in removable:
         if remove_owned(project.root, path):
-            say(f"removed {path}: task '{name}' wrote it but no longer declares it")
+            gone = "no longer declares it" if name in project.tasks else "no longer exists"
+            (note or say)(f"removed {path}, an output of task '{name}', which {gone}")
             removed = True
     state.forget([name for name in state.tasks if name not in project.tasks])
     return removed

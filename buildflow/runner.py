@@ -255,10 +255,33 @@ def _signal_group(pgid: int, signum: int) -> None:
 
 
 def _group_alive(pgid: int) -> bool:
+    """Whether a process of the group still runs. A zombie does not: a killed grandchild
+    re-parented to a PID 1 that reaps slowly (as in many CI containers) stays one for a while,
+    and `killpg(pgid, 0)` counts it, but it can neither run nor write."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    return _has_running_member(pgid)
+
+
+def _has_running_member(pgid: int) -> bool:
+    """Whether /proc shows a process of group `pgid` that is not a zombie (True where there is
+    no /proc to ask)."""
+    try:
+        pids = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return True
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:  # ended meanwhile
+            continue
+        # "PID (COMM) STATE PPID PGRP ...", where COMM may hold spaces and parentheses
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            return True
+    return False

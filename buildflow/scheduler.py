@@ -221,6 +221,8 @@ class Builder:
         """After a change of the build's state (under the lock): wake or start a worker for
         each task waiting, and tell the main thread when nothing runs and nothing more will."""
         pending = len(self._stale) + self._plan.ready  # stale, or ready and not yet decided
+        if getattr(self.reporter, "closed", False):  # stdout closed (`bflow | head`)
+            self._stopping = True  # start nothing more; what runs finishes and is recorded
         if not self._running and (self._stopping or not pending):
             if not self._finished:
                 self._finished = True

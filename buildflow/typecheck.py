@@ -34,11 +34,15 @@ class Checker:
         where = "".join(c if c.isprintable() else repr(c)[1:-1] for c in where)
         self.problems.append(f"{self.file_name}: {where}: {message}")
 
-    def keys(self, table: Mapping[str, Any], where: str, allowed: tuple[str, ...]) -> None:
+    def keys(self, table: Mapping[str, Any], where: str, allowed: tuple[str, ...]) -> bool:
+        """Report each unknown key; True when all are known."""
+        known = True
         for key in table:
             if key not in allowed:
                 hint = did_you_mean(key, allowed) or f" (known keys: {', '.join(allowed)})"
                 self.problem(f"{where}.{key}" if where else key, f"unknown key{hint}")
+                known = False
+        return known
 
     def string(self, value: Any, where: str) -> str | None:
         if isinstance(value, str) and "\0" in value:

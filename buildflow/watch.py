@@ -72,8 +72,11 @@ class Watcher:
         interrupted, 0 when Ctrl-C (or SIGTERM) came between builds; KeyboardInterrupt or
         `Interrupted` raised by `build` before its builder took over propagate."""
         while (exit_status := self._build()) != EXIT_INTERRUPTED:
+            during = self.watched
             try:
-                self.watched = self._watch()  # the build may have found new depfile inputs
+                # The build may have found new depfile inputs, and removed outputs of tasks
+                # that no longer exist, whose events are still to come: never a change.
+                self.watched = self._watch().also_ignoring(during)
                 self.status.idle(self.watched, exit_status)
                 while not self._wait_for_work():
                     pass

@@ -33,7 +33,9 @@ class WatchSet(NamedTuple):
     def of(cls, project: Project, names: Iterable[str],
            records: Mapping[str, TaskRecord]) -> WatchSet:
         """The inputs of the tasks `names` (and the depfile inputs their last runs found), the
-        directories their globs listed, and the Flowfile; minus everything a build writes."""
+        directories their globs listed, and the Flowfile; minus everything a build writes or
+        removes: declared outputs, depfiles, and outputs `records` hold (a build removes those
+        of tasks that no longer exist)."""
         root = project.root
 
         def absolute(path: str) -> str:
@@ -41,6 +43,7 @@ class WatchSet(NamedTuple):
 
         tasks = [project.tasks[name] for name in names]
         outputs = {absolute(path) for task in project.tasks.values() for path in task.outputs}
+        outputs.update(absolute(path) for record in records.values() for path in record.outputs)
         depfiles = {absolute(task.depfile) for task in project.tasks.values() if task.depfile}
         ignored_dirs = (absolute(project.cache_dir), *sorted(
             absolute(path) for task in project.tasks.values() for path in task.dir_outputs))
@@ -55,6 +58,13 @@ class WatchSet(NamedTuple):
                    frozenset(d for d in map(absolute, project.globbed_dirs)
                              if not _ignored(d, ignored, ignored_dirs)),
                    ignored, ignored_dirs)
+
+    def also_ignoring(self, before: WatchSet) -> WatchSet:
+        """This set, also ignoring what `before` ignored: the set a build ran under knew the
+        outputs it could remove, which the records made after it no longer name."""
+        return self._replace(ignored=self.ignored | before.ignored,
+                             ignored_dirs=tuple(dict.fromkeys(
+                                 (*self.ignored_dirs, *before.ignored_dirs))))
 
     def relevant(self, change: Change) -> bool:
         """Whether `change` can make a selected task stale or change the Flowfile."""

@@ -83,6 +83,14 @@ class Project:
         wait_past_timestamp_slack(target)
         return target
 
+    def build(self, *args: str, status: int = 0, env: dict[str, str] | None = None) -> list[str]:
+        """Run `bflow ARGS`, check its exit status, and return what its commands appended to
+        runs.log: the tasks it ran, counted by their side effect."""
+        before = len(self.runs())
+        result = self.bflow(*args, env=env)
+        assert result.returncode == status, result.stdout + result.stderr
+        return self.runs()[before:]
+
     def runs(self, log: str = "runs.log") -> list[str]:
         """Lines a test's commands appended to a log file: the side effect that counts runs."""
         path = self.root / log

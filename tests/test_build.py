@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -70,6 +71,28 @@ def test_dry_run_names_what_would_run_and_writes_nothing(project: Project) -> No
     assert "would run gen: input src.txt changed" in result.stdout
     assert project.read("build/upper.txt") == "HELLO\n"
     assert project.runs() == ["gen", "upper"]
+
+
+def test_dry_run_prints_the_expanded_commands_under_each_task(project: Project) -> None:
+    project.flowfile("""
+        [vars]
+        WORD = "hi"
+        TOKEN = "tok-1234"
+        [tasks.say]
+        cmd = ["echo {WORD} > {output}", "login --token {TOKEN} >> {output}"]
+        outputs = ["build/said.txt"]
+        env = { API_TOKEN = "{TOKEN}" }
+        """)
+    result = project.bflow("-n", "WORD=bye")
+    assert result.returncode == 0
+    assert result.stdout.splitlines()[:3] == [
+        "would run say: no successful run recorded",
+        "  $ echo bye > build/said.txt",
+        "  $ login --token *** >> build/said.txt"]
+    events = [json.loads(line) for line in project.bflow("-n", "--json").stdout.splitlines()]
+    assert events[0]["commands"] == ["echo hi > build/said.txt",
+                                     "login --token *** >> build/said.txt"]
+    assert not (project.root / "build").exists()
 
 
 def test_missing_declared_output_fails_and_stays_stale(project: Project) -> None:

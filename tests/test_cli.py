@@ -7,9 +7,11 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from buildflow import __version__
-from buildflow.cli import COMMANDS
+from buildflow.cli import COMMANDS, _simple_build, _split_overrides, parse_args
 from conftest import REPO, Project, bflow_env, run_bflow
 
 GOOD = """
@@ -37,11 +39,11 @@ def test_validate_ok(project: Project) -> None:
 
 
 def test_validate_warnings_exit_zero(project: Project) -> None:
-    project.flowfile(GOOD.replace("echo {WORD} >", "echo {WROD} >"))
+    project.flowfile(GOOD.replace("echo {WORD} >", "echo {WD} >"))
     result = project.bflow("validate")
     assert result.returncode == 0
-    assert result.stdout == "Flowfile: ok, 2 tasks, 2 warning(s)\n"
-    assert "bflow: warning: Flowfile: tasks.src.cmd[0]: '{WROD}' is not a placeholder, so it " \
+    assert result.stdout == "Flowfile: ok, 2 tasks, 2 warnings\n"
+    assert "bflow: warning: Flowfile: tasks.src.cmd[0]: '{WD}' is not a placeholder, so it " \
            "is left as written (did you mean 'WORD'?)" in result.stderr
     assert "tasks.cc.foreach: matches no file" in result.stderr
 
@@ -80,6 +82,14 @@ def test_errors_exit_2_with_the_place_and_no_traceback(project: Project, text: s
     assert not (project.root / "runs.log").exists()
 
 
+def test_counts_read_in_the_singular_for_one(project: Project) -> None:
+    project.flowfile('[tasks.one]\ncmd = "echo 1 > {output}"\noutputs = ["one.txt"]\n')
+    assert project.bflow("validate").stdout == "Flowfile: ok, 1 task\n"
+    assert project.bflow().returncode == 0
+    assert project.bflow("status").stdout == "bflow: 1 task is up to date\n"
+    assert project.bflow("clean").stdout == "bflow: removed 1 output of 1 task\n"
+
+
 def test_list_shows_descriptions_and_instances(project: Project) -> None:
     project.flowfile(GOOD)
     project.write("a.c", "")
@@ -89,6 +99,20 @@ def test_list_shows_descriptions_and_instances(project: Project) -> None:
     assert result.stdout.splitlines() == ["src  Write the word", "cc   [2 instances]", "all"]
     (project.root / "b.c").unlink()
     assert project.bflow("list").stdout.splitlines()[1] == "cc   [1 instance]"
+
+
+def test_list_with_patterns_shows_matching_tasks_and_instances(project: Project) -> None:
+    project.flowfile(GOOD.replace('[tasks.cc]', '[tasks.cc]\ndescription = "compile"'))
+    for name in ("a.c", "b.c", "sub/c.c"):
+        project.write(name, "")
+    assert project.bflow("list", "cc:*").stdout.splitlines() == [
+        "cc:a.c  compile", "cc:b.c  compile"]  # foreach = "*.c" matches no sub/c.c
+    assert project.bflow("list", "c*", "src").stdout.splitlines() == [
+        "src     Write the word", "cc      compile [2 instances]", "cc:a.c  compile",
+        "cc:b.c  compile"]
+    wrong = project.bflow("list", "cc:x*")
+    assert wrong.returncode == 2
+    assert wrong.stderr.startswith("bflow: error: no task or instance matches 'cc:x*'")
 
 
 def test_init_writes_a_starter_that_validates_and_builds(project: Project) -> None:
@@ -164,9 +188,9 @@ def test_parsing_arguments_and_loading_the_project_import_neither_shutil_nor_pat
     # and ipaddress. Without site (-S), whose start-up may import either itself.
     project.flowfile(GOOD)
     probe = (f"import sys; sys.path[:0] = [{str(REPO)!r}]; "
-             "from buildflow.cli import make_parser; "
+             "from buildflow.cli import parse_args; "
              "from buildflow import fastpath; "
-             "make_parser().parse_args(['graph', '--format', 'dot']); "
+             "parse_args(['graph', '--format', 'dot']); "
              "fastpath.load(file=None, overrides={}); "
              "print([m for m in ('shutil', 'pathlib') if m in sys.modules])")
     loaded = subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True,
@@ -241,7 +265,7 @@ def test_validate_and_list_take_var_overrides(project: Project) -> None:
     assert project.bflow("validate").returncode == 2
     assert project.bflow("validate", "SRC=there.txt").returncode == 0
     assert project.bflow("list", "SRC=there.txt").returncode == 0
-    wrong = project.bflow("list", "copy")
+    wrong = project.bflow("validate", "copy")
     assert wrong.returncode == 2 and "only VAR=VALUE overrides" in wrong.stderr
 
 
@@ -257,3 +281,68 @@ def test_under_a_profiler_bflow_exits_the_usual_way_so_the_profile_is_written(
     assert result.returncode == 0, result.stderr
     assert "1 ran" in result.stdout
     assert profile.stat().st_size > 0
+
+
+def test_overriding_an_undeclared_var_is_a_usage_error(project: Project) -> None:
+    project.flowfile(GOOD)
+    result = project.bflow("WROD=bye")
+    assert result.returncode == 2
+    assert result.stderr == ("bflow: error: WROD=bye: Flowfile declares no var 'WROD' (did you "
+                             "mean 'WORD'?); declare it under [vars] to override it\n")
+    assert project.runs() == []
+    assert project.bflow("status", "NOPE=1").returncode == 2
+
+
+def test_explain_takes_var_overrides(project: Project) -> None:
+    project.flowfile(GOOD)
+    assert project.bflow("src").returncode == 0
+    assert project.bflow("explain", "src").stdout == "src: up to date\n"
+    result = project.bflow("explain", "WORD=bye", "out/word.txt")
+    assert (result.returncode, result.stdout) == (0, "src: stale\n  - commands changed\n")
+    result = project.bflow("explain", "src", "cc")
+    assert result.returncode == 2
+    assert "bflow explain takes one TARGET (a task, TASK:ITEM or output path), got 2: src cc" \
+        in result.stderr
+
+
+def test_build_options_before_the_command_word(project: Project) -> None:
+    project.flowfile("""
+        [tasks.test]
+        cmd = "echo test >> runs.log"
+        [tasks.fail]
+        cmd = "false"
+        """)
+    assert project.bflow("-k", "test").returncode == 0
+    assert project.runs() == ["test"]
+    result = project.bflow("-j1", "-k", "--plain", "build")  # fail first, test still runs
+    assert result.returncode == 1 and "FAILED fail" in result.stdout
+    assert project.runs() == ["test", "test"]
+    result = project.bflow("-j", "2", "status")
+    assert result.returncode == 2
+    assert "bflow status: error: unrecognized arguments: -j" in result.stderr
+
+
+# Words and options a plain build's command line is made of, and some it must not take.
+_TOKENS = st.sampled_from(["build", "status", "list", "a", "b:c", "out/x.o", "", "X=1",
+                           "x_y=", "1X=2", "=v", "-k", "--keep-going", "-q", "--quiet",
+                           "--plain", "-v", "--json", "-n", "-kq", "-j", "--jobs", "-j3",
+                           "-j0", "-j03", "-jk", "--jobs=2", "3", "0", "-3", "--", "-", "-f",
+                           "Flowfile"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(_TOKENS, st.text(max_size=4)), max_size=7))
+def test_the_fast_parser_reads_what_argparse_reads(argv: list[str]) -> None:
+    """Wherever the hand-written parser of plain builds takes a command line, argparse
+    takes it too and reads the same targets, overrides and options."""
+    simple = _simple_build(argv)
+    if simple is None:
+        return
+    targets, overrides, options = simple
+    args, _ = parse_args(argv)
+    assert args.command == "build"
+    assert _split_overrides(args.targets) == (targets, overrides)
+    assert (args.jobs, args.keep_going, args.quiet, args.plain, args.file) == \
+        (options.jobs, options.keep_going, options.quiet, options.plain, options.file)
+    assert not (args.verbose or args.json or args.dry_run or args.always_make
+                or args.directory or args.lock_timeout)

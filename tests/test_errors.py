@@ -141,3 +141,34 @@ def test_broken_pipe_is_quiet(project: Project) -> None:
                            timeout=60)
     assert shell.stdout.startswith('{"event": "task_started"')
     assert "Traceback" not in shell.stderr and "internal error" not in shell.stderr
+
+
+def test_a_closed_stdout_keeps_every_record_and_starts_nothing_new(project: Project) -> None:
+    project.flowfile("""
+        [tasks.one]
+        cmd = "{WAIT}; echo one >> runs.log; echo 1 > {output}"
+        outputs = ["one.txt"]
+        [tasks.two]
+        cmd = "{WAIT}; sleep 0.5; echo two >> runs.log; echo 2 > {output}"
+        outputs = ["two.txt"]
+        [tasks.three]
+        cmd = "echo three >> runs.log; echo 3 > {output}"
+        outputs = ["three.txt"]
+        deps = ["one"]
+        [vars]
+        WAIT = "while [ ! -e closed ]; do sleep 0.02; done"
+        """)
+    process = subprocess.Popen([sys.executable, "-m", "buildflow", "--json", "-j2"],
+                               cwd=project.root, env=bflow_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout.readline().startswith('{"event": "task_started", "task": "one"')
+    process.stdout.close()  # as `bflow --json | head -1` does
+    project.write("closed", "")
+    assert process.wait(timeout=30) == 1
+    assert process.stderr.read() == ""
+    assert sorted(project.runs()) == ["one", "two"]  # two was running: it finished
+    status = project.bflow("status")
+    assert status.stdout == "three: no successful run recorded\n"
+    logs = project.root / ".bflow" / "logs"
+    assert not logs.exists() or list(logs.iterdir()) == []

@@ -41,6 +41,10 @@ class FullFile:
         raise OSError(errno.ENOSPC, "No space left on device", self.handle.name)
     def __getattr__(self, name):
         return getattr(self.handle, name)
+    def __enter__(self):
+        return self
+    def __exit__(self, *exc):
+        self.handle.close()
 
 if where == "state":
     state.open = lambda *args, **kwargs: FullFile(real_open(*args, **kwargs))

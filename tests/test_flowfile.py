@@ -12,6 +12,7 @@ from buildflow import flowfile
 from buildflow.errors import FatalError, FlowfileError, UsageError
 from buildflow.model import Settings
 from buildflow.project import resolve
+from conftest import Project
 
 
 def problems(tmp_path: Path, text: str) -> list[str]:
@@ -189,3 +190,20 @@ def test_any_document_gives_a_project_or_a_clear_error(tmp_path_factory: pytest.
         resolve(flowfile.parse(str(root / "Flowfile"), data))
     except FatalError as exc:
         assert str(exc).startswith("Flowfile")
+
+
+def test_a_misspelt_key_is_reported_without_its_consequences(project: Project) -> None:
+    project.flowfile("""
+        [tasks.hello]
+        cmdd = "echo hi > {output}"
+        outputs = ["hello.txt"]
+        """)
+    result = project.bflow()
+    assert (result.returncode, result.stderr) == (
+        2, "bflow: error: Flowfile: tasks.hello.cmdd: unknown key (did you mean 'cmd'?)\n")
+    project.flowfile("""
+        [tasks.hello]
+        outputs = ["hello.txt"]
+        """)
+    assert project.bflow().stderr == ("bflow: error: Flowfile: tasks.hello.outputs: a group task "
+                                      "(no cmd) cannot have outputs; add a cmd\n")

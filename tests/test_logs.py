@@ -4,10 +4,12 @@ task."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
-from conftest import Project
+from conftest import Project, bflow_env
 
 
 def _logs(project: Project) -> list[Path]:
@@ -70,3 +72,57 @@ def test_late_output_of_a_background_process_stays_with_its_task(project: Projec
         assert time.monotonic() < deadline, "the late line never reached first's log"
         time.sleep(0.05)
     assert project.bflow("log", "second").stdout == ""
+
+
+FOREACH = """
+[tasks.cc]
+description = "compile"
+foreach = "src/*.c"
+cmd = "echo compiling {item}; cp {item} {output}"
+outputs = ["build/{stem}.o"]
+[tasks.all]
+deps = ["cc"]
+[tasks.slow]
+cmd = "touch started; while [ ! -e release ]; do sleep 0.05; done"
+"""
+
+
+def test_log_takes_an_instance_or_output_path_as_build_does(project: Project) -> None:
+    project.flowfile(FOREACH)
+    project.write("src/a.c", "a")
+    project.write("src/b.c", "b")
+    project.write("release", "")
+    assert project.bflow().returncode == 0
+    assert project.bflow("log", "build/b.o").stdout == "compiling src/b.c\n"
+    assert project.bflow("log", "cc:src/a.c").stdout == "compiling src/a.c\n"
+    many = project.bflow("log", "cc")
+    assert many.returncode == 2
+    assert "'cc' stands for 2 instances; name one (see 'bflow list cc:*')" in many.stderr
+    group = project.bflow("log", "all")
+    assert group.returncode == 2 and "name one of the tasks it needs: cc:src/a.c" in group.stderr
+
+
+def test_log_says_when_a_build_is_in_progress(project: Project) -> None:
+    project.flowfile(FOREACH)
+    project.write("src/a.c", "a")
+    project.write("release", "")
+    assert project.bflow().returncode == 0
+    (project.root / "release").unlink()
+    (project.root / "started").unlink()
+    project.write("src/a.c", "changed")
+    build = subprocess.Popen([sys.executable, "-m", "buildflow", "-j1", "slow", "cc"],
+                             cwd=project.root, env=bflow_env(), stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not (project.root / "started").exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        result = project.bflow("log", "cc")
+        assert result.returncode == 0 and result.stdout == "compiling src/a.c\n"
+        assert result.stderr == (f"bflow: a build of this project is in progress (pid "
+                                 f"{build.pid}); this is the output of the last finished run "
+                                 "of 'cc:src/a.c'\n")
+    finally:
+        project.write("release", "")
+        assert build.wait(timeout=30) == 0
+    assert project.bflow("log", "cc").stderr == ""

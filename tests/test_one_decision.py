@@ -14,13 +14,6 @@ from conftest import Project, settle
 from buildflow.fastpath import proof as fastproof
 
 
-def _build(project: Project, *args: str, status: int = 0) -> list[str]:
-    before = len(project.runs())
-    result = project.bflow(*args)
-    assert result.returncode == status, result.stdout + result.stderr
-    return project.runs()[before:]
-
-
 def _proof_holds(project: Project) -> bool:
     return fastproof.check(file=None, cwd=str(project.root), targets=[],
                            overrides={}) is not None
@@ -64,21 +57,21 @@ def test_a_depfile_input_written_by_another_task_rebuilds_its_reader(project: Pr
     project.flowfile(DEPFILE_FROM_ANOTHER_TASK)
     project.write("gen.in", "one\n")
     project.write("use.c", "use\n")
-    assert _build(project, "-j1") == ["gen", "use"]
-    assert _build(project) == []
+    assert project.build("-j1") == ["gen", "use"]
+    assert project.build() == []
     assert _proof_holds(project)
     project.write("gen.in", "two\n")
     assert _stale(project) == ["gen", "use"]
     assert _would_run(project) == ["gen", "use"]
-    assert _build(project, "-j2") == ["gen", "use"]  # through the proof
+    assert project.build("-j2") == ["gen", "use"]  # through the proof
     assert project.read("use.o") == "use\ntwo\n"
-    assert _build(project) == []
+    assert project.build() == []
     assert _stale(project) == []
     project.write("gen.in", "three\n")
     os.remove(project.root / ".bflow" / fastproof.FILE_NAME)  # the full way orders it too
-    assert _build(project, "-j2") == ["gen", "use"]
+    assert project.build("-j2") == ["gen", "use"]
     assert project.read("use.o") == "use\nthree\n"
-    assert _build(project) == []
+    assert project.build() == []
 
 
 OUT_OF_BUILD = """\
@@ -96,8 +89,8 @@ def test_an_output_directory_turned_into_a_link_out_of_the_root_stops_every_buil
     project.flowfile(OUT_OF_BUILD)
     project.write("in.txt", "x\n")
     settle(project.root / "in.txt")
-    assert _build(project) == ["copy"]
-    assert _build(project) == []
+    assert project.build() == ["copy"]
+    assert project.build() == []
     assert _proof_holds(project)
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -130,8 +123,8 @@ def test_an_input_replaced_by_a_dangling_link_is_the_load_error(project: Project
     project.write("src/a.txt", "a\n")
     project.write("src/b.c", "b\n")
     settle(project.root / "in.txt", project.root / "src", project.root / "src" / "a.txt")
-    assert _build(project) == ["copy"]
-    assert _build(project) == []
+    assert project.build() == ["copy"]
+    assert project.build() == []
     assert _proof_holds(project)
     (project.root / path).unlink()
     (project.root / path).symlink_to(project.root / "nowhere")
@@ -149,14 +142,14 @@ def test_a_state_log_rewritten_with_the_same_size_and_inode_voids_the_proof(
                      'inputs = ["in.txt"]\noutputs = ["out.txt"]\n')
     project.write("in.txt", "x\n")
     settle(project.root / "in.txt")
-    assert _build(project) == ["copy"]
+    assert project.build() == ["copy"]
     settle(project.root / "out.txt")
     (project.root / ".bflow" / fastproof.FILE_NAME).unlink()
-    assert _build(project) == []  # the full way keeps out.txt's hash, now its stat is trusted
+    assert project.build() == []  # the full way keeps out.txt's hash, now its stat is trusted
     log = project.root / ".bflow" / "state"
     State(log).load().compact()  # a log of one snapshot, as a long one is rewritten
     snapshot = log.stat().st_size
-    assert _build(project) == []
+    assert project.build() == []
     assert _proof_holds(project)
     assert log.stat().st_size == snapshot
     # Another snapshot of the same length: the record says the task ran another command.
@@ -174,8 +167,8 @@ def test_a_state_log_rewritten_with_the_same_size_and_inode_voids_the_proof(
     os.utime(log, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert (log.stat().st_ino, log.stat().st_size) == (before.st_ino, before.st_size)
     assert _stale(project) == ["copy"]
-    assert _build(project) == ["copy"]
-    assert _build(project) == []
+    assert project.build() == ["copy"]
+    assert project.build() == []
 
 
 def test_a_depfile_input_written_just_before_its_task_starts_does_not_run_it_twice(
@@ -188,15 +181,15 @@ def test_a_depfile_input_written_just_before_its_task_starts_does_not_run_it_twi
                      'depfile = "a.d"\ndeps = ["hdr"]\n')
     project.write("a.c", "c\n")
     project.write("h.in", "h\n")
-    assert _build(project) == ["hdr", "cc"]  # at once, as a script or a CI step runs it
-    assert _build(project) == []
+    assert project.build() == ["hdr", "cc"]  # at once, as a script or a CI step runs it
+    assert project.build() == []
     project.write("a.h", "h1\n")  # edited, and built at once
-    assert _build(project) == ["cc"]
-    assert _build(project) == []
+    assert project.build() == ["cc"]
+    assert project.build() == []
     project.write("a.h", "h2\n")
-    assert _build(project) == ["cc"]
+    assert project.build() == ["cc"]
     assert project.read("a.o") == "c\nh2\n"
-    assert _build(project) == []
+    assert project.build() == []
 
 
 GLOBBED = """\
@@ -212,8 +205,8 @@ def test_a_file_added_under_a_glob_with_the_directory_mtime_set_back_is_seen(
     project.flowfile(GLOBBED)
     project.write("src/a.txt", "a\n")
     settle(project.root / "src", project.root / "src" / "a.txt")
-    assert _build(project) == ["join"]
-    assert _build(project) == []
+    assert project.build() == ["join"]
+    assert project.build() == []
     assert _proof_holds(project)
     src = project.root / "src"
     before = src.stat()
@@ -221,9 +214,9 @@ def test_a_file_added_under_a_glob_with_the_directory_mtime_set_back_is_seen(
     os.utime(project.root / "src" / "b.txt", ns=(before.st_atime_ns, before.st_mtime_ns))
     os.utime(src, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert _stale(project) == ["join"]
-    assert _build(project) == ["join"]
+    assert project.build() == ["join"]
     assert project.read("all.txt") == "a\nb\n"
-    assert _build(project) == []
+    assert project.build() == []
 
 
 FOREACH_AND_AGGREGATE = """\
@@ -244,8 +237,8 @@ def test_a_deleted_foreach_source_is_stale_for_status_explain_and_dry_run(
     project.flowfile(FOREACH_AND_AGGREGATE)
     project.write("src/a.txt", "a\n")
     project.write("src/b.txt", "b\n")
-    assert _build(project) == ["up", "up", "all"]
-    assert _build(project) == []
+    assert project.build() == ["up", "up", "all"]
+    assert project.build() == []
     (project.root / "src" / "b.txt").unlink()
     assert _stale(project) == ["all"]
     assert _would_run(project) == ["all"]
@@ -253,7 +246,7 @@ def test_a_deleted_foreach_source_is_stale_for_status_explain_and_dry_run(
     explained = project.bflow("explain", "all")
     assert "stale" in explained.stdout and "out/b.up" in explained.stdout, explained.stdout
     assert (project.root / "out" / "b.up").exists()  # asking removed nothing
-    assert _build(project) == ["all"]
+    assert project.build() == ["all"]
     assert project.read("all.txt") == "A\n"
     assert project.bflow("status", "--check").returncode == 0
 
@@ -264,8 +257,8 @@ def test_under_verify_a_project_cache_that_lies_stops_the_build_naming_both(
 
     project.flowfile(OUT_OF_BUILD)
     project.write("in.txt", "x\n")
-    assert _build(project) == ["copy"]
-    assert _build(project) == []
+    assert project.build() == ["copy"]
+    assert project.build() == []
     cache = project.root / ".bflow" / "flowcache"
     key, root, basis, payload = marshal.loads(cache.read_bytes())
     tasks = list(payload["tasks"])
@@ -287,17 +280,10 @@ def test_under_verify_builds_of_every_kind_agree_with_the_full_decision(
     for name in "abc":
         project.write(f"src/{name}.txt", f"{name}\n")
     settle(project.root / "src")
-    assert sorted(_build_with(project, verify)) == ["all", "up", "up", "up"]
-    assert _build_with(project, verify) == []  # the full way, leaving the proof
-    assert _build_with(project, verify) == []  # the proof: nothing to do
+    assert sorted(project.build(env=verify)) == ["all", "up", "up", "up"]
+    assert project.build(env=verify) == []  # the full way, leaving the proof
+    assert project.build(env=verify) == []  # the proof: nothing to do
     project.write("src/b.txt", "B!\n")
-    assert _build_with(project, verify) == ["up", "all"]  # the proof: just what b reaches
+    assert project.build(env=verify) == ["up", "all"]  # the proof: just what b reaches
     assert project.read("all.txt") == "A\nB!\nC\n"
-    assert _build_with(project, verify) == []
-
-
-def _build_with(project: Project, env: dict[str, str]) -> list[str]:
-    before = len(project.runs())
-    result = project.bflow(env=env)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return project.runs()[before:]
+    assert project.build(env=verify) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from buildflow import placeholders
+from conftest import Project
 
 
 def test_known_names_are_replaced_and_others_left_alone() -> None:
@@ -81,3 +82,33 @@ def test_command_values_with_a_cwd_outside_the_root() -> None:
 def test_an_empty_dir_is_the_command_directory() -> None:
     out = placeholders.command_values({"dir": ""}, {}, "/proj", "", quote=True, wanted=EVERY)
     assert out["dir"] == "."
+
+
+def test_a_misspelt_placeholder_stops_the_build_before_anything_runs(project: Project) -> None:
+    project.flowfile("""
+        [tasks.hello]
+        cmd = "echo ran >> runs.log && echo hi > {ouput}"
+        outputs = ["out.txt"]
+        """)
+    result = project.bflow()
+    assert result.returncode == 2
+    assert result.stderr == (
+        "bflow: error: Flowfile: tasks.hello.cmd[0]: '{ouput}' is neither a var nor a "
+        "placeholder (did you mean 'output'?); for literal braces write '{{ouput}}'\n")
+    assert project.runs() == [] and not (project.root / "{ouput}").exists()
+
+
+def test_shell_and_awk_braces_still_reach_the_command(project: Project) -> None:
+    project.flowfile(r"""
+        [tasks.words]
+        cmd = [
+            'echo "${HOME}" > {output}',
+            "printf 'a b\\nc d\\n' | awk 'NR==1{next} {print $1}' >> {output}",
+            "echo e f | awk '{print}' >> {output}",
+        ]
+        outputs = ["out.txt"]
+        """)
+    result = project.bflow("--plain", env={"HOME": "/home/someone"})
+    assert result.returncode == 0, result.stderr
+    assert project.read("out.txt") == "/home/someone\nc\ne f\n"
+    assert "warning" not in result.stderr

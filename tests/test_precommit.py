@@ -35,7 +35,7 @@ def shipped_hooks() -> dict[str, dict[str, object]]:
 class Repo:
     """A git repository with a Flowfile, pre-commit installed, and `bflow` on PATH."""
 
-    def __init__(self, root: Path, hook_ids: list[str]) -> None:
+    def __init__(self, root: Path, hook_ids: list[str], config: str | None = None) -> None:
         self.root = root / "repo"
         self.root.mkdir()
         bin_dir = root / "bin"
@@ -50,9 +50,10 @@ class Repo:
             "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
             "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com",
         })
-        hooks = [dict(shipped_hooks()[hook_id], language="system") for hook_id in hook_ids]
-        config = {"repos": [{"repo": "local", "hooks": hooks}]}
-        self.write(".pre-commit-config.yaml", yaml.safe_dump(config))
+        if config is None:
+            hooks = [dict(shipped_hooks()[hook_id], language="system") for hook_id in hook_ids]
+            config = yaml.safe_dump({"repos": [{"repo": "local", "hooks": hooks}]})
+        self.write(".pre-commit-config.yaml", config)
         self.write("Flowfile", FLOWFILE)
         self.write(".gitignore", ".bflow/\n")
         self.write("src.txt", "hello\n")
@@ -129,9 +130,28 @@ def test_check_hook_blocks_a_commit_while_an_output_is_stale(tmp_path: Path) -> 
     assert repo.commits() == 2 and repo.committed("derived.txt") == "WORLD\n"
 
 
-def test_readme_config_names_the_shipped_hooks() -> None:
+def readme_config() -> str:
     readme = (REPO / "README.md").read_text()
     start = readme.index("# .pre-commit-config.yaml")
-    config = yaml.safe_load(textwrap.dedent(readme[start:readme.index("```", start)]))
-    ids = [hook["id"] for repo in config["repos"] for hook in repo["hooks"]]
-    assert ids and set(ids) <= set(shipped_hooks())
+    return textwrap.dedent(readme[start:readme.index("```", start)])
+
+
+def test_readme_config_names_the_shipped_hooks() -> None:
+    config = yaml.safe_load(readme_config())
+    hooks = {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
+    assert hooks and set(hooks) <= set(shipped_hooks())
+    for hook_id, hook in hooks.items():  # the local form says what the shipped one says
+        assert {k: v for k, v in hook.items() if k != "language"} == \
+            {k: v for k, v in shipped_hooks()[hook_id].items()
+             if k not in ("language", "description")}
+
+
+def test_readme_config_works_when_copied_into_a_fresh_repository(tmp_path: Path) -> None:
+    repo = Repo(tmp_path, [], config=readme_config())
+    assert repo.commits() == 1 and repo.committed("derived.txt") == "HELLO\n"
+    repo.write("src.txt", "world\n")
+    repo.git("add", "src.txt")
+    failed = repo.commit()
+    assert failed.returncode != 0 and "derived.txt" in repo.git("status", "--short")
+    repo.git("add", "derived.txt")
+    assert repo.commit().returncode == 0 and repo.committed("derived.txt") == "WORLD\n"

@@ -316,24 +316,40 @@ def test_default_may_name_an_output(tmp_path: Path) -> None:
     assert project.settings.default == ("out.txt",)
 
 
-def test_warnings_for_misspelt_and_misplaced_placeholders(tmp_path: Path) -> None:
+def test_warnings_for_loose_near_misses_and_misplaced_placeholders(tmp_path: Path) -> None:
     project = load(tmp_path, """
         [vars]
         CFLAGS = "-O2"
         [tasks.t]
-        cmd = "cc {CFLAG} {ouput} {cflags} {item} awk '{print $1}' {HOME}"
+        cmd = "cc {CFL} {out} {item} awk '{print $1}' {HOME} ${ouput}"
         outputs = ["o"]
         """)
     assert project.warnings == (
-        "Flowfile: tasks.t.cmd[0]: '{CFLAG}' is not a placeholder, so it is left as written "
+        "Flowfile: tasks.t.cmd[0]: '{CFL}' is not a placeholder, so it is left as written "
         "(did you mean 'CFLAGS'?)",
-        "Flowfile: tasks.t.cmd[0]: '{ouput}' is not a placeholder, so it is left as written "
+        "Flowfile: tasks.t.cmd[0]: '{out}' is not a placeholder, so it is left as written "
         "(did you mean 'output'?)",
-        "Flowfile: tasks.t.cmd[0]: '{cflags}' is not a placeholder, so it is left as written "
-        "(did you mean 'CFLAGS'?)",
         "Flowfile: tasks.t.cmd[0]: '{item}' is a placeholder only under foreach; it is left "
         "as written",
     )
+
+
+def test_misspelt_placeholders_are_errors(tmp_path: Path) -> None:
+    found = problems(tmp_path, """
+        [vars]
+        CFLAGS = "-O2"
+        [tasks.t]
+        cmd = ["cc {CFALGS} {cflags}", "awk 'NR==1{next} {print}' > {ouput}"]
+        outputs = ["o"]
+        """)
+    assert found == [
+        "Flowfile: tasks.t.cmd[0]: '{CFALGS}' is neither a var nor a placeholder (did you "
+        "mean 'CFLAGS'?); for literal braces write '{{CFALGS}}'",
+        "Flowfile: tasks.t.cmd[0]: '{cflags}' is neither a var nor a placeholder (did you "
+        "mean 'CFLAGS'?); for literal braces write '{{cflags}}'",
+        "Flowfile: tasks.t.cmd[1]: '{ouput}' is neither a var nor a placeholder (did you "
+        "mean 'output'?); for literal braces write '{{ouput}}'",
+    ]
 
 
 def test_foreach_matching_nothing_is_a_warning(tmp_path: Path) -> None:

@@ -40,11 +40,46 @@ def test_plain_in_a_pipe_has_no_escape_codes(project: Project) -> None:
     assert "\x1b" not in run.stdout + run.stderr
     assert "run    good: echo good-output" in run.stdout  # -v prints each command
     assert "retry  flaky: exit 1; attempt 2 of 2" in run.stdout
-    assert "FAILED bad: exit 5 after 1 attempt (" in run.stdout
+    assert "FAILED bad: exit 5 (1 attempt, " in run.stdout
     assert "  $ echo bad-output; exit 5\n  | bad-output\n" in run.stdout
     assert "skip   after (dependency failed: bad)" in run.stdout
     assert run.stdout.splitlines()[-1].startswith(
         "bflow: 2 ran, 0 up to date, 1 failed, 1 skipped in ")
+
+
+def test_the_counter_counts_the_tasks_that_run(project: Project) -> None:
+    project.flowfile("""
+        [tasks.a]
+        cmd = "echo a > {output}"
+        outputs = ["a.txt"]
+        [tasks.b]
+        cmd = "echo b > {output}"
+        outputs = ["b.txt"]
+        [tasks.c]
+        cmd = "echo {C} > {output}"
+        outputs = ["c.txt"]
+        [vars]
+        C = "c"
+        """)
+    first = project.bflow("--plain", "-j1").stdout.splitlines()
+    assert [line.split(" (")[0] for line in first if line.startswith("ok")] == [
+        "ok     a [1/3]", "ok     b [2/3]", "ok     c [3/3]"]
+    again = project.bflow("--plain", "-j1", "C=d").stdout.splitlines()
+    assert [line.split(" (")[0] for line in again if line.startswith("ok")] == [
+        "ok     c [1/1]"]
+
+
+def test_a_timed_out_failure_reads_well(project: Project) -> None:
+    project.flowfile("""
+        [tasks.slow]
+        cmd = "sleep 5"
+        timeout = 0.3
+        retries = 1
+        retry_delay = 0
+        """)
+    run = project.bflow("--plain")
+    assert run.returncode == 1
+    assert "FAILED slow: timed out after 0.3s (2 attempts, " in run.stdout
 
 
 def test_quiet_prints_only_failures_and_summary(project: Project) -> None:

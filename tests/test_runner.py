@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -17,6 +18,7 @@ import pytest
 from buildflow import runner as runners
 from buildflow.model import Task
 from buildflow.runner import SubprocessRunner, direct_argv
+from conftest import Project, bflow_env
 
 
 @pytest.fixture(params=["posix_spawn", "popen"])
@@ -141,3 +143,37 @@ def test_stop_all_kills_what_ignores_sigterm(where: Path) -> None:
     assert not outcome[0][0].ok  # type: ignore[index]
     result, _ = run(tmp_path, "true", runner=runner)
     assert not result.ok  # a stopped runner starts nothing more
+
+
+# Runs bflow as the child of a subreaper that never reaps the orphans it inherits: a killed
+# grandchild stays a zombie, as under a slow PID 1 in a container. Prints bflow's time.
+SLOW_REAPER = """
+import ctypes, os, sys, time
+ctypes.CDLL(None).prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
+start = time.monotonic()
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.executable, [sys.executable, "-m", "buildflow", *sys.argv[1:]])
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status), time.monotonic() - start)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a subreaper is Linux's")
+def test_a_timeout_ends_on_time_beside_zombies_bflow_cannot_reap(project: Project) -> None:
+    project.flowfile("""
+        [tasks.shell]
+        cmd = "echo start; sleep 100"
+        timeout = 0.5
+        [tasks.python]
+        cmd = "python3 -c 'import time; time.sleep(100)'"
+        timeout = 0.5
+        """)
+    result = subprocess.run([sys.executable, "-c", SLOW_REAPER, "--plain", "-j2", "-k"],
+                            cwd=project.root, env=bflow_env(), capture_output=True, text=True,
+                            timeout=60)
+    status, elapsed = result.stdout.splitlines()[-1].split()
+    assert status == "1"
+    assert result.stdout.count("timed out after 0.5s") == 2
+    # Without the kill grace (2s) spent waiting on zombies: the start-up, the 0.5s, the kill.
+    assert float(elapsed) < 0.5 + runners.KILL_GRACE_SECONDS * 0.75, result.stdout

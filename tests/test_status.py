@@ -47,7 +47,7 @@ def test_explain_names_the_file_and_both_hashes(project: Project) -> None:
     assert lines[1].startswith("  - input src.txt changed (") and " -> " in lines[1]
     downstream = project.bflow("explain", "build/upper.txt").stdout
     assert "task gen it depends on will run first (input src.txt changed" in downstream
-    assert "all: a group task; 2 task(s) it needs are stale: gen, upper" in \
+    assert "all: a group task; 2 tasks it needs are stale: gen, upper" in \
         project.bflow("explain", "all").stdout
 
 
@@ -68,3 +68,17 @@ def test_explain_unknown_target_is_a_usage_error(project: Project) -> None:
     built(project)
     result = project.bflow("explain", "uper")
     assert result.returncode == 2 and "did you mean 'upper'" in result.stderr
+
+
+def test_status_without_targets_looks_at_every_task_not_the_defaults(project: Project) -> None:
+    project.flowfile('[settings]\ndefault = ["all"]\n' + GROUPED + """
+[tasks.docs]
+cmd = "echo docs >> runs.log"
+inputs = ["src.txt"]
+""")
+    project.write("src.txt", "hello\n")
+    assert project.bflow().returncode == 0
+    assert project.runs() == ["gen", "upper"]
+    result = project.bflow("status", "--check")
+    assert (result.returncode, result.stdout) == (1, "docs: no successful run recorded\n")
+    assert project.bflow("status", "all").stdout == "bflow: all 2 tasks are up to date\n"

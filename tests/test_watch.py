@@ -536,3 +536,33 @@ def test_watchdogs_own_stop_race_is_not_logged_but_its_other_warnings_are(
     inotify.warning("Inotify queue overflowed; filesystem events were lost")
     assert [r.getMessage() for r in caplog.records] == [
         "Inotify queue overflowed; filesystem events were lost"]
+
+
+UPPER = """
+[tasks.up]
+foreach = "src/*.txt"
+cmd = "echo up >> runs.log && tr a-z A-Z < {item} > {output}"
+outputs = ["out/{stem}.up"]
+[tasks.join]
+cmd = "echo join >> runs.log && cat {inputs} > {output}"
+inputs = ["out/*.up"]
+outputs = ["joined.txt"]
+"""
+
+
+@pytest.mark.parametrize("args", [[], ["--poll"]])
+def test_removing_a_dead_output_does_not_trigger_another_build(concat: Project, watch,
+                                                               args: list[str]) -> None:
+    concat.flowfile(UPPER)
+    concat.write("src/b.txt", "b\n")
+    watching = watch(*args)
+    watching.wait_idle(1)
+    (concat.root / "src/b.txt").unlink()
+    watching.wait_idle(2)
+    assert concat.read("joined.txt") == "A\n" and not (concat.root / "out/b.up").exists()
+    time.sleep(2.5)  # longer than a poll round and the debounce: time for a build to start
+    assert len(watching.idle()) == 2, watching.lines()
+    assert concat.runs() == ["up", "up", "join", "join"]
+    assert watching.err.read_text() == (
+        "bflow: removed out/b.up, an output of task 'up:src/b.txt', which no longer exists\n")
+    assert watching.interrupt() == EXIT_OK

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from buildflow import engine, reporters
 from buildflow.commands import invocation_dir
+from buildflow.errors import EXIT_FAILED
 from buildflow.model import Project
 from buildflow.scheduler import BuildResult
 
@@ -25,4 +26,6 @@ def run(project: Project, *, targets: list[str], jobs: int | None, keep_going: b
             on_result(result)
     finally:
         reporter.close()
+    if getattr(reporter, "closed", False):  # stdout closed: every record kept, but say so
+        return result.exit_status or EXIT_FAILED
     return result.exit_status

@@ -12,6 +12,7 @@ from buildflow.errors import EXIT_OK
 from buildflow.fs import remove_owned
 from buildflow.lock import ProjectLock
 from buildflow.model import Project
+from buildflow.words import counted
 
 
 def _named_tasks(project: Project, targets: list[str]) -> list[str]:
@@ -44,5 +45,5 @@ def run(project: Project, *, targets: list[str]) -> int:
         state.close()
     finally:
         lock.release()
-    print(f"bflow: removed {removed} output(s) of {len(names)} task(s)")
+    print(f"bflow: removed {counted(removed, 'output')} of {counted(len(names), 'task')}")
     return EXIT_OK

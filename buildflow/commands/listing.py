@@ -1,19 +1,46 @@
-"""`bflow list`: every task with its description; foreach tasks with their instance count."""
+"""`bflow list [PATTERN..]`: every task with its description, foreach tasks with their instance
+count; with patterns, the tasks and instances whose names match (`bflow list 'compile:*'`)."""
 
 from __future__ import annotations
 
-from buildflow.errors import EXIT_OK
+from collections.abc import Sequence
+from fnmatch import fnmatchcase
+
+from buildflow.errors import EXIT_OK, UsageError, did_you_mean
 from buildflow.model import Project
 
 
-def run(project: Project) -> int:
-    rows: dict[str, tuple[str, int]] = {}
+def run(project: Project, *, patterns: Sequence[str] = ()) -> int:
+    rows: dict[str, tuple[str, int]] = {}  # name -> (description, instance count)
     for task in project.tasks.values():
         description, count = rows.get(task.base, (task.description, 0))
         rows[task.base] = (description, count + (1 if task.item is not None else 0))
+    if patterns:
+        rows = _matching(project, rows, patterns)
     width = max((len(name) for name in rows), default=0)
     for name, (description, count) in rows.items():
         extra = f" [{count} instance{'s' if count != 1 else ''}]" if count else ""
         text = f"{description}{extra}".strip()
         print(f"{name.ljust(width)}  {text}".rstrip())
     return EXIT_OK
+
+
+def _matching(project: Project, rows: dict[str, tuple[str, int]],
+              patterns: Sequence[str]) -> dict[str, tuple[str, int]]:
+    """The task rows and the foreach instances any pattern matches, each instance after its
+    task; a pattern that matches nothing is an error, as a typo would be."""
+    def matches(name: str) -> bool:
+        return any(fnmatchcase(name, pattern) for pattern in patterns)
+
+    found: dict[str, tuple[str, int]] = {}
+    for task in project.tasks.values():
+        if matches(task.base):
+            found.setdefault(task.base, rows[task.base])
+        if task.item is not None and matches(task.name):
+            found[task.name] = (task.description, 0)
+    for pattern in patterns:
+        if not any(fnmatchcase(name, pattern) for name in found):
+            raise UsageError(f"no task or instance matches '{pattern}'"
+                             f"{did_you_mean(pattern, rows)} (a pattern is a name with * and "
+                             "?, as 'compile:*'; quote it from the shell)")
+    return found

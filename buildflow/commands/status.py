@@ -8,17 +8,22 @@ from buildflow.commands import invocation_dir
 from buildflow.errors import EXIT_FAILED, EXIT_OK
 from buildflow.model import Project
 from buildflow.staleness import ReasonKind, survey
+from buildflow.words import counted
 
 
 def run(project: Project, *, targets: list[str], check: bool) -> int:
+    """Without targets, every task, not only the default ones: `status --check` answers
+    whether anything at all is stale."""
     project, state = engine.as_built(project)
-    names = engine.selected(project, targets, invocation_dir())
+    names = engine.selected(project, targets, invocation_dir()) if targets \
+        else project.graph.topological(project.tasks)
     decisions = survey(project, names, state.tasks, engine.hasher_for(project, state).file_hash)
     stale = {name: d for name, d in decisions.items() if d.stale}
     for name, decision in stale.items():
         print(f"{name}: {decision.reasons[0]}")
     if not stale:
-        print(f"bflow: all {len(decisions)} tasks are up to date")
+        print("bflow: " + ("1 task is up to date" if len(decisions) == 1 else
+                           f"all {len(decisions)} tasks are up to date"))
     return EXIT_FAILED if stale and check else EXIT_OK
 
 
@@ -31,7 +36,8 @@ def explain(project: Project, *, target: str) -> int:
         if project.tasks[name].is_group:
             stale = [n for n in project.graph.closure([name]) if n in decisions
                      and decisions[n].stale]
-            print(f"{name}: a group task; {len(stale)} task(s) it needs are stale"
+            print(f"{name}: a group task; {counted(len(stale), 'task')} it needs "
+                  + ("is" if len(stale) == 1 else "are") + " stale"
                   + ("" if not stale else ": " + ", ".join(stale)))
             continue
         decision = decisions[name]

@@ -7,11 +7,12 @@ import sys
 
 from buildflow.errors import EXIT_OK
 from buildflow.model import Project
+from buildflow.words import counted
 
 
 def run(project: Project) -> int:
     for warning in project.warnings:
         print(f"bflow: warning: {warning}", file=sys.stderr)
-    print(f"{os.path.basename(project.flowfile)}: ok, {len(project.tasks)} tasks"
-          + (f", {len(project.warnings)} warning(s)" if project.warnings else ""))
+    print(f"{os.path.basename(project.flowfile)}: ok, {counted(len(project.tasks), 'task')}"
+          + (f", {counted(len(project.warnings), 'warning')}" if project.warnings else ""))
     return EXIT_OK

@@ -13,6 +13,7 @@ from buildflow.commands import build, invocation_dir
 from buildflow.errors import EXIT_OK, Interrupted
 from buildflow.model import Project
 from buildflow.watchset import WatchSet
+from buildflow.words import counted
 
 
 def run(project: Project, *, poll: bool, debounce: float, targets: list[str],
@@ -68,10 +69,10 @@ class WatchDisplay:
 
     def idle(self, watched: WatchSet, exit_status: int) -> None:
         verdict = {0: "ok", 1: "FAILED"}.get(exit_status, f"exit status {exit_status}")
-        files = len(watched.inputs | {watched.flowfile})
-        dirs = len(watched.directories())
-        self._line(f"{time.strftime('%H:%M:%S')} build {verdict}; watching {files} files in "
-                   f"{dirs} directories (Ctrl-C to stop)",
+        files = counted(len(watched.inputs | {watched.flowfile}), "file")
+        dirs = counted(len(watched.directories()), "directory", "directories")
+        self._line(f"{time.strftime('%H:%M:%S')} build {verdict}; watching {files} in {dirs} "
+                   "(Ctrl-C to stop)",
                    "dim" if exit_status == 0 else "bold red")
 
     def changed(self, paths: list[str]) -> None:

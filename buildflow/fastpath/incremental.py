@@ -184,18 +184,25 @@ def _update(proof: Proof, project: Project, state: State, names: list[str],
 
 class _WithOthersUpToDate:
     """The reporter of a partial build, told of the tasks outside the part as up to date, so
-    the summary reads as the full build's would."""
+    the summary reads as the full build's would. (The `[k/N]` counter counts the tasks that
+    run, which are all in the part.)"""
 
     def __init__(self, reporter: ev.Reporter, others: int) -> None:
         self.reporter = reporter
         self.others = others
 
+    @property
+    def closed(self) -> bool:
+        """Whether the reporter's stdout went away: the build then starts nothing more."""
+        return bool(getattr(self.reporter, "closed", False))
+
     def handle(self, event: ev.Event) -> None:
-        if isinstance(event, ev.BuildStarted):
-            event = event._replace(total=event.total + self.others)
-        elif isinstance(event, ev.BuildFinished):
+        if isinstance(event, ev.BuildFinished):
             event = event._replace(up_to_date=event.up_to_date + self.others)
         self.reporter.handle(event)
+
+    def note(self, message: str) -> None:
+        getattr(self.reporter, "note", self.reporter.warn)(message)
 
     def warn(self, message: str) -> None:
         self.reporter.warn(message)

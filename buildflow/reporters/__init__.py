@@ -19,6 +19,27 @@ def wants_plain(stream: TextIO) -> bool:
             or not stream.isatty())
 
 
+class Output:
+    """A reporter's stdout, which its reader may close (`bflow --json | head`). The first
+    write that finds it closed stops all printing, quietly, as `cat` does; `closed` then tells
+    the build to start nothing new (what runs finishes and is recorded) and the CLI to exit 1."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.closed = False
+
+    def write(self, text: str) -> None:
+        if self.closed:
+            return
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except BrokenPipeError:
+            self.closed = True
+            # What is still buffered, and any later print, goes nowhere rather than failing.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+
+
 def choose(*, json: bool = False, plain: bool = False, quiet: bool = False,
            verbose: bool = False, stream: TextIO | None = None) -> Reporter:
     stream = stream or sys.stdout

@@ -11,6 +11,7 @@ import json
 import sys
 
 from buildflow import events as ev
+from buildflow.reporters import Output
 from buildflow.typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -19,18 +20,24 @@ if TYPE_CHECKING:
 
 class JsonReporter:
     def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
+        self.out = Output(stream)
+
+    @property
+    def closed(self) -> bool:
+        return self.out.closed
 
     def handle(self, event: ev.Event) -> None:
         if isinstance(event, ev.BuildStarted):
             return
         if isinstance(event, ev.TaskWouldRun):
             data = {**ev.to_dict(ev.TaskSkipped(event.task, f"would run: {event.reason}")),
-                    "would_run": True}
+                    "would_run": True, "commands": list(event.commands)}
         else:
             data = ev.to_dict(event)
-        self.stream.write(json.dumps(data) + "\n")
-        self.stream.flush()
+        self.out.write(json.dumps(data) + "\n")
+
+    def note(self, message: str) -> None:
+        print(f"bflow: {message}", file=sys.stderr, flush=True)
 
     def warn(self, message: str) -> None:
         print(f"bflow: warning: {message}", file=sys.stderr, flush=True)

@@ -12,7 +12,8 @@ import time
 from typing import TYPE_CHECKING, TextIO
 
 from buildflow import events as ev
-from buildflow.reporters.text import Tally, failure_block, indent, retry_line
+from buildflow.reporters.text import (Tally, failure_block, indent, retry_line,
+                                     would_run_block)
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -29,8 +30,6 @@ class LiveReporter:
         self.quiet = quiet
         self.verbose = verbose
         self.tally = Tally()
-        self.total = 0
-        self.done = 0
         self.started = time.monotonic()
         self.running: dict[str, float] = {}
         self.attempt: dict[str, str] = {}  # task -> "attempt 2/3", once it retries
@@ -47,8 +46,10 @@ class LiveReporter:
         now = time.monotonic()
         bar = Table.grid(padding=(0, 1))
         bar.add_row(Text("bflow", style="bold"),
-                    ProgressBar(total=self.total or None, completed=self.done, width=40),
-                    Text(f"{self.done}/{self.total}"), Text(f"{now - self.started:.1f}s",
+                    # nothing (left) to run reads as a full bar, not a pulsing one
+                    ProgressBar(total=self.tally.total or 1,
+                                completed=self.tally.ran if self.tally.total else 1, width=40),
+                    Text(f"{self.tally.ran}/{self.tally.total}"), Text(f"{now - self.started:.1f}s",
                                                             style="dim"))
         lines: list[RenderableType] = [bar]
         for name, start in list(self.running.items())[:MAX_RUNNING_SHOWN]:
@@ -75,12 +76,10 @@ class LiveReporter:
     def _ended(self, task: str) -> None:
         self.running.pop(task, None)
         self.attempt.pop(task, None)
-        self.done += 1
 
     def handle(self, event: ev.Event) -> None:
         self.tally.see(event)
         if isinstance(event, ev.BuildStarted):
-            self.total = event.total
             self.started = time.monotonic()
             self.live.start()
         elif isinstance(event, ev.TaskStarted):
@@ -105,11 +104,14 @@ class LiveReporter:
             if event.reason != "up to date" and not self.quiet:
                 self._print(f"- {event.task} ({event.reason})", style="yellow")
         elif isinstance(event, ev.TaskWouldRun):
-            self._print(f"would run {event.task}: {event.reason}")
+            self._print(would_run_block(event))
         elif isinstance(event, ev.BuildFinished):
             self.live.stop()
             style = "bold green" if event.exit_status == 0 else "bold red"
             self._print(self.tally.summary(event), style=style)
+
+    def note(self, message: str) -> None:
+        self._print(f"bflow: {message}", style="dim")
 
     def warn(self, message: str) -> None:
         self._print(f"bflow: warning: {message}", style="yellow")

@@ -9,7 +9,9 @@ from __future__ import annotations
 import sys
 
 from buildflow import events as ev
-from buildflow.reporters.text import Tally, failure_block, indent, retry_line
+from buildflow.reporters import Output
+from buildflow.reporters.text import (Tally, failure_block, indent, retry_line,
+                                     would_run_block)
 from buildflow.typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -18,22 +20,21 @@ if TYPE_CHECKING:
 
 class PlainReporter:
     def __init__(self, stream: TextIO, *, quiet: bool = False, verbose: bool = False) -> None:
-        self.stream = stream
+        self.out = Output(stream)
         self.quiet = quiet
         self.verbose = verbose
         self.tally = Tally()
-        self.total = 0
-        self.done = 0
+
+    @property
+    def closed(self) -> bool:
+        return self.out.closed
 
     def _print(self, text: str) -> None:
-        self.stream.write(text if text.endswith("\n") else text + "\n")
-        self.stream.flush()
+        self.out.write(text if text.endswith("\n") else text + "\n")
 
     def handle(self, event: ev.Event) -> None:
         self.tally.see(event)
-        if isinstance(event, ev.BuildStarted):
-            self.total = event.total
-        elif isinstance(event, ev.TaskStarted):
+        if isinstance(event, ev.TaskStarted):
             if self.verbose:
                 self._print("".join(f"run    {event.task}: {command}\n"
                                     for command in event.commands))
@@ -43,23 +44,24 @@ class PlainReporter:
             if not self.quiet:
                 self._print(retry_line(event))
         elif isinstance(event, ev.TaskFinished):
-            self.done += 1
             if not self.quiet:
-                line = f"ok     {event.task} [{self.done}/{self.total}] ({event.duration:.2f}s)\n"
+                line = f"ok     {event.task} {self.tally.counter()} ({event.duration:.2f}s)\n"
                 self._print(line + (indent(event.output) if event.output.strip() else ""))
         elif isinstance(event, ev.TaskFailed):
-            self.done += 1
             self._print(failure_block(event))
         elif isinstance(event, ev.TaskSkipped):
-            self.done += 1
             if event.reason != "up to date" and not self.quiet:
                 self._print(f"skip   {event.task} ({event.reason})")
             elif self.verbose:
                 self._print(f"fresh  {event.task}")
         elif isinstance(event, ev.TaskWouldRun):
-            self._print(f"would run {event.task}: {event.reason}")
+            self._print(would_run_block(event))
         elif isinstance(event, ev.BuildFinished):
             self._print(self.tally.summary(event))
+
+    def note(self, message: str) -> None:
+        """Information that is not about a task, such as waiting for the lock."""
+        print(f"bflow: {message}", file=sys.stderr, flush=True)
 
     def warn(self, message: str) -> None:
         print(f"bflow: warning: {message}", file=sys.stderr, flush=True)

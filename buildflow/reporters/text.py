@@ -5,9 +5,16 @@ from __future__ import annotations
 
 from buildflow import events as ev
 from buildflow.reporters.summary import summary_line
+from buildflow.words import counted
 
 def indent(output: str, prefix: str = "  | ") -> str:
     return "".join(prefix + line + "\n" for line in output.rstrip("\n").split("\n"))
+
+
+def would_run_block(event: ev.TaskWouldRun) -> str:
+    """`-n`: the task, why it would run, and its commands, as Make's `-n` prints them."""
+    return "\n".join([f"would run {event.task}: {event.reason}",
+                      *(f"  $ {command}" for command in event.commands)])
 
 
 def retry_line(event: ev.TaskRetry) -> str:
@@ -21,22 +28,36 @@ def failure_block(event: ev.TaskFailed) -> str:
     if event.reason == "interrupted":
         text = f"INTERRUPTED {event.task} ({event.duration:.2f}s)\n"
         return text + (indent(event.output) if event.output.strip() else "")
-    attempts = f"{event.attempts} attempt{'s' if event.attempts != 1 else ''}"
-    lines = [f"FAILED {event.task}: {event.reason} after {attempts} ({event.duration:.2f}s)"]
+    lines = [f"FAILED {event.task}: {event.reason} ({counted(event.attempts, 'attempt')}, "
+             f"{event.duration:.2f}s)"]
     lines += [f"  $ {command}" for command in event.commands]
     text = "\n".join(lines) + "\n"
     return text + (indent(event.output) if event.output.strip() else "")
 
 
 class Tally:
-    """Counts what BuildFinished cannot tell apart: a dry run's tasks that would run."""
+    """The `[k/N]` counter, as Ninja's: `ran` counts the tasks that ran (finished or failed),
+    `total` the tasks that ran or may still run, so it shrinks as tasks are found up to date or
+    skipped (staleness is decided as tasks become ready). Also counts what BuildFinished
+    cannot tell apart: a dry run's tasks that would run."""
 
     def __init__(self) -> None:
         self.would_run = 0
+        self.ran = 0
+        self.total = 0
 
     def see(self, event: ev.Event) -> None:
-        if isinstance(event, ev.TaskWouldRun):
+        if isinstance(event, ev.BuildStarted):
+            self.total = event.total
+        elif isinstance(event, (ev.TaskFinished, ev.TaskFailed)):
+            self.ran += 1
+        elif isinstance(event, ev.TaskSkipped):
+            self.total -= 1
+        elif isinstance(event, ev.TaskWouldRun):
             self.would_run += 1
+
+    def counter(self) -> str:
+        return f"[{self.ran}/{self.total}]"
 
     def summary(self, event: ev.BuildFinished) -> str:
         return summary_line(ran=event.ran, up_to_date=event.up_to_date, failed=event.failed,
