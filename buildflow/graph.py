@@ -6,7 +6,7 @@ from __future__ import annotations
 import heapq
 import os
 import posixpath
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from buildflow.errors import UsageError, did_you_mean
 from buildflow.typing_lite import TYPE_CHECKING
 
@@ -74,7 +74,7 @@ class Graph:
         return None
 
     def depfile_links(self, names: Sequence[str],
-                      depfile_inputs: Callable[[str], Iterable[str]]) -> dict[str, list[str]]:
+                      depfile_inputs: Callable[[str], Collection[str]]) -> dict[str, list[str]]:
         """For each task of `names` (in build order) whose last depfile named a file another
         of them writes, those writers: it waits for them, as Ninja orders an edge after the
         producers of what its depfile names, since its inputs are not final before they run.
@@ -83,7 +83,10 @@ class Graph:
         position: dict[str, int] | None = None
         producer_of = self.producer_of
         for name in names:
-            ups = {producer_of(path) for path in depfile_inputs(name)}
+            paths = depfile_inputs(name)
+            if not paths:
+                continue
+            ups = {producer_of(path) for path in paths}
             ups.discard(None)
             ups.discard(name)
             if not ups:
