@@ -293,6 +293,7 @@ def test_no_proof_is_left_over_a_torn_state_tail(project: Project,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     from buildflow import engine
     from buildflow import fastpath
+    from buildflow.fastpath import record
 
     _setup(project)
     monkeypatch.chdir(project.root)
@@ -302,10 +303,10 @@ def test_no_proof_is_left_over_a_torn_state_tail(project: Project,
     with open(project.root / ".bflow" / "state", "ab") as log:
         log.write(b"\x07\x00\x00\x00torn")  # a record cut short by a kill
     names = engine.selected(loaded)
-    fastproof.record(loaded, through_cache.basis, state, names, [], str(project.root))
+    record.record(loaded, through_cache.basis, state, names, [], str(project.root))
     assert not _holds(project)  # an incremental build would append after the torn bytes
     state = engine.open_state(loaded)  # good records end before the torn ones
-    fastproof.record(loaded, through_cache.basis, state, names, [], str(project.root))
+    record.record(loaded, through_cache.basis, state, names, [], str(project.root))
     assert not _holds(project)
     assert _build(project, "-v") == []  # the full way truncates the tail as it appends
 

@@ -102,13 +102,13 @@ def remember(loaded: Loaded, result: BuildResult, targets: Sequence[str], cwd: s
     not (no cache dir yet), and, when the build succeeded, leave the proof that lets the next
     build of the same targets skip loading. It costs a 10,000-task build some 60 ms."""
     from buildflow.errors import EXIT_OK
-    from buildflow.fastpath import proof as proofs
+    from buildflow.fastpath import record
 
     if result.project is not loaded.project:
         return  # reloaded during the build (outputs pruned): its basis is another's
     loaded.store_pending()
     if result.exit_status == EXIT_OK and result.state is not None:
-        proofs.record(loaded.project, loaded.basis, result.state, result.selected, targets,
+        record.record(loaded.project, loaded.basis, result.state, result.selected, targets,
                       cwd)
 
 

@@ -28,7 +28,8 @@ from buildflow.staleness import Decision, action_of
 from buildflow.state import State, TaskRecord
 from buildflow.racy import window_ns
 from buildflow.fastpath.statrows import ABSENT, DamagedRows, Row
-from buildflow.fastpath.proof import Proof, files_of, ints_of, rows_of, state_id
+from buildflow.fastpath.proof import Proof, ints_of, state_id
+from buildflow.fastpath.record import files_of, rows_of
 
 # A task as the proof holds it: project order, spec, and the indices of its inputs, depfile
 # inputs and outputs among the proof's paths.

@@ -64,14 +64,14 @@ MAX_PROOFS = 8  # kinds of build (targets, overrides) whose proofs are kept, the
 # Rewrite a refreshed proof only when this many files had to be hashed again: re-hashing a few
 # files on every run costs less than rewriting the proof (several ms for 20,000 paths) once.
 REWRITE_MIN = 64
-_HEAD_SIZE = 8  # bytes giving the length of the project part's head, and of the proof's base
+HEAD_SIZE = 8  # bytes giving the length of the project part's head, and of the proof's base
 # Hashes changed since the proof was written whole, past which it is written whole again:
 # every no-op reads and applies the delta, every update rewrites it.
 DELTA_MAX_ROWS = 1024
 # The same for the chunks of rows (`statrows`), which the delta holds whole, packed, so that a
 # no-op takes them as they are, decoding none.
 DELTA_MAX_CHUNKS = 16
-_INT_CODE = "I"  # the task table's ints: indices of paths and tasks, and offsets
+INT_CODE = "I"  # the task table's ints: indices of paths and tasks, and offsets
 StateId = tuple[int, int, int, str]  # the state log's (size, mtime_ns, inode, generation)
 
 
@@ -116,12 +116,12 @@ class Proof:
         if not self._graph_read and self._project_file is not None:
             self._graph_read = True
             try:
-                size = int.from_bytes(self._project_file.read(_HEAD_SIZE), "little")
+                size = int.from_bytes(self._project_file.read(HEAD_SIZE), "little")
                 self._graph = marshal.loads(self._project_file.read(size)) if size else None
                 self._specs_at = self._project_file.tell()
             except (OSError, EOFError, ValueError, TypeError):
                 self._graph = None
-                _remove(self.file + PROJECT_PART)  # damaged: the full way writes it again
+                remove_quietly(self.file + PROJECT_PART)  # damaged: the full way writes it again
         return self._graph
 
     def spec(self, start: int, end: int) -> Any:
@@ -132,7 +132,7 @@ class Proof:
             return marshal.loads(os.pread(self._project_file.fileno(), end - start,
                                           self._specs_at + start))
         except (OSError, EOFError, ValueError, TypeError):
-            _remove(self.file + PROJECT_PART)
+            remove_quietly(self.file + PROJECT_PART)
             return None
 
     @property
@@ -213,7 +213,7 @@ class Proof:
             for index, row in {**self.refreshed, **rows}.items():
                 self.rows[index] = row
         except DamagedRows:
-            _remove(self.file)  # the full way writes it again
+            remove_quietly(self.file)  # the full way writes it again
             return
         changed_digests = {**self._delta_digests, **digests}
         unsettled = set(self.still_unsettled)
@@ -228,21 +228,21 @@ class Proof:
             delta = (state_id, chunks, changed_digests, sorted(unsettled))
             try:
                 with open(self.file, "r+b") as handle:
-                    handle.seek(_HEAD_SIZE + self._base_size)
+                    handle.seek(HEAD_SIZE + self._base_size)
                     handle.write(encode(delta))
                     handle.truncate()
             except OSError:
-                _remove(self.file)  # the old delta may be gone: no proof, the full way
+                remove_quietly(self.file)  # the old delta may be gone: no proof, the full way
             return
         digest_of = list(self.digest_of)
         for index, digest in digests.items():
             digest_of[index] = digest
-        _write_whole(self.file, self.project_id, state_id, self.dir_stats, self.extra_paths,
+        write_whole(self.file, self.project_id, state_id, self.dir_stats, self.extra_paths,
                      self.rows, "\n".join(digest_of), sorted(unsettled), self.count,
                      self.depfiles)
 
     def forget(self) -> None:
-        _remove(self.file)
+        remove_quietly(self.file)
 
     def close(self) -> None:
         reap()  # the statting child, if it answered
@@ -270,10 +270,10 @@ def open_proof(*, file: str | None, cwd: str, targets: Sequence[str],
             name = proof_name(targets, cwd, overrides)
             with open(os.path.join(cache_dir, name), "rb") as handle:
                 written = handle.read()
-            base_size = int.from_bytes(written[:_HEAD_SIZE], "little")
-            parts = marshal.loads(memoryview(written)[_HEAD_SIZE:_HEAD_SIZE + base_size])
-            delta = _delta(written, _HEAD_SIZE + base_size)
-            head, project_id, project_file = _read_project_file(cache_dir, name)
+            base_size = int.from_bytes(written[:HEAD_SIZE], "little")
+            parts = marshal.loads(memoryview(written)[HEAD_SIZE:HEAD_SIZE + base_size])
+            delta = _delta(written, HEAD_SIZE + base_size)
+            head, project_id, project_file = read_project_file(cache_dir, name)
         except (OSError, EOFError, ValueError, TypeError):
             return None
         try:
@@ -311,22 +311,22 @@ def _delta(data: bytes, offset: int) -> tuple[Any, ...] | None:
     return delta if type(delta) is tuple and len(delta) == 4 else None
 
 
-def _write_whole(proof_file: str, project_id: Row | None, state_id: StateId | None,
+def write_whole(proof_file: str, project_id: Row | None, state_id: StateId | None,
                  dir_stats: dict[str, Row | None], extra_paths: list[str], rows: RowTable,
                  digests: str, unsettled: list[int], count: int,
                  depfiles: dict[int, tuple[int, ...]]) -> None:
     """Write a proof whole, with no delta: its base (the format, the project and state
     identities, the directory stats, the extra paths, the rows' chunks, the hashes, the
     unsettled rows, the task count and the depfile inputs), led by its size."""
-    _write(proof_file, _sized(marshal.dumps((
+    write_atomic(proof_file, sized(marshal.dumps((
         FORMAT, project_id, state_id, dir_stats, extra_paths, rows.blobs(), digests, unsettled,
         count, depfiles))))
 
 
-def _sized(encoded: bytes) -> bytes:
+def sized(encoded: bytes) -> bytes:
     """`encoded` led by its length, as every part of the proof that something may follow is
     stored: the proof's base (a delta), the project part's head and its task table (specs)."""
-    return len(encoded).to_bytes(_HEAD_SIZE, "little") + encoded
+    return len(encoded).to_bytes(HEAD_SIZE, "little") + encoded
 
 
 def proof_name(targets: Sequence[str], cwd: str, overrides: Mapping[str, str]) -> str:
@@ -337,11 +337,11 @@ def proof_name(targets: Sequence[str], cwd: str, overrides: Mapping[str, str]) -
         return FILE_NAME
     import zlib
 
-    kind = repr((*_targets(targets, cwd), sorted(overrides.items())))
+    kind = repr((*targets_key(targets, cwd), sorted(overrides.items())))
     return f"{FILE_NAME}-{zlib.crc32(kind.encode('utf-8', 'surrogateescape')):08x}"
 
 
-def _read_project_file(cache_dir: str, name: str) -> tuple[tuple[Any, ...], Row, BinaryIO]:
+def read_project_file(cache_dir: str, name: str) -> tuple[tuple[Any, ...], Row, BinaryIO]:
     """The head of the project part of the proof, the part's identity (which the other part
     names), and the file, open where the task table starts. The head is (FORMAT, key, (lone
     inputs, output prefixes), marshalled (root, Flowfile, skipped dirs, paths), {dir:
@@ -349,7 +349,7 @@ def _read_project_file(cache_dir: str, name: str) -> tuple[tuple[Any, ...], Row,
     handle = open(os.path.join(cache_dir, name + PROJECT_PART), "rb")
     try:
         st = os.fstat(handle.fileno())
-        size = int.from_bytes(handle.read(_HEAD_SIZE), "little")
+        size = int.from_bytes(handle.read(HEAD_SIZE), "little")
         if size > st.st_size:
             raise ValueError("not a proof")
         head = marshal.loads(handle.read(size))
@@ -381,10 +381,10 @@ def check(*, file: str | None, cwd: str, targets: Sequence[str],
 
 def _key(flowfile: str, data: bytes, overrides: Mapping[str, str], targets: Sequence[str],
          cwd: str) -> tuple[object, ...]:
-    return (project_key(flowfile, data, overrides), *_targets(targets, cwd))
+    return (project_key(flowfile, data, overrides), *targets_key(targets, cwd))
 
 
-def _targets(targets: Sequence[str], cwd: str) -> tuple[tuple[str, ...], str]:
+def targets_key(targets: Sequence[str], cwd: str) -> tuple[tuple[str, ...], str]:
     # Targets may be paths relative to where bflow runs; without targets that does not matter.
     return tuple(targets), cwd if targets else ""
 
@@ -476,7 +476,7 @@ def file_id(path: str) -> Row | None:
     return st.st_size, st.st_mtime_ns, st.st_ino
 
 
-def _write(proof_file: str, data: bytes) -> None:
+def write_atomic(proof_file: str, data: bytes) -> None:
     """Replace a part of the proof atomically: a kill leaves the old one or the new one, never
     a mix."""
     temp = f"{proof_file}.{os.getpid()}.tmp"
@@ -485,209 +485,14 @@ def _write(proof_file: str, data: bytes) -> None:
             handle.write(data)
         os.replace(temp, proof_file)
     except (OSError, ValueError):
-        _remove(temp)
+        remove_quietly(temp)
 
 
-def _remove(path: str) -> None:
+def remove_quietly(path: str) -> None:
     try:
         os.unlink(path)
     except OSError:
         pass
-
-
-# Writing a proof after a full build.
-
-def record(project: Project, basis: Basis | None, state: State, names: Sequence[str],
-           targets: Sequence[str], cwd: str | None) -> None:
-    """After a build of `targets` (closure `names`) that ended with every task up to date or
-    run successfully and `state` closed: leave a proof for the next build, or remove the old
-    one when no proof can be given (a task that always runs, a directory output, a record that
-    disagrees with a file's last hash). A project not loaded through the project cache leaves
-    none (what it changed in the state voids the old one)."""
-    with paused():  # thousands of rows made on a large heap: collections would find nothing
-        _record(project, basis, state, names, targets, cwd)
-
-
-def _record(project: Project, basis: Basis | None, state: State, names: Sequence[str],
-            targets: Sequence[str], cwd: str | None) -> None:
-    cache_dir = project.cache_dir
-    if basis is None:
-        return  # not loaded through the project cache: nothing to check a proof against
-    cwd = cwd or os.getcwd()
-    overrides: Any = basis.key[-1]  # the key ends with the overrides, as sorted pairs
-    kind = proof_name(targets, cwd, dict(overrides))
-    proof_file = os.path.join(cache_dir, kind)
-    files = files_of(project, state, names)
-    dir_stats = _dir_stats(project.root, basis)
-    state_now = state_id(os.path.join(cache_dir, "state"))
-    if files is None or dir_stats is None or state_now is None or \
-            state_now[0] != state.good_size:  # a torn tail: appending must not follow it
-        _remove(proof_file)
-        return
-    tasks = [name for name in names if not project.tasks[name].is_group]
-    key = (basis.key[1:], *_targets(targets, cwd))
-    paths = list({p: None for name in tasks
-                  for p in (*project.tasks[name].inputs, *project.tasks[name].outputs)})
-    project_id = _project_file_for(project, basis, kind, key, tasks, paths)
-    index_of = {path: index for index, path in enumerate(paths)}
-    extra_paths = [path for path in files if path not in index_of]  # depfile inputs only
-    index_of.update((path, len(paths) + i) for i, path in enumerate(extra_paths))
-    depfiles = {i: tuple(index_of[p] for p in state.tasks[name].depfile_inputs)
-                for i, name in enumerate(tasks) if state.tasks[name].depfile_inputs}
-    rows, digests, unsettled = rows_of(paths + extra_paths, files, state)
-    _write_whole(proof_file, project_id, state_now, dir_stats, extra_paths, RowTable.of(rows),
-                 "\n".join(digests), unsettled, len(tasks), depfiles)
-    _keep_newest(cache_dir)
-
-
-def _project_file_for(project: Project, basis: Basis, name: str, key: tuple[object, ...],
-                      tasks: list[str], paths: list[str]) -> Row | None:
-    """The identity of the project part of the proof for this key and these listings, written
-    unless the one on disk already has them (then the costly part, the tasks for
-    `incremental`, is not redone)."""
-    cache_dir = project.cache_dir
-    try:
-        head, project_id, handle = _read_project_file(cache_dir, name)
-        handle.close()
-        if head[1] == key and head[2] == (basis.lone_inputs, basis.output_prefixes) and \
-                {rel: marshal.loads(seen) for rel, seen in head[4].items()} == basis.listings:
-            return project_id
-    except (OSError, EOFError, ValueError, TypeError):
-        pass
-    static = marshal.dumps((project.root, project.flowfile, basis.skip, paths))
-    listings = {rel: marshal.dumps(seen) for rel, seen in basis.listings.items()}
-    head_part: Any = (FORMAT, key, (basis.lone_inputs, basis.output_prefixes), static,
-                      listings)
-    project_file = os.path.join(cache_dir, name + PROJECT_PART)
-    _write(project_file, _sized(marshal.dumps(head_part)) + (_graph(project, tasks, paths) or b""))
-    return file_id(project_file)
-
-
-def _keep_newest(cache_dir: str) -> None:
-    """Remove the proofs of all but the MAX_PROOFS kinds of build written last."""
-    proofs = []
-    with os.scandir(cache_dir) as entries:
-        for entry in entries:
-            if entry.name.startswith(FILE_NAME) and "." not in entry.name:
-                proofs.append((entry.stat().st_mtime_ns, entry.path))
-    for _, path in sorted(proofs)[:-MAX_PROOFS]:
-        _remove(path)
-        _remove(path + PROJECT_PART)
-
-
-def rows_of(paths: Sequence[str], files: Mapping[str, str],
-            state: State) -> tuple[list[Row], list[str], list[int]]:
-    """The proof's row and hash of each path from the hashes the build last took, and which
-    of them are too recent to be trusted by stat."""
-    rows: list[Row] = []
-    digests: list[str] = []
-    unsettled: list[int] = []
-    for index, path in enumerate(paths):
-        entry = state.stats.get(path) if files[path] else None
-        if entry is None:
-            rows.append(ABSENT)
-            digests.append("")
-            continue
-        size, mtime_ns, inode, digest, hashed_at_ns = entry
-        rows.append((size, mtime_ns, inode))
-        digests.append(digest)
-        if not trusted(mtime_ns, hashed_at_ns):
-            unsettled.append(index)
-    return rows, digests, unsettled
-
-
-def _dir_stats(root: str, basis: Basis) -> dict[str, Row | None] | None:
-    """For each globbed directory, its stat when that can stand for its listing (taken before
-    a listing that agrees with the one the project was loaded from, and safely after the last
-    change), else None; None in all when some directory lists differently now."""
-    stats: dict[str, Row | None] = {}
-    for rel, seen in basis.listings.items():
-        now_ns = time.time_ns()
-        stat = dir_id(os.path.join(root, rel))
-        if listing(root, rel, basis.skip) != seen:
-            return None
-        stats[rel] = stat if stat is not None and trusted(stat[1], now_ns) else None
-    return stats
-
-
-def files_of(project: Project, state: State, names: Sequence[str]) -> dict[str, str] | None:
-    """Every path the decision reads for these tasks, with the hash it read, when it finds each
-    of them up to date by the hashes last taken (the state's stat entries): what a proof must
-    watch, since while none of those files changes, the decision cannot change either. None
-    when some task is not up to date by them (a task that always runs, a directory output,
-    whose tree hash no stat entry holds, a record that disagrees with a file's last hash)."""
-    from buildflow.hashing import MISSING
-    from buildflow.staleness import decide
-
-    stats, records, tasks = state.stats, state.tasks, project.tasks
-
-    def last_hash(path: str) -> str:
-        entry = stats.get(path)
-        return MISSING if entry is None else entry[3]
-
-    files: dict[str, str] = {}
-    for name in names:
-        task = tasks[name]
-        if task.is_group:
-            continue
-        decision = decide(task, records.get(name), last_hash, explain=False)
-        if decision.stale:
-            return None
-        files.update(decision.input_hashes)
-        files.update(decision.depfile_hashes)
-        files.update(decision.output_hashes)
-    return files
-
-
-def _graph(project: Project, tasks: list[str], paths: list[str]) -> bytes | None:
-    """What `incremental` needs to build part of the project: the settings and vars; each task
-    (its project order, spec, and the indices in `paths` of its inputs and outputs) as marshal
-    data of its own, so a part decodes only its tasks; and, as flat lists, which tasks touch
-    each path and which come after each task. The task data is one string with the offsets of
-    each task's, and every list of ints is packed (`ints_of` unpacks one), so that loading the
-    table decodes nothing but what the part uses. None when a task waits on a group through
-    `deps` (a part without the group would not wait)."""
-    from buildflow.fastpath.projectcache import row_of
-
-    graph = project.graph
-    index_of_path = {path: index for index, path in enumerate(paths)}
-    index_of_task = {name: index for index, name in enumerate(tasks)}
-    specs: list[bytes] = []
-    touching: list[list[int]] = [[] for _ in paths]
-    after: list[list[int]] = []
-    for index, name in enumerate(tasks):
-        task = project.tasks[name]
-        if any(project.tasks[dep].is_group for dep in task.deps):
-            return None
-        inputs = tuple(map(index_of_path.__getitem__, task.inputs))
-        outputs = tuple(map(index_of_path.__getitem__, task.outputs))
-        for path_index in {*inputs, *outputs}:
-            touching[path_index].append(index)
-        spec: Any = (graph.order[name], row_of(task), inputs, outputs)
-        specs.append(marshal.dumps(spec))
-        after.append([index_of_task[d] for d in graph.downstream[name] if d in index_of_task])
-    spec_starts = [0]
-    for spec_data in specs:
-        spec_starts.append(spec_starts[-1] + len(spec_data))
-    packed = [_packed(ints) for ints in (spec_starts, *_flat(touching), *_flat(after))]
-    table_data: Any = (row_of(project.settings), project.vars, *packed)
-    return _sized(marshal.dumps(table_data)) + b"".join(specs)
-
-
-def _flat(lists: list[list[int]]) -> tuple[list[int], list[int]]:
-    """Lists of ints as (starts, items): list k is items[starts[k]:starts[k + 1]]. Two lists of
-    ints load in a fraction of the time of thousands of small lists."""
-    starts, items = [0], []
-    for each in lists:
-        items.extend(each)
-        starts.append(len(items))
-    return starts, items
-
-
-def _packed(ints: list[int]) -> bytes:
-    from array import array
-
-    return array(_INT_CODE, ints).tobytes()
 
 
 def ints_of(packed: bytes) -> array.array[int]:
@@ -695,6 +500,6 @@ def ints_of(packed: bytes) -> array.array[int]:
     is imported here, not by a no-op, which never reads the table.)"""
     from array import array
 
-    ints = array(_INT_CODE)
+    ints = array(INT_CODE)
     ints.frombytes(packed)
     return ints

@@ -1,0 +1,222 @@
+"""Writing a proof after a full build (`fastpath.remember`): what the staleness decision read
+when it found every selected task up to date, by the hashes the build last took, laid out as
+`proof` reads it. No proof is left when the decision cannot vouch for every task by stat."""
+
+from __future__ import annotations
+
+import marshal
+import os
+import time
+
+from buildflow.fastpath.formats import PROOF_FILE as FILE_NAME
+from buildflow.fastpath.formats import PROOF_FORMAT as FORMAT
+from buildflow.fastpath.formats import PROOF_PROJECT_PART as PROJECT_PART
+from buildflow.fastpath.identity import listing
+from buildflow.fastpath.proof import (INT_CODE, MAX_PROOFS, dir_id, file_id, proof_name,
+                                      read_project_file, remove_quietly, sized, state_id,
+                                      targets_key, write_atomic, write_whole)
+from buildflow.fastpath.statrows import ABSENT, Row, RowTable
+from buildflow.gcpause import paused
+from buildflow.racy import trusted
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from buildflow.fastpath.projectcache import Basis
+    from buildflow.model import Project
+    from buildflow.state import State
+
+
+def record(project: Project, basis: Basis | None, state: State, names: Sequence[str],
+           targets: Sequence[str], cwd: str | None) -> None:
+    """After a build of `targets` (closure `names`) that ended with every task up to date or
+    run successfully and `state` closed: leave a proof for the next build, or remove the old
+    one when no proof can be given (a task that always runs, a directory output, a record that
+    disagrees with a file's last hash). A project not loaded through the project cache leaves
+    none (what it changed in the state voids the old one)."""
+    with paused():  # thousands of rows made on a large heap: collections would find nothing
+        _record(project, basis, state, names, targets, cwd)
+
+
+def _record(project: Project, basis: Basis | None, state: State, names: Sequence[str],
+            targets: Sequence[str], cwd: str | None) -> None:
+    cache_dir = project.cache_dir
+    if basis is None:
+        return  # not loaded through the project cache: nothing to check a proof against
+    cwd = cwd or os.getcwd()
+    overrides: Any = basis.key[-1]  # the key ends with the overrides, as sorted pairs
+    kind = proof_name(targets, cwd, dict(overrides))
+    proof_file = os.path.join(cache_dir, kind)
+    files = files_of(project, state, names)
+    dir_stats = _dir_stats(project.root, basis)
+    state_now = state_id(os.path.join(cache_dir, "state"))
+    if files is None or dir_stats is None or state_now is None or \
+            state_now[0] != state.good_size:  # a torn tail: appending must not follow it
+        remove_quietly(proof_file)
+        return
+    tasks = [name for name in names if not project.tasks[name].is_group]
+    key = (basis.key[1:], *targets_key(targets, cwd))
+    paths = list({p: None for name in tasks
+                  for p in (*project.tasks[name].inputs, *project.tasks[name].outputs)})
+    project_id = _project_file_for(project, basis, kind, key, tasks, paths)
+    index_of = {path: index for index, path in enumerate(paths)}
+    extra_paths = [path for path in files if path not in index_of]  # depfile inputs only
+    index_of.update((path, len(paths) + i) for i, path in enumerate(extra_paths))
+    depfiles = {i: tuple(index_of[p] for p in state.tasks[name].depfile_inputs)
+                for i, name in enumerate(tasks) if state.tasks[name].depfile_inputs}
+    rows, digests, unsettled = rows_of(paths + extra_paths, files, state)
+    write_whole(proof_file, project_id, state_now, dir_stats, extra_paths, RowTable.of(rows),
+                 "\n".join(digests), unsettled, len(tasks), depfiles)
+    _keep_newest(cache_dir)
+
+
+def _project_file_for(project: Project, basis: Basis, name: str, key: tuple[object, ...],
+                      tasks: list[str], paths: list[str]) -> Row | None:
+    """The identity of the project part of the proof for this key and these listings, written
+    unless the one on disk already has them (then the costly part, the tasks for
+    `incremental`, is not redone)."""
+    cache_dir = project.cache_dir
+    try:
+        head, project_id, handle = read_project_file(cache_dir, name)
+        handle.close()
+        if head[1] == key and head[2] == (basis.lone_inputs, basis.output_prefixes) and \
+                {rel: marshal.loads(seen) for rel, seen in head[4].items()} == basis.listings:
+            return project_id
+    except (OSError, EOFError, ValueError, TypeError):
+        pass
+    static = marshal.dumps((project.root, project.flowfile, basis.skip, paths))
+    listings = {rel: marshal.dumps(seen) for rel, seen in basis.listings.items()}
+    head_part: Any = (FORMAT, key, (basis.lone_inputs, basis.output_prefixes), static,
+                      listings)
+    project_file = os.path.join(cache_dir, name + PROJECT_PART)
+    write_atomic(project_file, sized(marshal.dumps(head_part)) + (_graph(project, tasks, paths) or b""))
+    return file_id(project_file)
+
+
+def _keep_newest(cache_dir: str) -> None:
+    """Remove the proofs of all but the MAX_PROOFS kinds of build written last."""
+    proofs = []
+    with os.scandir(cache_dir) as entries:
+        for entry in entries:
+            if entry.name.startswith(FILE_NAME) and "." not in entry.name:
+                proofs.append((entry.stat().st_mtime_ns, entry.path))
+    for _, path in sorted(proofs)[:-MAX_PROOFS]:
+        remove_quietly(path)
+        remove_quietly(path + PROJECT_PART)
+
+
+def rows_of(paths: Sequence[str], files: Mapping[str, str],
+            state: State) -> tuple[list[Row], list[str], list[int]]:
+    """The proof's row and hash of each path from the hashes the build last took, and which
+    of them are too recent to be trusted by stat."""
+    rows: list[Row] = []
+    digests: list[str] = []
+    unsettled: list[int] = []
+    for index, path in enumerate(paths):
+        entry = state.stats.get(path) if files[path] else None
+        if entry is None:
+            rows.append(ABSENT)
+            digests.append("")
+            continue
+        size, mtime_ns, inode, digest, hashed_at_ns = entry
+        rows.append((size, mtime_ns, inode))
+        digests.append(digest)
+        if not trusted(mtime_ns, hashed_at_ns):
+            unsettled.append(index)
+    return rows, digests, unsettled
+
+
+def _dir_stats(root: str, basis: Basis) -> dict[str, Row | None] | None:
+    """For each globbed directory, its stat when that can stand for its listing (taken before
+    a listing that agrees with the one the project was loaded from, and safely after the last
+    change), else None; None in all when some directory lists differently now."""
+    stats: dict[str, Row | None] = {}
+    for rel, seen in basis.listings.items():
+        now_ns = time.time_ns()
+        stat = dir_id(os.path.join(root, rel))
+        if listing(root, rel, basis.skip) != seen:
+            return None
+        stats[rel] = stat if stat is not None and trusted(stat[1], now_ns) else None
+    return stats
+
+
+def files_of(project: Project, state: State, names: Sequence[str]) -> dict[str, str] | None:
+    """Every path the decision reads for these tasks, with the hash it read, when it finds each
+    of them up to date by the hashes last taken (the state's stat entries): what a proof must
+    watch, since while none of those files changes, the decision cannot change either. None
+    when some task is not up to date by them (a task that always runs, a directory output,
+    whose tree hash no stat entry holds, a record that disagrees with a file's last hash)."""
+    from buildflow.hashing import MISSING
+    from buildflow.staleness import decide
+
+    stats, records, tasks = state.stats, state.tasks, project.tasks
+
+    def last_hash(path: str) -> str:
+        entry = stats.get(path)
+        return MISSING if entry is None else entry[3]
+
+    files: dict[str, str] = {}
+    for name in names:
+        task = tasks[name]
+        if task.is_group:
+            continue
+        decision = decide(task, records.get(name), last_hash, explain=False)
+        if decision.stale:
+            return None
+        files.update(decision.input_hashes)
+        files.update(decision.depfile_hashes)
+        files.update(decision.output_hashes)
+    return files
+
+
+def _graph(project: Project, tasks: list[str], paths: list[str]) -> bytes | None:
+    """What `incremental` needs to build part of the project: the settings and vars; each task
+    (its project order, spec, and the indices in `paths` of its inputs and outputs) as marshal
+    data of its own, so a part decodes only its tasks; and, as flat lists, which tasks touch
+    each path and which come after each task. The task data is one string with the offsets of
+    each task's, and every list of ints is packed (`ints_of` unpacks one), so that loading the
+    table decodes nothing but what the part uses. None when a task waits on a group through
+    `deps` (a part without the group would not wait)."""
+    from buildflow.fastpath.projectcache import row_of
+
+    graph = project.graph
+    index_of_path = {path: index for index, path in enumerate(paths)}
+    index_of_task = {name: index for index, name in enumerate(tasks)}
+    specs: list[bytes] = []
+    touching: list[list[int]] = [[] for _ in paths]
+    after: list[list[int]] = []
+    for index, name in enumerate(tasks):
+        task = project.tasks[name]
+        if any(project.tasks[dep].is_group for dep in task.deps):
+            return None
+        inputs = tuple(map(index_of_path.__getitem__, task.inputs))
+        outputs = tuple(map(index_of_path.__getitem__, task.outputs))
+        for path_index in {*inputs, *outputs}:
+            touching[path_index].append(index)
+        spec: Any = (graph.order[name], row_of(task), inputs, outputs)
+        specs.append(marshal.dumps(spec))
+        after.append([index_of_task[d] for d in graph.downstream[name] if d in index_of_task])
+    spec_starts = [0]
+    for spec_data in specs:
+        spec_starts.append(spec_starts[-1] + len(spec_data))
+    packed = [_packed(ints) for ints in (spec_starts, *_flat(touching), *_flat(after))]
+    table_data: Any = (row_of(project.settings), project.vars, *packed)
+    return sized(marshal.dumps(table_data)) + b"".join(specs)
+
+
+def _flat(lists: list[list[int]]) -> tuple[list[int], list[int]]:
+    """Lists of ints as (starts, items): list k is items[starts[k]:starts[k + 1]]. Two lists of
+    ints load in a fraction of the time of thousands of small lists."""
+    starts, items = [0], []
+    for each in lists:
+        items.extend(each)
+        starts.append(len(items))
+    return starts, items
+
+
+def _packed(ints: list[int]) -> bytes:
+    from array import array
+
+    return array(INT_CODE, ints).tobytes()
