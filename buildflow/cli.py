@@ -136,6 +136,9 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
     status = command("status", "list stale tasks with the first reason each")
     status.add_argument("targets", nargs="*", metavar="TARGET")
     status.add_argument("--check", action="store_true", help="exit 1 when anything is stale")
+    status.add_argument("--outputs", action="store_true",
+                        help="without records: compare the outputs with what a build of a "
+                             "copy of the files git tracks gives (for pre-commit)")
     explain = command("explain", "every reason a target is stale")
     explain.add_argument("targets", nargs="*", metavar="TARGET|VAR=VALUE",
                          help="one target; VAR=VALUE overrides a var, as for build")
@@ -362,6 +365,14 @@ def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
     if name == "explain" and len(targets) != 1:
         raise UsageError("bflow explain takes one TARGET (a task, TASK:ITEM or output path)"
                          + (f", got {len(targets)}: {' '.join(targets)}" if targets else ""))
+    if name == "status" and args.outputs:
+        # Loaded without the project cache, which would write into the cache dir.
+        from buildflow.commands import status
+        from buildflow.flowfile import resolve_path
+        from buildflow.project import load
+
+        return status.outputs(load(resolve_path(args.file, None), overrides), targets=targets,
+                              overrides=overrides, check=args.check)
     from buildflow import fastpath
     from buildflow.fastpath import FastOptions
 

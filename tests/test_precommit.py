@@ -1,9 +1,10 @@
 """The shipped .pre-commit-hooks.yaml, driven by the real pre-commit framework in a temporary git
-repository. The hook definitions are copied into a `repo: local` config with
-`language: system` (a `bflow` on PATH runs this checkout), so no network is needed."""
+repository and in fresh clones of it. The hook definitions are copied into a `repo: local`
+config with `language: system` (a `bflow` on PATH runs this checkout), so no network is needed."""
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import subprocess
@@ -27,13 +28,16 @@ inputs = ["src.txt"]
 outputs = ["derived.txt"]
 """
 
+STALE = "derived.txt: differs from what a build gives"
+
 
 def shipped_hooks() -> dict[str, dict[str, object]]:
     return {hook["id"]: hook for hook in yaml.safe_load(HOOKS_FILE.read_text())}
 
 
 class Repo:
-    """A git repository with a Flowfile, pre-commit installed, and `bflow` on PATH."""
+    """A git repository with a Flowfile, pre-commit installed, and `bflow` on PATH: built and
+    committed, or a fresh clone of one (no records: `.bflow/` is ignored)."""
 
     def __init__(self, root: Path, hook_ids: list[str], config: str | None = None) -> None:
         self.root = root / "repo"
@@ -58,10 +62,23 @@ class Repo:
         self.write(".gitignore", ".bflow/\n")
         self.write("src.txt", "hello\n")
         self.git("init", "-q", "-b", "main")
-        self.run(sys.executable, "-m", "pre_commit", "install")
+        self.install_hooks()
         assert self.run("bflow").returncode == 0
         self.git("add", ".")
         assert self.commit().returncode == 0
+
+    def install_hooks(self) -> None:
+        installed = self.run(sys.executable, "-m", "pre_commit", "install")
+        assert installed.returncode == 0, installed.stdout + installed.stderr
+
+    def clone(self) -> Repo:
+        """A fresh `git clone` beside this repository, with pre-commit installed in it."""
+        clone = copy.copy(self)
+        clone.root = self.root.parent / "clone"
+        self.git("clone", "-q", str(self.root), str(clone.root))
+        clone.install_hooks()
+        assert not (clone.root / ".bflow").exists()
+        return clone
 
     def write(self, path: str, text: str) -> None:
         (self.root / path).write_text(text)
@@ -94,7 +111,7 @@ def test_shipped_manifest_is_valid_and_runs_bflow() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     hooks = shipped_hooks()
     assert hooks["bflow-build"]["entry"] == "bflow build"
-    assert hooks["bflow-check"]["entry"] == "bflow status --check"
+    assert hooks["bflow-check"]["entry"] == "bflow status --check --outputs"
     for hook in hooks.values():
         assert hook["pass_filenames"] is False and hook["always_run"] is True
 
@@ -115,39 +132,67 @@ def test_build_hook_regenerates_and_fails_until_the_result_is_added(tmp_path: Pa
     assert repo.commits() == 2 and repo.committed("derived.txt") == "WORLD\n"
 
 
-def test_check_hook_blocks_a_commit_while_an_output_is_stale(tmp_path: Path) -> None:
-    repo = Repo(tmp_path, ["bflow-check"])
-    repo.write("src.txt", "world\n")
-    repo.git("add", "src.txt")
-    failed = repo.commit()
-    assert failed.returncode != 0
-    assert "shout: input src.txt changed" in failed.stdout + failed.stderr
-    assert repo.commits() == 1 and repo.read("derived.txt") == "HELLO\n"  # it only checks
-    assert repo.run("bflow").returncode == 0
-    repo.git("add", "derived.txt")
-    passed = repo.commit()
+def test_check_hook_in_a_fresh_clone_passes_what_a_build_gives_and_names_a_stale_output(
+        tmp_path: Path) -> None:
+    clone = Repo(tmp_path, ["bflow-check"]).clone()
+    clone.write("notes.txt", "no records here, and the committed output is right\n")
+    clone.git("add", "notes.txt")
+    passed = clone.commit()
     assert passed.returncode == 0, passed.stdout + passed.stderr
-    assert repo.commits() == 2 and repo.committed("derived.txt") == "WORLD\n"
+    clone.write("src.txt", "world\n")
+    clone.git("add", "src.txt")
+    failed = clone.commit()
+    assert failed.returncode != 0 and STALE in failed.stdout + failed.stderr
+    assert clone.commits() == 2 and clone.read("derived.txt") == "HELLO\n"  # it only checks
+    assert not (clone.root / ".bflow").exists()
+    assert clone.run("bflow").returncode == 0
+    clone.git("add", "derived.txt")
+    passed = clone.commit()
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert clone.commits() == 3 and clone.committed("derived.txt") == "WORLD\n"
 
 
-def readme_config() -> str:
+def test_check_hook_checks_what_is_staged_not_unstaged_changes(tmp_path: Path) -> None:
+    clone = Repo(tmp_path, ["bflow-check"]).clone()
+    clone.write("src.txt", "world\n")
+    assert clone.run("bflow").returncode == 0  # regenerated here, but not staged
+    clone.git("add", "src.txt")
+    failed = clone.commit()
+    assert failed.returncode != 0 and STALE in failed.stdout + failed.stderr
+    assert clone.read("derived.txt") == "WORLD\n"  # pre-commit put the unstaged change back
+    clone.git("add", "derived.txt")
+    clone.write("src.txt", "an unstaged edit\n")  # out of step with derived.txt, not staged
+    passed = clone.commit()
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert clone.committed("derived.txt") == "WORLD\n"
+    assert clone.read("src.txt") == "an unstaged edit\n"
+
+
+def readme_configs() -> dict[str, str]:
+    """The README's `.pre-commit-config.yaml` snippets as written, by the hook each names."""
     readme = (REPO / "README.md").read_text()
-    start = readme.index("# .pre-commit-config.yaml")
-    return textwrap.dedent(readme[start:readme.index("```", start)])
+    configs, start = {}, readme.find("# .pre-commit-config.yaml")
+    while start != -1:
+        text = textwrap.dedent(readme[start:readme.index("```", start)])
+        (hook_id,) = (hook["id"] for repo in yaml.safe_load(text)["repos"]
+                      for hook in repo["hooks"])
+        configs[hook_id] = text
+        start = readme.find("# .pre-commit-config.yaml", start + 1)
+    return configs
 
 
-def test_readme_config_names_the_shipped_hooks() -> None:
-    config = yaml.safe_load(readme_config())
-    hooks = {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
-    assert hooks and set(hooks) <= set(shipped_hooks())
-    for hook_id, hook in hooks.items():  # the local form says what the shipped one says
+def test_readme_configs_name_the_shipped_hooks() -> None:
+    configs = readme_configs()
+    assert set(configs) == set(shipped_hooks())
+    for hook_id, text in configs.items():  # the local form says what the shipped one says
+        (hook,) = (hook for repo in yaml.safe_load(text)["repos"] for hook in repo["hooks"])
         assert {k: v for k, v in hook.items() if k != "language"} == \
             {k: v for k, v in shipped_hooks()[hook_id].items()
              if k not in ("language", "description")}
 
 
-def test_readme_config_works_when_copied_into_a_fresh_repository(tmp_path: Path) -> None:
-    repo = Repo(tmp_path, [], config=readme_config())
+def test_readme_build_config_works_when_copied_into_a_fresh_repository(tmp_path: Path) -> None:
+    repo = Repo(tmp_path, [], config=readme_configs()["bflow-build"])
     assert repo.commits() == 1 and repo.committed("derived.txt") == "HELLO\n"
     repo.write("src.txt", "world\n")
     repo.git("add", "src.txt")
@@ -155,3 +200,15 @@ def test_readme_config_works_when_copied_into_a_fresh_repository(tmp_path: Path)
     assert failed.returncode != 0 and "derived.txt" in repo.git("status", "--short")
     repo.git("add", "derived.txt")
     assert repo.commit().returncode == 0 and repo.committed("derived.txt") == "WORLD\n"
+
+
+def test_readme_check_config_works_when_copied_into_a_fresh_clone(tmp_path: Path) -> None:
+    clone = Repo(tmp_path, [], config=readme_configs()["bflow-check"]).clone()
+    clone.write("src.txt", "world\n")
+    clone.git("add", "src.txt")
+    failed = clone.commit()
+    assert failed.returncode != 0 and STALE in failed.stdout + failed.stderr
+    assert clone.run("bflow").returncode == 0
+    clone.git("add", "derived.txt")
+    passed = clone.commit()
+    assert passed.returncode == 0, passed.stdout + passed.stderr

@@ -1,7 +1,10 @@
 """`bflow status` (stale tasks, first reason each) and `bflow explain` (every reason): both print
-the reasons staleness.decide returned, nothing else, on the project as a build would find it."""
+the reasons staleness.decide returned, nothing else, on the project as a build would find it.
+`bflow status --outputs` answers another question, without records: see `outputcheck`."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from buildflow import engine
 from buildflow.commands import invocation_dir
@@ -25,6 +28,27 @@ def run(project: Project, *, targets: list[str], check: bool) -> int:
         print("bflow: " + ("1 task is up to date" if len(decisions) == 1 else
                            f"all {len(decisions)} tasks are up to date"))
     return EXIT_FAILED if stale and check else EXIT_OK
+
+
+def outputs(project: Project, *, targets: list[str], overrides: Mapping[str, str],
+            check: bool) -> int:
+    """Outputs that differ from what a build of the tracked files gives. A task that fails in
+    that build leaves the question open, so that fails even without `check`."""
+    from buildflow import outputcheck
+
+    comparison = outputcheck.compare(project, targets, overrides, invocation_dir())
+    for failure in comparison.failures:
+        print(f"{failure.task}: failed in a build of a copy of the files git tracks: "
+              f"{failure.reason}")
+        print("".join(f"  {line}\n" for line in failure.output.splitlines()), end="")
+    if comparison.failures:
+        return EXIT_FAILED
+    for mismatch in comparison.mismatches:
+        print(f"{mismatch.path}: {mismatch.problem}")
+    if not comparison.mismatches:
+        print("bflow: " + ("1 output matches" if comparison.compared == 1 else
+                           f"all {comparison.compared} outputs match") + " what a build gives")
+    return EXIT_FAILED if comparison.mismatches and check else EXIT_OK
 
 
 def explain(project: Project, *, target: str) -> int:

@@ -1,0 +1,46 @@
+"""What git tracks and ignores in a directory: `bflow status --outputs` builds a copy of the
+tracked files, so it checks what a commit holds (under pre-commit, which stashes unstaged
+changes, the working tree holds what is staged)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterable
+
+from buildflow.errors import UsageError
+
+
+def tracked(directory: str) -> set[str]:
+    """The files git tracks in `directory` (and in its submodules), relative to it, whether or
+    not they are on disk."""
+    return _paths(_git(directory, "ls-files", "-z", "--recurse-submodules"))
+
+
+def ignored(directory: str, paths: Iterable[str]) -> set[str]:
+    """Those of `paths` (relative to `directory`) that git ignores."""
+    listed = b"\0".join(os.fsencode(path) for path in paths)
+    if not listed:
+        return set()
+    # Exit status 1 means "none of them is ignored".
+    return _paths(_git(directory, "check-ignore", "-z", "--stdin", stdin=listed, ok=(0, 1)))
+
+
+def _paths(output: bytes) -> set[str]:
+    return {os.fsdecode(path) for path in output.split(b"\0") if path}
+
+
+def _git(directory: str, *args: str, stdin: bytes = b"", ok: tuple[int, ...] = (0,)) -> bytes:
+    try:
+        result = subprocess.run(["git", *args], cwd=directory, input=stdin,
+                                capture_output=True, check=False)
+    except FileNotFoundError:
+        raise UsageError(f"{directory}: bflow status --outputs builds a copy of the files git "
+                         "tracks, and git is not installed (install it, or put it on PATH)"
+                         ) from None
+    if result.returncode not in ok:
+        message = os.fsdecode(result.stderr).strip().splitlines() or [
+            f"exit status {result.returncode}"]
+        raise UsageError(f"{directory}: git {args[0]}: {message[-1]}; bflow status --outputs "
+                         "builds a copy of the files git tracks, so run it in a git work tree")
+    return result.stdout

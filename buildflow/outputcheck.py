@@ -1,0 +1,125 @@
+"""`bflow status --outputs`: do the generated files git tracks hold what a build gives?
+
+The question a pre-commit hook asks, answered without the records (they live in the ignored
+cache dir, so a fresh clone has none): build the selected tasks in a scratch copy of the files
+git tracks, then compare every output the build made with the project's own. It adds no
+staleness rule (the build in the copy decides as every build does) and writes nothing into
+the project, its cache dir included.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping
+
+from buildflow import engine, events, gitfiles
+from buildflow.errors import EXIT_OK, UsageError
+from buildflow.model import Project, Task
+from buildflow.typing_lite import NamedTuple
+
+FIX = "run bflow, then git add it"
+
+
+class Mismatch(NamedTuple):
+    """An output (relative to the root) that is not what a build gives, and how to fix it."""
+
+    path: str
+    problem: str
+
+
+class Comparison(NamedTuple):
+    """How many outputs were compared, those that differ, and the tasks that failed in the
+    copy (then nothing is compared: an unfinished build gives no answer)."""
+
+    compared: int
+    mismatches: list[Mismatch]
+    failures: list[events.TaskFailed]
+
+
+def compare(project: Project, targets: list[str], overrides: Mapping[str, str],
+            cwd: str) -> Comparison:
+    """Build `targets` (none: every task that declares outputs) of a copy of `project`'s
+    tracked files, loaded with `overrides`, and compare their outputs with the project's."""
+    tracked = gitfiles.tracked(project.root)
+    flowfile = os.path.relpath(project.flowfile, project.root).replace(os.sep, "/")
+    if flowfile not in tracked:
+        raise UsageError(f"{project.flowfile}: git does not track it, and bflow status "
+                         f"--outputs builds a copy of the files git tracks (git add {flowfile})")
+    with tempfile.TemporaryDirectory(prefix="bflow-outputs-") as temp:
+        scratch = os.path.realpath(temp)
+        _copy(project.root, scratch, tracked)
+        from buildflow.project import load
+
+        copy = load(os.path.join(scratch, flowfile), overrides)
+        names = targets or [name for name, task in copy.tasks.items() if task.outputs]
+        if not names:
+            return Comparison(0, [], [])
+        reporter = events.Collector()
+        result = engine.build(copy, names, keep_going=True, reporter=reporter,
+                              cwd=_moved(cwd, project.root, scratch))
+        if result.exit_status != EXIT_OK:
+            failed = [e for e in reporter.events if isinstance(e, events.TaskFailed)]
+            return Comparison(0, [], failed)
+        built = result.project or copy  # set by every build that is not a dry run
+        outputs = _outputs(scratch, (built.tasks[name] for name in result.selected), tracked)
+        return _compared(project.root, scratch, sorted(outputs), tracked)
+
+
+def _copy(root: str, scratch: str, files: Iterable[str]) -> None:
+    """The tracked files that are on disk, with their modes; symlinks as symlinks: what a
+    fresh clone has."""
+    for path in files:
+        source, target = os.path.join(root, path), os.path.join(scratch, path)
+        if not os.path.lexists(source):
+            continue  # deleted, not yet committed
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copy2(source, target, follow_symlinks=False)
+
+
+def _moved(cwd: str, root: str, scratch: str) -> str | None:
+    """`cwd` in the copy, so that output paths given as targets mean the same files there."""
+    relative = os.path.relpath(cwd, root)
+    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+        return None
+    return os.path.normpath(os.path.join(scratch, relative))
+
+
+def _outputs(scratch: str, tasks: Iterable[Task], tracked: set[str]) -> set[str]:
+    """The output files of `tasks`: for a directory output, the files the build left in it
+    and the tracked files under it."""
+    paths: set[str] = set()
+    for task in tasks:
+        for output in task.outputs:
+            if output not in task.dir_outputs:
+                paths.add(output)
+                continue
+            paths.update(path for path in tracked if path.startswith(output + "/"))
+            for directory, _, names in os.walk(os.path.join(scratch, output)):
+                paths.update(os.path.relpath(os.path.join(directory, name), scratch)
+                             .replace(os.sep, "/") for name in names)
+    return paths
+
+
+def _compared(root: str, scratch: str, paths: list[str], tracked: set[str]) -> Comparison:
+    built = {path for path in paths if os.path.isfile(os.path.join(scratch, path))}
+    ignored = gitfiles.ignored(root, (path for path in built if path not in tracked))
+    mismatches, compared = [], 0
+    for path in paths:
+        if path in ignored or (path not in built and path not in tracked):
+            continue  # ignored by git, or neither built nor committed: not the commit's
+        compared += 1
+        here = os.path.join(root, path)
+        if path not in built:
+            mismatches.append(Mismatch(path, "git tracks it, but a build does not make it "
+                                             "(git rm it)"))
+        elif path not in tracked:
+            mismatches.append(Mismatch(path, f"a build makes it, but git does not track it "
+                                             f"({FIX}, or list it in .gitignore)"))
+        elif not os.path.isfile(here):
+            mismatches.append(Mismatch(path, f"missing, and a build makes it ({FIX})"))
+        elif not filecmp.cmp(here, os.path.join(scratch, path), shallow=False):
+            mismatches.append(Mismatch(path, f"differs from what a build gives ({FIX})"))
+    return Comparison(compared, mismatches, [])

@@ -1,0 +1,151 @@
+"""`bflow status --outputs`: the generated files git tracks compared with what a build of a copy
+of the tracked files gives, through the real `bflow` in real git repositories."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import Project, run_bflow
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+
+FLOW = """
+[tasks.shout]
+cmd = "tr a-z A-Z < {input} > {output}"
+inputs = ["src.txt"]
+outputs = ["gen/shout.txt"]
+
+[tasks.count]
+cmd = "wc -c < {input} > {output}"
+inputs = ["gen/shout.txt"]
+outputs = ["gen/count.txt"]
+
+[tasks.site]
+cmd = "rm -rf site && mkdir site && cp {input} site/index.txt"
+inputs = ["src.txt"]
+outputs = ["site/"]
+
+[tasks.scratch]
+cmd = "cp {input} {output}"
+inputs = ["src.txt"]
+outputs = ["tmp/scratch.txt"]
+"""
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+                          cwd=root, check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def repo(project: Project) -> Project:
+    """Built and committed; `tmp/` ignored along with the cache dir."""
+    project.flowfile(FLOW)
+    project.write("src.txt", "hello\n")
+    project.write(".gitignore", ".bflow/\ntmp/\n")
+    project.build()
+    git(project.root, "init", "-q", "-b", "main")
+    git(project.root, "add", ".")
+    git(project.root, "commit", "-q", "-m", "built")
+    return project
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    return {str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(root.rglob("*")) if path.is_file() and ".git" not in path.parts}
+
+
+def test_committed_outputs_as_a_build_gives_them_pass_without_records(repo: Project) -> None:
+    shutil.rmtree(repo.root / ".bflow")
+    result = repo.bflow("status", "--check", "--outputs")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == "bflow: all 3 outputs match what a build gives\n"  # tmp/ ignored
+    assert not (repo.root / ".bflow").exists()
+
+
+def test_each_output_that_is_not_what_a_build_gives_is_named_with_its_fix(
+        repo: Project) -> None:
+    repo.write("src.txt", "hello, world\n")
+    (repo.root / "gen/count.txt").unlink()
+    repo.write("site/old.txt", "a build no longer makes this\n")
+    git(repo.root, "add", "site/old.txt")
+    repo.flowfile(FLOW + '\n[tasks.extra]\ncmd = "echo x > {output}"\noutputs = ["extra.txt"]\n')
+    result = repo.bflow("status", "--check", "--outputs")
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        "extra.txt: a build makes it, but git does not track it "
+        "(run bflow, then git add it, or list it in .gitignore)",
+        "gen/count.txt: missing, and a build makes it (run bflow, then git add it)",
+        "gen/shout.txt: differs from what a build gives (run bflow, then git add it)",
+        "site/index.txt: differs from what a build gives (run bflow, then git add it)",
+        "site/old.txt: git tracks it, but a build does not make it (git rm it)",
+    ]
+    assert repo.bflow("status", "--outputs").returncode == 0  # without --check, only a report
+
+
+def test_it_writes_nothing_into_the_project_not_even_the_records(repo: Project) -> None:
+    repo.write("src.txt", "changed\n")
+    before = tree_digest(repo.root)
+    assert repo.bflow("status", "--check", "--outputs").returncode == 1
+    assert tree_digest(repo.root) == before
+
+
+def test_targets_select_what_is_built_and_compared(repo: Project) -> None:
+    repo.write("src.txt", "changed\n")
+    (repo.root / "gen/shout.txt").write_text("CHANGED\n")
+    result = repo.bflow("status", "--check", "--outputs", "count")
+    assert result.returncode == 1
+    assert result.stdout == ("gen/count.txt: differs from what a build gives "
+                             "(run bflow, then git add it)\n")
+    from_a_subdirectory = run_bflow("status", "--check", "--outputs", "shout.txt",
+                                    cwd=repo.root / "gen")
+    assert from_a_subdirectory.returncode == 0, from_a_subdirectory.stderr
+    assert from_a_subdirectory.stdout == "bflow: 1 output matches what a build gives\n"
+
+
+def test_a_task_that_fails_in_the_copy_fails_the_check_naming_it(repo: Project) -> None:
+    repo.flowfile(FLOW + '\n[tasks.broken]\ncmd = "echo no such tool >&2; exit 3"\n'
+                  'outputs = ["broken.txt"]\n')
+    result = repo.bflow("status", "--outputs")
+    assert result.returncode == 1
+    assert result.stdout.startswith(
+        "broken: failed in a build of a copy of the files git tracks: exit 3\n  no such tool\n")
+
+
+def test_it_builds_what_git_tracks_not_untracked_files(project: Project) -> None:
+    project.flowfile("""
+        [tasks.all]
+        cmd = "cat {inputs} > {output}"
+        inputs = ["notes/*.txt"]
+        outputs = ["all.txt"]
+        """)
+    project.write("notes/a.txt", "a\n")
+    project.build()
+    git(project.root, "init", "-q")
+    git(project.root, "add", "Flowfile", "notes", "all.txt")
+    project.write("notes/b.txt", "b\n")  # a build here would take it in; the commit would not
+    assert project.bflow("status", "--check", "--outputs").returncode == 0
+    git(project.root, "add", "notes/b.txt")
+    result = project.bflow("status", "--check", "--outputs")
+    assert result.returncode == 1
+    assert result.stdout.startswith("all.txt: differs from what a build gives")
+
+
+def test_outside_git_or_with_an_untracked_flowfile_it_says_what_to_do(project: Project) -> None:
+    project.flowfile(FLOW)
+    project.write("src.txt", "hello\n")
+    root = project.root.resolve()
+    outside = project.bflow("status", "--outputs",
+                            env={"GIT_CEILING_DIRECTORIES": str(root.parent)})
+    assert outside.returncode == 2
+    assert f"{root}: git ls-files: fatal: not a git repository" in outside.stderr
+    assert "run it in a git work tree" in outside.stderr
+    git(project.root, "init", "-q")
+    untracked = project.bflow("status", "--outputs")
+    assert untracked.returncode == 2
+    assert f"{root / 'Flowfile'}: git does not track it" in untracked.stderr
+    assert "(git add Flowfile)" in untracked.stderr
