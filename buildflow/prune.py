@@ -18,8 +18,12 @@ def dead_outputs(project: Project, state: State,
                  hasher: Hasher) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """Recorded outputs that no current task declares and that are still on disk, as (task,
     path): those still byte-identical to what bflow recorded, which a build removes, and those
-    modified since, which it leaves."""
-    return _outputs_on_disk(state, state.tasks, project.graph.producer, hasher)
+    modified since, which it leaves. The records of instances of a foreach whose instances
+    the build finds again (`Task.expands`) are left to it: a project loaded before their
+    files were written (as `bflow watch` keeps it) does not know them yet."""
+    tasks = project.tasks
+    return _outputs_on_disk(state, (name for name in state.tasks if not getattr(
+        tasks.get(name.partition(":")[0]), "expands", False)), project.graph.producer, hasher)
 
 
 def _outputs_on_disk(state: State, names: Iterable[str], declared: Container[str],
@@ -49,7 +53,8 @@ def prune_dead_outputs(project: Project, state: State, hasher: Hasher,
     removals are told to `note` (information), a file left in place to `say` (a warning)."""
     removable, modified = dead_outputs(project, state, hasher)
     removed = _remove(project.root, removable, modified, project.tasks, say, note)
-    state.forget([name for name in state.tasks if name not in project.tasks])
+    state.forget([name for name in state.tasks if name not in project.tasks and not getattr(
+        project.tasks.get(name.partition(":")[0]), "expands", False)])
     return removed
 
 

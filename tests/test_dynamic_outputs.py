@@ -136,3 +136,19 @@ def test_graph_marks_what_is_known_only_after_a_run(project: Project) -> None:
         project.bflow("graph", "--format", "json").stdout)["nodes"]}
     assert {n["state"] for n in nodes.values()} == {"up_to_date"}
     assert "compile:gen/x.c" in nodes
+
+
+def test_a_project_loaded_before_its_producer_ran_keeps_what_the_build_found(
+        project: Project) -> None:
+    # As `bflow watch` does: one project, loaded when site/ was empty, built again and again.
+    from buildflow import engine
+
+    project.flowfile(SITE)
+    project.write("list.txt", "a\n")
+    loaded = engine.load(project.root / "Flowfile")
+    assert engine.build(loaded).exit_status == 0
+    project.write("list.txt", "a\nb\n")
+    assert engine.build(loaded).exit_status == 0
+    assert len(project.runs()) == 6
+    assert sorted(project.runs()[3:]) == ["each:site/b.html", "gen", "join"]
+    assert project.read("out/a.txt") == "a\n"
