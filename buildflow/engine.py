@@ -102,7 +102,11 @@ def _dry_run(project: Project, targets: list[str], cwd: str | None, options: Bui
     result = BuildResult(EXIT_OK)
     reporter.handle(ev.BuildStarted(total=len(decisions), jobs=options.jobs))
     for name, decision in decisions.items():
-        if decision.stale:
+        if decision.after:
+            reason = str(decision.reasons[0])
+            reporter.handle(ev.TaskWouldRun(name, reason, after=decision.after))
+            result.tasks[name] = TaskResult(name, Outcome.SKIPPED, reason=reason)
+        elif decision.stale:
             reason = str(decision.reasons[0])
             reporter.handle(ev.TaskWouldRun(name, reason, masked(project.tasks[name].env,
                                                                  project.tasks[name].commands)))

@@ -56,12 +56,23 @@ class TaskSkipped(NamedTuple):
 
 class TaskWouldRun(NamedTuple):
     """Dry run (`-n`): the task is stale and would run these commands (expanded, secrets
-    masked), for this reason."""
+    masked), for this reason; or, with `after`, it may run once that task has run, which
+    writes the files its globs match (its commands are not known before)."""
 
     task: str
     reason: str
     commands: tuple[str, ...] = ()
+    after: str = ""
     event: str = "task_would_run"
+
+
+class PlanChanged(NamedTuple):
+    """The build found the instances of a foreach over files it wrote: `added` more tasks
+    may run, `dropped` of those counted in BuildStarted will not (their item is gone)."""
+
+    added: int
+    dropped: int
+    event: str = "plan_changed"
 
 
 class BuildFinished(NamedTuple):
@@ -75,7 +86,7 @@ class BuildFinished(NamedTuple):
 
 
 Event = (BuildStarted | TaskStarted | TaskRetry | TaskFinished | TaskFailed | TaskSkipped
-         | TaskWouldRun | BuildFinished)
+         | TaskWouldRun | PlanChanged | BuildFinished)
 
 
 def to_dict(event: Event) -> dict[str, object]:

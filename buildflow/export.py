@@ -18,6 +18,7 @@ from buildflow.typing_lite import NamedTuple
 class NodeState(Enum):
     STALE = "stale"
     UP_TO_DATE = "up_to_date"
+    AFTER = "after"  # known only once a task that would run has run: it may run
 
 
 class Node(NamedTuple):
@@ -30,7 +31,7 @@ class Node(NamedTuple):
 
     @property
     def stale(self) -> bool:
-        return self.state is NodeState.STALE
+        return self.state is not NodeState.UP_TO_DATE
 
 
 class GraphView(NamedTuple):
@@ -42,7 +43,8 @@ def view(graph: Graph, names: Iterable[str], decisions: Mapping[str, Decision]) 
     """The subgraph over `names` (in topological order) with each node's state.
 
     A task is stale when its decision says so. A group has no decision of its own: it is stale
-    when building it would run something, that is when any task it needs is stale.
+    when building it would run something, that is when any task it needs is stale; but a group
+    standing for instances not known yet is "after" a task, as its decision says.
     """
     names = list(names)
     members = set(names)
@@ -51,17 +53,20 @@ def view(graph: Graph, names: Iterable[str], decisions: Mapping[str, Decision]) 
     for name in names:
         task = graph.tasks[name]
         ups = [up for up in graph.upstream[name] if up in members]
-        if task.is_group:
+        decision = decisions.get(name)
+        if decision is not None and decision.after:
+            state, reason = NodeState.AFTER, str(decision.reasons[0])
+        elif task.is_group:
             stale_ups = [up for up in ups if runs_something[up]]
-            stale = bool(stale_ups)
+            state = NodeState.STALE if stale_ups else NodeState.UP_TO_DATE
             reason = f"needs stale {', '.join(stale_ups)}" if stale_ups else ""
         else:
-            decision = decisions[name]
-            stale = decision.stale
-            reason = str(decision.reasons[0]) if stale else ""
-        runs_something[name] = stale or any(runs_something[up] for up in ups)
-        nodes.append(Node(name, NodeState.STALE if stale else NodeState.UP_TO_DATE,
-                          task.is_group, reason, task.inputs, task.outputs))
+            assert decision is not None
+            state = NodeState.STALE if decision.stale else NodeState.UP_TO_DATE
+            reason = str(decision.reasons[0]) if decision.stale else ""
+        node = Node(name, state, task.is_group, reason, task.inputs, task.outputs)
+        runs_something[name] = node.stale or any(runs_something[up] for up in ups)
+        nodes.append(node)
     edges = tuple((up, name) for name in names for up in graph.upstream[name] if up in members)
     return GraphView(tuple(nodes), edges)
 
@@ -72,6 +77,8 @@ _RED, _GREEN, _DIM, _RESET = "\x1b[31m", "\x1b[32m", "\x1b[2m", "\x1b[0m"
 
 def _label(node: Node) -> str:
     kind = "group, " if node.group else ""
+    if node.state is NodeState.AFTER:
+        return f"{kind}{node.reason}"
     if node.stale:
         return f"{kind}stale: {node.reason}"
     return f"{kind}up to date"

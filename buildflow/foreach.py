@@ -32,7 +32,7 @@ def output_paths(decl: TaskDecl, values: Mapping[str, str]) -> list[str]:
     return [globbing.normalize(placeholders.expand(o, values)) for o in decl.outputs]
 
 
-def _match(decl: TaskDecl, variables: Mapping[str, str], disk: globbing.DiskIndex,
+def match_items(decl: TaskDecl, variables: Mapping[str, str], disk: globbing.DiskIndex,
            declared: Mapping[str, str]) -> list[Item]:
     """Sorted items of one foreach task; `!` entries remove what the entries before matched."""
     others = [path for path, owner in declared.items() if owner != decl.name]
@@ -64,10 +64,49 @@ def find_items(decls: Sequence[TaskDecl], variables: Mapping[str, str],
             for item in found[decl.name]:
                 for path in output_paths(decl, instance_values(variables, decl, item)):
                     declared.setdefault(path, decl.name)
-        again = {decl.name: _match(decl, variables, disk, declared) for decl in looping}
+        again = {decl.name: match_items(decl, variables, disk, declared) for decl in looping}
         if again == found:
             break
         found = again
         if len(looping) == 1:  # its own outputs are never its items: nothing more to find
             break
     return found
+
+
+def item_of(decl: TaskDecl, variables: Mapping[str, str], path: str) -> Item:
+    """The item of the instance for `path`, with the glob that matched it, as `match_items`
+    pairs them: the first entry matching it."""
+    for pattern in decl.foreach:
+        expanded = globbing.normalize(placeholders.expand(pattern, variables))
+        if not pattern.startswith("!") and globbing.compile_glob(expanded).match(path):
+            return path, expanded
+    return path, path
+
+
+# Placeholders standing for a part of the item that may hold `/`, and parts that cannot.
+_SPANNING = ("item", "dir", "rel", "relstem")
+_WITHIN = ("name", "stem", "ext")
+
+
+def output_globs(decl: TaskDecl, variables: Mapping[str, str]) -> list[str]:
+    """Globs that match every path an instance of `decl` can write, whatever its item: what a
+    glob elsewhere can match once a build has found the instances."""
+    values = dict(variables, task=instance_name(decl.name, "\0"),
+                  **{name: "\0" for name in _SPANNING}, **{name: "*" for name in _WITHIN})
+    globs: list[str] = []
+    for template in decl.outputs:
+        path = globbing.normalize(placeholders.expand(template, values))
+        shapes: list[list[str]] = [[]]  # each a list of segments
+        for segment in path.split("/"):
+            if segment == "\0":
+                shapes = [[*shape, "**"] for shape in shapes]
+            elif "\0" in segment:
+                wild = segment.replace("\0", "*")
+                shapes = [[*shape, *extra] for shape in shapes
+                          for extra in ([wild], [wild.split("*")[0] + "*", "**",
+                                                 "*" + wild.rsplit("*")[-1]])]
+            else:
+                shapes = [[*shape, segment] for shape in shapes]
+        tail = ["**"] if template.endswith("/") else []
+        globs.extend("/".join([*shape, *tail]) for shape in shapes)
+    return globs

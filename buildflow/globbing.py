@@ -150,3 +150,47 @@ def match(pattern: str, disk: DiskIndex, declared: Iterable[str],
     candidates = set(disk.files_under(prefix))
     candidates.update(declared)
     return sorted(p for p in candidates if regex.match(p) and p not in exclude)
+
+
+
+
+def may_overlap(first: str, second: str) -> bool:
+    """Whether some path could match both globs: decides at load which globs can match files a
+    build writes that no Flowfile names (those under a directory output, `site/**`, or made by
+    a foreach over them). Exact for `**` and literal segments; two wildcard segments overlap
+    unless their fixed starts or ends differ, so it may say yes where no path fits both."""
+    a, b = first.split("/"), second.split("/")
+
+    @lru_cache(maxsize=None)
+    def fits(i: int, j: int) -> bool:
+        """Whether a[i:] and b[j:] can match the same segments. A `**` matches none (unless
+        it is last: `compile_glob` makes a last `**` match one or more), or the other's next
+        segment and then ends or goes on."""
+        if i == len(a) or j == len(b):
+            return i == len(a) and j == len(b)
+        if a[i] == "**" and ((i + 1 < len(a) and fits(i + 1, j)) or fits(i, j + 1)
+                             or fits(i + 1, j + 1)):
+            return True
+        if b[j] == "**" and ((j + 1 < len(b) and fits(i, j + 1)) or fits(i + 1, j)
+                             or fits(i + 1, j + 1)):
+            return True
+        return "**" not in (a[i], b[j]) and _segments_overlap(a[i], b[j]) \
+            and fits(i + 1, j + 1)
+
+    return fits(0, 0)
+
+
+def _segments_overlap(x: str, y: str) -> bool:
+    if not is_glob(x) or not is_glob(y):
+        literal, pattern = (x, y) if not is_glob(x) else (y, x)
+        return re.fullmatch(_segment_regex(pattern), literal) is not None
+    (start_x, end_x), (start_y, end_y) = _fixed_ends(x), _fixed_ends(y)
+    return (start_x.startswith(start_y) or start_y.startswith(start_x)) and \
+        (end_x.endswith(end_y) or end_y.endswith(end_x))
+
+
+def _fixed_ends(segment: str) -> tuple[str, str]:
+    """The literal text before the first wildcard of a segment and after the last."""
+    first = min(i for i in (segment.find(c) for c in "*?[") if i >= 0)
+    last = max(segment.rfind(c) for c in "*?]")
+    return segment[:first], segment[last + 1:]

@@ -38,7 +38,8 @@ class Graph:
                 if producer is not None:
                     links[producer] = None
             linked = tuple(links)
-            ups = tuple({**dict.fromkeys(task.deps), **links}) if task.deps else linked
+            ups = tuple({**dict.fromkeys(task.deps), **dict.fromkeys(task.known_after),
+                         **links}) if task.deps or task.known_after else linked
             self.link_upstream[task.name] = linked
             self.upstream[task.name] = ups
             for up in ups:
@@ -131,10 +132,10 @@ class Graph:
             bases.setdefault(task.base, []).append(task.name)
         selected: dict[str, None] = {}
         for target in targets:
-            if target in self.tasks:
-                selected[target] = None
-            elif target in bases:
+            if target in bases:  # a task, or all instances of a foreach (and their group)
                 selected.update(dict.fromkeys(bases[target]))
+            elif target in self.tasks:
+                selected[target] = None
             else:
                 producer = self._producer_for_target(target, root, cwd)
                 if producer is None:

@@ -47,6 +47,13 @@ class Task(NamedTuple):
     always: bool = False
     description: str = ""
     item: str | None = None
+    # The tasks that must have run before what this task's globs match is known (they write
+    # a directory output its globs cover, or are a foreach over such files): it waits for them,
+    # and the build expands its inputs again when it becomes ready.
+    known_after: tuple[str, ...] = ()
+    # A group standing for the instances of a foreach over files this build writes: when it
+    # becomes ready, the build finds the instances again, on the disk as its producers left it.
+    expands: bool = False
 
     @property
     def is_group(self) -> bool:
@@ -71,6 +78,9 @@ class Project(NamedTuple):
     graph: Graph
     warnings: tuple[str, ...] = ()
     globbed_dirs: frozenset[str] = frozenset()
+    # The declarations (TaskDecl fields, as plain tuples the project cache can store) of the
+    # tasks with `known_after`, which the build expands again (`project.Expander`).
+    decls: tuple[tuple[object, ...], ...] = ()
     # The document a project made from Python objects came from (None: from a Flowfile).
     data: Mapping[str, Any] | None = None
 

@@ -8,7 +8,7 @@ each can name the failure it waits on, whether or not the build goes on.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping
+from collections.abc import Container, Iterable, Mapping
 
 from buildflow.graph import Graph
 
@@ -19,7 +19,7 @@ class Plan:
         """`also_after`: more tasks each must wait for, besides the graph's (the writers of
         what its depfile named, `Graph.depfile_links`); all of them among `names`."""
         selected = set(names)
-        self._order = graph.order
+        self.order = self._graph_order = graph.order
         if len(selected) == len(graph.tasks) and not also_after:  # the usual build
             self._downstream = graph.downstream
         else:
@@ -47,10 +47,53 @@ class Plan:
         """`name` is done (ok: ran or up to date); its dependents may become ready."""
         if not ok:
             self._block_below(name, self.blocked_by.get(name, name))
+        waiting = self._waiting
         for down in self._downstream[name]:
-            self._waiting[down] -= 1
-            if self._waiting[down] == 0:
-                heapq.heappush(self._ready, (self._order[down], down))
+            left = waiting.get(down)
+            if left is None:  # dropped
+                continue
+            waiting[down] = left - 1
+            if left == 1:
+                heapq.heappush(self._ready, (self.order[down], down))
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._waiting
+
+    def dependents(self, name: str) -> list[str]:
+        """The tasks of the plan waiting for `name`."""
+        return [down for down in self._downstream[name] if down in self._waiting]
+
+    def add(self, name: str, order: int, upstream: Iterable[str], finished: Container[str],
+            blocked_by: str | None = None) -> None:
+        """A task found during the build (an instance of a foreach over files the build
+        wrote, or a task it needs): it waits for those of `upstream` in the plan that have not
+        `finished`, and starts after them in `order` (the Flowfile's place of its task)."""
+        if self.order is self._graph_order:  # shared with the graph until now
+            self.order = dict(self.order)
+            self._downstream = {n: list(downs) for n, downs in self._downstream.items()}
+        self.order[name] = order
+        self._downstream[name] = []
+        self._waiting[name] = 0
+        if blocked_by is not None:
+            self.blocked_by[name] = blocked_by
+        for up in dict.fromkeys(upstream):
+            if up in self._waiting and up not in finished:
+                self.add_edge(up, name)
+        if self._waiting[name] == 0:
+            heapq.heappush(self._ready, (order, name))
+
+    def add_edge(self, up: str, down: str) -> None:
+        """`down`, which is not ready yet, also waits for `up`."""
+        self._downstream[up].append(down)
+        self._waiting[down] += 1
+        if up in self.blocked_by:
+            self.blocked_by.setdefault(down, self.blocked_by[up])
+
+    def drop(self, name: str) -> None:
+        """`name`, not ready yet, will not run after all (an instance whose item is gone):
+        nothing waits for it any more."""
+        del self._waiting[name]
+        self.finished(name, ok=True)
 
     def _block_below(self, name: str, failure: str) -> None:
         stack = list(self._downstream[name])

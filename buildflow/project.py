@@ -15,7 +15,7 @@ from buildflow import foreach, globbing, placeholders, rootcheck
 from buildflow.errors import FlowfileError, UsageError, did_you_mean
 from buildflow.flowfile import Flowfile, TaskDecl
 from buildflow.graph import Graph
-from buildflow.model import Project, Task
+from buildflow.model import Project, Settings, Task
 from buildflow.typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
@@ -34,12 +34,13 @@ class _Staged(NamedTuple):
 
 
 class _Resolver:
-    def __init__(self, flowfile: Flowfile, overrides: Mapping[str, str],
+    def __init__(self, path: str, settings: Settings, variables: Mapping[str, str],
                  hidden: frozenset[str]) -> None:
-        self.file = os.path.basename(flowfile.path)
-        self.root = os.path.dirname(flowfile.path)
-        self.vars = {**dict(flowfile.vars), **overrides}
-        self.cache_dir = globbing.normalize(flowfile.settings.cache_dir)
+        self.file = os.path.basename(path)
+        self.root = os.path.dirname(path)
+        self.settings = settings
+        self.vars = dict(variables)
+        self.cache_dir = globbing.normalize(settings.cache_dir)
         self.disk = globbing.DiskIndex(self.root, skip=[self.cache_dir], hidden=hidden)
         self.hidden = hidden
         self.problems: list[str] = []
@@ -51,6 +52,12 @@ class _Resolver:
         self.real_root = os.path.realpath(self.root)
         self.real_parents: dict[str, str | None] = {}  # output dir -> its real path if outside
         self.used_names: dict[tuple[str, ...], frozenset[str]] = {}  # templates -> their names
+        # foreach tasks over files this build writes -> globs of every output they can declare
+        self.templates: dict[str, list[str]] = {}
+
+    def raise_problems(self) -> None:
+        if self.problems:
+            raise FlowfileError(self.problems)
 
     def problem(self, where: str, message: str) -> None:
         self.problems.append(f"{self.file}: {where}: {message}")
@@ -119,6 +126,13 @@ class _Resolver:
                 outputs.append(path)
         return outputs, dirs
 
+    def stage(self, decl: TaskDecl, item: foreach.Item | None) -> _Staged:
+        """Declare the outputs of one instance (the task itself without `foreach`)."""
+        values = foreach.instance_values(self.vars, decl, item)
+        outputs, dirs = self.declare(decl, values["task"], values)
+        inputs = ["{item}", *decl.inputs] if item else list(decl.inputs)
+        return _Staged(decl, values["task"], values, outputs, dirs, inputs)
+
     def _escaping_parent(self, path: str) -> str | None:
         """The real directory outside the root that `path`'s parent resolves to, if any."""
         parent = posixpath.dirname(path)
@@ -144,13 +158,46 @@ class _Resolver:
             path = posixpath.dirname(path)
         return None
 
+    def writers(self, pattern: str, base: str) -> list[str]:
+        """The tasks, other than those of `base`, that can write files `pattern` matches but no
+        Flowfile names: instances with a directory output it covers, and foreach tasks over
+        such files (by their name: the group of their instances)."""
+        if not self.dirs:  # the usual project: every output is declared
+            return []
+        found = [owner for path, owner in self.dirs.items()
+                 if owner.partition(":")[0] != base and globbing.may_overlap(pattern, path + "/**")]
+        found += [stub for stub, globs in self.templates.items()
+                  if stub != base and any(globbing.may_overlap(pattern, g) for g in globs)]
+        return found
+
+    def find_dynamic(self, decls: tuple[TaskDecl, ...]) -> dict[str, list[str]]:
+        """The foreach tasks whose globs match files this build writes, with the tasks that
+        write them: their instances are known only once those have run. A foreach over the
+        outputs of such a foreach is one too, so this repeats until none is added."""
+        dynamic: dict[str, list[str]] = {}
+        while True:
+            added = False
+            for decl in decls:
+                if not decl.foreach or decl.name in dynamic:
+                    continue
+                after = [writer for pattern in decl.foreach if not pattern.startswith("!")
+                         for writer in self.writers(
+                             globbing.normalize(placeholders.expand(pattern, self.vars)),
+                             decl.name)]
+                if after:
+                    dynamic[decl.name] = list(dict.fromkeys(after))
+                    self.templates[decl.name] = foreach.output_globs(decl, self.vars)
+                    added = True
+            if not added:
+                return dynamic
+
     def expand_inputs(self, staged: _Staged) -> tuple[list[str], list[str]]:
         """The input files in the order written (each glob's matches sorted, each file once),
-        and the instances producing directories those inputs read from."""
+        and the tasks that write files those inputs may match but no Flowfile names."""
         decl, name = staged.decl, staged.name
         own = self.own.get(decl.name, set())
         chosen: dict[str, None] = {}
-        producers: dict[str, None] = {}
+        writers: dict[str, None] = {}
         for index, raw in enumerate(staged.inputs):
             offset = index - (len(staged.inputs) - len(decl.inputs))
             where = f"tasks.{decl.name}." + (f"inputs[{offset}]" if offset >= 0 else "foreach")
@@ -160,28 +207,30 @@ class _Resolver:
                 regex = globbing.compile_glob(expanded)
                 chosen = {p: None for p in chosen if not regex.match(p)}
                 continue
-            producer = self.dir_producer(globbing.fixed_prefix(expanded)
-                                         if globbing.is_glob(expanded) else expanded)
-            if producer is not None and producer != name:
-                producers[producer] = None
             if expanded in self.dirs:  # a directory output stands for the files in it
                 expanded += "/**"
             if globbing.is_glob(expanded):
                 matches = globbing.match(expanded, self.disk, self.declared, exclude=own)
-                if not matches and producer is None:
+                later = self.writers(expanded, decl.name)
+                if not matches and not later:
                     self.warn(where, f"'{expanded}' matches no file")
                 chosen.update(dict.fromkeys(matches))
+                writers.update(dict.fromkeys(later))
             elif not expanded:
                 self.problem(where, "an empty input path")
-            elif expanded in self.declared or producer is not None:
+            elif expanded in self.declared or self.dir_producer(expanded) is not None:
                 chosen[expanded] = None
+            elif later := [stub for stub in self.writers(expanded, decl.name)
+                           if stub in self.templates]:  # an output of an instance to come
+                chosen[expanded] = None
+                writers.update(dict.fromkeys(later))
             else:
                 problem = self.file_problem(expanded, name)
                 if problem:
                     self.problem(where, problem)
                 else:
                     chosen[expanded] = None
-        return list(chosen), list(producers)
+        return list(chosen), list(writers)
 
     def file_problem(self, path: str, name: str) -> str:
         """What is wrong with input `path` of task `name` on disk ("" when it is a file): one
@@ -225,10 +274,12 @@ class _Resolver:
             names = self.used_names[templates] = placeholders.names_in(templates)
         return names
 
-    def task(self, staged: _Staged, instances: Mapping[str, list[str]], flowfile: Flowfile) -> Task:
+    def task(self, staged: _Staged, instances: Mapping[str, list[str]]) -> Task:
         decl, name, values, outputs = staged.decl, staged.name, staged.values, staged.outputs
-        settings = flowfile.settings
-        inputs, producers = self.expand_inputs(staged)
+        settings = self.settings
+        inputs, writers = self.expand_inputs(staged)
+        if decl.name in self.templates:  # an instance known only once its group expands
+            writers.insert(0, decl.name)
         values = dict(values, output=outputs[0] if outputs else "",
                       input=inputs[0] if inputs else "")
         depfile = None
@@ -248,7 +299,7 @@ class _Resolver:
         in_env = placeholders.command_values(
             values, paths, root, cwd, quote=False,
             wanted=self.names_in(tuple(v for _, v in env))) if env else {}
-        deps = [*self.deps_of(decl, instances), *producers]
+        deps = self.deps_of(decl, instances)
         return Task(
             name=name, base=decl.name,
             commands=tuple(placeholders.expand(c, in_cmd) for c in decl.cmd or ()),
@@ -260,7 +311,16 @@ class _Resolver:
             retry_delay=settings.retry_delay if decl.retry_delay is None else decl.retry_delay,
             timeout=settings.timeout if decl.timeout is None else decl.timeout,
             always=decl.always, description=decl.description, item=values.get("item"),
+            known_after=tuple(writers),
         )
+
+    def group_of_instances(self, decl: TaskDecl, after: list[str],
+                           instances: Mapping[str, list[str]]) -> Task:
+        """The group that stands for the instances of a foreach over files this build writes,
+        known only once `after` have run: it waits for them and for the foreach's `deps`."""
+        return Task(name=decl.name, base=decl.name, commands=(),
+                    deps=tuple(self.deps_of(decl, instances)), shell=self.settings.shell,
+                    description=decl.description, known_after=tuple(after), expands=True)
 
     def check_cycle(self, graph: Graph) -> None:
         """Report a cycle as `a -> b -> a` (a needs b), saying what makes each link."""
@@ -271,12 +331,81 @@ class _Resolver:
         for needs, needed in zip(cycle, cycle[1:]):
             task = graph.tasks[needs]
             read = [p for p in task.inputs if graph.producer_of(p) == needed]
-            reasons.append(f"{needs} reads '{read[0]}', an output of {needed}" if read
-                           else f"{needs} lists {needed} in deps")
+            if read:
+                reasons.append(f"{needs} reads '{read[0]}', an output of {needed}")
+            elif needed in task.deps:
+                reasons.append(f"{needs} lists {needed} in deps")
+            elif needed == task.base:
+                reasons.append(f"{needs} is an instance of {needed}")
+            else:
+                reasons.append(f"{needs} globs files {needed} writes")
         first = graph.tasks[cycle[0]]
-        key = "deps" if cycle[1] in first.deps else "inputs"
+        key = "deps" if cycle[1] in first.deps else "foreach" if first.expands else "inputs"
         self.problem(f"tasks.{first.base}.{key}",
                      "dependency cycle: " + " -> ".join(cycle) + " (" + "; ".join(reasons) + ")")
+
+
+class Expander:
+    """Expands again, on the disk as the build has left it, the tasks whose globs match files
+    the build writes (`Task.known_after`): the scheduler asks when such a task becomes ready,
+    once the tasks writing those files have run. Each answer lists the disk afresh."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.decls = {decl.name: decl for decl in map(TaskDecl._make, project.decls)}
+
+    def task(self, task: Task, tasks: Mapping[str, Task]) -> Task:
+        """`task` with its inputs, and all that names them, found again; FlowfileError when
+        one is now wrong (a path that no longer exists)."""
+        decl = self.decls[task.base]
+        r = self._resolver(tasks, leaving={task.name})
+        item = None if task.item is None else foreach.item_of(decl, r.vars, task.item)
+        found = r.task(r.stage(decl, item), _instances(tasks))
+        r.raise_problems()
+        return found
+
+    def instances(self, group: Task, tasks: Mapping[str, Task]) -> dict[str, Task]:
+        """The instances of the foreach `group` stands for, as its glob matches now."""
+        decl = self.decls[group.base]
+        r = self._resolver(tasks, leaving={name for name, task in tasks.items()
+                                           if task.base == decl.name and task.item is not None})
+        owners = {path: tasks[name].base for path, name in r.declared.items()}
+        staged = [r.stage(decl, item)
+                  for item in foreach.match_items(decl, r.vars, r.disk, owners)]
+        r.check_dir_overlaps()
+        instances = _instances(tasks)
+        instances[decl.name] = [decl.name, *(entry.name for entry in staged)]
+        found = {entry.name: r.task(entry, instances) for entry in staged}
+        r.raise_problems()
+        return found
+
+    def _resolver(self, tasks: Mapping[str, Task], leaving: set[str]) -> _Resolver:
+        """A resolver that knows the outputs of `tasks` but those `leaving`, which it declares
+        again."""
+        project = self.project
+        r = _Resolver(project.flowfile, project.settings, project.vars, frozenset())
+        for task in tasks.values():
+            if task.name in leaving:
+                continue
+            for path in task.outputs:
+                r.declared[path] = task.name
+                r.where[path] = f"tasks.{task.base}.outputs"
+                r.own.setdefault(task.base, set()).add(path)
+                if path in task.dir_outputs:
+                    r.dirs[path] = task.name
+        r.templates = {base: foreach.output_globs(decl, r.vars)
+                       for base, decl in self.decls.items()
+                       if base in tasks and tasks[base].expands}
+        return r
+
+
+def _instances(tasks: Mapping[str, Task]) -> dict[str, list[str]]:
+    """The instance names of every task, by task (a foreach's group of instances among them),
+    as `deps` entries name them."""
+    found: dict[str, list[str]] = {}
+    for task in tasks.values():
+        found.setdefault(task.base, []).append(task.name)
+    return found
 
 
 def _check_overrides(flowfile: Flowfile, overrides: Mapping[str, str]) -> None:
@@ -296,27 +425,28 @@ def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None,
     """Expand and check every task; raise FlowfileError listing every problem found. `hidden`
     files on disk are taken as gone."""
     _check_overrides(flowfile, overrides or {})
-    r = _Resolver(flowfile, overrides or {}, hidden)
+    r = _Resolver(flowfile.path, flowfile.settings, {**dict(flowfile.vars), **(overrides or {})},
+                  hidden)
     items = foreach.find_items(flowfile.tasks, r.vars, r.disk)
-    staged: list[_Staged] = []
+    staged: dict[str, list[_Staged]] = {}
     for decl in flowfile.tasks:
         r.check_placeholders(decl)
-        entries: list[foreach.Item | None] = [None]
-        if decl.foreach:
-            entries = list(items[decl.name])
-            if not entries:
-                r.warn(f"tasks.{decl.name}.foreach", "matches no file, so the task has no "
-                                                     "instances")
-        for item in entries:
-            values = foreach.instance_values(r.vars, decl, item)
-            outputs, dirs = r.declare(decl, values["task"], values)
-            inputs = ["{item}", *decl.inputs] if item else list(decl.inputs)
-            staged.append(_Staged(decl, values["task"], values, outputs, dirs, inputs))
+        entries: list[foreach.Item | None] = list(items[decl.name]) if decl.foreach else [None]
+        staged[decl.name] = [r.stage(decl, item) for item in entries]
     r.check_dir_overlaps()
-    instances: dict[str, list[str]] = {decl.name: [] for decl in flowfile.tasks}
-    for entry in staged:
-        instances[entry.decl.name].append(entry.name)
-    tasks = {entry.name: r.task(entry, instances, flowfile) for entry in staged}
+    dynamic = r.find_dynamic(flowfile.tasks)
+    instances = {name: [entry.name for entry in entries] for name, entries in staged.items()}
+    for decl in flowfile.tasks:
+        if decl.name in dynamic:
+            instances[decl.name].insert(0, decl.name)
+        elif decl.foreach and not staged[decl.name]:
+            r.warn(f"tasks.{decl.name}.foreach", "matches no file, so the task has no instances")
+    tasks: dict[str, Task] = {}
+    for decl in flowfile.tasks:  # a group of instances comes first, where its task is written
+        if decl.name in dynamic:
+            tasks[decl.name] = r.group_of_instances(decl, dynamic[decl.name], instances)
+        for entry in staged[decl.name]:
+            tasks[entry.name] = r.task(entry, instances)
     graph = Graph(tasks)
     for index, target in enumerate(flowfile.settings.default or ()):
         if target in instances:
@@ -327,11 +457,12 @@ def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None,
             r.problem(f"settings.default[{index}]", str(exc))
     if not r.problems:
         r.check_cycle(graph)
-    if r.problems:
-        raise FlowfileError(r.problems)
+    r.raise_problems()
+    later = {task.base for task in tasks.values() if task.known_after}
     return Project(root=r.root, flowfile=flowfile.path, settings=flowfile.settings,
                    vars=r.vars, tasks=tasks, graph=graph, warnings=tuple(r.warnings),
-                   globbed_dirs=frozenset(r.disk.dirs_read))
+                   globbed_dirs=frozenset(r.disk.dirs_read),
+                   decls=tuple(tuple(decl) for decl in flowfile.tasks if decl.name in later))
 
 
 def load(path: str | os.PathLike[str] = "Flowfile",

@@ -6,7 +6,7 @@ with a warning."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Container, Iterable
 
 from buildflow.fs import remove_owned
 from buildflow.hashing import MISSING, Hasher
@@ -18,12 +18,23 @@ def dead_outputs(project: Project, state: State,
                  hasher: Hasher) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """Recorded outputs that no current task declares and that are still on disk, as (task,
     path): those still byte-identical to what bflow recorded, which a build removes, and those
-    modified since, which it leaves."""
-    declared = project.graph.producer
+    modified since, which it leaves. The records of instances of a foreach whose instances
+    the build finds again (`Task.expands`) are left to it: a project loaded before their
+    files were written (as `bflow watch` keeps it) does not know them yet."""
+    tasks = project.tasks
+    return _outputs_on_disk(state, (name for name in state.tasks if not getattr(
+        tasks.get(name.partition(":")[0]), "expands", False)), project.graph.producer, hasher)
+
+
+def _outputs_on_disk(state: State, names: Iterable[str], declared: Container[str],
+                     hasher: Hasher) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The outputs the records of `names` hold that are not `declared`, as `dead_outputs`
+    sorts them."""
     removable: list[tuple[str, str]] = []
     modified: list[tuple[str, str]] = []
-    for name, record in state.tasks.items():
-        for path, digest in record.outputs.items():
+    for name in names:
+        record = state.tasks.get(name)
+        for path, digest in record.outputs.items() if record else ():
             if path in declared or digest == MISSING:
                 continue
             current = hasher.file_hash(path)
@@ -41,14 +52,32 @@ def prune_dead_outputs(project: Project, state: State, hasher: Hasher,
     no longer exist. Returns whether any file was removed (globs may now match less). The
     removals are told to `note` (information), a file left in place to `say` (a warning)."""
     removable, modified = dead_outputs(project, state, hasher)
+    removed = _remove(project.root, removable, modified, project.tasks, say, note)
+    state.forget([name for name in state.tasks if name not in project.tasks and not getattr(
+        project.tasks.get(name.partition(":")[0]), "expands", False)])
+    return removed
+
+
+def prune_instances(root: str, state: State, hasher: Hasher, names: list[str],
+                    say: Callable[[str], None], note: Callable[[str], None]) -> None:
+    """During a build: remove the recorded outputs of foreach instances whose item its
+    producer no longer wrote, as a build removes those of vanished tasks before it starts
+    (so a glob over them never sees them), and forget their records."""
+    removable, modified = _outputs_on_disk(state, names, (), hasher)
+    _remove(root, removable, modified, (), say, note)
+    state.forget(names)
+
+
+def _remove(root: str, removable: list[tuple[str, str]], modified: list[tuple[str, str]],
+            tasks: Container[str], say: Callable[[str], None],
+            note: Callable[[str], None] | None) -> bool:
     for name, path in modified:
         say(f"left {path} in place: task '{name}' wrote it but no longer declares it, "
             f"and it was modified since; delete it by hand if it is not needed")
     removed = False
     for name, path in removable:
-        if remove_owned(project.root, path):
-            gone = "no longer declares it" if name in project.tasks else "no longer exists"
+        if remove_owned(root, path):
+            gone = "no longer declares it" if name in tasks else "no longer exists"
             (note or say)(f"removed {path}, an output of task '{name}', which {gone}")
             removed = True
-    state.forget([name for name in state.tasks if name not in project.tasks])
     return removed

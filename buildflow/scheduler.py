@@ -28,7 +28,7 @@ from types import FrameType
 from buildflow import depfile as depfiles
 from buildflow import events as ev
 from buildflow.attempts import Execution, Executor, Wait
-from buildflow.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, BuildError
+from buildflow.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, BuildError, FlowfileError
 from buildflow.hashing import MISSING, UNKNOWN, Hasher
 from buildflow.logs import LogSlot, OldLogs
 from buildflow.model import Project, Task
@@ -42,6 +42,8 @@ from buildflow.typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from typing import Any
+
+    from buildflow.project import Expander
 
 
 class Outcome(Enum):
@@ -106,6 +108,11 @@ class Builder:
                  jitter: Callable[[], float] = _random_jitter,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.project = project
+        # The tasks as this build knows them: the project's, until a task whose globs match
+        # what the build writes is expanded again (`_expand`); then a copy, kept up to date.
+        self.tasks = project.tasks
+        self._expander: Expander | None = None
+        self._instances: dict[str, list[str]] = {}  # expanded group -> its instances now
         self.state = state
         self.hasher = hasher
         self.runner = runner
@@ -130,6 +137,7 @@ class Builder:
         self._stopping = False  # start nothing more
         self._finished = False  # nothing runs and nothing more will
         self._plan = Plan(project.graph, [])
+        self._names: dict[str, None] = {}  # the tasks of the plan, in build order
         self._result = BuildResult(EXIT_OK)
         self._old_logs = OldLogs(project.cache_dir)
 
@@ -171,8 +179,9 @@ class Builder:
             self._stopper.start()
 
     def _loop(self, names: list[str]) -> BuildResult:
-        tasks = self.project.tasks
+        tasks = self.tasks
         records = self.state.tasks
+        self._names = dict.fromkeys(names)
         self._plan = plan = Plan(self.project.graph, names, self.project.graph.depfile_links(
             names, lambda name: records[name].depfile_inputs if name in records else ()))
         result = self._result
@@ -194,7 +203,8 @@ class Builder:
                 raise message
             # else _FINISHED, put once `_finished` is set
 
-        for name in names:
+        tasks = self.tasks
+        for name in self._names:
             if name not in result.tasks and not tasks[name].is_group:
                 blocker = plan.blocked_by.get(name)
                 reason = f"dependency failed: {blocker}" if blocker else "build stopped"
@@ -207,7 +217,7 @@ class Builder:
         elif result.names(Outcome.FAILED):
             result.exit_status = EXIT_FAILED
         result.duration = self.clock() - started_at
-        self.reporter.handle(_summary(result, tasks))
+        self.reporter.handle(_summary(result, self.tasks))
         return result
 
     def _failed(self) -> None:
@@ -248,17 +258,22 @@ class Builder:
         free jobs lets the first commands start before thousands of ready tasks are hashed.
         False when one could not be decided (an input that cannot be read): it failed."""
         # Once per task of every build, so the attribute lookups are hoisted.
-        tasks, records, file_hash, force = self.project.tasks, self.state.tasks, \
-            self.hasher.file_hash, self.options.force
+        records, file_hash, force = self.state.tasks, self.hasher.file_hash, self.options.force
         handle, done, blocked_by = self.reporter.handle, result.tasks, plan.blocked_by
         decided_all = True
         while (enough is None or len(stale) < enough) and (name := plan.pop_ready()) is not None:
-            task = tasks[name]
+            task = self.tasks[name]
             blocker = blocked_by.get(name)
             if blocker is not None:
                 self._skip(name, f"dependency failed: {blocker}", result)
                 plan.finished(name, ok=False)
                 continue
+            if task.known_after:
+                expanded = self._expand(task, plan, result)
+                if expanded is None:
+                    decided_all = False
+                    continue
+                task = expanded
             if task.commands:  # not a group
                 try:
                     decision = decide(task, records.get(name), file_hash, force=force, explain=False)
@@ -268,12 +283,82 @@ class Builder:
                     decided_all = False
                     continue
                 if decision.reasons:
-                    heapq.heappush(stale, (self.project.graph.order[name], name, decision))
+                    heapq.heappush(stale, (plan.order[name], name, decision))
                     continue
                 handle(ev.TaskSkipped(name, "up to date"))
             done[name] = TaskResult(name, Outcome.UP_TO_DATE)
             plan.finished(name, ok=True)
         return decided_all
+
+    def _expand(self, task: Task, plan: Plan, result: BuildResult) -> Task | None:
+        """A task whose globs match files this build writes, ready now that those are written:
+        with its inputs found again on disk, or for the group of a foreach's instances, with
+        the instances found again (new ones join the plan, those whose item is gone leave it,
+        and their outputs are removed). None when that failed: a path it names is gone."""
+        if self._expander is None:
+            from buildflow.project import Expander
+
+            self._expander = Expander(self.project)
+            self.tasks = dict(self.tasks)
+        try:
+            if task.expands:
+                self._find_instances(task, self._expander.instances(task, self.tasks), plan,
+                                     result)
+            elif any(after != task.base for after in task.known_after):  # else made just now
+                task = self.tasks[task.name] = self._expander.task(task, self.tasks)
+        except FlowfileError as exc:
+            self._fail(task, f"{exc}\n(found once the files it reads were written)", result)
+            plan.finished(task.name, ok=False)
+            return None
+        return task
+
+    def _find_instances(self, group: Task, found: dict[str, Task], plan: Plan,
+                        result: BuildResult) -> None:
+        tasks = self.tasks
+        gone = [name for name, task in tasks.items()
+                if task.base == group.base and task.item is not None and name not in found]
+        for name in gone:
+            del tasks[name]
+            if name in plan:
+                plan.drop(name)
+                del self._names[name]
+        if gone:
+            from buildflow.prune import prune_instances
+
+            prune_instances(self.project.root, self.state, self.hasher, gone, self.reporter.warn,
+                            getattr(self.reporter, "note", self.reporter.warn))
+            self.hasher.forget_seen()
+        readers = [name for name in plan.dependents(group.name)
+                   if tasks[name].base != group.base]
+        tasks.update(found)
+        self._instances[group.name] = list(found)
+        added = [name for name in found if name not in plan]
+        for name in added:
+            self._add_to_plan(name, plan, result)
+            for reader in readers:
+                plan.add_edge(name, reader)
+        self.reporter.handle(ev.PlanChanged(added=len(added), dropped=len(gone)))
+
+    def _add_to_plan(self, name: str, plan: Plan, result: BuildResult) -> None:
+        """Add a task found during the build to the plan, after what it needs that is not in
+        the plan yet (a clean build's plan had no instance to need it)."""
+        task = self.tasks[name]
+        graph = self.project.graph
+        if self.project.tasks.get(name) is task:
+            upstream: list[str] = list(graph.upstream[name])
+        else:
+            upstream = [*task.deps, *task.known_after,
+                        *(n for after in task.known_after if after != task.base
+                          for n in self._instances.get(after, ())),
+                        *filter(None, map(graph.producer_of, task.inputs))]
+        for up in upstream:
+            if up not in plan and up not in result.tasks:
+                self._add_to_plan(up, plan, result)
+        failed = next((plan.blocked_by.get(up, up) for up in upstream if up in result.tasks
+                       and result.tasks[up].outcome in (Outcome.FAILED, Outcome.SKIPPED)), None)
+        order = graph.order[name] if name in graph.order else graph.order[task.base]
+        plan.add(name, order, upstream, result.tasks, failed)
+        self._names[name] = None
 
     def _fail(self, task: Task, reason: str, result: BuildResult,
               done: Execution | None = None) -> None:
@@ -287,7 +372,7 @@ class Builder:
                                              reason)
 
     def _skip(self, name: str, reason: str, result: BuildResult) -> None:
-        if not self.project.tasks[name].is_group:
+        if not self.tasks[name].is_group:
             self.reporter.handle(ev.TaskSkipped(name, reason))
         result.tasks[name] = TaskResult(name, Outcome.SKIPPED, reason=reason)
 
@@ -305,7 +390,7 @@ class Builder:
             if self._stale and len(self._running) < self.options.jobs:
                 _, name, decision = heapq.heappop(self._stale)
                 self._running[name] = decision
-                task = self.project.tasks[name]
+                task = self.tasks[name]
                 for path in (*task.outputs, *([task.depfile] if task.depfile else [])):
                     parent = posixpath.dirname(path)
                     if parent:

@@ -33,6 +33,7 @@ class ReasonKind(Enum):
     OUTPUT_CHANGED = "output changed"
     OUTPUT_NEW = "output not recorded"
     UPSTREAM_PENDING = "upstream will run"
+    AFTER = "known after"
 
 
 class Reason(NamedTuple):
@@ -57,6 +58,8 @@ class Reason(NamedTuple):
             ReasonKind.OUTPUT_CHANGED: f"output {self.subject} was modified",
             ReasonKind.OUTPUT_NEW: f"output {self.subject} has no recorded hash",
             ReasonKind.UPSTREAM_PENDING: f"task {self.subject} it depends on will run first",
+            ReasonKind.AFTER: f"after {self.subject}: what it reads is known only once "
+                              f"{self.subject} has run",
         }[self.kind]
         if self.old or self.new:
             text += f" ({_short(self.old)} -> {_short(self.new)})"
@@ -81,6 +84,12 @@ class Decision(NamedTuple):
     @property
     def stale(self) -> bool:
         return bool(self.reasons)
+
+    @property
+    def after(self) -> str:
+        """The task that must run before this one can be decided ("" when it was decided)."""
+        first = self.reasons[0] if self.reasons else None
+        return first.subject if first is not None and first.kind is ReasonKind.AFTER else ""
 
     def as_record(self, duration: float = 0.0) -> TaskRecord:
         """The record that says this decision: an up-to-date task's record compares equal in
@@ -172,15 +181,26 @@ def survey(project: "Project", names: Iterable[str], records: dict[str, TaskReco
     A task whose upstream would run is reported stale for that reason, since its inputs will
     change; the real build decides it again once that upstream has finished. Its upstream are
     the tasks whose outputs it reads, and, as the build orders them, those that write what its
-    last depfile named.
+    last depfile named. A task whose globs match files written by a task that would run (its
+    `known_after`) cannot be decided before they are written: it is "after" that task (an
+    instance of a foreach over such files, after what its foreach is after), and so is the
+    group standing for such a foreach's instances.
     """
     names = list(names)
     decisions: dict[str, Decision] = {}
     will_run: set[str] = set()
+    after: dict[str, str] = {}  # task -> the task it is after
     depfile_links = project.graph.depfile_links(
         names, lambda name: records[name].depfile_inputs if name in records else ())
     for name in names:
         task = project.tasks[name]
+        waits = [up for up in task.known_after if up in will_run]
+        if waits:
+            after[name] = after.get(waits[0], waits[0]) if waits[0] == task.base else waits[0]
+            decisions[name] = Decision([Reason(ReasonKind.AFTER, after[name])],
+                                       action_of(task), {}, {}, {})
+            will_run.add(name)
+            continue
         if task.is_group:
             continue
         upstream = project.graph.link_upstream[name]

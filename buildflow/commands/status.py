@@ -57,6 +57,9 @@ def explain(project: Project, *, target: str) -> int:
     decisions = survey(project, engine.selected(project, names, invocation_dir()), state.tasks,
                        engine.hasher_for(project, state).file_hash, explain=True)
     for name in names:
+        if name in decisions and decisions[name].after:
+            print(f"{name}: {decisions[name].reasons[0]}")  # nothing more is known yet
+            continue
         if project.tasks[name].is_group:
             stale = [n for n in project.graph.closure([name]) if n in decisions
                      and decisions[n].stale]

@@ -27,9 +27,11 @@ class JsonReporter:
         return self.out.closed
 
     def handle(self, event: ev.Event) -> None:
-        if isinstance(event, ev.BuildStarted):
+        if isinstance(event, (ev.BuildStarted, ev.PlanChanged)):
             return
-        if isinstance(event, ev.TaskWouldRun):
+        if isinstance(event, ev.TaskWouldRun) and event.after:
+            data = {**ev.to_dict(ev.TaskSkipped(event.task, event.reason)), "after": event.after}
+        elif isinstance(event, ev.TaskWouldRun):
             data = {**ev.to_dict(ev.TaskSkipped(event.task, f"would run: {event.reason}")),
                     "would_run": True, "commands": list(event.commands)}
         else:

@@ -12,7 +12,10 @@ def indent(output: str, prefix: str = "  | ") -> str:
 
 
 def would_run_block(event: ev.TaskWouldRun) -> str:
-    """`-n`: the task, why it would run, and its commands, as Make's `-n` prints them."""
+    """`-n`: the task, why it would run, and its commands, as Make's `-n` prints them; a task
+    known only after another has run, as one that may run."""
+    if event.after:
+        return f"may run {event.task}: {event.reason}"
     return "\n".join([f"would run {event.task}: {event.reason}",
                       *(f"  $ {command}" for command in event.commands)])
 
@@ -55,6 +58,8 @@ class Tally:
             self.total -= 1
         elif isinstance(event, ev.TaskWouldRun):
             self.would_run += 1
+        elif isinstance(event, ev.PlanChanged):
+            self.total += event.added - event.dropped
 
     def counter(self) -> str:
         return f"[{self.ran}/{self.total}]"

@@ -1,0 +1,154 @@
+"""Outputs known only after a run (SPEC §1): globs and foreach over a directory output, or over
+the outputs of a foreach over one, are expanded again once their producers have run. A clean
+build gives the final result in one run, the next build runs nothing, and `-n`, `status`,
+`graph` and `validate` say "after TASK" where nothing can be known yet. Runs are counted from
+the log the commands append to."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import Project
+
+# `gen` writes one page per line of list.txt into site/, starting afresh each run.
+SITE = """\
+[tasks.gen]
+cmd = "rm -rf site && mkdir site && for f in $(cat list.txt); do echo $f > site/$f.html; done && echo gen >> runs.log"
+inputs = ["list.txt"]
+outputs = ["site/"]
+
+[tasks.join]
+cmd = "cat {inputs} > all.txt && echo join >> runs.log"
+inputs = ["site/*.html"]
+outputs = ["all.txt"]
+
+[tasks.each]
+foreach = "site/*.html"
+cmd = "cp {item} out/{stem}.txt && echo {task} >> runs.log"
+outputs = ["out/{stem}.txt"]
+"""
+
+
+def _dry_run(project: Project) -> dict[str, str]:
+    """What `-n --json` names, by task: its reason."""
+    result = project.bflow("-n", "--json")
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    return {e["task"]: e["reason"] for e in events
+            if e["event"] == "task_skipped" and e["reason"] != "up to date"}
+
+
+def test_a_clean_build_reads_what_the_producer_wrote_and_the_next_build_runs_nothing(
+        project: Project) -> None:
+    project.flowfile(SITE)
+    project.write("list.txt", "a\nb\n")
+    assert _dry_run(project) == {
+        "gen": "would run: no successful run recorded",
+        "join": "after gen: what it reads is known only once gen has run",
+        "each": "after gen: what it reads is known only once gen has run"}
+    assert sorted(project.build()) == ["each:site/a.html", "each:site/b.html", "gen", "join"]
+    assert project.read("all.txt") == "a\nb\n"
+    assert project.read("out/b.txt") == "b\n"
+    assert project.build() == []
+    assert _dry_run(project) == {}
+    assert project.bflow("status", "--check").returncode == 0
+
+
+def test_files_the_producer_adds_or_drops_are_seen_in_the_same_build(project: Project) -> None:
+    project.flowfile(SITE)
+    project.write("list.txt", "a\nb\n")
+    project.build()
+    project.write("list.txt", "b\nc\n")
+    after_gen = "after gen: what it reads is known only once gen has run"
+    dry = _dry_run(project)
+    assert dry["gen"].startswith("would run: input list.txt changed")
+    assert {name: reason for name, reason in dry.items() if name != "gen"} == {
+        name: after_gen for name in ("join", "each", "each:site/a.html", "each:site/b.html")}
+    assert sorted(project.build()) == ["each:site/c.html", "gen", "join"]
+    assert project.read("all.txt") == "b\nc\n"
+    # The instance whose page is gone is gone too, with what it wrote.
+    assert sorted(p.name for p in (project.root / "out").iterdir()) == ["b.txt", "c.txt"]
+    assert project.build() == []
+    listed = project.bflow("list", "each:*").stdout
+    assert "each:site/a.html" not in listed and "each:site/c.html" in listed
+
+
+CHAIN = """\
+[tasks.generate]
+cmd = "rm -rf gen && mkdir gen && for f in $(cat names.txt); do echo \\"int $f;\\" > gen/$f.c; done && echo generate >> runs.log"
+inputs = ["names.txt"]
+outputs = ["gen/"]
+
+[tasks.compile]
+foreach = "gen/*.c"
+cmd = "cp {item} {output} && echo {task} >> runs.log"
+outputs = ["build/{stem}.o"]
+
+[tasks.link]
+cmd = "cat {inputs} > {output} && echo link >> runs.log"
+inputs = ["build/*.o"]
+outputs = ["app"]
+"""
+
+
+def test_two_dynamic_stages_build_in_one_run(project: Project) -> None:
+    project.flowfile(CHAIN)
+    project.write("names.txt", "x\ny\n")
+    assert project.bflow("validate").stderr == ""
+    assert _dry_run(project)["link"] == \
+        "after compile: what it reads is known only once compile has run"
+    assert project.build("-j1") == ["generate", "compile:gen/x.c", "compile:gen/y.c", "link"]
+    assert project.read("app") == "int x;\nint y;\n"
+    assert project.build() == []
+    project.write("names.txt", "y\nz\n")
+    ran = project.build()
+    assert sorted(ran) == ["compile:gen/z.c", "generate", "link"]
+    assert project.read("app") == "int y;\nint z;\n"
+    assert not (project.root / "build" / "x.o").exists()
+    assert project.build() == []
+
+
+def test_a_failing_producer_runs_none_of_its_readers(project: Project) -> None:
+    project.flowfile(SITE.replace('"rm -rf site', '"test -s list.txt && rm -rf site'))
+    project.write("list.txt", "")
+    result = project.bflow("--json")
+    assert result.returncode == 1
+    assert project.runs() == []
+    skipped = {e["task"]: e["reason"] for e in map(json.loads, result.stdout.splitlines())
+               if e["event"] == "task_skipped"}
+    assert skipped == {"join": "dependency failed: gen"}  # `each`: a group, not reported
+    project.write("list.txt", "a\n")
+    assert sorted(project.build()) == ["each:site/a.html", "gen", "join"]
+
+
+def test_graph_marks_what_is_known_only_after_a_run(project: Project) -> None:
+    project.flowfile(CHAIN)
+    project.write("names.txt", "x\n")
+    nodes = {n["name"]: n for n in json.loads(
+        project.bflow("graph", "--format", "json").stdout)["nodes"]}
+    assert nodes["compile"]["state"] == "after" and nodes["compile"]["group"]
+    assert nodes["link"]["state"] == "after"
+    assert nodes["generate"]["state"] == "stale"
+    text = project.bflow("graph", "--plain").stdout
+    assert "link (after compile: what it reads" in text
+    project.build()
+    nodes = {n["name"]: n for n in json.loads(
+        project.bflow("graph", "--format", "json").stdout)["nodes"]}
+    assert {n["state"] for n in nodes.values()} == {"up_to_date"}
+    assert "compile:gen/x.c" in nodes
+
+
+def test_a_project_loaded_before_its_producer_ran_keeps_what_the_build_found(
+        project: Project) -> None:
+    # As `bflow watch` does: one project, loaded when site/ was empty, built again and again.
+    from buildflow import engine
+
+    project.flowfile(SITE)
+    project.write("list.txt", "a\n")
+    loaded = engine.load(project.root / "Flowfile")
+    assert engine.build(loaded).exit_status == 0
+    project.write("list.txt", "a\nb\n")
+    assert engine.build(loaded).exit_status == 0
+    assert len(project.runs()) == 6
+    assert sorted(project.runs()[3:]) == ["each:site/b.html", "gen", "join"]
+    assert project.read("out/a.txt") == "a\n"
