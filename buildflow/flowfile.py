@@ -122,7 +122,7 @@ def _parse_settings(raw: Any, check: Checker) -> Settings:
         elif jobs is not None:
             values["jobs"] = int(jobs)
     if "default" in raw:
-        values["default"] = check.strings(raw["default"], "settings.default", allow_single=True)
+        values["default"] = check.strings(raw["default"], "settings.default")
     for key in ("shell", "cache_dir"):
         if key in raw:
             text = check.string(raw[key], f"settings.{key}")
@@ -161,13 +161,13 @@ def _parse_task(name: str, raw: Any, check: Checker) -> TaskDecl | None:
     get: Callable[[str], Any] = raw.get
     cmd: tuple[str, ...] | None = None
     if "cmd" in raw:
-        cmd = check.strings(raw["cmd"], f"{where}.cmd", allow_single=True)
+        cmd = check.strings(raw["cmd"], f"{where}.cmd")
         if not cmd or any(not c.strip() for c in cmd):
             check.problem(f"{where}.cmd", "a command must not be empty (leave cmd out for a "
                                           "group task)")
-    lists = {key: check.strings(raw[key], f"{where}.{key}") for key in ("inputs", "outputs", "deps")
-             if key in raw}
-    foreach = check.strings(raw["foreach"], f"{where}.foreach", allow_single=True) \
+    lists = {key: check.strings(raw[key], f"{where}.{key}")
+             for key in ("inputs", "outputs", "deps") if key in raw}
+    foreach = check.strings(raw["foreach"], f"{where}.foreach") \
         if "foreach" in raw else ()
     if "foreach" in raw and not any(not f.startswith("!") for f in foreach):
         check.problem(f"{where}.foreach", "needs at least one glob that is not an exclusion")
