@@ -49,6 +49,7 @@ class Flowfile(NamedTuple):
     settings: Settings
     vars: tuple[tuple[str, str], ...]
     tasks: tuple[TaskDecl, ...]
+    computed: tuple[tuple[str, str], ...] = ()  # (name, command) of `X = { sh = "..." }`
 
 
 def find_flowfile(start: str) -> str:
@@ -211,8 +212,8 @@ def parse(path: str, data: Mapping[str, Any]) -> Flowfile:
     check = Checker(os.path.basename(path))
     check.keys(data, "", ("settings", "vars", "tasks"))
     settings = _parse_settings(data.get("settings", {}), check)
-    vars_ = check.string_table(data.get("vars", {}), "vars")
-    for name, _ in vars_:
+    vars_, computed = _parse_vars(data.get("vars", {}), check)
+    for name, _ in (*vars_, *computed):
         if not name.isidentifier():
             check.problem(f"vars.{name}", "a var name is letters, digits and _ (it is used as "
                                           "{NAME}), not starting with a digit")
@@ -232,7 +233,35 @@ def parse(path: str, data: Mapping[str, Any]) -> Flowfile:
                 tasks.append(decl)
     if check.problems:
         raise FlowfileError(check.problems)
-    return Flowfile(path=path, settings=settings, vars=vars_, tasks=tuple(tasks))
+    return Flowfile(path=path, settings=settings, vars=vars_, tasks=tuple(tasks),
+                    computed=computed)
+
+
+def _parse_vars(raw: Any, check: Checker) -> tuple[tuple[tuple[str, str], ...],
+                                                   tuple[tuple[str, str], ...]]:
+    """The `[vars]` table: (plain vars, computed vars as (name, command))."""
+    if not isinstance(raw, dict):
+        check.problem("vars", f"expected a table of strings, got {type_name(raw)}")
+        return (), ()
+    plain, computed = [], []
+    for name, value in raw.items():
+        where = f"vars.{name}"
+        if isinstance(value, dict):
+            check.keys(value, where, ("sh",))
+            command = check.string(value["sh"], f"{where}.sh") if "sh" in value else None
+            if command is not None and command.strip():
+                computed.append((name, command))
+            elif "sh" not in value or command is not None:
+                check.problem(where, 'a computed var is written { sh = "command" }, with a '
+                                     "command that prints its value")
+        elif isinstance(value, str):
+            text = check.string(value, where)
+            if text is not None:
+                plain.append((name, text))
+        else:
+            check.problem(where, 'expected a string (or { sh = "command" }), got '
+                                 f"{type_name(value)}")
+    return tuple(plain), tuple(computed)
 
 
 def load(path: str) -> Flowfile:

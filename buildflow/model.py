@@ -73,6 +73,9 @@ class Project(NamedTuple):
     globbed_dirs: frozenset[str] = frozenset()
     # The document a project made from Python objects came from (None: from a Flowfile).
     data: Mapping[str, Any] | None = None
+    # Loaded with values no file holds ({env.NAME}, computed vars): the caches keyed on the
+    # Flowfile's bytes cannot vouch for it.
+    volatile: bool = False
 
     @property
     def cache_dir(self) -> str:

@@ -11,7 +11,7 @@ import posixpath
 import stat
 from collections.abc import Mapping
 
-from buildflow import foreach, globbing, placeholders, rootcheck
+from buildflow import external, foreach, globbing, placeholders, rootcheck
 from buildflow.errors import FlowfileError, UsageError, did_you_mean
 from buildflow.flowfile import Flowfile, TaskDecl
 from buildflow.graph import Graph
@@ -282,7 +282,7 @@ class _Resolver:
 def _check_overrides(flowfile: Flowfile, overrides: Mapping[str, str]) -> None:
     """An override of a var the Flowfile does not declare is a typo (`GREETNG=x`) that would
     otherwise change nothing, silently."""
-    declared = dict(flowfile.vars)
+    declared = dict((*flowfile.vars, *flowfile.computed))
     for name, value in overrides.items():
         if name not in declared:
             hint = did_you_mean(name, declared) or \
@@ -295,8 +295,12 @@ def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None,
             hidden: frozenset[str] = frozenset()) -> Project:
     """Expand and check every task; raise FlowfileError listing every problem found. `hidden`
     files on disk are taken as gone."""
-    _check_overrides(flowfile, overrides or {})
-    r = _Resolver(flowfile, overrides or {}, hidden)
+    overrides = overrides or {}
+    _check_overrides(flowfile, overrides)
+    flowfile, env_problems, used_env = external.fill_environment(flowfile, os.environ)
+    computed, computed_problems = external.compute_vars(flowfile, skip=overrides)
+    r = _Resolver(flowfile, {**computed, **overrides}, hidden)
+    r.problems += [*env_problems, *computed_problems]
     items = foreach.find_items(flowfile.tasks, r.vars, r.disk)
     staged: list[_Staged] = []
     for decl in flowfile.tasks:
@@ -331,7 +335,8 @@ def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None,
         raise FlowfileError(r.problems)
     return Project(root=r.root, flowfile=flowfile.path, settings=flowfile.settings,
                    vars=r.vars, tasks=tasks, graph=graph, warnings=tuple(r.warnings),
-                   globbed_dirs=frozenset(r.disk.dirs_read))
+                   globbed_dirs=frozenset(r.disk.dirs_read),
+                   volatile=used_env or bool(flowfile.computed))
 
 
 def load(path: str | os.PathLike[str] = "Flowfile",
