@@ -153,16 +153,29 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
     return parser, commands
 
 
+# Commands whose targets can be given `{args}` after `--`.
+_PASSTHROUGH_COMMANDS = ("build", "watch", "status", "explain", "graph")
+
+
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, str | None]:
     """The command line read as its command's parser reads it, whatever order the options
     and the command word come in (`bflow -j8 build`, `bflow -k test`, `bflow a -k b`), and
-    the word taken for a target when no command word was given (maybe a mistyped command)."""
+    the word taken for a target when no command word was given (maybe a mistyped command).
+    What follows the first `--` is `args.passthrough`, the `{args}` of the named tasks."""
     parser, commands = make_parser()
+    words: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, words = argv[:cut], argv[cut + 1:]
     name, rest, first_target = _with_command(argv)
     if name is None:
         return parser.parse_args(argv), None  # --help or --version before any command
     args = commands[name].parse_intermixed_args(rest)
     args.command = name
+    if words and name not in _PASSTHROUGH_COMMANDS:
+        commands[name].error(f"arguments after -- are for the tasks of "
+                             f"{', '.join(_PASSTHROUGH_COMMANDS)}, not {name}")
+    args.passthrough = tuple(words) or None
     return args, first_target
 
 
@@ -364,15 +377,19 @@ def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
                          + (f", got {len(targets)}: {' '.join(targets)}" if targets else ""))
     from buildflow import fastpath
     from buildflow.fastpath import FastOptions
+    from buildflow.model import Passthrough
 
+    passthrough = None
+    if args.passthrough:
+        passthrough = Passthrough(tuple(targets), args.passthrough, os.getcwd())
     if name == "build" and not (tried_fast or args.dry_run or args.always_make or args.json
-                                or args.verbose):
+                                or args.verbose or passthrough):
         fast = fastpath.try_build(targets, overrides, FastOptions(
             file=args.file, jobs=args.jobs, keep_going=args.keep_going, quiet=args.quiet,
             plain=args.plain))
         if fast is not None:
             return fast
-    loaded = fastpath.load(file=args.file, overrides=overrides)
+    loaded = fastpath.load(file=args.file, overrides=overrides, args=passthrough)
     project = loaded.project
     if name in ("build", "watch"):
         build_options = {"targets": targets, "jobs": args.jobs, "keep_going": args.keep_going,

@@ -27,6 +27,15 @@ class Settings(NamedTuple):
     cache_dir: str = ".bflow"
 
 
+class Passthrough(NamedTuple):
+    """What follows `--` on the command line (`bflow test -- -k fast`), as `{args}` of the
+    tasks `targets` name (seen from `cwd`)."""
+
+    targets: tuple[str, ...]
+    words: tuple[str, ...]
+    cwd: str
+
+
 class Task(NamedTuple):
     """One runnable instance: a plain task, or one `foreach` item (`compile:src/a.c`)."""
 
@@ -73,9 +82,10 @@ class Project(NamedTuple):
     globbed_dirs: frozenset[str] = frozenset()
     # The document a project made from Python objects came from (None: from a Flowfile).
     data: Mapping[str, Any] | None = None
-    # Loaded with values no file holds ({env.NAME}, computed vars): the caches keyed on the
-    # Flowfile's bytes cannot vouch for it.
+    # Loaded with values no file holds ({env.NAME}, computed vars, {args}): the caches keyed
+    # on the Flowfile's bytes cannot vouch for it.
     volatile: bool = False
+    args: Passthrough | None = None  # kept so that a reload gives the tasks the same {args}
 
     @property
     def cache_dir(self) -> str:

@@ -34,7 +34,7 @@ def run(project: Project, *, poll: bool, debounce: float, targets: list[str],
     try:
         watcher = Watcher(project, targets, source=source, status=display,
                           build=lambda current: build.run(current, **options),
-                          load=lambda: load(project.flowfile, overrides), debounce=debounce,
+                          load=lambda: load(project.flowfile, overrides, args=project.args), debounce=debounce,
                           cwd=invocation_dir())
         exit_status = watcher.run()
         if exit_status == EXIT_OK:
