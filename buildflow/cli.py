@@ -61,6 +61,8 @@ def _build_options(parser: argparse.ArgumentParser) -> None:
                         help="treat every task as stale")
     parser.add_argument("--lock-timeout", type=float, metavar="SECONDS",
                         help="give up when another build holds the lock this long")
+    parser.add_argument("--stream", action="store_true",
+                        help="print each line of output as it comes, after its task's name")
 
 
 def _positive_int(text: str) -> int:
@@ -226,7 +228,7 @@ def _split_overrides(targets: list[str]) -> tuple[list[str], dict[str, str]]:
 # Options of a plain build that need no argparse: with `-j N`, `bflow [build] [TARGET..]` is
 # what runs thousands of times a day, and argparse costs its no-op 9 ms to import and set up.
 _SIMPLE_FLAGS = {"-k": "keep_going", "--keep-going": "keep_going", "-q": "quiet",
-                 "--quiet": "quiet", "--plain": "plain"}
+                 "--quiet": "quiet", "--plain": "plain", "--stream": "stream"}
 
 
 def _simple_build(argv: list[str]) -> tuple[list[str], dict[str, str], FastOptions] | None:
@@ -258,7 +260,8 @@ def _simple_build(argv: list[str]) -> tuple[list[str], dict[str, str], FastOptio
     from buildflow.fastpath import FastOptions
 
     return targets, overrides, FastOptions(jobs=jobs, keep_going="keep_going" in flags,
-                                           quiet="quiet" in flags, plain="plain" in flags)
+                                           quiet="quiet" in flags, plain="plain" in flags,
+                                           stream="stream" in flags)
 
 
 def _positive(texts: list[str]) -> bool:
@@ -386,7 +389,7 @@ def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
                                 or args.verbose or passthrough):
         fast = fastpath.try_build(targets, overrides, FastOptions(
             file=args.file, jobs=args.jobs, keep_going=args.keep_going, quiet=args.quiet,
-            plain=args.plain))
+            plain=args.plain, stream=args.stream))
         if fast is not None:
             return fast
     loaded = fastpath.load(file=args.file, overrides=overrides, args=passthrough)
@@ -394,7 +397,7 @@ def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
     if name in ("build", "watch"):
         build_options = {"targets": targets, "jobs": args.jobs, "keep_going": args.keep_going,
                          "dry_run": args.dry_run, "force": args.always_make,
-                         "lock_timeout": args.lock_timeout, **output}
+                         "lock_timeout": args.lock_timeout, "stream": args.stream, **output}
         if name == "watch":
             from buildflow.commands import watch
 

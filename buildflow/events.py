@@ -21,6 +21,15 @@ class TaskStarted(NamedTuple):
     event: str = "task_started"
 
 
+class TaskOutput(NamedTuple):
+    """A whole line a running task wrote, for a reporter that follows output (`--stream`, the
+    live display's last line)."""
+
+    task: str
+    line: str
+    event: str = "task_output"
+
+
 class TaskRetry(NamedTuple):
     task: str
     attempt: int
@@ -74,8 +83,8 @@ class BuildFinished(NamedTuple):
     event: str = "build_finished"
 
 
-Event = (BuildStarted | TaskStarted | TaskRetry | TaskFinished | TaskFailed | TaskSkipped
-         | TaskWouldRun | BuildFinished)
+Event = (BuildStarted | TaskStarted | TaskOutput | TaskRetry | TaskFinished | TaskFailed
+         | TaskSkipped | TaskWouldRun | BuildFinished)
 
 
 def to_dict(event: Event) -> dict[str, object]:
@@ -88,7 +97,9 @@ def to_dict(event: Event) -> dict[str, object]:
 
 class Reporter(Protocol):
     """Where a build's events go. A reporter may also have `note(message)`, for information
-    that is no warning (waiting for the lock); without one, such messages go to `warn`."""
+    that is no warning (waiting for the lock); without one, such messages go to `warn`. One
+    whose `follows_output` is true is also sent each line of output as it comes
+    (`TaskOutput`)."""
 
     def handle(self, event: Event) -> None: ...
 

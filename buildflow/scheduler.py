@@ -29,6 +29,7 @@ from buildflow import depfile as depfiles
 from buildflow import events as ev
 from buildflow.attempts import Execution, Executor, Wait
 from buildflow.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, BuildError
+from buildflow.follow import OutputFollower
 from buildflow.hashing import MISSING, UNKNOWN, Hasher
 from buildflow.logs import LogSlot, OldLogs
 from buildflow.model import Project, Task
@@ -87,6 +88,9 @@ class BuildOptions(NamedTuple):
     force: bool = False
 
 
+# How often the logs of running tasks are read for new lines, when the reporter follows them.
+FOLLOW_SECONDS = 0.05
+
 # How far in the future a depfile input's mtime may be before bflow warns of the clock.
 TIMESTAMP_SLACK_NS = 50_000_000
 
@@ -132,6 +136,8 @@ class Builder:
         self._plan = Plan(project.graph, [])
         self._result = BuildResult(EXIT_OK)
         self._old_logs = OldLogs(project.cache_dir)
+        self._follower = OutputFollower(self._on_line) \
+            if getattr(reporter, "follows_output", False) else None
 
     def build(self, names: list[str]) -> BuildResult:
         """Build `names` (already closed over their dependencies, in topological order)."""
@@ -139,9 +145,18 @@ class Builder:
         if threading.current_thread() is threading.main_thread():
             for signum in (SIGINT, SIGTERM):
                 previous[signum] = signal(signum, self._on_signal)
+        following = threading.Event()
+        if self._follower is not None:
+            follow_thread = threading.Thread(target=self._follow, args=(following,),
+                                             name="bflow-follow", daemon=True)
+            follow_thread.start()
         try:
             return self._loop(names)
         finally:
+            if self._follower is not None:
+                following.set()
+                follow_thread.join()
+                self._follower.close()
             with self._lock:
                 if self._running:  # left the loop with commands still running: a bug, EPIPE
                     self._interrupt()
@@ -156,6 +171,16 @@ class Builder:
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.messages.put(_INTERRUPT)
+
+    def _follow(self, stop: threading.Event) -> None:
+        """Hand on the lines running tasks write, until `stop` is set."""
+        assert self._follower is not None
+        while not stop.wait(FOLLOW_SECONDS):
+            with self._lock:
+                self._follower.poll()
+
+    def _on_line(self, task: str, line: str) -> None:
+        self.reporter.handle(ev.TaskOutput(task, line))  # under the lock, as every event
 
     def _on_retry(self, event: ev.TaskRetry) -> None:
         with self._lock:
@@ -322,6 +347,9 @@ class Builder:
         try:
             with self._lock:
                 while (task := self._take()) is not None:
+                    if self._follower is not None:
+                        slot.open()
+                        self._follower.follow(task, slot.path)
                     self._lock.release()
                     try:
                         done = self.executor.execute(task, slot)
@@ -347,6 +375,8 @@ class Builder:
     def _complete(self, done: Execution, plan: Plan, result: BuildResult) -> bool:
         """Record a finished task and report it; False when it failed."""
         task = done.task
+        if self._follower is not None:
+            self._follower.end(task.name)
         decision = self._running.pop(task.name)
         self.hasher.forget_seen()
         self.hasher.settle_racy(oldest_only=True)  # what earlier tasks wrote, now past the window

@@ -325,7 +325,7 @@ def test_build_options_before_the_command_word(project: Project) -> None:
 # Words and options a plain build's command line is made of, and some it must not take.
 _TOKENS = st.sampled_from(["build", "status", "list", "a", "b:c", "out/x.o", "", "X=1",
                            "x_y=", "1X=2", "=v", "-k", "--keep-going", "-q", "--quiet",
-                           "--plain", "-v", "--json", "-n", "-kq", "-j", "--jobs", "-j3",
+                           "--plain", "--stream", "-v", "--json", "-n", "-kq", "-j", "--jobs", "-j3",
                            "-j0", "-j03", "-jk", "--jobs=2", "3", "0", "-3", "--", "-", "-f",
                            "Flowfile"])
 
@@ -342,8 +342,9 @@ def test_the_fast_parser_reads_what_argparse_reads(argv: list[str]) -> None:
     args, _ = parse_args(argv)
     assert args.command == "build"
     assert _split_overrides(args.targets) == (targets, overrides)
-    assert (args.jobs, args.keep_going, args.quiet, args.plain, args.file) == \
-        (options.jobs, options.keep_going, options.quiet, options.plain, options.file)
+    assert (args.jobs, args.keep_going, args.quiet, args.plain, args.stream, args.file) == \
+        (options.jobs, options.keep_going, options.quiet, options.plain, options.stream,
+         options.file)
     assert not (args.verbose or args.json or args.dry_run or args.always_make
                 or args.directory or args.lock_timeout)
 

@@ -32,9 +32,10 @@ class FastOptions:
     fast path does without importing typing.)"""
 
     def __init__(self, *, file: str | None = None, jobs: int | None = None,
-                 keep_going: bool = False, quiet: bool = False, plain: bool = False) -> None:
-        self.file, self.jobs, self.keep_going, self.quiet, self.plain = \
-            file, jobs, keep_going, quiet, plain
+                 keep_going: bool = False, quiet: bool = False, plain: bool = False,
+                 stream: bool = False) -> None:
+        self.file, self.jobs, self.keep_going, self.quiet, self.plain, self.stream = \
+            file, jobs, keep_going, quiet, plain, stream
 
 
 def try_build(targets: Sequence[str], overrides: Mapping[str, str],
@@ -71,7 +72,8 @@ def try_build(targets: Sequence[str], overrides: Mapping[str, str],
         from buildflow import reporters
         from buildflow.fastpath import incremental
 
-        reporter = reporters.choose(plain=options.plain, quiet=options.quiet)
+        reporter = reporters.choose(plain=options.plain, quiet=options.quiet,
+                                    stream=options.stream)
         try:
             result = incremental.build(proof, changed, jobs=options.jobs,
                                        keep_going=options.keep_going, reporter=reporter,

@@ -19,8 +19,11 @@ if TYPE_CHECKING:
 
 
 class JsonReporter:
-    def __init__(self, stream: TextIO) -> None:
+    """With `stream`, each line of output is also a `task_output` event as it comes."""
+
+    def __init__(self, stream: TextIO, *, stream_output: bool = False) -> None:
         self.out = Output(stream)
+        self.follows_output = stream_output
 
     @property
     def closed(self) -> bool:
