@@ -30,6 +30,14 @@ class TaskOutput(NamedTuple):
     event: str = "task_output"
 
 
+class TaskAttached(NamedTuple):
+    """An interactive task has bflow's terminal from now until it ends: a display must
+    stand aside."""
+
+    task: str
+    event: str = "task_attached"
+
+
 class TaskRetry(NamedTuple):
     task: str
     attempt: int
@@ -83,7 +91,7 @@ class BuildFinished(NamedTuple):
     event: str = "build_finished"
 
 
-Event = (BuildStarted | TaskStarted | TaskOutput | TaskRetry | TaskFinished | TaskFailed
+Event = (BuildStarted | TaskStarted | TaskAttached | TaskOutput | TaskRetry | TaskFinished | TaskFailed
          | TaskSkipped | TaskWouldRun | BuildFinished)
 
 

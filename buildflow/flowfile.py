@@ -42,6 +42,7 @@ class TaskDecl(NamedTuple):
     timeout: float | None = None
     always: bool = False
     description: str = ""
+    interactive: bool = False
 
 
 class Flowfile(NamedTuple):
@@ -101,7 +102,7 @@ def _syntax_position(message: str, text: str) -> tuple[str, int, int]:
 SETTINGS_KEYS = ("jobs", "default", "shell", "retries", "retry_delay", "timeout", "env",
                  "cache_dir")
 TASK_KEYS = ("cmd", "inputs", "outputs", "deps", "foreach", "depfile", "env", "cwd", "retries",
-             "retry_delay", "timeout", "always", "description")
+             "retry_delay", "timeout", "always", "description", "interactive")
 
 
 def _inside_root(path: str) -> bool:
@@ -202,6 +203,8 @@ def _parse_task(name: str, raw: Any, check: Checker) -> TaskDecl | None:
         cwd=optional_strings.get("cwd") or None,
         always=check.boolean(get("always"), f"{where}.always") if "always" in raw else False,
         description=optional_strings.get("description") or "",
+        interactive=check.boolean(raw["interactive"], f"{where}.interactive")
+        if "interactive" in raw else False,
         **numbers,
     )
 

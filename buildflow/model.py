@@ -56,6 +56,8 @@ class Task(NamedTuple):
     always: bool = False
     description: str = ""
     item: str | None = None
+    # Runs alone, on bflow's own stdin, stdout and stderr (the terminal), its output not saved.
+    interactive: bool = False
 
     @property
     def is_group(self) -> bool:

@@ -327,7 +327,8 @@ class Builder:
                     self._failed()
                 self._advance()  # what it found up to date may end the build or ready more
                 continue
-            if self._stale and len(self._running) < self.options.jobs:
+            if self._stale and len(self._running) < self.options.jobs and \
+                    self._may_start(self._stale[0][1]):
                 _, name, decision = heapq.heappop(self._stale)
                 self._running[name] = decision
                 task = self.project.tasks[name]
@@ -336,8 +337,18 @@ class Builder:
                     if parent:
                         self.hasher.fs.make_dirs(parent)
                 self.reporter.handle(ev.TaskStarted(task.name, masked(task.env, task.commands)))
+                if task.interactive:
+                    self.reporter.handle(ev.TaskAttached(task.name))
                 return task
             self._task_ready.wait()
+
+    def _may_start(self, name: str) -> bool:
+        """An interactive task runs alone: it waits until nothing runs, and nothing starts
+        beside it (later tasks wait too, so the build order stays as it is)."""
+        tasks = self.project.tasks
+        if any(tasks[running].interactive for running in self._running):
+            return False
+        return not (tasks[name].interactive and self._running)
 
     def _work(self, number: int) -> None:
         """A worker: take a task, run it without the lock, then record it and decide what it
@@ -361,6 +372,8 @@ class Builder:
                         return
                     finally:
                         self._lock.acquire()
+                    if task.interactive and done.result.signal == SIGINT:
+                        self._interrupt()  # Ctrl-C went to the task first, as in a shell
                     if not self._complete(done, plan, result):
                         self._failed()
                     if not self._stopping and \

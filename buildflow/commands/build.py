@@ -8,6 +8,7 @@ from buildflow import engine, reporters
 from buildflow.commands import invocation_dir
 from buildflow.errors import EXIT_FAILED
 from buildflow.model import Project
+from buildflow.runner import SubprocessRunner
 from buildflow.scheduler import BuildResult
 
 
@@ -22,7 +23,9 @@ def run(project: Project, *, targets: list[str], jobs: int | None, keep_going: b
     try:
         result = engine.build(project, targets, jobs=jobs, keep_going=keep_going, force=force,
                               dry_run=dry_run, reporter=reporter, lock_timeout=lock_timeout,
-                              cwd=invocation_dir())
+                              cwd=invocation_dir(),
+                              # stdout carries the events: an interactive task's goes to stderr
+                              runner=SubprocessRunner(attached_stdout=2) if json else None)
         if on_result is not None and not dry_run:
             on_result(result)
     finally:

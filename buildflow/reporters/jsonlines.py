@@ -30,7 +30,7 @@ class JsonReporter:
         return self.out.closed
 
     def handle(self, event: ev.Event) -> None:
-        if isinstance(event, ev.BuildStarted):
+        if isinstance(event, (ev.BuildStarted, ev.TaskAttached)):
             return
         if isinstance(event, ev.TaskWouldRun):
             data = {**ev.to_dict(ev.TaskSkipped(event.task, f"would run: {event.reason}")),

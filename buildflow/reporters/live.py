@@ -17,6 +17,7 @@ from buildflow.reporters.text import (Tally, failure_block, indent, retry_line,
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
+    from rich.live import Live
 
 MAX_RUNNING_SHOWN = 10
 
@@ -28,7 +29,6 @@ class LiveReporter:
     def __init__(self, stream: TextIO, *, quiet: bool = False, verbose: bool = False,
                  stream_output: bool = False) -> None:
         from rich.console import Console
-        from rich.live import Live
 
         self.console = Console(file=stream, highlight=False)
         self.quiet = quiet
@@ -39,9 +39,17 @@ class LiveReporter:
         self.running: dict[str, float] = {}
         self.attempt: dict[str, str] = {}  # task -> "attempt 2/3", once it retries
         self.last_line: dict[str, str] = {}  # task -> the last line it wrote that is not blank
+        self.attached: str | None = None  # the interactive task that has the terminal
         # Started by BuildStarted, so a wait for the lock shows its message, not an empty bar.
-        self.live = Live(console=self.console, refresh_per_second=8, transient=True,
-                         get_renderable=self._render)
+        self.live = self._new_live()
+
+    def _new_live(self) -> Live:
+        """A live display, not started. One that was stopped is not started again: it would
+        first move up over the lines it last drew, which are what a task printed since."""
+        from rich.live import Live
+
+        return Live(console=self.console, refresh_per_second=8, transient=True,
+                    get_renderable=self._render)
 
     def _render(self) -> RenderableType:
         from rich.console import Group
@@ -83,6 +91,10 @@ class LiveReporter:
         self.console.print(block, highlight=False)
 
     def _ended(self, task: str) -> None:
+        if task == self.attached:  # the terminal is bflow's again
+            self.attached = None
+            self.live = self._new_live()
+            self.live.start()
         self.running.pop(task, None)
         self.attempt.pop(task, None)
         self.last_line.pop(task, None)
@@ -94,6 +106,9 @@ class LiveReporter:
                 self.last_line[event.task] = event.line.strip()
             if self.stream_output:
                 self._print(stream_line(event))
+        elif isinstance(event, ev.TaskAttached):
+            self.attached = event.task
+            self.live.stop()
         elif isinstance(event, ev.BuildStarted):
             self.started = time.monotonic()
             self.live.start()
