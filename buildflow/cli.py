@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from buildflow.fastpath import FastOptions
 
 COMMANDS = ("build", "watch", "graph", "status", "explain", "list", "clean", "validate", "init",
-            "log")
+            "log", "completion")
 # Options that take a value, so the command word can be found without parsing.
 _VALUE_OPTIONS = {"-f", "--file", "-C", "--directory", "-j", "--jobs", "--lock-timeout",
                   "--format", "-o", "--output", "--debounce"}
@@ -152,7 +152,21 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
     command("init", "write a commented starter Flowfile (never overwrites)")
     log = command("log", "print the saved output of a task's last run")
     log.add_argument("task", metavar="TARGET", help="a task, TASK:ITEM instance or output path")
+    completion = command("completion", "print a shell completion script (commands, options, "
+                                       "tasks and instances)")
+    completion.add_argument("shell", nargs="?", choices=("bash", "zsh", "fish"))
+    completion.add_argument("--names", action="store_true", help=argparse.SUPPRESS)
     return parser, commands
+
+
+def _option_words() -> list[str]:
+    """Every option any command takes, for completion scripts."""
+    import argparse
+
+    _, commands = make_parser()
+    words = {option for parser in commands.values() for action in parser._actions
+             for option in action.option_strings if action.help != argparse.SUPPRESS}
+    return sorted(words)
 
 
 # Commands whose targets can be given `{args}` after `--`.
@@ -371,6 +385,15 @@ def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
         from buildflow.commands import init
 
         return init.run(directory=os.getcwd(), file=args.file)
+    if name == "completion":
+        from buildflow.commands import completion
+
+        if args.names:
+            return completion.names(file=args.file)
+        if args.shell is None:
+            raise UsageError("bflow completion needs a shell: bash, zsh or fish "
+                             "(source <(bflow completion bash))")
+        return completion.run(shell=args.shell, commands=COMMANDS, options=_option_words())
     targets, overrides = _split_overrides(getattr(args, "targets", []))
     if targets and name == "validate":
         raise UsageError(f"bflow {name} takes no targets, only VAR=VALUE overrides "
