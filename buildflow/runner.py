@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping
 
 from buildflow.model import Task
-from buildflow.signals import (SIG_BLOCK, SIG_SETMASK, SIGCONT, SIGKILL, SIGPIPE, SIGTERM,
+from buildflow.signals import (SIG_BLOCK, SIG_SETMASK, SIGKILL, SIGPIPE, SIGTERM,
                                SIGTTOU, SIGXFSZ, pthread_sigmask, signal_name)
 from buildflow.typing_lite import TYPE_CHECKING, NamedTuple, Protocol
 
@@ -120,13 +120,13 @@ class SubprocessRunner:
             with self._lock:  # so that stop_all never misses a process being started
                 if self._stopping:
                     return RunResult(None, signal=SIGTERM)
-                process = _attach(argv, cwd, env, log, self.attached_stdout) \
+                terminal = _foreground_terminal() if task.interactive else None
+                process = _attach(argv, cwd, env, log, self.attached_stdout, terminal) \
                     if task.interactive else \
                     _spawn(argv, cwd, env, log, self._environ, self._here)
                 if isinstance(process, RunResult):
                     return process
                 self._running.add(process)
-            terminal = _hand_terminal(process.pid) if task.interactive else None
             try:
                 timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
                 code = process.wait(timeout)
@@ -135,7 +135,7 @@ class SubprocessRunner:
                     return RunResult(None, timed_out=True)
             finally:
                 if terminal is not None:
-                    _take_terminal_back(*terminal)
+                    _take_terminal_back(terminal)
                 with self._lock:
                     self._running.discard(process)
             if code < 0:
@@ -199,41 +199,46 @@ def _spawn_failed(argv: list[str], cwd: str, exc: OSError, log: IO[bytes]) -> Ru
 
 
 def _attach(argv: list[str], cwd: str, env: Mapping[str, str], log: IO[bytes],
-            stdout: int) -> Child | RunResult:
+            stdout: int, terminal: list[Any] | None) -> Child | RunResult:
     """Start an interactive task's command on bflow's own stdin, stdout (or `stdout`) and
-    stderr, in a process group of its own, which `_hand_terminal` makes the terminal's."""
+    stderr, in a process group of its own; with a `terminal` (its settings), that group is
+    made the terminal's foreground before the command starts, as a shell does, so the
+    command reads what is typed and Ctrl-C goes to it, not to bflow."""
     try:
-        return _Popened(argv, cwd, env, None, stdout)
+        return _Popened(argv, cwd, env, None, stdout,
+                        lead=_lead_terminal if terminal is not None else os.setpgrp)
     except OSError as exc:
         return _spawn_failed(argv, cwd, exc, log)
 
 
-def _hand_terminal(pgid: int) -> tuple[int, list[Any]] | None:
-    """Make process group `pgid` the foreground of bflow's terminal, as a shell does for the
-    command it runs, so that it reads what is typed and Ctrl-C goes to it (not to bflow); and
-    continue it, in case it tried the terminal before it was its own. (terminal fd, its
-    settings before), or None when bflow is not in the foreground of a terminal on stdin."""
+def _foreground_terminal() -> list[Any] | None:
+    """The settings of the terminal on bflow's stdin when bflow's process group is its
+    foreground (so bflow may hand it on), else None."""
     import termios
 
     try:
         if os.tcgetpgrp(0) != os.getpgrp():
             return None
-        saved = termios.tcgetattr(0)
-        _as_background(lambda: os.tcsetpgrp(0, pgid))
-    except OSError:  # stdin is not a terminal
+        return termios.tcgetattr(0)
+    except (OSError, termios.error):  # stdin is not a terminal
         return None
-    _signal_group(pgid, SIGCONT)
-    return 0, saved
 
 
-def _take_terminal_back(fd: int, saved: list[Any]) -> None:
+def _lead_terminal() -> None:
+    """In the child, before exec: a process group of its own, the terminal's foreground.
+    Done there, not by bflow after the start, so not a keystroke can reach bflow meanwhile."""
+    os.setpgrp()
+    _as_background(lambda: os.tcsetpgrp(0, os.getpgrp()))
+
+
+def _take_terminal_back(saved: list[Any]) -> None:
     """Make bflow's group the terminal's foreground again, with the settings it had (a
     program killed in raw mode leaves the terminal in it)."""
     import termios
 
     def restore() -> None:
-        os.tcsetpgrp(fd, os.getpgrp())
-        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        os.tcsetpgrp(0, os.getpgrp())
+        termios.tcsetattr(0, termios.TCSADRAIN, saved)
 
     try:
         _as_background(restore)
@@ -296,7 +301,8 @@ class _Popened:
     terminal behind)."""
 
     def __init__(self, argv: list[str], cwd: str, env: Mapping[str, str],
-                 log: IO[bytes] | None, stdout: int = 1) -> None:
+                 log: IO[bytes] | None, stdout: int = 1,
+                 lead: Callable[[], None] | None = None) -> None:
         import subprocess
 
         self._timeout_expired = subprocess.TimeoutExpired
@@ -305,7 +311,7 @@ class _Popened:
         given = None if env is os.environ else env
         if log is None:
             self._process = subprocess.Popen(argv, cwd=cwd, env=given, stdout=stdout,
-                                             preexec_fn=os.setpgrp)
+                                             preexec_fn=lead)
         else:
             self._process = subprocess.Popen(
                 argv, cwd=cwd, env=given, stdin=subprocess.DEVNULL, stdout=log,

@@ -6,17 +6,17 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
-    from signal import (SIG_BLOCK, SIG_SETMASK, SIGCONT, SIGINT, SIGKILL, SIGPIPE, SIGTERM,
+    from signal import (SIG_BLOCK, SIG_SETMASK, SIGINT, SIGKILL, SIGPIPE, SIGTERM,
                         SIGTTOU, SIGXFSZ, pthread_sigmask, signal)
 else:
     try:
-        from _signal import (SIG_BLOCK, SIG_SETMASK, SIGCONT, SIGINT, SIGKILL, SIGPIPE, SIGTERM,
+        from _signal import (SIG_BLOCK, SIG_SETMASK, SIGINT, SIGKILL, SIGPIPE, SIGTERM,
                              SIGTTOU, SIGXFSZ, pthread_sigmask, signal)
     except ImportError:
-        from signal import (SIG_BLOCK, SIG_SETMASK, SIGCONT, SIGINT, SIGKILL, SIGPIPE, SIGTERM,
+        from signal import (SIG_BLOCK, SIG_SETMASK, SIGINT, SIGKILL, SIGPIPE, SIGTERM,
                             SIGTTOU, SIGXFSZ, pthread_sigmask, signal)
 
-__all__ = ["SIG_BLOCK", "SIG_SETMASK", "SIGCONT", "SIGINT", "SIGKILL", "SIGPIPE", "SIGTERM",
+__all__ = ["SIG_BLOCK", "SIG_SETMASK", "SIGINT", "SIGKILL", "SIGPIPE", "SIGTERM",
            "SIGTTOU", "SIGXFSZ", "pthread_sigmask", "signal"]
 
 
