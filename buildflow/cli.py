@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from buildflow.fastpath import FastOptions
 
 COMMANDS = ("build", "watch", "graph", "status", "explain", "list", "clean", "validate", "init",
-            "log")
+            "log", "completion")
 # Options that take a value, so the command word can be found without parsing.
 _VALUE_OPTIONS = {"-f", "--file", "-C", "--directory", "-j", "--jobs", "--lock-timeout",
                   "--format", "-o", "--output", "--debounce"}
@@ -61,6 +61,8 @@ def _build_options(parser: argparse.ArgumentParser) -> None:
                         help="treat every task as stale")
     parser.add_argument("--lock-timeout", type=float, metavar="SECONDS",
                         help="give up when another build holds the lock this long")
+    parser.add_argument("--stream", action="store_true",
+                        help="print each line of output as it comes, after its task's name")
 
 
 def _positive_int(text: str) -> int:
@@ -153,19 +155,46 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
     command("init", "write a commented starter Flowfile (never overwrites)")
     log = command("log", "print the saved output of a task's last run")
     log.add_argument("task", metavar="TARGET", help="a task, TASK:ITEM instance or output path")
+    completion = command("completion", "print a shell completion script (commands, options, "
+                                       "tasks and instances)")
+    completion.add_argument("shell", nargs="?", choices=("bash", "zsh", "fish"))
+    completion.add_argument("--names", action="store_true", help=argparse.SUPPRESS)
     return parser, commands
+
+
+def _option_words() -> list[str]:
+    """Every option any command takes, for completion scripts."""
+    import argparse
+
+    _, commands = make_parser()
+    words = {option for parser in commands.values() for action in parser._actions
+             for option in action.option_strings if action.help != argparse.SUPPRESS}
+    return sorted(words)
+
+
+# Commands whose targets can be given `{args}` after `--`.
+_PASSTHROUGH_COMMANDS = ("build", "watch", "status", "explain", "graph")
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, str | None]:
     """The command line read as its command's parser reads it, whatever order the options
     and the command word come in (`bflow -j8 build`, `bflow -k test`, `bflow a -k b`), and
-    the word taken for a target when no command word was given (maybe a mistyped command)."""
+    the word taken for a target when no command word was given (maybe a mistyped command).
+    What follows the first `--` is `args.passthrough`, the `{args}` of the named tasks."""
     parser, commands = make_parser()
+    words: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, words = argv[:cut], argv[cut + 1:]
     name, rest, first_target = _with_command(argv)
     if name is None:
         return parser.parse_args(argv), None  # --help or --version before any command
     args = commands[name].parse_intermixed_args(rest)
     args.command = name
+    if words and name not in _PASSTHROUGH_COMMANDS:
+        commands[name].error(f"arguments after -- are for the tasks of "
+                             f"{', '.join(_PASSTHROUGH_COMMANDS)}, not {name}")
+    args.passthrough = tuple(words) or None
     return args, first_target
 
 
@@ -216,7 +245,7 @@ def _split_overrides(targets: list[str]) -> tuple[list[str], dict[str, str]]:
 # Options of a plain build that need no argparse: with `-j N`, `bflow [build] [TARGET..]` is
 # what runs thousands of times a day, and argparse costs its no-op 9 ms to import and set up.
 _SIMPLE_FLAGS = {"-k": "keep_going", "--keep-going": "keep_going", "-q": "quiet",
-                 "--quiet": "quiet", "--plain": "plain"}
+                 "--quiet": "quiet", "--plain": "plain", "--stream": "stream"}
 
 
 def _simple_build(argv: list[str]) -> tuple[list[str], dict[str, str], FastOptions] | None:
@@ -248,7 +277,8 @@ def _simple_build(argv: list[str]) -> tuple[list[str], dict[str, str], FastOptio
     from buildflow.fastpath import FastOptions
 
     return targets, overrides, FastOptions(jobs=jobs, keep_going="keep_going" in flags,
-                                           quiet="quiet" in flags, plain="plain" in flags)
+                                           quiet="quiet" in flags, plain="plain" in flags,
+                                           stream="stream" in flags)
 
 
 def _positive(texts: list[str]) -> bool:
@@ -358,6 +388,15 @@ def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
         from buildflow.commands import init
 
         return init.run(directory=os.getcwd(), file=args.file)
+    if name == "completion":
+        from buildflow.commands import completion
+
+        if args.names:
+            return completion.names(file=args.file)
+        if args.shell is None:
+            raise UsageError("bflow completion needs a shell: bash, zsh or fish "
+                             "(source <(bflow completion bash))")
+        return completion.run(shell=args.shell, commands=COMMANDS, options=_option_words())
     targets, overrides = _split_overrides(getattr(args, "targets", []))
     if targets and name == "validate":
         raise UsageError(f"bflow {name} takes no targets, only VAR=VALUE overrides "
@@ -375,20 +414,24 @@ def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
                               overrides=overrides, check=args.check)
     from buildflow import fastpath
     from buildflow.fastpath import FastOptions
+    from buildflow.model import Passthrough
 
+    passthrough = None
+    if args.passthrough:
+        passthrough = Passthrough(tuple(targets), args.passthrough, os.getcwd())
     if name == "build" and not (tried_fast or args.dry_run or args.always_make or args.json
-                                or args.verbose):
+                                or args.verbose or passthrough):
         fast = fastpath.try_build(targets, overrides, FastOptions(
             file=args.file, jobs=args.jobs, keep_going=args.keep_going, quiet=args.quiet,
-            plain=args.plain))
+            plain=args.plain, stream=args.stream))
         if fast is not None:
             return fast
-    loaded = fastpath.load(file=args.file, overrides=overrides)
+    loaded = fastpath.load(file=args.file, overrides=overrides, args=passthrough)
     project = loaded.project
     if name in ("build", "watch"):
         build_options = {"targets": targets, "jobs": args.jobs, "keep_going": args.keep_going,
                          "dry_run": args.dry_run, "force": args.always_make,
-                         "lock_timeout": args.lock_timeout, **output}
+                         "lock_timeout": args.lock_timeout, "stream": args.stream, **output}
         if name == "watch":
             from buildflow.commands import watch
 

@@ -22,10 +22,9 @@ from buildflow.state import State
 
 def selected(project: Project, targets: Iterable[str] = (), cwd: str | None = None) -> list[str]:
     """The named targets (or the defaults) and everything they need, in build order."""
-    targets = list(targets) or list(project.settings.default or ())
     graph = project.graph
-    names = graph.select(targets, project.root, cwd) if targets else list(project.tasks)
-    return graph.closure(names)
+    return graph.closure(graph.named(list(targets), project.settings.default, project.root,
+                                     cwd))
 
 
 def open_state(project: Project, warn: ev.Reporter | None = None) -> State:

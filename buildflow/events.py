@@ -21,6 +21,23 @@ class TaskStarted(NamedTuple):
     event: str = "task_started"
 
 
+class TaskOutput(NamedTuple):
+    """A whole line a running task wrote, for a reporter that follows output (`--stream`, the
+    live display's last line)."""
+
+    task: str
+    line: str
+    event: str = "task_output"
+
+
+class TaskAttached(NamedTuple):
+    """An interactive task has bflow's terminal from now until it ends: a display must
+    stand aside."""
+
+    task: str
+    event: str = "task_attached"
+
+
 class TaskRetry(NamedTuple):
     task: str
     attempt: int
@@ -85,8 +102,8 @@ class BuildFinished(NamedTuple):
     event: str = "build_finished"
 
 
-Event = (BuildStarted | TaskStarted | TaskRetry | TaskFinished | TaskFailed | TaskSkipped
-         | TaskWouldRun | PlanChanged | BuildFinished)
+Event = (BuildStarted | TaskStarted | TaskAttached | TaskOutput | TaskRetry | TaskFinished
+         | TaskFailed | TaskSkipped | TaskWouldRun | PlanChanged | BuildFinished)
 
 
 def to_dict(event: Event) -> dict[str, object]:
@@ -99,7 +116,9 @@ def to_dict(event: Event) -> dict[str, object]:
 
 class Reporter(Protocol):
     """Where a build's events go. A reporter may also have `note(message)`, for information
-    that is no warning (waiting for the lock); without one, such messages go to `warn`."""
+    that is no warning (waiting for the lock); without one, such messages go to `warn`. One
+    whose `follows_output` is true is also sent each line of output as it comes
+    (`TaskOutput`)."""
 
     def handle(self, event: Event) -> None: ...
 

@@ -42,6 +42,7 @@ class TaskDecl(NamedTuple):
     timeout: float | None = None
     always: bool = False
     description: str = ""
+    interactive: bool = False
 
 
 class Flowfile(NamedTuple):
@@ -49,6 +50,7 @@ class Flowfile(NamedTuple):
     settings: Settings
     vars: tuple[tuple[str, str], ...]
     tasks: tuple[TaskDecl, ...]
+    computed: tuple[tuple[str, str], ...] = ()  # (name, command) of `X = { sh = "..." }`
 
 
 def find_flowfile(start: str) -> str:
@@ -100,7 +102,7 @@ def _syntax_position(message: str, text: str) -> tuple[str, int, int]:
 SETTINGS_KEYS = ("jobs", "default", "shell", "retries", "retry_delay", "timeout", "env",
                  "cache_dir")
 TASK_KEYS = ("cmd", "inputs", "outputs", "deps", "foreach", "depfile", "env", "cwd", "retries",
-             "retry_delay", "timeout", "always", "description")
+             "retry_delay", "timeout", "always", "description", "interactive")
 
 
 def _inside_root(path: str) -> bool:
@@ -122,7 +124,7 @@ def _parse_settings(raw: Any, check: Checker) -> Settings:
         elif jobs is not None:
             values["jobs"] = int(jobs)
     if "default" in raw:
-        values["default"] = check.strings(raw["default"], "settings.default", allow_single=True)
+        values["default"] = check.strings(raw["default"], "settings.default")
     for key in ("shell", "cache_dir"):
         if key in raw:
             text = check.string(raw[key], f"settings.{key}")
@@ -161,13 +163,13 @@ def _parse_task(name: str, raw: Any, check: Checker) -> TaskDecl | None:
     get: Callable[[str], Any] = raw.get
     cmd: tuple[str, ...] | None = None
     if "cmd" in raw:
-        cmd = check.strings(raw["cmd"], f"{where}.cmd", allow_single=True)
+        cmd = check.strings(raw["cmd"], f"{where}.cmd")
         if not cmd or any(not c.strip() for c in cmd):
             check.problem(f"{where}.cmd", "a command must not be empty (leave cmd out for a "
                                           "group task)")
-    lists = {key: check.strings(raw[key], f"{where}.{key}") for key in ("inputs", "outputs", "deps")
-             if key in raw}
-    foreach = check.strings(raw["foreach"], f"{where}.foreach", allow_single=True) \
+    lists = {key: check.strings(raw[key], f"{where}.{key}")
+             for key in ("inputs", "outputs", "deps") if key in raw}
+    foreach = check.strings(raw["foreach"], f"{where}.foreach") \
         if "foreach" in raw else ()
     if "foreach" in raw and not any(not f.startswith("!") for f in foreach):
         check.problem(f"{where}.foreach", "needs at least one glob that is not an exclusion")
@@ -201,6 +203,8 @@ def _parse_task(name: str, raw: Any, check: Checker) -> TaskDecl | None:
         cwd=optional_strings.get("cwd") or None,
         always=check.boolean(get("always"), f"{where}.always") if "always" in raw else False,
         description=optional_strings.get("description") or "",
+        interactive=check.boolean(raw["interactive"], f"{where}.interactive")
+        if "interactive" in raw else False,
         **numbers,
     )
 
@@ -211,8 +215,8 @@ def parse(path: str, data: Mapping[str, Any]) -> Flowfile:
     check = Checker(os.path.basename(path))
     check.keys(data, "", ("settings", "vars", "tasks"))
     settings = _parse_settings(data.get("settings", {}), check)
-    vars_ = check.string_table(data.get("vars", {}), "vars")
-    for name, _ in vars_:
+    vars_, computed = _parse_vars(data.get("vars", {}), check)
+    for name, _ in (*vars_, *computed):
         if not name.isidentifier():
             check.problem(f"vars.{name}", "a var name is letters, digits and _ (it is used as "
                                           "{NAME}), not starting with a digit")
@@ -232,7 +236,35 @@ def parse(path: str, data: Mapping[str, Any]) -> Flowfile:
                 tasks.append(decl)
     if check.problems:
         raise FlowfileError(check.problems)
-    return Flowfile(path=path, settings=settings, vars=vars_, tasks=tuple(tasks))
+    return Flowfile(path=path, settings=settings, vars=vars_, tasks=tuple(tasks),
+                    computed=computed)
+
+
+def _parse_vars(raw: Any, check: Checker) -> tuple[tuple[tuple[str, str], ...],
+                                                   tuple[tuple[str, str], ...]]:
+    """The `[vars]` table: (plain vars, computed vars as (name, command))."""
+    if not isinstance(raw, dict):
+        check.problem("vars", f"expected a table of strings, got {type_name(raw)}")
+        return (), ()
+    plain, computed = [], []
+    for name, value in raw.items():
+        where = f"vars.{name}"
+        if isinstance(value, dict):
+            check.keys(value, where, ("sh",))
+            command = check.string(value["sh"], f"{where}.sh") if "sh" in value else None
+            if command is not None and command.strip():
+                computed.append((name, command))
+            elif "sh" not in value or command is not None:
+                check.problem(where, 'a computed var is written { sh = "command" }, with a '
+                                     "command that prints its value")
+        elif isinstance(value, str):
+            text = check.string(value, where)
+            if text is not None:
+                plain.append((name, text))
+        else:
+            check.problem(where, 'expected a string (or { sh = "command" }), got '
+                                 f"{type_name(value)}")
+    return tuple(plain), tuple(computed)
 
 
 def load(path: str) -> Flowfile:

@@ -125,6 +125,13 @@ class Graph:
                     stack.pop()
         return None
 
+    def named(self, targets: Sequence[str], default: Sequence[str] | None, root: str,
+              cwd: str | None = None) -> list[str]:
+        """The instances a command line names: its targets, else the default ones, else
+        every task."""
+        targets = targets or default or ()
+        return self.select(targets, root, cwd) if targets else list(self.tasks)
+
     def select(self, targets: Iterable[str], root: str, cwd: str | None = None) -> list[str]:
         """Instance names for task names, `TASK:ITEM` instances, or output paths."""
         bases: dict[str, list[str]] = {}

@@ -27,6 +27,15 @@ class Settings(NamedTuple):
     cache_dir: str = ".bflow"
 
 
+class Passthrough(NamedTuple):
+    """What follows `--` on the command line (`bflow test -- -k fast`), as `{args}` of the
+    tasks `targets` name (seen from `cwd`)."""
+
+    targets: tuple[str, ...]
+    words: tuple[str, ...]
+    cwd: str
+
+
 class Task(NamedTuple):
     """One runnable instance: a plain task, or one `foreach` item (`compile:src/a.c`)."""
 
@@ -54,6 +63,8 @@ class Task(NamedTuple):
     # A group standing for the instances of a foreach over files this build writes: when it
     # becomes ready, the build finds the instances again, on the disk as its producers left it.
     expands: bool = False
+    # Runs alone, on bflow's own stdin, stdout and stderr (the terminal), its output not saved.
+    interactive: bool = False
 
     @property
     def is_group(self) -> bool:
@@ -83,6 +94,10 @@ class Project(NamedTuple):
     decls: tuple[tuple[object, ...], ...] = ()
     # The document a project made from Python objects came from (None: from a Flowfile).
     data: Mapping[str, Any] | None = None
+    # Loaded with values no file holds ({env.NAME}, computed vars, {args}): the caches keyed
+    # on the Flowfile's bytes cannot vouch for it.
+    volatile: bool = False
+    args: Passthrough | None = None  # kept so that a reload gives the tasks the same {args}
 
     @property
     def cache_dir(self) -> str:

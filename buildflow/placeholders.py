@@ -19,7 +19,10 @@ PATH_LIST_NAMES = ("inputs", "outputs", "input", "output", "depfile")
 ITEM_PATH_NAMES = ("item", "dir")
 ITEM_PIECE_NAMES = ("name", "stem", "ext", "rel", "relstem")
 ITEM_NAMES = (*ITEM_PATH_NAMES, *ITEM_PIECE_NAMES)
-BUILTIN_NAMES = (*PATH_LIST_NAMES, *ITEM_NAMES, "task")
+BUILTIN_NAMES = (*PATH_LIST_NAMES, *ITEM_NAMES, "task", "args")
+# Where `{args}` stands until the tasks the command line names are known: a NUL, which no
+# Flowfile string, environment value or computed var can hold.
+ARGS_SLOT = "\0args\0"
 
 
 def expand(template: str, values: Mapping[str, str]) -> str:

@@ -11,11 +11,11 @@ import posixpath
 import stat
 from collections.abc import Mapping
 
-from buildflow import foreach, globbing, placeholders, rootcheck
+from buildflow import external, foreach, globbing, placeholders, rootcheck
 from buildflow.errors import FlowfileError, UsageError, did_you_mean
 from buildflow.flowfile import Flowfile, TaskDecl
 from buildflow.graph import Graph
-from buildflow.model import Project, Settings, Task
+from buildflow.model import Passthrough, Project, Settings, Task
 from buildflow.typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ class _Staged(NamedTuple):
 
 class _Resolver:
     def __init__(self, path: str, settings: Settings, variables: Mapping[str, str],
-                 hidden: frozenset[str]) -> None:
+                 hidden: frozenset[str], args: Passthrough | None = None) -> None:
         self.file = os.path.basename(path)
         self.root = os.path.dirname(path)
         self.settings = settings
@@ -52,6 +52,7 @@ class _Resolver:
         self.real_root = os.path.realpath(self.root)
         self.real_parents: dict[str, str | None] = {}  # output dir -> its real path if outside
         self.used_names: dict[tuple[str, ...], frozenset[str]] = {}  # templates -> their names
+        self.args = placeholders.ARGS_SLOT if args else ""
         # foreach tasks over files this build writes -> globs of every output they can declare
         self.templates: dict[str, list[str]] = {}
 
@@ -79,6 +80,9 @@ class _Resolver:
                                if decl.foreach or n not in items)]
         lowered = {name.lower(): name for name in known}
         for key, text in fields:
+            if not key.startswith(("cmd", "env")) and "args" in placeholders.names_in([text]):
+                self.problem(f"tasks.{decl.name}.{key}", "'{args}' (what follows -- on the "
+                                                         "command line) is for cmd and env only")
             for name in placeholders.unknown(text, known):
                 if name in items:
                     self.warn(f"tasks.{decl.name}.{key}", f"'{{{name}}}' is a placeholder only "
@@ -281,7 +285,7 @@ class _Resolver:
         if decl.name in self.templates:  # an instance known only once its group expands
             writers.insert(0, decl.name)
         values = dict(values, output=outputs[0] if outputs else "",
-                      input=inputs[0] if inputs else "")
+                      input=inputs[0] if inputs else "", args=self.args)
         depfile = None
         if decl.depfile:
             depfile = globbing.normalize(placeholders.expand(decl.depfile, values))
@@ -312,6 +316,7 @@ class _Resolver:
             timeout=settings.timeout if decl.timeout is None else decl.timeout,
             always=decl.always, description=decl.description, item=values.get("item"),
             known_after=tuple(writers),
+            interactive=decl.interactive,
         )
 
     def group_of_instances(self, decl: TaskDecl, after: list[str],
@@ -411,7 +416,7 @@ def _instances(tasks: Mapping[str, Task]) -> dict[str, list[str]]:
 def _check_overrides(flowfile: Flowfile, overrides: Mapping[str, str]) -> None:
     """An override of a var the Flowfile does not declare is a typo (`GREETNG=x`) that would
     otherwise change nothing, silently."""
-    declared = dict(flowfile.vars)
+    declared = dict((*flowfile.vars, *flowfile.computed))
     for name, value in overrides.items():
         if name not in declared:
             hint = did_you_mean(name, declared) or \
@@ -421,12 +426,16 @@ def _check_overrides(flowfile: Flowfile, overrides: Mapping[str, str]) -> None:
 
 
 def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None,
-            hidden: frozenset[str] = frozenset()) -> Project:
+            hidden: frozenset[str] = frozenset(), args: Passthrough | None = None) -> Project:
     """Expand and check every task; raise FlowfileError listing every problem found. `hidden`
-    files on disk are taken as gone."""
-    _check_overrides(flowfile, overrides or {})
-    r = _Resolver(flowfile.path, flowfile.settings, {**dict(flowfile.vars), **(overrides or {})},
-                  hidden)
+    files on disk are taken as gone; `args` gives `{args}` to the tasks it names."""
+    overrides = overrides or {}
+    _check_overrides(flowfile, overrides)
+    flowfile, env_problems, used_env = external.fill_environment(flowfile, os.environ)
+    computed, computed_problems = external.compute_vars(flowfile, skip=overrides)
+    r = _Resolver(flowfile.path, flowfile.settings,
+                  {**dict(flowfile.vars), **computed, **overrides}, hidden, args)
+    r.problems += [*env_problems, *computed_problems]
     items = foreach.find_items(flowfile.tasks, r.vars, r.disk)
     staged: dict[str, list[_Staged]] = {}
     for decl in flowfile.tasks:
@@ -458,31 +467,62 @@ def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None,
     if not r.problems:
         r.check_cycle(graph)
     r.raise_problems()
+    if args is not None:
+        _give_args(tasks, graph.named(args.targets, flowfile.settings.default, r.root,
+                                      args.cwd), args.words)
     later = {task.base for task in tasks.values() if task.known_after}
     return Project(root=r.root, flowfile=flowfile.path, settings=flowfile.settings,
                    vars=r.vars, tasks=tasks, graph=graph, warnings=tuple(r.warnings),
                    globbed_dirs=frozenset(r.disk.dirs_read),
-                   decls=tuple(tuple(decl) for decl in flowfile.tasks if decl.name in later))
+                   decls=tuple(tuple(decl) for decl in flowfile.tasks if decl.name in later),
+                   volatile=used_env or bool(flowfile.computed) or args is not None,
+                   args=args)
+
+
+def _give_args(tasks: dict[str, Task], named: list[str], words: tuple[str, ...]) -> None:
+    """Fill `{args}` in place (the graph holds the same dict): the shell-quoted `words` for
+    the `named` tasks, nothing for the others. Arguments that no named task takes are a
+    mistake, as `just` takes them."""
+    import shlex
+
+    given = " ".join(map(shlex.quote, words))
+    slot = placeholders.ARGS_SLOT
+    takers = []
+    for name, task in tasks.items():
+        if not any(slot in text for text in (*task.commands, *(v for _, v in task.env))):
+            continue
+        value = given if name in named else ""
+        if value:
+            takers.append(name)
+        tasks[name] = task._replace(
+            commands=tuple(c.replace(slot, value) for c in task.commands),
+            env=tuple((k, v.replace(slot, value)) for k, v in task.env))
+    if not takers:
+        shown = ", ".join(named[:3]) + (f" and {len(named) - 3} more" if len(named) > 3 else "")
+        raise UsageError(f"-- {' '.join(words)}: no task named ({shown or 'none'}) uses "
+                         "{args}; write {args} in its cmd where the arguments go, or name "
+                         "the task that takes them")
 
 
 def load(path: str | os.PathLike[str] = "Flowfile",
          overrides: Mapping[str, str] | None = None,
-         hidden: frozenset[str] = frozenset()) -> Project:
+         hidden: frozenset[str] = frozenset(), args: Passthrough | None = None) -> Project:
     """Load and check a Flowfile: the Python API's entry point."""
     from buildflow.flowfile import load as load_flowfile
 
-    return resolve(load_flowfile(os.path.realpath(path)), overrides, hidden)
+    return resolve(load_flowfile(os.path.realpath(path)), overrides, hidden, args)
 
 
 def from_dict(data: Mapping[str, Any], root: str | os.PathLike[str] = ".",
               overrides: Mapping[str, str] | None = None,
-              hidden: frozenset[str] = frozenset()) -> Project:
+              hidden: frozenset[str] = frozenset(),
+              args: Passthrough | None = None) -> Project:
     """A project from Python objects shaped like a Flowfile's TOML (`{"tasks": {...}}`),
     rooted at `root`; checked exactly as a Flowfile is (errors name it `<python>`)."""
     from buildflow.flowfile import parse
 
     project = resolve(parse(os.path.join(os.path.realpath(root), "<python>"), data), overrides,
-                      hidden)
+                      hidden, args)
     return project._replace(data=data)
 
 
@@ -490,5 +530,5 @@ def reload(project: Project, hidden: frozenset[str] = frozenset()) -> Project:
     """Load the project again from where it came from, with the same vars; `hidden` files
     are taken as gone (`engine.as_built`)."""
     if project.data is not None:
-        return from_dict(project.data, project.root, project.vars, hidden)
-    return load(project.flowfile, project.vars, hidden)
+        return from_dict(project.data, project.root, project.vars, hidden, project.args)
+    return load(project.flowfile, project.vars, hidden, project.args)

@@ -19,11 +19,13 @@ import time
 from collections.abc import Mapping
 
 from buildflow.model import Task
-from buildflow.signals import SIGKILL, SIGPIPE, SIGTERM, SIGXFSZ, signal_name
+from buildflow.signals import (SIG_BLOCK, SIG_SETMASK, SIGKILL, SIGPIPE, SIGTERM,
+                               SIGTTOU, SIGXFSZ, pthread_sigmask, signal_name)
 from buildflow.typing_lite import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
-    from typing import IO
+    from collections.abc import Callable
+    from typing import IO, Any
 
 KILL_GRACE_SECONDS = 2.0
 _GROUP_POLL_SECONDS = 0.02
@@ -95,8 +97,11 @@ def direct_argv(command: str) -> list[str] | None:
 class SubprocessRunner:
     """Runs real processes. Thread-safe: the scheduler calls `run` from worker threads."""
 
-    def __init__(self, kill_grace: float = KILL_GRACE_SECONDS) -> None:
+    def __init__(self, kill_grace: float = KILL_GRACE_SECONDS, attached_stdout: int = 1) -> None:
+        """`attached_stdout`: where an interactive task's stdout goes (bflow's stderr, 2,
+        when bflow's stdout carries `--json` events)."""
         self.kill_grace = kill_grace
+        self.attached_stdout = attached_stdout
         self._lock = threading.Lock()
         # bflow's environment when the build starts, as posix_spawn takes it: os.environ
         # itself would be decoded and encoded again, variable by variable, for every command.
@@ -115,7 +120,10 @@ class SubprocessRunner:
             with self._lock:  # so that stop_all never misses a process being started
                 if self._stopping:
                     return RunResult(None, signal=SIGTERM)
-                process = _spawn(argv, cwd, env, log, self._environ, self._here)
+                terminal = _foreground_terminal() if task.interactive else None
+                process = _attach(argv, cwd, env, log, self.attached_stdout, terminal) \
+                    if task.interactive else \
+                    _spawn(argv, cwd, env, log, self._environ, self._here)
                 if isinstance(process, RunResult):
                     return process
                 self._running.add(process)
@@ -126,6 +134,8 @@ class SubprocessRunner:
                     self._terminate(process)
                     return RunResult(None, timed_out=True)
             finally:
+                if terminal is not None:
+                    _take_terminal_back(terminal)
                 with self._lock:
                     self._running.discard(process)
             if code < 0:
@@ -173,14 +183,77 @@ def _spawn(argv: list[str], cwd: str, env: Mapping[str, str], log: IO[bytes],
                               (os.POSIX_SPAWN_DUP2, fd, 1), (os.POSIX_SPAWN_DUP2, fd, 2)]))
         return _Popened(argv, cwd, env, log)
     except OSError as exc:
-        if exc.filename is not None and os.fsdecode(exc.filename) == cwd:
-            log.write(f"bflow: cannot run in {cwd}: {exc.strerror}\n".encode())
-            return RunResult(126)
-        if isinstance(exc, FileNotFoundError):
-            log.write(f"bflow: {argv[0]}: command not found\n".encode())
-            return RunResult(127)
-        log.write(f"bflow: {argv[0]}: {exc.strerror}\n".encode())
+        return _spawn_failed(argv, cwd, exc, log)
+
+
+def _spawn_failed(argv: list[str], cwd: str, exc: OSError, log: IO[bytes]) -> RunResult:
+    """Say in the log why `argv` could not start, with the exit status a shell gives."""
+    if exc.filename is not None and os.fsdecode(exc.filename) == cwd:
+        log.write(f"bflow: cannot run in {cwd}: {exc.strerror}\n".encode())
         return RunResult(126)
+    if isinstance(exc, FileNotFoundError):
+        log.write(f"bflow: {argv[0]}: command not found\n".encode())
+        return RunResult(127)
+    log.write(f"bflow: {argv[0]}: {exc.strerror}\n".encode())
+    return RunResult(126)
+
+
+def _attach(argv: list[str], cwd: str, env: Mapping[str, str], log: IO[bytes],
+            stdout: int, terminal: list[Any] | None) -> Child | RunResult:
+    """Start an interactive task's command on bflow's own stdin, stdout (or `stdout`) and
+    stderr, in a process group of its own; with a `terminal` (its settings), that group is
+    made the terminal's foreground before the command starts, as a shell does, so the
+    command reads what is typed and Ctrl-C goes to it, not to bflow."""
+    try:
+        return _Popened(argv, cwd, env, None, stdout,
+                        lead=_lead_terminal if terminal is not None else os.setpgrp)
+    except OSError as exc:
+        return _spawn_failed(argv, cwd, exc, log)
+
+
+def _foreground_terminal() -> list[Any] | None:
+    """The settings of the terminal on bflow's stdin when bflow's process group is its
+    foreground (so bflow may hand it on), else None."""
+    import termios
+
+    try:
+        if os.tcgetpgrp(0) != os.getpgrp():
+            return None
+        return termios.tcgetattr(0)
+    except (OSError, termios.error):  # stdin is not a terminal
+        return None
+
+
+def _lead_terminal() -> None:
+    """In the child, before exec: a process group of its own, the terminal's foreground.
+    Done there, not by bflow after the start, so not a keystroke can reach bflow meanwhile."""
+    os.setpgrp()
+    _as_background(lambda: os.tcsetpgrp(0, os.getpgrp()))
+
+
+def _take_terminal_back(saved: list[Any]) -> None:
+    """Make bflow's group the terminal's foreground again, with the settings it had (a
+    program killed in raw mode leaves the terminal in it)."""
+    import termios
+
+    def restore() -> None:
+        os.tcsetpgrp(0, os.getpgrp())
+        termios.tcsetattr(0, termios.TCSADRAIN, saved)
+
+    try:
+        _as_background(restore)
+    except OSError:
+        pass
+
+
+def _as_background(action: Callable[[], None]) -> None:
+    """Do `action` on the terminal with SIGTTOU blocked in this thread: a process group not
+    in the foreground that changes the terminal is otherwise stopped by it."""
+    old = pthread_sigmask(SIG_BLOCK, {SIGTTOU})
+    try:
+        action()
+    finally:
+        pthread_sigmask(SIG_SETMASK, old)
 
 
 class _Spawned:
@@ -223,18 +296,26 @@ class _Spawned:
 
 class _Popened:
     """A child started by `subprocess.Popen`, for a command with its own directory or
-    environment."""
+    environment, or an interactive one (`log` None): on bflow's stdin and stderr, its stdout
+    on `stdout`, in a new process group of bflow's session (a new session would leave the
+    terminal behind)."""
 
     def __init__(self, argv: list[str], cwd: str, env: Mapping[str, str],
-                 log: IO[bytes]) -> None:
+                 log: IO[bytes] | None, stdout: int = 1,
+                 lead: Callable[[], None] | None = None) -> None:
         import subprocess
 
         self._timeout_expired = subprocess.TimeoutExpired
         # env None inherits bflow's environment as the C library holds it (os.environ writes
         # through to it), sparing Popen re-encoding every variable for every command.
-        self._process = subprocess.Popen(
-            argv, cwd=cwd, env=None if env is os.environ else env, stdin=subprocess.DEVNULL,
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        given = None if env is os.environ else env
+        if log is None:
+            self._process = subprocess.Popen(argv, cwd=cwd, env=given, stdout=stdout,
+                                             preexec_fn=lead)
+        else:
+            self._process = subprocess.Popen(
+                argv, cwd=cwd, env=given, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True)
         self.pid = self._process.pid
 
     def poll(self) -> int | None:

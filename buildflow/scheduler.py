@@ -29,6 +29,7 @@ from buildflow import depfile as depfiles
 from buildflow import events as ev
 from buildflow.attempts import Execution, Executor, Wait
 from buildflow.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, BuildError, FlowfileError
+from buildflow.follow import OutputFollower
 from buildflow.hashing import MISSING, UNKNOWN, Hasher
 from buildflow.logs import LogSlot, OldLogs
 from buildflow.model import Project, Task
@@ -89,6 +90,9 @@ class BuildOptions(NamedTuple):
     force: bool = False
 
 
+# How often the logs of running tasks are read for new lines, when the reporter follows them.
+FOLLOW_SECONDS = 0.05
+
 # How far in the future a depfile input's mtime may be before bflow warns of the clock.
 TIMESTAMP_SLACK_NS = 50_000_000
 
@@ -140,6 +144,8 @@ class Builder:
         self._names: dict[str, None] = {}  # the tasks of the plan, in build order
         self._result = BuildResult(EXIT_OK)
         self._old_logs = OldLogs(project.cache_dir)
+        self._follower = OutputFollower(self._on_line) \
+            if getattr(reporter, "follows_output", False) else None
 
     def build(self, names: list[str]) -> BuildResult:
         """Build `names` (already closed over their dependencies, in topological order)."""
@@ -147,9 +153,18 @@ class Builder:
         if threading.current_thread() is threading.main_thread():
             for signum in (SIGINT, SIGTERM):
                 previous[signum] = signal(signum, self._on_signal)
+        following = threading.Event()
+        if self._follower is not None:
+            follow_thread = threading.Thread(target=self._follow, args=(following,),
+                                             name="bflow-follow", daemon=True)
+            follow_thread.start()
         try:
             return self._loop(names)
         finally:
+            if self._follower is not None:
+                following.set()
+                follow_thread.join()
+                self._follower.close()
             with self._lock:
                 if self._running:  # left the loop with commands still running: a bug, EPIPE
                     self._interrupt()
@@ -164,6 +179,16 @@ class Builder:
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.messages.put(_INTERRUPT)
+
+    def _follow(self, stop: threading.Event) -> None:
+        """Hand on the lines running tasks write, until `stop` is set."""
+        assert self._follower is not None
+        while not stop.wait(FOLLOW_SECONDS):
+            with self._lock:
+                self._follower.poll()
+
+    def _on_line(self, task: str, line: str) -> None:
+        self.reporter.handle(ev.TaskOutput(task, line))  # under the lock, as every event
 
     def _on_retry(self, event: ev.TaskRetry) -> None:
         with self._lock:
@@ -387,7 +412,8 @@ class Builder:
                     self._failed()
                 self._advance()  # what it found up to date may end the build or ready more
                 continue
-            if self._stale and len(self._running) < self.options.jobs:
+            if self._stale and len(self._running) < self.options.jobs and \
+                    self._may_start(self._stale[0][1]):
                 _, name, decision = heapq.heappop(self._stale)
                 self._running[name] = decision
                 task = self.tasks[name]
@@ -396,8 +422,18 @@ class Builder:
                     if parent:
                         self.hasher.fs.make_dirs(parent)
                 self.reporter.handle(ev.TaskStarted(task.name, masked(task.env, task.commands)))
+                if task.interactive:
+                    self.reporter.handle(ev.TaskAttached(task.name))
                 return task
             self._task_ready.wait()
+
+    def _may_start(self, name: str) -> bool:
+        """An interactive task runs alone: it waits until nothing runs, and nothing starts
+        beside it (later tasks wait too, so the build order stays as it is)."""
+        tasks = self.tasks
+        if any(tasks[running].interactive for running in self._running):
+            return False
+        return not (tasks[name].interactive and self._running)
 
     def _work(self, number: int) -> None:
         """A worker: take a task, run it without the lock, then record it and decide what it
@@ -407,6 +443,9 @@ class Builder:
         try:
             with self._lock:
                 while (task := self._take()) is not None:
+                    if self._follower is not None:
+                        slot.open()
+                        self._follower.follow(task, slot.path)
                     self._lock.release()
                     try:
                         done = self.executor.execute(task, slot)
@@ -418,6 +457,8 @@ class Builder:
                         return
                     finally:
                         self._lock.acquire()
+                    if task.interactive and done.result.signal == SIGINT:
+                        self._interrupt()  # Ctrl-C went to the task first, as in a shell
                     if not self._complete(done, plan, result):
                         self._failed()
                     if not self._stopping and \
@@ -432,6 +473,8 @@ class Builder:
     def _complete(self, done: Execution, plan: Plan, result: BuildResult) -> bool:
         """Record a finished task and report it; False when it failed."""
         task = done.task
+        if self._follower is not None:
+            self._follower.end(task.name)
         decision = self._running.pop(task.name)
         self.hasher.forget_seen()
         self.hasher.settle_racy(oldest_only=True)  # what earlier tasks wrote, now past the window

@@ -6,14 +6,18 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
-    from signal import SIGINT, SIGKILL, SIGPIPE, SIGTERM, SIGXFSZ, signal
+    from signal import (SIG_BLOCK, SIG_SETMASK, SIGINT, SIGKILL, SIGPIPE, SIGTERM,
+                        SIGTTOU, SIGXFSZ, pthread_sigmask, signal)
 else:
     try:
-        from _signal import SIGINT, SIGKILL, SIGPIPE, SIGTERM, SIGXFSZ, signal
+        from _signal import (SIG_BLOCK, SIG_SETMASK, SIGINT, SIGKILL, SIGPIPE, SIGTERM,
+                             SIGTTOU, SIGXFSZ, pthread_sigmask, signal)
     except ImportError:
-        from signal import SIGINT, SIGKILL, SIGPIPE, SIGTERM, SIGXFSZ, signal
+        from signal import (SIG_BLOCK, SIG_SETMASK, SIGINT, SIGKILL, SIGPIPE, SIGTERM,
+                            SIGTTOU, SIGXFSZ, pthread_sigmask, signal)
 
-__all__ = ["SIGINT", "SIGKILL", "SIGPIPE", "SIGTERM", "SIGXFSZ", "signal"]
+__all__ = ["SIG_BLOCK", "SIG_SETMASK", "SIGINT", "SIGKILL", "SIGPIPE", "SIGTERM",
+           "SIGTTOU", "SIGXFSZ", "pthread_sigmask", "signal"]
 
 
 def signal_name(signum: int) -> str:

@@ -54,12 +54,12 @@ class Checker:
         self.problem(where, f"expected a string, got {type_name(value)}")
         return None
 
-    def strings(self, value: Any, where: str, allow_single: bool = False) -> tuple[str, ...]:
-        if allow_single and isinstance(value, str):
-            return (value,)
+    def strings(self, value: Any, where: str) -> tuple[str, ...]:
+        """A list of strings, or one string standing for a list of one (`inputs = "a.c"`)."""
+        if isinstance(value, str):
+            return () if self.string(value, where) is None else (value,)
         if not isinstance(value, list):
-            expected = "a string or a list of strings" if allow_single else "a list of strings"
-            self.problem(where, f"expected {expected}, got {type_name(value)}")
+            self.problem(where, f"expected a string or a list of strings, got {type_name(value)}")
             return ()
         out = []
         for index, item in enumerate(value):

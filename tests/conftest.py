@@ -100,3 +100,52 @@ class Project:
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     return Project(tmp_path)
+
+
+class OnTerminal:
+    """`bflow ARGS` on a terminal of its own (a pty it controls), as a user runs it: what it
+    shows is read as it comes, and keys are typed into it."""
+
+    def __init__(self, root: Path, *args: str, columns: int = 100) -> None:
+        import fcntl
+        import pty
+        import termios
+
+        self.leader, self.follower = pty.openpty()
+        env = {**bflow_env(), "TERM": "xterm-256color", "COLUMNS": str(columns), "LINES": "24"}
+        del env["NO_COLOR"]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "buildflow", *args], cwd=root, env=env,
+            stdin=self.follower, stdout=self.follower, stderr=self.follower,
+            start_new_session=True, preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+        self.screen = b""
+
+    def wait_for(self, text: bytes, timeout: float = 30) -> None:
+        """Read until `text` has been shown."""
+        import select
+
+        deadline = time.monotonic() + timeout
+        while text not in self.screen:
+            assert time.monotonic() < deadline and self.process.poll() is None, self.screen
+            if select.select([self.leader], [], [], 0.1)[0]:
+                self.screen += os.read(self.leader, 65536)
+
+    def type(self, keys: bytes) -> None:
+        os.write(self.leader, keys)
+
+    def finish(self) -> int:
+        """Read everything until bflow exits; its exit status."""
+        import select
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if select.select([self.leader], [], [], 0.1)[0]:
+                try:
+                    self.screen += os.read(self.leader, 65536)
+                except OSError:  # the terminal closed
+                    break
+            elif self.process.poll() is not None:
+                break
+        os.close(self.follower)
+        os.close(self.leader)
+        return self.process.wait(30)

@@ -325,7 +325,7 @@ def test_build_options_before_the_command_word(project: Project) -> None:
 # Words and options a plain build's command line is made of, and some it must not take.
 _TOKENS = st.sampled_from(["build", "status", "list", "a", "b:c", "out/x.o", "", "X=1",
                            "x_y=", "1X=2", "=v", "-k", "--keep-going", "-q", "--quiet",
-                           "--plain", "-v", "--json", "-n", "-kq", "-j", "--jobs", "-j3",
+                           "--plain", "--stream", "-v", "--json", "-n", "-kq", "-j", "--jobs", "-j3",
                            "-j0", "-j03", "-jk", "--jobs=2", "3", "0", "-3", "--", "-", "-f",
                            "Flowfile"])
 
@@ -342,7 +342,61 @@ def test_the_fast_parser_reads_what_argparse_reads(argv: list[str]) -> None:
     args, _ = parse_args(argv)
     assert args.command == "build"
     assert _split_overrides(args.targets) == (targets, overrides)
-    assert (args.jobs, args.keep_going, args.quiet, args.plain, args.file) == \
-        (options.jobs, options.keep_going, options.quiet, options.plain, options.file)
+    assert (args.jobs, args.keep_going, args.quiet, args.plain, args.stream, args.file) == \
+        (options.jobs, options.keep_going, options.quiet, options.plain, options.stream,
+         options.file)
     assert not (args.verbose or args.json or args.dry_run or args.always_make
                 or args.directory or args.lock_timeout)
+
+
+ARGS_FLOWFILE = """
+[tasks.prep]
+cmd = "echo prep >> runs.log && printf '[%s]' {args} > {output}"
+inputs = "a.txt"
+outputs = "out/prep.txt"
+[tasks.test]
+cmd = "echo test >> runs.log && printf '[%s]' {args} > {output}"
+inputs = "a.txt"
+outputs = "out/test.txt"
+deps = "prep"
+env = { ARGS = "{args}" }
+[tasks.lint]
+cmd = "echo lint >> runs.log"
+inputs = "a.txt"
+"""
+
+
+def test_args_after_a_double_dash_go_to_the_named_tasks_shell_quoted(project: Project) -> None:
+    project.flowfile(ARGS_FLOWFILE)
+    project.write("a.txt", "a")
+    assert project.build("test", "--", "-k", "two words") == ["prep", "test"]
+    assert project.read("out/test.txt") == "[-k][two words]"
+    assert project.read("out/prep.txt") == "[]"  # a task not named gets none
+    assert project.build("test", "--", "-k", "two words") == []
+    assert project.build("test", "--", "-k", "one") == ["test"]  # part of its action
+    assert project.build("test") == ["test"]
+    assert project.read("out/test.txt") == "[]"
+    assert project.build("test") == []
+    assert project.build("test") == []  # the no-op's proof must not vouch for a build with args
+    assert project.build("test", "--", "-k", "one") == ["test"]
+    status = project.bflow("status", "test", "--", "-k", "two")
+    assert status.stdout == "test: commands changed\n"
+
+
+def test_args_no_named_task_takes_are_refused(project: Project) -> None:
+    project.flowfile(ARGS_FLOWFILE)
+    project.write("a.txt", "a")
+    result = project.bflow("lint", "--", "-x")
+    assert (result.returncode, result.stderr) == (2, (
+        "bflow: error: -- -x: no task named (lint) uses {args}; write {args} in its cmd where "
+        "the arguments go, or name the task that takes them\n"))
+    result = project.bflow("list", "--", "-x")
+    assert result.returncode == 2
+    assert "bflow list: error: arguments after -- are for the tasks of build, watch, status, " \
+           "explain, graph, not list" in result.stderr
+    project.flowfile(ARGS_FLOWFILE + '[tasks.bad]\ncmd = "true"\noutputs = "out/{args}"\n')
+    result = project.bflow("validate")
+    assert (result.returncode, result.stderr) == (2, (
+        "bflow: error: Flowfile: tasks.bad.outputs[0]: '{args}' (what follows -- on the "
+        "command line) is for cmd and env only\n"))
+    assert project.runs() == []

@@ -113,7 +113,7 @@ def test_wrong_types_name_the_key_and_the_value(tmp_path: Path) -> None:
     assert found == [
         "Flowfile: settings.jobs: expected at least 1",
         "Flowfile: settings.timeout: expected a number, got a string",
-        "Flowfile: vars.N: expected a string, got an integer (1)",
+        'Flowfile: vars.N: expected a string (or { sh = "command" }), got an integer (1)',
         "Flowfile: tasks.a.cmd: a command must not be empty (leave cmd out for a group task)",
         "Flowfile: tasks.a.outputs[1]: expected a string, got an integer (3)",
         "Flowfile: tasks.a.retries: expected a number from 0 to 1000000000, got -1",
@@ -207,3 +207,27 @@ def test_a_misspelt_key_is_reported_without_its_consequences(project: Project) -
         """)
     assert project.bflow().stderr == ("bflow: error: Flowfile: tasks.hello.outputs: a group task "
                                       "(no cmd) cannot have outputs; add a cmd\n")
+
+
+def test_a_single_string_stands_for_a_list_of_one(project: Project) -> None:
+    """`inputs`, `outputs`, `deps` and `foreach` take one string as `cmd` does."""
+    project.flowfile("""
+        [tasks.gen]
+        cmd = "echo gen >> runs.log && cp {input} {output}"
+        inputs = "src/*.txt"
+        outputs = "out/a.txt"
+        [tasks.use]
+        foreach = "out/*.txt"
+        cmd = "echo use >> runs.log && cp {item} {output}"
+        outputs = "use/{name}"
+        deps = "gen"
+        """)
+    project.write("src/a.txt", "a")
+    assert project.build() == ["gen", "use"]
+    assert project.read("use/a.txt") == "a"
+    assert project.build() == []
+    project.flowfile('[tasks.a]\ncmd = "true"\ninputs = 3\n')
+    result = project.bflow("validate")
+    assert result.returncode == 2
+    assert "Flowfile: tasks.a.inputs: expected a string or a list of strings, got an integer " \
+           "(3)" in result.stderr

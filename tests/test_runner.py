@@ -4,7 +4,9 @@ take the whole process group down. Each test that can runs both ways commands st
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +20,7 @@ import pytest
 from buildflow import runner as runners
 from buildflow.model import Task
 from buildflow.runner import SubprocessRunner, direct_argv
-from conftest import Project, bflow_env
+from conftest import OnTerminal, Project, bflow_env
 
 
 @pytest.fixture(params=["posix_spawn", "popen"])
@@ -177,3 +179,109 @@ def test_a_timeout_ends_on_time_beside_zombies_bflow_cannot_reap(project: Projec
     assert result.stdout.count("timed out after 0.5s") == 2
     # Without the kill grace (2s) spent waiting on zombies: the start-up, the 0.5s, the kill.
     assert float(elapsed) < 0.5 + runners.KILL_GRACE_SECONDS * 0.75, result.stdout
+
+
+# --- interactive tasks: on bflow's own terminal --------------------------------------------
+
+PROMPT = """
+[tasks.before]
+cmd = "echo before >> runs.log && echo printed-before"
+[tasks.ask]
+cmd = "printf 'name? '; read name; echo \\"hello $name\\" > answer.txt; [ -t 0 ] && [ -t 1 ] && echo on-a-terminal"
+interactive = true
+deps = "before"
+"""
+
+
+def test_an_interactive_task_reads_what_is_typed_on_the_terminal(project: Project) -> None:
+    project.flowfile(PROMPT)
+    terminal = OnTerminal(project.root)
+    terminal.wait_for(b"name? ")
+    terminal.type(b"bob\n")
+    assert terminal.finish() == 0, terminal.screen
+    assert project.read("answer.txt") == "hello bob\n"
+    assert b"on-a-terminal" in terminal.screen
+    assert b"printed-before" in terminal.screen
+    assert terminal.screen.rindex(b"\x1b[?25h") > terminal.screen.rindex(b"\x1b[?25l")
+    assert project.bflow("log", "ask").stdout == ""  # its output is not saved
+
+
+def test_ctrl_c_goes_to_an_interactive_task_first(project: Project) -> None:
+    project.flowfile("""
+        [tasks.serve]
+        cmd = "trap 'echo stopping; exit 0' INT; echo ready; while :; do sleep 0.05; done"
+        interactive = true
+        [tasks.after]
+        cmd = "echo after >> runs.log"
+        deps = "serve"
+        [tasks.dies]
+        cmd = "echo dying; sleep 30"
+        interactive = true
+        deps = "after"
+        """)
+    terminal = OnTerminal(project.root)
+    terminal.wait_for(b"ready")
+    terminal.type(b"\x03")  # the task handles it and ends well: the build goes on
+    terminal.wait_for(b"dying")
+    terminal.type(b"\x03")  # this one dies of it: the build stops, as a shell script would
+    assert terminal.finish() == 130, terminal.screen
+    assert b"stopping" in terminal.screen
+    assert project.runs() == ["after"]
+
+
+def test_an_interactive_task_runs_alone(project: Project) -> None:
+    project.flowfile("""
+        [tasks.slow]
+        cmd = "echo slow-start >> runs.log; sleep 0.5; echo slow-end >> runs.log"
+        [tasks.ask]
+        cmd = "echo ask >> runs.log"
+        interactive = true
+        [tasks.later]
+        cmd = "echo later >> runs.log"
+        """)
+    assert project.build("-j3") == ["slow-start", "slow-end", "ask", "later"]
+
+
+def test_without_a_terminal_it_gets_bflows_stdin_and_keeps_json_on_stdout(
+        project: Project) -> None:
+    project.flowfile(PROMPT)
+    result = subprocess.run([sys.executable, "-m", "buildflow", "--json"], cwd=project.root,
+                            env=bflow_env(), input="ann\n", capture_output=True, text=True)
+    assert result.returncode == 1  # its stdin is not a terminal: `[ -t 0 ]` fails
+    assert project.read("answer.txt") == "hello ann\n"
+    assert "name? " in result.stderr
+    events = [json.loads(line)["event"] for line in result.stdout.splitlines()]
+    assert events == ["task_started", "task_finished", "task_started", "task_failed",
+                      "build_finished"]
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+def test_what_an_interactive_task_printed_stays_on_the_screen(project: Project) -> None:
+    """Seen as a terminal shows it: the live display, resumed after the task, draws below
+    what the task printed, never over it."""
+    project.flowfile(PROMPT.replace("> answer.txt", ""))
+    socket = f"bflow-test-{os.getpid()}"
+    tmux = ["tmux", "-L", socket]
+    command = f"{sys.executable} -m buildflow; echo exit=$?; sleep 60"
+    env = {k: v for k, v in bflow_env().items() if k not in ("NO_COLOR", "TMUX")}
+    subprocess.run([*tmux, "-f", "/dev/null", "new-session", "-d", "-x", "100", "-y", "20",
+                    "-c", str(project.root), command], env=env, check=True)
+    try:
+        def screen() -> str:
+            return subprocess.run([*tmux, "capture-pane", "-p"], capture_output=True,
+                                  text=True, check=True).stdout
+
+        deadline = time.monotonic() + 30
+        while "name?" not in screen():
+            assert time.monotonic() < deadline, screen()
+            time.sleep(0.05)
+        subprocess.run([*tmux, "send-keys", "zoe", "Enter"], check=True)
+        while "exit=" not in screen():
+            assert time.monotonic() < deadline, screen()
+            time.sleep(0.05)
+        shown = [line for line in screen().splitlines() if line.strip()]
+        assert shown[shown.index("name? zoe") + 1:] == [
+            "hello zoe", "on-a-terminal"] + shown[shown.index("name? zoe") + 3:]
+        assert "exit=0" in shown
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True)

@@ -566,3 +566,13 @@ def test_removing_a_dead_output_does_not_trigger_another_build(concat: Project, 
     assert watching.err.read_text() == (
         "bflow: removed out/b.up, an output of task 'up:src/b.txt', which no longer exists\n")
     assert watching.interrupt() == EXIT_OK
+
+
+def test_stream_in_watch_prints_each_build_s_lines_as_they_come(concat: Project,
+                                                                watch) -> None:
+    concat.flowfile(CONCAT.replace("> {output}", "| tee {output}"))
+    watching = watch("--stream")
+    watching.wait_idle(1)
+    concat.write("src/a.txt", "A\n")
+    watching.wait_idle(2)
+    assert [line for line in watching.lines() if " | " in line] == ["cat | a", "cat | A"]

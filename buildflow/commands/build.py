@@ -8,20 +8,24 @@ from buildflow import engine, reporters
 from buildflow.commands import invocation_dir
 from buildflow.errors import EXIT_FAILED
 from buildflow.model import Project
+from buildflow.runner import SubprocessRunner
 from buildflow.scheduler import BuildResult
 
 
 def run(project: Project, *, targets: list[str], jobs: int | None, keep_going: bool,
         dry_run: bool, force: bool, lock_timeout: float | None, quiet: bool, verbose: bool,
-        plain: bool, json: bool,
+        plain: bool, json: bool, stream: bool = False,
         on_result: Callable[[BuildResult], None] | None = None) -> int:
     """`on_result` sees what a build (not a dry run) left, before the reporter closes: where
     the CLI lets the fast path remember it."""
-    reporter = reporters.choose(json=json, plain=plain, quiet=quiet, verbose=verbose)
+    reporter = reporters.choose(json=json, plain=plain, quiet=quiet, verbose=verbose,
+                                stream=stream)
     try:
         result = engine.build(project, targets, jobs=jobs, keep_going=keep_going, force=force,
                               dry_run=dry_run, reporter=reporter, lock_timeout=lock_timeout,
-                              cwd=invocation_dir())
+                              cwd=invocation_dir(),
+                              # stdout carries the events: an interactive task's goes to stderr
+                              runner=SubprocessRunner(attached_stdout=2) if json else None)
         if on_result is not None and not dry_run:
             on_result(result)
     finally:

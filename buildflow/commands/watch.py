@@ -19,7 +19,7 @@ from buildflow.words import counted
 def run(project: Project, *, poll: bool, debounce: float, targets: list[str],
         jobs: int | None, keep_going: bool, dry_run: bool, force: bool,
         lock_timeout: float | None, quiet: bool, verbose: bool, plain: bool, json: bool,
-        overrides: Mapping[str, str] | None = None) -> int:
+        stream: bool = False, overrides: Mapping[str, str] | None = None) -> int:
     from buildflow.observer import WatchdogSource
     from buildflow.project import load
     from buildflow.watch import Watcher
@@ -28,13 +28,13 @@ def run(project: Project, *, poll: bool, debounce: float, targets: list[str],
     options: dict[str, Any] = {
         "targets": targets, "jobs": jobs, "keep_going": keep_going, "dry_run": dry_run,
         "force": force, "lock_timeout": lock_timeout, "quiet": quiet, "verbose": verbose,
-        "plain": plain, "json": json}
+        "plain": plain, "json": json, "stream": stream}
     previous = signal.signal(signal.SIGTERM, _interrupt)
     source = WatchdogSource(poll=poll, warn=display.warn)
     try:
         watcher = Watcher(project, targets, source=source, status=display,
                           build=lambda current: build.run(current, **options),
-                          load=lambda: load(project.flowfile, overrides), debounce=debounce,
+                          load=lambda: load(project.flowfile, overrides, args=project.args), debounce=debounce,
                           cwd=invocation_dir())
         exit_status = watcher.run()
         if exit_status == EXIT_OK:

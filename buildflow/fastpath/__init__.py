@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from buildflow.fastpath.projectcache import Loaded
+    from buildflow.model import Passthrough
     from buildflow.scheduler import BuildResult
 
 
@@ -31,9 +32,10 @@ class FastOptions:
     fast path does without importing typing.)"""
 
     def __init__(self, *, file: str | None = None, jobs: int | None = None,
-                 keep_going: bool = False, quiet: bool = False, plain: bool = False) -> None:
-        self.file, self.jobs, self.keep_going, self.quiet, self.plain = \
-            file, jobs, keep_going, quiet, plain
+                 keep_going: bool = False, quiet: bool = False, plain: bool = False,
+                 stream: bool = False) -> None:
+        self.file, self.jobs, self.keep_going, self.quiet, self.plain, self.stream = \
+            file, jobs, keep_going, quiet, plain, stream
 
 
 def try_build(targets: Sequence[str], overrides: Mapping[str, str],
@@ -70,7 +72,8 @@ def try_build(targets: Sequence[str], overrides: Mapping[str, str],
         from buildflow import reporters
         from buildflow.fastpath import incremental
 
-        reporter = reporters.choose(plain=options.plain, quiet=options.quiet)
+        reporter = reporters.choose(plain=options.plain, quiet=options.quiet,
+                                    stream=options.stream)
         try:
             result = incremental.build(proof, changed, jobs=options.jobs,
                                        keep_going=options.keep_going, reporter=reporter,
@@ -82,14 +85,20 @@ def try_build(targets: Sequence[str], overrides: Mapping[str, str],
         proof.close()
 
 
-def load(*, file: str | None, overrides: Mapping[str, str]) -> Loaded:
-    """Find (or take) the Flowfile and load it, with command-line var overrides; from the
-    project cache when nothing it depends on has changed."""
+def load(*, file: str | None, overrides: Mapping[str, str],
+         args: Passthrough | None = None) -> Loaded:
+    """Find (or take) the Flowfile and load it, with command-line var overrides (and the
+    `{args}` after `--`); from the project cache when nothing it depends on has changed (never
+    with `args`, which the cache's key does not hold)."""
     from buildflow.fastpath import projectcache
+    from buildflow.fastpath.projectcache import Loaded
     from buildflow.flowfile import resolve_path
     from buildflow.project import load as load_project
 
-    loaded = projectcache.load(resolve_path(file, None), overrides, load_project)
+    path = resolve_path(file, None)
+    if args is not None:
+        return Loaded(load_project(path, overrides, args=args))
+    loaded = projectcache.load(path, overrides, load_project)
     if loaded.from_cache and verifying():
         from buildflow.fastpath import verify
 

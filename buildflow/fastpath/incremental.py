@@ -193,6 +193,10 @@ class _WithOthersUpToDate:
         self.others = others
 
     @property
+    def follows_output(self) -> bool:
+        return bool(getattr(self.reporter, "follows_output", False))
+
+    @property
     def closed(self) -> bool:
         """Whether the reporter's stdout went away: the build then starts nothing more."""
         return bool(getattr(self.reporter, "closed", False))

@@ -96,6 +96,8 @@ def load(flowfile: str, overrides: Mapping[str, str],
         return cached
     started_ns = time.time_ns()
     project = fresh(path, overrides)
+    if project.volatile:  # its environment or commands may give another project next time
+        return Loaded(project)
     if os.path.isdir(os.path.dirname(cache_file)):
         return Loaded(project, _store(cache_file, key, project, data, started_ns))
     # Only a build creates the cache dir: list, status and -n write nothing.

@@ -41,16 +41,17 @@ class Output:
 
 
 def choose(*, json: bool = False, plain: bool = False, quiet: bool = False,
-           verbose: bool = False, stream: TextIO | None = None) -> Reporter:
-    stream = stream or sys.stdout
+           verbose: bool = False, stream: bool = False, out: TextIO | None = None) -> Reporter:
+    """The reporter for these options; `stream` prints each line of output as it comes."""
+    out = out or sys.stdout
     if json:
         from buildflow.reporters.jsonlines import JsonReporter
 
-        return JsonReporter(stream)
-    if plain or wants_plain(stream):
+        return JsonReporter(out, stream_output=stream)
+    if plain or wants_plain(out):
         from buildflow.reporters.plain import PlainReporter
 
-        return PlainReporter(stream, quiet=quiet, verbose=verbose)
+        return PlainReporter(out, quiet=quiet, verbose=verbose, stream_output=stream)
     from buildflow.reporters.live import LiveReporter
 
-    return LiveReporter(stream, quiet=quiet, verbose=verbose)
+    return LiveReporter(out, quiet=quiet, verbose=verbose, stream_output=stream)

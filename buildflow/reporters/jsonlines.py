@@ -19,15 +19,18 @@ if TYPE_CHECKING:
 
 
 class JsonReporter:
-    def __init__(self, stream: TextIO) -> None:
+    """With `stream`, each line of output is also a `task_output` event as it comes."""
+
+    def __init__(self, stream: TextIO, *, stream_output: bool = False) -> None:
         self.out = Output(stream)
+        self.follows_output = stream_output
 
     @property
     def closed(self) -> bool:
         return self.out.closed
 
     def handle(self, event: ev.Event) -> None:
-        if isinstance(event, (ev.BuildStarted, ev.PlanChanged)):
+        if isinstance(event, (ev.BuildStarted, ev.PlanChanged, ev.TaskAttached)):
             return
         if isinstance(event, ev.TaskWouldRun) and event.after:
             data = {**ev.to_dict(ev.TaskSkipped(event.task, event.reason)), "after": event.after}

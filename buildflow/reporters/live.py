@@ -1,6 +1,6 @@
 """The terminal display: a live progress bar (done/total, elapsed time) above the running tasks
-with their elapsed time and retry attempt. Finished tasks print above it, one block each, and a
-summary ends the build. rich is imported only here, and only when this reporter is chosen.
+with their elapsed time, retry attempt and last line of output. Finished tasks print above it,
+one block each (with `--stream`, each line as it comes instead), and a summary ends the build. rich is imported only here, and only when this reporter is chosen.
 
 rich hides the cursor while the display is live; `close` (always called, even on Ctrl-C)
 stops the display, which shows it again.
@@ -13,29 +13,43 @@ from typing import TYPE_CHECKING, TextIO
 
 from buildflow import events as ev
 from buildflow.reporters.text import (Tally, failure_block, indent, retry_line,
-                                     would_run_block)
+                                     stream_line, would_run_block)
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
+    from rich.live import Live
 
 MAX_RUNNING_SHOWN = 10
 
 
 class LiveReporter:
-    def __init__(self, stream: TextIO, *, quiet: bool = False, verbose: bool = False) -> None:
+    # The last line of each running task is shown, so output is always followed.
+    follows_output = True
+
+    def __init__(self, stream: TextIO, *, quiet: bool = False, verbose: bool = False,
+                 stream_output: bool = False) -> None:
         from rich.console import Console
-        from rich.live import Live
 
         self.console = Console(file=stream, highlight=False)
         self.quiet = quiet
         self.verbose = verbose
+        self.stream_output = stream_output
         self.tally = Tally()
         self.started = time.monotonic()
         self.running: dict[str, float] = {}
         self.attempt: dict[str, str] = {}  # task -> "attempt 2/3", once it retries
+        self.last_line: dict[str, str] = {}  # task -> the last line it wrote that is not blank
+        self.attached: str | None = None  # the interactive task that has the terminal
         # Started by BuildStarted, so a wait for the lock shows its message, not an empty bar.
-        self.live = Live(console=self.console, refresh_per_second=8, transient=True,
-                         get_renderable=self._render)
+        self.live = self._new_live()
+
+    def _new_live(self) -> Live:
+        """A live display, not started. One that was stopped is not started again: it would
+        first move up over the lines it last drew, which are what a task printed since."""
+        from rich.live import Live
+
+        return Live(console=self.console, refresh_per_second=8, transient=True,
+                    get_renderable=self._render)
 
     def _render(self) -> RenderableType:
         from rich.console import Group
@@ -57,6 +71,9 @@ class LiveReporter:
             line.append(f"{now - start:.1f}s", style="dim")
             if name in self.attempt:
                 line.append(f"  {self.attempt[name]}", style="yellow")
+            if name in self.last_line:
+                line.append(f"  {self.last_line[name]}", style="dim")
+            line.no_wrap, line.overflow = True, "ellipsis"
             lines.append(line)
         if len(self.running) > MAX_RUNNING_SHOWN:
             lines.append(Text(f"  ... and {len(self.running) - MAX_RUNNING_SHOWN} more",
@@ -74,12 +91,25 @@ class LiveReporter:
         self.console.print(block, highlight=False)
 
     def _ended(self, task: str) -> None:
+        if task == self.attached:  # the terminal is bflow's again
+            self.attached = None
+            self.live = self._new_live()
+            self.live.start()
         self.running.pop(task, None)
         self.attempt.pop(task, None)
+        self.last_line.pop(task, None)
 
     def handle(self, event: ev.Event) -> None:
         self.tally.see(event)
-        if isinstance(event, ev.BuildStarted):
+        if isinstance(event, ev.TaskOutput):
+            if event.line.strip():
+                self.last_line[event.task] = event.line.strip()
+            if self.stream_output:
+                self._print(stream_line(event))
+        elif isinstance(event, ev.TaskAttached):
+            self.attached = event.task
+            self.live.stop()
+        elif isinstance(event, ev.BuildStarted):
             self.started = time.monotonic()
             self.live.start()
         elif isinstance(event, ev.TaskStarted):
@@ -95,10 +125,10 @@ class LiveReporter:
             self._ended(event.task)
             if not self.quiet:
                 self._print(f"✓ {event.task} ({event.duration:.2f}s)", style="green",
-                            output=event.output)
+                            output="" if self.stream_output else event.output)
         elif isinstance(event, ev.TaskFailed):
             self._ended(event.task)
-            self._print(failure_block(event), style="red")
+            self._print(failure_block(event, streamed=self.stream_output), style="red")
         elif isinstance(event, ev.TaskSkipped):
             self._ended(event.task)
             if event.reason != "up to date" and not self.quiet:

@@ -10,8 +10,8 @@ import sys
 
 from buildflow import events as ev
 from buildflow.reporters import Output
-from buildflow.reporters.text import (Tally, failure_block, indent, retry_line,
-                                     would_run_block)
+from buildflow.reporters.text import (Tally, failure_block, output_block, retry_line,
+                                     stream_line, would_run_block)
 from buildflow.typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -19,10 +19,15 @@ if TYPE_CHECKING:
 
 
 class PlainReporter:
-    def __init__(self, stream: TextIO, *, quiet: bool = False, verbose: bool = False) -> None:
+    """With `stream_output`, each line of output is printed as it comes (`task | line`), not
+    in a block when the task ends."""
+
+    def __init__(self, stream: TextIO, *, quiet: bool = False, verbose: bool = False,
+                 stream_output: bool = False) -> None:
         self.out = Output(stream)
         self.quiet = quiet
         self.verbose = verbose
+        self.follows_output = stream_output
         self.tally = Tally()
 
     @property
@@ -34,7 +39,9 @@ class PlainReporter:
 
     def handle(self, event: ev.Event) -> None:
         self.tally.see(event)
-        if isinstance(event, ev.TaskStarted):
+        if isinstance(event, ev.TaskOutput):
+            self._print(stream_line(event))
+        elif isinstance(event, ev.TaskStarted):
             if self.verbose:
                 self._print("".join(f"run    {event.task}: {command}\n"
                                     for command in event.commands))
@@ -46,9 +53,9 @@ class PlainReporter:
         elif isinstance(event, ev.TaskFinished):
             if not self.quiet:
                 line = f"ok     {event.task} {self.tally.counter()} ({event.duration:.2f}s)\n"
-                self._print(line + (indent(event.output) if event.output.strip() else ""))
+                self._print(line + ("" if self.follows_output else output_block(event.output)))
         elif isinstance(event, ev.TaskFailed):
-            self._print(failure_block(event))
+            self._print(failure_block(event, streamed=self.follows_output))
         elif isinstance(event, ev.TaskSkipped):
             if event.reason != "up to date" and not self.quiet:
                 self._print(f"skip   {event.task} ({event.reason})")

@@ -25,17 +25,27 @@ def retry_line(event: ev.TaskRetry) -> str:
             f"in {event.delay:.1f}s")
 
 
-def failure_block(event: ev.TaskFailed) -> str:
-    """What failed, how, after how many attempts, the command and its output. A task stopped
-    by Ctrl-C did not fail on its own: one line, and whatever it printed."""
+def output_block(output: str) -> str:
+    """A task's output under its result line; none when it was streamed already."""
+    return indent(output) if output.strip() else ""
+
+
+def failure_block(event: ev.TaskFailed, streamed: bool = False) -> str:
+    """What failed, how, after how many attempts, the command and its output (unless
+    `streamed`: printed already, line by line). A task stopped by Ctrl-C did not fail on its
+    own: one line, and whatever it printed."""
+    output = "" if streamed else output_block(event.output)
     if event.reason == "interrupted":
-        text = f"INTERRUPTED {event.task} ({event.duration:.2f}s)\n"
-        return text + (indent(event.output) if event.output.strip() else "")
+        return f"INTERRUPTED {event.task} ({event.duration:.2f}s)\n" + output
     lines = [f"FAILED {event.task}: {event.reason} ({counted(event.attempts, 'attempt')}, "
              f"{event.duration:.2f}s)"]
     lines += [f"  $ {command}" for command in event.commands]
-    text = "\n".join(lines) + "\n"
-    return text + (indent(event.output) if event.output.strip() else "")
+    return "\n".join(lines) + "\n" + output
+
+
+def stream_line(event: ev.TaskOutput) -> str:
+    """`--stream`: a line of output as it comes, after its task's name."""
+    return f"{event.task} | {event.line}"
 
 
 class Tally:

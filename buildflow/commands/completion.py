@@ -1,0 +1,91 @@
+"""`bflow completion bash|zsh|fish`: a script that completes bflow's commands, options, task
+names and foreach instances. The scripts ask `bflow completion --names` for the names each
+time, which loads the project through the project cache, so they stay current without
+re-sourcing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from buildflow.errors import EXIT_OK
+
+_BASH = r'''# bflow completion for bash: source it, e.g. from ~/.bashrc:
+#   source <(bflow completion bash)
+_bflow() {
+    local cur=${COMP_LINE:0:COMP_POINT}
+    cur=${cur##*[[:space:]]}
+    local prev=${COMP_WORDS[COMP_CWORD-1]}
+    case $prev in
+        -f|--file|-o|--output) COMPREPLY=($(compgen -f -- "$cur")); return;;
+        -C|--directory) COMPREPLY=($(compgen -d -- "$cur")); return;;
+    esac
+    if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W "@OPTIONS@" -- "$cur"))
+    else
+        COMPREPLY=($(compgen -W "@COMMANDS@ $(bflow completion --names 2>/dev/null)" -- "$cur"))
+    fi
+    # bash splits words at ':', so an instance (compile:src/a.c) is completed after it
+    if [[ $cur == *:* && $COMP_WORDBREAKS == *:* ]]; then
+        local colon=${cur%"${cur##*:}"}
+        COMPREPLY=("${COMPREPLY[@]#"$colon"}")
+    fi
+}
+complete -o default -F _bflow bflow
+'''
+
+_ZSH = r'''#compdef bflow
+# bflow completion for zsh: source it after compinit, e.g. from ~/.zshrc:
+#   source <(bflow completion zsh)
+_bflow() {
+    if [[ $PREFIX == -* ]]; then
+        compadd -- @OPTIONS@
+    else
+        local -a names
+        names=(${(f)"$(bflow completion --names 2>/dev/null)"})
+        compadd -- @COMMANDS@ $names
+        _files
+    fi
+}
+compdef _bflow bflow
+'''
+
+_FISH = r'''# bflow completion for fish: save it as ~/.config/fish/completions/bflow.fish, or
+#   bflow completion fish | source
+complete -c bflow -f
+complete -c bflow -n __fish_use_subcommand -a '@COMMANDS@'
+complete -c bflow -a '(bflow completion --names 2>/dev/null)'
+complete -c bflow -s f -l file -r -F
+complete -c bflow -s C -l directory -r -a '(__fish_complete_directories)'
+@FISH_OPTIONS@
+'''
+
+SHELLS = ("bash", "zsh", "fish")
+
+
+def script(shell: str, commands: Sequence[str], options: Sequence[str]) -> str:
+    """The completion script for `shell`, completing `commands` and `options`."""
+    template = {"bash": _BASH, "zsh": _ZSH, "fish": _FISH}[shell]
+    fish = []
+    for option in options:
+        if option in ("-f", "--file", "-C", "--directory"):
+            continue
+        flag = f"-l {option[2:]}" if option.startswith("--") else f"-s {option[1:]}"
+        fish.append(f"complete -c bflow {flag}")
+    return (template.replace("@COMMANDS@", " ".join(commands))
+            .replace("@OPTIONS@", " ".join(options))
+            .replace("@FISH_OPTIONS@", "\n".join(fish)))
+
+
+def run(*, shell: str, commands: Sequence[str], options: Sequence[str]) -> int:
+    print(script(shell, commands, options), end="")
+    return EXIT_OK
+
+
+def names(*, file: str | None) -> int:
+    """Every task and foreach instance of the project, one per line, for the scripts."""
+    from buildflow import fastpath
+
+    tasks = fastpath.load(file=file, overrides={}).project.tasks
+    bases = dict.fromkeys(task.base for task in tasks.values())
+    print("\n".join([*bases, *(name for name in tasks if name not in bases)]))
+    return EXIT_OK

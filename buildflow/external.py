@@ -1,0 +1,121 @@
+"""Values a Flowfile takes from outside itself when it is loaded: `{env.NAME}` and
+`{env.NAME:-text}` from bflow's environment, and computed vars (`X = { sh = "command" }`) from a
+command's output.
+
+Both are filled in before the other placeholders are expanded, so they reach the expanded
+commands, env and paths like any var and are part of the action of exactly the tasks that use
+them (SPEC §2 rule 1 sees them there, with no rule of its own). No file holds them, so a
+project that uses them is `volatile`: the caches that vouch for a project by its Flowfile's
+bytes (the project cache, the no-op proof) leave it alone.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+
+from buildflow.flowfile import Flowfile, TaskDecl
+
+_ENV = re.compile(r"\{\{|\}\}|\{env\.([A-Za-z_][A-Za-z0-9_]*)(?::-([^{}]*))?\}")
+
+
+class _EnvFiller:
+    """Replaces `{env.NAME}` groups, noting each unset name without a default as a problem."""
+
+    def __init__(self, file: str, environ: Mapping[str, str]) -> None:
+        self.file = file
+        self.environ = environ
+        self.problems: list[str] = []
+        self.used = False
+
+    def fill(self, text: str, where: str) -> str:
+        if "{env." not in text:
+            return text
+
+        def substitute(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name is None:  # `{{` or `}}`: left for the later expansion
+                return match.group(0)
+            self.used = True
+            value = self.environ.get(name)
+            if default is not None and not value:  # `:-` as in the shell: unset or empty
+                value = default
+            if value is None:
+                self.problems.append(
+                    f"{self.file}: {where}: environment variable '{name}' is not set "
+                    f"({{env.{name}}}); set it, or give a default: {{env.{name}:-text}}")
+                return ""
+            # Braces doubled: the value is text, never a placeholder of the later expansion.
+            return value.replace("{", "{{").replace("}", "}}")
+
+        return _ENV.sub(substitute, text)
+
+    def fill_all(self, texts: tuple[str, ...], where: str) -> tuple[str, ...]:
+        return tuple(self.fill(text, f"{where}[{i}]") for i, text in enumerate(texts))
+
+    def fill_table(self, table: tuple[tuple[str, str], ...],
+                   where: str) -> tuple[tuple[str, str], ...]:
+        return tuple((key, self.fill(value, f"{where}.{key}")) for key, value in table)
+
+    def task(self, decl: TaskDecl) -> TaskDecl:
+        where = f"tasks.{decl.name}"
+        return decl._replace(
+            cmd=None if decl.cmd is None else self.fill_all(decl.cmd, f"{where}.cmd"),
+            inputs=self.fill_all(decl.inputs, f"{where}.inputs"),
+            outputs=self.fill_all(decl.outputs, f"{where}.outputs"),
+            foreach=self.fill_all(decl.foreach, f"{where}.foreach"),
+            depfile=decl.depfile and self.fill(decl.depfile, f"{where}.depfile"),
+            cwd=decl.cwd and self.fill(decl.cwd, f"{where}.cwd"),
+            env=self.fill_table(decl.env, f"{where}.env"))
+
+
+def fill_environment(flowfile: Flowfile,
+                     environ: Mapping[str, str]) -> tuple[Flowfile, list[str], bool]:
+    """The Flowfile with every `{env.NAME}` replaced by its value in `environ`, the problems
+    (unset names without a default), and whether it used any."""
+    filler = _EnvFiller(os.path.basename(flowfile.path), environ)
+    settings = flowfile.settings._replace(
+        env=filler.fill_table(flowfile.settings.env, "settings.env"))
+    tasks = tuple(filler.task(decl) for decl in flowfile.tasks)
+    return flowfile._replace(settings=settings, tasks=tasks), filler.problems, filler.used
+
+
+def compute_vars(flowfile: Flowfile, skip: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """The values of the computed vars not in `skip` (overridden on the command line): each
+    command's stdout without its trailing newlines, as the shell's `$(...)` takes it, run in
+    the project root with bflow's environment and no stdin; and the problems (a command that
+    fails or prints what no command line can hold)."""
+    if not any(name not in skip for name, _ in flowfile.computed):
+        return {}, []
+    import subprocess
+
+    file, root = os.path.basename(flowfile.path), os.path.dirname(flowfile.path)
+    values: dict[str, str] = {}
+    problems: list[str] = []
+    for name, command in flowfile.computed:
+        if name in skip:
+            continue
+        where = f"{file}: vars.{name}"
+        try:
+            done = subprocess.run([flowfile.settings.shell, "-c", command], cwd=root,
+                                  stdin=subprocess.DEVNULL, capture_output=True)
+        except OSError as exc:
+            problems.append(f"{where}: cannot run {flowfile.settings.shell}: {exc.strerror}")
+            continue
+        if done.returncode != 0:
+            said = done.stderr.decode("utf-8", "replace").strip().splitlines()
+            problems.append(f"{where}: the command `{command}` failed (exit {done.returncode})"
+                            + (f": {said[-1]}" if said else "")
+                            + f"; fix it, or give the value on the command line ({name}=...)")
+            continue
+        try:
+            value = done.stdout.decode("utf-8").rstrip("\n")
+        except UnicodeDecodeError:
+            value = "\0"
+        if "\0" in value:
+            problems.append(f"{where}: the command `{command}` printed a NUL byte or text that "
+                            "is not UTF-8, which no command line can hold")
+            continue
+        values[name] = value
+    return values, problems

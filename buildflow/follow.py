@@ -1,0 +1,77 @@
+"""Output as it comes: the lines running tasks write, read back from their log files.
+
+A command writes straight into its worker's scratch log (`logs.LogSlot`), and that stays so:
+following output reads the file a second time, from its own descriptor, as `tail -f` does. So
+the saved logs, the process groups and the timeouts are exactly those of a build that does
+not follow, and a command's output never waits for bflow to read it.
+
+Only whole lines are handed on (and a task's last, unfinished one when it ends), each once, so
+a reporter that prints one line per call never breaks a line of one task with another's. A
+line is what a terminal would show of it: after its last carriage return (a progress bar
+redrawn in place), secrets masked as in the saved log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from buildflow.model import Task
+from buildflow.secrets import Masker
+from buildflow.typing_lite import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import BinaryIO
+
+# A line that has not ended after this many bytes is handed on as it is.
+MAX_LINE_BYTES = 1 << 16
+
+
+class _Followed:
+    def __init__(self, handle: BinaryIO, mask: Callable[[str], str] | None) -> None:
+        self.handle = handle
+        self.mask = mask
+        self.pending = b""
+
+
+class OutputFollower:
+    """Reads the logs of running tasks and hands each new line to `emit(task, line)`. Not
+    thread-safe: the builder calls every method under its lock, so lines and the other events
+    of a task come out in order."""
+
+    def __init__(self, emit: Callable[[str, str], None]) -> None:
+        self.emit = emit
+        self._followed: dict[str, _Followed] = {}
+
+    def follow(self, task: Task, log_path: str) -> None:
+        """Follow `task`, whose commands write into `log_path` (opened, empty, already)."""
+        masker = Masker(task.env) if task.env else None
+        self._followed[task.name] = _Followed(open(log_path, "rb"), masker or None)
+
+    def poll(self) -> None:
+        """Hand on the whole lines written since the last poll."""
+        for name, followed in self._followed.items():
+            self._read(name, followed, final=False)
+
+    def end(self, task_name: str) -> None:
+        """The task's commands have ended: hand on the rest, an unfinished line too."""
+        followed = self._followed.pop(task_name, None)
+        if followed is not None:
+            self._read(task_name, followed, final=True)
+            followed.handle.close()
+
+    def close(self) -> None:
+        for followed in self._followed.values():
+            followed.handle.close()
+        self._followed.clear()
+
+    def _read(self, name: str, followed: _Followed, *, final: bool) -> None:
+        data = followed.pending + followed.handle.read()
+        lines = data.split(b"\n")
+        followed.pending = lines.pop()
+        if final or len(followed.pending) > MAX_LINE_BYTES:
+            if followed.pending:
+                lines.append(followed.pending)
+            followed.pending = b""
+        for raw in lines:
+            line = raw.decode("utf-8", "replace").rstrip("\r").rsplit("\r", 1)[-1]
+            self.emit(name, followed.mask(line) if followed.mask else line)

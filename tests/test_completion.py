@@ -1,0 +1,65 @@
+"""`bflow completion`: scripts each shell accepts, completing commands, options and
+instances through the real `bflow`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import Project, bflow_env
+
+FLOW = """
+[tasks.compile]
+foreach = "src/*.c"
+cmd = "true"
+[tasks.link]
+cmd = "true"
+"""
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_each_script_is_valid_in_its_shell(project: Project, shell: str) -> None:
+    if shutil.which(shell) is None:
+        pytest.skip(f"needs {shell}")
+    result = project.bflow("completion", shell)
+    assert result.returncode == 0
+    path = project.write(f"bflow.{shell}", result.stdout)
+    checked = subprocess.run([shell, "-n", str(path)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+
+
+def complete_in_bash(project: Project, line: str) -> list[str]:
+    """What bash offers for `line` (the cursor at its end), with bflow's script sourced and
+    this checkout's bflow on PATH."""
+    script = project.bflow("completion", "bash").stdout
+    bflow = project.root.parent / "bin" / "bflow"
+    bflow.parent.mkdir(exist_ok=True)
+    bflow.write_text(f"#!/bin/sh\nexec {sys.executable} -m buildflow \"$@\"\n")
+    bflow.chmod(0o755)
+    words = line.split(" ")
+    program = (script + f"COMP_LINE='{line}'; COMP_POINT={len(line)}; "
+               "COMP_WORDS=(" + " ".join(f"'{w}'" for w in words) + f"); "
+               f"COMP_CWORD={len(words) - 1}; _bflow; printf '%s\\n' \"${{COMPREPLY[@]}}\"")
+    env = bflow_env({"PATH": f"{bflow.parent}{os.pathsep}{os.environ['PATH']}"})
+    done = subprocess.run(["bash", "-c", program], cwd=project.root, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_bash_completes_commands_options_tasks_and_instances(project: Project) -> None:
+    project.flowfile(FLOW)
+    project.write("src/main.c", "")
+    project.write("src/util.c", "")
+    assert complete_in_bash(project, "bflow l") == ["list", "log", "link"]
+    assert complete_in_bash(project, "bflow --str") == ["--stream"]
+    assert complete_in_bash(project, "bflow comp") == [
+        "completion", "compile", "compile:src/main.c", "compile:src/util.c"]
+    # bash takes ':' for a word break: what it is offered is the part after it
+    assert complete_in_bash(project, "bflow compile:src/u") == ["src/util.c"]
+    assert project.bflow("completion", "--names").stdout.split() == [
+        "compile", "link", "compile:src/main.c", "compile:src/util.c"]

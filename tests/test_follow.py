@@ -1,0 +1,64 @@
+"""Output as it comes: `--stream` and the live display's last line, through the real
+`bflow`."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+
+from conftest import OnTerminal, Project, bflow_env
+
+WAITING = """
+[tasks.long]
+cmd = "echo first; while [ ! -f go ]; do sleep 0.02; done; echo second; printf unfinished"
+"""
+
+
+def test_stream_prints_each_line_while_its_task_runs(project: Project) -> None:
+    project.flowfile(WAITING)
+    process = subprocess.Popen([sys.executable, "-m", "buildflow", "--stream", "--plain"],
+                               cwd=project.root, env=bflow_env(), stdout=subprocess.PIPE,
+                               text=True)
+    assert process.stdout is not None
+    lines = [process.stdout.readline() for _ in range(2)]
+    assert lines == ["run    long\n", "long | first\n"]  # the task waits for us: it runs
+    (project.root / "go").write_text("")
+    rest = process.stdout.read()
+    assert process.wait() == 0
+    assert rest.splitlines()[:3] == ["long | second", "long | unfinished",
+                                     "ok     long [1/1] (" + rest.split("(")[1].split(")")[0]
+                                     + ")"]
+    assert project.bflow("log", "long").stdout == "first\nsecond\nunfinished"  # as saved
+
+
+def test_stream_lines_are_whole_and_a_failure_does_not_repeat_them(project: Project) -> None:
+    project.flowfile("""
+        [tasks.a]
+        cmd = "for i in $(seq 400); do printf 'a%s' $i; printf 'z\\\\n'; done"
+        [tasks.b]
+        cmd = "for i in $(seq 400); do printf 'b%s' $i; printf 'z\\\\n' >&2; done; exit 3"
+        """)
+    result = project.bflow("--stream", "-j2", "-k")
+    assert result.returncode == 1
+    streamed = {"a": [], "b": []}
+    for line in result.stdout.splitlines():
+        found = re.fullmatch(r"([ab]) \| ([ab])(\d+)z", line)
+        if found:
+            assert found.group(1) == found.group(2)
+            streamed[found.group(1)].append(int(found.group(3)))
+        else:
+            assert line.startswith(("run ", "ok ", "FAILED ", "  $ ", "bflow: ")), line
+    assert streamed == {"a": list(range(1, 401)), "b": list(range(1, 401))}
+    assert "FAILED b: exit 3 (1 attempt, " in result.stdout
+
+
+def test_the_live_display_shows_each_running_tasks_last_line(project: Project) -> None:
+    project.flowfile(WAITING.replace("echo first", "echo one; echo working-on-it"))
+    terminal = OnTerminal(project.root)
+    terminal.wait_for(b"working-on-it")
+    assert b"second" not in terminal.screen
+    (project.root / "go").write_text("")
+    assert terminal.finish() == 0
+    assert b"1 ran" in terminal.screen
