@@ -20,10 +20,10 @@ if TYPE_CHECKING:
     from buildflow.fastpath import FastOptions
 
 COMMANDS = ("build", "watch", "graph", "status", "explain", "list", "clean", "validate", "init",
-            "log")
+            "log", "report")
 # Options that take a value, so the command word can be found without parsing.
 _VALUE_OPTIONS = {"-f", "--file", "-C", "--directory", "-j", "--jobs", "--lock-timeout",
-                  "--format", "-o", "--output", "--debounce"}
+                  "--format", "-o", "--output", "--debounce", "--trace", "--report"}
 _SHORT_VALUES = "fCjo"  # the short ones, as the last letter of a cluster such as `-kj 4`
 _SHORT_FLAGS = "qvkBnh"
 
@@ -61,6 +61,10 @@ def _build_options(parser: argparse.ArgumentParser) -> None:
                         help="treat every task as stale")
     parser.add_argument("--lock-timeout", type=float, metavar="SECONDS",
                         help="give up when another build holds the lock this long")
+    parser.add_argument("--trace", metavar="FILE",
+                        help="write the build as Chrome trace events (Perfetto) to FILE")
+    parser.add_argument("--report", metavar="FILE",
+                        help="write a live HTML page of the build (DAG, timeline) to FILE")
 
 
 def _positive_int(text: str) -> int:
@@ -150,6 +154,9 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
     command("init", "write a commented starter Flowfile (never overwrites)")
     log = command("log", "print the saved output of a task's last run")
     log.add_argument("task", metavar="TARGET", help="a task, TASK:ITEM instance or output path")
+    command("report", "the last build's critical path and slowest tasks, and each task's "
+                      "history").add_argument("--all", action="store_true",
+                                              help="list every task in the history table")
     return parser, commands
 
 
@@ -347,6 +354,21 @@ def _report_bug(verbose: bool) -> int:
     return EXIT_BUG
 
 
+def _writable(path: str | None, option: str) -> str | None:
+    """The absolute path of a file an option names, checked before the build starts."""
+    if path is None:
+        return None
+    full = os.path.abspath(path)
+    if os.path.isdir(full):
+        example = "build.html" if option == "--report" else "trace.json"
+        raise UsageError(f"{option} {path}: is a directory; name a file, such as "
+                         f"{os.path.join(path, example)}")
+    if not os.path.isdir(os.path.dirname(full)):
+        raise UsageError(f"{option} {path}: directory {os.path.dirname(path) or '.'} does not "
+                         "exist; create it first, or name a file in an existing directory")
+    return full
+
+
 def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
     output = {"quiet": args.quiet, "verbose": args.verbose, "plain": args.plain,
               "json": args.json}
@@ -366,7 +388,7 @@ def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
     from buildflow.fastpath import FastOptions
 
     if name == "build" and not (tried_fast or args.dry_run or args.always_make or args.json
-                                or args.verbose):
+                                or args.verbose or args.trace or args.report):
         fast = fastpath.try_build(targets, overrides, FastOptions(
             file=args.file, jobs=args.jobs, keep_going=args.keep_going, quiet=args.quiet,
             plain=args.plain))
@@ -377,7 +399,9 @@ def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
     if name in ("build", "watch"):
         build_options = {"targets": targets, "jobs": args.jobs, "keep_going": args.keep_going,
                          "dry_run": args.dry_run, "force": args.always_make,
-                         "lock_timeout": args.lock_timeout, **output}
+                         "lock_timeout": args.lock_timeout,
+                         "trace": _writable(args.trace, "--trace"),
+                         "report": _writable(args.report, "--report"), **output}
         if name == "watch":
             from buildflow.commands import watch
 
@@ -416,4 +440,8 @@ def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
         from buildflow.commands import log
 
         return log.run(project, task=args.task)
+    if name == "report":
+        from buildflow.commands import report
+
+        return report.run(project, show_all=args.all)
     raise AssertionError(name)

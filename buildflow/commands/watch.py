@@ -19,6 +19,7 @@ from buildflow.words import counted
 def run(project: Project, *, poll: bool, debounce: float, targets: list[str],
         jobs: int | None, keep_going: bool, dry_run: bool, force: bool,
         lock_timeout: float | None, quiet: bool, verbose: bool, plain: bool, json: bool,
+        trace: str | None = None, report: str | None = None,
         overrides: Mapping[str, str] | None = None) -> int:
     from buildflow.observer import WatchdogSource
     from buildflow.project import load
@@ -28,7 +29,7 @@ def run(project: Project, *, poll: bool, debounce: float, targets: list[str],
     options: dict[str, Any] = {
         "targets": targets, "jobs": jobs, "keep_going": keep_going, "dry_run": dry_run,
         "force": force, "lock_timeout": lock_timeout, "quiet": quiet, "verbose": verbose,
-        "plain": plain, "json": json}
+        "plain": plain, "json": json, "trace": trace, "report": report, "watching": True}
     previous = signal.signal(signal.SIGTERM, _interrupt)
     source = WatchdogSource(poll=poll, warn=display.warn)
     try:
@@ -43,6 +44,10 @@ def run(project: Project, *, poll: bool, debounce: float, targets: list[str],
     finally:
         source.close()
         signal.signal(signal.SIGTERM, previous)
+        if report:
+            from buildflow.report.page import settle
+
+            settle(report)  # the watch is over: the page's last build stops reloading
 
 
 def _interrupt(signum: int, frame: object) -> None:
