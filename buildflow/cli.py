@@ -20,10 +20,10 @@ if TYPE_CHECKING:
     from buildflow.fastpath import FastOptions
 
 COMMANDS = ("build", "watch", "graph", "status", "explain", "list", "clean", "validate", "init",
-            "log", "completion")
+            "log", "completion", "report")
 # Options that take a value, so the command word can be found without parsing.
 _VALUE_OPTIONS = {"-f", "--file", "-C", "--directory", "-j", "--jobs", "--lock-timeout",
-                  "--format", "-o", "--output", "--debounce"}
+                  "--format", "-o", "--output", "--debounce", "--trace", "--report"}
 _SHORT_VALUES = "fCjo"  # the short ones, as the last letter of a cluster such as `-kj 4`
 _SHORT_FLAGS = "qvkBnh"
 
@@ -63,6 +63,10 @@ def _build_options(parser: argparse.ArgumentParser) -> None:
                         help="give up when another build holds the lock this long")
     parser.add_argument("--stream", action="store_true",
                         help="print each line of output as it comes, after its task's name")
+    parser.add_argument("--trace", metavar="FILE",
+                        help="write the build as Chrome trace events (Perfetto) to FILE")
+    parser.add_argument("--report", metavar="FILE",
+                        help="write a live HTML page of the build (DAG, timeline) to FILE")
 
 
 def _positive_int(text: str) -> int:
@@ -159,6 +163,9 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
                                        "tasks and instances)")
     completion.add_argument("shell", nargs="?", choices=("bash", "zsh", "fish"))
     completion.add_argument("--names", action="store_true", help=argparse.SUPPRESS)
+    command("report", "the last build's critical path and slowest tasks, and each task's "
+                      "history").add_argument("--all", action="store_true",
+                                              help="list every task in the history table")
     return parser, commands
 
 
@@ -380,6 +387,21 @@ def _report_bug(verbose: bool) -> int:
     return EXIT_BUG
 
 
+def _writable(path: str | None, option: str) -> str | None:
+    """The absolute path of a file an option names, checked before the build starts."""
+    if path is None:
+        return None
+    full = os.path.abspath(path)
+    if os.path.isdir(full):
+        example = "build.html" if option == "--report" else "trace.json"
+        raise UsageError(f"{option} {path}: is a directory; name a file, such as "
+                         f"{os.path.join(path, example)}")
+    if not os.path.isdir(os.path.dirname(full)):
+        raise UsageError(f"{option} {path}: directory {os.path.dirname(path) or '.'} does not "
+                         "exist; create it first, or name a file in an existing directory")
+    return full
+
+
 def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
     output = {"quiet": args.quiet, "verbose": args.verbose, "plain": args.plain,
               "json": args.json}
@@ -420,7 +442,7 @@ def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
     if args.passthrough:
         passthrough = Passthrough(tuple(targets), args.passthrough, os.getcwd())
     if name == "build" and not (tried_fast or args.dry_run or args.always_make or args.json
-                                or args.verbose or passthrough):
+                                or args.verbose or passthrough or args.trace or args.report):
         fast = fastpath.try_build(targets, overrides, FastOptions(
             file=args.file, jobs=args.jobs, keep_going=args.keep_going, quiet=args.quiet,
             plain=args.plain, stream=args.stream))
@@ -431,7 +453,9 @@ def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
     if name in ("build", "watch"):
         build_options = {"targets": targets, "jobs": args.jobs, "keep_going": args.keep_going,
                          "dry_run": args.dry_run, "force": args.always_make,
-                         "lock_timeout": args.lock_timeout, "stream": args.stream, **output}
+                         "lock_timeout": args.lock_timeout, "stream": args.stream,
+                         "trace": _writable(args.trace, "--trace"),
+                         "report": _writable(args.report, "--report"), **output}
         if name == "watch":
             from buildflow.commands import watch
 
@@ -470,4 +494,8 @@ def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
         from buildflow.commands import log
 
         return log.run(project, task=args.task)
+    if name == "report":
+        from buildflow.commands import report
+
+        return report.run(project, show_all=args.all)
     raise AssertionError(name)

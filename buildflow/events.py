@@ -127,6 +127,36 @@ class Reporter(Protocol):
     def close(self) -> None: ...
 
 
+class Relay:
+    """A reporter that hands every event on to another, for wrappers that add to what it does
+    (observers, the fast path's partial build): the builder still sees the inner reporter's
+    `closed`, `note` and `follows_output`, whatever wraps it."""
+
+    def __init__(self, reporter: Reporter) -> None:
+        self.reporter = reporter
+
+    @property
+    def closed(self) -> bool:
+        """Whether the reporter's stdout went away: the build then starts nothing more."""
+        return bool(getattr(self.reporter, "closed", False))
+
+    @property
+    def follows_output(self) -> bool:
+        return bool(getattr(self.reporter, "follows_output", False))
+
+    def handle(self, event: Event) -> None:
+        self.reporter.handle(event)
+
+    def note(self, message: str) -> None:
+        getattr(self.reporter, "note", self.reporter.warn)(message)
+
+    def warn(self, message: str) -> None:
+        self.reporter.warn(message)
+
+    def close(self) -> None:
+        self.reporter.close()
+
+
 class Collector:
     """A reporter that keeps every event: for the Python API and for tests."""
 

@@ -100,7 +100,7 @@ def _syntax_position(message: str, text: str) -> tuple[str, int, int]:
 
 
 SETTINGS_KEYS = ("jobs", "default", "shell", "retries", "retry_delay", "timeout", "env",
-                 "cache_dir")
+                 "cache_dir", "on_success", "on_failure")
 TASK_KEYS = ("cmd", "inputs", "outputs", "deps", "foreach", "depfile", "env", "cwd", "retries",
              "retry_delay", "timeout", "always", "description", "interactive")
 
@@ -125,7 +125,7 @@ def _parse_settings(raw: Any, check: Checker) -> Settings:
             values["jobs"] = int(jobs)
     if "default" in raw:
         values["default"] = check.strings(raw["default"], "settings.default")
-    for key in ("shell", "cache_dir"):
+    for key in ("shell", "cache_dir", "on_success", "on_failure"):
         if key in raw:
             text = check.string(raw[key], f"settings.{key}")
             if text == "":

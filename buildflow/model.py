@@ -25,6 +25,8 @@ class Settings(NamedTuple):
     timeout: float = 0.0
     env: tuple[tuple[str, str], ...] = ()
     cache_dir: str = ".bflow"
+    on_success: str | None = None  # hook commands: run after a build, its summary on stdin
+    on_failure: str | None = None
 
 
 class Passthrough(NamedTuple):

@@ -150,7 +150,8 @@ def test_unsafe_task_names_get_their_own_logs(project: Project) -> None:
     assert created - set(logs.iterdir()) == {project.root / "Flowfile",
                                              project.root / ".bflow" / "state",
                                              project.root / ".bflow" / "lock",
-                                             project.root / ".bflow" / "flowcache"}
+                                             project.root / ".bflow" / "flowcache",
+                                             project.root / ".bflow" / "history"}
     for ancestor in project.root.parents[:4]:
         assert not list(ancestor.glob("escape*"))
     for name, text in [("x/../../../../../escape", "first"), ("x/_/_/_/_/_/escape", "second"),

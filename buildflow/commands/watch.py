@@ -19,7 +19,8 @@ from buildflow.words import counted
 def run(project: Project, *, poll: bool, debounce: float, targets: list[str],
         jobs: int | None, keep_going: bool, dry_run: bool, force: bool,
         lock_timeout: float | None, quiet: bool, verbose: bool, plain: bool, json: bool,
-        stream: bool = False, overrides: Mapping[str, str] | None = None) -> int:
+        stream: bool = False, trace: str | None = None, report: str | None = None,
+        overrides: Mapping[str, str] | None = None) -> int:
     from buildflow.observer import WatchdogSource
     from buildflow.project import load
     from buildflow.watch import Watcher
@@ -28,7 +29,8 @@ def run(project: Project, *, poll: bool, debounce: float, targets: list[str],
     options: dict[str, Any] = {
         "targets": targets, "jobs": jobs, "keep_going": keep_going, "dry_run": dry_run,
         "force": force, "lock_timeout": lock_timeout, "quiet": quiet, "verbose": verbose,
-        "plain": plain, "json": json, "stream": stream}
+        "plain": plain, "json": json, "stream": stream, "trace": trace, "report": report,
+        "watching": True}
     previous = signal.signal(signal.SIGTERM, _interrupt)
     source = WatchdogSource(poll=poll, warn=display.warn)
     try:
@@ -43,6 +45,10 @@ def run(project: Project, *, poll: bool, debounce: float, targets: list[str],
     finally:
         source.close()
         signal.signal(signal.SIGTERM, previous)
+        if report:
+            from buildflow.report.page import settle
+
+            settle(report)  # the watch is over: the page's last build stops reloading
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -22,6 +22,8 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from buildflow.events import Reporter
+    from buildflow.fastpath.proof import Proof
     from buildflow.fastpath.projectcache import Loaded
     from buildflow.model import Passthrough
     from buildflow.scheduler import BuildResult
@@ -72,8 +74,8 @@ def try_build(targets: Sequence[str], overrides: Mapping[str, str],
         from buildflow import reporters
         from buildflow.fastpath import incremental
 
-        reporter = reporters.choose(plain=options.plain, quiet=options.quiet,
-                                    stream=options.stream)
+        reporter = _observed(reporters.choose(plain=options.plain, quiet=options.quiet,
+                                              stream=options.stream), proof)
         try:
             result = incremental.build(proof, changed, jobs=options.jobs,
                                        keep_going=options.keep_going, reporter=reporter,
@@ -119,6 +121,17 @@ def remember(loaded: Loaded, result: BuildResult, targets: Sequence[str], cwd: s
     if result.exit_status == EXIT_OK and result.state is not None:
         record.record(loaded.project, loaded.basis, result.state, result.selected, targets,
                       cwd)
+
+
+def _observed(reporter: Reporter, proof: Proof) -> Reporter:
+    """The reporter of an incremental build, observed as a full build's is (its history, its
+    hooks), with the settings the proof keeps."""
+    from buildflow.model import Settings
+    from buildflow.report import observed
+
+    settings = Settings(*proof.graph[0]) if proof.graph is not None else Settings()
+    return observed(reporter, root=proof.root, cache_dir=os.path.dirname(proof.file),
+                    settings=settings)
 
 
 def verifying() -> bool:

@@ -183,34 +183,16 @@ def _update(proof: Proof, project: Project, state: State, names: list[str],
                  [indices[paths[i]] for i in unsettled])
 
 
-class _WithOthersUpToDate:
+class _WithOthersUpToDate(ev.Relay):
     """The reporter of a partial build, told of the tasks outside the part as up to date, so
     the summary reads as the full build's would. (The `[k/N]` counter counts the tasks that
     run, which are all in the part.)"""
 
     def __init__(self, reporter: ev.Reporter, others: int) -> None:
-        self.reporter = reporter
+        super().__init__(reporter)
         self.others = others
-
-    @property
-    def follows_output(self) -> bool:
-        return bool(getattr(self.reporter, "follows_output", False))
-
-    @property
-    def closed(self) -> bool:
-        """Whether the reporter's stdout went away: the build then starts nothing more."""
-        return bool(getattr(self.reporter, "closed", False))
 
     def handle(self, event: ev.Event) -> None:
         if isinstance(event, ev.BuildFinished):
             event = event._replace(up_to_date=event.up_to_date + self.others)
         self.reporter.handle(event)
-
-    def note(self, message: str) -> None:
-        getattr(self.reporter, "note", self.reporter.warn)(message)
-
-    def warn(self, message: str) -> None:
-        self.reporter.warn(message)
-
-    def close(self) -> None:
-        self.reporter.close()

@@ -1,0 +1,82 @@
+"""`on_success` and `on_failure`: the build's summary as JSON on stdin; a failing hook is a
+warning and never changes the exit status."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import Project
+
+TASKS = """
+[tasks.good]
+cmd = "echo good >> runs.log && echo > {output}"
+outputs = ["good.txt"]
+
+[tasks.bad]
+cmd = "echo bad >> runs.log; echo oops; exit {CODE}"
+
+[vars]
+CODE = "0"
+"""
+
+
+def test_hooks_get_the_summary_on_stdin(project: Project) -> None:
+    project.flowfile('[settings]\non_success = "cat > success.json; echo hook >> runs.log"\n'
+                     'on_failure = "cat > failure.json"\n' + TASKS)
+    assert sorted(project.build("-j1")) == ["bad", "good", "hook"]
+    summary = json.loads(project.read("success.json"))
+    assert summary == {**summary, "event": "build_finished", "ran": 2, "failed": 0,
+                       "exit_status": 0, "failed_tasks": []}
+    assert not (project.root / "failure.json").exists()
+    result = project.bflow("-k", "--json", "CODE=4")
+    assert result.returncode == 1
+    for line in result.stdout.splitlines():  # stdout stays JSON Lines
+        json.loads(line)
+    summary = json.loads(project.read("failure.json"))
+    assert summary["exit_status"] == 1 and summary["failed"] == 1
+    [failed] = summary["failed_tasks"]
+    assert failed["task"] == "bad" and failed["reason"].endswith(" 4"), failed
+    with open(failed["log"]) as log:
+        assert "oops" in log.read()
+
+
+def test_a_failing_hook_is_a_warning_and_keeps_the_exit_status(project: Project) -> None:
+    project.flowfile('[settings]\non_success = "echo to stderr; exit 7"\n'
+                     'on_failure = "exit 9"\n' + TASKS)
+    result = project.bflow("--plain")
+    assert result.returncode == 0
+    assert "warning: settings.on_success: 'echo to stderr; exit 7' exited 7" in result.stderr
+    assert "to stderr" in result.stderr and "to stderr" not in result.stdout
+    result = project.bflow("--plain", "CODE=1")
+    assert result.returncode == 1
+    assert "warning: settings.on_failure: 'exit 9' exited 9" in result.stderr
+
+
+def test_no_hook_for_a_build_with_nothing_to_do(project: Project) -> None:
+    project.flowfile('[settings]\non_success = "echo hook >> runs.log"\n' + TASKS)
+    assert sorted(project.build()) == ["bad", "good", "hook"]
+    project.flowfile('[settings]\non_success = "echo hook >> runs.log"\n'
+                     + TASKS.replace("[tasks.bad]", "[tasks.bad]\noutputs = ['bad.txt']")
+                     .replace("exit {CODE}", "echo > {output}"))
+    assert sorted(project.build()) == ["bad", "hook"]
+    assert project.build() == []  # the fast path answers: no hook
+    assert project.build("-v") == []  # the full way: no hook either
+
+
+def test_an_incremental_build_from_the_fast_path_runs_the_hook(project: Project) -> None:
+    project.flowfile('[settings]\non_success = "echo hook >> runs.log"\n'
+                     '[tasks.copy]\ncmd = "echo copy >> runs.log && cp {input} {output}"\n'
+                     'inputs = ["src.txt"]\noutputs = ["out.txt"]\n')
+    project.write("src.txt", "1")
+    assert project.build() == ["copy", "hook"]
+    assert project.build() == []
+    project.write("src.txt", "2")
+    assert project.build() == ["copy", "hook"]
+    assert "copy" in project.bflow("report").stdout
+
+
+def test_a_hook_must_be_a_string(project: Project) -> None:
+    project.flowfile('[settings]\non_failure = ["notify"]\n' + TASKS)
+    result = project.bflow()
+    assert result.returncode == 2
+    assert "settings.on_failure: expected a string" in result.stderr

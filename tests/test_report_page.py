@@ -1,0 +1,169 @@
+"""`--report FILE`: the page in a real headless Chromium shows every task with its state and
+the DAG as SVG, follows a build live (it reloads itself while the build runs, not after), and
+stays a few MB at 10,000 tasks with `foreach` instances grouped."""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from browser import Browser, chromium
+from conftest import Project, bflow_env
+
+import buildflow
+from buildflow import events as ev
+from buildflow.engine import selected
+from buildflow.report.page import PageWriter
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    binary = chromium()
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is not installed; .ci/run installs it (apt-get install chromium)")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    opened = Browser(binary)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+STATES = """JSON.stringify(document.readyState == "complete" && document.body
+    && document.body.dataset.build && {
+    origin: performance.timeOrigin,
+    build: document.body.dataset.build,
+    svg: document.querySelectorAll("svg").length,
+    groups: [...document.querySelectorAll("[data-group]")]
+            .map(e => [e.dataset.group, e.dataset.state]),
+    tasks: Object.fromEntries([...document.querySelectorAll("[data-task]")]
+                              .map(e => [e.dataset.task, e.dataset.state]))})"""
+
+
+def look(browser: Browser) -> dict[str, object] | None:
+    import json
+
+    seen = json.loads(browser.evaluate(STATES) or "false")
+    return seen or None
+
+
+def distinct_colours(png: bytes) -> int:
+    """How many different byte values the screenshot's pixel rows hold (a blank page: two or
+    three, the filter bytes and the one colour)."""
+    chunks, offset = [], 8
+    while offset < len(png):
+        length, kind = struct.unpack(">I4s", png[offset:offset + 8])
+        if kind == b"IDAT":
+            chunks.append(png[offset + 8:offset + 8 + length])
+        offset += 12 + length
+    return len(set(zlib.decompress(b"".join(chunks))))
+
+
+def test_the_page_follows_a_build_live_then_stops_reloading(project: Project,
+                                                            browser: Browser) -> None:
+    project.flowfile("""
+        [tasks.first]
+        cmd = "sleep 1.5 && echo first >> runs.log && echo > {output}"
+        outputs = ["first.txt"]
+
+        [tasks.second]
+        cmd = "sleep 1.5 && echo second >> runs.log && cat {input} > {output}"
+        inputs = ["first.txt"]
+        outputs = ["second.txt"]
+
+        [tasks.beside]
+        cmd = "sleep 0.5 && echo beside >> runs.log"
+
+        [tasks.all]
+        deps = ["second", "beside"]
+        """)
+    page = project.root / "page.html"
+    build = subprocess.Popen([sys.executable, "-m", "buildflow", "-j2", "--plain", "--report",
+                              "page.html"], cwd=project.root, env=bflow_env(),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 20
+    while not page.exists():
+        assert time.monotonic() < deadline and build.poll() is None
+        time.sleep(0.05)
+    browser.open(page.as_uri())
+    seen = []
+    while build.poll() is None:
+        if (found := look(browser)) is not None:
+            seen.append(found)
+        time.sleep(0.2)
+    assert build.wait() == 0, build.stdout.read() if build.stdout else ""
+    running = [found for found in seen if found["build"] == "running"]
+    assert len({found["origin"] for found in running}) >= 2  # it reloaded while running
+    second = [found["tasks"]["second"] for found in running]  # type: ignore[index]
+    assert "pending" in second and "running" in second
+    assert any(found["tasks"]["first"] == "ok" for found in running)  # type: ignore[index]
+    time.sleep(1.5)  # the last rewrite, then a reload at most a second later
+    final = look(browser)
+    assert final is not None and final["build"] == "finished"
+    time.sleep(2.5)
+    assert look(browser) == final  # the final page no longer reloads
+    assert final["tasks"] == {"first": "ok", "second": "ok", "beside": "ok", "all": "ok"}
+    assert final["svg"] == 2  # the DAG and the timeline
+    assert distinct_colours(browser.screenshot()) > 10
+    assert sorted(project.runs()) == ["beside", "first", "second"]
+
+
+def test_a_failed_build_shows_failed_and_skipped_tasks(project: Project,
+                                                       browser: Browser) -> None:
+    project.flowfile("""
+        [tasks.broken]
+        cmd = "exit 1"
+        outputs = ["b.txt"]
+
+        [tasks.after]
+        cmd = "echo after >> runs.log"
+        inputs = ["b.txt"]
+
+        [tasks.fine]
+        cmd = "echo fine >> runs.log"
+        """)
+    assert project.build("-j1", "--report", "page.html", status=1) == []
+    browser.open((project.root / "page.html").as_uri())
+    time.sleep(0.5)
+    found = look(browser)
+    assert found is not None and found["build"] == "finished"
+    assert found["tasks"] == {"broken": "failed", "after": "skipped", "fine": "skipped"}
+
+
+def test_ten_thousand_tasks_are_grouped_and_the_page_stays_small(tmp_path: Path,
+                                                                 browser: Browser) -> None:
+    for number in range(10_000):
+        (tmp_path / "src" / f"{number // 100}").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "src" / f"{number // 100}" / f"f{number}.txt").write_text("x")
+    project = buildflow.from_dict({"tasks": {
+        "copy": {"foreach": "src/**/*.txt", "cmd": "cp {item} {output}",
+                 "outputs": ["out/{rel}"]},
+        "pack": {"cmd": "cat {inputs} > {output}", "inputs": ["out/**/*.txt"],
+                 "outputs": ["all.txt"]}}}, root=tmp_path)
+    names = selected(project)
+    path = tmp_path / "page.html"
+    writer = PageWriter(str(path), project, names)
+    writer.handle(ev.BuildStarted(total=len(names), jobs=2))
+    for name in names[:4000]:
+        writer.handle(ev.TaskStarted(name, ()))
+        writer.handle(ev.TaskFinished(name, 0.01, 1, ""))
+    writer.handle(ev.TaskStarted(names[4000], ()))
+    writer.close()
+    writer._write()
+    assert path.stat().st_size < 4_000_000
+    browser.open(path.as_uri())
+    time.sleep(1)
+    found = look(browser)
+    assert found is not None
+    tasks = found["tasks"]
+    assert isinstance(tasks, dict) and len(tasks) == 10_001
+    assert list(tasks.values()).count("ok") == 4000 and tasks[names[4000]] == "running"
+    assert found["groups"] == [["copy", "running"]]

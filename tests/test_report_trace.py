@@ -1,0 +1,92 @@
+"""`--trace FILE`: Chrome trace events, one complete event per attempt, timed as the commands
+ran, on no more job slots than `-j`."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import Project
+
+FLOWFILE = """
+[tasks.slow]
+cmd = "sleep 0.4 && echo slow >> runs.log && echo > {output}"
+outputs = ["slow.txt"]
+
+[tasks.quick]
+cmd = "sleep 0.1 && echo quick >> runs.log && echo > {output}"
+outputs = ["quick.txt"]
+
+[tasks.after]
+cmd = "sleep 0.2 && echo after >> runs.log && cat {input} > {output}"
+inputs = ["slow.txt"]
+outputs = ["after.txt"]
+
+[tasks.flaky]
+cmd = "echo flaky >> runs.log; test -e flag || {{ touch flag; sleep 0.2; exit 1; }}"
+retries = 2
+retry_delay = 0.3
+"""
+
+
+def complete_events(trace: dict[str, object]) -> list[dict[str, object]]:
+    events = trace["traceEvents"]
+    assert isinstance(events, list)
+    return [event for event in events if event["ph"] == "X"]
+
+
+def test_one_complete_event_per_attempt_timed_as_the_commands_ran(project: Project) -> None:
+    project.flowfile(FLOWFILE)
+    (project.root / "out").mkdir()
+    ran = project.build("-j2", "--trace", "out/trace.json", "--plain")
+    assert sorted(ran) == ["after", "flaky", "flaky", "quick", "slow"]
+    trace = json.loads(project.read("out/trace.json"))
+    events = complete_events(trace)
+    by_task: dict[str, list[dict[str, object]]] = {}
+    for event in events:
+        assert {"name", "ts", "dur", "tid", "pid"} <= set(event)
+        by_task.setdefault(str(event["name"]), []).append(event)
+    assert sorted(by_task) == ["after", "flaky", "quick", "slow"]
+    assert [e["args"] for e in by_task["flaky"]] == [
+        {"outcome": "retried", "attempt": 1}, {"outcome": "ok", "attempt": 2}]
+    seconds = {name: [int(e["dur"]) / 1e6 for e in found]  # type: ignore[call-overload]
+               for name, found in by_task.items()}
+    for name, expected in (("slow", 0.4), ("quick", 0.1), ("after", 0.2)):
+        assert expected <= seconds[name][0] < expected + 0.25, (name, seconds[name])
+    assert 0.2 <= seconds["flaky"][0] < 0.45
+    # The second attempt starts after the retry delay (0.3 s and up to half more of jitter).
+    first, second = by_task["flaky"]
+    first_end = int(first["ts"]) + int(first["dur"])  # type: ignore[call-overload]
+    gap = (int(second["ts"]) - first_end) / 1e6  # type: ignore[call-overload]
+    assert 0.3 <= gap < 0.5
+    # `after` starts once `slow` has ended; no more job slots than -j2.
+    slow, after = by_task["slow"][0], by_task["after"][0]
+    assert int(after["ts"]) >= int(slow["ts"]) + int(slow["dur"])  # type: ignore[call-overload]
+    assert {e["tid"] for e in events} <= {1, 2}
+    names = {e["tid"]: e["args"]["name"] for e in trace["traceEvents"]  # type: ignore[attr-defined]
+             if e["ph"] == "M" and e["name"] == "thread_name"}
+    assert names == {1: "job 1", 2: "job 2"}
+
+
+def test_a_failed_task_is_in_the_trace_and_a_no_op_traces_nothing_run(project: Project) -> None:
+    project.flowfile("""
+        [tasks.ok]
+        cmd = "echo ok >> runs.log && echo > {output}"
+        outputs = ["ok.txt"]
+
+        [tasks.bad]
+        cmd = "echo bad >> runs.log; exit 3"
+        """)
+    assert sorted(project.build("-k", "--trace", "t.json", status=1)) == ["bad", "ok"]
+    events = complete_events(json.loads(project.read("t.json")))
+    assert {(e["name"], e["args"]["outcome"]) for e in events} == {  # type: ignore[index]
+        ("ok", "ok"), ("bad", "failed")}
+    assert project.build("ok", "--trace", "t.json") == []
+    assert complete_events(json.loads(project.read("t.json"))) == []
+
+
+def test_a_trace_file_in_a_missing_directory_is_a_usage_error(project: Project) -> None:
+    project.flowfile('[tasks.a]\ncmd = "echo a >> runs.log"\n')
+    result = project.bflow("--trace", "no/such/dir/t.json")
+    assert result.returncode == 2
+    assert "--trace no/such/dir/t.json: directory no/such/dir does not exist" in result.stderr
+    assert project.runs() == []
