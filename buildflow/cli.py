@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from buildflow.fastpath import FastOptions
 
 COMMANDS = ("build", "watch", "graph", "status", "explain", "list", "clean", "validate", "init",
-            "log")
+            "log", "cache")
 # Options that take a value, so the command word can be found without parsing.
 _VALUE_OPTIONS = {"-f", "--file", "-C", "--directory", "-j", "--jobs", "--lock-timeout",
                   "--format", "-o", "--output", "--debounce"}
@@ -61,6 +61,8 @@ def _build_options(parser: argparse.ArgumentParser) -> None:
                         help="treat every task as stale")
     parser.add_argument("--lock-timeout", type=float, metavar="SECONDS",
                         help="give up when another build holds the lock this long")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="neither restore from nor store into the output cache")
 
 
 def _positive_int(text: str) -> int:
@@ -153,6 +155,8 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
     command("init", "write a commented starter Flowfile (never overwrites)")
     log = command("log", "print the saved output of a task's last run")
     log.add_argument("task", metavar="TARGET", help="a task, TASK:ITEM instance or output path")
+    cache = command("cache", "the output cache shared by your projects: stats, or clear it")
+    cache.add_argument("action", choices=("stats", "clear"))
     return parser, commands
 
 
@@ -358,6 +362,10 @@ def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
         from buildflow.commands import init
 
         return init.run(directory=os.getcwd(), file=args.file)
+    if name == "cache":
+        from buildflow.commands import cache
+
+        return cache.run(action=args.action)
     targets, overrides = _split_overrides(getattr(args, "targets", []))
     if targets and name == "validate":
         raise UsageError(f"bflow {name} takes no targets, only VAR=VALUE overrides "
@@ -380,7 +388,7 @@ def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
                                 or args.verbose):
         fast = fastpath.try_build(targets, overrides, FastOptions(
             file=args.file, jobs=args.jobs, keep_going=args.keep_going, quiet=args.quiet,
-            plain=args.plain))
+            plain=args.plain, cache=not args.no_cache))
         if fast is not None:
             return fast
     loaded = fastpath.load(file=args.file, overrides=overrides)
@@ -388,7 +396,8 @@ def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
     if name in ("build", "watch"):
         build_options = {"targets": targets, "jobs": args.jobs, "keep_going": args.keep_going,
                          "dry_run": args.dry_run, "force": args.always_make,
-                         "lock_timeout": args.lock_timeout, **output}
+                         "lock_timeout": args.lock_timeout, "cache": not args.no_cache,
+                         **output}
         if name == "watch":
             from buildflow.commands import watch
 

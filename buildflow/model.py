@@ -25,6 +25,8 @@ class Settings(NamedTuple):
     timeout: float = 0.0
     env: tuple[tuple[str, str], ...] = ()
     cache_dir: str = ".bflow"
+    remote_cache: str = ""  # the output cache's server (SPEC §6); "" for none
+    remote_cache_upload: bool = True
 
 
 class Task(NamedTuple):
@@ -47,6 +49,7 @@ class Task(NamedTuple):
     always: bool = False
     description: str = ""
     item: str | None = None
+    cache: bool | None = None  # the `cache` key; None: cached when the task has outputs
 
     @property
     def is_group(self) -> bool:

@@ -260,6 +260,7 @@ class _Resolver:
             retry_delay=settings.retry_delay if decl.retry_delay is None else decl.retry_delay,
             timeout=settings.timeout if decl.timeout is None else decl.timeout,
             always=decl.always, description=decl.description, item=values.get("item"),
+            cache=decl.cache,
         )
 
     def check_cycle(self, graph: Graph) -> None:

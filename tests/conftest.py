@@ -97,6 +97,28 @@ class Project:
         return path.read_text().split() if path.exists() else []
 
 
+@pytest.fixture(autouse=True)
+def private_output_cache(tmp_path_factory: pytest.TempPathFactory,
+                         monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An output cache of the test's own, for bflow run in-process and in subprocesses (whose
+    environment is copied from this one): no test touches the user's, and no test restores
+    what another one built."""
+    directory = tmp_path_factory.mktemp("output-cache")
+    monkeypatch.setenv("BFLOW_CACHE_DIR", str(directory))
+    for name in ("BFLOW_CACHE", "BFLOW_CACHE_MAX", "BFLOW_REMOTE_CACHE",
+                 "BFLOW_REMOTE_CACHE_HEADER", "BFLOW_REMOTE_CACHE_UPLOAD"):
+        monkeypatch.delenv(name, raising=False)
+    return directory
+
+
+@pytest.fixture
+def without_output_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For tests of the decision and its shortcuts, which count the commands a build runs:
+    with the output cache on, a stale task built before (an edit undone, a deleted output)
+    is restored instead of run."""
+    monkeypatch.setenv("BFLOW_CACHE", "0")
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     return Project(tmp_path)

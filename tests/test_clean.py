@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from conftest import Project
+
+pytestmark = pytest.mark.usefixtures("without_output_cache")  # they count runs
 
 FLOW = """
 [tasks.one]

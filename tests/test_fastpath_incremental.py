@@ -10,10 +10,13 @@ import subprocess
 import sys
 import time
 
+import pytest
 from conftest import Project, bflow_env, settle
 from test_fastpath_proof import base_and_delta
 
 from buildflow.fastpath import proof as fastproof
+
+pytestmark = pytest.mark.usefixtures("without_output_cache")  # they count runs
 
 FLOWFILE = """\
 [tasks.copy]

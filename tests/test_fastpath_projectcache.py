@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import Project, settle
 
+pytestmark = pytest.mark.usefixtures("without_output_cache")  # they count runs
+
 
 FLOWFILE = """\
 [tasks.copy]

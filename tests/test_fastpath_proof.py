@@ -16,6 +16,8 @@ from conftest import Project, settle
 from buildflow import racy
 from buildflow.fastpath import proof as fastproof, statscan
 
+pytestmark = pytest.mark.usefixtures("without_output_cache")  # they count runs
+
 FLOWFILE = """\
 [vars]
 GREETING = "hi"

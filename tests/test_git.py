@@ -21,7 +21,9 @@ inputs = ["build/*.out"]
 outputs = ["site.txt"]
 """
 
-pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+pytestmark = [pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed"),
+              # what the decision rebuilds; with the output cache, see test_cache.py
+              pytest.mark.usefixtures("without_output_cache")]
 
 
 def git(root: Path, *args: str) -> None:

@@ -13,6 +13,8 @@ from conftest import Project, settle
 
 from buildflow.fastpath import proof as fastproof
 
+pytestmark = pytest.mark.usefixtures("without_output_cache")  # they count runs
+
 
 def _proof_holds(project: Project) -> bool:
     return fastproof.check(file=None, cwd=str(project.root), targets=[],

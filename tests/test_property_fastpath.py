@@ -30,6 +30,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import pytest
 from conftest import settle
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -40,6 +41,8 @@ from test_fastpath_proof import drop_proofs
 
 from buildflow import engine
 from buildflow.fastpath import proof as fastproof
+
+pytestmark = pytest.mark.usefixtures("without_output_cache")  # they count runs
 
 GLOBBED = ["src/g0.txt", "src/g1.txt"]   # matched by test_property's GLOB
 ITEMS = ["src/f0.txt", "src/f1.txt"]     # the foreach's items
@@ -178,7 +181,7 @@ class CleanBuilds:
             shutil.copytree(root / "src", fresh / "src")
             (fresh / ALIAS).symlink_to("src")
             shutil.copy(root / "Flowfile", fresh / "Flowfile")
-            result = engine.build(engine.load(fresh / "Flowfile", assigned), jobs=2)
+            result = engine.build(engine.load(fresh / "Flowfile", assigned), jobs=2, cache=False)
             assert result.exit_status == 0
             self.seen[key] = built(fresh)
         return self.seen[key]

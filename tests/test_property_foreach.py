@@ -17,12 +17,15 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from test_property import (FILTERS, PROPERTY_SETTINGS, build_and_count, contents, edit_file,
                            scratch_project, write)
 
 from buildflow import engine
+
+pytestmark = pytest.mark.usefixtures("without_output_cache")  # they count runs
 
 ITEMS = [f"src/f{index}.txt" for index in range(4)]
 COMMON = "src/common.txt"
@@ -178,7 +181,7 @@ def clean_build(root: Path, scratch: Path) -> dict[str, bytes]:
     fresh = Path(tempfile.mkdtemp(dir=scratch))
     shutil.copytree(root / "src", fresh / "src")
     shutil.copy(root / "Flowfile", fresh / "Flowfile")
-    assert engine.build(engine.load(fresh / "Flowfile"), jobs=2).exit_status == 0
+    assert engine.build(engine.load(fresh / "Flowfile"), jobs=2, cache=False).exit_status == 0
     return built(fresh)
 
 

@@ -13,7 +13,7 @@ from buildflow.scheduler import BuildResult
 
 def run(project: Project, *, targets: list[str], jobs: int | None, keep_going: bool,
         dry_run: bool, force: bool, lock_timeout: float | None, quiet: bool, verbose: bool,
-        plain: bool, json: bool,
+        plain: bool, json: bool, cache: bool = True,
         on_result: Callable[[BuildResult], None] | None = None) -> int:
     """`on_result` sees what a build (not a dry run) left, before the reporter closes: where
     the CLI lets the fast path remember it."""
@@ -21,7 +21,7 @@ def run(project: Project, *, targets: list[str], jobs: int | None, keep_going: b
     try:
         result = engine.build(project, targets, jobs=jobs, keep_going=keep_going, force=force,
                               dry_run=dry_run, reporter=reporter, lock_timeout=lock_timeout,
-                              cwd=invocation_dir())
+                              cwd=invocation_dir(), cache=cache)
         if on_result is not None and not dry_run:
             on_result(result)
     finally:

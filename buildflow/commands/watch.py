@@ -19,7 +19,7 @@ from buildflow.words import counted
 def run(project: Project, *, poll: bool, debounce: float, targets: list[str],
         jobs: int | None, keep_going: bool, dry_run: bool, force: bool,
         lock_timeout: float | None, quiet: bool, verbose: bool, plain: bool, json: bool,
-        overrides: Mapping[str, str] | None = None) -> int:
+        overrides: Mapping[str, str] | None = None, cache: bool = True) -> int:
     from buildflow.observer import WatchdogSource
     from buildflow.project import load
     from buildflow.watch import Watcher
@@ -28,7 +28,7 @@ def run(project: Project, *, poll: bool, debounce: float, targets: list[str],
     options: dict[str, Any] = {
         "targets": targets, "jobs": jobs, "keep_going": keep_going, "dry_run": dry_run,
         "force": force, "lock_timeout": lock_timeout, "quiet": quiet, "verbose": verbose,
-        "plain": plain, "json": json}
+        "plain": plain, "json": json, "cache": cache}
     previous = signal.signal(signal.SIGTERM, _interrupt)
     source = WatchdogSource(poll=poll, warn=display.warn)
     try:

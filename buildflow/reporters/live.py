@@ -96,6 +96,10 @@ class LiveReporter:
             if not self.quiet:
                 self._print(f"✓ {event.task} ({event.duration:.2f}s)", style="green",
                             output=event.output)
+        elif isinstance(event, ev.TaskRestored):
+            self._ended(event.task)
+            if not self.quiet:
+                self._print(f"↺ {event.task} (restored)", style="cyan", output=event.output)
         elif isinstance(event, ev.TaskFailed):
             self._ended(event.task)
             self._print(failure_block(event), style="red")

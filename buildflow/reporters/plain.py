@@ -47,6 +47,10 @@ class PlainReporter:
             if not self.quiet:
                 line = f"ok     {event.task} {self.tally.counter()} ({event.duration:.2f}s)\n"
                 self._print(line + (indent(event.output) if event.output.strip() else ""))
+        elif isinstance(event, ev.TaskRestored):
+            if not self.quiet:
+                line = f"restored {event.task} {self.tally.counter()}\n"
+                self._print(line + (indent(event.output) if event.output.strip() else ""))
         elif isinstance(event, ev.TaskFailed):
             self._print(failure_block(event))
         elif isinstance(event, ev.TaskSkipped):
