@@ -53,7 +53,7 @@ def serve(root: Path, user: str = USER, password: str = PASSWORD) -> Iterator[Se
         (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.path.exists(p)), None)
     assert nginx, "nginx is not installed (apt-get install nginx); .ci/run installs it"
     found = Server(root, free_port(), user, password)
-    found.data.mkdir()
+    found.data.mkdir(parents=True)
     (root / "htpasswd").write_text(f"{user}:{_ssha(password)}\n")
     workers = "user root;" if os.geteuid() == 0 else ""  # to reach the private temp dirs
     (root / "nginx.conf").write_text(f"""
