@@ -8,7 +8,10 @@ machine hits both alike. The "old -> new" numbers in benchmarks/README.md come f
     python3 benchmarks/ab.py HEAD~1 HEAD --scenario edit --reps 30
 
 Scenarios as in `run.py` (`full`, `noop`, `edit`, `touch`); each copy is built, and the
-scenario run once, untimed, first.
+scenario run once, untimed, first. The output cache is off unless `--cache` (a private one,
+shared by both sides: their keys differ in nothing, but the old side may not use it):
+
+    python3 benchmarks/ab.py e4155c0 HEAD --scenario noop --cache
 """
 
 from __future__ import annotations
@@ -52,10 +55,13 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=10000, help="leaf tasks (default 10000)")
     parser.add_argument("--reps", type=int, default=30)
     parser.add_argument("-j", "--jobs", type=int, default=2)
+    parser.add_argument("--cache", action="store_true",
+                        help="with the output cache on (a private one per side); not for "
+                             "`full`, which would then restore rather than build")
     args = parser.parse_args()
-    env = bflow_env()
     outputs = Graph(args.n).outputs
     with tempfile.TemporaryDirectory(prefix="bflow-ab-") as tmp:
+        env = bflow_env(Path(tmp) / "output-cache" if args.cache else None)
         sides = {}
         for label, revision in (("old", args.old), ("new", args.new)):
             root = Path(tmp) / label

@@ -62,10 +62,18 @@ def install_bflow(root: Path, source: Path = REPO) -> list[str]:
     return [str(venv / "bin" / "bflow")]
 
 
-def bflow_env() -> dict[str, str]:
-    """No colour, byte-code caching on, as in an installed bflow."""
+def bflow_env(cache_dir: Path | None = None) -> dict[str, str]:
+    """No colour, byte-code caching on, as in an installed bflow; the output cache in
+    `cache_dir`, or off (a full build here means every command runs, and a benchmark never
+    touches the user's own cache)."""
     env = {**os.environ, "NO_COLOR": "1"}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    for name in [n for n in env if n.startswith("BFLOW_")]:
+        del env[name]
+    if cache_dir is None:
+        env["BFLOW_CACHE"] = "0"
+    else:
+        env["BFLOW_CACHE_DIR"] = str(cache_dir)
     return env
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 from buildflow import __version__
 from buildflow.errors import (EXIT_BUG, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, FatalError,
@@ -20,7 +19,7 @@ if TYPE_CHECKING:
     from buildflow.fastpath import FastOptions
 
 COMMANDS = ("build", "watch", "graph", "status", "explain", "list", "clean", "validate", "init",
-            "log", "completion", "report")
+            "log", "completion", "report", "cache")
 # Options that take a value, so the command word can be found without parsing.
 _VALUE_OPTIONS = {"-f", "--file", "-C", "--directory", "-j", "--jobs", "--lock-timeout",
                   "--format", "-o", "--output", "--debounce", "--trace", "--report"}
@@ -67,6 +66,8 @@ def _build_options(parser: argparse.ArgumentParser) -> None:
                         help="write the build as Chrome trace events (Perfetto) to FILE")
     parser.add_argument("--report", metavar="FILE",
                         help="write a live HTML page of the build (DAG, timeline) to FILE")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="neither restore from nor store into the output cache")
 
 
 def _positive_int(text: str) -> int:
@@ -166,6 +167,8 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
     command("report", "the last build's critical path and slowest tasks, and each task's "
                       "history").add_argument("--all", action="store_true",
                                               help="list every task in the history table")
+    cache = command("cache", "the output cache shared by your projects: stats, or clear it")
+    cache.add_argument("action", choices=("stats", "clear"))
     return parser, commands
 
 
@@ -419,6 +422,10 @@ def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
             raise UsageError("bflow completion needs a shell: bash, zsh or fish "
                              "(source <(bflow completion bash))")
         return completion.run(shell=args.shell, commands=COMMANDS, options=_option_words())
+    if name == "cache":
+        from buildflow.commands import cache
+
+        return cache.run(action=args.action)
     targets, overrides = _split_overrides(getattr(args, "targets", []))
     if targets and name == "validate":
         raise UsageError(f"bflow {name} takes no targets, only VAR=VALUE overrides "
@@ -445,7 +452,7 @@ def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
                                 or args.verbose or passthrough or args.trace or args.report):
         fast = fastpath.try_build(targets, overrides, FastOptions(
             file=args.file, jobs=args.jobs, keep_going=args.keep_going, quiet=args.quiet,
-            plain=args.plain, stream=args.stream))
+            plain=args.plain, stream=args.stream, cache=not args.no_cache))
         if fast is not None:
             return fast
     loaded = fastpath.load(file=args.file, overrides=overrides, args=passthrough)
@@ -455,7 +462,8 @@ def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
                          "dry_run": args.dry_run, "force": args.always_make,
                          "lock_timeout": args.lock_timeout, "stream": args.stream,
                          "trace": _writable(args.trace, "--trace"),
-                         "report": _writable(args.report, "--report"), **output}
+                         "report": _writable(args.report, "--report"),
+                         "cache": not args.no_cache, **output}
         if name == "watch":
             from buildflow.commands import watch
 

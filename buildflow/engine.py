@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterable
 
 from buildflow import events as ev
+from buildflow.cache import open_cache
 from buildflow.errors import EXIT_OK
 from buildflow.fs import LocalFileSystem
 from buildflow.hashing import Hasher
@@ -57,10 +58,12 @@ def as_built(project: Project) -> tuple[Project, State]:
 def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = None,
           keep_going: bool = False, force: bool = False, dry_run: bool = False,
           reporter: ev.Reporter | None = None, runner: CommandRunner | None = None,
-          lock_timeout: float | None = None, cwd: str | None = None) -> BuildResult:
+          lock_timeout: float | None = None, cwd: str | None = None,
+          cache: bool = True) -> BuildResult:
     """Build `targets` (task names, TASK:ITEM instances or output paths; default: the
     Flowfile's defaults, else every task) and return what happened to each task, with the
-    project built (reloaded when outputs were pruned), its selected tasks and their records."""
+    project built (reloaded when outputs were pruned), its selected tasks and their records.
+    `cache=False` (or BFLOW_CACHE=0) neither reads nor writes the output cache."""
     reporter = reporter or ev.Collector()
     targets = list(targets)
     names = selected(project, targets, cwd)
@@ -79,11 +82,13 @@ def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = N
 
             project = reload(project)  # files its globs matched are gone
             names = selected(project, targets, cwd)
+        output_cache = open_cache(project, reporter.warn, use=cache)
         builder = Builder(project, state, hasher_for(project, state),
-                          runner or SubprocessRunner(), reporter, options)
+                          runner or SubprocessRunner(), reporter, options, cache=output_cache)
         try:
             result = builder.build(names)
         finally:
+            output_cache.close()
             state.close()
         result.project, result.selected, result.state = project, names, state
         return result

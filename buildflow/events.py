@@ -65,6 +65,16 @@ class TaskFailed(NamedTuple):
     event: str = "task_failed"
 
 
+class TaskRestored(NamedTuple):
+    """A stale task whose outputs came from the output cache instead of its command; `output`
+    is the saved output of the run that made them."""
+
+    task: str
+    duration: float
+    output: str
+    event: str = "task_restored"
+
+
 class TaskSkipped(NamedTuple):
     task: str
     reason: str  # "up to date", "dependency failed: X", "build stopped"
@@ -99,11 +109,12 @@ class BuildFinished(NamedTuple):
     skipped: int
     duration: float
     exit_status: int
+    restored: int = 0
     event: str = "build_finished"
 
 
 Event = (BuildStarted | TaskStarted | TaskAttached | TaskOutput | TaskRetry | TaskFinished
-         | TaskFailed | TaskSkipped | TaskWouldRun | PlanChanged | BuildFinished)
+         | TaskFailed | TaskRestored | TaskSkipped | TaskWouldRun | PlanChanged | BuildFinished)
 
 
 def to_dict(event: Event) -> dict[str, object]:

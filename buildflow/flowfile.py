@@ -43,6 +43,7 @@ class TaskDecl(NamedTuple):
     always: bool = False
     description: str = ""
     interactive: bool = False
+    cache: bool | None = None
 
 
 class Flowfile(NamedTuple):
@@ -100,9 +101,9 @@ def _syntax_position(message: str, text: str) -> tuple[str, int, int]:
 
 
 SETTINGS_KEYS = ("jobs", "default", "shell", "retries", "retry_delay", "timeout", "env",
-                 "cache_dir", "on_success", "on_failure")
+                 "cache_dir", "on_success", "on_failure", "remote_cache", "remote_cache_upload")
 TASK_KEYS = ("cmd", "inputs", "outputs", "deps", "foreach", "depfile", "env", "cwd", "retries",
-             "retry_delay", "timeout", "always", "description", "interactive")
+             "retry_delay", "timeout", "always", "description", "interactive", "cache")
 
 
 def _inside_root(path: str) -> bool:
@@ -147,7 +148,31 @@ def _parse_settings(raw: Any, check: Checker) -> Settings:
                 values[key] = float(number)
     if "env" in raw:
         values["env"] = check.string_table(raw["env"], "settings.env", env=True)
+    if "remote_cache" in raw:
+        url = check.string(raw["remote_cache"], "settings.remote_cache")
+        if url is not None:
+            problem = remote_url_problem(url)
+            if problem:
+                check.problem("settings.remote_cache", problem)
+            else:
+                values["remote_cache"] = url
+    if "remote_cache_upload" in raw:
+        values["remote_cache_upload"] = check.boolean(raw["remote_cache_upload"],
+                                                      "settings.remote_cache_upload")
     return Settings(**values)
+
+
+def remote_url_problem(url: str) -> str:
+    """What is wrong with a remote cache URL written in the Flowfile ("" if nothing): it must
+    be http(s), and it must not hold credentials, which a Flowfile would share with everyone
+    who reads it."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("http", "https") or not rest.split("/")[0]:
+        return f"'{url}' is not an http:// or https:// URL (e.g. \"https://cache.example.com/bflow\")"
+    if "@" in rest.split("/")[0]:
+        return ("a URL with credentials does not belong in the Flowfile; give the URL with "
+                "them in BFLOW_REMOTE_CACHE, or a header in BFLOW_REMOTE_CACHE_HEADER")
+    return ""
 
 
 def _parse_task(name: str, raw: Any, check: Checker) -> TaskDecl | None:
@@ -205,6 +230,7 @@ def _parse_task(name: str, raw: Any, check: Checker) -> TaskDecl | None:
         description=optional_strings.get("description") or "",
         interactive=check.boolean(raw["interactive"], f"{where}.interactive")
         if "interactive" in raw else False,
+        cache=check.boolean(get("cache"), f"{where}.cache") if "cache" in raw else None,
         **numbers,
     )
 

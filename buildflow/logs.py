@@ -58,6 +58,21 @@ class OldLogs:
                 self._names.discard(name)
                 _remove(log)
 
+    def replay(self, task_name: str, data: bytes | None) -> str:
+        """Save the output of the run a restored task's outputs came from (already masked
+        when it was saved) as the task's log, and return the text to print; "" when that run
+        printed nothing (`data` empty or None), and an older run's log goes."""
+        if not data:
+            self.remove(task_name)
+            return ""
+        log = log_path(self.cache_dir, task_name)
+        temporary = os.path.splitext(log)[0] + ".tmp"
+        os.makedirs(self.logs_dir, exist_ok=True)
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+        os.replace(temporary, log)
+        return seal(log)
+
 
 class LogSlot:
     """A worker's scratch file, which takes the output of each task the worker runs.

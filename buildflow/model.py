@@ -27,6 +27,8 @@ class Settings(NamedTuple):
     cache_dir: str = ".bflow"
     on_success: str | None = None  # hook commands: run after a build, its summary on stdin
     on_failure: str | None = None
+    remote_cache: str = ""  # the output cache's server (SPEC §6); "" for none
+    remote_cache_upload: bool = True
 
 
 class Passthrough(NamedTuple):
@@ -67,6 +69,7 @@ class Task(NamedTuple):
     expands: bool = False
     # Runs alone, on bflow's own stdin, stdout and stderr (the terminal), its output not saved.
     interactive: bool = False
+    cache: bool | None = None  # the `cache` key; None: cached when the task has outputs
 
     @property
     def is_group(self) -> bool:

@@ -317,6 +317,7 @@ class _Resolver:
             always=decl.always, description=decl.description, item=values.get("item"),
             known_after=tuple(writers),
             interactive=decl.interactive,
+            cache=decl.cache,
         )
 
     def group_of_instances(self, decl: TaskDecl, after: list[str],

@@ -28,6 +28,7 @@ from types import FrameType
 from buildflow import depfile as depfiles
 from buildflow import events as ev
 from buildflow.attempts import Execution, Executor, Wait
+from buildflow.cache import NO_CACHE, OutputCache, Restored
 from buildflow.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, BuildError, FlowfileError
 from buildflow.follow import OutputFollower
 from buildflow.hashing import MISSING, UNKNOWN, Hasher
@@ -52,6 +53,7 @@ class Outcome(Enum):
     UP_TO_DATE = "up to date"
     FAILED = "failed"
     SKIPPED = "skipped"
+    RESTORED = "restored"  # stale, and its outputs came from the output cache
 
 
 class TaskResult(NamedTuple):
@@ -110,13 +112,15 @@ class Builder:
     def __init__(self, project: Project, state: State, hasher: Hasher, runner: CommandRunner,
                  reporter: ev.Reporter, options: BuildOptions, *, wait: Wait | None = None,
                  jitter: Callable[[], float] = _random_jitter,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 cache: OutputCache = NO_CACHE) -> None:
         self.project = project
         # The tasks as this build knows them: the project's, until a task whose globs match
         # what the build writes is expanded again (`_expand`); then a copy, kept up to date.
         self.tasks = project.tasks
         self._expander: Expander | None = None
         self._instances: dict[str, list[str]] = {}  # expanded group -> its instances now
+        self.cache = cache
         self.state = state
         self.hasher = hasher
         self.runner = runner
@@ -402,8 +406,8 @@ class Builder:
         result.tasks[name] = TaskResult(name, Outcome.SKIPPED, reason=reason)
 
     def _take(self) -> Task | None:
-        """The next stale task to run, in build order, announced as started; None once the
-        build starts nothing more. Called under the lock; waits there for a task."""
+        """The next stale task to run (or restore), in build order; None once the build
+        starts nothing more. Called under the lock; waits there for a task."""
         while True:
             if self._finished or self._stopping:
                 return None
@@ -421,9 +425,6 @@ class Builder:
                     parent = posixpath.dirname(path)
                     if parent:
                         self.hasher.fs.make_dirs(parent)
-                self.reporter.handle(ev.TaskStarted(task.name, masked(task.env, task.commands)))
-                if task.interactive:
-                    self.reporter.handle(ev.TaskAttached(task.name))
                 return task
             self._task_ready.wait()
 
@@ -443,24 +444,29 @@ class Builder:
         try:
             with self._lock:
                 while (task := self._take()) is not None:
-                    if self._follower is not None:
-                        slot.open()
-                        self._follower.follow(task, slot.path)
-                    self._lock.release()
-                    try:
-                        done = self.executor.execute(task, slot)
-                    except OSError as exc:  # the log: a full disk, a read-only cache dir
-                        self.messages.put(BuildError(
-                            f"{exc.filename}: cannot write the output log of task "
-                            f"'{task.name}': {exc.strerror}; free some disk space or make the "
-                            "cache dir writable"))
-                        return
-                    finally:
-                        self._lock.acquire()
-                    if task.interactive and done.result.signal == SIGINT:
-                        self._interrupt()  # Ctrl-C went to the task first, as in a shell
-                    if not self._complete(done, plan, result):
-                        self._failed()
+                    if not self._restored(task, plan, result):
+                        self.reporter.handle(ev.TaskStarted(task.name, masked(task.env,
+                                                                              task.commands)))
+                        if task.interactive:
+                            self.reporter.handle(ev.TaskAttached(task.name))
+                        if self._follower is not None:
+                            slot.open()
+                            self._follower.follow(task, slot.path)
+                        self._lock.release()
+                        try:
+                            done = self.executor.execute(task, slot)
+                        except OSError as exc:  # the log: a full disk, a read-only cache dir
+                            self.messages.put(BuildError(
+                                f"{exc.filename}: cannot write the output log of task "
+                                f"'{task.name}': {exc.strerror}; free some disk space or make "
+                                "the cache dir writable"))
+                            return
+                        finally:
+                            self._lock.acquire()
+                        if task.interactive and done.result.signal == SIGINT:
+                            self._interrupt()  # Ctrl-C went to the task first, as in a shell
+                        if not self._complete(done, plan, result):
+                            self._failed()
                     if not self._stopping and \
                             not self._settle(plan, stale, result, enough=self.options.jobs):
                         self._failed()
@@ -469,6 +475,34 @@ class Builder:
             self.messages.put(exc)
         finally:
             slot.close()
+
+    def _restored(self, task: Task, plan: Plan, result: BuildResult) -> bool:
+        """Restore a task from the output cache (looked up without the lock) and record it as
+        its run would have been; False on a miss (and with -B, which runs every command)."""
+        if self.options.force:
+            return False
+        decision = self._running[task.name]
+        started = self.clock()
+        self._lock.release()
+        restored: Restored | None = None
+        try:
+            restored = self.cache.restore(task, decision)
+        finally:
+            self._lock.acquire()
+        if restored is None:
+            return False
+        del self._running[task.name]
+        self.hasher.forget_seen()
+        duration = self.clock() - started
+        outputs = {path: self.hasher.file_hash(path) for path in task.outputs}
+        self.state.record_success(task.name, TaskRecord(
+            decision.action, decision.input_hashes, restored.depfile_inputs, outputs,
+            round(duration, 3)), self.hasher.take_changes())
+        output = self._old_logs.replay(task.name, restored.log)
+        self.reporter.handle(ev.TaskRestored(task.name, round(duration, 3), output))
+        result.tasks[task.name] = TaskResult(task.name, Outcome.RESTORED, 0, duration)
+        plan.finished(task.name, ok=True)
+        return True
 
     def _complete(self, done: Execution, plan: Plan, result: BuildResult) -> bool:
         """Record a finished task and report it; False when it failed."""
@@ -486,6 +520,7 @@ class Builder:
                 record = TaskRecord(decision.action, decision.input_hashes,
                                     self._depfile_inputs(task, done), outputs, duration)
                 self.state.record_success(task.name, record, self.hasher.take_changes())
+                self.cache.store(task, record, self.hasher.file_hash)
                 self.reporter.handle(ev.TaskFinished(task.name, duration, done.attempts,
                                                      done.output))
                 result.tasks[task.name] = TaskResult(task.name, Outcome.RAN, done.attempts,
@@ -549,4 +584,5 @@ def _summary(result: BuildResult, tasks: dict[str, Task]) -> ev.BuildFinished:
         up_to_date=sum(r.outcome is Outcome.UP_TO_DATE for r in counted),
         failed=sum(r.outcome is Outcome.FAILED for r in counted),
         skipped=sum(r.outcome is Outcome.SKIPPED for r in counted),
-        duration=round(result.duration, 3), exit_status=result.exit_status)
+        duration=round(result.duration, 3), exit_status=result.exit_status,
+        restored=sum(r.outcome is Outcome.RESTORED for r in counted))

@@ -97,6 +97,24 @@ class Project:
         return path.read_text().split() if path.exists() else []
 
 
+@pytest.fixture(autouse=True)
+def private_output_cache(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest,
+                         monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An output cache of the test's own, for bflow run in-process and in subprocesses (whose
+    environment is copied from this one): no test touches the user's, and no test restores
+    what another one built. It is off unless the test is marked `output_cache`: most tests
+    count the commands a build runs, and with the cache on, a stale task built before (an
+    edit undone, a deleted output) is restored instead of run."""
+    directory = tmp_path_factory.mktemp("output-cache")
+    monkeypatch.setenv("BFLOW_CACHE_DIR", str(directory))
+    for name in ("BFLOW_CACHE", "BFLOW_CACHE_MAX", "BFLOW_REMOTE_CACHE",
+                 "BFLOW_REMOTE_CACHE_HEADER", "BFLOW_REMOTE_CACHE_UPLOAD"):
+        monkeypatch.delenv(name, raising=False)
+    if request.node.get_closest_marker("output_cache") is None:
+        monkeypatch.setenv("BFLOW_CACHE", "0")
+    return directory
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     return Project(tmp_path)

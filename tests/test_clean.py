@@ -6,6 +6,7 @@ import os
 
 from conftest import Project
 
+
 FLOW = """
 [tasks.one]
 cmd = "echo one >> runs.log && echo 1 > {output} && echo 'x: src.txt' > build/one.d && echo keep > build/other.txt"

@@ -15,6 +15,7 @@ from test_fastpath_proof import base_and_delta
 
 from buildflow.fastpath import proof as fastproof
 
+
 FLOWFILE = """\
 [tasks.copy]
 foreach = "src/*.txt"

@@ -10,6 +10,7 @@ import pytest
 from conftest import Project, settle
 
 
+
 FLOWFILE = """\
 [tasks.copy]
 foreach = "src/*.txt"

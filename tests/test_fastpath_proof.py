@@ -16,6 +16,7 @@ from conftest import Project, settle
 from buildflow import racy
 from buildflow.fastpath import proof as fastproof, statscan
 
+
 FLOWFILE = """\
 [vars]
 GREETING = "hi"

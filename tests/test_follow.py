@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
 
 from conftest import OnTerminal, Project, bflow_env
 

@@ -14,6 +14,7 @@ from conftest import Project, settle
 from buildflow.fastpath import proof as fastproof
 
 
+
 def _proof_holds(project: Project) -> bool:
     return fastproof.check(file=None, cwd=str(project.root), targets=[],
                            overrides={}) is not None

@@ -10,6 +10,10 @@ write a depfile naming extra inputs, wait for other tasks through `deps` (orderi
 directory. Before each build, `-n` must name every task the build then runs, and give a reason
 of its own to each task that runs whatever its upstream writes. Every bflow here runs with
 BFLOW_VERIFY=1, so any shortcut that disagrees with the full decision fails the build.
+
+The same property holds with the output cache on (a private one per example): then a task
+that must run may be restored instead, so the tasks run and restored together are exactly
+those that had to run, and the outputs still equal a clean build's made without the cache.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pathlib import Path
 from typing import Protocol
 
 from conftest import run_bflow, wait_past_timestamp_slack
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -44,6 +49,7 @@ SOURCES = ["src/s0.txt", "src/s1.txt", "src/s2.txt"]
 ALIAS = "alias"  # a symlink to src/: `alias/s2.txt` is src/s2.txt
 ALIASED = f"{ALIAS}/s2.txt"
 VERIFY = {"BFLOW_VERIFY": "1"}
+DECISION = {**VERIFY, "BFLOW_CACHE": "0"}  # the decision alone: no task restored
 DEPFILE_SOURCES = ["src/d0.txt", "src/d1.txt"]   # read by commands, named only by depfiles
 GLOB = "src/g*.txt"
 LINES = [b"a1\n", b"a2\n", b"b\n", b"7\n"]
@@ -258,7 +264,7 @@ def clean_build(root: Path, model: Model, scratch: Path) -> dict[str, bytes]:
         if path.startswith("src/"):
             (fresh / path).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(root / path, fresh / path)
-    result = engine.build(engine.load(fresh / "Flowfile", overrides(model)), jobs=2)
+    result = engine.build(engine.load(fresh / "Flowfile", overrides(model)), jobs=2, cache=False)
     assert result.exit_status == 0
     return {t.output: (fresh / t.output).read_bytes() for t in model.tasks if t.has_output}
 
@@ -272,19 +278,22 @@ def scratch_project() -> Iterator[tuple[Path, Path]]:
         yield scratch, scratch / "project"
 
 
-def build_and_count(root: Path, *args: str) -> list[str]:
-    """Run `bflow -j 2 ARGS` and return the names the commands appended to runs.log."""
+def build_and_count(root: Path, *args: str, env: dict[str, str] = DECISION) -> list[str]:
+    """Run `bflow -j 2 ARGS` and return the names the commands appended to runs.log, and
+    those of the tasks it restored from the output cache."""
     log = root / "runs.log"
     before = len(log.read_text().split()) if log.exists() else 0
-    result = run_bflow("-j", "2", *args, cwd=root, env=VERIFY)
+    result = run_bflow("-j", "2", "--plain", *args, cwd=root, env=env)
     assert result.returncode == 0, result.stderr
-    return log.read_text().split()[before:]
+    restored = [line.split()[1] for line in result.stdout.splitlines()
+                if line.startswith("restored ")]
+    return log.read_text().split()[before:] + restored
 
 
-def dry_run(root: Path, *args: str) -> tuple[set[str], set[str]]:
+def dry_run(root: Path, env: dict[str, str], *args: str) -> tuple[set[str], set[str]]:
     """What `bflow -n ARGS` says would run: the tasks with a reason of their own, and all it
     names (also those that run only if what their upstream writes differs)."""
-    result = run_bflow("-n", "--json", *args, cwd=root, env=VERIFY)
+    result = run_bflow("-n", "--json", *args, cwd=root, env=env)
     assert result.returncode == 0, result.stderr
     reasons = {event["task"]: event["reason"].removeprefix("would run: ")
                for event in map(json.loads, result.stdout.splitlines())
@@ -293,13 +302,13 @@ def dry_run(root: Path, *args: str) -> tuple[set[str], set[str]]:
     return own, set(reasons)
 
 
-def check_build(root: Path, model: Model, scratch: Path) -> None:
+def check_build(root: Path, model: Model, scratch: Path, env: dict[str, str]) -> None:
     for path in DEPFILE_SOURCES:
         if (root / path).exists():
             wait_past_timestamp_slack(root / path)
     assignments = [f"{name}={value}" for name, value in overrides(model).items()]
-    own, named = dry_run(root, *assignments)
-    ran = build_and_count(root, *assignments)
+    own, named = dry_run(root, env, *assignments)
+    ran = build_and_count(root, *assignments, env=env)
     assert sorted(ran) == sorted(model.build())
     assert own <= set(ran) <= named, (own, ran, named)
     on_disk = {t.output: (root / t.output).read_bytes() for t in model.tasks if t.has_output}
@@ -307,17 +316,30 @@ def check_build(root: Path, model: Model, scratch: Path) -> None:
     assert on_disk == {path: model.files[path] for path in on_disk}
 
 
+def check_edits(data: st.DataObject, scratch: Path, root: Path, env: dict[str, str]) -> None:
+    model = Model(data.draw(graphs()), {})
+    (root / ALIAS).symlink_to("src")
+    for path in SOURCES + DEPFILE_SOURCES:
+        write(root, model, path, data.draw(contents))
+    (root / "Flowfile").write_text(flowfile(model))
+    check_build(root, model, scratch, env)
+    for _ in range(data.draw(st.integers(1, 4))):
+        for _ in range(data.draw(st.integers(1, 2))):
+            apply_edit(data.draw, root, model)
+        check_build(root, model, scratch, env)
+
+
 @PROPERTY_SETTINGS
 @given(st.data())
 def test_incremental_build_equals_clean_build_and_runs_exactly_what_changed(data: st.DataObject) -> None:
     with scratch_project() as (scratch, root):
-        model = Model(data.draw(graphs()), {})
-        (root / ALIAS).symlink_to("src")
-        for path in SOURCES + DEPFILE_SOURCES:
-            write(root, model, path, data.draw(contents))
-        (root / "Flowfile").write_text(flowfile(model))
-        check_build(root, model, scratch)
-        for _ in range(data.draw(st.integers(1, 4))):
-            for _ in range(data.draw(st.integers(1, 2))):
-                apply_edit(data.draw, root, model)
-            check_build(root, model, scratch)
+        check_edits(data, scratch, root, DECISION)
+
+
+@pytest.mark.output_cache
+@PROPERTY_SETTINGS
+@given(st.data())
+def test_with_the_output_cache_the_tasks_run_or_restored_are_what_changed(
+        data: st.DataObject) -> None:
+    with scratch_project() as (scratch, root):
+        check_edits(data, scratch, root, {**VERIFY, "BFLOW_CACHE_DIR": str(scratch / "cache")})

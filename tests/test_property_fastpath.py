@@ -41,6 +41,7 @@ from test_fastpath_proof import drop_proofs
 from buildflow import engine
 from buildflow.fastpath import proof as fastproof
 
+
 GLOBBED = ["src/g0.txt", "src/g1.txt"]   # matched by test_property's GLOB
 ITEMS = ["src/f0.txt", "src/f1.txt"]     # the foreach's items
 FUTURE_NS = 3600 * 10**9                 # an mtime the hash can never be safely after
@@ -178,7 +179,7 @@ class CleanBuilds:
             shutil.copytree(root / "src", fresh / "src")
             (fresh / ALIAS).symlink_to("src")
             shutil.copy(root / "Flowfile", fresh / "Flowfile")
-            result = engine.build(engine.load(fresh / "Flowfile", assigned), jobs=2)
+            result = engine.build(engine.load(fresh / "Flowfile", assigned), jobs=2, cache=False)
             assert result.exit_status == 0
             self.seen[key] = built(fresh)
         return self.seen[key]

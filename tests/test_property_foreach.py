@@ -24,6 +24,7 @@ from test_property import (FILTERS, PROPERTY_SETTINGS, build_and_count, contents
 
 from buildflow import engine
 
+
 ITEMS = [f"src/f{index}.txt" for index in range(4)]
 COMMON = "src/common.txt"
 BUILT = ("gen/", "gen2/", "site.txt")
@@ -178,7 +179,7 @@ def clean_build(root: Path, scratch: Path) -> dict[str, bytes]:
     fresh = Path(tempfile.mkdtemp(dir=scratch))
     shutil.copytree(root / "src", fresh / "src")
     shutil.copy(root / "Flowfile", fresh / "Flowfile")
-    assert engine.build(engine.load(fresh / "Flowfile"), jobs=2).exit_status == 0
+    assert engine.build(engine.load(fresh / "Flowfile"), jobs=2, cache=False).exit_status == 0
     return built(fresh)
 
 

@@ -16,7 +16,7 @@ from buildflow.scheduler import BuildResult
 def run(project: Project, *, targets: list[str], jobs: int | None, keep_going: bool,
         dry_run: bool, force: bool, lock_timeout: float | None, quiet: bool, verbose: bool,
         plain: bool, json: bool, stream: bool = False, trace: str | None = None,
-        report: str | None = None, watching: bool = False,
+        report: str | None = None, watching: bool = False, cache: bool = True,
         on_result: Callable[[BuildResult], None] | None = None) -> int:
     """`on_result` sees what a build (not a dry run) left, before the reporter closes: where
     the CLI lets the fast path remember it. A build (not a dry run) is observed: recorded in
@@ -28,7 +28,7 @@ def run(project: Project, *, targets: list[str], jobs: int | None, keep_going: b
     try:
         result = engine.build(project, targets, jobs=jobs, keep_going=keep_going, force=force,
                               dry_run=dry_run, reporter=reporter, lock_timeout=lock_timeout,
-                              cwd=invocation_dir(),
+                              cwd=invocation_dir(), cache=cache,
                               # stdout carries the events: an interactive task's goes to stderr
                               runner=SubprocessRunner(attached_stdout=2) if json else None)
         if on_result is not None and not dry_run:

@@ -17,6 +17,7 @@ import os
 from collections.abc import Callable, Sequence
 
 from buildflow import events as ev
+from buildflow.cache import open_cache
 from buildflow.errors import EXIT_OK
 from buildflow.fs import LocalFileSystem
 from buildflow.graph import Graph
@@ -38,7 +39,7 @@ Depfiles = dict[int, tuple[int, ...]]  # task -> its depfile inputs, for tasks t
 
 
 def build(proof: Proof, changed: set[int], *, jobs: int | None, keep_going: bool,
-          reporter: ev.Reporter,
+          reporter: ev.Reporter, cache: bool = True,
           check_part: Callable[[Sequence[str]], None] | None = None) -> BuildResult | None:
     """Build the part of the proof's project that the `changed` paths reach; None when the
     proof cannot say which part that is (then build the full way). `check_part` (under
@@ -67,12 +68,14 @@ def build(proof: Proof, changed: set[int], *, jobs: int | None, keep_going: bool
     state = State(os.path.join(os.path.dirname(proof.file), "state"), reporter.warn).resume(
         records, stats, size=proof.state_now[0])
     options = BuildOptions(jobs=jobs or project.default_jobs, keep_going=keep_going)
+    output_cache = open_cache(project, reporter.warn, use=cache)
     builder = Builder(project, state, Hasher(LocalFileSystem(proof.root), state.stats),
                       SubprocessRunner(), _WithOthersUpToDate(reporter, proof.count - len(part)),
-                      options)
+                      options, cache=output_cache)
     try:
         result = builder.build(names)
     finally:
+        output_cache.close()
         state.close()
     if result.exit_status == EXIT_OK:
         _update(proof, project, state, names, entries, part)

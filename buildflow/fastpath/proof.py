@@ -56,10 +56,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
     from typing import Any, BinaryIO
 
-    from buildflow.fastpath.projectcache import Basis
-    from buildflow.model import Project
-    from buildflow.state import State
-
 MAX_PROOFS = 8  # kinds of build (targets, overrides) whose proofs are kept, the newest
 # Rewrite a refreshed proof only when this many files had to be hashed again: re-hashing a few
 # files on every run costs less than rewriting the proof (several ms for 20,000 paths) once.

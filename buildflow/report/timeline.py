@@ -74,6 +74,8 @@ class Timeline:
                 self.spans.append(Span(event.task, slot, min(start, now), now, attempt,
                                        OK if ok else FAILED))
                 heapq.heappush(self._free, slot)
+        elif isinstance(event, ev.TaskRestored):
+            self.states[event.task] = RESTORED
         elif isinstance(event, ev.TaskSkipped):
             self.states[event.task] = UPTODATE if event.reason == "up to date" else SKIPPED
         elif isinstance(event, ev.BuildStarted):

@@ -126,6 +126,10 @@ class LiveReporter:
             if not self.quiet:
                 self._print(f"✓ {event.task} ({event.duration:.2f}s)", style="green",
                             output="" if self.stream_output else event.output)
+        elif isinstance(event, ev.TaskRestored):
+            self._ended(event.task)
+            if not self.quiet:
+                self._print(f"↺ {event.task} (restored)", style="cyan", output=event.output)
         elif isinstance(event, ev.TaskFailed):
             self._ended(event.task)
             self._print(failure_block(event, streamed=self.stream_output), style="red")

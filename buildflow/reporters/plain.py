@@ -54,6 +54,10 @@ class PlainReporter:
             if not self.quiet:
                 line = f"ok     {event.task} {self.tally.counter()} ({event.duration:.2f}s)\n"
                 self._print(line + ("" if self.follows_output else output_block(event.output)))
+        elif isinstance(event, ev.TaskRestored):
+            if not self.quiet:
+                line = f"restored {event.task} {self.tally.counter()}\n"
+                self._print(line + output_block(event.output))
         elif isinstance(event, ev.TaskFailed):
             self._print(failure_block(event, streamed=self.follows_output))
         elif isinstance(event, ev.TaskSkipped):

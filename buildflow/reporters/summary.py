@@ -7,12 +7,13 @@ _VERDICT = {0: "", 1: " (FAILED)", 130: " (interrupted)"}
 
 
 def summary_line(*, ran: int, up_to_date: int, failed: int, skipped: int, duration: float,
-                 exit_status: int, would_run: int = 0) -> str:
+                 exit_status: int, would_run: int = 0, restored: int = 0) -> str:
     if would_run:
         parts = [f"{would_run} would run", f"{up_to_date} up to date"]
         skipped -= would_run
     else:
-        parts = [f"{ran} ran", f"{up_to_date} up to date"]
+        parts = [f"{ran} ran", *([f"{restored} restored"] if restored else []),
+                 f"{up_to_date} up to date"]
     if failed:
         parts.append(f"{failed} failed")
     if skipped > 0:

@@ -62,7 +62,7 @@ class Tally:
     def see(self, event: ev.Event) -> None:
         if isinstance(event, ev.BuildStarted):
             self.total = event.total
-        elif isinstance(event, (ev.TaskFinished, ev.TaskFailed)):
+        elif isinstance(event, (ev.TaskFinished, ev.TaskFailed, ev.TaskRestored)):
             self.ran += 1
         elif isinstance(event, ev.TaskSkipped):
             self.total -= 1
@@ -77,4 +77,5 @@ class Tally:
     def summary(self, event: ev.BuildFinished) -> str:
         return summary_line(ran=event.ran, up_to_date=event.up_to_date, failed=event.failed,
                             skipped=event.skipped, duration=event.duration,
-                            exit_status=event.exit_status, would_run=self.would_run)
+                            exit_status=event.exit_status, would_run=self.would_run,
+                            restored=event.restored)

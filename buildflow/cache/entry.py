@@ -1,0 +1,101 @@
+"""What the cache stores under an action key, as JSON: an entry (the outputs' blobs, with
+their size and executable bit, the depfile's and the saved log's), or, for a task with a
+depfile, a manifest that names the depfile inputs whose hashes complete the key.
+
+An entry read back is checked before anything is written from it: well formed, and naming
+exactly the outputs the task declares, so that neither a damaged file nor a server's answer
+can make bflow write anywhere else.
+"""
+
+from __future__ import annotations
+
+import json
+
+from buildflow.typing_lite import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from buildflow.model import Task
+
+
+class Damaged(Exception):
+    """An entry or a blob that is not what its key says: a cache miss, never a wrong output."""
+
+
+class Blob(NamedTuple):
+    """One file of an entry: where it goes (root-relative), its content's SHA-256 and size."""
+
+    path: str
+    sha256: str
+    size: int
+    executable: bool = False
+
+
+class Entry(NamedTuple):
+    outputs: tuple[Blob, ...]
+    depfile: Blob | None
+    log: Blob | None
+
+    def blobs(self) -> tuple[Blob, ...]:
+        return (*self.outputs, *(b for b in (self.depfile, self.log) if b is not None))
+
+    def encode(self) -> bytes:
+        return json.dumps({"entry": [list(blob) for blob in self.outputs],
+                           "depfile": None if self.depfile is None else list(self.depfile),
+                           "log": None if self.log is None else list(self.log)},
+                          separators=(",", ":")).encode()
+
+
+def encode_manifest(depfile_inputs: list[str]) -> bytes:
+    return json.dumps({"depfile_inputs": depfile_inputs}, separators=(",", ":")).encode()
+
+
+def decode_manifest(data: bytes) -> list[str]:
+    """The depfile inputs a manifest names."""
+    paths = _json(data).get("depfile_inputs")
+    if not isinstance(paths, list) or not all(isinstance(p, str) and p for p in paths):
+        raise Damaged("a manifest without its list of depfile inputs")
+    return paths
+
+
+def decode_entry(data: bytes, task: Task) -> Entry:
+    """The entry in `data`, checked against the task it is to restore."""
+    raw = _json(data)
+    outputs = raw.get("entry")
+    if not isinstance(outputs, list):
+        raise Damaged("an entry without its list of outputs")
+    entry = Entry(tuple(map(_blob, outputs)), _optional(raw.get("depfile")),
+                  _optional(raw.get("log")))
+    if [blob.path for blob in entry.outputs] != list(task.outputs):
+        raise Damaged(f"an entry for other outputs than task '{task.name}' declares")
+    if entry.depfile is not None and entry.depfile.path != task.depfile:
+        raise Damaged(f"an entry for another depfile than task '{task.name}' declares")
+    return entry
+
+
+def _json(data: bytes) -> dict[str, Any]:
+    try:
+        raw = json.loads(data)
+    except ValueError:  # UnicodeDecodeError included
+        raise Damaged("not a JSON document") from None
+    if not isinstance(raw, dict):
+        raise Damaged("not a JSON object")
+    return raw
+
+
+def _optional(raw: object) -> Blob | None:
+    return None if raw is None else _blob(raw)
+
+
+def _blob(raw: object) -> Blob:
+    if not (isinstance(raw, list) and len(raw) == 4 and isinstance(raw[0], str)
+            and is_sha256(raw[1]) and type(raw[2]) is int and raw[2] >= 0
+            and isinstance(raw[3], bool)):
+        raise Damaged(f"not a blob: {raw!r:.80}")
+    return Blob(*raw)
+
+
+def is_sha256(text: object) -> bool:
+    return (isinstance(text, str) and len(text) == 64
+            and all(c in "0123456789abcdef" for c in text))

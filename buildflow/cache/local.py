@@ -1,0 +1,156 @@
+"""The local store: `ac/` (entries and manifests by action key) and `cas/` (blobs by the
+SHA-256 of their bytes) under the user's cache directory, shared by every project and by
+builds running at once.
+
+Every file is written to a temporary name and renamed into place, so a reader sees a whole
+file or none; a blob is checked against its SHA-256 whenever it is read, so a damaged one is
+a miss. Least recently used goes first: a hit dates its files anew (their mtime), and `trim`
+removes the oldest files until the store is under its bound. A file another build removes
+meanwhile is a miss for the one reading it, never an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Iterable, Iterator
+
+from buildflow.cache.entry import Damaged
+
+KINDS = ("ac", "cas")
+CHUNK = 1 << 20
+# A trim brings the store down to this share of its bound, so that not every build trims.
+TRIM_TO = 0.9
+COUNTS_FILE = "counts"  # one line per build that used the cache: "<hits> <misses>"
+
+
+class LocalStore:
+    def __init__(self, directory: str, max_bytes: int) -> None:
+        self.directory = directory
+        self.max_bytes = max_bytes
+
+    def path(self, kind: str, key: str) -> str:
+        return os.path.join(self.directory, kind, key[:2], key)
+
+    def get(self, kind: str, key: str) -> bytes | None:
+        try:
+            with open(self.path(kind, key), "rb") as handle:
+                return handle.read()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def put(self, kind: str, key: str, data: bytes) -> None:
+        write_atomically(self.path(kind, key), data)
+
+    def get_blob(self, sha256: str, size: int) -> bytes | None:
+        """A blob's bytes, checked; None when the store does not have it."""
+        data = self.get("cas", sha256)
+        if data is not None and (len(data) != size or hashlib.sha256(data).hexdigest() != sha256):
+            self.discard("cas", sha256)
+            raise Damaged(f"blob {self.path('cas', sha256)} does not match its SHA-256")
+        return data
+
+    def discard(self, kind: str, key: str) -> None:
+        try:
+            os.unlink(self.path(kind, key))
+        except FileNotFoundError:
+            pass
+
+    def touch(self, kind: str, keys: Iterable[str]) -> None:
+        """Date these files now: used, so the last to be trimmed."""
+        for key in keys:
+            try:
+                os.utime(self.path(kind, key))
+            except FileNotFoundError:
+                pass
+
+    def files(self) -> Iterator[tuple[str, os.stat_result]]:
+        """Every file of the store, with its stat."""
+        for kind in KINDS:
+            top = os.path.join(self.directory, kind)
+            try:
+                shards = os.listdir(top)
+            except FileNotFoundError:
+                continue
+            for shard in shards:
+                try:
+                    entries = list(os.scandir(os.path.join(top, shard)))
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+                for entry in entries:
+                    try:
+                        yield entry.path, entry.stat()
+                    except FileNotFoundError:
+                        continue
+
+    def trim(self) -> int:
+        """Remove the least recently used files until the store is under TRIM_TO of its
+        bound, when it is over it; the bytes removed. Temporary files left by a killed build
+        go once they are an hour old."""
+        files = list(self.files())
+        total = sum(st.st_size for _, st in files)
+        stale = time.time() - 3600
+        removed = 0
+        for path, st in files:
+            if ".tmp-" in os.path.basename(path) and st.st_mtime < stale:
+                removed += _unlink(path, st.st_size)
+        if total - removed <= self.max_bytes:
+            return removed
+        goal = int(self.max_bytes * TRIM_TO)
+        for path, st in sorted(files, key=lambda item: item[1].st_mtime_ns):
+            if total - removed <= goal:
+                break
+            removed += _unlink(path, st.st_size)
+        return removed
+
+    def count(self, hits: int, misses: int) -> None:
+        """Add a build's hits and misses to the counts `bflow cache stats` shows (one short
+        append, which concurrent builds cannot interleave)."""
+        os.makedirs(self.directory, exist_ok=True)
+        fd = os.open(os.path.join(self.directory, COUNTS_FILE),
+                     os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, f"{hits} {misses}\n".encode())
+        finally:
+            os.close(fd)
+
+    def counts(self) -> tuple[int, int]:
+        hits = misses = 0
+        try:
+            with open(os.path.join(self.directory, COUNTS_FILE)) as handle:
+                for line in handle:
+                    fields = line.split()
+                    if len(fields) == 2 and all(f.isdigit() for f in fields):
+                        hits, misses = hits + int(fields[0]), misses + int(fields[1])
+        except FileNotFoundError:
+            pass
+        return hits, misses
+
+
+def _unlink(path: str, size: int) -> int:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return 0
+    return size
+
+
+def write_atomically(path: str, data: bytes, mode: int = 0o644) -> None:
+    """Write `path` under a unique temporary name beside it, then rename it into place: a
+    reader (another build, another thread) sees the whole file or none."""
+    temporary = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(temporary, mode)  # whatever the umask took away
+        os.replace(temporary, path)
+    except BaseException:
+        _unlink(temporary, 0)
+        raise

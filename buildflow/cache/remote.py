@@ -1,0 +1,129 @@
+"""The remote store: a server speaking Bazel's HTTP cache protocol, `GET`/`PUT` on
+`<prefix>/ac/<key>` for entries and `<prefix>/cas/<sha256>` for blobs (nginx with WebDAV,
+bazel-remote, hosted caches). A 404 is a miss; anything else that is not a success raises
+`RemoteError`, whose message names the URL without its credentials and says what to check.
+Each thread keeps its own connection (http.client's are not shared), reused across requests.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import threading
+import urllib.parse
+
+# A cache that answers slowly is worse than none: the build goes on without it.
+TIMEOUT = 5.0
+
+
+class RemoteError(Exception):
+    """The server cannot be used for the rest of this build (down, refusing, unauthorized)."""
+
+
+class Remote:
+    def __init__(self, url: str, header: str = "", timeout: float = TIMEOUT) -> None:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"'{shown_url(url)}' is not an http:// or https:// URL")
+        self.https = parts.scheme == "https"
+        self.host = parts.hostname
+        self.port = parts.port
+        self.prefix = parts.path.rstrip("/")
+        self.shown = shown_url(url).rstrip("/")
+        self.timeout = timeout
+        self.headers: dict[str, str] = {}
+        if parts.username is not None:
+            userinfo = f"{urllib.parse.unquote(parts.username)}:" \
+                       f"{urllib.parse.unquote(parts.password or '')}"
+            self.headers["Authorization"] = "Basic " + base64.b64encode(
+                userinfo.encode()).decode()
+        if header:
+            name, sep, value = header.partition(":")
+            if not sep or not name.strip():
+                raise ValueError("BFLOW_REMOTE_CACHE_HEADER is not 'Name: value'")
+            self.headers[name.strip()] = value.strip()
+        self._local = threading.local()
+
+    def get(self, kind: str, key: str) -> bytes | None:
+        status, body = self._request("GET", kind, key)
+        if status == 404:
+            return None
+        if status != 200:
+            raise RemoteError(self._problem("GET", kind, key, status))
+        return body
+
+    def put(self, kind: str, key: str, data: bytes) -> None:
+        status, _ = self._request("PUT", kind, key, data)
+        if status not in (200, 201, 204):
+            raise RemoteError(self._problem("PUT", kind, key, status))
+
+    def _request(self, method: str, kind: str, key: str,
+                 body: bytes | None = None) -> tuple[int, bytes]:
+        path = f"{self.prefix}/{kind}/{key}"
+        headers = {**self.headers, "Content-Length": str(len(body or b""))}
+        for attempt in (1, 2):  # a kept-alive connection the server closed meanwhile: once more
+            connection = self._connection()
+            try:
+                connection.request(method, path, body=body, headers=headers)
+                response = connection.getresponse()
+                return response.status, response.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
+                self._drop()
+                if attempt == 2:
+                    raise RemoteError(f"{method} {self.shown}/{kind}/{key}: the server closed "
+                                      f"the connection ({exc}); is it overloaded?") from None
+            except (OSError, http.client.HTTPException) as exc:
+                self._drop()
+                raise RemoteError(f"{method} {self.shown}/{kind}/{key}: {_describe(exc)}; "
+                                  "check that the server runs and the URL is right "
+                                  "(BFLOW_REMOTE_CACHE or settings.remote_cache)") from None
+        raise AssertionError("unreachable")
+
+    def _connection(self) -> http.client.HTTPConnection:
+        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            kind = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
+            connection = self._local.connection = kind(self.host, self.port,
+                                                       timeout=self.timeout)
+        return connection
+
+    def _drop(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+
+    def close(self) -> None:
+        """Close the calling thread's connection."""
+        self._drop()
+
+    def _problem(self, method: str, kind: str, key: str, status: int) -> str:
+        where = f"{method} {self.shown}/{kind}/{key}: HTTP {status}"
+        if status in (401, 403):
+            return (f"{where}; check the credentials (the user and password in "
+                    "BFLOW_REMOTE_CACHE's URL, or BFLOW_REMOTE_CACHE_HEADER)")
+        if method == "PUT" and status == 405:
+            return (f"{where}; the server does not take uploads (nginx: `dav_methods PUT;`), "
+                    "or set BFLOW_REMOTE_CACHE_UPLOAD=0 to only read from it")
+        if method == "PUT" and kind == "ac" and status == 400:
+            return (f"{where}; bazel-remote takes bflow's entries only with "
+                    "--disable_http_ac_validation")
+        return f"{where}; check the server's log"
+
+
+def shown_url(url: str) -> str:
+    """`url` without its userinfo: what messages may print."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "no answer in time"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__

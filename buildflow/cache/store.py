@@ -1,0 +1,293 @@
+"""The output cache of a build: action keys looked up in the local store, then on the
+remote; a hit's outputs written atomically after their SHA-256 is checked; a run's outputs
+stored (locally, then uploaded) by a background thread that `close` waits for.
+
+A task with a depfile is keyed in two steps, as ccache's manifests do: its action key names a
+manifest listing the depfile inputs its last stored run read, and the entry lives under the
+key that adds those files' current hashes. So a clean build, which has no record of the
+depfile inputs yet, still finds the entry, and the key does include the depfile inputs.
+
+Any fault is a miss: a damaged local file (removed, one warning), a server that is down, slow,
+refusing or unauthorized (one warning, and the server is left alone for the rest of the
+build), or a blob whose bytes do not match its SHA-256 (one warning). The build's result never
+depends on the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import threading
+from collections.abc import Callable, Mapping
+
+from buildflow.cache import Restored, cacheable, config
+from buildflow.cache.entry import (Blob, Damaged, Entry, decode_entry, decode_manifest,
+                                   encode_manifest)
+from buildflow.cache.key import action_key, depfile_key, portable
+from buildflow.cache.local import LocalStore, write_atomically
+from buildflow.cache.remote import Remote, RemoteError
+from buildflow.contents import hash_regular_file
+from buildflow.hashing import MISSING, UNKNOWN
+from buildflow.logs import log_path
+from buildflow.model import Project, Task
+from buildflow.staleness import Decision
+from buildflow.state import TaskRecord
+
+
+class Cache:
+    def __init__(self, project: Project, local: LocalStore, remote: Remote | None,
+                 upload: bool, warn: Callable[[str], None]) -> None:
+        self.root = project.root
+        self.cache_dir = project.cache_dir
+        self.local = local
+        self.remote = remote
+        self.upload = upload and remote is not None
+        self.warn = warn
+        self.hits = self.misses = 0
+        self._warned: set[str] = set()  # "local", "remote": one warning each per build
+        self._lock = threading.Lock()  # for the counts and the warnings
+        # Tasks to store, for the storing thread; None tells it to end.
+        self._queue: queue.SimpleQueue[tuple[Task, TaskRecord] | None] = queue.SimpleQueue()
+        self._storer: threading.Thread | None = None
+        self._stored = False
+        umask = os.umask(0)
+        os.umask(umask)
+        self._modes = (0o666 & ~umask, 0o777 & ~umask)  # as a command's new file gets them
+
+    @classmethod
+    def configured(cls, project: Project, warn: Callable[[str], None],
+                   environ: Mapping[str, str]) -> Cache:
+        """The cache as BFLOW_CACHE_DIR, BFLOW_CACHE_MAX, BFLOW_REMOTE_CACHE(_HEADER,
+        _UPLOAD) and the Flowfile's settings set it up."""
+        local = LocalStore(config.directory(environ), config.max_bytes(environ))
+        url = config.remote_url(project.settings.remote_cache, environ)
+        remote = None
+        if url:
+            try:
+                remote = Remote(url, environ.get("BFLOW_REMOTE_CACHE_HEADER", ""))
+            except ValueError as exc:
+                warn(f"remote cache not used: {exc}")
+        return cls(project, local, remote,
+                   config.upload(project.settings.remote_cache_upload, environ), warn)
+
+    # -- restoring ---------------------------------------------------------------------------
+
+    def restore(self, task: Task, decision: Decision) -> Restored | None:
+        if not cacheable(task):
+            return None
+        try:
+            found = self._lookup(task, decision)
+            if found is not None:
+                entry, depfile_inputs, keys = found
+                log = self._write(task, entry)
+                self.local.touch("ac", keys)
+                self.local.touch("cas", (blob.sha256 for blob in entry.blobs()))
+                with self._lock:
+                    self.hits += 1
+                return Restored(depfile_inputs, log)
+        except _Miss:
+            pass
+        except Damaged as exc:
+            self._warn_once("local", f"output cache: {exc}; task '{task.name}' runs instead "
+                                     "(the damaged file was removed)")
+        except OSError as exc:
+            self._warn_once("local", f"output cache: {exc.filename or self.local.directory}: "
+                                     f"{exc.strerror}; task '{task.name}' runs instead; check "
+                                     "that BFLOW_CACHE_DIR is a writable directory")
+        with self._lock:
+            self.misses += 1
+        return None
+
+    def _lookup(self, task: Task, decision: Decision
+                ) -> tuple[Entry, dict[str, str], list[str]] | None:
+        """The entry for `task` as decided, the depfile inputs it was checked against, and
+        the keys it was found under; None when there is none."""
+        key = action_key(self.root, decision.action, decision.input_hashes, task.outputs)
+        data = self._fetch_entry(key)
+        if data is None:
+            return None
+        keys = [key]
+        depfile_inputs: dict[str, str] = {}
+        if task.depfile:
+            depfile_inputs = {path: self._hash(path) for path in decode_manifest(data)}
+            if UNKNOWN in depfile_inputs.values():
+                return None
+            keys.append(depfile_key(self.root, key, depfile_inputs))
+            data = self._fetch_entry(keys[-1])
+            if data is None:
+                return None
+        try:
+            entry = decode_entry(data, task)
+        except Damaged as exc:
+            self.local.discard("ac", keys[-1])
+            raise Damaged(f"entry {self.local.path('ac', keys[-1])}: {exc}") from None
+        return entry, depfile_inputs, keys
+
+    def _fetch_entry(self, key: str) -> bytes | None:
+        data = self.local.get("ac", key)
+        if data is None and self.remote is not None:
+            data = self._remote_get("ac", key)
+            if data is not None:
+                self.local.put("ac", key, data)
+        return data
+
+    def _blob(self, blob: Blob) -> bytes | None:
+        """A blob's bytes, from the local store or else the remote, checked against its
+        SHA-256 and size; None when neither has it (or the remote's is wrong)."""
+        data = self.local.get_blob(blob.sha256, blob.size)
+        if data is None and self.remote is not None:
+            data = self._remote_get("cas", blob.sha256)
+            if data is None:
+                return None
+            if len(data) != blob.size or hashlib.sha256(data).hexdigest() != blob.sha256:
+                self._warn_once("remote", f"remote cache: {self.remote.shown}/cas/"
+                                          f"{blob.sha256} holds other bytes than its SHA-256 "
+                                          "names (a damaged or poisoned server); not used")
+                return None
+            self.local.put("cas", blob.sha256, data)
+        return data
+
+    def _remote_get(self, kind: str, key: str) -> bytes | None:
+        remote = self.remote
+        if remote is None:
+            return None
+        try:
+            return remote.get(kind, key)
+        except RemoteError as exc:
+            self._remote_failed(exc)
+            return None
+
+    def _remote_failed(self, exc: RemoteError) -> None:
+        """Leave the server alone for the rest of the build, after one warning."""
+        self.remote = None
+        self.upload = False
+        self._warn_once("remote", f"remote cache not used for the rest of this build: {exc}")
+
+    def _write(self, task: Task, entry: Entry) -> bytes | None:
+        """Write the entry's outputs (and depfile) in place, each atomically with its mode,
+        once every blob is at hand and checked; the saved log, to replay."""
+        contents = []
+        for blob in entry.blobs():
+            data = self._blob(blob)
+            if data is None:
+                raise _Miss()
+            contents.append(data)
+        files = entry.outputs + ((entry.depfile,) if entry.depfile is not None else ())
+        for blob, data in zip(files, contents):
+            write_atomically(os.path.join(self.root, blob.path), data,
+                             self._modes[blob.executable])
+        return contents[-1] if entry.log is not None else None
+
+    def _hash(self, path: str) -> str:
+        try:
+            return hash_regular_file(os.path.join(self.root, path))[0]
+        except (FileNotFoundError, NotADirectoryError):
+            return MISSING
+        except OSError:
+            return UNKNOWN  # cannot tell: not a hit
+
+    def _warn_once(self, kind: str, message: str) -> None:
+        with self._lock:
+            if kind in self._warned:
+                return
+            self._warned.add(kind)
+        self.warn(message)
+
+    # -- storing -----------------------------------------------------------------------------
+
+    def store(self, task: Task, record: TaskRecord, file_hash: Callable[[str], str]) -> None:
+        if not cacheable(task) or UNKNOWN in record.depfile_inputs.values():
+            return
+        if any(file_hash(path) != digest for path, digest in record.inputs.items()):
+            return  # an input changed while the task ran: its outputs may be of either
+        if self._storer is None:
+            self._storer = threading.Thread(target=self._store_all, name="bflow-cache",
+                                            daemon=True)
+            self._storer.start()
+        self._queue.put((task, record))
+
+    def _store_all(self) -> None:
+        while (item := self._queue.get()) is not None:
+            task, record = item
+            try:
+                self._store(task, record)
+            except OSError as exc:
+                self._warn_once("local", f"output cache: {exc.filename or ''}: {exc.strerror}; "
+                                         "outputs not stored; check that BFLOW_CACHE_DIR is a "
+                                         "writable directory with free space")
+            except RemoteError as exc:
+                self._remote_failed(exc)
+        if self.remote is not None:
+            self.remote.close()
+
+    def _store(self, task: Task, record: TaskRecord) -> None:
+        blobs: dict[str, bytes] = {}
+        outputs = []
+        for path in task.outputs:
+            data, executable = self._read(path, record.outputs.get(path))
+            if data is None:
+                return  # changed since the run: not what the record says it made
+            outputs.append(self._blob_of(path, data, executable, blobs))
+        depfile = None
+        if task.depfile:
+            data, _ = self._read(task.depfile)
+            if data is not None:
+                depfile = self._blob_of(task.depfile, data, False, blobs)
+        log, _ = self._read(log_path(self.cache_dir, task.name))
+        entry = Entry(tuple(outputs), depfile,
+                      None if log is None else self._blob_of("", log, False, blobs))
+        key = action_key(self.root, record.action, record.inputs, task.outputs)
+        entries = {key: entry.encode()}
+        if task.depfile:
+            inputs = {portable(self.root, p): h for p, h in record.depfile_inputs.items()}
+            entries = {depfile_key(self.root, key, inputs): entries[key],
+                       key: encode_manifest(sorted(inputs))}
+        for sha256, data in blobs.items():  # written again: one there may be damaged
+            self.local.put("cas", sha256, data)
+        for entry_key, data in entries.items():
+            self.local.put("ac", entry_key, data)
+        self._stored = True
+        if self.upload and self.remote is not None:  # blobs first: an entry's are there
+            for sha256, data in blobs.items():
+                self.remote.put("cas", sha256, data)
+            for entry_key, data in entries.items():
+                self.remote.put("ac", entry_key, data)
+
+    def _read(self, path: str, xxh3: str | None = None) -> tuple[bytes | None, bool]:
+        """A file's bytes and whether it is executable; None when it is missing or (with
+        `xxh3`) its content is no longer the one recorded."""
+        try:
+            with open(os.path.join(self.root, path), "rb") as handle:
+                data = handle.read()
+                executable = bool(os.fstat(handle.fileno()).st_mode & 0o100)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None, False
+        if xxh3 is not None:
+            from buildflow.contents import new_hash
+
+            if new_hash(data).hexdigest() != xxh3:
+                return None, False
+        return data, executable
+
+    def _blob_of(self, path: str, data: bytes, executable: bool,
+                 blobs: dict[str, bytes]) -> Blob:
+        sha256 = hashlib.sha256(data).hexdigest()
+        blobs[sha256] = data
+        return Blob(path, sha256, len(data), executable)
+
+    def close(self) -> None:
+        if self._storer is not None:
+            self._queue.put(None)
+            self._storer.join()
+        try:
+            if self.hits or self.misses:
+                self.local.count(self.hits, self.misses)
+            if self._stored:
+                self.local.trim()
+        except OSError as exc:
+            self._warn_once("local", f"output cache: {exc.filename}: {exc.strerror}")
+
+
+class _Miss(Exception):
+    """A blob neither store has."""

@@ -1,0 +1,49 @@
+"""`bflow cache stats|clear`: the local output cache every project of the user shares."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from buildflow.cache import config, enabled
+from buildflow.cache.local import COUNTS_FILE, KINDS, LocalStore
+from buildflow.errors import EXIT_OK
+from buildflow.words import counted
+
+
+def run(*, action: str, environ: dict[str, str] | None = None) -> int:
+    env = dict(os.environ) if environ is None else environ
+    store = LocalStore(config.directory(env), config.max_bytes(env))
+    if action == "clear":
+        for name in KINDS:
+            shutil.rmtree(os.path.join(store.directory, name), ignore_errors=True)
+        try:
+            os.unlink(os.path.join(store.directory, COUNTS_FILE))
+        except FileNotFoundError:
+            pass
+        print(f"bflow: cleared the output cache in {store.directory}")
+        return EXIT_OK
+    entries = blobs = size = 0
+    for path, st in store.files():
+        size += st.st_size
+        if f"{os.sep}cas{os.sep}" in path[len(store.directory):]:
+            blobs += 1
+        else:
+            entries += 1
+    hits, misses = store.counts()
+    looked_up = hits + misses
+    rate = f" ({100 * hits / looked_up:.0f}% of lookups)" if looked_up else ""
+    print(f"directory: {store.directory}{'' if enabled(env) else ' (off: BFLOW_CACHE=0)'}\n"
+          f"entries:   {entries}\n"
+          f"blobs:     {blobs}\n"
+          f"size:      {_size(size)} of {_size(store.max_bytes)} (BFLOW_CACHE_MAX)\n"
+          f"lookups:   {counted(hits, 'hit')}, {counted(misses, 'miss', 'misses')}{rate}")
+    return EXIT_OK
+
+
+def _size(count: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError(count)

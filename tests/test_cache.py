@@ -1,0 +1,306 @@
+"""The local output cache (SPEC §6): a stale task whose action was built before, in this
+project or another, is restored instead of run; a damaged cache is a miss, never a wrong
+output."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import Project, run_bflow
+
+pytestmark = pytest.mark.output_cache
+
+FLOW = """
+[tasks.shout]
+foreach = "src/*.txt"
+cmd = "echo {stem} >> runs.log && echo shouting {stem} && tr a-z A-Z < {item} > {output}"
+outputs = ["build/{stem}.out"]
+
+[tasks.join]
+cmd = "echo join >> runs.log && cat {inputs} > {output}"
+inputs = ["build/*.out"]
+outputs = ["site.txt"]
+"""
+
+TOOL = """
+[tasks.tool]
+cmd = "echo tool >> runs.log && cp {input} {output} && chmod +x {output}"
+inputs = ["tool.sh"]
+outputs = ["bin/tool"]
+"""
+
+
+def started(project: Project, flow: str = FLOW) -> Project:
+    project.flowfile(flow)
+    project.write("src/a.txt", "a\n")
+    project.write("src/b.txt", "b\n")
+    project.write("tool.sh", "#!/bin/sh\necho tool\n")
+    return project
+
+
+def events(project: Project, *args: str, env: dict[str, str] | None = None
+           ) -> dict[str, list[str]]:
+    """Task names by event of a `bflow --json` build, which must succeed."""
+    result = project.bflow("--json", *args, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    found: dict[str, list[str]] = {}
+    for event in map(json.loads, result.stdout.splitlines()):
+        if "task" in event:
+            found.setdefault(event["event"], []).append(event["task"])
+    return found
+
+
+def outputs(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes()
+            for p in sorted((root / "build").glob("*")) + [root / "site.txt"]}
+
+
+def test_a_clean_build_restores_everything_and_the_next_build_does_nothing(
+        project: Project) -> None:
+    started(project)
+    assert sorted(project.build()) == ["a", "b", "join"]
+    before = outputs(project.root)
+    assert project.bflow("clean").returncode == 0
+    found = events(project)
+    assert sorted(found["task_restored"]) == ["join", "shout:src/a.txt", "shout:src/b.txt"]
+    assert "task_started" not in found and sorted(project.runs()) == ["a", "b", "join"]
+    assert outputs(project.root) == before
+    # Recorded as a run would be: nothing is stale, the fast path's proof included.
+    assert project.bflow("status", "--check").returncode == 0
+    assert project.build() == []
+    assert project.build("--plain") == []
+
+
+def test_restored_output_keeps_its_executable_bit_and_its_log(project: Project) -> None:
+    started(project, FLOW + TOOL)
+    project.build()
+    assert project.bflow("clean").returncode == 0
+    result = project.bflow("--plain")
+    assert result.returncode == 0 and "restored tool" in result.stdout, result.stdout
+    assert "shouting a" in result.stdout  # the log is replayed
+    assert os.access(project.root / "bin/tool", os.X_OK)
+    assert not os.access(project.root / "site.txt", os.X_OK)
+    assert "shouting b" in project.bflow("log", "shout:src/b.txt").stdout
+    assert project.runs().count("tool") == 1
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_switching_back_to_a_branch_restores_without_running_anything(project: Project) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+                       cwd=project.root, check=True, capture_output=True)
+
+    git("init", "-q", "-b", "main")
+    started(project)
+    project.write(".gitignore", "build/\n.bflow/\nruns.log\nsite.txt\n")
+    git("add", "-A")
+    git("commit", "-q", "-m", "base")
+    git("checkout", "-q", "-b", "other")
+    project.write("src/b.txt", "bee\n")
+    git("commit", "-q", "-am", "change b")
+    git("checkout", "-q", "main")
+    assert sorted(project.build()) == ["a", "b", "join"]
+    on_main = outputs(project.root)
+    git("checkout", "-q", "other")
+    assert sorted(project.build()) == ["b", "join"]
+    git("checkout", "-q", "-")
+    assert project.build() == []
+    assert outputs(project.root) == on_main
+
+
+def test_another_checkout_of_the_project_restores_from_the_same_cache(
+        project: Project, tmp_path_factory: pytest.TempPathFactory) -> None:
+    started(project)
+    project.build()
+    clone = Project(tmp_path_factory.mktemp("clone"))
+    started(clone)
+    assert clone.build() == []
+    assert outputs(clone.root) == outputs(project.root)
+
+
+def test_what_is_never_cached(project: Project) -> None:
+    project.flowfile("""
+        [tasks.off]
+        cmd = "echo off >> runs.log && cp {input} {output}"
+        inputs = ["in.txt"]
+        outputs = ["out/off.txt"]
+        cache = false
+
+        [tasks.always]
+        cmd = "echo always >> runs.log && cp {input} {output}"
+        inputs = ["in.txt"]
+        outputs = ["out/always.txt"]
+        always = true
+
+        [tasks.check]
+        cmd = "echo check >> runs.log"
+        inputs = ["in.txt"]
+
+        [tasks.passed]
+        cmd = "echo passed >> runs.log && echo all passed"
+        inputs = ["in.txt"]
+        cache = true
+        """)
+    project.write("in.txt", "1\n")
+    assert sorted(project.build()) == ["always", "check", "off", "passed"]
+    project.write("in.txt", "2\n")
+    project.build()
+    project.write("in.txt", "1\n")
+    found = events(project)
+    assert found["task_restored"] == ["passed"]
+    assert sorted(found["task_finished"]) == ["always", "check", "off"]
+
+
+def test_no_cache_and_bflow_cache_0_neither_restore_nor_store(project: Project) -> None:
+    started(project)
+    project.build("--no-cache")
+    assert project.bflow("clean").returncode == 0
+    assert sorted(project.build()) == ["a", "b", "join"]  # nothing was stored
+    assert project.bflow("clean").returncode == 0
+    assert sorted(project.build(env={"BFLOW_CACHE": "0"})) == ["a", "b", "join"]
+    assert project.bflow("clean").returncode == 0
+    assert sorted(project.build("--no-cache", "-j1")) == ["a", "b", "join"]
+    assert project.bflow("clean").returncode == 0
+    assert project.build() == []
+
+
+def test_always_make_runs_every_command(project: Project) -> None:
+    started(project)
+    project.build()
+    assert sorted(project.build("-B")) == ["a", "b", "join"]
+
+
+def test_a_depfile_input_that_changed_is_a_miss_even_on_a_clean_build(project: Project) -> None:
+    project.flowfile("""
+        [tasks.cc]
+        cmd = "echo cc >> runs.log && printf 'x: inc.h\\\\n' > {depfile} && cat {input} inc.h > {output}"
+        inputs = ["main.c"]
+        outputs = ["main.o"]
+        depfile = "main.d"
+        """)
+    project.write("main.c", "main\n")
+    project.write_before_the_run("inc.h", "one\n")
+    assert project.build() == ["cc"]
+    project.write_before_the_run("inc.h", "two\n")
+    assert project.build() == ["cc"]
+    assert project.bflow("clean").returncode == 0
+    project.write_before_the_run("inc.h", "one\n")
+    assert project.build() == []  # both versions are kept, each under its depfile inputs
+    assert project.read("main.o") == "main\none\n"
+    assert project.read("main.d") == "x: inc.h\n"
+    project.write_before_the_run("inc.h", "three\n")
+    assert project.build() == ["cc"]
+    assert project.read("main.o") == "main\nthree\n"
+    project.write_before_the_run("inc.h", "one\n")
+    assert project.build() == []
+    assert project.bflow("status", "--check").returncode == 0
+
+
+def cache_files(directory: Path, kind: str) -> list[Path]:
+    return sorted(p for p in (directory / kind).glob("*/*") if ".tmp-" not in p.name)
+
+
+@pytest.mark.parametrize("kind", ["ac", "cas"])
+def test_a_damaged_cache_file_is_a_miss_with_one_warning(
+        project: Project, private_output_cache: Path, kind: str) -> None:
+    started(project)
+    project.build()
+    for path in cache_files(private_output_cache, kind):
+        path.write_bytes(path.read_bytes()[:-1] + b"#")
+    assert project.bflow("clean").returncode == 0
+    result = project.bflow("--plain", "-j1")
+    assert result.returncode == 0, result.stderr
+    assert sorted(project.runs()) == ["a", "a", "b", "b", "join", "join"]
+    assert result.stderr.count("warning") == 1, result.stderr
+    assert "runs instead" in result.stderr and str(private_output_cache) in result.stderr
+    assert project.read("build/a.out") == "A\n"
+    # The damaged files were replaced by the runs: the next clean build restores.
+    assert project.bflow("clean").returncode == 0
+    assert project.build() == []
+
+
+def test_the_cache_stays_under_its_bound_dropping_the_least_recently_used(
+        project: Project, private_output_cache: Path) -> None:
+    project.flowfile("""
+        [tasks.big]
+        foreach = "src/*.txt"
+        cmd = "echo {stem} >> runs.log && head -c 20000 /dev/zero | tr '\\\\0' {stem} > {output}"
+        outputs = ["out/{stem}.bin"]
+        """)
+    env = {"BFLOW_CACHE_MAX": "50K"}
+    for name in "abcdef":
+        project.write(f"src/{name}.txt", name)
+        project.build(env=env)
+    size = sum(p.stat().st_size for p in private_output_cache.rglob("*") if p.is_file())
+    assert size <= 50 * 1024
+    assert project.bflow("clean").returncode == 0
+    ran = project.build(env=env)
+    assert "f" not in ran and "a" in ran  # the newest stayed, the oldest went
+
+
+def test_two_builds_share_the_local_cache_at_once(
+        project: Project, tmp_path_factory: pytest.TempPathFactory) -> None:
+    flow = """
+        [tasks.copy]
+        foreach = "src/*.txt"
+        cmd = "echo {stem} >> runs.log && sleep 0.01 && tr a-z A-Z < {item} > {output}"
+        outputs = ["out/{stem}.txt"]
+        """
+    projects = [project, Project(tmp_path_factory.mktemp("twin"))]
+    for each in projects:
+        each.flowfile(flow)
+        for index in range(40):
+            each.write(f"src/f{index}.txt", f"file {index}\n")
+    results: list[subprocess.CompletedProcess[str]] = []
+    threads = [threading.Thread(target=lambda p=p: results.append(p.bflow("-j4")))
+               for p in projects]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [r.returncode for r in results] == [0, 0], [r.stderr for r in results]
+    assert all("warning" not in r.stderr for r in results)
+    for each in projects:
+        assert each.read("out/f7.txt") == "FILE 7\n"
+        assert each.bflow("clean").returncode == 0
+        assert each.build() == []
+
+
+def test_cache_stats_and_clear(project: Project, private_output_cache: Path) -> None:
+    started(project)
+    project.build()
+    assert project.bflow("clean").returncode == 0
+    project.build()
+    stats = run_bflow("cache", "stats", cwd=project.root)
+    assert stats.returncode == 0
+    assert str(private_output_cache) in stats.stdout
+    assert "entries:   3" in stats.stdout and "3 hits" in stats.stdout, stats.stdout
+    assert run_bflow("cache", "clear", cwd=project.root).returncode == 0
+    assert "entries:   0" in run_bflow("cache", "stats", cwd=project.root).stdout
+    assert project.bflow("clean").returncode == 0
+    assert sorted(project.build()) == ["a", "b", "join"]
+
+
+@pytest.mark.parametrize("settings, message", [
+    ('remote_cache = "https://me:secret@cache.example.com"', "does not belong in the Flowfile"),
+    ('remote_cache = "cache.example.com"', "not an http:// or https:// URL"),
+    ("remote_cache_upload = 1", "settings.remote_cache_upload: expected true or false"),
+])
+def test_remote_cache_settings_are_checked_at_load(project: Project, settings: str,
+                                                   message: str) -> None:
+    project.flowfile(f"[settings]\n{settings}\n\n[tasks.a]\ncmd = 'true'\n")
+    result = project.bflow("validate")
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert "secret" not in result.stderr
+
+
+def test_cache_key_must_be_a_boolean(project: Project) -> None:
+    project.flowfile("[tasks.a]\ncmd = 'true'\ncache = 'no'\n")
+    result = project.bflow("validate")
+    assert result.returncode == 2 and "tasks.a.cache: expected true or false" in result.stderr

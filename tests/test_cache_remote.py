@@ -1,0 +1,142 @@
+"""The remote output cache against a real server: nginx with WebDAV PUT behind basic auth,
+started on 127.0.0.1 for each test, speaking Bazel's HTTP cache protocol (`/ac/`, `/cas/`).
+
+nginx is installed by `.ci/run`; without it these tests fail rather than skip, since the
+remote cache would then go untested.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+from conftest import Project
+from webdav import PASSWORD, USER, Server, free_port, serve
+
+pytestmark = pytest.mark.output_cache
+
+FLOW = """
+[tasks.shout]
+foreach = "src/*.txt"
+cmd = "echo {stem} >> runs.log && echo shouting {stem} && tr a-z A-Z < {item} > {output}"
+outputs = ["build/{stem}.out"]
+
+[tasks.join]
+cmd = "echo join >> runs.log && cat {inputs} > {output}"
+inputs = ["build/*.out"]
+outputs = ["site.txt"]
+"""
+
+
+@pytest.fixture
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with serve(tmp_path_factory.mktemp("nginx"), USER, PASSWORD) as found:
+        yield found
+
+
+def started(project: Project) -> Project:
+    project.flowfile(FLOW)
+    project.write("src/a.txt", "a\n")
+    project.write("src/b.txt", "b\n")
+    return project
+
+
+def build(project: Project, env: dict[str, str]) -> tuple[list[str], list[str], str]:
+    """(tasks run, tasks restored, stderr) of a `bflow --json` build that must succeed."""
+    before = len(project.runs())
+    result = project.bflow("--json", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    restored = [e["task"] for e in map(json.loads, result.stdout.splitlines())
+                if e["event"] == "task_restored"]
+    assert PASSWORD not in result.stdout + result.stderr
+    return sorted(project.runs()[before:]), sorted(restored), result.stderr
+
+
+def fresh_clone(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, dict[str, str]]:
+    """A second checkout in another directory, with a local cache of its own, empty."""
+    clone = started(Project(tmp_path_factory.mktemp("clone")))
+    return clone, {"BFLOW_CACHE_DIR": str(tmp_path_factory.mktemp("clone-cache"))}
+
+
+EVERYTHING = ["join", "shout:src/a.txt", "shout:src/b.txt"]
+
+
+def test_a_second_clone_with_an_empty_local_cache_restores_from_the_server(
+        project: Project, server: Server, tmp_path_factory: pytest.TempPathFactory) -> None:
+    started(project)
+    ran, _, stderr = build(project, {"BFLOW_REMOTE_CACHE": server.url()})
+    assert ran == ["a", "b", "join"] and stderr == ""
+    assert len(server.files("ac")) == 3 and len(server.files("cas")) == 5  # 3 outputs, 2 logs
+    clone, env = fresh_clone(tmp_path_factory)
+    ran, restored, stderr = build(clone, {**env, "BFLOW_REMOTE_CACHE": server.url()})
+    assert ran == [] and restored == EVERYTHING and stderr == ""
+    assert clone.read("site.txt") == project.read("site.txt") == "A\nB\n"
+    assert "shouting a" in clone.bflow("log", "shout:src/a.txt").stdout
+    assert build(clone, env)[:2] == ([], [])
+
+
+def test_a_header_gives_the_credentials_as_well(
+        project: Project, server: Server) -> None:
+    started(project)
+    token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    env = {"BFLOW_REMOTE_CACHE": f"http://127.0.0.1:{server.port}/bflow",
+           "BFLOW_REMOTE_CACHE_HEADER": f"Authorization: Basic {token}"}
+    assert build(project, env)[2] == ""
+    assert len(server.files("ac")) == 3
+
+
+def test_read_only_mode_reads_and_never_writes(
+        project: Project, server: Server, tmp_path_factory: pytest.TempPathFactory) -> None:
+    started(project)
+    build(project, {"BFLOW_REMOTE_CACHE": server.url(), "BFLOW_REMOTE_CACHE_UPLOAD": "0"})
+    assert server.files("ac") == [] and server.files("cas") == []
+    project.write("src/c.txt", "c\n")  # CI builds more, and uploads it
+    build(project, {"BFLOW_REMOTE_CACHE": server.url()})
+    clone, env = fresh_clone(tmp_path_factory)
+    clone.write("src/c.txt", "c\n")
+    clone.flowfile(FLOW + "\n[settings]\nremote_cache_upload = false\n")
+    listing = server.files("cas")
+    ran, restored, _ = build(clone, {**env, "BFLOW_REMOTE_CACHE": server.url()})
+    assert ran == ["a", "b"] and restored == ["join", "shout:src/c.txt"]  # a, b: not uploaded
+    clone.write("src/d.txt", "d\n")
+    ran, _, stderr = build(clone, {**env, "BFLOW_REMOTE_CACHE": server.url()})
+    assert ran == ["d", "join"] and stderr == ""
+    assert server.files("cas") == listing
+
+
+def test_a_poisoned_blob_is_a_miss_with_one_warning_and_the_task_runs(
+        project: Project, server: Server, tmp_path_factory: pytest.TempPathFactory) -> None:
+    started(project)
+    build(project, {"BFLOW_REMOTE_CACHE": server.url()})
+    poisoned = hashlib.sha256(b"A\n").hexdigest()
+    (server.data / "bflow" / "cas" / poisoned).write_bytes(b"EVIL\n")
+    clone, env = fresh_clone(tmp_path_factory)
+    ran, restored, stderr = build(clone, {**env, "BFLOW_REMOTE_CACHE": server.url()})
+    assert ran == ["a"] and restored == ["join", "shout:src/b.txt"]
+    assert clone.read("build/a.out") == "A\n" and clone.read("site.txt") == "A\nB\n"
+    assert stderr.count("warning") == 1 and poisoned in stderr, stderr
+    assert f"127.0.0.1:{server.port}/bflow/cas" in stderr
+
+
+@pytest.mark.parametrize("fault", ["down", "wrong password", "refusing"])
+def test_a_server_that_cannot_be_used_is_a_miss_with_one_warning(
+        project: Project, server: Server, fault: str) -> None:
+    started(project)
+    url = {"down": f"http://{USER}:{PASSWORD}@127.0.0.1:{free_port()}/bflow",
+           "wrong password": server.url(password="wrong-pass"),
+           "refusing": f"http://{USER}:{PASSWORD}@127.0.0.1:{server.port}/nothing-here"}[fault]
+    begun = time.monotonic()
+    ran, restored, stderr = build(project, {"BFLOW_REMOTE_CACHE": url})
+    assert time.monotonic() - begun < 20
+    assert ran == ["a", "b", "join"] and restored == []
+    assert stderr.count("warning") == 1, stderr
+    assert "127.0.0.1:" in stderr and "wrong-pass" not in stderr
+    if fault == "wrong password":
+        assert "HTTP 401" in stderr and "credentials" in stderr
+    assert project.read("site.txt") == "A\nB\n"
+    assert project.bflow("clean").returncode == 0
+    assert build(project, {"BFLOW_REMOTE_CACHE": url})[0] == []  # the local cache still works
