@@ -16,9 +16,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def bflow_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment for a bflow subprocess: this checkout's package, no colour."""
+    """The environment for a bflow subprocess: this checkout's package, no colour, and every
+    shortcut checked against the full decision (BFLOW_VERIFY=1) unless the environment the
+    suite runs in says otherwise (`BFLOW_VERIFY=0 pytest` runs the plain path)."""
     path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
-    return {**os.environ, "NO_COLOR": "1", "PYTHONPATH": path, **(extra or {})}
+    verify = {} if "BFLOW_VERIFY" in os.environ else {"BFLOW_VERIFY": "1"}
+    return {**os.environ, "NO_COLOR": "1", "PYTHONPATH": path, **verify, **(extra or {})}
 
 
 def run_bflow(*args: str, cwd: Path, env: dict[str, str] | None = None,
