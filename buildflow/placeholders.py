@@ -74,6 +74,22 @@ def misspelt(name: str, known: Iterable[str]) -> str | None:
     return best[1] if best else None
 
 
+_DOTTED = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(\.[A-Za-z_][A-Za-z0-9_]*(?::-[^{}]*)?)\}")
+
+
+def misspelt_env(template: str) -> list[tuple[str, str]]:
+    """`{word.NAME}` groups whose word is a typo of `env` (`{evn.HOME}`), with the group as it
+    was surely meant; as `unknown`, not right after `$`. Filled in at load, a right `{env.*}`
+    group is gone by the time this looks."""
+    found = []
+    for match in _DOTTED.finditer(template):
+        word, rest = match.groups()
+        if word != "env" and not template.endswith("$", 0, match.start()) and \
+                misspelt(word, ("env",)):
+            found.append((match.group(0), "{env" + rest + "}"))
+    return found
+
+
 def _edits(a: str, b: str, limit: int) -> int:
     """Edit distance counting a swap of neighbours as one edit; anything past `limit` is
     `limit + 1`."""

@@ -83,6 +83,10 @@ class _Resolver:
             if not key.startswith(("cmd", "env")) and "args" in placeholders.names_in([text]):
                 self.problem(f"tasks.{decl.name}.{key}", "'{args}' (what follows -- on the "
                                                          "command line) is for cmd and env only")
+            for written, meant in placeholders.misspelt_env(text):
+                self.problem(f"tasks.{decl.name}.{key}",
+                             f"'{written}' is not a placeholder (did you mean '{meant}'?); for "
+                             f"literal braces write '{{{written}}}'")
             for name in placeholders.unknown(text, known):
                 if name in items:
                     self.warn(f"tasks.{decl.name}.{key}", f"'{{{name}}}' is a placeholder only "

@@ -104,3 +104,17 @@ def test_a_failing_computed_var_is_a_load_error_naming_it(project: Project) -> N
         "bflow: error: Flowfile: vars.W.shh: unknown key (did you mean 'sh'?)",
         'bflow: error: Flowfile: vars.W: a computed var is written { sh = "command" }, with a '
         "command that prints its value"]
+
+
+def test_a_misspelt_env_group_is_a_load_error_and_other_dotted_groups_pass(
+        project: Project) -> None:
+    project.flowfile('[tasks.a]\ncmd = "echo a >> runs.log && echo {evn.HOME}"\n')
+    result = project.bflow()
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "'{evn.HOME}' is not a placeholder (did you mean '{env.HOME}'?)" in result.stderr
+    assert "'{{evn.HOME}}'" in result.stderr and project.runs() == []
+    # The shell's ${a.b}, and a dotted group nowhere near `env`, reach the command as written.
+    project.flowfile('[tasks.a]\ncmd = "echo a >> runs.log && '
+                     'echo \'${evn.X} {foo.bar}\' > out.txt"\noutputs = ["out.txt"]\n')
+    assert project.build() == ["a"]
+    assert project.read("out.txt") == "${evn.X} {foo.bar}\n"
