@@ -15,21 +15,11 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import Project
+from test_cache import FLOW
 from webdav import PASSWORD, USER, Server, free_port, serve
 
 pytestmark = pytest.mark.output_cache
 
-FLOW = """
-[tasks.shout]
-foreach = "src/*.txt"
-cmd = "echo {stem} >> runs.log && echo shouting {stem} && tr a-z A-Z < {item} > {output}"
-outputs = ["build/{stem}.out"]
-
-[tasks.join]
-cmd = "echo join >> runs.log && cat {inputs} > {output}"
-inputs = ["build/*.out"]
-outputs = ["site.txt"]
-"""
 
 
 @pytest.fixture
