@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import REPO, bflow_env, install_bflow, prepare, snapshot, timed  # noqa: E402
-from synth import BUILD_FILES, Graph, write_sources  # noqa: E402
+from synth import BUILD_FILES, SHAPES, Graph, write_sources  # noqa: E402
 
 
 def install(revision: str, root: Path) -> list[str]:
@@ -38,11 +38,11 @@ def install(revision: str, root: Path) -> list[str]:
     return install_bflow(root, source)
 
 
-def project(directory: Path, n: int) -> Path:
+def project(directory: Path, n: int, shape: str) -> Path:
     write_sources(directory, n)
     (directory / "out").mkdir(exist_ok=True)
     name, render = BUILD_FILES["bflow"]
-    (directory / name).write_text(render(Graph(n)))
+    (directory / name).write_text(render(Graph(n), shape))
     return directory
 
 
@@ -53,6 +53,8 @@ def main() -> None:
     parser.add_argument("--scenario", choices=("full", "noop", "edit", "touch"),
                         default="edit")
     parser.add_argument("-n", type=int, default=10000, help="leaf tasks (default 10000)")
+    parser.add_argument("--shape", choices=SHAPES, default="foreach",
+                        help="how the Flowfile is written (see synth.py)")
     parser.add_argument("--reps", type=int, default=30)
     parser.add_argument("-j", "--jobs", type=int, default=2)
     parser.add_argument("--cache", action="store_true",
@@ -66,7 +68,7 @@ def main() -> None:
         for label, revision in (("old", args.old), ("new", args.new)):
             root = Path(tmp) / label
             sides[label] = (install(revision, root) + [f"-j{args.jobs}"],
-                            project(root / "project", args.n))
+                            project(root / "project", args.n, args.shape))
         for argv, directory in sides.values():
             timed(argv, directory, env, None)  # the build the scenarios start from
         seconds: dict[str, list[float]] = {label: [] for label in sides}
@@ -81,7 +83,8 @@ def main() -> None:
                     seconds[label].append(took)
                     after = snapshot(directory, outputs)
                     ran[label].add(sum(1 for o in outputs if after[o] != before[o]))
-    print(f"{args.scenario}, N = {args.n:,}, median of {args.reps}, alternating:")
+    print(f"{args.scenario}, {args.shape}, N = {args.n:,}, median of {args.reps}, "
+          "alternating:")
     for label, revision in (("old", args.old), ("new", args.new)):
         times = sorted(seconds[label])
         print(f"  {label} {revision}: median {statistics.median(times) * 1000:.1f} ms, "

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synth import LEAF, TOOLS, Graph, generate  # noqa: E402
+from synth import LEAF, SHAPES, TOOLS, Graph, generate  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIOS = ("full", "noop", "noop2", "edit", "touch")
@@ -135,8 +135,8 @@ def prepare(directory: Path, scenario: str, tool: str, rep: int, n: int) -> None
 
 
 def run(n: int, reps: int, jobs: int, root: Path, bflow: list[str],
-        scenarios: tuple[str, ...] = SCENARIOS) -> Results:
-    dirs = generate(root, n)
+        scenarios: tuple[str, ...] = SCENARIOS, shape: str = "foreach") -> Results:
+    dirs = generate(root, n, shape)
     outputs = Graph(n).outputs
     results = Results()
     env = {"make": dict(os.environ), "ninja": dict(os.environ), "bflow": bflow_env()}
@@ -166,8 +166,8 @@ def run(n: int, reps: int, jobs: int, root: Path, bflow: list[str],
 
 
 def report(n: int, reps: int, results: Results,
-           scenarios: tuple[str, ...] = SCENARIOS) -> str:
-    lines = [f"### N = {n:,} (median of {reps}, -j2)", "",
+           scenarios: tuple[str, ...] = SCENARIOS, shape: str = "foreach") -> str:
+    lines = [f"### N = {n:,}, {shape} (median of {reps}, -j2)", "",
              "| scenario | tool | median | min–max | × Make | tasks run | peak RSS |",
              "|---|---|---:|---:|---:|---:|---:|"]
     for scenario in scenarios:
@@ -213,16 +213,19 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=SCENARIOS, default=SCENARIOS,
                         metavar="SCENARIO", help="time only these scenarios (the untimed "
                         "warm-up still runs them all, so each tool starts from a built project)")
+    parser.add_argument("--shape", nargs="+", choices=SHAPES, default=SHAPES,
+                        help="how the build files are written (default both; see synth.py)")
     args = parser.parse_args()
     print(f"Machine: {machine()}\n")
     with tempfile.TemporaryDirectory(prefix="bflow-bench-") as tmp:
         bflow = args.bflow or install_bflow(Path(tmp))
         print(f"bflow: {' '.join(bflow)}", file=sys.stderr)
-        for n in args.n or [1000, 10000]:
-            print(f"N = {n}", file=sys.stderr)
-            results = run(n, args.reps, args.jobs, (args.keep or Path(tmp)) / str(n), bflow,
-                          tuple(args.only))
-            print(report(n, args.reps, results, tuple(args.only)), flush=True)
+        for shape in args.shape:
+            for n in args.n or [1000, 10000]:
+                print(f"N = {n}, {shape}", file=sys.stderr)
+                where = (args.keep or Path(tmp)) / f"{shape}-{n}"
+                results = run(n, args.reps, args.jobs, where, bflow, tuple(args.only), shape)
+                print(report(n, args.reps, results, tuple(args.only), shape), flush=True)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,14 @@
 N leaf tasks copy src/fNNNNN.txt to out/fNNNNN.out; `cat` joins them in groups of 100
 (out/g100-NNN.out), those in groups of 10 (out/g1000-NN.out), and those into out/final.out.
 Editing one source therefore re-runs exactly four tasks, whatever N is.
+
+Two shapes of the same graph, as people write them:
+
+    foreach   the leaves as one `foreach` task in the Flowfile, one pattern rule in the
+              Makefile: what a person writes by hand
+    explicit  one `[tasks.NAME]` table per leaf with its own `inputs` and `outputs`, and one
+              explicit rule per leaf in the Makefile: what a generator (CMake-style, or a
+              script) writes; Make's fastest form of it
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 TOOLS = ("make", "ninja", "bflow")
+SHAPES = ("foreach", "explicit")
 LEAF = "f{:05d}"
 
 
@@ -43,15 +52,20 @@ class Graph:
         return self.leaves + [output for output, _ in self.steps]
 
 
-def makefile(graph: Graph) -> str:
-    lines = ["MAKEFLAGS += --no-builtin-rules", ".SUFFIXES:", "all: out/final.out", "",
-             "out/%.out: src/%.txt", "\tcp $< $@", ""]
+def makefile(graph: Graph, shape: str) -> str:
+    lines = ["MAKEFLAGS += --no-builtin-rules", ".SUFFIXES:", "all: out/final.out", ""]
+    if shape == "foreach":
+        lines += ["out/%.out: src/%.txt", "\tcp $< $@", ""]
+    else:
+        for i, output in enumerate(graph.leaves):
+            lines += [f"{output}: src/{LEAF.format(i)}.txt", "\tcp $< $@", ""]
     for output, inputs in graph.steps:
         lines += [f"{output}: {' '.join(inputs)}", "\tcat $^ > $@", ""]
     return "\n".join(lines)
 
 
-def ninja(graph: Graph) -> str:
+def ninja(graph: Graph, shape: str) -> str:
+    """One `build` line per task in either shape: Ninja has no other form."""
     lines = ["rule cp", "  command = cp $in $out", "rule cat", "  command = cat $in > $out", ""]
     for i, output in enumerate(graph.leaves):
         lines.append(f"build {output}: cp src/{LEAF.format(i)}.txt")
@@ -65,10 +79,16 @@ def _toml_list(items: list[str]) -> str:
     return "[" + ", ".join(f'"{item}"' for item in items) + "]"
 
 
-def flowfile(graph: Graph) -> str:
-    lines = ['[settings]', 'default = ["final"]', "",
-             "[tasks.copy]", 'foreach = "src/*.txt"', 'cmd = "cp {item} {output}"',
-             'outputs = ["out/{stem}.out"]', ""]
+def flowfile(graph: Graph, shape: str) -> str:
+    lines = ['[settings]', 'default = ["final"]', ""]
+    if shape == "foreach":
+        lines += ["[tasks.copy]", 'foreach = "src/*.txt"', 'cmd = "cp {item} {output}"',
+                  'outputs = ["out/{stem}.out"]', ""]
+    else:
+        for i, output in enumerate(graph.leaves):
+            name = LEAF.format(i)
+            lines += [f"[tasks.{name}]", 'cmd = "cp {inputs} {output}"',
+                      f'inputs = ["src/{name}.txt"]', f'outputs = ["{output}"]', ""]
     for output, inputs in graph.steps:
         name = Path(output).stem
         lines += [f"[tasks.{name}]", 'cmd = "cat {inputs} > {output}"',
@@ -87,7 +107,7 @@ def write_sources(directory: Path, n: int) -> None:
         (directory / "src" / f"{name}.txt").write_text(f"{name}\n")
 
 
-def generate(root: Path, n: int) -> dict[str, Path]:
+def generate(root: Path, n: int, shape: str = "foreach") -> dict[str, Path]:
     """One directory per tool under `root`, each with its own sources and build file."""
     graph = Graph(n)
     dirs = {}
@@ -96,7 +116,7 @@ def generate(root: Path, n: int) -> dict[str, Path]:
         write_sources(directory, n)
         (directory / "out").mkdir(exist_ok=True)
         name, render = BUILD_FILES[tool]
-        (directory / name).write_text(render(graph))
+        (directory / name).write_text(render(graph, shape))
         dirs[tool] = directory
     return dirs
 
@@ -105,8 +125,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path)
     parser.add_argument("-n", type=int, default=1000, help="leaf tasks (default 1000)")
+    parser.add_argument("--shape", choices=SHAPES, default="foreach")
     args = parser.parse_args()
-    for tool, directory in generate(args.root, args.n).items():
+    for tool, directory in generate(args.root, args.n, args.shape).items():
         print(f"{tool}: {os.path.relpath(directory)}")
 
 
