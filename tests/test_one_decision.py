@@ -135,6 +135,43 @@ def test_an_input_replaced_by_a_dangling_link_is_the_load_error(project: Project
     assert project.runs() == ["copy"]
 
 
+TWO_LONE_INPUTS = """\
+[tasks.a]
+cmd = "cat a.txt > a.out && echo a >> runs.log"
+inputs = ["a.txt"]
+outputs = ["a.out"]
+
+[tasks.b]
+cmd = "cat b.txt > b.out && echo b >> runs.log"
+inputs = ["b.txt"]
+outputs = ["b.out"]
+"""
+
+
+@pytest.mark.parametrize("replaced", ["a.txt", "b.txt"])
+@pytest.mark.parametrize("by", ["directory", "dangling link", "nothing"])
+def test_a_lone_input_that_is_no_file_now_is_the_load_error_whatever_the_target(
+        project: Project, replaced: str, by: str) -> None:
+    """The proof of `bflow a` stats a.txt with a's outputs, and checks b.txt (an input of a
+    task outside the target) on its own: either way a fresh load's error wins."""
+    project.flowfile(TWO_LONE_INPUTS)
+    project.write("a.txt", "a\n")
+    project.write("b.txt", "b\n")
+    settle(project.root / "a.txt", project.root / "b.txt")
+    assert project.build("a") == ["a"]
+    assert project.build("a") == []
+    target = project.root / replaced
+    target.unlink()
+    if by == "directory":
+        target.mkdir()
+    elif by == "dangling link":
+        target.symlink_to(project.root / "nowhere")
+    result = project.bflow("a")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert replaced in result.stderr
+    assert project.runs() == ["a"]
+
+
 def test_a_state_log_rewritten_with_the_same_size_and_inode_voids_the_proof(
         project: Project) -> None:
     from buildflow.state import State

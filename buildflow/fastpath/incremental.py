@@ -176,7 +176,7 @@ def _update(proof: Proof, project: Project, state: State, names: list[str],
             proof.forget()
             return
     paths = list(files)
-    rows, digests, unsettled = rows_of(paths, files, state)
+    rows, digests, unsettled = rows_of(paths, files, state, proof.lone_inputs)
     new_rows: dict[int, Row] = {}
     new_digests: dict[int, str] = {}
     for path, row, digest in zip(paths, rows, digests):

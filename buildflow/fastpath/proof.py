@@ -87,7 +87,9 @@ class Proof:
         self._graph: tuple[Any, ...] | None = None
         self._graph_read = False
         self._specs_at = 0  # where the task specs start in the project part
-        self.root, self.flowfile, self.skip, paths = marshal.loads(static)
+        # `unscanned`: the lone inputs that are not among the paths statted (those of tasks
+        # outside this build's targets), checked on their own.
+        self.root, self.flowfile, self.skip, paths, self.unscanned = marshal.loads(static)
         self.paths: list[str] = paths + self.extra_paths
         self.rows = RowTable(blobs, len(self.paths))
         # The chunks of rows and the hashes changed since the proof was written whole,
@@ -143,13 +145,14 @@ class Proof:
     def holds_for_project(self) -> bool:
         """The state has no new record and a fresh load would give the same project, and find
         what it checks still true (inputs named on their own are files; no output's directory
-        leads out of the root)."""
+        leads out of the root). The lone inputs among the paths statted are checked by
+        `changes` instead, only where their stat moved: one stat each, not two."""
         self.state_now = _state_unchanged(os.path.join(os.path.dirname(self.file), "state"),
                                           self.state_id)
         return (self.state_now is not None
                 and all(_same_listing(self.root, d, self.skip, seen, self.dir_stats.get(d))
                         for d, seen in self.listings.items())
-                and all(is_input_file(os.path.join(self.root, p)) for p in self.lone_inputs)
+                and all(is_input_file(os.path.join(self.root, p)) for p in self.unscanned)
                 and first_escape(self.root, self.output_prefixes) is None)
 
     def changes(self, on_change: Callable[[], object] | None = None) -> set[int] | None:
@@ -158,13 +161,21 @@ class Proof:
         damaged proof).
         `on_change` is called at the first stat that differs, while a second process may
         still be statting (`statscan`): a change is then likely, and getting ready to build
-        costs nothing but a CPU that would wait."""
+        costs nothing but a CPU that would wait.
+        A lone input whose stat moved is checked as the load checks it: None when it is not a
+        file now (the full way then says why); an unmoved one is the file it was."""
         try:
             current = doubtful_rows(self.root, self.paths, self.rows, self.unsettled,
                                     on_change)
-            return self._changed(current)
+            changed = self._changed(current)
         except DamagedRows:  # the full way writes the proof again
             return None
+        if changed:
+            lone = set(self.lone_inputs)
+            if not all(is_input_file(os.path.join(self.root, self.paths[i]))
+                       for i in changed if self.paths[i] in lone):
+                return None
+        return changed
 
     def _changed(self, current: dict[int, Row]) -> set[int] | None:
         """Which of the `current` rows, statted just now, show a change of content."""

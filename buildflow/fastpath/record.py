@@ -66,7 +66,7 @@ def _record(project: Project, basis: Basis | None, state: State, names: Sequence
     index_of.update((path, len(paths) + i) for i, path in enumerate(extra_paths))
     depfiles = {i: tuple(index_of[p] for p in state.tasks[name].depfile_inputs)
                 for i, name in enumerate(tasks) if state.tasks[name].depfile_inputs}
-    rows, digests, unsettled = rows_of(paths + extra_paths, files, state)
+    rows, digests, unsettled = rows_of(paths + extra_paths, files, state, basis.lone_inputs)
     write_whole(proof_file, project_id, state_now, dir_stats, extra_paths, RowTable.of(rows),
                  "\n".join(digests), unsettled, len(tasks), depfiles)
     _keep_newest(cache_dir)
@@ -86,7 +86,9 @@ def _project_file_for(project: Project, basis: Basis, name: str, key: tuple[obje
             return project_id
     except (OSError, EOFError, ValueError, TypeError):
         pass
-    static = marshal.dumps((project.root, project.flowfile, basis.skip, paths))
+    scanned = set(paths)
+    unscanned = [path for path in basis.lone_inputs if path not in scanned]
+    static = marshal.dumps((project.root, project.flowfile, basis.skip, paths, unscanned))
     listings = {rel: marshal.dumps(seen) for rel, seen in basis.listings.items()}
     head_part: Any = (FORMAT, key, (basis.lone_inputs, basis.output_prefixes), static,
                       listings)
@@ -107,10 +109,12 @@ def _keep_newest(cache_dir: str) -> None:
         remove_quietly(path + PROJECT_PART)
 
 
-def rows_of(paths: Sequence[str], files: Mapping[str, str],
-            state: State) -> tuple[list[Row], list[str], list[int]]:
+def rows_of(paths: Sequence[str], files: Mapping[str, str], state: State,
+            lone_inputs: Sequence[str]) -> tuple[list[Row], list[str], list[int]]:
     """The proof's row and hash of each path from the hashes the build last took, and which
-    of them are too recent to be trusted by stat."""
+    of them are too recent to be trusted by stat. A lone input that is not there counts as
+    too recent: its row is then statted on every run, and the proof's check of lone inputs
+    (`Proof.changes`) sees it, as a fresh load would."""
     rows: list[Row] = []
     digests: list[str] = []
     unsettled: list[int] = []
@@ -119,6 +123,8 @@ def rows_of(paths: Sequence[str], files: Mapping[str, str],
         if entry is None:
             rows.append(ABSENT)
             digests.append("")
+            if path in lone_inputs:  # rare: a tuple's scan costs nothing the rest of the time
+                unsettled.append(index)
             continue
         size, mtime_ns, inode, digest, hashed_at_ns = entry
         rows.append((size, mtime_ns, inode))
