@@ -75,15 +75,6 @@ class Child(Protocol):
         """The exit code once it ends; None if `timeout` seconds pass first."""
 
 
-class CommandRunner(Protocol):
-    def run(self, task: Task, root: str, env: Mapping[str, str], log: IO[bytes]) -> RunResult:
-        """Run every command of `task` in order, stopping at the first failure."""
-
-    def stop_all(self) -> None:
-        """Stop every running command (whole process groups) and start no more; called once,
-        on interrupt, from any thread."""
-
-
 def direct_argv(command: str) -> list[str] | None:
     """The argv to exec without a shell, or None when the command needs one."""
     if not _SHELL_CHARS.isdisjoint(command):
@@ -95,7 +86,8 @@ def direct_argv(command: str) -> list[str] | None:
 
 
 class SubprocessRunner:
-    """Runs real processes. Thread-safe: the scheduler calls `run` from worker threads."""
+    """The local executor (`executors.Executor`): runs real processes on this machine.
+    Thread-safe: the scheduler calls `run` from worker threads."""
 
     def __init__(self, kill_grace: float = KILL_GRACE_SECONDS, attached_stdout: int = 1) -> None:
         """`attached_stdout`: where an interactive task's stdout goes (bflow's stderr, 2,
@@ -167,6 +159,9 @@ class SubprocessRunner:
             thread.start()
         for thread in threads:
             thread.join()
+
+    def close(self) -> None:
+        """Nothing to let go of: every process ends with its attempt."""
 
 
 def _spawn(argv: list[str], cwd: str, env: Mapping[str, str], log: IO[bytes],

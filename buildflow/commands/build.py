@@ -8,8 +8,8 @@ from buildflow import engine, reporters
 from buildflow.commands import invocation_dir
 from buildflow.errors import EXIT_FAILED
 from buildflow.events import Reporter
+from buildflow.executors import LOCAL, open_executor
 from buildflow.model import Project
-from buildflow.runner import SubprocessRunner
 from buildflow.scheduler import BuildResult
 
 
@@ -25,15 +25,16 @@ def run(project: Project, *, targets: list[str], jobs: int | None, keep_going: b
                                 stream=stream)
     if not dry_run:
         reporter = _observed(reporter, project, targets, trace, report, watching)
+    # stdout carries the events under --json: an interactive task's goes to stderr
+    runner = open_executor(LOCAL, attached_stdout=2 if json else 1)
     try:
         result = engine.build(project, targets, jobs=jobs, keep_going=keep_going, force=force,
                               dry_run=dry_run, reporter=reporter, lock_timeout=lock_timeout,
-                              cwd=invocation_dir(), cache=cache,
-                              # stdout carries the events: an interactive task's goes to stderr
-                              runner=SubprocessRunner(attached_stdout=2) if json else None)
+                              cwd=invocation_dir(), cache=cache, runner=runner)
         if on_result is not None and not dry_run:
             on_result(result)
     finally:
+        runner.close()
         reporter.close()
     if getattr(reporter, "closed", False):  # stdout closed: every record kept, but say so
         return result.exit_status or EXIT_FAILED

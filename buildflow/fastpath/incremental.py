@@ -19,11 +19,11 @@ from collections.abc import Callable, Sequence
 from buildflow import events as ev
 from buildflow.cache import open_cache
 from buildflow.errors import EXIT_OK
+from buildflow.executors import LOCAL, open_executor
 from buildflow.fs import LocalFileSystem
 from buildflow.graph import Graph
 from buildflow.hashing import Hasher, StatRow
 from buildflow.model import Project, Settings, tasks_from_rows
-from buildflow.runner import SubprocessRunner
 from buildflow.scheduler import BuildOptions, BuildResult, Builder
 from buildflow.staleness import Decision, action_of
 from buildflow.state import State, TaskRecord
@@ -69,12 +69,14 @@ def build(proof: Proof, changed: set[int], *, jobs: int | None, keep_going: bool
         records, stats, size=proof.state_now[0])
     options = BuildOptions(jobs=jobs or project.default_jobs, keep_going=keep_going)
     output_cache = open_cache(project, reporter.warn, use=cache)
+    runner = open_executor(LOCAL)
     builder = Builder(project, state, Hasher(LocalFileSystem(proof.root), state.stats),
-                      SubprocessRunner(), _WithOthersUpToDate(reporter, proof.count - len(part)),
+                      runner, _WithOthersUpToDate(reporter, proof.count - len(part)),
                       options, cache=output_cache)
     try:
         result = builder.build(names)
     finally:
+        runner.close()
         output_cache.close()
         state.close()
     if result.exit_status == EXIT_OK:
