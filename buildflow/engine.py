@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from buildflow import events as ev
 from buildflow.cache import open_cache
 from buildflow.errors import EXIT_OK
-from buildflow.executors import LOCAL, Executor, open_executor
+from buildflow.executors import Executor, open_executor
 from buildflow.fs import LocalFileSystem
 from buildflow.hashing import Hasher
 from buildflow.lock import ProjectLock
@@ -64,7 +64,7 @@ def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = N
     Flowfile's defaults, else every task) and return what happened to each task, with the
     project built (reloaded when outputs were pruned), its selected tasks and their records.
     `cache=False` (or BFLOW_CACHE=0) neither reads nor writes the output cache. Commands run
-    on `runner` (the caller's to close), else on an executor opened and closed here."""
+    on `runner` (the caller's to close), else on the Flowfile's executor."""
     reporter = reporter or ev.Collector()
     targets = list(targets)
     names = selected(project, targets, cwd)
@@ -84,7 +84,7 @@ def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = N
             project = reload(project)  # files its globs matched are gone
             names = selected(project, targets, cwd)
         output_cache = open_cache(project, reporter.warn, use=cache)
-        executor = runner or open_executor(LOCAL)
+        executor = runner or open_executor(project.settings.executor)
         builder = Builder(project, state, hasher_for(project, state), executor, reporter,
                           options, cache=output_cache)
         try:

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Mapping
 
 from buildflow.errors import FlowfileError, UsageError
+from buildflow.executors import url_problem
 from buildflow.locate import flowfile_path
 from buildflow.model import Settings
 from buildflow.placeholders import BUILTIN_NAMES
@@ -101,7 +102,8 @@ def _syntax_position(message: str, text: str) -> tuple[str, int, int]:
 
 
 SETTINGS_KEYS = ("jobs", "default", "shell", "retries", "retry_delay", "timeout", "env",
-                 "cache_dir", "on_success", "on_failure", "remote_cache", "remote_cache_upload")
+                 "cache_dir", "on_success", "on_failure", "remote_cache", "remote_cache_upload",
+                 "executor")
 TASK_KEYS = ("cmd", "inputs", "outputs", "deps", "foreach", "depfile", "env", "cwd", "retries",
              "retry_delay", "timeout", "always", "description", "interactive", "cache")
 
@@ -159,6 +161,14 @@ def _parse_settings(raw: Any, check: Checker) -> Settings:
     if "remote_cache_upload" in raw:
         values["remote_cache_upload"] = check.boolean(raw["remote_cache_upload"],
                                                       "settings.remote_cache_upload")
+    if "executor" in raw:
+        url = check.string(raw["executor"], "settings.executor")
+        if url is not None:
+            problem = url_problem(url)
+            if problem:
+                check.problem("settings.executor", problem)
+            else:
+                values["executor"] = url
     return Settings(**values)
 
 

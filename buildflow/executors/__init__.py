@@ -53,11 +53,21 @@ def open_executor(url: str, *, attached_stdout: int = 1) -> Executor:
     from buildflow.runner import SubprocessRunner
 
     local = SubprocessRunner(attached_stdout=attached_stdout)
-    return local
+    if url == LOCAL:
+        return local
+    from buildflow.executors.dask import DaskExecutor
+
+    return DaskExecutor(url, local=local)
 
 
 def url_problem(url: str) -> str:
     """What is wrong with an executor URL ("" if nothing)."""
     if url == LOCAL:
         return ""
-    return "expected 'local'"
+    scheme, sep, address = url.partition("://")
+    host, colon, port = address.rpartition(":")
+    if not sep or scheme not in ("dask", "dask+tls"):
+        return "expected 'local' or 'dask://HOST:PORT' (a Dask scheduler's address)"
+    if not (colon and host and port.isdigit() and "/" not in address):
+        return f"expected {scheme}://HOST:PORT, such as {scheme}://scheduler.example:8786"
+    return ""
