@@ -182,3 +182,64 @@ def test_a_failed_attempt_is_retried_on_the_cluster(cluster: str, project: Proje
     log = project.bflow("log", "flaky").stdout
     assert log.index("try 1") < log.index("attempt 2 of 3") < log.index("try 2") \
         < log.index("attempt 3 of 3") < log.index("try 3")
+
+
+def test_a_timeout_kills_the_whole_group_on_the_worker(cluster: str, project: Project) -> None:
+    project.flowfile("""
+        [tasks.slow]
+        cmd = "echo run >> runs.log; echo $$ > leader.pid; sleep 60 & echo $! > child.pid; wait"
+        timeout = 1
+    """)
+    result = project.bflow("--executor", cluster, "--plain")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "FAILED slow: timed out after 1s (1 attempt" in result.stdout
+    assert gone_soon(int(project.read("leader.pid")), int(project.read("child.pid")), timeout=3)
+    assert project.runs() == ["run"]
+
+
+def test_ctrl_c_kills_the_remote_process_groups(cluster: str, project: Project) -> None:
+    project.flowfile("""
+        [tasks.one]
+        cmd = "sleep 60 & echo $! > one.pid; trap '' TERM; wait"
+
+        [tasks.two]
+        cmd = "sleep 60 & echo $! > two.pid; wait"
+    """)
+    bflow = subprocess.Popen([sys.executable, "-m", "buildflow", "--executor", cluster, "-j2",
+                              "--plain"], cwd=project.root, env=bflow_env(),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 30
+    while not all((project.root / name).exists() and (project.root / name).read_text()
+                  for name in ("one.pid", "two.pid")):
+        assert time.monotonic() < deadline and bflow.poll() is None
+        time.sleep(0.05)
+    pids = [int(project.read(name)) for name in ("one.pid", "two.pid")]
+    bflow.send_signal(signal.SIGINT)
+    output, _ = bflow.communicate(timeout=30)
+    assert bflow.returncode == 130, output
+    # bflow returns once the groups are killed (`one` ignores SIGTERM: SIGKILLed after 2 s)
+    assert gone_soon(*pids, timeout=1), output
+    assert project.bflow("status", "--check").returncode == 1  # nothing recorded as built
+
+
+def test_a_worker_lost_mid_task_is_run_again_without_using_an_attempt(
+        cluster: str, project: Project) -> None:
+    # The first run kills its own worker (the command's parent) and lingers, as a command
+    # would whose worker died under it; the second run, on whichever worker Dask picks, works.
+    project.flowfile("""
+        [tasks.victim]
+        cmd = '''
+            echo run >> runs.log
+            if [ ! -e killed ]; then
+                touch killed; sleep 60 & echo $! > orphan.pid; kill -9 $PPID; wait
+            fi
+            echo built > out.txt
+        '''
+        outputs = ["out.txt"]
+    """)
+    result = project.bflow("--executor", cluster, "--json", timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert project.runs() == ["run", "run"]
+    assert events(result)["victim"]["attempts"] == 1
+    assert project.read("out.txt") == "built\n"
+    assert gone_soon(int(project.read("orphan.pid")), timeout=5)  # killed before the rerun
