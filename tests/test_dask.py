@@ -243,3 +243,14 @@ def test_a_worker_lost_mid_task_is_run_again_without_using_an_attempt(
     assert events(result)["victim"]["attempts"] == 1
     assert project.read("out.txt") == "built\n"
     assert gone_soon(int(project.read("orphan.pid")), timeout=5)  # killed before the rerun
+
+
+def test_an_unreachable_scheduler_stops_the_build_saying_so(project: Project) -> None:
+    project.flowfile("""
+        [tasks.a]
+        cmd = "echo run >> runs.log"
+    """)
+    result = project.bflow("--executor", "dask://127.0.0.1:1")  # nothing listens there
+    assert result.returncode == 1
+    assert "cannot reach the Dask scheduler" in result.stderr
+    assert project.runs() == []

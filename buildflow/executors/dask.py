@@ -74,8 +74,6 @@ class DaskExecutor:
         try:
             result: RunResult = future.result()
             return result
-        except CancelledError:  # stopped (Ctrl-C)
-            return RunResult(None, signal=SIGTERM)
         except KilledWorker as exc:  # Dask gave up: workers kept dying under the attempt
             log.seek(0, os.SEEK_END)
             log.write(f"bflow: {exc.allowed_failures + 1} Dask workers died while running this "
@@ -83,8 +81,8 @@ class DaskExecutor:
             return RunResult(None, signal=SIGKILL)
         except remote.NotShared as exc:
             raise BuildError(f"task '{task.name}': {exc}") from None
-        except Exception as exc:
-            if self._stopping:
+        except (Exception, CancelledError) as exc:
+            if self._stopping:  # cancelled by `stop_all` (Ctrl-C)
                 return RunResult(None, signal=SIGTERM)
             raise BuildError(f"task '{task.name}': the Dask cluster at {self.url} could not run "
                              f"it: {type(exc).__name__}: {exc}") from None
