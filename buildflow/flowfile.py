@@ -150,25 +150,17 @@ def _parse_settings(raw: Any, check: Checker) -> Settings:
                 values[key] = float(number)
     if "env" in raw:
         values["env"] = check.string_table(raw["env"], "settings.env", env=True)
-    if "remote_cache" in raw:
-        url = check.string(raw["remote_cache"], "settings.remote_cache")
+    for key, problem_of in (("remote_cache", remote_url_problem), ("executor", url_problem)):
+        url = check.string(raw[key], f"settings.{key}") if key in raw else None
         if url is not None:
-            problem = remote_url_problem(url)
+            problem = problem_of(url)
             if problem:
-                check.problem("settings.remote_cache", problem)
+                check.problem(f"settings.{key}", problem)
             else:
-                values["remote_cache"] = url
+                values[key] = url
     if "remote_cache_upload" in raw:
         values["remote_cache_upload"] = check.boolean(raw["remote_cache_upload"],
                                                       "settings.remote_cache_upload")
-    if "executor" in raw:
-        url = check.string(raw["executor"], "settings.executor")
-        if url is not None:
-            problem = url_problem(url)
-            if problem:
-                check.problem("settings.executor", problem)
-            else:
-                values["executor"] = url
     return Settings(**values)
 
 

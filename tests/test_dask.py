@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Project, bflow_env
+from test_runner import gone, wait_for
 
 try:
     import distributed
@@ -87,22 +88,8 @@ def events(result: subprocess.CompletedProcess[str]) -> dict[str, dict[str, obje
     return found
 
 
-def alive(pid: int) -> bool:
-    """Whether `pid` runs (a zombie does not)."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def gone_soon(*pids: int, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while any(alive(pid) for pid in pids):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
+def gone_soon(*pids: int, timeout: float) -> bool:
+    return wait_for(lambda: all(gone(pid) for pid in pids), timeout)
 
 
 PROJECT = """
