@@ -1,7 +1,8 @@
 """Runs one task to its end: attempts with exponential backoff, every attempt saved to the
 task's log. Worker threads call this; it reports retries through a callback and records nothing.
 
-Time comes in through `wait`, `jitter` and `clock`, so engine tests run retries on a fake clock.
+Each attempt runs on whichever executor (`executors`) the build was given. Time comes in
+through `wait`, `jitter` and `clock`, so engine tests run retries on a fake clock.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import time
 from collections.abc import Callable, Mapping
 
 from buildflow import events as ev
+from buildflow.executors import Executor
 from buildflow.logs import LogSlot
 from buildflow.racy import file_clock_ns
 from buildflow.model import Task
-from buildflow.runner import CommandRunner, RunResult
+from buildflow.runner import RunResult
 from buildflow.secrets import Masker
 from buildflow.typing_lite import NamedTuple
 
@@ -39,8 +41,10 @@ class Execution(NamedTuple):
     started_file_ns: int
 
 
-class Executor:
-    def __init__(self, runner: CommandRunner, root: str,
+class Attempts:
+    """Runs a task's attempts, one after another, on the executor the build was given."""
+
+    def __init__(self, runner: Executor, root: str,
                  base_env: Mapping[str, str], *, interrupted: threading.Event,
                  on_retry: Callable[[ev.TaskRetry], None], wait: Wait,
                  jitter: Callable[[], float], clock: Callable[[], float]) -> None:

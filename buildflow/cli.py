@@ -22,7 +22,8 @@ COMMANDS = ("build", "watch", "graph", "status", "explain", "list", "clean", "va
             "log", "completion", "report", "cache")
 # Options that take a value, so the command word can be found without parsing.
 _VALUE_OPTIONS = {"-f", "--file", "-C", "--directory", "-j", "--jobs", "--lock-timeout",
-                  "--format", "-o", "--output", "--debounce", "--trace", "--report"}
+                  "--format", "-o", "--output", "--debounce", "--trace", "--report",
+                  "--executor"}
 _SHORT_VALUES = "fCjo"  # the short ones, as the last letter of a cluster such as `-kj 4`
 _SHORT_FLAGS = "qvkBnh"
 
@@ -68,6 +69,9 @@ def _build_options(parser: argparse.ArgumentParser) -> None:
                         help="write a live HTML page of the build (DAG, timeline) to FILE")
     parser.add_argument("--no-cache", action="store_true",
                         help="neither restore from nor store into the output cache")
+    parser.add_argument("--executor", metavar="URL", type=_executor_url,
+                        help="where commands run: local (default: settings.executor, else "
+                             "local) or dask://HOST:PORT, a Dask scheduler")
 
 
 def _positive_int(text: str) -> int:
@@ -80,6 +84,17 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
     return value
+
+
+def _executor_url(text: str) -> str:
+    import argparse
+
+    from buildflow.executors import url_problem
+
+    problem = url_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text
 
 
 def _help_width() -> int:
@@ -452,7 +467,8 @@ def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
                                 or args.verbose or passthrough or args.trace or args.report):
         fast = fastpath.try_build(targets, overrides, FastOptions(
             file=args.file, jobs=args.jobs, keep_going=args.keep_going, quiet=args.quiet,
-            plain=args.plain, stream=args.stream, cache=not args.no_cache))
+            plain=args.plain, stream=args.stream, cache=not args.no_cache,
+            executor=args.executor))
         if fast is not None:
             return fast
     loaded = fastpath.load(file=args.file, overrides=overrides, args=passthrough)
@@ -463,7 +479,7 @@ def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
                          "lock_timeout": args.lock_timeout, "stream": args.stream,
                          "trace": _writable(args.trace, "--trace"),
                          "report": _writable(args.report, "--report"),
-                         "cache": not args.no_cache, **output}
+                         "cache": not args.no_cache, "executor": args.executor, **output}
         if name == "watch":
             from buildflow.commands import watch
 

@@ -9,12 +9,12 @@ from collections.abc import Iterable
 from buildflow import events as ev
 from buildflow.cache import open_cache
 from buildflow.errors import EXIT_OK
+from buildflow.executors import Executor, open_executor
 from buildflow.fs import LocalFileSystem
 from buildflow.hashing import Hasher
 from buildflow.lock import ProjectLock
 from buildflow.model import Project
 from buildflow.prune import dead_outputs, prune_dead_outputs
-from buildflow.runner import CommandRunner, SubprocessRunner
 from buildflow.scheduler import BuildOptions, BuildResult, Builder, Outcome, TaskResult
 from buildflow.secrets import masked
 from buildflow.staleness import survey
@@ -57,13 +57,14 @@ def as_built(project: Project) -> tuple[Project, State]:
 
 def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = None,
           keep_going: bool = False, force: bool = False, dry_run: bool = False,
-          reporter: ev.Reporter | None = None, runner: CommandRunner | None = None,
+          reporter: ev.Reporter | None = None, runner: Executor | None = None,
           lock_timeout: float | None = None, cwd: str | None = None,
           cache: bool = True) -> BuildResult:
     """Build `targets` (task names, TASK:ITEM instances or output paths; default: the
     Flowfile's defaults, else every task) and return what happened to each task, with the
     project built (reloaded when outputs were pruned), its selected tasks and their records.
-    `cache=False` (or BFLOW_CACHE=0) neither reads nor writes the output cache."""
+    `cache=False` (or BFLOW_CACHE=0) neither reads nor writes the output cache. Commands run
+    on `runner` (the caller's to close), else on the Flowfile's executor."""
     reporter = reporter or ev.Collector()
     targets = list(targets)
     names = selected(project, targets, cwd)
@@ -83,11 +84,14 @@ def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = N
             project = reload(project)  # files its globs matched are gone
             names = selected(project, targets, cwd)
         output_cache = open_cache(project, reporter.warn, use=cache)
-        builder = Builder(project, state, hasher_for(project, state),
-                          runner or SubprocessRunner(), reporter, options, cache=output_cache)
+        executor = runner or open_executor(project.settings.executor)
+        builder = Builder(project, state, hasher_for(project, state), executor, reporter,
+                          options, cache=output_cache)
         try:
             result = builder.build(names)
         finally:
+            if runner is None:
+                executor.close()
             output_cache.close()
             state.close()
         result.project, result.selected, result.state = project, names, state

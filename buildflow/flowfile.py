@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Mapping
 
 from buildflow.errors import FlowfileError, UsageError
+from buildflow.executors import url_problem
 from buildflow.locate import flowfile_path
 from buildflow.model import Settings
 from buildflow.placeholders import BUILTIN_NAMES
@@ -101,7 +102,8 @@ def _syntax_position(message: str, text: str) -> tuple[str, int, int]:
 
 
 SETTINGS_KEYS = ("jobs", "default", "shell", "retries", "retry_delay", "timeout", "env",
-                 "cache_dir", "on_success", "on_failure", "remote_cache", "remote_cache_upload")
+                 "cache_dir", "on_success", "on_failure", "remote_cache", "remote_cache_upload",
+                 "executor")
 TASK_KEYS = ("cmd", "inputs", "outputs", "deps", "foreach", "depfile", "env", "cwd", "retries",
              "retry_delay", "timeout", "always", "description", "interactive", "cache")
 
@@ -148,14 +150,14 @@ def _parse_settings(raw: Any, check: Checker) -> Settings:
                 values[key] = float(number)
     if "env" in raw:
         values["env"] = check.string_table(raw["env"], "settings.env", env=True)
-    if "remote_cache" in raw:
-        url = check.string(raw["remote_cache"], "settings.remote_cache")
+    for key, problem_of in (("remote_cache", remote_url_problem), ("executor", url_problem)):
+        url = check.string(raw[key], f"settings.{key}") if key in raw else None
         if url is not None:
-            problem = remote_url_problem(url)
+            problem = problem_of(url)
             if problem:
-                check.problem("settings.remote_cache", problem)
+                check.problem(f"settings.{key}", problem)
             else:
-                values["remote_cache"] = url
+                values[key] = url
     if "remote_cache_upload" in raw:
         values["remote_cache_upload"] = check.boolean(raw["remote_cache_upload"],
                                                       "settings.remote_cache_upload")

@@ -29,6 +29,7 @@ class Settings(NamedTuple):
     on_failure: str | None = None
     remote_cache: str = ""  # the output cache's server (SPEC §6); "" for none
     remote_cache_upload: bool = True
+    executor: str = "local"  # where commands run (SPEC §7): `local` or `dask://HOST:PORT`
 
 
 class Passthrough(NamedTuple):

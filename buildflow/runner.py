@@ -75,13 +75,12 @@ class Child(Protocol):
         """The exit code once it ends; None if `timeout` seconds pass first."""
 
 
-class CommandRunner(Protocol):
-    def run(self, task: Task, root: str, env: Mapping[str, str], log: IO[bytes]) -> RunResult:
-        """Run every command of `task` in order, stopping at the first failure."""
+class Groups(Protocol):
+    """Where the process groups of running commands are kept (by their leader's pid)."""
 
-    def stop_all(self) -> None:
-        """Stop every running command (whole process groups) and start no more; called once,
-        on interrupt, from any thread."""
+    def add(self, pgid: int) -> None: ...
+
+    def discard(self, pgid: int) -> None: ...
 
 
 def direct_argv(command: str) -> list[str] | None:
@@ -95,13 +94,17 @@ def direct_argv(command: str) -> list[str] | None:
 
 
 class SubprocessRunner:
-    """Runs real processes. Thread-safe: the scheduler calls `run` from worker threads."""
+    """The local executor (`executors.Executor`): runs real processes on this machine.
+    Thread-safe: the scheduler calls `run` from worker threads."""
 
-    def __init__(self, kill_grace: float = KILL_GRACE_SECONDS, attached_stdout: int = 1) -> None:
+    def __init__(self, kill_grace: float = KILL_GRACE_SECONDS, attached_stdout: int = 1,
+                 groups: Groups | None = None) -> None:
         """`attached_stdout`: where an interactive task's stdout goes (bflow's stderr, 2,
-        when bflow's stdout carries `--json` events)."""
+        when bflow's stdout carries `--json` events). `groups` is told each process group as
+        it starts and ends (a Dask worker keeps them where its successor can find them)."""
         self.kill_grace = kill_grace
         self.attached_stdout = attached_stdout
+        self.groups = groups
         self._lock = threading.Lock()
         # bflow's environment when the build starts, as posix_spawn takes it: os.environ
         # itself would be decoded and encoded again, variable by variable, for every command.
@@ -127,6 +130,8 @@ class SubprocessRunner:
                 if isinstance(process, RunResult):
                     return process
                 self._running.add(process)
+                if self.groups is not None:
+                    self.groups.add(process.pid)
             try:
                 timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
                 code = process.wait(timeout)
@@ -138,6 +143,8 @@ class SubprocessRunner:
                     _take_terminal_back(terminal)
                 with self._lock:
                     self._running.discard(process)
+                    if self.groups is not None:
+                        self.groups.discard(process.pid)
             if code < 0:
                 return RunResult(code, signal=-code)
             if code != 0:
@@ -167,6 +174,9 @@ class SubprocessRunner:
             thread.start()
         for thread in threads:
             thread.join()
+
+    def close(self) -> None:
+        """Nothing to let go of: every process ends with its attempt."""
 
 
 def _spawn(argv: list[str], cwd: str, env: Mapping[str, str], log: IO[bytes],

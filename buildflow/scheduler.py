@@ -27,15 +27,15 @@ from types import FrameType
 
 from buildflow import depfile as depfiles
 from buildflow import events as ev
-from buildflow.attempts import Execution, Executor, Wait
+from buildflow.attempts import Attempts, Execution, Wait
 from buildflow.cache import NO_CACHE, OutputCache, Restored
 from buildflow.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, BuildError, FlowfileError
+from buildflow.executors import Executor
 from buildflow.follow import OutputFollower
 from buildflow.hashing import MISSING, UNKNOWN, Hasher
 from buildflow.logs import LogSlot, OldLogs
 from buildflow.model import Project, Task
 from buildflow.plan import Plan
-from buildflow.runner import CommandRunner
 from buildflow.secrets import masked
 from buildflow.signals import SIGINT, SIGTERM, signal
 from buildflow.staleness import Decision, decide
@@ -109,7 +109,7 @@ def _random_jitter() -> float:
 
 
 class Builder:
-    def __init__(self, project: Project, state: State, hasher: Hasher, runner: CommandRunner,
+    def __init__(self, project: Project, state: State, hasher: Hasher, runner: Executor,
                  reporter: ev.Reporter, options: BuildOptions, *, wait: Wait | None = None,
                  jitter: Callable[[], float] = _random_jitter,
                  clock: Callable[[], float] = time.monotonic,
@@ -131,7 +131,7 @@ class Builder:
         # Messages to the main thread: _INTERRUPT (SimpleQueue.put is safe to call from a
         # signal handler), _FINISHED, or an exception from a worker.
         self.messages: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self.executor = Executor(runner, project.root, os.environ,
+        self.attempts = Attempts(runner, project.root, os.environ,
                                  interrupted=self.interrupted, on_retry=self._on_retry,
                                  wait=wait or (lambda event, seconds: event.wait(seconds)),
                                  jitter=jitter, clock=clock)
@@ -454,7 +454,7 @@ class Builder:
                             self._follower.follow(task, slot.path)
                         self._lock.release()
                         try:
-                            done = self.executor.execute(task, slot)
+                            done = self.attempts.execute(task, slot)
                         except OSError as exc:  # the log: a full disk, a read-only cache dir
                             self.messages.put(BuildError(
                                 f"{exc.filename}: cannot write the output log of task "

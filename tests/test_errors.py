@@ -28,7 +28,7 @@ def bug(*args, **kwargs):
 if where == "main":
     buildflow.commands.validate.run = bug
 elif where == "worker":
-    buildflow.attempts.Executor.execute = bug
+    buildflow.attempts.Attempts.execute = bug
 elif where == "crash-file":
     buildflow.commands.validate.run = bug
     tempfile.mkstemp = lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space left"))

@@ -8,8 +8,8 @@ from buildflow import engine, reporters
 from buildflow.commands import invocation_dir
 from buildflow.errors import EXIT_FAILED
 from buildflow.events import Reporter
+from buildflow.executors import open_executor
 from buildflow.model import Project
-from buildflow.runner import SubprocessRunner
 from buildflow.scheduler import BuildResult
 
 
@@ -17,23 +17,27 @@ def run(project: Project, *, targets: list[str], jobs: int | None, keep_going: b
         dry_run: bool, force: bool, lock_timeout: float | None, quiet: bool, verbose: bool,
         plain: bool, json: bool, stream: bool = False, trace: str | None = None,
         report: str | None = None, watching: bool = False, cache: bool = True,
+        executor: str | None = None,
         on_result: Callable[[BuildResult], None] | None = None) -> int:
     """`on_result` sees what a build (not a dry run) left, before the reporter closes: where
     the CLI lets the fast path remember it. A build (not a dry run) is observed: recorded in
-    the history, announced by the hooks, and written to `trace` and `report` when given."""
+    the history, announced by the hooks, and written to `trace` and `report` when given.
+    Commands run on `executor` (`--executor`), else on the Flowfile's."""
     reporter = reporters.choose(json=json, plain=plain, quiet=quiet, verbose=verbose,
                                 stream=stream)
     if not dry_run:
         reporter = _observed(reporter, project, targets, trace, report, watching)
+    # stdout carries the events under --json: an interactive task's goes to stderr
+    runner = open_executor(executor or project.settings.executor,
+                           attached_stdout=2 if json else 1)
     try:
         result = engine.build(project, targets, jobs=jobs, keep_going=keep_going, force=force,
                               dry_run=dry_run, reporter=reporter, lock_timeout=lock_timeout,
-                              cwd=invocation_dir(), cache=cache,
-                              # stdout carries the events: an interactive task's goes to stderr
-                              runner=SubprocessRunner(attached_stdout=2) if json else None)
+                              cwd=invocation_dir(), cache=cache, runner=runner)
         if on_result is not None and not dry_run:
             on_result(result)
     finally:
+        runner.close()
         reporter.close()
     if getattr(reporter, "closed", False):  # stdout closed: every record kept, but say so
         return result.exit_status or EXIT_FAILED

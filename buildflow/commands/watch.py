@@ -20,7 +20,8 @@ def run(project: Project, *, poll: bool, debounce: float, targets: list[str],
         jobs: int | None, keep_going: bool, dry_run: bool, force: bool,
         lock_timeout: float | None, quiet: bool, verbose: bool, plain: bool, json: bool,
         stream: bool = False, trace: str | None = None, report: str | None = None,
-        overrides: Mapping[str, str] | None = None, cache: bool = True) -> int:
+        overrides: Mapping[str, str] | None = None, cache: bool = True,
+        executor: str | None = None) -> int:
     from buildflow.observer import WatchdogSource
     from buildflow.project import load
     from buildflow.watch import Watcher
@@ -30,7 +31,7 @@ def run(project: Project, *, poll: bool, debounce: float, targets: list[str],
         "targets": targets, "jobs": jobs, "keep_going": keep_going, "dry_run": dry_run,
         "force": force, "lock_timeout": lock_timeout, "quiet": quiet, "verbose": verbose,
         "plain": plain, "json": json, "stream": stream, "trace": trace, "report": report,
-        "watching": True, "cache": cache}
+        "watching": True, "cache": cache, "executor": executor}
     previous = signal.signal(signal.SIGTERM, _interrupt)
     source = WatchdogSource(poll=poll, warn=display.warn)
     try:

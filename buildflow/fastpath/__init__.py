@@ -35,10 +35,11 @@ class FastOptions:
 
     def __init__(self, *, file: str | None = None, jobs: int | None = None,
                  keep_going: bool = False, quiet: bool = False, plain: bool = False,
-                 stream: bool = False, cache: bool = True) -> None:
+                 stream: bool = False, cache: bool = True, executor: str | None = None) -> None:
         self.file, self.jobs, self.keep_going, self.quiet, self.plain, self.stream = \
             file, jobs, keep_going, quiet, plain, stream
         self.cache = cache  # False: --no-cache
+        self.executor = executor  # --executor; None: the Flowfile's
 
 
 def try_build(targets: Sequence[str], overrides: Mapping[str, str],
@@ -80,7 +81,8 @@ def try_build(targets: Sequence[str], overrides: Mapping[str, str],
         try:
             result = incremental.build(proof, changed, jobs=options.jobs,
                                        keep_going=options.keep_going, reporter=reporter,
-                                       cache=options.cache, check_part=check_part)
+                                       cache=options.cache, executor=options.executor,
+                                       check_part=check_part)
         finally:
             reporter.close()
         return None if result is None else result.exit_status

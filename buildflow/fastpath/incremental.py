@@ -19,11 +19,11 @@ from collections.abc import Callable, Sequence
 from buildflow import events as ev
 from buildflow.cache import open_cache
 from buildflow.errors import EXIT_OK
+from buildflow.executors import open_executor
 from buildflow.fs import LocalFileSystem
 from buildflow.graph import Graph
 from buildflow.hashing import Hasher, StatRow
 from buildflow.model import Project, Settings, tasks_from_rows
-from buildflow.runner import SubprocessRunner
 from buildflow.scheduler import BuildOptions, BuildResult, Builder
 from buildflow.staleness import Decision, action_of
 from buildflow.state import State, TaskRecord
@@ -39,7 +39,7 @@ Depfiles = dict[int, tuple[int, ...]]  # task -> its depfile inputs, for tasks t
 
 
 def build(proof: Proof, changed: set[int], *, jobs: int | None, keep_going: bool,
-          reporter: ev.Reporter, cache: bool = True,
+          reporter: ev.Reporter, cache: bool = True, executor: str | None = None,
           check_part: Callable[[Sequence[str]], None] | None = None) -> BuildResult | None:
     """Build the part of the proof's project that the `changed` paths reach; None when the
     proof cannot say which part that is (then build the full way). `check_part` (under
@@ -54,7 +54,8 @@ def build(proof: Proof, changed: set[int], *, jobs: int | None, keep_going: bool
     if None in specs.values():
         return None
     entries = {index: _entry(spec, proof.depfiles.get(index, ())) for index, spec in specs.items()}
-    project = _project(proof, Settings(*settings_row), vars_, entries, part)
+    settings = Settings(*settings_row)
+    project = _project(proof, settings, vars_, entries, part)
     names = _names(entries, part)
     try:
         records, stats = _records_and_stats(proof, project, entries, part, changed)
@@ -69,12 +70,14 @@ def build(proof: Proof, changed: set[int], *, jobs: int | None, keep_going: bool
         records, stats, size=proof.state_now[0])
     options = BuildOptions(jobs=jobs or project.default_jobs, keep_going=keep_going)
     output_cache = open_cache(project, reporter.warn, use=cache)
+    runner = open_executor(executor or settings.executor)
     builder = Builder(project, state, Hasher(LocalFileSystem(proof.root), state.stats),
-                      SubprocessRunner(), _WithOthersUpToDate(reporter, proof.count - len(part)),
+                      runner, _WithOthersUpToDate(reporter, proof.count - len(part)),
                       options, cache=output_cache)
     try:
         result = builder.build(names)
     finally:
+        runner.close()
         output_cache.close()
         state.close()
     if result.exit_status == EXIT_OK:

@@ -1,0 +1,125 @@
+"""The Dask executor (`--executor dask://HOST:PORT`): each attempt is one Dask task, run on a
+worker by `executors.remote.run_attempt`; bflow keeps everything else (SPEC §7).
+
+`distributed` is imported, and the scheduler connected to, when the first attempt is
+submitted: a build with nothing to run never pays for either. Each of the builder's `-j`
+threads waits for its own attempt's future, so `-j` bounds how many run at once on the
+cluster. Interactive tasks run here, on bflow's terminal, through the local executor.
+
+A worker lost while it runs an attempt is Dask's to handle: the scheduler runs the task again
+on another worker, and the attempt goes on as one (the new run's output follows the lost one's
+in the log). Only when workers died under it more often than Dask's `allowed-failures` does
+the attempt fail.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Mapping
+
+from buildflow.errors import BuildError
+from buildflow.executors import remote
+from buildflow.model import Task
+from buildflow.runner import RunResult, SubprocessRunner
+from buildflow.signals import SIGKILL, SIGTERM
+from buildflow.typing_lite import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import IO, Any
+
+CONNECT_SECONDS = 10
+_INSTALL = "pip install 'buildflow[dask]'"
+
+
+class DaskExecutor:
+    """Runs attempts on the workers of the Dask scheduler at `url`. Thread-safe."""
+
+    def __init__(self, url: str, *, local: SubprocessRunner) -> None:
+        scheme, _, address = url.partition("://")
+        self.url = url
+        self.address = f"{'tls' if scheme == 'dask+tls' else 'tcp'}://{address}"
+        self.local = local
+        self._lock = threading.Lock()
+        self._client: Any = None
+        self._futures: dict[str, Any] = {}  # attempt id -> its future, while it runs
+        self._stopping = False
+
+    def run(self, task: Task, root: str, env: Mapping[str, str], log: IO[bytes]) -> RunResult:
+        if task.interactive:
+            return self.local.run(task, root, env, log)
+        client = self._connect()
+        attempt = f"bflow-{task.name}-{uuid.uuid4().hex}"
+        with self._lock:
+            if self._stopping:
+                return RunResult(None, signal=SIGTERM)
+            # pure=False and a key of its own: an attempt is never shared with another
+            future = client.submit(remote.run_attempt, attempt, task, root, dict(env),
+                                   log.name, key=attempt, pure=False)
+            self._futures[attempt] = future
+        try:
+            return self._result(future, task, log)
+        finally:
+            with self._lock:
+                del self._futures[attempt]
+            log.seek(0, os.SEEK_END)  # past what the worker wrote, for what bflow adds
+
+    def _result(self, future: Any, task: Task, log: IO[bytes]) -> RunResult:
+        """The attempt's result, once its future has one."""
+        from asyncio import CancelledError
+
+        from distributed import KilledWorker
+
+        try:
+            result: RunResult = future.result()
+            return result
+        except KilledWorker as exc:  # Dask gave up: workers kept dying under the attempt
+            log.seek(0, os.SEEK_END)
+            log.write(f"bflow: {exc.allowed_failures + 1} Dask workers died while running this "
+                      "attempt; Dask gave up on it (KilledWorker)\n".encode())
+            return RunResult(None, signal=SIGKILL)
+        except remote.NotShared as exc:
+            raise BuildError(f"task '{task.name}': {exc}") from None
+        except (Exception, CancelledError) as exc:
+            if self._stopping:  # cancelled by `stop_all` (Ctrl-C)
+                return RunResult(None, signal=SIGTERM)
+            raise BuildError(f"task '{task.name}': the Dask cluster at {self.url} could not run "
+                             f"it: {type(exc).__name__}: {exc}") from None
+
+    def stop_all(self) -> None:
+        """Stop the running attempts' process groups on every worker (and keep the waiting
+        ones from starting there), then cancel their futures."""
+        with self._lock:
+            self._stopping = True
+            client, attempts = self._client, list(self._futures)
+            futures = list(self._futures.values())
+        self.local.stop_all()
+        if client is None or not attempts:
+            return
+        try:
+            client.run(remote.stop, attempts, on_error="ignore")
+        finally:
+            client.cancel(futures)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    def _connect(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                try:
+                    import distributed
+                except ImportError:
+                    raise BuildError(f"--executor {self.url} needs Dask's distributed "
+                                     f"package: {_INSTALL}") from None
+                client: Any = distributed.Client  # untyped
+                try:
+                    self._client = client(self.address, timeout=CONNECT_SECONDS,
+                                          set_as_default=False)
+                except (OSError, TimeoutError) as exc:
+                    raise BuildError(f"--executor {self.url}: cannot reach the Dask scheduler "
+                                     f"({exc}); start one with `dask scheduler` and workers "
+                                     "with `dask worker ADDRESS`") from None
+            return self._client

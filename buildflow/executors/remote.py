@@ -1,0 +1,143 @@
+"""What runs on a Dask worker: one attempt of a task's commands, through the same
+`SubprocessRunner` a local build uses (each command the leader of a new session, so of its own
+process group; the task's timeout enforced here, by killing that whole group).
+
+The attempt's output goes straight into the scratch log bflow opened for it, by its path: the
+project is at the same path on every worker (one machine, or a shared filesystem), so the
+saved logs and `--stream` work as in a local build.
+
+Dask cannot interrupt a running task (`Future.cancel` only forgets it), so bflow stops its
+attempts through `stop`, run on every worker by `Client.run`: it kills their process groups
+and marks them, so one that had not started yet returns at once when it does.
+
+A worker that dies (killed, out of memory, its machine gone) takes the record of its commands
+with it, and its commands, in sessions of their own, would live on beside the attempt Dask
+runs again elsewhere. So each worker process lists its running process groups in a file of
+its own that it holds locked while it lives (`_Registry`); an attempt that starts on the same
+machine first kills the groups listed in any file no living worker holds (`_sweep`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import tempfile
+import threading
+
+from buildflow.model import Task
+from buildflow.runner import RunResult, SubprocessRunner
+from buildflow.signals import SIGKILL, SIGTERM
+
+_lock = threading.Lock()
+_running: dict[str, SubprocessRunner] = {}  # attempt id -> the runner running it
+_stopped: set[str] = set()  # attempts bflow stopped: they must not start
+_registry: _Registry | None = None
+
+
+class NotShared(Exception):
+    """The worker does not see the project where bflow does."""
+
+
+def run_attempt(attempt: str, task: Task, root: str, env: dict[str, str],
+                log_path: str) -> RunResult:
+    """Run one attempt of `task` in `root`, its output appended to `log_path`."""
+    registry = _open_registry()
+    _sweep(registry.directory)
+    runner = SubprocessRunner(groups=registry)
+    with _lock:
+        if attempt in _stopped:
+            return RunResult(None, signal=SIGTERM)
+        _running[attempt] = runner
+    try:
+        try:
+            # no O_CREAT: a log bflow has not made means another filesystem than bflow's
+            fd = os.open(log_path, os.O_WRONLY | os.O_APPEND)
+        except FileNotFoundError:
+            raise NotShared(
+                f"worker on {os.uname().nodename} does not see {log_path}: the project must be "
+                "at the same path on every worker (one machine, or a shared filesystem)"
+            ) from None
+        with os.fdopen(fd, "ab", buffering=0) as log:
+            return runner.run(task, root, env, log)
+    finally:
+        with _lock:
+            del _running[attempt]
+
+
+def stop(attempts: list[str]) -> None:
+    """Kill the process groups of `attempts` running on this worker (SIGTERM, then SIGKILL
+    after the grace period) and keep any of them from starting later."""
+    with _lock:
+        _stopped.update(attempts)
+        runners = [_running[attempt] for attempt in attempts if attempt in _running]
+    threads = [threading.Thread(target=runner.stop_all) for runner in runners]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+class _Registry:
+    """This worker process's running process groups, in a file it holds locked while it
+    lives: the kernel lets go of the lock when the process dies, however it dies."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        name = f"{os.getpid()}-{os.urandom(4).hex()}"
+        self._groups: set[int] = set()
+        self._lock = threading.Lock()
+        # made under a name `_sweep` passes over, and named only once locked
+        hidden = os.path.join(directory, f".{name}")
+        self._fd = os.open(hidden, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        os.rename(hidden, os.path.join(directory, name))
+
+    def add(self, pgid: int) -> None:
+        with self._lock:
+            self._groups.add(pgid)
+            self._write()
+
+    def discard(self, pgid: int) -> None:
+        with self._lock:
+            self._groups.discard(pgid)
+            self._write()
+
+    def _write(self) -> None:
+        data = "".join(f"{pgid}\n" for pgid in sorted(self._groups)).encode()
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, data, 0)
+
+
+def _open_registry() -> _Registry:
+    global _registry
+    with _lock:
+        if _registry is None:
+            directory = os.path.join(tempfile.gettempdir(), f"bflow-dask-{os.getuid()}")
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            _registry = _Registry(directory)
+        return _registry
+
+
+def _sweep(directory: str) -> None:
+    """Kill the process groups listed by workers that died, and forget their files."""
+    for name in os.listdir(directory):
+        if name.startswith("."):
+            continue
+        path = os.path.join(directory, name)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:  # swept meanwhile
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # its worker lives
+                continue
+            for line in os.read(fd, 1 << 16).split():
+                try:
+                    os.killpg(int(line), SIGKILL)
+                except (ProcessLookupError, PermissionError, ValueError):
+                    pass
+            os.unlink(path)
+        finally:
+            os.close(fd)

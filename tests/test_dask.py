@@ -1,0 +1,241 @@
+"""The Dask executor against a real cluster on 127.0.0.1: a `dask scheduler` and two `dask
+worker`s (one thread each) started for this module, and the real `bflow` pointed at them.
+
+Skipped when `distributed` is not installed, except in CI (`CI` set), where that fails: the
+suite is installed there with its `dask` extra."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import suppress
+from pathlib import Path
+
+import pytest
+
+from conftest import Project, bflow_env
+from test_runner import gone, wait_for
+
+try:
+    import distributed
+except ImportError:
+    if os.environ.get("CI"):
+        raise
+    pytest.skip("distributed is not installed (pip install -e '.[test,dask]')",
+                allow_module_level=True)
+
+
+def _dask(*args: str, log: Path) -> subprocess.Popen[bytes]:
+    """`dask ARGS` in a session of its own (so its teardown takes its children too)."""
+    with open(log, "wb") as out:
+        return subprocess.Popen([sys.executable, "-m", "dask", *args], env=bflow_env(),
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM its process group; once the leader has ended (or 10 s have passed), SIGKILL
+    what is left of the group."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with suppress(subprocess.TimeoutExpired):
+        process.wait(10)
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The `dask://` URL of a scheduler with two single-threaded workers (each under a nanny,
+    which starts it again when it dies)."""
+    where = tmp_path_factory.mktemp("dask")
+    scheduler_file = where / "scheduler.json"
+    processes = [_dask("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                       "--scheduler-file", str(scheduler_file), log=where / "scheduler.log")]
+    try:
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists() or not scheduler_file.read_text().strip():
+            assert time.monotonic() < deadline, (where / "scheduler.log").read_text()
+            time.sleep(0.1)
+        address = json.loads(scheduler_file.read_text())["address"]
+        for number in range(2):
+            processes.append(_dask(
+                "worker", address, "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1",
+                "--local-directory", str(where / f"worker-{number}"),
+                log=where / f"worker-{number}.log"))
+        with distributed.Client(address, timeout=30) as client:
+            client.wait_for_workers(2, timeout=60)
+        yield "dask://" + address.removeprefix("tcp://")
+    finally:
+        for process in processes:
+            _stop(process)
+
+
+def events(result: subprocess.CompletedProcess[str]) -> dict[str, dict[str, object]]:
+    """The last --json event of each task, by task name."""
+    found: dict[str, dict[str, object]] = {}
+    for line in result.stdout.splitlines():
+        event = json.loads(line)
+        if "task" in event:
+            found[str(event["task"])] = event
+    return found
+
+
+def gone_soon(*pids: int, timeout: float) -> bool:
+    return wait_for(lambda: all(gone(pid) for pid in pids), timeout)
+
+
+PROJECT = """
+[tasks.compile]
+foreach = "src/*.c"
+cmd = "echo compile >> runs.log; echo compiling {item}; tr a-z A-Z < {item} > {item}.o"
+outputs = ["{item}.o"]
+
+[tasks.link]
+cmd = "echo link >> runs.log; cat src/a.c.o src/b.c.o > app; echo linked >&2"
+inputs = ["src/a.c.o", "src/b.c.o"]
+outputs = ["app"]
+"""
+
+
+def test_a_build_through_dask_equals_a_local_one(cluster: str, tmp_path: Path) -> None:
+    remote, local = Project(tmp_path / "remote"), Project(tmp_path / "local")
+    for project in (remote, local):
+        project.flowfile(PROJECT)
+        project.write("src/a.c", "int a = 1;\n")
+        project.write("src/b.c", "int b = 2;\n")
+    assert sorted(local.build("-j2")) == ["compile", "compile", "link"]
+    result = remote.bflow("--executor", cluster, "-j2", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(remote.runs()) == ["compile", "compile", "link"]
+    for path in ("src/a.c.o", "src/b.c.o", "app"):
+        assert remote.read(path) == local.read(path)
+    assert {name: event["attempts"] for name, event in events(result).items()} == \
+        dict.fromkeys(["compile:src/a.c", "compile:src/b.c", "link"], 1)
+    assert remote.bflow("log", "link").stdout == "linked\n"
+    assert remote.bflow("log", "compile:src/a.c").stdout == "compiling src/a.c\n"
+    # the records are a local build's: nothing is stale, and a local build runs nothing
+    assert remote.bflow("status", "--check").returncode == 0
+    assert remote.build() == []
+
+
+def test_the_flowfile_picks_dask_and_output_streams_back(cluster: str, project: Project) -> None:
+    project.flowfile(f"""
+        [settings]
+        executor = "{cluster}"
+
+        [tasks.talk]
+        cmd = "echo run >> runs.log; echo $PPID > parent; echo one; echo two"
+    """)
+    result = project.bflow("--stream", "--plain")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "talk | one\n" in result.stdout and "talk | two\n" in result.stdout
+    assert project.runs() == ["run"]
+    with distributed.Client("tcp://" + cluster.removeprefix("dask://")) as client:
+        workers = set(client.run(os.getpid).values())
+    assert int(project.read("parent")) in workers  # a worker started it, not bflow
+
+
+def test_a_failure_on_a_worker_fails_the_build(cluster: str, project: Project) -> None:
+    project.flowfile("""
+        [tasks.broken]
+        cmd = "echo run >> runs.log; echo 'it broke'; exit 3"
+    """)
+    result = project.bflow("--executor", cluster, "--plain")
+    assert result.returncode == 1
+    assert "FAILED broken: exit 3 (1 attempt" in result.stdout
+    assert "it broke" in result.stdout
+    assert project.runs() == ["run"]
+
+
+def test_a_failed_attempt_is_retried_on_the_cluster(cluster: str, project: Project) -> None:
+    project.flowfile("""
+        [tasks.flaky]
+        cmd = "echo run >> runs.log; echo try $(wc -l < runs.log); test $(wc -l < runs.log) -ge 3"
+        retries = 2
+        retry_delay = 0.05
+    """)
+    result = project.bflow("--executor", cluster, "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert project.runs() == ["run"] * 3
+    assert events(result)["flaky"]["attempts"] == 3
+    log = project.bflow("log", "flaky").stdout
+    assert log.index("try 1") < log.index("attempt 2 of 3") < log.index("try 2") \
+        < log.index("attempt 3 of 3") < log.index("try 3")
+
+
+def test_a_timeout_kills_the_whole_group_on_the_worker(cluster: str, project: Project) -> None:
+    project.flowfile("""
+        [tasks.slow]
+        cmd = "echo run >> runs.log; echo $$ > leader.pid; sleep 60 & echo $! > child.pid; wait"
+        timeout = 1
+    """)
+    result = project.bflow("--executor", cluster, "--plain")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "FAILED slow: timed out after 1s (1 attempt" in result.stdout
+    assert gone_soon(int(project.read("leader.pid")), int(project.read("child.pid")), timeout=3)
+    assert project.runs() == ["run"]
+
+
+def test_ctrl_c_kills_the_remote_process_groups(cluster: str, project: Project) -> None:
+    project.flowfile("""
+        [tasks.one]
+        cmd = "sleep 60 & echo $! > one.pid; trap '' TERM; wait"
+
+        [tasks.two]
+        cmd = "sleep 60 & echo $! > two.pid; wait"
+    """)
+    bflow = subprocess.Popen([sys.executable, "-m", "buildflow", "--executor", cluster, "-j2",
+                              "--plain"], cwd=project.root, env=bflow_env(),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 30
+    while not all((project.root / name).exists() and (project.root / name).read_text()
+                  for name in ("one.pid", "two.pid")):
+        assert time.monotonic() < deadline and bflow.poll() is None
+        time.sleep(0.05)
+    pids = [int(project.read(name)) for name in ("one.pid", "two.pid")]
+    bflow.send_signal(signal.SIGINT)
+    output, _ = bflow.communicate(timeout=30)
+    assert bflow.returncode == 130, output
+    # bflow returns once the groups are killed (`one` ignores SIGTERM: SIGKILLed after 2 s)
+    assert gone_soon(*pids, timeout=1), output
+    assert project.bflow("status", "--check").returncode == 1  # nothing recorded as built
+
+
+def test_a_worker_lost_mid_task_is_run_again_without_using_an_attempt(
+        cluster: str, project: Project) -> None:
+    # The first run kills its own worker (the command's parent) and lingers, as a command
+    # would whose worker died under it; the second run, on whichever worker Dask picks, works.
+    project.flowfile("""
+        [tasks.victim]
+        cmd = '''
+            echo run >> runs.log
+            if [ ! -e killed ]; then
+                touch killed; sleep 60 & echo $! > orphan.pid; kill -9 $PPID; wait
+            fi
+            echo built > out.txt
+        '''
+        outputs = ["out.txt"]
+    """)
+    result = project.bflow("--executor", cluster, "--json", timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert project.runs() == ["run", "run"]
+    assert events(result)["victim"]["attempts"] == 1
+    assert project.read("out.txt") == "built\n"
+    assert gone_soon(int(project.read("orphan.pid")), timeout=5)  # killed before the rerun
+
+
+def test_an_unreachable_scheduler_stops_the_build_saying_so(project: Project) -> None:
+    project.flowfile("""
+        [tasks.a]
+        cmd = "echo run >> runs.log"
+    """)
+    result = project.bflow("--executor", "dask://127.0.0.1:1")  # nothing listens there
+    assert result.returncode == 1
+    assert "cannot reach the Dask scheduler" in result.stderr
+    assert project.runs() == []
