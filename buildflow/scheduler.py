@@ -546,9 +546,7 @@ class Builder:
         if not task.depfile:
             return {}
         try:
-            with open(os.path.join(self.project.root, task.depfile), encoding="utf-8",
-                      errors="surrogateescape") as handle:
-                text = handle.read()
+            text = self.hasher.fs.read(task.depfile).decode("utf-8", "surrogateescape")
         except (FileNotFoundError, IsADirectoryError):
             return {}
         found: dict[str, str] = {}

@@ -25,9 +25,10 @@ from buildflow.cache import Restored, cacheable, config
 from buildflow.cache.entry import (Blob, Damaged, Entry, decode_entry, decode_manifest,
                                    encode_manifest)
 from buildflow.cache.key import action_key, depfile_key, portable
-from buildflow.cache.local import LocalStore, write_atomically
+from buildflow.cache.local import LocalStore
 from buildflow.cache.remote import Remote, RemoteError
 from buildflow.contents import hash_regular_file
+from buildflow.fs import replace_file
 from buildflow.hashing import MISSING, UNKNOWN
 from buildflow.logs import log_path
 from buildflow.model import Project, Task
@@ -175,8 +176,8 @@ class Cache:
             contents.append(data)
         files = entry.outputs + ((entry.depfile,) if entry.depfile is not None else ())
         for blob, data in zip(files, contents):
-            write_atomically(os.path.join(self.root, blob.path), data,
-                             self._modes[blob.executable])
+            replace_file(os.path.join(self.root, blob.path), data,
+                         mode=self._modes[blob.executable], sync=False)  # as a command writes
         return contents[-1] if entry.log is not None else None
 
     def _hash(self, path: str) -> str:
