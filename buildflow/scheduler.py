@@ -37,7 +37,7 @@ from buildflow.model import Project, Task
 from buildflow.plan import Plan
 from buildflow.runner import CommandRunner
 from buildflow.secrets import masked
-from buildflow.signals import SIGINT, SIGTERM, signal
+from buildflow.signals import SIGINT, SIGTERM, signal, without_signals
 from buildflow.staleness import Decision, decide
 from buildflow.state import State, TaskRecord
 from buildflow.typing_lite import TYPE_CHECKING, NamedTuple
@@ -161,7 +161,7 @@ class Builder:
         if self._follower is not None:
             follow_thread = threading.Thread(target=self._follow, args=(following,),
                                              name="bflow-follow", daemon=True)
-            follow_thread.start()
+            without_signals(follow_thread.start)
         try:
             return self._loop(names)
         finally:
@@ -205,7 +205,7 @@ class Builder:
         if not self.interrupted.is_set():
             self.interrupted.set()
             self._stopper = threading.Thread(target=self.runner.stop_all, name="bflow-stop")
-            self._stopper.start()
+            without_signals(self._stopper.start)
 
     def _loop(self, names: list[str]) -> BuildResult:
         tasks = self.tasks
@@ -278,7 +278,7 @@ class Builder:
             worker = threading.Thread(target=self._work, args=(number,), name=f"bflow-{number}",
                                       daemon=True)
             self._workers.append(worker)
-            worker.start()
+            without_signals(worker.start)
 
     def _settle(self, plan: Plan, stale: list[tuple[int, str, Decision]],
                 result: BuildResult, enough: int | None = None) -> bool:

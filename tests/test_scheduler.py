@@ -4,6 +4,7 @@ the same promises kept by real processes under the real `bflow`."""
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import textwrap
 import threading
@@ -274,6 +275,28 @@ def test_a_bug_in_a_worker_reaches_the_caller(tmp_path: Path) -> None:
 
     with pytest.raises(RuntimeError, match="runner bug"):
         engine_build(tmp_path, Broken())
+
+
+def test_signals_go_to_the_main_thread_only(tmp_path: Path) -> None:
+    """Python runs signal handlers in the main thread only, and a Ctrl-C the kernel handed to
+    a worker went unseen while the main thread waited: every thread of a build blocks SIGINT
+    and SIGTERM, so that the kernel hands them to the main thread."""
+    flowfile(tmp_path, INDEPENDENT)
+
+    class Masks(FakeRunner):
+        def __init__(self) -> None:
+            super().__init__()
+            self.blocked: list[set[int]] = []
+
+        def run(self, task: Task, root: str, env: object, log: IO[bytes]) -> RunResult:
+            self.blocked.append(signal.pthread_sigmask(signal.SIG_BLOCK, []))
+            return super().run(task, root, env, log)
+
+    runner = Masks()
+    engine_build(tmp_path, runner, jobs=2)
+    assert len(runner.blocked) == 4
+    assert all({signal.SIGINT, signal.SIGTERM} <= blocked for blocked in runner.blocked)
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
 
 
 # --- real processes -------------------------------------------------------------------------

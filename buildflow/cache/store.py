@@ -30,6 +30,7 @@ from buildflow.cache.remote import Remote, RemoteError
 from buildflow.contents import hash_regular_file
 from buildflow.fs import replace_file
 from buildflow.hashing import MISSING, UNKNOWN
+from buildflow.signals import without_signals
 from buildflow.logs import log_path
 from buildflow.model import Project, Task
 from buildflow.staleness import Decision
@@ -205,7 +206,7 @@ class Cache:
         if self._storer is None:
             self._storer = threading.Thread(target=self._store_all, name="bflow-cache",
                                             daemon=True)
-            self._storer.start()
+            without_signals(self._storer.start)
         self._queue.put((task, record))
 
     def _store_all(self) -> None:
