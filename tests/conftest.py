@@ -31,6 +31,28 @@ def run_bflow(*args: str, cwd: Path, env: dict[str, str] | None = None,
                           capture_output=True, text=True, timeout=timeout)
 
 
+def git(root: Path, *args: str) -> str:
+    """Run git in `root` as a fixed author; its output."""
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+                          cwd=root, check=True, capture_output=True, text=True).stdout
+
+
+def children() -> set[int]:
+    """The processes whose parent is this one, zombies included: to tell that code under test
+    reaped every child it made, whatever other tests of this process left running."""
+    found = set()
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                stat = Path("/proc", name, "stat").read_bytes()
+            except OSError:  # ended meanwhile
+                continue
+            # "PID (COMM) STATE PPID ...", where COMM may hold spaces and parentheses
+            if int(stat[stat.rfind(b")") + 2:].split()[1]) == os.getpid():
+                found.add(int(name))
+    return found
+
+
 def wait_past_timestamp_slack(path: Path) -> None:
     """Wait until the last write of a depfile input is older than the scheduler's timestamp
     slack: one written just before its task starts counts as written during the run (recorded
