@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from conftest import run_bflow, wait_past_timestamp_slack
+from conftest import date_past_timestamp_slack, run_bflow
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -305,7 +305,7 @@ def dry_run(root: Path, env: dict[str, str], *args: str) -> tuple[set[str], set[
 def check_build(root: Path, model: Model, scratch: Path, env: dict[str, str]) -> None:
     for path in DEPFILE_SOURCES:
         if (root / path).exists():
-            wait_past_timestamp_slack(root / path)
+            date_past_timestamp_slack(root / path)
     assignments = [f"{name}={value}" for name, value in overrides(model).items()]
     own, named = dry_run(root, env, *assignments)
     ran = build_and_count(root, *assignments, env=env)
