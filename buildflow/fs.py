@@ -146,7 +146,7 @@ class LocalAppendFile:
     so a killed build keeps every record it finished."""
 
     def __init__(self, path: str, keep: int) -> None:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         self._file = open(path, "r+b" if os.path.exists(path) else "w+b", buffering=0)
         try:
             self._file.truncate(keep)
