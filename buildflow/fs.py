@@ -179,20 +179,22 @@ def is_temp_file(path: str) -> bool:
     return name.startswith(".") and name.endswith(".tmp")
 
 
-def replace_file(path: str, *chunks: bytes, mode: int = 0o644, sync: bool = True) -> None:
+def replace_file(path: str, *chunks: bytes, mode: int | None = None, sync: bool = True) -> None:
     """Write `path` whole under a temp name unique to this process and thread beside it, then
     rename it into place (making its directory when missing): a reader (another build,
-    another thread, a browser) sees the old file or the new one, never a part. `sync` flushes
+    another thread, a browser) sees the old file or the new one, never a part. Its mode is
+    `mode` when given, whatever the umask; else what the umask leaves. `sync` flushes
     the data to disk before the rename, so a power cut cannot leave an empty file in its
     place; files that are only shown (logs, reports), or that are checked whenever read and
     rebuilt when damaged (the proof, the project cache, the output cache), skip it."""
     temp = os.path.join(os.path.dirname(path),
                         f".{os.path.basename(path)}.{os.getpid()}-{threading.get_ident()}.tmp")
+    flags, created = os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666 if mode is None else mode
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        fd = os.open(temp, flags, created)
     except FileNotFoundError:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        fd = os.open(temp, flags, created)
     try:
         with os.fdopen(fd, "wb") as handle:
             for chunk in chunks:  # in pieces: a large blob is not copied to be joined
@@ -200,7 +202,8 @@ def replace_file(path: str, *chunks: bytes, mode: int = 0o644, sync: bool = True
             handle.flush()
             if sync:
                 os.fsync(handle.fileno())
-        os.chmod(temp, mode)  # whatever the umask took away
+        if mode is not None:
+            os.chmod(temp, mode)  # whatever the umask took away
         os.replace(temp, path)
     except BaseException:
         try:

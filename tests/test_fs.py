@@ -11,13 +11,19 @@ import pytest
 from buildflow.fs import LocalFileSystem, is_temp_file, replace_file
 
 
-def test_a_file_replaced_is_whole_with_its_mode_and_no_temp_file_beside_it(tmp_path: Path) -> None:
+def test_a_file_replaced_is_whole_with_its_mode_and_no_temp_file_beside_it(
+        tmp_path: Path) -> None:
     target = tmp_path / "deep" / "er" / "file"  # its directory is made
     replace_file(str(target), b"one ", b"two", mode=0o755)
     assert target.read_bytes() == b"one two"
     assert target.stat().st_mode & 0o777 == 0o755  # whatever the umask
-    replace_file(str(target), b"three")
+    old_umask = os.umask(0o077)
+    try:
+        replace_file(str(target), b"three")
+    finally:
+        os.umask(old_umask)
     assert target.read_bytes() == b"three"
+    assert target.stat().st_mode & 0o777 == 0o600  # no mode given: the umask's
     assert os.listdir(target.parent) == ["file"]
 
 

@@ -44,7 +44,7 @@ class LocalStore:
     def put(self, kind: str, key: str, data: bytes) -> None:
         # not synced: a store shared by every build, written under the build's lock; an
         # entry a power cut empties is damaged, which reads as a miss
-        replace_file(self.path(kind, key), data, sync=False)
+        replace_file(self.path(kind, key), data, mode=0o644, sync=False)
 
     def get_blob(self, sha256: str, size: int) -> bytes | None:
         """A blob's bytes, checked; None when the store does not have it."""
