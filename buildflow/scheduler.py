@@ -94,6 +94,8 @@ class BuildOptions(NamedTuple):
 
 # How often the logs of running tasks are read for new lines, when the reporter follows them.
 FOLLOW_SECONDS = 0.05
+# How often the main thread wakes to run the handler of a signal another thread took.
+SIGNAL_CHECK_SECONDS = 0.1
 
 # How far in the future a depfile input's mtime may be before bflow warns of the clock.
 TIMESTAMP_SLACK_NS = 50_000_000
@@ -223,7 +225,12 @@ class Builder:
                 self._failed()
             self._advance()
         while not self._finished:
-            message = self.messages.get()
+            try:
+                # Woken now and then: Python runs signal handlers in the main thread only,
+                # and a Ctrl-C the kernel hands to a worker does not end this wait
+                message = self.messages.get(timeout=SIGNAL_CHECK_SECONDS)
+            except queue.Empty:
+                continue
             if message is _INTERRUPT:
                 with self._lock:
                     self._interrupt()
@@ -278,7 +285,7 @@ class Builder:
             worker = threading.Thread(target=self._work, args=(number,), name=f"bflow-{number}",
                                       daemon=True)
             self._workers.append(worker)
-            without_signals(worker.start)
+            worker.start()  # signals unblocked: the commands it starts inherit its mask
 
     def _settle(self, plan: Plan, stale: list[tuple[int, str, Decision]],
                 result: BuildResult, enough: int | None = None) -> bool:

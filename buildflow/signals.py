@@ -28,9 +28,10 @@ __all__ = ["SIG_BLOCK", "SIG_SETMASK", "SIGINT", "SIGKILL", "SIGPIPE", "SIGTERM"
 def without_signals(start: Callable[[], T]) -> T:
     """Call `start` (a thread's, or a library's that starts threads) with SIGINT and SIGTERM
     blocked, so that every thread it starts keeps them blocked and the kernel delivers them
-    to the main thread. Python runs handlers only there, and a signal another thread takes
-    does not wake the main thread from a wait on a lock: a Ctrl-C went unseen until
-    something else woke it (the running tasks ending)."""
+    to another thread. Python runs handlers in the main thread only, and a signal another
+    thread takes does not wake it from a wait on a lock: a Ctrl-C went unseen until
+    something else woke it. Never for a thread that starts processes: they would inherit
+    the mask, and ignore Ctrl-C."""
     old = pthread_sigmask(SIG_BLOCK, (SIGINT, SIGTERM))
     try:
         return start()
