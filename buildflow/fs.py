@@ -1,7 +1,11 @@
-"""The filesystem as the engine sees it: a small interface, and the real implementation.
+"""The disk as the engine sees it: one small interface (stat, hash, read, append, replace,
+list, now), and the real implementation.
 
-Hashing and the state log go through this, so a test can count reads or inject a full disk
-without touching the engine.
+Hashing, the state log and depfile reading go through it, so a test runs them on an in-memory
+disk with a clock it sets (`tests/memfs.py`), counts reads or injects a full disk, without
+touching the engine and without waiting for real time to pass. `replace_file` is the one way
+a file is written whole (a temp file, fsync, a rename); modules outside the engine (the fast
+path, the output cache, the reports) call it directly.
 """
 
 from __future__ import annotations
@@ -20,6 +24,18 @@ class Stat(NamedTuple):
     is_dir: bool
 
 
+class AppendFile(Protocol):
+    """A file that grows by whole records (`FileSystem.append`)."""
+
+    size: int
+
+    def write(self, data: bytes) -> None:
+        """Append all of `data` or, when that fails (a full disk), nothing: raises OSError."""
+
+    def close(self) -> None:
+        """Flush to disk and close."""
+
+
 class FileSystem(Protocol):
     def stat(self, path: str) -> Stat | None:
         """Follows symlinks; None when nothing is there (or a link dangles)."""
@@ -28,6 +44,16 @@ class FileSystem(Protocol):
         """A regular file's content hash, and its stat taken when it was opened, before the
         read. Raises FileNotFoundError when nothing is there, IsADirectoryError for a
         directory, another OSError when it cannot be read."""
+
+    def read(self, path: str) -> bytes:
+        """A file's bytes. Raises FileNotFoundError when nothing is there."""
+
+    def append(self, path: str, keep: int) -> AppendFile:
+        """`path` (made, with its directory, when missing) cut to its first `keep` bytes, open
+        for appending."""
+
+    def replace(self, path: str, *chunks: bytes) -> None:
+        """Write `path` whole: a reader, or a crash, finds the old file or the new one."""
 
     def list_tree(self, path: str) -> list[str]:
         """Every file below a directory, as sorted paths relative to it."""
@@ -87,6 +113,16 @@ class LocalFileSystem:
         digest, st = hash_regular_file(self._abs(path), buffer)
         return _stat(st), digest
 
+    def read(self, path: str) -> bytes:
+        with open(self._abs(path), "rb") as handle:
+            return handle.read()
+
+    def append(self, path: str, keep: int) -> AppendFile:
+        return LocalAppendFile(self._abs(path), keep)
+
+    def replace(self, path: str, *chunks: bytes) -> None:
+        replace_file(self._abs(path), *chunks)
+
     def list_tree(self, path: str) -> list[str]:
         base = self._abs(path)
         found = []
@@ -103,6 +139,78 @@ class LocalFileSystem:
 
     def now_ns(self) -> int:
         return time.time_ns()
+
+
+class LocalAppendFile:
+    """A real file open for appending, unbuffered: each record reaches the OS when written,
+    so a killed build keeps every record it finished."""
+
+    def __init__(self, path: str, keep: int) -> None:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        self._file = open(path, "r+b" if os.path.exists(path) else "w+b", buffering=0)
+        try:
+            self._file.truncate(keep)
+            self._file.seek(0, os.SEEK_END)
+        except OSError:
+            self._file.close()
+            raise
+        self.size = keep
+
+    def write(self, data: bytes) -> None:
+        try:
+            if self._file.write(data) != len(data):
+                raise OSError(28, "short write (disk full?)")
+        except OSError:
+            self._file.truncate(self.size)  # later records must not follow a torn one
+            raise
+        self.size += len(data)
+
+    def close(self) -> None:
+        try:
+            os.fsync(self._file.fileno())
+        except OSError:
+            pass
+        self._file.close()
+
+
+def is_temp_file(path: str) -> bool:
+    """Whether `path` is a temp file `replace_file` left (a build killed while writing)."""
+    name = os.path.basename(path)
+    return name.startswith(".") and name.endswith(".tmp")
+
+
+def replace_file(path: str, *chunks: bytes, mode: int | None = None, sync: bool = True) -> None:
+    """Write `path` whole under a temp name unique to this process and thread beside it, then
+    rename it into place (making its directory when missing): a reader (another build,
+    another thread, a browser) sees the old file or the new one, never a part. Its mode is
+    `mode` when given, whatever the umask; else what the umask leaves. `sync` flushes
+    the data to disk before the rename, so a power cut cannot leave an empty file in its
+    place; files that are only shown (logs, reports), or that are checked whenever read and
+    rebuilt when damaged (the proof, the project cache, the output cache), skip it."""
+    temp = os.path.join(os.path.dirname(path),
+                        f".{os.path.basename(path)}.{os.getpid()}-{threading.get_ident()}.tmp")
+    flags, created = os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666 if mode is None else mode
+    try:
+        fd = os.open(temp, flags, created)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        fd = os.open(temp, flags, created)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            for chunk in chunks:  # in pieces: a large blob is not copied to be joined
+                handle.write(chunk)
+            handle.flush()
+            if sync:
+                os.fsync(handle.fileno())
+        if mode is not None:
+            os.chmod(temp, mode)  # whatever the umask took away
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise
 
 
 def _stat(st: os.stat_result) -> Stat:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from buildflow.fs import replace_file
 from buildflow.hashing import text_digest
 from buildflow.typing_lite import TYPE_CHECKING
 
@@ -66,11 +67,7 @@ class OldLogs:
             self.remove(task_name)
             return ""
         log = log_path(self.cache_dir, task_name)
-        temporary = os.path.splitext(log)[0] + ".tmp"
-        os.makedirs(self.logs_dir, exist_ok=True)
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-        os.replace(temporary, log)
+        replace_file(log, data, sync=False)  # a log is only shown
         return seal(log)
 
 
@@ -134,10 +131,7 @@ def seal(path: str, mask: Callable[[str], str] | None = None) -> str:
     if mask is not None:
         with open(path, "rb") as handle:
             text = mask(handle.read().decode("utf-8", "surrogateescape"))
-        temporary = os.path.splitext(path)[0] + ".tmp"
-        with open(temporary, "wb") as handle:
-            handle.write(text.encode("utf-8", "surrogateescape"))
-        os.replace(temporary, path)
+        replace_file(path, text.encode("utf-8", "surrogateescape"), sync=False)
     size = os.stat(path).st_size
     with open(path, "rb") as handle:
         if size > MAX_PRINTED_OUTPUT:

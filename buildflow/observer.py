@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Collection
 from typing import Any
 
+from buildflow.signals import without_signals
 from buildflow.watchset import Change
 
 POLL_INTERVAL = 1.0
@@ -70,7 +71,7 @@ class WatchdogSource:
         self.warn = warn
         self.observer_for = observer_for
         self.observer = observer_for(poll)
-        self.observer.start()
+        without_signals(self.observer.start)
         self.watches: dict[tuple[str, bool], Any] = {}
 
     def watch(self, roots: Collection[tuple[str, bool]]) -> None:
@@ -79,8 +80,8 @@ class WatchdogSource:
             self.observer.unschedule(self.watches.pop(key))
         for path, recursive in sorted(set(roots) - set(self.watches)):
             try:
-                self.watches[path, recursive] = self.observer.schedule(
-                    self.handler, path, recursive=recursive)
+                self.watches[path, recursive] = without_signals(  # it starts a thread
+                    lambda: self.observer.schedule(self.handler, path, recursive=recursive))
             except FileNotFoundError:
                 continue
             except OSError as exc:
@@ -97,7 +98,7 @@ class WatchdogSource:
         self.poll = True
         self.watches.clear()
         self.observer = self.observer_for(True)
-        self.observer.start()
+        without_signals(self.observer.start)
 
     def get(self, timeout: float | None) -> Change | None:
         """The next change; None when `timeout` seconds pass without one."""

@@ -37,7 +37,7 @@ from buildflow.logs import LogSlot, OldLogs
 from buildflow.model import Project, Task
 from buildflow.plan import Plan
 from buildflow.secrets import masked
-from buildflow.signals import SIGINT, SIGTERM, signal
+from buildflow.signals import SIGINT, SIGTERM, signal, without_signals
 from buildflow.staleness import Decision, decide
 from buildflow.state import State, TaskRecord
 from buildflow.typing_lite import TYPE_CHECKING, NamedTuple
@@ -94,6 +94,8 @@ class BuildOptions(NamedTuple):
 
 # How often the logs of running tasks are read for new lines, when the reporter follows them.
 FOLLOW_SECONDS = 0.05
+# How often the main thread wakes to run the handler of a signal another thread took.
+SIGNAL_CHECK_SECONDS = 0.1
 
 # How far in the future a depfile input's mtime may be before bflow warns of the clock.
 TIMESTAMP_SLACK_NS = 50_000_000
@@ -161,7 +163,7 @@ class Builder:
         if self._follower is not None:
             follow_thread = threading.Thread(target=self._follow, args=(following,),
                                              name="bflow-follow", daemon=True)
-            follow_thread.start()
+            without_signals(follow_thread.start)
         try:
             return self._loop(names)
         finally:
@@ -205,7 +207,7 @@ class Builder:
         if not self.interrupted.is_set():
             self.interrupted.set()
             self._stopper = threading.Thread(target=self.runner.stop_all, name="bflow-stop")
-            self._stopper.start()
+            without_signals(self._stopper.start)
 
     def _loop(self, names: list[str]) -> BuildResult:
         tasks = self.tasks
@@ -223,7 +225,12 @@ class Builder:
                 self._failed()
             self._advance()
         while not self._finished:
-            message = self.messages.get()
+            try:
+                # Woken now and then: Python runs signal handlers in the main thread only,
+                # and a Ctrl-C the kernel hands to a worker does not end this wait
+                message = self.messages.get(timeout=SIGNAL_CHECK_SECONDS)
+            except queue.Empty:
+                continue
             if message is _INTERRUPT:
                 with self._lock:
                     self._interrupt()
@@ -278,7 +285,7 @@ class Builder:
             worker = threading.Thread(target=self._work, args=(number,), name=f"bflow-{number}",
                                       daemon=True)
             self._workers.append(worker)
-            worker.start()
+            worker.start()  # signals unblocked: the commands it starts inherit its mask
 
     def _settle(self, plan: Plan, stale: list[tuple[int, str, Decision]],
                 result: BuildResult, enough: int | None = None) -> bool:
@@ -546,9 +553,7 @@ class Builder:
         if not task.depfile:
             return {}
         try:
-            with open(os.path.join(self.project.root, task.depfile), encoding="utf-8",
-                      errors="surrogateescape") as handle:
-                text = handle.read()
+            text = self.hasher.fs.read(task.depfile).decode("utf-8", "surrogateescape")
         except (FileNotFoundError, IsADirectoryError):
             return {}
         found: dict[str, str] = {}

@@ -1,13 +1,18 @@
 """The signal numbers and `signal()` that a build needs, from `_signal`, the module under
 `signal`: importing `signal` builds enums of every signal and handler (and imports `enum`),
-about 1 ms of an edit's build. Interpreters other than CPython get them from `signal`."""
+about 1 ms of an edit's build. Interpreters other than CPython get them from `signal`. And
+`without_signals`, which keeps SIGINT and SIGTERM for the main thread."""
 
 from __future__ import annotations
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from signal import (SIG_BLOCK, SIG_SETMASK, SIGINT, SIGKILL, SIGPIPE, SIGTERM,
                         SIGTTOU, SIGXFSZ, pthread_sigmask, signal)
+    from typing import TypeVar
+
+    T = TypeVar("T")
 else:
     try:
         from _signal import (SIG_BLOCK, SIG_SETMASK, SIGINT, SIGKILL, SIGPIPE, SIGTERM,
@@ -17,7 +22,21 @@ else:
                             SIGTTOU, SIGXFSZ, pthread_sigmask, signal)
 
 __all__ = ["SIG_BLOCK", "SIG_SETMASK", "SIGINT", "SIGKILL", "SIGPIPE", "SIGTERM",
-           "SIGTTOU", "SIGXFSZ", "pthread_sigmask", "signal"]
+           "SIGTTOU", "SIGXFSZ", "pthread_sigmask", "signal", "without_signals"]
+
+
+def without_signals(start: Callable[[], T]) -> T:
+    """Call `start` (a thread's, or a library's that starts threads) with SIGINT and SIGTERM
+    blocked, so that every thread it starts keeps them blocked and the kernel delivers them
+    to another thread. Python runs handlers in the main thread only, and a signal another
+    thread takes does not wake it from a wait on a lock: a Ctrl-C went unseen until
+    something else woke it. Never for a thread that starts processes: they would inherit
+    the mask, and ignore Ctrl-C."""
+    old = pthread_sigmask(SIG_BLOCK, (SIGINT, SIGTERM))
+    try:
+        return start()
+    finally:
+        pthread_sigmask(SIG_SETMASK, old)
 
 
 def signal_name(signum: int) -> str:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 
 from buildflow.errors import BuildError
 from buildflow.frames import FRAME, HEADER, decode_at, encode, generation_frame, size_at
+from buildflow.fs import AppendFile, FileSystem, LocalFileSystem
 from buildflow.gcpause import paused
 from buildflow.hashing import StatEntry, StatRow
 from buildflow.typing_lite import TYPE_CHECKING, NamedTuple
@@ -51,14 +52,16 @@ class TaskRecord(NamedTuple):
 
 class State:
     def __init__(self, path: str | os.PathLike[str],
-                 warn: Callable[[str], None] = lambda _: None) -> None:
+                 warn: Callable[[str], None] = lambda _: None,
+                 fs: FileSystem | None = None) -> None:
         self.path = os.fspath(path)
         self.warn = warn
+        self.fs: FileSystem = fs or LocalFileSystem("")  # paths as given
         self.tasks: dict[str, TaskRecord] = {}
         self.stats: dict[str, StatRow] = {}
         self._tail = 0  # weight of the records after the snapshot (all, when there is none)
         self._good_size = 0
-        self._handle: Any = None
+        self._handle: AppendFile | None = None
         self._partial = False
         self.generation: str | None = None  # None: a new log, or one an older bflow wrote
 
@@ -77,8 +80,7 @@ class State:
 
     def load(self) -> State:
         try:
-            with open(self.path, "rb") as handle:
-                data = handle.read()
+            data = self.fs.read(self.path)
         except FileNotFoundError:
             return self
         except OSError as exc:
@@ -157,27 +159,20 @@ class State:
     def _append(self, payload: tuple[Any, ...]) -> None:
         if self._handle is None:
             try:
-                os.makedirs(os.path.dirname(self.path), exist_ok=True)
-                self._handle = open(self.path, "r+b" if os.path.exists(self.path) else "w+b",
-                                    buffering=0)
-                self._handle.truncate(self._good_size)
-                self._handle.seek(0, os.SEEK_END)
+                self._handle = self.fs.append(self.path, self._good_size)
                 if self._good_size == 0:
                     self.generation, frame = generation_frame()
                     self._handle.write(HEADER + frame)
-                    self._good_size = len(HEADER) + len(frame)
+                    self._good_size = self._handle.size
             except OSError as exc:
                 self._handle = None
                 raise BuildError(f"{self.path}: cannot write the build state: {exc.strerror}; "
                                  f"check that the cache dir is writable") from None
-        frame = encode(payload)
         try:
-            if self._handle.write(frame) != len(frame):
-                raise OSError(28, "short write (disk full?)")
+            self._handle.write(encode(payload))  # all of it, or nothing
         except OSError as exc:
-            self._handle.truncate(self._good_size)  # later records must not follow a torn one
             raise BuildError(f"{self.path}: cannot write the build state: {exc.strerror}") from None
-        self._good_size += len(frame)
+        self._good_size = self._handle.size
         self._tail += _weight(payload)
 
     def record_success(self, name: str, record: TaskRecord,
@@ -201,10 +196,6 @@ class State:
     def close(self) -> None:
         """Flush to disk; compact when the records after the snapshot grow long."""
         if self._handle is not None:
-            try:
-                os.fsync(self._handle.fileno())
-            except OSError:
-                pass
             self._handle.close()
             self._handle = None
         if self._partial:
@@ -222,20 +213,15 @@ class State:
         self.stats = {path: row for path, row in self.stats.items() if path in named}
         data = marshal.dumps(("S", *_shared(self.tasks, self.stats)))
         generation, generation_record = generation_frame()
-        temp = self.path + ".tmp"
         try:
-            with open(temp, "wb") as handle:  # the frame in pieces: no copy of a large blob
-                handle.write(HEADER + generation_record + FRAME.pack(len(data), zlib.crc32(data)))
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, self.path)
+            self.fs.replace(self.path, HEADER + generation_record
+                            + FRAME.pack(len(data), zlib.crc32(data)), data)
         except OSError as exc:
             self.warn(f"{self.path}: could not compact the build state: {exc.strerror}")
             return
         self._tail = 0
         self.generation = generation
-        self._good_size = os.stat(self.path).st_size
+        self._good_size = len(HEADER) + len(generation_record) + FRAME.size + len(data)
 
 
 def _weight(payload: tuple[Any, ...]) -> int:

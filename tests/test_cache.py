@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import Project, run_bflow
 
+from buildflow.fs import is_temp_file
+
 pytestmark = pytest.mark.output_cache
 
 FLOW = """
@@ -203,7 +205,7 @@ def test_a_depfile_input_that_changed_is_a_miss_even_on_a_clean_build(project: P
 
 
 def cache_files(directory: Path, kind: str) -> list[Path]:
-    return sorted(p for p in (directory / kind).glob("*/*") if ".tmp-" not in p.name)
+    return sorted(p for p in (directory / kind).glob("*/*") if not is_temp_file(str(p)))
 
 
 @pytest.mark.parametrize("kind", ["ac", "cas"])

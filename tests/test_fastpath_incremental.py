@@ -43,22 +43,16 @@ def _setup(project: Project, flowfile: str = FLOWFILE) -> None:
     for name in "abc":
         project.write(f"src/{name}.txt", f"{name}\n")
     settle(project.root / "src", project.root / "src" / "c.txt")
-    _build(project)
-    _build(project)  # the first build made the cache dir: this one can leave a proof
+    project.build()
+    project.build()  # the first build made the cache dir: this one can leave a proof
     assert fastproof.check(file=None, cwd=str(project.root), targets=[], overrides={})
 
-
-def _build(project: Project, *args: str, status: int = 0) -> list[str]:
-    before = len(project.runs())
-    result = project.bflow(*args)
-    assert result.returncode == status, result.stdout + result.stderr
-    return project.runs()[before:]
 
 
 def _full_build_runs_nothing(project: Project) -> None:
     """Read what the incremental build left as the full build reads it."""
     (project.root / ".bflow" / fastproof.FILE_NAME).unlink()
-    assert _build(project, "-v") == []
+    assert project.build("-v") == []
     status = project.bflow("status", "--check")
     assert status.returncode == 0, status.stdout
 
@@ -71,7 +65,7 @@ def test_an_edit_runs_what_it_reaches_and_no_more(project: Project) -> None:
     assert result.stdout.splitlines()[-1].startswith("bflow: 3 ran, 3 up to date in ")
     assert project.read("all.out") == "AA\nB\n"
     assert project.read("count.out").strip() == "2"
-    assert _build(project) == []
+    assert project.build() == []
     _full_build_runs_nothing(project)
 
 
@@ -81,24 +75,24 @@ def test_an_edit_keeps_the_proof_and_writes_a_delta_after_it(project: Project) -
     base, delta = base_and_delta(proof)
     assert delta == b""
     project.write("src/a.txt", "aa\n")
-    assert sorted(_build(project)) == ["a", "count", "join"]
+    assert sorted(project.build()) == ["a", "count", "join"]
     kept, delta = base_and_delta(proof)
     assert kept == base and delta != b""
     project.write("src/b.txt", "bb\n")  # the next part starts from the proof and its delta
-    assert sorted(_build(project)) == ["b", "count", "join"]
+    assert sorted(project.build()) == ["b", "count", "join"]
     assert project.read("all.out") == "AA\nBB\n"
-    assert _build(project) == []
+    assert project.build() == []
     _full_build_runs_nothing(project)
 
 
 def test_a_torn_delta_sends_the_build_the_full_way(project: Project) -> None:
     _setup(project)
     project.write("src/a.txt", "aa\n")
-    assert sorted(_build(project)) == ["a", "count", "join"]
+    assert sorted(project.build()) == ["a", "count", "join"]
     proof = project.root / ".bflow" / fastproof.FILE_NAME
     proof.write_bytes(proof.read_bytes()[:-3])  # a kill in the middle of writing it
     assert fastproof.check(file=None, cwd=str(project.root), targets=[], overrides={}) is None
-    assert _build(project) == []  # the full way: nothing to run
+    assert project.build() == []  # the full way: nothing to run
     assert base_and_delta(proof)[1] == b""  # and the proof written whole again
     assert fastproof.check(file=None, cwd=str(project.root), targets=[], overrides={}) == 6
 
@@ -119,18 +113,18 @@ def test_the_summary_matches_the_full_build(project: Project) -> None:
 def test_an_identical_output_cuts_off_what_comes_after(project: Project) -> None:
     _setup(project)
     project.write("src/a.txt", "A\n")  # upper-cased, out/a.out comes out the same
-    assert _build(project) == ["a"]
-    assert _build(project) == []
+    assert project.build() == ["a"]
+    assert project.build() == []
     _full_build_runs_nothing(project)
 
 
 def test_a_tampered_or_deleted_output_reruns_its_task(project: Project) -> None:
     _setup(project)
     project.write("all.out", "tampered\n")
-    assert _build(project) == ["join"]  # count.out comes out the same: cut off
+    assert project.build() == ["join"]  # count.out comes out the same: cut off
     assert project.read("all.out") == "A\nB\n"
     (project.root / "count.out").unlink()
-    assert _build(project) == ["count"]
+    assert project.build() == ["count"]
     _full_build_runs_nothing(project)
 
 
@@ -144,38 +138,38 @@ def test_a_file_still_too_recent_to_trust_stays_untrusted_across_a_part(
     source = project.root / "src" / "a.txt"
     future = time.time_ns() + 3600 * 10**9
     os.utime(source, ns=(future, future))
-    assert _build(project) == []  # the same content
+    assert project.build() == []  # the same content
     (project.root / "out" / "a.out").unlink()
-    assert _build(project) == ["a"]  # the part: copy:a (rewrites out/a.out alike) and after
+    assert project.build() == ["a"]  # the part: copy:a (rewrites out/a.out alike) and after
     source.write_text("x\n")
     os.utime(source, ns=(future, future))
-    assert _build(project) == ["a", "join", "count"]
+    assert project.build() == ["a", "join", "count"]
     assert project.read("all.out") == "X\nB\n"
 
 
 def test_a_task_without_outputs_reruns_on_its_input(project: Project) -> None:
     _setup(project)
     project.write("src/c.txt", "cc\n")
-    assert sorted(_build(project)) == ["c", "lint"]
+    assert sorted(project.build()) == ["c", "lint"]
     _full_build_runs_nothing(project)
 
 
 def test_a_failure_removes_the_proof_and_the_next_build_resumes(project: Project) -> None:
     _setup(project)
     project.write("src/c.txt", "\n")  # grep -q . fails on an empty line
-    assert sorted(_build(project, status=1)) == ["c"]
+    assert sorted(project.build(status=1)) == ["c"]
     assert not (project.root / ".bflow" / fastproof.FILE_NAME).exists()
-    assert _build(project, status=1) == []  # the full build: lint is still stale, fails again
+    assert project.build(status=1) == []  # the full build: lint is still stale, fails again
     project.write("src/c.txt", "c\n")
-    assert sorted(_build(project)) == ["c", "lint"]
-    assert _build(project) == []
+    assert sorted(project.build()) == ["c", "lint"]
+    assert project.build() == []
 
 
 def test_keep_going_builds_the_rest_of_the_part(project: Project) -> None:
     _setup(project)
     project.write("src/c.txt", "\n")
     project.write("src/a.txt", "aa\n")
-    assert sorted(_build(project, "-k", status=1)) == ["a", "c", "count", "join"]
+    assert sorted(project.build("-k", status=1)) == ["a", "c", "count", "join"]
     assert project.read("all.out") == "AA\nB\n"
 
 
@@ -183,7 +177,7 @@ def test_the_log_of_a_task_run_incrementally_is_saved(project: Project) -> None:
     _setup(project, FLOWFILE.replace("echo count >> runs.log",
                                      "echo count >> runs.log && echo counted"))
     project.write("src/b.txt", "bb\n")
-    assert "count" in _build(project)
+    assert "count" in project.build()
     log = project.bflow("log", "count")
     assert log.returncode == 0 and "counted" in log.stdout
 
@@ -202,17 +196,17 @@ depfile = "gen.d"
     project.write("two.h", "two\n")
     project.write("list", "one.h")
     settle(project.root / "src", project.root / "list")
-    assert _build(project) == ["gen"]
-    assert _build(project) == []
+    assert project.build() == ["gen"]
+    assert project.build() == []
     project.write_before_the_run("one.h", "ONE\n")
-    assert _build(project) == ["gen"]  # through the proof: one.h is a depfile input of gen
+    assert project.build() == ["gen"]  # through the proof: one.h is a depfile input of gen
     assert (project.root / ".bflow" / fastproof.FILE_NAME).exists()
     assert project.read("gen.out") == "a\nONE\n"
     project.write("list", "two.h")
-    assert _build(project) == ["gen"]
+    assert project.build() == ["gen"]
     assert not (project.root / ".bflow" / fastproof.FILE_NAME).exists()  # gen.d names two.h now
     project.write_before_the_run("two.h", "TWO\n")
-    assert _build(project) == ["gen"]
+    assert project.build() == ["gen"]
     assert project.read("gen.out") == "a\nTWO\n"
 
 
@@ -231,7 +225,7 @@ outputs = ["after.out"]
     proof.close()
     assert proof.graph is None  # a part without `all` would not make `after` wait for it
     project.write("src/a.txt", "aaa\n")
-    assert sorted(_build(project)) == ["a", "count", "join"]
+    assert sorted(project.build()) == ["a", "count", "join"]
 
 
 def test_an_interrupted_incremental_build_resumes(project: Project) -> None:
@@ -251,6 +245,6 @@ def test_an_interrupted_incremental_build_resumes(project: Project) -> None:
     assert sorted(project.runs()[6:]) == ["a", "join"]
     assert not (project.root / ".bflow" / fastproof.FILE_NAME).exists()
     (project.root / "slow").unlink()
-    assert _build(project) == ["count"]  # a and join are recorded: only count runs again
+    assert project.build() == ["count"]  # a and join are recorded: only count runs again
     assert project.read("count.out").strip() == "2"
     assert project.read("all.out") == "AA\nB\n"

@@ -39,32 +39,26 @@ def _setup(project: Project) -> None:
     assert sorted(project.runs()) == ["a", "b", "join"]
 
 
-def _build(project: Project) -> list[str]:
-    before = len(project.runs())
-    result = project.bflow()
-    assert result.returncode == 0, result.stderr
-    return project.runs()[before:]
-
 
 def test_a_noop_build_is_served_from_the_cache(project: Project) -> None:
     _setup(project)
     assert _cache(project).exists()
     stamp = _cache(project).stat().st_mtime_ns
-    assert _build(project) == []
+    assert project.build() == []
     assert _cache(project).stat().st_mtime_ns == stamp  # a hit rewrites nothing
 
 
 def test_a_file_added_under_a_glob_is_seen(project: Project) -> None:
     _setup(project)
     project.write("src/c.txt", "c\n")
-    assert sorted(_build(project)) == ["c", "join"]
+    assert sorted(project.build()) == ["c", "join"]
     assert project.read("all.out") == "a\nb\nc\n"
 
 
 def test_a_file_removed_under_a_glob_is_seen(project: Project) -> None:
     _setup(project)
     (project.root / "src" / "b.txt").unlink()
-    assert _build(project) == ["join"]
+    assert project.build() == ["join"]
     assert project.read("all.out") == "a\n"
     assert project.bflow("copy:src/b.txt").returncode == 2  # no such instance any more
 
@@ -72,21 +66,21 @@ def test_a_file_removed_under_a_glob_is_seen(project: Project) -> None:
 def test_a_file_renamed_under_a_glob_is_seen(project: Project) -> None:
     _setup(project)
     os.rename(project.root / "src" / "b.txt", project.root / "src" / "z.txt")
-    assert sorted(_build(project)) == ["join", "z"]
+    assert sorted(project.build()) == ["join", "z"]
 
 
 def test_a_matching_name_that_becomes_a_directory_is_seen(project: Project) -> None:
     _setup(project)
     (project.root / "src" / "b.txt").unlink()
     (project.root / "src" / "b.txt").mkdir()
-    assert _build(project) == ["join"]
+    assert project.build() == ["join"]
     assert project.bflow("copy:src/b.txt").returncode == 2
 
 
 def test_an_edited_flowfile_is_seen(project: Project) -> None:
     _setup(project)
     project.flowfile(FLOWFILE.replace("cp {item} {output}", "cat {item} {item} > {output}"))
-    assert sorted(_build(project)) == ["a", "b"]
+    assert sorted(project.build()) == ["a", "b"]
     assert project.read("out/a.out") == "a\na\n"
 
 
@@ -101,12 +95,12 @@ def test_command_line_overrides_are_part_of_the_key(project: Project) -> None:
         outputs = []
         """)
     project.write("in.txt", "x\n")
-    assert _build(project) == ["one"]
-    assert _build(project) == []
+    assert project.build() == ["one"]
+    assert project.build() == []
     before = len(project.runs())
     assert project.bflow("WORD=two").returncode == 0
     assert project.runs()[before:] == ["two"]
-    assert _build(project) == ["one"]
+    assert project.build() == ["one"]
 
 
 def test_a_missing_literal_input_is_still_an_error(project: Project) -> None:
@@ -133,9 +127,9 @@ def test_a_corrupt_cache_is_ignored(project: Project) -> None:
     for index, garbage in enumerate((b"", b"\x00not marshal at all", truncated)):
         _cache(project).write_bytes(garbage)
         project.write("src/c.txt", f"c{index}\n")
-        assert sorted(_build(project)) == ["c", "join"]
+        assert sorted(project.build()) == ["c", "join"]
         (project.root / "src" / "c.txt").unlink()
-        assert _build(project) == ["join"]
+        assert project.build() == ["join"]
 
 
 def test_an_unreadable_cache_dir_entry_is_ignored(project: Project) -> None:
@@ -143,19 +137,19 @@ def test_an_unreadable_cache_dir_entry_is_ignored(project: Project) -> None:
     _cache(project).unlink()
     _cache(project).mkdir()
     project.write("src/c.txt", "c\n")
-    assert sorted(_build(project)) == ["c", "join"]
+    assert sorted(project.build()) == ["c", "join"]
 
 
 def test_a_custom_cache_dir_holds_the_cache(project: Project) -> None:
     project.flowfile('[settings]\ncache_dir = "var/cache"\n\n' + FLOWFILE)
     project.write("src/a.txt", "a\n")
     settle(project.root / "src")
-    assert sorted(_build(project)) == ["a", "join"]
-    assert _build(project) == []  # the first build made the cache dir: now cached
+    assert sorted(project.build()) == ["a", "join"]
+    assert project.build() == []  # the first build made the cache dir: now cached
     assert (project.root / "var" / "cache" / "flowcache").exists()
     assert not (project.root / ".bflow").exists()
     project.write("src/b.txt", "b\n")
-    assert sorted(_build(project)) == ["b", "join"]
+    assert sorted(project.build()) == ["b", "join"]
 
 
 def test_the_code_stamp_sees_every_source_file_of_bflow_and_no_bytecode(

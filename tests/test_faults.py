@@ -25,7 +25,7 @@ outputs = ["out.txt"]
 # Runs bflow with one kind of write failing with ENOSPC, the way a full disk fails it.
 FULL_DISK = """
 import builtins, errno, sys
-from buildflow import logs, state
+from buildflow import fs, logs
 
 where = sys.argv.pop(1)
 real_open = builtins.open
@@ -46,7 +46,7 @@ class FullFile:
         self.handle.close()
 
 if where == "state":
-    state.open = lambda *args, **kwargs: FullFile(real_open(*args, **kwargs))
+    fs.open = lambda *args, **kwargs: FullFile(real_open(*args, **kwargs))  # the state's disk
 else:
     logs.open = full
 from buildflow.cli import main

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import Project, run_bflow
+from conftest import Project, git, run_bflow
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
@@ -35,10 +34,6 @@ inputs = ["src.txt"]
 outputs = ["tmp/scratch.txt"]
 """
 
-
-def git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-                          cwd=root, check=True, capture_output=True, text=True).stdout
 
 
 @pytest.fixture

@@ -33,9 +33,9 @@ from pathlib import Path
 from conftest import settle
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_property import (ALIAS, DEPFILE_SOURCES, FILTERS, LINES, PROPERTY_SETTINGS, SOURCES,
-                           VALUES, Model, TaskSpec, build_and_count, flowfile, graphs, overrides,
-                           scratch_project)
+from test_property import (ALIAS, DEPFILE_SOURCES, EXAMPLES, FILTERS, LINES, PROPERTY_SETTINGS,
+                           SOURCES, VALUES, Model, TaskSpec, build_and_count, flowfile, graphs,
+                           overrides, scratch_project)
 from test_fastpath_proof import drop_proofs
 
 from buildflow import engine
@@ -46,9 +46,8 @@ GLOBBED = ["src/g0.txt", "src/g1.txt"]   # matched by test_property's GLOB
 ITEMS = ["src/f0.txt", "src/f1.txt"]     # the foreach's items
 FUTURE_NS = 3600 * 10**9                 # an mtime the hash can never be safely after
 # Each example waits out the racy window once and runs a subprocess per edit: a few times
-# the cost of one of test_property's examples, so fewer of them (15 by default, ~25 s).
-SETTINGS = settings(PROPERTY_SETTINGS,
-                    max_examples=max(1, int(os.environ.get("BFLOW_PROPERTY_EXAMPLES", "45")) // 3))
+# the cost of one of test_property's examples, so fewer of them.
+SETTINGS = settings(PROPERTY_SETTINGS, max_examples=max(1, EXAMPLES // 2))
 
 
 @dataclass

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -148,16 +149,15 @@ def test_stop_all_kills_what_ignores_sigterm(where: Path) -> None:
 
 
 # Runs bflow as the child of a subreaper that never reaps the orphans it inherits: a killed
-# grandchild stays a zombie, as under a slow PID 1 in a container. Prints bflow's time.
+# grandchild stays a zombie, as under a slow PID 1 in a container. Prints bflow's exit status.
 SLOW_REAPER = """
-import ctypes, os, sys, time
+import ctypes, os, sys
 ctypes.CDLL(None).prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
-start = time.monotonic()
 pid = os.fork()
 if pid == 0:
     os.execv(sys.executable, [sys.executable, "-m", "buildflow", *sys.argv[1:]])
 _, status = os.waitpid(pid, 0)
-print(os.waitstatus_to_exitcode(status), time.monotonic() - start)
+print(os.waitstatus_to_exitcode(status))
 """
 
 
@@ -174,11 +174,13 @@ def test_a_timeout_ends_on_time_beside_zombies_bflow_cannot_reap(project: Projec
     result = subprocess.run([sys.executable, "-c", SLOW_REAPER, "--plain", "-j2", "-k"],
                             cwd=project.root, env=bflow_env(), capture_output=True, text=True,
                             timeout=60)
-    status, elapsed = result.stdout.splitlines()[-1].split()
-    assert status == "1"
+    assert result.stdout.splitlines()[-1] == "1"  # bflow's exit status
     assert result.stdout.count("timed out after 0.5s") == 2
-    # Without the kill grace (2s) spent waiting on zombies: the start-up, the 0.5s, the kill.
-    assert float(elapsed) < 0.5 + runners.KILL_GRACE_SECONDS * 0.75, result.stdout
+    # Without the kill grace (2s) spent waiting on zombies: the 0.5s and the kill, as the
+    # build's summary times it (bflow's start-up, seconds on a loaded machine, left out).
+    took = re.search(r"failed in ([0-9.]+)s", result.stdout)
+    assert took is not None and float(took.group(1)) < 0.5 + runners.KILL_GRACE_SECONDS * 0.75, \
+        result.stdout
 
 
 # --- interactive tasks: on bflow's own terminal --------------------------------------------

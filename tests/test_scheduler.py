@@ -4,6 +4,7 @@ the same promises kept by real processes under the real `bflow`."""
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import textwrap
 import threading
@@ -14,6 +15,7 @@ import pytest
 
 from buildflow import events as ev
 from buildflow.engine import hasher_for, load, open_state, selected
+from buildflow.errors import EXIT_INTERRUPTED
 from buildflow.model import Task
 from buildflow.runner import RunResult
 from buildflow.scheduler import BuildOptions, BuildResult, Builder, Outcome
@@ -276,6 +278,30 @@ def test_a_bug_in_a_worker_reaches_the_caller(tmp_path: Path) -> None:
         engine_build(tmp_path, Broken())
 
 
+def test_a_ctrl_c_a_worker_takes_stops_the_build_at_once(tmp_path: Path) -> None:
+    """Python runs signal handlers in the main thread only, and the kernel may hand a SIGINT
+    to any thread: one taken by a worker must still stop the build while its command runs."""
+    flowfile(tmp_path, "[tasks.long]\ncmd = 'l'\n")
+
+    class Interrupted(FakeRunner):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stopped = threading.Event()
+
+        def run(self, task: Task, root: str, env: object, log: IO[bytes]) -> RunResult:
+            signal.pthread_kill(threading.get_ident(), signal.SIGINT)  # to this worker
+            if self.stopped.wait(10):
+                return RunResult(None, signal=signal.SIGTERM)
+            return RunResult(0)  # not stopped: ran to its end
+
+        def stop_all(self) -> None:
+            self.stopped.set()
+
+    runner = Interrupted()
+    result, _ = engine_build(tmp_path, runner)
+    assert runner.stopped.is_set() and result.exit_status == EXIT_INTERRUPTED
+
+
 # --- real processes -------------------------------------------------------------------------
 
 STAMP = """
@@ -306,6 +332,23 @@ def stamp_project(project: Project) -> None:
 
 def intervals(project: Project) -> list[tuple[float, float]]:
     return [tuple(map(float, project.read(f"{n}.times").split())) for n in "ab"]  # type: ignore
+
+
+def test_commands_start_with_no_signal_blocked(project: Project) -> None:
+    # posix_spawn (run where bflow runs, with its environment) and Popen (an env of its own)
+    project.flowfile("""
+        [tasks.spawned]
+        cmd = "grep SigBlk /proc/self/status > spawned.txt"
+        outputs = ["spawned.txt"]
+        [tasks.popened]
+        cmd = "grep SigBlk /proc/self/status > popened.txt"
+        outputs = ["popened.txt"]
+        env = { OWN = "1" }
+        """)
+    project.build("-j2")
+    for name in ("spawned", "popened"):
+        blocked = int(project.read(f"{name}.txt").split()[1], 16)
+        assert blocked & (1 << (signal.SIGINT - 1) | 1 << (signal.SIGTERM - 1)) == 0, name
 
 
 def test_two_jobs_overlap(project: Project) -> None:

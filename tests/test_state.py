@@ -8,8 +8,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import bflow_env
+from memfs import MemoryFileSystem
 
+from buildflow.errors import BuildError
 from buildflow.hashing import StatEntry
 from buildflow.state import HEADER, State, TaskRecord
 
@@ -189,3 +192,32 @@ def test_a_log_written_afresh_has_a_new_generation_and_an_older_one_gets_one(
     loaded.close()  # gives it one
     assert generation_of(path.read_bytes()[:GENERATION_HEAD]) not in (None, first, second)
     assert State(path).load().tasks == {"a": record("1")}
+
+
+def test_a_full_disk_fails_the_record_and_keeps_every_one_before_it() -> None:
+    disk = MemoryFileSystem()
+    state = State("state", fs=disk).load()
+    state.record_success("a", record("1"), stat(1))
+    disk.full = True
+    with pytest.raises(BuildError, match="state: cannot write the build state: No space left"):
+        state.record_success("b", record("2"), stat(2))
+    assert "b" not in state.tasks  # a record not on disk is not believed either
+    disk.full = False
+    state.record_success("c", record("3"), stat(3))
+    state.close()
+    warnings: list[str] = []
+    assert set(State("state", warnings.append, fs=disk).load().tasks) == {"a", "c"}
+    assert warnings == []
+
+
+def test_a_log_that_cannot_be_compacted_is_kept_with_a_warning() -> None:
+    disk = MemoryFileSystem()
+    warnings: list[str] = []
+    state = State("state", warnings.append, fs=disk).load()
+    state.record_success("a", record("1"), stat(1))
+    state.close()
+    before = disk.read("state")
+    disk.full = True
+    State("state", warnings.append, fs=disk).load().compact()
+    assert disk.read("state") == before
+    assert warnings == ["state: could not compact the build state: No space left on device"]

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 import time
 from collections.abc import Iterable, Iterator
 
 from buildflow.cache.entry import Damaged
+from buildflow.fs import is_temp_file, replace_file
 
 KINDS = ("ac", "cas")
 CHUNK = 1 << 20
@@ -42,7 +42,9 @@ class LocalStore:
             return None
 
     def put(self, kind: str, key: str, data: bytes) -> None:
-        write_atomically(self.path(kind, key), data)
+        # not synced: a store shared by every build, written under the build's lock; an
+        # entry a power cut empties is damaged, which reads as a miss
+        replace_file(self.path(kind, key), data, mode=0o644, sync=False)
 
     def get_blob(self, sha256: str, size: int) -> bytes | None:
         """A blob's bytes, checked; None when the store does not have it."""
@@ -94,7 +96,7 @@ class LocalStore:
         stale = time.time() - 3600
         removed = 0
         for path, st in files:
-            if ".tmp-" in os.path.basename(path) and st.st_mtime < stale:
+            if is_temp_file(path) and st.st_mtime < stale:
                 removed += _unlink(path, st.st_size)
         if total - removed <= self.max_bytes:
             return removed
@@ -135,22 +137,3 @@ def _unlink(path: str, size: int) -> int:
     except FileNotFoundError:
         return 0
     return size
-
-
-def write_atomically(path: str, data: bytes, mode: int = 0o644) -> None:
-    """Write `path` under a unique temporary name beside it, then rename it into place: a
-    reader (another build, another thread) sees the whole file or none."""
-    temporary = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
-    try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(temporary, mode)  # whatever the umask took away
-        os.replace(temporary, path)
-    except BaseException:
-        _unlink(temporary, 0)
-        raise

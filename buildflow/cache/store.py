@@ -25,10 +25,12 @@ from buildflow.cache import Restored, cacheable, config
 from buildflow.cache.entry import (Blob, Damaged, Entry, decode_entry, decode_manifest,
                                    encode_manifest)
 from buildflow.cache.key import action_key, depfile_key, portable
-from buildflow.cache.local import LocalStore, write_atomically
+from buildflow.cache.local import LocalStore
 from buildflow.cache.remote import Remote, RemoteError
 from buildflow.contents import hash_regular_file
+from buildflow.fs import replace_file
 from buildflow.hashing import MISSING, UNKNOWN
+from buildflow.signals import without_signals
 from buildflow.logs import log_path
 from buildflow.model import Project, Task
 from buildflow.staleness import Decision
@@ -175,8 +177,8 @@ class Cache:
             contents.append(data)
         files = entry.outputs + ((entry.depfile,) if entry.depfile is not None else ())
         for blob, data in zip(files, contents):
-            write_atomically(os.path.join(self.root, blob.path), data,
-                             self._modes[blob.executable])
+            replace_file(os.path.join(self.root, blob.path), data,
+                         mode=self._modes[blob.executable], sync=False)  # as a command writes
         return contents[-1] if entry.log is not None else None
 
     def _hash(self, path: str) -> str:
@@ -204,7 +206,7 @@ class Cache:
         if self._storer is None:
             self._storer = threading.Thread(target=self._store_all, name="bflow-cache",
                                             daemon=True)
-            self._storer.start()
+            without_signals(self._storer.start)
         self._queue.put((task, record))
 
     def _store_all(self) -> None:

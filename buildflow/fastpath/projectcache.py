@@ -159,11 +159,10 @@ def _store(cache_file: str, key: tuple[object, ...], project: Project, data: byt
         if not basis.holds(root):
             return None
         entry: Any = (key, root, tuple(basis)[1:], encode(project))
-        blob = marshal.dumps(entry)
-        temp = f"{cache_file}.{os.getpid()}.tmp"
-        with open(temp, "wb") as handle:
-            handle.write(blob)
-        os.replace(temp, cache_file)
+        from buildflow.fs import replace_file  # here: a load from the cache writes nothing
+
+        # not synced: an entry a power cut empties fails to load, and the project loads anew
+        replace_file(cache_file, marshal.dumps(entry), sync=False)
     except (OSError, ValueError):
         return None  # the cache is an optimisation: failing to write it changes nothing else
     return basis

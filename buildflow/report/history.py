@@ -177,10 +177,10 @@ def _newest(frames: list[bytes]) -> list[bytes]:
 
 
 def _rewrite(path: str, frames: list[bytes]) -> None:
-    temp = f"{path}.tmp"
-    with open(temp, "wb") as handle:
-        handle.write(HEADER + b"".join(frames))
-    os.replace(temp, path)
+    from buildflow.fs import replace_file  # here: most builds only append
+
+    # not synced: a history a power cut empties reads as none
+    replace_file(path, HEADER, *frames, sync=False)
 
 
 def load(cache_dir: str) -> list[BuildRecord]:

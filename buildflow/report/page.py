@@ -23,6 +23,7 @@ from buildflow.report import ALL_EVENTS
 from buildflow.report import timeline as tl
 from buildflow.report.layout import NODE_HEIGHT, NODE_WIDTH, Layout, Node, lay_out
 from buildflow.report.pagefile import write_atomically
+from buildflow.signals import without_signals
 
 REWRITE_EVERY = 0.5  # seconds: at most twice a second
 RELOAD = ('<script data-reload>setTimeout(function () {'
@@ -88,7 +89,7 @@ class PageWriter:
             self._write()
             self.thread = threading.Thread(target=self._rewrite, name="bflow-report",
                                            daemon=True)
-            self.thread.start()
+            without_signals(self.thread.start)
         elif isinstance(event, ev.BuildFinished):
             self.close()
             self._write()

@@ -1,21 +1,11 @@
 """Writing a report file so that a reader (a browser reloading it, Perfetto) never sees half
-of it: a temp file beside it, then a rename."""
+of it: a temp file beside it, then a rename (`fs.replace_file`)."""
 
 from __future__ import annotations
 
-import os
+from buildflow.fs import replace_file
 
 
 def write_atomically(path: str, text: str) -> None:
-    name = f".{os.path.basename(path)}.{os.getpid()}.tmp"
-    temp = os.path.join(os.path.dirname(path) or ".", name)
-    try:
-        with open(temp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
+    # not synced: a report is only read, and written again by the next build
+    replace_file(path, text.encode("utf-8"), sync=False)

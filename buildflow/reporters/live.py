@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, TextIO
 from buildflow import events as ev
 from buildflow.reporters.text import (Tally, failure_block, indent, retry_line,
                                      stream_line, would_run_block)
+from buildflow.signals import without_signals
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -94,7 +95,7 @@ class LiveReporter:
         if task == self.attached:  # the terminal is bflow's again
             self.attached = None
             self.live = self._new_live()
-            self.live.start()
+            without_signals(self.live.start)  # its refresh thread
         self.running.pop(task, None)
         self.attempt.pop(task, None)
         self.last_line.pop(task, None)
@@ -111,7 +112,7 @@ class LiveReporter:
             self.live.stop()
         elif isinstance(event, ev.BuildStarted):
             self.started = time.monotonic()
-            self.live.start()
+            without_signals(self.live.start)  # its refresh thread
         elif isinstance(event, ev.TaskStarted):
             self.running[event.task] = time.monotonic()
             if self.verbose:
