@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 from buildflow import events as ev
 from buildflow.logs import LogSlot
@@ -16,7 +17,6 @@ from buildflow.racy import file_clock_ns
 from buildflow.model import Task
 from buildflow.runner import CommandRunner, RunResult
 from buildflow.secrets import Masker
-from buildflow.typing_lite import NamedTuple
 
 Wait = Callable[[threading.Event, float], object]
 

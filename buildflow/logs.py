@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from buildflow.hashing import text_digest
-from buildflow.typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from typing import BinaryIO
