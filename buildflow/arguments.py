@@ -1,38 +1,23 @@
 """The command line's one parser: argparse, one sub-parser per command, built from the table
-below. The CLI reads every command line with it except a plain build's, which the fast path
-reads first (`fastpath.cmdline`, checked against this one by a property test).
+of commands (`buildflow.commands.COMMANDS`) and of their options (`_OPTIONS`). The CLI reads
+every command line with it except a plain build's, which the fast path reads first
+(`fastpath.cmdline`, checked against this one by a property test).
 
-argparse is imported inside the functions: the no-op build that the fast path answers does
-without it, and still needs `COMMANDS`.
+argparse is imported inside the functions, so that importing this module costs little more
+than its own code; the CLI imports it only once the fast path has not answered.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from buildflow import __version__
+from buildflow.commands import COMMANDS
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     import argparse
-
-# The commands and their one-line help, in the order `--help` lists them.
-COMMANDS = {
-    "build": "build targets and what they need",
-    "watch": "build, then rebuild on every change until Ctrl-C",
-    "graph": "print the task graph",
-    "status": "list stale tasks with the first reason each",
-    "explain": "every reason a target is stale",
-    "list": "tasks with their descriptions; with patterns, matching tasks and instances",
-    "clean": "delete declared outputs (of the named tasks, or all) and records",
-    "validate": "check the Flowfile: errors exit 2, warnings exit 0",
-    "init": "write a commented starter Flowfile (never overwrites)",
-    "log": "print the saved output of a task's last run",
-    "completion": "print a shell completion script (commands, options, tasks and instances)",
-    "report": "the last build's critical path and slowest tasks, and each task's history",
-    "cache": "the output cache shared by your projects: stats, or clear it",
-}
 
 # Commands whose targets can be given `{args}` after `--`.
 PASSTHROUGH_COMMANDS = ("build", "watch", "status", "explain", "graph")
@@ -160,7 +145,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _build_options(parser: argparse.ArgumentParser) -> None:
     """The options of `build` and `watch`, which may also come before the command word."""
     parser.add_argument("targets", nargs="*", metavar="TARGET|VAR=VALUE",
-                        help="tasks, TASK:ITEM instances or output paths; VAR=VALUE overrides a var")
+                        help="tasks, TASK:ITEM instances or output paths; VAR=VALUE overrides "
+                             "a var")
     parser.add_argument("-j", "--jobs", type=_positive_int, metavar="N",
                         help="run up to N commands at once (default: settings.jobs, else CPUs)")
     parser.add_argument("-k", "--keep-going", action="store_true",

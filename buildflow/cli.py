@@ -9,7 +9,7 @@ import os
 import sys
 
 from buildflow import __version__
-from buildflow.arguments import COMMANDS, option_words, parse_args
+from buildflow.commands import COMMANDS
 from buildflow.errors import (EXIT_BUG, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, FatalError,
                               Interrupted, UsageError, did_you_mean)
 from buildflow.fastpath import cmdline
@@ -25,10 +25,11 @@ if TYPE_CHECKING:
 
 def run() -> NoReturn:
     """Run the command line and end the process without the interpreter's teardown (freeing
-    a build's objects one by one: 4 ms of a 50 ms no-op). By then every file bflow wrote is
-    closed and every thread it started has ended; only the standard streams are flushed here.
-    Should that fail (a closed pipe), Python exits the usual way and deals with it; so it
-    does under a profiler or a coverage tool, which write their data at exit."""
+    a build's objects one by one, a part of a no-op worth sparing: docs/speed.md). By then
+    every file bflow wrote is closed and every thread it started has ended; only the standard
+    streams are flushed here. Should that fail (a closed pipe), Python exits the usual way and
+    deals with it; so it does under a profiler or a coverage tool, which write their data at
+    exit."""
     status = main()
     if sys.getprofile() is not None or sys.gettrace() is not None:
         sys.exit(status)
@@ -56,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             status = fastpath.try_build(*simple)
             if status is not None:
                 return status
+        from buildflow.arguments import parse_args
+
         args, first_target = parse_args(args_list)
         verbose = bool(getattr(args, "verbose", False))
         if args.directory:
@@ -89,8 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _interrupt_on_sigterm() -> None:
     """SIGTERM outside a build (loading, waiting for the lock, the fast path) unwinds as
-    Ctrl-C does (through `signals`: `signal` builds enums at import, and `enum` is 3 ms of a
-    60 ms no-op build)."""
+    Ctrl-C does (through `signals`, which spares the no-op the enums `signal` builds)."""
     from buildflow.signals import SIGTERM, signal
 
     try:
@@ -261,6 +263,7 @@ def _log(args: argparse.Namespace) -> int:
 
 
 def _completion(args: argparse.Namespace) -> int:
+    from buildflow.arguments import option_words
     from buildflow.commands import completion
 
     if args.names:

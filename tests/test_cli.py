@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from buildflow import __version__
 from buildflow import cli
-from buildflow.arguments import COMMANDS, parse_args
+from buildflow.arguments import parse_args
+from buildflow.commands import COMMANDS
 from buildflow.fastpath import cmdline
 from conftest import REPO, Project, bflow_env, run_bflow
 
