@@ -1,6 +1,6 @@
 """The signal numbers and `signal()` that a build needs, from `_signal`, the module under
 `signal`: importing `signal` builds enums of every signal and handler (and imports `enum`),
-about 1 ms of an edit's build. Interpreters other than CPython get them from `signal`."""
+which a no-op would pay for at every start (docs/speed.md). Interpreters other than CPython get them from `signal`."""
 
 from __future__ import annotations
 
