@@ -3,21 +3,18 @@ of commands (`buildflow.commands.COMMANDS`) and of their options (`_OPTIONS`). T
 every command line with it except a plain build's, which the fast path reads first
 (`fastpath.cmdline`, checked against this one by a property test).
 
-argparse is imported inside the functions, so that importing this module costs little more
-than its own code; the CLI imports it only once the fast path has not answered.
+The CLI imports this module (and with it argparse) only once the fast path has not answered.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import Any
 
 from buildflow import __version__
 from buildflow.commands import COMMANDS
-
-if TYPE_CHECKING:
-    import argparse
 
 # Commands whose targets can be given `{args}` after `--`.
 PASSTHROUGH_COMMANDS = ("build", "watch", "status", "explain", "graph")
@@ -73,20 +70,15 @@ def find_command(argv: list[str]) -> tuple[str | None, list[str], str | None]:
 def _finder() -> argparse.ArgumentParser:
     """A build's options, without help (so that `-h` waits for the command's own) and without
     abbreviations (an abbreviation of another command's option is no build option's)."""
-    import argparse
-
     finder = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False,
                                      formatter_class=_formatter())
-    _common(finder)
-    _build_options(finder)
+    _add(finder, _COMMON + _BUILD)
     return finder
 
 
 def _words(finder: argparse.ArgumentParser, argv: list[str]) -> list[str] | None:
     """The words (not options, not their values) `finder` reads in `argv`; None if it cannot
     read it (a value missing or malformed)."""
-    import argparse
-
     try:
         args, _ = finder.parse_known_intermixed_args(argv)
     except argparse.ArgumentError:
@@ -98,159 +90,48 @@ def _words(finder: argparse.ArgumentParser, argv: list[str]) -> list[str] | None
 def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The top-level parser (for `--help` and `--version`) and one parser per command, which
     reads the whole command line once the command word is taken out of it."""
-    import argparse  # here, not at the top: the no-op fast path does without it
-
     Formatter = _formatter()
     parser = argparse.ArgumentParser(prog="bflow", description="A file-based incremental "
                                      "build tool.", formatter_class=Formatter, epilog=_EPILOG)
     parser.add_argument("--version", action="version", version=f"bflow {__version__}")
-    _common(parser)
+    _add(parser, _COMMON)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = argparse.ArgumentParser(add_help=False, formatter_class=Formatter)
-    _common(common)
+    _add(common, _COMMON)
     common.add_argument("--version", action="version", version=f"bflow {__version__}")
     commands = {name: sub.add_parser(name, parents=[common], help=text, description=text,
                                      formatter_class=Formatter)
                 for name, text in COMMANDS.items()}
-    for name, add_options in _OPTIONS.items():
-        add_options(commands[name])
+    for name, options in _OPTIONS.items():
+        _add(commands[name], options)
     return parser, commands
 
 
 def option_words() -> list[str]:
     """Every option any command takes, for completion scripts."""
-    import argparse
-
     _, commands = make_parser()
     words = {option for parser in commands.values() for action in parser._actions
              for option in action.option_strings if action.help != argparse.SUPPRESS}
     return sorted(words)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    """Options allowed before or after the command word."""
-    parser.add_argument("-f", "--file", metavar="PATH",
-                        help="use this Flowfile instead of searching upward")
-    parser.add_argument("-C", "--directory", metavar="DIR",
-                        help="change to DIR before doing anything")
-    parser.add_argument("-q", "--quiet", action="store_true",
-                        help="print only failures and the summary")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="print each command; tracebacks for internal errors")
-    parser.add_argument("--plain", action="store_true",
-                        help="plain lines, no live display or colour")
-    parser.add_argument("--json", action="store_true", help="JSON Lines events on stdout")
+# Each option (or positional argument): its names, and what argparse is told of it.
+Option = tuple[tuple[str, ...], dict[str, Any]]
 
-
-def _build_options(parser: argparse.ArgumentParser) -> None:
-    """The options of `build` and `watch`, which may also come before the command word."""
-    parser.add_argument("targets", nargs="*", metavar="TARGET|VAR=VALUE",
-                        help="tasks, TASK:ITEM instances or output paths; VAR=VALUE overrides "
-                             "a var")
-    parser.add_argument("-j", "--jobs", type=_positive_int, metavar="N",
-                        help="run up to N commands at once (default: settings.jobs, else CPUs)")
-    parser.add_argument("-k", "--keep-going", action="store_true",
-                        help="after a failure, still run everything that does not depend on it")
-    parser.add_argument("-n", "--dry-run", action="store_true",
-                        help="print what would run and why; run and write nothing")
-    parser.add_argument("-B", "--always-make", action="store_true",
-                        help="treat every task as stale")
-    parser.add_argument("--lock-timeout", type=float, metavar="SECONDS",
-                        help="give up when another build holds the lock this long")
-    parser.add_argument("--stream", action="store_true",
-                        help="print each line of output as it comes, after its task's name")
-    parser.add_argument("--trace", metavar="FILE",
-                        help="write the build as Chrome trace events (Perfetto) to FILE")
-    parser.add_argument("--report", metavar="FILE",
-                        help="write a live HTML page of the build (DAG, timeline) to FILE")
-    parser.add_argument("--no-cache", action="store_true",
-                        help="neither restore from nor store into the output cache")
-
-
-def _watch_options(parser: argparse.ArgumentParser) -> None:
-    _build_options(parser)
-    parser.add_argument("--poll", action="store_true",
-                        help="poll the filesystem instead of using OS events")
-    parser.add_argument("--debounce", type=float, default=0.1, metavar="SECONDS",
-                        help="quiet time that ends a burst of changes (default 0.1)")
-
-
-def _graph_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("targets", nargs="*", metavar="TARGET")
-    parser.add_argument("--format", choices=("text", "dot", "mermaid", "json"), default="text")
-    parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
-
-
-def _status_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("targets", nargs="*", metavar="TARGET")
-    parser.add_argument("--check", action="store_true", help="exit 1 when anything is stale")
-    parser.add_argument("--outputs", action="store_true",
-                        help="without records: compare the outputs with what a build of a "
-                             "copy of the files git tracks gives (for pre-commit)")
-
-
-def _explain_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("targets", nargs="*", metavar="TARGET|VAR=VALUE",
-                        help="one target; VAR=VALUE overrides a var, as for build")
-
-
-def _list_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "targets", nargs="*", metavar="PATTERN|VAR=VALUE",
-        help="task or instance names, with * and ? ('compile:*'); VAR=VALUE overrides a var")
-
-
-def _clean_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("targets", nargs="*", metavar="TARGET")
-
-
-def _validate_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("targets", nargs="*", metavar="VAR=VALUE",
-                        help="override a var, as for build")
-
-
-def _log_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("task", metavar="TARGET", help="a task, TASK:ITEM instance or output path")
-
-
-def _completion_options(parser: argparse.ArgumentParser) -> None:
-    import argparse
-
-    parser.add_argument("shell", nargs="?", choices=("bash", "zsh", "fish"))
-    parser.add_argument("--names", action="store_true", help=argparse.SUPPRESS)
-
-
-def _report_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--all", action="store_true", help="list every task in the history table")
-
-
-def _cache_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=("stats", "clear"))
-
-
-# The options of each command, besides the common ones (`init` has none).
-_OPTIONS = {"build": _build_options, "watch": _watch_options, "graph": _graph_options,
-            "status": _status_options, "explain": _explain_options, "list": _list_options,
-            "clean": _clean_options, "validate": _validate_options, "log": _log_options,
-            "completion": _completion_options, "report": _report_options,
-            "cache": _cache_options}
-
-
-def _formatter() -> type[argparse.HelpFormatter]:
-    """argparse's help formatter, told the width: left to find it, it imports `shutil` (with
-    bz2 and lzma) for every parser it sets up, help or not."""
-    import argparse
-
-    class Formatter(argparse.HelpFormatter):
-        def __init__(self, prog: str) -> None:
-            super().__init__(prog, width=_help_width())
-
-    return Formatter
+# Options allowed before or after the command word.
+_COMMON: tuple[Option, ...] = (
+    (("-f", "--file"), {"metavar": "PATH",
+                        "help": "use this Flowfile instead of searching upward"}),
+    (("-C", "--directory"), {"metavar": "DIR", "help": "change to DIR before doing anything"}),
+    (("-q", "--quiet"), {"action": "store_true", "help": "print only failures and the summary"}),
+    (("-v", "--verbose"), {"action": "store_true",
+                           "help": "print each command; tracebacks for internal errors"}),
+    (("--plain",), {"action": "store_true", "help": "plain lines, no live display or colour"}),
+    (("--json",), {"action": "store_true", "help": "JSON Lines events on stdout"}),
+)
 
 
 def _positive_int(text: str) -> int:
-    import argparse
-
     try:
         value = int(text)
     except ValueError:
@@ -258,6 +139,84 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
     return value
+
+
+# The options of `build` and `watch`, which may also come before the command word.
+_BUILD: tuple[Option, ...] = (
+    (("targets",), {"nargs": "*", "metavar": "TARGET|VAR=VALUE",
+                    "help": "tasks, TASK:ITEM instances or output paths; VAR=VALUE overrides "
+                            "a var"}),
+    (("-j", "--jobs"), {"type": _positive_int, "metavar": "N",
+                        "help": "run up to N commands at once (default: settings.jobs, else "
+                                "CPUs)"}),
+    (("-k", "--keep-going"), {"action": "store_true",
+                              "help": "after a failure, still run everything that does not "
+                                      "depend on it"}),
+    (("-n", "--dry-run"), {"action": "store_true",
+                           "help": "print what would run and why; run and write nothing"}),
+    (("-B", "--always-make"), {"action": "store_true", "help": "treat every task as stale"}),
+    (("--lock-timeout",), {"type": float, "metavar": "SECONDS",
+                           "help": "give up when another build holds the lock this long"}),
+    (("--stream",), {"action": "store_true",
+                     "help": "print each line of output as it comes, after its task's name"}),
+    (("--trace",), {"metavar": "FILE",
+                    "help": "write the build as Chrome trace events (Perfetto) to FILE"}),
+    (("--report",), {"metavar": "FILE",
+                     "help": "write a live HTML page of the build (DAG, timeline) to FILE"}),
+    (("--no-cache",), {"action": "store_true",
+                       "help": "neither restore from nor store into the output cache"}),
+)
+
+
+def _targets(metavar: str, help_text: str | None = None) -> tuple[Option, ...]:
+    return ((("targets",), {"nargs": "*", "metavar": metavar, "help": help_text}),)
+
+
+# The options of each command, besides the common ones (`init` has none).
+_OPTIONS: dict[str, tuple[Option, ...]] = {
+    "build": _BUILD,
+    "watch": _BUILD + (
+        (("--poll",), {"action": "store_true",
+                       "help": "poll the filesystem instead of using OS events"}),
+        (("--debounce",), {"type": float, "default": 0.1, "metavar": "SECONDS",
+                           "help": "quiet time that ends a burst of changes (default 0.1)"})),
+    "graph": _targets("TARGET") + (
+        (("--format",), {"choices": ("text", "dot", "mermaid", "json"), "default": "text"}),
+        (("-o", "--output"), {"metavar": "FILE", "help": "write to FILE instead of stdout"})),
+    "status": _targets("TARGET") + (
+        (("--check",), {"action": "store_true", "help": "exit 1 when anything is stale"}),
+        (("--outputs",), {"action": "store_true",
+                          "help": "without records: compare the outputs with what a build of a "
+                                  "copy of the files git tracks gives (for pre-commit)"})),
+    "explain": _targets("TARGET|VAR=VALUE",
+                        "one target; VAR=VALUE overrides a var, as for build"),
+    "list": _targets("PATTERN|VAR=VALUE", "task or instance names, with * and ? "
+                     "('compile:*'); VAR=VALUE overrides a var"),
+    "clean": _targets("TARGET"),
+    "validate": _targets("VAR=VALUE", "override a var, as for build"),
+    "log": ((("task",), {"metavar": "TARGET",
+                         "help": "a task, TASK:ITEM instance or output path"}),),
+    "completion": ((("shell",), {"nargs": "?", "choices": ("bash", "zsh", "fish")}),
+                   (("--names",), {"action": "store_true", "help": argparse.SUPPRESS})),
+    "report": ((("--all",), {"action": "store_true",
+                             "help": "list every task in the history table"}),),
+    "cache": ((("action",), {"choices": ("stats", "clear")}),),
+}
+
+
+def _add(parser: argparse.ArgumentParser, options: tuple[Option, ...]) -> None:
+    for names, settings in options:
+        parser.add_argument(*names, **settings)
+
+
+def _formatter() -> type[argparse.HelpFormatter]:
+    """argparse's help formatter, told the width: left to find it, it imports `shutil` (with
+    bz2 and lzma) for every parser it sets up, help or not."""
+    class Formatter(argparse.HelpFormatter):
+        def __init__(self, prog: str) -> None:
+            super().__init__(prog, width=_help_width())
+
+    return Formatter
 
 
 def _help_width() -> int:
