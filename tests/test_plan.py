@@ -16,6 +16,12 @@ def drain(plan: Plan, failing: frozenset[str] = frozenset()) -> list[str]:
     return taken
 
 
+def take(plan: Plan, name: str, ok: bool = True) -> None:
+    """Take the next ready task, which must be `name`, and finish it."""
+    assert plan.pop_ready() == name
+    plan.finished(name, ok=ok)
+
+
 def diamond() -> Plan:
     # gen -> (a, b) -> link; lint stands alone, declared last.
     g = graph(task("gen", outputs=("g.h",)), task("b", inputs=("g.h",), outputs=("b.o",)),
@@ -32,8 +38,7 @@ def test_ready_tasks_come_out_in_the_flowfiles_order_after_what_they_need() -> N
 
 def test_a_task_waits_for_every_task_it_needs() -> None:
     plan = diamond()
-    assert plan.pop_ready() == "gen"
-    plan.finished("gen", ok=True)
+    take(plan, "gen")
     assert [plan.pop_ready(), plan.pop_ready()] == ["b", "a"]
     plan.finished("a", ok=True)
     assert plan.pop_ready() == "lint"  # link still waits for b
@@ -46,8 +51,7 @@ def test_a_failure_marks_everything_below_it_blocked_naming_itself() -> None:
     # The plan still hands them out: the scheduler skips a blocked task, or runs it (-k) when
     # it does not depend on the failure.
     plan = diamond()
-    assert plan.pop_ready() == "gen"
-    plan.finished("gen", ok=False)
+    take(plan, "gen", ok=False)
     assert plan.blocked_by == {"a": "gen", "b": "gen", "link": "gen"}
 
 
@@ -70,16 +74,14 @@ def test_only_the_selected_tasks_are_waited_for() -> None:
 def test_also_after_adds_an_edge_the_graph_does_not_have() -> None:
     g = graph(task("gen", outputs=("g.h",)), task("cc"))
     plan = Plan(g, ["gen", "cc"], also_after={"cc": ["gen"]})  # a depfile named g.h
-    assert plan.dependents("gen") == ["cc"]
-    assert plan.pop_ready() == "gen" and plan.pop_ready() is None
-    plan.finished("gen", ok=True)
+    assert plan.dependents("gen") == ["cc"] and plan.ready == 1  # cc waits
+    take(plan, "gen")
     assert plan.pop_ready() == "cc"
 
 
 def test_a_task_found_during_the_build_waits_for_what_has_not_finished() -> None:
     plan = diamond()
-    assert plan.pop_ready() == "gen"
-    plan.finished("gen", ok=True)
+    take(plan, "gen")
     plan.add("cc:x.c", order=1, upstream=["gen", "a"], finished={"gen"})
     assert "cc:x.c" in plan and plan.dependents("a") == ["link", "cc:x.c"]
     assert drain(plan) == ["b", "a", "cc:x.c", "link", "lint"]
