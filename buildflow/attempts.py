@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 from buildflow import events as ev
 from buildflow.executors import Executor
@@ -18,7 +19,6 @@ from buildflow.racy import file_clock_ns
 from buildflow.model import Task
 from buildflow.runner import RunResult
 from buildflow.secrets import Masker
-from buildflow.typing_lite import NamedTuple
 
 Wait = Callable[[threading.Event, float], object]
 

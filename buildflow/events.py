@@ -6,7 +6,7 @@ field, `event`, names its kind in `--json` output and is left at its default.
 
 from __future__ import annotations
 
-from buildflow.typing_lite import NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 
 class BuildStarted(NamedTuple):

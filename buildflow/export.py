@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
+from typing import NamedTuple
 
 from buildflow.graph import Graph
 from buildflow.staleness import Decision
-from buildflow.typing_lite import NamedTuple
 
 
 class NodeState(Enum):

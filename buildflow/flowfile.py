@@ -11,6 +11,7 @@ import posixpath
 import re
 import sys
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, NamedTuple
 
 from buildflow.errors import FlowfileError, UsageError
 from buildflow.executors import url_problem
@@ -18,7 +19,6 @@ from buildflow.locate import flowfile_path
 from buildflow.model import Settings
 from buildflow.placeholders import BUILTIN_NAMES
 from buildflow.typecheck import Checker, type_name
-from buildflow.typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from typing import Any

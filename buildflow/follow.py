@@ -14,10 +14,11 @@ redrawn in place), secrets masked as in the saved log.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from buildflow.model import Task
 from buildflow.secrets import Masker
-from buildflow.typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from typing import BinaryIO
@@ -26,11 +27,13 @@ if TYPE_CHECKING:
 MAX_LINE_BYTES = 1 << 16
 
 
+@dataclass
 class _Followed:
-    def __init__(self, handle: BinaryIO, mask: Callable[[str], str] | None) -> None:
-        self.handle = handle
-        self.mask = mask
-        self.pending = b""
+    """A running task's log, and the start of a line not yet ended."""
+
+    handle: BinaryIO
+    mask: Callable[[str], str] | None
+    pending: bytes = b""
 
 
 class OutputFollower:

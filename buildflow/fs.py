@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from typing import NamedTuple, Protocol
 from buildflow.contents import CHUNK, hash_regular_file
-from buildflow.typing_lite import NamedTuple, Protocol
 
 
 class Stat(NamedTuple):

@@ -12,7 +12,8 @@ import gc
 
 
 class paused:  # noqa: N801 - used as `with paused():`, like a function
-    """A plain context manager: contextlib would cost the no-op fast path 4 ms to import."""
+    """A plain context manager: contextlib would be one import more for the no-op fast path
+    (docs/speed.md)."""
 
     def __enter__(self) -> None:
         self.enabled = gc.isenabled()

@@ -7,8 +7,8 @@ import heapq
 import os
 import posixpath
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 from buildflow.errors import UsageError, did_you_mean
-from buildflow.typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from buildflow.model import Task

@@ -13,12 +13,12 @@ is then stat'ed as an output and not again as the next task's input.
 from __future__ import annotations
 
 from collections import deque
+from typing import NamedTuple
 import xxhash
 
 from buildflow.errors import BuildError
 from buildflow.fs import FileSystem
 from buildflow.racy import trusted
-from buildflow.typing_lite import NamedTuple
 
 MISSING = ""
 # Recorded for a depfile input that changed while its task ran: never matches, so it reruns.

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from buildflow.fs import replace_file
 from buildflow.hashing import text_digest
-from buildflow.typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from typing import BinaryIO

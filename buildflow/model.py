@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, NamedTuple
 from buildflow.graph import Graph
-from buildflow.typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from typing import Any

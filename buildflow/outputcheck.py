@@ -14,11 +14,11 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 from buildflow import engine, events, gitfiles
 from buildflow.errors import EXIT_OK, UsageError
 from buildflow.model import Project, Task
-from buildflow.typing_lite import NamedTuple
 
 FIX = "run bflow, then git add it"
 

@@ -10,13 +10,13 @@ import os
 import posixpath
 import stat
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, NamedTuple
 
 from buildflow import external, foreach, globbing, placeholders, rootcheck
 from buildflow.errors import FlowfileError, UsageError, did_you_mean
 from buildflow.flowfile import Flowfile, TaskDecl
 from buildflow.graph import Graph
 from buildflow.model import Passthrough, Project, Settings, Task
-from buildflow.typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from typing import Any

@@ -17,11 +17,11 @@ import os
 import threading
 import time
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from buildflow.model import Task
 from buildflow.signals import (SIG_BLOCK, SIG_SETMASK, SIGKILL, SIGPIPE, SIGTERM,
                                SIGTTOU, SIGXFSZ, pthread_sigmask, signal_name)
-from buildflow.typing_lite import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -1,7 +1,8 @@
 """The signal numbers and `signal()` that a build needs, from `_signal`, the module under
 `signal`: importing `signal` builds enums of every signal and handler (and imports `enum`),
-about 1 ms of an edit's build. Interpreters other than CPython get them from `signal`. And
-`without_signals`, which keeps SIGINT and SIGTERM for the main thread."""
+which a no-op would pay for at every start (docs/speed.md). Interpreters other than CPython
+get them from `signal`. And `without_signals`, which keeps SIGINT and SIGTERM for the main
+thread."""
 
 from __future__ import annotations
 

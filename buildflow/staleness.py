@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from enum import Enum
+from typing import NamedTuple
 
 from buildflow.hashing import MISSING, UNKNOWN, text_digest
 from buildflow.model import Task
 from buildflow.state import TaskRecord
-from buildflow.typing_lite import NamedTuple
 
 ACTION_PARTS = ("commands", "env", "cwd", "shell", "depfile")
 

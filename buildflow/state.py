@@ -22,13 +22,13 @@ import marshal
 import os
 import zlib
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, NamedTuple
 
 from buildflow.errors import BuildError
 from buildflow.frames import FRAME, HEADER, decode_at, encode, generation_frame, size_at
 from buildflow.fs import AppendFile, FileSystem, LocalFileSystem
 from buildflow.gcpause import paused
 from buildflow.hashing import StatEntry, StatRow
-from buildflow.typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from typing import Any

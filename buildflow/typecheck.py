@@ -5,9 +5,9 @@ user sees every mistake in one run."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from buildflow.errors import did_you_mean
-from buildflow.typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from typing import Any

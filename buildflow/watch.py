@@ -18,11 +18,11 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Collection
+from typing import Protocol
 
 from buildflow import engine
 from buildflow.errors import EXIT_INTERRUPTED, EXIT_OK, FatalError, Interrupted
 from buildflow.model import Project, Task
-from buildflow.typing_lite import Protocol
 from buildflow.watchset import Change, WatchSet
 
 

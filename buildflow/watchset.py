@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 from buildflow.model import Project
 from buildflow.state import TaskRecord
-from buildflow.typing_lite import NamedTuple
 
 
 class Change(NamedTuple):

@@ -11,7 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from buildflow import __version__
-from buildflow.cli import COMMANDS, _simple_build, _split_overrides, parse_args
+from buildflow import cli
+from buildflow.arguments import parse_args
+from buildflow.commands import COMMANDS
+from buildflow.fastpath import cmdline
 from conftest import REPO, Project, bflow_env, run_bflow
 
 GOOD = """
@@ -188,7 +191,7 @@ def test_parsing_arguments_and_loading_the_project_import_neither_shutil_nor_pat
     # and ipaddress. Without site (-S), whose start-up may import either itself.
     project.flowfile(GOOD)
     probe = (f"import sys; sys.path[:0] = [{str(REPO)!r}]; "
-             "from buildflow.cli import parse_args; "
+             "from buildflow.arguments import parse_args; "
              "from buildflow import fastpath; "
              "parse_args(['graph', '--format', 'dot']); "
              "fastpath.load(file=None, overrides={}); "
@@ -325,28 +328,73 @@ def test_build_options_before_the_command_word(project: Project) -> None:
 # Words and options a plain build's command line is made of, and some it must not take.
 _TOKENS = st.sampled_from(["build", "status", "list", "a", "b:c", "out/x.o", "", "X=1",
                            "x_y=", "1X=2", "=v", "-k", "--keep-going", "-q", "--quiet",
-                           "--plain", "--stream", "-v", "--json", "-n", "-kq", "-j", "--jobs", "-j3",
-                           "-j0", "-j03", "-jk", "--jobs=2", "3", "0", "-3", "--", "-", "-f",
-                           "Flowfile"])
+                           "--plain", "--stream", "-v", "--json", "-n", "-kq", "-j", "--jobs",
+                           "-j3", "-j0", "-j03", "-jk", "-j-1", "--jobs=2", "-j=2", "3", "0",
+                           "-3", "\u0663", "--", "-", "-f", "Flowfile", "--keep", "--no-cache",
+                           "-C", ".", "--plain=1", "-h", "--version"])
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(st.lists(st.one_of(_TOKENS, st.text(max_size=4)), max_size=7))
 def test_the_fast_parser_reads_what_argparse_reads(argv: list[str]) -> None:
-    """Wherever the hand-written parser of plain builds takes a command line, argparse
-    takes it too and reads the same targets, overrides and options."""
-    simple = _simple_build(argv)
+    """Wherever the fast path's reader of plain builds takes a command line, argparse takes it
+    too and reads the same targets, overrides and options."""
+    simple = cmdline.read(argv, COMMANDS)
     if simple is None:
         return
     targets, overrides, options = simple
     args, _ = parse_args(argv)
     assert args.command == "build"
-    assert _split_overrides(args.targets) == (targets, overrides)
+    assert cmdline.split_overrides(args.targets) == (targets, overrides)
     assert (args.jobs, args.keep_going, args.quiet, args.plain, args.stream, args.file) == \
         (options.jobs, options.keep_going, options.quiet, options.plain, options.stream,
          options.file)
+    assert options.cache and not args.no_cache
     assert not (args.verbose or args.json or args.dry_run or args.always_make
-                or args.directory or args.lock_timeout)
+                or args.directory or args.lock_timeout or args.trace or args.report
+                or args.passthrough)
+
+
+# Options that may come before the command word, each with a value if it takes one.
+_BEFORE = st.sampled_from([["-f", "build"], ["--file=list"], ["-C", "status"], ["-q"], ["-v"],
+                           ["--plain"], ["--json"], ["-j", "2"], ["-j2"], ["-kj", "3"], ["-k"],
+                           ["-n"], ["-B"], ["--lock-timeout", "1"], ["--trace", "graph"],
+                           ["--stream"], ["--no-cache"]])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_BEFORE, max_size=4), st.sampled_from(sorted(COMMANDS)))
+def test_the_command_word_is_found_after_a_builds_options(before: list[list[str]],
+                                                          command: str) -> None:
+    """The word after a build's options (whose values may be command names) is the command,
+    and the options are read as the command's parser reads them."""
+    argv = [token for option in before for token in option] + [command]
+    try:
+        args, first_target = parse_args(argv)
+    except SystemExit:  # the command takes no such option, or needs an argument
+        assert command not in ("build", "watch") or not before
+        return
+    assert (args.command, first_target) == (command, None)
+    if command in ("build", "watch"):
+        assert args.targets == []
+
+
+def test_every_command_has_a_handler() -> None:
+    assert set(cli._HANDLERS) == set(COMMANDS)
+
+
+@pytest.mark.parametrize("argv, command, first", [
+    (["-j", "2", "status"], "status", None), (["statuss"], "build", "statuss"),
+    (["-f", "list", "all"], "build", "all"), (["all", "list"], "build", "all"),
+    (["--format", "dot", "graph"], "build", "dot"), (["-j"], "build", None),
+    (["--help"], None, None), (["-q", "--version"], None, None), (["-h", "list"], "list", None)])
+def test_the_command_word(argv: list[str], command: str | None, first: str | None) -> None:
+    from buildflow.arguments import find_command
+
+    name, rest, first_target = find_command(argv)
+    assert (name, first_target) == (command, first)
+    if name is not None and first is None and command in argv:
+        assert len(rest) == len(argv) - 1
 
 
 ARGS_FLOWFILE = """

@@ -10,8 +10,7 @@ can make bflow write anywhere else.
 from __future__ import annotations
 
 import json
-
-from buildflow.typing_lite import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from typing import Any

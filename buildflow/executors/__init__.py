@@ -17,10 +17,10 @@ imports Dask, and opening an executor connects nothing before its first attempt.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Protocol
 
 from buildflow.errors import UsageError
 from buildflow.model import Task
-from buildflow.typing_lite import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from typing import IO

@@ -18,13 +18,13 @@ import os
 import threading
 import uuid
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from buildflow.errors import BuildError
 from buildflow.executors import remote
 from buildflow.model import Task
 from buildflow.runner import RunResult, SubprocessRunner
 from buildflow.signals import SIGKILL, SIGTERM
-from buildflow.typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from typing import IO, Any

@@ -114,7 +114,7 @@ def load(*, file: str | None, overrides: Mapping[str, str],
 def remember(loaded: Loaded, result: BuildResult, targets: Sequence[str], cwd: str) -> None:
     """After a full build of `loaded`'s project: store the project cache entry the load could
     not (no cache dir yet), and, when the build succeeded, leave the proof that lets the next
-    build of the same targets skip loading. It costs a 10,000-task build some 60 ms."""
+    build of the same targets skip loading (docs/speed.md says what that costs)."""
     from buildflow.errors import EXIT_OK
     from buildflow.fastpath import record
 
@@ -143,8 +143,8 @@ def verifying() -> bool:
 
 
 def _get_ready_to_build() -> None:
-    """Import what an incremental build needs (15 ms at 10,000 tasks), called while the other
-    CPU is still statting, rather than once the stats are done."""
+    """Import what an incremental build needs, called while the other CPU is still statting,
+    rather than once the stats are done."""
     from buildflow import reporters  # noqa: F401
     from buildflow.fastpath import incremental  # noqa: F401
 

@@ -25,6 +25,7 @@ import marshal
 import os
 import time
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, NamedTuple
 
 from buildflow.gcpause import paused
 from buildflow.graph import Graph
@@ -34,7 +35,6 @@ from buildflow.fastpath.identity import Listing, cache_dir_of, listing, project_
 from buildflow.model import Project, Settings, tasks_from_rows
 from buildflow.racy import trusted
 from buildflow.rootcheck import first_escape, is_input_file, output_prefixes
-from buildflow.typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from typing import Any

@@ -7,6 +7,7 @@ from __future__ import annotations
 import marshal
 import os
 import time
+from typing import TYPE_CHECKING
 
 from buildflow.fastpath.formats import PROOF_FILE as FILE_NAME
 from buildflow.fastpath.formats import PROOF_FORMAT as FORMAT
@@ -19,7 +20,6 @@ from buildflow.fastpath.statrows import ABSENT, Row, RowTable
 from buildflow.gcpause import paused
 from buildflow.racy import trusted
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any

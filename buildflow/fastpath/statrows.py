@@ -3,9 +3,9 @@ one marshal blob per chunk of paths, decoded only where a row is asked for.
 
 A no-op stats every path and finds every row the same. Comparing a chunk's current rows with
 its blob as bytes (`marshal.dumps` of the same values gives the same bytes) spares decoding
-the stored rows at all: for the 20,111 paths of a 10,000-task project that decoding was 5 ms
-of the no-op, more than a tenth of it, before the stats could even start. The chunks are the
-scan's unit of work too (`statscan`), so each is compared whole.
+the stored rows at all, which at 10,000 tasks was more than a tenth of the no-op, before the
+stats could even start (docs/speed.md). The chunks are the scan's unit of work too
+(`statscan`), so each is compared whole.
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ the fast path answers.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Protocol
+
 from buildflow import events as ev
-from buildflow.typing_lite import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 from buildflow.report.history import FAILED, BuildRecord, TaskRun
-from buildflow.typing_lite import NamedTuple
 
 
 class TaskStats(NamedTuple):

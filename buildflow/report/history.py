@@ -15,10 +15,10 @@ import os
 import struct
 import time
 import zlib
+from typing import TYPE_CHECKING, NamedTuple
 
 from buildflow import events as ev
 from buildflow.frames import FRAME, decode_at, encode, size_at
-from buildflow.typing_lite import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -11,9 +11,9 @@ for all its instances, which the page counts per state.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 from buildflow.model import Task
-from buildflow.typing_lite import NamedTuple
 
 GROUP_ABOVE = 100
 NODE_WIDTH, NODE_HEIGHT, GROUP_HEIGHT = 200, 28, 44

@@ -12,9 +12,9 @@ from __future__ import annotations
 import heapq
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 from buildflow import events as ev
-from buildflow.typing_lite import NamedTuple
 
 # Task states, as the page and SPEC §8 name them.
 PENDING, RUNNING, OK, FAILED, SKIPPED, UPTODATE, RESTORED = (

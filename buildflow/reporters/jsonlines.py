@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from buildflow import events as ev
 from buildflow.reporters import Output
-from buildflow.typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from typing import TextIO

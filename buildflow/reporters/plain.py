@@ -7,12 +7,12 @@ tasks never interleave.
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from buildflow import events as ev
 from buildflow.reporters import Output
 from buildflow.reporters.text import (Tally, failure_block, output_block, retry_line,
                                      stream_line, would_run_block)
-from buildflow.typing_lite import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from typing import TextIO
