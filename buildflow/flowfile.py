@@ -12,6 +12,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 
+from buildflow import conditions
 from buildflow.errors import FlowfileError, UsageError
 from buildflow.locate import flowfile_path
 from buildflow.model import Settings
@@ -44,6 +45,8 @@ class TaskDecl(NamedTuple):
     description: str = ""
     interactive: bool = False
     cache: bool | None = None
+    py: str | None = None  # "module:function", the action instead of cmd
+    when: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (condition, its values), see `when`
 
 
 class Flowfile(NamedTuple):
@@ -103,7 +106,8 @@ def _syntax_position(message: str, text: str) -> tuple[str, int, int]:
 SETTINGS_KEYS = ("jobs", "default", "shell", "retries", "retry_delay", "timeout", "env",
                  "cache_dir", "on_success", "on_failure", "remote_cache", "remote_cache_upload")
 TASK_KEYS = ("cmd", "inputs", "outputs", "deps", "foreach", "depfile", "env", "cwd", "retries",
-             "retry_delay", "timeout", "always", "description", "interactive", "cache")
+             "retry_delay", "timeout", "always", "description", "interactive", "cache", "py",
+             "when")
 
 
 def _inside_root(path: str) -> bool:
@@ -192,6 +196,10 @@ def _parse_task(name: str, raw: Any, check: Checker) -> TaskDecl | None:
         if not cmd or any(not c.strip() for c in cmd):
             check.problem(f"{where}.cmd", "a command must not be empty (leave cmd out for a "
                                           "group task)")
+    py = _parse_py(raw["py"], f"{where}.py", check) if "py" in raw else None
+    if py is not None and cmd is not None:
+        check.problem(f"{where}.py", "a task has either py or cmd as its action, not both; "
+                                     "remove one")
     lists = {key: check.strings(raw[key], f"{where}.{key}")
              for key in ("inputs", "outputs", "deps") if key in raw}
     foreach = check.strings(raw["foreach"], f"{where}.foreach") \
@@ -199,7 +207,7 @@ def _parse_task(name: str, raw: Any, check: Checker) -> TaskDecl | None:
     if "foreach" in raw and not any(not f.startswith("!") for f in foreach):
         check.problem(f"{where}.foreach", "needs at least one glob that is not an exclusion")
     # A misspelt key (`cmdd`) is the cause; "no cmd" would only be its consequence.
-    if cmd is None and lists.get("outputs") and keys_known:
+    if cmd is None and "py" not in raw and lists.get("outputs") and keys_known:
         check.problem(f"{where}.outputs", "a group task (no cmd) cannot have outputs; add a cmd")
     for index, output in enumerate(lists.get("outputs", ())):
         if not output.strip() or output.startswith("!"):
@@ -231,8 +239,24 @@ def _parse_task(name: str, raw: Any, check: Checker) -> TaskDecl | None:
         interactive=check.boolean(raw["interactive"], f"{where}.interactive")
         if "interactive" in raw else False,
         cache=check.boolean(get("cache"), f"{where}.cache") if "cache" in raw else None,
+        py=py,
+        when=conditions.parse(raw["when"], f"{where}.when", check) if "when" in raw else (),
         **numbers,
     )
+
+
+def _parse_py(value: Any, where: str, check: Checker) -> str | None:
+    """A `py` reference, "package.module:function"; whether it imports is checked when the
+    project is resolved (`pytasks.code_of`)."""
+    text = check.string(value, where)
+    if text is None:
+        return None
+    module, sep, function = text.partition(":")
+    if not sep or not all(part.isidentifier() for part in (*module.split("."), function)):
+        check.problem(where, f"expected \"module:function\" (e.g. \"tools.gen:render\"), "
+                             f"got {text!r}")
+        return None
+    return text
 
 
 def parse(path: str, data: Mapping[str, Any]) -> Flowfile:

@@ -11,7 +11,7 @@ import posixpath
 import stat
 from collections.abc import Mapping
 
-from buildflow import external, foreach, globbing, placeholders, rootcheck
+from buildflow import external, foreach, globbing, placeholders, pytasks, rootcheck
 from buildflow.errors import FlowfileError, UsageError, did_you_mean
 from buildflow.flowfile import Flowfile, TaskDecl
 from buildflow.graph import Graph
@@ -55,6 +55,7 @@ class _Resolver:
         self.args = placeholders.ARGS_SLOT if args else ""
         # foreach tasks over files this build writes -> globs of every output they can declare
         self.templates: dict[str, list[str]] = {}
+        self.code: dict[str, pytasks.Code] = {}  # py reference -> its module file and hash
 
     def raise_problems(self) -> None:
         if self.problems:
@@ -275,6 +276,17 @@ class _Resolver:
                              f"unknown task '{dep}'{did_you_mean(dep, names)}")
         return deps
 
+    def py_code(self, decl: TaskDecl) -> str:
+        """The content hash of the module file of `decl`'s function, found once per reference;
+        a reference that cannot work is a problem at `py`."""
+        if not decl.py:
+            return ""
+        if decl.py not in self.code:
+            code = self.code[decl.py] = pytasks.code_of(decl.py, self.root)
+            if code.problem:
+                self.problem(f"tasks.{decl.name}.py", code.problem)
+        return self.code[decl.py].digest
+
     def names_in(self, templates: tuple[str, ...]) -> frozenset[str]:
         """The placeholder names `templates` use, found once for all instances of a task."""
         names = self.used_names.get(templates)
@@ -322,6 +334,8 @@ class _Resolver:
             known_after=tuple(writers),
             interactive=decl.interactive,
             cache=decl.cache,
+            py=decl.py or "", py_code=self.py_code(decl),
+            vars=tuple(self.vars.items()) if decl.py else (), when=decl.when,
         )
 
     def group_of_instances(self, decl: TaskDecl, after: list[str],
@@ -481,7 +495,8 @@ def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None,
                    globbed_dirs=frozenset(r.disk.dirs_read),
                    decls=tuple(tuple(decl) for decl in flowfile.tasks if decl.name in later),
                    volatile=used_env or bool(flowfile.computed) or args is not None,
-                   args=args)
+                   args=args,
+                   code=tuple(sorted({(c.path, c.digest) for c in r.code.values() if c.path})))
 
 
 def _give_args(tasks: dict[str, Task], named: list[str], words: tuple[str, ...]) -> None:

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import IO, Any
 
+    from buildflow.pyworkers import PythonWorkers
+
 KILL_GRACE_SECONDS = 2.0
 _GROUP_POLL_SECONDS = 0.02
 _WAIT_POLL_MAX_SECONDS = 0.05  # waiting with a timeout polls, backing off up to this
@@ -109,9 +111,19 @@ class SubprocessRunner:
         self._here = os.getcwd()  # where a command starts when spawned without a directory
         self._running: set[Child] = set()
         self._stopping = False
+        self._python: PythonWorkers | None = None  # started with the first `py` task
 
     def run(self, task: Task, root: str, env: Mapping[str, str], log: IO[bytes]) -> RunResult:
         deadline = time.monotonic() + task.timeout if task.timeout > 0 else None
+        if task.py:  # a Python function: one more kind of attempt, run by a reused worker
+            with self._lock:
+                if self._stopping:
+                    return RunResult(None, signal=SIGTERM)
+                if self._python is None:
+                    from buildflow.pyworkers import PythonWorkers
+
+                    self._python = PythonWorkers(self.kill_grace)
+            return self._python.run(task, root, env, log, deadline)
         cwd = os.path.join(root, task.cwd) if task.cwd else root
         strays = False
         for command in task.commands:
@@ -146,27 +158,34 @@ class SubprocessRunner:
         return RunResult(0, strays=strays)
 
     def _terminate(self, process: Child) -> None:
-        """SIGTERM the group, give its members a grace period to exit, then SIGKILL it."""
-        pgid = process.pid
-        _signal_group(pgid, SIGTERM)
-        deadline = time.monotonic() + self.kill_grace
-        while time.monotonic() < deadline:
-            process.poll()  # reap the leader: a zombie would keep the group alive
-            if not _group_alive(pgid):
-                break
-            time.sleep(_GROUP_POLL_SECONDS)
-        _signal_group(pgid, SIGKILL)
-        process.wait()
+        terminate(process, self.kill_grace)
 
     def stop_all(self) -> None:
         with self._lock:
             self._stopping = True
             running = list(self._running)
         threads = [threading.Thread(target=self._terminate, args=(p,)) for p in running]
+        if self._python is not None:
+            threads.append(threading.Thread(target=self._python.stop_all))
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
+
+
+def terminate(process: Child, grace: float) -> None:
+    """SIGTERM the group `process` leads, give its members `grace` seconds to exit, then
+    SIGKILL it."""
+    pgid = process.pid
+    _signal_group(pgid, SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        process.poll()  # reap the leader: a zombie would keep the group alive
+        if not _group_alive(pgid):
+            break
+        time.sleep(_GROUP_POLL_SECONDS)
+    _signal_group(pgid, SIGKILL)
+    process.wait()
 
 
 def _spawn(argv: list[str], cwd: str, env: Mapping[str, str], log: IO[bytes],

@@ -30,7 +30,7 @@ from buildflow.gcpause import paused
 from buildflow.graph import Graph
 from buildflow.fastpath.formats import PROJECT_CACHE_FILE as FILE_NAME
 from buildflow.fastpath.formats import PROJECT_CACHE_FORMAT as FORMAT
-from buildflow.fastpath.identity import Listing, cache_dir_of, listing, project_key
+from buildflow.fastpath.identity import Listing, cache_dir_of, code_holds, listing, project_key
 from buildflow.model import Project, Settings, tasks_from_rows
 from buildflow.racy import trusted
 from buildflow.rootcheck import first_escape, is_input_file, output_prefixes
@@ -50,13 +50,15 @@ class Basis(NamedTuple):
     listings: dict[str, Listing]
     lone_inputs: tuple[str, ...]
     output_prefixes: tuple[str, ...]  # see `rootcheck.output_prefixes`
+    code: tuple[tuple[str, str], ...] = ()  # `Project.code`: Python files, with their hashes
 
     def holds(self, root: str) -> bool:
-        """Whether a fresh load would still find the directories and lone inputs as they were
-        and no output's directory leading out of the root."""
+        """Whether a fresh load would still find the directories and lone inputs as they were,
+        no output's directory leading out of the root, and the Python files unchanged."""
         return (all(listing(root, d, self.skip) == seen for d, seen in self.listings.items())
                 and all(is_input_file(os.path.join(root, p)) for p in self.lone_inputs)
-                and first_escape(root, self.output_prefixes) is None)
+                and first_escape(root, self.output_prefixes) is None
+                and code_holds(self.code))
 
 
 class Loaded:
@@ -150,7 +152,8 @@ def _store(cache_file: str, key: tuple[object, ...], project: Project, data: byt
         return None  # the cache dir is not where the next run will look for it
     skip = frozenset({os.path.normpath(project.settings.cache_dir).replace(os.sep, "/")})
     basis = Basis(key, skip, {d: listing(root, d, skip) for d in project.globbed_dirs},
-                  tuple(_lone_inputs(project)), output_prefixes(_output_dirs(project)))
+                  tuple(_lone_inputs(project)), output_prefixes(_output_dirs(project)),
+                  project.code)
     try:
         if _read_bytes(project.flowfile) != data:
             return None

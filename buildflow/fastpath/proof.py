@@ -42,7 +42,7 @@ import time
 from buildflow.fastpath.formats import PROOF_FILE as FILE_NAME
 from buildflow.fastpath.formats import PROOF_FORMAT as FORMAT
 from buildflow.fastpath.formats import PROOF_PROJECT_PART as PROJECT_PART
-from buildflow.fastpath.identity import cache_dir_of, listing, project_key
+from buildflow.fastpath.identity import cache_dir_of, code_holds, listing, project_key
 from buildflow.fastpath.statrows import ABSENT, DamagedRows, Row, RowTable
 from buildflow.fastpath.statscan import doubtful_rows, reap
 from buildflow.gcpause import paused
@@ -82,7 +82,7 @@ class Proof:
         (_, self.project_id, self.state_id, self.dir_stats, self.extra_paths, blobs,
          self.digests, self.unsettled, self.count, self.depfiles) = parts
         self._base_size = base_size  # where the delta starts, after the size field
-        _, _, (self.lone_inputs, self.output_prefixes), static, self.listings = head
+        _, _, (self.lone_inputs, self.output_prefixes, self.code), static, self.listings = head
         self._project_file: BinaryIO | None = project_file  # at the task table
         self._graph: tuple[Any, ...] | None = None
         self._graph_read = False
@@ -150,7 +150,8 @@ class Proof:
                 and all(_same_listing(self.root, d, self.skip, seen, self.dir_stats.get(d))
                         for d, seen in self.listings.items())
                 and all(is_input_file(os.path.join(self.root, p)) for p in self.lone_inputs)
-                and first_escape(self.root, self.output_prefixes) is None)
+                and first_escape(self.root, self.output_prefixes) is None
+                and code_holds(self.code))
 
     def changes(self, on_change: Callable[[], object] | None = None) -> set[int] | None:
         """The indices of the paths whose content changed (or that appeared or vanished);
