@@ -149,10 +149,13 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
     explain = command("explain", "every reason a target is stale")
     explain.add_argument("targets", nargs="*", metavar="TARGET|VAR=VALUE",
                          help="one target; VAR=VALUE overrides a var, as for build")
-    command("list", "tasks with their descriptions; with patterns, matching tasks and "
-                    "instances").add_argument(
+    listing = command("list", "tasks with their descriptions; with patterns, matching tasks "
+                              "and instances")
+    listing.add_argument(
         "targets", nargs="*", metavar="PATTERN|VAR=VALUE",
         help="task or instance names, with * and ? ('compile:*'); VAR=VALUE overrides a var")
+    listing.add_argument("--kinds", action="store_true",
+                         help="list the installed task kinds instead (no Flowfile needed)")
     command("validate", "check the Flowfile: errors exit 2, warnings exit 0").add_argument(
         "targets", nargs="*", metavar="VAR=VALUE", help="override a var, as for build")
     clean = command("clean", "delete declared outputs (of the named tasks, or all) and records")
@@ -426,6 +429,10 @@ def _dispatch(args: argparse.Namespace, *, tried_fast: bool) -> int:
         from buildflow.commands import cache
 
         return cache.run(action=args.action)
+    if name == "list" and args.kinds:
+        from buildflow.commands import listing
+
+        return listing.kinds()
     targets, overrides = _split_overrides(getattr(args, "targets", []))
     if targets and name == "validate":
         raise UsageError(f"bflow {name} takes no targets, only VAR=VALUE overrides "

@@ -107,7 +107,7 @@ SETTINGS_KEYS = ("jobs", "default", "shell", "retries", "retry_delay", "timeout"
                  "cache_dir", "on_success", "on_failure", "remote_cache", "remote_cache_upload")
 TASK_KEYS = ("cmd", "inputs", "outputs", "deps", "foreach", "depfile", "env", "cwd", "retries",
              "retry_delay", "timeout", "always", "description", "interactive", "cache", "py",
-             "when")
+             "when", "kind")
 
 
 def _inside_root(path: str) -> bool:
@@ -188,6 +188,12 @@ def _parse_task(name: str, raw: Any, check: Checker) -> TaskDecl | None:
     if not isinstance(raw, dict):
         check.problem(where, f"expected a table, got {type_name(raw)}")
         return None
+    if "kind" in raw:
+        from buildflow.kinds import expand
+
+        raw = expand(name, raw, check)
+        if raw is None:
+            return None
     keys_known = check.keys(raw, where, TASK_KEYS)
     get: Callable[[str], Any] = raw.get
     cmd: tuple[str, ...] | None = None
