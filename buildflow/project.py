@@ -11,7 +11,7 @@ import posixpath
 import stat
 from collections.abc import Mapping
 
-from buildflow import external, foreach, globbing, placeholders, pytasks, rootcheck
+from buildflow import external, foreach, globbing, placeholders, pytasks, rootcheck, scripts
 from buildflow.errors import FlowfileError, UsageError, did_you_mean
 from buildflow.flowfile import Flowfile, TaskDecl
 from buildflow.graph import Graph
@@ -527,10 +527,30 @@ def _give_args(tasks: dict[str, Task], named: list[str], words: tuple[str, ...])
 def load(path: str | os.PathLike[str] = "Flowfile",
          overrides: Mapping[str, str] | None = None,
          hidden: frozenset[str] = frozenset(), args: Passthrough | None = None) -> Project:
-    """Load and check a Flowfile: the Python API's entry point."""
+    """Load and check a Flowfile (or the project a build script declared, by its path): the
+    Python API's entry point."""
     from buildflow.flowfile import load as load_flowfile
 
-    return resolve(load_flowfile(os.path.realpath(path)), overrides, hidden, args)
+    real = os.path.realpath(path)
+    if real in scripts.SCRIPTS:
+        return _declared(real, scripts.SCRIPTS[real], overrides, hidden, args)
+    return resolve(load_flowfile(real), overrides, hidden, args)
+
+
+def _declared(path: str, declared: scripts.Declared, overrides: Mapping[str, str] | None,
+              hidden: frozenset[str], args: Passthrough | None) -> Project:
+    """The project the build script at `path` declared, named by its path; errors name the
+    script. Its declarations are those the script made when it ran, so an edit of it since
+    (seen by `watch`) asks for running it again."""
+    from buildflow.flowfile import parse
+
+    name = os.path.basename(path)
+    if not scripts.code_holds(declared.code):
+        raise FlowfileError([f"{name}: it (or a module of the project it imports) changed "
+                             f"since it started; run it again to load the change"])
+    project = resolve(parse(os.path.join(declared.root, name), declared.data), overrides,
+                      hidden, args)
+    return project._replace(flowfile=path, code=tuple(sorted({*project.code, *declared.code})))
 
 
 def from_dict(data: Mapping[str, Any], root: str | os.PathLike[str] = ".",

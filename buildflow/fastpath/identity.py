@@ -78,16 +78,3 @@ def listing(root: str, rel: str, skip: frozenset[str]) -> Listing:
         return None
     return frozenset(files), frozenset(dirs), frozenset(dangling)
 
-
-def code_holds(code: tuple[tuple[str, str], ...]) -> bool:
-    """Whether each Python file the project depends on besides the Flowfile (`Project.code`:
-    the modules of `py` tasks, a build script and its local imports) still has the content
-    hash it was loaded with. Hashed, not statted: they are few and small."""
-    if not code:
-        return True
-    from buildflow.contents import hash_regular_file
-
-    try:
-        return all(hash_regular_file(path)[0] == digest for path, digest in code)
-    except OSError:
-        return False

@@ -30,7 +30,8 @@ from buildflow.gcpause import paused
 from buildflow.graph import Graph
 from buildflow.fastpath.formats import PROJECT_CACHE_FILE as FILE_NAME
 from buildflow.fastpath.formats import PROJECT_CACHE_FORMAT as FORMAT
-from buildflow.fastpath.identity import Listing, cache_dir_of, code_holds, listing, project_key
+from buildflow.fastpath.identity import Listing, cache_dir_of, listing, project_key
+from buildflow.scripts import code_holds, flowfile_bytes
 from buildflow.model import Project, Settings, tasks_from_rows
 from buildflow.racy import trusted
 from buildflow.rootcheck import first_escape, is_input_file, output_prefixes
@@ -88,7 +89,7 @@ def load(flowfile: str, overrides: Mapping[str, str],
     """The Project for `flowfile`: from the cache when still valid, else `fresh(...)`, cached."""
     path = os.path.realpath(flowfile)
     try:
-        data = _read_bytes(path)
+        data = flowfile_bytes(path)
     except OSError:
         return Loaded(fresh(path, overrides))
     cache_file = _cache_file(path, data)
@@ -155,7 +156,7 @@ def _store(cache_file: str, key: tuple[object, ...], project: Project, data: byt
                   tuple(_lone_inputs(project)), output_prefixes(_output_dirs(project)),
                   project.code)
     try:
-        if _read_bytes(project.flowfile) != data:
+        if flowfile_bytes(project.flowfile) != data:
             return None
         if any(_changed_since(os.path.join(root, d), started_ns) for d in basis.listings):
             return None

@@ -42,13 +42,14 @@ import time
 from buildflow.fastpath.formats import PROOF_FILE as FILE_NAME
 from buildflow.fastpath.formats import PROOF_FORMAT as FORMAT
 from buildflow.fastpath.formats import PROOF_PROJECT_PART as PROJECT_PART
-from buildflow.fastpath.identity import cache_dir_of, code_holds, listing, project_key
+from buildflow.fastpath.identity import cache_dir_of, listing, project_key
 from buildflow.fastpath.statrows import ABSENT, DamagedRows, Row, RowTable
 from buildflow.fastpath.statscan import doubtful_rows, reap
 from buildflow.gcpause import paused
 from buildflow.locate import flowfile_path
 from buildflow.racy import trusted
 from buildflow.rootcheck import first_escape, is_input_file
+from buildflow.scripts import code_holds, flowfile_bytes
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
@@ -261,8 +262,7 @@ def open_proof(*, file: str | None, cwd: str, targets: Sequence[str],
             return None
         flowfile = os.path.realpath(found)  # as the project cache names it
         try:
-            with open(flowfile, "rb") as handle:
-                data = handle.read()
+            data = flowfile_bytes(flowfile)
             cache_dir = cache_dir_of(flowfile, data)
             name = proof_name(targets, cwd, overrides)
             with open(os.path.join(cache_dir, name), "rb") as handle:
