@@ -14,10 +14,12 @@ import marshal
 import os
 import socket
 import sys
-import traceback
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import TextIO
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: every worker starts so
+if TYPE_CHECKING:
+    from typing import TextIO
 
 # Set in a worker: `Project.main()` then does nothing, so a build script imported for its
 # functions (`build:compile`) does not start a build of its own.
@@ -90,16 +92,20 @@ def _exactly(connection: socket.socket, size: int) -> bytes:
 
 
 def _run(request: tuple[object, ...], log_fd: int, null: int) -> bool:
-    """Run one task with `log_fd` as stdout and stderr; whether it succeeded."""
+    """Run one task with `log_fd` as stdout and stderr; whether it succeeded. The environment
+    and directory are set only when they differ from the last task's (most tasks of a build
+    share them, and setting the environment costs a call per variable)."""
     reference, root, cwd, env, name, item, inputs, outputs, depfile, variables = request
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
     os.close(log_fd)
     try:
         assert isinstance(env, dict) and isinstance(root, str) and isinstance(cwd, str)
-        os.environ.clear()
-        os.environ.update(env)
-        os.chdir(cwd)
+        if os.environ != env:
+            os.environ.clear()
+            os.environ.update(env)
+        if os.getcwd() != cwd:
+            os.chdir(cwd)
         if root not in sys.path[:1]:
             sys.path.insert(0, root)
         function = _function(str(reference))
@@ -126,6 +132,8 @@ def _run(request: tuple[object, ...], log_fd: int, null: int) -> bool:
 
 def _print_traceback(exc: BaseException) -> None:
     """The traceback from the user's code down, without this module's frame."""
+    import traceback
+
     tb = exc.__traceback__
     if tb is not None and tb.tb_frame.f_code.co_filename == __file__:
         tb = tb.tb_next
