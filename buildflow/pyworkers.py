@@ -26,7 +26,7 @@ import weakref
 from collections.abc import Mapping
 
 from buildflow.model import Task
-from buildflow.runner import RunResult, terminate
+from buildflow.runner import PopenChild, RunResult, terminate
 from buildflow.signals import SIGTERM, signal_name
 from buildflow.typing_lite import TYPE_CHECKING
 
@@ -39,30 +39,20 @@ _START = ("import sys; sys.path.insert(0, sys.argv[1]); from buildflow import py
           "del sys.path[0]; pyworker.serve(int(sys.argv[2]))")
 
 
-class Worker:
-    """One worker process and bflow's end of the socket to it. Its `pid`, `poll` and `wait`
-    make it a `runner.Child`, so it is stopped exactly as a command is."""
+class Worker(PopenChild):
+    """One worker process and bflow's end of the socket to it; a `runner.Child`, so it is
+    stopped exactly as a command is."""
 
     def __init__(self) -> None:
         ours, theirs = socket.socketpair()
         try:
-            self._process = subprocess.Popen(
+            super().__init__(subprocess.Popen(
                 [sys.executable, "-c", _START, _PACKAGE_PARENT, str(theirs.fileno())],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
         finally:
             theirs.close()
         self.socket = ours
-        self.pid = self._process.pid
-
-    def poll(self) -> int | None:
-        return self._process.poll()
-
-    def wait(self, timeout: float | None = None) -> int | None:
-        try:
-            return self._process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
 
     def call(self, request: bytes, log_fd: int, timeout: float | None) -> bytes | None:
         """Send one task and wait for its answer: b"\\0" success, b"\\1" failure, b"" when the

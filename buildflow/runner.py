@@ -24,6 +24,7 @@ from buildflow.signals import (SIG_BLOCK, SIG_SETMASK, SIGKILL, SIGPIPE, SIGTERM
 from buildflow.typing_lite import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
+    import subprocess
     from collections.abc import Callable
     from typing import IO, Any
 
@@ -313,7 +314,26 @@ class _Spawned:
                 self.returncode = os.waitstatus_to_exitcode(status)
 
 
-class _Popened:
+class PopenChild:
+    """A `Child` over a `subprocess.Popen`."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self._process = process
+        self.pid = process.pid
+
+    def poll(self) -> int | None:
+        return self._process.poll()
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        import subprocess
+
+        try:
+            return self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+
+class _Popened(PopenChild):
     """A child started by `subprocess.Popen`, for a command with its own directory or
     environment, or an interactive one (`log` None): on bflow's stdin and stderr, its stdout
     on `stdout`, in a new process group of bflow's session (a new session would leave the
@@ -324,27 +344,16 @@ class _Popened:
                  lead: Callable[[], None] | None = None) -> None:
         import subprocess
 
-        self._timeout_expired = subprocess.TimeoutExpired
         # env None inherits bflow's environment as the C library holds it (os.environ writes
         # through to it), sparing Popen re-encoding every variable for every command.
         given = None if env is os.environ else env
         if log is None:
-            self._process = subprocess.Popen(argv, cwd=cwd, env=given, stdout=stdout,
-                                             preexec_fn=lead)
+            super().__init__(subprocess.Popen(argv, cwd=cwd, env=given, stdout=stdout,
+                                              preexec_fn=lead))
         else:
-            self._process = subprocess.Popen(
+            super().__init__(subprocess.Popen(
                 argv, cwd=cwd, env=given, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True)
-        self.pid = self._process.pid
-
-    def poll(self) -> int | None:
-        return self._process.poll()
-
-    def wait(self, timeout: float | None = None) -> int | None:
-        try:
-            return self._process.wait(timeout)
-        except self._timeout_expired:
-            return None
+                stderr=subprocess.STDOUT, start_new_session=True))
 
 
 def _signal_group(pgid: int, signum: int) -> None:

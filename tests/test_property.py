@@ -24,7 +24,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,14 +38,20 @@ from hypothesis import strategies as st
 from buildflow import engine
 
 # Shell filters, each with the same function in Python; most are lossy, so a changed input
-# often leaves the output byte-identical and cuts the rebuild off.
+# often leaves the output byte-identical and cuts the rebuild off. Kept as source, since the
+# module of the `py` tasks (PY_FUNCTION) holds them too.
+FILTERS_SOURCE = """
 FILTERS = {
     "cat": lambda data: data,
     "tr -d 0-9": lambda data: bytes(b for b in data if not 48 <= b <= 57),
-    "wc -l": lambda data: b"%d\n" % data.count(b"\n"),
+    "wc -l": lambda data: b"%d\\n" % data.count(b"\\n"),
     "sort": lambda data: b"".join(sorted(data.splitlines(keepends=True))),
     "head -n 1": lambda data: b"".join(data.splitlines(keepends=True)[:1]),
 }
+"""
+_namespace: dict[str, dict[str, Callable[[bytes], bytes]]] = {}
+exec(FILTERS_SOURCE, _namespace)
+FILTERS = _namespace["FILTERS"]
 SOURCES = ["src/s0.txt", "src/s1.txt", "src/s2.txt"]
 ALIAS = "alias"  # a symlink to src/: `alias/s2.txt` is src/s2.txt
 ALIASED = f"{ALIAS}/s2.txt"
@@ -151,17 +157,7 @@ def command(task: TaskSpec) -> str:
 
 # What `command` does, as a `py` task's function; the task's env says which filter and files.
 PY_MODULE = "tools/filters.py"
-PY_FUNCTION = """
-import os
-
-FILTERS = {
-    "cat": lambda data: data,
-    "tr -d 0-9": lambda data: bytes(b for b in data if not 48 <= b <= 57),
-    "wc -l": lambda data: b"%d\\n" % data.count(b"\\n"),
-    "sort": lambda data: b"".join(sorted(data.splitlines(keepends=True))),
-    "head -n 1": lambda data: b"".join(data.splitlines(keepends=True)[:1]),
-}
-
+PY_FUNCTION = "import os\n" + FILTERS_SOURCE + """
 
 def run(ctx):
     with open("runs.log", "a") as runs:
