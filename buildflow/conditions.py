@@ -8,7 +8,6 @@ scheduler asks it before it asks the decision.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Callable, Mapping
 
@@ -51,7 +50,7 @@ def parse(raw: Any, where: str, check: Checker) -> Conditions:
 
 def this_platform() -> str:
     """`sys.platform` without its digits, as `when.platform` names it ("linux", "darwin")."""
-    return re.sub(r"\d+$", "", sys.platform)
+    return sys.platform.rstrip("0123456789")
 
 
 def run_quietly(command: str, cwd: str, env: Mapping[str, str], shell: str) -> int:

@@ -206,6 +206,9 @@ def _parse_task(name: str, raw: Any, check: Checker) -> TaskDecl | None:
     if py is not None and cmd is not None:
         check.problem(f"{where}.py", "a task has either py or cmd as its action, not both; "
                                      "remove one")
+    if py is not None and raw.get("interactive") is True:
+        check.problem(f"{where}.interactive", "a py task runs in a worker process, which has "
+                                              "no terminal; an interactive task needs a cmd")
     lists = {key: check.strings(raw[key], f"{where}.{key}")
              for key in ("inputs", "outputs", "deps") if key in raw}
     foreach = check.strings(raw["foreach"], f"{where}.foreach") \

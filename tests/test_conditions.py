@@ -9,7 +9,7 @@ import sys
 from buildflow.cache import cacheable
 from buildflow.conditions import this_platform
 from buildflow.model import Task
-from conftest import Project
+from conftest import OnTerminal, Project
 
 LOG = "echo {task} >> runs.log"
 
@@ -55,6 +55,17 @@ def test_each_condition_skips_with_its_reason(project: Project) -> None:
     skipped = {e["task"]: e["reason"] for e in events if e["event"] == "task_skipped"}
     assert skipped["env"] == "when.env BFLOW_TEST_CI is not set"
     assert all(skipped[name].startswith("when") for name in ("platform", "notenv", "exists", "cmd"))
+
+
+def test_the_live_display_shows_the_reason(project: Project) -> None:
+    project.flowfile("""
+        [tasks.deploy]
+        cmd = "true"
+        when = { env = "BFLOW_TEST_NEVER" }
+        """)
+    terminal = OnTerminal(project.root)
+    assert terminal.finish() == 0
+    assert b"deploy (when.env BFLOW_TEST_NEVER is not set)" in terminal.screen
 
 
 def test_a_skipped_task_keeps_its_record_and_counts_as_done(project: Project) -> None:

@@ -228,8 +228,12 @@ def test_py_beside_cmd_or_not_a_reference_is_a_load_error(project: Project) -> N
         cmd = "true"
         [tasks.badform]
         py = "tools/work.py"
+        [tasks.attached]
+        py = "tools.work:pid"
+        interactive = true
         """)
     result = project.bflow("validate")
     assert result.returncode == 2
     assert "Flowfile: tasks.both.py: a task has either py or cmd" in result.stderr
     assert "Flowfile: tasks.badform.py: expected \"module:function\"" in result.stderr
+    assert "Flowfile: tasks.attached.interactive: a py task runs in a worker" in result.stderr
