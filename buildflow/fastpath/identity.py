@@ -77,4 +77,3 @@ def listing(root: str, rel: str, skip: frozenset[str]) -> Listing:
     except (FileNotFoundError, NotADirectoryError, PermissionError):
         return None
     return frozenset(files), frozenset(dirs), frozenset(dangling)
-
