@@ -7,6 +7,16 @@
 
     project = buildflow.from_dict({"tasks": {"hi": {"cmd": "echo hi > {output}",
                                                     "outputs": ["hi.txt"]}}}, root=".")
+
+A project written in Python, run as `python build.py [bflow's arguments]`:
+
+    project = buildflow.Project()
+
+    @project.task(inputs="data.csv", outputs="summary.txt")
+    def summarize(ctx: buildflow.Context) -> None: ...
+
+    if __name__ == "__main__":
+        project.main()
 """
 
 from __future__ import annotations
@@ -14,11 +24,13 @@ from __future__ import annotations
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 
 __version__ = "0.1.0"
-__all__ = ["load", "from_dict", "build", "__version__"]
+__all__ = ["load", "from_dict", "build", "Project", "Context", "__version__"]
 
 if TYPE_CHECKING:
+    from buildflow.declare import Project
     from buildflow.engine import build, load
     from buildflow.project import from_dict
+    from buildflow.pyworker import Context
 
 
 def __getattr__(name: str) -> object:
@@ -31,4 +43,12 @@ def __getattr__(name: str) -> object:
         from buildflow.project import from_dict
 
         return from_dict
+    if name == "Project":
+        from buildflow.declare import Project
+
+        return Project
+    if name == "Context":
+        from buildflow.pyworker import Context
+
+        return Context
     raise AttributeError(name)

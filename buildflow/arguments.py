@@ -202,8 +202,11 @@ _OPTIONS: dict[str, tuple[Option, ...]] = {
                                   "copy of the files git tracks gives (for pre-commit)"})),
     "explain": _targets("TARGET|VAR=VALUE",
                         "one target; VAR=VALUE overrides a var, as for build"),
-    "list": _targets("PATTERN|VAR=VALUE", "task or instance names, with * and ? "
-                     "('compile:*'); VAR=VALUE overrides a var"),
+    "list": (*_targets("PATTERN|VAR=VALUE", "task or instance names, with * and ? "
+                       "('compile:*'); VAR=VALUE overrides a var"),
+             (("--kinds",), {"action": "store_true",
+                             "help": "list the installed task kinds instead (no Flowfile "
+                                     "needed)"})),
     "clean": _targets("TARGET"),
     "validate": _targets("VAR=VALUE", "override a var, as for build"),
     "log": ((("task",), {"metavar": "TARGET",

@@ -230,6 +230,8 @@ def _explain(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     from buildflow.commands import listing
 
+    if args.kinds:
+        return listing.kinds()
     targets, overrides = cmdline.split_overrides(args.targets)
     return listing.run(_load(args, targets, overrides).project, patterns=targets)
 

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 from buildflow import events as ev
 from buildflow.cache import open_cache
+from buildflow.conditions import Gate
 from buildflow.errors import EXIT_OK
 from buildflow.executors import Executor, open_executor
 from buildflow.fs import LocalFileSystem
@@ -105,19 +106,24 @@ def _dry_run(project: Project, targets: list[str], cwd: str | None, options: Bui
     """Say what would run and why; run and write nothing."""
     project, state = as_built(project)
     names = selected(project, targets, cwd)
+    gate = Gate(project.root)
     decisions = survey(project, names, state.tasks, hasher_for(project, state).file_hash,
-                       force=options.force)
+                       force=options.force, skipped=gate.failing)
     result = BuildResult(EXIT_OK)
     reporter.handle(ev.BuildStarted(total=len(decisions), jobs=options.jobs))
     for name, decision in decisions.items():
-        if decision.after:
+        failing = gate.failing(project.tasks[name]) if project.tasks[name].when else ""
+        if failing:
+            reporter.handle(ev.TaskSkipped(name, failing))
+            result.tasks[name] = TaskResult(name, Outcome.SKIPPED, reason=failing)
+        elif decision.after:
             reason = str(decision.reasons[0])
             reporter.handle(ev.TaskWouldRun(name, reason, after=decision.after))
             result.tasks[name] = TaskResult(name, Outcome.SKIPPED, reason=reason)
         elif decision.stale:
             reason = str(decision.reasons[0])
             reporter.handle(ev.TaskWouldRun(name, reason, masked(project.tasks[name].env,
-                                                                 project.tasks[name].commands)))
+                                                                 project.tasks[name].shown)))
             result.tasks[name] = TaskResult(name, Outcome.SKIPPED, reason=f"would run: {reason}")
         else:
             reporter.handle(ev.TaskSkipped(name, "up to date"))

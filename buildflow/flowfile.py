@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
+from buildflow import conditions
 from buildflow.errors import FlowfileError, UsageError
 from buildflow.executors import url_problem
 from buildflow.locate import flowfile_path
@@ -45,6 +46,8 @@ class TaskDecl(NamedTuple):
     description: str = ""
     interactive: bool = False
     cache: bool | None = None
+    py: str | None = None  # "module:function", the action instead of cmd
+    when: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (condition, its values), see `when`
 
 
 class Flowfile(NamedTuple):
@@ -105,7 +108,8 @@ SETTINGS_KEYS = ("jobs", "default", "shell", "retries", "retry_delay", "timeout"
                  "cache_dir", "on_success", "on_failure", "remote_cache", "remote_cache_upload",
                  "executor")
 TASK_KEYS = ("cmd", "inputs", "outputs", "deps", "foreach", "depfile", "env", "cwd", "retries",
-             "retry_delay", "timeout", "always", "description", "interactive", "cache")
+             "retry_delay", "timeout", "always", "description", "interactive", "cache", "py",
+             "when", "kind")
 
 
 def _inside_root(path: str) -> bool:
@@ -186,6 +190,12 @@ def _parse_task(name: str, raw: Any, check: Checker) -> TaskDecl | None:
     if not isinstance(raw, dict):
         check.problem(where, f"expected a table, got {type_name(raw)}")
         return None
+    if "kind" in raw:
+        from buildflow.kinds import expand
+
+        raw = expand(name, raw, check)
+        if raw is None:
+            return None
     keys_known = check.keys(raw, where, TASK_KEYS)
     get: Callable[[str], Any] = raw.get
     cmd: tuple[str, ...] | None = None
@@ -194,6 +204,13 @@ def _parse_task(name: str, raw: Any, check: Checker) -> TaskDecl | None:
         if not cmd or any(not c.strip() for c in cmd):
             check.problem(f"{where}.cmd", "a command must not be empty (leave cmd out for a "
                                           "group task)")
+    py = _parse_py(raw["py"], f"{where}.py", check) if "py" in raw else None
+    if py is not None and cmd is not None:
+        check.problem(f"{where}.py", "a task has either py or cmd as its action, not both; "
+                                     "remove one")
+    if py is not None and raw.get("interactive") is True:
+        check.problem(f"{where}.interactive", "a py task runs in a worker process, which has "
+                                              "no terminal; an interactive task needs a cmd")
     lists = {key: check.strings(raw[key], f"{where}.{key}")
              for key in ("inputs", "outputs", "deps") if key in raw}
     foreach = check.strings(raw["foreach"], f"{where}.foreach") \
@@ -201,7 +218,7 @@ def _parse_task(name: str, raw: Any, check: Checker) -> TaskDecl | None:
     if "foreach" in raw and not any(not f.startswith("!") for f in foreach):
         check.problem(f"{where}.foreach", "needs at least one glob that is not an exclusion")
     # A misspelt key (`cmdd`) is the cause; "no cmd" would only be its consequence.
-    if cmd is None and lists.get("outputs") and keys_known:
+    if cmd is None and "py" not in raw and lists.get("outputs") and keys_known:
         check.problem(f"{where}.outputs", "a group task (no cmd) cannot have outputs; add a cmd")
     for index, output in enumerate(lists.get("outputs", ())):
         if not output.strip() or output.startswith("!"):
@@ -233,8 +250,24 @@ def _parse_task(name: str, raw: Any, check: Checker) -> TaskDecl | None:
         interactive=check.boolean(raw["interactive"], f"{where}.interactive")
         if "interactive" in raw else False,
         cache=check.boolean(get("cache"), f"{where}.cache") if "cache" in raw else None,
+        py=py,
+        when=conditions.parse(raw["when"], f"{where}.when", check) if "when" in raw else (),
         **numbers,
     )
+
+
+def _parse_py(value: Any, where: str, check: Checker) -> str | None:
+    """A `py` reference, "package.module:function"; whether it imports is checked when the
+    project is resolved (`pytasks.code_of`)."""
+    text = check.string(value, where)
+    if text is None:
+        return None
+    module, sep, function = text.partition(":")
+    if not sep or not all(part.isidentifier() for part in (*module.split("."), function)):
+        check.problem(where, f"expected \"module:function\" (e.g. \"tools.gen:render\"), "
+                             f"got {text!r}")
+        return None
+    return text
 
 
 def parse(path: str, data: Mapping[str, Any]) -> Flowfile:

@@ -71,10 +71,19 @@ class Task(NamedTuple):
     # Runs alone, on bflow's own stdin, stdout and stderr (the terminal), its output not saved.
     interactive: bool = False
     cache: bool | None = None  # the `cache` key; None: cached when the task has outputs
+    py: str = ""  # "module:function": a Python function is the action (`pytasks`)
+    py_code: str = ""  # the content hash of that function's module file, taken at load
+    vars: tuple[tuple[str, str], ...] = ()  # a py task's: all the vars, its `ctx.vars`
+    when: tuple[tuple[str, tuple[str, ...]], ...] = ()  # conditions to run at all
 
     @property
     def is_group(self) -> bool:
-        return not self.commands
+        return not self.commands and not self.py
+
+    @property
+    def shown(self) -> tuple[str, ...]:
+        """What `-n`, `-v` and a failure show as the task's commands."""
+        return (f"py {self.py}",) if self.py else self.commands
 
 
 def tasks_from_rows(rows: Iterable[tuple[object, ...]]) -> dict[str, Task]:
@@ -104,6 +113,10 @@ class Project(NamedTuple):
     # on the Flowfile's bytes cannot vouch for it.
     volatile: bool = False
     args: Passthrough | None = None  # kept so that a reload gives the tasks the same {args}
+    # Python files the project depends on besides the Flowfile, with their content hashes:
+    # the modules of `py` tasks, a build.py and its local imports. The caches of the loaded
+    # project check them as they check the Flowfile.
+    code: tuple[tuple[str, str], ...] = ()
 
     @property
     def cache_dir(self) -> str:

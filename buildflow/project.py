@@ -12,7 +12,7 @@ import stat
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
-from buildflow import external, foreach, globbing, placeholders, rootcheck
+from buildflow import external, foreach, globbing, placeholders, pytasks, rootcheck, scripts
 from buildflow.errors import FlowfileError, UsageError, did_you_mean
 from buildflow.flowfile import Flowfile, TaskDecl
 from buildflow.graph import Graph
@@ -20,6 +20,8 @@ from buildflow.model import Passthrough, Project, Settings, Task
 
 if TYPE_CHECKING:
     from typing import Any
+
+    from buildflow.declare import Declared
 
 
 class _Staged(NamedTuple):
@@ -55,6 +57,7 @@ class _Resolver:
         self.args = placeholders.ARGS_SLOT if args else ""
         # foreach tasks over files this build writes -> globs of every output they can declare
         self.templates: dict[str, list[str]] = {}
+        self.code: dict[str, pytasks.Code] = {}  # py reference -> its module file and hash
 
     def raise_problems(self) -> None:
         if self.problems:
@@ -275,6 +278,17 @@ class _Resolver:
                              f"unknown task '{dep}'{did_you_mean(dep, names)}")
         return deps
 
+    def py_code(self, decl: TaskDecl) -> str:
+        """The content hash of the module file of `decl`'s function, found once per reference;
+        a reference that cannot work is a problem at `py`."""
+        if not decl.py:
+            return ""
+        if decl.py not in self.code:
+            code = self.code[decl.py] = pytasks.code_of(decl.py, self.root)
+            if code.problem:
+                self.problem(f"tasks.{decl.name}.py", code.problem)
+        return self.code[decl.py].digest
+
     def names_in(self, templates: tuple[str, ...]) -> frozenset[str]:
         """The placeholder names `templates` use, found once for all instances of a task."""
         names = self.used_names.get(templates)
@@ -322,6 +336,8 @@ class _Resolver:
             known_after=tuple(writers),
             interactive=decl.interactive,
             cache=decl.cache,
+            py=decl.py or "", py_code=self.py_code(decl),
+            vars=tuple(self.vars.items()) if decl.py else (), when=decl.when,
         )
 
     def group_of_instances(self, decl: TaskDecl, after: list[str],
@@ -481,7 +497,8 @@ def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None,
                    globbed_dirs=frozenset(r.disk.dirs_read),
                    decls=tuple(tuple(decl) for decl in flowfile.tasks if decl.name in later),
                    volatile=used_env or bool(flowfile.computed) or args is not None,
-                   args=args)
+                   args=args,
+                   code=tuple(sorted({(c.path, c.digest) for c in r.code.values() if c.path})))
 
 
 def _give_args(tasks: dict[str, Task], named: list[str], words: tuple[str, ...]) -> None:
@@ -512,10 +529,30 @@ def _give_args(tasks: dict[str, Task], named: list[str], words: tuple[str, ...])
 def load(path: str | os.PathLike[str] = "Flowfile",
          overrides: Mapping[str, str] | None = None,
          hidden: frozenset[str] = frozenset(), args: Passthrough | None = None) -> Project:
-    """Load and check a Flowfile: the Python API's entry point."""
+    """Load and check a Flowfile (or the project a build script declared, by its path): the
+    Python API's entry point."""
     from buildflow.flowfile import load as load_flowfile
 
-    return resolve(load_flowfile(os.path.realpath(path)), overrides, hidden, args)
+    real = os.path.realpath(path)
+    if real in scripts.SCRIPTS:
+        return _declared(real, scripts.SCRIPTS[real], overrides, hidden, args)
+    return resolve(load_flowfile(real), overrides, hidden, args)
+
+
+def _declared(path: str, declared: Declared, overrides: Mapping[str, str] | None,
+              hidden: frozenset[str], args: Passthrough | None) -> Project:
+    """The project the build script at `path` declared, named by its path; errors name the
+    script. Its declarations are those the script made when it ran, so an edit of it since
+    (seen by `watch`) asks for running it again."""
+    from buildflow.flowfile import parse
+
+    name = os.path.basename(path)
+    if not scripts.code_holds(declared.code):
+        raise FlowfileError([f"{name}: it (or a module of the project it imports) changed "
+                             f"since it started; run it again to load the change"])
+    project = resolve(parse(os.path.join(declared.root, name), declared.data), overrides,
+                      hidden, args)
+    return project._replace(flowfile=path, code=tuple(sorted({*project.code, *declared.code})))
 
 
 def from_dict(data: Mapping[str, Any], root: str | os.PathLike[str] = ".",

@@ -24,8 +24,11 @@ from buildflow.signals import (SIG_BLOCK, SIG_SETMASK, SIGKILL, SIGPIPE, SIGTERM
                                SIGTTOU, SIGXFSZ, pthread_sigmask, signal_name)
 
 if TYPE_CHECKING:
+    import subprocess
     from collections.abc import Callable
     from typing import IO, Any
+
+    from buildflow.pyworkers import PythonWorkers
 
 KILL_GRACE_SECONDS = 2.0
 _GROUP_POLL_SECONDS = 0.02
@@ -112,9 +115,19 @@ class SubprocessRunner:
         self._here = os.getcwd()  # where a command starts when spawned without a directory
         self._running: set[Child] = set()
         self._stopping = False
+        self._python: PythonWorkers | None = None  # started with the first `py` task
 
     def run(self, task: Task, root: str, env: Mapping[str, str], log: IO[bytes]) -> RunResult:
         deadline = time.monotonic() + task.timeout if task.timeout > 0 else None
+        if task.py:  # a Python function: one more kind of attempt, run by a reused worker
+            with self._lock:
+                if self._stopping:
+                    return RunResult(None, signal=SIGTERM)
+                if self._python is None:
+                    from buildflow.pyworkers import PythonWorkers
+
+                    self._python = PythonWorkers(self.kill_grace)
+            return self._python.run(task, root, env, log, deadline)
         cwd = os.path.join(root, task.cwd) if task.cwd else root
         strays = False
         for command in task.commands:
@@ -153,23 +166,15 @@ class SubprocessRunner:
         return RunResult(0, strays=strays)
 
     def _terminate(self, process: Child) -> None:
-        """SIGTERM the group, give its members a grace period to exit, then SIGKILL it."""
-        pgid = process.pid
-        _signal_group(pgid, SIGTERM)
-        deadline = time.monotonic() + self.kill_grace
-        while time.monotonic() < deadline:
-            process.poll()  # reap the leader: a zombie would keep the group alive
-            if not _group_alive(pgid):
-                break
-            time.sleep(_GROUP_POLL_SECONDS)
-        _signal_group(pgid, SIGKILL)
-        process.wait()
+        terminate(process, self.kill_grace)
 
     def stop_all(self) -> None:
         with self._lock:
             self._stopping = True
             running = list(self._running)
         threads = [threading.Thread(target=self._terminate, args=(p,)) for p in running]
+        if self._python is not None:
+            threads.append(threading.Thread(target=self._python.stop_all))
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -177,6 +182,21 @@ class SubprocessRunner:
 
     def close(self) -> None:
         """Nothing to let go of: every process ends with its attempt."""
+
+
+def terminate(process: Child, grace: float) -> None:
+    """SIGTERM the group `process` leads, give its members `grace` seconds to exit, then
+    SIGKILL it."""
+    pgid = process.pid
+    _signal_group(pgid, SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        process.poll()  # reap the leader: a zombie would keep the group alive
+        if not _group_alive(pgid):
+            break
+        time.sleep(_GROUP_POLL_SECONDS)
+    _signal_group(pgid, SIGKILL)
+    process.wait()
 
 
 def _spawn(argv: list[str], cwd: str, env: Mapping[str, str], log: IO[bytes],
@@ -304,7 +324,26 @@ class _Spawned:
                 self.returncode = os.waitstatus_to_exitcode(status)
 
 
-class _Popened:
+class PopenChild:
+    """A `Child` over a `subprocess.Popen`."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self._process = process
+        self.pid = process.pid
+
+    def poll(self) -> int | None:
+        return self._process.poll()
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        import subprocess
+
+        try:
+            return self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+
+class _Popened(PopenChild):
     """A child started by `subprocess.Popen`, for a command with its own directory or
     environment, or an interactive one (`log` None): on bflow's stdin and stderr, its stdout
     on `stdout`, in a new process group of bflow's session (a new session would leave the
@@ -315,27 +354,16 @@ class _Popened:
                  lead: Callable[[], None] | None = None) -> None:
         import subprocess
 
-        self._timeout_expired = subprocess.TimeoutExpired
         # env None inherits bflow's environment as the C library holds it (os.environ writes
         # through to it), sparing Popen re-encoding every variable for every command.
         given = None if env is os.environ else env
         if log is None:
-            self._process = subprocess.Popen(argv, cwd=cwd, env=given, stdout=stdout,
-                                             preexec_fn=lead)
+            super().__init__(subprocess.Popen(argv, cwd=cwd, env=given, stdout=stdout,
+                                              preexec_fn=lead))
         else:
-            self._process = subprocess.Popen(
+            super().__init__(subprocess.Popen(
                 argv, cwd=cwd, env=given, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True)
-        self.pid = self._process.pid
-
-    def poll(self) -> int | None:
-        return self._process.poll()
-
-    def wait(self, timeout: float | None = None) -> int | None:
-        try:
-            return self._process.wait(timeout)
-        except self._timeout_expired:
-            return None
+                stderr=subprocess.STDOUT, start_new_session=True))
 
 
 def _signal_group(pgid: int, signum: int) -> None:

@@ -31,6 +31,7 @@ from buildflow import depfile as depfiles
 from buildflow import events as ev
 from buildflow.attempts import Attempts, Execution, Wait
 from buildflow.cache import NO_CACHE, OutputCache, Restored
+from buildflow.conditions import Gate
 from buildflow.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, BuildError, FlowfileError
 from buildflow.executors import Executor
 from buildflow.follow import OutputFollower
@@ -145,6 +146,7 @@ class Builder:
         self._names: dict[str, None] = {}  # the tasks of the plan, in build order
         self._result = BuildResult(EXIT_OK)
         self._old_logs = OldLogs(project.cache_dir)
+        self._gate = Gate(project.root)
         self._follower = OutputFollower(self._on_line) \
             if getattr(reporter, "follows_output", False) else None
 
@@ -305,7 +307,11 @@ class Builder:
                     decided_all = False
                     continue
                 task = expanded
-            if task.commands:  # not a group
+            if task.when and (failing := self._gate.failing(task)):
+                self._skip(name, failing, result)  # its record stays; it counts as done
+                plan.finished(name, ok=True)
+                continue
+            if not task.is_group:
                 try:
                     decision = decide(task, records.get(name), file_hash, force=force, explain=False)
                 except BuildError as exc:  # an input bflow cannot read fails this task only
@@ -398,7 +404,7 @@ class Builder:
         attempts, duration = (done.attempts, done.duration) if done else (0, 0.0)
         self.reporter.handle(ev.TaskFailed(task.name, round(duration, 3), attempts,
                                            done.output if done else "", reason,
-                                           masked(task.env, task.commands)))
+                                           masked(task.env, task.shown)))
         result.tasks[task.name] = TaskResult(task.name, Outcome.FAILED, attempts, duration,
                                              reason)
 
@@ -448,7 +454,7 @@ class Builder:
                 while (task := self._take()) is not None:
                     if not self._restored(task, plan, result):
                         self.reporter.handle(ev.TaskStarted(task.name, masked(task.env,
-                                                                              task.commands)))
+                                                                              task.shown)))
                         if task.interactive:
                             self.reporter.handle(ev.TaskAttached(task.name))
                         if self._follower is not None:

@@ -15,7 +15,7 @@ from buildflow.hashing import MISSING, UNKNOWN, text_digest
 from buildflow.model import Task
 from buildflow.state import TaskRecord
 
-ACTION_PARTS = ("commands", "env", "cwd", "shell", "depfile")
+ACTION_PARTS = ("commands", "env", "cwd", "shell", "depfile", "py", "py module", "vars")
 
 
 class ReasonKind(Enum):
@@ -99,9 +99,15 @@ class Decision(NamedTuple):
 
 
 def action_of(task: Task) -> tuple[object, ...]:
-    """What the task does, in the parts `explain` can name; env is kept only as a digest."""
+    """What the task does, in the parts `explain` can name; env is kept only as a digest. A
+    `py` task's action adds its reference, its module file's content hash and its vars
+    (a command's vars are already expanded in its commands); a command's has no such parts,
+    so records made before `py` existed still match."""
     env = text_digest(repr(task.env)) if task.env else ""
-    return (task.commands, env, task.cwd, task.shell, task.depfile or "")
+    action = (task.commands, env, task.cwd, task.shell, task.depfile or "")
+    if task.py:
+        return (*action, task.py, task.py_code, text_digest(repr(task.vars)))
+    return action
 
 
 def decide(task: Task, record: TaskRecord | None, file_hash: Callable[[str], str], *,
@@ -175,7 +181,8 @@ def _input_reasons(recorded: dict[str, str], inputs: dict[str, str]) -> list[Rea
 
 def survey(project: "Project", names: Iterable[str], records: dict[str, TaskRecord],
            file_hash: Callable[[str], str], *, force: bool = False,
-           explain: bool = False) -> dict[str, Decision]:
+           explain: bool = False,
+           skipped: Callable[[Task], str] | None = None) -> dict[str, Decision]:
     """Decide every task in `names` (topological order) without running anything.
 
     A task whose upstream would run is reported stale for that reason, since its inputs will
@@ -184,7 +191,8 @@ def survey(project: "Project", names: Iterable[str], records: dict[str, TaskReco
     last depfile named. A task whose globs match files written by a task that would run (its
     `known_after`) cannot be decided before they are written: it is "after" that task (an
     instance of a foreach over such files, after what its foreach is after), and so is the
-    group standing for such a foreach's instances.
+    group standing for such a foreach's instances. A stale task that `skipped` gives a
+    reason for (its `when` fails) will not run, so its readers do not wait for it.
     """
     names = list(names)
     decisions: dict[str, Decision] = {}
@@ -210,7 +218,7 @@ def survey(project: "Project", names: Iterable[str], records: dict[str, TaskReco
         decision = decide(task, records.get(name), file_hash, force=force,
                           pending_upstream=pending, explain=explain)
         decisions[name] = decision
-        if decision.stale:
+        if decision.stale and not (skipped is not None and task.when and skipped(task)):
             will_run.add(name)
     return decisions
 

@@ -6,8 +6,9 @@ out here, independently of bflow, from the graph, the edits and the bytes each c
 write (so early cutoff is part of the expectation); runs are counted through a log the commands
 append to. Tasks may read a var (overridden on the command line or edited in the Flowfile),
 write a depfile naming extra inputs, wait for other tasks through `deps` (ordering only), be
-`always = true`, write no output at all (a check), or read a source through a symlinked
-directory. Before each build, `-n` must name every task the build then runs, and give a reason
+`always = true`, write no output at all (a check), read a source through a symlinked
+directory, or be a Python function (`py`) doing what its command would, whose module file may
+be edited (every `py` task then runs: the file is part of its action, as all the vars are). Before each build, `-n` must name every task the build then runs, and give a reason
 of its own to each task that runs whatever its upstream writes. Every bflow here runs with
 BFLOW_VERIFY=1, so any shortcut that disagrees with the full decision fails the build.
 
@@ -23,7 +24,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,14 +38,20 @@ from hypothesis import strategies as st
 from buildflow import engine
 
 # Shell filters, each with the same function in Python; most are lossy, so a changed input
-# often leaves the output byte-identical and cuts the rebuild off.
+# often leaves the output byte-identical and cuts the rebuild off. Kept as source, since the
+# module of the `py` tasks (PY_FUNCTION) holds them too.
+FILTERS_SOURCE = """
 FILTERS = {
     "cat": lambda data: data,
     "tr -d 0-9": lambda data: bytes(b for b in data if not 48 <= b <= 57),
-    "wc -l": lambda data: b"%d\n" % data.count(b"\n"),
+    "wc -l": lambda data: b"%d\\n" % data.count(b"\\n"),
     "sort": lambda data: b"".join(sorted(data.splitlines(keepends=True))),
     "head -n 1": lambda data: b"".join(data.splitlines(keepends=True)[:1]),
 }
+"""
+_namespace: dict[str, dict[str, Callable[[bytes], bytes]]] = {}
+exec(FILTERS_SOURCE, _namespace)
+FILTERS = _namespace["FILTERS"]
 SOURCES = ["src/s0.txt", "src/s1.txt", "src/s2.txt"]
 ALIAS = "alias"  # a symlink to src/: `alias/s2.txt` is src/s2.txt
 ALIASED = f"{ALIAS}/s2.txt"
@@ -73,6 +80,7 @@ class TaskSpec:
     depfile: tuple[str, ...] = ()   # files the command reads and names in its depfile
     deps: tuple[str, ...] = ()      # earlier tasks with outputs, for ordering only
     always: bool = False
+    py: bool = False                # a Python function (PY_MODULE) instead of the command
 
     @property
     def output(self) -> str:
@@ -92,6 +100,7 @@ class Model:
     var_default: str = "v0"
     var_override: str | None = None
     records: dict[str, tuple[object, ...]] = field(default_factory=dict)
+    module_edits: int = 0  # edits of PY_MODULE, the py tasks' module
 
     @property
     def var(self) -> str:
@@ -105,6 +114,9 @@ class Model:
         return tuple(dict.fromkeys((*task.inputs, *globbed)))
 
     def action_of(self, task: TaskSpec) -> tuple[object, ...]:
+        if task.py:  # its module's file and every var are part of a py task's action
+            return "py", task.filter, task.uses_var, self.var, task.depfile, task.deps, \
+                self.module_edits
         return task.filter, self.var if task.uses_var else None, task.depfile, task.deps
 
     def build(self) -> list[str]:
@@ -146,11 +158,45 @@ def command(task: TaskSpec) -> str:
     return " && ".join(parts) + f" && {read} | {task.filter} > {sink}"
 
 
+# What `command` does, as a `py` task's function; the task's env says which filter and files.
+PY_MODULE = "tools/filters.py"
+PY_FUNCTION = "import os\n" + FILTERS_SOURCE + """
+
+def run(ctx):
+    with open("runs.log", "a") as runs:
+        runs.write(ctx.name + "\\n")
+    for dep in ctx.env["DEPS"].split():
+        assert os.path.exists(f"out/{dep}.txt"), dep
+    named = ctx.env["DEPFILE"].split()
+    if named:
+        with open(ctx.depfile, "w") as depfile:
+            depfile.write("x: " + " ".join(named) + "\\n")
+    data = b""
+    for path in (*ctx.inputs, *named):
+        with open(path, "rb") as handle:
+            data += handle.read()
+    if ctx.env["USES_VAR"]:
+        data += ctx.vars["V"].encode() + b"\\n"
+    with open(ctx.outputs[0] if ctx.outputs else os.devnull, "wb") as out:
+        out.write(FILTERS[ctx.env["FILTER"]](data))
+"""
+
+
+def action_keys(task: TaskSpec) -> str:
+    """The task's `cmd`, or its `py` and the env that tells the function what to do."""
+    if not task.py:
+        return f"cmd = {json.dumps(command(task))}\n"
+    env = {"FILTER": task.filter, "DEPFILE": " ".join(task.depfile),
+           "DEPS": " ".join(task.deps), "USES_VAR": "1" if task.uses_var else ""}
+    return 'py = "tools.filters:run"\nenv = { ' + \
+        ", ".join(f"{k} = {json.dumps(v)}" for k, v in env.items()) + " }\n"
+
+
 def flowfile(model: Model) -> str:
     text = f'[settings]\nenv = {{ LC_ALL = "C" }}\n\n[vars]\nV = "{model.var_default}"\n'
     for task in model.tasks:
         inputs = [*task.inputs, *([GLOB] if task.uses_glob else [])]
-        text += (f"\n[tasks.{task.name}]\ncmd = {json.dumps(command(task))}\n"
+        text += (f"\n[tasks.{task.name}]\n{action_keys(task)}"
                  f"inputs = {json.dumps(inputs)}\n")
         if task.has_output:
             text += f'outputs = ["{task.output}"]\n'
@@ -180,13 +226,15 @@ def graphs(draw: st.DrawFn) -> list[TaskSpec]:
             uses_var=draw(st.booleans()),
             depfile=tuple(draw(st.lists(st.sampled_from(DEPFILE_SOURCES), max_size=2,
                                         unique=True))),
-            deps=tuple(deps), always=draw(st.integers(0, 5)) == 0))
+            deps=tuple(deps), always=draw(st.integers(0, 5)) == 0,
+            py=draw(st.integers(0, 2)) == 0))
     return tasks
 
 
 contents = st.lists(st.sampled_from(LINES), max_size=3).map(b"".join)
 EDITS = ("change", "touch", "delete_output", "edit_output", "command", "add_glob",
-         "remove_glob", "same_bytes", "var_cli", "var_file", "delete_depfile", "toggle_always")
+         "remove_glob", "same_bytes", "var_cli", "var_file", "delete_depfile", "toggle_always",
+         "toggle_py", "edit_module")
 
 
 class Disk(Protocol):
@@ -242,12 +290,18 @@ def apply_edit(draw: st.DrawFn, root: Path, model: Model) -> None:
     elif kind == "delete_depfile":
         if depfiles:
             (root / draw(st.sampled_from(depfiles))).unlink()
+    elif kind == "edit_module":
+        model.module_edits += 1
+        (root / PY_MODULE).write_text(PY_FUNCTION + f"# edit {model.module_edits}\n")
     else:
         if kind == "var_file":
             model.var_default = draw(st.sampled_from(VALUES))
         elif kind == "command":
             task = draw(st.sampled_from(model.tasks))
             task.filter = draw(st.sampled_from(sorted(FILTERS)))
+        elif kind == "toggle_py":
+            task = draw(st.sampled_from(model.tasks))
+            task.py = not task.py
         else:
             task = draw(st.sampled_from(model.tasks))
             task.always = not task.always
@@ -262,6 +316,7 @@ def clean_build(root: Path, model: Model, scratch: Path) -> dict[str, bytes]:
     """Build the same sources and Flowfile from nothing in a fresh directory."""
     fresh = Path(tempfile.mkdtemp(dir=scratch))
     shutil.copy(root / "Flowfile", fresh / "Flowfile")
+    shutil.copytree(root / "tools", fresh / "tools")
     (fresh / ALIAS).symlink_to("src")
     for path in model.files:
         if path.startswith("src/"):
@@ -324,6 +379,8 @@ def check_edits(data: st.DataObject, scratch: Path, root: Path, env: dict[str, s
     (root / ALIAS).symlink_to("src")
     for path in SOURCES + DEPFILE_SOURCES:
         write(root, model, path, data.draw(contents))
+    (root / "tools").mkdir()
+    (root / PY_MODULE).write_text(PY_FUNCTION)
     (root / "Flowfile").write_text(flowfile(model))
     check_build(root, model, scratch, env)
     for _ in range(data.draw(st.integers(1, 4))):

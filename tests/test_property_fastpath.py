@@ -34,8 +34,8 @@ from conftest import settle
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_property import (ALIAS, DEPFILE_SOURCES, EXAMPLES, FILTERS, LINES, PROPERTY_SETTINGS,
-                           SOURCES, VALUES, Model, TaskSpec, build_and_count, flowfile, graphs,
-                           overrides, scratch_project)
+                           PY_FUNCTION, PY_MODULE, SOURCES, VALUES, Model, TaskSpec,
+                           build_and_count, flowfile, graphs, overrides, scratch_project)
 from test_fastpath_proof import drop_proofs
 
 from buildflow import engine
@@ -145,8 +145,10 @@ def apply_edit(draw: st.DrawFn, root: Path, spec: Spec, kinds: tuple[str, ...] =
     elif kind == "other_build":  # records written by a build with another value of the var
         build_and_count(root, f"V={draw(st.sampled_from(VALUES))}")
     else:
-        change = draw(st.sampled_from(["var", "filter", "comment"]))
-        if change == "var":
+        change = draw(st.sampled_from(["var", "filter", "comment", "module"]))
+        if change == "module":  # the py tasks' module: part of their action, not of a listing
+            (root / PY_MODULE).write_text(PY_FUNCTION + f"# edited at {time.time_ns()}\n")
+        elif change == "var":
             spec.model.var_default = draw(st.sampled_from(VALUES))
         elif change == "filter":
             filtered: list[TaskSpec | Each] = [*spec.model.tasks, *filter(None, [spec.each])]
@@ -172,10 +174,12 @@ class CleanBuilds:
     def outputs(self, root: Path, spec: Spec) -> dict[str, bytes]:
         sources = tuple((p.name, p.read_bytes()) for p in sorted((root / "src").iterdir()))
         assigned = overrides(spec.model)
-        key = ((root / "Flowfile").read_bytes(), sources, tuple(sorted(assigned.items())))
+        key = ((root / "Flowfile").read_bytes(), (root / PY_MODULE).read_bytes(), sources,
+               tuple(sorted(assigned.items())))
         if key not in self.seen:
             fresh = Path(tempfile.mkdtemp(dir=self.scratch))
             shutil.copytree(root / "src", fresh / "src")
+            shutil.copytree(root / "tools", fresh / "tools")
             (fresh / ALIAS).symlink_to("src")
             shutil.copy(root / "Flowfile", fresh / "Flowfile")
             result = engine.build(engine.load(fresh / "Flowfile", assigned), jobs=2, cache=False)
@@ -214,6 +218,8 @@ def built_and_settled(data: st.DataObject, root: Path) -> Spec:
     for source in SOURCES + DEPFILE_SOURCES + GLOBBED + ITEMS:
         (root / source).write_bytes(data.draw(lines))
     (root / "out").mkdir()
+    (root / "tools").mkdir()
+    (root / PY_MODULE).write_text(PY_FUNCTION)
     (root / "Flowfile").write_text(spec.flowfile())
     build_and_count(root)
     settle(root / "src")

@@ -58,10 +58,11 @@ NO_CACHE = NoCache()
 
 def cacheable(task: Task) -> bool:
     """Whether the cache may hold `task` (SPEC §6): a task with outputs unless `cache =
-    false`, one without outputs only with `cache = true`, never `always` or `interactive`. A
-    directory output stands for files known only after the run, which entries do not list
-    (yet)."""
-    if task.always or task.interactive or task.cache is False or task.dir_outputs:
+    false`, one without outputs only with `cache = true`, never `always` or `interactive`, nor
+    one whose `when` runs a command (what it checks is outside the action key). A directory
+    output stands for files known only after the run, which entries do not list (yet)."""
+    if task.always or task.interactive or task.cache is False or task.dir_outputs or \
+            any(key == "cmd" for key, _ in task.when):
         return False
     return bool(task.outputs) or task.cache is True
 

@@ -25,6 +25,20 @@ def run(project: Project, *, patterns: Sequence[str] = ()) -> int:
     return EXIT_OK
 
 
+def kinds() -> int:
+    """`bflow list --kinds`: each installed task kind, with the callable that expands it."""
+    from buildflow.kinds import GROUP, installed
+
+    found = installed()
+    if not found:
+        print(f"bflow: no task kinds installed (a package declares them under the entry "
+              f"point group {GROUP})")
+    width = max(map(len, found), default=0)
+    for name, entry in sorted(found.items()):
+        print(f"{name.ljust(width)}  {entry.value}")
+    return EXIT_OK
+
+
 def _matching(project: Project, rows: dict[str, tuple[str, int]],
               patterns: Sequence[str]) -> dict[str, tuple[str, int]]:
     """The task rows and the foreach instances any pattern matches, each instance after its

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from buildflow import engine
 from buildflow.commands import invocation_dir
+from buildflow.conditions import Gate
 from buildflow.errors import EXIT_FAILED, EXIT_OK
 from buildflow.model import Project
 from buildflow.staleness import ReasonKind, survey
@@ -20,8 +21,14 @@ def run(project: Project, *, targets: list[str], check: bool) -> int:
     project, state = engine.as_built(project)
     names = engine.selected(project, targets, invocation_dir()) if targets \
         else project.graph.topological(project.tasks)
-    decisions = survey(project, names, state.tasks, engine.hasher_for(project, state).file_hash)
+    gate = Gate(project.root)  # a build skips a stale task whose `when` fails: so does --check
+    decisions = survey(project, names, state.tasks, engine.hasher_for(project, state).file_hash,
+                       skipped=gate.failing)
     stale = {name: d for name, d in decisions.items() if d.stale}
+    for name in [n for n in stale if project.tasks[n].when]:
+        if failing := gate.failing(project.tasks[name]):
+            print(f"{name}: skipped: {failing}")
+            del stale[name]
     for name, decision in stale.items():
         print(f"{name}: {decision.reasons[0]}")
     if not stale:

@@ -32,6 +32,7 @@ from buildflow.graph import Graph
 from buildflow.fastpath.formats import PROJECT_CACHE_FILE as FILE_NAME
 from buildflow.fastpath.formats import PROJECT_CACHE_FORMAT as FORMAT
 from buildflow.fastpath.identity import Listing, cache_dir_of, listing, project_key
+from buildflow.scripts import code_holds, flowfile_bytes
 from buildflow.model import Project, Settings, tasks_from_rows
 from buildflow.racy import trusted
 from buildflow.rootcheck import first_escape, is_input_file, output_prefixes
@@ -50,13 +51,15 @@ class Basis(NamedTuple):
     listings: dict[str, Listing]
     lone_inputs: tuple[str, ...]
     output_prefixes: tuple[str, ...]  # see `rootcheck.output_prefixes`
+    code: tuple[tuple[str, str], ...] = ()  # `Project.code`: Python files, with their hashes
 
     def holds(self, root: str) -> bool:
-        """Whether a fresh load would still find the directories and lone inputs as they were
-        and no output's directory leading out of the root."""
+        """Whether a fresh load would still find the directories and lone inputs as they were,
+        no output's directory leading out of the root, and the Python files unchanged."""
         return (all(listing(root, d, self.skip) == seen for d, seen in self.listings.items())
                 and all(is_input_file(os.path.join(root, p)) for p in self.lone_inputs)
-                and first_escape(root, self.output_prefixes) is None)
+                and first_escape(root, self.output_prefixes) is None
+                and code_holds(self.code))
 
 
 class Loaded:
@@ -86,7 +89,7 @@ def load(flowfile: str, overrides: Mapping[str, str],
     """The Project for `flowfile`: from the cache when still valid, else `fresh(...)`, cached."""
     path = os.path.realpath(flowfile)
     try:
-        data = _read_bytes(path)
+        data = flowfile_bytes(path)
     except OSError:
         return Loaded(fresh(path, overrides))
     cache_file = _cache_file(path, data)
@@ -150,9 +153,10 @@ def _store(cache_file: str, key: tuple[object, ...], project: Project, data: byt
         return None  # the cache dir is not where the next run will look for it
     skip = frozenset({os.path.normpath(project.settings.cache_dir).replace(os.sep, "/")})
     basis = Basis(key, skip, {d: listing(root, d, skip) for d in project.globbed_dirs},
-                  tuple(_lone_inputs(project)), output_prefixes(_output_dirs(project)))
+                  tuple(_lone_inputs(project)), output_prefixes(_output_dirs(project)),
+                  project.code)
     try:
-        if _read_bytes(project.flowfile) != data:
+        if flowfile_bytes(project.flowfile) != data:
             return None
         if any(_changed_since(os.path.join(root, d), started_ns) for d in basis.listings):
             return None

@@ -49,6 +49,7 @@ from buildflow.gcpause import paused
 from buildflow.locate import flowfile_path
 from buildflow.racy import trusted
 from buildflow.rootcheck import first_escape, is_input_file
+from buildflow.scripts import code_holds, flowfile_bytes
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ class Proof:
         (_, self.project_id, self.state_id, self.dir_stats, self.extra_paths, blobs,
          self.digests, self.unsettled, self.count, self.depfiles) = parts
         self._base_size = base_size  # where the delta starts, after the size field
-        _, _, (self.lone_inputs, self.output_prefixes), static, self.listings = head
+        _, _, (self.lone_inputs, self.output_prefixes, self.code), static, self.listings = head
         self._project_file: BinaryIO | None = project_file  # at the task table
         self._graph: tuple[Any, ...] | None = None
         self._graph_read = False
@@ -153,7 +154,8 @@ class Proof:
                 and all(_same_listing(self.root, d, self.skip, seen, self.dir_stats.get(d))
                         for d, seen in self.listings.items())
                 and all(is_input_file(os.path.join(self.root, p)) for p in self.unscanned)
-                and first_escape(self.root, self.output_prefixes) is None)
+                and first_escape(self.root, self.output_prefixes) is None
+                and code_holds(self.code))
 
     def changes(self, on_change: Callable[[], object] | None = None) -> set[int] | None:
         """The indices of the paths whose content changed (or that appeared or vanished);
@@ -271,8 +273,7 @@ def open_proof(*, file: str | None, cwd: str, targets: Sequence[str],
             return None
         flowfile = os.path.realpath(found)  # as the project cache names it
         try:
-            with open(flowfile, "rb") as handle:
-                data = handle.read()
+            data = flowfile_bytes(flowfile)
             cache_dir = cache_dir_of(flowfile, data)
             name = proof_name(targets, cwd, overrides)
             with open(os.path.join(cache_dir, name), "rb") as handle:

@@ -81,7 +81,7 @@ def _project_file_for(project: Project, basis: Basis, name: str, key: tuple[obje
     try:
         head, project_id, handle = read_project_file(cache_dir, name)
         handle.close()
-        if head[1] == key and head[2] == (basis.lone_inputs, basis.output_prefixes) and \
+        if head[1] == key and head[2] == (basis.lone_inputs, basis.output_prefixes, basis.code) and \
                 {rel: marshal.loads(seen) for rel, seen in head[4].items()} == basis.listings:
             return project_id
     except (OSError, EOFError, ValueError, TypeError):
@@ -90,7 +90,7 @@ def _project_file_for(project: Project, basis: Basis, name: str, key: tuple[obje
     unscanned = [path for path in basis.lone_inputs if path not in scanned]
     static = marshal.dumps((project.root, project.flowfile, basis.skip, paths, unscanned))
     listings = {rel: marshal.dumps(seen) for rel, seen in basis.listings.items()}
-    head_part: Any = (FORMAT, key, (basis.lone_inputs, basis.output_prefixes), static,
+    head_part: Any = (FORMAT, key, (basis.lone_inputs, basis.output_prefixes, basis.code), static,
                       listings)
     project_file = os.path.join(cache_dir, name + PROJECT_PART)
     write_atomic(project_file, sized(marshal.dumps(head_part)) + (_graph(project, tasks, paths) or b""))

@@ -1,0 +1,105 @@
+"""`when`: the conditions under which a task runs at all (SPEC §1 "Conditions").
+
+A condition is not staleness: a task whose condition fails is skipped, whatever its record
+says, and keeps that record. So this module answers only "may it run, and if not, why", and the
+scheduler asks it before it asks the decision.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+from buildflow.typecheck import Checker, type_name
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from buildflow.model import Task
+
+KEYS = ("platform", "env", "exists", "cmd")
+Conditions = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def parse(raw: Any, where: str, check: Checker) -> Conditions:
+    """The `when` table as (key, values) pairs in KEYS order; each key takes a string or a
+    list of strings (`cmd` one command)."""
+    if not isinstance(raw, dict):
+        check.problem(where, f"expected a table such as {{ env = \"CI\" }}, got {type_name(raw)}")
+        return ()
+    check.keys(raw, where, KEYS)
+    found = []
+    for key in KEYS:
+        if key not in raw:
+            continue
+        values = (check.string(raw[key], f"{where}.{key}") or "",) if key == "cmd" \
+            else check.strings(raw[key], f"{where}.{key}")
+        if not values or not all(v.strip() for v in values):
+            check.problem(f"{where}.{key}", "must not be empty")
+            continue
+        if key == "env":
+            for value in values:
+                if not value.removeprefix("!").isidentifier():
+                    check.problem(f"{where}.env", f"'{value}' is not a variable name (write "
+                                                  "\"NAME\", or \"!NAME\" for unset or empty)")
+        found.append((key, values))
+    return tuple(found)
+
+
+def this_platform() -> str:
+    """`sys.platform` without its digits, as `when.platform` names it ("linux", "darwin")."""
+    return sys.platform.rstrip("0123456789")
+
+
+def run_quietly(command: str, cwd: str, env: Mapping[str, str], shell: str) -> int:
+    """The exit status of `command` run by `shell`, its output discarded."""
+    import subprocess
+
+    try:
+        return subprocess.run([shell, "-c", command], cwd=cwd, env=env, check=False,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL).returncode
+    except OSError:
+        return 127
+
+
+class Gate:
+    """Checks the `when` of tasks during one build, in the environment a command of the task
+    gets: a `cmd` runs once per task (once for all the instances of a foreach), in the project
+    root."""
+
+    def __init__(self, root: str, environ: Mapping[str, str] = os.environ,
+                 run: Callable[[str, str, Mapping[str, str], str], int] = run_quietly) -> None:
+        self.root = root
+        self.run = run
+        self.environ = environ
+        self._cmd_results: dict[str, int] = {}  # task (base) name -> the command's exit status
+
+    def failing(self, task: Task) -> str:
+        """The first condition of `task` that does not hold, as the reason it is skipped
+        ("when.env CI is not set"); "" when all hold."""
+        environ = {**self.environ, **dict(task.env)} if task.env else self.environ
+        for key, values in task.when:
+            if key == "platform" and this_platform() not in values:
+                return f"when.platform is {this_platform()}, not {' or '.join(values)}"
+            if key == "env":
+                for name in values:
+                    value = environ.get(name.removeprefix("!"), "")
+                    if name.startswith("!") and value:
+                        return f"when.env {name[1:]} is set"
+                    if not name.startswith("!") and not value:
+                        return f"when.env {name} is not set"
+            if key == "exists":
+                for path in values:
+                    if not os.path.lexists(os.path.join(self.root, path)):
+                        return f"when.exists {path} does not exist"
+            if key == "cmd":
+                if task.base not in self._cmd_results:
+                    self._cmd_results[task.base] = self.run(values[0], self.root, environ,
+                                                            task.shell)
+                status = self._cmd_results[task.base]
+                if status != 0:
+                    return f"when.cmd exited {status}: {values[0]}"
+        return ""

@@ -1,0 +1,117 @@
+"""Projects written in Python (SPEC §5): `buildflow.Project(root)`, tasks declared with the
+`@project.task` decorator or `project.add`, and `project.main()`, the whole bflow command line
+on that project.
+
+A declared project is a Flowfile's table built in Python: `main()` hands it to the loader under
+the script's path (`scripts.SCRIPTS`) and runs the CLI with `-f SCRIPT`, so it is checked,
+built, cached and watched by the same code as a Flowfile, on the same state. A decorated
+function becomes a `py` task whose reference is the script's module (`build:compile` for
+`build.py` in the root): a worker imports the script by that name, which declares the tasks
+again but, under `if __name__ == "__main__":` or not, never starts a build there.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple, TypeVar
+
+from buildflow import pytasks, scripts
+
+Function = TypeVar("Function", bound=Callable[..., object])
+
+
+class Declared(NamedTuple):
+    """A project a build script declared, as the loader and the caches take it."""
+
+    data: Mapping[str, Any]  # shaped like a Flowfile's TOML
+    root: str
+    text: bytes  # the declarations printed: what stands for a Flowfile's bytes
+    code: tuple[tuple[str, str], ...]  # the script and its local imports, with their hashes
+
+
+class Project:
+    """A project declared in Python. `root` is taken relative to the directory of the script
+    that makes the Project (as a Flowfile's paths are to the Flowfile), and defaults to it."""
+
+    def __init__(self, root: str | os.PathLike[str] = ".", *,
+                 vars: Mapping[str, str] | None = None,
+                 settings: Mapping[str, Any] | None = None) -> None:
+        self.script = _calling_script()
+        base = os.path.dirname(self.script) if self.script else os.getcwd()
+        self.root = os.path.realpath(os.path.join(base, os.fspath(root)))
+        self.vars = dict(vars or {})
+        self.settings = dict(settings or {})
+        self.tasks: dict[str, dict[str, Any]] = {}
+
+    def add(self, name: str, **keys: Any) -> None:
+        """Declare task `name` with a Flowfile's task keys (`cmd=`, `inputs=`, ...); keys
+        given as None are left out."""
+        if name in self.tasks:
+            raise ValueError(f"task '{name}' is declared twice")
+        self.tasks[name] = {key: list(value) if isinstance(value, tuple) else value
+                            for key, value in keys.items() if value is not None}
+
+    def task(self, function: Function | None = None, *, name: str | None = None,
+             inputs: str | Sequence[str] | None = None,
+             outputs: str | Sequence[str] | None = None,
+             foreach: str | Sequence[str] | None = None,
+             deps: str | Sequence[str] | None = None,
+             when: Mapping[str, Any] | None = None, **keys: Any) -> Any:
+        """Declare the decorated function as a `py` task, named after it unless `name` is
+        given, described by the first line of its docstring unless `description` is; other
+        Flowfile keys (`env`, `timeout`, ...) as keywords. Used bare (`@project.task`) too."""
+        def declare(function: Function) -> Function:
+            reference = self._reference(function)
+            pytasks.DECLARED[reference] = function
+            doc = (function.__doc__ or "").strip().split("\n")[0]
+            keys.setdefault("description", doc or None)
+            self.add(name or function.__name__, py=reference, inputs=inputs, outputs=outputs,
+                     foreach=foreach, deps=deps, when=when, **keys)
+            return function
+
+        return declare if function is None else declare(function)
+
+    def main(self, argv: Sequence[str] | None = None) -> None:
+        """Run the bflow command line (`sys.argv[1:]` by default: `python build.py watch`)
+        on this project and exit with its status. In a worker importing the script for its
+        functions, nothing."""
+        if _in_worker():
+            return
+        from buildflow import cli
+
+        path = os.path.realpath(self.script or sys.argv[0])
+        data = {"settings": self.settings, "vars": self.vars, "tasks": self.tasks}
+        code = scripts.hashed([path, *scripts.local_modules(self.root, sys.modules)])
+        scripts.SCRIPTS[path] = Declared(data, self.root, repr((self.root, data)).encode(),
+                                                 code)
+        sys.exit(cli.main(["-f", path, *(sys.argv[1:] if argv is None else argv)]))
+
+    def _reference(self, function: Callable[..., object]) -> str:
+        """The "module:function" a worker imports `function` by."""
+        module = function.__module__
+        qualname = function.__qualname__
+        if "." in qualname or "<" in qualname:
+            raise ValueError(f"{qualname}: a task's function must be defined at the top level "
+                             "of its module, where a worker can import it")
+        if module == "__main__":
+            script = os.path.realpath(self.script or sys.argv[0])
+            relative = os.path.relpath(script, self.root)
+            if relative.startswith("..") or not relative.endswith(".py"):
+                raise ValueError(f"{script}: a build script with task functions must be inside "
+                                 f"the project root {self.root}, where a worker imports it")
+            module = relative[:-3].replace(os.sep, ".")
+        return f"{module}:{qualname}"
+
+
+def _calling_script() -> str:
+    """The file of the code that made the Project (two frames up), "" when there is none."""
+    frame = sys._getframe(2)
+    path = frame.f_globals.get("__file__")
+    return os.path.realpath(path) if isinstance(path, str) else ""
+
+
+def _in_worker() -> bool:
+    worker = sys.modules.get("buildflow.pyworker")
+    return bool(getattr(worker, "IN_WORKER", False))

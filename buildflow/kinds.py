@@ -1,0 +1,66 @@
+"""Task kinds: plug-ins that turn a task's own keys into the standard ones (SPEC §1 "Task
+kinds"). An installed distribution names a callable under the entry point group
+`buildflow.kinds`; a task with `kind = "NAME"` is given its table without `kind` and is
+replaced by the table the callable returns, which is then checked like any task's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+from buildflow.errors import did_you_mean
+from buildflow.typecheck import Checker, type_name
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+    from typing import Any
+
+GROUP = "buildflow.kinds"
+
+
+def installed() -> dict[str, EntryPoint]:
+    """The kinds the installed distributions declare, by name."""
+    from importlib.metadata import entry_points
+
+    return {entry.name: entry for entry in entry_points(group=GROUP)}
+
+
+def expand(task: str, raw: Mapping[str, Any], check: Checker) -> dict[str, Any] | None:
+    """The table of task `task` as its kind makes it, or None after reporting why it cannot
+    be made (an unknown kind, one that does not load, raises or returns no table)."""
+    where = f"tasks.{task}.kind"
+    name = check.string(raw["kind"], where)
+    if name is None:
+        return None
+    kinds = installed()
+    if name not in kinds:
+        known = ", ".join(sorted(kinds)) or "none"
+        check.problem(where, f"unknown kind '{name}'{did_you_mean(name, kinds)} (installed "
+                             f"kinds: {known}; a kind comes from a package that declares it "
+                             f"under the entry point group {GROUP})")
+        return None
+    entry = kinds[name]
+    try:
+        make: Callable[[dict[str, Any]], object] = entry.load()
+        table = make({key: value for key, value in raw.items() if key != "kind"})
+    except KeyError as exc:
+        key = exc.args[0] if exc.args else "?"
+        check.problem(f"tasks.{task}", f"kind '{name}': missing key {key!r}")
+        return None
+    except ValueError as exc:
+        check.problem(f"tasks.{task}", f"kind '{name}': {exc}")
+        return None
+    except Exception as exc:  # noqa: BLE001 - a plug-in's bug is a load error, not bflow's
+        check.problem(f"tasks.{task}", f"kind '{name}' ({entry.value}) failed: "
+                                       f"{type(exc).__name__}: {exc}")
+        return None
+    if not isinstance(table, dict):
+        check.problem(f"tasks.{task}", f"kind '{name}' ({entry.value}) returned "
+                                       f"{type_name(table)}, not a table of task keys")
+        return None
+    if "kind" in table:
+        check.problem(f"tasks.{task}", f"kind '{name}' ({entry.value}) returned a table with "
+                                       "a kind; a kind expands to the standard keys")
+        return None
+    return table

@@ -1,0 +1,160 @@
+"""`when`: a task whose condition fails is skipped with the reason, in every reporter, keeps
+its record, and counts as done for the tasks after it."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from buildflow.cache import cacheable
+from buildflow.conditions import this_platform
+from buildflow.model import Task
+from conftest import OnTerminal, Project
+
+LOG = "echo {task} >> runs.log"
+
+
+def test_each_condition_skips_with_its_reason(project: Project) -> None:
+    project.write("here.txt", "")
+    project.flowfile(f"""
+        [tasks.platform]
+        cmd = "{LOG}"
+        when = {{ platform = ["plan9", "haiku"] }}
+        [tasks.env]
+        cmd = "{LOG}"
+        when = {{ env = "BFLOW_TEST_CI" }}
+        [tasks.notenv]
+        cmd = "{LOG}"
+        when = {{ env = "!BFLOW_TEST_SET" }}
+        [tasks.exists]
+        cmd = "{LOG}"
+        when = {{ exists = "missing.txt" }}
+        [tasks.cmd]
+        cmd = "{LOG}"
+        when = {{ cmd = "exit 4" }}
+        [tasks.runs]
+        cmd = "{LOG}"
+        when.platform = "{this_platform()}"
+        when.env = ["!BFLOW_TEST_CI", "BFLOW_TEST_SET"]
+        when.exists = "here.txt"
+        when.cmd = "true"
+        """)
+    env = {"BFLOW_TEST_SET": "1"}
+    result = project.bflow("--plain", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert project.runs() == ["runs"]
+    for line in ("skip   platform (when.platform is linux, not plan9 or haiku)"
+                 if sys.platform.startswith("linux") else "skip   platform (when.platform",
+                 "skip   env (when.env BFLOW_TEST_CI is not set)",
+                 "skip   notenv (when.env BFLOW_TEST_SET is set)",
+                 "skip   exists (when.exists missing.txt does not exist)",
+                 "skip   cmd (when.cmd exited 4: exit 4)"):
+        assert line in result.stdout
+    assert "5 skipped" in result.stdout
+    events = [json.loads(line) for line in project.bflow("--json", env=env).stdout.splitlines()]
+    skipped = {e["task"]: e["reason"] for e in events if e["event"] == "task_skipped"}
+    assert skipped["env"] == "when.env BFLOW_TEST_CI is not set"
+    assert all(skipped[name].startswith("when") for name in ("platform", "notenv", "exists", "cmd"))
+
+
+def test_the_live_display_shows_the_reason(project: Project) -> None:
+    project.flowfile("""
+        [tasks.deploy]
+        cmd = "true"
+        when = { env = "BFLOW_TEST_NEVER" }
+        """)
+    terminal = OnTerminal(project.root)
+    assert terminal.finish() == 0
+    assert b"deploy (when.env BFLOW_TEST_NEVER is not set)" in terminal.screen
+
+
+def test_a_skipped_task_keeps_its_record_and_counts_as_done(project: Project) -> None:
+    project.write("in.txt", "x")
+    project.flowfile(f"""
+        [tasks.gen]
+        cmd = "{LOG}; cp in.txt out.txt"
+        inputs = ["in.txt"]
+        outputs = ["out.txt"]
+        when = {{ env = "!BFLOW_TEST_SKIP" }}
+        [tasks.use]
+        cmd = "{LOG}; cat out.txt > used.txt"
+        inputs = ["out.txt"]
+        outputs = ["used.txt"]
+        """)
+    assert project.build() == ["gen", "use"]
+    skip = {"BFLOW_TEST_SKIP": "1"}
+    project.write("in.txt", "changed")
+    assert project.build(env=skip) == []  # skipped, so its dependent is ordered after it
+    assert "gen: skipped: when.env BFLOW_TEST_SKIP is set" in project.bflow("status", env=skip).stdout
+    assert project.bflow("status", "--check", env=skip).returncode == 0
+    assert project.build() == ["gen", "use"]  # the record was kept: it is stale as before
+    assert project.build(env=skip) == []
+    assert project.build() == []
+
+
+def test_a_skipped_task_that_never_ran_fails_its_reader(project: Project) -> None:
+    project.flowfile("""
+        [tasks.gen]
+        cmd = "echo x > out.txt"
+        outputs = ["out.txt"]
+        when = { env = "BFLOW_TEST_NEVER" }
+        [tasks.use]
+        cmd = "cat out.txt"
+        inputs = ["out.txt"]
+        """)
+    result = project.bflow("--plain")
+    assert result.returncode == 1
+    assert "skip   gen" in result.stdout and "FAILED use" in result.stdout
+
+
+def test_a_condition_command_runs_once_for_all_instances(project: Project) -> None:
+    for name in "abc":
+        project.write(f"src/{name}.txt", name)
+    project.flowfile("""
+        [tasks.copy]
+        foreach = "src/*.txt"
+        cmd = "cp {item} {output}"
+        outputs = ["out/{name}"]
+        when = { cmd = "echo checked >> checks.log" }
+        """)
+    project.build()
+    assert project.runs("checks.log") == ["checked"]
+    assert project.read("out/c.txt") == "c"
+
+
+def test_dry_run_and_status_skip_as_the_build_does(project: Project) -> None:
+    project.flowfile("""
+        [tasks.deploy]
+        cmd = "true"
+        when = { env = "BFLOW_TEST_NEVER" }
+        """)
+    result = project.bflow("-n", "--plain")
+    assert "skip   deploy (when.env BFLOW_TEST_NEVER is not set)" in result.stdout
+    assert "would run" not in result.stdout.replace("0 would run", "")
+    status = project.bflow("status", "--check")
+    assert status.returncode == 0
+    assert "deploy: skipped: when.env BFLOW_TEST_NEVER is not set" in status.stdout
+
+
+def test_a_condition_command_keeps_the_task_out_of_the_output_cache() -> None:
+    task = Task("t", "t", ("true",), outputs=("o",))
+    assert cacheable(task)
+    assert not cacheable(task._replace(when=(("cmd", ("true",)),)))
+    assert cacheable(task._replace(when=(("env", ("CI",)),)))
+
+
+def test_bad_conditions_are_load_errors(project: Project) -> None:
+    project.flowfile("""
+        [tasks.a]
+        cmd = "true"
+        when = { enviroment = "CI", env = "not a name", exists = "" }
+        [tasks.b]
+        cmd = "true"
+        when = "CI"
+        """)
+    result = project.bflow("validate")
+    assert result.returncode == 2
+    assert "Flowfile: tasks.a.when.enviroment: unknown key" in result.stderr
+    assert "tasks.a.when.env: 'not a name' is not a variable name" in result.stderr
+    assert "tasks.a.when.exists: must not be empty" in result.stderr
+    assert "tasks.b.when: expected a table" in result.stderr

@@ -1,0 +1,154 @@
+"""Projects written in Python: `buildflow.Project`, `@project.task`, `project.add` and
+`project.main()`, run as `python build.py ...` on the same state and rules as a Flowfile."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from conftest import Project, bflow_env
+
+BUILD = '''
+import buildflow
+from names import NAMES
+
+project = buildflow.Project(vars={"MARK": "!"})
+
+
+@project.task(inputs="in.txt", outputs="out/up.txt")
+def upper(ctx):
+    """Upper-case the input."""
+    with open(ctx.output, "w") as out:
+        out.write(open(ctx.input).read().upper() + ctx.vars["MARK"])
+    with open("runs.log", "a") as runs:
+        runs.write(ctx.name + "\\n")
+
+
+for name in NAMES:
+    project.add(f"copy-{name}", cmd="cp {input} {output} && echo {task} >> runs.log",
+                inputs="out/up.txt", outputs=f"out/{name}.txt")
+
+project.add("all", deps=[f"copy-{name}" for name in NAMES])
+'''
+MAIN = '''
+if __name__ == "__main__":
+    project.main()
+'''
+
+
+def script(project: Project, names: list[str], main: str = MAIN, body: str = BUILD) -> None:
+    project.write("names.py", f"NAMES = {names!r}\n")
+    project.write("build.py", body + main)
+
+
+def run(project: Project, *args: str, status: int = 0) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([sys.executable, "build.py", *args], cwd=project.root,
+                            env=bflow_env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == status, result.stdout + result.stderr
+    return result
+
+
+def built(project: Project, *args: str) -> list[str]:
+    before = len(project.runs())
+    run(project, *args)
+    return project.runs()[before:]
+
+
+def test_a_script_builds_and_is_up_to_date_on_the_same_rules(project: Project) -> None:
+    project.write("in.txt", "hi")
+    script(project, ["a", "b"])
+    assert sorted(built(project)) == ["copy-a", "copy-b", "upper"]
+    assert project.read("out/b.txt") == "HI!"
+    assert built(project) == []
+    assert run(project, "list").stdout.split()[:4] == ["upper", "Upper-case", "the", "input."]
+    assert "all 3 tasks are up to date" in run(project, "status", "--check").stdout
+    assert "copy-a" in run(project, "graph").stdout
+    project.write("in.txt", "ho")
+    run(project, "status", "--check", status=1)
+    assert built(project, "copy-a") == ["upper", "copy-a"]
+    assert sorted(built(project, "MARK=?")) == ["copy-a", "copy-b", "upper"]
+
+
+def test_a_change_to_a_module_the_script_imports_is_never_served_stale(project: Project) -> None:
+    project.write("in.txt", "hi")
+    script(project, ["a"])
+    assert built(project) == ["upper", "copy-a"]
+    assert built(project) == []
+    project.write("names.py", "NAMES = ['a', 'c']\n")  # build.py's bytes are the same
+    assert built(project) == ["copy-c"]
+    assert built(project) == []
+    project.write("build.py", BUILD + "\n# an edit of the functions' module\n" + MAIN)
+    assert built(project) == ["upper"]  # its outputs are the same: the copies stay up to date
+
+
+def test_a_script_without_a_main_guard_does_not_build_in_its_workers(project: Project) -> None:
+    project.write("in.txt", "hi")
+    script(project, ["a"], main="\nproject.main()\n")
+    assert built(project) == ["upper", "copy-a"]
+
+
+def test_watch_rebuilds_a_script_project(project: Project) -> None:
+    project.write("in.txt", "hi")
+    script(project, ["a"])
+    watch = subprocess.Popen([sys.executable, "build.py", "watch", "--plain"], cwd=project.root,
+                             env=bflow_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while project.runs() != ["upper", "copy-a"]:
+            assert time.monotonic() < deadline and watch.poll() is None
+            time.sleep(0.05)
+        time.sleep(0.3)
+        project.write("in.txt", "changed")
+        while len(project.runs()) < 4:
+            assert time.monotonic() < deadline and watch.poll() is None
+            time.sleep(0.05)
+        assert project.read("out/a.txt") == "CHANGED!"
+    finally:
+        watch.send_signal(signal.SIGINT)
+        watch.communicate(timeout=30)
+    assert watch.returncode in (0, 130)  # Ctrl-C ends a watch: 130 when during a build
+
+
+def test_a_nested_function_cannot_be_a_task(project: Project) -> None:
+    project.write("build.py", textwrap.dedent('''
+        import buildflow
+        project = buildflow.Project()
+        def make():
+            @project.task(outputs="x")
+            def inner(ctx):
+                pass
+        make()
+        '''))
+    result = subprocess.run([sys.executable, "build.py"], cwd=project.root, env=bflow_env(),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "make.<locals>.inner: a task's function must be defined at the top level" in \
+        result.stderr
+
+
+def test_errors_in_a_script_project_name_the_script(project: Project) -> None:
+    project.write("build.py", textwrap.dedent('''
+        import buildflow
+        project = buildflow.Project()
+        project.add("bad", cmd="true", ouputs=["x"])
+        project.main(["validate"])
+        '''))
+    result = subprocess.run([sys.executable, "build.py"], cwd=project.root, env=bflow_env(),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "build.py: tasks.bad.ouputs: unknown key (did you mean 'outputs'?)" in result.stderr
+
+
+def test_the_root_is_relative_to_the_script(project: Project, tmp_path: Path) -> None:
+    project.write("in.txt", "hi")
+    script(project, ["a"])
+    elsewhere = subprocess.run([sys.executable, str(project.root / "build.py"), "--plain"],
+                               cwd=tmp_path.parent, env=bflow_env(), capture_output=True,
+                               text=True, timeout=60)
+    assert elsewhere.returncode == 0, elsewhere.stdout + elsewhere.stderr
+    assert project.read("out/a.txt") == "HI!"

@@ -1,0 +1,94 @@
+"""Task kinds from the entry point group `buildflow.kinds`, here from a distribution that
+exists only as metadata on PYTHONPATH (a `*.dist-info` directory), as a pip install leaves it."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from conftest import REPO, Project
+
+KINDS = '''
+def copy(table):
+    src = table.pop("src")
+    if not isinstance(src, str):
+        raise ValueError(f"src must be a string, got {src!r}")
+    return {"cmd": "cp {input} {output} && echo {task} >> runs.log", "inputs": [src],
+            "outputs": [table.pop("dst")], **table}
+
+def broken(table):
+    return 1 / 0
+
+def listing(table):
+    return ["cmd"]
+'''
+
+
+def plugin_env(tmp_path: Path) -> dict[str, str]:
+    """PYTHONPATH with bflow and a distribution `bflow-copy` declaring three kinds."""
+    plugins = tmp_path / "plugins"
+    info = plugins / "bflow_copy-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: bflow-copy\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(textwrap.dedent("""\
+        [buildflow.kinds]
+        copy = bflow_copy:copy
+        broken = bflow_copy:broken
+        listing = bflow_copy:listing
+        """))
+    (plugins / "bflow_copy.py").write_text(KINDS)
+    return {"PYTHONPATH": f"{REPO}:{plugins}"}
+
+
+def test_a_kind_expands_its_own_keys_at_load(project: Project, tmp_path: Path) -> None:
+    env = plugin_env(tmp_path)
+    project.write("a.txt", "a")
+    project.flowfile("""
+        [tasks.copy]
+        kind = "copy"
+        src = "a.txt"
+        dst = "out/b.txt"
+        description = "copied by a kind"
+        """)
+    assert project.build(env=env) == ["copy"]
+    assert project.read("out/b.txt") == "a"
+    assert project.build(env=env) == []
+    assert "copied by a kind" in project.bflow("list", env=env).stdout
+
+
+def test_list_kinds_needs_no_flowfile(project: Project, tmp_path: Path) -> None:
+    result = project.bflow("list", "--kinds", env=plugin_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:3] == ["broken   bflow_copy:broken",
+                                             "copy     bflow_copy:copy",
+                                             "listing  bflow_copy:listing"]
+
+
+def test_kind_errors_name_the_task_the_kind_and_the_key(project: Project, tmp_path: Path) -> None:
+    env = plugin_env(tmp_path)
+    project.flowfile("""
+        [tasks.nosrc]
+        kind = "copy"
+        dst = "x"
+        [tasks.badsrc]
+        kind = "copy"
+        src = 3
+        dst = "y"
+        [tasks.raises]
+        kind = "broken"
+        [tasks.notable]
+        kind = "listing"
+        [tasks.unknown]
+        kind = "cpy"
+        """)
+    result = project.bflow("validate", env=env)
+    assert result.returncode == 2
+    err = result.stderr
+    assert "Flowfile: tasks.nosrc: kind 'copy': missing key 'src'" in err
+    assert "Flowfile: tasks.badsrc: kind 'copy': src must be a string, got 3" in err
+    assert "Flowfile: tasks.raises: kind 'broken' (bflow_copy:broken) failed: " \
+           "ZeroDivisionError: division by zero" in err
+    assert "Flowfile: tasks.notable: kind 'listing' (bflow_copy:listing) returned a list, " \
+           "not a table" in err
+    assert "Flowfile: tasks.unknown.kind: unknown kind 'cpy' (did you mean 'copy'?) " \
+           "(installed kinds: broken, copy, listing;" in err

@@ -1,0 +1,239 @@
+"""`py = "module:function"` tasks through the real bflow: the function runs in a reused worker
+process, its output and traceback land in the task's log, and a crash, a timeout or Ctrl-C
+kills a worker, never bflow."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import Project, bflow_env
+
+TOOLS = '''
+import os, time
+
+def upper(ctx):
+    print("upper", ctx.name, ctx.item)
+    with open(ctx.output, "w") as out:
+        out.write(open(ctx.input).read().upper())
+    with open("runs.log", "a") as runs:
+        runs.write(ctx.name + "\\n")
+
+def show(ctx):
+    with open(ctx.outputs[0], "w") as out:
+        out.write(repr((ctx.name, ctx.item, ctx.inputs, ctx.outputs, dict(ctx.vars),
+                        ctx.env.get("GREETING"), os.getcwd() == os.path.abspath("."))))
+    ctx.log.write("to the log\\n")
+
+def boom(ctx):
+    raise ValueError("the data is bad")
+
+def crash(ctx):
+    os._exit(3)
+
+def hang(ctx):
+    with open("hang.pid", "w") as out:
+        out.write(str(os.getpid()))
+    time.sleep(60)
+
+def pid(ctx):
+    with open("pids.log", "a") as out:
+        out.write(f"{os.getpid()}\\n")
+
+def flaky(ctx):
+    if not os.path.exists("tried"):
+        open("tried", "w").close()
+        raise RuntimeError("first time")
+
+not_a_function = 3
+'''
+
+
+def tools(project: Project, flowfile: str) -> None:
+    project.write("tools/__init__.py", "")
+    project.write("tools/work.py", TOOLS)
+    project.flowfile(flowfile)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and \
+        Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+
+
+def test_a_function_runs_and_is_up_to_date_until_its_module_or_vars_change(project: Project) -> None:
+    project.write("a.txt", "a")
+    project.write("b.txt", "b")
+    tools(project, """
+        [vars]
+        LEVEL = "1"
+        [tasks.up]
+        foreach = "*.txt"
+        py = "tools.work:upper"
+        outputs = ["out/{stem}.up"]
+        """)
+    assert sorted(project.build()) == ["up:a.txt", "up:b.txt"]
+    assert project.read("out/a.up") == "A"
+    assert project.build() == []
+    project.write("tools/helper.py", "# not imported by the task's module")
+    assert project.build() == []
+    project.write("tools/work.py", TOOLS + "\n# an edit\n")
+    assert sorted(project.build()) == ["up:a.txt", "up:b.txt"]
+    assert sorted(project.build("LEVEL=2")) == ["up:a.txt", "up:b.txt"]
+    assert "up:a.txt: vars changed" in project.bflow("status").stdout
+    assert "upper up:a.txt a.txt" in project.bflow("log", "up:a.txt").stdout
+
+
+def test_ctx_holds_the_instance_its_paths_vars_and_env(project: Project) -> None:
+    project.write("in.txt", "x")
+    tools(project, """
+        [vars]
+        V = "v"
+        [tasks.show]
+        py = "tools.work:show"
+        inputs = ["in.txt"]
+        outputs = ["out/deep/show.txt"]
+        env = { GREETING = "hi" }
+        """)
+    project.build()
+    assert project.read("out/deep/show.txt") == repr(
+        ("show", None, ["in.txt"], ["out/deep/show.txt"], {"V": "v"}, "hi", True))
+    assert "to the log" in project.bflow("log", "show").stdout
+
+
+def test_an_exception_fails_the_task_with_its_traceback_in_the_log(project: Project) -> None:
+    tools(project, """
+        [tasks.boom]
+        py = "tools.work:boom"
+        """)
+    result = project.bflow("--plain")
+    assert result.returncode == 1
+    assert "FAILED boom" in result.stdout and "ValueError: the data is bad" in result.stdout
+    log = project.bflow("log", "boom").stdout
+    assert 'tools/work.py", line' in log and "raise ValueError" in log
+    assert "pyworker" not in log  # the traceback starts in the user's code
+
+
+def test_a_crashing_worker_fails_its_task_and_the_pool_goes_on(project: Project) -> None:
+    tools(project, """
+        [tasks.crash]
+        py = "tools.work:crash"
+        [tasks.after]
+        py = "tools.work:pid"
+        deps = ["crash"]
+        [tasks.other]
+        py = "tools.work:pid"
+        """)
+    result = project.bflow("-k", "-j1", "--plain")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "FAILED crash: exit 3" in result.stdout
+    assert "worker running tools.work:crash exited 3" in result.stdout
+    assert "ok     other" in result.stdout
+    assert "skip   after (dependency failed: crash)" in result.stdout
+
+
+def test_a_hang_past_the_timeout_kills_the_worker(project: Project) -> None:
+    tools(project, """
+        [tasks.hang]
+        py = "tools.work:hang"
+        timeout = 1
+        """)
+    started = time.monotonic()
+    result = project.bflow("--plain")
+    assert result.returncode == 1
+    assert "timed out after 1s" in result.stdout
+    assert time.monotonic() - started < 20
+    assert not alive(int(project.read("hang.pid")))
+
+
+def test_retries_apply_and_json_counts_the_attempts(project: Project) -> None:
+    tools(project, """
+        [tasks.flaky]
+        py = "tools.work:flaky"
+        retries = 1
+        retry_delay = 0
+        """)
+    result = project.bflow("--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [e["event"] for e in events if e.get("task") == "flaky"] == \
+        ["task_started", "task_retry", "task_finished"]
+    assert next(e for e in events if e["event"] == "task_finished")["attempts"] == 2
+    assert "RuntimeError: first time" in project.bflow("log", "flaky").stdout
+
+
+def test_workers_are_reused_at_most_jobs_at_once(project: Project) -> None:
+    tools(project, "".join(f"""
+        [tasks.t{i}]
+        py = "tools.work:pid"
+        """ for i in range(8)))
+    project.build("-j1")
+    assert len(set(project.runs("pids.log"))) == 1
+    (project.root / "pids.log").unlink()
+    project.build("-j2")
+    assert len(project.runs("pids.log")) == 8 and len(set(project.runs("pids.log"))) <= 2
+
+
+def test_ctrl_c_stops_the_build_and_leaves_no_worker(project: Project) -> None:
+    tools(project, """
+        [tasks.hang]
+        py = "tools.work:hang"
+        """)
+    process = subprocess.Popen([sys.executable, "-m", "buildflow", "--plain"], cwd=project.root,
+                               env=bflow_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    pid_file = project.root / "hang.pid"
+    deadline = time.monotonic() + 30
+    while not (pid_file.exists() and pid_file.read_text()):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 130, out + err
+    assert "Traceback" not in err
+    assert not alive(int(pid_file.read_text()))
+
+
+def test_py_references_that_cannot_work_are_load_errors(project: Project) -> None:
+    tools(project, """
+        [tasks.nomodule]
+        py = "tools.missing:run"
+        [tasks.nofunction]
+        py = "tools.work:uper"
+        [tasks.notcallable]
+        py = "tools.work:not_a_function"
+        """)
+    result = project.bflow("validate")
+    assert result.returncode == 2
+    err = result.stderr
+    assert "Flowfile: tasks.nomodule.py: cannot import 'tools.missing': ModuleNotFoundError" in err
+    assert "tasks.nofunction.py: module 'tools.work' has no function 'uper' (did you mean " \
+           "'upper'?)" in err
+    assert "tasks.notcallable.py: 'tools.work:not_a_function' is a int, not a function" in err
+    assert project.bflow().returncode == 2
+
+
+def test_py_beside_cmd_or_not_a_reference_is_a_load_error(project: Project) -> None:
+    tools(project, """
+        [tasks.both]
+        py = "tools.work:pid"
+        cmd = "true"
+        [tasks.badform]
+        py = "tools/work.py"
+        [tasks.attached]
+        py = "tools.work:pid"
+        interactive = true
+        """)
+    result = project.bflow("validate")
+    assert result.returncode == 2
+    assert "Flowfile: tasks.both.py: a task has either py or cmd" in result.stderr
+    assert "Flowfile: tasks.badform.py: expected \"module:function\"" in result.stderr
+    assert "Flowfile: tasks.attached.interactive: a py task runs in a worker" in result.stderr
