@@ -14,7 +14,10 @@ A worker that dies (killed, out of memory, its machine gone) takes the record of
 with it, and its commands, in sessions of their own, would live on beside the attempt Dask
 runs again elsewhere. So each worker process lists its running process groups in a file of
 its own that it holds locked while it lives (`_Registry`); an attempt that starts on the same
-machine first kills the groups listed in any file no living worker holds (`_sweep`).
+machine first kills the groups listed in any file no living worker holds (`_sweep`). A worker
+can die between starting a command and listing its group (a command may kill it at once), so
+every command also carries the file's name in its environment (`REGISTRY_VARIABLE`), which its
+children inherit: the sweep kills those processes too, found through /proc.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ _lock = threading.Lock()
 _running: dict[str, SubprocessRunner] = {}  # attempt id -> the runner running it
 _stopped: set[str] = set()  # attempts bflow stopped: they must not start
 _registry: _Registry | None = None
+REGISTRY_VARIABLE = "BFLOW_WORKER_REGISTRY"  # in every command's environment: see above
 
 
 class NotShared(Exception):
@@ -43,6 +47,7 @@ def run_attempt(attempt: str, task: Task, root: str, env: dict[str, str],
     """Run one attempt of `task` in `root`, its output appended to `log_path`."""
     registry = _open_registry()
     _sweep(registry.directory)
+    env = {**env, REGISTRY_VARIABLE: registry.name}
     runner = SubprocessRunner(groups=registry)
     with _lock:
         if attempt in _stopped:
@@ -83,7 +88,7 @@ class _Registry:
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
-        name = f"{os.getpid()}-{os.urandom(4).hex()}"
+        self.name = name = f"{os.getpid()}-{os.urandom(4).hex()}"
         self._groups: set[int] = set()
         self._lock = threading.Lock()
         # made under a name `_sweep` passes over, and named only once locked
@@ -138,6 +143,24 @@ def _sweep(directory: str) -> None:
                     os.killpg(int(line), SIGKILL)
                 except (ProcessLookupError, PermissionError, ValueError):
                     pass
+            _kill_marked(f"{REGISTRY_VARIABLE}={name}".encode())
             os.unlink(path)
         finally:
             os.close(fd)
+
+
+def _kill_marked(mark: bytes) -> None:
+    """SIGKILL every process of this user whose environment holds `mark` (a dead worker's
+    commands and their children); nothing where /proc is not there to tell."""
+    try:
+        pids = [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
+    except OSError:
+        return
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as handle:
+                marked = mark in handle.read().split(b"\0")
+            if marked:
+                os.kill(pid, SIGKILL)
+        except (OSError, ValueError):  # gone, or another user's
+            pass
