@@ -14,7 +14,6 @@ redrawn in place), secrets masked as in the saved log.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from buildflow.model import Task
@@ -27,13 +26,14 @@ if TYPE_CHECKING:
 MAX_LINE_BYTES = 1 << 16
 
 
-@dataclass
 class _Followed:
-    """A running task's log, and the start of a line not yet ended."""
+    """A running task's log, and the start of a line not yet ended. A plain class: see
+    `scheduler.BuildResult`."""
 
-    handle: BinaryIO
-    mask: Callable[[str], str] | None
-    pending: bytes = b""
+    def __init__(self, handle: BinaryIO, mask: Callable[[str], str] | None) -> None:
+        self.handle = handle
+        self.mask = mask
+        self.pending = b""
 
 
 class OutputFollower:

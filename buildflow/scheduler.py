@@ -22,7 +22,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from enum import Enum
 from types import FrameType
 from typing import TYPE_CHECKING, NamedTuple
@@ -66,17 +65,20 @@ class TaskResult(NamedTuple):
     reason: str = ""
 
 
-@dataclass
 class BuildResult:
     """What happened to each task, and how the build ended; `engine.build` adds the project
-    built, the tasks selected and the records left."""
+    built, the tasks selected and the records left. A plain class, not a dataclass: every
+    build that runs a task makes one, and `dataclasses` (with the `inspect` it imports) would
+    cost each such build more than the rest of its imports together (docs/speed.md)."""
 
-    exit_status: int
-    tasks: dict[str, TaskResult] = field(default_factory=dict)
-    duration: float = 0.0
-    project: Project | None = field(default=None, repr=False)
-    selected: list[str] = field(default_factory=list, repr=False)
-    state: State | None = field(default=None, repr=False)
+    def __init__(self, exit_status: int, tasks: dict[str, TaskResult] | None = None,
+                 duration: float = 0.0) -> None:
+        self.exit_status = exit_status
+        self.tasks = {} if tasks is None else tasks
+        self.duration = duration
+        self.project: Project | None = None
+        self.selected: list[str] = []
+        self.state: State | None = None
 
     def names(self, outcome: Outcome) -> list[str]:
         return [name for name, result in self.tasks.items() if result.outcome is outcome]
