@@ -239,3 +239,37 @@ def test_an_unreachable_scheduler_stops_the_build_saying_so(project: Project) ->
     assert result.returncode == 1
     assert "cannot reach the Dask scheduler" in result.stderr
     assert project.runs() == []
+
+
+def test_a_python_task_runs_on_a_worker(cluster: str, project: Project) -> None:
+    """A `py` task's attempt is one more attempt the worker's runner takes: its function runs
+    in a Python worker process started by the Dask worker, and its log comes back."""
+    project.write("steps.py", """
+import os
+
+
+def upper(ctx):
+    with open("runs.log", "a") as log:
+        log.write("upper\\n")
+    with open(ctx.inputs[0]) as source, open(ctx.outputs[0], "w") as out:
+        out.write(source.read().upper())
+    with open("parent", "w") as note:  # the Python worker's parent
+        note.write(str(os.getppid()))
+    print("uppered", file=ctx.log)
+""")
+    project.write("in.txt", "quiet\n")
+    project.flowfile("""
+        [tasks.upper]
+        py = "steps:upper"
+        inputs = ["in.txt"]
+        outputs = ["out.txt"]
+    """)
+    result = project.bflow("--executor", cluster, "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert project.runs() == ["upper"]
+    assert project.read("out.txt") == "QUIET\n"
+    assert project.bflow("log", "upper").stdout == "uppered\n"
+    with distributed.Client("tcp://" + cluster.removeprefix("dask://")) as client:
+        workers = set(client.run(os.getpid).values())
+    assert int(project.read("parent")) in workers  # a Dask worker started it, not bflow
+    assert project.build() == []
