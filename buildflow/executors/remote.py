@@ -136,17 +136,43 @@ def _sweep(directory: str) -> None:
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:  # its worker lives
+            except BlockingIOError:
+                # Its worker lives, or is dying and has not let go yet, or another attempt
+                # is sweeping it now: killing what a dead worker left is safe twice over,
+                # and must not wait for that other sweep (or the exit) to finish.
+                if not _dead(name.split("-", 1)[0]):
+                    continue
+                _kill_listed(fd, name)
                 continue
-            for line in os.read(fd, 1 << 16).split():
-                try:
-                    os.killpg(int(line), SIGKILL)
-                except (ProcessLookupError, PermissionError, ValueError):
-                    pass
-            _kill_marked(f"{REGISTRY_VARIABLE}={name}".encode())
+            _kill_listed(fd, name)
             os.unlink(path)
         finally:
             os.close(fd)
+
+
+def _kill_listed(fd: int, name: str) -> None:
+    """SIGKILL the process groups the registry file `fd` lists, and the processes that carry
+    its `name` in their environment."""
+    for line in os.pread(fd, 1 << 16, 0).split():
+        try:
+            os.killpg(int(line), SIGKILL)
+        except (ProcessLookupError, PermissionError, ValueError):
+            pass
+    _kill_marked(f"{REGISTRY_VARIABLE}={name}".encode())
+
+
+def _dead(pid: str) -> bool:
+    """Whether process `pid` (a registry file's worker) has ended, a zombie included; False
+    when that cannot be told (no /proc)."""
+    if not pid.isdigit() or not os.path.isdir("/proc"):
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except FileNotFoundError:
+        return True
+    except (OSError, IndexError):
+        return False
 
 
 def _kill_marked(mark: bytes) -> None:
