@@ -19,9 +19,10 @@ from buildflow.commands import COMMANDS
 # Commands whose targets can be given `{args}` after `--`.
 PASSTHROUGH_COMMANDS = ("build", "watch", "status", "explain", "graph")
 
-_EPILOG = ("Plain 'bflow [TARGET..]' means 'bflow build [TARGET..]'. A command's options may "
-           "also come before it: 'bflow -j8 build'. Exit status: 0 ok, 1 a task failed, 2 bad "
-           "Flowfile or usage, 3 internal error, 130 interrupted.")
+_EPILOG = ("Plain 'bflow [TARGET..]' means 'bflow build [TARGET..]'. The options above and a "
+           "build's options may also come before the command word ('bflow -j8 watch'); another "
+           "command's own come after it. Exit status: 0 ok, 1 a task failed, 2 bad Flowfile or "
+           "usage, 3 internal error, 130 interrupted.")
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, str | None]:
