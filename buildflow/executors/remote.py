@@ -136,16 +136,16 @@ def _sweep(directory: str) -> None:
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                locked = True
             except BlockingIOError:
                 # Its worker lives, or is dying and has not let go yet, or another attempt
                 # is sweeping it now: killing what a dead worker left is safe twice over,
                 # and must not wait for that other sweep (or the exit) to finish.
-                if not _dead(name.split("-", 1)[0]):
-                    continue
+                locked = False
+            if locked or _dead(name.split("-", 1)[0]):
                 _kill_listed(fd, name)
-                continue
-            _kill_listed(fd, name)
-            os.unlink(path)
+            if locked:
+                os.unlink(path)  # else its holder's
         finally:
             os.close(fd)
 
