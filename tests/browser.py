@@ -23,6 +23,10 @@ def chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+class Navigated(Exception):
+    """The page went away while a call ran in it: a page that reloads itself does this."""
+
+
 class Browser:
     def __init__(self, binary: str) -> None:
         self.profile = tempfile.mkdtemp(prefix="bflow-test-chromium-")
@@ -58,6 +62,8 @@ class Browser:
                 raw, self._buffer = self._buffer.split(b"\0", 1)
                 reply = json.loads(raw)
                 if reply.get("id") == self._id:
+                    if "navigated" in reply.get("error", {}).get("message", ""):
+                        raise Navigated(reply["error"]["message"])
                     assert "error" not in reply, reply
                     result: dict[str, Any] = reply["result"]
                     return result

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser import Browser, chromium
+from browser import Browser, Navigated, chromium
 from conftest import Project, bflow_env
 
 import buildflow
@@ -49,10 +49,22 @@ STATES = """JSON.stringify(document.readyState == "complete" && document.body
 
 
 def look(browser: Browser) -> dict[str, object] | None:
+    """What the page shows, or None while it is still loading or reloading itself."""
     import json
 
-    seen = json.loads(browser.evaluate(STATES) or "false")
+    try:
+        seen = json.loads(browser.evaluate(STATES) or "false")
+    except Navigated:
+        return None
     return seen or None
+
+
+def look_until_loaded(browser: Browser, timeout: float = 30) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while (found := look(browser)) is None:
+        assert time.monotonic() < deadline, "the page never finished loading"
+        time.sleep(0.1)
+    return found
 
 
 def distinct_colours(png: bytes) -> int:
@@ -106,8 +118,8 @@ def test_the_page_follows_a_build_live_then_stops_reloading(project: Project,
     assert "pending" in second and "running" in second
     assert any(found["tasks"]["first"] == "ok" for found in running)  # type: ignore[index]
     time.sleep(1.5)  # the last rewrite, then a reload at most a second later
-    final = look(browser)
-    assert final is not None and final["build"] == "finished"
+    final = look_until_loaded(browser)
+    assert final["build"] == "finished"
     time.sleep(2.5)
     assert look(browser) == final  # the final page no longer reloads
     assert final["tasks"] == {"first": "ok", "second": "ok", "beside": "ok", "all": "ok"}
@@ -132,9 +144,8 @@ def test_a_failed_build_shows_failed_and_skipped_tasks(project: Project,
         """)
     assert project.build("-j1", "--report", "page.html", status=1) == []
     browser.open((project.root / "page.html").as_uri())
-    time.sleep(0.5)
-    found = look(browser)
-    assert found is not None and found["build"] == "finished"
+    found = look_until_loaded(browser)
+    assert found["build"] == "finished"
     assert found["tasks"] == {"broken": "failed", "after": "skipped", "fine": "skipped"}
 
 
@@ -160,9 +171,7 @@ def test_ten_thousand_tasks_are_grouped_and_the_page_stays_small(tmp_path: Path,
     writer._write()
     assert path.stat().st_size < 4_000_000
     browser.open(path.as_uri())
-    time.sleep(1)
-    found = look(browser)
-    assert found is not None
+    found = look_until_loaded(browser)  # a running build's page reloads itself every second
     tasks = found["tasks"]
     assert isinstance(tasks, dict) and len(tasks) == 10_001
     assert list(tasks.values()).count("ok") == 4000 and tasks[names[4000]] == "running"
