@@ -10,23 +10,40 @@ import time
 from pathlib import Path
 
 import pytest
+from forkserver import ForkServer
 
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def bflow_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment for a bflow subprocess: this checkout's package, no colour, and every
+    """The environment for a bflow subprocess: this checkout's package with its byte code
+    cached (as an installed bflow has it, whatever the suite runs with), no colour, and every
     shortcut checked against the full decision (BFLOW_VERIFY=1) unless the environment the
     suite runs in says otherwise (`BFLOW_VERIFY=0 pytest` runs the plain path)."""
     path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
     verify = {} if "BFLOW_VERIFY" in os.environ else {"BFLOW_VERIFY": "1"}
-    return {**os.environ, "NO_COLOR": "1", "PYTHONPATH": path, **verify, **(extra or {})}
+    environ = {name: value for name, value in os.environ.items()
+               if name != "PYTHONDONTWRITEBYTECODE"}
+    return {**environ, "NO_COLOR": "1", "PYTHONPATH": path, **verify, **(extra or {})}
+
+
+_fork_server: ForkServer | None = None
 
 
 def run_bflow(*args: str, cwd: Path, env: dict[str, str] | None = None,
               timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`bflow ARGS` in `cwd`, forked from a server that has imported it already
+    (`forkserver.py` says why), or in a new interpreter where the run needs one, and for every
+    run under `BFLOW_TEST_FRESH=1`."""
+    global _fork_server
     full_env = bflow_env(env)
+    if not os.environ.get("BFLOW_TEST_FRESH"):
+        if _fork_server is None:
+            _fork_server = ForkServer(bflow_env())
+        done = _fork_server.run(args, cwd, full_env, timeout)
+        if done is not None:
+            return done
     return subprocess.run([sys.executable, "-m", "buildflow", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
 
