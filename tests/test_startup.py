@@ -58,3 +58,17 @@ def test_a_no_op_imports_none_of_what_it_does_without(project: Project, argv: li
 def test_version_imports_no_argparse(project: Project) -> None:
     status, modules = imported_by(["--version"], project.root)
     assert status == 0 and "argparse" not in modules and "typing" not in modules
+
+
+@pytest.mark.output_cache
+def test_an_edits_build_with_no_remote_cache_imports_no_http_client(project: Project) -> None:
+    """The output cache's HTTP client (`http.client` brings `email`, `ssl` and `socket`) is
+    imported only when a remote cache is configured."""
+    project.flowfile(FLOWFILE)
+    project.write("src/a.txt", "a")
+    assert project.bflow("-q").returncode == 0
+    project.write("src/a.txt", "edited")
+    status, modules = imported_by(["-q"], project.root)
+    assert status == 0 and project.read("out/a.out") == "edited"
+    assert "buildflow.cache.store" in modules  # the output cache was open
+    assert "http.client" not in modules and "buildflow.cache.remote" not in modules

@@ -19,6 +19,13 @@ if TYPE_CHECKING:
     from buildflow.state import TaskRecord
 
 
+class RemoteError(Exception):
+    """The remote store cannot be used for the rest of this build (down, refusing,
+    unauthorized). Here rather than beside the remote store, so that a cache with no remote
+    never imports that store's HTTP client (`http.client` brings `email`, `ssl` and `socket`:
+    the largest import of an edit's build)."""
+
+
 class Restored(NamedTuple):
     """A task restored from the cache: the depfile inputs its entry was checked against (with
     their hashes now, as a run would record them) and its saved output, to replay."""

@@ -12,12 +12,10 @@ import http.client
 import threading
 import urllib.parse
 
+from buildflow.cache import RemoteError
+
 # A cache that answers slowly is worse than none: the build goes on without it.
 TIMEOUT = 5.0
-
-
-class RemoteError(Exception):
-    """The server cannot be used for the rest of this build (down, refusing, unauthorized)."""
 
 
 class Remote:

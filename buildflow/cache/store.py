@@ -20,13 +20,13 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
-from buildflow.cache import Restored, cacheable, config
+from buildflow.cache import RemoteError, Restored, cacheable, config
 from buildflow.cache.entry import (Blob, Damaged, Entry, decode_entry, decode_manifest,
                                    encode_manifest)
 from buildflow.cache.key import action_key, depfile_key, portable
 from buildflow.cache.local import LocalStore
-from buildflow.cache.remote import Remote, RemoteError
 from buildflow.contents import hash_regular_file
 from buildflow.fs import replace_file
 from buildflow.hashing import MISSING, UNKNOWN
@@ -35,6 +35,9 @@ from buildflow.logs import log_path
 from buildflow.model import Project, Task
 from buildflow.staleness import Decision
 from buildflow.state import TaskRecord
+
+if TYPE_CHECKING:
+    from buildflow.cache.remote import Remote
 
 
 class Cache:
@@ -66,6 +69,8 @@ class Cache:
         url = config.remote_url(project.settings.remote_cache, environ)
         remote = None
         if url:
+            from buildflow.cache.remote import Remote
+
             try:
                 remote = Remote(url, environ.get("BFLOW_REMOTE_CACHE_HEADER", ""))
             except ValueError as exc:
