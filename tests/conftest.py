@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -14,6 +15,14 @@ from forkserver import ForkServer
 
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Stand where a terminal's foreground job stands. A suite started in the background
+    (`nohup pytest &`) inherits SIGINT ignored, and a program started with a signal ignored
+    keeps it ignored: every bflow the tests interrupt would then ignore its Ctrl-C."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def bflow_env(extra: dict[str, str] | None = None) -> dict[str, str]:
