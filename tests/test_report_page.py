@@ -83,11 +83,13 @@ def test_the_page_follows_a_build_live_then_stops_reloading(project: Project,
                                                             browser: Browser) -> None:
     project.flowfile("""
         [tasks.first]
-        cmd = "sleep 1.5 && echo first >> runs.log && echo > {output}"
+        cmd = ["until [ -e go-first ]; do sleep 0.05; done",
+               "echo first >> runs.log && echo > {output}"]
         outputs = ["first.txt"]
 
         [tasks.second]
-        cmd = "sleep 1.5 && echo second >> runs.log && cat {input} > {output}"
+        cmd = ["until [ -e go-second ]; do sleep 0.05; done",
+               "echo second >> runs.log && cat {input} > {output}"]
         inputs = ["first.txt"]
         outputs = ["second.txt"]
 
@@ -107,10 +109,23 @@ def test_the_page_follows_a_build_live_then_stops_reloading(project: Project,
         time.sleep(0.05)
     browser.open(page.as_uri())
     seen = []
-    while build.poll() is None:
-        if (found := look(browser)) is not None:
-            seen.append(found)
-        time.sleep(0.2)
+    try:
+        # Each task goes on only once the page has shown it running (and `second` pending,
+        # then running): what the page shows is waited for, however slow the machine.
+        while build.poll() is None:
+            assert time.monotonic() < deadline + 60, "the build did not end"
+            if (found := look(browser)) is not None:
+                seen.append(found)
+                states = found["tasks"]
+                assert isinstance(states, dict)
+                if states["first"] == "running" and states["second"] == "pending":
+                    (project.root / "go-first").touch()
+                if states["second"] == "running":
+                    (project.root / "go-second").touch()
+            time.sleep(0.1)
+    finally:
+        if build.poll() is None:
+            build.kill()
     assert build.wait() == 0, build.stdout.read() if build.stdout else ""
     running = [found for found in seen if found["build"] == "running"]
     assert len({found["origin"] for found in running}) >= 2  # it reloaded while running
