@@ -61,9 +61,9 @@ DEPFILE_SOURCES = ["src/d0.txt", "src/d1.txt"]   # read by commands, named only 
 GLOB = "src/g*.txt"
 LINES = [b"a1\n", b"a2\n", b"b\n", b"7\n"]
 VALUES = ["v0", "v1", "7", "8"]                  # "7" and "8" look alike through tr -d 0-9
-# 30 examples draw each edit and each kind of task dozens of times; BFLOW_PROPERTY_EXAMPLES
+# 45 examples draw each edit and each kind of task dozens of times; BFLOW_PROPERTY_EXAMPLES
 # searches deeper (the README says how).
-EXAMPLES = int(os.environ.get("BFLOW_PROPERTY_EXAMPLES", "30"))
+EXAMPLES = int(os.environ.get("BFLOW_PROPERTY_EXAMPLES", "45"))
 PROPERTY_SETTINGS = settings(max_examples=EXAMPLES,
                              deadline=None, derandomize=bool(os.environ.get("CI")),
                              suppress_health_check=[HealthCheck.too_slow])

@@ -75,7 +75,7 @@ def named_by_dry_run(root: Path) -> tuple[set[str], set[str]]:
     return own, set(reasons)
 
 
-@settings(max_examples=max(1, EXAMPLES * 2 // 3), deadline=None,
+@settings(max_examples=max(1, EXAMPLES // 2), deadline=None,
           derandomize=bool(os.environ.get("CI")), suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_an_incremental_build_over_a_directory_output_equals_a_clean_one(

@@ -47,7 +47,7 @@ ITEMS = ["src/f0.txt", "src/f1.txt"]     # the foreach's items
 FUTURE_NS = 3600 * 10**9                 # an mtime the hash can never be safely after
 # Each example waits out the racy window once and runs a subprocess per edit: a few times
 # the cost of one of test_property's examples, so fewer of them.
-SETTINGS = settings(PROPERTY_SETTINGS, max_examples=max(1, EXAMPLES // 2))
+SETTINGS = settings(PROPERTY_SETTINGS, max_examples=max(1, EXAMPLES // 3))
 
 
 @dataclass
