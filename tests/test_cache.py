@@ -246,6 +246,42 @@ def test_the_cache_stays_under_its_bound_dropping_the_least_recently_used(
     assert "f" not in ran and "a" in ran  # the newest stayed, the oldest went
 
 
+def test_the_store_is_walked_only_when_its_size_may_be_past_its_bound(
+        project: Project, private_output_cache: Path) -> None:
+    """An edit's build does not stat the user's whole cache: the size file says how big it
+    is. Seen through what only a walk does: remove an hour-old temp file of a killed build."""
+    project.flowfile("""
+        [tasks.copy]
+        foreach = "src/*.txt"
+        cmd = "echo {stem} >> runs.log && cp {item} {output}"
+        outputs = ["out/{stem}.txt"]
+        """)
+
+    def abandoned() -> Path:
+        left = private_output_cache / "cas" / "00" / ".left-by-a-killed-build.tmp"
+        left.parent.mkdir(parents=True, exist_ok=True)
+        left.write_text("x" * 100)
+        os.utime(left, (0, 0))
+        return left
+
+    project.write("src/a.txt", "a")
+    left = abandoned()
+    assert project.build(env={"BFLOW_CACHE_MAX": "1M"}) == ["a"]
+    assert not left.exists()  # no size file yet: walked
+    walked = (private_output_cache / "size").read_text()
+    left = abandoned()
+    project.write("src/b.txt", "b")
+    assert project.build(env={"BFLOW_CACHE_MAX": "1M"}) == ["b"]
+    assert left.exists()  # far under the bound: not walked
+    assert (private_output_cache / "size").read_text().startswith(walked)
+    project.write("src/c.txt", "c")
+    assert project.build(env={"BFLOW_CACHE_MAX": "10"}) == ["c"]
+    assert not left.exists()  # the sum passed the bound: walked and trimmed
+    remaining = sum(p.stat().st_size for p in private_output_cache.rglob("*")
+                    if p.is_file() and p.parent.parent.name in ("ac", "cas"))
+    assert (private_output_cache / "size").read_text() == f"={remaining}\n"
+
+
 def test_two_builds_share_the_local_cache_at_once(
         project: Project, tmp_path_factory: pytest.TempPathFactory) -> None:
     flow = """

@@ -24,12 +24,17 @@ CHUNK = 1 << 20
 # A trim brings the store down to this share of its bound, so that not every build trims.
 TRIM_TO = 0.9
 COUNTS_FILE = "counts"  # one line per build that used the cache: "<hits> <misses>"
+# The store's size: "=<bytes>" as its last walk found it, then "+<bytes>" for each build that
+# added to it since (an overestimate: a file put again counts twice). See `LocalStore.settle`.
+SIZE_FILE = "size"
+SIZE_LINES_MAX = 1000  # beyond this many lines, the sum is written back as one
 
 
 class LocalStore:
     def __init__(self, directory: str, max_bytes: int) -> None:
         self.directory = directory
         self.max_bytes = max_bytes
+        self.added = 0  # bytes this build has put into the store
 
     def path(self, kind: str, key: str) -> str:
         return os.path.join(self.directory, kind, key[:2], key)
@@ -45,6 +50,7 @@ class LocalStore:
         # not synced: a store shared by every build, written under the build's lock; an
         # entry a power cut empties is damaged, which reads as a miss
         replace_file(self.path(kind, key), data, mode=0o644, sync=False)
+        self.added += len(data)
 
     def get_blob(self, sha256: str, size: int) -> bytes | None:
         """A blob's bytes, checked; None when the store does not have it."""
@@ -87,10 +93,39 @@ class LocalStore:
                     except FileNotFoundError:
                         continue
 
+    def settle(self) -> None:
+        """Add this build's bytes to the size file, and trim the store if that sum says it
+        may be over its bound. Walking the store (a stat of every file) at every build made
+        an edit's build cost as much as the user's whole cache: thousands of files after a
+        few projects. A sum that cannot be read is unknown, and the store is walked.
+
+        Builds share the store: a line another build appends while this one walks is lost
+        when the walk writes the size down, so the store may pass its bound by that much
+        until the next walk."""
+        path = os.path.join(self.directory, SIZE_FILE)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, f"+{self.added}\n".encode())  # one short append: never interleaved
+        finally:
+            os.close(fd)
+        with open(path, "rb") as handle:
+            lines = handle.read().split()
+        try:
+            if not lines[0].startswith(b"="):
+                raise ValueError("never walked")
+            size = sum(int(line.lstrip(b"=+")) for line in lines)
+        except (IndexError, ValueError):
+            size = None
+        if size is None or size > self.max_bytes:
+            size = self.trim()
+        elif len(lines) <= SIZE_LINES_MAX:
+            return
+        replace_file(path, f"={size}\n".encode(), mode=0o644, sync=False)
+
     def trim(self) -> int:
         """Remove the least recently used files until the store is under TRIM_TO of its
-        bound, when it is over it; the bytes removed. Temporary files left by a killed build
-        go once they are an hour old."""
+        bound, when it is over it; the bytes left. Temporary files left by a killed build go
+        once they are an hour old."""
         files = list(self.files())
         total = sum(st.st_size for _, st in files)
         stale = time.time() - 3600
@@ -99,13 +134,13 @@ class LocalStore:
             if is_temp_file(path) and st.st_mtime < stale:
                 removed += _unlink(path, st.st_size)
         if total - removed <= self.max_bytes:
-            return removed
+            return total - removed
         goal = int(self.max_bytes * TRIM_TO)
         for path, st in sorted(files, key=lambda item: item[1].st_mtime_ns):
             if total - removed <= goal:
                 break
             removed += _unlink(path, st.st_size)
-        return removed
+        return total - removed
 
     def count(self, hits: int, misses: int) -> None:
         """Add a build's hits and misses to the counts `bflow cache stats` shows (one short

@@ -291,7 +291,7 @@ class Cache:
             if self.hits or self.misses:
                 self.local.count(self.hits, self.misses)
             if self._stored:
-                self.local.trim()
+                self.local.settle()
         except OSError as exc:
             self._warn_once("local", f"output cache: {exc.filename}: {exc.strerror}")
 

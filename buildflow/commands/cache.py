@@ -6,7 +6,7 @@ import os
 import shutil
 
 from buildflow.cache import config, enabled
-from buildflow.cache.local import COUNTS_FILE, KINDS, LocalStore
+from buildflow.cache.local import COUNTS_FILE, KINDS, SIZE_FILE, LocalStore
 from buildflow.errors import EXIT_OK
 from buildflow.words import counted
 
@@ -17,10 +17,11 @@ def run(*, action: str, environ: dict[str, str] | None = None) -> int:
     if action == "clear":
         for name in KINDS:
             shutil.rmtree(os.path.join(store.directory, name), ignore_errors=True)
-        try:
-            os.unlink(os.path.join(store.directory, COUNTS_FILE))
-        except FileNotFoundError:
-            pass
+        for name in (COUNTS_FILE, SIZE_FILE):
+            try:
+                os.unlink(os.path.join(store.directory, name))
+            except FileNotFoundError:
+                pass
         print(f"bflow: cleared the output cache in {store.directory}")
         return EXIT_OK
     entries = blobs = size = 0
