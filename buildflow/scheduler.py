@@ -393,8 +393,10 @@ class Builder:
         for up in upstream:
             if up not in plan and up not in result.tasks:
                 self._add_to_plan(up, plan, result)
+        # Skipped by its `when`, an upstream task counts as done; skipped below a failure, not.
         failed = next((plan.blocked_by.get(up, up) for up in upstream if up in result.tasks
-                       and result.tasks[up].outcome in (Outcome.FAILED, Outcome.SKIPPED)), None)
+                       and (result.tasks[up].outcome is Outcome.FAILED or up in plan.blocked_by)),
+                      None)
         order = graph.order[name] if name in graph.order else graph.order[task.base]
         plan.add(name, order, upstream, result.tasks, failed)
         self._names[name] = None

@@ -4,6 +4,7 @@ its record, and counts as done for the tasks after it."""
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 
 from buildflow.cache import cacheable
@@ -90,6 +91,31 @@ def test_a_skipped_task_keeps_its_record_and_counts_as_done(project: Project) ->
     assert project.build() == ["gen", "use"]  # the record was kept: it is stale as before
     assert project.build(env=skip) == []
     assert project.build() == []
+
+
+def test_a_skipped_task_counts_as_done_for_instances_found_during_the_build(
+        project: Project) -> None:
+    """An instance a foreach finds in what the build writes waits for its upstream as a
+    planned one does: a task skipped by its condition is done, not failed."""
+    project.flowfile(f"""
+        [tasks.gen]
+        cmd = "{LOG}; echo a > a.txt"
+        outputs = ["a.txt"]
+        when = {{ env = "!BFLOW_TEST_SKIP" }}
+        [tasks.more]
+        cmd = "{LOG}; mkdir -p more && echo c > more/c.txt"
+        outputs = ["more/"]
+        [tasks.join]
+        foreach = "more/*.txt"
+        cmd = "{LOG}; cat {{inputs}} > {{output}}"
+        inputs = ["a.txt"]
+        outputs = ["joined/{{stem}}.txt"]
+        """)
+    assert sorted(project.build()) == ["gen", "join:more/c.txt", "more"]
+    shutil.rmtree(project.root / "more")
+    shutil.rmtree(project.root / "joined")
+    assert sorted(project.build(env={"BFLOW_TEST_SKIP": "1"})) == ["join:more/c.txt", "more"]
+    assert project.read("joined/c.txt") == "c\na\n"  # the item, then the inputs
 
 
 def test_a_skipped_task_that_never_ran_fails_its_reader(project: Project) -> None:
