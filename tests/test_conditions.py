@@ -87,6 +87,9 @@ def test_a_skipped_task_keeps_its_record_and_counts_as_done(project: Project) ->
     project.write("in.txt", "changed")
     assert project.build(env=skip) == []  # skipped, so its dependent is ordered after it
     assert "gen: skipped: when.env BFLOW_TEST_SKIP is set" in project.bflow("status", env=skip).stdout
+    assert project.bflow("explain", "gen", env=skip).stdout.splitlines()[0] == \
+        "gen: stale; a build skips it: when.env BFLOW_TEST_SKIP is set"
+    assert project.bflow("explain", "use", env=skip).stdout == "use: up to date\n"
     assert project.bflow("status", "--check", env=skip).returncode == 0
     assert project.build() == ["gen", "use"]  # the record was kept: it is stale as before
     assert project.build(env=skip) == []

@@ -61,8 +61,10 @@ def outputs(project: Project, *, targets: list[str], overrides: Mapping[str, str
 def explain(project: Project, *, target: str) -> int:
     project, state = engine.as_built(project)
     names = project.graph.select([target], project.root, invocation_dir())
+    gate = Gate(project.root)  # as in `run`: the build's own condition, asked the same way
     decisions = survey(project, engine.selected(project, names, invocation_dir()), state.tasks,
-                       engine.hasher_for(project, state).file_hash, explain=True)
+                       engine.hasher_for(project, state).file_hash, explain=True,
+                       skipped=gate.failing)
     for name in names:
         if name in decisions and decisions[name].after:
             print(f"{name}: {decisions[name].reasons[0]}")  # nothing more is known yet
@@ -75,7 +77,9 @@ def explain(project: Project, *, target: str) -> int:
                   + ("" if not stale else ": " + ", ".join(stale)))
             continue
         decision = decisions[name]
-        print(f"{name}: {'stale' if decision.stale else 'up to date'}")
+        failing = gate.failing(project.tasks[name]) if project.tasks[name].when else None
+        print(f"{name}: {'stale' if decision.stale else 'up to date'}"
+              + (f"; a build skips it: {failing}" if failing else ""))
         for reason in decision.reasons:
             # An upstream that will run is only the messenger: name its own first reason too.
             why = f" ({decisions[reason.subject].reasons[0]})" \
