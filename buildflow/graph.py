@@ -8,6 +8,7 @@ import os
 import posixpath
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
+
 from buildflow.errors import UsageError, did_you_mean
 
 if TYPE_CHECKING:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import deque
 from typing import NamedTuple
+
 import xxhash
 
 from buildflow.errors import BuildError
