@@ -238,6 +238,7 @@ def test_an_unreachable_scheduler_stops_the_build_saying_so(project: Project) ->
     result = project.bflow("--executor", "dask://127.0.0.1:1")  # nothing listens there
     assert result.returncode == 1
     assert "cannot reach the Dask scheduler" in result.stderr
+    assert "Connection refused" in result.stderr  # said at once, not after Dask's timeout
     assert project.runs() == []
 
 

@@ -116,6 +116,7 @@ class DaskExecutor:
                                      f"package: {_INSTALL}") from None
                 client: Any = distributed.Client  # untyped
                 try:
+                    _listening(self.address)
                     self._client = client(self.address, timeout=CONNECT_SECONDS,
                                           set_as_default=False)
                 except (OSError, TimeoutError) as exc:
@@ -123,3 +124,13 @@ class DaskExecutor:
                                      f"({exc}); start one with `dask scheduler` and workers "
                                      "with `dask worker ADDRESS`") from None
             return self._client
+
+
+def _listening(address: str) -> None:
+    """Raise OSError at once when nothing listens at `address` (`tcp://HOST:PORT`): Dask's
+    client retries a refused connection until its timeout, so a mistyped port would cost
+    CONNECT_SECONDS before the error."""
+    import socket
+
+    host, _, port = address.partition("://")[2].rpartition(":")
+    socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_SECONDS).close()
