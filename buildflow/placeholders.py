@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import posixpath
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 import re
 
 from buildflow.globbing import fixed_prefix
@@ -44,10 +44,9 @@ def expand(template: str, values: Mapping[str, str]) -> str:
     return _TOKEN.sub(substitute, template)
 
 
-def unknown(template: str, known: Iterable[str]) -> list[str]:
+def unknown(template: str, known: Set[str]) -> list[str]:
     """Names written as `{NAME}` that are not in `known` (left as written by `expand`), except
     right after `$`: `${HOME}` is the shell's."""
-    known = set(known)
     names = (m.group(1) for m in _TOKEN.finditer(template)
              if not template.endswith("$", 0, m.start()))
     return list(dict.fromkeys(n for n in names if n and n not in known))

@@ -42,6 +42,7 @@ class _Resolver:
         self.root = os.path.dirname(path)
         self.settings = settings
         self.vars = dict(variables)
+        self._known: dict[bool, tuple[tuple[str, ...], frozenset[str], dict[str, str]]] = {}
         self.cache_dir = globbing.normalize(settings.cache_dir)
         self.disk = globbing.DiskIndex(self.root, skip=[self.cache_dir], hidden=hidden)
         self.hidden = hidden
@@ -79,10 +80,12 @@ class _Resolver:
         fields += [("depfile", decl.depfile or ""), ("cwd", decl.cwd or "")]
         fields += [(f"env.{k}", v) for k, v in decl.env]
         items = placeholders.ITEM_NAMES
-        known = [*self.vars, *(n for n in placeholders.BUILTIN_NAMES
-                               if decl.foreach or n not in items)]
-        lowered = {name.lower(): name for name in known}
+        known: tuple[str, ...] = ()
         for key, text in fields:
+            if "{" not in text:  # every group checked here is written with a brace
+                continue
+            if not known:
+                known, known_set, lowered = self._known_names(bool(decl.foreach))
             if not key.startswith(("cmd", "env")) and "args" in placeholders.names_in([text]):
                 self.problem(f"tasks.{decl.name}.{key}", "'{args}' (what follows -- on the "
                                                          "command line) is for cmd and env only")
@@ -90,7 +93,7 @@ class _Resolver:
                 self.problem(f"tasks.{decl.name}.{key}",
                              f"'{written}' is not a placeholder (did you mean '{meant}'?); for "
                              f"literal braces write '{{{written}}}'")
-            for name in placeholders.unknown(text, known):
+            for name in placeholders.unknown(text, known_set):
                 if name in items:
                     self.warn(f"tasks.{decl.name}.{key}", f"'{{{name}}}' is a placeholder only "
                                                           "under foreach; it is left as written")
@@ -106,6 +109,18 @@ class _Resolver:
                 if hint:
                     self.warn(f"tasks.{decl.name}.{key}",
                               f"'{{{name}}}' is not a placeholder, so it is left as written{hint}")
+
+    def _known_names(self, foreach: bool) -> tuple[tuple[str, ...], frozenset[str],
+                                                   dict[str, str]]:
+        """The vars and placeholders a task may name (a foreach's also its item's): in order,
+        as a set, and by their lower case. Made once per project for each kind of task."""
+        found = self._known.get(foreach)
+        if found is None:
+            names = (*self.vars, *(n for n in placeholders.BUILTIN_NAMES
+                                   if foreach or n not in placeholders.ITEM_NAMES))
+            found = self._known[foreach] = (names, frozenset(names),
+                                            {name.lower(): name for name in names})
+        return found
 
     def declare(self, decl: TaskDecl, name: str, values: dict[str, str]) -> tuple[list[str], set[str]]:
         outputs: list[str] = []
