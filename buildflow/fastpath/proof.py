@@ -484,14 +484,14 @@ def file_id(path: str) -> Row | None:
     return st.st_size, st.st_mtime_ns, st.st_ino
 
 
-def write_atomic(proof_file: str, data: bytes) -> None:
-    """Replace a part of the proof atomically: a kill leaves the old one or the new one, never
-    a mix. Not synced: a part a power cut empties fails to load, and the build goes the full
-    way. One that cannot be written is left out, for the same end."""
+def write_atomic(proof_file: str, *chunks: bytes) -> None:
+    """Replace a part of the proof with these chunks, atomically: a kill leaves the old one
+    or the new one, never a mix. Not synced: a part a power cut empties fails to load, and the
+    build goes the full way. One that cannot be written is left out, for the same end."""
     from buildflow.fs import replace_file  # here: a no-op writes nothing
 
     try:
-        replace_file(proof_file, data, sync=False)
+        replace_file(proof_file, *chunks, sync=False)
     except (OSError, ValueError):
         pass
 

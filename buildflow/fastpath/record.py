@@ -93,7 +93,7 @@ def _project_file_for(project: Project, basis: Basis, name: str, key: tuple[obje
     head_part: Any = (FORMAT, key, (basis.lone_inputs, basis.output_prefixes, basis.code), static,
                       listings)
     project_file = os.path.join(cache_dir, name + PROJECT_PART)
-    write_atomic(project_file, sized(marshal.dumps(head_part)) + (_graph(project, tasks, paths) or b""))
+    write_atomic(project_file, sized(marshal.dumps(head_part)), *_graph(project, tasks, paths))
     return file_id(project_file)
 
 
@@ -177,14 +177,15 @@ def files_of(project: Project, state: State, names: Sequence[str]) -> dict[str, 
     return files
 
 
-def _graph(project: Project, tasks: list[str], paths: list[str]) -> bytes | None:
+def _graph(project: Project, tasks: list[str], paths: list[str]) -> list[bytes]:
     """What `incremental` needs to build part of the project: the settings and vars; each task
     (its project order, spec, and the indices in `paths` of its inputs and outputs) as marshal
     data of its own, so a part decodes only its tasks; and, as flat lists, which tasks touch
     each path and which come after each task. The task data is one string with the offsets of
     each task's, and every list of ints is packed (`ints_of` unpacks one), so that loading the
-    table decodes nothing but what the part uses. None when a task waits on a group through
-    `deps` (a part without the group would not wait)."""
+    table decodes nothing but what the part uses. In chunks, so that the specs are never
+    joined in memory; none when a task waits on a group through `deps` (a part without the
+    group would not wait)."""
     from buildflow.fastpath.projectcache import row_of
 
     graph = project.graph
@@ -196,7 +197,7 @@ def _graph(project: Project, tasks: list[str], paths: list[str]) -> bytes | None
     for index, name in enumerate(tasks):
         task = project.tasks[name]
         if any(project.tasks[dep].is_group for dep in task.deps):
-            return None
+            return []
         inputs = tuple(map(index_of_path.__getitem__, task.inputs))
         outputs = tuple(map(index_of_path.__getitem__, task.outputs))
         for path_index in {*inputs, *outputs}:
@@ -209,7 +210,7 @@ def _graph(project: Project, tasks: list[str], paths: list[str]) -> bytes | None
         spec_starts.append(spec_starts[-1] + len(spec_data))
     packed = [_packed(ints) for ints in (spec_starts, *_flat(touching), *_flat(after))]
     table_data: Any = (row_of(project.settings), project.vars, *packed)
-    return sized(marshal.dumps(table_data)) + b"".join(specs)
+    return [sized(marshal.dumps(table_data)), *specs]
 
 
 def _flat(lists: list[list[int]]) -> tuple[list[int], list[int]]:
