@@ -326,15 +326,16 @@ def write_whole(proof_file: str, project_id: Row | None, state_id: StateId | Non
     """Write a proof whole, with no delta: its base (the format, the project and state
     identities, the directory stats, the extra paths, the rows' chunks, the hashes, the
     unsettled rows, the task count and the depfile inputs), led by its size."""
-    write_atomic(proof_file, sized(marshal.dumps((
+    write_atomic(proof_file, *sized(marshal.dumps((
         FORMAT, project_id, state_id, dir_stats, extra_paths, rows.blobs(), digests, unsettled,
         count, depfiles))))
 
 
-def sized(encoded: bytes) -> bytes:
+def sized(encoded: bytes) -> tuple[bytes, bytes]:
     """`encoded` led by its length, as every part of the proof that something may follow is
-    stored: the proof's base (a delta), the project part's head and its task table (specs)."""
-    return len(encoded).to_bytes(HEAD_SIZE, "little") + encoded
+    stored: the proof's base (a delta), the project part's head and its task table (specs).
+    Two chunks to write, so that a large part is not copied to be led by its length."""
+    return len(encoded).to_bytes(HEAD_SIZE, "little"), encoded
 
 
 def proof_name(targets: Sequence[str], cwd: str, overrides: Mapping[str, str]) -> str:

@@ -60,8 +60,8 @@ def _record(project: Project, basis: Basis | None, state: State, names: Sequence
     key = (basis.key[1:], *targets_key(targets, cwd))
     paths = list({p: None for name in tasks
                   for p in (*project.tasks[name].inputs, *project.tasks[name].outputs)})
-    project_id = _project_file_for(project, basis, kind, key, tasks, paths)
     index_of = {path: index for index, path in enumerate(paths)}
+    project_id = _project_file_for(project, basis, kind, key, tasks, paths, index_of)
     extra_paths = [path for path in files if path not in index_of]  # depfile inputs only
     index_of.update((path, len(paths) + i) for i, path in enumerate(extra_paths))
     depfiles = {i: tuple(index_of[p] for p in state.tasks[name].depfile_inputs)
@@ -73,10 +73,11 @@ def _record(project: Project, basis: Basis | None, state: State, names: Sequence
 
 
 def _project_file_for(project: Project, basis: Basis, name: str, key: tuple[object, ...],
-                      tasks: list[str], paths: list[str]) -> Row | None:
-    """The identity of the project part of the proof for this key and these listings, written
-    unless the one on disk already has them (then the costly part, the tasks for
-    `incremental`, is not redone)."""
+                      tasks: list[str], paths: list[str],
+                      index_of: Mapping[str, int]) -> Row | None:
+    """The identity of the project part of the proof for this key and these listings (each of
+    `paths` at its index in `index_of`), written unless the one on disk already has them (then
+    the costly part, the tasks for `incremental`, is not redone)."""
     cache_dir = project.cache_dir
     try:
         head, project_id, handle = read_project_file(cache_dir, name)
@@ -86,14 +87,14 @@ def _project_file_for(project: Project, basis: Basis, name: str, key: tuple[obje
             return project_id
     except (OSError, EOFError, ValueError, TypeError):
         pass
-    scanned = set(paths)
-    unscanned = [path for path in basis.lone_inputs if path not in scanned]
+    unscanned = [path for path in basis.lone_inputs if path not in index_of]
     static = marshal.dumps((project.root, project.flowfile, basis.skip, paths, unscanned))
     listings = {rel: marshal.dumps(seen) for rel, seen in basis.listings.items()}
     head_part: Any = (FORMAT, key, (basis.lone_inputs, basis.output_prefixes, basis.code), static,
                       listings)
     project_file = os.path.join(cache_dir, name + PROJECT_PART)
-    write_atomic(project_file, sized(marshal.dumps(head_part)), *_graph(project, tasks, paths))
+    write_atomic(project_file, *sized(marshal.dumps(head_part)),
+                 *_graph(project, tasks, index_of))
     return file_id(project_file)
 
 
@@ -177,11 +178,11 @@ def files_of(project: Project, state: State, names: Sequence[str]) -> dict[str, 
     return files
 
 
-def _graph(project: Project, tasks: list[str], paths: list[str]) -> list[bytes]:
+def _graph(project: Project, tasks: list[str], index_of_path: Mapping[str, int]) -> list[bytes]:
     """What `incremental` needs to build part of the project: the settings and vars; each task
-    (its project order, spec, and the indices in `paths` of its inputs and outputs) as marshal
-    data of its own, so a part decodes only its tasks; and, as flat lists, which tasks touch
-    each path and which come after each task. The task data is one string with the offsets of
+    (its project order, spec, and the indices `index_of_path` gives its inputs and outputs) as
+    marshal data of its own, so a part decodes only its tasks; and, as flat lists, which tasks
+    touch each path and which come after each task. The task data is one string with the offsets of
     each task's, and every list of ints is packed (`ints_of` unpacks one), so that loading the
     table decodes nothing but what the part uses. In chunks, so that the specs are never
     joined in memory; none when a task waits on a group through `deps` (a part without the
@@ -189,10 +190,9 @@ def _graph(project: Project, tasks: list[str], paths: list[str]) -> list[bytes]:
     from buildflow.fastpath.projectcache import row_of
 
     graph = project.graph
-    index_of_path = {path: index for index, path in enumerate(paths)}
     index_of_task = {name: index for index, name in enumerate(tasks)}
     specs: list[bytes] = []
-    touching: list[list[int]] = [[] for _ in paths]
+    touching: list[list[int]] = [[] for _ in index_of_path]
     after: list[list[int]] = []
     for index, name in enumerate(tasks):
         task = project.tasks[name]
@@ -210,7 +210,7 @@ def _graph(project: Project, tasks: list[str], paths: list[str]) -> list[bytes]:
         spec_starts.append(spec_starts[-1] + len(spec_data))
     packed = [_packed(ints) for ints in (spec_starts, *_flat(touching), *_flat(after))]
     table_data: Any = (row_of(project.settings), project.vars, *packed)
-    return [sized(marshal.dumps(table_data)), *specs]
+    return [*sized(marshal.dumps(table_data)), *specs]
 
 
 def _flat(lists: list[list[int]]) -> tuple[list[int], list[int]]:
