@@ -7,21 +7,22 @@ from __future__ import annotations
 import marshal
 import os
 import time
+from itertools import chain
 from typing import TYPE_CHECKING
 
 from buildflow.fastpath.formats import PROOF_FILE as FILE_NAME
 from buildflow.fastpath.formats import PROOF_FORMAT as FORMAT
 from buildflow.fastpath.formats import PROOF_PROJECT_PART as PROJECT_PART
 from buildflow.fastpath.identity import listing
-from buildflow.fastpath.proof import (INT_CODE, MAX_PROOFS, dir_id, file_id, proof_name,
-                                      read_project_file, remove_quietly, sized, state_id,
-                                      targets_key, write_atomic, write_whole)
+from buildflow.fastpath.proof import (HEAD_SIZE, INT_CODE, MAX_PROOFS, dir_id, file_id,
+                                      proof_name, read_project_file, remove_quietly, sized,
+                                      state_id, targets_key, write_atomic, write_whole)
 from buildflow.fastpath.statrows import ABSENT, Row, RowTable
 from buildflow.gcpause import paused
 from buildflow.racy import trusted
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
     from typing import Any
 
     from buildflow.fastpath.projectcache import Basis
@@ -93,8 +94,8 @@ def _project_file_for(project: Project, basis: Basis, name: str, key: tuple[obje
     head_part: Any = (FORMAT, key, (basis.lone_inputs, basis.output_prefixes, basis.code), static,
                       listings)
     project_file = os.path.join(cache_dir, name + PROJECT_PART)
-    write_atomic(project_file, *sized(marshal.dumps(head_part)),
-                 *_graph(project, tasks, index_of))
+    write_atomic(project_file, chain(sized(marshal.dumps(head_part)),
+                                     _graph(project, tasks, index_of)))
     return file_id(project_file)
 
 
@@ -178,39 +179,46 @@ def files_of(project: Project, state: State, names: Sequence[str]) -> dict[str, 
     return files
 
 
-def _graph(project: Project, tasks: list[str], index_of_path: Mapping[str, int]) -> list[bytes]:
+def _graph(project: Project, tasks: list[str],
+           index_of_path: Mapping[str, int]) -> Iterator[bytes]:
     """What `incremental` needs to build part of the project: the settings and vars; each task
     (its project order, spec, and the indices `index_of_path` gives its inputs and outputs) as
     marshal data of its own, so a part decodes only its tasks; and, as flat lists, which tasks
-    touch each path and which come after each task. The task data is one string with the offsets of
-    each task's, and every list of ints is packed (`ints_of` unpacks one), so that loading the
-    table decodes nothing but what the part uses. In chunks, so that the specs are never
-    joined in memory; none when a task waits on a group through `deps` (a part without the
-    group would not wait)."""
+    touch each path and which come after each task. Every list of ints is packed (`ints_of`
+    unpacks one), so that loading the table decodes nothing but what the part uses. The specs
+    come first, each as it is made, so that they are never all in memory; then the table with
+    the offsets of each spec among them, then the table's size. The table is None when a task
+    waits on a group through `deps` (a part without the group would not wait)."""
     from buildflow.fastpath.projectcache import row_of
 
+    if any(project.tasks[dep].is_group for name in tasks for dep in project.tasks[name].deps):
+        yield from _table(None)
+        return
     graph = project.graph
     index_of_task = {name: index for index, name in enumerate(tasks)}
-    specs: list[bytes] = []
+    spec_starts = [0]
     touching: list[list[int]] = [[] for _ in index_of_path]
-    after: list[list[int]] = []
+    after_starts, after = [0], list[int]()
     for index, name in enumerate(tasks):
         task = project.tasks[name]
-        if any(project.tasks[dep].is_group for dep in task.deps):
-            return []
         inputs = tuple(map(index_of_path.__getitem__, task.inputs))
         outputs = tuple(map(index_of_path.__getitem__, task.outputs))
         for path_index in {*inputs, *outputs}:
             touching[path_index].append(index)
         spec: Any = (graph.order[name], row_of(task), inputs, outputs)
-        specs.append(marshal.dumps(spec))
-        after.append([index_of_task[d] for d in graph.downstream[name] if d in index_of_task])
-    spec_starts = [0]
-    for spec_data in specs:
+        spec_data = marshal.dumps(spec)
+        yield spec_data
         spec_starts.append(spec_starts[-1] + len(spec_data))
-    packed = [_packed(ints) for ints in (spec_starts, *_flat(touching), *_flat(after))]
-    table_data: Any = (row_of(project.settings), project.vars, *packed)
-    return [*sized(marshal.dumps(table_data)), *specs]
+        after.extend(index_of_task[d] for d in graph.downstream[name] if d in index_of_task)
+        after_starts.append(len(after))
+    packed = [_packed(ints) for ints in (spec_starts, *_flat(touching), after_starts, after)]
+    yield from _table((row_of(project.settings), project.vars, *packed))
+
+
+def _table(table_data: Any) -> tuple[bytes, bytes]:
+    """The task table, then its size (never 0: a size of 0 is a damaged part's)."""
+    table = marshal.dumps(table_data)
+    return table, len(table).to_bytes(HEAD_SIZE, "little")
 
 
 def _flat(lists: list[list[int]]) -> tuple[list[int], list[int]]:
