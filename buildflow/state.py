@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 COMPACT_MIN_RECORDS = 64
 COMPACT_TAIL_RATIO = 8
 SNAPSHOT_PART = 2048  # records, or stat entries, in one part of a snapshot
+# The map of every record that has none of some kind of file (depfile inputs, mostly): one
+# object, never changed, rather than one each.
+NO_FILES: dict[str, str] = {}
 
 
 class TaskRecord(NamedTuple):
@@ -185,6 +188,8 @@ class State:
     def record_success(self, name: str, record: TaskRecord,
                        stats: list[tuple[str, StatEntry]]) -> None:
         self._append(("T", name, tuple(record), [(p, tuple(e)) for p, e in stats]))
+        if not record.depfile_inputs:
+            record = record._replace(depfile_inputs=NO_FILES)
         self.tasks[name] = record  # only once on disk, so a compaction cannot invent it
         self.stats.update(stats)
 
@@ -253,11 +258,10 @@ def _snapshot(tasks: dict[str, TaskRecord],
     and its consumers, each appended apart: a third of the objects of a large state, and of
     its load time). Interning changes no string; only the part being written is copied."""
     intern = sys.intern
-    empty: dict[str, str] = {}
 
     def hashes(mapping: dict[str, str]) -> dict[str, str]:
         if not mapping:
-            return empty
+            return NO_FILES
         return {intern(p): intern(h) for p, h in mapping.items()}
 
     kind = "S"
