@@ -7,6 +7,7 @@ from __future__ import annotations
 import marshal
 import os
 import time
+from array import array
 from itertools import chain
 from typing import TYPE_CHECKING
 
@@ -196,22 +197,24 @@ def _graph(project: Project, tasks: list[str],
         return
     graph = project.graph
     index_of_task = {name: index for index, name in enumerate(tasks)}
-    spec_starts = [0]
-    touching: list[list[int]] = [[] for _ in index_of_path]
-    after_starts, after = [0], list[int]()
+    spec_starts, after_starts, after = array(INT_CODE, [0]), array(INT_CODE, [0]), array(INT_CODE)
+    touched, touching = array(INT_CODE), array(INT_CODE)  # (path, task) pairs
     for index, name in enumerate(tasks):
         task = project.tasks[name]
         inputs = tuple(map(index_of_path.__getitem__, task.inputs))
         outputs = tuple(map(index_of_path.__getitem__, task.outputs))
         for path_index in {*inputs, *outputs}:
-            touching[path_index].append(index)
+            touched.append(path_index)
+            touching.append(index)
         spec: Any = (graph.order[name], row_of(task), inputs, outputs)
         spec_data = marshal.dumps(spec)
         yield spec_data
         spec_starts.append(spec_starts[-1] + len(spec_data))
         after.extend(index_of_task[d] for d in graph.downstream[name] if d in index_of_task)
         after_starts.append(len(after))
-    packed = [_packed(ints) for ints in (spec_starts, *_flat(touching), after_starts, after)]
+    by_path = _grouped(touched, touching, len(index_of_path))
+    del touched, touching
+    packed = [ints.tobytes() for ints in (spec_starts, *by_path, after_starts, after)]
     yield from _table((row_of(project.settings), project.vars, *packed))
 
 
@@ -221,17 +224,20 @@ def _table(table_data: Any) -> tuple[bytes, bytes]:
     return table, len(table).to_bytes(HEAD_SIZE, "little")
 
 
-def _flat(lists: list[list[int]]) -> tuple[list[int], list[int]]:
-    """Lists of ints as (starts, items): list k is items[starts[k]:starts[k + 1]]. Two lists of
-    ints load in a fraction of the time of thousands of small lists."""
-    starts, items = [0], []
-    for each in lists:
-        items.extend(each)
-        starts.append(len(items))
+def _grouped(keys: array[int], values: array[int], count: int) -> tuple[array[int], array[int]]:
+    """The values paired with each key from 0 to count - 1, in the order given, as (starts,
+    items): key k's are items[starts[k]:starts[k + 1]]. The table then loads two lists of
+    ints, not one per key; arrays, not a list per key, which would cost many times the
+    memory."""
+    zero = bytes(array(INT_CODE).itemsize)
+    starts = array(INT_CODE, zero * (count + 1))
+    for key in keys:
+        starts[key + 1] += 1
+    for key in range(count):
+        starts[key + 1] += starts[key]
+    items = array(INT_CODE, zero * len(values))
+    place = array(INT_CODE, starts)
+    for key, value in zip(keys, values):
+        items[place[key]] = value
+        place[key] += 1
     return starts, items
-
-
-def _packed(ints: list[int]) -> bytes:
-    from array import array
-
-    return array(INT_CODE, ints).tobytes()
