@@ -224,12 +224,13 @@ class State:
                  for path in files}
         for path in [path for path in self.stats if path not in named]:
             del self.stats[path]
+        del named
         generation, generation_record = generation_frame()
         size = [len(HEADER) + len(generation_record)]
 
         def frames() -> Iterator[bytes]:
             yield HEADER + generation_record
-            for payload in _snapshot(self.tasks, self.stats, named):
+            for payload in _snapshot(self.tasks, self.stats):
                 frame = encode(payload)
                 size[0] += len(frame)
                 yield frame
@@ -249,16 +250,13 @@ def _weight(payload: tuple[Any, ...]) -> int:
     return 1 + (len(payload[3]) if kind == "T" else len(payload[1]) if kind == "H" else 0)
 
 
-def _snapshot(tasks: dict[str, TaskRecord], stats: dict[str, StatRow],
-              unwritten: set[str]) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
-    """The snapshot's parts as plain data: records, each with the stat entries of the paths it
-    is the first to name (every entry's path is among the `unwritten`, which this empties), so
-    that a part holds a path and its digest once for its stat entry and the records beside
-    it. Every path and digest is interned: marshal writes an interned string once within a
-    part and marks it interned, so a load makes one object of it across all the parts (a path
-    is a stat key and a key in the records of its producer and its consumers: a third of the
-    objects of a large state, and of its load time). Interning changes no string; only the
-    part being written is copied."""
+def _snapshot(tasks: dict[str, TaskRecord],
+              stats: dict[str, StatRow]) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """The snapshot's parts as plain data, every path and digest interned: marshal writes an
+    interned string once within a part and marks it interned, so a load makes one object of
+    it across all the parts (a path is a stat key and a key in the records of its producer
+    and its consumers, each appended apart: a third of the objects of a large state, and of
+    its load time). Interning changes no string; only the part being written is copied."""
     intern = sys.intern
 
     def hashes(mapping: dict[str, str]) -> dict[str, str]:
@@ -269,17 +267,13 @@ def _snapshot(tasks: dict[str, TaskRecord], stats: dict[str, StatRow],
     kind = "S"
     records = iter(tasks.items())
     while part := list(islice(records, SNAPSHOT_PART)):
-        rows = {}
-        for _, record in part:
-            for files in (record.inputs, record.depfile_inputs, record.outputs):
-                for path in files:
-                    if path in unwritten:
-                        unwritten.discard(path)
-                        e = stats.get(path)
-                        if e is not None:
-                            rows[intern(path)] = (e[0], e[1], e[2], intern(e[3]), e[4])
         yield kind, {name: (r.action, hashes(r.inputs), hashes(r.depfile_inputs),
-                            hashes(r.outputs), r.duration) for name, r in part}, rows
+                            hashes(r.outputs), r.duration) for name, r in part}, {}
         kind = "P"
-    if kind == "S":  # no record, and so no stat entry: the snapshot of an empty state
+    rows = iter(stats.items())
+    while part_rows := list(islice(rows, SNAPSHOT_PART)):
+        yield kind, {}, {intern(path): (e[0], e[1], e[2], intern(e[3]), e[4])
+                         for path, e in part_rows}
+        kind = "P"
+    if kind == "S":  # nothing at all: the snapshot of an empty state
         yield kind, {}, {}

@@ -129,7 +129,7 @@ def test_a_snapshot_in_parts_loads_whole_with_each_path_one_object(tmp_path: Pat
 
     path = tmp_path / "state"
     state = State(path).load()
-    count = 2 * SNAPSHOT_PART + 1  # three parts
+    count = 2 * SNAPSHOT_PART + 1  # three parts of records, then three of stat entries
     for n in range(count):  # each task reads its predecessor's output, as a chain does
         state.record_success(f"t{n}", TaskRecord(("c",), {f"o{n - 1}": "h"}, {},
                                                  {f"o{n}": "h"}, 1.0), stat(n))
@@ -139,7 +139,7 @@ def test_a_snapshot_in_parts_loads_whole_with_each_path_one_object(tmp_path: Pat
     assert warnings == [] and loaded.tasks == state.tasks and loaded.stats == state.stats
     produced = next(iter(loaded.tasks[f"t{SNAPSHOT_PART - 1}"].outputs))  # in the first part
     assert next(iter(loaded.tasks[f"t{SNAPSHOT_PART}"].inputs)) is produced  # in the second
-    assert next(p for p in loaded.stats if p == produced) is produced
+    assert next(p for p in loaded.stats if p == produced) is produced  # in a part of stats
 
 
 WRITER = """
