@@ -11,7 +11,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     from typing import Any
 
-HEADER = b"BFLOWSTATE 1\n"
+HEADER = b"BFLOWSTATE 2\n"
 FRAME = struct.Struct("<II")
 
 

@@ -4,7 +4,8 @@ list, now), and the real implementation.
 Hashing, the state log and depfile reading go through it, so a test runs them on an in-memory
 disk with a clock it sets (`tests/memfs.py`), counts reads or injects a full disk, without
 touching the engine and without waiting for real time to pass. `replace_file` is the one way
-a file is written whole (a temp file, fsync, a rename); modules outside the engine (the fast
+a file is written whole (a temp file, fsync, a rename; `replace_file_from` takes the chunks
+as they are made, for a file too large to hold whole); modules outside the engine (the fast
 path, the output cache, the reports) call it directly.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterable
 from typing import NamedTuple, Protocol
 from buildflow.contents import CHUNK, hash_regular_file
 
@@ -52,8 +54,9 @@ class FileSystem(Protocol):
         """`path` (made, with its directory, when missing) cut to its first `keep` bytes, open
         for appending."""
 
-    def replace(self, path: str, *chunks: bytes) -> None:
-        """Write `path` whole: a reader, or a crash, finds the old file or the new one."""
+    def replace(self, path: str, chunks: Iterable[bytes]) -> None:
+        """Write `path` whole from `chunks`, taken one at a time: a reader, or a crash, finds
+        the old file or the new one."""
 
     def list_tree(self, path: str) -> list[str]:
         """Every file below a directory, as sorted paths relative to it."""
@@ -120,8 +123,8 @@ class LocalFileSystem:
     def append(self, path: str, keep: int) -> AppendFile:
         return LocalAppendFile(self._abs(path), keep)
 
-    def replace(self, path: str, *chunks: bytes) -> None:
-        replace_file(self._abs(path), *chunks)
+    def replace(self, path: str, chunks: Iterable[bytes]) -> None:
+        replace_file_from(self._abs(path), chunks)
 
     def list_tree(self, path: str) -> list[str]:
         base = self._abs(path)
@@ -180,6 +183,12 @@ def is_temp_file(path: str) -> bool:
 
 
 def replace_file(path: str, *chunks: bytes, mode: int | None = None, sync: bool = True) -> None:
+    """`replace_file_from` these chunks."""
+    replace_file_from(path, chunks, mode=mode, sync=sync)
+
+
+def replace_file_from(path: str, chunks: Iterable[bytes], *, mode: int | None = None,
+                sync: bool = True) -> None:
     """Write `path` whole under a temp name unique to this process and thread beside it, then
     rename it into place (making its directory when missing): a reader (another build,
     another thread, a browser) sees the old file or the new one, never a part. Its mode is
@@ -197,7 +206,7 @@ def replace_file(path: str, *chunks: bytes, mode: int | None = None, sync: bool 
         fd = os.open(temp, flags, created)
     try:
         with os.fdopen(fd, "wb") as handle:
-            for chunk in chunks:  # in pieces: a large blob is not copied to be joined
+            for chunk in chunks:  # in pieces, as they come: a large file is never whole in memory
                 handle.write(chunk)
             handle.flush()
             if sync:

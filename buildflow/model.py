@@ -41,6 +41,9 @@ class Passthrough(NamedTuple):
     cwd: str
 
 
+NO_PATHS: frozenset[str] = frozenset()  # shared: each frozenset() made is a new object
+
+
 class Task(NamedTuple):
     """One runnable instance: a plain task, or one `foreach` item (`compile:src/a.c`)."""
 
@@ -49,7 +52,7 @@ class Task(NamedTuple):
     commands: tuple[str, ...]
     inputs: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
-    dir_outputs: frozenset[str] = frozenset()
+    dir_outputs: frozenset[str] = NO_PATHS
     deps: tuple[str, ...] = ()
     depfile: str | None = None
     env: tuple[tuple[str, str], ...] = ()

@@ -16,7 +16,7 @@ from buildflow import external, foreach, globbing, placeholders, pytasks, rootch
 from buildflow.errors import FlowfileError, UsageError, did_you_mean
 from buildflow.flowfile import Flowfile, TaskDecl
 from buildflow.graph import Graph
-from buildflow.model import Passthrough, Project, Settings, Task
+from buildflow.model import NO_PATHS, Passthrough, Project, Settings, Task
 
 if TYPE_CHECKING:
     from typing import Any
@@ -340,7 +340,8 @@ class _Resolver:
         return Task(
             name=name, base=decl.name,
             commands=tuple(placeholders.expand(c, in_cmd) for c in decl.cmd or ()),
-            inputs=tuple(inputs), outputs=tuple(outputs), dir_outputs=frozenset(staged.dirs),
+            inputs=tuple(inputs), outputs=tuple(outputs),
+            dir_outputs=frozenset(staged.dirs) if staged.dirs else NO_PATHS,
             deps=tuple(dict.fromkeys(deps)), depfile=depfile,
             env=tuple((k, placeholders.expand(v, in_env)) for k, v in env),
             cwd=cwd, shell=settings.shell,

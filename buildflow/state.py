@@ -5,7 +5,8 @@ Layout of `<cache_dir>/state`: a header line naming the format version, then rec
 
 - `("G", token)`          the generation, first after the header: made anew whenever the file
                           is written from scratch, so a proof can tell a rewritten log apart;
-- `("S", tasks, stats)`   a snapshot, written by compaction;
+- `("S", tasks, stats)`   a snapshot's first part, written by compaction: it replaces all;
+- `("P", tasks, stats)`   a further part of the snapshot just before it;
 - `("T", name, record, stats)`  a task succeeded (with the stat entries it hashed);
 - `("X", names)`          forget these tasks (failed, cleaned);
 - `("H", stats)`          stat entries refreshed without running anything.
@@ -13,19 +14,21 @@ Layout of `<cache_dir>/state`: a header line naming the format version, then rec
 Last record wins. A torn or corrupt tail is dropped with a warning; a different version starts
 over. The file is rewritten as one snapshot (through a temp file and a rename) when the records
 after the last snapshot grow long: one snapshot loads several times faster than as many
-records appended one by one, so a full build's log is compacted when it closes.
+records appended one by one, so a full build's log is compacted when it closes. The snapshot
+is written in parts of at most SNAPSHOT_PART entries, each marshalled as it is written, so
+that compacting a large state costs memory for one part, not for a copy of all of it.
 """
 
 from __future__ import annotations
 
-import marshal
 import os
-import zlib
-from collections.abc import Callable, Iterable
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 from typing import TYPE_CHECKING, NamedTuple
 
 from buildflow.errors import BuildError
-from buildflow.frames import FRAME, HEADER, decode_at, encode, generation_frame, size_at
+from buildflow.frames import HEADER, decode_at, encode, generation_frame, size_at
 from buildflow.fs import AppendFile, FileSystem, LocalFileSystem
 from buildflow.gcpause import paused
 from buildflow.hashing import StatEntry, StatRow
@@ -38,6 +41,10 @@ if TYPE_CHECKING:
 # COMPACT_TAIL_RATIO live tasks (so a build that runs a few tasks rarely rewrites a big log).
 COMPACT_MIN_RECORDS = 64
 COMPACT_TAIL_RATIO = 8
+SNAPSHOT_PART = 2048  # records, or stat entries, in one part of a snapshot
+# The map of every record that has none of some kind of file (depfile inputs, mostly): one
+# object, never changed, rather than one each.
+NO_FILES: dict[str, str] = {}
 
 
 class TaskRecord(NamedTuple):
@@ -126,14 +133,17 @@ class State:
     def _apply(self, payload: Any) -> None:
         """Apply one record; a malformed one raises before changing anything."""
         kind = payload[0]
-        if kind == "S":
+        if kind in ("S", "P"):
             tasks = dict(zip(payload[1], map(TaskRecord._make, payload[1].values())))
             stats = payload[2]
             if not all(type(row) is tuple and len(row) == 5 for row in stats.values()):
                 raise ValueError("stat entry")
-            self.stats = stats  # StatRows, as the Hasher reads them
-            self.tasks = tasks
-            self._tail = 0
+            if kind == "S":
+                self.tasks, self.stats = tasks, stats  # StatRows, as the Hasher reads them
+                self._tail = 0
+            else:
+                self.tasks.update(tasks)
+                self.stats.update(stats)
             return
         if kind == "G":
             self.generation = str(payload[1])
@@ -178,6 +188,8 @@ class State:
     def record_success(self, name: str, record: TaskRecord,
                        stats: list[tuple[str, StatEntry]]) -> None:
         self._append(("T", name, tuple(record), [(p, tuple(e)) for p, e in stats]))
+        if not record.depfile_inputs:
+            record = record._replace(depfile_inputs=NO_FILES)
         self.tasks[name] = record  # only once on disk, so a compaction cannot invent it
         self.stats.update(stats)
 
@@ -210,18 +222,27 @@ class State:
         named = {path for record in self.tasks.values()
                  for files in (record.inputs, record.depfile_inputs, record.outputs)
                  for path in files}
-        self.stats = {path: row for path, row in self.stats.items() if path in named}
-        data = marshal.dumps(("S", *_shared(self.tasks, self.stats)))
+        for path in [path for path in self.stats if path not in named]:
+            del self.stats[path]
+        del named
         generation, generation_record = generation_frame()
+        size = [len(HEADER) + len(generation_record)]
+
+        def frames() -> Iterator[bytes]:
+            yield HEADER + generation_record
+            for payload in _snapshot(self.tasks, self.stats):
+                frame = encode(payload)
+                size[0] += len(frame)
+                yield frame
+
         try:
-            self.fs.replace(self.path, HEADER + generation_record
-                            + FRAME.pack(len(data), zlib.crc32(data)), data)
+            self.fs.replace(self.path, frames())
         except OSError as exc:
             self.warn(f"{self.path}: could not compact the build state: {exc.strerror}")
             return
         self._tail = 0
         self.generation = generation
-        self._good_size = len(HEADER) + len(generation_record) + FRAME.size + len(data)
+        self._good_size = size[0]
 
 
 def _weight(payload: tuple[Any, ...]) -> int:
@@ -229,22 +250,30 @@ def _weight(payload: tuple[Any, ...]) -> int:
     return 1 + (len(payload[3]) if kind == "T" else len(payload[1]) if kind == "H" else 0)
 
 
-def _shared(tasks: dict[str, TaskRecord],
-            stats: dict[str, StatRow]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Records and stat entries as plain data in which every equal string is one object (and
-    every empty map one dict), so marshal writes each once and a load builds each once: a
-    path is a stat key and a key in the records of its producer and its consumers, each from
-    a record appended apart. A third of the objects of a large state, and of its load time."""
-    one: dict[Any, Any] = {}
-    empty: dict[str, str] = {}
+def _snapshot(tasks: dict[str, TaskRecord],
+              stats: dict[str, StatRow]) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """The snapshot's parts as plain data, every path and digest interned: marshal writes an
+    interned string once within a part and marks it interned, so a load makes one object of
+    it across all the parts (a path is a stat key and a key in the records of its producer
+    and its consumers, each appended apart: a third of the objects of a large state, and of
+    its load time). Interning changes no string; only the part being written is copied."""
+    intern = sys.intern
 
     def hashes(mapping: dict[str, str]) -> dict[str, str]:
         if not mapping:
-            return empty
-        return {one.setdefault(p, p): one.setdefault(h, h) for p, h in mapping.items()}
+            return NO_FILES
+        return {intern(p): intern(h) for p, h in mapping.items()}
 
-    rows = {path: (e[0], e[1], e[2], one.setdefault(e[3], e[3]), e[4])
-            for path, e in stats.items()}
-    records = {name: (r.action, hashes(r.inputs), hashes(r.depfile_inputs), hashes(r.outputs),
-                      r.duration) for name, r in tasks.items()}
-    return records, {one.setdefault(p, p): row for p, row in rows.items()}
+    kind = "S"
+    records = iter(tasks.items())
+    while part := list(islice(records, SNAPSHOT_PART)):
+        yield kind, {name: (r.action, hashes(r.inputs), hashes(r.depfile_inputs),
+                            hashes(r.outputs), r.duration) for name, r in part}, {}
+        kind = "P"
+    rows = iter(stats.items())
+    while part_rows := list(islice(rows, SNAPSHOT_PART)):
+        yield kind, {}, {intern(path): (e[0], e[1], e[2], intern(e[3]), e[4])
+                         for path, e in part_rows}
+        kind = "P"
+    if kind == "S":  # nothing at all: the snapshot of an empty state
+        yield kind, {}, {}

@@ -4,6 +4,8 @@ to pass the racy-timestamp window."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import xxhash
 
 from buildflow.fs import Stat
@@ -61,7 +63,7 @@ class MemoryFileSystem:
         self.write(path, data, inode=self.files[path][2] if path in self.files else None)
         return MemoryAppendFile(self, path)
 
-    def replace(self, path: str, *chunks: bytes) -> None:
+    def replace(self, path: str, chunks: Iterable[bytes]) -> None:
         self.write(path, b"".join(chunks))  # a rename: a new inode
 
     def list_tree(self, path: str) -> list[str]:

@@ -122,9 +122,13 @@ def test_a_missing_literal_input_is_still_an_error(project: Project) -> None:
 
 
 def test_a_corrupt_cache_is_ignored(project: Project) -> None:
+    from buildflow.frames import size_at
+
     _setup(project)
-    truncated = _cache(project).read_bytes()[:100]
-    for index, garbage in enumerate((b"", b"\x00not marshal at all", truncated)):
+    entry = _cache(project).read_bytes()
+    truncated = entry[:100]
+    head_only = entry[:size_at(entry, 0)]  # cut where a frame ends: its tasks are missing
+    for index, garbage in enumerate((b"", b"\x00not marshal at all", truncated, head_only)):
         _cache(project).write_bytes(garbage)
         project.write("src/c.txt", f"c{index}\n")
         assert sorted(project.build()) == ["c", "join"]
@@ -169,3 +173,23 @@ def test_the_code_stamp_sees_every_source_file_of_bflow_and_no_bytecode(
     assert [name for name, _, _ in stamp] == ["__init__.py", "reporters/plain.py"]
     (package / "reporters" / "plain.py").write_text("x = 22\n")
     assert identity._code_stamp() != stamp
+
+
+def test_an_entry_in_many_parts_loads_the_project_it_stored(
+        project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    from buildflow.fastpath import projectcache
+    from buildflow.project import load
+
+    project.flowfile("".join(f'[tasks.t{n}]\ncmd = "true"\ninputs = ["src/{n}.txt"]\n'
+                             f'outputs = ["out/{n}"]\n' for n in range(5)))
+    for n in range(5):
+        project.write(f"src/{n}.txt", f"{n}\n")
+    (project.root / ".bflow").mkdir()
+    settle(project.root / "src")
+    monkeypatch.setattr(projectcache, "PART", 2)  # three parts of tasks
+    flowfile = str(project.root / "Flowfile")
+    stored = projectcache.load(flowfile, {}, load)
+    served = projectcache.load(flowfile, {}, load)
+    assert served.from_cache and not stored.from_cache
+    assert projectcache.encode(served.project) == projectcache.encode(stored.project)
+    assert len(served.project.tasks) == 5

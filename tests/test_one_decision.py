@@ -291,19 +291,19 @@ def test_a_deleted_foreach_source_is_stale_for_status_explain_and_dry_run(
 
 def test_under_verify_a_project_cache_that_lies_stops_the_build_naming_both(
         project: Project) -> None:
-    import marshal
+    from buildflow.frames import decode_at, encode, size_at
 
     project.flowfile(OUT_OF_BUILD)
     project.write("in.txt", "x\n")
     assert project.build() == ["copy"]
     assert project.build() == []
     cache = project.root / ".bflow" / "flowcache"
-    key, root, basis, payload = marshal.loads(cache.read_bytes())
-    tasks = list(payload["tasks"])
+    entry = cache.read_bytes()
+    head = size_at(entry, 0)  # the key, the basis and the project; its tasks follow
+    tasks = decode_at(entry, head)
     tasks[0] = (*tasks[0][:2], ("cp in.txt build/out.txt && echo forged >> runs.log",),
                 *tasks[0][3:])
-    payload["tasks"] = tuple(tasks)
-    cache.write_bytes(marshal.dumps((key, root, basis, payload)))
+    cache.write_bytes(entry[:head] + encode(tasks))
     (project.root / ".bflow" / fastproof.FILE_NAME).unlink()
     result = project.bflow("status", env={"BFLOW_VERIFY": "1"})
     assert result.returncode == 3, result.stdout + result.stderr

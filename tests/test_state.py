@@ -124,6 +124,24 @@ def test_compaction_keeps_the_live_records_and_shrinks_the_file(tmp_path: Path) 
     assert load(path)[0].tasks["t9"] == record("x")
 
 
+def test_a_snapshot_in_parts_loads_whole_with_each_path_one_object(tmp_path: Path) -> None:
+    from buildflow.state import SNAPSHOT_PART
+
+    path = tmp_path / "state"
+    state = State(path).load()
+    count = 2 * SNAPSHOT_PART + 1  # three parts of records, then three of stat entries
+    for n in range(count):  # each task reads its predecessor's output, as a chain does
+        state.record_success(f"t{n}", TaskRecord(("c",), {f"o{n - 1}": "h"}, {},
+                                                 {f"o{n}": "h"}, 1.0), stat(n))
+        state.record_stats([(f"o{n}", StatEntry(n, n, n, "h", n))])
+    state.compact()
+    loaded, warnings = load(path)
+    assert warnings == [] and loaded.tasks == state.tasks and loaded.stats == state.stats
+    produced = next(iter(loaded.tasks[f"t{SNAPSHOT_PART - 1}"].outputs))  # in the first part
+    assert next(iter(loaded.tasks[f"t{SNAPSHOT_PART}"].inputs)) is produced  # in the second
+    assert next(p for p in loaded.stats if p == produced) is produced  # in a part of stats
+
+
 WRITER = """
 import sys
 from pathlib import Path

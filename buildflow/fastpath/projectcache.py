@@ -17,16 +17,22 @@ give the same Project, which depends on exactly these things:
 The entry is written only when the Flowfile read the same before and after the load and no
 scanned directory changed since shortly before it, so a change racing the load cannot be
 recorded as seen. Anything unreadable, corrupt or from another version is a miss.
+
+An entry is frames as the state log's (`frames`): the key, the basis and the project without
+its tasks, then the tasks in parts of at most PART, each marshalled as it is written, so that
+storing a large project costs memory for one part, not for a copy of all of it.
 """
 
 from __future__ import annotations
 
-import marshal
 import os
+import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from itertools import islice
 from typing import TYPE_CHECKING, NamedTuple
 
+from buildflow.frames import decode_at, encode as frame, size_at
 from buildflow.gcpause import paused
 from buildflow.graph import Graph
 from buildflow.fastpath.formats import PROJECT_CACHE_FILE as FILE_NAME
@@ -40,6 +46,7 @@ from buildflow.rootcheck import first_escape, is_input_file, output_prefixes
 if TYPE_CHECKING:
     from typing import Any
 
+PART = 2048  # tasks in one frame of an entry
 
 
 class Basis(NamedTuple):
@@ -129,14 +136,21 @@ def _read(cache_file: str, key: tuple[object, ...]) -> Loaded | None:
 
 def _read_entry(cache_file: str, key: tuple[object, ...]) -> Loaded | None:
     try:
-        entry = marshal.loads(_read_bytes(cache_file))
-        stored_key, root, basis_row, payload = entry
+        data = memoryview(_read_bytes(cache_file))
+        stored_key, root, basis_row, payload = decode_at(data, 0)
         if stored_key != key:
             return None
         basis = Basis(key, *basis_row)
         if not basis.holds(root):
             return None
-        project = _decode(payload)
+        rows: list[tuple[object, ...]] = []
+        offset = size_at(data, 0)
+        while offset < len(data):
+            rows += decode_at(data, offset)  # a torn or corrupt part: None, which raises
+            offset += size_at(data, offset)
+        if len(rows) != payload["tasks"]:
+            return None  # cut short at a frame's end
+        project = _decode({**payload, "tasks": rows})
     except Exception:  # noqa: BLE001 - a corrupt or foreign entry is a miss, whatever it holds
         return None
     return Loaded(project, basis, from_cache=True)
@@ -162,11 +176,10 @@ def _store(cache_file: str, key: tuple[object, ...], project: Project, data: byt
             return None
         if not basis.holds(root):
             return None
-        entry: Any = (key, root, tuple(basis)[1:], encode(project))
-        from buildflow.fs import replace_file  # here: a load from the cache writes nothing
+        from buildflow.fs import replace_file_from  # here: a load from the cache writes nothing
 
         # not synced: an entry a power cut empties fails to load, and the project loads anew
-        replace_file(cache_file, marshal.dumps(entry), sync=False)
+        replace_file_from(cache_file, _frames(key, root, tuple(basis)[1:], project), sync=False)
     except (OSError, ValueError):
         return None  # the cache is an optimisation: failing to write it changes nothing else
     return basis
@@ -210,11 +223,28 @@ def row_of(record: tuple[object, ...]) -> tuple[object, ...]:
 
 
 def encode(project: Project) -> dict[str, object]:
+    return {**_head(project), "tasks": tuple(map(row_of, project.tasks.values()))}
+
+
+def _head(project: Project) -> dict[str, object]:
+    """The project as plain data but its tasks, which it counts."""
     payload = project._asdict()
     payload["settings"] = row_of(project.settings)
-    payload["tasks"] = tuple(map(row_of, project.tasks.values()))
-    payload["graph"] = tuple(project.graph.ranked)  # the rest is derived from the tasks
+    payload["tasks"] = len(project.tasks)
+    payload["graph"] = tuple(map(sys.intern, project.graph.ranked))  # the rest: from the tasks
     return payload
+
+
+def _frames(key: tuple[object, ...], root: str, basis_row: tuple[object, ...],
+            project: Project) -> Iterator[bytes]:
+    """An entry's frames. Task names are interned, as the graph's are: marshal marks them so,
+    and a load makes one object of each name across the frames."""
+    entry: Any = (key, root, basis_row, _head(project))
+    yield frame(entry)
+    tasks = iter(project.tasks.values())
+    while part := list(islice(tasks, PART)):
+        rows: Any = [(sys.intern(task.name), *task[1:]) for task in part]
+        yield frame(rows)
 
 
 def _decode(payload: dict[str, object]) -> Project:

@@ -61,7 +61,8 @@ MAX_PROOFS = 8  # kinds of build (targets, overrides) whose proofs are kept, the
 # Rewrite a refreshed proof only when this many files had to be hashed again: re-hashing a few
 # files on every run costs less than rewriting the proof (several ms for 20,000 paths) once.
 REWRITE_MIN = 64
-HEAD_SIZE = 8  # bytes giving the length of the project part's head, and of the proof's base
+HEAD_SIZE = 8  # bytes giving the length of the project part's head, of its task table (at its
+# end), and of the proof's base
 # Hashes changed since the proof was written whole, past which it is written whole again:
 # every no-op reads and applies the delta, every update rewrites it.
 DELTA_MAX_ROWS = 1024
@@ -115,9 +116,13 @@ class Proof:
         if not self._graph_read and self._project_file is not None:
             self._graph_read = True
             try:
-                size = int.from_bytes(self._project_file.read(HEAD_SIZE), "little")
-                self._graph = marshal.loads(self._project_file.read(size)) if size else None
+                fd = self._project_file.fileno()
                 self._specs_at = self._project_file.tell()
+                end = os.fstat(fd).st_size - HEAD_SIZE
+                size = int.from_bytes(os.pread(fd, HEAD_SIZE, end), "little")
+                if not self._specs_at <= end - size < end:
+                    raise ValueError("a damaged task table")
+                self._graph = marshal.loads(os.pread(fd, size, end - size))
             except (OSError, EOFError, ValueError, TypeError):
                 self._graph = None
                 remove_quietly(self.file + PROJECT_PART)  # damaged: the full way writes it again
@@ -331,10 +336,11 @@ def write_whole(proof_file: str, project_id: Row | None, state_id: StateId | Non
         count, depfiles))))
 
 
-def sized(encoded: bytes) -> bytes:
+def sized(encoded: bytes) -> tuple[bytes, bytes]:
     """`encoded` led by its length, as every part of the proof that something may follow is
-    stored: the proof's base (a delta), the project part's head and its task table (specs)."""
-    return len(encoded).to_bytes(HEAD_SIZE, "little") + encoded
+    stored: the proof's base (then a delta), the project part's head (then the task specs).
+    Two chunks to write, so that a large part is not copied to be led by its length."""
+    return len(encoded).to_bytes(HEAD_SIZE, "little"), encoded
 
 
 def proof_name(targets: Sequence[str], cwd: str, overrides: Mapping[str, str]) -> str:
@@ -351,9 +357,9 @@ def proof_name(targets: Sequence[str], cwd: str, overrides: Mapping[str, str]) -
 
 def read_project_file(cache_dir: str, name: str) -> tuple[tuple[Any, ...], Row, BinaryIO]:
     """The head of the project part of the proof, the part's identity (which the other part
-    names), and the file, open where the task table starts. The head is (FORMAT, key, (lone
+    names), and the file, open where the task specs start. The head is (FORMAT, key, (lone
     inputs, output prefixes), marshalled (root, Flowfile, skipped dirs, paths), {dir:
-    marshalled listing})."""
+    marshalled listing}); the task specs follow it, and the task table ends the file."""
     handle = open(os.path.join(cache_dir, name + PROJECT_PART), "rb")
     try:
         st = os.fstat(handle.fileno())
@@ -484,14 +490,15 @@ def file_id(path: str) -> Row | None:
     return st.st_size, st.st_mtime_ns, st.st_ino
 
 
-def write_atomic(proof_file: str, data: bytes) -> None:
-    """Replace a part of the proof atomically: a kill leaves the old one or the new one, never
-    a mix. Not synced: a part a power cut empties fails to load, and the build goes the full
-    way. One that cannot be written is left out, for the same end."""
-    from buildflow.fs import replace_file  # here: a no-op writes nothing
+def write_atomic(proof_file: str, chunks: Iterable[bytes]) -> None:
+    """Replace a part of the proof with these chunks, taken as they come, atomically: a kill
+    leaves the old one or the new one, never a mix. Not synced: a part a power cut empties
+    fails to load, and the build goes the full way. One that cannot be written is left out,
+    for the same end."""
+    from buildflow.fs import replace_file_from  # here: a no-op writes nothing
 
     try:
-        replace_file(proof_file, data, sync=False)
+        replace_file_from(proof_file, chunks, sync=False)
     except (OSError, ValueError):
         pass
 

@@ -7,21 +7,23 @@ from __future__ import annotations
 import marshal
 import os
 import time
+from array import array
+from itertools import chain
 from typing import TYPE_CHECKING
 
 from buildflow.fastpath.formats import PROOF_FILE as FILE_NAME
 from buildflow.fastpath.formats import PROOF_FORMAT as FORMAT
 from buildflow.fastpath.formats import PROOF_PROJECT_PART as PROJECT_PART
 from buildflow.fastpath.identity import listing
-from buildflow.fastpath.proof import (INT_CODE, MAX_PROOFS, dir_id, file_id, proof_name,
-                                      read_project_file, remove_quietly, sized, state_id,
-                                      targets_key, write_atomic, write_whole)
+from buildflow.fastpath.proof import (HEAD_SIZE, INT_CODE, MAX_PROOFS, dir_id, file_id,
+                                      proof_name, read_project_file, remove_quietly, sized,
+                                      state_id, targets_key, write_atomic, write_whole)
 from buildflow.fastpath.statrows import ABSENT, Row, RowTable
 from buildflow.gcpause import paused
 from buildflow.racy import trusted
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
     from typing import Any
 
     from buildflow.fastpath.projectcache import Basis
@@ -60,8 +62,8 @@ def _record(project: Project, basis: Basis | None, state: State, names: Sequence
     key = (basis.key[1:], *targets_key(targets, cwd))
     paths = list({p: None for name in tasks
                   for p in (*project.tasks[name].inputs, *project.tasks[name].outputs)})
-    project_id = _project_file_for(project, basis, kind, key, tasks, paths)
     index_of = {path: index for index, path in enumerate(paths)}
+    project_id = _project_file_for(project, basis, kind, key, tasks, paths, index_of)
     extra_paths = [path for path in files if path not in index_of]  # depfile inputs only
     index_of.update((path, len(paths) + i) for i, path in enumerate(extra_paths))
     depfiles = {i: tuple(index_of[p] for p in state.tasks[name].depfile_inputs)
@@ -73,10 +75,11 @@ def _record(project: Project, basis: Basis | None, state: State, names: Sequence
 
 
 def _project_file_for(project: Project, basis: Basis, name: str, key: tuple[object, ...],
-                      tasks: list[str], paths: list[str]) -> Row | None:
-    """The identity of the project part of the proof for this key and these listings, written
-    unless the one on disk already has them (then the costly part, the tasks for
-    `incremental`, is not redone)."""
+                      tasks: list[str], paths: list[str],
+                      index_of: Mapping[str, int]) -> Row | None:
+    """The identity of the project part of the proof for this key and these listings (each of
+    `paths` at its index in `index_of`), written unless the one on disk already has them (then
+    the costly part, the tasks for `incremental`, is not redone)."""
     cache_dir = project.cache_dir
     try:
         head, project_id, handle = read_project_file(cache_dir, name)
@@ -86,14 +89,14 @@ def _project_file_for(project: Project, basis: Basis, name: str, key: tuple[obje
             return project_id
     except (OSError, EOFError, ValueError, TypeError):
         pass
-    scanned = set(paths)
-    unscanned = [path for path in basis.lone_inputs if path not in scanned]
+    unscanned = [path for path in basis.lone_inputs if path not in index_of]
     static = marshal.dumps((project.root, project.flowfile, basis.skip, paths, unscanned))
     listings = {rel: marshal.dumps(seen) for rel, seen in basis.listings.items()}
     head_part: Any = (FORMAT, key, (basis.lone_inputs, basis.output_prefixes, basis.code), static,
                       listings)
     project_file = os.path.join(cache_dir, name + PROJECT_PART)
-    write_atomic(project_file, sized(marshal.dumps(head_part)) + (_graph(project, tasks, paths) or b""))
+    write_atomic(project_file, chain(sized(marshal.dumps(head_part)),
+                                     _graph(project, tasks, index_of)))
     return file_id(project_file)
 
 
@@ -177,52 +180,64 @@ def files_of(project: Project, state: State, names: Sequence[str]) -> dict[str, 
     return files
 
 
-def _graph(project: Project, tasks: list[str], paths: list[str]) -> bytes | None:
+def _graph(project: Project, tasks: list[str],
+           index_of_path: Mapping[str, int]) -> Iterator[bytes]:
     """What `incremental` needs to build part of the project: the settings and vars; each task
-    (its project order, spec, and the indices in `paths` of its inputs and outputs) as marshal
-    data of its own, so a part decodes only its tasks; and, as flat lists, which tasks touch
-    each path and which come after each task. The task data is one string with the offsets of
-    each task's, and every list of ints is packed (`ints_of` unpacks one), so that loading the
-    table decodes nothing but what the part uses. None when a task waits on a group through
-    `deps` (a part without the group would not wait)."""
+    (its project order, spec, and the indices `index_of_path` gives its inputs and outputs) as
+    marshal data of its own, so a part decodes only its tasks; and, as flat lists, which tasks
+    touch each path and which come after each task. Every list of ints is packed (`ints_of`
+    unpacks one), so that loading the table decodes nothing but what the part uses. The specs
+    come first, each as it is made, so that they are never all in memory; then the table with
+    the offsets of each spec among them, then the table's size. The table is None when a task
+    waits on a group through `deps` (a part without the group would not wait)."""
     from buildflow.fastpath.projectcache import row_of
 
+    if any(project.tasks[dep].is_group for name in tasks for dep in project.tasks[name].deps):
+        yield from _table(None)
+        return
     graph = project.graph
-    index_of_path = {path: index for index, path in enumerate(paths)}
     index_of_task = {name: index for index, name in enumerate(tasks)}
-    specs: list[bytes] = []
-    touching: list[list[int]] = [[] for _ in paths]
-    after: list[list[int]] = []
+    spec_starts, after_starts, after = array(INT_CODE, [0]), array(INT_CODE, [0]), array(INT_CODE)
+    touched, touching = array(INT_CODE), array(INT_CODE)  # (path, task) pairs
     for index, name in enumerate(tasks):
         task = project.tasks[name]
-        if any(project.tasks[dep].is_group for dep in task.deps):
-            return None
         inputs = tuple(map(index_of_path.__getitem__, task.inputs))
         outputs = tuple(map(index_of_path.__getitem__, task.outputs))
         for path_index in {*inputs, *outputs}:
-            touching[path_index].append(index)
+            touched.append(path_index)
+            touching.append(index)
         spec: Any = (graph.order[name], row_of(task), inputs, outputs)
-        specs.append(marshal.dumps(spec))
-        after.append([index_of_task[d] for d in graph.downstream[name] if d in index_of_task])
-    spec_starts = [0]
-    for spec_data in specs:
+        spec_data = marshal.dumps(spec)
+        yield spec_data
         spec_starts.append(spec_starts[-1] + len(spec_data))
-    packed = [_packed(ints) for ints in (spec_starts, *_flat(touching), *_flat(after))]
-    table_data: Any = (row_of(project.settings), project.vars, *packed)
-    return sized(marshal.dumps(table_data)) + b"".join(specs)
+        after.extend(index_of_task[d] for d in graph.downstream[name] if d in index_of_task)
+        after_starts.append(len(after))
+    by_path = _grouped(touched, touching, len(index_of_path))
+    del touched, touching
+    packed = [ints.tobytes() for ints in (spec_starts, *by_path, after_starts, after)]
+    yield from _table((row_of(project.settings), project.vars, *packed))
 
 
-def _flat(lists: list[list[int]]) -> tuple[list[int], list[int]]:
-    """Lists of ints as (starts, items): list k is items[starts[k]:starts[k + 1]]. Two lists of
-    ints load in a fraction of the time of thousands of small lists."""
-    starts, items = [0], []
-    for each in lists:
-        items.extend(each)
-        starts.append(len(items))
+def _table(table_data: Any) -> tuple[bytes, bytes]:
+    """The task table, then its size (never 0: a size of 0 is a damaged part's)."""
+    table = marshal.dumps(table_data)
+    return table, len(table).to_bytes(HEAD_SIZE, "little")
+
+
+def _grouped(keys: array[int], values: array[int], count: int) -> tuple[array[int], array[int]]:
+    """The values paired with each key from 0 to count - 1, in the order given, as (starts,
+    items): key k's are items[starts[k]:starts[k + 1]]. The table then loads two lists of
+    ints, not one per key; arrays, not a list per key, which would cost many times the
+    memory."""
+    zero = bytes(array(INT_CODE).itemsize)
+    starts = array(INT_CODE, zero * (count + 1))
+    for key in keys:
+        starts[key + 1] += 1
+    for key in range(count):
+        starts[key + 1] += starts[key]
+    items = array(INT_CODE, zero * len(values))
+    place = array(INT_CODE, starts)
+    for key, value in zip(keys, values):
+        items[place[key]] = value
+        place[key] += 1
     return starts, items
-
-
-def _packed(ints: list[int]) -> bytes:
-    from array import array
-
-    return array(INT_CODE, ints).tobytes()
