@@ -5,6 +5,7 @@ log file."""
 
 from __future__ import annotations
 
+import marshal
 import struct
 from pathlib import Path
 
@@ -161,6 +162,17 @@ def _record(n: int) -> TaskRecord:
     return TaskRecord(("cmd",), {f"src/{n}": f"h{n}"}, {}, {f"out/{n}": f"h{n}"}, 0.1)
 
 
+def snapshot_parts(data: bytes) -> list[str]:
+    """The kind of each record of a state file after its generation: a snapshot is its first
+    part ("S") and the parts after it ("P")."""
+    kinds, offset = [], GENERATION_HEAD
+    while offset < len(data):
+        (length,) = struct.unpack_from("<I", data, offset)
+        kinds.append(marshal.loads(data[offset + 8:offset + 8 + length])[0])
+        offset += 8 + length
+    return kinds
+
+
 def test_a_long_tail_of_records_is_compacted_into_one_snapshot_sharing_strings(
         tmp_path: Path) -> None:
     path = tmp_path / "state"
@@ -173,8 +185,7 @@ def test_a_long_tail_of_records_is_compacted_into_one_snapshot_sharing_strings(
     assert loaded.tasks == {f"t{n}": _record(n) for n in range(100)}
     assert loaded.stats["out/7"] == (1, 2, 3, "h7", 4)
     data = path.read_bytes()
-    (length,) = struct.unpack_from("<I", data, GENERATION_HEAD)
-    assert len(data) == GENERATION_HEAD + 8 + length < appended  # one snapshot, not 100 records
+    assert snapshot_parts(data) == ["S", "P"] and len(data) < appended  # not 100 records
     out = loaded.tasks["t7"].outputs
     assert next(iter(out)) is next(k for k in loaded.stats if k == "out/7")
     assert out["out/7"] is loaded.stats["out/7"][3]
@@ -205,7 +216,5 @@ def test_one_record_refreshing_many_stat_entries_is_compacted_too(tmp_path: Path
     again = State(path).load()
     again.record_stats([(f"src/{n}", StatEntry(1, 2, 3, f"h{n}", 4)) for n in range(500)])
     again.close()  # every source touched: one record, but 500 entries for each load to replay
-    data = path.read_bytes()
-    (length,) = struct.unpack_from("<I", data, GENERATION_HEAD)
-    assert len(data) == GENERATION_HEAD + 8 + length
+    assert snapshot_parts(path.read_bytes()) == ["S", "P"]  # the records, the stat entries
     assert State(path).load().stats["src/9"] == (1, 2, 3, "h9", 4)
