@@ -22,7 +22,6 @@ that compacting a large state costs memory for one part, not for a copy of all o
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from typing import TYPE_CHECKING, NamedTuple
@@ -252,28 +251,21 @@ def _weight(payload: tuple[Any, ...]) -> int:
 
 def _snapshot(tasks: dict[str, TaskRecord],
               stats: dict[str, StatRow]) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
-    """The snapshot's parts as plain data, every path and digest interned: marshal writes an
-    interned string once within a part and marks it interned, so a load makes one object of
-    it across all the parts (a path is a stat key and a key in the records of its producer
-    and its consumers, each appended apart: a third of the objects of a large state, and of
-    its load time). Interning changes no string; only the part being written is copied."""
-    intern = sys.intern
-
-    def hashes(mapping: dict[str, str]) -> dict[str, str]:
-        if not mapping:
-            return NO_FILES
-        return {intern(p): intern(h) for p, h in mapping.items()}
+    """The snapshot's parts as plain data (marshal takes no NamedTuple); only the part being
+    written is copied. Its strings are not interned to share them across parts: marshal
+    marks an interned string, a load interns it again (a hash and a table entry each), and
+    those same objects reach the proof, whose load is most of a no-op's work: interning cost
+    the no-op 9% more instructions at N = 10,000 (docs/speed.md)."""
 
     kind = "S"
     records = iter(tasks.items())
     while part := list(islice(records, SNAPSHOT_PART)):
-        yield kind, {name: (r.action, hashes(r.inputs), hashes(r.depfile_inputs),
-                            hashes(r.outputs), r.duration) for name, r in part}, {}
+        yield kind, {name: (r.action, r.inputs or NO_FILES, r.depfile_inputs or NO_FILES,
+                            r.outputs or NO_FILES, r.duration) for name, r in part}, {}
         kind = "P"
     rows = iter(stats.items())
     while part_rows := list(islice(rows, SNAPSHOT_PART)):
-        yield kind, {}, {intern(path): (e[0], e[1], e[2], intern(e[3]), e[4])
-                         for path, e in part_rows}
+        yield kind, {}, {path: (e[0], e[1], e[2], e[3], e[4]) for path, e in part_rows}
         kind = "P"
     if kind == "S":  # nothing at all: the snapshot of an empty state
         yield kind, {}, {}

@@ -173,7 +173,7 @@ def snapshot_parts(data: bytes) -> list[str]:
     return kinds
 
 
-def test_a_long_tail_of_records_is_compacted_into_one_snapshot_sharing_strings(
+def test_a_long_tail_of_records_is_compacted_into_one_snapshot(
         tmp_path: Path) -> None:
     path = tmp_path / "state"
     state = State(path).load()
@@ -186,9 +186,6 @@ def test_a_long_tail_of_records_is_compacted_into_one_snapshot_sharing_strings(
     assert loaded.stats["out/7"] == (1, 2, 3, "h7", 4)
     data = path.read_bytes()
     assert snapshot_parts(data) == ["S", "P"] and len(data) < appended  # not 100 records
-    out = loaded.tasks["t7"].outputs
-    assert next(iter(out)) is next(k for k in loaded.stats if k == "out/7")
-    assert out["out/7"] is loaded.stats["out/7"][3]
 
 
 def test_a_short_tail_on_a_large_state_is_left_to_grow(tmp_path: Path) -> None:
