@@ -55,3 +55,25 @@ def choose(*, json: bool = False, plain: bool = False, quiet: bool = False,
     from buildflow.reporters.live import LiveReporter
 
     return LiveReporter(out, quiet=quiet, verbose=verbose, stream_output=stream)
+
+
+class LineReporter:
+    """What the plain and JSON Lines reporters share: events go to `out` (stdout, which its
+    reader may close), messages that are not about a task to stderr as plain lines."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.out = Output(stream)
+
+    @property
+    def closed(self) -> bool:
+        return self.out.closed
+
+    def note(self, message: str) -> None:
+        """Information that is not about a task, such as waiting for the lock."""
+        print(f"bflow: {message}", file=sys.stderr, flush=True)
+
+    def warn(self, message: str) -> None:
+        print(f"bflow: warning: {message}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        pass

@@ -8,26 +8,21 @@ carries `"would_run": true`; the build's start is not an event of the contract.
 from __future__ import annotations
 
 import json
-import sys
 from typing import TYPE_CHECKING
 
 from buildflow import events as ev
-from buildflow.reporters import Output
+from buildflow.reporters import LineReporter
 
 if TYPE_CHECKING:
     from typing import TextIO
 
 
-class JsonReporter:
+class JsonReporter(LineReporter):
     """With `stream`, each line of output is also a `task_output` event as it comes."""
 
     def __init__(self, stream: TextIO, *, stream_output: bool = False) -> None:
-        self.out = Output(stream)
+        super().__init__(stream)
         self.follows_output = stream_output
-
-    @property
-    def closed(self) -> bool:
-        return self.out.closed
 
     def handle(self, event: ev.Event) -> None:
         if isinstance(event, (ev.BuildStarted, ev.PlanChanged, ev.TaskAttached)):
@@ -40,12 +35,3 @@ class JsonReporter:
         else:
             data = ev.to_dict(event)
         self.out.write(json.dumps(data) + "\n")
-
-    def note(self, message: str) -> None:
-        print(f"bflow: {message}", file=sys.stderr, flush=True)
-
-    def warn(self, message: str) -> None:
-        print(f"bflow: warning: {message}", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        pass

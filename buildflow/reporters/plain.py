@@ -6,11 +6,10 @@ tasks never interleave.
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
 from buildflow import events as ev
-from buildflow.reporters import Output
+from buildflow.reporters import LineReporter
 from buildflow.reporters.text import (Tally, failure_block, output_block, retry_line,
                                      stream_line, would_run_block)
 
@@ -18,21 +17,17 @@ if TYPE_CHECKING:
     from typing import TextIO
 
 
-class PlainReporter:
+class PlainReporter(LineReporter):
     """With `stream_output`, each line of output is printed as it comes (`task | line`), not
     in a block when the task ends."""
 
     def __init__(self, stream: TextIO, *, quiet: bool = False, verbose: bool = False,
                  stream_output: bool = False) -> None:
-        self.out = Output(stream)
+        super().__init__(stream)
         self.quiet = quiet
         self.verbose = verbose
         self.follows_output = stream_output
         self.tally = Tally()
-
-    @property
-    def closed(self) -> bool:
-        return self.out.closed
 
     def _print(self, text: str) -> None:
         self.out.write(text if text.endswith("\n") else text + "\n")
@@ -69,13 +64,3 @@ class PlainReporter:
             self._print(would_run_block(event))
         elif isinstance(event, ev.BuildFinished):
             self._print(self.tally.summary(event))
-
-    def note(self, message: str) -> None:
-        """Information that is not about a task, such as waiting for the lock."""
-        print(f"bflow: {message}", file=sys.stderr, flush=True)
-
-    def warn(self, message: str) -> None:
-        print(f"bflow: warning: {message}", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        pass
