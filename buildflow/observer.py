@@ -9,6 +9,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -16,6 +17,7 @@ from buildflow.signals import without_signals
 from buildflow.watchset import Change
 
 POLL_INTERVAL = 1.0
+WAKE_SECONDS = 0.1  # the longest the main thread waits before it may run a signal handler
 CLOSE_GRACE_SECONDS = 5.0  # how long `close` waits for watchdog's threads to end
 _KINDS = frozenset({"created", "deleted", "modified", "moved"})
 _LIMITS = {
@@ -101,11 +103,18 @@ class WatchdogSource:
         without_signals(self.observer.start)
 
     def get(self, timeout: float | None) -> Change | None:
-        """The next change; None when `timeout` seconds pass without one."""
-        try:
-            return self.changes.get(timeout=timeout)
-        except queue.Empty:
-            return None
+        """The next change; None when `timeout` seconds pass without one. Waits in slices:
+        a Ctrl-C that lands just before the wait blocks only sets the handler's flag, and
+        nothing would wake this thread to run it (the watch once sat 30 s past its Ctrl-C)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = WAKE_SECONDS if deadline is None else min(WAKE_SECONDS,
+                                                             deadline - time.monotonic())
+            try:
+                return self.changes.get(timeout=max(left, 0))
+            except queue.Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
 
     def close(self) -> None:
         """Stop the observer. watchdog's `stop` joins its emitter threads, and `join` its
