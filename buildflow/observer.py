@@ -13,11 +13,10 @@ import time
 from collections.abc import Callable, Collection
 from typing import Any
 
-from buildflow.signals import without_signals
+from buildflow.signals import SIGNAL_CHECK_SECONDS, without_signals
 from buildflow.watchset import Change
 
 POLL_INTERVAL = 1.0
-WAKE_SECONDS = 0.1  # the longest the main thread waits before it may run a signal handler
 CLOSE_GRACE_SECONDS = 5.0  # how long `close` waits for watchdog's threads to end
 _KINDS = frozenset({"created", "deleted", "modified", "moved"})
 _LIMITS = {
@@ -103,12 +102,11 @@ class WatchdogSource:
         without_signals(self.observer.start)
 
     def get(self, timeout: float | None) -> Change | None:
-        """The next change; None when `timeout` seconds pass without one. Waits in slices:
-        a Ctrl-C that lands just before the wait blocks only sets the handler's flag, and
-        nothing would wake this thread to run it (the watch once sat 30 s past its Ctrl-C)."""
+        """The next change; None when `timeout` seconds pass without one. Waits in slices, so
+        that a Ctrl-C is handled (`SIGNAL_CHECK_SECONDS`; the watch once sat 30 s past one)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            left = WAKE_SECONDS if deadline is None else min(WAKE_SECONDS,
+            left = SIGNAL_CHECK_SECONDS if deadline is None else min(SIGNAL_CHECK_SECONDS,
                                                              deadline - time.monotonic())
             try:
                 return self.changes.get(timeout=max(left, 0))

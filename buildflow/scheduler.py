@@ -39,7 +39,7 @@ from buildflow.logs import LogSlot, OldLogs
 from buildflow.model import Project, Task
 from buildflow.plan import Plan
 from buildflow.secrets import masked
-from buildflow.signals import SIGINT, SIGTERM, signal, without_signals
+from buildflow.signals import SIGINT, SIGNAL_CHECK_SECONDS, SIGTERM, signal, without_signals
 from buildflow.staleness import Decision, decide
 from buildflow.state import State, TaskRecord
 
@@ -92,8 +92,6 @@ class BuildOptions(NamedTuple):
 
 # How often the logs of running tasks are read for new lines, when the reporter follows them.
 FOLLOW_SECONDS = 0.05
-# How often the main thread wakes to run the handler of a signal another thread took.
-SIGNAL_CHECK_SECONDS = 0.1
 
 # How far in the future a depfile input's mtime may be before bflow warns of the clock.
 TIMESTAMP_SLACK_NS = 50_000_000

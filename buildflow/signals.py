@@ -22,7 +22,13 @@ else:
         from signal import (SIG_BLOCK, SIG_SETMASK, SIGINT, SIGKILL, SIGPIPE, SIGTERM,
                             SIGTTOU, SIGXFSZ, pthread_sigmask, signal)
 
-__all__ = ["SIG_BLOCK", "SIG_SETMASK", "SIGINT", "SIGKILL", "SIGPIPE", "SIGTERM",
+# The longest the main thread waits before it may run a signal's handler. Python runs handlers
+# only there, a signal another thread takes does not end its wait, and one that lands just
+# before the wait blocks only sets the handler's flag: a wait with no limit can miss Ctrl-C.
+SIGNAL_CHECK_SECONDS = 0.1
+
+__all__ = ["SIGNAL_CHECK_SECONDS", "SIG_BLOCK", "SIG_SETMASK", "SIGINT", "SIGKILL", "SIGPIPE",
+           "SIGTERM",
            "SIGTTOU", "SIGXFSZ", "pthread_sigmask", "signal", "without_signals"]
 
 
