@@ -52,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbose = False
     try:
         if simple is not None:
+            _require_working_directory()
             from buildflow import fastpath
 
             status = fastpath.try_build(*simple)
@@ -66,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 os.chdir(args.directory)
             except OSError as exc:
                 raise UsageError(f"-C {args.directory}: {exc.strerror}") from None
+        else:
+            _require_working_directory()
         if simple is None:
             status = _try_fast(args)
             if status is not None:
@@ -88,6 +91,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except Exception:
         return _report_bug(verbose)
+
+
+def _require_working_directory() -> None:
+    """Every path bflow reads starts from here. A directory removed under the shell (a branch
+    switch, an `rm -rf` of a build tree) would otherwise surface deep inside as a bug."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        raise UsageError("the current directory no longer exists (it was removed or renamed);"
+                         " cd into the project again, or name it with -C DIR") from None
 
 
 def _interrupt_on_sigterm() -> None:

@@ -109,6 +109,27 @@ def test_no_flowfile_says_how_to_start(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("args", [[], ["validate"], ["status"], ["-C", "{root}", "list"]])
+def test_a_removed_working_directory_is_a_message(project: Project, args: list[str]) -> None:
+    """A shell left standing in a directory that was removed (a branch switch, an `rm -rf`)."""
+    project.flowfile(HELLO)
+    gone = project.root / "gone"
+    gone.mkdir()
+    argv = [arg.format(root=project.root) for arg in args]
+    result = subprocess.run(
+        ["sh", "-c", 'cd gone && rmdir ../gone && exec "$@"', "sh",
+         sys.executable, "-m", "buildflow", *argv],
+        cwd=project.root, env=bflow_env({"TMPDIR": str(project.root)}),
+        capture_output=True, text=True, timeout=60)
+    if "-C" in argv:  # with -C naming the project, where the shell stands does not matter
+        assert (result.returncode, result.stdout) == (0, "hello\n"), result.stderr
+    else:
+        assert result.returncode == 2, result.stderr
+        assert "the current directory no longer exists" in result.stderr
+        assert "internal error" not in result.stderr
+    assert not list(project.root.glob("bflow-crash-*"))
+
+
 def test_lock_timeout_is_a_message(project: Project) -> None:
     import fcntl
 
