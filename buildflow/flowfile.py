@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
-from buildflow import conditions
+from buildflow import conditions, tomlparts
 from buildflow.errors import FlowfileError, UsageError
 from buildflow.executors import url_problem
 from buildflow.locate import flowfile_path
@@ -82,7 +82,7 @@ def read_toml(path: str) -> dict[str, Any]:
         import tomli as tomllib
     try:
         text = data.decode("utf-8")
-        return tomllib.loads(text)
+        return tomlparts.loads(text, tomllib.loads)
     except RecursionError:
         raise FlowfileError([f"{name}: values are nested too deeply to read"]) from None
     except UnicodeDecodeError as exc:
