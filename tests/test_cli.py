@@ -3,15 +3,17 @@ discovery and exit codes."""
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from buildflow import __version__
-from buildflow import cli
+from buildflow import arguments, cli
 from buildflow.arguments import parse_args
 from buildflow.commands import COMMANDS
 from buildflow.fastpath import cmdline
@@ -323,6 +325,17 @@ def test_build_options_before_the_command_word(project: Project) -> None:
     result = project.bflow("-j", "2", "status")
     assert result.returncode == 2
     assert "bflow status: error: unrecognized arguments: -j" in result.stderr
+
+
+@pytest.fixture(scope="module", autouse=True)
+def parsers_made_once() -> Iterator[None]:
+    """bflow makes its parsers once per process; the property tests below parse hundreds of
+    command lines in one, so they make them once too (parsing leaves a parser as it was)."""
+    made = (arguments.make_parser, arguments._finder)
+    arguments.make_parser, arguments._finder = (functools.cache(made[0]),
+                                                functools.cache(made[1]))
+    yield
+    arguments.make_parser, arguments._finder = made
 
 
 # Words and options a plain build's command line is made of, and some it must not take.
