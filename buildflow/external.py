@@ -59,6 +59,12 @@ class _EnvFiller:
         return tuple((key, self.fill(value, f"{where}.{key}")) for key, value in table)
 
     def task(self, decl: TaskDecl) -> TaskDecl:
+        """The declaration with its `{env.NAME}`s filled; the same object when it has none
+        (most have none, and a copy of each was a large load's memory for nothing)."""
+        texts = (*(decl.cmd or ()), *decl.inputs, *decl.outputs, *decl.foreach,
+                 decl.depfile or "", decl.cwd or "", *(value for _, value in decl.env))
+        if not any("{env." in text for text in texts):
+            return decl
         where = f"tasks.{decl.name}"
         return decl._replace(
             cmd=None if decl.cmd is None else self.fill_all(decl.cmd, f"{where}.cmd"),

@@ -31,7 +31,7 @@ class _Staged(NamedTuple):
     name: str
     values: dict[str, str]
     outputs: list[str]
-    dirs: set[str]
+    dirs: frozenset[str]
     inputs: list[str]
 
 
@@ -122,9 +122,13 @@ class _Resolver:
                                             {name.lower(): name for name in names})
         return found
 
-    def declare(self, decl: TaskDecl, name: str, values: dict[str, str]) -> tuple[list[str], set[str]]:
+    def declare(self, decl: TaskDecl, name: str,
+                values: dict[str, str]) -> tuple[list[str], frozenset[str]]:
+        """The instance's outputs, and those of them that are directories (most tasks have
+        none, and share one empty set: a set made per task was a tenth of a large load's
+        transient memory)."""
         outputs: list[str] = []
-        dirs: set[str] = set()
+        dirs: list[str] = []
         for index, raw in enumerate(decl.outputs):
             where = f"tasks.{decl.name}.outputs[{index}]"
             expanded = placeholders.expand(raw, values)
@@ -144,13 +148,13 @@ class _Resolver:
                                     "has one producer")
             else:
                 if expanded.endswith("/"):
-                    dirs.add(path)
+                    dirs.append(path)
                     self.dirs[path] = name
                 self.declared[path] = name
                 self.where[path] = where
                 self.own.setdefault(decl.name, set()).add(path)
                 outputs.append(path)
-        return outputs, dirs
+        return outputs, frozenset(dirs) if dirs else NO_PATHS
 
     def stage(self, decl: TaskDecl, item: foreach.Item | None) -> _Staged:
         """Declare the outputs of one instance (the task itself without `foreach`)."""
@@ -341,7 +345,7 @@ class _Resolver:
             name=name, base=decl.name,
             commands=tuple(placeholders.expand(c, in_cmd) for c in decl.cmd or ()),
             inputs=tuple(inputs), outputs=tuple(outputs),
-            dir_outputs=frozenset(staged.dirs) if staged.dirs else NO_PATHS,
+            dir_outputs=staged.dirs,
             deps=tuple(dict.fromkeys(deps)), depfile=depfile,
             env=tuple((k, placeholders.expand(v, in_env)) for k, v in env),
             cwd=cwd, shell=settings.shell,
