@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 os.chdir(args.directory)
             except OSError as exc:
                 raise UsageError(f"-C {args.directory}: {exc.strerror}") from None
-        else:
+        elif simple is None:  # a plain build's was checked before the fast path
             _require_working_directory()
         if simple is None:
             status = _try_fast(args)

@@ -344,8 +344,7 @@ class _Resolver:
         return Task(
             name=name, base=decl.name,
             commands=tuple(placeholders.expand(c, in_cmd) for c in decl.cmd or ()),
-            inputs=tuple(inputs), outputs=tuple(outputs),
-            dir_outputs=staged.dirs,
+            inputs=tuple(inputs), outputs=tuple(outputs), dir_outputs=staged.dirs,
             deps=tuple(dict.fromkeys(deps)), depfile=depfile,
             env=tuple((k, placeholders.expand(v, in_env)) for k, v in env),
             cwd=cwd, shell=settings.shell,

@@ -28,8 +28,7 @@ else:
 SIGNAL_CHECK_SECONDS = 0.1
 
 __all__ = ["SIGNAL_CHECK_SECONDS", "SIG_BLOCK", "SIG_SETMASK", "SIGINT", "SIGKILL", "SIGPIPE",
-           "SIGTERM",
-           "SIGTTOU", "SIGXFSZ", "pthread_sigmask", "signal", "without_signals"]
+           "SIGTERM", "SIGTTOU", "SIGXFSZ", "pthread_sigmask", "signal", "without_signals"]
 
 
 def without_signals(start: Callable[[], T]) -> T:

@@ -254,9 +254,8 @@ def _snapshot(tasks: dict[str, TaskRecord],
     """The snapshot's parts as plain data (marshal takes no NamedTuple); only the part being
     written is copied. Its strings are not interned to share them across parts: marshal
     marks an interned string, a load interns it again (a hash and a table entry each), and
-    those same objects reach the proof, whose load is most of a no-op's work: interning cost
-    the no-op 9% more instructions at N = 10,000 (docs/speed.md)."""
-
+    those same objects reach the proof, whose load is most of a no-op's work (docs/speed.md
+    has the measurement)."""
     kind = "S"
     records = iter(tasks.items())
     while part := list(islice(records, SNAPSHOT_PART)):
