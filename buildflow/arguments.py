@@ -30,19 +30,19 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, str | None]:
     and the command word come in (`bflow -j8 build`, `bflow -k test`, `bflow a -k b`), and
     the word taken for a target when no command word was given (maybe a mistyped command).
     What follows the first `--` is `args.passthrough`, the `{args}` of the named tasks."""
-    parser, commands = make_parser()
     words: list[str] = []
     if "--" in argv:
         cut = argv.index("--")
         argv, words = argv[:cut], argv[cut + 1:]
     name, rest, first_target = find_command(argv)
-    if name is None:
-        return parser.parse_args(argv), None  # --help or --version, and no command word
-    args = commands[name].parse_intermixed_args(rest)
+    if name is None:  # --help or --version, and no command word
+        return make_parser().parse_args(argv), None
+    parser = command_parser(name)
+    args = parser.parse_intermixed_args(rest)
     args.command = name
     if words and name not in PASSTHROUGH_COMMANDS:
-        commands[name].error(f"arguments after -- are for the tasks of "
-                             f"{', '.join(PASSTHROUGH_COMMANDS)}, not {name}")
+        parser.error(f"arguments after -- are for the tasks of "
+                     f"{', '.join(PASSTHROUGH_COMMANDS)}, not {name}")
     args.passthrough = tuple(words) or None
     return args, first_target
 
@@ -88,30 +88,36 @@ def _words(finder: argparse.ArgumentParser, argv: list[str]) -> list[str] | None
     return words
 
 
-def make_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
-    """The top-level parser (for `--help` and `--version`) and one parser per command, which
-    reads the whole command line once the command word is taken out of it."""
+def make_parser() -> argparse.ArgumentParser:
+    """The top-level parser: `--help` (which lists the commands) and `--version`."""
     Formatter = _formatter()
     parser = argparse.ArgumentParser(prog="bflow", description="A file-based incremental "
                                      "build tool.", formatter_class=Formatter, epilog=_EPILOG)
     parser.add_argument("--version", action="version", version=f"bflow {__version__}")
     _add(parser, _COMMON)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    common = argparse.ArgumentParser(add_help=False, formatter_class=Formatter)
-    _add(common, _COMMON)
-    common.add_argument("--version", action="version", version=f"bflow {__version__}")
-    commands = {name: sub.add_parser(name, parents=[common], help=text, description=text,
+    for name, text in COMMANDS.items():
+        sub.add_parser(name, help=text)
+    return parser
+
+
+def command_parser(name: str) -> argparse.ArgumentParser:
+    """The parser of one command, which reads the whole command line once the command word
+    is taken out of it. Only the command given is made: making all of them is most of the
+    time argparse takes (docs/speed.md)."""
+    Formatter = _formatter()
+    parser = argparse.ArgumentParser(prog=f"bflow {name}", description=COMMANDS[name],
                                      formatter_class=Formatter)
-                for name, text in COMMANDS.items()}
-    for name, options in _OPTIONS.items():
-        _add(commands[name], options)
-    return parser, commands
+    _add(parser, _COMMON)
+    parser.add_argument("--version", action="version", version=f"bflow {__version__}")
+    _add(parser, _OPTIONS.get(name, ()))
+    return parser
 
 
 def option_words() -> list[str]:
     """Every option any command takes, for completion scripts."""
-    _, commands = make_parser()
-    words = {option for parser in commands.values() for action in parser._actions
+    parsers = map(command_parser, COMMANDS)
+    words = {option for parser in parsers for action in parser._actions
              for option in action.option_strings if action.help != argparse.SUPPRESS}
     return sorted(words)
 

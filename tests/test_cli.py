@@ -331,11 +331,11 @@ def test_build_options_before_the_command_word(project: Project) -> None:
 def parsers_made_once() -> Iterator[None]:
     """bflow makes its parsers once per process; the property tests below parse hundreds of
     command lines in one, so they make them once too (parsing leaves a parser as it was)."""
-    made = (arguments.make_parser, arguments._finder)
-    arguments.make_parser, arguments._finder = (functools.cache(made[0]),
-                                                functools.cache(made[1]))
+    made = (arguments.command_parser, arguments._finder)
+    arguments.command_parser, arguments._finder = (functools.cache(made[0]),
+                                                   functools.cache(made[1]))
     yield
-    arguments.make_parser, arguments._finder = made
+    arguments.command_parser, arguments._finder = made
 
 
 # Words and options a plain build's command line is made of, and some it must not take.
