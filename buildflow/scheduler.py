@@ -39,7 +39,8 @@ from buildflow.logs import LogSlot, OldLogs
 from buildflow.model import Project, Task
 from buildflow.plan import Plan
 from buildflow.secrets import masked
-from buildflow.signals import SIGINT, SIGNAL_CHECK_SECONDS, SIGTERM, signal, without_signals
+from buildflow.signals import (SIGINT, SIGNAL_CHECK_SECONDS, SIGTERM, raise_signal, signal,
+                               without_signals)
 from buildflow.staleness import Decision, decide
 from buildflow.state import State, TaskRecord
 
@@ -129,6 +130,7 @@ class Builder:
         # Messages to the main thread: _INTERRUPT (SimpleQueue.put is safe to call from a
         # signal handler), _FINISHED, or an exception from a worker.
         self.messages: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._signalled: int = SIGINT  # the last signal the build's handler took
         self.attempts = Attempts(runner, project.root, os.environ,
                                  interrupted=self.interrupted, on_retry=self._on_retry,
                                  wait=wait or (lambda event, seconds: event.wait(seconds)),
@@ -179,9 +181,25 @@ class Builder:
                 worker.join()
             for signum, handler in previous.items():
                 signal(signum, handler)
+            if previous:
+                self._pass_on_a_late_signal()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._signalled = signum
         self.messages.put(_INTERRUPT)
+
+    def _pass_on_a_late_signal(self) -> None:
+        """A Ctrl-C (or SIGTERM) that came after the loop took its last message, as the build
+        ended, is still on the queue: raise it again, now that the caller's handler is back,
+        as if it had come a moment later. Dropped, it left `bflow watch` running."""
+        late = False
+        while True:
+            try:
+                late = self.messages.get_nowait() is _INTERRUPT or late
+            except queue.Empty:
+                break
+        if late and not self.interrupted.is_set():
+            raise_signal(self._signalled)
 
     def _follow(self, stop: threading.Event) -> None:
         """Hand on the lines running tasks write, until `stop` is set."""

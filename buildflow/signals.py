@@ -10,17 +10,17 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     from collections.abc import Callable
     from signal import (SIG_BLOCK, SIG_SETMASK, SIGINT, SIGKILL, SIGPIPE, SIGTERM,
-                        SIGTTOU, SIGXFSZ, pthread_sigmask, signal)
+                        SIGTTOU, SIGXFSZ, pthread_sigmask, raise_signal, signal)
     from typing import TypeVar
 
     T = TypeVar("T")
 else:
     try:
         from _signal import (SIG_BLOCK, SIG_SETMASK, SIGINT, SIGKILL, SIGPIPE, SIGTERM,
-                             SIGTTOU, SIGXFSZ, pthread_sigmask, signal)
+                             SIGTTOU, SIGXFSZ, pthread_sigmask, raise_signal, signal)
     except ImportError:
         from signal import (SIG_BLOCK, SIG_SETMASK, SIGINT, SIGKILL, SIGPIPE, SIGTERM,
-                            SIGTTOU, SIGXFSZ, pthread_sigmask, signal)
+                            SIGTTOU, SIGXFSZ, pthread_sigmask, raise_signal, signal)
 
 # The longest the main thread waits before it may run a signal's handler. Python runs handlers
 # only there, a signal another thread takes does not end its wait, and one that lands just
@@ -28,7 +28,8 @@ else:
 SIGNAL_CHECK_SECONDS = 0.1
 
 __all__ = ["SIGNAL_CHECK_SECONDS", "SIG_BLOCK", "SIG_SETMASK", "SIGINT", "SIGKILL", "SIGPIPE",
-           "SIGTERM", "SIGTTOU", "SIGXFSZ", "pthread_sigmask", "signal", "without_signals"]
+           "SIGTERM", "SIGTTOU", "SIGXFSZ", "pthread_sigmask", "raise_signal", "signal",
+           "without_signals"]
 
 
 def without_signals(start: Callable[[], T]) -> T:

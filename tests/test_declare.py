@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
+from buildflow.errors import EXIT_OK
 from conftest import Project, bflow_env
+from test_watch import Watching
 
 BUILD = '''
 import buildflow
@@ -94,24 +94,17 @@ def test_a_script_without_a_main_guard_does_not_build_in_its_workers(project: Pr
 def test_watch_rebuilds_a_script_project(project: Project) -> None:
     project.write("in.txt", "hi")
     script(project, ["a"])
-    watch = subprocess.Popen([sys.executable, "build.py", "watch", "--plain"], cwd=project.root,
-                             env=bflow_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True)
+    watching = Watching(project, command=(sys.executable, "build.py"))
     try:
-        deadline = time.monotonic() + 30
-        while project.runs() != ["upper", "copy-a"]:
-            assert time.monotonic() < deadline and watch.poll() is None
-            time.sleep(0.05)
-        time.sleep(0.3)
+        watching.wait_idle(1)
+        assert project.runs() == ["upper", "copy-a"]
         project.write("in.txt", "changed")
-        while len(project.runs()) < 4:
-            assert time.monotonic() < deadline and watch.poll() is None
-            time.sleep(0.05)
+        watching.wait_idle(2)
+        assert project.runs()[2:] == ["upper", "copy-a"]
         assert project.read("out/a.txt") == "CHANGED!"
     finally:
-        watch.send_signal(signal.SIGINT)
-        watch.communicate(timeout=30)
-    assert watch.returncode in (0, 130)  # Ctrl-C ends a watch: 130 when during a build
+        status = watching.interrupt()
+    assert status == EXIT_OK
 
 
 def test_a_nested_function_cannot_be_a_task(project: Project) -> None:

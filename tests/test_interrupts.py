@@ -13,6 +13,9 @@ import time
 
 import pytest
 
+from buildflow import engine
+from buildflow import events as ev
+from buildflow.errors import Interrupted
 from conftest import Project, bflow_env
 from test_runner import gone, wait_for
 
@@ -84,3 +87,31 @@ def test_ctrl_c_on_a_terminal_shows_the_cursor_again(project: Project) -> None:
     assert b"Traceback" not in screen
     assert b"interrupted" in screen
     assert gone(int(project.read("slow.pid")))
+
+
+@pytest.mark.parametrize("signum, raised", [(signal.SIGINT, KeyboardInterrupt),
+                                            (signal.SIGTERM, Interrupted)])
+def test_a_signal_as_the_build_ends_reaches_the_caller(project: Project, signum: int,
+                                                       raised: type[BaseException]) -> None:
+    """A signal that comes after the scheduler took its last message (here: while the summary
+    is reported) is raised again once the caller's handler is back, not dropped with the
+    build's queue: `bflow watch` once kept running after such a Ctrl-C."""
+    project.flowfile(FLOW.replace("sleep 30 & echo $! > slow.pid; wait", "true"))
+
+    class SignalAtTheEnd(ev.Collector):
+        def handle(self, event: ev.Event) -> None:
+            super().handle(event)
+            if isinstance(event, ev.BuildFinished):
+                signal.raise_signal(signum)
+
+    previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+    try:
+        with pytest.raises(raised):
+            engine.build(engine.load(project.root / "Flowfile"), reporter=SignalAtTheEnd())
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert sorted(project.runs()) == ["quick", "slow"]  # the build itself ran to its end
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    raise Interrupted()

@@ -303,15 +303,17 @@ def test_an_observer_that_does_not_stop_does_not_keep_the_watch_from_ending(
 # --- the real command on real events -----------------------------------------------------
 
 class Watching:
-    """A running `bflow watch --plain`, its output captured in files."""
+    """A running `bflow watch --plain` (or `command`, a script project's watch), its output
+    captured in files."""
 
-    def __init__(self, project: Project, *args: str) -> None:
+    def __init__(self, project: Project, *args: str,
+                 command: tuple[str, ...] = (sys.executable, "-m", "buildflow")) -> None:
         self.project = project
         self.out = project.root.parent / "watch.out"
         self.err = project.root.parent / "watch.err"
         with open(self.out, "w") as out, open(self.err, "w") as err:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "buildflow", "watch", "--plain", *args],
+                [*command, "watch", "--plain", *args],
                 cwd=project.root, env=bflow_env({"PYTHONFAULTHANDLER": "1"}), stdout=out,
                 stderr=err)
 
