@@ -101,12 +101,31 @@ class ForkServer:
         return answer
 
 
-def _serve() -> None:
-    # What any run of the suite imports (BFLOW_VERIFY=1 imports the whole decision).
-    import buildflow.cli
-    import buildflow.engine
-    import buildflow.fastpath.verify  # noqa: F401
+def _preload() -> None:
+    """Import every module of bflow's (and so the standard modules they import), as a run
+    may import any of them: a module a run imports itself is read, compiled and set up again
+    in every run. Then freeze what is loaded, so that no run's garbage collection walks it,
+    touching (and so copying) every page it holds. Modules that need an optional package
+    not installed (Dask) are left for the run to fail on as a fresh interpreter would."""
+    import gc
+    import importlib
+    import pkgutil
 
+    import buildflow
+
+    for module in pkgutil.walk_packages(buildflow.__path__, "buildflow."):
+        if module.name.endswith(".__main__"):  # runs the command line
+            continue
+        try:
+            importlib.import_module(module.name)
+        except ImportError:
+            pass
+    gc.collect()
+    gc.freeze()
+
+
+def _serve() -> None:
+    _preload()
     answers = sys.stdout.buffer
     answers.write(b'{"ready": true}\n')
     answers.flush()
