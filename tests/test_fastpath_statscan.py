@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import marshal
 import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,16 +20,17 @@ N = 10 * CHUNK_ROWS  # split between two processes, ten chunks
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory: pytest.TempPathFactory
-         ) -> tuple[Path, list[str], list[Row]]:
+         ) -> Iterator[tuple[Path, list[str], list[Row]]]:
     """N files, and each one's row as a proof would hold it; tests that change a file put
-    its row right again."""
+    its row right again. Removed after the module's tests, on their worker."""
     root = tmp_path_factory.mktemp("tree")
     paths = [f"d{i // 1000}/f{i:05d}" for i in range(N)]
     for directory in {p.split("/")[0] for p in paths}:
         (root / directory).mkdir()
     for path in paths:
         (root / path).write_text(path)
-    return root, paths, [_row(root / path) for path in paths]
+    yield root, paths, [_row(root / path) for path in paths]
+    shutil.rmtree(root)
 
 
 def _row(path: Path) -> Row:

@@ -41,9 +41,9 @@ def test_a_temp_file_a_killed_write_leaves_is_known_as_one(
     def killed(*args: object) -> None:
         raise OSError("killed before the rename")
 
-    monkeypatch.setattr(os, "replace", killed)
-    monkeypatch.setattr(os, "unlink", lambda path: None)  # and before the clean-up
-    with pytest.raises(OSError):
+    with monkeypatch.context() as patched, pytest.raises(OSError):
+        patched.setattr(os, "replace", killed)
+        patched.setattr(os, "unlink", lambda path: None)  # and before the clean-up
         replace_file(str(tmp_path / "file"), b"data")
     left = os.listdir(tmp_path)
     assert len(left) == 1 and is_temp_file(left[0]) and not is_temp_file("file")
