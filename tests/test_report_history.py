@@ -52,15 +52,23 @@ def critical_path(report: str) -> list[str]:
 
 
 def test_report_names_the_known_critical_path(project: Project) -> None:
+    """The path and the order of the slowest tasks are checked against what the commands
+    sleep at least and what bflow measured, not against timings a busy machine stretches."""
     project.flowfile(KNOWN)
     assert sorted(project.build("-j3")) == ["a", "b", "end", "lone", "side"]
     result = project.bflow("report")
     assert result.returncode == 0, result.stderr
     assert critical_path(result.stdout) == ["a", "b", "end"]
-    match = re.search(r"Critical path: 3 tasks, ([\d.]+)s", result.stdout)
-    assert match and 1.0 <= float(match.group(1)) < 1.4
-    slowest = result.stdout.split("Slowest tasks")[1].splitlines()[1:4]
-    assert [line.split()[-1] for line in slowest] == ["b", "a", "side"]
+    match = re.search(r"Critical path: 3 tasks, ([\d.]+)s of the build's ([\d.]+)s",
+                      result.stdout)
+    assert match and 1.0 <= float(match.group(1)) <= float(match.group(2))
+    block = result.stdout.split("Slowest tasks (time, task):\n")[1].split("\n\n")[0]
+    slowest = [(float(line.split()[0].removesuffix("s")), line.split()[1])
+               for line in block.splitlines()]
+    assert [seconds for seconds, _ in slowest] == sorted((s for s, _ in slowest), reverse=True)
+    sleeps = {"a": 0.4, "b": 0.5, "side": 0.3, "lone": 0.2, "end": 0.1}
+    assert sorted(name for _, name in slowest) == sorted(sleeps)
+    assert all(seconds >= sleeps[name] for seconds, name in slowest), slowest
 
 
 def test_the_path_goes_through_groups_and_only_what_ran(project: Project) -> None:
@@ -99,7 +107,8 @@ def test_history_counts_failures_and_retried_runs_and_medians(project: Project) 
     assert rows["broken"][1:] == ["3", "3", "0"]
     assert rows["flaky"][1:] == ["3", "0", "3"]
     assert rows["steady"][1:] == ["3", "0", "0"]
-    assert 0.2 <= float(rows["steady"][0].rstrip("s")) < 0.4
+    # The median of three runs of at least 0.2 s each: never their sum, however busy the machine.
+    assert 0.2 <= float(rows["steady"][0].rstrip("s")) < 0.6
 
 
 def test_a_build_with_nothing_to_do_is_not_recorded(project: Project) -> None:
