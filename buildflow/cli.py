@@ -11,7 +11,7 @@ import sys
 from buildflow import __version__
 from buildflow.commands import COMMANDS
 from buildflow.errors import (EXIT_BUG, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, FatalError,
-                              Interrupted, UsageError, did_you_mean)
+                              Interrupted, UsageError, did_you_mean, raise_interrupted)
 from buildflow.fastpath import cmdline
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
@@ -109,13 +109,9 @@ def _interrupt_on_sigterm() -> None:
     from buildflow.signals import SIGTERM, signal
 
     try:
-        signal(SIGTERM, _raise_interrupted)
+        signal(SIGTERM, raise_interrupted)
     except ValueError:  # not the main thread: the caller handles signals
         pass
-
-
-def _raise_interrupted(signum: int, frame: object) -> None:
-    raise Interrupted  # SIGTERM outside a build (loading, waiting for the lock) unwinds too
 
 
 def _report_bug(verbose: bool) -> int:

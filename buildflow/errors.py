@@ -53,6 +53,12 @@ class Interrupted(BaseException):
     """Raised in the main thread on SIGTERM, so it unwinds like Ctrl-C's KeyboardInterrupt."""
 
 
+def raise_interrupted(signum: int, frame: object) -> None:
+    """The SIGTERM handler outside a build (loading, waiting for the lock, a watch between
+    builds): raises `Interrupted`."""
+    raise Interrupted
+
+
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """A " (did you mean 'x'?)" suffix for a near-miss name, or an empty string."""
     folded = {candidate.lower(): candidate for candidate in candidates}

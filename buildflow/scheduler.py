@@ -193,11 +193,11 @@ class Builder:
         ended, is still on the queue: raise it again, now that the caller's handler is back,
         as if it had come a moment later. Dropped, it left `bflow watch` running."""
         late = False
-        while True:
-            try:
-                late = self.messages.get_nowait() is _INTERRUPT or late
-            except queue.Empty:
-                break
+        try:
+            while True:
+                late |= self.messages.get_nowait() is _INTERRUPT
+        except queue.Empty:
+            pass
         if late and not self.interrupted.is_set():
             raise_signal(self._signalled)
 

@@ -105,8 +105,8 @@ def _preload() -> None:
     """Import every module of bflow's (and so the standard modules they import), as a run
     may import any of them: a module a run imports itself is read, compiled and set up again
     in every run. Then freeze what is loaded, so that no run's garbage collection walks it,
-    touching (and so copying) every page it holds. Modules that need an optional package
-    not installed (Dask) are left for the run to fail on as a fresh interpreter would."""
+    touching (and so copying) every page it holds. (bflow imports optional packages, Dask's
+    or rich's, only where it uses them, so every module imports here.)"""
     import gc
     import importlib
     import pkgutil
@@ -116,10 +116,7 @@ def _preload() -> None:
     for module in pkgutil.walk_packages(buildflow.__path__, "buildflow."):
         if module.name.endswith(".__main__"):  # runs the command line
             continue
-        try:
-            importlib.import_module(module.name)
-        except ImportError:
-            pass
+        importlib.import_module(module.name)
     gc.collect()
     gc.freeze()
 

@@ -15,7 +15,7 @@ import pytest
 
 from buildflow import engine
 from buildflow import events as ev
-from buildflow.errors import Interrupted
+from buildflow.errors import Interrupted, raise_interrupted
 from conftest import Project, bflow_env
 from test_runner import gone, wait_for
 
@@ -104,14 +104,10 @@ def test_a_signal_as_the_build_ends_reaches_the_caller(project: Project, signum:
             if isinstance(event, ev.BuildFinished):
                 signal.raise_signal(signum)
 
-    previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+    previous = signal.signal(signal.SIGTERM, raise_interrupted)
     try:
         with pytest.raises(raised):
             engine.build(engine.load(project.root / "Flowfile"), reporter=SignalAtTheEnd())
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert sorted(project.runs()) == ["quick", "slow"]  # the build itself ran to its end
-
-
-def _raise_interrupted(signum: int, frame: object) -> None:
-    raise Interrupted()

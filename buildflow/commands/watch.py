@@ -10,7 +10,7 @@ from typing import Any
 
 from buildflow import reporters
 from buildflow.commands import build, invocation_dir
-from buildflow.errors import EXIT_OK, Interrupted
+from buildflow.errors import EXIT_OK, raise_interrupted
 from buildflow.model import Project
 from buildflow.watchset import WatchSet
 from buildflow.words import counted
@@ -32,7 +32,7 @@ def run(project: Project, *, poll: bool, debounce: float, targets: list[str],
         "force": force, "lock_timeout": lock_timeout, "quiet": quiet, "verbose": verbose,
         "plain": plain, "json": json, "stream": stream, "trace": trace, "report": report,
         "watching": True, "cache": cache, "executor": executor}
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous = signal.signal(signal.SIGTERM, raise_interrupted)
     source = WatchdogSource(poll=poll, warn=display.warn)
     try:
         watcher = Watcher(project, targets, source=source, status=display,
@@ -50,10 +50,6 @@ def run(project: Project, *, poll: bool, debounce: float, targets: list[str],
             from buildflow.report.page import settle
 
             settle(report)  # the watch is over: the page's last build stops reloading
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise Interrupted()
 
 
 class WatchDisplay:
