@@ -230,6 +230,26 @@ def test_a_worker_lost_mid_task_is_run_again_without_using_an_attempt(
     assert gone_soon(int(project.read("orphan.pid")), timeout=5)  # killed before the rerun
 
 
+def test_a_worker_that_is_dead_or_dying_has_its_commands_swept() -> None:
+    # A killed worker closes its connection to the scheduler before it lets go of its
+    # registry's lock, so the attempt may start again elsewhere while the lock is held: a
+    # worker the kernel is shutting down must count as dead, or its commands live on.
+    from buildflow.executors import remote
+
+    own = Path(f"/proc/{os.getpid()}/stat").read_bytes()
+    assert not remote._dead(str(os.getpid())) and not remote._ending(own)
+    head, tail = own.rsplit(b")", 1)
+    fields = tail.split()
+    fields[6] = str(int(fields[6]) | 0x4).encode()  # PF_EXITING, as /proc shows a dying one
+    assert remote._ending(head + b") " + b" ".join(fields))
+    child = os.fork()
+    if child == 0:
+        os._exit(0)
+    assert wait_for(lambda: remote._dead(str(child)), 5)  # a zombie, not yet reaped
+    os.waitpid(child, 0)
+    assert remote._dead(str(child))  # gone
+
+
 def test_an_unreachable_scheduler_stops_the_build_saying_so(project: Project) -> None:
     project.flowfile("""
         [tasks.a]

@@ -162,17 +162,28 @@ def _kill_listed(fd: int, name: str) -> None:
 
 
 def _dead(pid: str) -> bool:
-    """Whether process `pid` (a registry file's worker) has ended, a zombie included; False
-    when that cannot be told (no /proc)."""
+    """Whether process `pid` (a registry file's worker) has ended or is ending; False when
+    that cannot be told (no /proc). A killed worker closes its connection to the scheduler
+    before its registry file (its files close in order, and the registry came later), so
+    Dask can run the attempt again here while the dying worker still holds the lock."""
     if not pid.isdigit() or not os.path.isdir("/proc"):
         return False
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
-            return handle.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+            return _ending(handle.read())
     except FileNotFoundError:
         return True
-    except (OSError, IndexError):
+    except (OSError, IndexError, ValueError):
         return False
+
+
+_PF_EXITING = 0x4  # a process's flag while the kernel shuts it down (linux/sched.h)
+
+
+def _ending(stat: bytes) -> bool:
+    """Whether a process's /proc/PID/stat shows it a zombie or shutting down."""
+    fields = stat.rsplit(b")", 1)[1].split()  # after "PID (COMM)": state, ppid, ..., flags
+    return fields[0] == b"Z" or bool(int(fields[6]) & _PF_EXITING)
 
 
 def _kill_marked(mark: bytes) -> None:
