@@ -93,20 +93,31 @@ def output_globs(decl: TaskDecl, variables: Mapping[str, str]) -> list[str]:
     glob elsewhere can match once a build has found the instances."""
     values = dict(variables, task=instance_name(decl.name, "\0"),
                   **{name: "\0" for name in _SPANNING}, **{name: "*" for name in _WITHIN})
-    globs: list[str] = []
-    for template in decl.outputs:
-        path = globbing.normalize(placeholders.expand(template, values))
-        shapes: list[list[str]] = [[]]  # each a list of segments
-        for segment in path.split("/"):
-            if segment == "\0":
-                shapes = [[*shape, "**"] for shape in shapes]
-            elif "\0" in segment:
-                wild = segment.replace("\0", "*")
-                shapes = [[*shape, *extra] for shape in shapes
-                          for extra in ([wild], [wild.split("*")[0] + "*", "**",
-                                                 "*" + wild.rsplit("*")[-1]])]
-            else:
-                shapes = [[*shape, segment] for shape in shapes]
-        tail = ["**"] if template.endswith("/") else []
-        globs.extend("/".join([*shape, *tail]) for shape in shapes)
-    return globs
+    globs: dict[str, None] = {}
+    # `{dir}` and `{ext}` may also be empty (an item at the top, one without an extension),
+    # which can leave out a whole segment
+    for directory, ext in (("\0", "*"), ("", "*"), ("\0", ""), ("", "")):
+        each = {**values, "dir": directory, "ext": ext}
+        for template in decl.outputs:
+            path = globbing.normalize(placeholders.expand(template, each))
+            if path not in ("", ".", "/"):  # nothing an instance can write (the loader says)
+                globs.update(dict.fromkeys(_shapes(path, template.endswith("/"))))
+    return list(globs)
+
+
+def _shapes(path: str, directory: bool) -> list[str]:
+    """Globs for an output `path` in which "\0" stands for a part of the item that may hold
+    `/`, and `*` for one that cannot."""
+    shapes: list[list[str]] = [[]]  # each a list of segments
+    for segment in path.split("/"):
+        if segment == "\0":
+            shapes = [[*shape, "**"] for shape in shapes]
+        elif "\0" in segment:
+            wild = segment.replace("\0", "*")
+            shapes = [[*shape, *extra] for shape in shapes
+                      for extra in ([wild], [wild.split("*")[0] + "*", "**",
+                                             "*" + wild.rsplit("*")[-1]])]
+        else:
+            shapes = [[*shape, segment] for shape in shapes]
+    tail = ["**"] if directory else []
+    return ["/".join([*shape, *tail]) for shape in shapes]

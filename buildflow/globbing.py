@@ -41,8 +41,10 @@ def fixed_prefix(pattern: str) -> str:
     return "/".join(fixed)
 
 
-def _segment_regex(segment: str) -> str:
-    out = [] if segment.startswith(".") or not is_glob(segment[:1]) else [r"(?!\.)"]
+def _segment_regex(segment: str, hidden: bool = True) -> str:
+    """`hidden`: a leading wildcard matches no leading dot (`*` skips `.env`), as in a shell."""
+    out = [] if not hidden or segment.startswith(".") or not is_glob(segment[:1]) \
+        else [r"(?!\.)"]
     i = 0
     while i < len(segment):
         char = segment[i]
@@ -157,8 +159,9 @@ def match(pattern: str, disk: DiskIndex, declared: Iterable[str],
 def may_overlap(first: str, second: str) -> bool:
     """Whether some path could match both globs: decides at load which globs can match files a
     build writes that no Flowfile names (those under a directory output, `site/**`, or made by
-    a foreach over them). Exact for `**` and literal segments; two wildcard segments overlap
-    unless their fixed starts or ends differ, so it may say yes where no path fits both."""
+    a foreach over them). Exact for `**` and literal segments, but for the hidden-file rule,
+    which it leaves out; two wildcard segments overlap unless their fixed starts or ends
+    differ. So it may say yes where no path fits both, never no where one does."""
     a, b = first.split("/"), second.split("/")
 
     @lru_cache(maxsize=None)
@@ -183,7 +186,10 @@ def may_overlap(first: str, second: str) -> bool:
 def _segments_overlap(x: str, y: str) -> bool:
     if not is_glob(x) or not is_glob(y):
         literal, pattern = (x, y) if not is_glob(x) else (y, x)
-        return re.fullmatch(_segment_regex(pattern), literal) is not None
+        # The hidden-file rule left out, as between two globs: a foreach's output globs
+        # (`foreach.output_globs`) put a wildcard where a placeholder's value may start with
+        # a dot (the item `gen/.env` of `gen/.*`, written as `out/{name}`).
+        return re.fullmatch(_segment_regex(pattern, hidden=False), literal) is not None
     (start_x, end_x), (start_y, end_y) = _fixed_ends(x), _fixed_ends(y)
     return (start_x.startswith(start_y) or start_y.startswith(start_x)) and \
         (end_x.endswith(end_y) or end_y.endswith(end_x))

@@ -108,6 +108,29 @@ def test_two_dynamic_stages_build_in_one_run(project: Project) -> None:
     assert project.build() == []
 
 
+def test_a_hidden_file_an_instance_writes_can_be_read_by_name(project: Project) -> None:
+    # `copy`'s instances are known only after `gen` runs; `out/.env`, named by `use`, is one
+    # of their outputs to come even though `*` skips hidden files on disk.
+    project.flowfile("""
+        [tasks.gen]
+        cmd = "mkdir -p gen && echo secret > gen/.env && echo gen >> runs.log"
+        outputs = ["gen/"]
+
+        [tasks.copy]
+        foreach = "gen/.*"
+        cmd = "cp {item} {output} && echo copy >> runs.log"
+        outputs = ["out/{name}"]
+
+        [tasks.use]
+        cmd = "cat {input} > used.txt && echo use >> runs.log"
+        inputs = ["out/.env"]
+        outputs = ["used.txt"]
+        """)
+    assert project.build() == ["gen", "copy", "use"]
+    assert project.read("used.txt") == "secret\n"
+    assert project.build() == []
+
+
 def test_a_failing_producer_runs_none_of_its_readers(project: Project) -> None:
     project.flowfile(SITE.replace('"rm -rf site', '"test -s list.txt && rm -rf site'))
     project.write("list.txt", "")

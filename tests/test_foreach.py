@@ -1,0 +1,75 @@
+"""`foreach`: the globs that stand for every output an instance can write (what a glob elsewhere
+may match once a build has found the instances), and items found through chains of foreach
+tasks over each other's outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from buildflow import foreach, globbing
+from buildflow.flowfile import TaskDecl
+
+SEGMENTS = ["src", "sub", "a", "b.c", "x.tar.gz", "noext", "-dash"]
+PLACEHOLDERS = ["{item}", "{dir}", "{rel}", "{relstem}", "{name}", "{stem}", "{ext}", "{task}"]
+PIECES = st.sampled_from(["out", "o", ".", "-", *PLACEHOLDERS])
+
+
+@st.composite
+def items(draw: st.DrawFn) -> tuple[str, str]:
+    """A matched path and the glob that matched it: the path's first directories, then `**/*`."""
+    path = draw(st.lists(st.sampled_from(SEGMENTS), min_size=1, max_size=3))
+    fixed = draw(st.integers(0, len(path) - 1))
+    return "/".join(path), "/".join([*path[:fixed], "**", "*"])
+
+
+@st.composite
+def templates(draw: st.DrawFn) -> str:
+    """An output template: segments of literals and placeholders, maybe a directory's."""
+    segments = draw(st.lists(st.lists(PIECES, min_size=1, max_size=3).map("".join),
+                             min_size=1, max_size=3))
+    return "/".join(segments) + ("/" if draw(st.booleans()) else "")
+
+
+@st.composite
+def readers(draw: st.DrawFn, path: str) -> str:
+    """A glob another task could read `path` through: the path with some segments made
+    wildcards, or a run of them `**`."""
+    shown: list[str] = []
+    for segment in path.split("/"):
+        choice = draw(st.sampled_from([segment, "*", "*" + segment[-1:], "**"]))
+        if not (choice == "**" and shown[-1:] == ["**"]):
+            shown.append(choice)
+    return "/".join(shown)
+
+
+@given(st.lists(templates(), min_size=1, max_size=2), items(), st.data())
+def test_every_output_an_instance_writes_is_seen_by_its_output_globs(
+        outputs: list[str], item: tuple[str, str], data: st.DataObject) -> None:
+    # What another task reads, by name or by a glob, is known to come from the instances to
+    # come (their foreach is over files a build writes) only if it may overlap these globs.
+    decl = TaskDecl("t", ("true",), outputs=tuple(outputs), foreach=(item[1],))
+    globs = foreach.output_globs(decl, {})
+    written = foreach.output_paths(decl, foreach.instance_values({}, decl, item))
+    for template, path in zip(outputs, written):
+        if globbing.is_outside(path) or path in ("", "."):
+            continue  # refused by the loader
+        inside = path + "/f" if template.endswith("/") else path  # a directory's files
+        reader = data.draw(st.one_of(st.just(inside), readers(inside)))
+        if not globbing.is_glob(reader) or globbing.compile_glob(reader).match(inside):
+            assert any(globbing.may_overlap(reader, glob) for glob in globs), \
+                (template, item, reader, globs)
+
+
+def test_items_are_found_through_a_chain_of_foreach_tasks_written_in_any_order(
+        tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    for name in ("a.c", "b.c"):
+        (tmp_path / "src" / name).write_text("x")
+    to_s = TaskDecl("to_s", ("cc -S",), outputs=("build/{stem}.s",), foreach=("build/*.o",))
+    to_o = TaskDecl("to_o", ("cc -c",), outputs=("build/{stem}.o",),
+                    foreach=("src/*.c", "!src/b.c"))
+    found = foreach.find_items([to_s, to_o], {}, globbing.DiskIndex(str(tmp_path)))
+    assert found == {"to_o": [("src/a.c", "src/*.c")], "to_s": [("build/a.o", "build/*.o")]}
