@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from buildflow import globbing
 
@@ -70,3 +72,43 @@ def test_a_symlink_loop_is_listed_once(tmp_path: Path) -> None:
     os.symlink("..", tmp_path / "src" / "up")
     disk = globbing.DiskIndex(str(tmp_path))
     assert globbing.match("src/**/*.c", disk, []) == ["src/a.c"]
+
+
+NAMES = ["a", "b.c", "ab", ".h", "x.c", "a.b.c"]
+SEGMENT_GLOBS = ["*", "*.c", "a*", "?", "?.c", "[ab]*", "[!a]*", ".*", "*b*"]
+
+
+@st.composite
+def paths(draw: st.DrawFn) -> str:
+    return "/".join(draw(st.lists(st.sampled_from(NAMES), min_size=1, max_size=4)))
+
+
+@st.composite
+def globs_of(draw: st.DrawFn, path: str) -> str:
+    """A glob that may match `path`: each segment kept, made a wildcard, or taken into a `**`
+    (which may also stand for no segment)."""
+    shown = [draw(st.sampled_from([segment, "**", *SEGMENT_GLOBS]))
+             for segment in path.split("/")]
+    if draw(st.booleans()):
+        shown.insert(draw(st.integers(0, len(shown))), "**")
+    return "/".join(glob for i, glob in enumerate(shown)
+                    if not (glob == "**" and shown[i - 1:i] == ["**"]))
+
+
+@given(paths(), st.data())
+def test_two_globs_that_match_one_path_may_overlap(path: str, data: st.DataObject) -> None:
+    # Soundness is what matters: a "no" would hide a reader of files a build writes.
+    first, second = data.draw(globs_of(path)), data.draw(globs_of(path))
+    if globbing.compile_glob(first).match(path) and globbing.compile_glob(second).match(path):
+        assert globbing.may_overlap(first, second)
+        assert globbing.may_overlap(second, first)
+        assert globbing.may_overlap(path, first)  # the path read by name
+
+
+@given(paths(), st.data())
+def test_every_path_a_glob_matches_starts_with_its_fixed_prefix(path: str,
+                                                               data: st.DataObject) -> None:
+    glob = data.draw(globs_of(path))
+    prefix = globbing.fixed_prefix(glob)
+    if globbing.compile_glob(glob).match(path):
+        assert path == prefix or path.startswith(prefix + "/") or not prefix
