@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from buildflow.depfile import parse
 
 
@@ -32,3 +35,25 @@ def test_several_targets_and_glued_colon() -> None:
 
 def test_empty_file() -> None:
     assert parse("") == []
+
+
+# Names as a compiler may meet them: spaces, dollars, hashes and colons inside.
+NAMES = st.text(st.sampled_from("ab/._- $#:"), min_size=1, max_size=8).filter(
+    lambda name: not name.isspace() and not name.endswith(":"))
+
+
+def escaped(name: str) -> str:
+    """`name` as gcc writes it in a depfile."""
+    return name.replace("$", "$$").replace(" ", "\\ ").replace("#", "\\#")
+
+
+@given(st.lists(NAMES, min_size=1, max_size=6), st.lists(st.booleans(), min_size=6,
+                                                         max_size=6), st.booleans())
+def test_what_gcc_writes_reads_back_as_the_names_in_order(names: list[str], breaks: list[bool],
+                                                          phony: bool) -> None:
+    # gcc -MMD breaks long lines with a backslash; -MP adds an empty rule per header.
+    line = "out/x.o:"
+    for name, wrap in zip(names, breaks):
+        line += (" \\\n  " if wrap else " ") + escaped(name)
+    text = line + "\n" + ("".join(f"\n{escaped(name)}:\n" for name in names[1:]) if phony else "")
+    assert parse(text) == list(dict.fromkeys(names))
