@@ -28,6 +28,16 @@ def instance_values(variables: Mapping[str, str], decl: TaskDecl,
                 **placeholders.item_values(*item))
 
 
+def pattern_values(values: dict[str, str]) -> dict[str, str]:
+    """`values` for expanding an input (a glob, or a path that may read as one): the item's
+    parts and the instance's name escaped, since they name a file whatever `*`, `?` or `[` it
+    holds (`src/v[1].c`); vars stay as written, as a var may hold a glob on purpose."""
+    if not globbing.is_glob(values["task"]):  # the name holds the item
+        return values
+    return {**values, **{name: globbing.escape(values[name])
+                         for name in ("task", *_SPANNING, *_WITHIN) if name in values}}
+
+
 def output_paths(decl: TaskDecl, values: Mapping[str, str]) -> list[str]:
     return [globbing.normalize(placeholders.expand(o, values)) for o in decl.outputs]
 

@@ -31,6 +31,11 @@ def is_glob(pattern: str) -> bool:
     return _MAGIC.search(pattern) is not None
 
 
+def escape(path: str) -> str:
+    """A glob matching exactly `path`, whatever `*`, `?` or `[` its names hold (`[[]`)."""
+    return _MAGIC.sub(r"[\g<0>]", path)
+
+
 def fixed_prefix(pattern: str) -> str:
     """The leading directories of `pattern` that hold no wildcard ("" for the root)."""
     fixed: list[str] = []

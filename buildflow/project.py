@@ -228,11 +228,11 @@ class _Resolver:
         own = self.own.get(decl.name, set())
         chosen: dict[str, None] = {}
         writers: dict[str, None] = {}
+        values = foreach.pattern_values(staged.values)
         for index, raw in enumerate(staged.inputs):
             offset = index - (len(staged.inputs) - len(decl.inputs))
             where = f"tasks.{decl.name}." + (f"inputs[{offset}]" if offset >= 0 else "foreach")
-            expanded = globbing.normalize(placeholders.expand(raw.removeprefix("!"),
-                                                              staged.values))
+            expanded = globbing.normalize(placeholders.expand(raw.removeprefix("!"), values))
             if raw.startswith("!"):
                 regex = globbing.compile_glob(expanded)
                 chosen = {p: None for p in chosen if not regex.match(p)}

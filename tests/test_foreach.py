@@ -1,6 +1,6 @@
-"""`foreach`: the globs that stand for every output an instance can write (what a glob elsewhere
-may match once a build has found the instances), and items found through chains of foreach
-tasks over each other's outputs."""
+"""`foreach`: items whose names hold glob characters, the globs that stand for every output an
+instance can write (what a glob elsewhere may match once a build has found the instances), and
+items found through chains of foreach tasks over each other's outputs."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from buildflow import foreach, globbing
 from buildflow.flowfile import TaskDecl
+from conftest import Project
 
 SEGMENTS = ["src", "sub", "a", "b.c", "x.tar.gz", "noext", "-dash"]
 PLACEHOLDERS = ["{item}", "{dir}", "{rel}", "{relstem}", "{name}", "{stem}", "{ext}", "{task}"]
@@ -73,3 +74,28 @@ def test_items_are_found_through_a_chain_of_foreach_tasks_written_in_any_order(
                     foreach=("src/*.c", "!src/b.c"))
     found = foreach.find_items([to_s, to_o], {}, globbing.DiskIndex(str(tmp_path)))
     assert found == {"to_o": [("src/a.c", "src/*.c")], "to_s": [("build/a.o", "build/*.o")]}
+
+
+def test_an_item_whose_name_holds_glob_characters_is_that_file_alone(project: Project) -> None:
+    # `v[1]` is not the glob `v1`, nor `st*r` every `st...r`: each instance reads its own file,
+    # and the headers beside it through a glob with its directory in it.
+    project.flowfile("""
+        [tasks.copy]
+        foreach = "src/**/*.txt"
+        cmd = "cat {inputs} > {output} && echo {name} >> runs.log"
+        inputs = ["{dir}/*.h"]
+        outputs = ["out/{name}"]
+        """)
+    for path in ("src/v[1].txt", "src/st*r.txt", "src/q?.txt", "src/v1.txt", "src/i[2]/x.txt",
+                 "src/v1.h", "src/i[2]/x.h"):
+        project.write(path, f"{path}\n")
+    assert sorted(project.build()) == ["q?.txt", "st*r.txt", "v1.txt", "v[1].txt", "x.txt"]
+    assert project.read("out/v[1].txt") == "src/v[1].txt\nsrc/v1.h\n"
+    assert project.read("out/x.txt") == "src/i[2]/x.txt\nsrc/i[2]/x.h\n"
+    project.write("src/v[1].txt", "edited\n")
+    project.write("src/i[2]/x.h", "edited\n")
+    project.write("src/stXr.txt", "new\n")  # matched by `st*r.txt`, read by no other instance
+    assert sorted(project.build()) == ["stXr.txt", "v[1].txt", "x.txt"]
+    assert project.read("out/v[1].txt") == "edited\nsrc/v1.h\n"
+    assert project.read("out/x.txt") == "src/i[2]/x.txt\nedited\n"
+    assert project.build() == []
