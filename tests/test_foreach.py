@@ -4,14 +4,15 @@ items found through chains of foreach tasks over each other's outputs."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from buildflow import foreach, globbing
 from buildflow.flowfile import TaskDecl
-from conftest import Project
+from conftest import Project, run_bflow
 
 SEGMENTS = ["src", "sub", "a", "b.c", "x.tar.gz", "noext", "-dash"]
 PLACEHOLDERS = ["{item}", "{dir}", "{rel}", "{relstem}", "{name}", "{stem}", "{ext}", "{task}"]
@@ -99,3 +100,47 @@ def test_an_item_whose_name_holds_glob_characters_is_that_file_alone(project: Pr
     assert project.read("out/v[1].txt") == "edited\nsrc/v1.h\n"
     assert project.read("out/x.txt") == "src/i[2]/x.txt\nedited\n"
     assert project.build() == []
+
+
+# File names as users have them: spaces, quotes, shell and glob characters, non-ASCII.
+FILE_NAMES = st.text(st.sampled_from("ab. -'\"$`;&()[]{}*?\\#%é"), min_size=1, max_size=6).filter(
+    lambda name: name not in (".", "..") and not name.startswith((".", "-")))
+COPY_EACH = """
+[tasks.list]
+cmd = "printf '%s\\n' {inputs} > {output}"
+inputs = ["src/*"]
+outputs = ["list.txt"]
+
+[tasks.copy]
+foreach = "src/*"
+cmd = "printf '%s\\n' {name} >> names.log && cat {item} > {output}"
+outputs = ["out/{name}.copy"]
+"""
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(FILE_NAMES, min_size=1, max_size=5, unique=True), st.data())
+def test_any_file_name_reaches_its_commands_whole_and_rebuilds_alone(
+        names: list[str], data: st.DataObject) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        project = Project(Path(directory))
+        project.flowfile(COPY_EACH)
+        for name in names:
+            project.write(f"src/{name}", f"{name}\n")
+
+        def build_and_check() -> list[str]:
+            """Build; the names of the instances that ran, counted by what they logged."""
+            log = project.root / "names.log"
+            logged = log.read_text().splitlines() if log.exists() else []
+            assert project.bflow().returncode == 0
+            assert project.read("list.txt") == "".join(f"src/{n}\n" for n in sorted(names))
+            for name in names:
+                assert project.read(f"out/{name}.copy") == project.read(f"src/{name}")
+            return sorted(log.read_text().splitlines()[len(logged):])
+
+        assert build_and_check() == sorted(names)
+        edited = data.draw(st.lists(st.sampled_from(names), unique=True))
+        for name in edited:
+            project.write(f"src/{name}", "edited\n")
+        assert build_and_check() == sorted(edited)
+        assert run_bflow("status", "--check", cwd=project.root).returncode == 0
