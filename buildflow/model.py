@@ -120,6 +120,9 @@ class Project(NamedTuple):
     # the modules of `py` tasks, a build.py and its local imports. The caches of the loaded
     # project check them as they check the Flowfile.
     code: tuple[tuple[str, str], ...] = ()
+    # Inputs named as they are (no glob) that no task writes: sources the user keeps, even a
+    # file a task that no longer exists wrote (`prune` leaves it to them).
+    sources: frozenset[str] = frozenset()
 
     @property
     def cache_dir(self) -> str:

@@ -59,6 +59,7 @@ class _Resolver:
         # foreach tasks over files this build writes -> globs of every output they can declare
         self.templates: dict[str, list[str]] = {}
         self.code: dict[str, pytasks.Code] = {}  # py reference -> its module file and hash
+        self.sources: set[str] = set()  # inputs named as they are that no task writes
 
     def raise_problems(self) -> None:
         if self.problems:
@@ -260,6 +261,8 @@ class _Resolver:
                     self.problem(where, problem)
                 else:
                     chosen[expanded] = None
+                    if offset >= 0:  # named in `inputs`, not a foreach's match
+                        self.sources.add(expanded)
         return list(chosen), list(writers)
 
     def file_problem(self, path: str, name: str) -> str:
@@ -517,7 +520,8 @@ def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None,
                    decls=tuple(tuple(decl) for decl in flowfile.tasks if decl.name in later),
                    volatile=used_env or bool(flowfile.computed) or args is not None,
                    args=args,
-                   code=tuple(sorted({(c.path, c.digest) for c in r.code.values() if c.path})))
+                   code=tuple(sorted({(c.path, c.digest) for c in r.code.values() if c.path})),
+                   sources=frozenset(r.sources))
 
 
 def _give_args(tasks: dict[str, Task], named: list[str], words: tuple[str, ...]) -> None:

@@ -23,7 +23,19 @@ def dead_outputs(project: Project, state: State,
     files were written (as `bflow watch` keeps it) does not know them yet."""
     tasks = project.tasks
     return _outputs_on_disk(state, (name for name in state.tasks if not getattr(
-        tasks.get(name.partition(":")[0]), "expands", False)), project.graph.producer, hasher)
+        tasks.get(name.partition(":")[0]), "expands", False)), _Kept(project), hasher)
+
+
+class _Kept:
+    """The paths a build keeps whoever wrote them: declared outputs, and files a task names
+    as a source (a generated file the user now keeps by hand: `inputs = ["config.txt"]` after
+    the task that wrote it was deleted)."""
+
+    def __init__(self, project: Project) -> None:
+        self.producer, self.sources = project.graph.producer, project.sources
+
+    def __contains__(self, path: object) -> bool:
+        return path in self.producer or path in self.sources
 
 
 def _outputs_on_disk(state: State, names: Iterable[str], declared: Container[str],

@@ -1,5 +1,6 @@
 """Outputs of tasks that no longer exist are removed before a build, so globs match exactly
-what a clean build would see; edited ones are left alone."""
+what a clean build would see; edited ones are left alone, and so are those a task names as a
+source (a generated file the user keeps by hand from then on)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,53 @@ def test_an_edited_orphan_is_left_in_place(project: Project) -> None:
     assert "left build/d.out in place" in result.stderr
     assert project.read("build/d.out") == "mine now\n"
     assert project.read("site.txt") == "A\nmine now\n"
+
+
+def test_a_generated_file_named_as_a_source_is_kept_when_its_task_goes(project: Project) -> None:
+    project.flowfile("""
+        [tasks.gen]
+        cmd = "echo generated > config.txt && echo gen >> runs.log"
+        outputs = ["config.txt"]
+
+        [tasks.use]
+        cmd = "cat config.txt > used.txt && echo use >> runs.log"
+        inputs = ["config.txt"]
+        outputs = ["used.txt"]
+
+        [tasks.glob]
+        cmd = "cat {inputs} > globbed.txt && echo glob >> runs.log"
+        inputs = ["*.gen"]
+        outputs = ["globbed.txt"]
+
+        [tasks.other]
+        cmd = "echo other > other.gen && echo other >> runs.log"
+        outputs = ["other.gen"]
+        """)
+    assert sorted(project.build()) == ["gen", "glob", "other", "use"]
+    # `gen` goes: config.txt is the user's to keep now, as `use` says by naming it; `other`
+    # goes too, and other.gen, which only a glob matched, goes with it.
+    project.flowfile("""
+        [tasks.use]
+        cmd = "cat config.txt > used.txt && echo use >> runs.log"
+        inputs = ["config.txt"]
+        outputs = ["used.txt"]
+
+        [tasks.glob]
+        cmd = "cat {inputs} > globbed.txt && echo glob >> runs.log"
+        inputs = ["*.gen", "config.txt"]
+        outputs = ["globbed.txt"]
+        """)
+    dry = project.bflow("-n").stdout  # says what the build then does
+    assert "would run glob" in dry and "would run use" not in dry
+    result = project.bflow()
+    assert result.returncode == 0, result.stderr
+    assert "removed other.gen" in result.stderr and "config.txt" not in result.stderr
+    assert project.read("config.txt") == "generated\n"
+    assert project.runs()[4:] == ["glob"]  # its inputs changed; `use` read the same file
+    assert project.build() == []
+    project.write("config.txt", "by hand\n")
+    assert sorted(project.build()) == ["glob", "use"]
+    assert project.read("used.txt") == "by hand\n"
 
 
 def test_dry_run_removes_nothing(project: Project) -> None:
