@@ -51,4 +51,9 @@ def __getattr__(name: str) -> object:
         from buildflow.pyworker import Context
 
         return Context
-    raise AttributeError(name)
+    raise AttributeError(f"module 'buildflow' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The API, which `__getattr__` imports when first used (for `dir()` and completion)."""
+    return sorted(__all__)

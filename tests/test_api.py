@@ -58,3 +58,10 @@ def test_a_bad_document_is_a_flowfile_error(project: Project) -> None:
         buildflow.from_dict({"tasks": {"x": {"cmd": "true", "inputz": []}}}, root=project.root)
     assert caught.value.problems == [
         "<python>: tasks.x.inputz: unknown key (did you mean 'inputs'?)"]
+
+
+def test_the_api_is_what_dir_lists_and_a_misspelt_name_says_so() -> None:
+    assert dir(buildflow) == sorted(buildflow.__all__)
+    assert all(getattr(buildflow, name) is not None for name in buildflow.__all__)
+    with pytest.raises(AttributeError, match="module 'buildflow' has no attribute 'biuld'"):
+        buildflow.biuld  # type: ignore[attr-defined]  # noqa: B018
