@@ -140,6 +140,9 @@ class _Resolver:
             elif path == self.cache_dir or path.startswith(self.cache_dir + "/"):
                 self.problem(where, f"output '{expanded}' is inside the cache dir "
                                     f"'{self.cache_dir}'")
+            elif path == self.file:
+                self.problem(where, f"output '{expanded}' is this Flowfile: bflow reads it "
+                                    "before anything runs, and `bflow clean` would delete it")
             elif escape := self._escaping_parent(path):
                 self.problem(where, f"output '{expanded}' goes through a symlink that leaves the "
                                     f"project root (to {escape}); write outputs inside it")

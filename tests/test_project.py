@@ -260,6 +260,15 @@ def test_outputs_outside_the_root_or_in_the_cache(tmp_path: Path) -> None:
     assert "inside the cache dir '.bflow'" in found[2]
 
 
+def test_the_flowfile_is_no_task_s_output(tmp_path: Path) -> None:
+    assert problems(tmp_path, """
+        [tasks.regenerate]
+        cmd = "echo '# regenerated' >> Flowfile"
+        outputs = ["./Flowfile"]
+        """) == ["Flowfile: tasks.regenerate.outputs[0]: output './Flowfile' is this Flowfile: "
+                 "bflow reads it before anything runs, and `bflow clean` would delete it"]
+
+
 def test_an_output_inside_another_tasks_directory_output(tmp_path: Path) -> None:
     assert problems(tmp_path, """
         [tasks.file]
