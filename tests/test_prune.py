@@ -39,40 +39,33 @@ def test_an_edited_orphan_is_left_in_place(project: Project) -> None:
     assert project.read("site.txt") == "A\nmine now\n"
 
 
+READERS = """
+[tasks.use]
+cmd = "cat config.txt > used.txt && echo use >> runs.log"
+inputs = ["config.txt"]
+outputs = ["used.txt"]
+
+[tasks.glob]
+cmd = "cat {inputs} > globbed.txt && echo glob >> runs.log"
+inputs = ["*.gen", "config.txt"]
+outputs = ["globbed.txt"]
+"""
+
+
 def test_a_generated_file_named_as_a_source_is_kept_when_its_task_goes(project: Project) -> None:
-    project.flowfile("""
+    project.flowfile(READERS + """
         [tasks.gen]
         cmd = "echo generated > config.txt && echo gen >> runs.log"
         outputs = ["config.txt"]
-
-        [tasks.use]
-        cmd = "cat config.txt > used.txt && echo use >> runs.log"
-        inputs = ["config.txt"]
-        outputs = ["used.txt"]
-
-        [tasks.glob]
-        cmd = "cat {inputs} > globbed.txt && echo glob >> runs.log"
-        inputs = ["*.gen"]
-        outputs = ["globbed.txt"]
 
         [tasks.other]
         cmd = "echo other > other.gen && echo other >> runs.log"
         outputs = ["other.gen"]
         """)
     assert sorted(project.build()) == ["gen", "glob", "other", "use"]
-    # `gen` goes: config.txt is the user's to keep now, as `use` says by naming it; `other`
-    # goes too, and other.gen, which only a glob matched, goes with it.
-    project.flowfile("""
-        [tasks.use]
-        cmd = "cat config.txt > used.txt && echo use >> runs.log"
-        inputs = ["config.txt"]
-        outputs = ["used.txt"]
-
-        [tasks.glob]
-        cmd = "cat {inputs} > globbed.txt && echo glob >> runs.log"
-        inputs = ["*.gen", "config.txt"]
-        outputs = ["globbed.txt"]
-        """)
+    # `gen` goes: config.txt is the user's to keep now, as `use` and `glob` say by naming it;
+    # `other` goes too, and other.gen, which only a glob matched, goes with it.
+    project.flowfile(READERS)
     dry = project.bflow("-n").stdout  # says what the build then does
     assert "would run glob" in dry and "would run use" not in dry
     result = project.bflow()
