@@ -159,6 +159,23 @@ def test_what_is_never_cached(project: Project) -> None:
     assert sorted(found["task_finished"]) == ["always", "check", "off"]
 
 
+def test_a_task_whose_output_is_a_link_is_run_not_restored_as_a_copy(project: Project) -> None:
+    # A clean build makes `latest` a link; a copy restored in its place would not be one.
+    project.flowfile("""
+        [tasks.release]
+        cmd = "echo release >> runs.log && cp {input} v1.txt && ln -sf v1.txt latest"
+        inputs = ["in.txt"]
+        outputs = ["v1.txt", "latest"]
+        """)
+    project.write("in.txt", "1\n")
+    assert project.build() == ["release"]
+    project.write("in.txt", "2\n")
+    assert project.build() == ["release"]
+    project.write("in.txt", "1\n")
+    assert project.build() == ["release"]  # run, where a copy would have been restored
+    assert (project.root / "latest").is_symlink() and project.read("latest") == "1\n"
+
+
 def test_no_cache_and_bflow_cache_0_neither_restore_nor_store(project: Project) -> None:
     started(project)
     project.build("--no-cache")

@@ -229,6 +229,8 @@ class Cache:
             self.remote.close()
 
     def _store(self, task: Task, record: TaskRecord) -> None:
+        if any(os.path.islink(os.path.join(self.root, path)) for path in task.outputs):
+            return  # a link would come back as a copy of its file: such a task runs again
         blobs: dict[str, bytes] = {}
         outputs = []
         for path in task.outputs:
