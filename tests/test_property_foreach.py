@@ -27,7 +27,8 @@ from test_property import (FILTERS, PROPERTY_SETTINGS, build_and_count, contents
 from buildflow import engine
 
 
-ITEMS = [f"src/f{index}.txt" for index in range(4)]
+# Two items whose names hold glob characters, which name those files and nothing else.
+ITEMS = ["src/f0.txt", "src/f[1].txt", "src/f*2.txt", "src/f3.txt"]
 COMMON = "src/common.txt"
 BUILT = ("gen/", "gen2/", "site.txt")
 
