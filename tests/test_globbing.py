@@ -112,3 +112,14 @@ def test_every_path_a_glob_matches_starts_with_its_fixed_prefix(path: str,
     prefix = globbing.fixed_prefix(glob)
     if globbing.compile_glob(glob).match(path):
         assert path == prefix or path.startswith(prefix + "/") or not prefix
+
+
+GLOB_CHARACTER_PATHS = st.lists(st.text(st.sampled_from("ab.*?[]!-"), min_size=1, max_size=3),
+                                min_size=1, max_size=2).map("/".join)
+
+
+@given(GLOB_CHARACTER_PATHS, GLOB_CHARACTER_PATHS)
+def test_an_escaped_path_matches_that_path_alone(path: str, other: str) -> None:
+    glob = globbing.compile_glob(globbing.escape(path))
+    assert glob.match(path)
+    assert not glob.match(other) or other == path
