@@ -66,3 +66,17 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
 
     matches = difflib.get_close_matches(name.lower(), list(folded), n=1, cutoff=0.6)
     return f" (did you mean '{folded[matches[0]]}'?)" if matches else ""
+
+
+def did_you_mean_path(path: str, candidates: Iterable[str]) -> str:
+    """`did_you_mean` for a path, among those whose file name (its extension left out) is near
+    too: a shared `.txt` alone suggests nothing (`food.txt` is not a miss of `a.txt`)."""
+    import difflib
+    import posixpath
+
+    def stem(candidate: str) -> str:
+        return posixpath.splitext(posixpath.basename(candidate))[0].lower()
+
+    mine = stem(path)
+    return did_you_mean(path, [candidate for candidate in candidates if
+                               difflib.SequenceMatcher(None, mine, stem(candidate)).ratio() >= 0.5])

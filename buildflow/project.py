@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
 from buildflow import external, foreach, globbing, placeholders, pytasks, rootcheck, scripts
-from buildflow.errors import FlowfileError, UsageError, did_you_mean
+from buildflow.errors import FlowfileError, UsageError, did_you_mean, did_you_mean_path
 from buildflow.flowfile import Flowfile, TaskDecl
 from buildflow.graph import Graph
 from buildflow.model import NO_PATHS, Passthrough, Project, Settings, Task
@@ -281,7 +281,7 @@ class _Resolver:
         except OSError:
             if os.path.islink(full):
                 return f"input '{path}' is a symlink to '{os.readlink(full)}', which does not exist"
-            hint = did_you_mean(path, self.declared)
+            hint = did_you_mean_path(path, self.declared)
             return f"input '{path}' of task '{name}' is neither on disk nor an output of any " \
                    f"task{hint}"
         if stat.S_ISDIR(mode):

@@ -197,3 +197,12 @@ def test_a_closed_stdout_keeps_every_record_and_starts_nothing_new(project: Proj
     assert status.stdout == "three: no successful run recorded\n"
     logs = project.root / ".bflow" / "logs"
     assert not logs.exists() or list(logs.iterdir()) == []
+
+
+def test_a_hint_for_a_missing_input_needs_a_near_file_name() -> None:
+    from buildflow.errors import did_you_mean_path
+
+    assert did_you_mean_path("food.txt", ["a.txt", "out/b.txt"]) == ""  # only `.txt` in common
+    assert did_you_mean_path("gen/versoin.h", ["a.h", "gen/version.h"]) == \
+        " (did you mean 'gen/version.h'?)"
+    assert did_you_mean_path("src/Mian.c", ["src/main.c"]) == " (did you mean 'src/main.c'?)"
