@@ -44,8 +44,16 @@ def output_paths(decl: TaskDecl, values: Mapping[str, str]) -> list[str]:
 
 def match_items(decl: TaskDecl, variables: Mapping[str, str], disk: globbing.DiskIndex,
            declared: Mapping[str, str]) -> list[Item]:
-    """Sorted items of one foreach task; `!` entries remove what the entries before matched."""
-    others = [path for path, owner in declared.items() if owner != decl.name]
+    """Sorted items of one foreach task; `!` entries remove what the entries before matched.
+    Its own outputs are never its items, whether an earlier build left them on disk or not
+    (`img/*.png` writing `img/{stem}.thumb.png`)."""
+    others: list[str] = []
+    own: set[str] = set()
+    for path, owner in declared.items():
+        if owner == decl.name:
+            own.add(path)
+        else:
+            others.append(path)
     matched: dict[str, str] = {}
     for pattern in decl.foreach:
         expanded = globbing.normalize(placeholders.expand(pattern.removeprefix("!"), variables))
@@ -53,7 +61,7 @@ def match_items(decl: TaskDecl, variables: Mapping[str, str], disk: globbing.Dis
             regex = globbing.compile_glob(expanded)
             matched = {p: g for p, g in matched.items() if not regex.match(p)}
             continue
-        for path in globbing.match(expanded, disk, others):
+        for path in globbing.match(expanded, disk, others, exclude=own):
             matched.setdefault(path, expanded)
     return sorted(matched.items())
 
@@ -68,7 +76,9 @@ def find_items(decls: Sequence[TaskDecl], variables: Mapping[str, str],
                 plain.setdefault(path, decl.name)
     looping = [decl for decl in decls if decl.foreach]
     found: dict[str, list[Item]] = {decl.name: [] for decl in looping}
-    for _ in range(len(looping) + 1):  # a chain of n foreach tasks settles in n rounds
+    # A chain of n foreach tasks settles in n rounds; one whose globs may match its own
+    # outputs needs one more, to leave out those an earlier build left on disk.
+    for _ in range(2 * len(looping) + 1):
         declared = dict(plain)
         for decl in looping:
             for item in found[decl.name]:
@@ -78,9 +88,18 @@ def find_items(decls: Sequence[TaskDecl], variables: Mapping[str, str],
         if again == found:
             break
         found = again
-        if len(looping) == 1:  # its own outputs are never its items: nothing more to find
-            break
+        if len(looping) == 1 and not _may_match_own_outputs(looping[0], variables):
+            break  # nothing more to find
     return found
+
+
+def _may_match_own_outputs(decl: TaskDecl, variables: Mapping[str, str]) -> bool:
+    """Whether a foreach's globs may match files its instances write (`src/*` writing
+    `src/{name}.bak`), as far as its templates tell."""
+    globs = output_globs(decl, variables)
+    return any(globbing.may_overlap(globbing.normalize(placeholders.expand(pattern, variables)),
+                                    glob)
+               for pattern in decl.foreach if not pattern.startswith("!") for glob in globs)
 
 
 def item_of(decl: TaskDecl, variables: Mapping[str, str], path: str) -> Item:

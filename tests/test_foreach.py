@@ -102,6 +102,26 @@ def test_an_item_whose_name_holds_glob_characters_is_that_file_alone(project: Pr
     assert project.build() == []
 
 
+def test_a_foreach_whose_outputs_its_glob_matches_never_takes_them_as_items(
+        project: Project) -> None:
+    # Thumbnails beside their images: on the next build, a.thumb.png is on disk and matches
+    # `img/*.png`, but it is the task's own output, not an image to make a thumbnail of.
+    project.flowfile("""
+        [tasks.thumb]
+        foreach = "img/*.png"
+        cmd = "cp {item} {output} && echo {stem} >> runs.log"
+        outputs = ["img/{stem}.thumb.png"]
+        """)
+    project.write("img/a.png", "a\n")
+    assert project.build() == ["a"]
+    assert project.build() == []
+    project.write("img/b.png", "b\n")
+    assert project.build() == ["b"]
+    assert project.build() == []
+    assert sorted(p.name for p in (project.root / "img").iterdir()) == \
+        ["a.png", "a.thumb.png", "b.png", "b.thumb.png"]
+
+
 # File names as users have them: spaces, quotes, shell and glob characters, non-ASCII.
 FILE_NAMES = st.text(st.sampled_from("ab. -'\"$`;&()[]{}*?\\#%é"), min_size=1, max_size=6).filter(
     lambda name: name not in (".", "..") and not name.startswith((".", "-")))
