@@ -78,7 +78,9 @@ def find_items(decls: Sequence[TaskDecl], variables: Mapping[str, str],
     found: dict[str, list[Item]] = {decl.name: [] for decl in looping}
     # A chain of n foreach tasks settles in n rounds; one whose globs may match its own
     # outputs needs one more, to leave out those an earlier build left on disk.
-    for _ in range(2 * len(looping) + 1):
+    growing: set[str] = set()  # the tasks whose items the round before the last changed
+    changed: set[str] = set()  # and the last
+    for _ in range(2 * len(looping) + 2):
         declared = dict(plain)
         for decl in looping:
             for item in found[decl.name]:
@@ -86,11 +88,22 @@ def find_items(decls: Sequence[TaskDecl], variables: Mapping[str, str],
                     declared.setdefault(path, decl.name)
         again = {decl.name: match_items(decl, variables, disk, declared) for decl in looping}
         if again == found:
-            break
-        found = again
+            return found
         if len(looping) == 1 and not _may_match_own_outputs(looping[0], variables):
-            break  # nothing more to find
-    return found
+            return again  # nothing more to find
+        growing, changed = changed, {name for name in found if again[name] != found[name]}
+        found = again
+    raise Endless(sorted(growing | changed))
+
+
+class Endless(Exception):
+    """Foreach tasks whose items never settle, as each takes files another writes (`src/*`
+    writing `src/{name}.bak`, and `src/*.bak` writing `src/{name}.gz`): the names of those
+    whose items the last two rounds changed."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(names)
+        self.names = names
 
 
 def _may_match_own_outputs(decl: TaskDecl, variables: Mapping[str, str]) -> bool:

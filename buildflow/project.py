@@ -482,7 +482,14 @@ def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None,
     r = _Resolver(flowfile.path, flowfile.settings,
                   {**dict(flowfile.vars), **computed, **overrides}, hidden, args)
     r.problems += [*env_problems, *computed_problems]
-    items = foreach.find_items(flowfile.tasks, r.vars, r.disk)
+    try:
+        items = foreach.find_items(flowfile.tasks, r.vars, r.disk)
+    except foreach.Endless as endless:
+        r.problem(f"tasks.{endless.names[0]}.foreach",
+                  f"the items of foreach tasks {', '.join(endless.names)} never settle: their "
+                  "globs take files they write as items, one more generation each round; leave "
+                  "those out with a `!` entry")
+        r.raise_problems()
     staged: dict[str, list[_Staged]] = {}
     for decl in flowfile.tasks:
         r.check_placeholders(decl)

@@ -122,6 +122,29 @@ def test_a_foreach_whose_outputs_its_glob_matches_never_takes_them_as_items(
         ["a.png", "a.thumb.png", "b.png", "b.thumb.png"]
 
 
+def test_foreach_tasks_that_take_each_other_s_outputs_without_end_are_an_error(
+        project: Project) -> None:
+    project.flowfile("""
+        [tasks.bak]
+        foreach = "src/*"
+        cmd = "cp {item} {output} && echo bak >> runs.log"
+        outputs = ["src/{name}.bak"]
+
+        [tasks.zip]
+        foreach = "src/*.bak"
+        cmd = "gzip -c {item} > {output} && echo zip >> runs.log"
+        outputs = ["src/{name}.gz"]
+        """)
+    project.write("src/a", "a\n")
+    result = project.bflow()
+    assert result.returncode == 2 and project.runs() == []
+    assert "tasks.bak.foreach: the items of foreach tasks bak, zip never settle" in result.stderr
+    text = project.read("Flowfile").replace('"src/*"', '["src/*", "!src/*.gz"]')
+    project.write("Flowfile", text)
+    assert sorted(project.build()) == ["bak", "zip"]
+    assert project.build() == []
+
+
 # File names as users have them: spaces, quotes, shell and glob characters, non-ASCII.
 FILE_NAMES = st.text(st.sampled_from("ab. -'\"$`;&()[]{}*?\\#%é"), min_size=1, max_size=6).filter(
     lambda name: name not in (".", "..") and not name.startswith((".", "-")))
