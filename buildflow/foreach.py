@@ -77,9 +77,10 @@ def find_items(decls: Sequence[TaskDecl], variables: Mapping[str, str],
     looping = [decl for decl in decls if decl.foreach]
     found: dict[str, list[Item]] = {decl.name: [] for decl in looping}
     # A chain of n foreach tasks settles in n rounds; one whose globs may match its own
-    # outputs needs one more, to leave out those an earlier build left on disk.
-    growing: set[str] = set()  # the tasks whose items the round before the last changed
-    changed: set[str] = set()  # and the last
+    # outputs needs one more, to leave out those an earlier build left on disk. A lone one
+    # whose globs cannot match them has nothing more to find after the first.
+    at_once = len(looping) == 1 and not _may_match_own_outputs(looping[0], variables)
+    changed: list[set[str]] = []  # by round, the tasks whose items it changed
     for _ in range(2 * len(looping) + 2):
         declared = dict(plain)
         for decl in looping:
@@ -87,13 +88,11 @@ def find_items(decls: Sequence[TaskDecl], variables: Mapping[str, str],
                 for path in output_paths(decl, instance_values(variables, decl, item)):
                     declared.setdefault(path, decl.name)
         again = {decl.name: match_items(decl, variables, disk, declared) for decl in looping}
-        if again == found:
-            return found
-        if len(looping) == 1 and not _may_match_own_outputs(looping[0], variables):
-            return again  # nothing more to find
-        growing, changed = changed, {name for name in found if again[name] != found[name]}
+        if again == found or at_once:
+            return again
+        changed.append({name for name in found if again[name] != found[name]})
         found = again
-    raise Endless(sorted(growing | changed))
+    raise Endless(sorted(set().union(*changed[-2:])))
 
 
 class Endless(Exception):

@@ -230,7 +230,7 @@ def test_a_worker_lost_mid_task_is_run_again_without_using_an_attempt(
     assert gone_soon(int(project.read("orphan.pid")), timeout=5)  # killed before the rerun
 
 
-def test_a_worker_that_is_dead_or_dying_has_its_commands_swept() -> None:
+def test_a_worker_shutting_down_counts_as_dead_to_the_sweep() -> None:
     # A killed worker closes its connection to the scheduler before it lets go of its
     # registry's lock, so the attempt may start again elsewhere while the lock is held: a
     # worker the kernel is shutting down must count as dead, or its commands live on.
