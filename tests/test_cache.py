@@ -79,17 +79,25 @@ def test_a_clean_build_restores_everything_and_the_next_build_does_nothing(
     assert project.build("--plain") == []
 
 
-def test_restored_output_keeps_its_executable_bit_and_its_log(project: Project) -> None:
-    started(project, FLOW + TOOL)
+def test_restored_output_keeps_its_mode_and_its_log(project: Project) -> None:
+    started(project, FLOW + TOOL + """
+[tasks.sealed]
+cmd = "echo sealed >> runs.log && cp {input} {output} && chmod 440 {output}"
+inputs = ["tool.sh"]
+outputs = ["sealed.txt"]
+""")
     project.build()
+    built = {path: os.stat(project.root / path).st_mode & 0o777
+             for path in ("bin/tool", "site.txt", "sealed.txt")}
+    assert built["sealed.txt"] == 0o440
     assert project.bflow("clean").returncode == 0
     result = project.bflow("--plain")
     assert result.returncode == 0 and "restored tool" in result.stdout, result.stdout
+    assert "restored sealed" in result.stdout
     assert "shouting a" in result.stdout  # the log is replayed
-    assert os.access(project.root / "bin/tool", os.X_OK)
-    assert not os.access(project.root / "site.txt", os.X_OK)
+    assert {path: os.stat(project.root / path).st_mode & 0o777 for path in built} == built
     assert "shouting b" in project.bflow("log", "shout:src/b.txt").stdout
-    assert project.runs().count("tool") == 1
+    assert project.runs().count("tool") == project.runs().count("sealed") == 1
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")

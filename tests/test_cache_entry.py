@@ -14,12 +14,15 @@ from buildflow.model import Task
 SHA = "ab" * 32
 TASK = Task(name="cc", base="cc", commands=("cc",), outputs=("out/a.o", "out/b.o"),
             depfile="out/a.d")
-ENTRY = Entry((Blob("out/a.o", SHA, 10), Blob("out/b.o", SHA, 0, executable=True)),
+ENTRY = Entry((Blob("out/a.o", SHA, 10, mode=0o444), Blob("out/b.o", SHA, 0, executable=True)),
               Blob("out/a.d", SHA, 3), None)
 
 
 def test_an_entry_reads_back_as_written() -> None:
     assert decode_entry(ENTRY.encode(), TASK) == ENTRY
+    # A blob without a mode of its own is written as entries were before modes were kept.
+    assert json.loads(ENTRY.encode())["entry"] == [["out/a.o", SHA, 10, False, 0o444],
+                                                   ["out/b.o", SHA, 0, True]]
     assert ENTRY.blobs() == (*ENTRY.outputs, ENTRY.depfile)
 
 
@@ -45,7 +48,10 @@ def raw(**changes: object) -> bytes:
     raw(entry=[["out/a.o", SHA, True, False], ["out/b.o", SHA, 1, False]]),
     raw(entry=[["out/a.o", SHA, 1, 0], ["out/b.o", SHA, 1, False]]),
     raw(log=["log", SHA, 1]),
-], ids=range(13))
+    raw(depfile=["out/a.d", SHA, 1, False, 0o4755]),  # a set-user-ID bit is never restored
+    raw(depfile=["out/a.d", SHA, 1, False, True]),
+    raw(depfile=["out/a.d", SHA, 1, False, 0o644, 1]),
+], ids=range(16))
 def test_anything_but_an_entry_for_the_tasks_own_outputs_is_damaged(data: bytes) -> None:
     with pytest.raises(Damaged):
         decode_entry(data, TASK)

@@ -1,5 +1,6 @@
 """What the cache stores under an action key, as JSON: an entry (the outputs' blobs, with
-their size and executable bit, the depfile's and the saved log's), or, for a task with a
+their size, executable bit and any mode the command set itself, the depfile's and the saved
+log's), or, for a task with a
 depfile, a manifest that names the depfile inputs whose hashes complete the key.
 
 An entry read back is checked before anything is written from it: well formed, and naming
@@ -23,12 +24,20 @@ class Damaged(Exception):
 
 
 class Blob(NamedTuple):
-    """One file of an entry: where it goes (root-relative), its content's SHA-256 and size."""
+    """One file of an entry: where it goes (root-relative), its content's SHA-256 and size.
+    `mode` holds permission bits the command chose (a `chmod 444`); None when the file has
+    what the umask gives a new file, plain or executable, so that it comes back with what
+    the restoring user's umask gives."""
 
     path: str
     sha256: str
     size: int
     executable: bool = False
+    mode: int | None = None
+
+    def encode(self) -> list[object]:
+        """As a JSON list; four items when `mode` is None, as entries without modes were."""
+        return list(self) if self.mode is not None else list(self[:4])
 
 
 class Entry(NamedTuple):
@@ -40,9 +49,9 @@ class Entry(NamedTuple):
         return (*self.outputs, *(b for b in (self.depfile, self.log) if b is not None))
 
     def encode(self) -> bytes:
-        return json.dumps({"entry": [list(blob) for blob in self.outputs],
-                           "depfile": None if self.depfile is None else list(self.depfile),
-                           "log": None if self.log is None else list(self.log)},
+        return json.dumps({"entry": [blob.encode() for blob in self.outputs],
+                           "depfile": None if self.depfile is None else self.depfile.encode(),
+                           "log": None if self.log is None else self.log.encode()},
                           separators=(",", ":")).encode()
 
 
@@ -88,9 +97,10 @@ def _optional(raw: object) -> Blob | None:
 
 
 def _blob(raw: object) -> Blob:
-    if not (isinstance(raw, list) and len(raw) == 4 and isinstance(raw[0], str)
+    if not (isinstance(raw, list) and len(raw) in (4, 5) and isinstance(raw[0], str)
             and is_sha256(raw[1]) and type(raw[2]) is int and raw[2] >= 0
-            and isinstance(raw[3], bool)):
+            and isinstance(raw[3], bool)
+            and (len(raw) == 4 or type(raw[4]) is int and 0 <= raw[4] <= 0o777)):
         raise Damaged(f"not a blob: {raw!r:.80}")
     return Blob(*raw)
 

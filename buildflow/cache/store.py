@@ -182,8 +182,9 @@ class Cache:
             contents.append(data)
         files = entry.outputs + ((entry.depfile,) if entry.depfile is not None else ())
         for blob, data in zip(files, contents):
-            replace_file(os.path.join(self.root, blob.path), data,
-                         mode=self._modes[blob.executable], sync=False)  # as a command writes
+            mode = self._modes[blob.executable] if blob.mode is None else blob.mode
+            replace_file(os.path.join(self.root, blob.path), data, mode=mode,
+                         sync=False)  # as the command wrote it
         return contents[-1] if entry.log is not None else None
 
     def _hash(self, path: str) -> str:
@@ -234,18 +235,18 @@ class Cache:
         blobs: dict[str, bytes] = {}
         outputs = []
         for path in task.outputs:
-            data, executable = self._read(path, record.outputs.get(path))
+            data, mode = self._read(path, record.outputs.get(path))
             if data is None:
                 return  # changed since the run: not what the record says it made
-            outputs.append(self._blob_of(path, data, executable, blobs))
+            outputs.append(self._blob_of(path, data, blobs, mode))
         depfile = None
         if task.depfile:
             data, _ = self._read(task.depfile)
             if data is not None:
-                depfile = self._blob_of(task.depfile, data, False, blobs)
+                depfile = self._blob_of(task.depfile, data, blobs)
         log, _ = self._read(log_path(self.cache_dir, task.name))
         entry = Entry(tuple(outputs), depfile,
-                      None if log is None else self._blob_of("", log, False, blobs))
+                      None if log is None else self._blob_of("", log, blobs))
         key = action_key(self.root, record.action, record.inputs, task.outputs)
         entries = {key: entry.encode()}
         if task.depfile:
@@ -263,27 +264,29 @@ class Cache:
             for entry_key, data in entries.items():
                 self.remote.put("ac", entry_key, data)
 
-    def _read(self, path: str, xxh3: str | None = None) -> tuple[bytes | None, bool]:
-        """A file's bytes and whether it is executable; None when it is missing or (with
-        `xxh3`) its content is no longer the one recorded."""
+    def _read(self, path: str, xxh3: str | None = None) -> tuple[bytes | None, int]:
+        """A file's bytes and permission bits; None when it is missing or (with `xxh3`) its
+        content is no longer the one recorded."""
         try:
             with open(os.path.join(self.root, path), "rb") as handle:
                 data = handle.read()
-                executable = bool(os.fstat(handle.fileno()).st_mode & 0o100)
+                mode = os.fstat(handle.fileno()).st_mode & 0o777
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            return None, False
+            return None, 0
         if xxh3 is not None:
             from buildflow.contents import new_hash
 
             if new_hash(data).hexdigest() != xxh3:
-                return None, False
-        return data, executable
+                return None, 0
+        return data, mode
 
-    def _blob_of(self, path: str, data: bytes, executable: bool,
-                 blobs: dict[str, bytes]) -> Blob:
+    def _blob_of(self, path: str, data: bytes, blobs: dict[str, bytes],
+                 mode: int | None = None) -> Blob:
         sha256 = hashlib.sha256(data).hexdigest()
         blobs[sha256] = data
-        return Blob(path, sha256, len(data), executable)
+        if mode is None or mode in self._modes:  # what the umask gives: the restorer's will do
+            return Blob(path, sha256, len(data), mode == self._modes[1])
+        return Blob(path, sha256, len(data), bool(mode & 0o100), mode)
 
     def close(self) -> None:
         if self._storer is not None:
