@@ -58,7 +58,7 @@ class _Resolver:
         self.args = placeholders.ARGS_SLOT if args else ""
         # foreach tasks over files this build writes -> globs of every output they can declare
         self.templates: dict[str, list[str]] = {}
-        self.code: dict[str, pytasks.Code] = {}  # py reference -> its module file and hash
+        self.code: dict[str, pytasks.Code] = {}  # py reference -> its module files and hashes
         self.sources: set[str] = set()  # inputs named as they are that no task writes
 
     def raise_problems(self) -> None:
@@ -530,7 +530,7 @@ def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None,
                    decls=tuple(tuple(decl) for decl in flowfile.tasks if decl.name in later),
                    volatile=used_env or bool(flowfile.computed) or args is not None,
                    args=args,
-                   code=tuple(sorted({(c.path, c.digest) for c in r.code.values() if c.path})),
+                   code=tuple(sorted({file for c in r.code.values() for file in c.files})),
                    sources=frozenset(r.sources))
 
 

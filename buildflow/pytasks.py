@@ -1,5 +1,6 @@
 """`py = "module:function"` at load: import the module as a worker will, check the function,
-and hash the module's file, which is part of the task's action (SPEC §1 "Python tasks").
+and hash the module's file and the project's modules that importing it imported, which are
+part of the task's action (SPEC §1 "Python tasks").
 
 The import happens in bflow's own process, once per load (the project cache spares it on
 later builds), so a reference that cannot work is a load error naming the task, as a misspelt
@@ -24,73 +25,91 @@ DECLARED: dict[str, Callable[..., object]] = {}
 
 
 class Code(NamedTuple):
-    """What a reference resolved to: the module's file and its content hash, or the problem
-    (file and hash then empty)."""
+    """What a reference resolved to: its module's file and the project's modules it imports,
+    each with its content hash, and one digest of them all for the action; or the problem
+    (files and digest then empty)."""
 
-    path: str = ""
+    files: tuple[tuple[str, str], ...] = ()
     digest: str = ""
     problem: str = ""
 
 
 @contextmanager
-def imported_from(root: str) -> Iterator[None]:
+def imported_from(root: str) -> Iterator[dict[str, object]]:
     """The project root first on `sys.path`, as a worker has it, for the time of an import;
     the modules of the project that import adds are forgotten afterwards, so the next load
     (of this project after an edit, or of another project with a module of the same name)
-    imports them afresh rather than find these."""
+    imports them afresh rather than find these. Yields the modules imported, by name, filled
+    in as the import ends."""
     before = set(sys.modules)
+    imported: dict[str, object] = {}
     sys.path.insert(0, root)
     try:
-        yield
+        yield imported
     finally:
+        imported.update((name, sys.modules[name]) for name in set(sys.modules) - before)
         try:
             sys.path.remove(root)
         except ValueError:
             pass
         prefix = os.path.join(os.path.realpath(root), "")
-        for name in set(sys.modules) - before:
-            path = getattr(sys.modules[name], "__file__", None)
+        for name, module in imported.items():
+            path = getattr(module, "__file__", None)
             if isinstance(path, str) and os.path.realpath(path).startswith(prefix):
                 del sys.modules[name]
 
 
-def find(reference: str, root: str) -> tuple[Callable[..., object] | None, str]:
-    """The function `reference` names, imported with `root` first on `sys.path`, and the file
-    of the module that defines it; or None and the problem that stops it: the module does
-    not import, has no such name, or it is no function."""
+def find(reference: str, root: str) -> tuple[Callable[..., object] | None, str, list[str]]:
+    """The function `reference` names, imported with `root` first on `sys.path`, the file of
+    the module that defines it, and the files of the project's modules imported with it (for
+    a build script's function, every one the script imported); or None and the problem that
+    stops it: the module does not import, has no such name, or it is no function."""
     module_name, _, name = reference.partition(":")
     function = DECLARED.get(reference)
+    from buildflow.scripts import local_modules
+
     try:
-        with imported_from(root):
+        with imported_from(root) as imported:
             if function is None:
                 function = getattr(importlib.import_module(module_name), name, None)
                 if function is None:
                     names = [n for n in vars(sys.modules[module_name]) if not n.startswith("_")]
                     return None, f"module '{module_name}' has no function '{name}'" \
-                                 f"{did_you_mean(name, names)}"
+                                 f"{did_you_mean(name, names)}", []
             defining = sys.modules.get(getattr(function, "__module__", None) or module_name)
     except BaseException as exc:  # noqa: BLE001 - any failure of the user's module, even exit()
         if isinstance(exc, KeyboardInterrupt):
             raise
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        return None, f"cannot import '{module_name}': {last}"
+        return None, f"cannot import '{module_name}': {last}", []
     if not callable(function):
-        return None, f"'{reference}' is a {type(function).__name__}, not a function"
-    return function, getattr(defining, "__file__", None) or ""
+        return None, f"'{reference}' is a {type(function).__name__}, not a function", []
+    helpers = local_modules(root, sys.modules if reference in DECLARED else imported)
+    return function, getattr(defining, "__file__", None) or "", helpers
 
 
 def code_of(reference: str, root: str) -> Code:
-    """The file of the module that defines the function `reference` names, with its content
-    hash; a change to that file re-runs the task. Other files it imports are not hashed."""
-    function, found = find(reference, root)
+    """The files of the function `reference` names: its module's and those of the project's
+    modules imported with it, with their content hashes; a change to any re-runs the task.
+    The digest is the module's own hash when it imports none, else one hash of them all by
+    their paths from the root (the same in another checkout)."""
+    function, found, helpers = find(reference, root)
     if function is None:
         return Code(problem=found)
     if not found or not os.path.isfile(found):
         return Code(problem=f"'{reference}': cannot find the file that defines it")
-    from buildflow.contents import hash_regular_file
+    from buildflow.contents import hash_regular_file, new_hash
 
-    try:
-        digest, _ = hash_regular_file(found)
-    except OSError as exc:
-        return Code(problem=f"'{reference}': cannot read {found}: {exc.strerror}")
-    return Code(os.path.realpath(found), digest)
+    found = os.path.realpath(found)
+    files = []
+    for path in [found, *sorted(set(helpers) - {found})]:
+        try:
+            files.append((path, hash_regular_file(path)[0]))
+        except OSError as exc:
+            return Code(problem=f"'{reference}': cannot read {path}: {exc.strerror}")
+    if len(files) == 1:
+        return Code(tuple(files), files[0][1])
+    real_root = os.path.realpath(root)
+    combined = new_hash("\0".join(f"{os.path.relpath(path, real_root)}\0{digest}"
+                                   for path, digest in files).encode())
+    return Code(tuple(files), combined.hexdigest())

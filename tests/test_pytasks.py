@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import Project, bflow_env
 
 TOOLS = '''
@@ -90,6 +91,41 @@ def test_a_function_runs_and_is_up_to_date_until_its_module_or_vars_change(proje
     assert sorted(project.build("LEVEL=2")) == ["up:a.txt", "up:b.txt"]
     assert "up:a.txt: vars changed" in project.bflow("status").stdout
     assert "upper up:a.txt a.txt" in project.bflow("log", "up:a.txt").stdout
+
+
+@pytest.mark.output_cache
+def test_an_edit_of_a_project_module_the_function_s_module_imports_re_runs_it(
+        project: Project, tmp_path_factory: pytest.TempPathFactory) -> None:
+    def write_project(where: Project) -> None:
+        where.write("in.txt", "x")
+        where.write("tools/__init__.py", "")
+        where.write("tools/render.py", "from tools import fmt\n\ndef render(ctx):\n"
+                                       "    open('runs.log', 'a').write('render\\n')\n"
+                                       "    open(ctx.output, 'w').write(fmt.shout('hi'))\n")
+        where.write("tools/fmt.py", "from tools.deep import MARK\n\ndef shout(text):\n"
+                                    "    return text.upper() + MARK\n")
+        where.write("tools/deep.py", "MARK = '!'\n")
+        where.write("tools/unused.py", "MARK = '?'\n")
+        where.flowfile("""
+            [tasks.render]
+            py = "tools.render:render"
+            inputs = ["in.txt"]
+            outputs = ["out.txt"]
+            """)
+
+    write_project(project)
+    assert project.build() == ["render"] and project.read("out.txt") == "HI!"
+    project.write("tools/unused.py", "MARK = '??'\n")  # imported by nothing
+    assert project.build() == []
+    project.write("tools/deep.py", "MARK = '!!'\n")  # imported by a module it imports
+    assert project.build() == ["render"] and project.read("out.txt") == "HI!!"
+    assert project.build() == []
+    # The action names the modules by their paths in the project: another checkout of it
+    # restores from the output cache.
+    clone = Project(tmp_path_factory.mktemp("clone"))
+    write_project(clone)
+    clone.write("tools/deep.py", "MARK = '!!'\n")
+    assert clone.build() == [] and clone.read("out.txt") == "HI!!"
 
 
 def test_ctx_holds_the_instance_its_paths_vars_and_env(project: Project) -> None:
