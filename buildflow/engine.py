@@ -11,7 +11,6 @@ from buildflow.cache import open_cache
 from buildflow.conditions import Gate
 from buildflow.errors import EXIT_OK
 from buildflow.executors import Executor, open_executor
-from buildflow.fs import LocalFileSystem
 from buildflow.hashing import Hasher
 from buildflow.lock import ProjectLock
 from buildflow.model import Project
@@ -31,11 +30,11 @@ def selected(project: Project, targets: Iterable[str] = (), cwd: str | None = No
 
 def open_state(project: Project, warn: ev.Reporter | None = None) -> State:
     return State(os.path.join(project.cache_dir, "state"),
-                 warn.warn if warn else lambda _: None).load()
+                 warn.warn if warn else lambda _: None, project.fs).load()
 
 
 def hasher_for(project: Project, state: State) -> Hasher:
-    return Hasher(LocalFileSystem(project.root), state.stats)
+    return Hasher(project.disk(), state.stats)
 
 
 def as_built(project: Project) -> tuple[Project, State]:
@@ -73,8 +72,10 @@ def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = N
                            force=force)
     if dry_run:
         return _dry_run(project, targets, cwd, options, reporter)
-    lock = ProjectLock(os.path.join(project.cache_dir, "lock"))
-    lock.acquire(lock_timeout, getattr(reporter, "note", reporter.warn))
+    # A disk in memory (a test's) is this process's alone: nothing to lock against.
+    lock = ProjectLock(os.path.join(project.cache_dir, "lock")) if project.fs is None else None
+    if lock is not None:
+        lock.acquire(lock_timeout, getattr(reporter, "note", reporter.warn))
     try:
         state = open_state(project, reporter)
         # Repeat: a removed output can end instances of a foreach over it, and so on down.
@@ -98,7 +99,8 @@ def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = N
         result.project, result.selected, result.state = project, names, state
         return result
     finally:
-        lock.release()
+        if lock is not None:
+            lock.release()
 
 
 def _dry_run(project: Project, targets: list[str], cwd: str | None, options: BuildOptions,

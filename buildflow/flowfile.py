@@ -24,6 +24,8 @@ from buildflow.typecheck import Checker, type_name
 if TYPE_CHECKING:
     from typing import Any
 
+    from buildflow.fs import FileSystem
+
 TASK_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/+@]*\Z")
 
 
@@ -69,11 +71,15 @@ def find_flowfile(start: str) -> str:
     return found
 
 
-def read_toml(path: str) -> dict[str, Any]:
+def read_toml(path: str, fs: FileSystem | None = None) -> dict[str, Any]:
+    """The Flowfile at `path` as TOML, read from `fs` (by default the real disk)."""
     name = os.path.basename(path)
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        if fs is not None:
+            data = fs.read(path)
+        else:
+            with open(path, "rb") as handle:
+                data = handle.read()
     except OSError as exc:
         raise UsageError(f"{path}: cannot read the Flowfile: {exc.strerror or exc}") from None
     if sys.version_info >= (3, 11):
@@ -328,9 +334,9 @@ def _parse_vars(raw: Any, check: Checker) -> tuple[tuple[tuple[str, str], ...],
     return tuple(plain), tuple(computed)
 
 
-def load(path: str) -> Flowfile:
-    """The Flowfile at `path`, an absolute path."""
-    return parse(path, read_toml(path))
+def load(path: str, fs: FileSystem | None = None) -> Flowfile:
+    """The Flowfile at `path`, an absolute path (on `fs`, by default the real disk)."""
+    return parse(path, read_toml(path, fs))
 
 
 def resolve_path(file: str | os.PathLike[str] | None, directory: str | None) -> str:

@@ -1,9 +1,10 @@
 """The disk as the engine sees it: one small interface (stat, hash, read, append, replace,
 list, now), and the real implementation.
 
-Hashing, the state log and depfile reading go through it, so a test runs them on an in-memory
-disk with a clock it sets (`tests/memfs.py`), counts reads or injects a full disk, without
-touching the engine and without waiting for real time to pass. `replace_file` is the one way
+The loader (the Flowfile, directory listings for globs, what an input is), hashing, the state
+log and depfile reading go through it, so a test runs them on an in-memory disk with a clock
+it sets (`tests/memfs.py`), counts reads or injects a full disk, without touching the engine
+and without waiting for real time to pass. `replace_file` is the one way
 a file is written whole (a temp file, fsync, a rename; `replace_file_from` takes the chunks
 as they are made, for a file too large to hold whole); modules outside the engine (the fast
 path, the output cache, the reports) call it directly.
@@ -15,8 +16,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable
-from typing import NamedTuple, Protocol
-from buildflow.contents import CHUNK, hash_regular_file
+from typing import BinaryIO, NamedTuple, Protocol
 
 
 class Stat(NamedTuple):
@@ -54,14 +54,37 @@ class FileSystem(Protocol):
         """`path` (made, with its directory, when missing) cut to its first `keep` bytes, open
         for appending."""
 
-    def replace(self, path: str, chunks: Iterable[bytes]) -> None:
+    def replace(self, path: str, chunks: Iterable[bytes], *, sync: bool = True) -> None:
         """Write `path` whole from `chunks`, taken one at a time: a reader, or a crash, finds
-        the old file or the new one."""
+        the old file or the new one (`sync`: even after a power cut)."""
 
     def list_tree(self, path: str) -> list[str]:
         """Every file below a directory, as sorted paths relative to it."""
 
+    def list_dir(self, path: str) -> list[tuple[str, bool]]:
+        """A directory's entries, each as its name and whether it is a directory (through a
+        link). Raises OSError when `path` cannot be listed."""
+
+    def real_path(self, path: str) -> str:
+        """`path` as an absolute path with every symlink on the way resolved."""
+
+    def link_target(self, path: str) -> str | None:
+        """What the symlink at `path` points to; None when no symlink is there."""
+
     def make_dirs(self, path: str) -> None: ...
+
+    def open_scratch(self, path: str) -> BinaryIO:
+        """`path` (made, with its directory, when missing) emptied and open for writing,
+        unbuffered: a command's output goes there as it comes."""
+
+    def read_tail(self, path: str, limit: int) -> tuple[int, bytes]:
+        """A file's size and its last `limit` bytes, read without reading the rest."""
+
+    def rename(self, path: str, to: str) -> None: ...
+
+    def remove(self, path: str) -> bool:
+        """Delete a file, a link (never followed) or a whole directory, only inside the root;
+        whether anything was there to remove."""
 
     def now_ns(self) -> int: ...
 
@@ -97,7 +120,7 @@ class LocalFileSystem:
     def __init__(self, root: str) -> None:
         self.root = root
         self._prefix = os.path.join(root, "")  # joined by hand: posixpath.join, per path
-        self._local = threading.local()  # a read buffer per thread: workers hash too
+        self._local = threading.local()
 
     def _abs(self, path: str) -> str:
         return path if path.startswith("/") else self._prefix + path
@@ -110,10 +133,14 @@ class LocalFileSystem:
         return _stat(st)
 
     def read_hash(self, path: str) -> tuple[Stat, str]:
-        buffer = getattr(self._local, "buffer", None)
-        if buffer is None:
-            buffer = self._local.buffer = bytearray(CHUNK)
-        digest, st = hash_regular_file(self._abs(path), buffer)
+        local = self._local  # a read buffer per thread: workers hash too
+        try:
+            buffer, hash_file = local.buffer, local.hash_file
+        except AttributeError:  # imported here: the loader lists through this class, hashing nothing
+            from buildflow.contents import CHUNK, hash_regular_file
+
+            buffer, hash_file = local.buffer, local.hash_file = bytearray(CHUNK), hash_regular_file
+        digest, st = hash_file(self._abs(path), buffer)
         return _stat(st), digest
 
     def read(self, path: str) -> bytes:
@@ -123,8 +150,8 @@ class LocalFileSystem:
     def append(self, path: str, keep: int) -> AppendFile:
         return LocalAppendFile(self._abs(path), keep)
 
-    def replace(self, path: str, chunks: Iterable[bytes]) -> None:
-        replace_file_from(self._abs(path), chunks)
+    def replace(self, path: str, chunks: Iterable[bytes], *, sync: bool = True) -> None:
+        replace_file_from(self._abs(path), chunks, sync=sync)
 
     def list_tree(self, path: str) -> list[str]:
         base = self._abs(path)
@@ -135,10 +162,44 @@ class LocalFileSystem:
                 found.append(name if rel == "." else f"{rel}/{name}".replace(os.sep, "/"))
         return sorted(found)
 
+    def list_dir(self, path: str) -> list[tuple[str, bool]]:
+        with os.scandir(self._abs(path)) as entries:
+            return [(entry.name, _is_dir(entry)) for entry in entries]
+
+    def real_path(self, path: str) -> str:
+        return os.path.realpath(self._abs(path))
+
+    def link_target(self, path: str) -> str | None:
+        try:
+            return os.readlink(self._abs(path))
+        except OSError:
+            return None
+
     def make_dirs(self, path: str) -> None:
         target = self._abs(path)
         if not os.path.isdir(target):  # one stat, where makedirs would raise and catch
             os.makedirs(target, exist_ok=True)
+
+    def open_scratch(self, path: str) -> BinaryIO:
+        target = self._abs(path)
+        try:
+            return open(target, "wb", buffering=0)
+        except FileNotFoundError:  # the directory is made when missing, not probed each time
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            return open(target, "wb", buffering=0)
+
+    def read_tail(self, path: str, limit: int) -> tuple[int, bytes]:
+        with open(self._abs(path), "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > limit:
+                handle.seek(size - limit)
+            return size, handle.read(limit)
+
+    def rename(self, path: str, to: str) -> None:
+        os.replace(self._abs(path), self._abs(to))
+
+    def remove(self, path: str) -> bool:
+        return remove_owned(self.root, path)
 
     def now_ns(self) -> int:
         return time.time_ns()
@@ -220,6 +281,13 @@ def replace_file_from(path: str, chunks: Iterable[bytes], *, mode: int | None = 
         except OSError:
             pass
         raise
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:  # a link into a directory that cannot be searched
+        return False
 
 
 def _stat(st: os.stat_result) -> Stat:

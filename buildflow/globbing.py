@@ -12,6 +12,10 @@ import posixpath
 import re
 from collections.abc import Collection, Iterable
 from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from buildflow.fs import FileSystem
 
 _MAGIC = re.compile(r"[*?\[]")
 
@@ -101,10 +105,11 @@ def compile_glob(pattern: str) -> re.Pattern[str]:
 class DiskIndex:
     """Lists directories once per load, so many globs over one tree cost one walk."""
 
-    def __init__(self, root: str, skip: Iterable[str] = (),
+    def __init__(self, fs: FileSystem, skip: Iterable[str] = (),
                  hidden: frozenset[str] = frozenset()) -> None:
-        """`hidden`: files to leave out, as if deleted."""
-        self.root = root
+        """`fs`: the disk, rooted at the project root. `hidden`: files to leave out, as if
+        deleted."""
+        self.fs = fs
         self.skip = {s.rstrip("/") for s in skip}
         self.hidden = hidden
         self._trees: dict[str, list[str]] = {}
@@ -121,31 +126,23 @@ class DiskIndex:
         while stack:
             rel = stack.pop()
             self.dirs_read.add(rel)
-            absolute = os.path.join(self.root, rel) if rel else self.root
-            real = os.path.realpath(absolute)
+            real = self.fs.real_path(rel)
             if real in seen:
                 continue
             seen.add(real)
             try:
-                with os.scandir(absolute) as entries:
-                    for entry in entries:
-                        path = f"{rel}/{entry.name}" if rel else entry.name
-                        if not _is_dir(entry):
-                            if path not in self.hidden:
-                                found.append(path)
-                        elif not entry.name.startswith(".") and path not in self.skip:
-                            stack.append(path)
+                entries = self.fs.list_dir(rel)
             except OSError:
                 continue
+            for name, is_dir in entries:
+                path = f"{rel}/{name}" if rel else name
+                if not is_dir:
+                    if path not in self.hidden:
+                        found.append(path)
+                elif not name.startswith(".") and path not in self.skip:
+                    stack.append(path)
         self._trees[prefix] = found
         return found
-
-
-def _is_dir(entry: os.DirEntry[str]) -> bool:
-    try:
-        return entry.is_dir()
-    except OSError:
-        return False
 
 
 def match(pattern: str, disk: DiskIndex, declared: Iterable[str],

@@ -17,11 +17,12 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from buildflow.fs import replace_file
 from buildflow.hashing import text_digest
 
 if TYPE_CHECKING:
     from typing import BinaryIO
+
+    from buildflow.fs import FileSystem
 
 MAX_PRINTED_OUTPUT = 1 << 20
 
@@ -39,9 +40,10 @@ class OldLogs:
     each of thousands of tasks, nearly all without one, costs a system call each. Shared by
     the workers of one build; a task's log is written only by its own run."""
 
-    def __init__(self, cache_dir: str) -> None:
+    def __init__(self, cache_dir: str, fs: FileSystem) -> None:
         self.cache_dir = cache_dir
         self.logs_dir = os.path.join(cache_dir, "logs")
+        self.fs = fs
         self._names: set[str] | None = None
 
     def remove(self, task_name: str) -> None:
@@ -50,7 +52,8 @@ class OldLogs:
         scratch files start with a dot, as no log does)."""
         if self._names is None:
             try:
-                self._names = {n for n in os.listdir(self.logs_dir) if not n.startswith(".")}
+                self._names = {name for name, _ in self.fs.list_dir(self.logs_dir)
+                               if not name.startswith(".")}
             except FileNotFoundError:
                 self._names = set()
         if self._names:
@@ -58,7 +61,7 @@ class OldLogs:
             name = os.path.basename(log)
             if name in self._names:
                 self._names.discard(name)
-                _remove(log)
+                self.fs.remove(log)
 
     def replay(self, task_name: str, data: bytes | None) -> str:
         """Save the output of the run a restored task's outputs came from (already masked
@@ -68,8 +71,8 @@ class OldLogs:
             self.remove(task_name)
             return ""
         log = log_path(self.cache_dir, task_name)
-        replace_file(log, data, sync=False)  # a log is only shown
-        return seal(log)
+        self.fs.replace(log, (data,), sync=False)  # a log is only shown
+        return seal(self.fs, log)
 
 
 class LogSlot:
@@ -88,11 +91,7 @@ class LogSlot:
         """The scratch file, empty; the logs directory is made only when missing, not probed
         before each of a large build's tasks."""
         if self._file is None:
-            try:
-                self._file = open(self.path, "wb", buffering=0)
-            except FileNotFoundError:
-                os.makedirs(self.old_logs.logs_dir, exist_ok=True)
-                self._file = open(self.path, "wb", buffering=0)
+            self._file = self.old_logs.fs.open_scratch(self.path)
         return self._file
 
     def finish(self, task_name: str, *, silent_success: bool,
@@ -101,43 +100,34 @@ class LogSlot:
         log (masked) and return the text to print. `silent_success`: the run succeeded and
         left no process behind."""
         handle = self.open()
-        if silent_success and os.fstat(handle.fileno()).st_size == 0:
+        fs = self.old_logs.fs
+        written = fs.stat(self.path)
+        if silent_success and written is not None and written.size == 0:
             # an older run's output must not pass for this one's
             self.old_logs.remove(task_name)
             return ""
         self._file = None
         handle.close()
         log = log_path(self.old_logs.cache_dir, task_name)
-        os.replace(self.path, log)
-        return seal(log, mask)
+        fs.rename(self.path, log)
+        return seal(fs, log, mask)
 
     def close(self) -> None:
         """Remove the scratch file; called when the worker stops."""
         if self._file is not None:
             self._file.close()
             self._file = None
-            _remove(self.path)
+            self.old_logs.fs.remove(self.path)
 
 
-def _remove(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
-def seal(path: str, mask: Callable[[str], str] | None = None) -> str:
+def seal(fs: FileSystem, path: str, mask: Callable[[str], str] | None = None) -> str:
     """Mask secrets in a finished log (rewriting it whole, atomically) and return the text to
     print: its last MAX_PRINTED_OUTPUT bytes, since the end of a log is where errors are."""
     if mask is not None:
-        with open(path, "rb") as handle:
-            text = mask(handle.read().decode("utf-8", "surrogateescape"))
-        replace_file(path, text.encode("utf-8", "surrogateescape"), sync=False)
-    size = os.stat(path).st_size
-    with open(path, "rb") as handle:
-        if size > MAX_PRINTED_OUTPUT:
-            handle.seek(size - MAX_PRINTED_OUTPUT)
-        tail = handle.read(MAX_PRINTED_OUTPUT).decode("utf-8", "replace")
+        text = mask(fs.read(path).decode("utf-8", "surrogateescape"))
+        fs.replace(path, (text.encode("utf-8", "surrogateescape"),), sync=False)
+    size, data = fs.read_tail(path, MAX_PRINTED_OUTPUT)
+    tail = data.decode("utf-8", "replace")
     if size > MAX_PRINTED_OUTPUT:
         cut = size - MAX_PRINTED_OUTPUT
         return f"... (first {cut} bytes left out; `bflow log` shows all)\n{tail}"

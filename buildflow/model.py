@@ -13,6 +13,8 @@ from buildflow.graph import Graph
 if TYPE_CHECKING:
     from typing import Any
 
+    from buildflow.fs import FileSystem
+
 
 class Settings(NamedTuple):
     """The Flowfile's `[settings]` table, defaults filled in."""
@@ -123,6 +125,17 @@ class Project(NamedTuple):
     # Inputs named as they are (no glob) that no task writes: sources the user keeps, even a
     # file a task that no longer exists wrote (`prune` leaves it to them).
     sources: frozenset[str] = frozenset()
+    # The disk the project was loaded from, when not the real one at `root` (an in-memory one
+    # in tests). Never cached: a project loaded from a cache is on the real disk.
+    fs: FileSystem | None = None
+
+    def disk(self) -> FileSystem:
+        """The disk the project lives on, rooted at its root: builds read and write there."""
+        if self.fs is not None:
+            return self.fs
+        from buildflow.fs import LocalFileSystem
+
+        return LocalFileSystem(self.root)
 
     @property
     def cache_dir(self) -> str:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import posixpath
-import stat
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
 from buildflow import external, foreach, globbing, placeholders, pytasks, rootcheck, scripts
 from buildflow.errors import FlowfileError, UsageError, did_you_mean, did_you_mean_path
 from buildflow.flowfile import Flowfile, TaskDecl
+from buildflow.fs import FileSystem, LocalFileSystem
 from buildflow.graph import Graph
 from buildflow.model import NO_PATHS, Passthrough, Project, Settings, Task
 
@@ -37,14 +37,16 @@ class _Staged(NamedTuple):
 
 class _Resolver:
     def __init__(self, path: str, settings: Settings, variables: Mapping[str, str],
-                 hidden: frozenset[str], args: Passthrough | None = None) -> None:
+                 hidden: frozenset[str], args: Passthrough | None = None,
+                 fs: FileSystem | None = None) -> None:
         self.file = os.path.basename(path)
         self.root = os.path.dirname(path)
+        self.fs = fs or LocalFileSystem(self.root)
         self.settings = settings
         self.vars = dict(variables)
         self._known: dict[bool, tuple[tuple[str, ...], frozenset[str], dict[str, str]]] = {}
         self.cache_dir = globbing.normalize(settings.cache_dir)
-        self.disk = globbing.DiskIndex(self.root, skip=[self.cache_dir], hidden=hidden)
+        self.disk = globbing.DiskIndex(self.fs, skip=[self.cache_dir], hidden=hidden)
         self.hidden = hidden
         self.problems: list[str] = []
         self.warnings: list[str] = []
@@ -52,7 +54,7 @@ class _Resolver:
         self.where: dict[str, str] = {}  # output -> the key that declared it
         self.dirs: dict[str, str] = {}  # directory output -> instance name
         self.own: dict[str, set[str]] = {}  # task -> the outputs of all its instances
-        self.real_root = os.path.realpath(self.root)
+        self.real_root = self.fs.real_path("")
         self.real_parents: dict[str, str | None] = {}  # output dir -> its real path if outside
         self.used_names: dict[tuple[str, ...], frozenset[str]] = {}  # templates -> their names
         self.args = placeholders.ARGS_SLOT if args else ""
@@ -171,7 +173,8 @@ class _Resolver:
         """The real directory outside the root that `path`'s parent resolves to, if any."""
         parent = posixpath.dirname(path)
         if parent not in self.real_parents:
-            self.real_parents[parent] = rootcheck.escape_of(self.real_root, self.root, parent)
+            self.real_parents[parent] = rootcheck.escape_of(self.real_root,
+                                                            self.fs.real_path(parent))
         return self.real_parents[parent]
 
     def check_dir_overlaps(self) -> None:
@@ -270,21 +273,19 @@ class _Resolver:
 
     def file_problem(self, path: str, name: str) -> str:
         """What is wrong with input `path` of task `name` on disk ("" when it is a file): one
-        lstat for the usual case, since every foreach instance has one such input."""
-        full = os.path.join(self.root, path)
+        stat for the usual case, since every foreach instance has one such input."""
         try:
-            if path in self.hidden:
-                raise FileNotFoundError(path)
-            mode = os.lstat(full).st_mode
-            if stat.S_ISLNK(mode):
-                mode = os.stat(full).st_mode
-        except OSError:
-            if os.path.islink(full):
-                return f"input '{path}' is a symlink to '{os.readlink(full)}', which does not exist"
+            found = None if path in self.hidden else self.fs.stat(path)
+        except OSError:  # cannot be searched: not an input bflow can read
+            found = None
+        if found is None:
+            target = self.fs.link_target(path)
+            if target is not None:
+                return f"input '{path}' is a symlink to '{target}', which does not exist"
             hint = did_you_mean_path(path, self.declared)
             return f"input '{path}' of task '{name}' is neither on disk nor an output of any " \
                    f"task{hint}"
-        if stat.S_ISDIR(mode):
+        if found.is_dir:
             return f"'{path}' is a directory; to depend on its files write '{path}/**'"
         return ""
 
@@ -434,7 +435,8 @@ class Expander:
         """A resolver that knows the outputs of `tasks` but those `leaving`, which it declares
         again."""
         project = self.project
-        r = _Resolver(project.flowfile, project.settings, project.vars, frozenset())
+        r = _Resolver(project.flowfile, project.settings, project.vars, frozenset(),
+                      fs=project.fs)
         for task in tasks.values():
             if task.name in leaving:
                 continue
@@ -472,15 +474,17 @@ def _check_overrides(flowfile: Flowfile, overrides: Mapping[str, str]) -> None:
 
 
 def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None,
-            hidden: frozenset[str] = frozenset(), args: Passthrough | None = None) -> Project:
+            hidden: frozenset[str] = frozenset(), args: Passthrough | None = None,
+            fs: FileSystem | None = None) -> Project:
     """Expand and check every task; raise FlowfileError listing every problem found. `hidden`
-    files on disk are taken as gone; `args` gives `{args}` to the tasks it names."""
+    files on disk are taken as gone; `args` gives `{args}` to the tasks it names; `fs` is the
+    disk the globs and inputs are looked for on (by default the real one)."""
     overrides = overrides or {}
     _check_overrides(flowfile, overrides)
     flowfile, env_problems, used_env = external.fill_environment(flowfile, os.environ)
     computed, computed_problems = external.compute_vars(flowfile, skip=overrides)
     r = _Resolver(flowfile.path, flowfile.settings,
-                  {**dict(flowfile.vars), **computed, **overrides}, hidden, args)
+                  {**dict(flowfile.vars), **computed, **overrides}, hidden, args, fs)
     r.problems += [*env_problems, *computed_problems]
     try:
         items = foreach.find_items(flowfile.tasks, r.vars, r.disk)
@@ -531,7 +535,7 @@ def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None,
                    volatile=used_env or bool(flowfile.computed) or args is not None,
                    args=args,
                    code=tuple(sorted({file for c in r.code.values() for file in c.files})),
-                   sources=frozenset(r.sources))
+                   sources=frozenset(r.sources), fs=fs)
 
 
 def _give_args(tasks: dict[str, Task], named: list[str], words: tuple[str, ...]) -> None:
@@ -561,11 +565,15 @@ def _give_args(tasks: dict[str, Task], named: list[str], words: tuple[str, ...])
 
 def load(path: str | os.PathLike[str] = "Flowfile",
          overrides: Mapping[str, str] | None = None,
-         hidden: frozenset[str] = frozenset(), args: Passthrough | None = None) -> Project:
+         hidden: frozenset[str] = frozenset(), args: Passthrough | None = None,
+         fs: FileSystem | None = None) -> Project:
     """Load and check a Flowfile (or the project a build script declared, by its path): the
-    Python API's entry point."""
+    Python API's entry point. `fs`: the disk the project is on, rooted at the Flowfile's
+    directory (by default the real one)."""
     from buildflow.flowfile import load as load_flowfile
 
+    if fs is not None:
+        return resolve(load_flowfile(os.fspath(path), fs), overrides, hidden, args, fs)
     real = os.path.realpath(path)
     if real in scripts.SCRIPTS:
         return _declared(real, scripts.SCRIPTS[real], overrides, hidden, args)
@@ -606,4 +614,4 @@ def reload(project: Project, hidden: frozenset[str] = frozenset()) -> Project:
     are taken as gone (`engine.as_built`)."""
     if project.data is not None:
         return from_dict(project.data, project.root, project.vars, hidden, project.args)
-    return load(project.flowfile, project.vars, hidden, project.args)
+    return load(project.flowfile, project.vars, hidden, project.args, project.fs)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterable
 
-from buildflow.fs import remove_owned
 from buildflow.hashing import MISSING, Hasher
 from buildflow.model import Project
 from buildflow.state import State
@@ -64,23 +63,23 @@ def prune_dead_outputs(project: Project, state: State, hasher: Hasher,
     no longer exist. Returns whether any file was removed (globs may now match less). The
     removals are told to `note` (information), a file left in place to `say` (a warning)."""
     removable, modified = dead_outputs(project, state, hasher)
-    removed = _remove(project.root, removable, modified, project.tasks, say, note)
+    removed = _remove(hasher, removable, modified, project.tasks, say, note)
     state.forget([name for name in state.tasks if name not in project.tasks and not getattr(
         project.tasks.get(name.partition(":")[0]), "expands", False)])
     return removed
 
 
-def prune_instances(root: str, state: State, hasher: Hasher, names: list[str],
+def prune_instances(state: State, hasher: Hasher, names: list[str],
                     say: Callable[[str], None], note: Callable[[str], None]) -> None:
     """During a build: remove the recorded outputs of foreach instances whose item its
     producer no longer wrote, as a build removes those of vanished tasks before it starts
     (so a glob over them never sees them), and forget their records."""
     removable, modified = _outputs_on_disk(state, names, (), hasher)
-    _remove(root, removable, modified, (), say, note)
+    _remove(hasher, removable, modified, (), say, note)
     state.forget(names)
 
 
-def _remove(root: str, removable: list[tuple[str, str]], modified: list[tuple[str, str]],
+def _remove(hasher: Hasher, removable: list[tuple[str, str]], modified: list[tuple[str, str]],
             tasks: Container[str], say: Callable[[str], None],
             note: Callable[[str], None] | None) -> bool:
     for name, path in modified:
@@ -88,7 +87,7 @@ def _remove(root: str, removable: list[tuple[str, str]], modified: list[tuple[st
             f"and it was modified since; delete it by hand if it is not needed")
     removed = False
     for name, path in removable:
-        if remove_owned(root, path):
+        if hasher.fs.remove(path):
             gone = "no longer declares it" if name in tasks else "no longer exists"
             (note or say)(f"removed {path}, an output of task '{name}', which {gone}")
             removed = True

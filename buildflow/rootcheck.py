@@ -13,11 +13,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 
-def escape_of(real_root: str, root: str, directory: str) -> str | None:
-    """The real directory outside the root that `directory` (relative to `root`) leads to
-    through symlinks, or None when it stays inside (or does not exist yet, and so will be
-    made inside)."""
-    real = os.path.realpath(os.path.join(root, directory))
+def escape_of(real_root: str, real: str) -> str | None:
+    """`real`, a directory with its symlinks resolved, when it is outside the root; None when
+    it stays inside (or does not exist yet, and so will be made inside)."""
     return None if real == real_root or real.startswith(real_root + os.sep) else real
 
 
@@ -43,7 +41,7 @@ def first_escape(root: str, prefixes: Iterable[str]) -> str | None:
             continue  # not there: made inside the root when a task needs it
         if is_link:
             real_root = real_root or os.path.realpath(root)
-            if escape_of(real_root, root, prefix) is not None:
+            if escape_of(real_root, os.path.realpath(os.path.join(root, prefix))) is not None:
                 return prefix
     return None
 

@@ -147,7 +147,7 @@ class Builder:
         self._plan = Plan(project.graph, [])
         self._names: dict[str, None] = {}  # the tasks of the plan, in build order
         self._result = BuildResult(EXIT_OK)
-        self._old_logs = OldLogs(project.cache_dir)
+        self._old_logs = OldLogs(project.cache_dir, hasher.fs)
         self._gate = Gate(project.root)
         self._follower = OutputFollower(self._on_line) \
             if getattr(reporter, "follows_output", False) else None
@@ -380,7 +380,7 @@ class Builder:
         if gone:
             from buildflow.prune import prune_instances
 
-            prune_instances(self.project.root, self.state, self.hasher, gone, self.reporter.warn,
+            prune_instances(self.state, self.hasher, gone, self.reporter.warn,
                             getattr(self.reporter, "note", self.reporter.warn))
             self.hasher.forget_seen()
         readers = [name for name in plan.dependents(group.name)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from buildflow import foreach, globbing
 from buildflow.flowfile import TaskDecl
+from buildflow.fs import LocalFileSystem
 from conftest import Project, run_bflow
 
 SEGMENTS = ["src", "sub", "a", "b.c", "x.tar.gz", "noext", "-dash"]
@@ -73,7 +74,7 @@ def test_items_are_found_through_a_chain_of_foreach_tasks_written_in_any_order(
     to_s = TaskDecl("to_s", ("cc -S",), outputs=("build/{stem}.s",), foreach=("build/*.o",))
     to_o = TaskDecl("to_o", ("cc -c",), outputs=("build/{stem}.o",),
                     foreach=("src/*.c", "!src/b.c"))
-    found = foreach.find_items([to_s, to_o], {}, globbing.DiskIndex(str(tmp_path)))
+    found = foreach.find_items([to_s, to_o], {}, globbing.DiskIndex(LocalFileSystem(str(tmp_path))))
     assert found == {"to_o": [("src/a.c", "src/*.c")], "to_s": [("build/a.o", "build/*.o")]}
 
 

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from buildflow import globbing
+from buildflow.fs import LocalFileSystem
 
 
 @pytest.mark.parametrize("pattern, path, matches", [
@@ -54,7 +55,7 @@ def _tree(root: Path, *paths: str) -> None:
 
 def test_match_merges_disk_and_declared_sorted_and_excludes(tmp_path: Path) -> None:
     _tree(tmp_path, "build/b.o", "build/sub/z.o", ".bflow/c.o", "build/.hidden/h.o")
-    disk = globbing.DiskIndex(str(tmp_path), skip=[".bflow"])
+    disk = globbing.DiskIndex(LocalFileSystem(str(tmp_path)), skip=[".bflow"])
     found = globbing.match("build/**/*.o", disk, ["build/a.o", "build/b.o", "other/c.o"])
     assert found == ["build/a.o", "build/b.o", "build/sub/z.o"]
     assert globbing.match("build/**/*.o", disk, ["build/a.o"], exclude={"build/a.o"}) == \
@@ -63,14 +64,14 @@ def test_match_merges_disk_and_declared_sorted_and_excludes(tmp_path: Path) -> N
 
 def test_skipped_directories_are_not_listed(tmp_path: Path) -> None:
     _tree(tmp_path, "cache/x.txt", "keep/y.txt")
-    disk = globbing.DiskIndex(str(tmp_path), skip=["cache"])
+    disk = globbing.DiskIndex(LocalFileSystem(str(tmp_path)), skip=["cache"])
     assert globbing.match("**/*.txt", disk, []) == ["keep/y.txt"]
 
 
 def test_a_symlink_loop_is_listed_once(tmp_path: Path) -> None:
     _tree(tmp_path, "src/a.c")
     os.symlink("..", tmp_path / "src" / "up")
-    disk = globbing.DiskIndex(str(tmp_path))
+    disk = globbing.DiskIndex(LocalFileSystem(str(tmp_path)))
     assert globbing.match("src/**/*.c", disk, []) == ["src/a.c"]
 
 

@@ -229,6 +229,7 @@ def encode(project: Project) -> dict[str, object]:
 def _head(project: Project) -> dict[str, object]:
     """The project as plain data but its tasks, which it counts."""
     payload = project._asdict()
+    del payload["fs"]  # the real disk, which a project loaded from the cache is on
     payload["settings"] = row_of(project.settings)
     payload["tasks"] = len(project.tasks)
     payload["graph"] = tuple(map(sys.intern, project.graph.ranked))  # the rest: from the tasks
