@@ -36,11 +36,17 @@ class Code(NamedTuple):
 
 @contextmanager
 def imported_from(root: str) -> Iterator[dict[str, object]]:
-    """The project root first on `sys.path`, as a worker has it, for the time of an import;
-    the modules of the project that import adds are forgotten afterwards, so the next load
-    (of this project after an edit, or of another project with a module of the same name)
-    imports them afresh rather than find these. Yields the modules imported, by name, filled
-    in as the import ends."""
+    """The project root first on `sys.path`, as a worker has it, for the time of an import,
+    which finds the project's modules afresh, as a worker does: those imported before (by a
+    build script) are put aside for that time, and those the import adds are forgotten
+    afterwards, so the next load (of this project after an edit, or of another project with
+    a module of the same name) imports them afresh too. Yields the modules imported, by
+    name, filled in as the import ends."""
+    prefix = os.path.join(os.path.realpath(root), "")
+    aside = {name: module for name, module in sys.modules.items()
+             if name != "__main__" and _is_under(module, prefix)}
+    for name in aside:
+        del sys.modules[name]
     before = set(sys.modules)
     imported: dict[str, object] = {}
     sys.path.insert(0, root)
@@ -52,30 +58,37 @@ def imported_from(root: str) -> Iterator[dict[str, object]]:
             sys.path.remove(root)
         except ValueError:
             pass
-        prefix = os.path.join(os.path.realpath(root), "")
         for name, module in imported.items():
-            path = getattr(module, "__file__", None)
-            if isinstance(path, str) and os.path.realpath(path).startswith(prefix):
+            if _is_under(module, prefix):
                 del sys.modules[name]
+        sys.modules.update(aside)
+
+
+def _is_under(module: object, prefix: str) -> bool:
+    path = getattr(module, "__file__", None)
+    return isinstance(path, str) and os.path.realpath(path).startswith(prefix)
 
 
 def find(reference: str, root: str) -> tuple[Callable[..., object] | None, str, list[str]]:
     """The function `reference` names, imported with `root` first on `sys.path`, the file of
-    the module that defines it, and the files of the project's modules imported with it (for
-    a build script's function, every one the script imported); or None and the problem that
-    stops it: the module does not import, has no such name, or it is no function."""
+    the module that defines it, and the files of the project's modules imported with it; or
+    None and the problem that stops it: the module does not import, has no such name, or it
+    is no function. A function a build script defines itself is taken as it is, with every
+    module of the project the script imported, since a worker imports the script."""
     module_name, _, name = reference.partition(":")
-    function = DECLARED.get(reference)
     from buildflow.scripts import local_modules
 
+    function = DECLARED.get(reference)
+    if function is not None and getattr(function, "__module__", None) == "__main__":
+        script = getattr(sys.modules["__main__"], "__file__", None) or ""
+        return function, script, local_modules(root, sys.modules)
     try:
         with imported_from(root) as imported:
+            function = getattr(importlib.import_module(module_name), name, None)
             if function is None:
-                function = getattr(importlib.import_module(module_name), name, None)
-                if function is None:
-                    names = [n for n in vars(sys.modules[module_name]) if not n.startswith("_")]
-                    return None, f"module '{module_name}' has no function '{name}'" \
-                                 f"{did_you_mean(name, names)}", []
+                names = [n for n in vars(sys.modules[module_name]) if not n.startswith("_")]
+                return None, f"module '{module_name}' has no function '{name}'" \
+                             f"{did_you_mean(name, names)}", []
             defining = sys.modules.get(getattr(function, "__module__", None) or module_name)
     except BaseException as exc:  # noqa: BLE001 - any failure of the user's module, even exit()
         if isinstance(exc, KeyboardInterrupt):
@@ -84,8 +97,7 @@ def find(reference: str, root: str) -> tuple[Callable[..., object] | None, str, 
         return None, f"cannot import '{module_name}': {last}", []
     if not callable(function):
         return None, f"'{reference}' is a {type(function).__name__}, not a function", []
-    helpers = local_modules(root, sys.modules if reference in DECLARED else imported)
-    return function, getattr(defining, "__file__", None) or "", helpers
+    return function, getattr(defining, "__file__", None) or "", local_modules(root, imported)
 
 
 def code_of(reference: str, root: str) -> Code:
