@@ -25,7 +25,7 @@ outputs = ["out.txt"]
 # Runs bflow with one kind of write failing with ENOSPC, the way a full disk fails it.
 FULL_DISK = """
 import builtins, errno, sys
-from buildflow import fs, logs
+from buildflow import fs
 
 where = sys.argv.pop(1)
 real_open = builtins.open
@@ -48,7 +48,7 @@ class FullFile:
 if where == "state":
     fs.open = lambda *args, **kwargs: FullFile(real_open(*args, **kwargs))  # the state's disk
 else:
-    logs.open = full
+    fs.LocalFileSystem.open_scratch = lambda self, path: full(path)  # the logs' disk
 from buildflow.cli import main
 raise SystemExit(main())
 """
