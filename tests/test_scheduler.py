@@ -14,19 +14,23 @@ from typing import IO
 import pytest
 
 from buildflow import events as ev
-from buildflow.engine import hasher_for, load, open_state, selected
+from buildflow.engine import hasher_for, open_state, selected
 from buildflow.errors import EXIT_INTERRUPTED
 from buildflow.model import Task
+from buildflow.project import load
 from buildflow.runner import RunResult
 from buildflow.scheduler import BuildOptions, BuildResult, Builder, Outcome
 from conftest import Project
+from memfs import ROOT, MemoryFileSystem
 
 
 class FakeRunner:
-    """Plays a script of results per task (default: success) and writes declared outputs."""
+    """Plays a script of results per task (default: success) and writes declared outputs on
+    the disk in memory."""
 
-    def __init__(self, script: dict[str, list[RunResult]] | None = None,
+    def __init__(self, disk: MemoryFileSystem, script: dict[str, list[RunResult]] | None = None,
                  content: str | None = None) -> None:
+        self.disk = disk
         self.script = script or {}
         self.content = content
         self.calls: list[str] = []
@@ -38,7 +42,7 @@ class FakeRunner:
         log.write(f"attempt by {task.name}\n".encode())
         if result.ok:
             for output in task.outputs:
-                Path(root, output).write_text(self.content or f"{task.name} {len(self.calls)}\n")
+                self.disk.write(output, self.content or f"{task.name} {len(self.calls)}\n")
         return result
 
     def stop_all(self) -> None:
@@ -58,9 +62,16 @@ class FakeClock:
         self.now += seconds
 
 
-def engine_build(root: Path, runner: FakeRunner, *, clock: FakeClock | None = None,
+@pytest.fixture
+def disk() -> MemoryFileSystem:
+    return MemoryFileSystem()
+
+
+def engine_build(disk: MemoryFileSystem, runner: FakeRunner, *, clock: FakeClock | None = None,
                  jitter: float = 0.0, **options: object) -> tuple[BuildResult, list[ev.Event]]:
-    project = load(root / "Flowfile")
+    """A build of the project on `disk`, loaded from it; a second later by its clock."""
+    disk.tick(1)
+    project = load(f"{ROOT}/Flowfile", fs=disk)
     state = open_state(project)
     collector = ev.Collector()
     clock = clock or FakeClock()
@@ -73,8 +84,8 @@ def engine_build(root: Path, runner: FakeRunner, *, clock: FakeClock | None = No
         state.close()
 
 
-def flowfile(root: Path, text: str) -> None:
-    (root / "Flowfile").write_text(textwrap.dedent(text))
+def flowfile(disk: MemoryFileSystem, text: str) -> None:
+    disk.write("Flowfile", textwrap.dedent(text))
 
 
 FAIL = RunResult(1)
@@ -92,25 +103,25 @@ cmd = "b"
 """
 
 
-def test_ready_tasks_start_in_flowfile_order(tmp_path: Path) -> None:
-    flowfile(tmp_path, INDEPENDENT)
-    runner = FakeRunner()
-    result, _ = engine_build(tmp_path, runner, jobs=1)
+def test_ready_tasks_start_in_flowfile_order(disk: MemoryFileSystem) -> None:
+    flowfile(disk, INDEPENDENT)
+    runner = FakeRunner(disk)
+    result, _ = engine_build(disk, runner, jobs=1)
     # alpha waits for mid; everything else in declaration order
     assert runner.calls == ["zeta", "mid", "alpha", "beta"]
     assert result.exit_status == 0
 
 
-def test_retries_back_off_exponentially_with_jitter(tmp_path: Path) -> None:
-    flowfile(tmp_path, """
+def test_retries_back_off_exponentially_with_jitter(disk: MemoryFileSystem) -> None:
+    flowfile(disk, """
         [tasks.flaky]
         cmd = "f"
         retries = 3
         retry_delay = 0.5
     """)
     clock = FakeClock()
-    runner = FakeRunner({"flaky": [FAIL, RunResult(None, timed_out=True), FAIL]})
-    result, events = engine_build(tmp_path, runner, clock=clock, jitter=0.5)
+    runner = FakeRunner(disk, {"flaky": [FAIL, RunResult(None, timed_out=True), FAIL]})
+    result, events = engine_build(disk, runner, clock=clock, jitter=0.5)
     assert runner.calls == ["flaky"] * 4
     assert clock.waits == [0.625, 1.25, 2.5]  # 0.5 * 2**k * (1 + 0.5 * jitter)
     retries = [e for e in events if isinstance(e, ev.TaskRetry)]
@@ -123,15 +134,15 @@ def test_retries_back_off_exponentially_with_jitter(tmp_path: Path) -> None:
     assert result.tasks["flaky"].outcome is Outcome.RAN
 
 
-def test_retries_run_out(tmp_path: Path) -> None:
-    flowfile(tmp_path, """
+def test_retries_run_out(disk: MemoryFileSystem) -> None:
+    flowfile(disk, """
         [tasks.bad]
         cmd = "b"
         retries = 1
         retry_delay = 2
     """)
     clock = FakeClock()
-    result, events = engine_build(tmp_path, FakeRunner({"bad": [FAIL, FAIL, FAIL]}),
+    result, events = engine_build(disk, FakeRunner(disk, {"bad": [FAIL, FAIL, FAIL]}),
                                   clock=clock)
     assert clock.waits == [2.0]
     failed = [e for e in events if isinstance(e, ev.TaskFailed)]
@@ -155,20 +166,20 @@ cmd = "s"
 """
 
 
-def test_fail_fast_starts_nothing_after_a_failure(tmp_path: Path) -> None:
-    flowfile(tmp_path, CHAIN_AND_SIDE)
-    runner = FakeRunner({"broken": [FAIL]})
-    result, _ = engine_build(tmp_path, runner, jobs=1)
+def test_fail_fast_starts_nothing_after_a_failure(disk: MemoryFileSystem) -> None:
+    flowfile(disk, CHAIN_AND_SIDE)
+    runner = FakeRunner(disk, {"broken": [FAIL]})
+    result, _ = engine_build(disk, runner, jobs=1)
     assert runner.calls == ["first", "broken"]
     assert result.exit_status == 1
     assert result.tasks["side"].reason == "build stopped"
     assert result.tasks["last"].reason == "dependency failed: broken"
 
 
-def test_keep_going_runs_all_that_does_not_depend_on_a_failure(tmp_path: Path) -> None:
-    flowfile(tmp_path, CHAIN_AND_SIDE)
-    runner = FakeRunner({"broken": [FAIL]})
-    result, events = engine_build(tmp_path, runner, jobs=1, keep_going=True)
+def test_keep_going_runs_all_that_does_not_depend_on_a_failure(disk: MemoryFileSystem) -> None:
+    flowfile(disk, CHAIN_AND_SIDE)
+    runner = FakeRunner(disk, {"broken": [FAIL]})
+    result, events = engine_build(disk, runner, jobs=1, keep_going=True)
     assert runner.calls == ["first", "broken", "side"]
     skipped = {e.task: e.reason for e in events if isinstance(e, ev.TaskSkipped)}
     assert skipped == {"after": "dependency failed: broken",
@@ -178,8 +189,8 @@ def test_keep_going_runs_all_that_does_not_depend_on_a_failure(tmp_path: Path) -
                                           duration=0.0, exit_status=1)
 
 
-def test_up_to_date_tasks_do_not_wait_for_a_free_job(tmp_path: Path) -> None:
-    flowfile(tmp_path, """
+def test_up_to_date_tasks_do_not_wait_for_a_free_job(disk: MemoryFileSystem) -> None:
+    flowfile(disk, """
         [tasks.gen]
         cmd = "g"
         inputs = ["src.txt"]
@@ -191,11 +202,11 @@ def test_up_to_date_tasks_do_not_wait_for_a_free_job(tmp_path: Path) -> None:
         inputs = ["gen.txt"]
         outputs = ["use.txt"]
     """)
-    (tmp_path / "src.txt").write_text("one")
-    engine_build(tmp_path, FakeRunner(content="same\n"))
-    (tmp_path / "src.txt").write_text("two")
-    runner = FakeRunner(content="same\n")
-    result, _ = engine_build(tmp_path, runner, jobs=1)
+    disk.write("src.txt", "one")
+    engine_build(disk, FakeRunner(disk, content="same\n"))
+    disk.write("src.txt", "two")
+    runner = FakeRunner(disk, content="same\n")
+    result, _ = engine_build(disk, runner, jobs=1)
     # gen rebuilt byte-identical output: use is cut off; slow has neither inputs nor outputs
     assert runner.calls == ["gen", "slow"]
     assert result.tasks["use"].outcome is Outcome.UP_TO_DATE
@@ -219,18 +230,18 @@ outputs = ["two.out"]
 """
 
 
-def _built_with_first_stale(root: Path) -> None:
-    flowfile(root, UP_TO_DATE_AFTER_FIRST)
+def _built_with_first_stale(disk: MemoryFileSystem) -> None:
+    flowfile(disk, UP_TO_DATE_AFTER_FIRST)
     for name in ("first", "one", "two"):
-        (root / f"{name}.txt").write_text(name)
-    engine_build(root, FakeRunner())
-    (root / "first.txt").write_text("changed")
+        disk.write(f"{name}.txt", name)
+    engine_build(disk, FakeRunner(disk))
+    disk.write("first.txt", "changed")
 
 
-def test_the_first_command_starts_before_every_ready_task_is_decided(tmp_path: Path) -> None:
-    _built_with_first_stale(tmp_path)
-    runner = FakeRunner()
-    result, events = engine_build(tmp_path, runner, jobs=1, keep_going=True)
+def test_the_first_command_starts_before_every_ready_task_is_decided(disk: MemoryFileSystem) -> None:
+    _built_with_first_stale(disk)
+    runner = FakeRunner(disk)
+    result, events = engine_build(disk, runner, jobs=1, keep_going=True)
     order = [(type(e).__name__, e.task) for e in events
              if isinstance(e, (ev.TaskStarted, ev.TaskSkipped))]
     assert order[0] == ("TaskStarted", "first")  # not after hashing one's and two's inputs
@@ -239,10 +250,10 @@ def test_the_first_command_starts_before_every_ready_task_is_decided(tmp_path: P
     assert result.tasks["two"].outcome is Outcome.UP_TO_DATE
 
 
-def test_tasks_ready_when_a_build_stops_are_still_found_up_to_date(tmp_path: Path) -> None:
-    _built_with_first_stale(tmp_path)
-    runner = FakeRunner({"first": [FAIL]})
-    result, events = engine_build(tmp_path, runner, jobs=1)
+def test_tasks_ready_when_a_build_stops_are_still_found_up_to_date(disk: MemoryFileSystem) -> None:
+    _built_with_first_stale(disk)
+    runner = FakeRunner(disk, {"first": [FAIL]})
+    result, events = engine_build(disk, runner, jobs=1)
     assert runner.calls == ["first"]
     assert result.tasks["broken"].reason == "build stopped"
     assert result.tasks["one"].outcome is Outcome.UP_TO_DATE
@@ -251,8 +262,8 @@ def test_tasks_ready_when_a_build_stops_are_still_found_up_to_date(tmp_path: Pat
                                           duration=0.0, exit_status=1)
 
 
-def test_exit_zero_without_declared_output_fails(tmp_path: Path) -> None:
-    flowfile(tmp_path, """
+def test_exit_zero_without_declared_output_fails(disk: MemoryFileSystem) -> None:
+    flowfile(disk, """
         [tasks.liar]
         cmd = "l"
         outputs = ["made.txt"]
@@ -262,30 +273,30 @@ def test_exit_zero_without_declared_output_fails(tmp_path: Path) -> None:
         def run(self, task: Task, root: str, env: object, log: IO[bytes]) -> RunResult:
             return RunResult(0)
 
-    result, _ = engine_build(tmp_path, Liar())
+    result, _ = engine_build(disk, Liar(disk))
     assert "did not write declared output made.txt" in result.tasks["liar"].reason
     assert result.exit_status == 1
 
 
-def test_a_bug_in_a_worker_reaches_the_caller(tmp_path: Path) -> None:
-    flowfile(tmp_path, "[tasks.a]\ncmd = 'a'\n")
+def test_a_bug_in_a_worker_reaches_the_caller(disk: MemoryFileSystem) -> None:
+    flowfile(disk, "[tasks.a]\ncmd = 'a'\n")
 
     class Broken(FakeRunner):
         def run(self, task: Task, root: str, env: object, log: IO[bytes]) -> RunResult:
             raise RuntimeError("runner bug")
 
     with pytest.raises(RuntimeError, match="runner bug"):
-        engine_build(tmp_path, Broken())
+        engine_build(disk, Broken(disk))
 
 
-def test_a_ctrl_c_a_worker_takes_stops_the_build_at_once(tmp_path: Path) -> None:
+def test_a_ctrl_c_a_worker_takes_stops_the_build_at_once(disk: MemoryFileSystem) -> None:
     """Python runs signal handlers in the main thread only, and the kernel may hand a SIGINT
     to any thread: one taken by a worker must still stop the build while its command runs."""
-    flowfile(tmp_path, "[tasks.long]\ncmd = 'l'\n")
+    flowfile(disk, "[tasks.long]\ncmd = 'l'\n")
 
     class Interrupted(FakeRunner):
         def __init__(self) -> None:
-            super().__init__()
+            super().__init__(disk)
             self.stopped = threading.Event()
 
         def run(self, task: Task, root: str, env: object, log: IO[bytes]) -> RunResult:
@@ -298,7 +309,7 @@ def test_a_ctrl_c_a_worker_takes_stops_the_build_at_once(tmp_path: Path) -> None
             self.stopped.set()
 
     runner = Interrupted()
-    result, _ = engine_build(tmp_path, runner)
+    result, _ = engine_build(disk, runner)
     assert runner.stopped.is_set() and result.exit_status == EXIT_INTERRUPTED
 
 
