@@ -2,20 +2,20 @@
 task's log. Worker threads call this; it reports retries through a callback and records nothing.
 
 Each attempt runs on whichever executor (`executors`) the build was given. Time comes in
-through `wait`, `jitter` and `clock`, so engine tests run retries on a fake clock.
+through `wait`, `jitter` and `clock`, and the times files are compared with from the disk, so
+engine tests run retries on a fake clock.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 from buildflow import events as ev
 from buildflow.executors import Executor
+from buildflow.fs import FileSystem
 from buildflow.logs import LogSlot
-from buildflow.racy import file_clock_ns
 from buildflow.model import Task
 from buildflow.runner import RunResult
 from buildflow.secrets import Masker
@@ -35,21 +35,22 @@ class Execution(NamedTuple):
     attempts: int
     duration: float
     output: str  # masked; the tail of the log when it is long
-    started_ns: int  # wall clock at the first attempt
-    # The file clock then (`racy.file_clock_ns`): a file with an mtime at or past it may have
-    # been written during the run.
+    started_ns: int  # the disk's clock at the first attempt
+    # The disk's file clock then (`FileSystem.file_now_ns`): a file with an mtime at or past
+    # it may have been written during the run.
     started_file_ns: int
 
 
 class Attempts:
     """Runs a task's attempts, one after another, on the executor the build was given."""
 
-    def __init__(self, runner: Executor, root: str,
+    def __init__(self, runner: Executor, root: str, fs: FileSystem,
                  base_env: Mapping[str, str], *, interrupted: threading.Event,
                  on_retry: Callable[[ev.TaskRetry], None], wait: Wait,
                  jitter: Callable[[], float], clock: Callable[[], float]) -> None:
         self.runner = runner
         self.root = root
+        self.fs = fs
         self.base_env = base_env
         self.interrupted = interrupted
         self.on_retry = on_retry
@@ -62,7 +63,8 @@ class Attempts:
         # Without env of its own a task gets the base mapping itself, which lets the runner
         # pass on bflow's own environment without encoding it again for every command.
         env = {**self.base_env, **dict(task.env)} if task.env else self.base_env
-        started, started_ns, started_file_ns = self.clock(), time.time_ns(), file_clock_ns()
+        started, started_ns, started_file_ns = self.clock(), self.fs.now_ns(), \
+            self.fs.file_now_ns()
         attempts = 0
         log = slot.open()
         while True:

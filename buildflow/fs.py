@@ -18,6 +18,8 @@ import time
 from collections.abc import Iterable
 from typing import BinaryIO, NamedTuple, Protocol
 
+from buildflow.racy import file_clock_ns
+
 
 class Stat(NamedTuple):
     size: int
@@ -87,6 +89,9 @@ class FileSystem(Protocol):
         whether anything was there to remove."""
 
     def now_ns(self) -> int: ...
+
+    def file_now_ns(self) -> int:
+        """Now, as the disk would date a file written now (`racy.file_clock_ns`)."""
 
 
 def is_inside_root(root: str, path: str) -> bool:
@@ -203,6 +208,9 @@ class LocalFileSystem:
 
     def now_ns(self) -> int:
         return time.time_ns()
+
+    def file_now_ns(self) -> int:
+        return file_clock_ns()
 
 
 class LocalAppendFile:

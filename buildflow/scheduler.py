@@ -131,7 +131,7 @@ class Builder:
         # signal handler), _FINISHED, or an exception from a worker.
         self.messages: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._signalled: int = SIGINT  # the last signal the build's handler took
-        self.attempts = Attempts(runner, project.root, os.environ,
+        self.attempts = Attempts(runner, project.root, hasher.fs, os.environ,
                                  interrupted=self.interrupted, on_retry=self._on_retry,
                                  wait=wait or (lambda event, seconds: event.wait(seconds)),
                                  jitter=jitter, clock=clock)
