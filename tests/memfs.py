@@ -136,6 +136,14 @@ class MemoryFileSystem:
     def now_ns(self) -> int:
         return self.clock_ns
 
+    def file_now_ns(self) -> int:
+        return self.clock_ns
+
+    def rewrite(self, path: str, data: bytes | str, *, mtime_ns: int | None = None) -> None:
+        """Write a file in place, keeping its inode, as `>` or an editor saving in place."""
+        old = self.files.get(self.key(path))
+        self.write(path, data, mtime_ns=mtime_ns, inode=None if old is None else old[2])
+
 
 class MemoryAppendFile:
     """A file of a MemoryFileSystem open for appending: a write on a full disk adds nothing."""

@@ -205,11 +205,12 @@ def action_keys(task: TaskSpec) -> str:
         ", ".join(f"{k} = {json.dumps(v)}" for k, v in env.items()) + " }\n"
 
 
-def flowfile(model: Model) -> str:
+def flowfile(model: Model, action: Callable[[TaskSpec], str] = action_keys) -> str:
+    """The model's Flowfile, each task's action written by `action`."""
     text = f'[settings]\nenv = {{ LC_ALL = "C" }}\n\n[vars]\nV = "{model.var_default}"\n'
     for task in model.tasks:
         inputs = [*task.inputs, *([GLOB] if task.uses_glob else [])]
-        text += (f"\n[tasks.{task.name}]\n{action_keys(task)}"
+        text += (f"\n[tasks.{task.name}]\n{action(task)}"
                  f"inputs = {json.dumps(inputs)}\n")
         if task.has_output:
             text += f'outputs = ["{task.output}"]\n'
