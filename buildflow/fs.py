@@ -1,13 +1,13 @@
 """The disk as the engine sees it: one small interface (stat, hash, read, append, replace,
-list, now), and the real implementation.
+list, remove, now), and the real implementation.
 
-The loader (the Flowfile, directory listings for globs, what an input is), hashing, the state
-log and depfile reading go through it, so a test runs them on an in-memory disk with a clock
-it sets (`tests/memfs.py`), counts reads or injects a full disk, without touching the engine
-and without waiting for real time to pass. `replace_file` is the one way
-a file is written whole (a temp file, fsync, a rename; `replace_file_from` takes the chunks
-as they are made, for a file too large to hold whole); modules outside the engine (the fast
-path, the output cache, the reports) call it directly.
+The loader (the Flowfile, the listings globs read, what an input is), hashing, the state log,
+depfile reading, the tasks' logs and pruning go through it, so a test runs a build on a disk
+in memory with a clock it sets (`tests/memfs.py`), counts reads or injects a full disk,
+without waiting for real time to pass. `replace_file` is the one way a file is written whole
+(a temp file, fsync, a rename; `replace_file_from` takes the chunks as they are made, for a
+file too large to hold whole); modules outside the engine (the fast path, the output cache,
+the reports) call it directly.
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ class LocalFileSystem:
         local = self._local  # a read buffer per thread: workers hash too
         try:
             buffer, hash_file = local.buffer, local.hash_file
-        except AttributeError:  # imported here: the loader lists through this class, hashing nothing
+        except AttributeError:  # imported here: the loader uses this class, and hashes nothing
             from buildflow.contents import CHUNK, hash_regular_file
 
             buffer, hash_file = local.buffer, local.hash_file = bytearray(CHUNK), hash_regular_file

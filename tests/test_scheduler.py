@@ -238,7 +238,8 @@ def _built_with_first_stale(disk: MemoryFileSystem) -> None:
     disk.write("first.txt", "changed")
 
 
-def test_the_first_command_starts_before_every_ready_task_is_decided(disk: MemoryFileSystem) -> None:
+def test_the_first_command_starts_before_every_ready_task_is_decided(
+        disk: MemoryFileSystem) -> None:
     _built_with_first_stale(disk)
     runner = FakeRunner(disk)
     result, events = engine_build(disk, runner, jobs=1, keep_going=True)
