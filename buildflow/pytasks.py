@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import NamedTuple
 
+from buildflow import sourceimport
 from buildflow.errors import did_you_mean
 
 # Functions a build script declared with `@project.task`, by reference: its module is the
@@ -50,9 +51,11 @@ def imported_from(root: str) -> Iterator[dict[str, object]]:
     before = set(sys.modules)
     imported: dict[str, object] = {}
     sys.path.insert(0, root)
+    finder = sourceimport.install(root)  # as a worker imports them: never a stale .pyc
     try:
         yield imported
     finally:
+        sourceimport.uninstall(finder)
         imported.update((name, sys.modules[name]) for name in set(sys.modules) - before)
         try:
             sys.path.remove(root)

@@ -17,6 +17,8 @@ import sys
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
+from buildflow import sourceimport
+
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: every worker starts so
 if TYPE_CHECKING:
     from typing import TextIO
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 # Set in a worker: `Project.main()` then does nothing, so a build script imported for its
 # functions (`build:compile`) does not start a build of its own.
 IN_WORKER = False
+_FROM_SOURCE: dict[str, sourceimport.ProjectSources] = {}  # by project root
 
 
 class Context:
@@ -108,6 +111,8 @@ def _run(request: tuple[object, ...], log_fd: int, null: int) -> bool:
             os.chdir(cwd)
         if root not in sys.path[:1]:
             sys.path.insert(0, root)
+        if root not in _FROM_SOURCE:  # the project's modules, never a stale .pyc of them
+            _FROM_SOURCE[root] = sourceimport.install(root)
         function = _function(str(reference))
         function(Context(str(name), item if isinstance(item, str) else None,
                          list(inputs), list(outputs),  # type: ignore[call-overload]

@@ -53,17 +53,23 @@ def hashed(paths: list[str]) -> tuple[tuple[str, str], ...]:
 
 
 def local_modules(root: str, modules: Mapping[str, object]) -> list[str]:
-    """The files of the imported `modules` that live in the project under `root`: not in a
-    hidden directory (`.venv`, the cache dir) nor in an installed package's directory."""
+    """The files of the imported `modules` that are the project's own (`is_project_file`)."""
     found = []
     prefix = os.path.join(root, "")
     for module in list(modules.values()):
         path = getattr(module, "__file__", None)
-        if not isinstance(path, str) or not path.endswith(".py"):
-            continue
-        path = os.path.realpath(path)
-        parts = path[len(prefix):].split(os.sep) if path.startswith(prefix) else None
-        if parts and not any(p.startswith(".") or p in ("site-packages", "dist-packages")
-                             for p in parts[:-1]):
-            found.append(path)
+        if isinstance(path, str) and path.endswith(".py"):
+            path = os.path.realpath(path)
+            if is_project_file(prefix, path):
+                found.append(path)
     return found
+
+
+def is_project_file(prefix: str, path: str) -> bool:
+    """Whether `path` (a real path) is the project's own file: under `prefix` (the real root
+    and a separator), not in a hidden directory (`.venv`, the cache dir) nor in an installed
+    package's directory."""
+    if not path.startswith(prefix):
+        return False
+    parts = path[len(prefix):].split(os.sep)[:-1]
+    return not any(p.startswith(".") or p in ("site-packages", "dist-packages") for p in parts)

@@ -128,6 +128,31 @@ def test_an_edit_of_a_project_module_the_function_s_module_imports_re_runs_it(
     assert clone.build() == [] and clone.read("out.txt") == "HI!!"
 
 
+def test_a_same_size_edit_within_the_second_runs_the_new_code(project: Project) -> None:
+    """Python takes a module's .pyc as current while the source's mtime, in whole seconds, and
+    size are as recorded: the workers compile the project's modules from source instead."""
+    project.write("in.txt", "x")
+    project.write("tools/__init__.py", "")
+    project.write("tools/mark.py", "MARK = '!'\n")
+    project.write("tools/render.py", "from tools.mark import MARK\n\ndef render(ctx):\n"
+                                     "    open('runs.log', 'a').write('render\\n')\n"
+                                     "    open(ctx.output, 'w').write(MARK)\n")
+    project.flowfile("""
+        [tasks.render]
+        py = "tools.render:render"
+        inputs = ["in.txt"]
+        outputs = ["out.txt"]
+        """)
+    assert project.build() == ["render"] and project.read("out.txt") == "!"
+    mark = project.root / "tools/mark.py"
+    subprocess.run([sys.executable, "-c", f"import py_compile; py_compile.compile({str(mark)!r})"],
+                   check=True)  # a .pyc as any import of it leaves
+    before = mark.stat()
+    mark.write_text("MARK = '?'\n")  # the same size, and within the same second:
+    os.utime(mark, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert project.build() == ["render"] and project.read("out.txt") == "?"
+
+
 def test_ctx_holds_the_instance_its_paths_vars_and_env(project: Project) -> None:
     project.write("in.txt", "x")
     tools(project, """

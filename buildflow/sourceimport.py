@@ -1,0 +1,69 @@
+"""Imports of the project's own modules from their source, never from a cached `.pyc`.
+
+Python takes a `.pyc` as current while the source's mtime, in whole seconds, and its size are
+those it recorded. A same-size edit of a module within the second after it was imported (a
+`MARK = '!'` made `MARK = '?'` by an editor, a `git checkout`) would then run the old code,
+while bflow, which hashes the source, records the new: an incremental build unlike a clean
+one. So the `py` task workers and the loader's check of a reference compile the project's
+modules from source, which for the small modules of a project costs little; installed
+packages, and anything in a hidden directory (`.venv`), keep their `.pyc`. This module is
+light: every worker imports it as it starts.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import os
+import sys
+
+from buildflow.scripts import is_project_file
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: every worker starts so
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from types import CodeType, ModuleType
+
+
+class _FromSource(importlib.machinery.SourceFileLoader):
+    def get_code(self, fullname: str) -> CodeType:
+        return self.source_to_code(self.get_data(self.path), self.path)
+
+
+class ProjectSources:
+    """A finder, placed before the path finder, that loads the project's modules from their
+    source; every other module it leaves to the finders after it."""
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.realpath(root)
+        self.prefix = os.path.join(self.root, "")
+
+    def find_spec(self, name: str, path: Sequence[str] | None,
+                  target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+        where = [self.root] if path is None else \
+            [entry for entry in path if is_project_file(self.prefix, os.path.join(entry, ""))]
+        if not where:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, where, target)
+        if spec is None or not isinstance(spec.loader, importlib.machinery.SourceFileLoader) \
+                or not is_project_file(self.prefix, os.path.realpath(spec.origin or "")):
+            return None
+        spec.loader = _FromSource(name, spec.origin or "")
+        spec.cached = None
+        return spec
+
+
+def install(root: str) -> ProjectSources:
+    """Put a `ProjectSources` for `root` just before the path finder (after the finders of
+    built-in and frozen modules, as the project's files come after those anyway)."""
+    finder = ProjectSources(root)
+    at = sys.meta_path.index(importlib.machinery.PathFinder) \
+        if importlib.machinery.PathFinder in sys.meta_path else len(sys.meta_path)
+    sys.meta_path.insert(at, finder)
+    return finder
+
+
+def uninstall(finder: ProjectSources) -> None:
+    try:
+        sys.meta_path.remove(finder)
+    except ValueError:
+        pass
