@@ -117,7 +117,8 @@ class Watcher:
         batch = self.collect()
         flowfile = any(change.path == self.watched.flowfile for change in batch)
         inputs = any(change.path in self.watched.inputs for change in batch)
-        if flowfile or any(change.structural for change in batch):
+        code = any(change.path in self.watched.code for change in batch)
+        if flowfile or code or any(change.structural for change in batch):
             before = self._tasks()
             try:
                 self._reload()

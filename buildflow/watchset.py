@@ -20,7 +20,9 @@ class Change(NamedTuple):
 
 
 class WatchSet(NamedTuple):
-    """Absolute paths: watched files, directories whose entries count, and ignored paths."""
+    """Absolute paths: watched files, directories whose entries count, and ignored paths;
+    `code`, the Python files the project was loaded with (`Project.code`: the modules of its
+    `py` tasks), whose edit, like the Flowfile's, asks for loading it again."""
 
     root: str
     flowfile: str
@@ -28,6 +30,7 @@ class WatchSet(NamedTuple):
     dirs: frozenset[str]
     ignored: frozenset[str]
     ignored_dirs: tuple[str, ...]
+    code: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, project: Project, names: Iterable[str],
@@ -57,7 +60,7 @@ class WatchSet(NamedTuple):
                    frozenset(p for p in paths if not _ignored(p, ignored, ignored_dirs)),
                    frozenset(d for d in map(absolute, project.globbed_dirs)
                              if not _ignored(d, ignored, ignored_dirs)),
-                   ignored, ignored_dirs)
+                   ignored, ignored_dirs, frozenset(path for path, _ in project.code))
 
     def also_ignoring(self, before: WatchSet) -> WatchSet:
         """This set, also ignoring what `before` ignored: the set a build ran under knew the
@@ -71,12 +74,13 @@ class WatchSet(NamedTuple):
         path = change.path
         if _ignored(path, self.ignored, self.ignored_dirs):
             return False
-        if path == self.flowfile or path in self.inputs:
+        if path == self.flowfile or path in self.inputs or path in self.code:
             return True
         return change.structural and (path in self.dirs or os.path.dirname(path) in self.dirs)
 
     def directories(self) -> set[str]:
-        return {*self.dirs, *map(os.path.dirname, self.inputs), os.path.dirname(self.flowfile)}
+        return {*self.dirs, *map(os.path.dirname, (*self.inputs, *self.code)),
+                os.path.dirname(self.flowfile)}
 
     def roots(self) -> set[tuple[str, bool]]:
         """(directory, recursive) pairs to hand the observer. Inside the project root, one

@@ -104,6 +104,10 @@ def test_watch_rebuilds_a_script_project(project: Project) -> None:
         watching.wait_idle(2)
         assert project.runs()[2:] == ["upper", "copy-a"]
         assert project.read("out/a.txt") == "CHANGED!"
+        project.write("names.py", "NAMES = ['a', 'b']\n")  # a module the script imports
+        watching.wait_for(lambda: "run it again" in watching.out.read_text()
+                          + watching.err.read_text(), "the edit reported")
+        assert len(project.runs()) == 4  # the running script's declarations are the old ones
     finally:
         status = watching.interrupt()
     assert status == EXIT_OK

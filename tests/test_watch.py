@@ -381,6 +381,36 @@ def test_an_input_edit_rebuilds_and_outputs_cause_no_loop(concat: Project, watch
     assert watching.interrupt() == EXIT_OK
 
 
+PY_TASK = """
+[tasks.shout]
+py = "tools.shout:shout"
+inputs = ["src/a.txt"]
+outputs = ["out/shout.txt"]
+"""
+
+
+def test_an_edit_of_a_python_task_s_modules_rebuilds(concat: Project, watch) -> None:
+    concat.write("tools/__init__.py", "")
+    concat.write("tools/mark.py", "MARK = '!'\n")
+    concat.write("tools/shout.py", "from tools.mark import MARK\n\ndef shout(ctx):\n"
+                                   "    open('runs.log', 'a').write('shout\\n')\n"
+                                   "    text = open(ctx.input).read().strip().upper()\n"
+                                   "    open(ctx.output, 'w').write(text + MARK)\n")
+    concat.flowfile(PY_TASK)
+    watching = watch()
+    watching.wait_idle(1)
+    assert concat.read("out/shout.txt") == "A!"
+    concat.write("tools/mark.py", "MARK = '?'\n")  # a module the task's module imports
+    watching.wait_idle(2)
+    assert concat.read("out/shout.txt") == "A?"
+    concat.write("tools/shout.py", concat.read("tools/shout.py").replace("upper", "lower"))
+    watching.wait_idle(3)
+    assert concat.read("out/shout.txt") == "a?"
+    assert concat.runs() == ["shout"] * 3
+    assert watching.changed() == ["bflow: changed: tools/mark.py",
+                                  "bflow: changed: tools/shout.py"]
+
+
 def test_new_deleted_and_renamed_over_files_count(concat: Project, watch) -> None:
     watching = watch()
     watching.wait_idle(1)
