@@ -87,7 +87,7 @@ def read_toml(path: str, fs: FileSystem | None = None) -> dict[str, Any]:
     else:
         import tomli as tomllib
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a byte-order mark, as some editors write, is no error
         return tomlparts.loads(text, tomllib.loads)
     except RecursionError:
         raise FlowfileError([f"{name}: values are nested too deeply to read"]) from None

@@ -231,3 +231,14 @@ def test_a_single_string_stands_for_a_list_of_one(project: Project) -> None:
     assert result.returncode == 2
     assert "Flowfile: tasks.a.inputs: expected a string or a list of strings, got an integer " \
            "(3)" in result.stderr
+
+
+def test_a_byte_order_mark_before_the_flowfile_is_read_past(project: Project) -> None:
+    """Some editors start a UTF-8 file with one; TOML's readers refuse it as a syntax error at
+    1:1 that the user cannot see."""
+    (project.root / "Flowfile").write_bytes(
+        b'\xef\xbb\xbf[tasks.hi]\ncmd = "echo hi >> runs.log"\noutputs = []\n')
+    assert project.build() == ["hi"]
+    (project.root / "Flowfile").write_bytes(b'\xef\xbb\xbf[tasks.hi]\ncmd = "echo hi"\n[x\n')
+    result = project.bflow()
+    assert result.returncode == 2 and "Flowfile:3:3: TOML syntax error" in result.stderr
