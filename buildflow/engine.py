@@ -12,7 +12,6 @@ from buildflow.conditions import Gate
 from buildflow.errors import EXIT_OK
 from buildflow.executors import Executor, open_executor
 from buildflow.hashing import Hasher
-from buildflow.lock import ProjectLock
 from buildflow.model import Project
 from buildflow.prune import dead_outputs, prune_dead_outputs
 from buildflow.scheduler import BuildOptions, BuildResult, Builder, Outcome, TaskResult
@@ -72,10 +71,8 @@ def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = N
                            force=force)
     if dry_run:
         return _dry_run(project, targets, cwd, options, reporter)
-    # A disk in memory (a test's) is this process's alone: nothing to lock against.
-    lock = ProjectLock(os.path.join(project.cache_dir, "lock")) if project.fs is None else None
-    if lock is not None:
-        lock.acquire(lock_timeout, getattr(reporter, "note", reporter.warn))
+    lock = project.disk().lock(os.path.join(project.cache_dir, "lock"))
+    lock.acquire(lock_timeout, getattr(reporter, "note", reporter.warn))
     try:
         state = open_state(project, reporter)
         # Repeat: a removed output can end instances of a foreach over it, and so on down.
@@ -99,8 +96,7 @@ def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = N
         result.project, result.selected, result.state = project, names, state
         return result
     finally:
-        if lock is not None:
-            lock.release()
+        lock.release()
 
 
 def _dry_run(project: Project, targets: list[str], cwd: str | None, options: BuildOptions,

@@ -1,5 +1,5 @@
 """The disk as the engine sees it: one small interface (stat, hash, read, append, replace,
-list, remove, now), and the real implementation.
+list, remove, lock, now), and the real implementation.
 
 The loader (the Flowfile, the listings globs read, what an input is), hashing, the state log,
 depfile reading, the tasks' logs and pruning go through it, so a test runs a build on a disk
@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import BinaryIO, NamedTuple, Protocol
 
 from buildflow.racy import file_clock_ns
@@ -38,6 +38,15 @@ class AppendFile(Protocol):
 
     def close(self) -> None:
         """Flush to disk and close."""
+
+
+class Lock(Protocol):
+    """One build at a time on a project (`lock.ProjectLock`)."""
+
+    def acquire(self, timeout: float | None, say: Callable[[str], None]) -> None:
+        """Wait for the lock (forever when `timeout` is None), saying once that it waits."""
+
+    def release(self) -> None: ...
 
 
 class FileSystem(Protocol):
@@ -87,6 +96,9 @@ class FileSystem(Protocol):
     def remove(self, path: str) -> bool:
         """Delete a file, a link (never followed) or a whole directory, only inside the root;
         whether anything was there to remove."""
+
+    def lock(self, path: str) -> Lock:
+        """The lock whose file is `path`, not yet taken."""
 
     def now_ns(self) -> int: ...
 
@@ -205,6 +217,11 @@ class LocalFileSystem:
 
     def remove(self, path: str) -> bool:
         return remove_owned(self.root, path)
+
+    def lock(self, path: str) -> Lock:
+        from buildflow.lock import ProjectLock  # here: only a build takes it
+
+        return ProjectLock(self._abs(path))
 
     def now_ns(self) -> int:
         return time.time_ns()

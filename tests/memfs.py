@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 import posixpath
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import xxhash
 
@@ -133,6 +133,9 @@ class MemoryFileSystem:
             del self.files[name]
         return bool(gone)
 
+    def lock(self, path: str) -> MemoryLock:
+        return MemoryLock()
+
     def now_ns(self) -> int:
         return self.clock_ns
 
@@ -158,6 +161,16 @@ class MemoryAppendFile:
         self.size += len(data)
 
     def close(self) -> None:
+        pass
+
+
+class MemoryLock:
+    """A disk in memory is one process's: there is no other build to wait for."""
+
+    def acquire(self, timeout: float | None, say: Callable[[str], None]) -> None:
+        pass
+
+    def release(self) -> None:
         pass
 
 
