@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import NamedTuple
 
 from buildflow import sourceimport
+from buildflow.scripts import is_project_file, local_modules
 from buildflow.errors import did_you_mean
 
 # Functions a build script declared with `@project.task`, by reference: its module is the
@@ -44,8 +45,11 @@ def imported_from(root: str) -> Iterator[dict[str, object]]:
     a module of the same name) imports them afresh too. Yields the modules imported, by
     name, filled in as the import ends."""
     prefix = os.path.join(os.path.realpath(root), "")
+    # The project's own modules only: an installed package in the project's `.venv` (numpy,
+    # whose C parts load once per process) stays, as do bflow's own and the running script.
     aside = {name: module for name, module in sys.modules.items()
-             if name != "__main__" and _is_under(module, prefix)}
+             if name != "__main__" and name.partition(".")[0] != "buildflow"
+             and _is_project_module(module, prefix)}
     for name in aside:
         del sys.modules[name]
     before = set(sys.modules)
@@ -72,6 +76,12 @@ def _is_under(module: object, prefix: str) -> bool:
     return isinstance(path, str) and os.path.realpath(path).startswith(prefix)
 
 
+def _is_project_module(module: object, prefix: str) -> bool:
+    path = getattr(module, "__file__", None)
+    return isinstance(path, str) and path.endswith(".py") and \
+        is_project_file(prefix, os.path.realpath(path))
+
+
 def find(reference: str, root: str) -> tuple[Callable[..., object] | None, str, list[str]]:
     """The function `reference` names, imported with `root` first on `sys.path`, the file of
     the module that defines it, and the files of the project's modules imported with it; or
@@ -79,8 +89,6 @@ def find(reference: str, root: str) -> tuple[Callable[..., object] | None, str, 
     is no function. A function a build script defines itself is taken as it is, with every
     module of the project the script imported, since a worker imports the script."""
     module_name, _, name = reference.partition(":")
-    from buildflow.scripts import local_modules
-
     function = DECLARED.get(reference)
     if function is not None and getattr(function, "__module__", None) == "__main__":
         script = getattr(sys.modules["__main__"], "__file__", None) or ""
