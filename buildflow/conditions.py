@@ -17,6 +17,7 @@ from buildflow.typecheck import Checker, type_name
 if TYPE_CHECKING:
     from typing import Any
 
+    from buildflow.fs import FileSystem
     from buildflow.model import Task
 
 KEYS = ("platform", "env", "exists", "cmd")
@@ -70,9 +71,10 @@ class Gate:
     gets: a `cmd` runs once per task (once for all the instances of a foreach), in the project
     root."""
 
-    def __init__(self, root: str, environ: Mapping[str, str] = os.environ,
+    def __init__(self, root: str, fs: FileSystem, environ: Mapping[str, str] = os.environ,
                  run: Callable[[str, str, Mapping[str, str], str], int] = run_quietly) -> None:
         self.root = root
+        self.fs = fs  # the project's disk, rooted at `root`, where `exists` looks
         self.run = run
         self.environ = environ
         self._cmd_results: dict[str, int] = {}  # task (base) name -> the command's exit status
@@ -93,7 +95,7 @@ class Gate:
                         return f"when.env {name} is not set"
             if key == "exists":
                 for path in values:
-                    if not os.path.lexists(os.path.join(self.root, path)):
+                    if not self._exists(path):
                         return f"when.exists {path} does not exist"
             if key == "cmd":
                 if task.base not in self._cmd_results:
@@ -103,3 +105,10 @@ class Gate:
                 if status != 0:
                     return f"when.cmd exited {status}: {values[0]}"
         return ""
+
+    def _exists(self, path: str) -> bool:
+        """Whether anything is at `path`, a dangling link too (as `os.path.lexists`)."""
+        try:
+            return self.fs.stat(path) is not None or self.fs.link_target(path) is not None
+        except OSError:  # a directory on the way cannot be searched
+            return False

@@ -104,7 +104,7 @@ def _dry_run(project: Project, targets: list[str], cwd: str | None, options: Bui
     """Say what would run and why; run and write nothing."""
     project, state = as_built(project)
     names = selected(project, targets, cwd)
-    gate = Gate(project.root)
+    gate = Gate(project.root, project.disk())
     decisions = survey(project, names, state.tasks, hasher_for(project, state).file_hash,
                        force=options.force, skipped=gate.failing)
     result = BuildResult(EXIT_OK)

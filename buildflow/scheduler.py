@@ -148,7 +148,7 @@ class Builder:
         self._names: dict[str, None] = {}  # the tasks of the plan, in build order
         self._result = BuildResult(EXIT_OK)
         self._old_logs = OldLogs(project.cache_dir, hasher.fs)
-        self._gate = Gate(project.root)
+        self._gate = Gate(project.root, hasher.fs)
         self._follower = OutputFollower(self._on_line) \
             if getattr(reporter, "follows_output", False) else None
 

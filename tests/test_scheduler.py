@@ -263,6 +263,21 @@ def test_tasks_ready_when_a_build_stops_are_still_found_up_to_date(disk: MemoryF
                                           duration=0.0, exit_status=1)
 
 
+def test_a_condition_on_a_file_looks_on_the_project_s_disk(disk: MemoryFileSystem) -> None:
+    flowfile(disk, """
+        [tasks.deploy]
+        cmd = "d"
+        when = { exists = "deploy.key" }
+    """)
+    runner = FakeRunner(disk)
+    result, _ = engine_build(disk, runner)
+    assert runner.calls == [] and result.tasks["deploy"].reason == \
+        "when.exists deploy.key does not exist"
+    disk.write("deploy.key", "secret")
+    engine_build(disk, runner)
+    assert runner.calls == ["deploy"]
+
+
 def test_exit_zero_without_declared_output_fails(disk: MemoryFileSystem) -> None:
     flowfile(disk, """
         [tasks.liar]

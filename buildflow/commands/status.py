@@ -21,7 +21,7 @@ def run(project: Project, *, targets: list[str], check: bool) -> int:
     project, state = engine.as_built(project)
     names = engine.selected(project, targets, invocation_dir()) if targets \
         else project.graph.topological(project.tasks)
-    gate = Gate(project.root)  # a build skips a stale task whose `when` fails: so does --check
+    gate = Gate(project.root, project.disk())  # a build skips a stale task whose `when` fails: so does --check
     decisions = survey(project, names, state.tasks, engine.hasher_for(project, state).file_hash,
                        skipped=gate.failing)
     stale = {name: d for name, d in decisions.items() if d.stale}
@@ -61,7 +61,7 @@ def outputs(project: Project, *, targets: list[str], overrides: Mapping[str, str
 def explain(project: Project, *, target: str) -> int:
     project, state = engine.as_built(project)
     names = project.graph.select([target], project.root, invocation_dir())
-    gate = Gate(project.root)  # as in `run`: the build's own condition, asked the same way
+    gate = Gate(project.root, project.disk())  # as in `run`: the build's own condition, asked the same way
     decisions = survey(project, engine.selected(project, names, invocation_dir()), state.tasks,
                        engine.hasher_for(project, state).file_hash, explain=True,
                        skipped=gate.failing)
