@@ -128,22 +128,33 @@ class Model:
         """Run what must run, in order; return the names that ran."""
         ran = []
         for task in self.tasks:
-            inputs = self.inputs_of(task)
-            seen = (self.action_of(task), inputs, tuple(self.read(path) for path in inputs))
-            record = self.records.get(task.name)
-            output = self.files.get(task.output) if task.has_output else None
-            if task.always or record is None or record[:3] != seen or output != record[4] or \
-                    record[3] != tuple(self.files[path] for path in record[5]):
+            if self.must_run(task):
                 ran.append(task.name)
-                data = b"".join(self.read(p) for p in (*inputs, *task.depfile))
-                if task.uses_var:
-                    data += self.var.encode() + b"\n"
-                new = FILTERS[task.filter](data) if task.has_output else None
-                if new is not None:
-                    self.files[task.output] = new
-                named = tuple(self.files[path] for path in task.depfile)
-                self.records[task.name] = (*seen, named, new, task.depfile)
+                self.run(task)
         return ran
+
+    def seen_by(self, task: TaskSpec) -> tuple[object, ...]:
+        """What a run of `task` reads now: its action, its inputs and their bytes."""
+        inputs = self.inputs_of(task)
+        return self.action_of(task), inputs, tuple(self.read(path) for path in inputs)
+
+    def must_run(self, task: TaskSpec) -> bool:
+        record = self.records.get(task.name)
+        output = self.files.get(task.output) if task.has_output else None
+        return task.always or record is None or record[:3] != self.seen_by(task) or \
+            output != record[4] or record[3] != tuple(self.files[path] for path in record[5])
+
+    def run(self, task: TaskSpec) -> None:
+        """What the task's command does, and the record its run leaves."""
+        seen = self.seen_by(task)
+        data = b"".join(self.read(p) for p in (*self.inputs_of(task), *task.depfile))
+        if task.uses_var:
+            data += self.var.encode() + b"\n"
+        new = FILTERS[task.filter](data) if task.has_output else None
+        if new is not None:
+            self.files[task.output] = new
+        named = tuple(self.files[path] for path in task.depfile)
+        self.records[task.name] = (*seen, named, new, task.depfile)
 
     def clean(self) -> dict[str, bytes]:
         """The outputs of a build from nothing: every task run once over today's sources."""
