@@ -142,6 +142,9 @@ class MemoryFileSystem:
     def file_now_ns(self) -> int:
         return self.clock_ns
 
+    def touch(self, path: str, mtime_ns: int) -> None:
+        self.rewrite(path, self.read(path), mtime_ns=mtime_ns)
+
     def rewrite(self, path: str, data: bytes | str, *, mtime_ns: int | None = None) -> None:
         """Write a file in place, keeping its inode, as `>` or an editor saving in place."""
         old = self.files.get(self.key(path))
@@ -174,16 +177,13 @@ class MemoryLock:
         pass
 
 
-class MemoryScratchFile(io.RawIOBase):
+class MemoryScratchFile(io.BytesIO):
     """A file of a MemoryFileSystem open for writing: each write lands on the disk at once, as
     a command's output does."""
 
     def __init__(self, fs: MemoryFileSystem, path: str) -> None:
         super().__init__()
         self.fs, self.path = fs, path
-
-    def writable(self) -> bool:
-        return True
 
     def write(self, data: bytes) -> int:  # type: ignore[override]
         old, _, inode = self.fs.files[self.path]

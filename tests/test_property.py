@@ -266,29 +266,58 @@ class Disk(Protocol):
     files: dict[str, bytes]
 
 
-def write(root: Path, model: Disk, path: str, data: bytes) -> None:
+class Files(Protocol):
+    """Where an example's files are: the real disk (`RealFiles`) or one in memory."""
+
+    def rewrite(self, path: str, data: bytes) -> None: ...
+
+    def touch(self, path: str, mtime_ns: int) -> None: ...
+
+    def remove(self, path: str) -> object: ...
+
+    def now_ns(self) -> int: ...
+
+
+class RealFiles:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def rewrite(self, path: str, data: bytes) -> None:
+        (self.root / path).parent.mkdir(parents=True, exist_ok=True)
+        (self.root / path).write_bytes(data)
+
+    def touch(self, path: str, mtime_ns: int) -> None:
+        os.utime(self.root / path, ns=(mtime_ns, mtime_ns))
+
+    def remove(self, path: str) -> None:
+        (self.root / path).unlink()
+
+    def now_ns(self) -> int:
+        return time.time_ns()
+
+
+def write(files: Files, model: Disk, path: str, data: bytes) -> None:
     model.files[path] = data
-    (root / path).parent.mkdir(parents=True, exist_ok=True)
-    (root / path).write_bytes(data)
+    files.rewrite(path, data)
 
 
-def edit_file(draw: st.DrawFn, root: Path, model: Disk, kind: str, paths: list[str]) -> None:
+def edit_file(draw: st.DrawFn, files: Files, model: Disk, kind: str, paths: list[str]) -> None:
     """Touch one of `paths`, append to it ("edit_output"), or else delete it."""
     path = draw(st.sampled_from(paths))
     if kind == "touch":
         shift = draw(st.integers(1, 10**10))
         # A depfile input dated in the future looks written during every run of its task,
         # which then runs on every build (a documented exception the model leaves out).
-        later = time.time_ns() + (-shift if path in DEPFILE_SOURCES else shift)
-        os.utime(root / path, ns=(later, later))
+        files.touch(path, files.now_ns() + (-shift if path in DEPFILE_SOURCES else shift))
     elif kind == "edit_output":
-        write(root, model, path, model.files[path] + b"edited\n")
+        write(files, model, path, model.files[path] + b"edited\n")
     else:
-        (root / path).unlink()
+        files.remove(path)
         del model.files[path]
 
 
 def apply_edit(draw: st.DrawFn, root: Path, model: Model) -> None:
+    files = RealFiles(root)
     outputs = [t.output for t in model.tasks if t.has_output and t.output in model.files]
     sources = sorted(p for p in model.files if p.startswith("src/"))
     depfiles = [t.depfile_path for t in model.tasks if (root / t.depfile_path).exists()]
@@ -296,20 +325,20 @@ def apply_edit(draw: st.DrawFn, root: Path, model: Model) -> None:
     if kind.endswith("output") and not outputs:
         kind = "touch"
     if kind == "change":
-        write(root, model, draw(st.sampled_from(sources)), draw(contents))
+        write(files, model, draw(st.sampled_from(sources)), draw(contents))
     elif kind == "same_bytes":
         path = draw(st.sampled_from(sources + outputs))
-        write(root, model, path, model.files[path])
+        write(files, model, path, model.files[path])
     elif kind == "touch":
-        edit_file(draw, root, model, kind, sources + outputs)
+        edit_file(draw, files, model, kind, sources + outputs)
     elif kind.endswith("output"):
-        edit_file(draw, root, model, kind, outputs)
+        edit_file(draw, files, model, kind, outputs)
     elif kind == "add_glob":
-        write(root, model, f"src/g{draw(st.integers(0, 3))}.txt", draw(contents))
+        write(files, model, f"src/g{draw(st.integers(0, 3))}.txt", draw(contents))
     elif kind == "remove_glob":
         globbed = [p for p in sources if p.startswith("src/g")]
         if globbed:
-            edit_file(draw, root, model, kind, globbed)
+            edit_file(draw, files, model, kind, globbed)
     elif kind == "var_cli":
         model.var_override = draw(st.sampled_from([None, *VALUES]))
     elif kind == "delete_depfile":
@@ -407,7 +436,7 @@ def check_edits(data: st.DataObject, scratch: Path, root: Path, env: dict[str, s
     model = Model(data.draw(graphs()), {})
     (root / ALIAS).symlink_to("src")
     for path in SOURCES + DEPFILE_SOURCES:
-        write(root, model, path, data.draw(contents))
+        write(RealFiles(root), model, path, data.draw(contents))
     (root / "tools").mkdir()
     (root / PY_MODULE).write_text(PY_FUNCTION)
     (root / "Flowfile").write_text(flowfile(model))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+from collections.abc import Callable
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -21,8 +22,8 @@ from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
-from test_property import (FILTERS, PROPERTY_SETTINGS, build_and_count, contents, edit_file,
-                           scratch_project, write)
+from test_property import (FILTERS, PROPERTY_SETTINGS, Files, RealFiles, build_and_count,
+                           contents, edit_file, scratch_project, write)
 
 from buildflow import engine
 
@@ -44,11 +45,14 @@ class Step:
     foreach: bool
     extra: tuple[str, ...] = ()  # listed inputs besides the item
 
-    def table(self) -> str:
+    def command(self) -> str:
+        """The shell command: it logs its run and filters its inputs into its output."""
         sink = "{output}" if self.output else "/dev/null"
         tag = "{task}" if self.foreach else self.name
-        cmd = f"echo {tag} >> runs.log && cat {{inputs}} | {self.filter} > {sink}"
-        text = f"\n[tasks.{self.name}]\ncmd = {json.dumps(cmd)}\n"
+        return f"echo {tag} >> runs.log && cat {{inputs}} | {self.filter} > {sink}"
+
+    def table(self, action: Callable[[Step], str]) -> str:
+        text = f"\n[tasks.{self.name}]\ncmd = {json.dumps(action(self))}\n"
         if self.foreach:
             text += f"foreach = {json.dumps(self.glob)}\ninputs = {json.dumps(self.extra)}\n"
         else:
@@ -71,6 +75,7 @@ class Model:
     steps: list[Step]
     files: dict[str, bytes] = field(default_factory=dict)
     records: dict[str, tuple[object, ...]] = field(default_factory=dict)
+    action: Callable[[Step], str] = Step.command  # how the Flowfile writes a step's action
 
     def matches(self, glob: str, declared: list[str]) -> list[str]:
         return sorted({p for p in [*self.files, *declared] if fnmatch.fnmatchcase(p, glob)})
@@ -153,7 +158,7 @@ EDITS = ("add_item", "add_item", "remove_item", "remove_item", "change", "touch"
          "delete_output", "edit_output", "command")
 
 
-def apply_edit(draw: st.DrawFn, root: Path, model: Model) -> None:
+def apply_edit(draw: st.DrawFn, files: Files, model: Model) -> None:
     sources = sorted(p for p in model.files if p.startswith("src/"))
     items = [p for p in sources if p in ITEMS]
     outputs = sorted(p for p in model.files if p.startswith(BUILT))
@@ -162,21 +167,22 @@ def apply_edit(draw: st.DrawFn, root: Path, model: Model) -> None:
         kind = "add_item"
     if kind == "add_item" or kind == "change":
         path = draw(st.sampled_from(ITEMS if kind == "add_item" else sources))
-        write(root, model, path, draw(contents))
+        write(files, model, path, draw(contents))
     elif kind == "remove_item":
-        edit_file(draw, root, model, kind, items)
+        edit_file(draw, files, model, kind, items)
     elif kind == "touch":
-        edit_file(draw, root, model, kind, sources + outputs)
+        edit_file(draw, files, model, kind, sources + outputs)
     elif kind.endswith("output"):
-        edit_file(draw, root, model, kind, outputs)
+        edit_file(draw, files, model, kind, outputs)
     else:
         draw(st.sampled_from(model.steps)).filter = draw(st.sampled_from(sorted(FILTERS)))
-        write_flowfile(root, model)
+        files.rewrite("Flowfile", flowfile(model))
 
 
-def write_flowfile(root: Path, model: Model) -> None:
-    text = '[settings]\nenv = { LC_ALL = "C" }\n' + "".join(s.table() for s in model.steps)
-    (root / "Flowfile").write_text(text)
+def flowfile(model: Model) -> bytes:
+    text = '[settings]\nenv = { LC_ALL = "C" }\n' + \
+        "".join(step.table(model.action) for step in model.steps)
+    return text.encode()
 
 
 def built(root: Path) -> dict[str, bytes]:
@@ -212,13 +218,14 @@ def check_build(root: Path, model: Model, scratch: Path, last: bool = False) -> 
 def test_foreach_items_coming_and_going_match_a_clean_build(data: st.DataObject) -> None:
     with scratch_project() as (scratch, root):
         model = Model(data.draw(chains()))
-        write(root, model, COMMON, data.draw(contents))
+        files = RealFiles(root)
+        write(files, model, COMMON, data.draw(contents))
         for path in data.draw(st.lists(st.sampled_from(ITEMS), max_size=3, unique=True)):
-            write(root, model, path, data.draw(contents))
-        write_flowfile(root, model)
+            write(files, model, path, data.draw(contents))
+        files.rewrite("Flowfile", flowfile(model))
         check_build(root, model, scratch)
         builds = data.draw(st.integers(1, 4))
         for build in range(builds):
             for _ in range(data.draw(st.integers(1, 2))):
-                apply_edit(data.draw, root, model)
+                apply_edit(data.draw, files, model)
             check_build(root, model, scratch, last=build == builds - 1)
