@@ -113,6 +113,9 @@ class ModelRunner:
     def stop_all(self) -> None:
         pass
 
+    def close(self) -> None:
+        pass
+
 
 def build(disk: MemoryFileSystem, model: Model,
           failing: bool = False) -> tuple[list[str], set[str], set[str]]:
