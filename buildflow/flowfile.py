@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -82,10 +81,10 @@ def read_toml(path: str, fs: FileSystem | None = None) -> dict[str, Any]:
                 data = handle.read()
     except OSError as exc:
         raise UsageError(f"{path}: cannot read the Flowfile: {exc.strerror or exc}") from None
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:
+    try:  # tomli's wheels are compiled: a third of the standard library's parse time
         import tomli as tomllib
+    except ImportError:  # no tomli (a system Python's packages): the same parser, in Python
+        import tomllib  # type: ignore[no-redef]
     try:
         text = data.decode("utf-8-sig")  # a byte-order mark, as some editors write, is no error
         return tomlparts.loads(text, tomllib.loads)

@@ -3,7 +3,6 @@ or the same error, whatever the text holds where it is cut."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -11,14 +10,10 @@ from typing import Any
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+import tomli as tomllib  # the parser bflow uses (the standard library's only without tomli)
 
 from buildflow import tomlparts
 from conftest import Project
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib
 
 # Pieces a Flowfile may hold, among them every way the parts could disagree with the whole:
 # a task defined twice or extended by a later table, `tasks` itself defined, a header inside
