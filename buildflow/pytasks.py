@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from typing import NamedTuple
 
 from buildflow import sourceimport
-from buildflow.scripts import is_project_file, local_modules
 from buildflow.errors import did_you_mean
+from buildflow.scripts import is_project_file, local_modules
 
 # Functions a build script declared with `@project.task`, by reference: its module is the
 # running script (`__main__`), which importing by name would run a second time.
@@ -43,10 +43,10 @@ def imported_from(root: str) -> Iterator[dict[str, object]]:
     build script) are put aside for that time, and those the import adds are forgotten
     afterwards, so the next load (of this project after an edit, or of another project with
     a module of the same name) imports them afresh too. Yields the modules imported, by
-    name, filled in as the import ends."""
+    name, filled in as the import ends. Only the project's own modules are put aside or
+    forgotten: an installed package, even in the project's `.venv` (numpy, whose C parts load
+    once per process), stays, as do bflow's own and the running script."""
     prefix = os.path.join(os.path.realpath(root), "")
-    # The project's own modules only: an installed package in the project's `.venv` (numpy,
-    # whose C parts load once per process) stays, as do bflow's own and the running script.
     aside = {name: module for name, module in sys.modules.items()
              if name != "__main__" and name.partition(".")[0] != "buildflow"
              and _is_project_module(module, prefix)}
@@ -66,14 +66,9 @@ def imported_from(root: str) -> Iterator[dict[str, object]]:
         except ValueError:
             pass
         for name, module in imported.items():
-            if _is_under(module, prefix):
+            if _is_project_module(module, prefix):
                 del sys.modules[name]
         sys.modules.update(aside)
-
-
-def _is_under(module: object, prefix: str) -> bool:
-    path = getattr(module, "__file__", None)
-    return isinstance(path, str) and os.path.realpath(path).startswith(prefix)
 
 
 def _is_project_module(module: object, prefix: str) -> bool:
@@ -89,10 +84,10 @@ def find(reference: str, root: str) -> tuple[Callable[..., object] | None, str, 
     is no function. A function a build script defines itself is taken as it is, with every
     module of the project the script imported, since a worker imports the script."""
     module_name, _, name = reference.partition(":")
-    function = DECLARED.get(reference)
-    if function is not None and getattr(function, "__module__", None) == "__main__":
+    declared = DECLARED.get(reference)
+    if declared is not None and getattr(declared, "__module__", None) == "__main__":
         script = getattr(sys.modules["__main__"], "__file__", None) or ""
-        return function, script, local_modules(root, sys.modules)
+        return declared, script, local_modules(root, sys.modules)
     try:
         with imported_from(root) as imported:
             function = getattr(importlib.import_module(module_name), name, None)
