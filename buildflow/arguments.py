@@ -148,6 +148,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    """A time in seconds: a number, 0 or more (`inf` is forever)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value >= 0:  # a negative number, or nan
+        raise argparse.ArgumentTypeError(f"expected 0 seconds or more, got {text}")
+    return value
+
+
 def _executor_url(text: str) -> str:
     from buildflow.executors import url_problem
 
@@ -171,7 +182,7 @@ _BUILD: tuple[Option, ...] = (
     (("-n", "--dry-run"), {"action": "store_true",
                            "help": "print what would run and why; run and write nothing"}),
     (("-B", "--always-make"), {"action": "store_true", "help": "treat every task as stale"}),
-    (("--lock-timeout",), {"type": float, "metavar": "SECONDS",
+    (("--lock-timeout",), {"type": _seconds, "metavar": "SECONDS",
                            "help": "give up when another build holds the lock this long"}),
     (("--stream",), {"action": "store_true",
                      "help": "print each line of output as it comes, after its task's name"}),
@@ -197,7 +208,7 @@ _OPTIONS: dict[str, tuple[Option, ...]] = {
     "watch": _BUILD + (
         (("--poll",), {"action": "store_true",
                        "help": "poll the filesystem instead of using OS events"}),
-        (("--debounce",), {"type": float, "default": 0.1, "metavar": "SECONDS",
+        (("--debounce",), {"type": _seconds, "default": 0.1, "metavar": "SECONDS",
                            "help": "quiet time that ends a burst of changes (default 0.1)"})),
     "graph": _targets("TARGET") + (
         (("--format",), {"choices": ("text", "dot", "mermaid", "json"), "default": "text"}),

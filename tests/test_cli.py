@@ -203,6 +203,15 @@ def test_parsing_arguments_and_loading_the_project_import_neither_shutil_nor_pat
     assert loaded == "[]\n"
 
 
+@pytest.mark.parametrize("argv", [["--lock-timeout", "-1"], ["--lock-timeout", "nan"],
+                                  ["watch", "--debounce", "-0.5"], ["--lock-timeout", "soon"]])
+def test_a_time_in_seconds_is_a_number_0_or_more(project: Project, argv: list[str]) -> None:
+    project.flowfile("[tasks.a]\ncmd = 'echo a >> runs.log'\n")
+    result = project.bflow(*argv)
+    assert result.returncode == 2 and argv[-1] in result.stderr and "seconds" in result.stderr
+    assert project.runs() == []
+
+
 def test_discovery_from_a_subdirectory(project: Project) -> None:
     project.flowfile(GOOD)
     (project.root / "deep" / "er").mkdir(parents=True)
