@@ -34,6 +34,11 @@ class MemoryFileSystem:
         path = posixpath.normpath(path) if path else ""
         return "" if path == "." else path
 
+    def names(self) -> list[str]:
+        """The files' paths as they are now: `list` copies the keys in one step, where a loop
+        over the dict itself fails when a build's worker thread writes a file meanwhile."""
+        return list(self.files)
+
     def write(self, path: str, data: bytes | str, *, mtime_ns: int | None = None,
               inode: int | None = None) -> None:
         """Write a file stamped with the current clock (or `mtime_ns`), on a fresh inode."""
@@ -53,7 +58,7 @@ class MemoryFileSystem:
         self.clock_ns += int(seconds * 1e9)
 
     def _is_dir(self, key: str) -> bool:
-        return key == "" or any(name.startswith(key + "/") for name in self.files)
+        return key == "" or any(name.startswith(key + "/") for name in self.names())
 
     def stat(self, path: str) -> Stat | None:
         key = self.key(path)
@@ -91,13 +96,13 @@ class MemoryFileSystem:
     def list_tree(self, path: str) -> list[str]:
         key = self.key(path)
         prefix = key + "/" if key else ""
-        return sorted(name[len(prefix):] for name in self.files if name.startswith(prefix))
+        return sorted(name[len(prefix):] for name in self.names() if name.startswith(prefix))
 
     def list_dir(self, path: str) -> list[tuple[str, bool]]:
         key = self.key(path)
         prefix = key + "/" if key else ""
         entries: dict[str, bool] = {}
-        for name in self.files:
+        for name in self.names():
             if name.startswith(prefix):
                 head, slash, _ = name[len(prefix):].partition("/")
                 entries[head] = entries.get(head, False) or bool(slash)
@@ -128,7 +133,7 @@ class MemoryFileSystem:
 
     def remove(self, path: str) -> bool:
         key = self.key(path)
-        gone = [name for name in self.files if name == key or name.startswith(key + "/")]
+        gone = [name for name in self.names() if name == key or name.startswith(key + "/")]
         for name in gone:
             del self.files[name]
         return bool(gone)
