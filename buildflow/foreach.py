@@ -140,10 +140,24 @@ def output_globs(decl: TaskDecl, variables: Mapping[str, str]) -> list[str]:
     for directory, ext in (("\0", "*"), ("", "*"), ("\0", ""), ("", "")):
         each = {**values, "dir": directory, "ext": ext}
         for template in decl.outputs:
-            path = globbing.normalize(placeholders.expand(template, each))
+            expanded = placeholders.expand(template, each)
+            if _climbs_out_of_a_spanning_part(expanded):
+                return ["**"]  # `{item}/..`: how far up it goes depends on the item
+            path = globbing.normalize(expanded)
             if path not in ("", ".", "/"):  # nothing an instance can write (the loader says)
                 globs.update(dict.fromkeys(_shapes(path, template.endswith("/"))))
     return list(globs)
+
+
+def _climbs_out_of_a_spanning_part(path: str) -> bool:
+    """Whether a `..` in `path` follows a part that may hold `/` ("\0"): normalizing would
+    take it for one segment."""
+    spanning = False
+    for segment in path.split("/"):
+        if segment == ".." and spanning:
+            return True
+        spanning = spanning or "\0" in segment
+    return False
 
 
 def _shapes(path: str, directory: bool) -> list[str]:

@@ -66,6 +66,15 @@ def test_every_output_an_instance_writes_is_seen_by_its_output_globs(
                 (template, item, reader, globs)
 
 
+def test_an_output_that_climbs_out_of_its_item_is_seen_by_its_output_globs() -> None:
+    """`{item}/..` is the item's directory, as many segments up as the item has: found by the
+    property test above."""
+    decl = TaskDecl("t", ("true",), outputs=("{item}/..",), foreach=("**/*",))
+    written = foreach.output_paths(decl, foreach.instance_values({}, decl, ("src/src", "**/*")))
+    assert written == ["src"]
+    assert any(globbing.may_overlap("src", glob) for glob in foreach.output_globs(decl, {}))
+
+
 def test_items_are_found_through_a_chain_of_foreach_tasks_written_in_any_order(
         tmp_path: Path) -> None:
     (tmp_path / "src").mkdir()
