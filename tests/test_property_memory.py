@@ -12,6 +12,7 @@ microsecond or a minute apart. With no process started, hundreds of examples tak
 Tasks also fail here, which `test_property` leaves out: while a flag file names it, a task
 writes a broken output and exits 1; with `-k` the tasks downstream of it are skipped and the
 rest run. Every build with no task failing must then leave exactly a clean build's outputs.
+`test_property_foreach`'s property, items coming and going, runs here at any timing too.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import IO
 
 from hypothesis import HealthCheck, given, settings
@@ -49,11 +50,12 @@ EDITS = ("change", "same_size", "touch", "delete_output", "edit_output", "comman
 BROKEN = b"broken\n"  # what a failing run leaves as its output
 
 
+@dataclass
 class FailingModel(Model):
     """The model, with tasks that fail while `failing` names them, and `-k`: a task whose
     upstream failed or was skipped is skipped, and keeps its record and output."""
 
-    failing: set[str]
+    failing: set[str] = field(default_factory=set)
 
     def build(self) -> list[str]:
         ran: list[str] = []
@@ -226,7 +228,6 @@ def test_incremental_builds_in_memory_equal_clean_builds_at_any_timing(
     tasks = [replace(task, py=False, inputs=list(dict.fromkeys(map(real, task.inputs))))
              for task in data.draw(graphs())]
     model = FailingModel(tasks, {})
-    model.failing = set()
     disk = MemoryFileSystem()
     for path in SOURCES + DEPFILE_SOURCES:
         model.files[path] = data.draw(filled)
