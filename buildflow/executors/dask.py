@@ -104,7 +104,10 @@ class DaskExecutor:
 
     def close(self) -> None:
         if self._client is not None:
-            self._client.close()
+            try:  # what a worker that died during the build left running (`remote.sweep`)
+                self._client.run(remote.sweep, on_error="ignore")
+            finally:
+                self._client.close()
 
     def _connect(self) -> Any:
         with self._lock:

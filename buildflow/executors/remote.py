@@ -82,6 +82,13 @@ def stop(attempts: list[str]) -> None:
         thread.join()
 
 
+def sweep() -> None:
+    """Kill what workers that died on this machine left running: run on every worker as a
+    build ends, for a worker that died after the last attempt that would have swept it
+    started (Dask may have run that attempt elsewhere, at once)."""
+    _sweep(_open_registry().directory)
+
+
 class _Registry:
     """This worker process's running process groups, in a file it holds locked while it
     lives: the kernel lets go of the lock when the process dies, however it dies."""
