@@ -7,8 +7,9 @@ machine hits both alike. The "old -> new" numbers in benchmarks/README.md come f
 
     python3 benchmarks/ab.py HEAD~1 HEAD --scenario edit --reps 30
 
-Scenarios as in `run.py` (`full`, `noop`, `edit`, `touch`); each copy is built, and the
-scenario run once, untimed, first. The output cache is off unless `--cache` (a private one,
+Scenarios as in `run.py` (`full`, `noop`, `edit`, `touch`), and `load`: `bflow list` with
+`.bflow` deleted first, so the project is loaded from its Flowfile, not the project cache
+(the loader's cost alone); each copy is built, and the scenario run once, untimed, first. The output cache is off unless `--cache` (a private one,
 shared by both sides: their keys differ in nothing, but the old side may not use it):
 
     python3 benchmarks/ab.py e4155c0 HEAD --scenario noop --cache
@@ -17,6 +18,7 @@ shared by both sides: their keys differ in nothing, but the old side may not use
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import subprocess
 import sys
@@ -50,7 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("old", help="a git revision, e.g. HEAD~1")
     parser.add_argument("new", help="a git revision, e.g. HEAD")
-    parser.add_argument("--scenario", choices=("full", "noop", "edit", "touch"),
+    parser.add_argument("--scenario", choices=("full", "noop", "edit", "touch", "load"),
                         default="edit")
     parser.add_argument("-n", type=int, default=10000, help="leaf tasks (default 10000)")
     parser.add_argument("--shape", choices=SHAPES, default="foreach",
@@ -76,6 +78,9 @@ def main() -> None:
         for rep in range(args.reps + 1):
             for label in (("old", "new") if rep % 2 else ("new", "old")):
                 argv, directory = sides[label]
+                if args.scenario == "load":
+                    shutil.rmtree(directory / ".bflow", ignore_errors=True)
+                    argv = [argv[0], "list"]
                 prepare(directory, args.scenario, "bflow", rep, args.n)
                 before = snapshot(directory, outputs)
                 took = timed(argv, directory, env, None)
