@@ -185,10 +185,12 @@ def test_a_closed_stdout_keeps_every_record_and_starts_nothing_new(project: Proj
                                stderr=subprocess.PIPE, text=True)
     assert process.stdout is not None and process.stderr is not None
     # one and two start together, in either order: each worker looks its task up in the
-    # output cache before it says the task started
-    first = json.loads(process.stdout.readline())
-    assert first["event"] == "task_started" and first["task"] in ("one", "two")
-    process.stdout.close()  # as `bflow --json | head -1` does
+    # output cache before it says the task started. Both must have said so before stdout
+    # closes: a task whose start cannot be written is not started.
+    started = [json.loads(process.stdout.readline()) for _ in range(2)]
+    assert [event["event"] for event in started] == ["task_started"] * 2
+    assert sorted(event["task"] for event in started) == ["one", "two"]
+    process.stdout.close()  # as `bflow --json | head -2` does
     project.write("closed", "")
     assert process.wait(timeout=30) == 1
     assert process.stderr.read() == ""
