@@ -2,7 +2,9 @@
 renamed, a branch was switched) are removed before a build, so a glob never picks up a file a
 clean build would not have. Only files still byte-identical to what bflow recorded are removed,
 which is the expected clean-up and said as information; anything edited since is left in place,
-with a warning."""
+with a warning. A vanished task's depfile goes too (bflow records no hash of it: it is the
+task's own file, which `bflow clean` deletes with its outputs), unless a current task names
+that path."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from collections.abc import Callable, Container, Iterable
 
 from buildflow.hashing import MISSING, Hasher
 from buildflow.model import Project
+from buildflow.staleness import depfile_of
 from buildflow.state import State
 
 
@@ -26,15 +29,16 @@ def dead_outputs(project: Project, state: State,
 
 
 class _Kept:
-    """The paths a build keeps whoever wrote them: declared outputs, and files a task names
-    as a source (a generated file the user now keeps by hand: `inputs = ["config.txt"]` after
-    the task that wrote it was deleted)."""
+    """The paths a build keeps whoever wrote them: declared outputs and depfiles, and files a
+    task names as a source (a generated file the user now keeps by hand: `inputs =
+    ["config.txt"]` after the task that wrote it was deleted)."""
 
     def __init__(self, project: Project) -> None:
         self.producer, self.sources = project.graph.producer, project.sources
+        self.depfiles = {task.depfile for task in project.tasks.values() if task.depfile}
 
     def __contains__(self, path: object) -> bool:
-        return path in self.producer or path in self.sources
+        return path in self.producer or path in self.sources or path in self.depfiles
 
 
 def _outputs_on_disk(state: State, names: Iterable[str], declared: Container[str],
@@ -45,7 +49,9 @@ def _outputs_on_disk(state: State, names: Iterable[str], declared: Container[str
     modified: list[tuple[str, str]] = []
     for name in names:
         record = state.tasks.get(name)
-        for path, digest in record.outputs.items() if record else ():
+        if record is None:
+            continue
+        for path, digest in record.outputs.items():
             if path in declared or digest == MISSING:
                 continue
             current = hasher.file_hash(path)
@@ -53,6 +59,9 @@ def _outputs_on_disk(state: State, names: Iterable[str], declared: Container[str
                 removable.append((name, path))
             elif current != MISSING:
                 modified.append((name, path))
+        depfile = depfile_of(record.action)
+        if depfile and depfile not in declared and hasher.fs.stat(depfile) is not None:
+            removable.append((name, depfile))
     return removable, modified
 
 
@@ -89,6 +98,6 @@ def _remove(hasher: Hasher, removable: list[tuple[str, str]], modified: list[tup
     for name, path in removable:
         if hasher.fs.remove(path):
             gone = "no longer declares it" if name in tasks else "no longer exists"
-            (note or say)(f"removed {path}, an output of task '{name}', which {gone}")
+            (note or say)(f"removed {path}, written by task '{name}', which {gone}")
             removed = True
     return removed

@@ -110,6 +110,11 @@ def action_of(task: Task) -> tuple[object, ...]:
     return action
 
 
+def depfile_of(action: tuple[object, ...]) -> str:
+    """The depfile path an `action_of` names ("" for none)."""
+    return str(action[4])
+
+
 def decide(task: Task, record: TaskRecord | None, file_hash: Callable[[str], str], *,
            force: bool = False, pending_upstream: Iterable[str] = (),
            explain: bool = True) -> Decision:

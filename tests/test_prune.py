@@ -117,3 +117,51 @@ def test_a_removed_source_removes_outputs_down_a_chain_of_foreach_tasks(project:
     assert result.returncode == 0, result.stderr
     assert not (project.root / "gen2/d.txt").exists()
     assert project.read("site.txt") == "a\n"
+
+
+def test_a_vanished_instance_s_depfile_goes_with_its_outputs(project: Project) -> None:
+    project.flowfile("""
+        [tasks.cc]
+        foreach = "src/*.c"
+        cmd = "cat {item} > {output}; echo '{output}: {item}' > {depfile}"
+        outputs = ["build/{stem}.o"]
+        depfile = "build/{stem}.d"
+
+        [tasks.deps]
+        cmd = "cat {inputs} > {output}"
+        inputs = ["build/*.d"]
+        outputs = ["deps.txt"]
+        """)
+    project.write("src/a.c", "a\n")
+    doomed = project.write("src/b.c", "b\n")
+    assert project.bflow().returncode == 0
+    doomed.unlink()
+    result = project.bflow()
+    assert result.returncode == 0, result.stderr
+    assert "removed build/b.d, written by task 'cc:src/b.c', which no longer exists" in \
+        result.stderr
+    assert sorted(p.name for p in (project.root / "build").iterdir()) == ["a.d", "a.o"]
+    assert project.read("deps.txt") == "build/a.o: src/a.c\n"  # as a clean build has it
+
+
+def test_a_depfile_a_current_task_names_is_kept(project: Project) -> None:
+    project.flowfile("""
+        [tasks.old]
+        cmd = "echo x > {output}; echo 'x.txt: a.txt' > {depfile}"
+        inputs = ["a.txt"]
+        outputs = ["x.txt"]
+        depfile = "shared.d"
+        """)
+    project.write("a.txt", "a\n")
+    assert project.bflow().returncode == 0
+    project.flowfile("""
+        [tasks.new]
+        cmd = "echo y > {output}"
+        inputs = ["a.txt"]
+        outputs = ["y.txt"]
+        depfile = "shared.d"
+        """)
+    result = project.bflow()
+    assert result.returncode == 0, result.stderr
+    assert "removed x.txt" in result.stderr and "shared.d" not in result.stderr
+    assert project.read("shared.d") == "x.txt: a.txt\n"

@@ -602,7 +602,7 @@ def test_removing_a_dead_output_does_not_trigger_another_build(concat: Project, 
     assert concat.read("joined.txt") == "A2\n"
     assert concat.runs() == ["up", "up", "join", "join", "up", "join"]
     assert watching.err.read_text() == (
-        "bflow: removed out/b.up, an output of task 'up:src/b.txt', which no longer exists\n")
+        "bflow: removed out/b.up, written by task 'up:src/b.txt', which no longer exists\n")
     assert watching.interrupt() == EXIT_OK
 
 
