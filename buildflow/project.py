@@ -56,6 +56,8 @@ class _Resolver:
         self.own: dict[str, set[str]] = {}  # task -> the outputs of all its instances
         self.real_root = self.fs.real_path("")
         self.real_parents: dict[str, str | None] = {}  # output dir -> its real path if outside
+        self.physical_cwds: dict[str, str] = {}  # a task's cwd -> the directory it really is
+        self.linked_cwd = False  # some task's cwd leads through a symlink
         self.used_names: dict[tuple[str, ...], frozenset[str]] = {}  # templates -> their names
         self.args = placeholders.ARGS_SLOT if args else ""
         # foreach tasks over files this build writes -> globs of every output they can declare
@@ -176,6 +178,20 @@ class _Resolver:
             self.real_parents[parent] = rootcheck.escape_of(self.real_root,
                                                             self.fs.real_path(parent))
         return self.real_parents[parent]
+
+    def physical_cwd(self, cwd: str) -> str:
+        """The directory `cwd` really is, from the root: through a symlinked directory, the
+        `..` of a path rebased on it climbs from the link's target, as the command's does, and
+        a depfile's paths are read from there too."""
+        if cwd not in self.physical_cwds:
+            real = self.fs.real_path(cwd)
+            if real == os.path.normpath(os.path.join(self.real_root, cwd)):
+                self.physical_cwds[cwd] = cwd
+            else:
+                self.physical_cwds[cwd] = os.path.relpath(real, self.real_root).replace(
+                    os.sep, "/")
+                self.linked_cwd = True
+        return self.physical_cwds[cwd]
 
     def check_dir_overlaps(self) -> None:
         """A file output inside another task's directory output would have two producers."""
@@ -337,7 +353,8 @@ class _Resolver:
                 self.problem(f"tasks.{decl.name}.depfile",
                              f"'{depfile}' is outside the project root")
             values["depfile"] = depfile
-        cwd = globbing.normalize(placeholders.expand(decl.cwd, values)) if decl.cwd else ""
+        cwd = self.physical_cwd(globbing.normalize(placeholders.expand(decl.cwd, values))) \
+            if decl.cwd else ""
         paths = {"inputs": inputs, "outputs": outputs, "input": inputs[:1],
                  "output": outputs[:1], "depfile": [depfile] if depfile else []}
         root = self.root
@@ -532,7 +549,9 @@ def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None,
                    vars=r.vars, tasks=tasks, graph=graph, warnings=tuple(r.warnings),
                    globbed_dirs=frozenset(r.disk.dirs_read),
                    decls=tuple(tuple(decl) for decl in flowfile.tasks if decl.name in later),
-                   volatile=used_env or bool(flowfile.computed) or args is not None,
+                   # a linked cwd: where the link leads is read at every load
+                   volatile=used_env or bool(flowfile.computed) or args is not None
+                   or r.linked_cwd,
                    args=args,
                    code=tuple(sorted({file for c in r.code.values() for file in c.files})),
                    sources=frozenset(r.sources), fs=fs)

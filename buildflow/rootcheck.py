@@ -1,6 +1,6 @@
-"""Two checks the load makes that must hold on every build, cached or not (SPEC §2): outputs
-stay inside the project root, also through symlinked directories, and an input named on its
-own is a file on disk. The loader makes them, and the project cache and the proof make them
+"""The checks the load makes that must hold on every build, cached or not (SPEC §2): outputs
+stay inside the project root, also through symlinked directories, an input named on its own
+is a file on disk, and no task's `cwd` has become a symlinked directory. The loader makes them, and the project cache and the proof make them
 again before they vouch for a load. Plain `os`, so the fast path can use them first thing."""
 
 from __future__ import annotations
@@ -43,6 +43,19 @@ def first_escape(root: str, prefixes: Iterable[str]) -> str | None:
             real_root = real_root or os.path.realpath(root)
             if escape_of(real_root, os.path.realpath(os.path.join(root, prefix))) is not None:
                 return prefix
+    return None
+
+
+def first_link(root: str, prefixes: Iterable[str]) -> str | None:
+    """The first of `prefixes` (from `output_prefixes` over the tasks' `cwd`s) that is now a
+    symlink, or None. A project whose `cwd`s lead through none is cached with paths rebased on
+    them as they are written; one that does is loaded afresh every time (`Project.volatile`)."""
+    for prefix in prefixes:
+        try:
+            if stat.S_ISLNK(os.lstat(os.path.join(root, prefix)).st_mode):
+                return prefix
+        except OSError:
+            continue  # not there: a task that runs in it fails
     return None
 
 

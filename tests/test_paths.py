@@ -158,3 +158,54 @@ def test_unsafe_task_names_get_their_own_logs(project: Project) -> None:
                        ("x_.._escape", "third")]:
         result = project.bflow("log", name)
         assert result.returncode == 0 and result.stdout == f"{text}\n"
+
+
+CWD_FLOW = """
+    [tasks.t]
+    cwd = "work"
+    cmd = "echo t >> {RUNS}; cat {input} ../h.h > o.txt; echo 'o.txt: ../h.h' > t.d"
+    inputs = ["a.txt"]
+    outputs = ["work/o.txt"]
+    depfile = "work/t.d"
+    """
+
+
+def _symlinked_cwd_project(project: Project) -> None:
+    """The Flowfile above, and what the command's own `..` reaches from `lib/real` beside
+    the files that rebasing by the text of `work` would read instead."""
+    project.flowfile(CWD_FLOW + f'    [vars]\n    RUNS = "{project.root / "runs.log"}"\n')
+    (project.root / "lib" / "real").mkdir(parents=True)
+    project.write("a.txt", "root\n")
+    project.write("lib/a.txt", "decoy\n")  # `../a.txt` from lib/real
+    project.write("lib/h.h", "h1\n")  # `../h.h` from lib/real
+    project.write("h.h", "not read\n")  # `../h.h` from a directory `work`
+
+
+def test_a_symlinked_cwd_rebases_paths_from_where_it_leads(project: Project) -> None:
+    _symlinked_cwd_project(project)
+    (project.root / "work").symlink_to("lib/real")
+    assert project.bflow().returncode == 0
+    assert project.read("work/o.txt") == "root\nh1\n"
+    project.write("a.txt", "edited\n")
+    assert project.bflow().returncode == 0
+    assert project.read("work/o.txt") == "edited\nh1\n"
+    project.write("lib/h.h", "h2\n")  # named by the depfile, read through the link
+    assert project.bflow().returncode == 0
+    assert project.read("work/o.txt") == "edited\nh2\n"
+    assert project.bflow().returncode == 0
+    assert project.runs() == ["t", "t", "t"]
+
+
+def test_a_cwd_that_becomes_a_symlink_is_seen_by_the_caches(project: Project) -> None:
+    _symlinked_cwd_project(project)
+    (project.root / "work").mkdir()
+    assert project.bflow().returncode == 0
+    assert project.read("work/o.txt") == "root\nnot read\n"
+    assert project.bflow().returncode == 0  # a no-op: the project cached, a proof left
+    for name in ("o.txt", "t.d"):  # the outputs as they were, now through a link
+        (project.root / "work" / name).rename(project.root / "lib" / "real" / name)
+    (project.root / "work").rmdir()
+    (project.root / "work").symlink_to("lib/real")
+    assert project.bflow().returncode == 0
+    assert project.read("work/o.txt") == "root\nh1\n"  # ../../a.txt and ../h.h from lib/real
+    assert project.runs() == ["t", "t"]

@@ -12,7 +12,8 @@ give the same Project, which depends on exactly these things:
 - for each input outside those directories, that it still exists and is not a directory (the
   loader rejects a missing input and a directory input);
 - that no directory on the way to an output has become a symlink leading out of the root (the
-  loader rejects an output outside it).
+  loader rejects an output outside it), nor one on the way to a task's `cwd` a symlink at all
+  (paths are rebased on the directory it really is).
 
 The entry is written only when the Flowfile read the same before and after the load and no
 scanned directory changed since shortly before it, so a change racing the load cannot be
@@ -41,7 +42,7 @@ from buildflow.fastpath.identity import Listing, cache_dir_of, listing, project_
 from buildflow.scripts import code_holds, flowfile_bytes
 from buildflow.model import Project, Settings, tasks_from_rows
 from buildflow.racy import trusted
-from buildflow.rootcheck import first_escape, is_input_file, output_prefixes
+from buildflow.rootcheck import first_escape, first_link, is_input_file, output_prefixes
 
 if TYPE_CHECKING:
     from typing import Any
@@ -58,14 +59,17 @@ class Basis(NamedTuple):
     listings: dict[str, Listing]
     lone_inputs: tuple[str, ...]
     output_prefixes: tuple[str, ...]  # see `rootcheck.output_prefixes`
+    cwd_prefixes: tuple[str, ...]  # the same over the tasks' `cwd`s; see `rootcheck.first_link`
     code: tuple[tuple[str, str], ...] = ()  # `Project.code`: Python files, with their hashes
 
     def holds(self, root: str) -> bool:
         """Whether a fresh load would still find the directories and lone inputs as they were,
-        no output's directory leading out of the root, and the Python files unchanged."""
+        no output's directory leading out of the root, no `cwd` become a symlink, and the
+        Python files unchanged."""
         return (all(listing(root, d, self.skip) == seen for d, seen in self.listings.items())
                 and all(is_input_file(os.path.join(root, p)) for p in self.lone_inputs)
                 and first_escape(root, self.output_prefixes) is None
+                and first_link(root, self.cwd_prefixes) is None
                 and code_holds(self.code))
 
 
@@ -168,6 +172,7 @@ def _store(cache_file: str, key: tuple[object, ...], project: Project, data: byt
     skip = frozenset({os.path.normpath(project.settings.cache_dir).replace(os.sep, "/")})
     basis = Basis(key, skip, {d: listing(root, d, skip) for d in project.globbed_dirs},
                   tuple(_lone_inputs(project)), output_prefixes(_output_dirs(project)),
+                  output_prefixes({task.cwd for task in project.tasks.values() if task.cwd}),
                   project.code)
     try:
         if flowfile_bytes(project.flowfile) != data:

@@ -48,7 +48,7 @@ from buildflow.fastpath.statscan import doubtful_rows, reap
 from buildflow.gcpause import paused
 from buildflow.locate import flowfile_path
 from buildflow.racy import trusted
-from buildflow.rootcheck import first_escape, is_input_file
+from buildflow.rootcheck import first_escape, first_link, is_input_file
 from buildflow.scripts import code_holds, flowfile_bytes
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
@@ -84,7 +84,8 @@ class Proof:
         (_, self.project_id, self.state_id, self.dir_stats, self.extra_paths, blobs,
          self.digests, self.unsettled, self.count, self.depfiles) = parts
         self._base_size = base_size  # where the delta starts, after the size field
-        _, _, (self.lone_inputs, self.output_prefixes, self.code), static, self.listings = head
+        _, _, (self.lone_inputs, self.output_prefixes, self.cwd_prefixes, self.code), static, \
+            self.listings = head
         self._project_file: BinaryIO | None = project_file  # at the task table
         self._graph: tuple[Any, ...] | None = None
         self._graph_read = False
@@ -151,7 +152,7 @@ class Proof:
     def holds_for_project(self) -> bool:
         """The state has no new record and a fresh load would give the same project, and find
         what it checks still true (inputs named on their own are files; no output's directory
-        leads out of the root). The lone inputs among the paths statted are checked by
+        leads out of the root; no `cwd` is a symlink). The lone inputs among the paths statted are checked by
         `changes` instead, only where their stat moved: one stat each, not two."""
         self.state_now = _state_unchanged(os.path.join(os.path.dirname(self.file), "state"),
                                           self.state_id)
@@ -160,6 +161,7 @@ class Proof:
                         for d, seen in self.listings.items())
                 and all(is_input_file(os.path.join(self.root, p)) for p in self.unscanned)
                 and first_escape(self.root, self.output_prefixes) is None
+                and first_link(self.root, self.cwd_prefixes) is None
                 and code_holds(self.code))
 
     def changes(self, on_change: Callable[[], object] | None = None) -> set[int] | None:

@@ -81,10 +81,11 @@ def _project_file_for(project: Project, basis: Basis, name: str, key: tuple[obje
     `paths` at its index in `index_of`), written unless the one on disk already has them (then
     the costly part, the tasks for `incremental`, is not redone)."""
     cache_dir = project.cache_dir
+    checks = (basis.lone_inputs, basis.output_prefixes, basis.cwd_prefixes, basis.code)
     try:
         head, project_id, handle = read_project_file(cache_dir, name)
         handle.close()
-        if head[1] == key and head[2] == (basis.lone_inputs, basis.output_prefixes, basis.code) and \
+        if head[1] == key and head[2] == checks and \
                 {rel: marshal.loads(seen) for rel, seen in head[4].items()} == basis.listings:
             return project_id
     except (OSError, EOFError, ValueError, TypeError):
@@ -92,8 +93,7 @@ def _project_file_for(project: Project, basis: Basis, name: str, key: tuple[obje
     unscanned = [path for path in basis.lone_inputs if path not in index_of]
     static = marshal.dumps((project.root, project.flowfile, basis.skip, paths, unscanned))
     listings = {rel: marshal.dumps(seen) for rel, seen in basis.listings.items()}
-    head_part: Any = (FORMAT, key, (basis.lone_inputs, basis.output_prefixes, basis.code), static,
-                      listings)
+    head_part: Any = (FORMAT, key, checks, static, listings)
     project_file = os.path.join(cache_dir, name + PROJECT_PART)
     write_atomic(project_file, chain(sized(marshal.dumps(head_part)),
                                      _graph(project, tasks, index_of)))
