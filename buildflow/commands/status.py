@@ -25,13 +25,17 @@ def run(project: Project, *, targets: list[str], check: bool) -> int:
     decisions = survey(project, names, state.tasks, engine.hasher_for(project, state).file_hash,
                        skipped=gate.failing)
     stale = {name: d for name, d in decisions.items() if d.stale}
+    skipped = 0
     for name in [n for n in stale if project.tasks[n].when]:
         if failing := gate.failing(project.tasks[name]):
             print(f"{name}: skipped: {failing}")
             del stale[name]
+            skipped += 1
     for name, decision in stale.items():
         print(f"{name}: {decision.reasons[0]}")
-    if not stale:
+    if skipped and not stale:  # stale, but a build would skip them: not "all up to date"
+        print(f"bflow: {len(decisions) - skipped} up to date, {skipped} skipped by `when`")
+    elif not stale:
         print("bflow: " + ("1 task is up to date" if len(decisions) == 1 else
                            f"all {len(decisions)} tasks are up to date"))
     return EXIT_FAILED if stale and check else EXIT_OK
