@@ -16,7 +16,6 @@ too. Needs nginx (`apt-get install nginx`).
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import statistics
 import sys
@@ -25,7 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from run import _ms, bflow_env, clean, install_bflow, machine, snapshot, timed  # noqa: E402
+from run import (_ms, bflow_env, clean, install_bflow, machine, size_parser,  # noqa: E402
+                 snapshot, timed)
 from synth import Graph, generate  # noqa: E402
 from webdav import serve  # noqa: E402
 
@@ -79,11 +79,7 @@ def run(n: int, reps: int, jobs: int, root: Path, bflow: list[str]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", type=int, action="append",
-                        help="leaf tasks (repeatable; default 1000 and 10000)")
-    parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("-j", "--jobs", type=int, default=2)
+    parser = size_parser(__doc__.splitlines()[0])
     parser.add_argument("--bflow", nargs="+", metavar="ARGV",
                         help="how to run bflow (default: install this checkout in a new venv)")
     args = parser.parse_args()

@@ -79,10 +79,7 @@ def plan(directory: "Path", n: int) -> None:
 
 def compare(n: int, reps: int, jobs: int, root: "Path") -> dict[str, list[float]]:
     """Seconds of each timed run of Make and of the floor, alternating."""
-    import shutil
-    import subprocess
-    import time
-
+    from run import clean, timed
     from synth import generate
 
     dirs = generate(root, n, "explicit")
@@ -94,30 +91,22 @@ def compare(n: int, reps: int, jobs: int, root: "Path") -> dict[str, list[float]
     for rep in range(reps + 1):
         for name in list(runs) if rep % 2 == 0 else reversed(runs):
             argv, cwd = runs[name]
-            shutil.rmtree(cwd / "out")
-            (cwd / "out").mkdir()
-            start = time.perf_counter()
-            subprocess.run(argv, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+            clean(cwd, "make")  # the outputs; neither keeps state
+            took = timed(argv, cwd, dict(os.environ), None)
             if rep:  # the first round warms the page cache
-                seconds[name].append(time.perf_counter() - start)
+                seconds[name].append(took)
     return seconds
 
 
 def main() -> None:
-    import argparse
-    import platform
     import statistics
     import tempfile
     from pathlib import Path
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", type=int, action="append",
-                        help="leaf tasks (repeatable; default 1000 and 10000)")
-    parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("-j", "--jobs", type=int, default=2)
-    args = parser.parse_args()
-    print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, -j{args.jobs}, median of {args.reps}\n")
+    from run import machine, size_parser
+
+    args = size_parser(__doc__.splitlines()[0]).parse_args()
+    print(f"Machine: {machine()}; -j{args.jobs}, median of {args.reps}\n")
     print("| N | GNU Make | Python floor | floor / Make |\n|---:|---:|---:|---:|")
     for n in args.n or [1000, 10000]:
         with tempfile.TemporaryDirectory() as scratch:

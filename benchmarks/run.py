@@ -201,12 +201,18 @@ def machine() -> str:
             f"Ninja {ninja.strip()}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def size_parser(description: str) -> argparse.ArgumentParser:
+    """The options every comparison with Make takes: sizes, repetitions, jobs."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("-n", type=int, action="append", help="leaf tasks (repeatable; "
                         "default 1000 and 10000)")
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("-j", "--jobs", type=int, default=2)
+    return parser
+
+
+def main() -> None:
+    parser = size_parser(__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="build the projects here and keep them")
     parser.add_argument("--bflow", nargs="+", metavar="ARGV",
                         help="how to run bflow (default: install this checkout in a new venv)")
