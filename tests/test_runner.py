@@ -217,10 +217,13 @@ def test_ctrl_c_goes_to_an_interactive_task_first(project: Project) -> None:
         cmd = "echo after >> runs.log"
         deps = "serve"
         [tasks.dies]
-        cmd = "echo dying; sleep 30"
+        cmd = '''exec python3 -c "import time; print('dying', flush=True); time.sleep(30)"'''
         interactive = true
         deps = "after"
         """)
+    # `dies` is one process that says `dying` when it can already be interrupted: `sh -c
+    # "echo dying; sleep 30"` catches a Ctrl-C between the two commands and acts on it only
+    # once `sleep 30` has ended (dash defers SIGINT in `-c` mode), so the test waited 30 s.
     terminal = OnTerminal(project.root)
     terminal.wait_for(b"ready")
     terminal.type(b"\x03")  # the task handles it and ends well: the build goes on
