@@ -152,8 +152,8 @@ class Proof:
     def holds_for_project(self) -> bool:
         """The state has no new record and a fresh load would give the same project, and find
         what it checks still true (inputs named on their own are files; no output's directory
-        leads out of the root; no `cwd` is a symlink). The lone inputs among the paths statted are checked by
-        `changes` instead, only where their stat moved: one stat each, not two."""
+        leads out of the root; no `cwd` is a symlink). The lone inputs among the paths statted
+        are checked by `changes` instead, only where their stat moved: one stat each, not two."""
         self.state_now = _state_unchanged(os.path.join(os.path.dirname(self.file), "state"),
                                           self.state_id)
         return (self.state_now is not None
