@@ -1,7 +1,8 @@
 """The checks the load makes that must hold on every build, cached or not (SPEC §2): outputs
 stay inside the project root, also through symlinked directories, an input named on its own
-is a file on disk, and no task's `cwd` has become a symlinked directory. The loader makes them, and the project cache and the proof make them
-again before they vouch for a load. Plain `os`, so the fast path can use them first thing."""
+is a file on disk, and no task's `cwd` has become a symlinked directory. The loader makes
+them, and the project cache and the proof make them again before they vouch for a load.
+Plain `os`, so the fast path can use them first thing."""
 
 from __future__ import annotations
 
