@@ -61,18 +61,26 @@ def imported_from(root: str) -> Iterator[dict[str, object]]:
     finally:
         sourceimport.uninstall(finder)
         imported.update((name, sys.modules[name]) for name in set(sys.modules) - before)
+        # told while the root is still on sys.path: a namespace package's path is found there
+        ours = [name for name, module in imported.items() if _is_project_module(module, prefix)]
         try:
             sys.path.remove(root)
         except ValueError:
             pass
-        for name, module in imported.items():
-            if _is_project_module(module, prefix):
-                del sys.modules[name]
+        for name in ours:
+            del sys.modules[name]
         sys.modules.update(aside)
 
 
 def _is_project_module(module: object, prefix: str) -> bool:
+    """A module from a `.py` file of the project, or a package of the project without an
+    `__init__.py` (a namespace package): kept, it would hold its submodules as attributes, and
+    the next `from tools import helper` would take the old one without importing it."""
     path = getattr(module, "__file__", None)
+    if path is None:
+        places = list(getattr(module, "__path__", None) or ())
+        return bool(places) and all(is_project_file(prefix, os.path.realpath(place))
+                                    for place in places)
     return isinstance(path, str) and path.endswith(".py") and \
         is_project_file(prefix, os.path.realpath(path))
 

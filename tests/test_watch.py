@@ -389,13 +389,16 @@ outputs = ["out/shout.txt"]
 """
 
 
-def test_an_edit_of_a_python_task_s_modules_rebuilds(concat: Project, watch) -> None:
-    concat.write("tools/__init__.py", "")
+@pytest.mark.parametrize("package", ["regular", "namespace"])
+def test_an_edit_of_a_python_task_s_modules_rebuilds(concat: Project, watch,
+                                                     package: str) -> None:
+    if package == "regular":  # else `tools` has no __init__.py: a namespace package, which
+        concat.write("tools/__init__.py", "")  # kept its `mark` from one load to the next
     concat.write("tools/mark.py", "MARK = '!'\n")
-    concat.write("tools/shout.py", "from tools.mark import MARK\n\ndef shout(ctx):\n"
+    concat.write("tools/shout.py", "from tools import mark\n\ndef shout(ctx):\n"
                                    "    open('runs.log', 'a').write('shout\\n')\n"
                                    "    text = open(ctx.input).read().strip().upper()\n"
-                                   "    open(ctx.output, 'w').write(text + MARK)\n")
+                                   "    open(ctx.output, 'w').write(text + mark.MARK)\n")
     concat.flowfile(PY_TASK)
     watching = watch()
     watching.wait_idle(1)
@@ -406,9 +409,13 @@ def test_an_edit_of_a_python_task_s_modules_rebuilds(concat: Project, watch) -> 
     concat.write("tools/shout.py", concat.read("tools/shout.py").replace("upper", "lower"))
     watching.wait_idle(3)
     assert concat.read("out/shout.txt") == "a?"
-    assert concat.runs() == ["shout"] * 3
+    concat.write("tools/mark.py", "MARK = '.'\n")  # still watched after two reloads
+    watching.wait_idle(4)
+    assert concat.read("out/shout.txt") == "a."
+    assert concat.runs() == ["shout"] * 4
     assert watching.changed() == ["bflow: changed: tools/mark.py",
-                                  "bflow: changed: tools/shout.py"]
+                                  "bflow: changed: tools/shout.py",
+                                  "bflow: changed: tools/mark.py"]
 
 
 def test_new_deleted_and_renamed_over_files_count(concat: Project, watch) -> None:
