@@ -11,7 +11,7 @@ import stat
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
 
 def escape_of(real_root: str, real: str) -> str | None:
@@ -35,15 +35,10 @@ def first_escape(root: str, prefixes: Iterable[str]) -> str | None:
     """The first of `prefixes` (from `output_prefixes`) that is now a symlink leading out of
     the root, or None: one lstat each, and a realpath only for a symlink."""
     real_root = None
-    for prefix in prefixes:
-        try:
-            is_link = stat.S_ISLNK(os.lstat(os.path.join(root, prefix)).st_mode)
-        except OSError:
-            continue  # not there: made inside the root when a task needs it
-        if is_link:
-            real_root = real_root or os.path.realpath(root)
-            if escape_of(real_root, os.path.realpath(os.path.join(root, prefix))) is not None:
-                return prefix
+    for prefix in _links(root, prefixes):
+        real_root = real_root or os.path.realpath(root)
+        if escape_of(real_root, os.path.realpath(os.path.join(root, prefix))) is not None:
+            return prefix
     return None
 
 
@@ -51,13 +46,19 @@ def first_link(root: str, prefixes: Iterable[str]) -> str | None:
     """The first of `prefixes` (from `output_prefixes` over the tasks' `cwd`s) that is now a
     symlink, or None. A project whose `cwd`s lead through none is cached with paths rebased on
     them as they are written; one that does is loaded afresh every time (`Project.volatile`)."""
+    return next(_links(root, prefixes), None)
+
+
+def _links(root: str, prefixes: Iterable[str]) -> Iterator[str]:
+    """Those of `prefixes` that are symlinks now, one lstat each. One that is not there is
+    made inside the root when a task needs it (an output's directory), or fails the task
+    that runs in it (a `cwd`)."""
     for prefix in prefixes:
         try:
             if stat.S_ISLNK(os.lstat(os.path.join(root, prefix)).st_mode):
-                return prefix
+                yield prefix
         except OSError:
-            continue  # not there: a task that runs in it fails
-    return None
+            continue
 
 
 def is_input_file(path: str) -> bool:

@@ -112,7 +112,7 @@ def action_of(task: Task) -> tuple[object, ...]:
 
 def depfile_of(action: tuple[object, ...]) -> str:
     """The depfile path an `action_of` names ("" for none)."""
-    return str(action[4])
+    return str(action[ACTION_PARTS.index("depfile")])
 
 
 def decide(task: Task, record: TaskRecord | None, file_hash: Callable[[str], str], *,
