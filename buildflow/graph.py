@@ -6,7 +6,7 @@ from __future__ import annotations
 import heapq
 import os
 import posixpath
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Container, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from buildflow.errors import UsageError, did_you_mean
@@ -80,9 +80,13 @@ class Graph:
         """For each task of `names` (in build order) whose last depfile named a file another
         of them writes, those writers: it waits for them, as Ninja orders an edge after the
         producers of what its depfile names, since its inputs are not final before they run.
-        A writer later in the order, which would close a cycle, is left out."""
+        A writer that already waits for the task (through the graph or a link taken before,
+        in the order of `names`) is left out: that link would close a cycle. A writer later
+        in the order is linked too, so where a task stands in the Flowfile changes nothing;
+        `topological(names, links)` is then the order to decide them in."""
         links: dict[str, list[str]] = {}
         position: dict[str, int] | None = None
+        backward = False  # some link points later in `names`: the order alone no longer says
         producer_of = self.producer_of
         for name in names:
             paths = depfile_inputs(name)
@@ -96,10 +100,34 @@ class Graph:
             if position is None:
                 position = dict(zip(names, range(len(names))))
             here = position[name]
-            before = [up for up in ups if up is not None and position.get(up, here) < here]
-            if before:
-                links[name] = sorted(before, key=position.__getitem__)
+            kept = []
+            for up in ups:
+                there = position.get(up) if up is not None else None
+                if there is None:
+                    continue
+                if there < here and not backward or not self._waits_for(up, name, links,
+                                                                        position):
+                    kept.append(up)
+                    backward = backward or there > here
+            if kept:
+                links[name] = sorted(kept, key=position.__getitem__)
         return links
+
+    def _waits_for(self, task: str, other: str, links: Mapping[str, list[str]],
+                   members: Container[str]) -> bool:
+        """Whether `task` waits for `other`, through the graph's links among `members` and
+        `links`."""
+        seen = {task}
+        stack = [task]
+        while stack:
+            node = stack.pop()
+            for up in (*self.upstream[node], *links.get(node, ())):
+                if up == other:
+                    return True
+                if up not in seen and up in members:
+                    seen.add(up)
+                    stack.append(up)
+        return False
 
     def find_cycle(self) -> list[str] | None:
         """A cycle as a path `[a, b, c, a]` where each task needs the next, or None."""
@@ -181,17 +209,24 @@ class Graph:
         rank = self._ranks()
         return sorted((n for n in needed if n in rank), key=rank.__getitem__)
 
-    def topological(self, names: Iterable[str]) -> list[str]:
-        """Kahn's order over `names`; among ready tasks, Flowfile (then file) order first."""
+    def topological(self, names: Iterable[str],
+                    also_after: Mapping[str, Sequence[str]] | None = None) -> list[str]:
+        """Kahn's order over `names`; among ready tasks, Flowfile (then file) order first.
+        `also_after`: more tasks each comes after (`depfile_links`), all among `names`."""
         members = set(names)
         waiting = {n: sum(1 for u in self.upstream[n] if u in members) for n in members}
+        also_before: dict[str, list[str]] = {}
+        for name, ups in (also_after or {}).items():
+            for up in set(ups).difference(self.upstream[name]):
+                also_before.setdefault(up, []).append(name)
+                waiting[name] += 1
         ready = [(self.order[n], n) for n, count in waiting.items() if count == 0]
         heapq.heapify(ready)
         out: list[str] = []
         while ready:
             _, name = heapq.heappop(ready)
             out.append(name)
-            for down in self.downstream[name]:
+            for down in (*self.downstream[name], *also_before.get(name, ())):
                 if down in waiting:
                     waiting[down] -= 1
                     if waiting[down] == 0:

@@ -205,6 +205,8 @@ def survey(project: "Project", names: Iterable[str], records: dict[str, TaskReco
     after: dict[str, str] = {}  # task -> the task it is after
     depfile_links = project.graph.depfile_links(
         names, lambda name: records[name].depfile_inputs if name in records else ())
+    if depfile_links:  # a writer after its reader in `names` must be decided first
+        names = project.graph.topological(names, depfile_links)
     for name in names:
         task = project.tasks[name]
         waits = [up for up in task.known_after if up in will_run]

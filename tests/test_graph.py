@@ -69,3 +69,23 @@ def test_select_unknown_target_suggests_a_name() -> None:
     g = graph(task("compile"), task("link"))
     with pytest.raises(UsageError, match=r"unknown target 'lnk'.*did you mean 'link'\?"):
         g.select(["lnk"], "/p")
+
+
+def test_depfile_links_take_a_writer_wherever_it_stands_but_never_close_a_cycle() -> None:
+    g = graph(task("use", outputs=("use.o",)), task("gen", outputs=("gen.h",)),
+              task("a", outputs=("a.h",)), task("b", inputs=("a.h",), outputs=("b.h",)))
+    named = {"use": {"gen.h"}, "a": {"b.h"}, "b": set()}
+    names = list(g.tasks)
+    links = g.depfile_links(names, lambda name: named.get(name, set()))
+    # gen comes after use in the Flowfile: use still waits for it; a's depfile names what b
+    # writes, but b reads a.h, which a writes: that link would close a cycle
+    assert links == {"use": ["gen"]}
+    assert g.topological(names, links) == ["gen", "use", "a", "b"]
+
+
+def test_depfile_links_in_both_directions_keep_the_first_in_build_order() -> None:
+    g = graph(task("x", outputs=("x.h",)), task("y", outputs=("y.h",)))
+    named = {"x": {"y.h"}, "y": {"x.h"}}
+    links = g.depfile_links(["x", "y"], lambda name: named[name])
+    assert links == {"x": ["y"]}
+    assert g.topological(["x", "y"], links) == ["y", "x"]
