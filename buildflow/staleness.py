@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from enum import Enum
+from itertools import zip_longest
 from typing import NamedTuple
 
 from buildflow.hashing import MISSING, UNKNOWN, text_digest
 from buildflow.model import Task
 from buildflow.state import TaskRecord
 
-ACTION_PARTS = ("commands", "env", "cwd", "shell", "depfile", "py", "py module", "vars")
+ACTION_PARTS = ("commands", "env", "cwd", "shell", "depfile", "py", "py module", "vars",
+                "order of paths")
 
 
 class ReasonKind(Enum):
@@ -100,13 +102,15 @@ class Decision(NamedTuple):
 
 def action_of(task: Task) -> tuple[object, ...]:
     """What the task does, in the parts `explain` can name; env is kept only as a digest. A
-    `py` task's action adds its reference, its module file's content hash and its vars
-    (a command's vars are already expanded in its commands); a command's has no such parts,
-    so records made before `py` existed still match."""
+    `py` task's action adds its reference, its module file's content hash, its vars and the
+    order of its inputs and outputs, all of which its function is given (a command's vars
+    and paths are already expanded in its commands); a command's has no such parts, so
+    records made before `py` existed still match."""
     env = text_digest(repr(task.env)) if task.env else ""
     action = (task.commands, env, task.cwd, task.shell, task.depfile or "")
     if task.py:
-        return (*action, task.py, task.py_code, text_digest(repr(task.vars)))
+        return (*action, task.py, task.py_code, text_digest(repr(task.vars)),
+                text_digest(repr((task.inputs, task.outputs))))
     return action
 
 
@@ -140,7 +144,7 @@ def decide(task: Task, record: TaskRecord | None, file_hash: Callable[[str], str
         return Decision(reasons, action, inputs, {}, {})
     if record.action != action:
         reasons.extend(Reason(ReasonKind.ACTION_CHANGED, part) for part, old, new
-                       in zip(ACTION_PARTS, record.action, action) if old != new)
+                       in zip_longest(ACTION_PARTS, record.action, action) if old != new)
     if record.inputs != inputs or MISSING in inputs.values():
         reasons.extend(_input_reasons(record.inputs, inputs))
     if reasons and not explain:

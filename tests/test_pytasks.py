@@ -31,6 +31,11 @@ def show(ctx):
                         ctx.env.get("GREETING"), os.getcwd() == os.path.abspath("."))))
     ctx.log.write("to the log\\n")
 
+def numbered(ctx):
+    for number, path in enumerate(ctx.outputs):
+        with open(path, "w") as out:
+            out.write(repr((ctx.inputs, number)))
+
 def boom(ctx):
     raise ValueError("the data is bad")
 
@@ -168,6 +173,33 @@ def test_ctx_holds_the_instance_its_paths_vars_and_env(project: Project) -> None
     assert project.read("out/deep/show.txt") == repr(
         ("show", None, ["in.txt"], ["out/deep/show.txt"], {"V": "v"}, "hi", True))
     assert "to the log" in project.bflow("log", "show").stdout
+
+
+@pytest.mark.parametrize("swapped", ["inputs", "outputs"])
+def test_a_new_order_of_the_paths_re_runs_the_function_it_is_given_to(project: Project,
+                                                                       swapped: str) -> None:
+    # ctx.inputs and ctx.outputs keep the order written, so the function may depend on it
+    project.write("a.txt", "a")
+    project.write("b.txt", "b")
+    flowfile = """
+        [tasks.numbered]
+        py = "tools.work:numbered"
+        inputs = [{inputs}]
+        outputs = [{outputs}]
+        """
+    first = {"inputs": '"a.txt", "b.txt"', "outputs": '"x.txt", "y.txt"'}
+    tools(project, flowfile.format(**first))
+    project.build()
+    assert project.read("x.txt") == repr((["a.txt", "b.txt"], 0))
+    names = first[swapped].split(", ")
+    project.flowfile(flowfile.format(**{**first, swapped: ", ".join(reversed(names))}))
+    assert "numbered: order of paths changed" in project.bflow("status").stdout
+    project.build()
+    if swapped == "inputs":
+        assert project.read("x.txt") == repr((["b.txt", "a.txt"], 0))
+    else:
+        assert project.read("x.txt") == repr((["a.txt", "b.txt"], 1))
+    assert project.build() == []
 
 
 def test_an_exception_fails_the_task_with_its_traceback_in_the_log(project: Project) -> None:
