@@ -18,6 +18,7 @@ from buildflow.executors import url_problem
 from buildflow.locate import flowfile_path
 from buildflow.model import Settings
 from buildflow.placeholders import BUILTIN_NAMES
+from buildflow.scripts import hashed
 from buildflow.typecheck import Checker, type_name
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ class Flowfile(NamedTuple):
     vars: tuple[tuple[str, str], ...]
     tasks: tuple[TaskDecl, ...]
     computed: tuple[tuple[str, str], ...] = ()  # (name, command) of `X = { sh = "..." }`
+    code: tuple[tuple[str, str], ...] = ()  # the kinds' Python files, as `Project.code`
 
 
 def find_flowfile(start: str) -> str:
@@ -186,7 +188,7 @@ def remote_url_problem(url: str) -> str:
     return ""
 
 
-def _parse_task(name: str, raw: Any, check: Checker) -> TaskDecl | None:
+def _parse_task(name: str, raw: Any, check: Checker, code: set[str]) -> TaskDecl | None:
     where = f"tasks.{name}"
     if not TASK_NAME.match(name):
         check.problem(where, "a task name starts with a letter, digit or _ and uses letters, "
@@ -198,7 +200,7 @@ def _parse_task(name: str, raw: Any, check: Checker) -> TaskDecl | None:
     if "kind" in raw:
         from buildflow.kinds import expand
 
-        raw = expand(name, raw, check)
+        raw = expand(name, raw, check, code)
         if raw is None:
             return None
     keys_known = check.keys(raw, where, TASK_KEYS)
@@ -291,19 +293,20 @@ def parse(path: str, data: Mapping[str, Any]) -> Flowfile:
                                           "something else")
     raw_tasks = data.get("tasks", {})
     tasks: list[TaskDecl] = []
+    code: set[str] = set()  # the Python files of the kinds used
     if not isinstance(raw_tasks, dict):
         check.problem("tasks", f"expected a table of tasks, got {type_name(raw_tasks)}")
     elif not raw_tasks:
         check.problem("tasks", "no tasks declared; add a [tasks.NAME] table with a cmd")
     else:
         for name, raw in raw_tasks.items():
-            decl = _parse_task(name, raw, check)
+            decl = _parse_task(name, raw, check, code)
             if decl is not None:
                 tasks.append(decl)
     if check.problems:
         raise FlowfileError(check.problems)
     return Flowfile(path=path, settings=settings, vars=vars_, tasks=tuple(tasks),
-                    computed=computed)
+                    computed=computed, code=hashed(list(code)) if code else ())
 
 
 def _parse_vars(raw: Any, check: Checker) -> tuple[tuple[tuple[str, str], ...],

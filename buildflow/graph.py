@@ -92,9 +92,7 @@ class Graph:
             paths = depfile_inputs(name)
             if not paths:
                 continue
-            ups = {producer_of(path) for path in paths}
-            ups.discard(None)
-            ups.discard(name)
+            ups = {up for up in map(producer_of, paths) if up is not None and up != name}
             if not ups:
                 continue
             if position is None:
@@ -102,7 +100,7 @@ class Graph:
             here = position[name]
             kept = []
             for up in ups:
-                there = position.get(up) if up is not None else None
+                there = position.get(up)
                 if there is None:
                     continue
                 if there < here and not backward or not self._waits_for(up, name, links,

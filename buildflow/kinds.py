@@ -6,6 +6,8 @@ replaced by the table the callable returns, which is then checked like any task'
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
@@ -26,9 +28,12 @@ def installed() -> dict[str, EntryPoint]:
     return {entry.name: entry for entry in entry_points(group=GROUP)}
 
 
-def expand(task: str, raw: Mapping[str, Any], check: Checker) -> dict[str, Any] | None:
+def expand(task: str, raw: Mapping[str, Any], check: Checker,
+           code: set[str]) -> dict[str, Any] | None:
     """The table of task `task` as its kind makes it, or None after reporting why it cannot
-    be made (an unknown kind, one that does not load, raises or returns no table)."""
+    be made (an unknown kind, one that does not load, raises or returns no table). Adds to
+    `code` the Python files the kind's callable comes from (`plugin_files`): the project is
+    what they made of it, so a change to them is a change to the project."""
     where = f"tasks.{task}.kind"
     name = check.string(raw["kind"], where)
     if name is None:
@@ -42,7 +47,9 @@ def expand(task: str, raw: Mapping[str, Any], check: Checker) -> dict[str, Any] 
         return None
     entry = kinds[name]
     try:
+        imported = set(sys.modules)
         make: Callable[[dict[str, Any]], object] = entry.load()
+        code.update(plugin_files(make, [sys.modules[m] for m in set(sys.modules) - imported]))
         table = make({key: value for key, value in raw.items() if key != "kind"})
     except KeyError as exc:
         key = exc.args[0] if exc.args else "?"
@@ -64,3 +71,11 @@ def expand(task: str, raw: Mapping[str, Any], check: Checker) -> dict[str, Any] 
                                        "a kind; a kind expands to the standard keys")
         return None
     return table
+
+
+def plugin_files(make: object, loaded: list[object]) -> list[str]:
+    """The Python source files of the module defining `make` and of the modules `loaded`
+    with it (its plug-in's own helpers, and whatever else loading it first imported)."""
+    modules = [sys.modules.get(getattr(make, "__module__", None) or ""), *loaded]
+    files = (getattr(module, "__file__", None) for module in modules)
+    return [os.path.realpath(f) for f in files if isinstance(f, str) and f.endswith(".py")]

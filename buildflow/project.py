@@ -553,7 +553,8 @@ def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None,
                    volatile=used_env or bool(flowfile.computed) or args is not None
                    or r.linked_cwd,
                    args=args,
-                   code=tuple(sorted({file for c in r.code.values() for file in c.files})),
+                   code=tuple(sorted({*(file for c in r.code.values() for file in c.files),
+                                      *flowfile.code})),
                    sources=frozenset(r.sources), fs=fs)
 
 

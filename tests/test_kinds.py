@@ -92,3 +92,27 @@ def test_kind_errors_name_the_task_the_kind_and_the_key(project: Project, tmp_pa
            "not a table" in err
     assert "Flowfile: tasks.unknown.kind: unknown kind 'cpy' (did you mean 'copy'?) " \
            "(installed kinds: broken, copy, listing;" in err
+
+
+def test_a_change_to_the_kind_s_code_is_a_change_to_the_project(project: Project,
+                                                                  tmp_path: Path) -> None:
+    # The caches vouch for a project by its Flowfile; a kind's code makes the project too.
+    env = plugin_env(tmp_path)
+    project.write("a.txt", "a")
+    project.flowfile("""
+        [tasks.copy]
+        kind = "copy"
+        src = "a.txt"
+        dst = "out/b.txt"
+        """)
+    assert project.build(env=env) == ["copy"]
+    assert project.build(env=env) == []
+    module = tmp_path / "plugins" / "bflow_copy.py"
+    module.write_text(KINDS.replace("cp {input} {output}", "(cat {input}; echo v2) > {output}"))
+    assert project.build(env=env) == ["copy"]
+    assert project.read("out/b.txt") == "av2\n"
+    assert project.build(env=env) == []
+    module.unlink()  # the plug-in uninstalled
+    result = project.bflow(env=env)
+    assert result.returncode == 2
+    assert "kind 'copy'" in result.stdout + result.stderr
