@@ -141,6 +141,8 @@ class Builder:
         self._workers: list[threading.Thread] = []
         self._stopper: threading.Thread | None = None
         self._running: dict[str, Decision] = {}  # started tasks, with why they run
+        # The stats at which each started task's input files were hashed (`_inputs_read`)
+        self._input_stats: dict[str, list[tuple[str, tuple[object, ...]]]] = {}
         self._stale: list[tuple[int, str, Decision]] = []  # decided stale, waiting for a job
         self._stopping = False  # start nothing more
         self._finished = False  # nothing runs and nothing more will
@@ -449,6 +451,9 @@ class Builder:
                 _, name, decision = heapq.heappop(self._stale)
                 self._running[name] = decision
                 task = self.tasks[name]
+                cache = self.hasher.cache
+                self._input_stats[name] = [(path, cache[path][:3]) for path in task.inputs
+                                           if path in cache]
                 for path in (*task.outputs, *([task.depfile] if task.depfile else [])):
                     parent = posixpath.dirname(path)
                     if parent:
@@ -520,6 +525,7 @@ class Builder:
         if restored is None:
             return False
         del self._running[task.name]
+        del self._input_stats[task.name]
         self.hasher.forget_seen()
         duration = self.clock() - started
         outputs = {path: self.hasher.file_hash(path) for path in task.outputs}
@@ -538,6 +544,7 @@ class Builder:
         if self._follower is not None:
             self._follower.end(task.name)
         decision = self._running.pop(task.name)
+        input_stats = self._input_stats.pop(task.name, [])
         self.hasher.forget_seen()
         self.hasher.settle_racy(oldest_only=True)  # what earlier tasks wrote, now past the window
         duration = round(done.duration, 3)
@@ -545,7 +552,8 @@ class Builder:
             outputs = {path: self.hasher.file_hash(path) for path in task.outputs}
             missing = [path for path, digest in outputs.items() if digest == MISSING]
             if not missing:
-                record = TaskRecord(decision.action, decision.input_hashes,
+                record = TaskRecord(decision.action,
+                                    self._inputs_read(decision.input_hashes, input_stats),
                                     self._depfile_inputs(task, done), outputs, duration)
                 self.state.record_success(task.name, record, self.hasher.take_changes())
                 self.cache.store(task, record, self.hasher.file_hash)
@@ -564,6 +572,17 @@ class Builder:
         self._fail(task, reason, result, done)
         plan.finished(task.name, ok=False)
         return False
+
+    def _inputs_read(self, hashes: dict[str, str],
+                     stats: list[tuple[str, tuple[object, ...]]]) -> dict[str, str]:
+        """The input hashes the decision took before the run, with UNKNOWN for each file
+        whose stat has changed since (edited while the command ran, even if changed back
+        before it ended, so the command may have read another content): the task runs again
+        on the next build, and the output cache stores nothing of this run."""
+        stat = self.hasher.fs.stat
+        changed = [path for path, before in stats
+                   if (st := stat(path)) is None or (st.size, st.mtime_ns, st.inode) != before]
+        return {**hashes, **dict.fromkeys(changed, UNKNOWN)} if changed else hashes
 
     def _depfile_inputs(self, task: Task, done: Execution) -> dict[str, str]:
         """Hashes of the files the depfile names. The hash of one whose stat has not changed

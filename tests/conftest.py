@@ -17,6 +17,16 @@ from forkserver import ForkServer
 REPO = Path(__file__).resolve().parents[1]
 
 
+
+# A task whose command edits its input and changes it back while it runs, as `git stash` and
+# `git stash pop` during a build would: it read another content than the one hashed before.
+CHANGED_BACK = """
+    [tasks.slow]
+    cmd = "echo slow >> runs.log && cp {input} kept && echo other > {input} && cp {input} {output} && cp kept {input}"
+    inputs = ["src.txt"]
+    outputs = ["out.txt"]
+"""
+
 def pytest_configure(config: pytest.Config) -> None:
     """Stand where a terminal's foreground job stands. A suite started in the background
     (`nohup pytest &`) inherits SIGINT ignored, and a program started with a signal ignored

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import Project, run_bflow
+from conftest import CHANGED_BACK, Project, run_bflow
 
 from buildflow.fs import is_temp_file
 
@@ -201,6 +201,18 @@ def test_always_make_runs_every_command(project: Project) -> None:
     started(project)
     project.build()
     assert sorted(project.build("-B")) == ["a", "b", "join"]
+
+
+def test_a_run_whose_input_changed_and_changed_back_is_not_stored(
+        project: Project, tmp_path_factory: pytest.TempPathFactory) -> None:
+    # The input edited and changed back while the command ran (`git stash`, `git stash
+    # pop`): the output may be of the other content, which a twin project never had.
+    projects = [project, Project(tmp_path_factory.mktemp("twin"))]
+    for each in projects:
+        each.flowfile(CHANGED_BACK)
+        each.write("src.txt", "one\n")
+    assert projects[0].build() == ["slow"]
+    assert projects[1].build() == ["slow"]  # run, not restored
 
 
 def test_a_depfile_input_that_changed_is_a_miss_even_on_a_clean_build(project: Project) -> None:

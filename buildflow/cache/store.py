@@ -205,7 +205,8 @@ class Cache:
     # -- storing -----------------------------------------------------------------------------
 
     def store(self, task: Task, record: TaskRecord, file_hash: Callable[[str], str]) -> None:
-        if not cacheable(task) or UNKNOWN in record.depfile_inputs.values():
+        if not cacheable(task) or UNKNOWN in record.depfile_inputs.values() or \
+                UNKNOWN in record.inputs.values():
             return
         if any(file_hash(path) != digest for path, digest in record.inputs.items()):
             return  # an input changed while the task ran: its outputs may be of either
