@@ -144,14 +144,44 @@ class DiskIndex:
         self._trees[prefix] = found
         return found
 
+    def files_for(self, pattern: str) -> list[str]:
+        """The files `pattern` may match: every file below its fixed prefix outside hidden
+        directories (`files_under`), unless one of its directory segments is a glob with a
+        leading dot (`.*/*.txt`, `docs/.?/*`), which names hidden directories: then the
+        directories its segments match, level by level (a `**` then takes every file below
+        them), so a glob reaching into `.config` never walks `.git`."""
+        prefix = fixed_prefix(pattern)
+        segments = pattern.split("/")[len(prefix.split("/")) if prefix else 0:-1]
+        if not any(segment.startswith(".") for segment in segments):
+            return self.files_under(prefix)
+        dirs = [prefix]
+        for segment in segments:
+            if segment == "**":
+                return [path for rel in dirs for path in self.files_under(rel)]
+            name_matches = re.compile(_segment_regex(segment) + r"\Z").match
+            dirs = [path for rel in dirs for name, path, is_dir in self._listing(rel)
+                    if is_dir and name_matches(name) and path not in self.skip]
+        if pattern.endswith("/**"):
+            return [path for rel in dirs for path in self.files_under(rel)]
+        return [path for rel in dirs for _, path, is_dir in self._listing(rel)
+                if not is_dir and path not in self.hidden]
+
+    def _listing(self, rel: str) -> list[tuple[str, str, bool]]:
+        """The entries of directory `rel`: name, root-relative path, whether a directory."""
+        self.dirs_read.add(rel)
+        try:
+            entries = self.fs.list_dir(rel)
+        except OSError:
+            return []
+        return [(name, f"{rel}/{name}" if rel else name, is_dir) for name, is_dir in entries]
+
 
 def match(pattern: str, disk: DiskIndex, declared: Iterable[str],
           exclude: Collection[str] = ()) -> list[str]:
     """Sorted paths matching `pattern`, from disk and from `declared` outputs, less `exclude`
     (a task's own outputs, so `build/**` does not make a task depend on itself)."""
     regex = compile_glob(pattern)
-    prefix = fixed_prefix(pattern)
-    candidates = set(disk.files_under(prefix))
+    candidates = set(disk.files_for(pattern))
     candidates.update(declared)
     return sorted(p for p in candidates if regex.match(p) and p not in exclude)
 

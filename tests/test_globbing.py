@@ -68,6 +68,21 @@ def test_skipped_directories_are_not_listed(tmp_path: Path) -> None:
     assert globbing.match("**/*.txt", disk, []) == ["keep/y.txt"]
 
 
+def test_a_glob_segment_with_a_leading_dot_reaches_into_hidden_directories(
+        tmp_path: Path) -> None:
+    # as a shell's `.*/*.txt` does; a glob without one still skips them
+    _tree(tmp_path, ".cfg/x.txt", "d/.e/y.txt", "d/.e/deep/z.txt", "d/f/w.txt", ".bflow/c.txt",
+          ".git/objects/ab/o.txt")
+    disk = globbing.DiskIndex(LocalFileSystem(str(tmp_path)), skip=[".bflow"])
+    assert globbing.match(".*/*.txt", disk, []) == [".cfg/x.txt"]
+    assert globbing.match("d/.?/*", disk, []) == ["d/.e/y.txt"]
+    assert globbing.match("d/.e*/y.txt", disk, []) == ["d/.e/y.txt"]
+    assert globbing.match(".c*/**/*.txt", disk, []) == [".cfg/x.txt"]
+    assert globbing.match("d/.*/**", disk, []) == ["d/.e/deep/z.txt", "d/.e/y.txt"]
+    assert globbing.match("d/*/*.txt", disk, []) == ["d/f/w.txt"]
+    assert ".git/objects" not in disk.dirs_read  # only what the segments reach is listed
+
+
 def test_a_symlink_loop_is_listed_once(tmp_path: Path) -> None:
     _tree(tmp_path, "src/a.c")
     os.symlink("..", tmp_path / "src" / "up")
