@@ -24,7 +24,7 @@ def dead_outputs(project: Project, state: State,
     the build finds again (`Task.expands`) are left to it: a project loaded before their
     files were written (as `bflow watch` keeps it) does not know them yet."""
     tasks = project.tasks
-    return _outputs_on_disk(state, (name for name in state.tasks if not getattr(
+    return _outputs_on_disk(state, (name for name in (*state.tasks, *state.left) if not getattr(
         tasks.get(name.partition(":")[0]), "expands", False)), _Kept(project), hasher)
 
 
@@ -49,9 +49,8 @@ def _outputs_on_disk(state: State, names: Iterable[str], declared: Container[str
     modified: list[tuple[str, str]] = []
     for name in names:
         record = state.tasks.get(name)
-        if record is None:
-            continue
-        for path, digest in record.outputs.items():
+        outputs = record.outputs if record is not None else state.left.get(name, {})
+        for path, digest in outputs.items():
             if path in declared or digest == MISSING:
                 continue
             current = hasher.file_hash(path)
@@ -59,7 +58,7 @@ def _outputs_on_disk(state: State, names: Iterable[str], declared: Container[str
                 removable.append((name, path))
             elif current != MISSING:
                 modified.append((name, path))
-        depfile = depfile_of(record.action)
+        depfile = depfile_of(record.action) if record is not None else ""
         if depfile and depfile not in declared and hasher.fs.stat(depfile) is not None:
             removable.append((name, depfile))
     return removable, modified
@@ -73,8 +72,8 @@ def prune_dead_outputs(project: Project, state: State, hasher: Hasher,
     removals are told to `note` (information), a file left in place to `say` (a warning)."""
     removable, modified = dead_outputs(project, state, hasher)
     removed = _remove(hasher, removable, modified, project.tasks, say, note)
-    state.forget([name for name in state.tasks if name not in project.tasks and not getattr(
-        project.tasks.get(name.partition(":")[0]), "expands", False)])
+    state.forget([name for name in (*state.tasks, *state.left) if name not in project.tasks
+                  and not getattr(project.tasks.get(name.partition(":")[0]), "expands", False)])
     return removed
 
 

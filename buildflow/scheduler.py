@@ -422,13 +422,33 @@ class Builder:
     def _fail(self, task: Task, reason: str, result: BuildResult,
               done: Execution | None = None) -> None:
         """Report a failure and drop the task's success record, so the next build runs it."""
-        self.state.forget([task.name])
+        self.state.record_failure(task.name, self._left_by(task, done),
+                                  self.hasher.take_changes())
         attempts, duration = (done.attempts, done.duration) if done else (0, 0.0)
         self.reporter.handle(ev.TaskFailed(task.name, round(duration, 3), attempts,
                                            done.output if done else "", reason,
                                            masked(task.env, task.shown)))
         result.tasks[task.name] = TaskResult(task.name, Outcome.FAILED, attempts, duration,
                                              reason)
+
+    def _left_by(self, task: Task, done: Execution | None) -> dict[str, str]:
+        """The outputs a failed run of `task` left that bflow knows it wrote: files written
+        since the run started, and any still as bflow last recorded them (by its last success
+        or an earlier failed run). Anything else at an output's path may be the user's."""
+        record = self.state.tasks.get(task.name)
+        known = {**self.state.left.get(task.name, {}), **(record.outputs if record else {})}
+        left: dict[str, str] = {}
+        for path in task.outputs:
+            digest = self.hasher.file_hash(path)
+            if digest == MISSING:
+                continue
+            if known.get(path) == digest:
+                left[path] = digest
+            elif done is not None:
+                st = self.hasher.fs.stat(path)
+                if st is not None and not st.is_dir and st.mtime_ns >= done.started_file_ns:
+                    left[path] = digest
+        return left
 
     def _skip(self, name: str, reason: str, result: BuildResult) -> None:
         if not self.tasks[name].is_group:

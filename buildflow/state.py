@@ -6,9 +6,11 @@ Layout of `<cache_dir>/state`: a header line naming the format version, then rec
 - `("G", token)`          the generation, first after the header: made anew whenever the file
                           is written from scratch, so a proof can tell a rewritten log apart;
 - `("S", tasks, stats)`   a snapshot's first part, written by compaction: it replaces all;
-- `("P", tasks, stats)`   a further part of the snapshot just before it;
+- `("P", tasks, stats[, left])`  a further part of the snapshot just before it;
 - `("T", name, record, stats)`  a task succeeded (with the stat entries it hashed);
-- `("X", names)`          forget these tasks (failed, cleaned);
+- `("F", name, left, stats)`  a task failed: its record goes, and `left` holds the outputs the
+                          failed run left that bflow knows it wrote (`State.left`);
+- `("X", names)`          forget these tasks (vanished, cleaned);
 - `("H", stats)`          stat entries refreshed without running anything.
 
 Last record wins. A torn or corrupt tail is dropped with a warning; a different version starts
@@ -65,6 +67,9 @@ class State:
         self.fs: FileSystem = fs or LocalFileSystem("")  # paths as given
         self.tasks: dict[str, TaskRecord] = {}
         self.stats: dict[str, StatRow] = {}
+        # By task without a success record: the outputs its last failed run left that bflow
+        # knows it wrote, with their hashes, which pruning removes if the task vanishes
+        self.left: dict[str, dict[str, str]] = {}
         self._tail = 0  # weight of the records after the snapshot (all, when there is none)
         self._good_size = 0
         self._handle: AppendFile | None = None
@@ -137,12 +142,17 @@ class State:
             stats = payload[2]
             if not all(type(row) is tuple and len(row) == 5 for row in stats.values()):
                 raise ValueError("stat entry")
+            left = payload[3] if len(payload) > 3 else {}
+            if not all(type(files) is dict for files in left.values()):
+                raise ValueError("left outputs")
             if kind == "S":
                 self.tasks, self.stats = tasks, stats  # StatRows, as the Hasher reads them
+                self.left = dict(left)
                 self._tail = 0
             else:
                 self.tasks.update(tasks)
                 self.stats.update(stats)
+                self.left.update(left)
             return
         if kind == "G":
             self.generation = str(payload[1])
@@ -150,10 +160,16 @@ class State:
         if kind == "T":
             record, stats = TaskRecord(*payload[2]), self._stat_entries(payload[3])
             self.tasks[payload[1]] = record
+            self.left.pop(payload[1], None)
+            self.stats.update(stats)
+        elif kind == "F":
+            left, stats = dict(payload[2]), self._stat_entries(payload[3])
+            self._failed(payload[1], left)
             self.stats.update(stats)
         elif kind == "X":
             for name in list(payload[1]):
                 self.tasks.pop(name, None)
+                self.left.pop(name, None)
         elif kind == "H":
             self.stats.update(self._stat_entries(payload[1]))
         else:
@@ -190,12 +206,30 @@ class State:
         if not record.depfile_inputs:
             record = record._replace(depfile_inputs=NO_FILES)
         self.tasks[name] = record  # only once on disk, so a compaction cannot invent it
+        self.left.pop(name, None)
         self.stats.update(stats)
 
+    def record_failure(self, name: str, left: dict[str, str],
+                       stats: list[tuple[str, StatEntry]]) -> None:
+        """Task `name` failed: its success record goes, so the next build runs it, and `left`
+        (the outputs its run left that bflow knows it wrote) is kept for pruning."""
+        if name in self.tasks or left or name in self.left:
+            self._append(("F", name, left, [(p, tuple(e)) for p, e in stats]))
+            self._failed(name, left)
+        self.stats.update(stats)
+
+    def _failed(self, name: str, left: dict[str, str]) -> None:
+        self.tasks.pop(name, None)
+        if left:
+            self.left[name] = left
+        else:
+            self.left.pop(name, None)
+
     def forget(self, names: list[str]) -> None:
-        present = [name for name in names if name in self.tasks]
+        present = [name for name in names if name in self.tasks or name in self.left]
         for name in present:
-            del self.tasks[name]
+            self.tasks.pop(name, None)
+            self.left.pop(name, None)
         if present:
             self._append(("X", present))
 
@@ -229,7 +263,7 @@ class State:
 
         def frames() -> Iterator[bytes]:
             yield HEADER + generation_record
-            for payload in _snapshot(self.tasks, self.stats):
+            for payload in _snapshot(self.tasks, self.stats, self.left):
                 frame = encode(payload)
                 size[0] += len(frame)
                 yield frame
@@ -246,11 +280,11 @@ class State:
 
 def _weight(payload: tuple[Any, ...]) -> int:
     kind = payload[0]
-    return 1 + (len(payload[3]) if kind == "T" else len(payload[1]) if kind == "H" else 0)
+    return 1 + (len(payload[3]) if kind in "TF" else len(payload[1]) if kind == "H" else 0)
 
 
-def _snapshot(tasks: dict[str, TaskRecord],
-              stats: dict[str, StatRow]) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+def _snapshot(tasks: dict[str, TaskRecord], stats: dict[str, StatRow],
+              left: dict[str, dict[str, str]]) -> Iterator[tuple[Any, ...]]:
     """The snapshot's parts as plain data (marshal takes no NamedTuple); only the part being
     written is copied. Its strings are not interned to share them across parts: marshal
     marks an interned string, a load interns it again (a hash and a table entry each), and
@@ -266,5 +300,7 @@ def _snapshot(tasks: dict[str, TaskRecord],
     while part_rows := list(islice(rows, SNAPSHOT_PART)):
         yield kind, {}, {path: (e[0], e[1], e[2], e[3], e[4]) for path, e in part_rows}
         kind = "P"
-    if kind == "S":  # nothing at all: the snapshot of an empty state
+    if left:
+        yield kind, {}, {}, left
+    elif kind == "S":  # nothing at all: the snapshot of an empty state
         yield kind, {}, {}

@@ -4,7 +4,8 @@ source (a generated file the user keeps by hand from then on)."""
 
 from __future__ import annotations
 
-from conftest import Project
+import pytest
+from conftest import Project, settle
 from test_git import FLOW
 
 
@@ -165,3 +166,49 @@ def test_a_depfile_a_current_task_names_is_kept(project: Project) -> None:
     assert result.returncode == 0, result.stderr
     assert "removed x.txt" in result.stderr and "shared.d" not in result.stderr
     assert project.read("shared.d") == "x.txt: a.txt\n"
+
+
+FAILS_ON_BAD = """
+[tasks.cc]
+foreach = "src/*.c"
+cmd = "if grep -q bad {item}; then {write}exit 1; fi; cat {item} > {output}"
+outputs = ["out/{stem}.o"]
+
+[tasks.link]
+inputs = ["out/*.o"]
+cmd = "cat {inputs} > {output}"
+outputs = ["app"]
+"""
+
+
+@pytest.mark.parametrize("write", ["", "echo partial > {output}; "])
+def test_the_outputs_of_an_instance_that_failed_before_it_vanished_go_too(
+        project: Project, write: str) -> None:
+    # its last success left out/x.o; the failed run left it as it was, or wrote part of it
+    project.flowfile(FAILS_ON_BAD.replace("{write}", write))
+    project.write("src/a.c", "a\n")
+    doomed = project.write("src/x.c", "x\n")
+    assert project.bflow().returncode == 0
+    project.write("src/x.c", "bad\n")
+    assert project.bflow().returncode == 1
+    doomed.unlink()
+    result = project.bflow()
+    assert result.returncode == 0, result.stderr
+    assert "removed out/x.o, written by task 'cc:src/x.c', which no longer exists" in \
+        result.stderr
+    assert project.read("app") == "a\n"  # as a clean build has it
+
+
+def test_a_file_of_the_user_s_at_the_output_of_a_failed_instance_is_kept(
+        project: Project) -> None:
+    # the instance never succeeded and its run did not write out/x.o: bflow did not write it
+    project.flowfile(FAILS_ON_BAD.replace("{write}", ""))
+    project.write("src/a.c", "a\n")
+    doomed = project.write("src/x.c", "bad\n")
+    project.write("out/x.o", "mine\n")
+    settle(project.root / "out" / "x.o")
+    assert project.bflow().returncode == 1
+    doomed.unlink()
+    result = project.bflow()
+    assert result.returncode == 0, result.stderr
+    assert project.read("out/x.o") == "mine\n"

@@ -47,6 +47,27 @@ def test_records_round_trip_and_last_wins(tmp_path: Path) -> None:
     assert loaded.stats["f4"] == StatEntry(4, 4, 4, "h4", 4)
 
 
+def test_what_a_failed_run_left_is_kept_until_a_success_or_forget(tmp_path: Path) -> None:
+    path = tmp_path / "state"
+    state = State(path).load()
+    state.record_success("a", record("1"), stat(1))
+    state.record_failure("a", {"out": "partial"}, stat(2))
+    state.record_failure("b", {"out.b": "x"}, [])
+    state.record_failure("c", {}, [])  # nothing known and nothing left: no record at all
+    state.close()
+    loaded, warnings = load(path)
+    assert warnings == []
+    assert loaded.tasks == {} and loaded.left == {"a": {"out": "partial"}, "b": {"out.b": "x"}}
+    loaded.compact()
+    again, _ = load(path)
+    assert again.left == {"a": {"out": "partial"}, "b": {"out.b": "x"}}
+    again.record_success("a", record("3"), [])
+    again.forget(["b"])
+    again.close()
+    last, _ = load(path)
+    assert last.left == {} and list(last.tasks) == ["a"]
+
+
 def two_records(path: Path) -> int:
     """Log tasks a then b; return the offset where b's record starts."""
     state = State(path).load()
