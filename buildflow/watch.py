@@ -118,13 +118,16 @@ class Watcher:
         flowfile = any(change.path == self.watched.flowfile for change in batch)
         inputs = any(change.path in self.watched.inputs for change in batch)
         code = any(change.path in self.watched.code for change in batch)
-        if flowfile or code or any(change.structural for change in batch):
+        # A project that does not load is loaded again on any change (a build would stop at
+        # its error); one whose vars run commands, on every build, as a plain build does.
+        if flowfile or code or self.broken is not None or self.project.volatile or \
+                any(change.structural for change in batch):
             before = self._tasks()
             try:
                 self._reload()
             except FatalError as exc:
                 self._report_broken(str(exc))
-                return self._announce(batch) if inputs else False
+                return False  # nothing builds until it loads: it fails the checks made at load
             if flowfile:
                 self.status.reloaded()  # names the Flowfile; the changed line names the rest
                 batch = [change for change in batch if change.path != self.watched.flowfile]

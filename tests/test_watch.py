@@ -176,15 +176,49 @@ def test_a_broken_flowfile_is_reported_and_the_last_good_one_kept(concat: Projec
     concat.write("Flowfile", "[tasks.cat\n")
     source.script = [change(concat, "Flowfile"), None, change(concat, "src/a.txt"), None]
     watcher.run()
-    assert builds == [1, 2]  # the input change still builds, with the last good Flowfile
+    assert builds == [1]  # the input change builds nothing: a plain build would stop at 2
     assert any(line.startswith("invalid Flowfile:1") and "TOML syntax error" in line
                for line in status.lines)
     assert watcher.project.tasks["cat"].outputs == ("out/all.txt",)
     concat.flowfile(CONCAT.replace("out/all.txt", "out/both.txt"))
     source.script = [change(concat, "Flowfile"), None]
     watcher.run()
-    assert builds == [1, 2, 3, 4] and status.lines[-2:] == ["reloaded", "idle 0"]
+    assert builds == [1, 2, 3] and status.lines[-2:] == ["reloaded", "idle 0"]
     assert watcher.project.tasks["cat"].outputs == ("out/both.txt",)
+
+
+def test_an_input_named_on_its_own_that_is_deleted_builds_nothing_until_it_is_back(
+        project: Project) -> None:
+    # as a plain build, which stops at the check made at load (exit 2, nothing runs)
+    project.flowfile(CONCAT.replace('["src/*.txt"]', '["src/a.txt"]'))
+    project.write("src/a.txt", "a\n")
+    source, status = ScriptedSource(), Recorder()
+    watcher, builds = make_watcher(project, source, status)
+    (project.root / "src" / "a.txt").unlink()
+    source.script = [change(project, "src/a.txt", True), None]
+    watcher.run()
+    assert builds == [1]
+    assert any(line.startswith("invalid ") and "src/a.txt" in line for line in status.lines)
+    project.write("src/a.txt", "back\n")
+    source.script = [change(project, "src/a.txt", True), None]
+    watcher.run()
+    assert builds == [1, 2, 3]
+
+
+def test_a_computed_var_is_computed_again_for_every_build(project: Project) -> None:
+    project.flowfile("""
+        [vars]
+        VER = { sh = "cat ver.txt" }
+        """ + CONCAT.replace("echo cat", "echo cat-{VER}"))
+    project.write("ver.txt", "v1\n")
+    project.write("src/a.txt", "a\n")
+    source, status = ScriptedSource(), Recorder()
+    watcher, builds = make_watcher(project, source, status)
+    project.write("ver.txt", "v2\n")  # not an input: read at the next build's load
+    project.write("src/a.txt", "b\n")
+    source.script = [change(project, "src/a.txt"), None]
+    watcher.run()
+    assert watcher.project.tasks["cat"].commands[0].startswith("echo cat-v2 ")
 
 
 def test_a_broken_flowfile_is_reported_once_per_state(concat: Project) -> None:
@@ -488,10 +522,10 @@ def test_flowfile_edits_are_picked_up_and_breakage_survived(concat: Project, wat
     watching.wait_for(lambda: "TOML syntax error" in watching.err.read_text(),
                       "the syntax error to be reported")
     assert "bflow: error: Flowfile:1:" in watching.err.read_text()
-    concat.write("src/a.txt", "still\n")  # builds with the last good Flowfile
-    watching.wait_for(lambda: concat.runs() == ["cat", "dog", "dog"], "a build")
+    concat.write("src/a.txt", "still\n")  # builds nothing until the Flowfile loads again
     concat.flowfile(CONCAT.replace("echo cat", "echo fixed"))
     watching.wait_for(lambda: concat.runs()[-1:] == ["fixed"], "the fixed Flowfile to build")
+    assert concat.runs() == ["cat", "dog", "fixed"]
     assert watching.process.poll() is None
 
 
