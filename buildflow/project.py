@@ -391,6 +391,26 @@ class _Resolver:
                     deps=tuple(self.deps_of(decl, instances)), shell=self.settings.shell,
                     description=decl.description, known_after=tuple(after), expands=True)
 
+    def check_depfiles(self, graph: Graph) -> None:
+        """A depfile is its task's own file, which the task writes and `bflow clean` deletes:
+        not the Flowfile, an output of a task, or a source a task reads by its name."""
+        for task in graph.tasks.values():
+            path = task.depfile
+            if not path:
+                continue
+            if path == self.file:
+                whose = "this Flowfile"
+            elif path in graph.producer:
+                whose = f"an output of task '{graph.producer[path]}'"
+            elif path in self.sources:
+                whose = "a source a task reads"
+            else:
+                continue
+            self.problem(f"tasks.{task.base}.depfile",
+                         f"depfile '{path}' of task '{task.name}' is {whose}; bflow clean "
+                         f"deletes a task's depfile, so name a file of the task's own "
+                         f"(e.g. \"{path}.d\")")
+
     def check_cycle(self, graph: Graph) -> None:
         """Report a cycle as `a -> b -> a` (a needs b), saying what makes each link."""
         cycle = graph.find_cycle()
@@ -538,6 +558,7 @@ def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None,
             graph.select([target], r.root)
         except UsageError as exc:
             r.problem(f"settings.default[{index}]", str(exc))
+    r.check_depfiles(graph)
     if not r.problems:
         r.check_cycle(graph)
     r.raise_problems()

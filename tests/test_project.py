@@ -269,6 +269,31 @@ def test_the_flowfile_is_no_task_s_output(tmp_path: Path) -> None:
                  "bflow reads it before anything runs, and `bflow clean` would delete it"]
 
 
+def test_a_depfile_is_the_task_s_own_file(tmp_path: Path) -> None:
+    # `bflow clean` deletes it: never the Flowfile, a source or another task's output
+    (tmp_path / "src.txt").write_text("x\n")
+    assert problems(tmp_path, """
+        [tasks.t]
+        cmd = "cp {input} {output}"
+        inputs = ["src.txt"]
+        outputs = ["out.txt"]
+        depfile = "src.txt"
+        [tasks.u]
+        cmd = "x"
+        outputs = ["u.txt"]
+        depfile = "./Flowfile"
+        [tasks.b]
+        cmd = "x"
+        outputs = ["b.out"]
+        depfile = "out.txt"
+        """) == [f"Flowfile: tasks.{task}.depfile: depfile '{path}' of task '{task}' is {whose}; "
+                 f"bflow clean deletes a task's depfile, so name a file of the task's own "
+                 f"(e.g. \"{path}.d\")" for task, path, whose in [
+                     ("t", "src.txt", "a source a task reads"),
+                     ("u", "Flowfile", "this Flowfile"),
+                     ("b", "out.txt", "an output of task 't'")]]
+
+
 def test_an_output_inside_another_tasks_directory_output(tmp_path: Path) -> None:
     assert problems(tmp_path, """
         [tasks.file]
