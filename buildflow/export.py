@@ -39,20 +39,25 @@ class GraphView(NamedTuple):
     edges: tuple[tuple[str, str], ...]  # (dependency, dependent)
 
 
-def view(graph: Graph, names: Iterable[str], decisions: Mapping[str, Decision]) -> GraphView:
-    """The subgraph over `names` (in topological order) with each node's state.
+def view(graph: Graph, names: Iterable[str], decisions: Mapping[str, Decision],
+         depfile_links: Mapping[str, list[str]] | None = None) -> GraphView:
+    """The subgraph over `names` (in topological order) with each node's state, its edges
+    the graph's and the `depfile_links` a build orders its tasks by too.
 
     A task is stale when its decision says so. A group has no decision of its own: it is stale
     when building it would run something, that is when any task it needs is stale; but a group
     standing for instances not known yet is "after" a task, as its decision says.
     """
-    names = list(names)
+    links = depfile_links or {}
+    names = graph.topological(names, links) if links else list(names)
     members = set(names)
+    upstream = {name: [up for up in dict.fromkeys((*graph.upstream[name], *links.get(name, ())))
+                       if up in members] for name in names}
     runs_something: dict[str, bool] = {}
     nodes = []
     for name in names:
         task = graph.tasks[name]
-        ups = [up for up in graph.upstream[name] if up in members]
+        ups = upstream[name]
         decision = decisions.get(name)
         if decision is not None and decision.after:
             state, reason = NodeState.AFTER, str(decision.reasons[0])
@@ -67,7 +72,7 @@ def view(graph: Graph, names: Iterable[str], decisions: Mapping[str, Decision]) 
         node = Node(name, state, task.is_group, reason, task.inputs, task.outputs)
         runs_something[name] = node.stale or any(runs_something[up] for up in ups)
         nodes.append(node)
-    edges = tuple((up, name) for name in names for up in graph.upstream[name] if up in members)
+    edges = tuple((up, name) for name in names for up in upstream[name])
     return GraphView(tuple(nodes), edges)
 
 

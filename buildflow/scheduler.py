@@ -41,7 +41,7 @@ from buildflow.plan import Plan
 from buildflow.secrets import masked
 from buildflow.signals import (SIGINT, SIGNAL_CHECK_SECONDS, SIGTERM, raise_signal, signal,
                                without_signals)
-from buildflow.staleness import Decision, decide
+from buildflow.staleness import Decision, decide, recorded_depfile_links
 from buildflow.state import State, TaskRecord
 
 if TYPE_CHECKING:
@@ -230,8 +230,8 @@ class Builder:
         tasks = self.tasks
         records = self.state.tasks
         self._names = dict.fromkeys(names)
-        self._plan = plan = Plan(self.project.graph, names, self.project.graph.depfile_links(
-            names, lambda name: records[name].depfile_inputs if name in records else ()))
+        self._plan = plan = Plan(self.project.graph, names,
+                                 recorded_depfile_links(self.project.graph, names, records))
         result = self._result
         started_at = self.clock()
         with self._lock:

@@ -7,12 +7,13 @@ an up-to-date decision read so that it can tell, by stat alone, that nothing it 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import Enum
 from itertools import zip_longest
 from typing import NamedTuple
 
 from buildflow.hashing import MISSING, UNKNOWN, text_digest
+from buildflow.graph import Graph
 from buildflow.model import Task
 from buildflow.state import TaskRecord
 
@@ -188,6 +189,13 @@ def _input_reasons(recorded: dict[str, str], inputs: dict[str, str]) -> list[Rea
     return reasons
 
 
+def recorded_depfile_links(graph: Graph, names: Sequence[str],
+                           records: Mapping[str, TaskRecord]) -> dict[str, list[str]]:
+    """`Graph.depfile_links` from what each task's last depfile named, as its record holds."""
+    return graph.depfile_links(
+        names, lambda name: records[name].depfile_inputs if name in records else ())
+
+
 def survey(project: "Project", names: Iterable[str], records: dict[str, TaskRecord],
            file_hash: Callable[[str], str], *, force: bool = False,
            explain: bool = False,
@@ -207,8 +215,7 @@ def survey(project: "Project", names: Iterable[str], records: dict[str, TaskReco
     decisions: dict[str, Decision] = {}
     will_run: set[str] = set()
     after: dict[str, str] = {}  # task -> the task it is after
-    depfile_links = project.graph.depfile_links(
-        names, lambda name: records[name].depfile_inputs if name in records else ())
+    depfile_links = recorded_depfile_links(project.graph, names, records)
     if depfile_links:  # a writer after its reader in `names` must be decided first
         names = project.graph.topological(names, depfile_links)
     for name in names:

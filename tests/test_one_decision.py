@@ -4,6 +4,7 @@ are counted from the log file the commands append to."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -32,8 +33,6 @@ def _would_run(project: Project) -> list[str]:
     """The tasks `-n` says would run, by name."""
     result = project.bflow("-n", "--json")
     assert result.returncode == 0, result.stderr
-    import json
-
     events = [json.loads(line) for line in result.stdout.splitlines()]
     return sorted(e["task"] for e in events if e["event"] == "task_skipped"
                   and e.get("reason", "").startswith("would run"))
@@ -69,6 +68,8 @@ def test_a_depfile_input_written_by_another_task_rebuilds_its_reader(project: Pr
         assert project.build() == ["use"]
     assert project.build() == []
     assert _proof_holds(project)
+    graph = json.loads(project.bflow("graph", "--format", "json").stdout)
+    assert graph["edges"] == [{"from": "gen", "to": "use"}]  # as the build orders them
     project.write("gen.in", "two\n")
     assert _stale(project) == ["gen", "use"]
     assert _would_run(project) == ["gen", "use"]

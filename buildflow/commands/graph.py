@@ -10,7 +10,7 @@ from buildflow.commands import invocation_dir
 from buildflow.errors import EXIT_OK, UsageError
 from buildflow.model import Project
 from buildflow.reporters import wants_plain
-from buildflow.staleness import survey
+from buildflow.staleness import recorded_depfile_links, survey
 
 
 def run(project: Project, *, targets: list[str], fmt: str, output: str | None,
@@ -22,7 +22,8 @@ def run(project: Project, *, targets: list[str], fmt: str, output: str | None,
     names = engine.selected(project, targets, invocation_dir()) if targets \
         else graph.topological(project.tasks)
     decisions = survey(project, names, state.tasks, engine.hasher_for(project, state).file_hash)
-    graph_view = export.view(graph, names, decisions)
+    graph_view = export.view(graph, names, decisions,
+                             recorded_depfile_links(graph, names, state.tasks))
     if fmt == "text":
         colour = output is None and not plain and not wants_plain(sys.stdout)
         rendered = export.text(graph_view, colour=colour)
