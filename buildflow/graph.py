@@ -174,6 +174,8 @@ class Graph:
                 producer = self._producer_for_target(target, root, cwd)
                 if producer is None:
                     hint = did_you_mean(target, [*bases, *self.tasks, *self.producer])
+                    if "=" in target:
+                        hint += "; a var override is NAME=VALUE with NAME a var name"
                     raise UsageError(
                         f"unknown target '{target}': not a task, a TASK:ITEM instance or a "
                         f"declared output{hint} (see 'bflow list')"

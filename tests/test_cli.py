@@ -265,6 +265,24 @@ def test_var_overrides_on_the_command_line(project: Project) -> None:
     assert bad.returncode == 2 and "a var override is NAME=VALUE" in bad.stderr
 
 
+def test_a_target_with_an_equals_sign_that_names_no_var_is_a_target(project: Project) -> None:
+    project.flowfile("""
+        [tasks.up]
+        foreach = "src/*.txt"
+        cmd = "echo {name} >> runs.log && tr a-z A-Z < {item} > {output}"
+        outputs = ["out/{stem}.up"]
+        """)
+    project.write("src/k=v.txt", "kv\n")
+    project.write("src/x.txt", "x\n")
+    assert project.build("out/k=v.up") == ["k=v.txt"]
+    assert project.build("up:src/x.txt") == ["x.txt"]
+    assert project.read("out/k=v.up") == "KV\n"
+    bad = project.bflow("out/k=w.up")
+    assert bad.returncode == 2
+    assert "unknown target 'out/k=w.up'" in bad.stderr and "did you mean 'out/k=v.up'" in \
+        bad.stderr and "a var override is NAME=VALUE" in bad.stderr
+
+
 def test_validate_and_list_take_var_overrides(project: Project) -> None:
     project.flowfile("""
     [vars]

@@ -10,7 +10,6 @@ wherever it answers, argparse reads the same targets, overrides and options.
 
 from __future__ import annotations
 
-from buildflow.errors import UsageError
 from buildflow.fastpath import FastOptions
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
@@ -48,10 +47,7 @@ def read(argv: Sequence[str],
         words = words[1:]
     elif words and words[0] in commands:
         return None
-    try:
-        targets, overrides = split_overrides(words)
-    except UsageError:
-        return None
+    targets, overrides = split_overrides(words)
     return targets, overrides, FastOptions(
         jobs=jobs, keep_going="keep_going" in flags, quiet="quiet" in flags,
         plain="plain" in flags, stream="stream" in flags)
@@ -59,14 +55,13 @@ def read(argv: Sequence[str],
 
 def split_overrides(words: Sequence[str]) -> tuple[list[str], dict[str, str]]:
     """The targets and the `VAR=VALUE` overrides among a command's words, for both readers of
-    the command line."""
+    the command line. A word is an override only when what comes before its `=` can name a
+    var: `out/k=v.txt` is a target (a file named so is the output of some task)."""
     plain, overrides = [], {}
     for word in words:
         name, sep, value = word.partition("=")
         if sep and name.isidentifier():
             overrides[name] = value
-        elif sep:
-            raise UsageError(f"'{word}': a var override is NAME=VALUE with NAME a var name")
         else:
             plain.append(word)
     return plain, overrides
