@@ -124,6 +124,9 @@ def test_a_build_with_nothing_to_do_is_not_recorded(project: Project) -> None:
     assert "buildflow.report\n" not in noop.stderr and "buildflow.report." not in noop.stderr
     assert project.build("-v") == []  # the full way
     assert (project.root / ".bflow/history").stat().st_size == size
+    report = project.bflow("report").stdout  # one of each, said as one
+    assert "succeeded in" in report and ", 1 task ran (-j" in report
+    assert "Critical path: 1 task, " in report and "Over the last 1 recorded build " in report
 
 
 def test_history_is_bounded_and_survives_a_torn_write(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import time
 from buildflow.errors import EXIT_FAILED, EXIT_OK
 from buildflow.model import Project
 from buildflow.report import critical, history
+from buildflow.words import counted
 
 SHOWN = 10  # slowest tasks, and rows of the history table unless --all
 
@@ -22,10 +23,11 @@ def run(project: Project, *, show_all: bool) -> int:
     verdict = {0: "succeeded", 1: "failed", 130: "interrupted"}.get(
         last.exit_status, f"exit status {last.exit_status}")
     print(f"Last build: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(last.when))}, "
-          f"{verdict} in {last.duration:.2f}s, {len(last.runs)} tasks ran (-j{last.jobs})")
+          f"{verdict} in {last.duration:.2f}s, {counted(len(last.runs), 'task')} ran "
+          f"(-j{last.jobs})")
     path = critical.critical_path(last, project.graph.upstream)
     length = sum(run.end - run.start for run in path)
-    print(f"\nCritical path: {len(path)} tasks, {length:.2f}s of the build's "
+    print(f"\nCritical path: {counted(len(path), 'task')}, {length:.2f}s of the build's "
           f"{last.duration:.2f}s (start, time, task)")
     for run in path:
         print(f"  {run.start:8.2f}s {run.end - run.start:8.2f}s  {run.task}"
@@ -34,10 +36,10 @@ def run(project: Project, *, show_all: bool) -> int:
     for run in critical.slowest(last, SHOWN):
         print(f"  {run.end - run.start:8.2f}s  {run.task}")
     stats = critical.task_stats(records)
-    print(f"\nOver the last {len(records)} recorded builds (median time, runs, failed, "
+    print(f"\nOver the last {counted(len(records), 'recorded build')} (median time, runs, failed, "
           "retried, task):")
     for row in stats if show_all else stats[:SHOWN]:
         print(f"  {row.median:8.2f}s {row.runs:5} {row.failed:6} {row.retried:7}  {row.task}")
     if not show_all and len(stats) > SHOWN:
-        print(f"  ... and {len(stats) - SHOWN} more tasks (bflow report --all lists them)")
+        print(f"  ... and {counted(len(stats) - SHOWN, 'more task')} (bflow report --all lists them)")
     return EXIT_OK
