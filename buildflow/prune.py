@@ -13,7 +13,7 @@ from collections.abc import Callable, Container, Iterable
 from buildflow.hashing import MISSING, Hasher
 from buildflow.model import Project
 from buildflow.staleness import depfile_of
-from buildflow.state import State
+from buildflow.state import NOTHING_LEFT, State
 
 
 def dead_outputs(project: Project, state: State,
@@ -49,7 +49,8 @@ def _outputs_on_disk(state: State, names: Iterable[str], declared: Container[str
     modified: list[tuple[str, str]] = []
     for name in names:
         record = state.tasks.get(name)
-        outputs = record.outputs if record is not None else state.left.get(name, {})
+        outputs, depfile = (record.outputs, depfile_of(record.action)) if record is not None \
+            else state.left.get(name, NOTHING_LEFT)
         for path, digest in outputs.items():
             if path in declared or digest == MISSING:
                 continue
@@ -58,7 +59,6 @@ def _outputs_on_disk(state: State, names: Iterable[str], declared: Container[str
                 removable.append((name, path))
             elif current != MISSING:
                 modified.append((name, path))
-        depfile = depfile_of(record.action) if record is not None else ""
         if depfile and depfile not in declared and hasher.fs.stat(depfile) is not None:
             removable.append((name, depfile))
     return removable, modified

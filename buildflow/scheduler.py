@@ -42,7 +42,7 @@ from buildflow.secrets import masked
 from buildflow.signals import (SIGINT, SIGNAL_CHECK_SECONDS, SIGTERM, raise_signal, signal,
                                without_signals)
 from buildflow.staleness import Decision, decide, recorded_depfile_links
-from buildflow.state import State, TaskRecord
+from buildflow.state import NOTHING_LEFT, Left, State, TaskRecord
 
 if TYPE_CHECKING:
     from typing import Any
@@ -431,24 +431,26 @@ class Builder:
         result.tasks[task.name] = TaskResult(task.name, Outcome.FAILED, attempts, duration,
                                              reason)
 
-    def _left_by(self, task: Task, done: Execution | None) -> dict[str, str]:
-        """The outputs a failed run of `task` left that bflow knows it wrote: files written
-        since the run started, and any still as bflow last recorded them (by its last success
-        or an earlier failed run). Anything else at an output's path may be the user's."""
+    def _left_by(self, task: Task, done: Execution | None) -> Left:
+        """What a failed run of `task` left that bflow knows is the task's: its depfile, and
+        the outputs written since the run started or still as bflow last recorded them (by
+        its last success or an earlier failed run). Anything else at an output's path may be
+        the user's."""
         record = self.state.tasks.get(task.name)
-        known = {**self.state.left.get(task.name, {}), **(record.outputs if record else {})}
-        left: dict[str, str] = {}
+        known = {**self.state.left.get(task.name, NOTHING_LEFT).outputs,
+                 **(record.outputs if record else {})}
+        outputs: dict[str, str] = {}
         for path in task.outputs:
             digest = self.hasher.file_hash(path)
             if digest == MISSING:
                 continue
             if known.get(path) == digest:
-                left[path] = digest
+                outputs[path] = digest
             elif done is not None:
                 st = self.hasher.fs.stat(path)
                 if st is not None and not st.is_dir and st.mtime_ns >= done.started_file_ns:
-                    left[path] = digest
-        return left
+                    outputs[path] = digest
+        return Left(outputs, task.depfile or "")
 
     def _skip(self, name: str, reason: str, result: BuildResult) -> None:
         if not self.tasks[name].is_group:

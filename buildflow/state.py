@@ -8,8 +8,8 @@ Layout of `<cache_dir>/state`: a header line naming the format version, then rec
 - `("S", tasks, stats)`   a snapshot's first part, written by compaction: it replaces all;
 - `("P", tasks, stats[, left])`  a further part of the snapshot just before it;
 - `("T", name, record, stats)`  a task succeeded (with the stat entries it hashed);
-- `("F", name, left, stats)`  a task failed: its record goes, and `left` holds the outputs the
-                          failed run left that bflow knows it wrote (`State.left`);
+- `("F", name, left, stats)`  a task failed: its record goes, and `left` holds what the
+                          failed run left that bflow knows is the task's (`Left`);
 - `("X", names)`          forget these tasks (vanished, cleaned);
 - `("H", stats)`          stat entries refreshed without running anything.
 
@@ -58,6 +58,18 @@ class TaskRecord(NamedTuple):
     duration: float
 
 
+class Left(NamedTuple):
+    """What a failed run of a task left that bflow knows is the task's: the outputs it wrote
+    (or left as bflow last recorded them), with their hashes, and its depfile path ("" for
+    none). Pruning removes them if the task vanishes before it succeeds again."""
+
+    outputs: dict[str, str]
+    depfile: str
+
+
+NOTHING_LEFT = Left({}, "")
+
+
 class State:
     def __init__(self, path: str | os.PathLike[str],
                  warn: Callable[[str], None] = lambda _: None,
@@ -67,9 +79,7 @@ class State:
         self.fs: FileSystem = fs or LocalFileSystem("")  # paths as given
         self.tasks: dict[str, TaskRecord] = {}
         self.stats: dict[str, StatRow] = {}
-        # By task without a success record: the outputs its last failed run left that bflow
-        # knows it wrote, with their hashes, which pruning removes if the task vanishes
-        self.left: dict[str, dict[str, str]] = {}
+        self.left: dict[str, Left] = {}  # by task without a success record, if its run failed
         self._tail = 0  # weight of the records after the snapshot (all, when there is none)
         self._good_size = 0
         self._handle: AppendFile | None = None
@@ -142,12 +152,11 @@ class State:
             stats = payload[2]
             if not all(type(row) is tuple and len(row) == 5 for row in stats.values()):
                 raise ValueError("stat entry")
-            left = payload[3] if len(payload) > 3 else {}
-            if not all(type(files) is dict for files in left.values()):
-                raise ValueError("left outputs")
+            left = {name: Left(dict(outputs), str(depfile))
+                    for name, (outputs, depfile) in (payload[3] if len(payload) > 3 else {}).items()}
             if kind == "S":
                 self.tasks, self.stats = tasks, stats  # StatRows, as the Hasher reads them
-                self.left = dict(left)
+                self.left = left
                 self._tail = 0
             else:
                 self.tasks.update(tasks)
@@ -163,8 +172,9 @@ class State:
             self.left.pop(payload[1], None)
             self.stats.update(stats)
         elif kind == "F":
-            left, stats = dict(payload[2]), self._stat_entries(payload[3])
-            self._failed(payload[1], left)
+            outputs, depfile = payload[2]
+            self._failed(payload[1], Left(dict(outputs), str(depfile)))
+            stats = self._stat_entries(payload[3])
             self.stats.update(stats)
         elif kind == "X":
             for name in list(payload[1]):
@@ -209,18 +219,18 @@ class State:
         self.left.pop(name, None)
         self.stats.update(stats)
 
-    def record_failure(self, name: str, left: dict[str, str],
+    def record_failure(self, name: str, left: Left,
                        stats: list[tuple[str, StatEntry]]) -> None:
-        """Task `name` failed: its success record goes, so the next build runs it, and `left`
-        (the outputs its run left that bflow knows it wrote) is kept for pruning."""
-        if name in self.tasks or left or name in self.left:
-            self._append(("F", name, left, [(p, tuple(e)) for p, e in stats]))
+        """Task `name` failed: its success record goes, so the next build runs it, and what
+        its run `left` is kept for pruning."""
+        if name in self.tasks or left != NOTHING_LEFT or name in self.left:
+            self._append(("F", name, tuple(left), [(p, tuple(e)) for p, e in stats]))
             self._failed(name, left)
         self.stats.update(stats)
 
-    def _failed(self, name: str, left: dict[str, str]) -> None:
+    def _failed(self, name: str, left: Left) -> None:
         self.tasks.pop(name, None)
-        if left:
+        if left != NOTHING_LEFT:
             self.left[name] = left
         else:
             self.left.pop(name, None)
@@ -284,7 +294,7 @@ def _weight(payload: tuple[Any, ...]) -> int:
 
 
 def _snapshot(tasks: dict[str, TaskRecord], stats: dict[str, StatRow],
-              left: dict[str, dict[str, str]]) -> Iterator[tuple[Any, ...]]:
+              left: dict[str, Left]) -> Iterator[tuple[Any, ...]]:
     """The snapshot's parts as plain data (marshal takes no NamedTuple); only the part being
     written is copied. Its strings are not interned to share them across parts: marshal
     marks an interned string, a load interns it again (a hash and a table entry each), and
@@ -301,6 +311,6 @@ def _snapshot(tasks: dict[str, TaskRecord], stats: dict[str, StatRow],
         yield kind, {}, {path: (e[0], e[1], e[2], e[3], e[4]) for path, e in part_rows}
         kind = "P"
     if left:
-        yield kind, {}, {}, left
+        yield kind, {}, {}, {name: tuple(each) for name, each in left.items()}
     elif kind == "S":  # nothing at all: the snapshot of an empty state
         yield kind, {}, {}

@@ -199,6 +199,34 @@ def test_the_outputs_of_an_instance_that_failed_before_it_vanished_go_too(
     assert project.read("app") == "a\n"  # as a clean build has it
 
 
+def test_the_depfile_of_a_task_that_failed_before_it_vanished_goes_too(project: Project) -> None:
+    project.flowfile("""
+        [tasks.t]
+        cmd = "cat a.txt > {output} && echo '{output}: a.txt' > {depfile}"
+        outputs = ["out.txt"]
+        depfile = "out.d"
+        """)
+    project.write("a.txt", "a\n")
+    assert project.bflow().returncode == 0
+    project.flowfile("""
+        [tasks.t]
+        cmd = "exit 1"
+        outputs = ["out.txt"]
+        depfile = "out.d"
+        """)
+    assert project.bflow().returncode == 1
+    project.flowfile("""
+        [tasks.other]
+        cmd = "cat a.txt > {output}"
+        outputs = ["o2.txt"]
+        """)
+    result = project.bflow()
+    assert result.returncode == 0, result.stderr
+    assert "removed out.d, written by task 't', which no longer exists" in result.stderr
+    assert sorted(p.name for p in project.root.iterdir() if p.name != ".bflow") == [
+        "Flowfile", "a.txt", "o2.txt"]
+
+
 def test_a_file_of_the_user_s_at_the_output_of_a_failed_instance_is_kept(
         project: Project) -> None:
     # the instance never succeeded and its run did not write out/x.o: bflow did not write it

@@ -14,7 +14,7 @@ from memfs import MemoryFileSystem
 
 from buildflow.errors import BuildError
 from buildflow.hashing import StatEntry
-from buildflow.state import HEADER, State, TaskRecord
+from buildflow.state import HEADER, Left, State, TaskRecord
 
 
 def record(tag: str) -> TaskRecord:
@@ -51,16 +51,17 @@ def test_what_a_failed_run_left_is_kept_until_a_success_or_forget(tmp_path: Path
     path = tmp_path / "state"
     state = State(path).load()
     state.record_success("a", record("1"), stat(1))
-    state.record_failure("a", {"out": "partial"}, stat(2))
-    state.record_failure("b", {"out.b": "x"}, [])
-    state.record_failure("c", {}, [])  # nothing known and nothing left: no record at all
+    state.record_failure("a", Left({"out": "partial"}, "a.d"), stat(2))
+    state.record_failure("b", Left({"out.b": "x"}, ""), [])
+    state.record_failure("c", Left({}, ""), [])  # nothing known and nothing left: no record
     state.close()
     loaded, warnings = load(path)
     assert warnings == []
-    assert loaded.tasks == {} and loaded.left == {"a": {"out": "partial"}, "b": {"out.b": "x"}}
+    left = {"a": Left({"out": "partial"}, "a.d"), "b": Left({"out.b": "x"}, "")}
+    assert loaded.tasks == {} and loaded.left == left
     loaded.compact()
     again, _ = load(path)
-    assert again.left == {"a": {"out": "partial"}, "b": {"out.b": "x"}}
+    assert again.left == left
     again.record_success("a", record("3"), [])
     again.forget(["b"])
     again.close()
