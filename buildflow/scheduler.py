@@ -379,6 +379,10 @@ class Builder:
             if name in plan:
                 plan.drop(name)
                 del self._names[name]
+        # and those whose file went before this project was loaded: known by their records
+        prefix = group.base + ":"
+        gone += [name for name in (*self.state.tasks, *self.state.left) if name.startswith(prefix)
+                 and name not in found and name not in tasks and name not in gone]
         if gone:
             from buildflow.prune import prune_instances
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import Project
 
 # `gen` writes one page per line of list.txt into site/, starting afresh each run.
@@ -71,6 +72,26 @@ def test_files_the_producer_adds_or_drops_are_seen_in_the_same_build(project: Pr
     assert project.build() == []
     listed = project.bflow("list", "each:*").stdout
     assert "each:site/a.html" not in listed and "each:site/c.html" in listed
+
+
+@pytest.mark.parametrize("gone", ["by a build of the producer alone", "by hand"])
+def test_an_instance_whose_file_went_before_a_load_loses_its_outputs(project: Project,
+                                                                     gone: str) -> None:
+    # the project is loaded without each:site/b.html; only its record says what it wrote
+    project.flowfile(SITE)
+    project.write("list.txt", "a\nb\n")
+    project.build()
+    project.write("list.txt", "a\n")
+    if gone == "by hand":
+        (project.root / "site" / "b.html").unlink()
+    else:
+        assert project.build("gen") == ["gen"]
+    result = project.bflow()
+    assert result.returncode == 0, result.stderr
+    assert "removed out/b.txt, written by task 'each:site/b.html'" in result.stderr
+    assert sorted(p.name for p in (project.root / "out").iterdir()) == ["a.txt"]
+    assert project.read("all.txt") == "a\n"
+    assert project.build() == []
 
 
 CHAIN = """\
