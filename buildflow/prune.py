@@ -8,10 +8,10 @@ that path."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Callable, Container, Iterable, Mapping
 
 from buildflow.hashing import MISSING, Hasher
-from buildflow.model import Project
+from buildflow.model import Project, Task
 from buildflow.staleness import depfile_of
 from buildflow.state import NOTHING_LEFT, State
 
@@ -25,20 +25,22 @@ def dead_outputs(project: Project, state: State,
     files were written (as `bflow watch` keeps it) does not know them yet."""
     tasks = project.tasks
     return _outputs_on_disk(state, (name for name in (*state.tasks, *state.left) if not getattr(
-        tasks.get(name.partition(":")[0]), "expands", False)), _Kept(project), hasher)
+        tasks.get(name.partition(":")[0]), "expands", False)),
+        _Kept(project.graph.producer, project.sources, tasks.values()), hasher)
 
 
 class _Kept:
-    """The paths a build keeps whoever wrote them: declared outputs and depfiles, and files a
-    task names as a source (a generated file the user now keeps by hand: `inputs =
-    ["config.txt"]` after the task that wrote it was deleted)."""
+    """The paths a build keeps whoever wrote them: declared outputs and depfiles of `tasks`,
+    and files a task names as a source (a generated file the user now keeps by hand: `inputs
+    = ["config.txt"]` after the task that wrote it was deleted)."""
 
-    def __init__(self, project: Project) -> None:
-        self.producer, self.sources = project.graph.producer, project.sources
-        self.depfiles = {task.depfile for task in project.tasks.values() if task.depfile}
+    def __init__(self, outputs: Container[str], sources: Container[str],
+                 tasks: Iterable[Task]) -> None:
+        self.outputs, self.sources = outputs, sources
+        self.depfiles = {task.depfile for task in tasks if task.depfile}
 
     def __contains__(self, path: object) -> bool:
-        return path in self.producer or path in self.sources or path in self.depfiles
+        return path in self.outputs or path in self.sources or path in self.depfiles
 
 
 def _outputs_on_disk(state: State, names: Iterable[str], declared: Container[str],
@@ -77,14 +79,21 @@ def prune_dead_outputs(project: Project, state: State, hasher: Hasher,
     return removed
 
 
-def prune_instances(state: State, hasher: Hasher, names: list[str],
-                    say: Callable[[str], None], note: Callable[[str], None]) -> None:
-    """During a build: remove the recorded outputs of foreach instances whose item its
-    producer no longer wrote, as a build removes those of vanished tasks before it starts
-    (so a glob over them never sees them), and forget their records."""
-    removable, modified = _outputs_on_disk(state, names, (), hasher)
-    _remove(hasher, removable, modified, (), say, note)
-    state.forget(names)
+def prune_instances(project: Project, state: State, hasher: Hasher, gone: list[str],
+                    found: Iterable[str], tasks: Mapping[str, Task], say: Callable[[str], None],
+                    note: Callable[[str], None]) -> bool:
+    """During a build, once a foreach's instances are found again: remove the recorded outputs
+    of the instances `gone` (their item is no longer written), and those the records of the
+    instances `found` hold that no task of the build (`tasks`) declares now (the Flowfile
+    renamed an output or the depfile), as a build removes those of vanished tasks before it
+    starts (so a glob over them never sees them); forget the records of those gone. Returns
+    whether any file was removed."""
+    outputs = {path for task in tasks.values() for path in task.outputs}
+    removable, modified = _outputs_on_disk(state, [*gone, *found],
+                                           _Kept(outputs, project.sources, tasks.values()), hasher)
+    removed = _remove(hasher, removable, modified, tasks, say, note)
+    state.forget(gone)
+    return removed
 
 
 def _remove(hasher: Hasher, removable: list[tuple[str, str]], modified: list[tuple[str, str]],

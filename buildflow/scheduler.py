@@ -383,15 +383,14 @@ class Builder:
         prefix = group.base + ":"
         gone += [name for name in (*self.state.tasks, *self.state.left) if name.startswith(prefix)
                  and name not in found and name not in tasks and name not in gone]
-        if gone:
-            from buildflow.prune import prune_instances
-
-            prune_instances(self.state, self.hasher, gone, self.reporter.warn,
-                            getattr(self.reporter, "note", self.reporter.warn))
-            self.hasher.forget_seen()
         readers = [name for name in plan.dependents(group.name)
                    if tasks[name].base != group.base]
         tasks.update(found)
+        from buildflow.prune import prune_instances
+
+        if prune_instances(self.project, self.state, self.hasher, gone, found, tasks,
+                           self.reporter.warn, getattr(self.reporter, "note", self.reporter.warn)):
+            self.hasher.forget_seen()
         self._instances[group.name] = list(found)
         added = [name for name in found if name not in plan]
         for name in added:

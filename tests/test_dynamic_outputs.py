@@ -94,6 +94,33 @@ def test_an_instance_whose_file_went_before_a_load_loses_its_outputs(project: Pr
     assert project.build() == []
 
 
+def test_what_an_instance_no_longer_declares_is_removed(project: Project) -> None:
+    # the Flowfile renames the output and drops the depfile of a foreach over site/
+    each = """
+        [tasks.each]
+        foreach = "site/*.html"
+        cmd = "cp {item} {output} && echo 'x: list.txt' > dep/{stem}.d && echo {task} >> runs.log"
+        outputs = ["out/{stem}.txt"]
+        depfile = "dep/{stem}.d"
+        """
+    project.flowfile(SITE.split("[tasks.each]")[0] + each)
+    project.write("list.txt", "a\n")
+    (project.root / "dep").mkdir()
+    project.build()
+    assert project.read("dep/a.d") == "x: list.txt\n"
+    project.flowfile(SITE.split("[tasks.each]")[0] + each.replace(
+        " && echo 'x: list.txt' > dep/{stem}.d", "").replace("out/", "obj/").replace(
+        'depfile = "dep/{stem}.d"', ""))
+    result = project.bflow()
+    assert result.returncode == 0, result.stderr
+    assert "removed out/a.txt, written by task 'each:site/a.html', which no longer declares it" \
+        in result.stderr
+    assert not (project.root / "out" / "a.txt").exists()
+    assert not (project.root / "dep" / "a.d").exists()
+    assert project.read("obj/a.txt") == "a\n"
+    assert project.build() == []
+
+
 CHAIN = """\
 [tasks.generate]
 cmd = "rm -rf gen && mkdir gen && for f in $(cat names.txt); do echo \\"int $f;\\" > gen/$f.c; done && echo generate >> runs.log"
