@@ -40,16 +40,22 @@ def plugin_env(tmp_path: Path) -> dict[str, str]:
     return {"PYTHONPATH": f"{REPO}:{plugins}"}
 
 
-def test_a_kind_expands_its_own_keys_at_load(project: Project, tmp_path: Path) -> None:
-    env = plugin_env(tmp_path)
+def copying(project: Project, tmp_path: Path, extra: str = "") -> dict[str, str]:
+    """A project of one task of kind `copy` (with `extra` keys), and the environment that has
+    the kind installed."""
     project.write("a.txt", "a")
-    project.flowfile("""
+    project.flowfile(f"""
         [tasks.copy]
         kind = "copy"
         src = "a.txt"
         dst = "out/b.txt"
-        description = "copied by a kind"
+        {extra}
         """)
+    return plugin_env(tmp_path)
+
+
+def test_a_kind_expands_its_own_keys_at_load(project: Project, tmp_path: Path) -> None:
+    env = copying(project, tmp_path, 'description = "copied by a kind"')
     assert project.build(env=env) == ["copy"]
     assert project.read("out/b.txt") == "a"
     assert project.build(env=env) == []
@@ -97,14 +103,7 @@ def test_kind_errors_name_the_task_the_kind_and_the_key(project: Project, tmp_pa
 def test_a_change_to_the_kind_s_code_is_a_change_to_the_project(project: Project,
                                                                   tmp_path: Path) -> None:
     # The caches vouch for a project by its Flowfile; a kind's code makes the project too.
-    env = plugin_env(tmp_path)
-    project.write("a.txt", "a")
-    project.flowfile("""
-        [tasks.copy]
-        kind = "copy"
-        src = "a.txt"
-        dst = "out/b.txt"
-        """)
+    env = copying(project, tmp_path)
     assert project.build(env=env) == ["copy"]
     assert project.build(env=env) == []
     module = tmp_path / "plugins" / "bflow_copy.py"
