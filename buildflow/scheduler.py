@@ -97,6 +97,9 @@ FOLLOW_SECONDS = 0.05
 # How far in the future a depfile input's mtime may be before bflow warns of the clock.
 TIMESTAMP_SLACK_NS = 50_000_000
 
+Stat = tuple[int, int, int]  # a file's size, mtime and inode: what shows it was written
+Stats = list[tuple[str, Stat]]
+
 _INTERRUPT = object()  # put on the message queue by the signal handler
 _FINISHED = object()  # put on it once nothing runs and nothing more will
 
@@ -141,8 +144,9 @@ class Builder:
         self._workers: list[threading.Thread] = []
         self._stopper: threading.Thread | None = None
         self._running: dict[str, Decision] = {}  # started tasks, with why they run
-        # The stats at which each started task's input files were hashed (`_inputs_read`)
-        self._input_stats: dict[str, list[tuple[str, tuple[object, ...]]]] = {}
+        # Of each started task: the stats at which its input files were hashed, and those of
+        # the files its last depfile named, when it started (`_inputs_read`, `_depfile_inputs`)
+        self._started_stats: dict[str, tuple[Stats, dict[str, Stat]]] = {}
         self._stale: list[tuple[int, str, Decision]] = []  # decided stale, waiting for a job
         self._stopping = False  # start nothing more
         self._finished = False  # nothing runs and nothing more will
@@ -476,9 +480,7 @@ class Builder:
                 _, name, decision = heapq.heappop(self._stale)
                 self._running[name] = decision
                 task = self.tasks[name]
-                cache = self.hasher.cache
-                self._input_stats[name] = [(path, cache[path][:3]) for path in task.inputs
-                                           if path in cache]
+                self._started_stats[name] = self._stats_at_start(task)
                 for path in (*task.outputs, *([task.depfile] if task.depfile else [])):
                     parent = posixpath.dirname(path)
                     if parent:
@@ -550,7 +552,7 @@ class Builder:
         if restored is None:
             return False
         del self._running[task.name]
-        del self._input_stats[task.name]
+        del self._started_stats[task.name]
         self.hasher.forget_seen()
         duration = self.clock() - started
         outputs = {path: self.hasher.file_hash(path) for path in task.outputs}
@@ -569,37 +571,52 @@ class Builder:
         if self._follower is not None:
             self._follower.end(task.name)
         decision = self._running.pop(task.name)
-        input_stats = self._input_stats.pop(task.name, [])
+        input_stats, depfile_stats = self._started_stats.pop(task.name, ([], {}))
         self.hasher.forget_seen()
-        self.hasher.settle_racy(oldest_only=True)  # what earlier tasks wrote, now past the window
         duration = round(done.duration, 3)
+        record = None
         if done.result.ok:
             outputs = {path: self.hasher.file_hash(path) for path in task.outputs}
             missing = [path for path, digest in outputs.items() if digest == MISSING]
             if not missing:
                 record = TaskRecord(decision.action,
                                     self._inputs_read(decision.input_hashes, input_stats),
-                                    self._depfile_inputs(task, done), outputs, duration)
-                self.state.record_success(task.name, record, self.hasher.take_changes())
-                self.cache.store(task, record, self.hasher.file_hash)
-                self.reporter.handle(ev.TaskFinished(task.name, duration, done.attempts,
-                                                     done.output))
-                result.tasks[task.name] = TaskResult(task.name, Outcome.RAN, done.attempts,
-                                                     done.duration)
-                plan.finished(task.name, ok=True)
-                return True
+                                    self._depfile_inputs(task, done, depfile_stats), outputs,
+                                    duration)
             reason = (f"exited 0 but did not write declared output {missing[0]}"
-                      + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+                      + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+                      if missing else "")
         elif self.interrupted.is_set():
             reason = "interrupted"
         else:
             reason = done.result.describe(task.timeout)
+        # What earlier tasks wrote, now past the window; only once the record is made, whose
+        # depfile inputs count as read before the start by when they were hashed.
+        self.hasher.settle_racy(oldest_only=True)
+        if record is not None:
+            self.state.record_success(task.name, record, self.hasher.take_changes())
+            self.cache.store(task, record, self.hasher.file_hash)
+            self.reporter.handle(ev.TaskFinished(task.name, duration, done.attempts,
+                                                 done.output))
+            result.tasks[task.name] = TaskResult(task.name, Outcome.RAN, done.attempts,
+                                                 done.duration)
+            plan.finished(task.name, ok=True)
+            return True
         self._fail(task, reason, result, done)
         plan.finished(task.name, ok=False)
         return False
 
-    def _inputs_read(self, hashes: dict[str, str],
-                     stats: list[tuple[str, tuple[object, ...]]]) -> dict[str, str]:
+    def _stats_at_start(self, task: Task) -> tuple[Stats, dict[str, Stat]]:
+        """What `_inputs_read` and `_depfile_inputs` compare with once the task has run: the
+        stats its inputs were hashed at, and the stats now of what its last depfile named."""
+        cache, stat = self.hasher.cache, self.hasher.fs.stat
+        inputs = [(path, cache[path][:3]) for path in task.inputs if path in cache]
+        record = self.state.tasks.get(task.name) if task.depfile else None
+        named = {path: (st.size, st.mtime_ns, st.inode) for path in record.depfile_inputs
+                 if (st := stat(path)) is not None} if record is not None else {}
+        return inputs, named
+
+    def _inputs_read(self, hashes: dict[str, str], stats: Stats) -> dict[str, str]:
         """The input hashes the decision took before the run, with UNKNOWN for each file
         whose stat has changed since (edited while the command ran, even if changed back
         before it ended, so the command may have read another content): the task runs again
@@ -609,12 +626,14 @@ class Builder:
                    if (st := stat(path)) is None or (st.size, st.mtime_ns, st.inode) != before]
         return {**hashes, **dict.fromkeys(changed, UNKNOWN)} if changed else hashes
 
-    def _depfile_inputs(self, task: Task, done: Execution) -> dict[str, str]:
-        """Hashes of the files the depfile names. The hash of one whose stat has not changed
-        since it was hashed before the run started is the content the command read (an output
-        of an earlier task, a source hashed earlier), as git re-hashes a racy file rather than
-        take it as changed. One written at or after the start may have changed during the run:
-        UNKNOWN, so the task runs again."""
+    def _depfile_inputs(self, task: Task, done: Execution,
+                        at_start: dict[str, Stat]) -> dict[str, str]:
+        """Hashes of the files the depfile names. One whose stat is what it was when the task
+        started (`at_start`, for what its last depfile named), or when it was hashed before
+        the start (an output of an earlier task, a source hashed earlier), holds the content
+        the command read, as git re-hashes a racy file rather than take it as changed. One
+        written at or after the start may have changed during the run: UNKNOWN, so the task
+        runs again."""
         if not task.depfile:
             return {}
         try:
@@ -628,6 +647,11 @@ class Builder:
             path = posixpath.normpath(joined)
             if path in declared or path in found:
                 continue
+            if path in at_start:
+                st = self.hasher.fs.stat(path)
+                if st is not None and (st.size, st.mtime_ns, st.inode) == at_start[path]:
+                    found[path] = self.hasher.file_hash(path)
+                    continue
             before = self.hasher.hashed_before(path, done.started_ns)
             if before is not None:
                 found[path] = before

@@ -212,6 +212,58 @@ def test_up_to_date_tasks_do_not_wait_for_a_free_job(disk: MemoryFileSystem) -> 
     assert result.tasks["use"].outcome is Outcome.UP_TO_DATE
 
 
+class DepfileWriter(FakeRunner):
+    """Also writes each task's depfile, naming what `reads` says, after a second of the disk's
+    clock: a command that takes that long."""
+
+    def __init__(self, disk: MemoryFileSystem, reads: str) -> None:
+        super().__init__(disk, content="same\n")
+        self.reads = reads
+
+    def run(self, task: Task, root: str, env: object, log: IO[bytes]) -> RunResult:
+        result = super().run(task, root, env, log)
+        if task.depfile:
+            self.disk.tick(1)
+            self.disk.write(task.depfile, f"{task.outputs[0]}: {self.reads}\n")
+        return result
+
+
+class CoarseFileClock(MemoryFileSystem):
+    """Files stamped by the disk's clock as it stands (a coarse tick, as the kernel stamps
+    them), while `now_ns` moves on at every reading, as `time.time_ns` does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.readings = 0
+
+    def now_ns(self) -> int:
+        self.readings += 1
+        return self.clock_ns + self.readings
+
+
+def test_a_depfile_input_written_just_before_the_task_started_is_read_once() -> None:
+    # gen writes gen.h in the tick `use` starts in; `use` runs long enough for gen.h to be
+    # hashed again (settled) before it ends: still the content `use` read, not a change
+    disk = CoarseFileClock()
+    flowfile(disk, """
+        [tasks.gen]
+        cmd = "g"
+        outputs = ["gen.h"]
+        always = true
+        [tasks.use]
+        cmd = "u"
+        outputs = ["use.o"]
+        deps = ["gen"]
+        depfile = "use.d"
+    """)
+    calls = []
+    for _ in range(3):
+        runner = DepfileWriter(disk, "gen.h")
+        engine_build(disk, runner, jobs=1)
+        calls += runner.calls
+    assert calls == ["gen", "use", "gen", "gen"]
+
+
 UP_TO_DATE_AFTER_FIRST = """
 [tasks.first]
 cmd = "f"
