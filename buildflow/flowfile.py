@@ -182,7 +182,7 @@ def remote_url_problem(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if not sep or scheme not in ("http", "https") or not rest.split("/")[0]:
         return f"'{url}' is not an http:// or https:// URL (e.g. \"https://cache.example.com/bflow\")"
-    if "@" in rest.split("/")[0]:
+    if "@" in rest:  # also where a password holds a '/' written as it is
         return ("a URL with credentials does not belong in the Flowfile; give the URL with "
                 "them in BFLOW_REMOTE_CACHE, or a header in BFLOW_REMOTE_CACHE_HEADER")
     return ""

@@ -364,6 +364,7 @@ def test_cache_stats_and_clear(project: Project, private_output_cache: Path) -> 
 
 @pytest.mark.parametrize("settings, message", [
     ('remote_cache = "https://me:secret@cache.example.com"', "does not belong in the Flowfile"),
+    ('remote_cache = "https://me:se/cret@cache.example.com"', "does not belong in the Flowfile"),
     ('remote_cache = "cache.example.com"', "not an http:// or https:// URL"),
     ("remote_cache_upload = 1", "settings.remote_cache_upload: expected true or false"),
 ])

@@ -130,3 +130,18 @@ def test_a_server_that_cannot_be_used_is_a_miss_with_one_warning(
     assert project.read("site.txt") == "A\nB\n"
     assert project.bflow("clean").returncode == 0
     assert build(project, {"BFLOW_REMOTE_CACHE": url})[0] == []  # the local cache still works
+
+
+@pytest.mark.parametrize("password", ["Sup3r/Secret", "Sup3r#Secret", "Sup3r?Secret", "123/abc"])
+def test_a_password_written_without_its_escapes_is_never_printed(
+        project: Project, password: str) -> None:
+    # `/`, `#` and `?` end the part of a URL that holds the user and password: written as
+    # they are, the parser takes the rest for the path (or the port), which messages show
+    started(project)
+    url = f"http://{USER}:{password}@127.0.0.1:{free_port()}/bflow"
+    result = project.bflow("--json", env={"BFLOW_REMOTE_CACHE": url})
+    assert result.returncode == 0, result.stdout + result.stderr
+    said = result.stdout + result.stderr
+    assert "Secret" not in said and "abc" not in said and USER not in said
+    assert "remote cache not used" in result.stderr and "percent-encoded" in result.stderr
+    assert sorted(project.runs()) == ["a", "b", "join"]

@@ -21,13 +21,19 @@ TIMEOUT = 5.0
 class Remote:
     def __init__(self, url: str, header: str = "", timeout: float = TIMEOUT) -> None:
         parts = urllib.parse.urlsplit(url)
+        self.shown = shown_url(url).rstrip("/")
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"'{shown_url(url)}' is not an http:// or https:// URL")
+            raise ValueError(f"'{self.shown}' is not an http:// or https:// URL")
+        if "@" in url.partition("://")[2][len(parts.netloc):]:  # in what it takes for the path
+            raise ValueError(f"'{self.shown}': a user or password holding '/', '?' or '#' "
+                             "is written percent-encoded in the URL (%2F, %3F, %23)")
+        try:
+            self.port = parts.port
+        except ValueError:
+            raise ValueError(f"'{self.shown}': the port is not a number") from None
         self.https = parts.scheme == "https"
         self.host = parts.hostname
-        self.port = parts.port
         self.prefix = parts.path.rstrip("/")
-        self.shown = shown_url(url).rstrip("/")
         self.timeout = timeout
         self.headers: dict[str, str] = {}
         if parts.username is not None:
@@ -110,13 +116,11 @@ class Remote:
 
 
 def shown_url(url: str) -> str:
-    """`url` without its userinfo: what messages may print."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = host + (f":{parts.port}" if parts.port else "")
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    """`url` without its userinfo: what messages may print. All before the last `@` after the
+    scheme counts as userinfo, also where a password holds a `/`, `?` or `#` written as it is
+    (the URL's parser then takes the rest of it for the path)."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if "@" in rest else url
 
 
 def _describe(exc: BaseException) -> str:
