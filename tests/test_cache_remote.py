@@ -145,3 +145,28 @@ def test_a_password_written_without_its_escapes_is_never_printed(
     assert "Secret" not in said and "abc" not in said and USER not in said
     assert "remote cache not used" in result.stderr and "percent-encoded" in result.stderr
     assert sorted(project.runs()) == ["a", "b", "join"]
+
+
+def test_what_a_build_fetches_is_bounded_as_what_it_stores(
+        project: Project, server: Server, tmp_path_factory: pytest.TempPathFactory) -> None:
+    # CI fills the server; a laptop only reads it, into a small local cache
+    big = """
+        [tasks.big]
+        foreach = "src/*.txt"
+        cmd = "echo {stem} >> runs.log && head -c 20000 /dev/zero | tr '\\\\0' {stem} > {output}"
+        outputs = ["out/{stem}.bin"]
+        """
+    project.flowfile(big)
+    for name in "abcdef":
+        project.write(f"src/{name}.txt", name)
+    assert len(build(project, {"BFLOW_REMOTE_CACHE": server.url()})[0]) == 6
+    laptop = Project(tmp_path_factory.mktemp("laptop"))
+    laptop.flowfile(big)
+    for name in "abcdef":
+        laptop.write(f"src/{name}.txt", name)
+    local = tmp_path_factory.mktemp("laptop-cache")
+    env = {"BFLOW_CACHE_DIR": str(local), "BFLOW_CACHE_MAX": "50K",
+           "BFLOW_REMOTE_CACHE": server.url(), "BFLOW_REMOTE_CACHE_UPLOAD": "0"}
+    ran, restored, _ = build(laptop, env)
+    assert ran == [] and len(restored) == 6
+    assert sum(p.stat().st_size for p in local.rglob("*") if p.is_file()) <= 50 * 1024

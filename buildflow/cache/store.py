@@ -55,7 +55,7 @@ class Cache:
         # Tasks to store, for the storing thread; None tells it to end.
         self._queue: queue.SimpleQueue[tuple[Task, TaskRecord] | None] = queue.SimpleQueue()
         self._storer: threading.Thread | None = None
-        self._stored = False
+        self._grown = False  # the local store took something in: bound it again at close
         umask = os.umask(0)
         os.umask(umask)
         self._modes = (0o666 & ~umask, 0o777 & ~umask)  # as a command's new file gets them
@@ -137,6 +137,7 @@ class Cache:
             data = self._remote_get("ac", key)
             if data is not None:
                 self.local.put("ac", key, data)
+                self._grown = True
         return data
 
     def _blob(self, blob: Blob) -> bytes | None:
@@ -153,6 +154,7 @@ class Cache:
                                           "names (a damaged or poisoned server); not used")
                 return None
             self.local.put("cas", blob.sha256, data)
+            self._grown = True
         return data
 
     def _remote_get(self, kind: str, key: str) -> bytes | None:
@@ -258,7 +260,7 @@ class Cache:
             self.local.put("cas", sha256, data)
         for entry_key, data in entries.items():
             self.local.put("ac", entry_key, data)
-        self._stored = True
+        self._grown = True
         if self.upload and self.remote is not None:  # blobs first: an entry's are there
             for sha256, data in blobs.items():
                 self.remote.put("cas", sha256, data)
@@ -296,7 +298,7 @@ class Cache:
         try:
             if self.hits or self.misses:
                 self.local.count(self.hits, self.misses)
-            if self._stored:
+            if self._grown:
                 self.local.settle()
         except OSError as exc:
             self._warn_once("local", f"output cache: {exc.filename}: {exc.strerror}")
