@@ -20,6 +20,10 @@ from typing import BinaryIO, NamedTuple, Protocol
 
 from buildflow.racy import file_clock_ns
 
+# Of a file's name, what its temp file's name keeps (a name may be 255 bytes long, and the
+# temp's adds a dot, the process and the thread): enough to tell whose it is.
+TEMP_NAME_KEPT = 100
+
 
 class Stat(NamedTuple):
     size: int
@@ -282,8 +286,9 @@ def replace_file_from(path: str, chunks: Iterable[bytes], *, mode: int | None = 
     the data to disk before the rename, so a power cut cannot leave an empty file in its
     place; files that are only shown (logs, reports), or that are checked whenever read and
     rebuilt when damaged (the proof, the project cache, the output cache), skip it."""
-    temp = os.path.join(os.path.dirname(path),
-                        f".{os.path.basename(path)}.{os.getpid()}-{threading.get_ident()}.tmp")
+    temp = os.path.join(os.path.dirname(path),  # a name of 255 bytes leaves no room: cut
+                        f".{os.path.basename(path)[:TEMP_NAME_KEPT]}.{os.getpid()}-"
+                        f"{threading.get_ident()}.tmp")
     flags, created = os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666 if mode is None else mode
     try:
         fd = os.open(temp, flags, created)

@@ -380,3 +380,17 @@ def test_cache_key_must_be_a_boolean(project: Project) -> None:
     project.flowfile("[tasks.a]\ncmd = 'true'\ncache = 'no'\n")
     result = project.bflow("validate")
     assert result.returncode == 2 and "tasks.a.cache: expected true or false" in result.stderr
+
+
+def test_an_output_with_a_name_as_long_as_the_disk_allows_is_restored(project: Project) -> None:
+    name = "n" * 250  # its temp file beside it must not need a longer name
+    project.flowfile(f"""
+        [tasks.long]
+        cmd = "echo long >> runs.log && echo data > {{output}}"
+        outputs = ["out/{name}"]
+        """)
+    assert project.build() == ["long"]
+    assert project.bflow("clean").returncode == 0
+    result = project.bflow()
+    assert result.returncode == 0 and "warning" not in result.stderr, result.stderr
+    assert project.runs() == ["long"] and project.read(f"out/{name}") == "data\n"

@@ -100,8 +100,8 @@ class Cache:
                                      "(the damaged file was removed)")
         except OSError as exc:
             self._warn_once("local", f"output cache: {exc.filename or self.local.directory}: "
-                                     f"{exc.strerror}; task '{task.name}' runs instead; check "
-                                     "that BFLOW_CACHE_DIR is a writable directory")
+                                     f"{exc.strerror}; task '{task.name}' runs instead; "
+                                     f"{self._what_to_check(exc)}")
         with self._lock:
             self.misses += 1
         return None
@@ -225,8 +225,7 @@ class Cache:
                 self._store(task, record)
             except OSError as exc:
                 self._warn_once("local", f"output cache: {exc.filename or ''}: {exc.strerror}; "
-                                         "outputs not stored; check that BFLOW_CACHE_DIR is a "
-                                         "writable directory with free space")
+                                         f"outputs not stored; {self._what_to_check(exc)}")
             except RemoteError as exc:
                 self._remote_failed(exc)
         if self.remote is not None:
@@ -290,6 +289,13 @@ class Cache:
         if mode is None or mode in self._modes:  # what the umask gives: the restorer's will do
             return Blob(path, sha256, len(data), mode == self._modes[1])
         return Blob(path, sha256, len(data), bool(mode & 0o100), mode)
+
+    def _what_to_check(self, exc: OSError) -> str:
+        """What a warning about `exc` asks the user to check: the cache's directory, unless
+        the path that failed is the project's own (an output bflow could not restore)."""
+        if str(exc.filename or "").startswith(os.path.join(self.root, "")):
+            return "the output's path in the project could not be written"
+        return "check that BFLOW_CACHE_DIR is a writable directory with free space"
 
     def close(self) -> None:
         if self._storer is not None:
