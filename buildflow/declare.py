@@ -102,6 +102,11 @@ class Project:
                 raise ValueError(f"{script}: a build script with task functions must be inside "
                                  f"the project root {self.root}, where a worker imports it")
             module = relative[:-3].replace(os.sep, ".")
+            if not all(part.isidentifier() for part in module.split(".")):
+                raise ValueError(f"{relative}: a worker imports a build script's task functions "
+                                 f"as the module '{module}', which is no name Python can "
+                                 f"import; name the script like a module (e.g. "
+                                 f"{module.split('.')[-1].replace('-', '_')}.py)")
         return f"{module}:{qualname}"
 
 

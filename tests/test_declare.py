@@ -130,6 +130,22 @@ def test_a_nested_function_cannot_be_a_task(project: Project) -> None:
         result.stderr
 
 
+def test_a_script_whose_name_python_cannot_import_says_so(project: Project) -> None:
+    project.write("build-site.py", textwrap.dedent('''
+        import buildflow
+        project = buildflow.Project()
+        @project.task(outputs="x")
+        def make(ctx):
+            pass
+        '''))
+    result = subprocess.run([sys.executable, "build-site.py"], cwd=project.root,
+                            env=bflow_env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "build-site.py: a worker imports a build script's task functions as the module " \
+        "'build-site', which is no name Python can import; name the script like a module " \
+        "(e.g. build_site.py)" in result.stderr
+
+
 def test_errors_in_a_script_project_name_the_script(project: Project) -> None:
     project.write("build.py", textwrap.dedent('''
         import buildflow
