@@ -207,8 +207,9 @@ def _parse_task(name: str, raw: Any, check: Checker, code: set[str]) -> TaskDecl
     get: Callable[[str], Any] = raw.get
     cmd: tuple[str, ...] | None = None
     if "cmd" in raw:
+        known = len(check.problems)
         cmd = check.strings(raw["cmd"], f"{where}.cmd")
-        if not cmd or any(not c.strip() for c in cmd):
+        if len(check.problems) == known and (not cmd or any(not c.strip() for c in cmd)):
             check.problem(f"{where}.cmd", "a command must not be empty (leave cmd out for a "
                                           "group task)")
     py = _parse_py(raw["py"], f"{where}.py", check) if "py" in raw else None

@@ -122,6 +122,14 @@ def test_wrong_types_name_the_key_and_the_value(tmp_path: Path) -> None:
     ]
 
 
+def test_a_value_of_the_wrong_type_is_one_problem(tmp_path: Path) -> None:
+    assert problems(tmp_path, """
+        [tasks.a]
+        cmd = 3
+        outputs = ["o"]
+        """) == ["Flowfile: tasks.a.cmd: expected a string or a list of strings, got an integer (3)"]
+
+
 def test_task_and_var_names(tmp_path: Path) -> None:
     found = problems(tmp_path, """
         [vars]
