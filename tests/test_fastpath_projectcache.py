@@ -69,6 +69,23 @@ def test_a_file_renamed_under_a_glob_is_seen(project: Project) -> None:
     assert sorted(project.build()) == ["join", "z"]
 
 
+def test_a_hidden_directory_added_where_a_glob_reaches_into_hidden_ones_is_seen(
+        project: Project) -> None:
+    project.flowfile("""
+        [tasks.show]
+        foreach = ".*/*.txt"
+        cmd = "cat {item} > /dev/null && echo {item} >> runs.log"
+        """)
+    project.write(".a/x.txt", "a\n")
+    settle(project.root / ".a" / "x.txt")
+    assert project.build() == [".a/x.txt"]
+    settle(project.root)  # the root is globbed, and the build wrote runs.log there
+    assert project.build() == []  # the first build made the cache dir: now cached
+    assert _cache(project).exists()
+    project.write(".b/y.txt", "b\n")
+    assert project.build() == [".b/y.txt"]
+
+
 def test_a_matching_name_that_becomes_a_directory_is_seen(project: Project) -> None:
     _setup(project)
     (project.root / "src" / "b.txt").unlink()

@@ -60,8 +60,9 @@ def _code_stamp() -> tuple[tuple[str, int, int], ...]:
 
 
 def listing(root: str, rel: str, skip: frozenset[str]) -> Listing:
-    """What the loader's directory walk sees in `rel`: files, directories it descends, and
-    links that lead nowhere (a file replaced by one is an input the load rejects)."""
+    """What the loader's directory walk sees in `rel`: files, directories it may descend (a
+    hidden one too, which a glob such as `.*/*.txt` reaches), and links that lead nowhere (a
+    file replaced by one is an input the load rejects)."""
     files, dirs, dangling = [], [], []
     try:
         with os.scandir(os.path.join(root, rel) if rel else root) as entries:
@@ -71,8 +72,7 @@ def listing(root: str, rel: str, skip: frozenset[str]) -> Listing:
                         dangling.append(entry.name)
                     else:
                         files.append(entry.name)
-                elif not entry.name.startswith(".") and \
-                        (f"{rel}/{entry.name}" if rel else entry.name) not in skip:
+                elif (f"{rel}/{entry.name}" if rel else entry.name) not in skip:
                     dirs.append(entry.name)
     except (FileNotFoundError, NotADirectoryError, PermissionError):
         return None
