@@ -130,6 +130,16 @@ def test_a_value_of_the_wrong_type_is_one_problem(tmp_path: Path) -> None:
         """) == ["Flowfile: tasks.a.cmd: expected a string or a list of strings, got an integer (3)"]
 
 
+def test_a_flowfile_is_toml_1_0_as_tomllib_reads_it(tmp_path: Path) -> None:
+    # TOML 1.1 (tomli 2.4 and later) would take `\x41` for "A": a Flowfile must mean the same
+    # wherever it is built, with tomli or with the standard library's tomllib
+    found = problems(tmp_path, """
+        [tasks.a]
+        cmd = "echo \\x41"
+        """)
+    assert found == ["Flowfile:3:15: TOML syntax error: Unescaped '\\' in a string"]
+
+
 def test_task_and_var_names(tmp_path: Path) -> None:
     found = problems(tmp_path, """
         [vars]
