@@ -16,12 +16,16 @@ if TYPE_CHECKING:
     from buildflow.fs import FileSystem
 
 
+# The shell string commands run in; a command without shell syntax runs without it only here
+DEFAULT_SHELL = "/bin/sh"
+
+
 class Settings(NamedTuple):
     """The Flowfile's `[settings]` table, defaults filled in."""
 
     jobs: int | None = None
     default: tuple[str, ...] | None = None
-    shell: str = "/bin/sh"
+    shell: str = DEFAULT_SHELL
     retries: int = 0
     retry_delay: float = 1.0
     timeout: float = 0.0
@@ -59,7 +63,7 @@ class Task(NamedTuple):
     depfile: str | None = None
     env: tuple[tuple[str, str], ...] = ()
     cwd: str = ""
-    shell: str = "/bin/sh"
+    shell: str = DEFAULT_SHELL
     retries: int = 0
     retry_delay: float = 1.0
     timeout: float = 0.0

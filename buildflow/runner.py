@@ -1,7 +1,8 @@
 """Runs one attempt of a task's commands, each in its own process group, with a timeout.
 
 A command with no shell metacharacters is executed directly, as Make does, which saves the cost
-of a shell. Output goes straight into the task's log file; nothing is buffered in memory.
+of a shell; only under the default shell, `/bin/sh`, whose words it knows (another shell has
+words of its own: bash's `shopt`, `time`, `pushd`). Output goes straight into the task's log file; nothing is buffered in memory.
 Stopping a command means stopping its whole process group, so grandchildren (a shell's
 children, a compiler's helpers) never outlive it.
 
@@ -19,7 +20,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-from buildflow.model import Task
+from buildflow.model import DEFAULT_SHELL, Task
 from buildflow.signals import (SIG_BLOCK, SIG_SETMASK, SIGKILL, SIGPIPE, SIGTERM,
                                SIGTTOU, SIGXFSZ, pthread_sigmask, signal_name)
 
@@ -30,7 +31,8 @@ if TYPE_CHECKING:
 
     from buildflow.pyworkers import PythonWorkers
 
-KILL_GRACE_SECONDS = 2.0
+# SIGTERM, then SIGKILL this much later, so that the group is gone within 2 s (SPEC §3)
+KILL_GRACE_SECONDS = 1.5
 _GROUP_POLL_SECONDS = 0.02
 _WAIT_POLL_MAX_SECONDS = 0.05  # waiting with a timeout polls, backing off up to this
 # Dispositions a child must not inherit: Python ignores SIGPIPE (and SIGXFSZ), and an ignored
@@ -86,9 +88,9 @@ class Groups(Protocol):
     def discard(self, pgid: int) -> None: ...
 
 
-def direct_argv(command: str) -> list[str] | None:
-    """The argv to exec without a shell, or None when the command needs one."""
-    if not _SHELL_CHARS.isdisjoint(command):
+def direct_argv(command: str, shell: str = DEFAULT_SHELL) -> list[str] | None:
+    """The argv to exec without a shell, or None when the command needs `shell`."""
+    if shell != DEFAULT_SHELL or not _SHELL_CHARS.isdisjoint(command):
         return None
     words = command.split()
     if not words or words[0] in _SHELL_WORDS:
@@ -131,7 +133,7 @@ class SubprocessRunner:
         cwd = os.path.join(root, task.cwd) if task.cwd else root
         strays = False
         for command in task.commands:
-            argv = direct_argv(command) or [task.shell, "-c", command]
+            argv = direct_argv(command, task.shell) or [task.shell, "-c", command]
             log.flush()
             with self._lock:  # so that stop_all never misses a process being started
                 if self._stopping:
