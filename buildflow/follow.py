@@ -8,7 +8,9 @@ not follow, and a command's output never waits for bflow to read it.
 Only whole lines are handed on (and a task's last, unfinished one when it ends), each once, so
 a reporter that prints one line per call never breaks a line of one task with another's. A
 line is what a terminal would show of it: after its last carriage return (a progress bar
-redrawn in place), secrets masked as in the saved log.
+redrawn in place), secrets masked as in the saved log, and each line of a secret of several
+lines too, since a line never holds such a secret whole. A line that has not ended after
+MAX_LINE_BYTES is handed on in pieces, each cut where it splits no secret in two.
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ class _Followed:
     """A running task's log, and the start of a line not yet ended. A plain class: see
     `scheduler.BuildResult`."""
 
-    def __init__(self, handle: BinaryIO, mask: Callable[[str], str] | None) -> None:
+    def __init__(self, handle: BinaryIO, mask: Masker | None) -> None:
         self.handle = handle
         self.mask = mask
+        self.secrets = [value.encode() for value in mask.values] if mask else []
         self.pending = b""
 
 
@@ -47,7 +50,7 @@ class OutputFollower:
 
     def follow(self, task: Task, log_path: str) -> None:
         """Follow `task`, whose commands write into `log_path` (opened, empty, already)."""
-        masker = Masker(task.env) if task.env else None
+        masker = Masker(task.env, by_line=True) if task.env else None
         self._followed[task.name] = _Followed(open(log_path, "rb"), masker or None)
 
     def poll(self) -> None:
@@ -71,10 +74,32 @@ class OutputFollower:
         data = followed.pending + followed.handle.read()
         lines = data.split(b"\n")
         followed.pending = lines.pop()
-        if final or len(followed.pending) > MAX_LINE_BYTES:
+        if final:
             if followed.pending:
                 lines.append(followed.pending)
             followed.pending = b""
+        elif len(followed.pending) > MAX_LINE_BYTES:
+            cut = _secret_free_cut(followed.pending, followed.secrets)
+            if cut:
+                lines.append(followed.pending[:cut])
+                followed.pending = followed.pending[cut:]
         for raw in lines:
             line = raw.decode("utf-8", "replace").rstrip("\r").rsplit("\r", 1)[-1]
             self.emit(name, followed.mask(line) if followed.mask else line)
+
+
+def _secret_free_cut(data: bytes, secrets: list[bytes]) -> int:
+    """Where to cut an unended line that grew too long, so that no secret is cut in two (and
+    so shown unmasked): before the bytes at its end that may begin one, and before one that
+    would span the cut."""
+    if not secrets:
+        return len(data)
+    cut = len(data) - max(map(len, secrets)) + 1
+    moved = True
+    while moved:
+        moved = False
+        for secret in secrets:
+            start = data.rfind(secret, 0, cut + len(secret) - 1)
+            if -1 < start < cut < start + len(secret):
+                cut, moved = start, True
+    return max(cut, 0)

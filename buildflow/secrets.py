@@ -14,10 +14,15 @@ def is_secret_key(key: str) -> bool:
 
 
 class Masker:
-    """Replaces every secret value in a text by `***`; falsy when there is nothing to mask."""
+    """Replaces every secret value in a text by `***`; falsy when there is nothing to mask.
+    `by_line`: for text shown a line at a time, which never holds a secret of several lines
+    whole, each line of such a secret is masked too."""
 
-    def __init__(self, env: Iterable[tuple[str, str]]) -> None:
+    def __init__(self, env: Iterable[tuple[str, str]], *, by_line: bool = False) -> None:
         values = {value for key, value in env if value and is_secret_key(key)}
+        if by_line:
+            values.update(line for value in list(values) for line in value.splitlines()
+                          if line)
         # Longest first, so a secret containing another is masked whole.
         self.values = sorted(values, key=len, reverse=True)
 

@@ -1,13 +1,17 @@
 """Output as it comes: `--stream` and the live display's last line, through the real
-`bflow`."""
+`bflow`, and the follower's masking of secrets on a log written by hand."""
 
 from __future__ import annotations
 
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import OnTerminal, Project, bflow_env
+
+from buildflow.follow import MAX_LINE_BYTES, OutputFollower
+from buildflow.model import Task
 
 WAITING = """
 [tasks.long]
@@ -61,3 +65,33 @@ def test_the_live_display_shows_each_running_tasks_last_line(project: Project) -
     (project.root / "go").write_text("")
     assert terminal.finish() == 0
     assert b"1 ran" in terminal.screen
+
+
+def _followed(tmp_path: Path, env: tuple[tuple[str, str], ...]) -> tuple[Path, OutputFollower,
+                                                                           list[str]]:
+    """A log a task writes, followed; the lines handed on."""
+    log = tmp_path / "t.log"
+    log.write_bytes(b"")
+    lines: list[str] = []
+    follower = OutputFollower(lambda task, line: lines.append(line))
+    follower.follow(Task(name="t", base="t", commands=("true",), env=env), str(log))
+    return log, follower, lines
+
+
+def test_each_line_of_a_secret_of_several_lines_is_masked(tmp_path: Path) -> None:
+    log, follower, lines = _followed(tmp_path, (("PRIV_KEY", "line-one-abc\nline-two-def"),))
+    log.write_bytes(b"line-one-abc\nline-two-def\nkey: line-two-def!\n")
+    follower.end("t")
+    assert lines == ["***", "***", "key: ***!"]
+
+
+def test_a_long_line_is_never_cut_inside_a_secret(tmp_path: Path) -> None:
+    log, follower, lines = _followed(tmp_path, (("API_TOKEN", "s3cretVALUE"),))
+    with open(log, "ab") as out:
+        out.write(b"A" * (MAX_LINE_BYTES - 2) + b"s3cr")  # the secret's start, not yet its end
+        out.flush()
+        follower.poll()
+        out.write(b"etVALUE and more\n")
+    follower.end("t")
+    assert "".join(lines) == "A" * (MAX_LINE_BYTES - 2) + "*** and more"
+    assert all("s3cr" not in line and "etVALUE" not in line for line in lines)
