@@ -69,7 +69,7 @@ class Attempts:
         log = slot.open()
         while True:
             attempts += 1
-            if attempts > 1:
+            if attempts > 1 and not task.interactive:  # whose output is never saved
                 log.write(f"bflow: attempt {attempts} of {task.retries + 1}\n".encode())
             result = self.runner.run(task, self.root, env, log)
             if result.ok or attempts > task.retries or self.interrupted.is_set():

@@ -222,6 +222,20 @@ def test_an_interactive_task_reads_what_is_typed_on_the_terminal(project: Projec
     assert project.bflow("log", "ask").stdout == ""  # its output is not saved
 
 
+def test_an_interactive_task_retried_saves_no_log(project: Project) -> None:
+    project.flowfile("""
+        [tasks.i]
+        cmd = "echo hi; exit 1"
+        interactive = true
+        retries = 1
+        retry_delay = 0.1
+        """)
+    result = project.bflow("--plain")
+    assert result.returncode == 1 and "(2 attempts" in result.stdout
+    assert "bflow: attempt" not in result.stdout
+    assert project.bflow("log", "i").stdout == ""  # its output is never saved, not even bflow's
+
+
 def test_ctrl_c_goes_to_an_interactive_task_first(project: Project) -> None:
     project.flowfile("""
         [tasks.serve]
