@@ -125,17 +125,12 @@ class DiskIndex:
         seen: set[str] = set()  # real directories, so a symlink loop is walked once
         while stack:
             rel = stack.pop()
-            self.dirs_read.add(rel)
             real = self.fs.real_path(rel)
             if real in seen:
+                self.dirs_read.add(rel)
                 continue
             seen.add(real)
-            try:
-                entries = self.fs.list_dir(rel)
-            except OSError:
-                continue
-            for name, is_dir in entries:
-                path = f"{rel}/{name}" if rel else name
+            for name, path, is_dir in self._listing(rel):
                 if not is_dir:
                     if path not in self.hidden:
                         found.append(path)
@@ -151,18 +146,17 @@ class DiskIndex:
         directories its segments match, level by level (a `**` then takes every file below
         them), so a glob reaching into `.config` never walks `.git`."""
         prefix = fixed_prefix(pattern)
-        segments = pattern.split("/")[len(prefix.split("/")) if prefix else 0:-1]
+        segments = pattern.split("/")[len(prefix.split("/")) if prefix else 0:]
+        last = segments.pop()  # what names the files themselves
         if not any(segment.startswith(".") for segment in segments):
             return self.files_under(prefix)
         dirs = [prefix]
-        for segment in segments:
+        for segment in [*segments, "**"] if last == "**" else segments:
             if segment == "**":
                 return [path for rel in dirs for path in self.files_under(rel)]
             name_matches = re.compile(_segment_regex(segment) + r"\Z").match
             dirs = [path for rel in dirs for name, path, is_dir in self._listing(rel)
                     if is_dir and name_matches(name) and path not in self.skip]
-        if pattern.endswith("/**"):
-            return [path for rel in dirs for path in self.files_under(rel)]
         return [path for rel in dirs for _, path, is_dir in self._listing(rel)
                 if not is_dir and path not in self.hidden]
 

@@ -2,7 +2,8 @@
 
 A command with no shell metacharacters is executed directly, as Make does, which saves the cost
 of a shell; only under the default shell, `/bin/sh`, whose words it knows (another shell has
-words of its own: bash's `shopt`, `time`, `pushd`). Output goes straight into the task's log file; nothing is buffered in memory.
+words of its own: bash's `shopt`, `time`, `pushd`). Output goes straight into the task's log
+file; nothing is buffered in memory.
 Stopping a command means stopping its whole process group, so grandchildren (a shell's
 children, a compiler's helpers) never outlive it.
 

@@ -70,6 +70,12 @@ class Left(NamedTuple):
 NOTHING_LEFT = Left({}, "")
 
 
+def _left_of(raw: Any) -> Left:
+    """A `Left` as the log holds it (a plain pair); a malformed one raises."""
+    outputs, depfile = raw
+    return Left(dict(outputs), str(depfile))
+
+
 class State:
     def __init__(self, path: str | os.PathLike[str],
                  warn: Callable[[str], None] = lambda _: None,
@@ -152,8 +158,8 @@ class State:
             stats = payload[2]
             if not all(type(row) is tuple and len(row) == 5 for row in stats.values()):
                 raise ValueError("stat entry")
-            left = {name: Left(dict(outputs), str(depfile))
-                    for name, (outputs, depfile) in (payload[3] if len(payload) > 3 else {}).items()}
+            left = {name: _left_of(raw) for name, raw in
+                    (payload[3] if len(payload) > 3 else {}).items()}
             if kind == "S":
                 self.tasks, self.stats = tasks, stats  # StatRows, as the Hasher reads them
                 self.left = left
@@ -172,10 +178,8 @@ class State:
             self.left.pop(payload[1], None)
             self.stats.update(stats)
         elif kind == "F":
-            outputs, depfile = payload[2]
-            self._failed(payload[1], Left(dict(outputs), str(depfile)))
-            stats = self._stat_entries(payload[3])
-            self.stats.update(stats)
+            self._failed(payload[1], _left_of(payload[2]))
+            self.stats.update(self._stat_entries(payload[3]))
         elif kind == "X":
             for name in list(payload[1]):
                 self.tasks.pop(name, None)
@@ -290,7 +294,8 @@ class State:
 
 def _weight(payload: tuple[Any, ...]) -> int:
     kind = payload[0]
-    return 1 + (len(payload[3]) if kind in "TF" else len(payload[1]) if kind == "H" else 0)
+    return 1 + (len(payload[3]) if kind in ("T", "F") else len(payload[1]) if kind == "H"
+                else 0)
 
 
 def _snapshot(tasks: dict[str, TaskRecord], stats: dict[str, StatRow],

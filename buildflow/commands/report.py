@@ -41,5 +41,6 @@ def run(project: Project, *, show_all: bool) -> int:
     for row in stats if show_all else stats[:SHOWN]:
         print(f"  {row.median:8.2f}s {row.runs:5} {row.failed:6} {row.retried:7}  {row.task}")
     if not show_all and len(stats) > SHOWN:
-        print(f"  ... and {counted(len(stats) - SHOWN, 'more task')} (bflow report --all lists them)")
+        print(f"  ... and {counted(len(stats) - SHOWN, 'more task')} "
+              "(bflow report --all lists them)")
     return EXIT_OK
