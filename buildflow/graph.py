@@ -16,10 +16,14 @@ if TYPE_CHECKING:
 
 
 class Graph:
-    def __init__(self, tasks: Mapping[str, Task], ranked: Sequence[str] | None = None) -> None:
+    def __init__(self, tasks: Mapping[str, Task], ranked: Sequence[str] | None = None,
+                 empty: Collection[str] = ()) -> None:
         """`ranked`: every task in topological order, when already known (the project cache
-        keeps it); it must be what `topological(tasks)` gives."""
+        keeps it); it must be what `topological(tasks)` gives. `empty`: the declared tasks
+        with no instance now (a `foreach` that matches no file), which a target may still
+        name, as `deps` may: it selects nothing."""
         self.tasks = tasks
+        self.empty = frozenset(empty)
         self.order = dict(zip(tasks, range(len(tasks))))
         self.producer: dict[str, str] = {}
         self.dir_producer: dict[str, str] = {}
@@ -170,10 +174,10 @@ class Graph:
                 selected.update(dict.fromkeys(bases[target]))
             elif target in self.tasks:
                 selected[target] = None
-            else:
+            elif target not in self.empty:
                 producer = self._producer_for_target(target, root, cwd)
                 if producer is None:
-                    hint = did_you_mean(target, [*bases, *self.tasks, *self.producer])
+                    hint = did_you_mean(target, [*bases, *self.empty, *self.tasks, *self.producer])
                     if "=" in target:
                         hint += "; a var override is NAME=VALUE with NAME a var name"
                     raise UsageError(

@@ -550,7 +550,8 @@ def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None,
             tasks[decl.name] = r.group_of_instances(decl, dynamic[decl.name], instances)
         for entry in staged[decl.name]:
             tasks[entry.name] = r.task(entry, instances)
-    graph = Graph(tasks)
+    graph = Graph(tasks, empty=[decl.name for decl in flowfile.tasks
+                                if not instances[decl.name]])
     for index, target in enumerate(flowfile.settings.default or ()):
         if target in instances:
             continue

@@ -93,4 +93,9 @@ class Browser:
             self.process.wait()
         os.close(self._write)
         os.close(self._read)
-        shutil.rmtree(self.profile, ignore_errors=True)
+        # Chromium's helper processes outlive it by a moment and may still write a file into
+        # the profile while it is removed, which then stays behind in the temp dir.
+        deadline = time.monotonic() + 5
+        while os.path.exists(self.profile) and time.monotonic() < deadline:
+            shutil.rmtree(self.profile, ignore_errors=True)
+            time.sleep(0.05)

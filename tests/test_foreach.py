@@ -197,3 +197,33 @@ def test_any_file_name_reaches_its_commands_whole_and_rebuilds_alone(
             project.write(f"src/{name}", "edited\n")
         assert build_and_check() == sorted(edited)
         assert run_bflow("status", "--check", cwd=project.root).returncode == 0
+
+
+def test_a_foreach_that_matches_no_file_yet_is_a_target_that_builds_nothing(
+        project: Project) -> None:
+    # As `deps` may name it, so may the command line and `settings.default`: Make builds an
+    # empty `$(OBJS)` with nothing to do, and a go-task `for` over no source runs nothing.
+    project.flowfile("""
+        [settings]
+        default = ["compile"]
+        [tasks.compile]
+        foreach = "src/*.c"
+        cmd = "echo {item} >> runs.log; cp {item} {item}.o"
+        outputs = ["{item}.o"]
+        [tasks.other]
+        cmd = "echo other >> runs.log"
+    """)
+    for args in (("compile",), ("compile",), ()):  # the second load is the project cache's
+        result = project.bflow(*args)
+        assert (result.returncode, result.stderr) == (0, "")
+    assert project.runs() == []
+    assert project.bflow("list").stdout == \
+        "other\ncompile  [no instances: its foreach matches no file]\n"
+    assert project.bflow("explain", "compile").stdout == \
+        "compile: no instances: its foreach matches no file\n"
+    assert project.bflow("compiel").stderr.startswith(
+        "bflow: error: unknown target 'compiel': not a task, a TASK:ITEM instance or a declared "
+        "output (did you mean 'compile'?)")
+    project.write("src/a.c", "int a;\n")
+    assert project.build("compile") == ["src/a.c"]
+    assert project.build("compile") == []

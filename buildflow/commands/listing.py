@@ -15,11 +15,14 @@ def run(project: Project, *, patterns: Sequence[str] = ()) -> int:
     for task in project.tasks.values():
         description, count = rows.get(task.base, (task.description, 0))
         rows[task.base] = (description, count + (1 if task.item is not None else 0))
+    empty = project.graph.empty  # a foreach matching no file: a task all the same
+    rows.update((name, ("", 0)) for name in sorted(empty))
     if patterns:
         rows = _matching(project, rows, patterns)
     width = max((len(name) for name in rows), default=0)
     for name, (description, count) in rows.items():
-        extra = f" [{count} instance{'s' if count != 1 else ''}]" if count else ""
+        extra = f" [{count} instance{'s' if count != 1 else ''}]" if count else \
+            " [no instances: its foreach matches no file]" if name in empty else ""
         text = f"{description}{extra}".strip()
         print(f"{name.ljust(width)}  {text}".rstrip())
     return EXIT_OK
@@ -52,6 +55,7 @@ def _matching(project: Project, rows: dict[str, tuple[str, int]],
             found.setdefault(task.base, rows[task.base])
         if task.item is not None and matches(task.name):
             found[task.name] = (task.description, 0)
+    found.update((name, rows[name]) for name in project.graph.empty if matches(name))
     for pattern in patterns:
         if not any(fnmatchcase(name, pattern) for name in found):
             raise UsageError(f"no task or instance matches '{pattern}'"

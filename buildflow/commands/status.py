@@ -65,6 +65,8 @@ def outputs(project: Project, *, targets: list[str], overrides: Mapping[str, str
 def explain(project: Project, *, target: str) -> int:
     project, state = engine.as_built(project)
     names = project.graph.select([target], project.root, invocation_dir())
+    if not names:
+        print(f"{target}: no instances: its foreach matches no file")
     gate = Gate(project.root, project.disk())  # as in `run`: the build's own condition, asked the same way
     decisions = survey(project, engine.selected(project, names, invocation_dir()), state.tasks,
                        engine.hasher_for(project, state).file_hash, explain=True,

@@ -10,5 +10,5 @@ PROOF_FILE = "uptodate"
 PROOF_PROJECT_PART = ".project"
 
 # The loaded project, so that a build skips parsing the Flowfile (`projectcache`).
-PROJECT_CACHE_FORMAT = 9
+PROJECT_CACHE_FORMAT = 10
 PROJECT_CACHE_FILE = "flowcache"

@@ -237,7 +237,8 @@ def _head(project: Project) -> dict[str, object]:
     del payload["fs"]  # the real disk, which a project loaded from the cache is on
     payload["settings"] = row_of(project.settings)
     payload["tasks"] = len(project.tasks)
-    payload["graph"] = tuple(map(sys.intern, project.graph.ranked))  # the rest: from the tasks
+    graph = project.graph  # the rest of it: from the tasks
+    payload["graph"] = (tuple(map(sys.intern, graph.ranked)), tuple(sorted(graph.empty)))
     return payload
 
 
@@ -257,6 +258,6 @@ def _decode(payload: dict[str, object]) -> Project:
     values = dict(payload)
     values["settings"] = Settings(*values["settings"])  # type: ignore[misc]
     values["tasks"] = tasks = tasks_from_rows(values["tasks"])  # type: ignore[arg-type]
-    values["graph"] = Graph(tasks, values["graph"])  # type: ignore[arg-type]
+    values["graph"] = Graph(tasks, *values["graph"])  # type: ignore[misc]
     return Project(**values)  # type: ignore[arg-type]
 
