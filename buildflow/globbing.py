@@ -112,14 +112,20 @@ class DiskIndex:
         self.fs = fs
         self.skip = {s.rstrip("/") for s in skip}
         self.hidden = hidden
-        self._trees: dict[str, list[str]] = {}
+        self._trees: dict[str, tuple[list[str], list[str]]] = {}
         self.dirs_read: set[str] = set()
 
     def files_under(self, prefix: str) -> list[str]:
         """Every file below `prefix` (root-relative), skipping hidden and skipped directories."""
+        return self._tree(prefix)[1]
+
+    def _tree(self, prefix: str) -> tuple[list[str], list[str]]:
+        """The directories from `prefix` down (itself first) and the files in them, skipping
+        hidden and skipped directories: what a `**` there reaches."""
         cached = self._trees.get(prefix)
         if cached is not None:
             return cached
+        dirs: list[str] = []
         found: list[str] = []
         stack = [prefix]
         seen: set[str] = set()  # real directories, so a symlink loop is walked once
@@ -130,30 +136,36 @@ class DiskIndex:
                 self.dirs_read.add(rel)
                 continue
             seen.add(real)
+            dirs.append(rel)
             for name, path, is_dir in self._listing(rel):
                 if not is_dir:
                     if path not in self.hidden:
                         found.append(path)
                 elif not name.startswith(".") and path not in self.skip:
                     stack.append(path)
-        self._trees[prefix] = found
-        return found
+        self._trees[prefix] = dirs, found
+        return dirs, found
 
     def files_for(self, pattern: str) -> list[str]:
         """The files `pattern` may match: every file below its fixed prefix outside hidden
-        directories (`files_under`), unless one of its directory segments is a glob with a
-        leading dot (`.*/*.txt`, `docs/.?/*`), which names hidden directories: then the
-        directories its segments match, level by level (a `**` then takes every file below
-        them), so a glob reaching into `.config` never walks `.git`."""
+        directories (`files_under`), unless one of its directory segments has a leading dot
+        (`.*/*.txt`, `docs/.?/*`, `src/**/.gen/*`), which names hidden directories: then the
+        directories its segments match, level by level (a `**` reaching every directory
+        below, as it matches them; a last `**` every file below them), so a glob reaching
+        into `.config` never walks `.git`."""
         prefix = fixed_prefix(pattern)
         segments = pattern.split("/")[len(prefix.split("/")) if prefix else 0:]
         last = segments.pop()  # what names the files themselves
         if not any(segment.startswith(".") for segment in segments):
             return self.files_under(prefix)
+        walk = [*segments, "**"] if last == "**" else segments
         dirs = [prefix]
-        for segment in [*segments, "**"] if last == "**" else segments:
+        for index, segment in enumerate(walk):
             if segment == "**":
-                return [path for rel in dirs for path in self.files_under(rel)]
+                if index == len(walk) - 1:
+                    return [path for rel in dirs for path in self.files_under(rel)]
+                dirs = [below for rel in dirs for below in self._tree(rel)[0]]
+                continue
             name_matches = re.compile(_segment_regex(segment) + r"\Z").match
             dirs = [path for rel in dirs for name, path, is_dir in self._listing(rel)
                     if is_dir and name_matches(name) and path not in self.skip]

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from buildflow import globbing
 from buildflow.fs import LocalFileSystem
+from memfs import MemoryFileSystem
 
 
 @pytest.mark.parametrize("pattern, path, matches", [
@@ -80,6 +81,8 @@ def test_a_glob_segment_with_a_leading_dot_reaches_into_hidden_directories(
     assert globbing.match(".c*/**/*.txt", disk, []) == [".cfg/x.txt"]
     assert globbing.match("d/.*/**", disk, []) == ["d/.e/deep/z.txt", "d/.e/y.txt"]
     assert globbing.match("d/*/*.txt", disk, []) == ["d/f/w.txt"]
+    assert globbing.match("**/.e/*.txt", disk, []) == ["d/.e/y.txt"]  # `**` before them too
+    assert globbing.match("d/**/.e/**/*.txt", disk, []) == ["d/.e/deep/z.txt", "d/.e/y.txt"]
     assert ".git/objects" not in disk.dirs_read  # only what the segments reach is listed
 
 
@@ -128,6 +131,24 @@ def test_every_path_a_glob_matches_starts_with_its_fixed_prefix(path: str,
     prefix = globbing.fixed_prefix(glob)
     if globbing.compile_glob(glob).match(path):
         assert path == prefix or path.startswith(prefix + "/") or not prefix
+
+
+TREE_PATHS = st.lists(st.sampled_from(["a", ".h", "b.c"]), min_size=1, max_size=4).map("/".join)
+
+
+@given(st.lists(TREE_PATHS, min_size=1, max_size=6), st.data())
+def test_a_glob_finds_on_disk_every_file_it_matches(files: list[str],
+                                                    data: st.DataObject) -> None:
+    # The walk lists only some directories (none hidden, unless a segment with a leading dot
+    # names them): it must still reach every file the glob's own pattern accepts.
+    files = [f for f in files if not any(other.startswith(f + "/") for other in files)]
+    disk = MemoryFileSystem()
+    for path in files:
+        disk.write(path, path)
+    glob = data.draw(globs_of(data.draw(st.sampled_from(files))))
+    regex = globbing.compile_glob(glob)
+    assert globbing.match(glob, globbing.DiskIndex(disk), []) == \
+        sorted(path for path in set(files) if regex.match(path))
 
 
 GLOB_CHARACTER_PATHS = st.lists(st.text(st.sampled_from("ab.*?[]!-"), min_size=1, max_size=3),
