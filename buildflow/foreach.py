@@ -7,7 +7,7 @@ again until no task's items change, whatever order the tasks are written in.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from buildflow import globbing, placeholders
 from buildflow.flowfile import TaskDecl
@@ -42,13 +42,25 @@ def output_paths(decl: TaskDecl, values: Mapping[str, str]) -> list[str]:
     return [globbing.normalize(placeholders.expand(o, values)) for o in decl.outputs]
 
 
+def depfile_path(decl: TaskDecl, variables: Mapping[str, str], item: Item) -> str | None:
+    """The depfile the instance for `item` writes (`{item}.d`, `{output}.d`), as the loader
+    names it."""
+    if not decl.depfile:
+        return None
+    values = instance_values(variables, decl, item)
+    outputs = output_paths(decl, values)
+    values.update(output=outputs[0] if outputs else "", input=item[0])
+    return globbing.normalize(placeholders.expand(decl.depfile, values))
+
+
 def match_items(decl: TaskDecl, variables: Mapping[str, str], disk: globbing.DiskIndex,
-           declared: Mapping[str, str]) -> list[Item]:
+                declared: Mapping[str, str], depfiles: Iterable[str] = ()) -> list[Item]:
     """Sorted items of one foreach task; `!` entries remove what the entries before matched.
     Its own outputs are never its items, whether an earlier build left them on disk or not
-    (`img/*.png` writing `img/{stem}.thumb.png`)."""
+    (`img/*.png` writing `img/{stem}.thumb.png`), nor are `depfiles`, those its instances
+    write (`src/*` with `depfile = "{item}.d"`)."""
     others: list[str] = []
-    own: set[str] = set()
+    own: set[str] = set(depfiles)
     for path, owner in declared.items():
         if owner == decl.name:
             own.add(path)
@@ -79,7 +91,8 @@ def find_items(decls: Sequence[TaskDecl], variables: Mapping[str, str],
     # A chain of n foreach tasks settles in n rounds; one whose globs may match its own
     # outputs needs one more, to leave out those an earlier build left on disk. A lone one
     # whose globs cannot match them has nothing more to find after the first.
-    at_once = len(looping) == 1 and not _may_match_own_outputs(looping[0], variables)
+    at_once = len(looping) == 1 and not looping[0].depfile \
+        and not _may_match_own_outputs(looping[0], variables)
     changed: list[set[str]] = []  # by round, the tasks whose items it changed
     for _ in range(2 * len(looping) + 2):
         declared = dict(plain)
@@ -87,7 +100,10 @@ def find_items(decls: Sequence[TaskDecl], variables: Mapping[str, str],
             for item in found[decl.name]:
                 for path in output_paths(decl, instance_values(variables, decl, item)):
                     declared.setdefault(path, decl.name)
-        again = {decl.name: match_items(decl, variables, disk, declared) for decl in looping}
+        again = {decl.name: match_items(decl, variables, disk, declared,
+                                        [depfile_path(decl, variables, item) or ""
+                                         for item in found[decl.name]])
+                 for decl in looping}
         if again == found or at_once:
             return again
         changed.append({name for name in found if again[name] != found[name]})

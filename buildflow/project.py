@@ -459,8 +459,10 @@ class Expander:
         r = self._resolver(tasks, leaving={name for name, task in tasks.items()
                                            if task.base == decl.name and task.item is not None})
         owners = {path: tasks[name].base for path, name in r.declared.items()}
+        depfiles = [task.depfile for task in tasks.values()
+                    if task.base == decl.name and task.depfile]
         staged = [r.stage(decl, item)
-                  for item in foreach.match_items(decl, r.vars, r.disk, owners)]
+                  for item in foreach.match_items(decl, r.vars, r.disk, owners, depfiles)]
         r.check_dir_overlaps()
         instances = _instances(tasks)
         instances[decl.name] = [decl.name, *(entry.name for entry in staged)]

@@ -227,3 +227,23 @@ def test_a_foreach_that_matches_no_file_yet_is_a_target_that_builds_nothing(
     project.write("src/a.c", "int a;\n")
     assert project.build("compile") == ["src/a.c"]
     assert project.build("compile") == []
+
+
+def test_a_foreach_never_takes_the_depfiles_its_instances_write_as_items(
+        project: Project) -> None:
+    # as it never takes its outputs: each build made an instance of the last one's depfile
+    project.flowfile("""
+        [tasks.cc]
+        foreach = "src/*"
+        cmd = "echo {item} >> runs.log; cp {item} out.{name}; echo 'out.{name}: {item}' > {item}.d"
+        outputs = ["out.{name}"]
+        depfile = "{item}.d"
+    """)
+    project.write("src/a.c", "a\n")
+    assert project.build() == ["src/a.c"]
+    assert project.build() == []
+    project.write("src/b.c", "b\n")
+    assert project.build() == ["src/b.c"]
+    assert project.build() == []
+    assert sorted(p.name for p in (project.root / "src").iterdir()) == \
+        ["a.c", "a.c.d", "b.c", "b.c.d"]
