@@ -4,7 +4,7 @@ Python API both come through here."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from buildflow import events as ev
 from buildflow.cache import open_cache
@@ -16,7 +16,7 @@ from buildflow.model import Project
 from buildflow.prune import dead_outputs, prune_dead_outputs
 from buildflow.scheduler import BuildOptions, BuildResult, Builder, Outcome, TaskResult
 from buildflow.secrets import masked
-from buildflow.staleness import survey
+from buildflow.staleness import Decision, survey
 from buildflow.state import State
 
 
@@ -52,6 +52,15 @@ def as_built(project: Project) -> tuple[Project, State]:
             return project, state
         hidden |= gone
         project = reload(project, hidden=frozenset(hidden))
+
+
+def skipped_by_when(project: Project, decisions: Mapping[str, Decision],
+                    gate: Gate) -> dict[str, str]:
+    """The tasks of `decisions` a build would skip by their `when`, with why, as the disk and
+    the environment stand now; not those whose condition waits for a task to run ("after")."""
+    tasks = project.tasks
+    return {name: failing for name, decision in decisions.items()
+            if tasks[name].when and not decision.after and (failing := gate.failing(tasks[name]))}
 
 
 def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = None,
@@ -107,10 +116,11 @@ def _dry_run(project: Project, targets: list[str], cwd: str | None, options: Bui
     gate = Gate(project.root, project.disk())
     decisions = survey(project, names, state.tasks, hasher_for(project, state).file_hash,
                        force=options.force, skipped=gate.failing)
+    skips = skipped_by_when(project, decisions, gate)
     result = BuildResult(EXIT_OK)
     reporter.handle(ev.BuildStarted(total=len(decisions), jobs=options.jobs))
     for name, decision in decisions.items():
-        failing = gate.failing(project.tasks[name]) if project.tasks[name].when else ""
+        failing = skips.get(name, "")
         if failing:
             reporter.handle(ev.TaskSkipped(name, failing))
             result.tasks[name] = TaskResult(name, Outcome.SKIPPED, reason=failing)

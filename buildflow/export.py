@@ -19,19 +19,22 @@ class NodeState(Enum):
     STALE = "stale"
     UP_TO_DATE = "up_to_date"
     AFTER = "after"  # known only once a task that would run has run: it may run
+    SKIPPED = "skipped"  # stale, but its `when` fails: a build skips it
 
 
 class Node(NamedTuple):
     name: str
     state: NodeState
     group: bool
-    reason: str  # the first reason a stale task runs; for a group, which needed tasks are stale
+    reason: str  # the first reason a stale task runs (or is skipped); for a group, which
+    # needed tasks are stale
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
 
     @property
     def stale(self) -> bool:
-        return self.state is not NodeState.UP_TO_DATE
+        """Whether building it may run something."""
+        return self.state in (NodeState.STALE, NodeState.AFTER)
 
 
 class GraphView(NamedTuple):
@@ -40,11 +43,13 @@ class GraphView(NamedTuple):
 
 
 def view(graph: Graph, names: Iterable[str], decisions: Mapping[str, Decision],
-         depfile_links: Mapping[str, list[str]] | None = None) -> GraphView:
+         depfile_links: Mapping[str, list[str]] | None = None,
+         skipped: Mapping[str, str] | None = None) -> GraphView:
     """The subgraph over `names` (in topological order) with each node's state, its edges
     the graph's and the `depfile_links` a build orders its tasks by too.
 
-    A task is stale when its decision says so. A group has no decision of its own: it is stale
+    A task is stale when its decision says so, and skipped when, stale, its `when` fails
+    (`skipped`: why, by task). A group has no decision of its own: it is stale
     when building it would run something, that is when any task it needs is stale; but a group
     standing for instances not known yet is "after" a task, as its decision says.
     """
@@ -65,6 +70,8 @@ def view(graph: Graph, names: Iterable[str], decisions: Mapping[str, Decision],
             stale_ups = [up for up in ups if runs_something[up]]
             state = NodeState.STALE if stale_ups else NodeState.UP_TO_DATE
             reason = f"needs stale {', '.join(stale_ups)}" if stale_ups else ""
+        elif decision is not None and decision.stale and skipped and name in skipped:
+            state, reason = NodeState.SKIPPED, skipped[name]
         else:
             assert decision is not None
             state = NodeState.STALE if decision.stale else NodeState.UP_TO_DATE
@@ -84,6 +91,8 @@ def _label(node: Node) -> str:
     kind = "group, " if node.group else ""
     if node.state is NodeState.AFTER:
         return f"{kind}{node.reason}"
+    if node.state is NodeState.SKIPPED:
+        return f"{kind}skipped: {node.reason}"
     if node.stale:
         return f"{kind}stale: {node.reason}"
     return f"{kind}up to date"

@@ -37,6 +37,7 @@ class ReasonKind(Enum):
     OUTPUT_NEW = "output not recorded"
     UPSTREAM_PENDING = "upstream will run"
     AFTER = "known after"
+    WHEN_AFTER = "condition known after"
 
 
 class Reason(NamedTuple):
@@ -63,6 +64,8 @@ class Reason(NamedTuple):
             ReasonKind.UPSTREAM_PENDING: f"task {self.subject} it depends on will run first",
             ReasonKind.AFTER: f"after {self.subject}: what it reads is known only once "
                               f"{self.subject} has run",
+            ReasonKind.WHEN_AFTER: f"after {self.subject}: its `when` is checked only once "
+                                   f"{self.subject} has run",
         }[self.kind]
         if self.old or self.new:
             text += f" ({_short(self.old)} -> {_short(self.new)})"
@@ -92,13 +95,16 @@ class Decision(NamedTuple):
     def after(self) -> str:
         """The task that must run before this one can be decided ("" when it was decided)."""
         first = self.reasons[0] if self.reasons else None
-        return first.subject if first is not None and first.kind is ReasonKind.AFTER else ""
+        return first.subject if first is not None and first.kind in _AFTER_KINDS else ""
 
     def as_record(self, duration: float = 0.0) -> TaskRecord:
         """The record that says this decision: an up-to-date task's record compares equal in
         every field the decision reads."""
         return TaskRecord(self.action, self.input_hashes, self.depfile_hashes,
                           self.output_hashes, duration)
+
+
+_AFTER_KINDS = (ReasonKind.AFTER, ReasonKind.WHEN_AFTER)
 
 
 def action_of(task: Task) -> tuple[object, ...]:
@@ -196,6 +202,9 @@ def recorded_depfile_links(graph: Graph, names: Sequence[str],
         names, lambda name: records[name].depfile_inputs if name in records else ())
 
 
+_ON_DISK = ("exists", "cmd")  # the `when` keys whose answer a task run before may change
+
+
 def survey(project: "Project", names: Iterable[str], records: dict[str, TaskRecord],
            file_hash: Callable[[str], str], *, force: bool = False,
            explain: bool = False,
@@ -209,7 +218,9 @@ def survey(project: "Project", names: Iterable[str], records: dict[str, TaskReco
     `known_after`) cannot be decided before they are written: it is "after" that task (an
     instance of a foreach over such files, after what its foreach is after), and so is the
     group standing for such a foreach's instances. A stale task that `skipped` gives a
-    reason for (its `when` fails) will not run, so its readers do not wait for it.
+    reason for (its `when` fails) will not run, so its readers do not wait for it; one whose
+    `when` looks at the disk (`exists`, `cmd`) and waits for a task that would run is "after"
+    that task, as the build checks the condition only once what it waits for has run.
     """
     names = list(names)
     decisions: dict[str, Decision] = {}
@@ -229,6 +240,14 @@ def survey(project: "Project", names: Iterable[str], records: dict[str, TaskReco
             continue
         if task.is_group:
             continue
+        if skipped is not None and any(key in _ON_DISK for key, _ in task.when):
+            waits = [up for up in (*project.graph.upstream[name], *depfile_links.get(name, ()))
+                     if up in will_run]
+            if waits:
+                decisions[name] = Decision([Reason(ReasonKind.WHEN_AFTER, waits[0])],
+                                           action_of(task), {}, {}, {})
+                will_run.add(name)
+                continue
         upstream = project.graph.link_upstream[name]
         if name in depfile_links:
             upstream = (*upstream, *depfile_links[name])

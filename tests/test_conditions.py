@@ -7,6 +7,8 @@ import json
 import shutil
 import sys
 
+import pytest
+
 from buildflow.cache import cacheable
 from buildflow.conditions import this_platform
 from buildflow.model import Task
@@ -164,6 +166,56 @@ def test_dry_run_and_status_skip_as_the_build_does(project: Project) -> None:
     status = project.bflow("status", "--check")
     assert status.returncode == 0
     assert "deploy: skipped: when.env BFLOW_TEST_NEVER is not set" in status.stdout
+
+
+@pytest.mark.parametrize("when", ['{ exists = "flag" }', '{ cmd = "test -e flag" }'])
+def test_a_condition_on_what_an_earlier_task_writes_is_after_that_task(project: Project,
+                                                                       when: str) -> None:
+    # status, -n, explain and graph checked it before gen ran, so said "skipped"
+    project.flowfile(f"""
+        [tasks.gen]
+        cmd = "echo gen >> runs.log; echo 1 > flag"
+        outputs = ["flag"]
+        [tasks.pub]
+        cmd = "echo pub >> runs.log; echo p > pub.out"
+        outputs = ["pub.out"]
+        deps = ["gen"]
+        when = {when}
+        """)
+    said = "pub: after gen: its `when` is checked only once gen has run"
+    assert said in project.bflow("status").stdout.splitlines()
+    assert project.bflow("explain", "pub").stdout == said + "\n"
+    events = [json.loads(line) for line in project.bflow("-n", "--json").stdout.splitlines()]
+    assert {"event": "task_skipped", "task": "pub", "reason": said[5:], "after": "gen"} in events
+    nodes = json.loads(project.bflow("graph", "--format", "json").stdout)["nodes"]
+    assert [(n["name"], n["state"]) for n in nodes] == [("gen", "stale"), ("pub", "after")]
+    assert project.build() == ["gen", "pub"]
+
+
+def test_graph_marks_a_task_its_condition_skips_as_the_build_does(project: Project) -> None:
+    project.flowfile("""
+        [tasks.gen]
+        cmd = "echo gen >> runs.log; cat in.txt > gen.out"
+        inputs = ["in.txt"]
+        outputs = ["gen.out"]
+        [tasks.ci]
+        cmd = "echo ci >> runs.log; cat gen.out > ci.out"
+        inputs = ["gen.out"]
+        outputs = ["ci.out"]
+        when = { env = "BFLOW_TEST_CI" }
+        [tasks.use]
+        cmd = "echo use >> runs.log; cat ci.out > use.out"
+        inputs = ["ci.out"]
+        outputs = ["use.out"]
+        """)
+    project.write("in.txt", "1\n")
+    assert project.build(env={"BFLOW_TEST_CI": "1"}) == ["gen", "ci", "use"]
+    project.write("in.txt", "2\n")
+    nodes = json.loads(project.bflow("graph", "--format", "json").stdout)["nodes"]
+    assert [(n["name"], n["state"], n["stale"]) for n in nodes] == [
+        ("gen", "stale", True), ("ci", "skipped", False), ("use", "up_to_date", False)]
+    assert "ci (skipped: when.env BFLOW_TEST_CI is not set)" in project.bflow("graph").stdout
+    assert project.build() == ["gen"]
 
 
 def test_a_condition_command_keeps_the_task_out_of_the_output_cache() -> None:

@@ -24,13 +24,13 @@ def run(project: Project, *, targets: list[str], check: bool) -> int:
     gate = Gate(project.root, project.disk())  # a build skips a stale task whose `when` fails: so does --check
     decisions = survey(project, names, state.tasks, engine.hasher_for(project, state).file_hash,
                        skipped=gate.failing)
+    skips = engine.skipped_by_when(project, decisions, gate)
     stale = {name: d for name, d in decisions.items() if d.stale}
     skipped = 0
-    for name in [n for n in stale if project.tasks[n].when]:
-        if failing := gate.failing(project.tasks[name]):
-            print(f"{name}: skipped: {failing}")
-            del stale[name]
-            skipped += 1
+    for name in [n for n in stale if n in skips]:
+        print(f"{name}: skipped: {skips[name]}")
+        del stale[name]
+        skipped += 1
     for name, decision in stale.items():
         print(f"{name}: {decision.reasons[0]}")
     if skipped and not stale:  # stale, but a build would skip them: not "all up to date"
@@ -71,6 +71,7 @@ def explain(project: Project, *, target: str) -> int:
     decisions = survey(project, engine.selected(project, names, invocation_dir()), state.tasks,
                        engine.hasher_for(project, state).file_hash, explain=True,
                        skipped=gate.failing)
+    skips = engine.skipped_by_when(project, decisions, gate)
     for name in names:
         if name in decisions and decisions[name].after:
             print(f"{name}: {decisions[name].reasons[0]}")  # nothing more is known yet
@@ -83,7 +84,7 @@ def explain(project: Project, *, target: str) -> int:
                   + ("" if not stale else ": " + ", ".join(stale)))
             continue
         decision = decisions[name]
-        failing = gate.failing(project.tasks[name]) if project.tasks[name].when else None
+        failing = skips.get(name)
         print(f"{name}: {'stale' if decision.stale else 'up to date'}"
               + (f"; a build skips it: {failing}" if failing else ""))
         for reason in decision.reasons:
