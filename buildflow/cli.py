@@ -145,9 +145,16 @@ def _writable(path: str | None, option: str) -> str | None:
     if not os.path.isdir(os.path.dirname(full)):
         raise UsageError(f"{option} {path}: directory {os.path.dirname(path) or '.'} does not "
                          "exist; create it first, or name a file in an existing directory")
+    try:
+        os.stat(full)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:  # a name too long, a directory on the way that cannot be searched
+        raise UsageError(f"{option} {path}: {exc.strerror}") from None
+    if not os.access(os.path.dirname(full), os.W_OK):
+        raise UsageError(f"{option} {path}: directory {os.path.dirname(path) or '.'} is not "
+                         "writable; name a file in a directory you can write")
     return full
-
-
 
 
 def _try_fast(args: argparse.Namespace) -> int | None:

@@ -176,7 +176,8 @@ def test_ten_thousand_tasks_are_grouped_and_the_page_stays_small(tmp_path: Path,
                  "outputs": ["all.txt"]}}}, root=tmp_path)
     names = selected(project)
     path = tmp_path / "page.html"
-    writer = PageWriter(str(path), project, names)
+    warnings: list[str] = []
+    writer = PageWriter(str(path), project, names, warn=warnings.append)
     writer.handle(ev.BuildStarted(total=len(names), jobs=2))
     for name in names[:4000]:
         writer.handle(ev.TaskStarted(name, ()))
@@ -184,6 +185,7 @@ def test_ten_thousand_tasks_are_grouped_and_the_page_stays_small(tmp_path: Path,
     writer.handle(ev.TaskStarted(names[4000], ()))
     writer.close()
     writer._write()
+    assert warnings == []
     assert path.stat().st_size < 4_000_000
     browser.open(path.as_uri())
     found = look_until_loaded(browser)  # a running build's page reloads itself every second
@@ -191,3 +193,24 @@ def test_ten_thousand_tasks_are_grouped_and_the_page_stays_small(tmp_path: Path,
     assert isinstance(tasks, dict) and len(tasks) == 10_001
     assert list(tasks.values()).count("ok") == 4000 and tasks[names[4000]] == "running"
     assert found["groups"] == [["copy", "running"]]
+
+
+@pytest.mark.output_cache
+def test_the_summary_counts_restored_tasks(project: Project) -> None:
+    # as the build's own last line does; the page left them out of every count
+    project.flowfile("""
+        [tasks.a]
+        cmd = "echo a > a.out"
+        outputs = ["a.out"]
+        [tasks.b]
+        cmd = "cat a.out > b.out"
+        inputs = ["a.out"]
+        outputs = ["b.out"]
+        """)
+    assert project.bflow().returncode == 0
+    for path in ("a.out", "b.out"):
+        (project.root / path).unlink()
+    result = project.bflow("--report", "page.html")
+    assert "bflow: 0 ran, 2 restored, 0 up to date in" in result.stdout
+    assert "<p class=summary>Build succeeded: 0 ran, 2 restored, 0 up to date, 0 failed, " \
+           "0 skipped in" in project.read("page.html")

@@ -4,6 +4,9 @@ ran, on no more job slots than `-j`."""
 from __future__ import annotations
 
 import json
+import os
+
+import pytest
 
 from conftest import Project
 
@@ -91,3 +94,28 @@ def test_a_trace_file_in_a_missing_directory_is_a_usage_error(project: Project) 
     assert result.returncode == 2
     assert "--trace no/such/dir/t.json: directory no/such/dir does not exist" in result.stderr
     assert project.runs() == []
+
+
+def test_a_trace_or_page_name_too_long_is_a_usage_error(project: Project) -> None:
+    project.flowfile('[tasks.a]\ncmd = "echo a >> runs.log"\n')
+    for option in ("--trace", "--report"):
+        result = project.bflow(option, "x" * 300 + ".json")
+        assert result.returncode == 2
+        assert result.stderr.startswith(f"bflow: error: {option} xxx")
+        assert result.stderr.endswith(".json: File name too long\n")
+    assert project.runs() == []
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_a_trace_or_page_that_cannot_be_written_is_a_warning_and_the_build_s_status_stands(
+        project: Project) -> None:
+    # /proc exists, and takes no new file: the write fails only once the build is over; it
+    # was an internal error (exit 3) that hid the build's own status
+    project.flowfile('[tasks.a]\ncmd = "echo a >> runs.log; exit 1"\n')
+    result = project.bflow("--trace", "/proc/t.json", "--report", "/proc/r.html")
+    assert result.returncode == 1, result.stderr
+    assert project.runs() == ["a"]
+    for line in ("bflow: warning: --trace /proc/t.json: cannot write it: No such file or "
+                 "directory", "bflow: warning: --report /proc/r.html: cannot write it: No "
+                 "such file or directory"):
+        assert result.stderr.count(line) == 1, result.stderr

@@ -52,12 +52,12 @@ def _observed(reporter: Reporter, project: Project, targets: list[str], trace: s
     if trace:
         from buildflow.report.trace import TraceWriter
 
-        extra.append(TraceWriter(trace))
+        extra.append(TraceWriter(trace, reporter.warn))
     if page:
         from buildflow.report.page import PageWriter
 
         extra.append(PageWriter(page, project, engine.selected(project, targets,
                                                                invocation_dir()),
-                                keep_reloading=watching))
+                                warn=reporter.warn, keep_reloading=watching))
     return observed(reporter, root=project.root, cache_dir=project.cache_dir,
                     settings=project.settings, extra=extra)

@@ -49,7 +49,7 @@ def run(project: Project, *, poll: bool, debounce: float, targets: list[str],
         if report:
             from buildflow.report.page import settle
 
-            settle(report)  # the watch is over: the page's last build stops reloading
+            settle(report, display.warn)  # the watch is over: the page's last build stops reloading
 
 
 class WatchDisplay:

@@ -22,7 +22,7 @@ from buildflow.model import Project
 from buildflow.report import ALL_EVENTS
 from buildflow.report import timeline as tl
 from buildflow.report.layout import NODE_HEIGHT, NODE_WIDTH, Layout, Node, lay_out
-from buildflow.report.pagefile import write_atomically
+from buildflow.report.pagefile import ReportFile
 from buildflow.signals import without_signals
 
 REWRITE_EVERY = 0.5  # seconds: at most twice a second
@@ -66,8 +66,8 @@ class PageWriter:
     """An observer that keeps the page current."""
 
     def __init__(self, path: str, project: Project, names: list[str], *,
-                 keep_reloading: bool = False) -> None:
-        self.path = path
+                 warn: Callable[[str], None], keep_reloading: bool = False) -> None:
+        self.file = ReportFile(path, "--report", warn)
         self.keep_reloading = keep_reloading
         self.layout = lay_out(names, project.tasks, project.graph.upstream)
         self.timeline = tl.Timeline()
@@ -118,18 +118,18 @@ class PageWriter:
             states.setdefault(name, tl.PENDING)
         for name, ups in self.group_tasks.items():
             states[name] = combined([states.get(up, tl.UPTODATE) for up in ups])
-        write_atomically(self.path, render(self.layout, states, spans, finished, now,
-                                           reloading=finished is None or self.keep_reloading))
+        self.file.write(render(self.layout, states, spans, finished, now,
+                               reloading=finished is None or self.keep_reloading))
 
 
-def settle(path: str) -> None:
+def settle(path: str, warn: Callable[[str], None]) -> None:
     """Stop a page from reloading (at the end of `watch`): its last build is over."""
     try:
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
     except OSError:
         return
-    write_atomically(path, text.replace(RELOAD, ""))
+    ReportFile(path, "--report", warn).write(text.replace(RELOAD, ""))
 
 
 def combined(states: list[str]) -> str:
@@ -150,8 +150,9 @@ def render(layout: Layout, states: dict[str, str], spans: list[tl.Span],
         verdict = {0: "succeeded", 1: "FAILED", 130: "interrupted"}.get(
             finished.exit_status, f"exit status {finished.exit_status}")
         title = f"bflow: build {verdict}"
-        summary = (f"Build {verdict}: {finished.ran} ran, {finished.up_to_date} up to date, "
-                   f"{finished.failed} failed, {finished.skipped} skipped in "
+        restored = f"{finished.restored} restored, " if finished.restored else ""
+        summary = (f"Build {verdict}: {finished.ran} ran, {restored}{finished.up_to_date} up to "
+                   f"date, {finished.failed} failed, {finished.skipped} skipped in "
                    f"{finished.duration:.2f}s.")
     legend = "".join(f'<span><i class="{state}"></i>{MARKS[state]} {state}</span>'
                      for state in tl.STATES)

@@ -12,7 +12,7 @@ from typing import Any
 
 from buildflow import events as ev
 from buildflow.report import ALL_EVENTS
-from buildflow.report.pagefile import write_atomically
+from buildflow.report.pagefile import ReportFile
 from buildflow.report.timeline import Timeline
 
 PID = 1
@@ -36,8 +36,8 @@ def trace_events(timeline: Timeline) -> dict[str, object]:
 class TraceWriter:
     """An observer that writes the trace when the build finishes."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
+    def __init__(self, path: str, warn: Callable[[str], None]) -> None:
+        self.file = ReportFile(path, "--trace", warn)
         self.timeline = Timeline()
 
     def routes(self) -> dict[type, Callable[[Any], None]]:
@@ -46,7 +46,7 @@ class TraceWriter:
     def handle(self, event: ev.Event) -> None:
         self.timeline.handle(event)
         if isinstance(event, ev.BuildFinished):
-            write_atomically(self.path, json.dumps(trace_events(self.timeline)))
+            self.file.write(json.dumps(trace_events(self.timeline)))
 
     def close(self) -> None:
         pass
