@@ -538,8 +538,9 @@ class Builder:
 
     def _restored(self, task: Task, plan: Plan, result: BuildResult) -> bool:
         """Restore a task from the output cache (looked up without the lock) and record it as
-        its run would have been; False on a miss (and with -B, which runs every command)."""
-        if self.options.force:
+        its run would have been; False on a miss (and with -B, which runs every command).
+        The lock is kept where no lookup can hit, so tasks start in their order."""
+        if self.options.force or not self.cache.may_hold(task):
             return False
         decision = self._running[task.name]
         started = self.clock()

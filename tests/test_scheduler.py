@@ -8,6 +8,7 @@ import signal
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 from typing import IO
 
@@ -110,6 +111,41 @@ def test_ready_tasks_start_in_flowfile_order(disk: MemoryFileSystem) -> None:
     # alpha waits for mid; everything else in declaration order
     assert runner.calls == ["zeta", "mid", "alpha", "beta"]
     assert result.exit_status == 0
+
+
+class HoldsNothingSlowly:
+    """An output cache that can hold none of the tasks, whose lookup of `a` would be slow."""
+
+    def may_hold(self, task: Task) -> bool:
+        return False
+
+    def restore(self, task: Task, decision: object) -> None:
+        if task.name == "a":
+            time.sleep(0.3)
+
+    def store(self, *args: object) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_tasks_no_cache_can_hold_start_in_order_beside_each_other(
+        disk: MemoryFileSystem) -> None:
+    # the builder let go of its lock for a lookup that could not hit: with -j2, b started first
+    flowfile(disk, "[tasks.a]\ncmd = 'a'\n[tasks.b]\ncmd = 'b'\n[tasks.c]\ncmd = 'c'\n")
+    disk.tick(1)
+    project = load(f"{ROOT}/Flowfile", fs=disk)
+    state = open_state(project)
+    collector = ev.Collector()
+    builder = Builder(project, state, hasher_for(project, state), FakeRunner(disk), collector,
+                      BuildOptions(jobs=2), cache=HoldsNothingSlowly())
+    try:
+        assert builder.build(selected(project)).exit_status == 0
+    finally:
+        state.close()
+    started = [e.task for e in collector.events if isinstance(e, ev.TaskStarted)]
+    assert started[:2] == ["a", "b"]
 
 
 def test_retries_back_off_exponentially_with_jitter(disk: MemoryFileSystem) -> None:

@@ -35,6 +35,9 @@ class Restored(NamedTuple):
 
 
 class OutputCache(Protocol):
+    def may_hold(self, task: Task) -> bool:
+        """Whether a lookup of `task` can hit: when not, the builder starts it at once."""
+
     def restore(self, task: Task, decision: Decision) -> Restored | None:
         """Restore `task`'s outputs if the cache holds its action; None (a miss) otherwise.
         Called by a worker thread, outside the builder's lock."""
@@ -49,6 +52,9 @@ class OutputCache(Protocol):
 
 class NoCache:
     """The cache turned off (`--no-cache`, BFLOW_CACHE=0): every lookup misses."""
+
+    def may_hold(self, task: Task) -> bool:
+        return False
 
     def restore(self, task: Task, decision: Decision) -> Restored | None:
         return None

@@ -80,9 +80,10 @@ class Cache:
 
     # -- restoring ---------------------------------------------------------------------------
 
+    def may_hold(self, task: Task) -> bool:
+        return cacheable(task)
+
     def restore(self, task: Task, decision: Decision) -> Restored | None:
-        if not cacheable(task):
-            return None
         try:
             found = self._lookup(task, decision)
             if found is not None:
