@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from buildflow.flowfile import Flowfile, TaskDecl
+from buildflow.secrets import is_secret_key
 
 _ENV = re.compile(r"\{\{|\}\}|\{env\.([A-Za-z_][A-Za-z0-9_]*)(?::-([^{}]*))?\}")
 
@@ -23,11 +24,14 @@ _ENV = re.compile(r"\{\{|\}\}|\{env\.([A-Za-z_][A-Za-z0-9_]*)(?::-([^{}]*))?\}")
 class _EnvFiller:
     """Replaces `{env.NAME}` groups, noting each unset name without a default as a problem."""
 
-    def __init__(self, file: str, environ: Mapping[str, str]) -> None:
+    def __init__(self, file: str, environ: Mapping[str, str], keep: Collection[str]) -> None:
+        """`keep`: names `settings.env` sets, whose value a command gets from there."""
         self.file = file
         self.environ = environ
+        self.keep = keep
         self.problems: list[str] = []
         self.used = False
+        self.secrets: dict[str, str] = {}  # secret-looking names filled since `task` began
 
     def fill(self, text: str, where: str) -> str:
         if "{env." not in text:
@@ -41,6 +45,8 @@ class _EnvFiller:
             value = self.environ.get(name)
             if default is not None and not value:  # `:-` as in the shell: unset or empty
                 value = default
+            elif value and is_secret_key(name):
+                self.secrets[name] = value
             if value is None:
                 self.problems.append(
                     f"{self.file}: {where}: environment variable '{name}' is not set "
@@ -66,7 +72,8 @@ class _EnvFiller:
         if not any("{env." in text for text in texts):
             return decl
         where = f"tasks.{decl.name}"
-        return decl._replace(
+        self.secrets = {}
+        filled = decl._replace(
             cmd=None if decl.cmd is None else self.fill_all(decl.cmd, f"{where}.cmd"),
             inputs=self.fill_all(decl.inputs, f"{where}.inputs"),
             outputs=self.fill_all(decl.outputs, f"{where}.outputs"),
@@ -74,13 +81,20 @@ class _EnvFiller:
             depfile=decl.depfile and self.fill(decl.depfile, f"{where}.depfile"),
             cwd=decl.cwd and self.fill(decl.cwd, f"{where}.cwd"),
             env=self.fill_table(decl.env, f"{where}.env"))
+        # A secret taken from bflow's environment is one of the task's env keys, with the
+        # value its command inherits anyway: so it is masked wherever bflow prints.
+        named = {key for key, _ in decl.env} | set(self.keep)
+        taken = tuple((name, value.replace("{", "{{").replace("}", "}}"))
+                      for name, value in self.secrets.items() if name not in named)
+        return filled._replace(env=(*filled.env, *taken)) if taken else filled
 
 
 def fill_environment(flowfile: Flowfile,
                      environ: Mapping[str, str]) -> tuple[Flowfile, list[str], bool]:
     """The Flowfile with every `{env.NAME}` replaced by its value in `environ`, the problems
     (unset names without a default), and whether it used any."""
-    filler = _EnvFiller(os.path.basename(flowfile.path), environ)
+    filler = _EnvFiller(os.path.basename(flowfile.path), environ,
+                        [key for key, _ in flowfile.settings.env])
     settings = flowfile.settings._replace(
         env=filler.fill_table(flowfile.settings.env, "settings.env"))
     tasks = tuple(filler.task(decl) for decl in flowfile.tasks)

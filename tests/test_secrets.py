@@ -41,3 +41,23 @@ def test_secret_is_never_printed_nor_saved(project: Project) -> None:
     assert f"token is {MASK}" in log.stdout
     saved = b"".join(p.read_bytes() for p in (project.root / ".bflow" / "logs").iterdir())
     assert SECRET.encode() not in saved and b"token is ***" in saved
+
+
+def test_a_secret_taken_from_bflow_s_environment_is_masked_too(project: Project) -> None:
+    # `{env.GH_TOKEN}` put the token into the command text, which -v, -n, --json and the
+    # failure report printed whole
+    project.flowfile("""
+        [tasks.leaky]
+        cmd = "printenv GH_TOKEN > received.txt; echo token is {env.GH_TOKEN}; exit 1"
+        [tasks.other]
+        cmd = "echo {env.GH_TOKEN:-none} {env.LANG_TOKEN:-none} > other.txt"
+        """)
+    env = {"GH_TOKEN": SECRET}
+    texts = []
+    for args in (("-v",), ("--json",), ("-n",), ("log", "leaky")):
+        result = project.bflow(*args, env=env)
+        texts += [result.stdout, result.stderr]
+    assert project.read("received.txt").strip() == SECRET
+    assert project.read("other.txt") == f"{SECRET} none\n"
+    assert all(SECRET not in text for text in texts)
+    assert f"echo token is {MASK}; exit 1" in texts[0]
