@@ -104,6 +104,7 @@ def test_history_counts_failures_and_retried_runs_and_medians(project: Project) 
     rows = {line.split()[-1]: line.split()[:-1] for line in
             report.split("recorded builds")[1].splitlines()[1:]}
     assert "Over the last 3 recorded builds" in report
+    assert ", failed in " in report and ", 3 tasks ran (1 failed) (-j" in report
     assert rows["broken"][1:] == ["3", "3", "0"]
     assert rows["flaky"][1:] == ["3", "0", "3"]
     assert rows["steady"][1:] == ["3", "0", "0"]

@@ -22,9 +22,10 @@ def run(project: Project, *, show_all: bool) -> int:
     last = records[-1]
     verdict = {0: "succeeded", 1: "failed", 130: "interrupted"}.get(
         last.exit_status, f"exit status {last.exit_status}")
+    failed = sum(run.outcome == history.FAILED for run in last.runs)
     print(f"Last build: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(last.when))}, "
-          f"{verdict} in {last.duration:.2f}s, {counted(len(last.runs), 'task')} ran "
-          f"(-j{last.jobs})")
+          f"{verdict} in {last.duration:.2f}s, {counted(len(last.runs), 'task')} ran"
+          + (f" ({failed} failed)" if failed else "") + f" (-j{last.jobs})")
     path = critical.critical_path(last, project.graph.upstream)
     length = sum(run.end - run.start for run in path)
     print(f"\nCritical path: {counted(len(path), 'task')}, {length:.2f}s of the build's "
