@@ -206,8 +206,9 @@ def _build(args: argparse.Namespace) -> int:
                          overrides=overrides, **options)
     from buildflow.commands import build
 
+    cwd = os.getcwd()  # now: a task may remove the directory bflow was started in
     return build.run(loaded.project, on_result=lambda result: fastpath.remember(
-        loaded, result, targets, os.getcwd()), **options)
+        loaded, result, targets, cwd), **options)
 
 
 def _graph(args: argparse.Namespace) -> int:

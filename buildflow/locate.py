@@ -9,10 +9,18 @@ import os
 FLOWFILE_NAMES = ("Flowfile", "Flowfile.toml")
 
 
+def canonical_flowfile(path: str | os.PathLike[str]) -> str:
+    """A Flowfile's path as bflow names it: absolute, with the links on the way to its
+    directory resolved but not a link that is the file itself, since the directory holding
+    the Flowfile is the project root (a linked Flowfile is a project where the link is)."""
+    directory, name = os.path.split(os.path.abspath(path))
+    return os.path.join(os.path.realpath(directory), name)
+
+
 def flowfile_path(file: str | os.PathLike[str] | None, base: str) -> str | None:
     """The Flowfile's absolute path (`file` taken relative to `base`), or None if not found."""
     if file is not None:
-        candidate = os.path.realpath(os.path.join(base, file))
+        candidate = canonical_flowfile(os.path.join(base, file))
         return candidate if os.path.isfile(candidate) else None
     directory = base
     while True:

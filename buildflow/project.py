@@ -16,6 +16,7 @@ from buildflow.errors import FlowfileError, UsageError, did_you_mean, did_you_me
 from buildflow.flowfile import Flowfile, TaskDecl
 from buildflow.fs import FileSystem, LocalFileSystem
 from buildflow.graph import Graph
+from buildflow.locate import canonical_flowfile
 from buildflow.model import NO_PATHS, Passthrough, Project, Settings, Task
 
 if TYPE_CHECKING:
@@ -144,6 +145,10 @@ class _Resolver:
             elif path == self.cache_dir or path.startswith(self.cache_dir + "/"):
                 self.problem(where, f"output '{expanded}' is inside the cache dir "
                                     f"'{self.cache_dir}'")
+            elif self.cache_dir.startswith(path + "/"):
+                self.problem(where, f"output '{expanded}' holds the cache dir "
+                                    f"'{self.cache_dir}', where bflow keeps its records; set "
+                                    "settings.cache_dir outside it")
             elif path == self.file:
                 self.problem(where, f"output '{expanded}' is this Flowfile: bflow reads it "
                                     "before anything runs, and `bflow clean` would delete it")
@@ -621,7 +626,7 @@ def load(path: str | os.PathLike[str] = "Flowfile",
     real = os.path.realpath(path)
     if real in scripts.SCRIPTS:
         return _declared(real, scripts.SCRIPTS[real], overrides, hidden, args)
-    return resolve(load_flowfile(real), overrides, hidden, args)
+    return resolve(load_flowfile(canonical_flowfile(path)), overrides, hidden, args)
 
 
 def _declared(path: str, declared: Declared, overrides: Mapping[str, str] | None,

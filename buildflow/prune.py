@@ -8,7 +8,7 @@ that path."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Iterable, Mapping
+from collections.abc import Callable, Collection, Container, Iterable, Mapping
 
 from buildflow.hashing import MISSING, Hasher
 from buildflow.model import Project, Task
@@ -23,10 +23,15 @@ def dead_outputs(project: Project, state: State,
     modified since, which it leaves. The records of instances of a foreach whose instances
     the build finds again (`Task.expands`) are left to it: a project loaded before their
     files were written (as `bflow watch` keeps it) does not know them yet."""
+    return _dead(project, state, hasher,
+                 _Kept(project.graph.producer, project.sources, project.tasks.values()))
+
+
+def _dead(project: Project, state: State, hasher: Hasher,
+          kept: _Kept) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     tasks = project.tasks
     return _outputs_on_disk(state, (name for name in (*state.tasks, *state.left) if not getattr(
-        tasks.get(name.partition(":")[0]), "expands", False)),
-        _Kept(project.graph.producer, project.sources, tasks.values()), hasher)
+        tasks.get(name.partition(":")[0]), "expands", False)), kept, hasher)
 
 
 class _Kept:
@@ -34,7 +39,7 @@ class _Kept:
     and files a task names as a source (a generated file the user now keeps by hand: `inputs
     = ["config.txt"]` after the task that wrote it was deleted)."""
 
-    def __init__(self, outputs: Container[str], sources: Container[str],
+    def __init__(self, outputs: Collection[str], sources: Collection[str],
                  tasks: Iterable[Task]) -> None:
         self.outputs, self.sources = outputs, sources
         self.depfiles = {task.depfile for task in tasks if task.depfile}
@@ -42,8 +47,14 @@ class _Kept:
     def __contains__(self, path: object) -> bool:
         return path in self.outputs or path in self.sources or path in self.depfiles
 
+    def below(self, directory: str) -> list[str]:
+        """The kept paths inside `directory` (a dead directory output), sorted."""
+        inside = directory + "/"
+        return sorted(path for paths in (self.outputs, self.sources, self.depfiles)
+                      for path in paths if path.startswith(inside))
 
-def _outputs_on_disk(state: State, names: Iterable[str], declared: Container[str],
+
+def _outputs_on_disk(state: State, names: Iterable[str], declared: _Kept,
                      hasher: Hasher) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """The outputs the records of `names` hold that are not `declared`, as `dead_outputs`
     sorts them."""
@@ -61,7 +72,8 @@ def _outputs_on_disk(state: State, names: Iterable[str], declared: Container[str
                 removable.append((name, path))
             elif current != MISSING:
                 modified.append((name, path))
-        if depfile and depfile not in declared and hasher.fs.stat(depfile) is not None:
+        if depfile and depfile not in declared and (st := hasher.fs.stat(depfile)) is not None \
+                and not st.is_dir:  # a directory there is no depfile the task wrote
             removable.append((name, depfile))
     return removable, modified
 
@@ -72,8 +84,9 @@ def prune_dead_outputs(project: Project, state: State, hasher: Hasher,
     """Remove recorded outputs that no current task declares; forget records of tasks that
     no longer exist. Returns whether any file was removed (globs may now match less). The
     removals are told to `note` (information), a file left in place to `say` (a warning)."""
-    removable, modified = dead_outputs(project, state, hasher)
-    removed = _remove(hasher, removable, modified, project.tasks, say, note)
+    kept = _Kept(project.graph.producer, project.sources, project.tasks.values())
+    removable, modified = _dead(project, state, hasher, kept)
+    removed = _remove(hasher, removable, modified, project.tasks, kept, say, note)
     state.forget([name for name in (*state.tasks, *state.left) if name not in project.tasks
                   and not getattr(project.tasks.get(name.partition(":")[0]), "expands", False)])
     return removed
@@ -89,23 +102,40 @@ def prune_instances(project: Project, state: State, hasher: Hasher, gone: list[s
     starts (so a glob over them never sees them); forget the records of those gone. Returns
     whether any file was removed."""
     outputs = {path for task in tasks.values() for path in task.outputs}
-    removable, modified = _outputs_on_disk(state, [*gone, *found],
-                                           _Kept(outputs, project.sources, tasks.values()), hasher)
-    removed = _remove(hasher, removable, modified, tasks, say, note)
+    kept = _Kept(outputs, project.sources, tasks.values())
+    removable, modified = _outputs_on_disk(state, [*gone, *found], kept, hasher)
+    removed = _remove(hasher, removable, modified, tasks, kept, say, note)
     state.forget(gone)
     return removed
 
 
 def _remove(hasher: Hasher, removable: list[tuple[str, str]], modified: list[tuple[str, str]],
-            tasks: Container[str], say: Callable[[str], None],
+            tasks: Container[str], kept: _Kept, say: Callable[[str], None],
             note: Callable[[str], None] | None) -> bool:
+    """Remove what is `removable`: of a directory holding `kept` paths (a file the old
+    directory output wrote, now a source), every other file."""
     for name, path in modified:
         say(f"left {path} in place: task '{name}' wrote it but no longer declares it, "
             f"and it was modified since; delete it by hand if it is not needed")
+    fs = hasher.fs
     removed = False
     for name, path in removable:
-        if hasher.fs.remove(path):
-            gone = "no longer declares it" if name in tasks else "no longer exists"
-            (note or say)(f"removed {path}, written by task '{name}', which {gone}")
-            removed = True
+        inside = kept.below(path)
+        gone = "no longer declares it" if name in tasks else "no longer exists"
+        try:
+            if not inside:
+                if not fs.remove(path):
+                    continue
+                (note or say)(f"removed {path}, written by task '{name}', which {gone}")
+            else:
+                for rel in fs.list_tree(path):
+                    if f"{path}/{rel}" not in inside:
+                        fs.remove(f"{path}/{rel}")
+                (note or say)(f"removed the files in {path}, written by task '{name}', which "
+                              f"{gone}, but {', '.join(inside)}, which the Flowfile names now")
+        except OSError as exc:
+            say(f"cannot remove {path}, written by task '{name}', which {gone}: "
+                f"{exc.strerror}; check the permissions of its directory")
+            continue
+        removed = True
     return removed

@@ -21,7 +21,7 @@ import posixpath
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from enum import Enum
 from types import FrameType
 from typing import TYPE_CHECKING, NamedTuple
@@ -484,7 +484,10 @@ class Builder:
                 for path in (*task.outputs, *([task.depfile] if task.depfile else [])):
                     parent = posixpath.dirname(path)
                     if parent:
-                        self.hasher.fs.make_dirs(parent)
+                        try:
+                            self.hasher.fs.make_dirs(parent)
+                        except OSError:  # a file on the way, no permission: the command
+                            pass  # meets it, and fails saying so, as under Make
                 return task
             self._task_ready.wait()
 
@@ -579,14 +582,17 @@ class Builder:
         if done.result.ok:
             outputs = {path: self.hasher.file_hash(path) for path in task.outputs}
             missing = [path for path, digest in outputs.items() if digest == MISSING]
-            if not missing:
+            trees = self._directories_for_files(task, outputs)
+            if not missing and not trees:
                 record = TaskRecord(decision.action,
                                     self._inputs_read(decision.input_hashes, input_stats),
                                     self._depfile_inputs(task, done, depfile_stats), outputs,
                                     duration)
             reason = (f"exited 0 but did not write declared output {missing[0]}"
                       + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
-                      if missing else "")
+                      if missing else
+                      f"left a directory at {trees[0]}, which it declares as a file; declare "
+                      f"a directory output as '{trees[0]}/'" if trees else "")
         elif self.interrupted.is_set():
             reason = "interrupted"
         else:
@@ -606,6 +612,16 @@ class Builder:
         self._fail(task, reason, result, done)
         plan.finished(task.name, ok=False)
         return False
+
+    def _directories_for_files(self, task: Task, outputs: Mapping[str, str]) -> list[str]:
+        """The outputs declared as files (no `/`) that are directories: not the task's file
+        (perhaps the user's), which `bflow clean` must never take for one. A file the hasher
+        read is in its cache, so only the others cost a stat."""
+        fs, cache = self.hasher.fs, self.hasher.cache
+        return [path for path, digest in outputs.items()
+                if digest != MISSING and path not in cache and path not in task.dir_outputs
+                and (st := fs.stat(path)) is not None and st.is_dir
+                and fs.link_target(path) is None]
 
     def _stats_at_start(self, task: Task) -> tuple[Stats, dict[str, Stat]]:
         """What `_inputs_read` and `_depfile_inputs` compare with once the task has run: the

@@ -76,3 +76,27 @@ def test_clean_never_follows_links_out_of_the_project(project: Project, tmp_path
     assert project.bflow("clean").returncode == 0
     assert not os.path.lexists(project.root / "build" / "tree")
     assert (outside / "tree" / "copy.txt").read_text() == "precious\n"
+
+
+def test_a_directory_where_a_task_declares_a_file_is_never_taken_for_it(
+        project: Project) -> None:
+    # `docs` (no `/`) names a file: clean deleted the user's directory there, and a build
+    # took it for the task's output, so a later prune deleted it too
+    project.flowfile("""
+        [tasks.doc]
+        cmd = "echo generated > docs.html; echo doc >> runs.log"
+        outputs = ["docs"]
+        """)
+    project.write("docs/guide.md", "handwritten\n")
+    result = project.bflow("clean")
+    assert (result.returncode, result.stdout) == (0, "bflow: removed 0 outputs of 1 task\n")
+    assert result.stderr == "bflow: left docs in place: task 'doc' declares a file there, and a " \
+                            "directory is no file it writes; delete it by hand if it is not " \
+                            "needed\n"
+    result = project.bflow()
+    assert result.returncode == 1
+    assert "FAILED doc: left a directory at docs, which it declares as a file; declare a " \
+           "directory output as 'docs/'" in result.stdout
+    project.flowfile('[tasks.doc2]\ncmd = "echo generated > docs.html"\noutputs = ["docs.html"]\n')
+    assert project.bflow().returncode == 0
+    assert project.read("docs/guide.md") == "handwritten\n"

@@ -488,3 +488,34 @@ def test_args_no_named_task_takes_are_refused(project: Project) -> None:
         "bflow: error: Flowfile: tasks.bad.outputs[0]: '{args}' (what follows -- on the "
         "command line) is for cmd and env only\n"))
     assert project.runs() == []
+
+
+def test_a_linked_flowfile_s_project_is_where_the_link_is(project: Project) -> None:
+    # as Make and Ninja take the directory the file was found in: the link's target's
+    # directory was the root, so its inputs were not found and outputs went there
+    project.write("src/a.txt", "a\n")
+    project.write("tools/Flowfile", '[tasks.x]\ncmd = "cat src/a.txt > out.txt"\n'
+                                    'inputs = ["src/a.txt"]\noutputs = ["out.txt"]\n')
+    (project.root / "Flowfile").symlink_to("tools/Flowfile")
+    for _ in range(2):  # the second on the fast path
+        result = project.bflow()
+        assert result.returncode == 0, result.stderr
+    assert project.read("out.txt") == "a\n"
+    assert sorted(p.name for p in (project.root / "tools").iterdir()) == ["Flowfile"]
+
+
+def test_a_task_that_removes_the_directory_bflow_started_in_is_no_internal_error(
+        project: Project) -> None:
+    # the README's `rm -rf site && ...`, run from inside site/: the build succeeded, then
+    # bflow read the working directory again and stopped with exit 3
+    project.write("src/a.txt", "a\n")
+    project.flowfile("""
+        [tasks.site]
+        cmd = "rm -rf site && mkdir -p site/sub && cp src/*.txt site/"
+        inputs = ["src/*.txt"]
+        outputs = ["site/"]
+        """)
+    assert project.bflow().returncode == 0
+    result = run_bflow("-B", cwd=project.root / "site" / "sub")
+    assert result.returncode == 0, result.stderr
+    assert project.read("site/a.txt") == "a\n"

@@ -208,3 +208,21 @@ def test_a_hint_for_a_missing_input_needs_a_near_file_name() -> None:
     assert did_you_mean_path("gen/versoin.h", ["a.h", "gen/version.h"]) == \
         " (did you mean 'gen/version.h'?)"
     assert did_you_mean_path("src/Mian.c", ["src/main.c"]) == " (did you mean 'src/main.c'?)"
+
+
+def test_an_output_whose_directory_cannot_be_made_fails_its_task_only(
+        project: Project) -> None:
+    # a file where its directory would be: making the directory raised, an internal error
+    project.write("a.txt", "file\n")
+    project.flowfile("""
+        [tasks.g]
+        cmd = "echo g > a.txt/x"
+        outputs = ["a.txt/x"]
+        [tasks.h]
+        cmd = "echo h >> runs.log"
+        """)
+    result = project.bflow("-k")
+    assert result.returncode == 1, result.stderr
+    assert "FAILED g: exit 2" in result.stdout
+    assert project.runs() == ["h"]
+    assert project.read("a.txt") == "file\n"

@@ -210,3 +210,20 @@ def test_an_entry_in_many_parts_loads_the_project_it_stored(
     assert served.from_cache and not stored.from_cache
     assert projectcache.encode(served.project) == projectcache.encode(stored.project)
     assert len(served.project.tasks) == 5
+
+
+def test_a_link_to_itself_under_a_globbed_directory_is_no_internal_error(
+        project: Project) -> None:
+    # the caches' listing asked it whether it is a directory, which raised ELOOP on every build
+    project.write("src/a/x.txt", "x\n")
+    (project.root / "src" / "a" / "self").symlink_to("self")
+    project.flowfile("""
+        [tasks.up]
+        foreach = "src/**/*.txt"
+        cmd = "cat {item} > {output}"
+        outputs = ["build/{relstem}.up"]
+        """)
+    for _ in range(2):
+        result = project.bflow()
+        assert result.returncode == 0, result.stderr
+    assert project.read("build/a/x.up") == "x\n"

@@ -260,6 +260,19 @@ def test_outputs_outside_the_root_or_in_the_cache(tmp_path: Path) -> None:
     assert "inside the cache dir '.bflow'" in found[2]
 
 
+def test_an_output_holding_the_cache_dir_is_an_error(tmp_path: Path) -> None:
+    # its task's run (`rm -rf build`) would take the records, and every build ran it again
+    assert problems(tmp_path, """
+        [settings]
+        cache_dir = "build/.bflow"
+        [tasks.gen]
+        cmd = "mkdir -p build && echo hi > build/a.txt"
+        outputs = ["build/"]
+        """) == ["Flowfile: tasks.gen.outputs[0]: output 'build/' holds the cache dir "
+                 "'build/.bflow', where bflow keeps its records; set settings.cache_dir "
+                 "outside it"]
+
+
 def test_the_flowfile_is_no_task_s_output(tmp_path: Path) -> None:
     assert problems(tmp_path, """
         [tasks.regenerate]

@@ -240,3 +240,43 @@ def test_a_file_of_the_user_s_at_the_output_of_a_failed_instance_is_kept(
     result = project.bflow()
     assert result.returncode == 0, result.stderr
     assert project.read("out/x.o") == "mine\n"
+
+
+def test_a_directory_at_a_vanished_task_s_depfile_is_the_user_s(project: Project) -> None:
+    project.flowfile("""
+        [tasks.cc]
+        cmd = "echo obj > out.o; echo 'out.o: Flowfile' > deps"
+        outputs = ["out.o"]
+        depfile = "deps"
+        """)
+    project.build()
+    project.flowfile('[tasks.other]\ncmd = "echo x > x"\noutputs = ["x"]\n')
+    (project.root / "deps").unlink()
+    project.write("deps/notes.txt", "my notes\n")
+    result = project.bflow()
+    assert result.returncode == 0, result.stderr
+    assert "removed out.o" in result.stderr and "deps" not in result.stderr
+    assert project.read("deps/notes.txt") == "my notes\n"
+
+
+def test_a_source_inside_a_vanished_directory_output_is_kept(project: Project) -> None:
+    # the README's rule for a generated file the user now keeps, inside a directory output
+    project.flowfile("""
+        [tasks.gen]
+        cmd = "mkdir -p gen && echo config > gen/config.txt && echo other > gen/other.txt"
+        outputs = ["gen/"]
+        """)
+    project.build()
+    project.flowfile("""
+        [tasks.use]
+        cmd = "cat gen/config.txt > used.txt"
+        inputs = ["gen/config.txt"]
+        outputs = ["used.txt"]
+        """)
+    result = project.bflow()
+    assert result.returncode == 0, result.stderr
+    assert "removed the files in gen, written by task 'gen', which no longer exists, but " \
+           "gen/config.txt, which the Flowfile names now" in result.stderr
+    assert project.read("used.txt") == "config\n"
+    assert sorted(p.name for p in (project.root / "gen").iterdir()) == ["config.txt"]
+    assert project.bflow().stderr == ""  # nothing more to remove, nothing more said

@@ -5,10 +5,11 @@ included."""
 from __future__ import annotations
 
 import os
+import sys
 
 from buildflow import engine
 from buildflow.commands import invocation_dir
-from buildflow.errors import EXIT_OK
+from buildflow.errors import EXIT_FAILED, EXIT_OK
 from buildflow.fs import remove_owned
 from buildflow.lock import ProjectLock
 from buildflow.model import Project
@@ -33,17 +34,31 @@ def _named_tasks(project: Project, targets: list[str]) -> list[str]:
 def run(project: Project, *, targets: list[str]) -> int:
     names = _named_tasks(project, targets)
     lock = ProjectLock(os.path.join(project.cache_dir, "lock"))
-    lock.acquire(None, lambda message: print(f"bflow: {message}"))
+    lock.acquire(None, lambda message: print(f"bflow: {message}", file=sys.stderr))
     removed = 0
+    status = EXIT_OK
     try:
         state = engine.open_state(project)
         for name in names:
             task = project.tasks[name]
             for path in (*task.outputs, *([task.depfile] if task.depfile else [])):
-                removed += remove_owned(project.root, path)
+                full = os.path.join(project.root, path)
+                if path not in task.dir_outputs and os.path.isdir(full) \
+                        and not os.path.islink(full):
+                    print(f"bflow: left {path} in place: task '{name}' declares a file there, "
+                          "and a directory is no file it writes; delete it by hand if it is "
+                          "not needed", file=sys.stderr)
+                    continue
+                try:
+                    removed += remove_owned(project.root, path)
+                except OSError as exc:
+                    print(f"bflow: error: cannot remove {path}, an output of task '{name}': "
+                          f"{exc.strerror}; check the permissions of its directory",
+                          file=sys.stderr)
+                    status = EXIT_FAILED
         state.forget(names)
         state.close()
     finally:
         lock.release()
     print(f"bflow: removed {counted(removed, 'output')} of {counted(len(names), 'task')}")
-    return EXIT_OK
+    return status

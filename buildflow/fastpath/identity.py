@@ -67,7 +67,11 @@ def listing(root: str, rel: str, skip: frozenset[str]) -> Listing:
     try:
         with os.scandir(os.path.join(root, rel) if rel else root) as entries:
             for entry in entries:
-                if not entry.is_dir():
+                try:
+                    is_dir = entry.is_dir()
+                except OSError:  # a link to itself (ELOOP), as the loader's walk takes it
+                    is_dir = False
+                if not is_dir:
                     if entry.is_symlink() and not os.path.exists(entry.path):
                         dangling.append(entry.name)
                     else:

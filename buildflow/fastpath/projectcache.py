@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from buildflow.frames import decode_at, encode as frame, size_at
 from buildflow.gcpause import paused
+from buildflow.locate import canonical_flowfile
 from buildflow.graph import Graph
 from buildflow.fastpath.formats import PROJECT_CACHE_FILE as FILE_NAME
 from buildflow.fastpath.formats import PROJECT_CACHE_FORMAT as FORMAT
@@ -98,7 +99,7 @@ class Loaded:
 def load(flowfile: str, overrides: Mapping[str, str],
          fresh: Callable[[str, Mapping[str, str]], Project]) -> Loaded:
     """The Project for `flowfile`: from the cache when still valid, else `fresh(...)`, cached."""
-    path = os.path.realpath(flowfile)
+    path = canonical_flowfile(flowfile)
     try:
         data = flowfile_bytes(path)
     except OSError:

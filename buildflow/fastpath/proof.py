@@ -46,7 +46,7 @@ from buildflow.fastpath.identity import cache_dir_of, listing, project_key
 from buildflow.fastpath.statrows import ABSENT, DamagedRows, Row, RowTable
 from buildflow.fastpath.statscan import doubtful_rows, reap
 from buildflow.gcpause import paused
-from buildflow.locate import flowfile_path
+from buildflow.locate import canonical_flowfile, flowfile_path
 from buildflow.racy import trusted
 from buildflow.rootcheck import first_escape, first_link, is_input_file
 from buildflow.scripts import code_holds, flowfile_bytes
@@ -278,7 +278,7 @@ def open_proof(*, file: str | None, cwd: str, targets: Sequence[str],
         found = flowfile_path(file, cwd)
         if found is None:
             return None
-        flowfile = os.path.realpath(found)  # as the project cache names it
+        flowfile = canonical_flowfile(found)  # as the project cache names it
         try:
             data = flowfile_bytes(flowfile)
             cache_dir = cache_dir_of(flowfile, data)
