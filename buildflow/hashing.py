@@ -117,7 +117,7 @@ class Hasher:
             return self._tree_hash(path)
         except OSError as exc:
             raise BuildError(f"{path}: cannot read the file to hash it: {exc.strerror}; "
-                             f"make it readable (or remove it from the task's inputs)") from None
+                             f"make it readable (or remove it from the task's inputs or outputs)") from None
         if known is not None and digest == known[3]:
             digest = known[3]  # one string for equal digests: the state stores it once
         entry = StatEntry(st.size, st.mtime_ns, st.inode, digest, hashed_at)

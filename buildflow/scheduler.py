@@ -448,7 +448,10 @@ class Builder:
                  **(record.outputs if record else {})}
         outputs: dict[str, str] = {}
         for path in task.outputs:
-            digest = self.hasher.file_hash(path)
+            try:
+                digest = self.hasher.file_hash(path)
+            except BuildError:  # unreadable: not known to be the task's
+                continue
             if digest == MISSING:
                 continue
             if known.get(path) == digest:

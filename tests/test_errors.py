@@ -226,3 +226,25 @@ def test_an_output_whose_directory_cannot_be_made_fails_its_task_only(
     assert "FAILED g: exit 2" in result.stdout
     assert project.runs() == ["h"]
     assert project.read("a.txt") == "file\n"
+
+
+def test_an_output_that_cannot_be_read_fails_its_task_only(project: Project) -> None:
+    # as an unreadable input does: bflow stopped the whole build, -k or not
+    project.flowfile("""
+        [tasks.g]
+        cmd = "echo g > out.txt"
+        outputs = ["out.txt"]
+        [tasks.i]
+        cmd = "echo i >> runs.log"
+        inputs = ["Flowfile"]
+        """)
+    assert project.build() == ["i"]
+    (project.root / "out.txt").unlink()
+    os.mkfifo(project.root / "out.txt")
+    with open(project.root / "Flowfile", "a") as flowfile:
+        flowfile.write("# edited\n")
+    result = project.bflow("-k")
+    assert result.returncode == 1, result.stderr
+    assert "FAILED g: out.txt: cannot read the file to hash it: not a regular file" in \
+        result.stdout
+    assert project.runs() == ["i", "i"]
