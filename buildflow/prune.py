@@ -27,6 +27,15 @@ def dead_outputs(project: Project, state: State,
                  _Kept(project.graph.producer, project.sources, project.tasks.values()))
 
 
+def recorded_outputs(project: Project, state: State, hasher: Hasher,
+                     names: Iterable[str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """What the records of `names` hold that is on disk and no current task declares, sorted
+    as `dead_outputs` sorts it: for `bflow clean` of instances the project does not hold now
+    (a foreach over files a build has not written again)."""
+    return _outputs_on_disk(state, names, _Kept(project.graph.producer, project.sources,
+                                                project.tasks.values()), hasher)
+
+
 def _dead(project: Project, state: State, hasher: Hasher,
           kept: _Kept) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     tasks = project.tasks

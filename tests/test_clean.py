@@ -100,3 +100,32 @@ def test_a_directory_where_a_task_declares_a_file_is_never_taken_for_it(
     project.flowfile('[tasks.doc2]\ncmd = "echo generated > docs.html"\noutputs = ["docs.html"]\n')
     assert project.bflow().returncode == 0
     assert project.read("docs/guide.md") == "handwritten\n"
+
+
+def test_clean_removes_what_instances_known_only_by_their_records_wrote(
+        project: Project) -> None:
+    # a foreach over a directory output that is gone: the load finds no instance of it, and
+    # clean left their outputs and records, so the next build ran only one of three tasks
+    project.write("src/a.txt", "a\n")
+    project.write("src/b.txt", "bb\n")
+    project.flowfile("""
+        [tasks.site]
+        cmd = "mkdir -p site && cp src/*.txt site/ && echo site >> runs.log"
+        inputs = ["src/*.txt"]
+        outputs = ["site/"]
+        [tasks.each]
+        foreach = "site/*.txt"
+        cmd = "wc -c < {item} > {output} && echo {task} >> runs.log"
+        outputs = ["counts/{stem}.n"]
+        """)
+    assert len(project.build()) == 3
+    project.write("counts/b.n", "edited by hand\n")
+    for path in ("site/a.txt", "site/b.txt"):
+        (project.root / path).unlink()
+    (project.root / "site").rmdir()
+    result = project.bflow("clean")
+    assert result.returncode == 0
+    assert "bflow: left counts/b.n in place: task 'each:site/b.txt' wrote it, and it was " \
+           "modified since" in result.stderr
+    assert sorted(p.name for p in (project.root / "counts").iterdir()) == ["b.n"]
+    assert sorted(project.build()) == ["each:site/a.txt", "each:site/b.txt", "site"]

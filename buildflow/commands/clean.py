@@ -13,6 +13,7 @@ from buildflow.errors import EXIT_FAILED, EXIT_OK
 from buildflow.fs import remove_owned
 from buildflow.lock import ProjectLock
 from buildflow.model import Project
+from buildflow.prune import recorded_outputs
 from buildflow.words import counted
 
 
@@ -29,6 +30,17 @@ def _named_tasks(project: Project, targets: list[str]) -> list[str]:
             if project.tasks[name].is_group:
                 pending.extend(project.tasks[name].deps)
     return list(names)
+
+
+def _removed(project: Project, name: str, path: str, removed: int,
+             status: int) -> tuple[int, int]:
+    """`removed` and `status` once `path`, an output of task `name`, is removed."""
+    try:
+        return removed + remove_owned(project.root, path), status
+    except OSError as exc:
+        print(f"bflow: error: cannot remove {path}, an output of task '{name}': "
+              f"{exc.strerror}; check the permissions of its directory", file=sys.stderr)
+        return removed, EXIT_FAILED
 
 
 def run(project: Project, *, targets: list[str]) -> int:
@@ -49,14 +61,20 @@ def run(project: Project, *, targets: list[str]) -> int:
                           "and a directory is no file it writes; delete it by hand if it is "
                           "not needed", file=sys.stderr)
                     continue
-                try:
-                    removed += remove_owned(project.root, path)
-                except OSError as exc:
-                    print(f"bflow: error: cannot remove {path}, an output of task '{name}': "
-                          f"{exc.strerror}; check the permissions of its directory",
-                          file=sys.stderr)
-                    status = EXIT_FAILED
-        state.forget(names)
+                removed, status = _removed(project, name, path, removed, status)
+        # Instances known only by their records: a foreach over files a build writes, which
+        # are not there now. What they wrote goes as their own outputs do, unless edited since.
+        bases = {project.tasks[name].base for name in names}
+        recorded = [name for name in (*state.tasks, *state.left)
+                    if name not in project.tasks and name.partition(":")[0] in bases]
+        removable, modified = recorded_outputs(project, state, engine.hasher_for(project, state),
+                                               recorded)
+        for name, path in removable:
+            removed, status = _removed(project, name, path, removed, status)
+        for name, path in modified:
+            print(f"bflow: left {path} in place: task '{name}' wrote it, and it was modified "
+                  "since; delete it by hand if it is not needed", file=sys.stderr)
+        state.forget([*names, *recorded])
         state.close()
     finally:
         lock.release()
