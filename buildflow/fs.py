@@ -272,6 +272,39 @@ def is_temp_file(path: str) -> bool:
     return name.startswith(".") and name.endswith(".tmp")
 
 
+def remove_left_temps(path: str) -> int:
+    """Remove the temp files `replace_file_from` left beside `path` in processes that are
+    gone (a build killed while it restored or wrote it); how many."""
+    directory, name = os.path.split(path)
+    prefix = f".{name[:TEMP_NAME_KEPT]}."
+    try:
+        names = os.listdir(directory or ".")
+    except OSError:
+        return 0
+    removed = 0
+    for entry in names:
+        pid, dash, thread = entry[len(prefix):-len(".tmp")].partition("-")
+        if not (entry.startswith(prefix) and entry.endswith(".tmp") and pid.isdigit()
+                and dash and thread.isdigit()) or _alive(int(pid)):
+            continue
+        try:
+            os.unlink(os.path.join(directory, entry))
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's: alive
+        return True
+    return True
+
+
 def replace_file(path: str, *chunks: bytes, mode: int | None = None, sync: bool = True) -> None:
     """`replace_file_from` these chunks."""
     replace_file_from(path, chunks, mode=mode, sync=sync)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from conftest import Project
 
@@ -129,3 +130,19 @@ def test_clean_removes_what_instances_known_only_by_their_records_wrote(
            "modified since" in result.stderr
     assert sorted(p.name for p in (project.root / "counts").iterdir()) == ["b.n"]
     assert sorted(project.build()) == ["each:site/a.txt", "each:site/b.txt", "site"]
+
+
+def test_clean_removes_the_temp_files_a_killed_build_left_beside_an_output(
+        project: Project) -> None:
+    # a build killed while it restored out/big.bin left its temp file there for good
+    project.flowfile('[tasks.big]\ncmd = "mkdir -p out && echo big > out/big.bin"\n'
+                     'outputs = ["out/big.bin"]\n')
+    assert project.bflow().returncode == 0
+    no_process = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1
+    left = project.write(f"out/.big.bin.{no_process}-140245.tmp", "half")
+    mine = project.write(f"out/.big.bin.{os.getpid()}-140245.tmp", "a live process's")
+    user = project.write("out/.big.bin.notes.tmp", "the user's")
+    result = project.bflow("clean")
+    assert result.returncode == 0
+    assert not left.exists() and not (project.root / "out" / "big.bin").exists()
+    assert mine.exists() and user.exists()

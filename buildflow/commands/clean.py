@@ -10,7 +10,7 @@ import sys
 from buildflow import engine
 from buildflow.commands import invocation_dir
 from buildflow.errors import EXIT_FAILED, EXIT_OK
-from buildflow.fs import remove_owned
+from buildflow.fs import remove_left_temps, remove_owned
 from buildflow.lock import ProjectLock
 from buildflow.model import Project
 from buildflow.prune import recorded_outputs
@@ -36,6 +36,7 @@ def _removed(project: Project, name: str, path: str, removed: int,
              status: int) -> tuple[int, int]:
     """`removed` and `status` once `path`, an output of task `name`, is removed."""
     try:
+        remove_left_temps(os.path.join(project.root, path))  # a killed build's
         return removed + remove_owned(project.root, path), status
     except OSError as exc:
         print(f"bflow: error: cannot remove {path}, an output of task '{name}': "
