@@ -53,15 +53,14 @@ def test_one_complete_event_per_attempt_timed_as_the_commands_ran(project: Proje
         {"outcome": "retried", "attempt": 1}, {"outcome": "ok", "attempt": 2}]
     seconds = {name: [int(e["dur"]) / 1e6 for e in found]  # type: ignore[call-overload]
                for name, found in by_task.items()}
-    for name, expected in (("slow", 0.4), ("quick", 0.1), ("after", 0.2)):
-        assert expected <= seconds[name][0] < expected + 0.25, (name, seconds[name])
-    assert 0.2 <= seconds["flaky"][0] < 0.45
-    # The second attempt starts after the retry delay (0.3 s and up to half more of jitter),
-    # before a doubled one would have ended (0.6 s), whatever a busy machine adds to the start.
+    # Each event lasts at least its command's sleep; how much longer is the machine's
+    # business (the retry delay's own arithmetic is tested on a fake clock, test_scheduler).
+    for name, expected in (("slow", 0.4), ("quick", 0.1), ("after", 0.2), ("flaky", 0.2)):
+        assert expected <= seconds[name][0], (name, seconds[name])
+    # The second attempt starts after the retry delay (0.3 s and up to half more of jitter).
     first, second = by_task["flaky"]
     first_end = int(first["ts"]) + int(first["dur"])  # type: ignore[call-overload]
-    gap = (int(second["ts"]) - first_end) / 1e6  # type: ignore[call-overload]
-    assert 0.3 <= gap < 0.6
+    assert (int(second["ts"]) - first_end) / 1e6 >= 0.3  # type: ignore[call-overload]
     # `after` starts once `slow` has ended; no more job slots than -j2.
     slow, after = by_task["slow"][0], by_task["after"][0]
     assert int(after["ts"]) >= int(slow["ts"]) + int(slow["dur"])  # type: ignore[call-overload]
