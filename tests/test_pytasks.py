@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Project, bflow_env
+from conftest import Project, bflow_env, settle
 
 TOOLS = '''
 import os, time
@@ -131,6 +131,25 @@ def test_an_edit_of_a_project_module_the_function_s_module_imports_re_runs_it(
     write_project(clone)
     clone.write("tools/deep.py", "MARK = '!!'\n")
     assert clone.build() == [] and clone.read("out.txt") == "HI!!"
+
+
+def test_a_module_created_where_the_import_looks_re_runs_the_function(project: Project) -> None:
+    # a try-import that found nothing at load, a namespace package made a package: the
+    # caches vouched for the project by the modules it had imported, and ran nothing
+    project.write("pkg/sub/mod.py", "")
+    project.write("gen.py", "import pkg.sub.mod\ntry:\n    import localcfg\n"
+                            "    VAL = localcfg.VAL\nexcept ImportError:\n    VAL = 'default'\n"
+                            "def make(ctx):\n    open(ctx.output, 'w').write(\n"
+                            "        VAL + getattr(pkg.sub, 'MARK', '') + '\\n')\n"
+                            "    open('runs.log', 'a').write('gen\\n')\n")
+    project.flowfile('[tasks.gen]\npy = "gen:make"\noutputs = ["out.txt"]\n')
+    for created, expected in (("localcfg.py", "custom"), ("pkg/sub/__init__.py", "custom!")):
+        assert project.build() in (["gen"], [])
+        settle(project.root, project.root / "pkg" / "sub", project.root / "out.txt")
+        assert project.build() == []  # on the fast path, which now holds a proof
+        project.write(created, "VAL = 'custom'\n" if created == "localcfg.py" else "MARK = '!'\n")
+        assert project.build() == ["gen"]
+        assert project.read("out.txt") == expected + "\n"
 
 
 def test_a_same_size_edit_within_the_second_runs_the_new_code(project: Project) -> None:
