@@ -58,13 +58,19 @@ def expand(task: str, raw: Mapping[str, Any], check: Checker,
     except ValueError as exc:
         check.problem(f"tasks.{task}", f"kind '{name}': {exc}")
         return None
-    except Exception as exc:  # noqa: BLE001 - a plug-in's bug is a load error, not bflow's
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - a plug-in's bug is a load
+        # error, not bflow's, as is its exit(), which a `py` module's import reports so too
         check.problem(f"tasks.{task}", f"kind '{name}' ({entry.value}) failed: "
                                        f"{type(exc).__name__}: {exc}")
         return None
     if not isinstance(table, dict):
         check.problem(f"tasks.{task}", f"kind '{name}' ({entry.value}) returned "
                                        f"{type_name(table)}, not a table of task keys")
+        return None
+    odd = [key for key in table if not isinstance(key, str)]
+    if odd:
+        check.problem(f"tasks.{task}", f"kind '{name}' ({entry.value}) returned a table with "
+                                       f"the key {odd[0]!r}, not a string naming a task key")
         return None
     if "kind" in table:
         check.problem(f"tasks.{task}", f"kind '{name}' ({entry.value}) returned a table with "

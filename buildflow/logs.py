@@ -127,8 +127,10 @@ def seal(fs: FileSystem, path: str, mask: Callable[[str], str] | None = None) ->
         text = mask(fs.read(path).decode("utf-8", "surrogateescape"))
         fs.replace(path, (text.encode("utf-8", "surrogateescape"),), sync=False)
     size, data = fs.read_tail(path, MAX_PRINTED_OUTPUT)
-    tail = data.decode("utf-8", "replace")
     if size > MAX_PRINTED_OUTPUT:
-        cut = size - MAX_PRINTED_OUTPUT
-        return f"... (first {cut} bytes left out; `bflow log` shows all)\n{tail}"
-    return tail
+        newline = data.find(b"\n")  # from the first whole line: never the end of a cut one
+        if 0 <= newline < len(data) - 1:
+            data = data[newline + 1:]
+        return f"... (first {size - len(data)} bytes left out; `bflow log` shows all)\n" \
+               f"{data.decode('utf-8', 'replace')}"
+    return data.decode("utf-8", "replace")

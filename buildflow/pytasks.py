@@ -14,11 +14,11 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from typing import NamedTuple
 
 from buildflow import sourceimport
-from buildflow.errors import did_you_mean
+from buildflow.errors import Interrupted, did_you_mean
 from buildflow.scripts import is_project_file, local_modules
 
 # Functions a build script declared with `@project.task`, by reference: its module is the
@@ -56,9 +56,17 @@ def imported_from(root: str) -> Iterator[dict[str, object]]:
     imported: dict[str, object] = {}
     sys.path.insert(0, root)
     finder = sourceimport.install(root)  # as a worker imports them: never a stale .pyc
+    # What a module does to the process as it is imported stays with the import: bflow's
+    # environment, which its commands and conditions get, and stdout, which `--json` keeps
+    # for events (a print goes to stderr).
+    environ = dict(os.environ)
     try:
-        yield imported
+        with redirect_stdout(sys.stderr):
+            yield imported
     finally:
+        if os.environ != environ:
+            os.environ.clear()
+            os.environ.update(environ)
         sourceimport.uninstall(finder)
         imported.update((name, sys.modules[name]) for name in set(sys.modules) - before)
         # told while the root is still on sys.path: a namespace package's path is found there
@@ -105,7 +113,7 @@ def find(reference: str, root: str) -> tuple[Callable[..., object] | None, str, 
                              f"{did_you_mean(name, names)}", []
             defining = sys.modules.get(getattr(function, "__module__", None) or module_name)
     except BaseException as exc:  # noqa: BLE001 - any failure of the user's module, even exit()
-        if isinstance(exc, KeyboardInterrupt):
+        if isinstance(exc, (KeyboardInterrupt, Interrupted)):
             raise
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()
         return None, f"cannot import '{module_name}': {last}", []

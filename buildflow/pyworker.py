@@ -128,11 +128,23 @@ def _run(request: tuple[object, ...], log_fd: int, null: int) -> bool:
         _print_traceback(exc)
         ok = False
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        _flush_streams()
         os.dup2(null, 1)
         os.dup2(null, 2)
     return ok
+
+
+def _flush_streams() -> None:
+    """Flush stdout and stderr into the log; one the function closed (a `TextIOWrapper` it
+    put around `sys.stdout.buffer` closes that when collected) is opened again on its file
+    descriptor, for the next task."""
+    for name, fd in (("stdout", 1), ("stderr", 2)):
+        stream = getattr(sys, name)
+        try:
+            stream.flush()
+        except ValueError:  # closed
+            setattr(sys, name, open(fd, "w", buffering=1, closefd=False,
+                                    errors="backslashreplace"))
 
 
 def _print_traceback(exc: BaseException) -> None:

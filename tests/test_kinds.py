@@ -21,11 +21,17 @@ def broken(table):
 
 def listing(table):
     return ["cmd"]
+
+def quits(table):
+    raise SystemExit(4)
+
+def oddkey(table):
+    return {1: "x", "cmd": "true"}
 '''
 
 
 def plugin_env(tmp_path: Path) -> dict[str, str]:
-    """PYTHONPATH with bflow and a distribution `bflow-copy` declaring three kinds."""
+    """PYTHONPATH with bflow and a distribution `bflow-copy` declaring five kinds."""
     plugins = tmp_path / "plugins"
     info = plugins / "bflow_copy-1.0.dist-info"
     info.mkdir(parents=True)
@@ -35,6 +41,8 @@ def plugin_env(tmp_path: Path) -> dict[str, str]:
         copy = bflow_copy:copy
         broken = bflow_copy:broken
         listing = bflow_copy:listing
+        quits = bflow_copy:quits
+        oddkey = bflow_copy:oddkey
         """))
     (plugins / "bflow_copy.py").write_text(KINDS)
     return {"PYTHONPATH": f"{REPO}:{plugins}"}
@@ -86,6 +94,10 @@ def test_kind_errors_name_the_task_the_kind_and_the_key(project: Project, tmp_pa
         kind = "listing"
         [tasks.unknown]
         kind = "cpy"
+        [tasks.quits]
+        kind = "quits"
+        [tasks.oddkey]
+        kind = "oddkey"
         """)
     result = project.bflow("validate", env=env)
     assert result.returncode == 2
@@ -97,7 +109,11 @@ def test_kind_errors_name_the_task_the_kind_and_the_key(project: Project, tmp_pa
     assert "Flowfile: tasks.notable: kind 'listing' (bflow_copy:listing) returned a list, " \
            "not a table" in err
     assert "Flowfile: tasks.unknown.kind: unknown kind 'cpy' (did you mean 'copy'?) " \
-           "(installed kinds: broken, copy, listing;" in err
+           "(installed kinds: broken, copy, listing, oddkey, quits;" in err
+    # an exit() and a key that is no string were no load error: bflow exited 4, or 3
+    assert "Flowfile: tasks.quits: kind 'quits' (bflow_copy:quits) failed: SystemExit: 4" in err
+    assert "Flowfile: tasks.oddkey: kind 'oddkey' (bflow_copy:oddkey) returned a table with " \
+           "the key 1, not a string naming a task key" in err
 
 
 def test_a_change_to_the_kind_s_code_is_a_change_to_the_project(project: Project,

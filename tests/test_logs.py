@@ -126,3 +126,19 @@ def test_log_says_when_a_build_is_in_progress(project: Project) -> None:
         project.write("release", "")
         assert build.wait(timeout=30) == 0
     assert project.bflow("log", "cc").stderr == ""
+
+
+def test_a_long_output_is_printed_from_its_first_whole_line_in_the_last_megabyte(
+        project: Project) -> None:
+    # the cut fell inside a line, and the block began with the end of it ("| 204")
+    project.flowfile('[tasks.loud]\ncmd = "seq 100000 300000; exit 1"\n')
+    result = project.bflow()
+    assert result.returncode == 1
+    block = result.stdout.split("  | ... (first ", 1)[1]
+    left_out = int(block.split(" ", 1)[0])
+    first, last = block.splitlines()[1], block.splitlines()[-2]
+    assert first.startswith("  | ") and last == "  | 300000"
+    whole = b"".join(b"%d\n" % n for n in range(100000, 300001))
+    assert whole[left_out:].startswith(first[4:].encode() + b"\n")
+    assert whole[left_out - 1:left_out] == b"\n"  # the line before it was left out whole
+    assert len(whole) - left_out <= 1 << 20

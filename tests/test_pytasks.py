@@ -152,6 +152,55 @@ def test_a_module_created_where_the_import_looks_re_runs_the_function(project: P
         assert project.read("out.txt") == expected + "\n"
 
 
+def test_what_a_module_does_as_it_is_imported_at_load_stays_with_the_import(
+        project: Project) -> None:
+    # its environment variable reached the commands, and its print the `--json` stream, but
+    # only on builds that loaded the Flowfile afresh
+    project.write("m.py", "import os\nos.environ.setdefault('BFLOW_TEST_BACKEND', 'Agg')\n"
+                          "print('loading m')\n"
+                          "def f(ctx):\n    open(ctx.output, 'w').write('p')\n")
+    project.flowfile("""
+        [tasks.p]
+        py = "m:f"
+        outputs = ["p.txt"]
+        [tasks.d]
+        cmd = "echo backend=$BFLOW_TEST_BACKEND > d.txt"
+        outputs = ["d.txt"]
+        """)
+    result = project.bflow("--json")
+    assert result.returncode == 0, result.stderr
+    assert all(json.loads(line) for line in result.stdout.splitlines())
+    assert "loading m" in result.stderr
+    assert project.read("d.txt") == "backend=\n"
+    assert project.read("p.txt") == "p"
+
+
+def test_a_function_that_closes_its_stdout_succeeds_and_the_next_prints(
+        project: Project) -> None:
+    # a TextIOWrapper around sys.stdout.buffer closes it when collected: the worker's flush
+    # afterwards raised, and the task failed with bflow's own traceback
+    project.write("m.py", "import io, sys\n"
+                          "def a(ctx):\n    out = io.TextIOWrapper(sys.stdout.buffer)\n"
+                          "    out.write('wrapped\\n'); out.flush(); del out\n"
+                          "    open(ctx.output, 'w').write('a')\n"
+                          "def b(ctx):\n    print('plain')\n    open(ctx.output, 'w').write('b')\n")
+    project.flowfile("""
+        [settings]
+        jobs = 1
+        [tasks.a]
+        py = "m:a"
+        outputs = ["a.txt"]
+        [tasks.b]
+        py = "m:b"
+        outputs = ["b.txt"]
+        deps = ["a"]
+        """)
+    result = project.bflow("-v")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert project.bflow("log", "a").stdout == "wrapped\n"
+    assert project.bflow("log", "b").stdout == "plain\n"
+
+
 def test_a_same_size_edit_within_the_second_runs_the_new_code(project: Project) -> None:
     """Python takes a module's .pyc as current while the source's mtime, in whole seconds, and
     size are as recorded: the workers compile the project's modules from source instead."""
@@ -312,6 +361,23 @@ def test_ctrl_c_stops_the_build_and_leaves_no_worker(project: Project) -> None:
     assert process.returncode == 130, out + err
     assert "Traceback" not in err
     assert not alive(int(pid_file.read_text()))
+
+
+def test_sigterm_while_a_module_is_imported_at_load_exits_130(project: Project) -> None:
+    # it was taken for the module failing to import: a load error, exit 2
+    project.write("slow.py", "import time\nopen('importing', 'w').close()\ntime.sleep(30)\n"
+                             "def f(ctx):\n    pass\n")
+    project.flowfile('[tasks.a]\npy = "slow:f"\n')
+    process = subprocess.Popen([sys.executable, "-m", "buildflow", "--plain"], cwd=project.root,
+                               env=bflow_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    deadline = time.monotonic() + 30
+    while not (project.root / "importing").exists():
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=30)
+    assert (process.returncode, out, err) == (130, "", "bflow: interrupted\n")
 
 
 def test_py_references_that_cannot_work_are_load_errors(project: Project) -> None:
