@@ -262,6 +262,40 @@ def test_an_unreachable_scheduler_stops_the_build_saying_so(project: Project) ->
     assert project.runs() == []
 
 
+def test_a_scheduler_lost_mid_build_fails_the_build_saying_so(project: Project,
+                                                              tmp_path: Path) -> None:
+    # a scheduler of its own, which the task kills: the sweep bflow asks the workers for as
+    # the build ends could not reach them, an internal error (exit 3) over the build's own
+    scheduler_file = tmp_path / "scheduler.json"
+    scheduler = _dask("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                      "--scheduler-file", str(scheduler_file), log=tmp_path / "scheduler.log")
+    worker = None
+    try:
+        assert wait_for(lambda: scheduler_file.exists() and scheduler_file.read_text(), 60)
+        address = json.loads(scheduler_file.read_text())["address"]
+        worker = _dask("worker", address, "--nthreads", "1", "--no-dashboard", "--host",
+                       "127.0.0.1", "--local-directory", str(tmp_path / "worker"),
+                       log=tmp_path / "worker.log")
+        with distributed.Client(address, timeout=30) as client:
+            client.wait_for_workers(1, timeout=60)
+        project.write("scheduler.pid", str(scheduler.pid))
+        project.flowfile("""
+            [tasks.a]
+            cmd = "echo run >> runs.log; kill -9 $(cat scheduler.pid); sleep 2; echo a > a.txt"
+            outputs = ["a.txt"]
+        """)
+        result = project.bflow("--executor", "dask://" + address.removeprefix("tcp://"),
+                               timeout=120)
+        assert result.returncode == 1, result.stderr
+        assert "the Dask cluster at dask://" in result.stderr and "internal error" not in \
+            result.stderr
+        assert project.runs() == ["run"]
+    finally:
+        for process in (scheduler, worker):
+            if process is not None:
+                _stop(process)
+
+
 def test_a_python_task_runs_on_a_worker(cluster: str, project: Project) -> None:
     """A `py` task's attempt is one more attempt the worker's runner takes: its function runs
     in a Python worker process started by the Dask worker, and its log comes back."""

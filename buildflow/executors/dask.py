@@ -106,6 +106,8 @@ class DaskExecutor:
         if self._client is not None:
             try:  # what a worker that died during the build left running (`remote.sweep`)
                 self._client.run(remote.sweep, on_error="ignore")
+            except Exception:  # noqa: BLE001 - the scheduler is gone, and the workers with
+                pass  # it out of reach: the build has said what failed, and its status stands
             finally:
                 self._client.close()
 
