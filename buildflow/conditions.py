@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
@@ -54,16 +55,29 @@ def this_platform() -> str:
     return sys.platform.rstrip("0123456789")
 
 
-def run_quietly(command: str, cwd: str, env: Mapping[str, str], shell: str) -> int:
-    """The exit status of `command` run by `shell`, its output discarded."""
+def run_quietly(command: str, cwd: str, env: Mapping[str, str], shell: str,
+                stop: threading.Event | None = None) -> int:
+    """The exit status of `command` run by `shell`, its output discarded. Once `stop` is set
+    (the build interrupted), its whole process group is killed instead of waited for."""
+    import signal
     import subprocess
 
     try:
-        return subprocess.run([shell, "-c", command], cwd=cwd, env=env, check=False,
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL).returncode
+        process = subprocess.Popen([shell, "-c", command], cwd=cwd, env=env,
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, start_new_session=True)
     except OSError:
         return 127
+    while True:
+        try:
+            return process.wait(None if stop is None else 0.05)
+        except subprocess.TimeoutExpired:
+            if stop is not None and stop.is_set():
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                return process.wait()
 
 
 class Gate:

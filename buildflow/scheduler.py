@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from enum import Enum
+from functools import partial
 from types import FrameType
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -30,7 +31,7 @@ from buildflow import depfile as depfiles
 from buildflow import events as ev
 from buildflow.attempts import Attempts, Execution, Wait
 from buildflow.cache import NO_CACHE, OutputCache, Restored
-from buildflow.conditions import Gate
+from buildflow.conditions import Gate, run_quietly
 from buildflow.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, BuildError, FlowfileError
 from buildflow.executors import Executor
 from buildflow.follow import OutputFollower
@@ -154,7 +155,11 @@ class Builder:
         self._names: dict[str, None] = {}  # the tasks of the plan, in build order
         self._result = BuildResult(EXIT_OK)
         self._old_logs = OldLogs(project.cache_dir, hasher.fs)
-        self._gate = Gate(project.root, hasher.fs)
+        # Set by the signal handler itself: a `when.cmd` probe may be what the main thread
+        # waits for when Ctrl-C comes, before it reads the handler's message.
+        self._stop_probes = threading.Event()
+        self._gate = Gate(project.root, hasher.fs,
+                          run=partial(run_quietly, stop=self._stop_probes))
         self._follower = OutputFollower(self._on_line) \
             if getattr(reporter, "follows_output", False) else None
 
@@ -192,6 +197,7 @@ class Builder:
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._signalled = signum
+        self._stop_probes.set()
         self.messages.put(_INTERRUPT)
 
     def _pass_on_a_late_signal(self) -> None:
@@ -225,6 +231,7 @@ class Builder:
         """Start nothing more, cut retries short, and stop every running process group."""
         self._stopping = True
         self._task_ready.notify_all()
+        self._stop_probes.set()
         if not self.interrupted.is_set():
             self.interrupted.set()
             self._stopper = threading.Thread(target=self.runner.stop_all, name="bflow-stop")
@@ -332,6 +339,9 @@ class Builder:
                     continue
                 task = expanded
             if task.when and (failing := self._gate.failing(task)):
+                if self._stop_probes.is_set():  # its `cmd` was stopped: no answer
+                    self._interrupt()
+                    break
                 self._skip(name, failing, result)  # its record stays; it counts as done
                 plan.finished(name, ok=True)
                 continue

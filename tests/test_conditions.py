@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
 import sys
 
 import pytest
@@ -12,7 +14,8 @@ import pytest
 from buildflow.cache import cacheable
 from buildflow.conditions import this_platform
 from buildflow.model import Task
-from conftest import OnTerminal, Project
+from conftest import OnTerminal, Project, bflow_env
+from test_runner import gone, wait_for
 
 LOG = "echo {task} >> runs.log"
 
@@ -240,3 +243,25 @@ def test_bad_conditions_are_load_errors(project: Project) -> None:
     assert "tasks.a.when.env: 'not a name' is not a variable name" in result.stderr
     assert "tasks.a.when.exists: must not be empty" in result.stderr
     assert "tasks.b.when: expected a table" in result.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_during_a_condition_command_stops_it_and_the_build(project: Project,
+                                                                   signum: int) -> None:
+    # bflow waited for the probe to end (a `sleep 30`) before it took the signal
+    project.flowfile("""
+        [tasks.a]
+        cmd = "echo a >> runs.log"
+        when = { cmd = "echo $$ > probe.pid; sleep 30" }
+        """)
+    process = subprocess.Popen([sys.executable, "-m", "buildflow", "--plain"],
+                               cwd=project.root, env=bflow_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    assert wait_for(lambda: (project.root / "probe.pid").exists()
+                    and (project.root / "probe.pid").read_text().strip())
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=10)
+    assert process.returncode == 130, out + err
+    assert "(interrupted)" in out and "when.cmd" not in out
+    assert wait_for(lambda: gone(int(project.read("probe.pid"))), 5)
+    assert project.runs() == []
