@@ -50,6 +50,7 @@ def expand(task: str, raw: Mapping[str, Any], check: Checker,
         imported = set(sys.modules)
         make: Callable[[dict[str, Any]], object] = entry.load()
         code.update(plugin_files(make, [sys.modules[m] for m in set(sys.modules) - imported]))
+        code.update(declaration_file(entry))
         table = make({key: value for key, value in raw.items() if key != "kind"})
     except KeyError as exc:
         key = exc.args[0] if exc.args else "?"
@@ -77,6 +78,17 @@ def expand(task: str, raw: Mapping[str, Any], check: Checker,
                                        "a kind; a kind expands to the standard keys")
         return None
     return table
+
+
+def declaration_file(entry: EntryPoint) -> list[str]:
+    """The `entry_points.txt` that declares `entry`, when its distribution is a directory
+    on disk: pointed at another callable, or gone with an uninstall that leaves the sources
+    (an editable install's), the project is no longer what the kind made of it."""
+    directory = getattr(getattr(entry, "dist", None), "_path", None)  # PathDistribution's
+    if directory is None:
+        return []
+    path = os.path.join(os.fspath(directory), "entry_points.txt")
+    return [os.path.realpath(path)] if os.path.isfile(path) else []
 
 
 def plugin_files(make: object, loaded: list[object]) -> list[str]:

@@ -116,6 +116,27 @@ def test_kind_errors_name_the_task_the_kind_and_the_key(project: Project, tmp_pa
            "the key 1, not a string naming a task key" in err
 
 
+def test_a_change_to_the_kind_s_declaration_is_a_change_to_the_project(
+        project: Project, tmp_path: Path) -> None:
+    # the entry point pointed at another callable, then the distribution's metadata removed
+    # with the sources left (an editable install uninstalled): both answered "up to date"
+    env = copying(project, tmp_path)
+    assert project.build(env=env) == ["copy"]
+    assert project.build(env=env) == []
+    module = tmp_path / "plugins" / "bflow_copy.py"
+    module.write_text(KINDS + "\ndef copy2(table):\n    table['cmd'] = 'echo v2 > {output} "
+                              "&& echo {task} >> runs.log'\n    return copy(table)\n")
+    assert project.build(env=env) == []  # the module changed, what `copy` makes did not
+    entries = tmp_path / "plugins" / "bflow_copy-1.0.dist-info" / "entry_points.txt"
+    entries.write_text(entries.read_text().replace("bflow_copy:copy\n", "bflow_copy:copy2\n"))
+    assert project.build(env=env) == ["copy"]
+    assert project.read("out/b.txt") == "v2\n"
+    entries.unlink()
+    result = project.bflow(env=env)
+    assert result.returncode == 2
+    assert "unknown kind 'copy'" in result.stderr
+
+
 def test_a_change_to_the_kind_s_code_is_a_change_to_the_project(project: Project,
                                                                   tmp_path: Path) -> None:
     # The caches vouch for a project by its Flowfile; a kind's code makes the project too.
