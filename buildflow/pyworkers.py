@@ -33,6 +33,8 @@ from buildflow.signals import SIGTERM, signal_name
 if TYPE_CHECKING:
     from typing import IO
 
+    from buildflow.runner import Groups
+
 # Where `buildflow` is imported from, put first on the worker's path for its own import only.
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _START = ("import sys; sys.path.insert(0, sys.argv[1]); from buildflow import pyworker; "
@@ -77,8 +79,11 @@ def _close(workers: list[Worker]) -> None:
 class PythonWorkers:
     """Runs `py` attempts on reused workers; thread-safe, as the scheduler's threads call it."""
 
-    def __init__(self, kill_grace: float) -> None:
+    def __init__(self, kill_grace: float, groups: Groups | None = None) -> None:
+        """`groups` is told each worker's process group while it runs a task, as a command's
+        is (on a Dask worker: so that a sweep finds one its dead worker left running)."""
         self.kill_grace = kill_grace
+        self.groups = groups
         self._lock = threading.Lock()
         self._idle: list[Worker] = []
         self._busy: set[Worker] = set()
@@ -95,7 +100,13 @@ class PythonWorkers:
                                  task.inputs, task.outputs, task.depfile, dict(task.vars)))
         log.flush()
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-        answer = worker.call(request, log.fileno(), timeout)
+        if self.groups is not None:
+            self.groups.add(worker.pid)
+        try:
+            answer = worker.call(request, log.fileno(), timeout)
+        finally:
+            if self.groups is not None:
+                self.groups.discard(worker.pid)
         if answer is None:
             self._drop(worker)
             terminate(worker, self.kill_grace)

@@ -129,7 +129,7 @@ class SubprocessRunner:
                 if self._python is None:
                     from buildflow.pyworkers import PythonWorkers
 
-                    self._python = PythonWorkers(self.kill_grace)
+                    self._python = PythonWorkers(self.kill_grace, self.groups)
             return self._python.run(task, root, env, log, deadline)
         cwd = os.path.join(root, task.cwd) if task.cwd else root
         strays = False

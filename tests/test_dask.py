@@ -328,3 +328,38 @@ def upper(ctx):
         workers = set(client.run(os.getpid).values())
     assert int(project.read("parent")) in workers  # a Dask worker started it, not bflow
     assert project.build() == []
+
+
+def test_a_python_worker_its_dead_dask_worker_left_running_is_killed(
+        cluster: str, project: Project) -> None:
+    # as a command's process group is: the function ran on after the build, and wrote its
+    # output over the rerun's
+    project.write("steps.py", """
+import os
+import signal
+import time
+
+
+def victim(ctx):
+    with open("runs.log", "a") as log:
+        log.write("run\\n")
+    if not os.path.exists("killed"):
+        open("killed", "w").close()
+        with open("orphan.pid", "w") as note:
+            note.write(str(os.getpid()))
+        os.kill(os.getppid(), signal.SIGKILL)  # the Dask worker running this attempt
+        time.sleep(60)
+        open(ctx.output, "w").write("the orphan's\\n")
+        return
+    open(ctx.output, "w").write("built\\n")
+""")
+    project.flowfile("""
+        [tasks.victim]
+        py = "steps:victim"
+        outputs = ["out.txt"]
+    """)
+    result = project.bflow("--executor", cluster, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert project.runs() == ["run", "run"]
+    assert gone_soon(int(project.read("orphan.pid")), timeout=5)
+    assert project.read("out.txt") == "built\n"
