@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
 from buildflow import external, foreach, globbing, placeholders, pytasks, rootcheck, scripts
@@ -576,8 +576,7 @@ def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None,
     later = {task.base for task in tasks.values() if task.known_after}
     return Project(root=r.root, flowfile=flowfile.path, settings=flowfile.settings,
                    vars=r.vars, tasks=tasks, graph=graph, warnings=tuple(r.warnings),
-                   globbed_dirs=frozenset(r.disk.dirs_read) | _module_dirs(
-                       r.root, (path for code in r.code.values() for path, _ in code.files)),
+                   globbed_dirs=frozenset(r.disk.dirs_read),
                    decls=tuple(tuple(decl) for decl in flowfile.tasks if decl.name in later),
                    # a linked cwd: where the link leads is read at every load
                    volatile=used_env or bool(flowfile.computed) or args is not None
@@ -586,17 +585,6 @@ def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None,
                    code=tuple(sorted({*(file for c in r.code.values() for file in c.files),
                                       *flowfile.code})),
                    sources=frozenset(r.sources), fs=fs)
-
-
-def _module_dirs(root: str, files: Iterable[str]) -> frozenset[str]:
-    """The directories the project's imported modules were found in, and the root (where a
-    top-level import looks), root-relative: the caches compare their listings, since a module
-    created there may be imported now (a `localcfg.py` a try-import did not find at load, an
-    `__init__.py` that makes a namespace package a package)."""
-    found = {os.path.relpath(os.path.dirname(path), root).replace(os.sep, "/") for path in files}
-    inside = {rel for rel in found if rel != os.pardir and not rel.startswith("../")}
-    return frozenset({"" if rel == "." else rel for rel in inside} | {""}) if found \
-        else frozenset()
 
 
 def _give_args(tasks: dict[str, Task], named: list[str], words: tuple[str, ...]) -> None:

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 from buildflow import sourceimport
 from buildflow.errors import Interrupted, did_you_mean
-from buildflow.scripts import is_project_file, local_modules
+from buildflow.scripts import ABSENT, is_project_file, local_modules
 
 # Functions a build script declared with `@project.task`, by reference: its module is the
 # running script (`__main__`), which importing by name would run a second time.
@@ -37,13 +37,14 @@ class Code(NamedTuple):
 
 
 @contextmanager
-def imported_from(root: str) -> Iterator[dict[str, object]]:
+def imported_from(root: str) -> Iterator[tuple[dict[str, object], set[str]]]:
     """The project root first on `sys.path`, as a worker has it, for the time of an import,
     which finds the project's modules afresh, as a worker does: those imported before (by a
     build script) are put aside for that time, and those the import adds are forgotten
     afterwards, so the next load (of this project after an edit, or of another project with
     a module of the same name) imports them afresh too. Yields the modules imported, by
-    name, filled in as the import ends. Only the project's own modules are put aside or
+    name, filled in as the import ends, and the project's files it looked for in vain
+    (`ProjectSources.absent`). Only the project's own modules are put aside or
     forgotten: an installed package, even in the project's `.venv` (numpy, whose C parts load
     once per process), stays, as do bflow's own and the running script."""
     prefix = os.path.join(os.path.realpath(root), "")
@@ -62,7 +63,7 @@ def imported_from(root: str) -> Iterator[dict[str, object]]:
     environ = dict(os.environ)
     try:
         with redirect_stdout(sys.stderr):
-            yield imported
+            yield imported, finder.absent
     finally:
         if os.environ != environ:
             os.environ.clear()
@@ -93,33 +94,36 @@ def _is_project_module(module: object, prefix: str) -> bool:
         is_project_file(prefix, os.path.realpath(path))
 
 
-def find(reference: str, root: str) -> tuple[Callable[..., object] | None, str, list[str]]:
+def find(reference: str, root: str
+         ) -> tuple[Callable[..., object] | None, str, list[str], set[str]]:
     """The function `reference` names, imported with `root` first on `sys.path`, the file of
-    the module that defines it, and the files of the project's modules imported with it; or
-    None and the problem that stops it: the module does not import, has no such name, or it
-    is no function. A function a build script defines itself is taken as it is, with every
-    module of the project the script imported, since a worker imports the script."""
+    the module that defines it, the files of the project's modules imported with it, and
+    those the import looked for in vain; or None and the problem that stops it: the module
+    does not import, has no such name, or it is no function. A function a build script
+    defines itself is taken as it is, with every module of the project the script imported,
+    since a worker imports the script."""
     module_name, _, name = reference.partition(":")
     declared = DECLARED.get(reference)
     if declared is not None and getattr(declared, "__module__", None) == "__main__":
         script = getattr(sys.modules["__main__"], "__file__", None) or ""
-        return declared, script, local_modules(root, sys.modules)
+        return declared, script, local_modules(root, sys.modules), set()
     try:
-        with imported_from(root) as imported:
+        with imported_from(root) as (imported, absent):
             function = getattr(importlib.import_module(module_name), name, None)
             if function is None:
                 names = [n for n in vars(sys.modules[module_name]) if not n.startswith("_")]
                 return None, f"module '{module_name}' has no function '{name}'" \
-                             f"{did_you_mean(name, names)}", []
+                             f"{did_you_mean(name, names)}", [], set()
             defining = sys.modules.get(getattr(function, "__module__", None) or module_name)
     except BaseException as exc:  # noqa: BLE001 - any failure of the user's module, even exit()
         if isinstance(exc, (KeyboardInterrupt, Interrupted)):
             raise
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        return None, f"cannot import '{module_name}': {last}", []
+        return None, f"cannot import '{module_name}': {last}", [], set()
     if not callable(function):
-        return None, f"'{reference}' is a {type(function).__name__}, not a function", []
-    return function, getattr(defining, "__file__", None) or "", local_modules(root, imported)
+        return None, f"'{reference}' is a {type(function).__name__}, not a function", [], set()
+    return function, getattr(defining, "__file__", None) or "", local_modules(root, imported), \
+        absent
 
 
 def code_of(reference: str, root: str) -> Code:
@@ -127,7 +131,7 @@ def code_of(reference: str, root: str) -> Code:
     modules imported with it, with their content hashes; a change to any re-runs the task.
     The digest is the module's own hash when it imports none, else one hash of them all by
     their paths from the root (the same in another checkout)."""
-    function, found, helpers = find(reference, root)
+    function, found, helpers, absent = find(reference, root)
     if function is None:
         return Code(problem=found)
     if not found or not os.path.isfile(found):
@@ -141,9 +145,11 @@ def code_of(reference: str, root: str) -> Code:
             files.append((path, hash_regular_file(path)[0]))
         except OSError as exc:
             return Code(problem=f"'{reference}': cannot read {path}: {exc.strerror}")
+    # Watched as the files are, as not there: one made later may change what is imported.
+    missing = tuple((path, ABSENT) for path in sorted(absent) if not os.path.lexists(path))
     if len(files) == 1:
-        return Code(tuple(files), files[0][1])
+        return Code((*files, *missing), files[0][1])
     real_root = os.path.realpath(root)
     combined = new_hash("\0".join(f"{os.path.relpath(path, real_root)}\0{digest}"
                                    for path, digest in files).encode())
-    return Code(tuple(files), combined.hexdigest())
+    return Code((*files, *missing), combined.hexdigest())

@@ -32,15 +32,20 @@ def flowfile_bytes(path: str) -> bytes:
         return handle.read()
 
 
+ABSENT = ""  # the "hash" in `code` of a file that must not be there (`sourceimport`)
+
+
 def code_holds(code: tuple[tuple[str, str], ...]) -> bool:
-    """Whether each file of `code` (path, content hash) still has that content. Hashed, not
-    statted: they are few and small, and a stat could miss an edit within its mtime's tick."""
+    """Whether each file of `code` (path, content hash) still has that content, and each
+    `ABSENT` one is still not there. Hashed, not statted: they are few and small, and a stat
+    could miss an edit within its mtime's tick."""
     if not code:
         return True
     from buildflow.contents import hash_regular_file
 
     try:
-        return all(hash_regular_file(path)[0] == digest for path, digest in code)
+        return all(not os.path.lexists(path) if digest == ABSENT
+                   else hash_regular_file(path)[0] == digest for path, digest in code)
     except OSError:
         return False
 

@@ -36,6 +36,11 @@ class ProjectSources:
     def __init__(self, root: str) -> None:
         self.root = os.path.realpath(root)
         self.prefix = os.path.join(self.root, "")
+        # The project's files that would have changed what an import found had they been
+        # there: `NAME.py` and `NAME/__init__.py` where a lookup found nothing (a try-import,
+        # an installed module a project file would shadow), `__init__.py` of a namespace
+        # package. The loader's caches watch them as they watch the modules found.
+        self.absent: set[str] = set()
 
     def find_spec(self, name: str, path: Sequence[str] | None,
                   target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
@@ -44,7 +49,17 @@ class ProjectSources:
         if not where:
             return None
         spec = importlib.machinery.PathFinder.find_spec(name, where, target)
-        if spec is None or not isinstance(spec.loader, importlib.machinery.SourceFileLoader) \
+        last = name.rpartition(".")[2]
+        if spec is None:
+            self.absent.update(os.path.join(entry, file) for entry in where
+                               for file in (f"{last}.py", os.path.join(last, "__init__.py")))
+            return None
+        if spec.origin is None or spec.loader is None:  # a namespace package
+            self.absent.update(os.path.join(entry, "__init__.py")
+                               for entry in spec.submodule_search_locations or ()
+                               if is_project_file(self.prefix, os.path.join(entry, "")))
+            return None
+        if not isinstance(spec.loader, importlib.machinery.SourceFileLoader) \
                 or not is_project_file(self.prefix, os.path.realpath(spec.origin or "")):
             return None
         spec.loader = _FromSource(name, spec.origin or "")
