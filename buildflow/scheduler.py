@@ -388,11 +388,13 @@ class Builder:
         tasks = self.tasks
         gone = [name for name, task in tasks.items()
                 if task.base == group.base and task.item is not None and name not in found]
+        dropped = 0  # from the plan, so from the count of tasks the build may run
         for name in gone:
             del tasks[name]
             if name in plan:
                 plan.drop(name)
                 del self._names[name]
+                dropped += 1
         # and those whose file went before this project was loaded: known by their records
         prefix = group.base + ":"
         gone += [name for name in (*self.state.tasks, *self.state.left) if name.startswith(prefix)
@@ -411,7 +413,7 @@ class Builder:
             self._add_to_plan(name, plan, result)
             for reader in readers:
                 plan.add_edge(name, reader)
-        self.reporter.handle(ev.PlanChanged(added=len(added), dropped=len(gone)))
+        self.reporter.handle(ev.PlanChanged(added=len(added), dropped=dropped))
 
     def _add_to_plan(self, name: str, plan: Plan, result: BuildResult) -> None:
         """Add a task found during the build to the plan, after what it needs that is not in

@@ -223,3 +223,34 @@ def test_a_project_loaded_before_its_producer_ran_keeps_what_the_build_found(
     assert len(project.runs()) == 6
     assert sorted(project.runs()[3:]) == ["each:site/b.html", "gen", "join"]
     assert project.read("out/a.txt") == "a\n"
+
+
+def test_the_counter_counts_only_instances_the_plan_held(project: Project) -> None:
+    # records of another Flowfile's instances of the same task were taken off the count too:
+    # `[2/1]`, `[3/1]`
+    over_site = """
+        [tasks.site]
+        cmd = "mkdir -p site && cp src/*.txt site/"
+        inputs = ["src/*.txt"]
+        outputs = ["site/"]
+        [tasks.each]
+        foreach = "site/*.txt"
+        cmd = "cp {item} {output}"
+        outputs = ["out/{stem}.o"]
+        """
+    project.write("src/a.txt", "a\n")
+    project.write("src/b.txt", "b\n")
+    project.flowfile(over_site)
+    assert project.bflow().returncode == 0
+    project.flowfile("""
+        [tasks.each]
+        foreach = "src/*.txt"
+        cmd = "cp {item} {output}"
+        outputs = ["out/{stem}.o"]
+        """)
+    assert project.bflow().returncode == 0
+    project.flowfile(over_site)
+    result = project.bflow("--plain")
+    assert result.returncode == 0
+    assert [line.split("[")[1].split("]")[0] for line in result.stdout.splitlines()
+            if line.startswith("ok ")] == ["1/1", "2/3", "3/3"]
