@@ -48,6 +48,11 @@ class Hasher:
         # (mtime_ns, path) of files hashed within the racy window of their mtime, in the
         # order hashed, which is nearly the order of their mtimes
         self._racy: deque[tuple[int, str]] = deque()
+        # path -> when it was first hashed with the stat and content it has now, for a file
+        # hashed again since (a racy one, read again by another task's decision): the entry
+        # keeps the later time, which decides whether its stat can be trusted yet, and
+        # `hashed_before` this one, which says since when its content has been known
+        self._known_since: dict[str, int] = {}
 
     def file_hash(self, path: str) -> str:
         """The content hash of a file, or of a directory's whole tree; MISSING if absent."""
@@ -61,7 +66,7 @@ class Hasher:
         otherwise. An entry too recent to trust is hashed again on the next build, so a change
         it missed is still found then."""
         known = self.cache.get(path)
-        if known is None or known[4] >= before_ns:
+        if known is None or self._known_since.get(path, known[4]) >= before_ns:
             return None
         st = self.fs.stat(path)
         if st is None or (st.size, st.mtime_ns, st.inode) != (known[0], known[1], known[2]):
@@ -120,6 +125,12 @@ class Hasher:
                              f"make it readable (or remove it from the task's inputs or outputs)") from None
         if known is not None and digest == known[3]:
             digest = known[3]  # one string for equal digests: the state stores it once
+            if (st.size, st.mtime_ns, st.inode) == (known[0], known[1], known[2]):
+                self._known_since.setdefault(path, known[4])
+            else:
+                self._known_since.pop(path, None)
+        elif known is not None:
+            self._known_since.pop(path, None)
         entry = StatEntry(st.size, st.mtime_ns, st.inode, digest, hashed_at)
         self.cache[path] = entry
         self.changed[path] = entry

@@ -62,6 +62,25 @@ def test_racy_file_is_hashed_again_even_with_an_unchanged_stat() -> None:
     assert len(fs.reads) == reads
 
 
+def test_a_racy_file_hashed_again_unchanged_is_still_known_from_the_first_time() -> None:
+    # another task's decision read a fresh output again while its reader ran: the depfile of
+    # that reader then took it for changed during its run, and the next build ran it again
+    fs = MemoryFileSystem()
+    fs.write("out/a.txt", "a", mtime_ns=fs.clock_ns)
+    hasher = Hasher(fs, {})
+    digest = hasher.file_hash("out/a.txt")  # racy: hashed in its write's tick
+    started = fs.clock_ns + 1  # a task that reads it starts
+    fs.tick(0.001)
+    hasher.forget_seen()
+    assert hasher.file_hash("out/a.txt") == digest  # read again, the same
+    assert hasher.cache["out/a.txt"][4] > started
+    assert hasher.hashed_before("out/a.txt", started) == digest
+    fs.write("out/a.txt", "b", mtime_ns=fs.clock_ns)  # once it does change
+    hasher.forget_seen()
+    hasher.file_hash("out/a.txt")
+    assert hasher.hashed_before("out/a.txt", started) is None
+
+
 def test_a_file_hashed_a_fine_tick_after_its_write_is_trusted() -> None:
     """Sub-second mtimes come from a filesystem ticking in ms: 0.1 s later the stat is safe."""
     fs = MemoryFileSystem()
