@@ -48,7 +48,9 @@ def imported_from(root: str) -> Iterator[tuple[dict[str, object], set[str]]]:
     forgotten: an installed package, even in the project's `.venv` (numpy, whose C parts load
     once per process), stays, as do bflow's own and the running script."""
     prefix = os.path.join(os.path.realpath(root), "")
-    aside = {name: module for name, module in sys.modules.items()
+    # a copy taken at once: a worker thread may import meanwhile (a build starting Python
+    # workers while it expands a task that waited for a directory output)
+    aside = {name: module for name, module in list(sys.modules.items())
              if name != "__main__" and name.partition(".")[0] != "buildflow"
              and _is_project_module(module, prefix)}
     for name in aside:

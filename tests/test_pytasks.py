@@ -10,9 +10,11 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
+from buildflow import pytasks
 from conftest import Project, bflow_env, settle
 
 TOOLS = '''
@@ -415,3 +417,26 @@ def test_py_beside_cmd_or_not_a_reference_is_a_load_error(project: Project) -> N
     assert "Flowfile: tasks.both.py: a task has either py or cmd" in result.stderr
     assert "Flowfile: tasks.badform.py: expected \"module:function\"" in result.stderr
     assert "Flowfile: tasks.attached.interactive: a py task runs in a worker" in result.stderr
+
+
+class ImportsAsItIsAsked(types.ModuleType):
+    """A module whose `__file__`, when asked, adds another to `sys.modules`: as a thread that
+    imports while the load looks through them (a build starting Python workers while it
+    expands a task that waited for a directory output)."""
+
+    @property
+    def __file__(self) -> None:  # type: ignore[override]
+        sys.modules[f"_bflow_busy_{len(sys.modules)}"] = types.ModuleType("other")
+        return None
+
+
+def test_the_load_s_import_of_a_reference_beside_a_thread_that_imports(tmp_path: Path) -> None:
+    # "dictionary changed size during iteration", reported as the user's module failing
+    (tmp_path / "m.py").write_text("def f(ctx):\n    pass\n")
+    sys.modules["_bflow_busy"] = ImportsAsItIsAsked("_bflow_busy")
+    try:
+        function, problem, _, _ = pytasks.find("m:f", str(tmp_path))
+        assert callable(function), problem
+    finally:
+        for name in [name for name in sys.modules if name.startswith("_bflow_busy")]:
+            del sys.modules[name]
