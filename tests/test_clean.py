@@ -146,3 +146,26 @@ def test_clean_removes_the_temp_files_a_killed_build_left_beside_an_output(
     assert result.returncode == 0
     assert not left.exists() and not (project.root / "out" / "big.bin").exists()
     assert mine.exists() and user.exists()
+
+
+def test_clean_removes_what_a_task_no_longer_declares(project: Project) -> None:
+    # clean forgot the record that named out/one.txt, so no build ever removed it, and
+    # out/*.txt read it on
+    project.write("a.txt", "a\n")
+    project.flowfile("""
+        [tasks.t]
+        cmd = "cp {input} {output}"
+        inputs = ["a.txt"]
+        outputs = ["out/one.txt"]
+        [tasks.join]
+        cmd = "cat {inputs} > {output}"
+        inputs = ["out/*.txt"]
+        outputs = ["all.txt"]
+        """)
+    assert project.bflow().returncode == 0
+    project.flowfile(project.read("Flowfile").replace("out/one.txt", "out/two.txt"))
+    assert project.bflow("clean").returncode == 0
+    assert not (project.root / "out" / "one.txt").exists()
+    assert project.bflow().returncode == 0
+    assert sorted(p.name for p in (project.root / "out").iterdir()) == ["two.txt"]
+    assert project.read("all.txt") == "a\n"

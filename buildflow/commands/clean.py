@@ -63,13 +63,15 @@ def run(project: Project, *, targets: list[str]) -> int:
                           "not needed", file=sys.stderr)
                     continue
                 removed, status = _removed(project, name, path, removed, status)
-        # Instances known only by their records: a foreach over files a build writes, which
-        # are not there now. What they wrote goes as their own outputs do, unless edited since.
+        # What the records hold that the tasks no longer declare (an output renamed since,
+        # a dropped depfile), and instances known only by their records (a foreach over
+        # files a build writes, which are not there now): it goes as their outputs do, unless
+        # edited since; the next build would remove it, but not once the records are gone.
         bases = {project.tasks[name].base for name in names}
         recorded = [name for name in (*state.tasks, *state.left)
                     if name not in project.tasks and name.partition(":")[0] in bases]
         removable, modified = recorded_outputs(project, state, engine.hasher_for(project, state),
-                                               recorded)
+                                               [*names, *recorded])
         for name, path in removable:
             removed, status = _removed(project, name, path, removed, status)
         for name, path in modified:
