@@ -704,7 +704,10 @@ class Builder:
 
 
 def _summary(result: BuildResult, tasks: dict[str, Task]) -> ev.BuildFinished:
-    counted = [r for n, r in result.tasks.items() if not tasks[n].is_group]
+    """The counts of the build's last line: of the tasks that run commands, and of the groups
+    that failed (a foreach whose instances could not be found), as reported."""
+    counted = [r for n, r in result.tasks.items()
+               if not tasks[n].is_group or r.outcome is Outcome.FAILED]
     return ev.BuildFinished(
         ran=sum(r.outcome is Outcome.RAN for r in counted),
         up_to_date=sum(r.outcome is Outcome.UP_TO_DATE for r in counted),

@@ -254,3 +254,20 @@ def test_the_counter_counts_only_instances_the_plan_held(project: Project) -> No
     assert result.returncode == 0
     assert [line.split("[")[1].split("]")[0] for line in result.stdout.splitlines()
             if line.startswith("ok ")] == ["1/1", "2/3", "3/3"]
+
+
+def test_a_foreach_whose_instances_cannot_be_found_counts_as_failed(project: Project) -> None:
+    # reported FAILED, with exit status 1, but counted as "0 failed"
+    project.flowfile("""
+        [tasks.gen]
+        cmd = "rm -rf gen && mkdir -p gen/x && echo 1 > gen/aa.txt && echo 2 > gen/x/aa.txt"
+        outputs = ["gen/"]
+        [tasks.each]
+        cmd = "cp {input} {output}"
+        foreach = "gen/**/*.txt"
+        outputs = ["out/{stem}.up"]
+        """)
+    result = project.bflow("--json")
+    assert result.returncode == 1
+    finished = json.loads(result.stdout.splitlines()[-1])
+    assert (finished["event"], finished["ran"], finished["failed"]) == ("build_finished", 1, 1)
