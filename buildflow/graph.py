@@ -174,6 +174,8 @@ class Graph:
                 selected.update(dict.fromkeys(bases[target]))
             elif target in self.tasks:
                 selected[target] = None
+            elif self._expanding(target):  # an instance not found yet: all that will be
+                selected[target.partition(":")[0]] = None
             elif target not in self.empty:
                 producer = self._producer_for_target(target, root, cwd)
                 if producer is None:
@@ -186,6 +188,13 @@ class Graph:
                     )
                 selected[producer] = None
         return list(selected)
+
+    def _expanding(self, target: str) -> bool:
+        """Whether `target` is `TASK:ITEM` of a foreach over files a build writes, whose
+        instances are found once they are written (`Task.expands`)."""
+        base, colon, _ = target.partition(":")
+        group = self.tasks.get(base) if colon else None
+        return group is not None and group.expands
 
     def _producer_for_target(self, target: str, root: str, cwd: str | None) -> str | None:
         candidates = [posixpath.normpath(target)]

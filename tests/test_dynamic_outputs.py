@@ -271,3 +271,26 @@ def test_a_foreach_whose_instances_cannot_be_found_counts_as_failed(project: Pro
     assert result.returncode == 1
     finished = json.loads(result.stdout.splitlines()[-1])
     assert (finished["event"], finished["ran"], finished["failed"]) == ("build_finished", 1, 1)
+
+
+def test_an_instance_not_found_yet_may_be_named_on_the_command_line_or_as_a_default(
+        project: Project) -> None:
+    # "unknown target" until the file existed: a fresh clone could not even run `bflow gen`
+    project.write("list.txt", "aa bb\n")
+    project.flowfile("""
+        [settings]
+        default = ["each:gen/aa.txt"]
+        [tasks.gen]
+        cmd = "rm -rf gen && mkdir gen && for n in $(cat list.txt); do echo $n > gen/$n.txt; done"
+        inputs = ["list.txt"]
+        outputs = ["gen/"]
+        [tasks.each]
+        cmd = "tr a-z A-Z < {input} > {output} && echo {task} >> runs.log"
+        foreach = "gen/*.txt"
+        outputs = ["out/{stem}.up"]
+        """)
+    assert project.bflow("validate").returncode == 0
+    assert sorted(project.build()) == ["each:gen/aa.txt", "each:gen/bb.txt"]
+    assert project.read("out/aa.up") == "AA\n"
+    assert project.bflow("clean").returncode == 0
+    assert sorted(project.build("each:gen/bb.txt")) == ["each:gen/aa.txt", "each:gen/bb.txt"]
