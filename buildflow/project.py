@@ -65,6 +65,10 @@ class _Resolver:
         self.templates: dict[str, list[str]] = {}
         self.code: dict[str, pytasks.Code] = {}  # py reference -> its module files and hashes
         self.sources: set[str] = set()  # inputs named as they are that no task writes
+        # Instances whose output another instance declares too, with the problem, decided
+        # once every directory output is known (`settle_duplicates`): (instance, item, where,
+        # problem)
+        self.duplicates: list[tuple[str, str, str, str]] = []
 
     def raise_problems(self) -> None:
         if self.problems:
@@ -156,9 +160,13 @@ class _Resolver:
                 self.problem(where, f"output '{expanded}' goes through a symlink that leaves the "
                                     f"project root (to {escape}); write outputs inside it")
             elif path in self.declared:
-                self.problem(where, f"output '{path}' of task '{name}' is also declared by task "
-                                    f"'{self.declared[path]}' ({self.where[path]}); each file "
-                                    "has one producer")
+                problem = (f"output '{path}' of task '{name}' is also declared by task "
+                           f"'{self.declared[path]}' ({self.where[path]}); each file has one "
+                           "producer")
+                if "item" in values:  # an instance: its item may be a file a build replaces
+                    self.duplicates.append((name, values["item"], where, problem))
+                else:
+                    self.problem(where, problem)
             else:
                 if expanded.endswith("/"):
                     dirs.append(path)
@@ -205,6 +213,23 @@ class _Resolver:
             if owner is not None and owner != name:
                 self.problem(self.where[path], f"output '{path}' of task '{name}' is inside a "
                                                f"directory output of task '{owner}'")
+
+    def settle_duplicates(self, staged: dict[str, list[_Staged]], *,
+                          before_build: bool = True) -> None:
+        """Report the instances that declare another's output, but, `before_build`, those
+        whose item is a file in a directory output: what a listing from before the build
+        shows there may be gone once its producer runs, so such an instance is left out of
+        the load, and the build decides on the instances the producer's run leaves (and
+        reports a duplicate among those)."""
+        dropped = set()
+        for name, item, where, problem in self.duplicates:
+            if not before_build or self.dir_producer(item) is None:
+                self.problem(where, problem)
+            else:
+                dropped.add(name)
+        if dropped:
+            for decl, entries in staged.items():
+                staged[decl] = [entry for entry in entries if entry.name not in dropped]
 
     def dir_producer(self, path: str) -> str | None:
         """The instance whose directory output is `path` or holds it."""
@@ -455,6 +480,7 @@ class Expander:
         r = self._resolver(tasks, leaving={task.name})
         item = None if task.item is None else foreach.item_of(decl, r.vars, task.item)
         found = r.task(r.stage(decl, item), _instances(tasks))
+        r.settle_duplicates({}, before_build=False)
         r.raise_problems()
         return found
 
@@ -468,6 +494,7 @@ class Expander:
                     if task.base == decl.name and task.depfile]
         staged = [r.stage(decl, item)
                   for item in foreach.match_items(decl, r.vars, r.disk, owners, depfiles)]
+        r.settle_duplicates({decl.name: staged}, before_build=False)
         r.check_dir_overlaps()
         instances = _instances(tasks)
         instances[decl.name] = [decl.name, *(entry.name for entry in staged)]
@@ -543,6 +570,7 @@ def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None,
         r.check_placeholders(decl)
         entries: list[foreach.Item | None] = list(items[decl.name]) if decl.foreach else [None]
         staged[decl.name] = [r.stage(decl, item) for item in entries]
+    r.settle_duplicates(staged)
     r.check_dir_overlaps()
     dynamic = r.find_dynamic(flowfile.tasks)
     instances = {name: [entry.name for entry in entries] for name, entries in staged.items()}

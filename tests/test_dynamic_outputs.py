@@ -294,3 +294,28 @@ def test_an_instance_not_found_yet_may_be_named_on_the_command_line_or_as_a_defa
     assert project.read("out/aa.up") == "AA\n"
     assert project.bflow("clean").returncode == 0
     assert sorted(project.build("each:gen/bb.txt")) == ["each:gen/aa.txt", "each:gen/bb.txt"]
+
+
+def test_a_duplicate_among_files_a_producer_will_replace_does_not_stop_the_load(
+        project: Project) -> None:
+    # the listing from before the build had two instances declaring out/aa.up: every command
+    # stopped at load (exit 2), even `bflow gen`, whose run would have fixed it
+    flowfile = """
+        [tasks.gen]
+        cmd = "rm -rf gen && mkdir -p gen/x && echo 1 > gen/aa.txt && echo 2 > gen/x/aa.txt"
+        outputs = ["gen/"]
+        [tasks.each]
+        cmd = "cp {input} {output} && echo {task} >> runs.log"
+        foreach = "gen/**/*.txt"
+        outputs = ["out/{stem}.up"]
+        """
+    project.flowfile(flowfile)
+    result = project.bflow()
+    assert result.returncode == 1
+    assert "output 'out/aa.up' of task 'each:gen/x/aa.txt' is also declared by task " \
+           "'each:gen/aa.txt'" in result.stdout
+    project.flowfile(flowfile.replace("mkdir -p gen/x && echo 1 > gen/aa.txt && echo 2 > "
+                                      "gen/x/aa.txt", "mkdir gen && echo 1 > gen/aa.txt"))
+    assert project.build() == ["each:gen/aa.txt"]
+    assert project.read("out/aa.up") == "1\n"
+    assert project.build() == []
