@@ -46,7 +46,8 @@ def as_built(project: Project) -> tuple[Project, State]:
     state = open_state(project)
     hidden: set[str] = set()
     while True:
-        removable, _ = dead_outputs(project, state, hasher_for(project, state))
+        removable, _ = dead_outputs(project, state, hasher_for(project, state),
+                                    found_later=True)
         gone = {path for _, path in removable} - hidden
         if not gone:
             return project, state

@@ -16,15 +16,20 @@ from buildflow.staleness import depfile_of
 from buildflow.state import NOTHING_LEFT, State
 
 
-def dead_outputs(project: Project, state: State,
-                 hasher: Hasher) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+def dead_outputs(project: Project, state: State, hasher: Hasher, *,
+                 found_later: bool = False
+                 ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """Recorded outputs that no current task declares and that are still on disk, as (task,
     path): those still byte-identical to what bflow recorded, which a build removes, and those
     modified since, which it leaves. The records of instances of a foreach whose instances
-    the build finds again (`Task.expands`) are left to it: a project loaded before their
-    files were written (as `bflow watch` keeps it) does not know them yet."""
+    the build finds again (`Task.expands`) are left to it, which removes what those it no
+    longer finds wrote once it has found them: a project loaded before their files were
+    written (as `bflow watch` keeps it) does not know them yet. `found_later` counts them in,
+    for a project just loaded, which knows every one there is (`status`, `-n`: what the
+    build will have removed by the time it decides the tasks after them)."""
     return _dead(project, state, hasher,
-                 _Kept(project.graph.producer, project.sources, project.tasks.values()))
+                 _Kept(project.graph.producer, project.sources, project.tasks.values()),
+                 found_later=found_later)
 
 
 def recorded_outputs(project: Project, state: State, hasher: Hasher,
@@ -36,11 +41,13 @@ def recorded_outputs(project: Project, state: State, hasher: Hasher,
                                                 project.tasks.values()), hasher)
 
 
-def _dead(project: Project, state: State, hasher: Hasher,
-          kept: _Kept) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+def _dead(project: Project, state: State, hasher: Hasher, kept: _Kept, *,
+          found_later: bool = False) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     tasks = project.tasks
-    return _outputs_on_disk(state, (name for name in (*state.tasks, *state.left) if not getattr(
-        tasks.get(name.partition(":")[0]), "expands", False)), kept, hasher)
+    return _outputs_on_disk(state, (name for name in (*state.tasks, *state.left)
+                                    if found_later or not getattr(
+                                        tasks.get(name.partition(":")[0]), "expands", False)),
+                            kept, hasher)
 
 
 class _Kept:

@@ -319,3 +319,32 @@ def test_a_duplicate_among_files_a_producer_will_replace_does_not_stop_the_load(
     assert project.build() == ["each:gen/aa.txt"]
     assert project.read("out/aa.up") == "1\n"
     assert project.build() == []
+
+
+def test_dry_run_and_status_take_the_outputs_of_instances_found_no_more_as_gone(
+        project: Project) -> None:
+    # the build removes them once it finds the foreach's instances again, before it decides
+    # a foreach over them; -n and status --check named that foreach's instances all the same
+    project.write("list.txt", "aa bb\n")
+    flowfile = """
+        [tasks.gen]
+        cmd = "rm -rf gen && mkdir -p gen/x && for n in $(cat list.txt); do echo $n > gen/x/$n.txt; done"
+        inputs = ["list.txt"]
+        outputs = ["gen/"]
+        [tasks.five]
+        cmd = "cp {input} {output}"
+        foreach = "gen/**/*.txt"
+        outputs = ["out5/{relstem}.o"]
+        """
+    project.flowfile(flowfile)
+    assert project.bflow().returncode == 0
+    project.flowfile(flowfile.replace("gen/**/*.txt", "gen/*.txt") + """
+        [tasks.six]
+        cmd = "cp {input} {output} && echo {task} >> runs.log"
+        foreach = "out5/**/*.o"
+        outputs = ["out6/{relstem}.o"]
+        """)
+    assert "would run" not in project.bflow("-n").stdout
+    assert project.bflow("status", "--check").returncode == 0
+    assert project.build() == []
+    assert not (project.root / "out5" / "x" / "aa.o").exists()
