@@ -84,6 +84,9 @@ class Task(NamedTuple):
     py_code: str = ""  # the content hash of that function's module file, taken at load
     vars: tuple[tuple[str, str], ...] = ()  # a py task's: all the vars, its `ctx.vars`
     when: tuple[tuple[str, tuple[str, ...]], ...] = ()  # conditions to run at all
+    # `inputs` declared, though none may match now (a lint task's `src/**/*.py` in a project
+    # with no such file yet): it runs when that set changes, not on every build
+    declares_inputs: bool = False
 
     @property
     def is_group(self) -> bool:

@@ -411,6 +411,7 @@ class _Resolver:
             cache=decl.cache,
             py=decl.py or "", py_code=self.py_code(decl),
             vars=tuple(self.vars.items()) if decl.py else (), when=decl.when,
+            declares_inputs=bool(decl.inputs),
         )
 
     def group_of_instances(self, decl: TaskDecl, after: list[str],

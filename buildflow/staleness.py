@@ -140,7 +140,7 @@ def decide(task: Task, record: TaskRecord | None, file_hash: Callable[[str], str
         reasons.append(Reason(ReasonKind.FORCED))
     if task.always:
         reasons.append(Reason(ReasonKind.ALWAYS))
-    if not task.inputs and not task.outputs:
+    if not task.inputs and not task.outputs and not task.declares_inputs:
         reasons.append(Reason(ReasonKind.NO_FILES))
     if record is None:
         reasons.append(Reason(ReasonKind.NEVER_RUN))

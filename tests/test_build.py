@@ -251,3 +251,21 @@ def test_output_path_target_and_unknown_target(project: Project) -> None:
     assert project.runs() == ["gen"]
     result = project.bflow("build", "uper")
     assert result.returncode == 2 and "did you mean 'upper'" in result.stderr
+
+
+def test_a_check_whose_glob_matches_no_file_yet_runs_once(project: Project) -> None:
+    # it has inputs, none of them there yet: it ran on every build, as a task with neither
+    project.flowfile("""
+        [tasks.lint]
+        cmd = "cat {inputs} > /dev/null; echo lint >> runs.log"
+        inputs = ["src/*.txt"]
+        """)
+    (project.root / "src").mkdir()
+    assert project.build() == ["lint"]
+    assert project.build() == []
+    assert project.bflow("status", "--check").returncode == 0
+    project.write("src/a.txt", "a\n")
+    assert project.build() == ["lint"]
+    (project.root / "src" / "a.txt").unlink()
+    assert project.build() == ["lint"]
+    assert project.build() == []

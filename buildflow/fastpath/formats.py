@@ -5,10 +5,10 @@ from __future__ import annotations
 
 # The proof a build that ended up to date leaves (`proof`): one per kind of build, `uptodate`
 # for a plain `bflow`, `uptodate-<tag>` for others, each with a `.project` part beside it.
-PROOF_FORMAT = 18
+PROOF_FORMAT = 19
 PROOF_FILE = "uptodate"
 PROOF_PROJECT_PART = ".project"
 
 # The loaded project, so that a build skips parsing the Flowfile (`projectcache`).
-PROJECT_CACHE_FORMAT = 10
+PROJECT_CACHE_FORMAT = 11
 PROJECT_CACHE_FILE = "flowcache"
