@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import suppress
@@ -363,3 +365,49 @@ def victim(ctx):
     assert project.runs() == ["run", "run"]
     assert gone_soon(int(project.read("orphan.pid")), timeout=5)
     assert project.read("out.txt") == "built\n"
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port where something accepts connections and never answers: a server of another
+    kind, or a stopped scheduler."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        with suppress(OSError):
+            while True:
+                held.append(server.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        server.close()
+        for connection in held:
+            connection.close()
+
+
+@pytest.mark.parametrize("interrupted", [False, True])
+def test_a_scheduler_that_never_answers_stops_the_build_in_time(project: Project, silent_port: int,
+                                                               interrupted: bool) -> None:
+    # Dask's handshake waited for as long as the peer kept the connection open, and held a
+    # lock Ctrl-C needs: 26 s against such a listener, more against a stopped scheduler
+    project.flowfile('[tasks.a]\ncmd = "echo a >> runs.log"\n')
+    process = subprocess.Popen(
+        [sys.executable, "-m", "buildflow", "--plain", "--executor",
+         f"dask://127.0.0.1:{silent_port}"], cwd=project.root, env=bflow_env(),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if interrupted:
+        time.sleep(1)
+        process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    if interrupted:
+        assert process.returncode == 130, out + err
+    else:
+        assert process.returncode == 1, out + err
+        assert f"no answer from tcp://127.0.0.1:{silent_port} in 10 s: is a Dask scheduler " \
+               "listening there?" in err
+    assert project.runs() == []

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -42,6 +43,7 @@ class DaskExecutor:
         self.address = f"{'tls' if scheme == 'dask+tls' else 'tcp'}://{address}"
         self.local = local
         self._lock = threading.Lock()
+        self._connecting = threading.Lock()  # not `_lock`: `stop_all` must not wait for it
         self._client: Any = None
         self._futures: dict[str, Any] = {}  # attempt id -> its future, while it runs
         self._stopping = False
@@ -50,6 +52,8 @@ class DaskExecutor:
         if task.interactive:
             return self.local.run(task, root, env, log)
         client = self._connect()
+        if client is None:  # stopped while connecting
+            return RunResult(None, signal=SIGTERM)
         attempt = f"bflow-{task.name}-{uuid.uuid4().hex}"
         with self._lock:
             if self._stopping:
@@ -112,23 +116,52 @@ class DaskExecutor:
                 self._client.close()
 
     def _connect(self) -> Any:
-        with self._lock:
-            if self._client is None:
+        """The client, connected on first use; None once the build is stopping. The
+        connection is made on a thread of its own and waited for at most CONNECT_SECONDS,
+        as Dask's own timeout does not bound its handshake: a port where something else
+        listens, or a stopped scheduler, would hold the build (and Ctrl-C) for as long as
+        that peer keeps the connection open."""
+        with self._connecting:
+            if self._client is None and not self._stopping:
                 try:
                     import distributed
                 except ImportError:
                     raise BuildError(f"--executor {self.url} needs Dask's distributed "
                                      f"package: {_INSTALL}") from None
-                client: Any = distributed.Client  # untyped
                 try:
                     _listening(self.address)
-                    self._client = client(self.address, timeout=CONNECT_SECONDS,
-                                          set_as_default=False)
-                except (OSError, TimeoutError) as exc:
-                    raise BuildError(f"--executor {self.url}: cannot reach the Dask scheduler "
-                                     f"({exc}); start one with `dask scheduler` and workers "
-                                     "with `dask worker ADDRESS`") from None
+                except OSError as exc:
+                    raise self._unreachable(exc) from None
+                made: dict[str, Any] = {}
+                client: Any = distributed.Client  # untyped
+
+                def connect() -> None:
+                    try:
+                        made["client"] = client(self.address, timeout=CONNECT_SECONDS,
+                                                set_as_default=False)
+                    except BaseException as exc:  # noqa: BLE001 - handed to the waiter
+                        made["error"] = exc
+
+                connecting = threading.Thread(target=connect, name="bflow-dask-connect",
+                                              daemon=True)
+                connecting.start()
+                deadline = time.monotonic() + CONNECT_SECONDS
+                while connecting.is_alive() and not self._stopping \
+                        and time.monotonic() < deadline:
+                    connecting.join(0.05)
+                if "client" in made:
+                    self._client = made["client"]
+                elif not self._stopping:
+                    error = made.get("error") or TimeoutError(
+                        f"no answer from {self.address} in {CONNECT_SECONDS} s: is a Dask "
+                        "scheduler listening there?")
+                    raise self._unreachable(error)
             return self._client
+
+    def _unreachable(self, error: BaseException) -> BuildError:
+        return BuildError(f"--executor {self.url}: cannot reach the Dask scheduler ({error}); "
+                          "start one with `dask scheduler` and workers with `dask worker "
+                          "ADDRESS`")
 
 
 def _listening(address: str) -> None:
