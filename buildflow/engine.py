@@ -4,7 +4,7 @@ Python API both come through here."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from buildflow import events as ev
 from buildflow.cache import open_cache
@@ -55,13 +55,19 @@ def as_built(project: Project) -> tuple[Project, State]:
         project = reload(project, hidden=frozenset(hidden))
 
 
-def skipped_by_when(project: Project, decisions: Mapping[str, Decision],
-                    gate: Gate) -> dict[str, str]:
-    """The tasks of `decisions` a build would skip by their `when`, with why, as the disk and
-    the environment stand now; not those whose condition waits for a task to run ("after")."""
+def decided(project: Project, state: State, names: Iterable[str], *, force: bool = False,
+            explain: bool = False) -> tuple[dict[str, Decision], dict[str, str]]:
+    """What `status`, `explain`, `-n` and `graph` say of `names`: each decided as the build
+    will (`survey`, its `when` asked as the build asks it), and the tasks a build would skip
+    by their `when`, with why, as the disk and the environment stand now (not those whose
+    condition waits for a task to run: "after" it)."""
+    gate = Gate(project.root, project.disk())
+    decisions = survey(project, names, state.tasks, hasher_for(project, state).file_hash,
+                       force=force, explain=explain, skipped=gate.failing)
     tasks = project.tasks
-    return {name: failing for name, decision in decisions.items()
-            if tasks[name].when and not decision.after and (failing := gate.failing(tasks[name]))}
+    skips = {name: failing for name, decision in decisions.items()
+             if tasks[name].when and not decision.after and (failing := gate.failing(tasks[name]))}
+    return decisions, skips
 
 
 def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = None,
@@ -114,10 +120,7 @@ def _dry_run(project: Project, targets: list[str], cwd: str | None, options: Bui
     """Say what would run and why; run and write nothing."""
     project, state = as_built(project)
     names = selected(project, targets, cwd)
-    gate = Gate(project.root, project.disk())
-    decisions = survey(project, names, state.tasks, hasher_for(project, state).file_hash,
-                       force=options.force, skipped=gate.failing)
-    skips = skipped_by_when(project, decisions, gate)
+    decisions, skips = decided(project, state, names, force=options.force)
     result = BuildResult(EXIT_OK)
     reporter.handle(ev.BuildStarted(total=len(decisions), jobs=options.jobs))
     for name, decision in decisions.items():

@@ -101,8 +101,8 @@ def find_items(decls: Sequence[TaskDecl], variables: Mapping[str, str],
                 for path in output_paths(decl, instance_values(variables, decl, item)):
                     declared.setdefault(path, decl.name)
         again = {decl.name: match_items(decl, variables, disk, declared,
-                                        [depfile_path(decl, variables, item) or ""
-                                         for item in found[decl.name]])
+                                        [depfile for item in found[decl.name]
+                                         if (depfile := depfile_path(decl, variables, item))])
                  for decl in looping}
         if again == found or at_once:
             return again

@@ -121,15 +121,14 @@ class Hasher:
         except IsADirectoryError:
             return self._tree_hash(path)
         except OSError as exc:
-            raise BuildError(f"{path}: cannot read the file to hash it: {exc.strerror}; "
-                             f"make it readable (or remove it from the task's inputs or outputs)") from None
+            raise BuildError(f"{path}: cannot read the file to hash it: {exc.strerror}; make "
+                             "it readable (or remove it from the task's inputs or outputs)"
+                             ) from None
         if known is not None and digest == known[3]:
             digest = known[3]  # one string for equal digests: the state stores it once
-            if (st.size, st.mtime_ns, st.inode) == (known[0], known[1], known[2]):
-                self._known_since.setdefault(path, known[4])
-            else:
-                self._known_since.pop(path, None)
-        elif known is not None:
+        if known is not None and (st.size, st.mtime_ns, st.inode, digest) == known[:4]:
+            self._known_since.setdefault(path, known[4])
+        else:
             self._known_since.pop(path, None)
         entry = StatEntry(st.size, st.mtime_ns, st.inode, digest, hashed_at)
         self.cache[path] = entry

@@ -214,20 +214,19 @@ class _Resolver:
                 self.problem(self.where[path], f"output '{path}' of task '{name}' is inside a "
                                                f"directory output of task '{owner}'")
 
-    def settle_duplicates(self, staged: dict[str, list[_Staged]], *,
-                          before_build: bool = True) -> None:
-        """Report the instances that declare another's output, but, `before_build`, those
-        whose item is a file in a directory output: what a listing from before the build
-        shows there may be gone once its producer runs, so such an instance is left out of
-        the load, and the build decides on the instances the producer's run leaves (and
-        reports a duplicate among those)."""
+    def settle_duplicates(self, staged: dict[str, list[_Staged]] | None = None) -> None:
+        """Report the instances that declare another's output. At load (`staged` given), an
+        instance whose item is a file in a directory output is left out of `staged` instead:
+        what a listing from before the build shows there may be gone once its producer runs,
+        and the build decides on the instances the producer's run leaves (reporting a
+        duplicate among those)."""
         dropped = set()
         for name, item, where, problem in self.duplicates:
-            if not before_build or self.dir_producer(item) is None:
+            if staged is None or self.dir_producer(item) is None:
                 self.problem(where, problem)
             else:
                 dropped.add(name)
-        if dropped:
+        if staged is not None and dropped:
             for decl, entries in staged.items():
                 staged[decl] = [entry for entry in entries if entry.name not in dropped]
 
@@ -481,7 +480,7 @@ class Expander:
         r = self._resolver(tasks, leaving={task.name})
         item = None if task.item is None else foreach.item_of(decl, r.vars, task.item)
         found = r.task(r.stage(decl, item), _instances(tasks))
-        r.settle_duplicates({}, before_build=False)
+        r.settle_duplicates()
         r.raise_problems()
         return found
 
@@ -495,7 +494,7 @@ class Expander:
                     if task.base == decl.name and task.depfile]
         staged = [r.stage(decl, item)
                   for item in foreach.match_items(decl, r.vars, r.disk, owners, depfiles)]
-        r.settle_duplicates({decl.name: staged}, before_build=False)
+        r.settle_duplicates()
         r.check_dir_overlaps()
         instances = _instances(tasks)
         instances[decl.name] = [decl.name, *(entry.name for entry in staged)]

@@ -27,9 +27,7 @@ def dead_outputs(project: Project, state: State, hasher: Hasher, *,
     written (as `bflow watch` keeps it) does not know them yet. `found_later` counts them in,
     for a project just loaded, which knows every one there is (`status`, `-n`: what the
     build will have removed by the time it decides the tasks after them)."""
-    return _dead(project, state, hasher,
-                 _Kept(project.graph.producer, project.sources, project.tasks.values()),
-                 found_later=found_later)
+    return _dead(project, state, hasher, _Kept.of(project), found_later=found_later)
 
 
 def recorded_outputs(project: Project, state: State, hasher: Hasher,
@@ -37,8 +35,7 @@ def recorded_outputs(project: Project, state: State, hasher: Hasher,
     """What the records of `names` hold that is on disk and no current task declares, sorted
     as `dead_outputs` sorts it: for `bflow clean` of instances the project does not hold now
     (a foreach over files a build has not written again)."""
-    return _outputs_on_disk(state, names, _Kept(project.graph.producer, project.sources,
-                                                project.tasks.values()), hasher)
+    return _outputs_on_disk(state, names, _Kept.of(project), hasher)
 
 
 def _dead(project: Project, state: State, hasher: Hasher, kept: _Kept, *,
@@ -59,6 +56,11 @@ class _Kept:
                  tasks: Iterable[Task]) -> None:
         self.outputs, self.sources = outputs, sources
         self.depfiles = {task.depfile for task in tasks if task.depfile}
+
+    @classmethod
+    def of(cls, project: Project) -> _Kept:
+        """What a build of `project` keeps."""
+        return cls(project.graph.producer, project.sources, project.tasks.values())
 
     def __contains__(self, path: object) -> bool:
         return path in self.outputs or path in self.sources or path in self.depfiles
@@ -100,7 +102,7 @@ def prune_dead_outputs(project: Project, state: State, hasher: Hasher,
     """Remove recorded outputs that no current task declares; forget records of tasks that
     no longer exist. Returns whether any file was removed (globs may now match less). The
     removals are told to `note` (information), a file left in place to `say` (a warning)."""
-    kept = _Kept(project.graph.producer, project.sources, project.tasks.values())
+    kept = _Kept.of(project)
     removable, modified = _dead(project, state, hasher, kept)
     removed = _remove(hasher, removable, modified, project.tasks, kept, say, note)
     state.forget([name for name in (*state.tasks, *state.left) if name not in project.tasks
@@ -136,7 +138,9 @@ def _remove(hasher: Hasher, removable: list[tuple[str, str]], modified: list[tup
     fs = hasher.fs
     removed = False
     for name, path in removable:
-        inside = kept.below(path)
+        st = fs.stat(path)  # only a directory output can hold a kept file
+        inside = kept.below(path) if st is not None and st.is_dir \
+            and fs.link_target(path) is None else []
         gone = "no longer declares it" if name in tasks else "no longer exists"
         try:
             if not inside:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -367,8 +368,13 @@ def victim(ctx):
     assert project.read("out.txt") == "built\n"
 
 
+class Silent(NamedTuple):
+    port: int
+    held: list[socket.socket]  # the connections it took, as it takes them
+
+
 @pytest.fixture
-def silent_port() -> Iterator[int]:
+def silent() -> Iterator[Silent]:
     """A port where something accepts connections and never answers: a server of another
     kind, or a stopped scheduler."""
     server = socket.socket()
@@ -383,7 +389,7 @@ def silent_port() -> Iterator[int]:
 
     threading.Thread(target=accept, daemon=True).start()
     try:
-        yield server.getsockname()[1]
+        yield Silent(server.getsockname()[1], held)
     finally:
         server.close()
         for connection in held:
@@ -391,23 +397,23 @@ def silent_port() -> Iterator[int]:
 
 
 @pytest.mark.parametrize("interrupted", [False, True])
-def test_a_scheduler_that_never_answers_stops_the_build_in_time(project: Project, silent_port: int,
+def test_a_scheduler_that_never_answers_stops_the_build_in_time(project: Project, silent: Silent,
                                                                interrupted: bool) -> None:
     # Dask's handshake waited for as long as the peer kept the connection open, and held a
     # lock Ctrl-C needs: 26 s against such a listener, more against a stopped scheduler
     project.flowfile('[tasks.a]\ncmd = "echo a >> runs.log"\n')
     process = subprocess.Popen(
         [sys.executable, "-m", "buildflow", "--plain", "--executor",
-         f"dask://127.0.0.1:{silent_port}"], cwd=project.root, env=bflow_env(),
+         f"dask://127.0.0.1:{silent.port}"], cwd=project.root, env=bflow_env(),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if interrupted:
-        time.sleep(1)
+        assert wait_for(lambda: len(silent.held) > 1)  # the check it listens, then Dask's
         process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=30)
     if interrupted:
         assert process.returncode == 130, out + err
     else:
         assert process.returncode == 1, out + err
-        assert f"no answer from tcp://127.0.0.1:{silent_port} in 10 s: is a Dask scheduler " \
+        assert f"no answer from tcp://127.0.0.1:{silent.port} in 10 s: is a Dask scheduler " \
                "listening there?" in err
     assert project.runs() == []

@@ -7,11 +7,10 @@ import sys
 
 from buildflow import engine, export
 from buildflow.commands import invocation_dir
-from buildflow.conditions import Gate
 from buildflow.errors import EXIT_OK, UsageError
 from buildflow.model import Project
 from buildflow.reporters import wants_plain
-from buildflow.staleness import recorded_depfile_links, survey
+from buildflow.staleness import recorded_depfile_links
 
 
 def run(project: Project, *, targets: list[str], fmt: str, output: str | None,
@@ -22,12 +21,9 @@ def run(project: Project, *, targets: list[str], fmt: str, output: str | None,
     graph = project.graph
     names = engine.selected(project, targets, invocation_dir()) if targets \
         else graph.topological(project.tasks)
-    gate = Gate(project.root, project.disk())  # as `status` asks it
-    decisions = survey(project, names, state.tasks, engine.hasher_for(project, state).file_hash,
-                       skipped=gate.failing)
+    decisions, skips = engine.decided(project, state, names)
     graph_view = export.view(graph, names, decisions,
-                             recorded_depfile_links(graph, names, state.tasks),
-                             engine.skipped_by_when(project, decisions, gate))
+                             recorded_depfile_links(graph, names, state.tasks), skips)
     if fmt == "text":
         colour = output is None and not plain and not wants_plain(sys.stdout)
         rendered = export.text(graph_view, colour=colour)

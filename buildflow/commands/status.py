@@ -8,10 +8,9 @@ from collections.abc import Mapping
 
 from buildflow import engine
 from buildflow.commands import invocation_dir
-from buildflow.conditions import Gate
 from buildflow.errors import EXIT_FAILED, EXIT_OK
 from buildflow.model import Project
-from buildflow.staleness import ReasonKind, survey
+from buildflow.staleness import ReasonKind
 from buildflow.words import counted
 
 
@@ -21,10 +20,8 @@ def run(project: Project, *, targets: list[str], check: bool) -> int:
     project, state = engine.as_built(project)
     names = engine.selected(project, targets, invocation_dir()) if targets \
         else project.graph.topological(project.tasks)
-    gate = Gate(project.root, project.disk())  # a build skips a stale task whose `when` fails: so does --check
-    decisions = survey(project, names, state.tasks, engine.hasher_for(project, state).file_hash,
-                       skipped=gate.failing)
-    skips = engine.skipped_by_when(project, decisions, gate)
+    # a build skips a stale task whose `when` fails: so does --check
+    decisions, skips = engine.decided(project, state, names)
     stale = {name: d for name, d in decisions.items() if d.stale}
     skipped = 0
     for name in [n for n in stale if n in skips]:
@@ -67,11 +64,9 @@ def explain(project: Project, *, target: str) -> int:
     names = project.graph.select([target], project.root, invocation_dir())
     if not names:
         print(f"{target}: no instances: its foreach matches no file")
-    gate = Gate(project.root, project.disk())  # as in `run`: the build's own condition, asked the same way
-    decisions = survey(project, engine.selected(project, names, invocation_dir()), state.tasks,
-                       engine.hasher_for(project, state).file_hash, explain=True,
-                       skipped=gate.failing)
-    skips = engine.skipped_by_when(project, decisions, gate)
+    decisions, skips = engine.decided(project, state,
+                                      engine.selected(project, names, invocation_dir()),
+                                      explain=True)
     for name in names:
         if name in decisions and decisions[name].after:
             print(f"{name}: {decisions[name].reasons[0]}")  # nothing more is known yet
