@@ -165,9 +165,11 @@ def dot(graph_view: GraphView) -> str:
 
 # --- mermaid ----------------------------------------------------------------------------
 def _mermaid_label(value: str) -> str:
-    """A quoted Mermaid label: `#` and `"` become entity codes, the only characters that
-    could end or change a quoted label."""
-    return '"' + value.replace("#", "#35;").replace('"', "#quot;") + '"'
+    """A quoted Mermaid label: `#` and `"` become entity codes, as they could end or change
+    a quoted label, and so do `<` and `>`, which Mermaid's HTML labels would read as markup
+    (a file `<b>.txt` would show as an empty bold tag)."""
+    return '"' + value.replace("#", "#35;").replace('"', "#quot;").replace(
+        "<", "#lt;").replace(">", "#gt;") + '"'
 
 
 def mermaid(graph_view: GraphView) -> str:
