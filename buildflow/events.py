@@ -55,6 +55,10 @@ class TaskFinished(NamedTuple):
     event: str = "task_finished"
 
 
+# The reason of a task stopped by Ctrl-C or SIGTERM: it did not fail on its own.
+INTERRUPTED = "interrupted"
+
+
 class TaskFailed(NamedTuple):
     task: str
     duration: float

@@ -609,7 +609,7 @@ class Builder:
                       f"left a directory at {trees[0]}, which it declares as a file; declare "
                       f"a directory output as '{trees[0]}/'" if trees else "")
         elif self.interrupted.is_set():
-            reason = "interrupted"
+            reason = ev.INTERRUPTED
         else:
             reason = done.result.describe(task.timeout)
         # What earlier tasks wrote, now past the window; only once the record is made, whose

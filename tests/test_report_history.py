@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
-from conftest import Project
+from conftest import Project, bflow_env
+from test_runner import wait_for
 
 from buildflow.report import history
 
@@ -110,6 +114,29 @@ def test_history_counts_failures_and_retried_runs_and_medians(project: Project) 
     assert rows["steady"][1:] == ["3", "0", "0"]
     # The median of three runs of at least 0.2 s each: never their sum, however busy the machine.
     assert 0.2 <= float(rows["steady"][0].rstrip("s")) < 0.6
+
+
+def test_a_task_stopped_by_ctrl_c_is_no_failure_of_its_own(project: Project) -> None:
+    project.flowfile("""
+        [tasks.quick]
+        cmd = "echo quick >> runs.log"
+        [tasks.slow]
+        cmd = "echo slow >> runs.log; sleep 30 & echo $! > slow.pid; wait"
+        deps = ["quick"]
+        """)
+    process = subprocess.Popen([sys.executable, "-m", "buildflow", "--plain"], cwd=project.root,
+                               env=bflow_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert wait_for(lambda: (project.root / "slow.pid").exists()
+                    and project.read("slow.pid").strip() != "")
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=30)
+    assert process.returncode == 130 and project.runs() == ["quick", "slow"]
+    report = project.bflow("report").stdout
+    assert ", interrupted in " in report and ", 2 tasks ran (1 interrupted) (-j" in report
+    assert "  slow  (interrupted)" in report.split("Critical path:")[1]
+    # Its cut-short time and its stop are no part of the task's history.
+    rows = [line.split() for line in report.split("recorded build ")[1].splitlines()[1:]]
+    assert [row[-1] for row in rows] == ["quick"] and rows[0][2] == "0"
 
 
 def test_a_build_with_nothing_to_do_is_not_recorded(project: Project) -> None:

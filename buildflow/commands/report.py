@@ -22,17 +22,19 @@ def run(project: Project, *, show_all: bool) -> int:
     last = records[-1]
     verdict = {0: "succeeded", 1: "failed", 130: "interrupted"}.get(
         last.exit_status, f"exit status {last.exit_status}")
-    failed = sum(run.outcome == history.FAILED for run in last.runs)
+    ended = [run.outcome for run in last.runs]
+    ends = ", ".join(f"{ended.count(outcome)} {outcome}" for outcome in
+                     (history.FAILED, history.INTERRUPTED) if outcome in ended)
     print(f"Last build: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(last.when))}, "
           f"{verdict} in {last.duration:.2f}s, {counted(len(last.runs), 'task')} ran"
-          + (f" ({failed} failed)" if failed else "") + f" (-j{last.jobs})")
+          + (f" ({ends})" if ends else "") + f" (-j{last.jobs})")
     path = critical.critical_path(last, project.graph.upstream)
     length = sum(run.end - run.start for run in path)
     print(f"\nCritical path: {counted(len(path), 'task')}, {length:.2f}s of the build's "
           f"{last.duration:.2f}s (start, time, task)")
     for run in path:
         print(f"  {run.start:8.2f}s {run.end - run.start:8.2f}s  {run.task}"
-              + ("  (failed)" if run.outcome == history.FAILED else ""))
+              + (f"  ({run.outcome})" if run.outcome != history.OK else ""))
     print("\nSlowest tasks (time, task):")
     for run in critical.slowest(last, SHOWN):
         print(f"  {run.end - run.start:8.2f}s  {run.task}")

@@ -13,7 +13,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
-from buildflow.report.history import FAILED, BuildRecord, TaskRun
+from buildflow.report.history import FAILED, INTERRUPTED, BuildRecord, TaskRun
 
 
 class TaskStats(NamedTuple):
@@ -58,12 +58,15 @@ def slowest(record: BuildRecord, count: int) -> list[TaskRun]:
 
 
 def task_stats(records: Sequence[BuildRecord]) -> list[TaskStats]:
-    """Per task over `records`: failing and retried tasks first, then the slowest."""
+    """Per task over `records`: failing and retried tasks first, then the slowest. A run
+    Ctrl-C stopped says nothing of either, and its time is cut short: it is left out."""
     times: dict[str, list[float]] = {}
     failed: dict[str, int] = {}
     retried: dict[str, int] = {}
     for record in records:
         for run in record.runs:
+            if run.outcome == INTERRUPTED:
+                continue
             times.setdefault(run.task, []).append(run.end - run.start)
             failed[run.task] = failed.get(run.task, 0) + (run.outcome == FAILED)
             retried[run.task] = retried.get(run.task, 0) + (run.attempts > 1)

@@ -29,8 +29,9 @@ FOOTER = struct.Struct("<I")  # the size of the frame before it
 KEEP = 20
 MAX_BYTES = 16 << 20
 
-# How a task ended, as stored.
-OK, FAILED = "ok", "failed"
+# How a task ended, as stored: a run Ctrl-C stopped is no failure of the task's, and its
+# time is no run's whole time.
+OK, FAILED, INTERRUPTED = "ok", "failed", "interrupted"
 
 
 class TaskRun(NamedTuple):
@@ -82,13 +83,19 @@ class HistoryRecorder:
     def build_finished(self, event: ev.BuildFinished) -> None:
         if not self.ended:
             return
-        started, finished = self.started, ev.TaskFinished
+        started = self.started
         rows = tuple((task.task, at - started - task.duration, at - started, task.attempts,
-                      OK if type(task) is finished else FAILED) for at, task in self.ended)
+                      _outcome(task)) for at, task in self.ended)
         append(self.path, (self.when, event.duration, event.exit_status, self.jobs, rows))
 
     def close(self) -> None:
         pass
+
+
+def _outcome(event: ev.TaskFinished | ev.TaskFailed) -> str:
+    if type(event) is ev.TaskFinished:
+        return OK
+    return INTERRUPTED if event.reason == ev.INTERRUPTED else FAILED
 
 
 def append(path: str, payload: tuple[object, ...]) -> None:

@@ -35,7 +35,7 @@ def failure_block(event: ev.TaskFailed, streamed: bool = False) -> str:
     `streamed`: printed already, line by line). A task stopped by Ctrl-C did not fail on its
     own: one line, and whatever it printed."""
     output = "" if streamed else output_block(event.output)
-    if event.reason == "interrupted":
+    if event.reason == ev.INTERRUPTED:
         return f"INTERRUPTED {event.task} ({event.duration:.2f}s)\n" + output
     lines = [f"FAILED {event.task}: {event.reason} ({counted(event.attempts, 'attempt')}, "
              f"{event.duration:.2f}s)"]
