@@ -39,7 +39,8 @@ class ProjectSources:
         # The project's files that would have changed what an import found had they been
         # there: `NAME.py` and `NAME/__init__.py` where a lookup found nothing (a try-import,
         # an installed module a project file would shadow), `__init__.py` of a namespace
-        # package. The loader's caches watch them as they watch the modules found.
+        # package, `NAME/__init__.py` beside a module `NAME.py` found. The loader's caches
+        # watch them as they watch the modules found.
         self.absent: set[str] = set()
 
     def find_spec(self, name: str, path: Sequence[str] | None,
@@ -62,9 +63,24 @@ class ProjectSources:
         if not isinstance(spec.loader, importlib.machinery.SourceFileLoader) \
                 or not is_project_file(self.prefix, os.path.realpath(spec.origin or "")):
             return None
+        self.absent.update(_shadows(spec.origin or "", last, where,
+                                    spec.submodule_search_locations is not None))
         spec.loader = _FromSource(name, spec.origin or "")
         spec.cached = None
         return spec
+
+
+def _shadows(origin: str, last: str, where: Sequence[str], package: bool) -> list[str]:
+    """The files that would take the place of the module found at `origin`: its name as a
+    module or package in a directory searched before its own, and, for a module, a package of
+    its name beside it (which Python's finder prefers)."""
+    home = os.path.dirname(os.path.dirname(origin) if package else origin)
+    shadows = [] if package else [os.path.join(home, last, "__init__.py")]
+    for entry in where:
+        if os.path.normpath(entry) == os.path.normpath(home):
+            break
+        shadows += [os.path.join(entry, f"{last}.py"), os.path.join(entry, last, "__init__.py")]
+    return shadows
 
 
 def install(root: str) -> ProjectSources:

@@ -136,20 +136,24 @@ def test_an_edit_of_a_project_module_the_function_s_module_imports_re_runs_it(
 
 
 def test_a_module_created_where_the_import_looks_re_runs_the_function(project: Project) -> None:
-    # a try-import that found nothing at load, a namespace package made a package: the
-    # caches vouched for the project by the modules it had imported, and ran nothing
+    # a try-import that found nothing at load, a namespace package made a package, a package
+    # made beside a module of its name (which it takes the place of): the caches vouched for
+    # the project by the modules it had imported, and ran nothing
     project.write("pkg/sub/mod.py", "")
-    project.write("gen.py", "import pkg.sub.mod\ntry:\n    import localcfg\n"
+    project.write("helper.py", "TAG = ''\n")
+    project.write("gen.py", "import pkg.sub.mod, helper\ntry:\n    import localcfg\n"
                             "    VAL = localcfg.VAL\nexcept ImportError:\n    VAL = 'default'\n"
                             "def make(ctx):\n    open(ctx.output, 'w').write(\n"
-                            "        VAL + getattr(pkg.sub, 'MARK', '') + '\\n')\n"
+                            "        VAL + getattr(pkg.sub, 'MARK', '') + helper.TAG + '\\n')\n"
                             "    open('runs.log', 'a').write('gen\\n')\n")
     project.flowfile('[tasks.gen]\npy = "gen:make"\noutputs = ["out.txt"]\n')
-    for created, expected in (("localcfg.py", "custom"), ("pkg/sub/__init__.py", "custom!")):
+    for created, text, expected in (("localcfg.py", "VAL = 'custom'", "custom"),
+                                    ("pkg/sub/__init__.py", "MARK = '!'", "custom!"),
+                                    ("helper/__init__.py", "TAG = '+'", "custom!+")):
         assert project.build() in (["gen"], [])
         settle(project.root, project.root / "pkg" / "sub", project.root / "out.txt")
         assert project.build() == []  # on the fast path, which now holds a proof
-        project.write(created, "VAL = 'custom'\n" if created == "localcfg.py" else "MARK = '!'\n")
+        project.write(created, text + "\n")
         assert project.build() == ["gen"]
         assert project.read("out.txt") == expected + "\n"
 
