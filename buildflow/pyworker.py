@@ -31,11 +31,13 @@ _FROM_SOURCE: dict[str, sourceimport.ProjectSources] = {}  # by project root
 
 class Context:
     """What a `py` task's function is called with (SPEC §1 "Python tasks"): paths relative to
-    the project root; `vars` and `env` read-only; `log` the task's output."""
+    the project root, and the root itself (absolute), to find them from a task's `cwd`;
+    `vars` and `env` read-only; `log` the task's output."""
 
     def __init__(self, name: str, item: str | None, inputs: list[str], outputs: list[str],
                  depfile: str | None, vars: Mapping[str, str], env: Mapping[str, str],
-                 log: TextIO) -> None:
+                 log: TextIO, root: str) -> None:
+        self.root = root
         self.name = name
         self.item = item
         self.inputs = inputs
@@ -118,7 +120,7 @@ def _run(request: tuple[object, ...], log_fd: int, null: int) -> bool:
                          list(inputs), list(outputs),  # type: ignore[call-overload]
                          depfile if isinstance(depfile, str) else None,
                          MappingProxyType(dict(variables)),  # type: ignore[call-overload]
-                         MappingProxyType(dict(env)), sys.stdout))
+                         MappingProxyType(dict(env)), sys.stdout, root))
         ok = True
     except SystemExit as exc:
         ok = exc.code in (None, 0)

@@ -33,6 +33,11 @@ def show(ctx):
                         ctx.env.get("GREETING"), os.getcwd() == os.path.abspath("."))))
     ctx.log.write("to the log\\n")
 
+def in_cwd(ctx):
+    with open(os.path.join(ctx.root, ctx.output), "w") as out:
+        out.write(open(os.path.join(ctx.root, ctx.input)).read() + " from " +
+                  os.path.relpath(os.getcwd(), ctx.root))
+
 def numbered(ctx):
     for number, path in enumerate(ctx.outputs):
         with open(path, "w") as out:
@@ -247,6 +252,20 @@ def test_ctx_holds_the_instance_its_paths_vars_and_env(project: Project) -> None
     assert project.read("out/deep/show.txt") == repr(
         ("show", None, ["in.txt"], ["out/deep/show.txt"], {"V": "v"}, "hi", True))
     assert "to the log" in project.bflow("log", "show").stdout
+
+
+def test_a_function_run_in_its_cwd_finds_its_paths_from_ctx_root(project: Project) -> None:
+    project.write("in.txt", "x")
+    project.write("work/.keep", "")
+    tools(project, """
+        [tasks.show]
+        py = "tools.work:in_cwd"
+        cwd = "work"
+        inputs = ["in.txt"]
+        outputs = ["out/show.txt"]
+        """)
+    assert project.build() == []  # no runs log: counted by its output
+    assert project.read("out/show.txt") == "x from work"
 
 
 @pytest.mark.parametrize("swapped", ["inputs", "outputs"])
