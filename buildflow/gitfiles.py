@@ -17,6 +17,12 @@ def tracked(directory: str) -> set[str]:
     return _paths(_git(directory, "ls-files", "-z", "--recurse-submodules"))
 
 
+def place(directory: str) -> str:
+    """Where `directory` is in its repository: its path from the work tree's top, with a
+    trailing `/` ("apps/web/"), or "" at the top."""
+    return os.fsdecode(_git(directory, "rev-parse", "--show-prefix")).strip()
+
+
 def ignored(directory: str, paths: Iterable[str]) -> set[str]:
     """Those of `paths` (relative to `directory`) that git ignores."""
     listed = b"\0".join(os.fsencode(path) for path in paths)

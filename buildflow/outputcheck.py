@@ -49,7 +49,7 @@ def compare(project: Project, targets: list[str], overrides: Mapping[str, str],
         raise UsageError(f"{project.flowfile}: git does not track it, and bflow status "
                          f"--outputs builds a copy of the files git tracks (git add {flowfile})")
     with tempfile.TemporaryDirectory(prefix="bflow-outputs-") as temp:
-        scratch = os.path.realpath(temp)
+        scratch = _in_place(project.root, os.path.realpath(temp), gitfiles.place(project.root))
         _copy(project.root, scratch, tracked)
         from buildflow.project import load
 
@@ -77,6 +77,23 @@ def _copy(root: str, scratch: str, files: Iterable[str]) -> None:
             continue  # deleted, not yet committed
         os.makedirs(os.path.dirname(target), exist_ok=True)
         shutil.copy2(source, target, follow_symlinks=False)
+
+
+def _in_place(root: str, temp: str, place: str) -> str:
+    """The copy's root: at the project's place in its repository under `temp`, with the
+    repository's other entries on the way there linked to the real ones (all but `.git`), so
+    that a path leaving the root (a monorepo's `../../common/conf.txt`, an `#include` of it)
+    reaches the same file as in the project."""
+    scratch = os.path.normpath(os.path.join(temp, place))
+    real, mirror = root, scratch
+    for _ in place.split("/")[:-1]:
+        parent, mirror_parent = os.path.dirname(real), os.path.dirname(mirror)
+        os.makedirs(mirror, exist_ok=True)
+        for entry in os.listdir(parent):
+            if entry not in (os.path.basename(real), ".git"):
+                os.symlink(os.path.join(parent, entry), os.path.join(mirror_parent, entry))
+        real, mirror = parent, mirror_parent
+    return scratch
 
 
 def _moved(cwd: str, root: str, scratch: str) -> str | None:

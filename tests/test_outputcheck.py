@@ -144,3 +144,31 @@ def test_outside_git_or_with_an_untracked_flowfile_it_says_what_to_do(project: P
     assert untracked.returncode == 2
     assert f"{root / 'Flowfile'}: git does not track it" in untracked.stderr
     assert "(git add Flowfile)" in untracked.stderr
+
+
+def test_a_project_in_a_monorepo_reads_its_inputs_from_beside_its_root(tmp_path: Path) -> None:
+    mono = Project(tmp_path / "mono")
+    mono.write("common/conf.txt", "v1\n")
+    mono.write("common/header.h", "#define V 1\n")
+    mono.write(".gitignore", ".bflow/\n")
+    mono.write("apps/web/Flowfile", """
+[tasks.gen]
+cmd = "cat {input} ../../common/header.h > {output}"
+inputs = ["../../common/conf.txt"]
+outputs = ["gen.txt"]
+""")
+    web = Project(mono.root / "apps" / "web")
+    web.build()
+    git(mono.root, "init", "-q", "-b", "main")
+    git(mono.root, "add", ".")
+    git(mono.root, "commit", "-q", "-m", "built")
+    clone = Project(tmp_path / "clone")
+    git(tmp_path, "clone", "-q", str(mono.root), str(clone.root))
+    result = run_bflow("status", "--check", "--outputs", cwd=clone.root / "apps" / "web")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for path, text in (("common/conf.txt", "v2\n"), ("common/header.h", "#define V 2\n")):
+        git(clone.root, "checkout", "-q", ".")
+        clone.write(path, text)  # an input, and a file the command reads beside its inputs
+        result = run_bflow("status", "--check", "--outputs", cwd=clone.root / "apps" / "web")
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert result.stdout.startswith("gen.txt: differs from what a build gives")
