@@ -93,9 +93,9 @@ class HistoryRecorder:
 
 
 def _outcome(event: ev.TaskFinished | ev.TaskFailed) -> str:
-    if type(event) is ev.TaskFinished:
-        return OK
-    return INTERRUPTED if event.reason == ev.INTERRUPTED else FAILED
+    if isinstance(event, ev.TaskFailed):
+        return INTERRUPTED if event.reason == ev.INTERRUPTED else FAILED
+    return OK
 
 
 def append(path: str, payload: tuple[object, ...]) -> None:
