@@ -35,6 +35,7 @@ class ReasonKind(Enum):
     OUTPUT_MISSING = "output missing"
     OUTPUT_CHANGED = "output changed"
     OUTPUT_NEW = "output not recorded"
+    OUTPUT_DROPPED = "output no longer declared"
     UPSTREAM_PENDING = "upstream will run"
     AFTER = "known after"
     WHEN_AFTER = "condition known after"
@@ -61,6 +62,7 @@ class Reason(NamedTuple):
             ReasonKind.OUTPUT_MISSING: f"output {self.subject} is missing",
             ReasonKind.OUTPUT_CHANGED: f"output {self.subject} was modified",
             ReasonKind.OUTPUT_NEW: f"output {self.subject} has no recorded hash",
+            ReasonKind.OUTPUT_DROPPED: f"{self.subject} is no longer an output",
             ReasonKind.UPSTREAM_PENDING: f"task {self.subject} it depends on will run first",
             ReasonKind.AFTER: f"after {self.subject}: what it reads is known only once "
                               f"{self.subject} has run",
@@ -178,6 +180,12 @@ def decide(task: Task, record: TaskRecord | None, file_hash: Callable[[str], str
             reasons.append(Reason(ReasonKind.OUTPUT_CHANGED, path, old, digest))
         if not explain:
             break
+    # An output its last run wrote that it no longer declares: the build removes it first
+    # (`prune`), and only a run tells whether the command still writes it, as a clean build's
+    # would. Every declared output is among the recorded ones once no reason was found.
+    if (explain or not reasons) and len(recorded) > len(outputs):
+        reasons.extend(Reason(ReasonKind.OUTPUT_DROPPED, path) for path in recorded
+                       if path not in outputs)
     return Decision(reasons, action, inputs, depfile, outputs)
 
 

@@ -280,3 +280,21 @@ def test_a_source_inside_a_vanished_directory_output_is_kept(project: Project) -
     assert project.read("used.txt") == "config\n"
     assert sorted(p.name for p in (project.root / "gen").iterdir()) == ["config.txt"]
     assert project.bflow().stderr == ""  # nothing more to remove, nothing more said
+
+
+def test_an_output_no_longer_declared_goes_and_its_task_runs_again(project: Project) -> None:
+    # the command, unchanged, still writes the map: the build removed it as no longer the
+    # task's and ran nothing, so it was gone where a clean build has it
+    flow = ('[tasks.link]\ncmd = "echo link >> runs.log; echo code > out/app; '
+            'echo symbols > out/app.map"\noutputs = [{}]\n')
+    project.flowfile(flow.format('"out/app", "out/app.map"'))
+    assert project.build() == ["link"]
+    project.flowfile(flow.format('"out/app"'))
+    assert "link: out/app.map is no longer an output" in project.bflow("status").stdout
+    result = project.bflow()
+    assert result.returncode == 0, result.stderr
+    assert "removed out/app.map, written by task 'link', which no longer declares it" \
+        in result.stderr
+    assert project.runs() == ["link", "link"]
+    assert project.read("out/app.map") == "symbols\n"
+    assert project.build() == []

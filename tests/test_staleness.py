@@ -97,6 +97,18 @@ def test_outputs() -> None:
     assert kinds(again(fs, TASK, record._replace(outputs={}))) == [ReasonKind.OUTPUT_NEW]
 
 
+def test_an_output_no_longer_declared_is_a_reason_to_run() -> None:
+    # the build removes it first: only the command's run can tell whether it still writes it
+    fs, _, record = setup()
+    fs.write("a.map", "symbols")
+    both = record._replace(outputs={**record.outputs, "a.map": Hasher(fs, {}).file_hash("a.map")})
+    reasons = again(fs, TASK, both).reasons
+    assert [(r.kind, r.subject) for r in reasons] == [(ReasonKind.OUTPUT_DROPPED, "a.map")]
+    assert str(reasons[0]) == "a.map is no longer an output"
+    assert kinds(again(fs, TASK, both, explain=False)) == [ReasonKind.OUTPUT_DROPPED]
+    assert not again(fs, TASK._replace(outputs=("a.o", "a.map")), both).stale
+
+
 def test_always_force_and_taskless_files() -> None:
     fs, _, record = setup()
     assert kinds(again(fs, TASK._replace(always=True), record)) == [ReasonKind.ALWAYS]
