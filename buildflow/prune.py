@@ -40,11 +40,17 @@ def recorded_outputs(project: Project, state: State, hasher: Hasher,
 
 def _dead(project: Project, state: State, hasher: Hasher, kept: _Kept, *,
           found_later: bool = False) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    tasks = project.tasks
     return _outputs_on_disk(state, (name for name in (*state.tasks, *state.left)
-                                    if found_later or not getattr(
-                                        tasks.get(name.partition(":")[0]), "expands", False)),
+                                    if found_later or not _found_later(project, name)),
                             kept, hasher)
+
+
+def _found_later(project: Project, name: str) -> bool:
+    """Whether `name` is an instance of a foreach over files the build writes, which the
+    build finds (or finds gone) once their producers have run. A record under the foreach's
+    own name is another task's, from before the name was such a foreach."""
+    base, colon, _ = name.partition(":")
+    return bool(colon) and getattr(project.tasks.get(base), "expands", False)
 
 
 class _Kept:
@@ -58,9 +64,15 @@ class _Kept:
         self.depfiles = {task.depfile for task in tasks if task.depfile}
 
     @classmethod
-    def of(cls, project: Project) -> _Kept:
-        """What a build of `project` keeps."""
-        return cls(project.graph.producer, project.sources, project.tasks.values())
+    def of(cls, project: Project, *, found_later: bool = True) -> _Kept:
+        """What a build of `project` keeps; without `found_later`, not what instances of a
+        foreach over files the build writes declare (found in what an earlier build left, they
+        may be gone once their producers have run: a vanished task's output there is removed,
+        and such an instance, if it stays, runs and writes it)."""
+        if found_later or not any(task.expands for task in project.tasks.values()):
+            return cls(project.graph.producer, project.sources, project.tasks.values())
+        tasks = [task for name, task in project.tasks.items() if not _found_later(project, name)]
+        return cls({path for task in tasks for path in task.outputs}, project.sources, tasks)
 
     def __contains__(self, path: object) -> bool:
         return path in self.outputs or path in self.sources or path in self.depfiles
@@ -102,11 +114,12 @@ def prune_dead_outputs(project: Project, state: State, hasher: Hasher,
     """Remove recorded outputs that no current task declares; forget records of tasks that
     no longer exist. Returns whether any file was removed (globs may now match less). The
     removals are told to `note` (information), a file left in place to `say` (a warning)."""
-    kept = _Kept.of(project)
+    kept = _Kept.of(project, found_later=False)
     removable, modified = _dead(project, state, hasher, kept)
     removed = _remove(hasher, removable, modified, project.tasks, kept, say, note)
-    state.forget([name for name in (*state.tasks, *state.left) if name not in project.tasks
-                  and not getattr(project.tasks.get(name.partition(":")[0]), "expands", False)])
+    tasks = project.tasks
+    state.forget([name for name in (*state.tasks, *state.left)
+                  if (name not in tasks or tasks[name].expands) and not _found_later(project, name)])
     return removed
 
 

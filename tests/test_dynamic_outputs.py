@@ -348,3 +348,34 @@ def test_dry_run_and_status_take_the_outputs_of_instances_found_no_more_as_gone(
     assert project.bflow("status", "--check").returncode == 0
     assert project.build() == []
     assert not (project.root / "out5" / "x" / "aa.o").exists()
+
+
+def test_a_vanished_task_s_output_that_an_instance_found_from_old_files_declares_goes(
+        project: Project) -> None:
+    # `old` went, and `each` came declaring its out/b.txt for site/b.html, a page the last
+    # build left and the next gen no longer writes: the file was kept for the instance, the
+    # record that named it forgotten, and nothing ever removed it
+    project.write("list.txt", "a b\n")
+    project.flowfile(SITE.split("[tasks.join]")[0]
+                     + '[tasks.old]\ncmd = "echo old > out/b.txt"\noutputs = ["out/b.txt"]\n')
+    project.build()
+    project.flowfile(SITE)
+    project.write("list.txt", "a\n")
+    assert project.bflow().returncode == 0
+    assert sorted(p.name for p in (project.root / "out").iterdir()) == ["a.txt"]
+    assert project.read("all.txt") == "a\n"
+
+
+def test_a_task_that_became_a_foreach_over_a_directory_output_loses_its_old_outputs(
+        project: Project) -> None:
+    # the old task's record, under the name the foreach now has, was taken for one of the
+    # instances the build finds later, and its out/all.txt stayed for good
+    project.write("list.txt", "a\n")
+    project.flowfile(SITE.split("[tasks.each]")[0]
+                     + '[tasks.each]\ncmd = "cat site/*.html > out/all.txt"\n'
+                       'inputs = ["site/*.html"]\noutputs = ["out/all.txt"]\n')
+    project.build()
+    project.flowfile(SITE)
+    assert project.bflow().returncode == 0
+    assert sorted(p.name for p in (project.root / "out").iterdir()) == ["a.txt"]
+    assert project.build() == []
