@@ -394,3 +394,14 @@ def test_an_output_with_a_name_as_long_as_the_disk_allows_is_restored(project: P
     result = project.bflow()
     assert result.returncode == 0 and "warning" not in result.stderr, result.stderr
     assert project.runs() == ["long"] and project.read(f"out/{name}") == "data\n"
+
+
+@pytest.mark.parametrize("bound", ["abc", "-1M", "inf", "nan", "infG"])
+def test_a_bound_that_is_no_size_is_a_usage_error(project: Project, bound: str) -> None:
+    project.flowfile('[tasks.a]\ncmd = "echo a >> runs.log; echo a > a.txt"\n'
+                     'outputs = ["a.txt"]\n')
+    result = project.bflow(env={"BFLOW_CACHE_MAX": bound})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (f"bflow: error: BFLOW_CACHE_MAX={bound!r}: expected a size such "
+                             "as 500M or 5G\n")
+    assert project.runs() == []

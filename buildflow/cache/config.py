@@ -29,7 +29,7 @@ def max_bytes(environ: Mapping[str, str]) -> int:
         value = float(number)
     except ValueError:
         value = -1
-    if unit not in _UNITS or value < 0:
+    if unit not in _UNITS or not 0 <= value < float("inf"):  # nan too
         raise UsageError(f"BFLOW_CACHE_MAX={text!r}: expected a size such as 500M or 5G")
     return int(value * _UNITS[unit])
 
