@@ -264,6 +264,31 @@ def test_a_damaged_cache_file_is_a_miss_with_one_warning(
     assert project.build() == []
 
 
+def test_a_damaged_manifest_of_depfile_inputs_is_removed_as_said(
+        project: Project, private_output_cache: Path) -> None:
+    # it was said to be removed and left: every build warned again until a run replaced it
+    project.flowfile("""
+        [tasks.cc]
+        cmd = "echo cc >> runs.log; test -z \\"$FAIL\\" && cat main.c > main.o && echo 'main.o: main.c inc.h' > main.d"
+        inputs = ["main.c"]
+        outputs = ["main.o"]
+        depfile = "main.d"
+        """)
+    project.write("main.c", "main\n")
+    project.write_before_the_run("inc.h", "one\n")
+    assert project.build() == ["cc"]
+    (manifest,) = [path for path in cache_files(private_output_cache, "ac")
+                   if b"inc.h" in path.read_bytes()]
+    manifest.write_bytes(manifest.read_bytes()[:5])
+    assert project.bflow("clean").returncode == 0
+    result = project.bflow("--plain", env={"FAIL": "1"})  # so no run replaces it
+    assert result.returncode == 1
+    assert f"output cache: entry {manifest}: " in result.stderr
+    assert "(the damaged file was removed)" in result.stderr
+    assert not manifest.exists()
+    assert "warning" not in project.bflow("--plain", env={"FAIL": "1"}).stderr
+
+
 def test_the_cache_stays_under_its_bound_dropping_the_least_recently_used(
         project: Project, private_output_cache: Path) -> None:
     project.flowfile("""

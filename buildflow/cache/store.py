@@ -118,7 +118,11 @@ class Cache:
         keys = [key]
         depfile_inputs: dict[str, str] = {}
         if task.depfile:
-            depfile_inputs = {path: self._hash(path) for path in decode_manifest(data)}
+            try:
+                paths = decode_manifest(data)
+            except Damaged as exc:
+                raise self._discarded(key, exc) from None
+            depfile_inputs = {path: self._hash(path) for path in paths}
             if UNKNOWN in depfile_inputs.values():
                 return None
             keys.append(depfile_key(self.root, key, depfile_inputs))
@@ -128,9 +132,13 @@ class Cache:
         try:
             entry = decode_entry(data, task)
         except Damaged as exc:
-            self.local.discard("ac", keys[-1])
-            raise Damaged(f"entry {self.local.path('ac', keys[-1])}: {exc}") from None
+            raise self._discarded(keys[-1], exc) from None
         return entry, depfile_inputs, keys
+
+    def _discarded(self, key: str, exc: Damaged) -> Damaged:
+        """The damaged local file under `key` removed, and said so."""
+        self.local.discard("ac", key)
+        return Damaged(f"entry {self.local.path('ac', key)}: {exc}")
 
     def _fetch_entry(self, key: str) -> bytes | None:
         data = self.local.get("ac", key)
