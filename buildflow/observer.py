@@ -61,6 +61,14 @@ class _Forward:
                 self.changes.put(Change(os.fsdecode(path), structural))
 
 
+def _identity(directory: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(directory)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 class WatchdogSource:
     """A `ChangeSource` over a watchdog observer."""
 
@@ -74,15 +82,28 @@ class WatchdogSource:
         self.observer = observer_for(poll)
         without_signals(self.observer.start)
         self.watches: dict[tuple[str, bool], Any] = {}
+        self.identities: dict[tuple[str, bool], tuple[int, int] | None] = {}
+        self.replaced: set[str] = set()  # watched directories deleted or moved since
 
-    def watch(self, roots: Collection[tuple[str, bool]]) -> None:
-        """Watch exactly `roots`, (directory, recursive) pairs; a vanished one is skipped."""
-        for key in set(self.watches) - set(roots):
-            self.observer.unschedule(self.watches.pop(key))
+    def watch(self, roots: Collection[tuple[str, bool]]) -> bool:
+        """Watch exactly `roots`, (directory, recursive) pairs; a vanished one is skipped.
+        A directory replaced since its watch was placed (`rm -rf src && cp -r tpl src`, a
+        rename over it) is watched again: the OS's watch followed the old one. It is told by
+        the event of its deletion or move, or by another inode (a new directory may get the
+        old one's number). Returns whether any watch was placed."""
+        identities = {key: _identity(key[0]) for key in roots}
+        for key in set(self.watches):
+            if key not in identities or identities[key] != self.identities[key] \
+                    or key[0] in self.replaced:
+                self.observer.unschedule(self.watches.pop(key))
+        self.replaced.clear()
+        placed = False
         for path, recursive in sorted(set(roots) - set(self.watches)):
             try:
                 self.watches[path, recursive] = without_signals(  # it starts a thread
                     lambda: self.observer.schedule(self.handler, path, recursive=recursive))
+                self.identities[path, recursive] = identities[path, recursive]
+                placed = True
             except FileNotFoundError:
                 continue
             except OSError as exc:
@@ -91,8 +112,8 @@ class WatchdogSource:
                 self.warn(f"{_LIMITS[exc.errno]}; falling back to polling, which is slower "
                           f"(raise the limit with sysctl to get events again)")
                 self._poll_instead()
-                self.watch(roots)
-                return
+                return self.watch(roots)
+        return placed
 
     def _poll_instead(self) -> None:
         self.close()
@@ -109,10 +130,14 @@ class WatchdogSource:
             left = SIGNAL_CHECK_SECONDS if deadline is None else min(SIGNAL_CHECK_SECONDS,
                                                              deadline - time.monotonic())
             try:
-                return self.changes.get(timeout=max(left, 0))
+                change = self.changes.get(timeout=max(left, 0))
             except queue.Empty:
                 if deadline is not None and time.monotonic() >= deadline:
                     return None
+                continue
+            if change.structural and any(path == change.path for path, _ in self.watches):
+                self.replaced.add(change.path)
+            return change
 
     def close(self) -> None:
         """Stop the observer. watchdog's `stop` joins its emitter threads, and `join` its

@@ -8,9 +8,10 @@ handling: an interrupted build returns 130 and ends the watch. Ctrl-C before the
 (while the build waits for the project lock) unwinds out of `run`, which the CLI turns into 130
 too; only Ctrl-C while waiting for changes ends the watch with 0.
 
-A reload can add watches (a new top-level directory a `**` glob covers). A file created in such
-a directory after the reload's walk but before its watch was added makes no event, so whenever
-watches were added the Flowfile is loaded once more, after they are in place.
+A reload can add watches (a new top-level directory a `**` glob covers, or a directory replaced
+since its watch was placed). A file created in such a directory after the reload's walk but
+before its watch was added makes no event, so whenever watches were added the Flowfile is
+loaded once more, after they are in place.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from buildflow.watchset import Change, WatchSet
 
 
 class ChangeSource(Protocol):
-    def watch(self, roots: Collection[tuple[str, bool]]) -> None:
-        """Watch exactly these (directory, recursive) pairs."""
+    def watch(self, roots: Collection[tuple[str, bool]]) -> bool:
+        """Watch exactly these (directory, recursive) pairs; whether a watch was placed (a
+        new one, or one again on a directory replaced since)."""
 
     def get(self, timeout: float | None) -> Change | None:
         """The next change, waiting up to `timeout` seconds (None: forever); None if none."""
@@ -64,6 +66,7 @@ class Watcher:
         self.debounce = debounce
         self.clock = clock
         self.roots: set[tuple[str, bool]] = set()  # what the source watches
+        self.placed = False  # whether the last `_watch` placed a watch
         self.watched = self._watch()
         self.broken: tuple[bytes | None, str] | None = None  # the Flowfile error last reported
 
@@ -74,9 +77,11 @@ class Watcher:
         while (exit_status := self._build()) != EXIT_INTERRUPTED:
             during = self.watched
             try:
-                # The build may have found new depfile inputs, and removed outputs of tasks
-                # that no longer exist, whose events are still to come: never a change.
-                self.watched = self._watch().also_ignoring(during)
+                # The build may have found new depfile inputs, instances of a foreach over
+                # files it wrote, and removed outputs of tasks that no longer exist, whose
+                # events are still to come: never a change.
+                self._load_as_built()
+                self.watched = self.watched.also_ignoring(during)
                 self.status.idle(self.watched, exit_status)
                 while not self._wait_for_work():
                     pass
@@ -91,10 +96,20 @@ class Watcher:
             self.status.error(str(exc))
             return exc.exit_code
 
+    def _load_as_built(self) -> None:
+        """The project as the build left the disk: its globs, and the instances of a foreach
+        over files the build wrote, which the project loaded before it did not know; watched
+        as it stands. A Flowfile broken meanwhile is reported, and the last good one kept."""
+        try:
+            self._reload()
+        except FatalError as exc:
+            self._report_broken(str(exc))
+            self.watched = self._watch()
+
     def _watch(self) -> WatchSet:
         watched = WatchSet.of(self.project, self.names, engine.open_state(self.project).tasks)
         self.roots = watched.roots()
-        self.source.watch(self.roots)
+        self.placed = bool(self.source.watch(self.roots))
         return watched
 
     def collect(self) -> list[Change]:
@@ -116,7 +131,7 @@ class Watcher:
         """Take one batch of changes; return True when it calls for a build."""
         batch = self.collect()
         flowfile = any(change.path == self.watched.flowfile for change in batch)
-        inputs = any(change.path in self.watched.inputs for change in batch)
+        inputs = any(map(self.watched.changes_inputs, batch))
         code = any(change.path in self.watched.code for change in batch)
         # A project that does not load is loaded again on any change (a build would stop at
         # its error); one whose vars run commands, on every build, as a plain build does.
@@ -164,7 +179,7 @@ class Watcher:
             self.broken = None
             before = self.roots
             self.watched = self._watch()
-            if self.roots <= before:
+            if self.roots <= before and not self.placed:
                 return
 
     def _tasks(self) -> list[Task]:

@@ -22,7 +22,9 @@ class Change(NamedTuple):
 class WatchSet(NamedTuple):
     """Absolute paths: watched files, directories whose entries count, and ignored paths;
     `code`, the Python files the project was loaded with (`Project.code`: the modules of its
-    `py` tasks), whose edit, like the Flowfile's, asks for loading it again."""
+    `py` tasks) and the file a symlinked Flowfile points to, whose edit, like the Flowfile's,
+    asks for loading it again. A path through a symlink is watched where it leads too: an
+    edit there makes no event at the link (Make and Ninja follow links when they stat)."""
 
     root: str
     flowfile: str
@@ -31,6 +33,9 @@ class WatchSet(NamedTuple):
     ignored: frozenset[str]
     ignored_dirs: tuple[str, ...]
     code: frozenset[str] = frozenset()
+    # The directories the inputs are in, and theirs up to the root: one deleted or moved
+    # (a directory renamed over another) changes the inputs with no event of their own.
+    input_dirs: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, project: Project, names: Iterable[str],
@@ -56,18 +61,25 @@ class WatchSet(NamedTuple):
             if record is not None:
                 paths.update(map(absolute, record.depfile_inputs))
         ignored = frozenset(outputs | depfiles)
-        return cls(root, project.flowfile,
-                   frozenset(p for p in paths if not _ignored(p, ignored, ignored_dirs)),
-                   frozenset(d for d in map(absolute, project.globbed_dirs)
-                             if not _ignored(d, ignored, ignored_dirs)),
-                   ignored, ignored_dirs, frozenset(path for path, _ in project.code))
+        code = {path for path, _ in project.code}
+        inputs = _with_targets(p for p in paths if not _ignored(p, ignored, ignored_dirs))
+        return cls(root, project.flowfile, inputs,
+                   _with_targets(d for d in map(absolute, project.globbed_dirs)
+                                 if not _ignored(d, ignored, ignored_dirs)),
+                   ignored, ignored_dirs,
+                   frozenset(code | (_with_targets([project.flowfile]) - {project.flowfile})),
+                   _ancestors(inputs, root))
 
     def also_ignoring(self, before: WatchSet) -> WatchSet:
         """This set, also ignoring what `before` ignored: the set a build ran under knew the
-        outputs it could remove, which the records made after it no longer name."""
-        return self._replace(ignored=self.ignored | before.ignored,
-                             ignored_dirs=tuple(dict.fromkeys(
-                                 (*self.ignored_dirs, *before.ignored_dirs))))
+        outputs it could remove, which the records made after it no longer name. Never what
+        this set watches: an output may have become a source (its task deleted, the file kept
+        by hand), and ignoring it would be for good."""
+        watched = self.inputs | self.dirs | self.code | {self.flowfile}
+        kept_dirs = [d for d in before.ignored_dirs
+                     if not any(_ignored(path, frozenset(), (d,)) for path in watched)]
+        return self._replace(ignored=self.ignored | (before.ignored - watched),
+                             ignored_dirs=tuple(dict.fromkeys((*self.ignored_dirs, *kept_dirs))))
 
     def relevant(self, change: Change) -> bool:
         """Whether `change` can make a selected task stale or change the Flowfile."""
@@ -76,7 +88,13 @@ class WatchSet(NamedTuple):
             return False
         if path == self.flowfile or path in self.inputs or path in self.code:
             return True
-        return change.structural and (path in self.dirs or os.path.dirname(path) in self.dirs)
+        return change.structural and (path in self.dirs or os.path.dirname(path) in self.dirs
+                                      or path in self.input_dirs)
+
+    def changes_inputs(self, change: Change) -> bool:
+        """Whether `change` is to an input, or moves or deletes a directory holding one."""
+        return change.path in self.inputs or (change.structural
+                                              and change.path in self.input_dirs)
 
     def directories(self) -> set[str]:
         return {*self.dirs, *map(os.path.dirname, (*self.inputs, *self.code)),
@@ -97,6 +115,24 @@ class WatchSet(NamedTuple):
             else:
                 found.add((self.root, False))
         return found
+
+
+def _ancestors(paths: Iterable[str], root: str) -> frozenset[str]:
+    """The directories of `paths` and theirs, up to `root` (or to `/`, for a path outside)."""
+    found: set[str] = set()
+    for path in paths:
+        directory = os.path.dirname(path)
+        while directory not in found and directory != root and directory != os.sep:
+            found.add(directory)
+            directory = os.path.dirname(directory)
+    return frozenset(found)
+
+
+def _with_targets(paths: Iterable[str]) -> frozenset[str]:
+    """`paths`, and where one leads through a symlink, the path it leads to."""
+    found = set(paths)
+    found.update([real for path in found if (real := os.path.realpath(path)) != path])
+    return frozenset(found)
 
 
 def _ignored(path: str, files: frozenset[str], dirs: tuple[str, ...]) -> bool:

@@ -655,3 +655,94 @@ def test_stream_in_watch_prints_each_build_s_lines_as_they_come(concat: Project,
     concat.write("src/a.txt", "A\n")
     watching.wait_idle(2)
     assert [line for line in watching.lines() if " | " in line] == ["cat | a", "cat | A"]
+
+
+def test_an_output_that_became_a_source_is_watched(concat: Project, watch) -> None:
+    # its task deleted, the file kept by hand: it stayed ignored as an output for good
+    use = """
+[tasks.use]
+cmd = "echo use >> runs.log && cat {inputs} > {output}"
+inputs = ["out/all.txt"]
+outputs = ["used.txt"]
+"""
+    concat.flowfile(CONCAT + use)
+    watching = watch()
+    watching.wait_idle(1)
+    concat.flowfile(use)
+    watching.wait_idle(2)
+    concat.write("out/all.txt", "by hand\n")
+    watching.wait_idle(3)
+    assert concat.read("used.txt") == "by hand\n"
+    concat.write("out/all.txt", "again\n")  # and after a build
+    watching.wait_idle(4)
+    assert concat.read("used.txt") == "again\n"
+    assert concat.runs() == ["cat", "use", "use", "use"]
+    assert watching.interrupt() == EXIT_OK
+
+
+def test_an_input_through_a_symlink_is_watched_where_it_leads(concat: Project, watch) -> None:
+    # an edit of the link's target made no event at the link: nothing was built
+    concat.write("configs/dev.txt", "dev\n")
+    (concat.root / "src/b.txt").symlink_to(concat.root / "configs/dev.txt")
+    concat.write("real/Flowfile", CONCAT)
+    (concat.root / "Flowfile").unlink()
+    (concat.root / "Flowfile").symlink_to("real/Flowfile")
+    watching = watch()
+    watching.wait_idle(1)
+    concat.write("configs/dev.txt", "dev2\n")
+    watching.wait_idle(2)
+    assert concat.read("out/all.txt") == "a\ndev2\n"
+    concat.write("real/Flowfile", CONCAT.replace("cat {inputs}", "cat {inputs} {inputs}"))
+    watching.wait_idle(3)
+    assert concat.read("out/all.txt") == "a\ndev2\na\ndev2\n"
+    assert concat.runs() == ["cat"] * 3
+    assert watching.interrupt() == EXIT_OK
+
+
+@pytest.mark.parametrize("how", ["rm-and-copy", "rename-over"])
+def test_a_replaced_directory_is_watched_again(concat: Project, watch, how: str) -> None:
+    # the OS's watch followed the old directory: the first change built, no later one
+    concat.write("template/a.txt", "t\n")
+    watching = watch()
+    watching.wait_idle(1)
+    if how == "rm-and-copy":
+        subprocess.run("rm -rf src && cp -r template src", shell=True, cwd=concat.root,
+                       check=True)
+    else:
+        os.rename(concat.root / "src", concat.root / "old")
+        os.rename(concat.root / "template", concat.root / "src")
+    watching.wait_idle(2)
+    assert concat.read("out/all.txt") == "t\n"
+    concat.write("src/a.txt", "edited\n")
+    watching.wait_idle(3)
+    assert concat.read("out/all.txt") == "edited\n"
+    concat.write("src/b.txt", "new\n")
+    watching.wait_idle(4)
+    assert concat.read("out/all.txt") == "edited\nnew\n"
+    assert watching.interrupt() == EXIT_OK
+
+
+def test_instances_a_build_found_are_watched(concat: Project, watch) -> None:
+    # the watch kept the project it loaded before its first build, which knew no instance
+    # of the foreach over what `gen` writes: their inputs were never watched
+    concat.write("tpl.txt", "L1\n")
+    concat.flowfile("""
+[tasks.gen]
+cmd = "mkdir -p gen && cp src/a.txt gen/a.txt"
+inputs = ["src/a.txt"]
+outputs = ["gen/"]
+
+[tasks.page]
+foreach = "gen/*.txt"
+inputs = ["tpl.txt"]
+cmd = "echo page >> runs.log && cat {item} tpl.txt > {output}"
+outputs = ["pages/{stem}.html"]
+""")
+    watching = watch()
+    watching.wait_idle(1)
+    concat.write("tpl.txt", "L2\n")
+    watching.wait_idle(2)
+    assert concat.read("pages/a.html") == "a\nL2\n"
+    assert concat.runs() == ["page", "page"]
+    assert watching.changed() == ["bflow: changed: tpl.txt"]
+    assert watching.interrupt() == EXIT_OK
