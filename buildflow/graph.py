@@ -67,16 +67,18 @@ class Graph:
         return self._rank
 
     def producer_of(self, path: str) -> str | None:
-        """The task that declares `path` as an output, or whose directory output holds it."""
+        """The task that declares `path` as an output, or whose directory output holds it.
+        `path` is relative to the root, or absolute (a header outside the project), whose
+        walk up ends at `/`, its own parent."""
         found = self.producer.get(path)
         if found is not None or not self.dir_producer:
             return found
-        parent = posixpath.dirname(path)
-        while parent:
+        parent, child = posixpath.dirname(path), path
+        while parent and parent != child:
             found = self.dir_producer.get(parent)
             if found is not None:
                 return found
-            parent = posixpath.dirname(parent)
+            parent, child = posixpath.dirname(parent), parent
         return None
 
     def depfile_links(self, names: Sequence[str],

@@ -35,6 +35,15 @@ def test_a_directory_output_produces_the_files_in_it() -> None:
     assert g.upstream["pub"] == ("docs",)
 
 
+def test_a_path_outside_the_project_has_no_producer() -> None:
+    # the walk up from an absolute path never ended: dirname("/") is "/"
+    g = graph(task("docs", outputs=("site",), dirs=frozenset({"site"})),
+              task("cc", inputs=("/usr/include/stdio.h",)))
+    assert g.producer_of("/usr/include/stdio.h") is None
+    assert g.producer_of("/") is None
+    assert g.upstream["cc"] == ()
+
+
 def test_find_cycle_reads_in_the_direction_of_need() -> None:
     g = graph(task("a", deps=("b",)), task("b", deps=("c",)), task("c", deps=("a",)))
     assert g.find_cycle() == ["a", "b", "c", "a"]

@@ -209,3 +209,30 @@ def test_a_cwd_that_becomes_a_symlink_is_seen_by_the_caches(project: Project) ->
     assert project.bflow().returncode == 0
     assert project.read("work/o.txt") == "root\nh1\n"  # ../../a.txt and ../h.h from lib/real
     assert project.runs() == ["t", "t"]
+
+
+def test_paths_outside_the_root_beside_a_directory_output(project: Project) -> None:
+    # an input, a depfile's header (as gcc -MD names /usr/include/...) or a target outside
+    # the root: with a directory output in the project, bflow spun forever looking for the
+    # task whose directory holds it
+    header = project.root.parent / "system.h"
+    header.write_text("#define X 1\n")
+    project.flowfile(f"""
+        [tasks.site]
+        cmd = "echo site >> runs.log && mkdir -p site && echo hi > site/index.html"
+        outputs = ["site/"]
+        [tasks.cc]
+        cmd = "echo cc >> runs.log && cat {header} > {{output}} && echo '{{output}}: {header}' > {{depfile}}"
+        outputs = ["o.txt"]
+        depfile = "o.d"
+        """)
+    assert sorted(project.build()) == ["cc", "site"]
+    assert project.build() == []
+    assert project.bflow("status", timeout=20).returncode == 0
+    header.write_text("#define X 2\n")
+    assert project.build() == ["cc"]
+    project.flowfile(project.read("Flowfile") + f'[tasks.read]\ncmd = "echo read >> runs.log"\n'
+                                                f'inputs = ["{header}"]\n')
+    assert project.build() == ["read"]
+    unknown = project.bflow(str(header), timeout=20)
+    assert unknown.returncode == 2 and "unknown target" in unknown.stderr
