@@ -59,8 +59,9 @@ def run_quietly(command: str, cwd: str, env: Mapping[str, str], shell: str,
                 stop: threading.Event | None = None) -> int:
     """The exit status of `command` run by `shell`, its output discarded. Once `stop` is set
     (the build interrupted), its whole process group is killed instead of waited for."""
-    import signal
     import subprocess
+
+    from buildflow.signals import kill_group
 
     try:
         process = subprocess.Popen([shell, "-c", command], cwd=cwd, env=env,
@@ -73,10 +74,7 @@ def run_quietly(command: str, cwd: str, env: Mapping[str, str], shell: str,
             return process.wait(None if stop is None else 0.05)
         except subprocess.TimeoutExpired:
             if stop is not None and stop.is_set():
-                try:
-                    os.killpg(process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                kill_group(process.pid)
                 return process.wait()
 
 

@@ -105,10 +105,14 @@ def compute_vars(flowfile: Flowfile, skip: Mapping[str, str]) -> tuple[dict[str,
     """The values of the computed vars not in `skip` (overridden on the command line): each
     command's stdout without its trailing newlines, as the shell's `$(...)` takes it, run in
     the project root with bflow's environment and no stdin; and the problems (a command that
-    fails or prints what no command line can hold)."""
+    fails or prints what no command line can hold). Each runs in a process group of its own,
+    killed whole when bflow is stopped (SIGTERM reaches bflow alone, not the `sleep` a
+    command started)."""
     if not any(name not in skip for name, _ in flowfile.computed):
         return {}, []
     import subprocess
+
+    from buildflow.signals import kill_group
 
     file, root = os.path.basename(flowfile.path), os.path.dirname(flowfile.path)
     values: dict[str, str] = {}
@@ -118,19 +122,26 @@ def compute_vars(flowfile: Flowfile, skip: Mapping[str, str]) -> tuple[dict[str,
             continue
         where = f"{file}: vars.{name}"
         try:
-            done = subprocess.run([flowfile.settings.shell, "-c", command], cwd=root,
-                                  stdin=subprocess.DEVNULL, capture_output=True)
+            process = subprocess.Popen([flowfile.settings.shell, "-c", command], cwd=root,
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, start_new_session=True)
         except OSError as exc:
             problems.append(f"{where}: cannot run {flowfile.settings.shell}: {exc.strerror}")
             continue
-        if done.returncode != 0:
-            said = done.stderr.decode("utf-8", "replace").strip().splitlines()
-            problems.append(f"{where}: the command `{command}` failed (exit {done.returncode})"
+        try:
+            stdout, stderr = process.communicate()
+        except BaseException:  # Ctrl-C, SIGTERM
+            kill_group(process.pid)
+            process.wait()
+            raise
+        if process.returncode != 0:
+            said = stderr.decode("utf-8", "replace").strip().splitlines()
+            problems.append(f"{where}: the command `{command}` failed (exit {process.returncode})"
                             + (f": {said[-1]}" if said else "")
                             + f"; fix it, or give the value on the command line ({name}=...)")
             continue
         try:
-            value = done.stdout.decode("utf-8").rstrip("\n")
+            value = stdout.decode("utf-8").rstrip("\n")
         except UnicodeDecodeError:
             value = "\0"
         if "\0" in value:

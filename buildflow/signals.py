@@ -54,3 +54,14 @@ def signal_name(signum: int) -> str:
         return signals.Signals(signum).name
     except ValueError:
         return f"signal {signum}"
+
+
+def kill_group(pgid: int) -> None:
+    """SIGKILL to the process group `pgid` (a command bflow started as a session's leader),
+    which may be gone already."""
+    import os
+
+    try:
+        os.killpg(pgid, SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass

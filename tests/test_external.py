@@ -3,10 +3,13 @@ of exactly the tasks that use it, through the real `bflow`."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 
+import pytest
 from conftest import Project, bflow_env
+from test_runner import gone, wait_for
 
 ENV_FLOWFILE = """
 [tasks.greet]
@@ -118,3 +121,24 @@ def test_a_misspelt_env_group_is_a_load_error_and_other_dotted_groups_pass(
                      'echo \'${evn.X} {foo.bar}\' > out.txt"\noutputs = ["out.txt"]\n')
     assert project.build() == ["a"]
     assert project.read("out.txt") == "${evn.X} {foo.bar}\n"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_computed_var_s_command_stops_with_bflow(project: Project, signum: int) -> None:
+    # SIGTERM reached bflow alone: the shell was killed, the `sleep` it started ran on
+    project.flowfile("""
+        [vars]
+        V = { sh = "sleep 60 & echo $! > sleep.pid; wait" }
+        [tasks.a]
+        cmd = "echo {V} >> runs.log"
+        """)
+    process = subprocess.Popen([sys.executable, "-m", "buildflow", "--plain"], cwd=project.root,
+                               env=bflow_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert wait_for(lambda: (project.root / "sleep.pid").exists()
+                    and project.read("sleep.pid").strip() != "")
+    process.send_signal(signum)
+    process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert wait_for(lambda: gone(int(project.read("sleep.pid"))), 5)
+    assert project.runs() == []
+
