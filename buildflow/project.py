@@ -74,6 +74,15 @@ class _Resolver:
         if self.problems:
             raise FlowfileError(self.problems)
 
+    def check_cache_dir(self) -> None:
+        """Where the records go must be a directory, or nothing yet: a file there (a stray
+        `.bflow`, `cache_dir = "data.txt"`) would fail every command on its own terms."""
+        found = self.fs.stat(self.cache_dir)
+        if found is not None and not found.is_dir:
+            self.problem("settings.cache_dir", f"'{self.cache_dir}' is a file, and bflow keeps "
+                         "its records, logs and lock in a directory there: move the file away, "
+                         "or set settings.cache_dir to another path")
+
     def problem(self, where: str, message: str) -> None:
         self.problems.append(f"{self.file}: {where}: {message}")
 
@@ -557,6 +566,7 @@ def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None,
     r = _Resolver(flowfile.path, flowfile.settings,
                   {**dict(flowfile.vars), **computed, **overrides}, hidden, args, fs)
     r.problems += [*env_problems, *computed_problems]
+    r.check_cache_dir()
     try:
         items = foreach.find_items(flowfile.tasks, r.vars, r.disk)
     except foreach.Endless as endless:

@@ -87,6 +87,24 @@ def test_errors_exit_2_with_the_place_and_no_traceback(project: Project, text: s
     assert not (project.root / "runs.log").exists()
 
 
+@pytest.mark.parametrize("setting", ["", 'cache_dir = "data.txt"'])
+def test_a_file_where_the_cache_dir_goes_is_a_load_error_for_every_command(
+        project: Project, setting: str) -> None:
+    # each command failed on its own terms: exit 1 for the lock, "delete it to start over",
+    # an internal error (exit 3) for log and report, and validate passed
+    project.flowfile(f'[settings]\n{setting}\n[tasks.a]\ncmd = "echo a >> runs.log"\n')
+    path = "data.txt" if setting else ".bflow"
+    project.write(path, "the user's\n")
+    for command in ([], ["validate"], ["status"], ["log", "a"], ["report"], ["clean"]):
+        result = project.bflow(*command)
+        assert result.returncode == 2, (command, result.stderr)
+        assert result.stderr == (f"bflow: error: Flowfile: settings.cache_dir: '{path}' is a "
+                                 "file, and bflow keeps its records, logs and lock in a "
+                                 "directory there: move the file away, or set "
+                                 "settings.cache_dir to another path\n")
+    assert project.read(path) == "the user's\n" and project.runs() == []
+
+
 def test_counts_read_in_the_singular_for_one(project: Project) -> None:
     project.flowfile('[tasks.one]\ncmd = "echo 1 > {output}"\noutputs = ["one.txt"]\n')
     assert project.bflow("validate").stdout == "Flowfile: ok, 1 task\n"
