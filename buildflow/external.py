@@ -16,6 +16,7 @@ import re
 from collections.abc import Collection, Mapping
 
 from buildflow.flowfile import Flowfile, TaskDecl
+from buildflow.locate import shown
 from buildflow.secrets import is_secret_key
 
 _ENV = re.compile(r"\{\{|\}\}|\{env\.([A-Za-z_][A-Za-z0-9_]*)(?::-([^{}]*))?\}")
@@ -93,7 +94,7 @@ def fill_environment(flowfile: Flowfile,
                      environ: Mapping[str, str]) -> tuple[Flowfile, list[str], bool]:
     """The Flowfile with every `{env.NAME}` replaced by its value in `environ`, the problems
     (unset names without a default), and whether it used any."""
-    filler = _EnvFiller(os.path.basename(flowfile.path), environ,
+    filler = _EnvFiller(shown(flowfile.path), environ,
                         [key for key, _ in flowfile.settings.env])
     settings = flowfile.settings._replace(
         env=filler.fill_table(flowfile.settings.env, "settings.env"))
@@ -114,7 +115,7 @@ def compute_vars(flowfile: Flowfile, skip: Mapping[str, str]) -> tuple[dict[str,
 
     from buildflow.signals import kill_group
 
-    file, root = os.path.basename(flowfile.path), os.path.dirname(flowfile.path)
+    file, root = shown(flowfile.path), os.path.dirname(flowfile.path)
     values: dict[str, str] = {}
     problems: list[str] = []
     for name, command in flowfile.computed:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from buildflow import conditions, tomlparts
 from buildflow.errors import FlowfileError, UsageError
 from buildflow.executors import url_problem
-from buildflow.locate import flowfile_path
+from buildflow.locate import flowfile_path, shown
 from buildflow.model import Settings
 from buildflow.placeholders import BUILTIN_NAMES
 from buildflow.scripts import hashed
@@ -74,7 +74,7 @@ def find_flowfile(start: str) -> str:
 
 def read_toml(path: str, fs: FileSystem | None = None) -> dict[str, Any]:
     """The Flowfile at `path` as TOML, read from `fs` (by default the real disk)."""
-    name = os.path.basename(path)
+    name = shown(path)
     try:
         if fs is not None:
             data = fs.read(path)
@@ -281,7 +281,7 @@ def _parse_py(value: Any, where: str, check: Checker) -> str | None:
 def parse(path: str, data: Mapping[str, Any]) -> Flowfile:
     """Check the TOML document's shape and types; raise one FlowfileError listing everything.
     `path` is the Flowfile's absolute path (its directory is the project's root)."""
-    check = Checker(os.path.basename(path))
+    check = Checker(shown(path))
     check.keys(data, "", ("settings", "vars", "tasks"))
     settings = _parse_settings(data.get("settings", {}), check)
     vars_, computed = _parse_vars(data.get("vars", {}), check)

@@ -17,6 +17,19 @@ def canonical_flowfile(path: str | os.PathLike[str]) -> str:
     return os.path.join(os.path.realpath(directory), name)
 
 
+def shown(path: str) -> str:
+    """A Flowfile's path as messages name it: from the working directory, as the user would
+    type it (`Flowfile`, `services/api/Flowfile`, `../Flowfile`), as Make names its
+    makefile; its name alone for a document that is no file (`<python>`), or when there is
+    no working directory to start from."""
+    if os.path.basename(path).startswith("<"):
+        return os.path.basename(path)
+    try:
+        return os.path.relpath(path)
+    except (OSError, ValueError):
+        return os.path.basename(path)
+
+
 def flowfile_path(file: str | os.PathLike[str] | None, base: str) -> str | None:
     """The Flowfile's absolute path (`file` taken relative to `base`), or None if not found."""
     if file is not None:

@@ -16,7 +16,7 @@ from buildflow.errors import FlowfileError, UsageError, did_you_mean, did_you_me
 from buildflow.flowfile import Flowfile, TaskDecl
 from buildflow.fs import FileSystem, LocalFileSystem
 from buildflow.graph import Graph
-from buildflow.locate import canonical_flowfile
+from buildflow.locate import canonical_flowfile, shown
 from buildflow.model import NO_PATHS, Passthrough, Project, Settings, Task
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ class _Resolver:
     def __init__(self, path: str, settings: Settings, variables: Mapping[str, str],
                  hidden: frozenset[str], args: Passthrough | None = None,
                  fs: FileSystem | None = None) -> None:
-        self.file = os.path.basename(path)
+        self.file = shown(path)
         self.root = os.path.dirname(path)
         self.fs = fs or LocalFileSystem(self.root)
         self.settings = settings
@@ -549,7 +549,7 @@ def _check_overrides(flowfile: Flowfile, overrides: Mapping[str, str]) -> None:
         if name not in declared:
             hint = did_you_mean(name, declared) or \
                 (f" (its vars: {', '.join(declared)})" if declared else "")
-            raise UsageError(f"{name}={value}: {os.path.basename(flowfile.path)} declares no "
+            raise UsageError(f"{name}={value}: {shown(flowfile.path)} declares no "
                              f"var '{name}'{hint}; declare it under [vars] to override it")
 
 

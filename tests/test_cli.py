@@ -105,6 +105,20 @@ def test_a_file_where_the_cache_dir_goes_is_a_load_error_for_every_command(
     assert project.read(path) == "the user's\n" and project.runs() == []
 
 
+def test_errors_name_the_flowfile_as_the_user_would_type_it(project: Project) -> None:
+    # they named it `Flowfile` whatever its directory: a CI job checking several projects
+    # could not tell which one was broken
+    project.write("services/api/Flowfile", '[tasks.a]\ncmdd = "true"\n')
+    named = project.bflow("-f", "services/api/Flowfile", "validate")
+    assert (named.returncode, named.stderr) == (
+        2, "bflow: error: services/api/Flowfile: tasks.a.cmdd: unknown key (did you mean "
+           "'cmd'?)\n")
+    project.write("Flowfile", '[tasks.a]\ncmd = "true\n')
+    project.write("src/a.c", "")
+    below = run_bflow("validate", cwd=project.root / "src")
+    assert below.returncode == 2 and below.stderr.startswith("bflow: error: ../Flowfile:2:")
+
+
 def test_counts_read_in_the_singular_for_one(project: Project) -> None:
     project.flowfile('[tasks.one]\ncmd = "echo 1 > {output}"\noutputs = ["one.txt"]\n')
     assert project.bflow("validate").stdout == "Flowfile: ok, 1 task\n"
@@ -259,7 +273,7 @@ def test_file_and_directory_options(project: Project) -> None:
     project.write("sub/other.toml", GOOD.replace('"*.c"', '"../*.c"'))
     project.write("a.c", "")
     by_file = project.bflow("-f", "sub/other.toml", "validate")
-    assert (by_file.returncode, by_file.stdout) == (0, "other.toml: ok, 3 tasks\n")
+    assert (by_file.returncode, by_file.stdout) == (0, "sub/other.toml: ok, 3 tasks\n")
     after = project.bflow("validate", "-C", "sub", "-f", "other.toml")
     assert (after.returncode, after.stdout) == (0, "other.toml: ok, 3 tasks\n")
     missing = project.bflow("-f", "nope.toml", "validate")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import textwrap
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from conftest import Project
 def problems(tmp_path: Path, text: str) -> list[str]:
     path = tmp_path / "Flowfile"
     path.write_text(textwrap.dedent(text))
-    with pytest.raises(FlowfileError) as caught:
+    with pytest.raises(FlowfileError) as caught, contextlib.chdir(tmp_path):
         flowfile.load(str(path))
     return caught.value.problems
 
@@ -205,7 +206,8 @@ def test_any_document_gives_a_project_or_a_clear_error(tmp_path_factory: pytest.
                                                        data: dict[str, object]) -> None:
     root = tmp_path_factory.mktemp("fuzz")
     try:
-        resolve(flowfile.parse(str(root / "Flowfile"), data))
+        with contextlib.chdir(root):
+            resolve(flowfile.parse(str(root / "Flowfile"), data))
     except FatalError as exc:
         assert str(exc).startswith("Flowfile")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import textwrap
 from pathlib import Path
 
@@ -19,8 +20,10 @@ def write(root: Path, *paths: str) -> None:
 
 
 def load(root: Path, text: str, **overrides: str) -> Project:
+    """The project loaded as `bflow` loads it in `root`, where messages name the `Flowfile`."""
     (root / "Flowfile").write_text(textwrap.dedent(text))
-    return buildflow.load(root / "Flowfile", overrides=overrides)
+    with contextlib.chdir(root):
+        return buildflow.load(root / "Flowfile", overrides=overrides)
 
 
 def problems(root: Path, text: str) -> list[str]:

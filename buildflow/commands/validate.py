@@ -6,6 +6,7 @@ import os
 import sys
 
 from buildflow.errors import EXIT_OK
+from buildflow.locate import shown
 from buildflow.model import Project
 from buildflow.words import counted
 
@@ -13,6 +14,6 @@ from buildflow.words import counted
 def run(project: Project) -> int:
     for warning in project.warnings:
         print(f"bflow: warning: {warning}", file=sys.stderr)
-    print(f"{os.path.basename(project.flowfile)}: ok, {counted(len(project.tasks), 'task')}"
+    print(f"{shown(project.flowfile)}: ok, {counted(len(project.tasks), 'task')}"
           + (f", {counted(len(project.warnings), 'warning')}" if project.warnings else ""))
     return EXIT_OK
