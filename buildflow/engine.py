@@ -122,7 +122,7 @@ def _dry_run(project: Project, targets: list[str], cwd: str | None, options: Bui
     names = selected(project, targets, cwd)
     decisions, skips = decided(project, state, names, force=options.force)
     result = BuildResult(EXIT_OK)
-    reporter.handle(ev.BuildStarted(total=len(decisions), jobs=options.jobs))
+    reporter.handle(ev.BuildStarted(total=len(decisions), jobs=options.jobs, dry_run=True))
     for name, decision in decisions.items():
         failing = skips.get(name, "")
         if failing:

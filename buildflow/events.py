@@ -12,6 +12,7 @@ from typing import NamedTuple, Protocol
 class BuildStarted(NamedTuple):
     total: int
     jobs: int
+    dry_run: bool = False  # `-n`: tasks are said to run, never run
     event: str = "build_started"
 
 

@@ -125,6 +125,17 @@ def test_dry_run_says_would_run(project: Project) -> None:
     assert project.runs() == []
 
 
+def test_a_dry_run_with_nothing_to_do_says_it_is_one(project: Project) -> None:
+    # it printed a build's line, "0 ran, 1 up to date in 0.00s": a script could not tell
+    project.flowfile('[tasks.one]\ncmd = "echo one >> runs.log; echo > one.txt"\n'
+                     'outputs = ["one.txt"]\n')
+    assert project.build() == ["one"]
+    for options in (["-n"], ["-n", "-v"], ["-n", "-q"]):
+        result = project.bflow(*options)
+        assert result.stdout.splitlines()[-1] == "bflow: 0 would run, 1 up to date (dry run)"
+    assert project.runs() == ["one"]
+
+
 @pytest.mark.parametrize("args", [["--plain"], ["--json"], []])
 def test_rich_is_not_imported_without_a_terminal(project: Project, args: list[str]) -> None:
     project.flowfile("[tasks.a]\ncmd = 'true'\n")

@@ -7,8 +7,9 @@ _VERDICT = {0: "", 1: " (FAILED)", 130: " (interrupted)"}
 
 
 def summary_line(*, ran: int, up_to_date: int, failed: int, skipped: int, duration: float,
-                 exit_status: int, would_run: int = 0, restored: int = 0) -> str:
-    if would_run:
+                 exit_status: int, would_run: int | None = None, restored: int = 0) -> str:
+    """The build's last line; `would_run` is given for a dry run (`-n`), 0 included."""
+    if would_run is not None:
         parts = [f"{would_run} would run", f"{up_to_date} up to date"]
         skipped -= would_run
     else:
@@ -18,5 +19,5 @@ def summary_line(*, ran: int, up_to_date: int, failed: int, skipped: int, durati
         parts.append(f"{failed} failed")
     if skipped > 0:
         parts.append(f"{skipped} skipped")
-    timing = " (dry run)" if would_run else f" in {duration:.2f}s"
+    timing = " (dry run)" if would_run is not None else f" in {duration:.2f}s"
     return f"bflow: {', '.join(parts)}{timing}{_VERDICT.get(exit_status, '')}"

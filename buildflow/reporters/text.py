@@ -55,13 +55,14 @@ class Tally:
     cannot tell apart: a dry run's tasks that would run."""
 
     def __init__(self) -> None:
+        self.dry_run = False
         self.would_run = 0
         self.ran = 0
         self.total = 0
 
     def see(self, event: ev.Event) -> None:
         if isinstance(event, ev.BuildStarted):
-            self.total = event.total
+            self.total, self.dry_run = event.total, event.dry_run
         elif isinstance(event, (ev.TaskFinished, ev.TaskFailed, ev.TaskRestored)):
             self.ran += 1
         elif isinstance(event, ev.TaskSkipped):
@@ -77,5 +78,5 @@ class Tally:
     def summary(self, event: ev.BuildFinished) -> str:
         return summary_line(ran=event.ran, up_to_date=event.up_to_date, failed=event.failed,
                             skipped=event.skipped, duration=event.duration,
-                            exit_status=event.exit_status, would_run=self.would_run,
-                            restored=event.restored)
+                            exit_status=event.exit_status, restored=event.restored,
+                            would_run=self.would_run if self.dry_run else None)
