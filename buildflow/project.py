@@ -293,7 +293,14 @@ class _Resolver:
         for index, raw in enumerate(staged.inputs):
             offset = index - (len(staged.inputs) - len(decl.inputs))
             where = f"tasks.{decl.name}." + (f"inputs[{offset}]" if offset >= 0 else "foreach")
-            expanded = globbing.normalize(placeholders.expand(raw.removeprefix("!"), values))
+            written = placeholders.expand(raw.removeprefix("!"), values)
+            expanded = globbing.normalize(written)
+            if written.endswith("/") and globbing.is_glob(expanded):
+                bang = "!" if raw.startswith("!") else ""
+                self.problem(where, f"'{bang}{written}' ends in '/', so it would match "
+                                    f"directories, and inputs are files; for the files in them "
+                                    f"write '{bang}{expanded}/**'")
+                continue
             if raw.startswith("!"):
                 regex = globbing.compile_glob(expanded)
                 chosen = {p: None for p in chosen if not regex.match(p)}

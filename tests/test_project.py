@@ -413,3 +413,17 @@ def test_foreach_matching_nothing_is_a_warning(tmp_path: Path) -> None:
     assert [n for n in project.tasks] == ["all"]
     assert project.warnings == ("Flowfile: tasks.t.foreach: matches no file, so the task has "
                                 "no instances",)
+
+
+@pytest.mark.parametrize("entry", ["src/*/", "!src/*/"])
+def test_a_glob_ending_in_a_slash_is_an_error_saying_what_to_write(tmp_path: Path,
+                                                                    entry: str) -> None:
+    # `src/*/` matched the files right in src/ (src/top.c), none in the directories under it
+    write(tmp_path, "src/top.c", "src/x/a.c")
+    where = "inputs[1]" if entry.startswith("!") else "inputs[0]"
+    entries = '["src/**", "!src/*/"]' if entry.startswith("!") else '["src/*/"]'
+    bang = "!" if entry.startswith("!") else ""
+    assert problems(tmp_path, f'[tasks.a]\ncmd = "true"\ninputs = {entries}\n') == [
+        f"Flowfile: tasks.a.{where}: '{entry}' ends in '/', so it would match directories, "
+        f"and inputs are files; for the files in them write '{bang}src/*/**'"]
+
