@@ -36,8 +36,11 @@ def parse(raw: Any, where: str, check: Checker) -> Conditions:
     for key in KEYS:
         if key not in raw:
             continue
+        said = len(check.problems)
         values = (check.string(raw[key], f"{where}.{key}") or "",) if key == "cmd" \
             else check.strings(raw[key], f"{where}.{key}")
+        if len(check.problems) > said:  # of the wrong type: "empty" would only follow
+            continue
         if not values or not all(v.strip() for v in values):
             check.problem(f"{where}.{key}", "must not be empty")
             continue

@@ -221,9 +221,11 @@ def _parse_task(name: str, raw: Any, check: Checker, code: set[str]) -> TaskDecl
                                               "no terminal; an interactive task needs a cmd")
     lists = {key: check.strings(raw[key], f"{where}.{key}")
              for key in ("inputs", "outputs", "deps") if key in raw}
+    said = len(check.problems)
     foreach = check.strings(raw["foreach"], f"{where}.foreach") \
         if "foreach" in raw else ()
-    if "foreach" in raw and not any(not f.startswith("!") for f in foreach):
+    if "foreach" in raw and len(check.problems) == said \
+            and not any(not f.startswith("!") for f in foreach):
         check.problem(f"{where}.foreach", "needs at least one glob that is not an exclusion")
     # A misspelt key (`cmdd`) is the cause; "no cmd" would only be its consequence.
     if cmd is None and "py" not in raw and lists.get("outputs") and keys_known:

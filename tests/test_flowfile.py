@@ -212,6 +212,18 @@ def test_any_document_gives_a_project_or_a_clear_error(tmp_path_factory: pytest.
         assert str(exc).startswith("Flowfile")
 
 
+@pytest.mark.parametrize("text, problem", [
+    ('foreach = 3', "tasks.a.foreach: expected a string or a list of strings, got an integer (3)"),
+    ('when = { env = 3 }',
+     "tasks.a.when.env: expected a string or a list of strings, got an integer (3)"),
+    ('when = { cmd = 3 }', "tasks.a.when.cmd: expected a string, got an integer (3)")])
+def test_a_value_of_the_wrong_type_is_reported_without_its_consequences(
+        tmp_path: Path, text: str, problem: str) -> None:
+    # a second problem followed, about the value it could not read: "must not be empty",
+    # "needs at least one glob that is not an exclusion"
+    assert problems(tmp_path, f'[tasks.a]\ncmd = "true"\n{text}\n') == [f"Flowfile: {problem}"]
+
+
 def test_a_misspelt_key_is_reported_without_its_consequences(project: Project) -> None:
     project.flowfile("""
         [tasks.hello]
