@@ -76,7 +76,7 @@ class Attempts:
                 break
             delay = backoff(task, attempts - 1, self.jitter())
             self.on_retry(ev.TaskRetry(task.name, attempts + 1, task.retries + 1,
-                                       round(delay, 3), result.describe(task.timeout)))
+                                       round(delay, 3), result.describe(task)))
             self.wait(self.interrupted, delay)
             if self.interrupted.is_set():
                 break

@@ -54,19 +54,23 @@ class RunResult(NamedTuple):
     timed_out: bool = False
     signal: int | None = None
     strays: bool = False  # a command left processes running that may still write (`cmd &`)
+    step: int = 0  # which of the task's commands ended the attempt (0: the first)
 
     @property
     def ok(self) -> bool:
         return self.exit_code == 0 and not self.timed_out
 
-    def describe(self, timeout: float) -> str:
+    def describe(self, task: Task) -> str:
+        """Why the attempt failed; for a list of commands, which one ("in command 2 of 3")."""
+        where = f" in command {self.step + 1} of {len(task.commands)}" \
+            if len(task.commands) > 1 else ""
         if self.timed_out:
-            return f"timed out after {timeout:g}s"
+            return f"timed out after {task.timeout:g}s{where}"
         if self.signal is not None:
-            return f"killed by {signal_name(self.signal)}"
+            return f"killed by {signal_name(self.signal)}{where}"
         if self.exit_code == 127:
-            return "exit 127 (command not found)"
-        return f"exit {self.exit_code}"
+            return f"exit 127{where} (command not found)"
+        return f"exit {self.exit_code}{where}"
 
 
 class Child(Protocol):
@@ -133,7 +137,7 @@ class SubprocessRunner:
             return self._python.run(task, root, env, log, deadline)
         cwd = os.path.join(root, task.cwd) if task.cwd else root
         strays = False
-        for command in task.commands:
+        for step, command in enumerate(task.commands):
             argv = direct_argv(command, task.shell) or [task.shell, "-c", command]
             log.flush()
             with self._lock:  # so that stop_all never misses a process being started
@@ -153,7 +157,7 @@ class SubprocessRunner:
                 code = process.wait(timeout)
                 if code is None:
                     self._terminate(process)
-                    return RunResult(None, timed_out=True)
+                    return RunResult(None, timed_out=True, step=step)
             finally:
                 if terminal is not None:
                     _take_terminal_back(terminal)
@@ -162,9 +166,9 @@ class SubprocessRunner:
                     if self.groups is not None:
                         self.groups.discard(process.pid)
             if code < 0:
-                return RunResult(code, signal=-code)
+                return RunResult(code, signal=-code, step=step)
             if code != 0:
-                return RunResult(code)
+                return RunResult(code, step=step)
             strays = strays or _group_alive(process.pid)
         return RunResult(0, strays=strays)
 

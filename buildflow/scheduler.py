@@ -611,7 +611,7 @@ class Builder:
         elif self.interrupted.is_set():
             reason = ev.INTERRUPTED
         else:
-            reason = done.result.describe(task.timeout)
+            reason = done.result.describe(task)
         # What earlier tasks wrote, now past the window; only once the record is made, whose
         # depfile inputs count as read before the start by when they were hashed.
         self.hasher.settle_racy(oldest_only=True)

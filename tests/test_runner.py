@@ -105,6 +105,21 @@ def test_list_stops_at_first_failure(where: Path) -> None:
     assert output == "one\ntwo\n"
 
 
+def test_a_failure_in_a_list_says_which_command_failed(project: Project) -> None:
+    # the report listed the three commands and "exit 1", not which of them failed
+    project.flowfile("""
+        [tasks.a]
+        cmd = ["echo one >> runs.log", "false", "echo three >> runs.log"]
+        [tasks.b]
+        cmd = "exit 3"
+        """)
+    result = project.bflow("--plain", "-k")
+    assert result.returncode == 1
+    assert "FAILED a: exit 1 in command 2 of 3 (1 attempt, " in result.stdout
+    assert "FAILED b: exit 3 (1 attempt, " in result.stdout
+    assert project.runs() == ["one"]
+
+
 def test_env_and_cwd(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     result, output = run(tmp_path, "pwd; echo $GREETING", cwd="sub",
@@ -137,8 +152,10 @@ def test_missing_cwd_is_explained(tmp_path: Path) -> None:
 
 def test_timeout_kills_the_whole_group(where: Path) -> None:
     tmp_path = where
-    result, _ = run(tmp_path, "sleep 30 & echo $! > child.pid; wait", timeout=0.5)
-    assert result.timed_out and result.describe(0.5) == "timed out after 0.5s"
+    command = "sleep 30 & echo $! > child.pid; wait"
+    result, _ = run(tmp_path, command, timeout=0.5)
+    task = Task(name="t", base="t", commands=(command,), timeout=0.5)
+    assert result.timed_out and result.describe(task) == "timed out after 0.5s"
     child = int((tmp_path / "child.pid").read_text())
     assert wait_for(lambda: gone(child))
 
