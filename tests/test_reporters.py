@@ -171,3 +171,17 @@ def test_terminal_gets_the_live_display(project: Project) -> None:
 def test_terminal_dry_run_says_would_run(project: Project) -> None:
     project.flowfile("[tasks.one]\ncmd = 'true'\n")
     assert "1 would run, 0 up to date (dry run)" in on_terminal(project, "-n").decode()
+
+
+def test_plain_lines_hold_no_escape_codes_of_a_task_s_colours(project: Project) -> None:
+    # a compiler's colours went through to CI logs and pipes, which SPEC §3 keeps free of them
+    project.flowfile(r'''
+        [tasks.a]
+        cmd = "printf '\\033[1;31merror\\033[0m: bad\\n\\033]8;;http://x\\033\\\\link\\033]8;;\\033\\\\\\n'"
+        ''')
+    for options in (["--plain"], ["--plain", "--stream"]):
+        result = project.bflow(*options, "-B")
+        assert result.returncode == 0, result.stderr
+        assert "\x1b" not in result.stdout
+        assert "error: bad" in result.stdout and "link" in result.stdout
+    assert "\x1b[1;31merror" in project.bflow("log", "a").stdout  # the log keeps them

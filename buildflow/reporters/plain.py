@@ -30,6 +30,8 @@ class PlainReporter(LineReporter):
         self.tally = Tally()
 
     def _print(self, text: str) -> None:
+        if "\x1b" in text:  # a task's colours: no escape codes here, as Ninja strips them
+            text = _without_escapes(text)
         self.out.write(text if text.endswith("\n") else text + "\n")
 
     def handle(self, event: ev.Event) -> None:
@@ -64,3 +66,13 @@ class PlainReporter(LineReporter):
             self._print(would_run_block(event))
         elif isinstance(event, ev.BuildFinished):
             self._print(self.tally.summary(event))
+
+
+def _without_escapes(text: str) -> str:
+    """`text` without terminal escape sequences: CSI (colours, cursor moves), OSC (titles,
+    links) and the two-character ones."""
+    import re
+
+    return re.sub(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])", "",
+                  text)
+
