@@ -11,6 +11,9 @@ from collections.abc import Callable
 from buildflow.errors import BuildError
 
 
+PID_WAIT_SECONDS = 0.5  # for the pid of a run that has just taken the lock
+
+
 class ProjectLock:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
@@ -24,7 +27,8 @@ class ProjectLock:
         except OSError as exc:
             raise BuildError(f"{self.path}: cannot create the lock file: {exc.strerror}; "
                              f"check that the cache dir is writable") from None
-        deadline = None if timeout is None else time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = None if timeout is None else started + timeout
         said = False
         while True:
             try:
@@ -37,8 +41,11 @@ class ProjectLock:
                     raise BuildError(
                         f"another bflow run{holder} holds {self.path}; gave up after {timeout:g}s "
                         f"(raise --lock-timeout, or wait for it to finish)") from None
-                if not said:
-                    say(f"waiting for another bflow run in this project{_holder(fd)} to "
+                # A run that has just taken the lock writes its pid a moment later: wait for
+                # it a little, so the message names it.
+                holder = "" if said else _holder(fd)
+                if not said and (holder or time.monotonic() - started >= PID_WAIT_SECONDS):
+                    say(f"waiting for another bflow run in this project{holder} to "
                         f"finish (lock: {self.path})")
                     said = True
                 time.sleep(0.05)
@@ -48,6 +55,7 @@ class ProjectLock:
 
     def release(self) -> None:
         if self._fd is not None:
+            os.ftruncate(self._fd, 0)  # no pid of a run that has ended for the next to name
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None

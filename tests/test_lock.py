@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -67,3 +71,25 @@ def test_lock_is_free_again_after_release(tmp_path: Path) -> None:
     other.acquire(0, said.append)
     other.release()
     assert said == []  # giving up at once, or getting it at once, says nothing
+
+
+def test_the_wait_names_the_run_that_has_just_taken_the_lock(tmp_path: Path) -> None:
+    # a run that has just taken the lock writes its pid a moment later: the waiter read the
+    # file in between and named no pid (7 of 11 waits of two watchers reacting to one save)
+    path = tmp_path / "lock"
+    before = ProjectLock(path)  # a run before, which released it
+    before.acquire(None, print)
+    before.release()
+    fd = os.open(path, os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # a run that has taken it, with its pid still to write
+    said: list[str] = []
+    waiter = threading.Thread(target=lambda: ProjectLock(path).acquire(None, said.append))
+    waiter.start()
+    time.sleep(0.1)
+    os.pwrite(fd, b"4242\n", 0)
+    assert wait_for(lambda: said, 10)
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+    waiter.join(10)
+    assert said == [f"waiting for another bflow run in this project (pid 4242) to finish "
+                    f"(lock: {path})"]
