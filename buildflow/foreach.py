@@ -54,13 +54,13 @@ def depfile_path(decl: TaskDecl, variables: Mapping[str, str], item: Item) -> st
 
 
 def match_items(decl: TaskDecl, variables: Mapping[str, str], disk: globbing.DiskIndex,
-                declared: Mapping[str, str], depfiles: Iterable[str] = ()) -> list[Item]:
+                declared: Mapping[str, str], written: Iterable[str] = ()) -> list[Item]:
     """Sorted items of one foreach task; `!` entries remove what the entries before matched.
     Its own outputs are never its items, whether an earlier build left them on disk or not
-    (`img/*.png` writing `img/{stem}.thumb.png`), nor are `depfiles`, those its instances
-    write (`src/*` with `depfile = "{item}.d"`)."""
+    (`img/*.png` writing `img/{stem}.thumb.png`), nor are the other files its instances
+    write, `written` (`src/*` with `depfile = "{item}.d"`)."""
     others: list[str] = []
-    own: set[str] = set(depfiles)
+    own: set[str] = set(written)
     for path, owner in declared.items():
         if owner == decl.name:
             own.add(path)
@@ -109,6 +109,27 @@ def find_items(decls: Sequence[TaskDecl], variables: Mapping[str, str],
         changed.append({name for name in found if again[name] != found[name]})
         found = again
     raise Endless(sorted(set().union(*changed[-2:])))
+
+
+def settled_items(decl: TaskDecl, variables: Mapping[str, str], disk: globbing.DiskIndex,
+                  declared: Mapping[str, str], own: Iterable[str]) -> list[Item]:
+    """The items of one foreach, the other tasks' outputs `declared`, found again during a
+    build: never a file its instances write, those it had before (`own`: their outputs and
+    depfiles, which an earlier build may have left) nor those found now, in rounds as
+    `find_items` takes them."""
+    own = set(own)
+    found: list[Item] = []
+    for _ in range(_ROUNDS):
+        writes = {path for item in found
+                  for path in output_paths(decl, instance_values(variables, decl, item))}
+        again = match_items(decl, variables, disk, declared, own | writes)
+        if again == found:
+            break
+        found = again
+    return found
+
+
+_ROUNDS = 4  # a lone foreach settles in two; a third round finds what a second let in
 
 
 class Endless(Exception):

@@ -506,10 +506,10 @@ class Expander:
         r = self._resolver(tasks, leaving={name for name, task in tasks.items()
                                            if task.base == decl.name and task.item is not None})
         owners = {path: tasks[name].base for path, name in r.declared.items()}
-        depfiles = [task.depfile for task in tasks.values()
-                    if task.base == decl.name and task.depfile]
+        own = [path for task in tasks.values() if task.base == decl.name
+               for path in (*task.outputs, *([task.depfile] if task.depfile else []))]
         staged = [r.stage(decl, item)
-                  for item in foreach.match_items(decl, r.vars, r.disk, owners, depfiles)]
+                  for item in foreach.settled_items(decl, r.vars, r.disk, owners, own)]
         r.settle_duplicates()
         r.check_dir_overlaps()
         instances = _instances(tasks)

@@ -427,6 +427,9 @@ class Builder:
                         *(n for after in task.known_after if after != task.base
                           for n in self._instances.get(after, ())),
                         *filter(None, map(graph.producer_of, task.inputs))]
+        # A producer the graph loaded before the build names, gone since (an instance found
+        # from files the build has removed), is no task of this build to wait for.
+        upstream = [up for up in upstream if up in self.tasks or up in result.tasks]
         for up in upstream:
             if up not in plan and up not in result.tasks:
                 self._add_to_plan(up, plan, result)

@@ -344,7 +344,8 @@ def test_dry_run_and_status_take_the_outputs_of_instances_found_no_more_as_gone(
         foreach = "out5/**/*.o"
         outputs = ["out6/{relstem}.o"]
         """)
-    assert "would run" not in project.bflow("-n").stdout
+    assert project.bflow("-n").stdout.splitlines() == [
+        "bflow: 0 would run, 1 up to date (dry run)"]
     assert project.bflow("status", "--check").returncode == 0
     assert project.build() == []
     assert not (project.root / "out5" / "x" / "aa.o").exists()
@@ -378,4 +379,47 @@ def test_a_task_that_became_a_foreach_over_a_directory_output_loses_its_old_outp
     project.flowfile(SITE)
     assert project.bflow().returncode == 0
     assert sorted(p.name for p in (project.root / "out").iterdir()) == ["a.txt"]
+    assert project.build() == []
+
+
+CONVERT = """\
+[tasks.site]
+cmd = "mkdir -p site && echo x > site/x.txt"
+outputs = ["site/"]
+
+[tasks.conv]
+foreach = "{FROM}"
+cmd = "echo conv >> runs.log && cp {{item}} {{output}}"
+outputs = ["build/{{stem}}.conv.txt"]
+
+[tasks.post]
+foreach = "build/*.txt"
+cmd = "echo post >> runs.log && cp {{item}} {{output}}"
+outputs = ["build/{{stem}}.post.txt"]
+"""
+
+
+def test_a_foreach_found_again_never_takes_what_its_instances_wrote_as_items(
+        project: Project) -> None:
+    # `post` reads build/*.txt and writes build/x.conv.post.txt there: found again during a
+    # build, it took that as an item, and each build added a generation (.post.post.txt)
+    project.flowfile(CONVERT.format(FROM="site/*.txt"))
+    for options in ([], [], ["-B"], ["-B"]):
+        assert project.bflow(*options).returncode == 0
+    assert sorted(p.name for p in (project.root / "build").iterdir()) == [
+        "x.conv.post.txt", "x.conv.txt"]
+    assert project.bflow("list", "post:*").stdout.split() == ["post:build/x.conv.txt"]
+
+
+def test_a_foreach_pointed_at_a_directory_output_beside_a_reader_of_its_files(
+        project: Project) -> None:
+    # the old instances' files made an instance of `post` whose producer was gone: exit 3
+    project.write("src/a.txt", "A\n")
+    project.flowfile(CONVERT.format(FROM="src/*.txt"))
+    assert project.bflow().returncode == 0
+    project.flowfile(CONVERT.format(FROM="site/*.txt"))
+    result = project.bflow()
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (project.root / "build").iterdir()) == [
+        "x.conv.post.txt", "x.conv.txt"]
     assert project.build() == []
