@@ -13,7 +13,7 @@ from buildflow.errors import EXIT_OK
 from buildflow.executors import Executor, open_executor
 from buildflow.hashing import Hasher
 from buildflow.model import Project
-from buildflow.prune import dead_outputs, prune_dead_outputs
+from buildflow.prune import dead_files, prune_dead_outputs
 from buildflow.scheduler import BuildOptions, BuildResult, Builder, Outcome, TaskResult
 from buildflow.secrets import masked
 from buildflow.staleness import Decision, survey
@@ -46,9 +46,7 @@ def as_built(project: Project) -> tuple[Project, State]:
     state = open_state(project)
     hidden: set[str] = set()
     while True:
-        removable, _ = dead_outputs(project, state, hasher_for(project, state),
-                                    found_later=True)
-        gone = {path for _, path in removable} - hidden
+        gone = dead_files(project, state, hasher_for(project, state)) - hidden
         if not gone:
             return project, state
         hidden |= gone

@@ -10,31 +10,34 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Container, Iterable, Mapping
 
+from buildflow.fs import FileSystem
 from buildflow.hashing import MISSING, Hasher
 from buildflow.model import Project, Task
 from buildflow.staleness import depfile_of
 from buildflow.state import NOTHING_LEFT, State
 
 
-def dead_outputs(project: Project, state: State, hasher: Hasher, *,
-                 found_later: bool = False
-                 ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """Recorded outputs that no current task declares and that are still on disk, as (task,
-    path): those still byte-identical to what bflow recorded, which a build removes, and those
-    modified since, which it leaves. The records of instances of a foreach whose instances
-    the build finds again (`Task.expands`) are left to it, which removes what those it no
-    longer finds wrote once it has found them: a project loaded before their files were
-    written (as `bflow watch` keeps it) does not know them yet. `found_later` counts them in,
-    for a project just loaded, which knows every one there is (`status`, `-n`: what the
-    build will have removed by the time it decides the tasks after them)."""
-    return _dead(project, state, hasher, _Kept.of(project), found_later=found_later)
+def dead_files(project: Project, state: State, hasher: Hasher) -> set[str]:
+    """The files a build of `project`, just loaded, removes before it decides the tasks that
+    read them: the recorded outputs no current task declares that are still byte-identical to
+    what bflow recorded, and of a directory among them, the files in it but those kept. The
+    records of instances of a foreach whose instances the build finds again count too: by the
+    time it decides the tasks after them, it has removed what those it no longer finds wrote.
+    What `status`, `-n` and `explain` take as gone, so that they say what `build` does."""
+    kept = _Kept.of(project)
+    removable, _ = _dead(project, state, hasher, kept, found_later=True)
+    files: set[str] = set()
+    for _, path in removable:
+        inside = _files_inside(hasher.fs, path, kept)
+        files.update([path] if inside is None else inside)
+    return files
 
 
 def recorded_outputs(project: Project, state: State, hasher: Hasher,
                      names: Iterable[str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """What the records of `names` hold that is on disk and no current task declares, sorted
-    as `dead_outputs` sorts it: for `bflow clean` of instances the project does not hold now
-    (a foreach over files a build has not written again)."""
+    """What the records of `names` hold that is on disk and no current task declares, as
+    removable and modified (task, path) pairs: for `bflow clean` of instances the project
+    does not hold now (a foreach over files a build has not written again)."""
     return _outputs_on_disk(state, names, _Kept.of(project), hasher)
 
 
@@ -86,8 +89,9 @@ class _Kept:
 
 def _outputs_on_disk(state: State, names: Iterable[str], declared: _Kept,
                      hasher: Hasher) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """The outputs the records of `names` hold that are not `declared`, as `dead_outputs`
-    sorts them."""
+    """The outputs the records of `names` hold that are not `declared` and are on disk, as
+    (task, path): those still byte-identical to what bflow recorded, which go, and those
+    modified since, which stay."""
     removable: list[tuple[str, str]] = []
     modified: list[tuple[str, str]] = []
     for name in names:
@@ -151,24 +155,33 @@ def _remove(hasher: Hasher, removable: list[tuple[str, str]], modified: list[tup
     fs = hasher.fs
     removed = False
     for name, path in removable:
-        st = fs.stat(path)  # only a directory output can hold a kept file
-        inside = kept.below(path) if st is not None and st.is_dir \
-            and fs.link_target(path) is None else []
+        inside = _files_inside(fs, path, kept)  # only a directory output can hold a kept file
         gone = "no longer declares it" if name in tasks else "no longer exists"
         try:
-            if not inside:
+            if inside is None or not kept.below(path):
                 if not fs.remove(path):
                     continue
                 (note or say)(f"removed {path}, written by task '{name}', which {gone}")
             else:
-                for rel in fs.list_tree(path):
-                    if f"{path}/{rel}" not in inside:
-                        fs.remove(f"{path}/{rel}")
+                for file in inside:
+                    fs.remove(file)
                 (note or say)(f"removed the files in {path}, written by task '{name}', which "
-                              f"{gone}, but {', '.join(inside)}, which the Flowfile names now")
+                              f"{gone}, but {', '.join(kept.below(path))}, which the Flowfile "
+                              "names now")
         except OSError as exc:
             say(f"cannot remove {path}, written by task '{name}', which {gone}: "
                 f"{exc.strerror}; check the permissions of its directory")
             continue
         removed = True
     return removed
+
+
+def _files_inside(fs: FileSystem, path: str, kept: _Kept) -> list[str] | None:
+    """For a dead directory output, the files in it that go: all but the kept ones (a file
+    it wrote that the Flowfile now names as a source); None for a file or a link."""
+    st = fs.stat(path)
+    if st is None or not st.is_dir or fs.link_target(path) is not None:
+        return None
+    inside = set(kept.below(path))
+    return [file for rel in fs.list_tree(path) if (file := f"{path}/{rel}") not in inside]
+

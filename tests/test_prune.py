@@ -298,3 +298,30 @@ def test_an_output_no_longer_declared_goes_and_its_task_runs_again(project: Proj
     assert project.runs() == ["link", "link"]
     assert project.read("out/app.map") == "symbols\n"
     assert project.build() == []
+
+
+@pytest.mark.parametrize("reader", ["glob", "foreach"])
+def test_dry_run_and_status_take_the_files_of_a_dead_directory_output_as_gone(
+        project: Project, reader: str) -> None:
+    # they took the directory as gone, not the files in it, which the build removes first:
+    # -n said the glob's reader was up to date, or named the foreach's instances
+    project.write("src/a.txt", "A\n")
+    site = ('[tasks.site]\ncmd = "rm -rf site && mkdir site && cp {inputs} site/"\n'
+            'inputs = ["src/*.txt"]\noutputs = ["site/"]\n')
+    reads = ('[tasks.reader]\ncmd = "echo reader >> runs.log && cat {inputs} > {output}"\n'
+             'inputs = ["src/*.txt", "site/**/*.txt"]\noutputs = ["out.txt"]\n'
+             if reader == "glob" else
+             '[tasks.each]\nforeach = "site/*.txt"\ncmd = "echo each >> runs.log && '
+             'cp {item} {output}"\noutputs = ["final/{stem}.out"]\n')
+    project.flowfile(site + reads)
+    assert project.build() == ["reader" if reader == "glob" else "each"]
+    project.flowfile(reads)
+    dry = project.bflow("-n").stdout
+    assert project.bflow("status", "--check").returncode == (1 if reader == "glob" else 0)
+    if reader == "glob":
+        assert "would run reader: " in dry
+        assert project.build() == ["reader"] and project.read("out.txt") == "A\n"
+    else:
+        assert dry.splitlines() == ["bflow: 0 would run, 0 up to date (dry run)"]
+        assert project.build() == []
+    assert not (project.root / "site").exists()
