@@ -95,6 +95,26 @@ class Plan:
         del self._waiting[name]
         self.finished(name, ok=True)
 
+    def cycle(self, among: Iterable[str]) -> list[str]:
+        """A cycle of waits among `among`, tasks still waiting when nothing runs any more
+        (`a -> b -> a`, each waiting for the next), which edges added during the build made:
+        the load finds every other cycle. Empty when there is none."""
+        stuck = set(among)
+        waits_for: dict[str, list[str]] = {name: [] for name in stuck}
+        for up in stuck:
+            for down in self._downstream.get(up, ()):
+                if down in stuck:
+                    waits_for[down].append(up)
+        for start in sorted(stuck, key=lambda name: self.order.get(name, 0)):
+            path, seen = [start], {start}
+            while waits_for[path[-1]]:
+                following = waits_for[path[-1]][0]
+                if following in seen:
+                    return path[path.index(following):] + [following]
+                path.append(following)
+                seen.add(following)
+        return []
+
     def _block_below(self, name: str, failure: str) -> None:
         stack = list(self._downstream[name])
         while stack:

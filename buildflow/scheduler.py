@@ -268,6 +268,8 @@ class Builder:
             # else _FINISHED, put once `_finished` is set
 
         tasks = self.tasks
+        if not self._stopping and not self.interrupted.is_set():
+            self._fail_cycle(plan, result)
         for name in self._names:
             if name not in result.tasks and not tasks[name].is_group:
                 blocker = plan.blocked_by.get(name)
@@ -283,6 +285,18 @@ class Builder:
         result.duration = self.clock() - started_at
         self.reporter.handle(_summary(result, self.tasks))
         return result
+
+    def _fail_cycle(self, plan: Plan, result: BuildResult) -> None:
+        """Tasks still waiting once nothing runs, with nothing failed or stopped: they wait
+        for each other, through instances found during the build (a foreach over files a
+        task writes, whose instances read what a task reading theirs writes). The first task
+        of the cycle fails, naming it, and those after it are blocked by it."""
+        cycle = plan.cycle(name for name in self._names if name not in result.tasks)
+        if cycle:
+            self._fail(self.tasks[cycle[0]], "dependency cycle, found once the files the tasks "
+                       f"read were written: {' -> '.join(cycle)}; break it in the Flowfile",
+                       result)
+            plan.finished(cycle[0], ok=False)
 
     def _failed(self) -> None:
         """A task failed: without -k, start nothing more (running tasks finish). The tasks

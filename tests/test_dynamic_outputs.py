@@ -423,3 +423,31 @@ def test_a_foreach_pointed_at_a_directory_output_beside_a_reader_of_its_files(
     assert sorted(p.name for p in (project.root / "build").iterdir()) == [
         "x.conv.post.txt", "x.conv.txt"]
     assert project.build() == []
+
+
+def test_a_cycle_found_once_the_files_are_written_fails_the_build_naming_it(
+        project: Project) -> None:
+    # the build stopped with its tasks skipped as "build stopped", no error, and exit 0
+    project.flowfile("""
+        [tasks.site]
+        cmd = "mkdir -p site && echo x > site/a.txt"
+        outputs = ["site/"]
+        [tasks.each]
+        foreach = "site/*.txt"
+        inputs = ["out/*.txt"]
+        outputs = ["gen/{stem}.txt"]
+        cmd = "echo each >> runs.log && cat {inputs} > {output}"
+        [tasks.join]
+        inputs = ["gen/*.txt"]
+        outputs = ["out/join.txt"]
+        cmd = "echo join >> runs.log && cat {inputs} > {output}"
+        """)
+    result = project.bflow("--plain")
+    assert result.returncode == 1
+    assert ("FAILED each:site/a.txt: dependency cycle, found once the files the tasks read "
+            "were written: each:site/a.txt -> join -> each:site/a.txt; break it in the "
+            "Flowfile") in result.stdout
+    assert "skip   join (dependency failed: each:site/a.txt)" in result.stdout
+    assert project.runs() == []
+    again = project.bflow()
+    assert again.returncode == 2 and "dependency cycle: each:site/a.txt -> join" in again.stderr

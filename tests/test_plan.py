@@ -102,3 +102,14 @@ def test_a_dropped_task_releases_what_waits_for_it() -> None:
     plan.drop("cc:x.c")  # its item is gone
     assert "cc:x.c" not in plan
     assert drain(plan) == ["gen", "b", "a", "link", "lint"]
+
+
+def test_tasks_found_during_the_build_that_wait_for_each_other_are_a_cycle() -> None:
+    plan = diamond()
+    drain(plan)
+    assert plan.cycle(["gen", "a"]) == []
+    plan.add("x", 9, ["link"], finished=set())  # finished: a wait that ends
+    plan.add("y", 10, ["x"], finished=set())
+    plan.add_edge("y", "x")  # a reader found later, which x's inputs come from
+    assert plan.ready == 0
+    assert plan.cycle(["x", "y"]) == ["x", "y", "x"]
