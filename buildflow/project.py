@@ -40,7 +40,8 @@ class _Resolver:
     def __init__(self, path: str, settings: Settings, variables: Mapping[str, str],
                  hidden: frozenset[str], args: Passthrough | None = None,
                  fs: FileSystem | None = None) -> None:
-        self.file = shown(path)
+        self.file = shown(path)  # as messages name it
+        self.name = os.path.basename(path)  # its path from the root, as outputs are written
         self.root = os.path.dirname(path)
         self.fs = fs or LocalFileSystem(self.root)
         self.settings = settings
@@ -162,7 +163,7 @@ class _Resolver:
                 self.problem(where, f"output '{expanded}' holds the cache dir "
                                     f"'{self.cache_dir}', where bflow keeps its records; set "
                                     "settings.cache_dir outside it")
-            elif path == self.file:
+            elif path == self.name:
                 self.problem(where, f"output '{expanded}' is this Flowfile: bflow reads it "
                                     "before anything runs, and `bflow clean` would delete it")
             elif escape := self._escaping_parent(path):
@@ -444,7 +445,7 @@ class _Resolver:
             path = task.depfile
             if not path:
                 continue
-            if path == self.file:
+            if path == self.name:
                 whose = "this Flowfile"
             elif path in graph.producer:
                 whose = f"an output of task '{graph.producer[path]}'"

@@ -117,6 +117,14 @@ def test_errors_name_the_flowfile_as_the_user_would_type_it(project: Project) ->
     project.write("src/a.c", "")
     below = run_bflow("validate", cwd=project.root / "src")
     assert below.returncode == 2 and below.stderr.startswith("bflow: error: ../Flowfile:2:")
+    # what the Flowfile is called in messages is not its path from the root
+    project.write("Flowfile", '[tasks.a]\ncmd = "true"\noutputs = ["Flowfile"]\n'
+                              '[tasks.b]\ncmd = "true"\noutputs = ["b"]\ndepfile = "Flowfile"\n')
+    both = run_bflow("validate", cwd=project.root / "src")
+    assert both.returncode == 2
+    assert "../Flowfile: tasks.a.outputs[0]: output 'Flowfile' is this Flowfile" in both.stderr
+    assert "../Flowfile: tasks.b.depfile: depfile 'Flowfile' of task 'b' is this Flowfile" \
+        in both.stderr
 
 
 def test_counts_read_in_the_singular_for_one(project: Project) -> None:
