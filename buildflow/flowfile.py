@@ -237,6 +237,8 @@ def _parse_task(name: str, raw: Any, check: Checker, code: set[str]) -> TaskDecl
     for key in ("depfile", "cwd", "description"):
         if key in raw:
             optional_strings[key] = check.string(raw[key], f"{where}.{key}")
+    if optional_strings.get("depfile") is not None and not optional_strings["depfile"].strip():
+        check.problem(f"{where}.depfile", "an empty path; leave depfile out for none")
     numbers: dict[str, Any] = {}
     if "retries" in raw:
         retries = check.number(raw["retries"], f"{where}.retries", integer=True)

@@ -440,10 +440,21 @@ class _Resolver:
 
     def check_depfiles(self, graph: Graph) -> None:
         """A depfile is its task's own file, which the task writes and `bflow clean` deletes:
-        not the Flowfile, an output of a task, or a source a task reads by its name."""
+        not the Flowfile, an output of a task, a source a task reads by its name, or another
+        instance's depfile (`depfile = "deps.d"` in a foreach, which every instance writes)."""
+        writer: dict[str, str] = {}
         for task in graph.tasks.values():
             path = task.depfile
             if not path:
+                continue
+            other = writer.setdefault(path, task.name)
+            if other != task.name:
+                if other == "":  # said already
+                    continue
+                writer[path] = ""
+                self.problem(f"tasks.{task.base}.depfile",
+                             f"depfile '{path}' is written by both '{other}' and '{task.name}'; "
+                             "give each instance its own (e.g. \"{output}.d\")")
                 continue
             if path == self.name:
                 whose = "this Flowfile"

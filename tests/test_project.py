@@ -427,3 +427,18 @@ def test_a_glob_ending_in_a_slash_is_an_error_saying_what_to_write(tmp_path: Pat
         f"Flowfile: tasks.a.{where}: '{entry}' ends in '/', so it would match directories, "
         f"and inputs are files; for the files in them write '{bang}src/*/**'"]
 
+
+
+def test_a_depfile_every_instance_writes_and_an_empty_one_are_errors(tmp_path: Path) -> None:
+    # they were taken: the instances overwrote one another's, and "" named no file at all
+    write(tmp_path, "src/a.c", "src/b.c", "src/c.c")
+    assert problems(tmp_path, """
+        [tasks.cc]
+        foreach = "src/*.c"
+        cmd = "true"
+        outputs = ["out/{stem}.o"]
+        depfile = "deps.d"
+        """) == ["Flowfile: tasks.cc.depfile: depfile 'deps.d' is written by both 'cc:src/a.c' "
+                 "and 'cc:src/b.c'; give each instance its own (e.g. \"{output}.d\")"]
+    assert problems(tmp_path, '[tasks.a]\ncmd = "true"\noutputs = ["o"]\ndepfile = ""\n') == [
+        "Flowfile: tasks.a.depfile: an empty path; leave depfile out for none"]
