@@ -352,6 +352,12 @@ def resolve_path(file: str | os.PathLike[str] | None, directory: str | None) -> 
     if file is not None:
         found = flowfile_path(file, base)
         if found is None:
+            where = os.path.join(base, file)
+            if os.path.isdir(where):
+                raise UsageError(f"{file}: a directory, not a Flowfile (-f names the file; "
+                                 f"-C {file} runs in the directory)")
+            if os.path.exists(where):
+                raise UsageError(f"{file}: not a regular file, so no Flowfile")
             raise UsageError(f"{file}: no such Flowfile")
         return found
     return find_flowfile(base)

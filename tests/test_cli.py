@@ -286,6 +286,10 @@ def test_file_and_directory_options(project: Project) -> None:
     assert (after.returncode, after.stdout) == (0, "other.toml: ok, 3 tasks\n")
     missing = project.bflow("-f", "nope.toml", "validate")
     assert missing.returncode == 2 and "nope.toml: no such Flowfile" in missing.stderr
+    directory = project.bflow("-f", "sub", "validate")  # it said "no such Flowfile"
+    assert (directory.returncode, directory.stderr) == (
+        2, "bflow: error: sub: a directory, not a Flowfile (-f names the file; -C sub runs in "
+           "the directory)\n")
     bad_dir = project.bflow("-C", "nowhere", "validate")
     assert bad_dir.returncode == 2 and "-C nowhere" in bad_dir.stderr
 
