@@ -76,7 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _HANDLERS[args.command](args)
     except FatalError as exc:
         message = str(exc)
-        if first_target and message.startswith(f"unknown target '{first_target}'"):
+        if first_target and message.startswith(f"unknown target '{first_target}'") \
+                and "(did you mean" not in message:  # a target near it comes first
             hint = did_you_mean(first_target, COMMANDS)
             message += hint.replace("(did you mean", "(or the command")
         prefix = "bflow: error: "

@@ -192,6 +192,9 @@ def test_a_mistyped_command_is_suggested(project: Project) -> None:
     result = project.bflow("stauts")
     assert result.returncode == 2
     assert "unknown target 'stauts'" in result.stderr and "the command 'status'" in result.stderr
+    project.flowfile('[tasks.link]\ncmd = "true"\noutputs = ["build/app"]\n')
+    near = project.bflow("build/ap")  # a target near it: that one, not also the command build
+    assert near.stderr.rstrip().endswith("(did you mean 'build/app'?) (see 'bflow list')")
 
 
 @pytest.mark.parametrize("existing", ["Flowfile", "Flowfile.toml"])
