@@ -237,7 +237,7 @@ def _parse_task(name: str, raw: Any, check: Checker, code: set[str]) -> TaskDecl
     for key in ("depfile", "cwd", "description"):
         if key in raw:
             optional_strings[key] = check.string(raw[key], f"{where}.{key}")
-    if optional_strings.get("depfile") is not None and not optional_strings["depfile"].strip():
+    if (depfile := optional_strings.get("depfile")) is not None and not depfile.strip():
         check.problem(f"{where}.depfile", "an empty path; leave depfile out for none")
     numbers: dict[str, Any] = {}
     if "retries" in raw:
