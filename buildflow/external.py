@@ -113,7 +113,7 @@ def compute_vars(flowfile: Flowfile, skip: Mapping[str, str]) -> tuple[dict[str,
         return {}, []
     import subprocess
 
-    from buildflow.signals import kill_group
+    from buildflow.signals import HeldInterrupts, kill_group
 
     file, root = shown(flowfile.path), os.path.dirname(flowfile.path)
     values: dict[str, str] = {}
@@ -122,18 +122,22 @@ def compute_vars(flowfile: Flowfile, skip: Mapping[str, str]) -> tuple[dict[str,
         if name in skip:
             continue
         where = f"{file}: vars.{name}"
+        process: subprocess.Popen[bytes] | None = None
         try:
-            process = subprocess.Popen([flowfile.settings.shell, "-c", command], cwd=root,
-                                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                       stderr=subprocess.PIPE, start_new_session=True)
+            with HeldInterrupts():  # until its pid is known
+                process = subprocess.Popen([flowfile.settings.shell, "-c", command], cwd=root,
+                                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                           stderr=subprocess.PIPE, start_new_session=True)
+            stdout, stderr = process.communicate()
         except OSError as exc:
+            if process is not None:
+                raise
             problems.append(f"{where}: cannot run {flowfile.settings.shell}: {exc.strerror}")
             continue
-        try:
-            stdout, stderr = process.communicate()
         except BaseException:  # Ctrl-C, SIGTERM
-            kill_group(process.pid)
-            process.wait()
+            if process is not None:
+                kill_group(process.pid)
+                process.wait()
             raise
         if process.returncode != 0:
             said = stderr.decode("utf-8", "replace").strip().splitlines()

@@ -65,3 +65,29 @@ def kill_group(pgid: int) -> None:
         os.killpg(pgid, SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+class HeldInterrupts:
+    """SIGINT and SIGTERM held back for a `with` block (a child being started, whose pid is
+    known only once `Popen` returns: stopped in between, bflow would leave it running), then
+    delivered as they came, to the handlers they had. In the main thread only, the one
+    whose handlers may be set; elsewhere a no-op."""
+
+    def __enter__(self) -> None:
+        import threading
+
+        self.caught: list[int] = []
+        self.previous: dict[int, object] = {}
+        if threading.current_thread() is threading.main_thread():
+            for signum in (SIGINT, SIGTERM):
+                self.previous[signum] = signal(signum, self._hold)
+
+    def _hold(self, signum: int, frame: object) -> None:
+        self.caught.append(signum)
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self.previous.items():
+            signal(signum, handler)  # type: ignore[arg-type]
+        if self.caught:
+            raise_signal(self.caught[0])
+
