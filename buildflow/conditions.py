@@ -61,24 +61,34 @@ def this_platform() -> str:
 def run_quietly(command: str, cwd: str, env: Mapping[str, str], shell: str,
                 stop: threading.Event | None = None) -> int:
     """The exit status of `command` run by `shell`, its output discarded. Once `stop` is set
-    (the build interrupted), its whole process group is killed instead of waited for."""
+    (the build interrupted), or Ctrl-C or SIGTERM stops bflow (`status`, `-n`), its whole
+    process group is killed instead of waited for."""
     import subprocess
 
-    from buildflow.signals import kill_group
+    from buildflow.signals import HeldInterrupts, kill_group
 
+    process: subprocess.Popen[bytes] | None = None
     try:
-        process = subprocess.Popen([shell, "-c", command], cwd=cwd, env=env,
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL, start_new_session=True)
+        with HeldInterrupts():  # until its pid is known
+            process = subprocess.Popen([shell, "-c", command], cwd=cwd, env=env,
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL, start_new_session=True)
+        while True:
+            try:
+                return process.wait(None if stop is None else 0.05)
+            except subprocess.TimeoutExpired:
+                if stop is not None and stop.is_set():
+                    kill_group(process.pid)
+                    return process.wait()
     except OSError:
+        if process is not None:
+            raise
         return 127
-    while True:
-        try:
-            return process.wait(None if stop is None else 0.05)
-        except subprocess.TimeoutExpired:
-            if stop is not None and stop.is_set():
-                kill_group(process.pid)
-                return process.wait()
+    except BaseException:  # Ctrl-C, SIGTERM
+        if process is not None:
+            kill_group(process.pid)
+            process.wait()
+        raise
 
 
 class Gate:
