@@ -199,11 +199,19 @@ class Graph:
         return group is not None and group.expands
 
     def _producer_for_target(self, target: str, root: str, cwd: str | None) -> str | None:
-        candidates = [posixpath.normpath(target)]
+        """The task that writes the output path `target`: taken from where the user stands
+        first, as the shell, Make and `rm` take it (`./out/x.txt` in `sub/` is
+        `sub/out/x.txt`, though the root has an `out/x.txt` too), also when that path goes
+        through a symlinked directory (`root` is the real path); then from the root."""
+        candidates = []
         if cwd is not None:
             absolute = os.path.normpath(os.path.join(cwd, target))
-            relative = os.path.relpath(absolute, root)
-            candidates.append(relative.replace(os.sep, "/"))
+            candidates.append(os.path.relpath(absolute, root).replace(os.sep, "/"))
+            directory, name = os.path.split(absolute)
+            real = os.path.join(os.path.realpath(directory), name)
+            if real != absolute:
+                candidates.append(os.path.relpath(real, root).replace(os.sep, "/"))
+        candidates.append(posixpath.normpath(target))
         for candidate in candidates:
             producer = self.producer_of(candidate.rstrip("/"))
             if producer is not None:

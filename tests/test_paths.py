@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Project
+from conftest import Project, run_bflow
 
 WEIRD = ["a b.txt", "q'uote\".txt", "dollar$HOME.txt", "star*.txt", "new\nline.txt",
          "semi;touch pwned.txt", "-dash.txt"]
@@ -236,3 +236,34 @@ def test_paths_outside_the_root_beside_a_directory_output(project: Project) -> N
     assert project.build() == ["read"]
     unknown = project.bflow(str(header), timeout=20)
     assert unknown.returncode == 2 and "unknown target" in unknown.stderr
+
+
+def test_an_output_path_is_taken_from_where_the_user_stands_first(project: Project) -> None:
+    # from sub/, ./out/x.txt named the root's out/x.txt: clean deleted the wrong file
+    project.flowfile("""
+        [tasks.root_out]
+        cmd = "echo root_out >> runs.log && mkdir -p out && echo r > out/x.txt"
+        outputs = ["out/x.txt"]
+        [tasks.sub_out]
+        cmd = "echo sub_out >> runs.log && mkdir -p sub/out && echo s > sub/out/x.txt"
+        outputs = ["sub/out/x.txt"]
+        """)
+    assert sorted(project.build()) == ["root_out", "sub_out"]
+    sub = project.root / "sub"
+    assert "would run sub_out: " in run_bflow("-n", "-B", "./out/x.txt", cwd=sub).stdout
+    assert run_bflow("clean", "./out/x.txt", cwd=sub).returncode == 0
+    assert not (sub / "out/x.txt").exists() and project.read("out/x.txt") == "r\n"
+    assert "would run root_out: " in run_bflow("-n", "-B", "../out/x.txt", cwd=sub).stdout
+
+
+def test_an_output_path_through_a_symlinked_directory_is_a_target(project: Project,
+                                                                  tmp_path: Path) -> None:
+    # the user in the project through a link ($PWD/out/a.txt), or naming it through one:
+    # "unknown target", since the root is the real path
+    project.flowfile('[tasks.gen]\ncmd = "echo gen >> runs.log && mkdir -p out && echo hi > '
+                     'out/a.txt"\noutputs = ["out/a.txt"]\n')
+    link = tmp_path / "link"
+    link.symlink_to(project.root)
+    for target, cwd in ((str(link / "out/a.txt"), link), ("link/out/a.txt", tmp_path)):
+        result = run_bflow("-f", str(link / "Flowfile"), "-n", target, cwd=cwd)
+        assert result.returncode == 0 and "would run gen: " in result.stdout, result.stderr
