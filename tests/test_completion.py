@@ -48,7 +48,7 @@ def complete_in_bash(project: Project, line: str) -> list[str]:
     done = subprocess.run(["bash", "-c", program], cwd=project.root, env=env,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    return done.stdout.split()
+    return done.stdout.splitlines()
 
 
 def test_bash_completes_commands_options_tasks_and_instances(project: Project) -> None:
@@ -63,3 +63,16 @@ def test_bash_completes_commands_options_tasks_and_instances(project: Project) -
     assert complete_in_bash(project, "bflow compile:src/u") == ["src/util.c"]
     assert project.bflow("completion", "--names").stdout.split() == [
         "compile", "link", "compile:src/main.c", "compile:src/util.c"]
+
+
+def test_bash_offers_names_as_text_never_expanded(project: Project) -> None:
+    # they went through `compgen -W`, which expands words: TAB ran a file name's `touch`,
+    # offered $HOME.c as /root.c and a b.c as two words
+    project.flowfile(FLOW)
+    for name in ("`touch PWNED`.c", "$HOME.c", "a b.c", "k=v.c"):
+        project.write(f"src/{name}", "")
+    offered = complete_in_bash(project, "bflow compile:src/")
+    assert not (project.root / "PWNED").exists()
+    assert sorted(offered) == ["src/\\$HOME.c", "src/\\`touch\\ PWNED\\`.c", "src/a\\ b.c",
+                               "src/k=v.c"]
+    assert complete_in_bash(project, "bflow compile:src/k=") == ["v.c"]

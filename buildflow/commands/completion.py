@@ -11,24 +11,37 @@ from buildflow.errors import EXIT_OK
 
 _BASH = r'''# bflow completion for bash: source it, e.g. from ~/.bashrc:
 #   source <(bflow completion bash)
+# The names are matched as text, one per line, and offered quoted: never as `compgen -W`
+# words, which the shell expands (a file named `$(cmd).c` would run cmd at TAB).
 _bflow() {
     local cur=${COMP_LINE:0:COMP_POINT}
     cur=${cur##*[[:space:]]}
     local prev=${COMP_WORDS[COMP_CWORD-1]}
     case $prev in
-        -f|--file|-o|--output) COMPREPLY=($(compgen -f -- "$cur")); return;;
-        -C|--directory) COMPREPLY=($(compgen -d -- "$cur")); return;;
+        -f|--file|-o|--output) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return;;
+        -C|--directory) mapfile -t COMPREPLY < <(compgen -d -- "$cur"); return;;
     esac
+    local -a found=()
+    local name
     if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W "@OPTIONS@" -- "$cur"))
+        for name in @OPTIONS@; do [[ $name == "$cur"* ]] && found+=("$name"); done
     else
-        COMPREPLY=($(compgen -W "@COMMANDS@ $(bflow completion --names 2>/dev/null)" -- "$cur"))
+        for name in @COMMANDS@; do [[ $name == "$cur"* ]] && found+=("$name"); done
+        while IFS= read -r name; do
+            [[ $name == "$cur"* ]] && found+=("$name")
+        done < <(bflow completion --names 2>/dev/null)
     fi
-    # bash splits words at ':', so an instance (compile:src/a.c) is completed after it
-    if [[ $cur == *:* && $COMP_WORDBREAKS == *:* ]]; then
-        local colon=${cur%"${cur##*:}"}
-        COMPREPLY=("${COMPREPLY[@]#"$colon"}")
+    # bash splits words at ':' and '=', so an instance (compile:src/a.c) is completed after
+    # the last of them
+    local breaks=${COMP_WORDBREAKS//[^:=]/} head=
+    if [[ -n $breaks && $cur == *["$breaks"]* ]]; then
+        head=${cur%"${cur##*["$breaks"]}"}
     fi
+    COMPREPLY=()
+    for name in "${found[@]}"; do
+        printf -v name '%q' "${name#"$head"}"
+        COMPREPLY+=("$name")
+    done
 }
 complete -o default -F _bflow bflow
 '''
