@@ -57,7 +57,10 @@ class _Resolver:
         self.dirs: dict[str, str] = {}  # directory output -> instance name
         self.own: dict[str, set[str]] = {}  # task -> the outputs of all its instances
         self.real_root = self.fs.real_path("")
-        self.real_parents: dict[str, str | None] = {}  # output dir -> its real path if outside
+        # output dir -> (its real path if outside the root, else None; its path from the root
+        # with the links on the way resolved)
+        self.real_parents: dict[str, tuple[str | None, str]] = {}
+        self.aliases: dict[str, str] = {}  # an output's path without links -> as declared
         self.physical_cwds: dict[str, str] = {}  # a task's cwd -> the directory it really is
         self.linked_cwd = False  # some task's cwd leads through a symlink
         self.used_names: dict[tuple[str, ...], frozenset[str]] = {}  # templates -> their names
@@ -169,10 +172,12 @@ class _Resolver:
             elif escape := self._escaping_parent(path):
                 self.problem(where, f"output '{expanded}' goes through a symlink that leaves the "
                                     f"project root (to {escape}); write outputs inside it")
-            elif path in self.declared:
+            elif (other := self._declared_as(path)) is not None:
+                through = "" if other == path else \
+                    f" as '{other}', the same file through a symlinked directory"
                 problem = (f"output '{path}' of task '{name}' is also declared by task "
-                           f"'{self.declared[path]}' ({self.where[path]}); each file has one "
-                           "producer")
+                           f"'{self.declared[other]}' ({self.where[other]}){through}; each file "
+                           "has one producer")
                 if "item" in values:  # an instance: its item may be a file a build replaces
                     self.duplicates.append((name, values["item"], where, problem))
                 else:
@@ -184,6 +189,8 @@ class _Resolver:
                 self.declared[path] = name
                 self.where[path] = where
                 self.own.setdefault(decl.name, set()).add(path)
+                if (unlinked := self._unlinked(path)) != path:
+                    self.aliases[unlinked] = path
                 outputs.append(path)
         return outputs, frozenset(dirs) if dirs else NO_PATHS
 
@@ -196,11 +203,34 @@ class _Resolver:
 
     def _escaping_parent(self, path: str) -> str | None:
         """The real directory outside the root that `path`'s parent resolves to, if any."""
+        return self._real_parent(posixpath.dirname(path))[0]
+
+    def _real_parent(self, parent: str) -> tuple[str | None, str]:
+        found = self.real_parents.get(parent)
+        if found is None:
+            real = self.fs.real_path(parent)
+            escape = rootcheck.escape_of(self.real_root, real)
+            rel = parent if escape is not None or real == os.path.join(self.real_root, parent) \
+                else os.path.relpath(real, self.real_root).replace(os.sep, "/")
+            found = self.real_parents[parent] = (escape, "" if rel == "." else rel)
+        return found
+
+    def _declared_as(self, path: str) -> str | None:
+        """The output declared already that is the file `path` names: `path` itself, or the
+        same file through a symlinked directory (`alias/x.txt` and `out/x.txt`, with
+        `alias -> out`), whichever way each was written. Each file has one producer."""
+        if path in self.declared:
+            return path
+        unlinked = self._unlinked(path)
+        if unlinked != path and unlinked in self.declared:
+            return unlinked
+        return self.aliases.get(unlinked)
+
+    def _unlinked(self, path: str) -> str:
+        """`path` with the symlinked directories on its way resolved (inside the root)."""
         parent = posixpath.dirname(path)
-        if parent not in self.real_parents:
-            self.real_parents[parent] = rootcheck.escape_of(self.real_root,
-                                                            self.fs.real_path(parent))
-        return self.real_parents[parent]
+        rel = self._real_parent(parent)[1] if parent else ""
+        return path if rel == parent else posixpath.join(rel, posixpath.basename(path))
 
     def physical_cwd(self, cwd: str) -> str:
         """The directory `cwd` really is, from the root: through a symlinked directory, the

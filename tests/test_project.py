@@ -442,3 +442,21 @@ def test_a_depfile_every_instance_writes_and_an_empty_one_are_errors(tmp_path: P
                  "and 'cc:src/b.c'; give each instance its own (e.g. \"{output}.d\")"]
     assert problems(tmp_path, '[tasks.a]\ncmd = "true"\noutputs = ["o"]\ndepfile = ""\n') == [
         "Flowfile: tasks.a.depfile: an empty path; leave depfile out for none"]
+
+
+def test_one_file_declared_twice_through_a_symlinked_directory_is_an_error(
+        tmp_path: Path) -> None:
+    # accepted, and every build ran one task, then the other, for ever
+    (tmp_path / "out").mkdir()
+    (tmp_path / "alias").symlink_to("out")
+    for first, second in (("out", "alias"), ("alias", "out")):
+        assert problems(tmp_path, f"""
+            [tasks.a]
+            cmd = "true"
+            outputs = ["{first}/x.txt"]
+            [tasks.b]
+            cmd = "true"
+            outputs = ["{second}/x.txt"]
+            """) == [f"Flowfile: tasks.b.outputs[0]: output '{second}/x.txt' of task 'b' is also "
+                     f"declared by task 'a' (tasks.a.outputs[0]) as '{first}/x.txt', the same "
+                     "file through a symlinked directory; each file has one producer"]
