@@ -274,7 +274,7 @@ def _validate(args: argparse.Namespace) -> int:
 def _init(args: argparse.Namespace) -> int:
     from buildflow.commands import init
 
-    return init.run(directory=os.getcwd(), file=args.file)
+    return init.run(directory=os.getcwd(), file=args.file, changed_to=args.directory)
 
 
 def _log(args: argparse.Namespace) -> int:

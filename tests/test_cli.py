@@ -181,6 +181,34 @@ def test_init_writes_the_file_named_by_f_and_never_overwrites_it(project: Projec
     assert again.returncode == 2 and "never overwrites" in again.stderr
 
 
+def test_init_says_a_command_that_works_where_the_user_stands(project: Project) -> None:
+    # it said 'bflow' after -C (no Flowfile where the user stands), left a name with a space
+    # unquoted, and a name too long for the disk was an internal error (exit 3)
+    (project.root / "my dir").mkdir()
+    said = project.bflow("init", "-C", "my dir", "-f", "it's.toml").stdout
+    command = said.split("; run ")[1].removesuffix(" to build it\n")
+    assert command == """bflow -C 'my dir' -f 'it'"'"'s.toml'"""
+    result = subprocess.run(["sh", "-c", command.replace("bflow", f"{sys.executable} -m "
+                                                                 "buildflow", 1) + " -n"],
+                            cwd=project.root, env=bflow_env(), capture_output=True, text=True)
+    assert result.returncode == 0 and "would run" in result.stdout, result.stderr
+    too_long = project.bflow("init", "-f", "x" * 300 + ".toml")
+    assert too_long.returncode == 2 and "cannot write the Flowfile: File name too long" \
+        in too_long.stderr
+
+
+def test_list_takes_back_each_name_it_prints(project: Project) -> None:
+    # an item holding [1] was read as a pattern and matched nothing; a name ending in a
+    # space lost it
+    project.flowfile('[tasks.cc]\nforeach = "src/*"\ncmd = "true"\n')
+    project.write("src/v[1].c", "")
+    project.write("src/end ", "")
+    names = project.bflow("list", "cc:*").stdout.splitlines()
+    assert names == ["cc:src/end ", "cc:src/v[1].c"]
+    for name in names:
+        assert project.bflow("list", name).stdout.splitlines() == [name]
+
+
 def test_did_you_mean_ignores_case(project: Project) -> None:
     project.flowfile(GOOD)
     result = project.bflow("build", "ALL")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 from pathlib import Path
 
 from buildflow.errors import EXIT_OK, UsageError
@@ -37,12 +39,13 @@ deps = ["shout"]
 '''
 
 
-def run(*, directory: str, file: str | None = None) -> int:
-    """Write `file` (default: `Flowfile` in `directory`, unless a Flowfile is already there)."""
+def run(*, directory: str, file: str | None = None, changed_to: str | None = None) -> int:
+    """Write `file` (default: `Flowfile` in `directory`, unless a Flowfile is already there),
+    and say the command that builds it from where the user stands (`-C changed_to`)."""
     names = (file,) if file else FLOWFILE_NAMES
     for name in names:
         existing = Path(directory) / name
-        if existing.exists():
+        if os.path.lexists(existing):  # (a dangling link too) never an error of its own
             raise UsageError(f"{existing} already exists; bflow init never overwrites it")
     path = Path(directory) / (file or "Flowfile")
     try:
@@ -52,6 +55,7 @@ def run(*, directory: str, file: str | None = None) -> int:
         raise UsageError(f"{path} already exists; bflow init never overwrites it") from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot write the Flowfile: {exc.strerror}") from None
-    command = f"bflow -f {file}" if file else "bflow"
-    print(f"bflow: wrote {path}; run '{command}' to build it")
+    command = shlex.join(["bflow", *(["-C", changed_to] if changed_to else []),
+                          *(["-f", file] if file else [])])
+    print(f"bflow: wrote {path}; run {command} to build it")
     return EXIT_OK
