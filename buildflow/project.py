@@ -654,6 +654,12 @@ def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None,
         except UsageError as exc:
             r.problem(f"settings.default[{index}]", str(exc))
     r.check_depfiles(graph)
+    for decl in flowfile.tasks:  # a name that is also a path: which one a target means
+        writer = graph.producer.get(decl.name)
+        if writer is not None and tasks[writer].base != decl.name:
+            r.warn(f"tasks.{decl.name}", f"its name is also the path of an output of task "
+                                         f"'{writer}': `bflow {decl.name}` builds this task, "
+                                         f"`bflow ./{decl.name}` that file")
     if not r.problems:
         r.check_cycle(graph)
     r.raise_problems()

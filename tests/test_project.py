@@ -460,3 +460,20 @@ def test_one_file_declared_twice_through_a_symlinked_directory_is_an_error(
             """) == [f"Flowfile: tasks.b.outputs[0]: output '{second}/x.txt' of task 'b' is also "
                      f"declared by task 'a' (tasks.a.outputs[0]) as '{first}/x.txt', the same "
                      "file through a symlinked directory; each file has one producer"]
+
+
+def test_a_task_named_as_another_task_s_output_is_warned_of(tmp_path: Path) -> None:
+    # the name meant the task, `./` the file: which one `bflow out/y.txt` built was a surprise
+    project = load(tmp_path, """
+        [tasks."out/y.txt"]
+        cmd = "true"
+        [tasks.makes_y]
+        cmd = "true"
+        outputs = ["out/y.txt"]
+        [tasks.site]
+        cmd = "true"
+        outputs = ["site/"]
+        """)
+    assert project.warnings == (
+        "Flowfile: tasks.out/y.txt: its name is also the path of an output of task 'makes_y': "
+        "`bflow out/y.txt` builds this task, `bflow ./out/y.txt` that file",)
