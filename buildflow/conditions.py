@@ -8,9 +8,10 @@ scheduler asks it before it asks the decision.
 from __future__ import annotations
 
 import os
+import posixpath
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING
 
 from buildflow.typecheck import Checker, type_name
@@ -97,9 +98,11 @@ class Gate:
     root."""
 
     def __init__(self, root: str, fs: FileSystem, environ: Mapping[str, str] = os.environ,
-                 run: Callable[[str, str, Mapping[str, str], str], int] = run_quietly) -> None:
+                 run: Callable[[str, str, Mapping[str, str], str], int] = run_quietly,
+                 gone: Collection[str] = frozenset()) -> None:
         self.root = root
         self.fs = fs  # the project's disk, rooted at `root`, where `exists` looks
+        self.gone = gone  # files taken as gone: those the build removes first (`as_built`)
         self.run = run
         self.environ = environ
         self._cmd_results: dict[str, int] = {}  # task (base) name -> the command's exit status
@@ -133,6 +136,8 @@ class Gate:
 
     def _exists(self, path: str) -> bool:
         """Whether anything is at `path`, a dangling link too (as `os.path.lexists`)."""
+        if self.gone and posixpath.normpath(path) in self.gone:
+            return False
         try:
             return self.fs.stat(path) is not None or self.fs.link_target(path) is not None
         except OSError:  # a directory on the way cannot be searched

@@ -36,11 +36,12 @@ def hasher_for(project: Project, state: State) -> Hasher:
     return Hasher(project.disk(), state.stats)
 
 
-def as_built(project: Project) -> tuple[Project, State]:
+def as_built(project: Project) -> tuple[Project, State, frozenset[str]]:
     """The project as a build will decide it, once it has removed the outputs of tasks that
-    no longer exist (`prune`), and its records; nothing is removed. `status`, `explain`, `-n`
-    and `graph` decide on this, so that they say what `build` then does: a removed output can
-    change what a glob matches, and end the instances of a foreach over it."""
+    no longer exist (`prune`), its records, and the files it will have removed; nothing is
+    removed. `status`, `explain`, `-n` and `graph` decide on this, so that they say what
+    `build` then does: a removed output can change what a glob matches, end the instances of
+    a foreach over it, and fail a `when.exists`."""
     from buildflow.project import reload
 
     state = open_state(project)
@@ -48,18 +49,19 @@ def as_built(project: Project) -> tuple[Project, State]:
     while True:
         gone = dead_files(project, state, hasher_for(project, state)) - hidden
         if not gone:
-            return project, state
+            return project, state, frozenset(hidden)
         hidden |= gone
         project = reload(project, hidden=frozenset(hidden))
 
 
 def decided(project: Project, state: State, names: Iterable[str], *, force: bool = False,
-            explain: bool = False) -> tuple[dict[str, Decision], dict[str, str]]:
+            explain: bool = False, gone: frozenset[str] = frozenset()
+            ) -> tuple[dict[str, Decision], dict[str, str]]:
     """What `status`, `explain`, `-n` and `graph` say of `names`: each decided as the build
     will (`survey`, its `when` asked as the build asks it), and the tasks a build would skip
     by their `when`, with why, as the disk and the environment stand now (not those whose
     condition waits for a task to run: "after" it)."""
-    gate = Gate(project.root, project.disk())
+    gate = Gate(project.root, project.disk(), gone=gone)
     decisions = survey(project, names, state.tasks, hasher_for(project, state).file_hash,
                        force=force, explain=explain, skipped=gate.failing)
     tasks = project.tasks
@@ -116,9 +118,9 @@ def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = N
 def _dry_run(project: Project, targets: list[str], cwd: str | None, options: BuildOptions,
              reporter: ev.Reporter) -> BuildResult:
     """Say what would run and why; run and write nothing."""
-    project, state = as_built(project)
+    project, state, gone = as_built(project)
     names = selected(project, targets, cwd)
-    decisions, skips = decided(project, state, names, force=options.force)
+    decisions, skips = decided(project, state, names, force=options.force, gone=gone)
     result = BuildResult(EXIT_OK)
     reporter.handle(ev.BuildStarted(total=len(decisions), jobs=options.jobs, dry_run=True))
     for name, decision in decisions.items():

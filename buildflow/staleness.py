@@ -227,18 +227,26 @@ def survey(project: "Project", names: Iterable[str], records: dict[str, TaskReco
     instance of a foreach over such files, after what its foreach is after), and so is the
     group standing for such a foreach's instances. A stale task that `skipped` gives a
     reason for (its `when` fails) will not run, so its readers do not wait for it; one whose
-    `when` looks at the disk (`exists`, `cmd`) and waits for a task that would run is "after"
-    that task, as the build checks the condition only once what it waits for has run.
+    `when` looks at the disk (`exists`, `cmd`) and waits for a task that would run, directly
+    or through others (a group, a task its own `when` skips), is "after" that task, as the
+    build checks the condition only once what it waits for has run.
     """
     names = list(names)
     decisions: dict[str, Decision] = {}
     will_run: set[str] = set()
     after: dict[str, str] = {}  # task -> the task it is after
+    runs_before: dict[str, str] = {}  # task -> a task that would run before it, maybe far up
     depfile_links = recorded_depfile_links(project.graph, names, records)
     if depfile_links:  # a writer after its reader in `names` must be decided first
         names = project.graph.topological(names, depfile_links)
+    graph = project.graph
     for name in names:
         task = project.tasks[name]
+        before = next((up if up in will_run else runs_before[up]
+                       for up in (*graph.upstream[name], *depfile_links.get(name, ()))
+                       if up in will_run or up in runs_before), None)
+        if before is not None:
+            runs_before[name] = before
         waits = [up for up in task.known_after if up in will_run]
         if waits:
             after[name] = after.get(waits[0], waits[0]) if waits[0] == task.base else waits[0]
@@ -248,15 +256,13 @@ def survey(project: "Project", names: Iterable[str], records: dict[str, TaskReco
             continue
         if task.is_group:
             continue
-        if skipped is not None and any(key in _ON_DISK for key, _ in task.when):
-            waits = [up for up in (*project.graph.upstream[name], *depfile_links.get(name, ()))
-                     if up in will_run]
-            if waits:
-                decisions[name] = Decision([Reason(ReasonKind.WHEN_AFTER, waits[0])],
-                                           action_of(task), {}, {}, {})
-                will_run.add(name)
-                continue
-        upstream = project.graph.link_upstream[name]
+        if skipped is not None and before is not None \
+                and any(key in _ON_DISK for key, _ in task.when):
+            decisions[name] = Decision([Reason(ReasonKind.WHEN_AFTER, before)],
+                                       action_of(task), {}, {}, {})
+            will_run.add(name)
+            continue
+        upstream = graph.link_upstream[name]
         if name in depfile_links:
             upstream = (*upstream, *depfile_links[name])
         pending = [up for up in upstream if up in will_run]

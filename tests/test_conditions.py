@@ -195,6 +195,47 @@ def test_a_condition_on_what_an_earlier_task_writes_is_after_that_task(project: 
     assert project.build() == ["gen", "pub"]
 
 
+@pytest.mark.parametrize("between", ["skipped", "group"])
+def test_a_condition_on_what_a_task_far_up_writes_is_after_that_task(project: Project,
+                                                                     between: str) -> None:
+    # gen runs before pub through mid, a task its own `when` skips (or a group): -n and
+    # status checked pub's condition before gen ran, said "skipped", and the build ran it
+    mid = ('cmd = "echo mid >> runs.log"\nwhen = { env = "BFLOW_TEST_NEVER_SET" }'
+           if between == "skipped" else "")
+    project.flowfile(f"""
+[tasks.gen]
+cmd = "echo gen >> runs.log; echo 1 > flag"
+outputs = ["flag"]
+[tasks.mid]
+deps = ["gen"]
+{mid}
+[tasks.pub]
+cmd = "echo pub >> runs.log"
+deps = ["mid"]
+when = {{ exists = "flag" }}
+""")
+    said = "pub: after gen: its `when` is checked only once gen has run"
+    assert said in project.bflow("status").stdout.splitlines()
+    assert "may run pub: after gen" in project.bflow("-n").stdout
+    assert project.build() == ["gen", "pub"]
+
+
+def test_a_condition_on_a_file_the_build_removes_first_fails_in_status_too(
+        project: Project) -> None:
+    # the file is the output of a task deleted from the Flowfile: -n and status found it,
+    # said pub would run, and the build removed it and skipped pub
+    project.flowfile('[tasks.gen]\ncmd = "echo gen >> runs.log; echo 1 > flag"\n'
+                     'outputs = ["flag"]\n')
+    assert project.build() == ["gen"]
+    project.flowfile('[tasks.pub]\ncmd = "echo pub >> runs.log; echo p > pub.out"\n'
+                     'outputs = ["pub.out"]\nwhen = { exists = "flag" }\n')
+    assert "pub: skipped: when.exists flag does not exist" in project.bflow("status").stdout
+    assert "skip   pub (when.exists flag does not exist)" in project.bflow("-n").stdout
+    result = project.bflow("--plain")
+    assert "skip   pub (when.exists flag does not exist)" in result.stdout
+    assert project.runs() == ["gen"]
+
+
 def test_graph_marks_a_task_its_condition_skips_as_the_build_does(project: Project) -> None:
     project.flowfile("""
         [tasks.gen]

@@ -17,11 +17,11 @@ def run(project: Project, *, targets: list[str], fmt: str, output: str | None,
         plain: bool = False) -> int:
     """Without targets, every task of the Flowfile (the whole picture, as `ninja -t graph`);
     with targets, those and everything they need."""
-    project, state = engine.as_built(project)
+    project, state, gone = engine.as_built(project)
     graph = project.graph
     names = engine.selected(project, targets, invocation_dir()) if targets \
         else graph.topological(project.tasks)
-    decisions, skips = engine.decided(project, state, names)
+    decisions, skips = engine.decided(project, state, names, gone=gone)
     graph_view = export.view(graph, names, decisions,
                              recorded_depfile_links(graph, names, state.tasks), skips)
     if fmt == "text":

@@ -17,11 +17,11 @@ from buildflow.words import counted
 def run(project: Project, *, targets: list[str], check: bool) -> int:
     """Without targets, every task, not only the default ones: `status --check` answers
     whether anything at all is stale."""
-    project, state = engine.as_built(project)
+    project, state, gone = engine.as_built(project)
     names = engine.selected(project, targets, invocation_dir()) if targets \
         else project.graph.topological(project.tasks)
     # a build skips a stale task whose `when` fails: so does --check
-    decisions, skips = engine.decided(project, state, names)
+    decisions, skips = engine.decided(project, state, names, gone=gone)
     stale = {name: d for name, d in decisions.items() if d.stale}
     skipped = 0
     for name in [n for n in stale if n in skips]:
@@ -60,13 +60,13 @@ def outputs(project: Project, *, targets: list[str], overrides: Mapping[str, str
 
 
 def explain(project: Project, *, target: str) -> int:
-    project, state = engine.as_built(project)
+    project, state, gone = engine.as_built(project)
     names = project.graph.select([target], project.root, invocation_dir())
     if not names:
         print(f"{target}: no instances: its foreach matches no file")
     decisions, skips = engine.decided(project, state,
                                       engine.selected(project, names, invocation_dir()),
-                                      explain=True)
+                                      explain=True, gone=gone)
     for name in names:
         if name in decisions and decisions[name].after:
             print(f"{name}: {decisions[name].reasons[0]}")  # nothing more is known yet

@@ -34,7 +34,7 @@ def stale_within(flowfile: str, overrides: Mapping[str, str], targets: Sequence[
     answered); the full decision, on a fresh load, must find no other stale task."""
     from buildflow.project import load
 
-    project, state = engine.as_built(load(flowfile, overrides))
+    project, state, _ = engine.as_built(load(flowfile, overrides))
     names = engine.selected(project, targets, cwd)
     decisions = survey(project, names, state.tasks, engine.hasher_for(project, state).file_hash)
     missed = {name: d.reasons[0] for name, d in decisions.items()
