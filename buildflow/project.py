@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from buildflow import external, foreach, globbing, placeholders, pytasks, rootcheck, scripts
@@ -396,16 +396,33 @@ class _Resolver:
                              f"unknown task '{dep}'{did_you_mean(dep, names)}")
         return deps
 
-    def py_code(self, decl: TaskDecl) -> str:
-        """The content hash of the module file of `decl`'s function, found once per reference;
-        a reference that cannot work is a problem at `py`."""
+    def py_code(self, decl: TaskDecl, name: str, inputs: Sequence[str]) -> str:
+        """The content hash of the module files of `decl`'s function, found once per
+        reference; a reference that cannot work is a problem at `py`. A module another task
+        writes is no part of it: hashed at load, before its writer runs, it would be stale by
+        one build. It must be among `inputs` instead, read once its writer has run."""
         if not decl.py:
             return ""
         if decl.py not in self.code:
             code = self.code[decl.py] = pytasks.code_of(decl.py, self.root)
             if code.problem:
                 self.problem(f"tasks.{decl.name}.py", code.problem)
-        return self.code[decl.py].digest
+        code = self.code[decl.py]
+        if not self.declared or not code.files:
+            return code.digest
+        prefix = os.path.join(self.real_root, "")
+        written = {path: rel for path, digest in code.files if digest != scripts.ABSENT
+                   and path.startswith(prefix) and (rel := path[len(prefix):]) in self.declared
+                   and self.declared[rel] != name}
+        if not written:
+            return code.digest
+        for rel in written.values():
+            if rel not in inputs:
+                self.problem(f"tasks.{decl.name}.py", f"its function imports '{rel}', which "
+                             f"task '{self.declared[rel]}' writes: list it in `inputs`, so that "
+                             "it is read once that task has run")
+        return pytasks.digest_of([(path, digest) for path, digest in code.files
+                                  if digest != scripts.ABSENT and path not in written], self.root)
 
     def names_in(self, templates: tuple[str, ...]) -> frozenset[str]:
         """The placeholder names `templates` use, found once for all instances of a task."""
@@ -455,7 +472,7 @@ class _Resolver:
             known_after=tuple(writers),
             interactive=decl.interactive,
             cache=decl.cache,
-            py=decl.py or "", py_code=self.py_code(decl),
+            py=decl.py or "", py_code=self.py_code(decl, name, inputs),
             vars=tuple(self.vars.items()) if decl.py else (), when=decl.when,
             declares_inputs=bool(decl.inputs),
         )

@@ -13,7 +13,7 @@ import importlib
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout
 from typing import NamedTuple
 
@@ -138,7 +138,7 @@ def code_of(reference: str, root: str) -> Code:
         return Code(problem=found)
     if not found or not os.path.isfile(found):
         return Code(problem=f"'{reference}': cannot find the file that defines it")
-    from buildflow.contents import hash_regular_file, new_hash
+    from buildflow.contents import hash_regular_file
 
     found = os.path.realpath(found)
     files = []
@@ -149,9 +149,17 @@ def code_of(reference: str, root: str) -> Code:
             return Code(problem=f"'{reference}': cannot read {path}: {exc.strerror}")
     # Watched as the files are, as not there: one made later may change what is imported.
     missing = tuple((path, ABSENT) for path in sorted(absent) if not os.path.lexists(path))
+    return Code((*files, *missing), digest_of(files, root))
+
+
+def digest_of(files: Sequence[tuple[str, str]], root: str) -> str:
+    """The digest of a function's module files for its action: the module's own hash when
+    it imports none of the project's, else one hash of them all by their paths from the root
+    (the same in another checkout)."""
+    from buildflow.contents import new_hash
+
     if len(files) == 1:
-        return Code((*files, *missing), files[0][1])
+        return files[0][1]
     real_root = os.path.realpath(root)
-    combined = new_hash("\0".join(f"{os.path.relpath(path, real_root)}\0{digest}"
-                                   for path, digest in files).encode())
-    return Code((*files, *missing), combined.hexdigest())
+    return new_hash("\0".join(f"{os.path.relpath(path, real_root)}\0{digest}"
+                               for path, digest in files).encode()).hexdigest()

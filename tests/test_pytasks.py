@@ -463,3 +463,32 @@ def test_the_load_s_import_of_a_reference_beside_a_thread_that_imports(tmp_path:
     finally:
         for name in [name for name in sys.modules if name.startswith("_bflow_busy")]:
             del sys.modules[name]
+
+
+def test_a_module_another_task_writes_is_read_as_an_input_once_written(project: Project) -> None:
+    # hashed into the action at load, before `gen` rewrote it: the function ran on the old
+    # module's value once, or ran twice for each change
+    project.write("m.py", "import genmod\ndef f(ctx):\n    open('runs.log', 'a').write('use\\n')\n"
+                          "    open(ctx.output, 'w').write(genmod.VAL + '\\n')\n")
+    project.write("src.txt", "one\n")
+    project.write("genmod.py", "VAL = 'left by a checkout'\n")
+    flow = """
+        [tasks.gen]
+        cmd = "echo gen >> runs.log; echo \\"VAL = '$(cat src.txt)'\\" > {output}"
+        inputs = ["src.txt"]
+        outputs = ["genmod.py"]
+        [tasks.use]
+        py = "m:f"
+        outputs = ["use.txt"]
+        """
+    project.flowfile(flow + 'deps = ["gen"]\n')
+    result = project.bflow()
+    assert result.returncode == 2
+    assert ("tasks.use.py: its function imports 'genmod.py', which task 'gen' writes: list it "
+            "in `inputs`, so that it is read once that task has run") in result.stderr
+    project.flowfile(flow + 'inputs = ["genmod.py"]\n')
+    assert project.build() == ["gen", "use"] and project.read("use.txt") == "one\n"
+    assert project.build() == []
+    project.write("src.txt", "two\n")
+    assert project.build() == ["gen", "use"] and project.read("use.txt") == "two\n"
+    assert project.build() == []
