@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 import posixpath
 import sys
-import threading
 from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING
 
 from buildflow.typecheck import Checker, type_name
 
 if TYPE_CHECKING:
+    import threading
     from typing import Any
 
     from buildflow.fs import FileSystem
@@ -64,32 +64,12 @@ def run_quietly(command: str, cwd: str, env: Mapping[str, str], shell: str,
     """The exit status of `command` run by `shell`, its output discarded. Once `stop` is set
     (the build interrupted), or Ctrl-C or SIGTERM stops bflow (`status`, `-n`), its whole
     process group is killed instead of waited for."""
-    import subprocess
+    from buildflow.signals import run_alone
 
-    from buildflow.signals import HeldInterrupts, kill_group
-
-    process: subprocess.Popen[bytes] | None = None
     try:
-        with HeldInterrupts():  # until its pid is known
-            process = subprocess.Popen([shell, "-c", command], cwd=cwd, env=env,
-                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL, start_new_session=True)
-        while True:
-            try:
-                return process.wait(None if stop is None else 0.05)
-            except subprocess.TimeoutExpired:
-                if stop is not None and stop.is_set():
-                    kill_group(process.pid)
-                    return process.wait()
+        return run_alone([shell, "-c", command], cwd, env, stop=stop)[0]
     except OSError:
-        if process is not None:
-            raise
         return 127
-    except BaseException:  # Ctrl-C, SIGTERM
-        if process is not None:
-            kill_group(process.pid)
-            process.wait()
-        raise
 
 
 class Gate:

@@ -111,9 +111,7 @@ def compute_vars(flowfile: Flowfile, skip: Mapping[str, str]) -> tuple[dict[str,
     command started)."""
     if not any(name not in skip for name, _ in flowfile.computed):
         return {}, []
-    import subprocess
-
-    from buildflow.signals import HeldInterrupts, kill_group
+    from buildflow.signals import run_alone
 
     file, root = shown(flowfile.path), os.path.dirname(flowfile.path)
     values: dict[str, str] = {}
@@ -122,26 +120,15 @@ def compute_vars(flowfile: Flowfile, skip: Mapping[str, str]) -> tuple[dict[str,
         if name in skip:
             continue
         where = f"{file}: vars.{name}"
-        process: subprocess.Popen[bytes] | None = None
         try:
-            with HeldInterrupts():  # until its pid is known
-                process = subprocess.Popen([flowfile.settings.shell, "-c", command], cwd=root,
-                                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                           stderr=subprocess.PIPE, start_new_session=True)
-            stdout, stderr = process.communicate()
+            status, stdout, stderr = run_alone([flowfile.settings.shell, "-c", command], root,
+                                               capture=True)
         except OSError as exc:
-            if process is not None:
-                raise
             problems.append(f"{where}: cannot run {flowfile.settings.shell}: {exc.strerror}")
             continue
-        except BaseException:  # Ctrl-C, SIGTERM
-            if process is not None:
-                kill_group(process.pid)
-                process.wait()
-            raise
-        if process.returncode != 0:
+        if status != 0:
             said = stderr.decode("utf-8", "replace").strip().splitlines()
-            problems.append(f"{where}: the command `{command}` failed (exit {process.returncode})"
+            problems.append(f"{where}: the command `{command}` failed (exit {status})"
                             + (f": {said[-1]}" if said else "")
                             + f"; fix it, or give the value on the command line ({name}=...)")
             continue

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    import threading
+    from collections.abc import Callable, Mapping
     from signal import (SIG_BLOCK, SIG_SETMASK, SIGINT, SIGKILL, SIGPIPE, SIGTERM,
                         SIGTTOU, SIGXFSZ, pthread_sigmask, raise_signal, signal)
     from typing import TypeVar
@@ -28,8 +29,8 @@ else:
 SIGNAL_CHECK_SECONDS = 0.1
 
 __all__ = ["SIGNAL_CHECK_SECONDS", "SIG_BLOCK", "SIG_SETMASK", "SIGINT", "SIGKILL", "SIGPIPE",
-           "SIGTERM", "SIGTTOU", "SIGXFSZ", "pthread_sigmask", "raise_signal", "signal",
-           "without_signals"]
+           "SIGTERM", "SIGTTOU", "SIGXFSZ", "pthread_sigmask", "raise_signal", "run_alone",
+           "signal", "without_signals"]
 
 
 def without_signals(start: Callable[[], T]) -> T:
@@ -56,9 +57,39 @@ def signal_name(signum: int) -> str:
         return f"signal {signum}"
 
 
-def kill_group(pgid: int) -> None:
-    """SIGKILL to the process group `pgid` (a command bflow started as a session's leader),
-    which may be gone already."""
+def run_alone(argv: list[str], cwd: str, env: Mapping[str, str] | None = None, *,
+              capture: bool = False, stop: threading.Event | None = None
+              ) -> tuple[int, bytes, bytes]:
+    """Run `argv` as the leader of a process group of its own, no stdin, and wait for it:
+    its exit status and, with `capture`, its stdout and stderr. The whole group is killed
+    once `stop` is set, and when Ctrl-C or SIGTERM stops bflow meanwhile: SIGTERM reaches
+    bflow alone, and what the command started (a `sleep` in the background) would run on.
+    OSError when it cannot start."""
+    import subprocess
+
+    output = subprocess.PIPE if capture else subprocess.DEVNULL
+    process: subprocess.Popen[bytes] | None = None
+    try:
+        with _HeldInterrupts():  # until its pid is known
+            process = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                       stdout=output, stderr=output, start_new_session=True)
+        while True:
+            try:
+                stdout, stderr = process.communicate(timeout=None if stop is None else 0.05)
+                return process.returncode, stdout or b"", stderr or b""
+            except subprocess.TimeoutExpired:
+                if stop is not None and stop.is_set():
+                    _kill_group(process.pid)
+                    return process.wait(), b"", b""
+    except BaseException:  # Ctrl-C, SIGTERM
+        if process is not None:
+            _kill_group(process.pid)
+            process.wait()
+        raise
+
+
+def _kill_group(pgid: int) -> None:
+    """SIGKILL to the process group `pgid`, which may be gone already."""
     import os
 
     try:
@@ -67,7 +98,7 @@ def kill_group(pgid: int) -> None:
         pass
 
 
-class HeldInterrupts:
+class _HeldInterrupts:
     """SIGINT and SIGTERM held back for a `with` block (a child being started, whose pid is
     known only once `Popen` returns: stopped in between, bflow would leave it running), then
     delivered as they came, to the handlers they had. In the main thread only, the one
@@ -90,4 +121,3 @@ class HeldInterrupts:
             signal(signum, handler)  # type: ignore[arg-type]
         if self.caught:
             raise_signal(self.caught[0])
-
