@@ -28,8 +28,8 @@ def dead_files(project: Project, state: State, hasher: Hasher) -> set[str]:
     removable, _ = _dead(project, state, hasher, kept, found_later=True)
     files: set[str] = set()
     for _, path in removable:
-        inside = _files_inside(hasher.fs, path, kept)
-        files.update([path] if inside is None else inside)
+        inside = _kept_inside(hasher.fs, path, kept)
+        files.update([path] if inside is None else _others_in(hasher.fs, path, inside))
     return files
 
 
@@ -155,19 +155,18 @@ def _remove(hasher: Hasher, removable: list[tuple[str, str]], modified: list[tup
     fs = hasher.fs
     removed = False
     for name, path in removable:
-        inside = _files_inside(fs, path, kept)  # only a directory output can hold a kept file
+        inside = _kept_inside(fs, path, kept)
         gone = "no longer declares it" if name in tasks else "no longer exists"
         try:
-            if inside is None or not kept.below(path):
+            if not inside:
                 if not fs.remove(path):
                     continue
                 (note or say)(f"removed {path}, written by task '{name}', which {gone}")
             else:
-                for file in inside:
+                for file in _others_in(fs, path, inside):
                     fs.remove(file)
                 (note or say)(f"removed the files in {path}, written by task '{name}', which "
-                              f"{gone}, but {', '.join(kept.below(path))}, which the Flowfile "
-                              "names now")
+                              f"{gone}, but {', '.join(inside)}, which the Flowfile names now")
         except OSError as exc:
             say(f"cannot remove {path}, written by task '{name}', which {gone}: "
                 f"{exc.strerror}; check the permissions of its directory")
@@ -176,12 +175,17 @@ def _remove(hasher: Hasher, removable: list[tuple[str, str]], modified: list[tup
     return removed
 
 
-def _files_inside(fs: FileSystem, path: str, kept: _Kept) -> list[str] | None:
-    """For a dead directory output, the files in it that go: all but the kept ones (a file
-    it wrote that the Flowfile now names as a source); None for a file or a link."""
+def _kept_inside(fs: FileSystem, path: str, kept: _Kept) -> list[str] | None:
+    """For a dead directory output, the kept files in it (a file it wrote that the Flowfile
+    now names as a source), which stay while the others go; None for a file or a link. Only
+    a directory can hold one, so a file costs a stat, not a look through every kept path."""
     st = fs.stat(path)
     if st is None or not st.is_dir or fs.link_target(path) is not None:
         return None
-    inside = set(kept.below(path))
-    return [file for rel in fs.list_tree(path) if (file := f"{path}/{rel}") not in inside]
+    return kept.below(path)
+
+
+def _others_in(fs: FileSystem, directory: str, kept: list[str]) -> list[str]:
+    """The files in `directory` but the `kept` ones."""
+    return [file for rel in fs.list_tree(directory) if (file := f"{directory}/{rel}") not in kept]
 
