@@ -490,18 +490,19 @@ class _Resolver:
         not the Flowfile, an output of a task, a source a task reads by its name, or another
         instance's depfile (`depfile = "deps.d"` in a foreach, which every instance writes)."""
         writer: dict[str, str] = {}
+        shared: set[str] = set()  # said once, not once per instance more
         for task in graph.tasks.values():
             path = task.depfile
             if not path:
                 continue
             other = writer.setdefault(path, task.name)
             if other != task.name:
-                if other == "":  # said already
-                    continue
-                writer[path] = ""
-                self.problem(f"tasks.{task.base}.depfile",
-                             f"depfile '{path}' is written by both '{other}' and '{task.name}'; "
-                             "give each instance its own (e.g. \"{output}.d\")")
+                if path not in shared:
+                    shared.add(path)
+                    self.problem(f"tasks.{task.base}.depfile",
+                                 f"depfile '{path}' is written by both '{other}' and "
+                                 f"'{task.name}'; give each instance its own (e.g. "
+                                 "\"{output}.d\")")
                 continue
             if path == self.name:
                 whose = "this Flowfile"
