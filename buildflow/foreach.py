@@ -97,9 +97,8 @@ def find_items(decls: Sequence[TaskDecl], variables: Mapping[str, str],
     for _ in range(2 * len(looping) + 2):
         declared = dict(plain)
         for decl in looping:
-            for item in found[decl.name]:
-                for path in output_paths(decl, instance_values(variables, decl, item)):
-                    declared.setdefault(path, decl.name)
+            for path in _outputs_of(decl, variables, found[decl.name]):
+                declared.setdefault(path, decl.name)
         again = {decl.name: match_items(decl, variables, disk, declared,
                                         [depfile for item in found[decl.name]
                                          if (depfile := depfile_path(decl, variables, item))])
@@ -120,9 +119,8 @@ def settled_items(decl: TaskDecl, variables: Mapping[str, str], disk: globbing.D
     own = set(own)
     found: list[Item] = []
     for _ in range(_ROUNDS):
-        writes = {path for item in found
-                  for path in output_paths(decl, instance_values(variables, decl, item))}
-        again = match_items(decl, variables, disk, declared, own | writes)
+        again = match_items(decl, variables, disk, declared,
+                            own.union(_outputs_of(decl, variables, found)))
         if again == found:
             break
         found = again
@@ -130,6 +128,13 @@ def settled_items(decl: TaskDecl, variables: Mapping[str, str], disk: globbing.D
 
 
 _ROUNDS = 4  # a lone foreach settles in two; a third round finds what a second let in
+
+
+def _outputs_of(decl: TaskDecl, variables: Mapping[str, str], items: Sequence[Item]
+                ) -> list[str]:
+    """The outputs the instances of `decl` for `items` declare."""
+    return [path for item in items
+            for path in output_paths(decl, instance_values(variables, decl, item))]
 
 
 class Endless(Exception):
