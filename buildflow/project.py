@@ -660,7 +660,7 @@ def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None,
     for decl in flowfile.tasks:  # a group of instances comes first, where its task is written
         if decl.name in dynamic:
             tasks[decl.name] = r.group_of_instances(decl, dynamic[decl.name], instances)
-        for entry in staged[decl.name]:
+        for entry in staged.pop(decl.name):  # each staged entry goes once its task is made
             tasks[entry.name] = r.task(entry, instances)
     graph = Graph(tasks, empty=[decl.name for decl in flowfile.tasks
                                 if not instances[decl.name]])
