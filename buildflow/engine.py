@@ -62,7 +62,7 @@ def decided(project: Project, state: State, names: Iterable[str], *, force: bool
     by their `when`, with why, as the disk and the environment stand now (not those whose
     condition waits for a task to run: "after" it)."""
     gate = Gate(project.root, project.disk(), gone=gone)
-    decisions = survey(project, names, state.tasks, hasher_for(project, state).file_hash,
+    decisions = survey(project, names, state, hasher_for(project, state).file_hash,
                        force=force, explain=explain, skipped=gate.failing)
     tasks = project.tasks
     skips = {name: failing for name, decision in decisions.items()

@@ -96,8 +96,9 @@ def _outputs_on_disk(state: State, names: Iterable[str], declared: _Kept,
     modified: list[tuple[str, str]] = []
     for name in names:
         record = state.tasks.get(name)
+        left = state.left.get(name, NOTHING_LEFT)
         outputs, depfile = (record.outputs, depfile_of(record.action)) if record is not None \
-            else state.left.get(name, NOTHING_LEFT)
+            else (left.outputs, left.depfile)
         for path, digest in outputs.items():
             if path in declared or digest == MISSING:
                 continue

@@ -239,10 +239,9 @@ class Builder:
 
     def _loop(self, names: list[str]) -> BuildResult:
         tasks = self.tasks
-        records = self.state.tasks
         self._names = dict.fromkeys(names)
         self._plan = plan = Plan(self.project.graph, names,
-                                 recorded_depfile_links(self.project.graph, names, records))
+                                 recorded_depfile_links(self.project.graph, names, self.state))
         result = self._result
         started_at = self.clock()
         with self._lock:
@@ -489,7 +488,7 @@ class Builder:
                 st = self.hasher.fs.stat(path)
                 if st is not None and not st.is_dir and st.mtime_ns >= done.started_file_ns:
                     outputs[path] = digest
-        return Left(outputs, task.depfile or "")
+        return Left(outputs, task.depfile or "", tuple(self.state.depfile_named(task.name)))
 
     def _skip(self, name: str, reason: str, result: BuildResult) -> None:
         if not self.tasks[name].is_group:

@@ -15,7 +15,7 @@ from typing import NamedTuple
 from buildflow.hashing import MISSING, UNKNOWN, text_digest
 from buildflow.graph import Graph
 from buildflow.model import Task
-from buildflow.state import TaskRecord
+from buildflow.state import State, TaskRecord
 
 ACTION_PARTS = ("commands", "env", "cwd", "shell", "depfile", "py", "py module", "vars",
                 "order of paths")
@@ -204,16 +204,16 @@ def _input_reasons(recorded: dict[str, str], inputs: dict[str, str]) -> list[Rea
 
 
 def recorded_depfile_links(graph: Graph, names: Sequence[str],
-                           records: Mapping[str, TaskRecord]) -> dict[str, list[str]]:
-    """`Graph.depfile_links` from what each task's last depfile named, as its record holds."""
-    return graph.depfile_links(
-        names, lambda name: records[name].depfile_inputs if name in records else ())
+                           state: State) -> dict[str, list[str]]:
+    """`Graph.depfile_links` from what each task's last depfile named, as the state holds it:
+    a task that failed since still waits for the writers of what it named."""
+    return graph.depfile_links(names, state.depfile_named)
 
 
 _ON_DISK = ("exists", "cmd")  # the `when` keys whose answer a task run before may change
 
 
-def survey(project: "Project", names: Iterable[str], records: dict[str, TaskRecord],
+def survey(project: "Project", names: Iterable[str], state: State,
            file_hash: Callable[[str], str], *, force: bool = False,
            explain: bool = False,
            skipped: Callable[[Task], str] | None = None) -> dict[str, Decision]:
@@ -236,7 +236,8 @@ def survey(project: "Project", names: Iterable[str], records: dict[str, TaskReco
     will_run: set[str] = set()
     after: dict[str, str] = {}  # task -> the task it is after
     runs_before: dict[str, str] = {}  # task -> a task that would run before it, maybe far up
-    depfile_links = recorded_depfile_links(project.graph, names, records)
+    records = state.tasks
+    depfile_links = recorded_depfile_links(project.graph, names, state)
     if depfile_links:  # a writer after its reader in `names` must be decided first
         names = project.graph.topological(names, depfile_links)
     graph = project.graph

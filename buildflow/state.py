@@ -24,7 +24,7 @@ that compacting a large state costs memory for one part, not for a copy of all o
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from itertools import islice
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -61,19 +61,25 @@ class TaskRecord(NamedTuple):
 class Left(NamedTuple):
     """What a failed run of a task left that bflow knows is the task's: the outputs it wrote
     (or left as bflow last recorded them), with their hashes, and its depfile path ("" for
-    none). Pruning removes them if the task vanishes before it succeeds again."""
+    none). Pruning removes them if the task vanishes before it succeeds again. `named` is
+    what its last depfile named, known from its last success: the next build still orders
+    it after the writers of those files, as Ninja's deps log keeps a failed edge's deps."""
 
     outputs: dict[str, str]
     depfile: str
+    named: tuple[str, ...] = ()
 
 
 NOTHING_LEFT = Left({}, "")
 
 
 def _left_of(raw: Any) -> Left:
-    """A `Left` as the log holds it (a plain pair); a malformed one raises."""
-    outputs, depfile = raw
-    return Left(dict(outputs), str(depfile))
+    """A `Left` as the log holds it (a plain tuple, a pair before `named`); a malformed one
+    raises."""
+    outputs, depfile, *named = raw
+    if len(named) > 1:
+        raise ValueError("left")
+    return Left(dict(outputs), str(depfile), tuple(map(str, named[0])) if named else ())
 
 
 class State:
@@ -231,6 +237,14 @@ class State:
             self._append(("F", name, tuple(left), [(p, tuple(e)) for p, e in stats]))
             self._failed(name, left)
         self.stats.update(stats)
+
+    def depfile_named(self, name: str) -> Collection[str]:
+        """What task `name`'s last depfile named: by its success record, else by the failed
+        runs since (`Left.named`)."""
+        record = self.tasks.get(name)
+        if record is not None:
+            return record.depfile_inputs
+        return self.left.get(name, NOTHING_LEFT).named
 
     def _failed(self, name: str, left: Left) -> None:
         self.tasks.pop(name, None)

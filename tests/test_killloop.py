@@ -132,7 +132,7 @@ def assert_trustworthy(project: Project, reference: dict[str, bytes]) -> None:
     state = State(os.path.join(loaded.cache_dir, "state"), warnings.append).load()
     assert "broken" not in state.tasks
     names = engine.selected(loaded)
-    decisions = survey(loaded, names, state.tasks, engine.hasher_for(loaded, state).file_hash)
+    decisions = survey(loaded, names, state, engine.hasher_for(loaded, state).file_hash)
     for name, decision in decisions.items():
         if decision.stale:
             continue

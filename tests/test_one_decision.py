@@ -84,6 +84,28 @@ def test_a_depfile_input_written_by_another_task_rebuilds_its_reader(project: Pr
     assert project.build() == []
 
 
+def test_a_task_that_failed_still_waits_for_what_its_last_depfile_named(
+        project: Project) -> None:
+    # `use` stands first: only its last depfile orders it after `gen`. A failed run drops
+    # its record, not that knowledge (as Ninja's deps log keeps a failed edge's deps).
+    gen, use = DEPFILE_FROM_ANOTHER_TASK.split("\n\n")
+    project.flowfile(f"{use.replace('cat use.c', 'grep -qv FAIL use.c && cat use.c')}\n{gen}\n")
+    project.write("gen.in", "one\n")
+    project.write("use.c", "use\n")
+    assert project.build("gen") == ["gen"]
+    assert project.build() == ["use"]
+    project.write("use.c", "FAIL\n")
+    project.write("gen.in", "two\n")
+    assert project.build("-j1", status=1) == ["gen"]  # and `use` failed after it
+    project.write("use.c", "use\n")
+    project.write("gen.in", "three\n")
+    assert _stale(project) == ["gen", "use"]
+    assert _would_run(project) == ["gen", "use"]
+    assert project.build("-j1") == ["gen", "use"]
+    assert project.read("use.o") == "use\nthree\n"
+    assert project.build() == []
+
+
 OUT_OF_BUILD = """\
 [tasks.copy]
 cmd = "cp in.txt build/out.txt && echo copy >> runs.log"

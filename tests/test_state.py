@@ -69,6 +69,23 @@ def test_what_a_failed_run_left_is_kept_until_a_success_or_forget(tmp_path: Path
     assert last.left == {} and list(last.tasks) == ["a"]
 
 
+def test_a_failed_task_keeps_what_its_last_depfile_named(tmp_path: Path) -> None:
+    path = tmp_path / "state"
+    state = State(path).load()
+    state.record_success("a", record("1"), [])
+    assert state.depfile_named("a") == {"dep.h": "1"}
+    state.record_failure("a", Left({}, "a.d", tuple(state.depfile_named("a"))), [])
+    state.record_failure("b", Left({"out.b": "x"}, "b.d"), [])
+    state._append(("F", "c", ({"out.c": "y"}, "c.d"), []))  # a pair, as before `named`
+    state.close()
+    loaded, warnings = load(path)
+    assert warnings == []
+    assert loaded.depfile_named("a") == ("dep.h",) and loaded.depfile_named("b") == ()
+    assert loaded.left["c"] == Left({"out.c": "y"}, "c.d")
+    loaded.compact()
+    assert load(path)[0].depfile_named("a") == ("dep.h",)
+
+
 def two_records(path: Path) -> int:
     """Log tasks a then b; return the offset where b's record starts."""
     state = State(path).load()

@@ -23,7 +23,7 @@ def run(project: Project, *, targets: list[str], fmt: str, output: str | None,
         else graph.topological(project.tasks)
     decisions, skips = engine.decided(project, state, names, gone=gone)
     graph_view = export.view(graph, names, decisions,
-                             recorded_depfile_links(graph, names, state.tasks), skips)
+                             recorded_depfile_links(graph, names, state), skips)
     if fmt == "text":
         colour = output is None and not plain and not wants_plain(sys.stdout)
         rendered = export.text(graph_view, colour=colour)

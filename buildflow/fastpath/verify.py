@@ -36,7 +36,7 @@ def stale_within(flowfile: str, overrides: Mapping[str, str], targets: Sequence[
 
     project, state, _ = engine.as_built(load(flowfile, overrides))
     names = engine.selected(project, targets, cwd)
-    decisions = survey(project, names, state.tasks, engine.hasher_for(project, state).file_hash)
+    decisions = survey(project, names, state, engine.hasher_for(project, state).file_hash)
     missed = {name: d.reasons[0] for name, d in decisions.items()
               if d.stale and name not in part}
     if missed:
