@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args_list == ["--version"]:  # as argparse would print it, without importing it
         print(f"bflow {__version__}")
         return EXIT_OK
-    _interrupt_on_sigterm()
+    _interrupt_on_signals()
     simple = cmdline.read(args_list, COMMANDS)
     first_target: str | None = None
     verbose = False
@@ -104,13 +104,16 @@ def _require_working_directory() -> None:
                          " cd into the project again, or name it with -C DIR") from None
 
 
-def _interrupt_on_sigterm() -> None:
-    """SIGTERM outside a build (loading, waiting for the lock, the fast path) unwinds as
-    Ctrl-C does (through `signals`, which spares the no-op the enums `signal` builds)."""
-    from buildflow.signals import SIGTERM, signal
+def _interrupt_on_signals() -> None:
+    """SIGTERM and SIGHUP outside a build (loading, waiting for the lock, the fast path)
+    unwind as Ctrl-C does (through `signals`, which spares the no-op the enums `signal`
+    builds)."""
+    from buildflow.signals import SIGINT, interrupts, signal
 
     try:
-        signal(SIGTERM, raise_interrupted)
+        for signum in interrupts():
+            if signum != SIGINT:
+                signal(signum, raise_interrupted)
     except ValueError:  # not the main thread: the caller handles signals
         pass
 

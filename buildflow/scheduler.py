@@ -40,7 +40,7 @@ from buildflow.logs import LogSlot, OldLogs
 from buildflow.model import Project, Task
 from buildflow.plan import Plan
 from buildflow.secrets import masked
-from buildflow.signals import (SIGINT, SIGNAL_CHECK_SECONDS, SIGTERM, raise_signal, signal,
+from buildflow.signals import (SIGINT, SIGNAL_CHECK_SECONDS, interrupts, raise_signal, signal,
                                without_signals)
 from buildflow.staleness import Decision, decide, recorded_depfile_links
 from buildflow.state import NOTHING_LEFT, Left, State, TaskRecord
@@ -167,7 +167,7 @@ class Builder:
         """Build `names` (already closed over their dependencies, in topological order)."""
         previous = {}
         if threading.current_thread() is threading.main_thread():
-            for signum in (SIGINT, SIGTERM):
+            for signum in interrupts():
                 previous[signum] = signal(signum, self._on_signal)
         following = threading.Event()
         if self._follower is not None:

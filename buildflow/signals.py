@@ -1,8 +1,8 @@
 """The signal numbers and `signal()` that a build needs, from `_signal`, the module under
 `signal`: importing `signal` builds enums of every signal and handler (and imports `enum`),
 which a no-op would pay for at every start (docs/speed.md). Interpreters other than CPython
-get them from `signal`. And `without_signals`, which keeps SIGINT and SIGTERM for the main
-thread."""
+get them from `signal`. And `without_signals`, which keeps the signals that stop bflow for the
+main thread."""
 
 from __future__ import annotations
 
@@ -10,18 +10,21 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     import threading
     from collections.abc import Callable, Mapping
-    from signal import (SIG_BLOCK, SIG_SETMASK, SIGINT, SIGKILL, SIGPIPE, SIGTERM,
-                        SIGTTOU, SIGXFSZ, pthread_sigmask, raise_signal, signal)
+    from signal import (SIG_BLOCK, SIG_IGN, SIG_SETMASK, SIGHUP, SIGINT, SIGKILL, SIGPIPE, SIGTERM,
+                        SIGTTOU, SIGXFSZ, getsignal, pthread_sigmask, raise_signal,
+                        signal)
     from typing import TypeVar
 
     T = TypeVar("T")
 else:
     try:
-        from _signal import (SIG_BLOCK, SIG_SETMASK, SIGINT, SIGKILL, SIGPIPE, SIGTERM,
-                             SIGTTOU, SIGXFSZ, pthread_sigmask, raise_signal, signal)
+        from _signal import (SIG_BLOCK, SIG_IGN, SIG_SETMASK, SIGHUP, SIGINT, SIGKILL, SIGPIPE, SIGTERM,
+                             SIGTTOU, SIGXFSZ, getsignal, pthread_sigmask, raise_signal,
+                        signal)
     except ImportError:
-        from signal import (SIG_BLOCK, SIG_SETMASK, SIGINT, SIGKILL, SIGPIPE, SIGTERM,
-                            SIGTTOU, SIGXFSZ, pthread_sigmask, raise_signal, signal)
+        from signal import (SIG_BLOCK, SIG_IGN, SIG_SETMASK, SIGHUP, SIGINT, SIGKILL, SIGPIPE, SIGTERM,
+                            SIGTTOU, SIGXFSZ, getsignal, pthread_sigmask, raise_signal,
+                        signal)
 
 # The longest the main thread waits before it may run a signal's handler. Python runs handlers
 # only there, a signal another thread takes does not end its wait, and one that lands just
@@ -29,18 +32,28 @@ else:
 SIGNAL_CHECK_SECONDS = 0.1
 
 __all__ = ["SIGNAL_CHECK_SECONDS", "SIG_BLOCK", "SIG_SETMASK", "SIGINT", "SIGKILL", "SIGPIPE",
-           "SIGTERM", "SIGTTOU", "SIGXFSZ", "pthread_sigmask", "raise_signal", "run_alone",
-           "signal", "without_signals"]
+           "SIGTERM", "SIGTTOU", "SIGXFSZ", "interrupts", "pthread_sigmask", "raise_signal",
+           "run_alone", "signal", "without_signals"]
+
+
+def interrupts() -> tuple[int, ...]:
+    """The signals that stop bflow as Ctrl-C does: SIGINT, SIGTERM, and SIGHUP (the terminal
+    closed, the ssh connection dropped), as Ninja takes it, unless bflow was started with it
+    ignored (`nohup`), which a handler must not undo. Its commands run in sessions of their
+    own, which a hangup never reaches: bflow stops them, or they would run on."""
+    if getsignal(SIGHUP) == SIG_IGN:
+        return SIGINT, SIGTERM
+    return SIGINT, SIGTERM, SIGHUP
 
 
 def without_signals(start: Callable[[], T]) -> T:
-    """Call `start` (a thread's, or a library's that starts threads) with SIGINT and SIGTERM
+    """Call `start` (a thread's, or a library's that starts threads) with the `interrupts`
     blocked, so that every thread it starts keeps them blocked and the kernel delivers them
     to another thread. Python runs handlers in the main thread only, and a signal another
     thread takes does not wake it from a wait on a lock: a Ctrl-C went unseen until
     something else woke it. Never for a thread that starts processes: they would inherit
     the mask, and ignore Ctrl-C."""
-    old = pthread_sigmask(SIG_BLOCK, (SIGINT, SIGTERM))
+    old = pthread_sigmask(SIG_BLOCK, interrupts())
     try:
         return start()
     finally:
@@ -99,7 +112,7 @@ def _kill_group(pgid: int) -> None:
 
 
 class _HeldInterrupts:
-    """SIGINT and SIGTERM held back for a `with` block (a child being started, whose pid is
+    """The `interrupts` held back for a `with` block (a child being started, whose pid is
     known only once `Popen` returns: stopped in between, bflow would leave it running), then
     delivered as they came, to the handlers they had. In the main thread only, the one
     whose handlers may be set; elsewhere a no-op."""
@@ -110,7 +123,7 @@ class _HeldInterrupts:
         self.caught: list[int] = []
         self.previous: dict[int, object] = {}
         if threading.current_thread() is threading.main_thread():
-            for signum in (SIGINT, SIGTERM):
+            for signum in interrupts():
                 self.previous[signum] = signal(signum, self._hold)
 
     def _hold(self, signum: int, frame: object) -> None:

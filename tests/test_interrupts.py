@@ -1,5 +1,5 @@
-"""Ctrl-C and SIGTERM: every process group stopped, records kept, exit 130, no traceback, and a
-terminal left as found."""
+"""Ctrl-C, SIGTERM and SIGHUP: every process group stopped, records kept, exit 130, no
+traceback, and a terminal left as found."""
 
 from __future__ import annotations
 
@@ -34,8 +34,10 @@ def started(project: Project) -> bool:
     return pid_file.exists() and pid_file.read_text().strip() != ""
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_signal_stops_everything_and_keeps_records(project: Project, signum: int) -> None:
+    # SIGHUP: the terminal closed or the ssh connection dropped, which never reaches the
+    # commands, each in a session of its own
     project.flowfile(FLOW)
     process = subprocess.Popen([sys.executable, "-m", "buildflow", "--plain"], cwd=project.root,
                                env=bflow_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -52,6 +54,18 @@ def test_signal_stops_everything_and_keeps_records(project: Project, signum: int
     project.flowfile(FLOW.replace("sleep 30 & echo $! > slow.pid; wait", "true"))
     assert project.bflow().returncode == 0
     assert project.runs() == ["quick", "slow", "slow"]  # quick's record survived
+
+
+def test_a_hangup_ignored_when_bflow_started_is_left_ignored(project: Project) -> None:
+    project.flowfile('[tasks.a]\ncmd = "sleep 1; echo a >> runs.log"\n')
+    process = subprocess.Popen(["nohup", sys.executable, "-m", "buildflow", "--plain"],
+                               cwd=project.root, env=bflow_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGHUP)
+    out, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, out
+    assert project.runs() == ["a"]
 
 
 def read_all(fd: int, process: subprocess.Popen[bytes], follower: int) -> bytes:
