@@ -56,6 +56,14 @@ def test_a_retry_keeps_its_slot_and_starts_after_its_delay() -> None:
         Span("flaky", 0, 0.0, 1.0, 1, "retried"), Span("flaky", 0, 1.5, 3.0, 2, OK)]
 
 
+def test_a_build_stopped_in_the_wait_before_a_retry_shows_no_attempt_that_never_ran() -> None:
+    stopped = play(ev.BuildStarted(total=1, jobs=1), started("flaky"), 1,
+                   ev.TaskRetry("flaky", attempt=2, of=3, delay=5.0, reason="exit 1"), 0.5,
+                   ev.TaskFailed("flaky", 1.5, 1, "", "interrupted", ("false",)))
+    assert stopped.spans == [Span("flaky", 0, 0.0, 1.0, 1, FAILED)]
+    assert stopped.running_spans(stopped.now()) == []
+
+
 def test_states_of_tasks_that_did_not_run() -> None:
     timeline = play(ev.TaskSkipped("a", "up to date"), ev.TaskSkipped("b", "dependency failed: x"),
                     ev.TaskRestored("c", 0.1, ""),

@@ -71,8 +71,11 @@ class Timeline:
             self.states[event.task] = OK if ok else FAILED
             if event.task in self._running:  # a task can fail before it starts
                 slot, start, attempt = self._running.pop(event.task)
-                self.spans.append(Span(event.task, slot, min(start, now), now, attempt,
-                                       OK if ok else FAILED))
+                if attempt > event.attempts:  # stopped in the wait before a retry
+                    self._last_attempt_ends(event.task, FAILED)
+                else:
+                    self.spans.append(Span(event.task, slot, min(start, now), now, attempt,
+                                           OK if ok else FAILED))
                 heapq.heappush(self._free, slot)
         elif isinstance(event, ev.TaskRestored):
             self.states[event.task] = RESTORED
@@ -82,6 +85,12 @@ class Timeline:
             self.reset(event.jobs)
         elif isinstance(event, ev.BuildFinished):
             self.duration, self.exit_status, self.summary = now, event.exit_status, event
+
+    def _last_attempt_ends(self, task: str, outcome: str) -> None:
+        """The task's last attempt, taken for one a retry would follow, ended the task: the
+        retry never started."""
+        index = next(i for i in range(len(self.spans) - 1, -1, -1) if self.spans[i].task == task)
+        self.spans[index] = self.spans[index]._replace(outcome=outcome)
 
     def running_spans(self, now: float) -> list[Span]:
         """The attempts still running, as spans up to `now`."""
