@@ -234,6 +234,7 @@ class Builder:
         self._stop_probes.set()
         if not self.interrupted.is_set():
             self.interrupted.set()
+            self.cache.stop()
             self._stopper = threading.Thread(target=self.runner.stop_all, name="bflow-stop")
             without_signals(self._stopper.start)
 

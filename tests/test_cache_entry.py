@@ -51,14 +51,16 @@ def raw(**changes: object) -> bytes:
     raw(depfile=["out/a.d", SHA, 1, False, 0o4755]),  # a set-user-ID bit is never restored
     raw(depfile=["out/a.d", SHA, 1, False, True]),
     raw(depfile=["out/a.d", SHA, 1, False, 0o644, 1]),
-], ids=range(16))
+    b"[" * 100_000,  # nested past the JSON decoder's depth: it was an internal error
+], ids=range(17))
 def test_anything_but_an_entry_for_the_tasks_own_outputs_is_damaged(data: bytes) -> None:
     with pytest.raises(Damaged):
         decode_entry(data, TASK)
 
 
 @pytest.mark.parametrize("data", [b'{"depfile_inputs": "a.h"}', b'{"depfile_inputs": [""]}',
-                                  b'{"depfile_inputs": [1]}', b'{}', b"null"])
+                                  b'{"depfile_inputs": [1]}', b'{}', b"null",
+                                  b'{"depfile_inputs": ' + b"[" * 100_000])
 def test_a_manifest_must_name_its_depfile_inputs(data: bytes) -> None:
     with pytest.raises(Damaged):
         decode_manifest(data)

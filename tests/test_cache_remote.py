@@ -10,11 +10,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
 
 import pytest
-from conftest import Project
+from conftest import Project, bflow_env
 from test_cache import FLOW
 from webdav import PASSWORD, USER, Server, free_port, serve
 
@@ -170,3 +175,93 @@ def test_what_a_build_fetches_is_bounded_as_what_it_stores(
     ran, restored, _ = build(laptop, env)
     assert ran == [] and len(restored) == 6
     assert sum(p.stat().st_size for p in local.rglob("*") if p.is_file()) <= 50 * 1024
+
+
+class Answering:
+    """A server on 127.0.0.1 that answers every request 200 with `body`, a byte every `pause`
+    seconds: the slow or wrong server that nginx cannot play."""
+
+    def __init__(self, body: bytes, pause: float = 0.0) -> None:
+        self.body, self.pause = body, pause
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/bflow"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:  # closed
+                return
+            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+
+    def _answer(self, connection: socket.socket) -> None:
+        with connection:
+            try:
+                connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n"
+                                   % len(self.body))
+                for byte in self.body if self.pause else [self.body]:
+                    time.sleep(self.pause)
+                    connection.sendall(bytes([byte]) if self.pause else self.body)
+            except OSError:  # bflow gave up
+                pass
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_server_that_trickles_its_answer_out_is_given_up(project: Project) -> None:
+    # each read came within the timeout, so a byte a second held the build for the whole body
+    started(project)
+    server = Answering(b"x" * 60, pause=1.0)
+    try:
+        begun = time.monotonic()
+        ran, restored, stderr = build(project, {"BFLOW_REMOTE_CACHE": server.url})
+        assert time.monotonic() - begun < 30
+        assert ran == ["a", "b", "join"] and restored == []
+        assert stderr.count("warning") == 1 and "too slowly" in stderr, stderr
+        project.write("src/a.txt", "a2\n")
+        process = subprocess.Popen([sys.executable, "-m", "buildflow", "--plain"],
+                                   cwd=project.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   env=bflow_env({"BFLOW_REMOTE_CACHE": server.url}), text=True)
+        time.sleep(2)  # in the lookup, a byte a second
+        interrupted = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+        assert process.returncode == 130, out + err
+        assert time.monotonic() - interrupted < 4  # the lookup is given up, not waited out
+        assert "warning" not in err
+    finally:
+        server.close()
+
+
+def test_what_a_server_sends_that_is_no_entry_is_said_of_the_server(project: Project) -> None:
+    # it was said of the local copy, "the damaged file was removed", and the server kept
+    started(project)
+    server = Answering(b"<html>Welcome to nginx!</html>")
+    try:
+        ran, restored, stderr = build(project, {"BFLOW_REMOTE_CACHE": server.url})
+    finally:
+        server.close()
+    assert ran == ["a", "b", "join"] and restored == []
+    assert stderr.count("warning") == 1 and f"{server.url}/ac/" in stderr, stderr
+    assert "holds no entry bflow wrote" in stderr and "damaged file was removed" not in stderr
+
+
+@pytest.mark.parametrize("setting", ["header with a line break", "header not ASCII",
+                                     "path not ASCII"])
+def test_what_http_cannot_carry_is_a_miss_with_one_warning_never_showing_the_header(
+        project: Project, setting: str) -> None:
+    # each was an internal error (exit 3), the first printing the token
+    started(project)
+    url = f"http://127.0.0.1:{free_port()}/bflow"
+    env = {"header with a line break": {"BFLOW_REMOTE_CACHE_HEADER": "Authorization: Bearer "
+                                                                     "SEKRIT\nX-Other: y"},
+           "header not ASCII": {"BFLOW_REMOTE_CACHE_HEADER": "Authorization: SEKRIT\u20ac"},
+           "path not ASCII": {}}[setting]
+    if setting == "path not ASCII":
+        url += "/cach\u00e9"
+    ran, restored, stderr = build(project, {"BFLOW_REMOTE_CACHE": url, **env})
+    assert ran == ["a", "b", "join"] and restored == []
+    assert stderr.count("warning") == 1 and "SEKRIT" not in stderr, stderr

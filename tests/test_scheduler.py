@@ -126,6 +126,9 @@ class HoldsNothingSlowly:
     def store(self, *args: object) -> None:
         pass
 
+    def stop(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 

@@ -1,8 +1,8 @@
 """The output cache (SPEC §6): a stale task whose action key is in the cache has its outputs
 restored instead of running its command.
 
-The builder knows only this module: `OutputCache`, the three calls it makes (`restore` a stale
-task, `store` a task that ran, `close` at the end of the build), and `NO_CACHE` for a build
+The builder knows only this module: `OutputCache`, the calls it makes (`restore` a stale
+task, `store` a task that ran, `stop` on Ctrl-C, `close` at the end of the build), and `NO_CACHE` for a build
 without one. The real cache (`store.Cache`: keys, the local store, the HTTP remote) is
 imported only when a build opens it, so a no-op build never loads it.
 """
@@ -46,6 +46,9 @@ class OutputCache(Protocol):
         """Store what `task`'s successful run left (`record`), unless `file_hash` shows an
         input changed during the run. Called under the builder's lock: it only queues."""
 
+    def stop(self) -> None:
+        """Give up the lookups in progress, as misses: the build was interrupted."""
+
     def close(self) -> None:
         """Finish storing (uploads included) before the build returns."""
 
@@ -60,6 +63,9 @@ class NoCache:
         return None
 
     def store(self, task: Task, record: TaskRecord, file_hash: Callable[[str], str]) -> None:
+        pass
+
+    def stop(self) -> None:
         pass
 
     def close(self) -> None:

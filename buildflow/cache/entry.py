@@ -85,7 +85,7 @@ def decode_entry(data: bytes, task: Task) -> Entry:
 def _json(data: bytes) -> dict[str, Any]:
     try:
         raw = json.loads(data)
-    except ValueError:  # UnicodeDecodeError included
+    except (ValueError, RecursionError):  # UnicodeDecodeError included; nested too deep
         raise Damaged("not a JSON document") from None
     if not isinstance(raw, dict):
         raise Damaged("not a JSON object")

@@ -10,12 +10,16 @@ from __future__ import annotations
 import base64
 import http.client
 import threading
+import time
 import urllib.parse
 
 from buildflow.cache import RemoteError
 
-# A cache that answers slowly is worse than none: the build goes on without it.
+# A cache that answers slowly is worse than none: the build goes on without it. Each wait
+# for the server is bounded by TIMEOUT, and a whole request by TIMEOUT more than its body
+# takes at SLOWEST_BYTES_PER_SECOND: a server trickling an answer out is given up too.
 TIMEOUT = 5.0
+SLOWEST_BYTES_PER_SECOND = 1 << 20
 
 
 class Remote:
@@ -33,8 +37,9 @@ class Remote:
             raise ValueError(f"'{self.shown}': the port is not a number") from None
         self.https = parts.scheme == "https"
         self.host = parts.hostname
-        self.prefix = parts.path.rstrip("/")
+        self.prefix = urllib.parse.quote(parts.path.rstrip("/"), safe="/%!$&'()*+,;=:@~")
         self.timeout = timeout
+        self.stopped = threading.Event()
         self.headers: dict[str, str] = {}
         if parts.username is not None:
             userinfo = f"{urllib.parse.unquote(parts.username)}:" \
@@ -45,6 +50,9 @@ class Remote:
             name, sep, value = header.partition(":")
             if not sep or not name.strip():
                 raise ValueError("BFLOW_REMOTE_CACHE_HEADER is not 'Name: value'")
+            if "\r" in header or "\n" in header or not header.isascii():
+                raise ValueError("BFLOW_REMOTE_CACHE_HEADER holds a line break or a character "
+                                 "that is not ASCII, which no HTTP header may hold")
             self.headers[name.strip()] = value.strip()
         self._local = threading.local()
 
@@ -70,18 +78,39 @@ class Remote:
             try:
                 connection.request(method, path, body=body, headers=headers)
                 response = connection.getresponse()
-                return response.status, response.read()
+                return response.status, self._body(response, method, kind, key)
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
                 self._drop()
                 if attempt == 2:
                     raise RemoteError(f"{method} {self.shown}/{kind}/{key}: the server closed "
                                       f"the connection ({exc}); is it overloaded?") from None
-            except (OSError, http.client.HTTPException) as exc:
+            except (OSError, http.client.HTTPException, ValueError) as exc:
                 self._drop()
                 raise RemoteError(f"{method} {self.shown}/{kind}/{key}: {_describe(exc)}; "
                                   "check that the server runs and the URL is right "
                                   "(BFLOW_REMOTE_CACHE or settings.remote_cache)") from None
         raise AssertionError("unreachable")
+
+    def _body(self, response: http.client.HTTPResponse, method: str, kind: str,
+              key: str) -> bytes:
+        """The response's body, read in chunks, so that a server trickling it out is given
+        up once the request has taken longer than its size allows (a TimeoutError), and a
+        `stop` ends the wait."""
+        deadline = time.monotonic() + self.timeout + \
+            int(response.getheader("Content-Length") or 0) / SLOWEST_BYTES_PER_SECOND
+        chunks = []
+        while chunk := response.read1(1 << 16):
+            chunks.append(chunk)
+            if self.stopped.is_set():
+                raise RemoteError(f"{method} {self.shown}/{kind}/{key}: stopped")
+            if time.monotonic() > deadline:
+                raise TimeoutError("the answer came too slowly")
+        response.read()  # at the end: lets the connection take the next request
+        return b"".join(chunks)
+
+    def stop(self) -> None:
+        """Give up the requests in progress: the build was interrupted."""
+        self.stopped.set()
 
     def _connection(self) -> http.client.HTTPConnection:
         connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
@@ -125,7 +154,9 @@ def shown_url(url: str) -> str:
 
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
-        return "no answer in time"
+        return str(exc) or "no answer in time"
+    if isinstance(exc, ValueError):  # never its text, which may hold a credential
+        return "a request HTTP cannot carry (a header or a path that is not ASCII)"
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
     return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__

@@ -112,7 +112,7 @@ class Cache:
         """The entry for `task` as decided, the depfile inputs it was checked against, and
         the keys it was found under; None when there is none."""
         key = action_key(self.root, decision.action, decision.input_hashes, task.outputs)
-        data = self._fetch_entry(key)
+        data, sender = self._fetch_entry(key)
         if data is None:
             return None
         keys = [key]
@@ -121,44 +121,56 @@ class Cache:
             try:
                 paths = decode_manifest(data)
             except Damaged as exc:
-                raise self._discarded(key, exc) from None
+                raise self._discarded(key, exc, sender) from None
             depfile_inputs = {path: self._hash(path) for path in paths}
             if UNKNOWN in depfile_inputs.values():
                 return None
             keys.append(depfile_key(self.root, key, depfile_inputs))
-            data = self._fetch_entry(keys[-1])
+            data, sender = self._fetch_entry(keys[-1])
             if data is None:
                 return None
         try:
             entry = decode_entry(data, task)
         except Damaged as exc:
-            raise self._discarded(keys[-1], exc) from None
+            raise self._discarded(keys[-1], exc, sender) from None
         return entry, depfile_inputs, keys
 
-    def _discarded(self, key: str, exc: Damaged) -> Damaged:
-        """The damaged local file under `key` removed, and said so."""
+    def _discarded(self, key: str, exc: Damaged, sender: Remote | None) -> Exception:
+        """The damaged file under `key` removed from the local store; what to raise: the
+        damage said of the local file, or, when a server (`sender`) has just sent it, a miss
+        once that server is given up with one warning naming it."""
         self.local.discard("ac", key)
+        if sender is not None:
+            self._remote_failed(RemoteError(
+                f"{sender.shown}/ac/{key} holds no entry bflow wrote ({exc}); a damaged or "
+                "poisoned server, or another service at that URL"))
+            return _Miss()
         return Damaged(f"entry {self.local.path('ac', key)}: {exc}")
 
-    def _fetch_entry(self, key: str) -> bytes | None:
+    def _fetch_entry(self, key: str) -> tuple[bytes | None, Remote | None]:
+        """The entry under `key`, and the server that sent it (None: the local store had it,
+        or neither)."""
         data = self.local.get("ac", key)
-        if data is None and self.remote is not None:
-            data = self._remote_get("ac", key)
-            if data is not None:
-                self.local.put("ac", key, data)
-                self._grown = True
-        return data
+        remote = self.remote
+        if data is not None or remote is None:
+            return data, None
+        data = self._remote_get("ac", key)
+        if data is None:
+            return None, None
+        self.local.put("ac", key, data)
+        self._grown = True
+        return data, remote
 
     def _blob(self, blob: Blob) -> bytes | None:
         """A blob's bytes, from the local store or else the remote, checked against its
         SHA-256 and size; None when neither has it (or the remote's is wrong)."""
         data = self.local.get_blob(blob.sha256, blob.size)
-        if data is None and self.remote is not None:
+        if data is None and (remote := self.remote) is not None:
             data = self._remote_get("cas", blob.sha256)
             if data is None:
                 return None
             if len(data) != blob.size or hashlib.sha256(data).hexdigest() != blob.sha256:
-                self._warn_once("remote", f"remote cache: {self.remote.shown}/cas/"
+                self._warn_once("remote", f"remote cache: {remote.shown}/cas/"
                                           f"{blob.sha256} holds other bytes than its SHA-256 "
                                           "names (a damaged or poisoned server); not used")
                 return None
@@ -173,8 +185,13 @@ class Cache:
         try:
             return remote.get(kind, key)
         except RemoteError as exc:
-            self._remote_failed(exc)
+            if not remote.stopped.is_set():  # else the build was interrupted: no warning
+                self._remote_failed(exc)
             return None
+
+    def stop(self) -> None:
+        if (remote := self.remote) is not None:
+            remote.stop()
 
     def _remote_failed(self, exc: RemoteError) -> None:
         """Leave the server alone for the rest of the build, after one warning."""
@@ -237,8 +254,8 @@ class Cache:
                                          f"outputs not stored; {self._what_to_check(exc)}")
             except RemoteError as exc:
                 self._remote_failed(exc)
-        if self.remote is not None:
-            self.remote.close()
+        if (remote := self.remote) is not None:
+            remote.close()
 
     def _store(self, task: Task, record: TaskRecord) -> None:
         if any(os.path.islink(os.path.join(self.root, path)) for path in task.outputs):
@@ -269,11 +286,12 @@ class Cache:
         for entry_key, data in entries.items():
             self.local.put("ac", entry_key, data)
         self._grown = True
-        if self.upload and self.remote is not None:  # blobs first: an entry's are there
+        remote = self.remote  # taken once: a lookup that fails may drop it meanwhile
+        if self.upload and remote is not None:  # blobs first: an entry's are there
             for sha256, data in blobs.items():
-                self.remote.put("cas", sha256, data)
+                remote.put("cas", sha256, data)
             for entry_key, data in entries.items():
-                self.remote.put("ac", entry_key, data)
+                remote.put("ac", entry_key, data)
 
     def _read(self, path: str, xxh3: str | None = None) -> tuple[bytes | None, int]:
         """A file's bytes and permission bits; None when it is missing or (with `xxh3`) its
@@ -320,4 +338,4 @@ class Cache:
 
 
 class _Miss(Exception):
-    """A blob neither store has."""
+    """A blob neither store has, or an entry the server sent that is none."""
