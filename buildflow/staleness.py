@@ -18,7 +18,7 @@ from buildflow.model import Task
 from buildflow.state import State, TaskRecord
 
 ACTION_PARTS = ("commands", "env", "cwd", "shell", "depfile", "py", "py module", "vars",
-                "order of paths")
+                "order of paths", "name")
 
 
 class ReasonKind(Enum):
@@ -111,15 +111,15 @@ _AFTER_KINDS = (ReasonKind.AFTER, ReasonKind.WHEN_AFTER)
 
 def action_of(task: Task) -> tuple[object, ...]:
     """What the task does, in the parts `explain` can name; env is kept only as a digest. A
-    `py` task's action adds its reference, its module file's content hash, its vars and the
-    order of its inputs and outputs, all of which its function is given (a command's vars
-    and paths are already expanded in its commands); a command's has no such parts, so
-    records made before `py` existed still match."""
+    `py` task's action adds its reference, its module file's content hash, its vars, the
+    order of its inputs and outputs and its name (`ctx.name`), all of which its function is
+    given (a command's vars, paths and `{task}` are already expanded in its commands); a
+    command's has no such parts, so records made before `py` existed still match."""
     env = text_digest(repr(task.env)) if task.env else ""
     action = (task.commands, env, task.cwd, task.shell, task.depfile or "")
     if task.py:
         return (*action, task.py, task.py_code, text_digest(repr(task.vars)),
-                text_digest(repr((task.inputs, task.outputs))))
+                text_digest(repr((task.inputs, task.outputs))), task.name)
     return action
 
 

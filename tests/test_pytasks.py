@@ -268,6 +268,20 @@ def test_a_function_run_in_its_cwd_finds_its_paths_from_ctx_root(project: Projec
     assert project.read("out/show.txt") == "x from work"
 
 
+@pytest.mark.output_cache
+def test_a_renamed_task_runs_its_function_rather_than_restoring_the_old_name_s_output(
+        project: Project) -> None:
+    # ctx.name was no part of the action: the output cache gave back "made by alpha"
+    project.write("gen.py", "def render(ctx):\n    open('runs.log', 'a').write('render\\n')\n"
+                            "    open(ctx.output, 'w').write('made by ' + ctx.name)\n")
+    project.flowfile('[tasks.alpha]\npy = "gen:render"\noutputs = ["out.txt"]\n')
+    assert project.build() == ["render"] and project.read("out.txt") == "made by alpha"
+    project.flowfile('[tasks.beta]\npy = "gen:render"\noutputs = ["out.txt"]\n')
+    assert project.build() == ["render"] and project.read("out.txt") == "made by beta"
+    project.flowfile('[tasks.alpha]\npy = "gen:render"\noutputs = ["out.txt"]\n')
+    assert project.build() == [] and project.read("out.txt") == "made by alpha"  # restored
+
+
 @pytest.mark.parametrize("swapped", ["inputs", "outputs"])
 def test_a_new_order_of_the_paths_re_runs_the_function_it_is_given_to(project: Project,
                                                                        swapped: str) -> None:
