@@ -387,6 +387,18 @@ def test_cache_stats_and_clear(project: Project, private_output_cache: Path) -> 
     assert sorted(project.build()) == ["a", "b", "join"]
 
 
+@pytest.mark.parametrize("action", ["stats", "clear"])
+def test_cache_commands_on_a_file_where_the_cache_goes_say_so(project: Project, tmp_path: Path,
+                                                              action: str) -> None:
+    # each was an internal error (exit 3); a build with it warns and goes on
+    (tmp_path / "a-file").write_text("mine\n")
+    result = run_bflow("cache", action, cwd=project.root,
+                       env={"BFLOW_CACHE_DIR": str(tmp_path / "a-file")})
+    assert result.returncode == 2, result.stderr
+    assert "a-file: the output cache's directory is a file" in result.stderr
+    assert (tmp_path / "a-file").read_text() == "mine\n"
+
+
 @pytest.mark.parametrize("settings, message", [
     ('remote_cache = "https://me:secret@cache.example.com"', "does not belong in the Flowfile"),
     ('remote_cache = "https://me:se/cret@cache.example.com"', "does not belong in the Flowfile"),

@@ -7,21 +7,29 @@ import shutil
 
 from buildflow.cache import config, enabled
 from buildflow.cache.local import COUNTS_FILE, KINDS, SIZE_FILE, LocalStore
-from buildflow.errors import EXIT_OK
+from buildflow.errors import EXIT_OK, BuildError, UsageError
 from buildflow.words import counted
 
 
 def run(*, action: str, environ: dict[str, str] | None = None) -> int:
     env = dict(os.environ) if environ is None else environ
     store = LocalStore(config.directory(env), config.max_bytes(env))
+    if os.path.exists(store.directory) and not os.path.isdir(store.directory):
+        raise UsageError(f"{store.directory}: the output cache's directory is a file; set "
+                         "BFLOW_CACHE_DIR to a directory")
     if action == "clear":
-        for name in KINDS:
-            shutil.rmtree(os.path.join(store.directory, name), ignore_errors=True)
-        for name in (COUNTS_FILE, SIZE_FILE):
+        for name in (*KINDS, COUNTS_FILE, SIZE_FILE):
+            path = os.path.join(store.directory, name)
             try:
-                os.unlink(os.path.join(store.directory, name))
+                if name in KINDS:
+                    shutil.rmtree(path)
+                else:
+                    os.unlink(path)
             except FileNotFoundError:
                 pass
+            except OSError as exc:
+                raise BuildError(f"{exc.filename}: {exc.strerror}; the output cache in "
+                                 f"{store.directory} is cleared only in part") from None
         print(f"bflow: cleared the output cache in {store.directory}")
         return EXIT_OK
     entries = blobs = size = 0
