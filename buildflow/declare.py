@@ -29,11 +29,14 @@ class Declared(NamedTuple):
     root: str
     text: bytes  # the declarations printed: what stands for a Flowfile's bytes
     code: tuple[tuple[str, str], ...]  # the script and its local imports, with their hashes
+    problems: tuple[str, ...] = ()  # mistakes in the declarations: load errors
 
 
 class Project:
     """A project declared in Python. `root` is taken relative to the directory of the script
-    that makes the Project (as a Flowfile's paths are to the Flowfile), and defaults to it."""
+    that makes the Project (as a Flowfile's paths are to the Flowfile), and defaults to it.
+    A mistake in a declaration is kept, not raised, and `main()` reports it as a load error
+    naming the script (exit 2), with the Flowfile's other mistakes, as a Flowfile's are."""
 
     def __init__(self, root: str | os.PathLike[str] = ".", *,
                  vars: Mapping[str, str] | None = None,
@@ -44,12 +47,15 @@ class Project:
         self.vars = dict(vars or {})
         self.settings = dict(settings or {})
         self.tasks: dict[str, dict[str, Any]] = {}
+        self.problems: list[str] = []
+        self._functions: dict[str, Callable[..., object]] = {}  # by reference
 
     def add(self, name: str, **keys: Any) -> None:
         """Declare task `name` with a Flowfile's task keys (`cmd=`, `inputs=`, ...); keys
         given as None are left out."""
         if name in self.tasks:
-            raise ValueError(f"task '{name}' is declared twice")
+            self.problems.append(f"tasks.{name}: declared twice; give each task its own name")
+            return
         self.tasks[name] = {key: list(value) if isinstance(value, tuple) else value
                             for key, value in keys.items() if value is not None}
 
@@ -64,6 +70,15 @@ class Project:
         Flowfile keys (`env`, `timeout`, ...) as keywords. Used bare (`@project.task`) too."""
         def declare(function: Function) -> Function:
             reference = self._reference(function)
+            if reference is None:
+                return function
+            if self._functions.setdefault(reference, function) is not function:
+                self.problems.append(
+                    f"tasks.{name or function.__name__}: two functions are declared as tasks "
+                    f"by the name '{reference}' (defined twice, or in a loop): a worker "
+                    "imports the script and finds the last one only; give each its own name "
+                    "at the top level")
+                return function
             pytasks.DECLARED[reference] = function
             doc = (function.__doc__ or "").strip().split("\n")[0]
             keys.setdefault("description", doc or None)
@@ -71,12 +86,16 @@ class Project:
                      foreach=foreach, deps=deps, when=when, **keys)
             return function
 
+        if function is not None and not callable(function):
+            self.problems.append(f"@project.task({function!r}): the decorator takes keywords "
+                                 f"only (@project.task(name={function!r}))")
+            return lambda decorated: decorated
         return declare if function is None else declare(function)
 
     def main(self, argv: Sequence[str] | None = None) -> None:
         """Run the bflow command line (`sys.argv[1:]` by default: `python build.py watch`)
-        on this project and exit with its status. In a worker importing the script for its
-        functions, nothing."""
+        on this project and exit with its status. In a worker or a load importing the script
+        for its functions, nothing."""
         if _in_worker():
             return
         from buildflow import cli
@@ -85,28 +104,33 @@ class Project:
         data = {"settings": self.settings, "vars": self.vars, "tasks": self.tasks}
         code = scripts.hashed([path, *scripts.local_modules(self.root, sys.modules)])
         scripts.SCRIPTS[path] = Declared(data, self.root, repr((self.root, data)).encode(),
-                                                 code)
+                                         code, tuple(self.problems))
         sys.exit(cli.main(["-f", path, *(sys.argv[1:] if argv is None else argv)]))
 
-    def _reference(self, function: Callable[..., object]) -> str:
-        """The "module:function" a worker imports `function` by."""
+    def _reference(self, function: Callable[..., object]) -> str | None:
+        """The "module:function" a worker imports `function` by; None, with the problem
+        kept, when a worker could not."""
         module = function.__module__
         qualname = function.__qualname__
+        problem = ""
         if "." in qualname or "<" in qualname:
-            raise ValueError(f"{qualname}: a task's function must be defined at the top level "
-                             "of its module, where a worker can import it")
-        if module == "__main__":
+            problem = (f"{qualname}: a task's function must be defined at the top level of "
+                       "its module, where a worker can import it")
+        elif module == "__main__":
             script = os.path.realpath(self.script or sys.argv[0])
             relative = os.path.relpath(script, self.root)
-            if relative.startswith("..") or not relative.endswith(".py"):
-                raise ValueError(f"{script}: a build script with task functions must be inside "
-                                 f"the project root {self.root}, where a worker imports it")
             module = relative[:-3].replace(os.sep, ".")
-            if not all(part.isidentifier() for part in module.split(".")):
-                raise ValueError(f"{relative}: a worker imports a build script's task functions "
-                                 f"as the module '{module}', which is no name Python can "
-                                 f"import; name the script like a module (e.g. "
-                                 f"{module.split('.')[-1].replace('-', '_')}.py)")
+            if relative.startswith("..") or not relative.endswith(".py"):
+                problem = (f"{script}: a build script with task functions must be inside the "
+                           f"project root {self.root}, where a worker imports it")
+            elif not all(part.isidentifier() for part in module.split(".")):
+                problem = (f"{relative}: a worker imports a build script's task functions as "
+                           f"the module '{module}', which is no name Python can import; name "
+                           f"the script like a module (e.g. "
+                           f"{module.split('.')[-1].replace('-', '_')}.py)")
+        if problem:
+            self.problems.append(problem)
+            return None
         return f"{module}:{qualname}"
 
 
@@ -118,5 +142,6 @@ def _calling_script() -> str:
 
 
 def _in_worker() -> bool:
+    """Whether the script is being imported for its functions, by a worker or by a load."""
     worker = sys.modules.get("buildflow.pyworker")
-    return bool(getattr(worker, "IN_WORKER", False))
+    return bool(getattr(worker, "IN_WORKER", False)) or pytasks.importing()

@@ -314,6 +314,16 @@ def parse(path: str, data: Mapping[str, Any]) -> Flowfile:
                     computed=computed, code=hashed(list(code)) if code else ())
 
 
+def parse_objects(path: str, data: Mapping[str, Any]) -> Flowfile:
+    """`parse` for a document made of Python objects (a build script, `from_dict`), whose
+    keys, unlike TOML's, may be other than strings."""
+    check = Checker(shown(path))
+    check.string_keys(data, "")
+    if check.problems:
+        raise FlowfileError(check.problems)
+    return parse(path, data)
+
+
 def _parse_vars(raw: Any, check: Checker) -> tuple[tuple[tuple[str, str], ...],
                                                    tuple[tuple[str, str], ...]]:
     """The `[vars]` table: (plain vars, computed vars as (name, command))."""

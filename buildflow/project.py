@@ -745,14 +745,16 @@ def _declared(path: str, declared: Declared, overrides: Mapping[str, str] | None
     """The project the build script at `path` declared, named by its path; errors name the
     script. Its declarations are those the script made when it ran, so an edit of it since
     (seen by `watch`) asks for running it again."""
-    from buildflow.flowfile import parse
+    from buildflow.flowfile import parse_objects
 
     name = os.path.basename(path)
     if not scripts.code_holds(declared.code):
         raise FlowfileError([f"{name}: it (or a module of the project it imports) changed "
                              f"since it started; run it again to load the change"])
-    project = resolve(parse(os.path.join(declared.root, name), declared.data), overrides,
-                      hidden, args)
+    if declared.problems:
+        raise FlowfileError([f"{name}: {problem}" for problem in declared.problems])
+    project = resolve(parse_objects(os.path.join(declared.root, name), declared.data),
+                      overrides, hidden, args)
     return project._replace(flowfile=path, code=tuple(sorted({*project.code, *declared.code})))
 
 
@@ -762,10 +764,10 @@ def from_dict(data: Mapping[str, Any], root: str | os.PathLike[str] = ".",
               args: Passthrough | None = None) -> Project:
     """A project from Python objects shaped like a Flowfile's TOML (`{"tasks": {...}}`),
     rooted at `root`; checked exactly as a Flowfile is (errors name it `<python>`)."""
-    from buildflow.flowfile import parse
+    from buildflow.flowfile import parse_objects
 
-    project = resolve(parse(os.path.join(os.path.realpath(root), "<python>"), data), overrides,
-                      hidden, args)
+    project = resolve(parse_objects(os.path.join(os.path.realpath(root), "<python>"), data),
+                      overrides, hidden, args)
     return project._replace(data=data)
 
 

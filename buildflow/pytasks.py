@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout
@@ -24,6 +25,19 @@ from buildflow.scripts import ABSENT, is_project_file, local_modules
 # Functions a build script declared with `@project.task`, by reference: its module is the
 # running script (`__main__`), which importing by name would run a second time.
 DECLARED: dict[str, Callable[..., object]] = {}
+
+# `sys.path` and `sys.modules` are the process's: one load's import at a time (two projects
+# loaded in two threads took each other's modules of the same name), and the thread inside
+# one is known (`importing`), so that a script it imports never starts a build there.
+_IMPORT_LOCK = threading.RLock()
+_inside = threading.local()
+
+
+def importing() -> bool:
+    """Whether this thread is importing a project's module for a load: a build script that
+    calls `project.main()` as it is imported (no `__main__` guard) must then do nothing, as in
+    a worker, or each load would start another."""
+    return bool(getattr(_inside, "depth", 0))
 
 
 class Code(NamedTuple):
@@ -47,6 +61,17 @@ def imported_from(root: str) -> Iterator[tuple[dict[str, object], set[str]]]:
     (`ProjectSources.absent`). Only the project's own modules are put aside or
     forgotten: an installed package, even in the project's `.venv` (numpy, whose C parts load
     once per process), stays, as do bflow's own and the running script."""
+    with _IMPORT_LOCK:
+        _inside.depth = getattr(_inside, "depth", 0) + 1
+        try:
+            with _imported_from(root) as found:
+                yield found
+        finally:
+            _inside.depth -= 1
+
+
+@contextmanager
+def _imported_from(root: str) -> Iterator[tuple[dict[str, object], set[str]]]:
     prefix = os.path.join(os.path.realpath(root), "")
     # a copy taken at once: a worker thread may import meanwhile (a build starting Python
     # workers while it expands a task that waited for a directory output)

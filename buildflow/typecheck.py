@@ -34,6 +34,20 @@ class Checker:
         where = "".join(c if c.isprintable() else repr(c)[1:-1] for c in where)
         self.problems.append(f"{self.file_name}: {where}: {message}")
 
+    def string_keys(self, value: Any, where: str) -> None:
+        """Report each key that is not a string, in tables at any depth: TOML's always are,
+        a document made of Python objects' need not be."""
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                if isinstance(key, str):
+                    self.string_keys(item, f"{where}.{key}" if where else key)
+                else:
+                    self.problem(where or "the document",
+                                 f"a key must be a string, got {type_name(key)}")
+        elif isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                self.string_keys(item, f"{where}[{index}]")
+
     def keys(self, table: Mapping[str, Any], where: str, allowed: tuple[str, ...]) -> bool:
         """Report each unknown key; True when all are known."""
         known = True

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
+
 import pytest
 
 import buildflow
@@ -65,3 +68,32 @@ def test_the_api_is_what_dir_lists_and_a_misspelt_name_says_so() -> None:
     assert all(getattr(buildflow, name) is not None for name in buildflow.__all__)
     with pytest.raises(AttributeError, match="module 'buildflow' has no attribute 'biuld'"):
         buildflow.biuld  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_projects_loaded_in_two_threads_each_find_their_own_modules(tmp_path: Path) -> None:
+    # the load's import of `gen` took the other project's gen.py: its error, or its file
+    for name, function in (("a", "run"), ("b", "other")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "gen.py").write_text(
+            f"import time\ntime.sleep(0.02)\ndef {function}(ctx):\n    pass\n")
+    problems: list[str] = []
+
+    def load(name: str, function: str) -> None:
+        for _ in range(15):
+            try:
+                project = buildflow.from_dict(
+                    {"tasks": {"g": {"py": f"gen:{function}", "outputs": ["o"]}}},
+                    root=tmp_path / name)
+            except FlowfileError as exc:
+                problems.append(str(exc))
+                continue
+            problems.extend(file for file, _ in project.code  # and gen/ looked for in vain
+                            if not file.startswith(f"{tmp_path / name}/gen"))
+
+    threads = [threading.Thread(target=load, args=("a", "run")),
+               threading.Thread(target=load, args=("b", "other"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert problems == []

@@ -8,6 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from buildflow.errors import EXIT_OK
 from conftest import Project, bflow_env
 from test_watch import Watching
@@ -113,8 +115,16 @@ def test_watch_rebuilds_a_script_project(project: Project) -> None:
     assert status == EXIT_OK
 
 
+def validated(project: Project, script: str, name: str = "build.py"
+              ) -> subprocess.CompletedProcess[str]:
+    """`python SCRIPT` for a script that declares, then runs `validate`."""
+    project.write(name, textwrap.dedent(script) + "project.main(['validate'])\n")
+    return subprocess.run([sys.executable, name], cwd=project.root, env=bflow_env(),
+                          capture_output=True, text=True, timeout=60)
+
+
 def test_a_nested_function_cannot_be_a_task(project: Project) -> None:
-    project.write("build.py", textwrap.dedent('''
+    result = validated(project, '''
         import buildflow
         project = buildflow.Project()
         def make():
@@ -122,25 +132,62 @@ def test_a_nested_function_cannot_be_a_task(project: Project) -> None:
             def inner(ctx):
                 pass
         make()
-        '''))
-    result = subprocess.run([sys.executable, "build.py"], cwd=project.root, env=bflow_env(),
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 1
-    assert "make.<locals>.inner: a task's function must be defined at the top level" in \
-        result.stderr
+        ''')
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == "bflow: error: build.py: make.<locals>.inner: a task's function " \
+        "must be defined at the top level of its module, where a worker can import it\n"
+
+
+@pytest.mark.parametrize("mistake", ["two functions of one name", "a task declared twice",
+                                     "a name given as the decorator's argument",
+                                     "a key that is no string"])
+def test_mistakes_in_declarations_are_load_errors_naming_the_script(project: Project,
+                                                                    mistake: str) -> None:
+    # each was a Python traceback as the script declared (exit 1, a task's failure), or an
+    # internal error (exit 3); two functions of one name ran the second as the first
+    declarations = {
+        "two functions of one name": '''
+            @project.task(name="a", outputs="a.txt")
+            def gen(ctx):
+                open(ctx.output, "w").write("from A")
+            @project.task(name="b", outputs="b.txt")
+            def gen(ctx):
+                open(ctx.output, "w").write("from B")
+            ''',
+        "a task declared twice": '''
+            project.add("t", cmd="echo 1")
+            project.add("t", cmd="echo 2")
+            ''',
+        "a name given as the decorator's argument": '''
+            @project.task("gen")
+            def gen(ctx):
+                pass
+            ''',
+        "a key that is no string": '''
+            project.add("t", cmd="echo 1", env={1: "x"})
+            '''}
+    said = {"two functions of one name": "tasks.b: two functions are declared as tasks by "
+                                         "the name 'build:gen'",
+            "a task declared twice": "tasks.t: declared twice; give each task its own name",
+            "a name given as the decorator's argument": "@project.task('gen'): the decorator "
+                                                        "takes keywords only",
+            "a key that is no string": "tasks.t.env: a key must be a string, got an integer (1)"}
+    result = validated(project, "import buildflow\nproject = buildflow.Project()\n"
+                       + textwrap.dedent(declarations[mistake]))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"bflow: error: build.py: {said[mistake]}"), result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_a_script_whose_name_python_cannot_import_says_so(project: Project) -> None:
-    project.write("build-site.py", textwrap.dedent('''
+    result = validated(project, '''
         import buildflow
         project = buildflow.Project()
         @project.task(outputs="x")
         def make(ctx):
             pass
-        '''))
-    result = subprocess.run([sys.executable, "build-site.py"], cwd=project.root,
-                            env=bflow_env(), capture_output=True, text=True, timeout=60)
-    assert result.returncode == 1
+        ''', name="build-site.py")
+    assert result.returncode == 2
     assert "build-site.py: a worker imports a build script's task functions as the module " \
         "'build-site', which is no name Python can import; name the script like a module " \
         "(e.g. build_site.py)" in result.stderr
@@ -167,3 +214,24 @@ def test_the_root_is_relative_to_the_script(project: Project, tmp_path: Path) ->
                                text=True, timeout=60)
     assert elsewhere.returncode == 0, elsewhere.stdout + elsewhere.stderr
     assert project.read("out/a.txt") == "HI!"
+
+
+def test_a_script_without_the_main_guard_naming_its_own_functions_builds(
+        project: Project) -> None:
+    # the load imported the script, whose main() loaded it again, and so on: with two such
+    # tasks, for ever
+    project.write("build.py", textwrap.dedent('''
+        import buildflow
+        project = buildflow.Project()
+        def gen(ctx):
+            open(ctx.output, "w").write("g")
+        def gen2(ctx):
+            open(ctx.output, "w").write("g2")
+        project.add("gen", py="build:gen", outputs="g.txt")
+        project.add("gen2", py="build:gen2", outputs="g2.txt")
+        project.main()
+        '''))
+    result = subprocess.run([sys.executable, "build.py"], cwd=project.root, env=bflow_env(),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert project.read("g.txt") == "g" and project.read("g2.txt") == "g2"
