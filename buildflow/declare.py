@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple, TypeVar
 
 from buildflow import pytasks, scripts
+from buildflow.errors import EXIT_USAGE
 
 Function = TypeVar("Function", bound=Callable[..., object])
 
@@ -100,6 +101,11 @@ class Project:
             return
         from buildflow import cli
 
+        if not self.script and not os.path.isfile(sys.argv[0]):
+            print("bflow: error: project.main() runs the project of the script it is in "
+                  "(python build.py); with python -c or a script on stdin there is none: write "
+                  "it to a file", file=sys.stderr)
+            sys.exit(EXIT_USAGE)
         path = os.path.realpath(self.script or sys.argv[0])
         data = {"settings": self.settings, "vars": self.vars, "tasks": self.tasks}
         code = scripts.hashed([path, *scripts.local_modules(self.root, sys.modules)])

@@ -235,3 +235,15 @@ def test_a_script_without_the_main_guard_naming_its_own_functions_builds(
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert project.read("g.txt") == "g" and project.read("g2.txt") == "g2"
+
+
+def test_main_without_a_script_file_says_so(project: Project) -> None:
+    # python -c: a traceback (FileNotFoundError for '-c'), exit 1
+    result = subprocess.run([sys.executable, "-c", "import buildflow\n"
+                             "project = buildflow.Project()\n"
+                             "project.add('t', cmd='true')\nproject.main()\n"],
+                            cwd=project.root, env=bflow_env(), capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.startswith("bflow: error: project.main() runs the project of the "
+                                    "script it is in"), result.stderr
