@@ -115,6 +115,7 @@ class BuildFinished(NamedTuple):
     duration: float
     exit_status: int
     restored: int = 0
+    interrupted: int = 0  # stopped by Ctrl-C (or SIGTERM, SIGHUP) as they ran: not in `failed`
     event: str = "build_finished"
 
 

@@ -725,10 +725,12 @@ def _summary(result: BuildResult, tasks: dict[str, Task]) -> ev.BuildFinished:
     that failed (a foreach whose instances could not be found), as reported."""
     counted = [r for n, r in result.tasks.items()
                if not tasks[n].is_group or r.outcome is Outcome.FAILED]
+    interrupted = sum(r.outcome is Outcome.FAILED and r.reason == ev.INTERRUPTED
+                      for r in counted)
     return ev.BuildFinished(
         ran=sum(r.outcome is Outcome.RAN for r in counted),
         up_to_date=sum(r.outcome is Outcome.UP_TO_DATE for r in counted),
-        failed=sum(r.outcome is Outcome.FAILED for r in counted),
+        failed=sum(r.outcome is Outcome.FAILED for r in counted) - interrupted,
         skipped=sum(r.outcome is Outcome.SKIPPED for r in counted),
         duration=round(result.duration, 3), exit_status=result.exit_status,
-        restored=sum(r.outcome is Outcome.RESTORED for r in counted))
+        restored=sum(r.outcome is Outcome.RESTORED for r in counted), interrupted=interrupted)

@@ -152,7 +152,9 @@ def render(layout: Layout, states: dict[str, str], spans: list[tl.Span],
         title = f"bflow: build {verdict}"
         restored = f"{finished.restored} restored, " if finished.restored else ""
         summary = (f"Build {verdict}: {finished.ran} ran, {restored}{finished.up_to_date} up to "
-                   f"date, {finished.failed} failed, {finished.skipped} skipped in "
+                   f"date, {finished.failed} failed, "
+                   f"{f'{finished.interrupted} interrupted, ' if finished.interrupted else ''}"
+                   f"{finished.skipped} skipped in "
                    f"{finished.duration:.2f}s.")
     legend = "".join(f'<span><i class="{state}"></i>{MARKS[state]} {state}</span>'
                      for state in tl.STATES)

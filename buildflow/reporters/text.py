@@ -79,4 +79,5 @@ class Tally:
         return summary_line(ran=event.ran, up_to_date=event.up_to_date, failed=event.failed,
                             skipped=event.skipped, duration=event.duration,
                             exit_status=event.exit_status, restored=event.restored,
+                            interrupted=event.interrupted,
                             would_run=self.would_run if self.dry_run else None)
