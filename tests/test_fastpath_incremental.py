@@ -69,6 +69,43 @@ def test_an_edit_runs_what_it_reaches_and_no_more(project: Project) -> None:
     _full_build_runs_nothing(project)
 
 
+SAVED_DURING_THE_BUILD = """\
+[tasks.first]
+cmd = "cat t.txt > {output} && echo first >> runs.log && if [ -e save-now ]; then echo s2 > shared.txt; fi"
+inputs = ["t.txt"]
+outputs = ["out/first"]
+
+[tasks.second]
+cmd = "cat {inputs} > {output} && echo second >> runs.log"
+inputs = ["out/first", "shared.txt"]
+outputs = ["out/second"]
+
+[tasks.other]
+cmd = "cat shared.txt > {output} && echo other >> runs.log"
+inputs = ["shared.txt"]
+outputs = ["out/other"]
+"""
+
+
+def test_a_file_saved_during_the_part_that_a_task_outside_it_reads_voids_the_proof(
+        project: Project) -> None:
+    # `first` stands for the user saving shared.txt while the part runs: the proof took its
+    # new hash and vouched for `other` by it, saying "nothing to do" for good
+    project.flowfile(SAVED_DURING_THE_BUILD)
+    project.write("t.txt", "t\n")
+    project.write("shared.txt", "s1\n")
+    settle(project.root / "t.txt", project.root / "shared.txt")
+    assert sorted(project.build()) == ["first", "other", "second"]
+    assert project.build() == []
+    assert fastproof.check(file=None, cwd=str(project.root), targets=[], overrides={})
+    project.write("save-now", "")
+    project.write("t.txt", "t2\n")
+    assert project.build() == ["first", "second"]  # the part, from the proof
+    assert project.build() == ["other"]
+    assert project.read("out/other") == "s2\n"
+    assert project.build() == []
+
+
 def test_an_edit_keeps_the_proof_and_writes_a_delta_after_it(project: Project) -> None:
     _setup(project)
     proof = project.root / ".bflow" / fastproof.FILE_NAME

@@ -81,10 +81,31 @@ def build(proof: Proof, changed: set[int], *, jobs: int | None, keep_going: bool
         output_cache.close()
         state.close()
     if result.exit_status == EXIT_OK:
-        _update(proof, project, state, names, entries, part)
+        _update(proof, project, state, names, entries, part,
+                _readers_outside(part, proof.depfiles, touch_starts, touching))
     else:
         proof.forget()
     return result
+
+
+def _readers_outside(part: list[int], depfiles: Depfiles, touch_starts: Sequence[int],
+                     touching: Sequence[int]) -> Callable[[int], bool]:
+    """Whether a task outside the part touches a path (as an input, a depfile input or an
+    output): the proof vouches for that task by the path's content it holds."""
+    inside = set(part)
+    depfile_readers: dict[int, list[int]] = {}
+    for task, inputs in depfiles.items():
+        if task not in inside:
+            for path in inputs:
+                depfile_readers.setdefault(path, []).append(task)
+
+    def read_outside(path: int) -> bool:
+        if path in depfile_readers:
+            return True
+        return path + 1 < len(touch_starts) and any(
+            task not in inside for task in touching[touch_starts[path]:touch_starts[path + 1]])
+
+    return read_outside
 
 
 def _entry(spec: tuple[int, tuple[object, ...], tuple[int, ...], tuple[int, ...]],
@@ -163,9 +184,12 @@ def _records_and_stats(proof: Proof, project: Project, entries: dict[int, Entry]
 
 
 def _update(proof: Proof, project: Project, state: State, names: list[str],
-            entries: dict[int, Entry], part: list[int]) -> None:
+            entries: dict[int, Entry], part: list[int],
+            read_outside: Callable[[int], bool]) -> None:
     """Carry what the part's build left into the proof, or remove the proof when its tasks'
-    files are no longer the ones it lists (a depfile that names other files)."""
+    files are no longer the ones it lists (a depfile that names other files), or when a file
+    a task outside the part reads has changed meanwhile (saved during the build): the proof
+    would vouch for that task by content it never saw."""
     files = files_of(project, state, names)
     if files is None:
         proof.forget()
@@ -185,6 +209,10 @@ def _update(proof: Proof, project: Project, state: State, names: list[str],
     for path, row, digest in zip(paths, rows, digests):
         new_rows[indices[path]] = row
         new_digests[indices[path]] = digest
+    if any(digest != proof.digest_of[index] and read_outside(index)
+           for index, digest in new_digests.items()):
+        proof.forget()
+        return
     proof.update(new_rows, new_digests, state_id(str(state.path)),
                  [indices[paths[i]] for i in unsettled])
 
