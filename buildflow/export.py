@@ -59,6 +59,7 @@ def view(graph: Graph, names: Iterable[str], decisions: Mapping[str, Decision],
     upstream = {name: [up for up in dict.fromkeys((*graph.upstream[name], *links.get(name, ())))
                        if up in members] for name in names}
     runs_something: dict[str, bool] = {}
+    skipped_names: set[str] = set()
     nodes = []
     for name in names:
         task = graph.tasks[name]
@@ -67,11 +68,15 @@ def view(graph: Graph, names: Iterable[str], decisions: Mapping[str, Decision],
         if decision is not None and decision.after:
             state, reason = NodeState.AFTER, str(decision.reasons[0])
         elif task.is_group:
-            stale_ups = [up for up in ups if runs_something[up]]
-            state = NodeState.STALE if stale_ups else NodeState.UP_TO_DATE
-            reason = f"needs stale {', '.join(stale_ups)}" if stale_ups else ""
+            # named: the needed tasks that will run; one its `when` skips only if no other
+            # does (what it needs runs)
+            running = [up for up in ups if runs_something[up]]
+            named = [up for up in running if up not in skipped_names] or running
+            state = NodeState.STALE if running else NodeState.UP_TO_DATE
+            reason = f"needs stale {', '.join(named)}" if named else ""
         elif decision is not None and decision.stale and skipped and name in skipped:
             state, reason = NodeState.SKIPPED, skipped[name]
+            skipped_names.add(name)
         else:
             assert decision is not None
             state = NodeState.STALE if decision.stale else NodeState.UP_TO_DATE

@@ -53,8 +53,8 @@ def unknown(template: str, known: Set[str]) -> list[str]:
 
 
 # awk statements that stand alone in braces (`awk 'NR==1{next} {print}'`): one edit away from
-# `{ext}`, but written on purpose.
-_AWK_WORDS = frozenset({"next", "nextfile", "exit", "print", "printf", "getline", "delete",
+# `{ext}`, or near `{input}`, but written on purpose: neither an error nor a warning.
+AWK_WORDS = frozenset({"next", "nextfile", "exit", "print", "printf", "getline", "delete",
                         "break", "continue", "return"})
 
 
@@ -62,7 +62,7 @@ def misspelt(name: str, known: Iterable[str]) -> str | None:
     """The known name `name` is most likely a typo of: the same but for case, or one edit
     away (a letter added, dropped, changed or two swapped; two edits for names of 8 letters
     or more). Looser near-misses are only `validate` warnings: `{print}` is not `{input}`."""
-    if len(name) < 3 or name in _AWK_WORDS:
+    if len(name) < 3 or name in AWK_WORDS:
         return None
     limit = 1 if len(name) < 8 else 2
     best: tuple[int, str] | None = None

@@ -117,6 +117,8 @@ class _Resolver:
                              f"'{written}' is not a placeholder (did you mean '{meant}'?); for "
                              f"literal braces write '{{{written}}}'")
             for name in placeholders.unknown(text, known_set):
+                if name in placeholders.AWK_WORDS:
+                    continue
                 if name in items:
                     self.warn(f"tasks.{decl.name}.{key}", f"'{{{name}}}' is a placeholder only "
                                                           "under foreach; it is left as written")

@@ -76,6 +76,21 @@ def test_group_is_stale_when_anything_it_needs_is_stale() -> None:
     assert not nodes["docs"].stale
 
 
+def test_a_group_names_the_tasks_that_will_run_not_one_its_when_skips() -> None:
+    # `publish` is stale (after `link`) but skipped by its `when`: "needs stale link, publish"
+    graph = Graph({t.name: t for t in [
+        task("link", outputs=("app",)), task("publish", inputs=("app",)),
+        task("all", deps=("link", "publish"), group=True),
+        task("ship", deps=("publish",), group=True)]})
+    names = graph.topological(graph.tasks)
+    view = export.view(graph, names, {"link": stale(), "publish": stale()},
+                       skipped={"publish": "when.env CI is not set"})
+    nodes = {node.name: node for node in view.nodes}
+    assert nodes["publish"].state is export.NodeState.SKIPPED
+    assert nodes["all"].reason == "needs stale link"
+    assert nodes["ship"].reason == "needs stale publish"  # what it needs, `link`, runs
+
+
 def test_text_is_a_tree_under_each_final_target() -> None:
     out = export.text(pipeline_view({"compile:src/b.c": stale(ReasonKind.INPUT_CHANGED,
                                                               "src/b.c")}))

@@ -402,6 +402,18 @@ def test_misspelt_placeholders_are_errors(tmp_path: Path) -> None:
     ]
 
 
+def test_awk_statements_in_braces_are_neither_errors_nor_warnings(tmp_path: Path) -> None:
+    # `{print}` was a validate warning ("did you mean 'input'?") on the README's own example
+    (tmp_path / "i").write_text("x\n")
+    project = load(tmp_path, """
+        [tasks.t]
+        cmd = "awk 'NR==1{next} {print}' {input} > {output}"
+        inputs = ["i"]
+        outputs = ["o"]
+        """)
+    assert project.warnings == ()
+
+
 def test_foreach_matching_nothing_is_a_warning(tmp_path: Path) -> None:
     project = load(tmp_path, """
         [tasks.t]
