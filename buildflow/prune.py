@@ -164,7 +164,10 @@ def _remove(hasher: Hasher, removable: list[tuple[str, str]], modified: list[tup
                     continue
                 (note or say)(f"removed {path}, written by task '{name}', which {gone}")
             else:
-                for file in _others_in(fs, path, inside):
+                others = _others_in(fs, path, inside)
+                if not others:  # nothing but what is kept: nothing to remove, now or again
+                    continue
+                for file in others:
                     fs.remove(file)
                 (note or say)(f"removed the files in {path}, written by task '{name}', which "
                               f"{gone}, but {', '.join(inside)}, which the Flowfile names now")

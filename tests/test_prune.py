@@ -325,3 +325,20 @@ def test_dry_run_and_status_take_the_files_of_a_dead_directory_output_as_gone(
         assert dry.splitlines() == ["bflow: 0 would run, 0 up to date (dry run)"]
         assert project.build() == []
     assert not (project.root / "site").exists()
+
+
+@pytest.mark.parametrize("left", ["nothing", "only the file now declared"])
+def test_a_directory_output_turned_into_files_inside_it_holding_no_other_builds(
+        project: Project, left: str) -> None:
+    # the prune found nothing to remove in site/ and said it had removed its files, over
+    # and over: the build never started
+    made = "mkdir -p site" + (" && echo b > site/b.html" if left != "nothing" else "")
+    project.flowfile(f'[tasks.gen]\noutputs = ["site/"]\ncmd = "{made} && echo gen >> runs.log"\n')
+    assert project.build() == ["gen"]
+    project.flowfile('[tasks.gen]\noutputs = ["site/b.html"]\n'
+                     'cmd = "mkdir -p site && echo b > site/b.html && echo gen >> runs.log"\n')
+    result = project.bflow(timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert "removed the files in site" not in result.stderr
+    assert project.runs() == ["gen", "gen"] and project.read("site/b.html") == "b\n"
+    assert project.build() == []
