@@ -400,6 +400,7 @@ class Builder:
     def _find_instances(self, group: Task, found: dict[str, Task], plan: Plan,
                         result: BuildResult) -> None:
         tasks = self.tasks
+        whole = self._wanted_whole(group, plan)
         gone = [name for name, task in tasks.items()
                 if task.base == group.base and task.item is not None and name not in found]
         dropped = 0  # from the plan, so from the count of tasks the build may run
@@ -422,12 +423,22 @@ class Builder:
                            self.reporter.warn, getattr(self.reporter, "note", self.reporter.warn)):
             self.hasher.forget_seen()
         self._instances[group.name] = list(found)
-        added = [name for name in found if name not in plan]
+        added = [name for name in found if name not in plan] if whole else []
         for name in added:
             self._add_to_plan(name, plan, result)
             for reader in readers:
                 plan.add_edge(name, reader)
         self.reporter.handle(ev.PlanChanged(added=len(added), dropped=dropped))
+
+    def _wanted_whole(self, group: Task, plan: Plan) -> bool:
+        """Whether the build wants every instance of the foreach `group` stands for, so that
+        those found now join it: a task other than its instances waits for it, or every
+        instance known at load was selected (`bflow each`, also when none was known). Selected
+        by name (`bflow each:site/c.html`), one instance is built alone, as `-n` and `status`
+        say."""
+        return any(self.tasks[name].base != group.base for name in plan.dependents(group.name)) \
+            or all(name in self._names for name, task in self.project.tasks.items()
+                   if task.base == group.base and task.item is not None)
 
     def _add_to_plan(self, name: str, plan: Plan, result: BuildResult) -> None:
         """Add a task found during the build to the plan, after what it needs that is not in

@@ -451,3 +451,26 @@ def test_a_cycle_found_once_the_files_are_written_fails_the_build_naming_it(
     assert project.runs() == []
     again = project.bflow()
     assert again.returncode == 2 and "dependency cycle: each:site/a.txt -> join" in again.stderr
+
+
+def test_one_instance_of_a_foreach_over_a_directory_output_builds_alone(
+        project: Project) -> None:
+    # -n said that instance alone would run; the build found the foreach's instances again
+    # and ran every stale one
+    flow = """
+        [tasks.gen]
+        outputs = ["site/"]
+        cmd = "mkdir -p site && for w in a c d; do echo $w > site/$w.html; done"
+        [tasks.each]
+        foreach = "site/*.html"
+        outputs = ["proc/{stem}.txt"]
+        cmd = "MARK {item} > {output} && echo {stem} >> runs.log"
+        """
+    project.flowfile(flow.replace("MARK", "cat"))
+    assert sorted(project.build()) == ["a", "c", "d"]
+    project.flowfile(flow.replace("MARK", "tr a-z A-Z <"))
+    dry = project.bflow("-n", "each:site/c.html")
+    assert dry.stdout.splitlines()[-1] == "bflow: 1 would run, 1 up to date (dry run)", dry.stdout
+    assert project.build("each:site/c.html") == ["c"]
+    assert project.read("proc/c.txt") == "C\n" and project.read("proc/a.txt") == "a\n"
+    assert sorted(project.build("each")) == ["a", "d"]
