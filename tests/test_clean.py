@@ -132,6 +132,29 @@ def test_clean_removes_what_instances_known_only_by_their_records_wrote(
     assert sorted(project.build()) == ["each:site/a.txt", "each:site/b.txt", "site"]
 
 
+def test_clean_of_one_instance_leaves_its_siblings_known_only_by_their_records(
+        project: Project) -> None:
+    # naming each:site/b.html removed what each:site/c.html wrote too, as its item was gone
+    project.write("cfg", "b\nc\n")
+    project.flowfile("""
+        [tasks.gen]
+        inputs = ["cfg"]
+        outputs = ["site/"]
+        cmd = "mkdir -p site && for w in $(cat cfg); do echo $w > site/$w.html; done"
+        [tasks.each]
+        foreach = "site/*.html"
+        outputs = ["proc/{stem}.txt"]
+        cmd = "tr a-z A-Z < {item} > {output}"
+        """)
+    assert project.bflow().returncode == 0
+    (project.root / "site" / "c.html").unlink()
+    result = project.bflow("clean", "each:site/b.html")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (project.root / "proc").iterdir()) == ["c.txt"]
+    assert project.bflow("clean", "each").returncode == 0  # the task whole: both
+    assert list((project.root / "proc").iterdir()) == []
+
+
 def test_clean_removes_the_temp_files_a_killed_build_left_beside_an_output(
         project: Project) -> None:
     # a build killed while it restored out/big.bin left its temp file there for good

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 
 from buildflow import engine
 from buildflow.commands import invocation_dir
@@ -67,9 +68,13 @@ def run(project: Project, *, targets: list[str]) -> int:
         # a dropped depfile), and instances known only by their records (a foreach over
         # files a build writes, which are not there now): it goes as their outputs do, unless
         # edited since; the next build would remove it, but not once the records are gone.
-        bases = {project.tasks[name].base for name in names}
+        # Only for a task named whole: one instance named (`each:site/b.html`) is not its
+        # siblings, known by their records or not.
+        named = Counter(project.tasks[name].base for name in names)
+        every = Counter(task.base for task in project.tasks.values())
+        whole = {base for base, count in named.items() if count == every[base]}
         recorded = [name for name in (*state.tasks, *state.left)
-                    if name not in project.tasks and name.partition(":")[0] in bases]
+                    if name not in project.tasks and name.partition(":")[0] in whole]
         removable, modified = recorded_outputs(project, state, engine.hasher_for(project, state),
                                                [*names, *recorded])
         for name, path in removable:
