@@ -67,6 +67,9 @@ class _Resolver:
         self.args = placeholders.ARGS_SLOT if args else ""
         # foreach tasks over files this build writes -> globs of every output they can declare
         self.templates: dict[str, list[str]] = {}
+        # Found again during a build, once the tasks writing its files have run: a path a
+        # directory output or an instance to come would write must be there now.
+        self.written = False
         self.code: dict[str, pytasks.Code] = {}  # py reference -> its module files and hashes
         self.sources: set[str] = set()  # inputs named as they are that no task writes
         # Instances whose output another instance declares too, with the problem, decided
@@ -349,10 +352,14 @@ class _Resolver:
                 writers.update(dict.fromkeys(later))
             elif not expanded:
                 self.problem(where, "an empty input path")
-            elif expanded in self.declared or self.dir_producer(expanded) is not None:
+            elif expanded in self.declared:
                 chosen[expanded] = None
-            elif later := [stub for stub in self.writers(expanded, decl.name)
-                           if stub in self.templates]:  # an output of an instance to come
+            elif not self.written and (producer := self.dir_producer(expanded)) is not None:
+                chosen[expanded] = None  # in a directory output: found again once written
+                writers[producer] = None
+            elif not self.written and (later := [
+                    stub for stub in self.writers(expanded, decl.name)
+                    if stub in self.templates]):  # an output of an instance to come
                 chosen[expanded] = None
                 writers.update(dict.fromkeys(later))
             else:
@@ -586,6 +593,7 @@ class Expander:
         project = self.project
         r = _Resolver(project.flowfile, project.settings, project.vars, frozenset(),
                       fs=project.fs)
+        r.written = True
         for task in tasks.values():
             if task.name in leaving:
                 continue

@@ -474,3 +474,31 @@ def test_one_instance_of_a_foreach_over_a_directory_output_builds_alone(
     assert project.build("each:site/c.html") == ["c"]
     assert project.read("proc/c.txt") == "C\n" and project.read("proc/a.txt") == "a\n"
     assert sorted(project.build("each")) == ["a", "d"]
+
+
+@pytest.mark.parametrize("named", ["in the directory output", "an instance's output"])
+def test_a_file_named_as_an_input_that_the_producers_did_not_write_fails_its_reader(
+        project: Project, named: str) -> None:
+    # the reader ran with the file missing, succeeded, and ran again at every build
+    reads = "site/a.txt" if named == "in the directory output" else "proc/a.txt"
+    project.flowfile(f"""
+        [tasks.gen]
+        outputs = ["site/"]
+        cmd = "mkdir -p site && echo b > site/b.txt"
+        [tasks.each]
+        foreach = "site/*.txt"
+        outputs = ["proc/{{name}}"]
+        cmd = "cp {{item}} {{output}}"
+        [tasks.join]
+        inputs = ["{reads}"]
+        outputs = ["out/join.txt"]
+        cmd = "cat {{inputs}} > {{output}} 2>/dev/null; echo join >> runs.log"
+        """)
+    result = project.bflow()
+    assert result.returncode == 1, result.stdout
+    assert f"input '{reads}' of task 'join' is neither on disk nor an output of any task" \
+        in result.stdout
+    assert project.runs() == []
+    project.flowfile((project.root / "Flowfile").read_text().replace(reads, reads[:-5] + "b.txt"))
+    assert project.build() == ["join"]
+    assert project.build() == []
