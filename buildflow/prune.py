@@ -116,16 +116,22 @@ def _outputs_on_disk(state: State, names: Iterable[str], declared: _Kept,
 def prune_dead_outputs(project: Project, state: State, hasher: Hasher,
                        say: Callable[[str], None],
                        note: Callable[[str], None] | None = None) -> bool:
-    """Remove recorded outputs that no current task declares; forget records of tasks that
-    no longer exist. Returns whether any file was removed (globs may now match less). The
-    removals are told to `note` (information), a file left in place to `say` (a warning)."""
+    """Remove recorded outputs that no current task declares; once none is left to remove,
+    forget the records of tasks that no longer exist. Returns whether any file was removed
+    (globs may now match less: the caller loads the project again and calls again). A
+    vanished task's record stays until then: an output it holds that an instance declares
+    (found from a file this prune removes) is its to remove once the reload drops that
+    instance. The removals are told to `note` (information), a file left in place to `say`
+    (a warning)."""
     kept = _Kept.of(project, found_later=False)
     removable, modified = _dead(project, state, hasher, kept)
-    removed = _remove(hasher, removable, modified, project.tasks, kept, say, note)
+    if _remove(hasher, removable, [], project.tasks, kept, say, note):
+        return True
+    _left_in_place(modified, say)  # said once, by the last call
     tasks = project.tasks
     state.forget([name for name in (*state.tasks, *state.left)
                   if (name not in tasks or tasks[name].expands) and not _found_later(project, name)])
-    return removed
+    return False
 
 
 def prune_instances(project: Project, state: State, hasher: Hasher, gone: list[str],
@@ -149,10 +155,9 @@ def _remove(hasher: Hasher, removable: list[tuple[str, str]], modified: list[tup
             tasks: Container[str], kept: _Kept, say: Callable[[str], None],
             note: Callable[[str], None] | None) -> bool:
     """Remove what is `removable`: of a directory holding `kept` paths (a file the old
-    directory output wrote, now a source), every other file."""
-    for name, path in modified:
-        say(f"left {path} in place: task '{name}' wrote it but no longer declares it, "
-            f"and it was modified since; delete it by hand if it is not needed")
+    directory output wrote, now a source), every other file. What was `modified` since is
+    left, with a warning."""
+    _left_in_place(modified, say)
     fs = hasher.fs
     removed = False
     for name, path in removable:
@@ -177,6 +182,12 @@ def _remove(hasher: Hasher, removable: list[tuple[str, str]], modified: list[tup
             continue
         removed = True
     return removed
+
+
+def _left_in_place(modified: list[tuple[str, str]], say: Callable[[str], None]) -> None:
+    for name, path in modified:
+        say(f"left {path} in place: task '{name}' wrote it but no longer declares it, "
+            f"and it was modified since; delete it by hand if it is not needed")
 
 
 def _kept_inside(fs: FileSystem, path: str, kept: _Kept) -> list[str] | None:

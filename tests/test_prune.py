@@ -342,3 +342,42 @@ def test_a_directory_output_turned_into_files_inside_it_holding_no_other_builds(
     assert "removed the files in site" not in result.stderr
     assert project.runs() == ["gen", "gen"] and project.read("site/b.html") == "b\n"
     assert project.build() == []
+
+
+def test_a_foreach_renamed_as_its_items_vanish_leaves_no_stray_output(project: Project) -> None:
+    # the prune forgot `old`'s record while `new`, found from a file it was about to remove,
+    # declared that output; once `new` was gone too, nothing removed proc2/b.x
+    chain = """
+        [tasks.gen]
+        outputs = ["site/b.EXT"]
+        cmd = "mkdir -p site && echo b > site/b.EXT"
+        [tasks.each]
+        foreach = "site/*.html"
+        outputs = ["proc/{stem}.txt"]
+        cmd = "cat {item} > {output}"
+        [tasks.NAME]
+        foreach = "proc/*.txt"
+        outputs = ["proc2/{stem}.x"]
+        cmd = "cat {item} > {output}"
+        """
+    project.flowfile(chain.replace("EXT", "html").replace("NAME", "old"))
+    assert project.bflow().returncode == 0
+    project.write("kept.txt", "mine\n")
+    project.flowfile(chain.replace("EXT", "htm").replace("NAME", "new"))
+    result = project.bflow()
+    assert result.returncode == 0, result.stderr
+    files = sorted(str(p.relative_to(project.root)) for p in project.root.rglob("*")
+                   if p.is_file() and ".bflow" not in p.parts)
+    assert files == ["Flowfile", "kept.txt", "site/b.htm"]
+
+
+def test_an_edited_orphan_is_warned_of_once_when_others_go(project: Project) -> None:
+    project.flowfile('[tasks.a]\ncmd = "echo a > a.out"\noutputs = ["a.out"]\n'
+                     '[tasks.b]\ncmd = "echo b > b.out"\noutputs = ["b.out"]\n'
+                     '[tasks.c]\ncmd = "true"\n')
+    assert project.bflow().returncode == 0
+    project.write("a.out", "edited\n")
+    project.flowfile('[tasks.c]\ncmd = "true"\n')
+    result = project.bflow()
+    assert result.stderr.count("left a.out in place") == 1, result.stderr
+    assert "removed b.out" in result.stderr and not (project.root / "b.out").exists()
