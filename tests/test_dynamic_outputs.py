@@ -502,3 +502,23 @@ def test_a_file_named_as_an_input_that_the_producers_did_not_write_fails_its_rea
     project.flowfile((project.root / "Flowfile").read_text().replace(reads, reads[:-5] + "b.txt"))
     assert project.build() == ["join"]
     assert project.build() == []
+
+
+def test_deps_may_name_an_instance_of_a_foreach_over_a_directory_output_before_it_exists(
+        project: Project) -> None:
+    # a load error ("unknown task") until the file existed, which only a build writes
+    project.flowfile("""
+        [tasks.gen]
+        outputs = ["site/"]
+        cmd = "mkdir -p site && echo b > site/b.html"
+        [tasks.each]
+        foreach = "site/*.html"
+        outputs = ["proc/{stem}.txt"]
+        cmd = "cat {item} > {output} && echo {stem} >> runs.log"
+        [tasks.pub]
+        deps = ["each:site/b.html"]
+        cmd = "cat proc/b.txt > pub.txt && echo pub >> runs.log"
+        """)
+    assert project.build("pub") == ["b", "pub"]
+    assert project.read("pub.txt") == "b\n"
+    assert project.build("pub") == ["pub"]  # no inputs, no outputs checked: runs each time
