@@ -26,19 +26,26 @@ def dead_files(project: Project, state: State, hasher: Hasher) -> set[str]:
     What `status`, `-n` and `explain` take as gone, so that they say what `build` does."""
     kept = _Kept.of(project)
     removable, _ = _dead(project, state, hasher, kept, found_later=True)
-    files: set[str] = set()
-    for _, path in removable:
-        inside = _kept_inside(hasher.fs, path, kept)
-        files.update([path] if inside is None else _others_in(hasher.fs, path, inside))
-    return files
+    return {file for _, path in removable for file in _removal(hasher.fs, path, kept)}
 
 
-def recorded_outputs(project: Project, state: State, hasher: Hasher,
-                     names: Iterable[str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+def recorded_outputs(project: Project, state: State, hasher: Hasher, names: Iterable[str]
+                     ) -> tuple[list[tuple[str, list[str]]], list[tuple[str, str]]]:
     """What the records of `names` hold that is on disk and no current task declares, as
-    removable and modified (task, path) pairs: for `bflow clean` of instances the project
-    does not hold now (a foreach over files a build has not written again)."""
-    return _outputs_on_disk(state, names, _Kept.of(project), hasher)
+    removable (task, files) pairs, a directory given as the files in it but those the project
+    keeps, and modified (task, path) pairs: for `bflow clean` of instances the project does
+    not hold now (a foreach over files a build has not written again), and of what a task no
+    longer declares (`site/` become `site/c.htm`)."""
+    kept = _Kept.of(project)
+    removable, modified = _outputs_on_disk(state, names, kept, hasher)
+    return [(name, _removal(hasher.fs, path, kept)) for name, path in removable], modified
+
+
+def _removal(fs: FileSystem, path: str, kept: _Kept) -> list[str]:
+    """The files removing the dead output `path` takes: itself, or of a directory holding
+    `kept` paths, every other file in it."""
+    inside = _kept_inside(fs, path, kept)
+    return [path] if inside is None else _others_in(fs, path, inside)
 
 
 def _dead(project: Project, state: State, hasher: Hasher, kept: _Kept, *,

@@ -192,3 +192,21 @@ def test_clean_removes_what_a_task_no_longer_declares(project: Project) -> None:
     assert project.bflow().returncode == 0
     assert sorted(p.name for p in (project.root / "out").iterdir()) == ["two.txt"]
     assert project.read("all.txt") == "a\n"
+
+
+def test_clean_of_a_directory_output_become_files_inside_it_removes_the_old_run_s_files(
+        project: Project) -> None:
+    # the declared file went first, so the recorded directory looked edited and stayed,
+    # with the old run's other files in it for a glob to read
+    project.flowfile('[tasks.gen]\noutputs = ["site/"]\n'
+                     'cmd = "mkdir -p site && for w in b c d; do echo $w > site/$w.htm; done"\n')
+    assert project.bflow().returncode == 0
+    project.flowfile('[tasks.gen]\noutputs = ["site/c.htm"]\n'
+                     'cmd = "mkdir -p site && echo c2 > site/c.htm"\n'
+                     '[tasks.lister]\ninputs = ["site/*.htm"]\n'
+                     'outputs = ["out/list.txt"]\ncmd = "ls site > {output}"\n')
+    result = project.bflow("clean", "gen")
+    assert result.returncode == 0 and "in place" not in result.stderr, result.stderr
+    assert list((project.root / "site").iterdir()) == []
+    assert project.bflow().returncode == 0
+    assert project.read("out/list.txt") == "c.htm\n"

@@ -53,6 +53,21 @@ def run(project: Project, *, targets: list[str]) -> int:
     status = EXIT_OK
     try:
         state = engine.open_state(project)
+        # What the records of the named tasks hold that they no longer declare (an output
+        # renamed since, a dropped depfile, `site/` become `site/c.htm`), and instances known
+        # only by their records (a foreach over files a build writes, which are not there
+        # now): it goes as their outputs do, unless edited since; the next build would remove
+        # it, but not once the records are gone. Found before the declared outputs go, which
+        # would make a recorded directory holding one look edited.
+        # Only for a task named whole: one instance named (`each:site/b.html`) is not its
+        # siblings, known by their records or not.
+        named = Counter(project.tasks[name].base for name in names)
+        every = Counter(task.base for task in project.tasks.values())
+        whole = {base for base, count in named.items() if count == every[base]}
+        recorded = [name for name in (*state.tasks, *state.left)
+                    if name not in project.tasks and name.partition(":")[0] in whole]
+        removable, modified = recorded_outputs(project, state, engine.hasher_for(project, state),
+                                               [*names, *recorded])
         for name in names:
             task = project.tasks[name]
             for path in (*task.outputs, *([task.depfile] if task.depfile else [])):
@@ -64,21 +79,9 @@ def run(project: Project, *, targets: list[str]) -> int:
                           "not needed", file=sys.stderr)
                     continue
                 removed, status = _removed(project, name, path, removed, status)
-        # What the records hold that the tasks no longer declare (an output renamed since,
-        # a dropped depfile), and instances known only by their records (a foreach over
-        # files a build writes, which are not there now): it goes as their outputs do, unless
-        # edited since; the next build would remove it, but not once the records are gone.
-        # Only for a task named whole: one instance named (`each:site/b.html`) is not its
-        # siblings, known by their records or not.
-        named = Counter(project.tasks[name].base for name in names)
-        every = Counter(task.base for task in project.tasks.values())
-        whole = {base for base, count in named.items() if count == every[base]}
-        recorded = [name for name in (*state.tasks, *state.left)
-                    if name not in project.tasks and name.partition(":")[0] in whole]
-        removable, modified = recorded_outputs(project, state, engine.hasher_for(project, state),
-                                               [*names, *recorded])
-        for name, path in removable:
-            removed, status = _removed(project, name, path, removed, status)
+        for name, files in removable:
+            for path in files:
+                removed, status = _removed(project, name, path, removed, status)
         for name, path in modified:
             print(f"bflow: left {path} in place: task '{name}' wrote it, and it was modified "
                   "since; delete it by hand if it is not needed", file=sys.stderr)
