@@ -273,8 +273,10 @@ class Builder:
         for name in self._names:
             if name not in result.tasks and not tasks[name].is_group:
                 blocker = plan.blocked_by.get(name)
-                reason = f"dependency failed: {blocker}" if blocker else "build stopped"
-                self._skip(name, reason, result)
+                failed = blocker is not None and \
+                    getattr(result.tasks.get(blocker), "reason", "") != ev.INTERRUPTED
+                self._skip(name, f"dependency failed: {blocker}" if failed else "build stopped",
+                           result)
         if not self.interrupted.is_set():
             self.hasher.settle_racy()
         self.state.record_stats(self.hasher.take_changes())

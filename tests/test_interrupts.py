@@ -3,6 +3,7 @@ traceback, and a terminal left as found."""
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
@@ -126,3 +127,19 @@ def test_a_signal_as_the_build_ends_reaches_the_caller(project: Project, signum:
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert sorted(project.runs()) == ["quick", "slow"]  # the build itself ran to its end
+
+
+def test_what_waits_for_an_interrupted_task_is_skipped_as_the_build_stopped(
+        project: Project) -> None:
+    # it said "dependency failed: slow", as if slow had failed
+    project.flowfile(FLOW + '[tasks.after]\ncmd = "echo after >> runs.log"\ndeps = ["slow"]\n')
+    process = subprocess.Popen([sys.executable, "-m", "buildflow", "--json"], cwd=project.root,
+                               env=bflow_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    assert wait_for(lambda: started(project))
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    events = [json.loads(line) for line in out.splitlines()]
+    assert {"event": "task_skipped", "task": "after", "reason": "build stopped"} in events
+    assert events[-1]["interrupted"] == 1 and events[-1]["failed"] == 0
