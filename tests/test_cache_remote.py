@@ -179,10 +179,12 @@ def test_what_a_build_fetches_is_bounded_as_what_it_stores(
 
 class Answering:
     """A server on 127.0.0.1 that answers every request 200 with `body`, a byte every `pause`
-    seconds: the slow or wrong server that nginx cannot play."""
+    seconds (with `misses`, a GET 404 and a PUT 201 with a body): the slow or wrong server
+    that nginx cannot play."""
 
-    def __init__(self, body: bytes, pause: float = 0.0) -> None:
-        self.body, self.pause = body, pause
+    def __init__(self, body: bytes, pause: float = 0.0, misses: bool = False) -> None:
+        self.body, self.pause, self.misses = body, pause, misses
+        self.puts: list[str] = []
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/bflow"
         threading.Thread(target=self._serve, daemon=True).start()
@@ -198,7 +200,18 @@ class Answering:
     def _answer(self, connection: socket.socket) -> None:
         with connection:
             try:
-                connection.recv(65536)
+                request = connection.recv(65536)
+                if self.misses:
+                    method, path = request.split(b" ", 2)[:2]
+                    if method == b"PUT":
+                        self.puts.append(path.decode())
+                    status = b"201 Created" if method == b"PUT" else b"404 Not Found"
+                    connection.sendall(b"HTTP/1.1 %s\r\nContent-Length: 7\r\n"
+                                       b"Connection: close\r\n\r\n" % status)
+                    for byte in b"stored\n":
+                        time.sleep(self.pause)
+                        connection.sendall(bytes([byte]))
+                    return
                 connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n"
                                    % len(self.body))
                 for byte in self.body if self.pause else [self.body]:
@@ -265,3 +278,32 @@ def test_what_http_cannot_carry_is_a_miss_with_one_warning_never_showing_the_hea
     ran, restored, stderr = build(project, {"BFLOW_REMOTE_CACHE": url, **env})
     assert ran == ["a", "b", "join"] and restored == []
     assert stderr.count("warning") == 1 and "SEKRIT" not in stderr, stderr
+
+
+def test_what_ran_before_ctrl_c_is_still_uploaded(project: Project) -> None:
+    # Ctrl-C gave up the uploads in progress too ("PUT ...: stopped"): the blob went, the
+    # entry naming it never did
+    project.flowfile("""
+        [tasks.quick]
+        cmd = "echo q > {output}"
+        outputs = ["q.txt"]
+        [tasks.slow]
+        cmd = "echo started > slow.started; sleep 30"
+        deps = ["quick"]
+        """)
+    server = Answering(b"", pause=0.2, misses=True)  # each answer takes 1.4 s
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "buildflow", "--plain", "-j1"],
+                                   cwd=project.root, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True,
+                                   env=bflow_env({"BFLOW_REMOTE_CACHE": server.url}))
+        deadline = time.monotonic() + 30
+        while not (project.root / "slow.started").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        server.close()
+    assert process.returncode == 130, out + err
+    assert "warning" not in err, err
+    assert any("/ac/" in path for path in server.puts), server.puts

@@ -95,13 +95,14 @@ class Remote:
               key: str) -> bytes:
         """The response's body, read in chunks, so that a server trickling it out is given
         up once the request has taken longer than its size allows (a TimeoutError), and a
-        `stop` ends the wait."""
+        `stop` ends the wait for a lookup."""
         deadline = time.monotonic() + self.timeout + \
             int(response.getheader("Content-Length") or 0) / SLOWEST_BYTES_PER_SECOND
         chunks = []
         while chunk := response.read1(1 << 16):
             chunks.append(chunk)
-            if self.stopped.is_set():
+            if method == "GET" and self.stopped.is_set():  # uploads of what ran still go
+                self._drop()
                 raise RemoteError(f"{method} {self.shown}/{kind}/{key}: stopped")
             if time.monotonic() > deadline:
                 raise TimeoutError("the answer came too slowly")
@@ -109,7 +110,8 @@ class Remote:
         return b"".join(chunks)
 
     def stop(self) -> None:
-        """Give up the requests in progress: the build was interrupted."""
+        """Give up the lookups in progress: the build was interrupted (what ran is still
+        uploaded)."""
         self.stopped.set()
 
     def _connection(self) -> http.client.HTTPConnection:
