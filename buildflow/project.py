@@ -67,8 +67,10 @@ class _Resolver:
         self.args = placeholders.ARGS_SLOT if args else ""
         # foreach tasks over files this build writes -> globs of every output they can declare
         self.templates: dict[str, list[str]] = {}
-        # Found again during a build, once the tasks writing its files have run: a path a
-        # directory output or an instance to come would write must be there now.
+        # A task found again during a build once all it waits for has run: a path a
+        # directory output or an instance to come would write must be there now. (Not so
+        # for the instances of a foreach, found once its glob's writers have run: they wait
+        # for the writers of their other inputs after that.)
         self.written = False
         self.code: dict[str, pytasks.Code] = {}  # py reference -> its module files and hashes
         self.sources: set[str] = set()  # inputs named as they are that no task writes
@@ -567,6 +569,7 @@ class Expander:
         one is now wrong (a path that no longer exists)."""
         decl = self.decls[task.base]
         r = self._resolver(tasks, leaving={task.name})
+        r.written = True  # all it waits for has run
         item = None if task.item is None else foreach.item_of(decl, r.vars, task.item)
         found = r.task(r.stage(decl, item), _instances(tasks))
         r.settle_duplicates()
@@ -597,7 +600,6 @@ class Expander:
         project = self.project
         r = _Resolver(project.flowfile, project.settings, project.vars, frozenset(),
                       fs=project.fs)
-        r.written = True
         for task in tasks.values():
             if task.name in leaving:
                 continue

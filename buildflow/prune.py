@@ -123,22 +123,31 @@ def _outputs_on_disk(state: State, names: Iterable[str], declared: _Kept,
 def prune_dead_outputs(project: Project, state: State, hasher: Hasher,
                        say: Callable[[str], None],
                        note: Callable[[str], None] | None = None) -> bool:
-    """Remove recorded outputs that no current task declares; once none is left to remove,
-    forget the records of tasks that no longer exist. Returns whether any file was removed
-    (globs may now match less: the caller loads the project again and calls again). A
-    vanished task's record stays until then: an output it holds that an instance declares
-    (found from a file this prune removes) is its to remove once the reload drops that
-    instance. The removals are told to `note` (information), a file left in place to `say`
-    (a warning)."""
+    """Remove recorded outputs that no current task declares; forget the records of tasks
+    that no longer exist. Returns whether any file was removed (globs may now match less:
+    the caller loads the project again and calls again, until none is). A vanished task's
+    record that holds an output a current task declares stays while files go: that task may
+    be an instance found from a file removed now, gone once the project is loaded again, and
+    the output then the record's to remove. The removals are told to `note` (information),
+    a file left in place to `say` (a warning), once: as its record goes, or by the last call."""
     kept = _Kept.of(project, found_later=False)
     removable, modified = _dead(project, state, hasher, kept)
-    if _remove(hasher, removable, [], project.tasks, kept, say, note):
-        return True
-    _left_in_place(modified, say)  # said once, by the last call
+    removed = _remove(hasher, removable, [], project.tasks, kept, say, note)
     tasks = project.tasks
-    state.forget([name for name in (*state.tasks, *state.left)
-                  if (name not in tasks or tasks[name].expands) and not _found_later(project, name)])
-    return False
+    vanished = [name for name in (*state.tasks, *state.left)
+                if (name not in tasks or tasks[name].expands) and not _found_later(project, name)]
+    going = set(vanished) if not removed else \
+        {name for name in vanished if not any(path in kept for path in _recorded(state, name))}
+    _left_in_place([(name, path) for name, path in modified if not removed or name in going],
+                   say)
+    state.forget([name for name in vanished if name in going])
+    return removed
+
+
+def _recorded(state: State, name: str) -> Iterable[str]:
+    """The outputs task `name`'s record holds: of its last success, else of its failed run."""
+    record = state.tasks.get(name)
+    return record.outputs if record is not None else state.left.get(name, NOTHING_LEFT).outputs
 
 
 def prune_instances(project: Project, state: State, hasher: Hasher, gone: list[str],

@@ -434,13 +434,17 @@ class Builder:
 
     def _wanted_whole(self, group: Task, plan: Plan) -> bool:
         """Whether the build wants every instance of the foreach `group` stands for, so that
-        those found now join it: a task other than its instances waits for it, or every
-        instance known at load was selected (`bflow each`, also when none was known). Selected
-        by name (`bflow each:site/c.html`), one instance is built alone, as `-n` and `status`
-        say."""
-        return any(self.tasks[name].base != group.base for name in plan.dependents(group.name)) \
-            or all(name in self._names for name, task in self.project.tasks.items()
-                   if task.base == group.base and task.item is not None)
+        those found now join it: a task other than its instances waits for it, or the
+        selection took all the instances known at load or none of them (`bflow each`, or an
+        instance whose file is not there yet, which stands for all that will be). Selected by
+        name (`bflow each:site/c.html`), known instances are built alone, as `-n` and
+        `status` say."""
+        if any(self.tasks[name].base != group.base for name in plan.dependents(group.name)):
+            return True
+        known = [name for name, task in self.project.tasks.items()
+                 if task.base == group.base and task.item is not None]
+        selected = sum(name in self._names for name in known)
+        return selected in (0, len(known))
 
     def _add_to_plan(self, name: str, plan: Plan, result: BuildResult) -> None:
         """Add a task found during the build to the plan, after what it needs that is not in

@@ -522,3 +522,44 @@ def test_deps_may_name_an_instance_of_a_foreach_over_a_directory_output_before_i
     assert project.build("pub") == ["b", "pub"]
     assert project.read("pub.txt") == "b\n"
     assert project.build("pub") == ["pub"]  # no inputs, no outputs checked: runs each time
+
+
+def test_an_instance_reading_a_file_of_another_directory_output_waits_for_it(
+        project: Project) -> None:
+    # the instances, found once gen1 had run, were checked before gen2 wrote b/conf.txt
+    project.flowfile("""
+        [tasks.gen1]
+        cmd = "mkdir -p a && echo x > a/x.txt"
+        outputs = ["a/"]
+        [tasks.gen2]
+        cmd = "sleep 0.5; mkdir -p b && echo c > b/conf.txt"
+        outputs = ["b/"]
+        [tasks.each]
+        foreach = "a/*.txt"
+        inputs = ["b/conf.txt"]
+        outputs = ["out/{stem}.o"]
+        cmd = "cat {inputs} > {output}"
+        """)
+    result = project.bflow("-j2")
+    assert result.returncode == 0, result.stdout
+    assert project.read("out/x.o") == "x\nc\n"
+
+
+def test_an_instance_named_before_its_file_exists_stands_for_all_that_will_be(
+        project: Project) -> None:
+    # with other instances known at load, only the producer ran
+    project.flowfile("""
+        [vars]
+        N = "2"
+        [tasks.gen]
+        cmd = "mkdir -p a && for i in $(seq 1 {N}); do echo $i > a/f$i.txt; done"
+        outputs = ["a/"]
+        [tasks.each]
+        foreach = "a/*.txt"
+        outputs = ["out/{stem}.o"]
+        cmd = "cp {item} {output}"
+        """)
+    assert project.bflow("each").returncode == 0
+    result = project.bflow("each:a/f3.txt", "N=3")
+    assert result.returncode == 0, result.stdout
+    assert project.read("out/f3.o") == "3\n"

@@ -277,6 +277,7 @@ def test_a_source_inside_a_vanished_directory_output_is_kept(project: Project) -
     assert result.returncode == 0, result.stderr
     assert "removed the files in gen, written by task 'gen', which no longer exists, but " \
            "gen/config.txt, which the Flowfile names now" in result.stderr
+    assert "in place" not in result.stderr  # its own removal is no edit of the user's
     assert project.read("used.txt") == "config\n"
     assert sorted(p.name for p in (project.root / "gen").iterdir()) == ["config.txt"]
     assert project.bflow().stderr == ""  # nothing more to remove, nothing more said
