@@ -89,21 +89,20 @@ def build(proof: Proof, changed: set[int], *, jobs: int | None, keep_going: bool
 
 
 def _readers_outside(part: list[int], depfiles: Depfiles, touch_starts: Sequence[int],
-                     touching: Sequence[int]) -> Callable[[int], bool]:
-    """Whether a task outside the part touches a path (as an input, a depfile input or an
-    output): the proof vouches for that task by the path's content it holds."""
+                     touching: Sequence[int]) -> Callable[[set[int]], bool]:
+    """Whether a task outside the part touches any of some paths (as an input, a depfile
+    input or an output): the proof vouches for that task by the content it holds of them.
+    Asked only of paths whose content changed, in one pass over the depfiles, as `_reached`
+    makes."""
     inside = set(part)
-    depfile_readers: dict[int, list[int]] = {}
-    for task, inputs in depfiles.items():
-        if task not in inside:
-            for path in inputs:
-                depfile_readers.setdefault(path, []).append(task)
 
-    def read_outside(path: int) -> bool:
-        if path in depfile_readers:
+    def read_outside(paths: set[int]) -> bool:
+        touchers = (task for path in paths if path + 1 < len(touch_starts)
+                    for task in touching[touch_starts[path]:touch_starts[path + 1]])
+        if any(task not in inside for task in touchers):
             return True
-        return path + 1 < len(touch_starts) and any(
-            task not in inside for task in touching[touch_starts[path]:touch_starts[path + 1]])
+        return any(task not in inside and not paths.isdisjoint(inputs)
+                   for task, inputs in depfiles.items())
 
     return read_outside
 
@@ -185,7 +184,7 @@ def _records_and_stats(proof: Proof, project: Project, entries: dict[int, Entry]
 
 def _update(proof: Proof, project: Project, state: State, names: list[str],
             entries: dict[int, Entry], part: list[int],
-            read_outside: Callable[[int], bool]) -> None:
+            read_outside: Callable[[set[int]], bool]) -> None:
     """Carry what the part's build left into the proof, or remove the proof when its tasks'
     files are no longer the ones it lists (a depfile that names other files), or when a file
     a task outside the part reads has changed meanwhile (saved during the build): the proof
@@ -209,8 +208,9 @@ def _update(proof: Proof, project: Project, state: State, names: list[str],
     for path, row, digest in zip(paths, rows, digests):
         new_rows[indices[path]] = row
         new_digests[indices[path]] = digest
-    if any(digest != proof.digest_of[index] and read_outside(index)
-           for index, digest in new_digests.items()):
+    changed = {index for index, digest in new_digests.items()
+               if digest != proof.digest_of[index]}
+    if changed and read_outside(changed):
         proof.forget()
         return
     proof.update(new_rows, new_digests, state_id(str(state.path)),
