@@ -185,6 +185,7 @@ class Answering:
     def __init__(self, body: bytes, pause: float = 0.0, misses: bool = False) -> None:
         self.body, self.pause, self.misses = body, pause, misses
         self.puts: list[str] = []
+        self.asked = threading.Event()  # set once a request has come
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/bflow"
         threading.Thread(target=self._serve, daemon=True).start()
@@ -201,6 +202,7 @@ class Answering:
         with connection:
             try:
                 request = connection.recv(65536)
+                self.asked.set()
                 if self.misses:
                     method, path = request.split(b" ", 2)[:2]
                     if method == b"PUT":
@@ -235,10 +237,11 @@ def test_a_server_that_trickles_its_answer_out_is_given_up(project: Project) -> 
         assert ran == ["a", "b", "join"] and restored == []
         assert stderr.count("warning") == 1 and "too slowly" in stderr, stderr
         project.write("src/a.txt", "a2\n")
+        server.asked.clear()
         process = subprocess.Popen([sys.executable, "-m", "buildflow", "--plain"],
                                    cwd=project.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    env=bflow_env({"BFLOW_REMOTE_CACHE": server.url}), text=True)
-        time.sleep(2)  # in the lookup, a byte a second
+        assert server.asked.wait(30)  # in the lookup, answered a byte a second
         interrupted = time.monotonic()
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=30)

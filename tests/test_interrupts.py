@@ -59,11 +59,11 @@ def test_signal_stops_everything_and_keeps_records(project: Project, signum: int
 
 
 def test_a_hangup_ignored_when_bflow_started_is_left_ignored(project: Project) -> None:
-    project.flowfile('[tasks.a]\ncmd = "sleep 1; echo a >> runs.log"\n')
+    project.flowfile('[tasks.a]\ncmd = "echo > started; sleep 1; echo a >> runs.log"\n')
     process = subprocess.Popen(["nohup", sys.executable, "-m", "buildflow", "--plain"],
                                cwd=project.root, env=bflow_env(), stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
-    time.sleep(0.5)
+    assert wait_for(lambda: (project.root / "started").exists())  # in the build, handlers set
     process.send_signal(signal.SIGHUP)
     out, _ = process.communicate(timeout=30)
     assert process.returncode == 0, out
