@@ -10,21 +10,21 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     import threading
     from collections.abc import Callable, Mapping
-    from signal import (SIG_BLOCK, SIG_IGN, SIG_SETMASK, SIGHUP, SIGINT, SIGKILL, SIGPIPE, SIGTERM,
-                        SIGTTOU, SIGXFSZ, getsignal, pthread_sigmask, raise_signal,
+    from signal import (SIG_BLOCK, SIG_IGN, SIG_SETMASK, SIGHUP, SIGINT, SIGKILL, SIGPIPE,
+                        SIGTERM, SIGTTOU, SIGXFSZ, getsignal, pthread_sigmask, raise_signal,
                         signal)
     from typing import TypeVar
 
     T = TypeVar("T")
 else:
     try:
-        from _signal import (SIG_BLOCK, SIG_IGN, SIG_SETMASK, SIGHUP, SIGINT, SIGKILL, SIGPIPE, SIGTERM,
-                             SIGTTOU, SIGXFSZ, getsignal, pthread_sigmask, raise_signal,
-                        signal)
+        from _signal import (SIG_BLOCK, SIG_IGN, SIG_SETMASK, SIGHUP, SIGINT, SIGKILL,
+                             SIGPIPE, SIGTERM, SIGTTOU, SIGXFSZ, getsignal, pthread_sigmask,
+                             raise_signal, signal)
     except ImportError:
-        from signal import (SIG_BLOCK, SIG_IGN, SIG_SETMASK, SIGHUP, SIGINT, SIGKILL, SIGPIPE, SIGTERM,
-                            SIGTTOU, SIGXFSZ, getsignal, pthread_sigmask, raise_signal,
-                        signal)
+        from signal import (SIG_BLOCK, SIG_IGN, SIG_SETMASK, SIGHUP, SIGINT, SIGKILL,
+                            SIGPIPE, SIGTERM, SIGTTOU, SIGXFSZ, getsignal, pthread_sigmask,
+                            raise_signal, signal)
 
 # The longest the main thread waits before it may run a signal's handler. Python runs handlers
 # only there, a signal another thread takes does not end its wait, and one that lands just

@@ -2,8 +2,8 @@
 restored instead of running its command.
 
 The builder knows only this module: `OutputCache`, the calls it makes (`restore` a stale
-task, `store` a task that ran, `stop` on Ctrl-C, `close` at the end of the build), and `NO_CACHE` for a build
-without one. The real cache (`store.Cache`: keys, the local store, the HTTP remote) is
+task, `store` a task that ran, `stop` on Ctrl-C, `close` at the end of the build), and
+`NO_CACHE` for a build without one. The real cache (`store.Cache`: keys, the local store, the HTTP remote) is
 imported only when a build opens it, so a no-op build never loads it.
 """
 
