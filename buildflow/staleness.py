@@ -114,13 +114,14 @@ def action_of(task: Task) -> tuple[object, ...]:
     `py` task's action adds its reference, its module file's content hash, its vars, the
     order of its inputs and outputs and its name (`ctx.name`), all of which its function is
     given (a command's vars, paths and `{task}` are already expanded in its commands); a
-    command's has no such parts, so records made before `py` existed still match."""
+    command's has no such parts, so records made before `py` existed still match. A `py`
+    task runs no shell, so its action holds none: `settings.shell` is the commands' alone."""
     env = text_digest(repr(task.env)) if task.env else ""
-    action = (task.commands, env, task.cwd, task.shell, task.depfile or "")
     if task.py:
-        return (*action, task.py, task.py_code, text_digest(repr(task.vars)),
-                text_digest(repr((task.inputs, task.outputs))), task.name)
-    return action
+        return (task.commands, env, task.cwd, "", task.depfile or "", task.py, task.py_code,
+                text_digest(repr(task.vars)), text_digest(repr((task.inputs, task.outputs))),
+                task.name)
+    return (task.commands, env, task.cwd, task.shell, task.depfile or "")
 
 
 def depfile_of(action: tuple[object, ...]) -> str:

@@ -282,6 +282,19 @@ def test_a_renamed_task_runs_its_function_rather_than_restoring_the_old_name_s_o
     assert project.build() == [] and project.read("out.txt") == "made by alpha"  # restored
 
 
+def test_a_new_shell_for_the_commands_leaves_python_tasks_up_to_date(project: Project) -> None:
+    # a `py` task runs no shell, but `settings.shell` was a part of its action
+    project.write("a.txt", "a")
+    tools(project, '[tasks.up]\npy = "tools.work:upper"\ninputs = ["a.txt"]\n'
+                   'outputs = ["a.up"]\n[tasks.sh]\ncmd = "echo sh >> runs.log; echo x > {output}"\n'
+                   'outputs = ["sh.out"]\n')
+    assert sorted(project.build()) == ["sh", "up"]
+    project.flowfile('[settings]\nshell = "/bin/bash"\n' + project.read("Flowfile"))
+    assert "shell changed" in project.bflow("explain", "sh").stdout
+    assert project.bflow("explain", "up").stdout == "up: up to date\n"
+    assert project.build() == ["sh"]
+
+
 @pytest.mark.parametrize("swapped", ["inputs", "outputs"])
 def test_a_new_order_of_the_paths_re_runs_the_function_it_is_given_to(project: Project,
                                                                        swapped: str) -> None:
