@@ -71,24 +71,28 @@ def signal_name(signum: int) -> str:
 
 
 def run_alone(argv: list[str], cwd: str, env: Mapping[str, str] | None = None, *,
-              capture: bool = False, stop: threading.Event | None = None
+              capture: bool = False, stop: threading.Event | None = None,
+              stdin: bytes | None = None, output: int | None = None
               ) -> tuple[int, bytes, bytes]:
-    """Run `argv` as the leader of a process group of its own, no stdin, and wait for it:
-    its exit status and, with `capture`, its stdout and stderr. The whole group is killed
+    """Run `argv` as the leader of a process group of its own and wait for it: its exit
+    status and, with `capture`, its stdout and stderr (else both go to the file descriptor
+    `output`, by default nowhere). It reads `stdin`, else nothing. The whole group is killed
     once `stop` is set, and when Ctrl-C or SIGTERM stops bflow meanwhile: SIGTERM reaches
     bflow alone, and what the command started (a `sleep` in the background) would run on.
     OSError when it cannot start."""
     import subprocess
 
-    output = subprocess.PIPE if capture else subprocess.DEVNULL
+    sink = subprocess.PIPE if capture else subprocess.DEVNULL if output is None else output
     process: subprocess.Popen[bytes] | None = None
     try:
         with _HeldInterrupts():  # until its pid is known
-            process = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                       stdout=output, stderr=output, start_new_session=True)
+            process = subprocess.Popen(
+                argv, cwd=cwd, env=env, stdout=sink, stderr=sink, start_new_session=True,
+                stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE)
         while True:
             try:
-                stdout, stderr = process.communicate(timeout=None if stop is None else 0.05)
+                stdout, stderr = process.communicate(stdin,
+                                                     timeout=None if stop is None else 0.05)
                 return process.returncode, stdout or b"", stderr or b""
             except subprocess.TimeoutExpired:
                 if stop is not None and stop.is_set():

@@ -4,8 +4,12 @@ warning and never changes the exit status."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 
-from conftest import Project
+from conftest import Project, bflow_env
+from test_runner import gone, wait_for
 
 TASKS = """
 [tasks.good]
@@ -80,3 +84,17 @@ def test_a_hook_must_be_a_string(project: Project) -> None:
     result = project.bflow()
     assert result.returncode == 2
     assert "settings.on_failure: expected a string" in result.stderr
+
+
+def test_a_hook_s_processes_are_stopped_with_bflow(project: Project) -> None:
+    # SIGTERM reaches bflow alone; the hook's shell was killed, the `sleep` it started ran on
+    project.flowfile('[settings]\non_success = "sleep 30 & echo $! > hook.pid; wait"\n' + TASKS)
+    with open(project.root / "bflow.out", "w") as out:  # not a pipe the sleep would hold
+        process = subprocess.Popen([sys.executable, "-m", "buildflow", "--plain"],
+                                   cwd=project.root, env=bflow_env(), stdout=out, stderr=out)
+    pid_file = project.root / "hook.pid"
+    assert wait_for(lambda: pid_file.exists() and pid_file.read_text().strip() != "")
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 130, project.read("bflow.out")
+    hook = int(pid_file.read_text())
+    assert wait_for(lambda: gone(hook), timeout=5)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from buildflow import events as ev
 from buildflow.logs import log_path
 from buildflow.model import Settings
+from buildflow.signals import run_alone
 
 
 class Hooks:
@@ -59,15 +59,15 @@ class Hooks:
     def _run(self, key: str, command: str, summary: str) -> None:
         env = {**os.environ, **dict(self.settings.env)}
         try:
-            done = subprocess.run([self.settings.shell, "-c", command], cwd=self.root, env=env,
-                                  input=summary.encode(), stdout=sys.stderr.fileno(),
-                                  check=False)
+            # A group of its own, killed whole if bflow is stopped meanwhile
+            returncode = run_alone([self.settings.shell, "-c", command], self.root, env,
+                                   stdin=summary.encode(), output=sys.stderr.fileno())[0]
         except OSError as exc:
             self.warn(f"settings.{key}: could not run '{command}' ({exc.strerror}); check "
                       f"settings.shell ('{self.settings.shell}')")
             return
-        if done.returncode != 0:
-            how = (f"was killed by signal {-done.returncode}" if done.returncode < 0
-                   else f"exited {done.returncode}")
+        if returncode != 0:
+            how = (f"was killed by signal {-returncode}" if returncode < 0
+                   else f"exited {returncode}")
             self.warn(f"settings.{key}: '{command}' {how}; the build's exit status is "
                       "unchanged")
