@@ -352,6 +352,23 @@ def test_refreshed_hashes_appended_to_the_state_keep_the_proof(project: Project)
     assert not _holds(project)
 
 
+def test_a_state_written_over_in_place_voids_the_proof(project: Project) -> None:
+    # the same size, inode and generation: the proof said "up to date" for good, while the
+    # full decision dropped the damaged records and found their tasks stale
+    _setup(project)
+    state = project.root / ".bflow" / "state"
+    with open(state, "r+b") as log:
+        log.seek(state.stat().st_size - 40)
+        log.write(bytes(40))  # a zeroed block, as a torn write may leave
+    assert not _holds(project)
+    would_run = project.bflow("status").stdout
+    ran = project.build()
+    assert all(f"{task}:" in would_run for task in ran), (ran, would_run)
+    assert project.bflow("status", "--check").returncode == 0
+    assert project.build() == [] and project.build() == []
+    assert _holds(project)
+
+
 def base_and_delta(proof: Path) -> tuple[bytes, bytes]:
     """The proof as written whole (its size field and base) and the delta after it."""
     data = proof.read_bytes()

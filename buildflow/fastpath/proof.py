@@ -452,9 +452,12 @@ def state_id(path: str) -> StateId | None:
 def _state_unchanged(path: str, recorded: StateId) -> StateId | None:
     """The state file's identity if it is the file `recorded` names with no record added
     since: only refreshed hashes ("H"), which change no task's record, may follow. Any build
-    that refreshes the stat cache appends those, and they must not void every proof."""
+    that refreshes the stat cache appends those, and they must not void every proof. At the
+    same size, the same mtime too: a file written over in place (a torn write, a damaged
+    block) is no longer the one the proof read."""
     now = state_id(path)
-    if now is None or now[2:] != recorded[2:] or now[0] < recorded[0]:
+    if now is None or now[2:] != recorded[2:] or now[0] < recorded[0] or \
+            (now[0] == recorded[0] and now[1] != recorded[1]):
         return None
     if now[0] > recorded[0]:
         from buildflow.frames import decode_at, size_at
