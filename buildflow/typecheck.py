@@ -99,6 +99,10 @@ class Checker:
         return tuple(out)
 
     def number(self, value: Any, where: str, integer: bool = False) -> float | None:
+        """A number, as the spec says counts are; a count (`integer`) may be written as a
+        float with a whole value (`retries = 2.0`), and is given as the int."""
+        if integer and type(value) is float and value.is_integer():
+            value = int(value)
         ok_types = (int,) if integer else (int, float)
         if isinstance(value, bool) or not isinstance(value, ok_types):
             kind = "a whole number" if integer else "a number"

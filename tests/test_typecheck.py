@@ -81,3 +81,15 @@ def test_booleans_are_only_true_or_false() -> None:
     assert check.boolean(True, "a") is True
     assert check.boolean(1, "b") is False
     assert check.problems == ["Flowfile: b: expected true or false, got an integer (1)"]
+
+
+def test_a_count_may_be_written_as_a_whole_float() -> None:
+    # SPEC: retries are "numbers"; `retries = 1.0` was refused as not a whole number
+    check = Checker("Flowfile")
+    assert check.number(2.0, "tasks.a.retries", integer=True) == 2
+    assert type(check.number(2.0, "tasks.a.retries", integer=True)) is int
+    assert check.number(1.5, "tasks.a.retries", integer=True) is None
+    assert check.number(math.inf, "settings.jobs", integer=True) is None
+    assert check.problems == [
+        "Flowfile: tasks.a.retries: expected a whole number, got a number (1.5)",
+        "Flowfile: settings.jobs: expected a whole number, got a number (inf)"]
