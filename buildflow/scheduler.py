@@ -632,7 +632,8 @@ class Builder:
             outputs = {path: self.hasher.file_hash(path) for path in task.outputs}
             missing = [path for path, digest in outputs.items() if digest == MISSING]
             trees = self._directories_for_files(task, outputs)
-            if not missing and not trees:
+            files = self._files_for_directories(task, outputs)
+            if not missing and not trees and not files:
                 record = TaskRecord(decision.action,
                                     self._inputs_read(decision.input_hashes, input_stats),
                                     self._depfile_inputs(task, done, depfile_stats), outputs,
@@ -641,7 +642,10 @@ class Builder:
                       + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
                       if missing else
                       f"left a directory at {trees[0]}, which it declares as a file; declare "
-                      f"a directory output as '{trees[0]}/'" if trees else "")
+                      f"a directory output as '{trees[0]}/'" if trees else
+                      f"found a file at {files[0]}, which it declares as a directory output "
+                      f"'{files[0]}/' (move the file away, or declare it as '{files[0]}')"
+                      if files else "")
         elif self.interrupted.is_set():
             reason = ev.INTERRUPTED
         else:
@@ -671,6 +675,14 @@ class Builder:
                 if digest != MISSING and path not in cache and path not in task.dir_outputs
                 and (st := fs.stat(path)) is not None and st.is_dir
                 and fs.link_target(path) is None]
+
+    def _files_for_directories(self, task: Task, outputs: Mapping[str, str]) -> list[str]:
+        """The directory outputs (`site/`) where a file stands: not the task's tree (perhaps
+        the user's file, which the command left alone), which `bflow clean` must never take
+        for one."""
+        stat = self.hasher.fs.stat
+        return [path for path in task.dir_outputs if outputs.get(path, MISSING) != MISSING
+                and (st := stat(path)) is not None and not st.is_dir]
 
     def _stats_at_start(self, task: Task) -> tuple[Stats, dict[str, Stat]]:
         """What `_inputs_read` and `_depfile_inputs` compare with once the task has run: the

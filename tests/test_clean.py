@@ -103,6 +103,25 @@ def test_a_directory_where_a_task_declares_a_file_is_never_taken_for_it(
     assert project.read("docs/guide.md") == "handwritten\n"
 
 
+def test_a_file_where_a_task_declares_a_directory_is_never_taken_for_it(
+        project: Project) -> None:
+    # the reverse: `site/` where the user's file `site` stands; the build recorded the file
+    # as the task's tree, and clean deleted it
+    project.flowfile('[tasks.gen]\ncmd = "echo gen >> runs.log"\noutputs = ["site/"]\n')
+    project.write("site", "handwritten\n")
+    result = project.bflow("--plain")
+    assert result.returncode == 1
+    assert "FAILED gen: found a file at site, which it declares as a directory output 'site/' " \
+           "(move the file away, or declare it as 'site')" in result.stdout
+    result = project.bflow("clean")
+    assert (result.returncode, result.stdout) == (0, "bflow: removed 0 outputs of 1 task\n")
+    assert "bflow: left site in place: task 'gen' declares a directory there" in result.stderr
+    assert project.read("site") == "handwritten\n"
+    project.flowfile('[tasks.other]\ncmd = "echo other >> runs.log"\n')
+    assert project.bflow().returncode == 0  # no record to prune it by
+    assert project.read("site") == "handwritten\n"
+
+
 def test_clean_removes_what_instances_known_only_by_their_records_wrote(
         project: Project) -> None:
     # a foreach over a directory output that is gone: the load finds no instance of it, and

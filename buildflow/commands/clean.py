@@ -78,6 +78,12 @@ def run(project: Project, *, targets: list[str]) -> int:
                           "and a directory is no file it writes; delete it by hand if it is "
                           "not needed", file=sys.stderr)
                     continue
+                if path in task.dir_outputs and os.path.lexists(full) \
+                        and not os.path.isdir(full):
+                    print(f"bflow: left {path} in place: task '{name}' declares a directory "
+                          "there, and a file is no tree it writes; delete it by hand if it is "
+                          "not needed", file=sys.stderr)
+                    continue
                 removed, status = _removed(project, name, path, removed, status)
         for name, files in removable:
             for path in files:
