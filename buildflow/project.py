@@ -162,18 +162,20 @@ class _Resolver:
         for index, raw in enumerate(decl.outputs):
             where = f"tasks.{decl.name}.outputs[{index}]"
             expanded = placeholders.expand(raw, values)
-            path = globbing.normalize(expanded)
+            path = self.in_root(expanded)
+            unlinked = self._unlinked(path) if path and not globbing.is_outside(path) else path
             if globbing.is_outside(path) or not path:
                 self.problem(where, f"output '{expanded}' is outside the project root "
                                     f"{self.root}; write outputs inside it")
-            elif path == self.cache_dir or path.startswith(self.cache_dir + "/"):
+            elif any(p == self.cache_dir or p.startswith(self.cache_dir + "/")
+                     for p in (path, unlinked)):
                 self.problem(where, f"output '{expanded}' is inside the cache dir "
                                     f"'{self.cache_dir}'")
             elif self.cache_dir.startswith(path + "/"):
                 self.problem(where, f"output '{expanded}' holds the cache dir "
                                     f"'{self.cache_dir}', where bflow keeps its records; set "
                                     "settings.cache_dir outside it")
-            elif path == self.name:
+            elif self.name in (path, unlinked):
                 self.problem(where, f"output '{expanded}' is this Flowfile: bflow reads it "
                                     "before anything runs, and `bflow clean` would delete it")
             elif escape := self._escaping_parent(path):
@@ -196,7 +198,7 @@ class _Resolver:
                 self.declared[path] = name
                 self.where[path] = where
                 self.own.setdefault(decl.name, set()).add(path)
-                if (unlinked := self._unlinked(path)) != path:
+                if unlinked != path:
                     self.aliases[unlinked] = path
                 outputs.append(path)
         return outputs, frozenset(dirs) if dirs else NO_PATHS
@@ -232,6 +234,17 @@ class _Resolver:
         if unlinked != path and unlinked in self.declared:
             return unlinked
         return self.aliases.get(unlinked)
+
+    def in_root(self, written: str) -> str:
+        """A path as written, normalized (`globbing.normalize`), and relative to the root when
+        it is an absolute path inside it: each file of the project has one name, whichever
+        way it is written, so a reader by absolute path still waits for its writer."""
+        path = globbing.normalize(written)
+        if path.startswith("/"):
+            for root in (self.root, self.real_root):
+                if path.startswith(root.rstrip("/") + "/"):
+                    return path[len(root.rstrip("/")) + 1:]
+        return path
 
     def _unlinked(self, path: str) -> str:
         """`path` with the symlinked directories on its way resolved (inside the root)."""
@@ -332,7 +345,7 @@ class _Resolver:
             offset = index - (len(staged.inputs) - len(decl.inputs))
             where = f"tasks.{decl.name}." + (f"inputs[{offset}]" if offset >= 0 else "foreach")
             written = placeholders.expand(raw.removeprefix("!"), values)
-            expanded = globbing.normalize(written)
+            expanded = self.in_root(written)
             if written.endswith("/") and globbing.is_glob(expanded):
                 bang = "!" if raw.startswith("!") else ""
                 self.problem(where, f"'{bang}{written}' ends in '/', so it would match "
@@ -356,6 +369,12 @@ class _Resolver:
                 self.problem(where, "an empty input path")
             elif expanded in self.declared:
                 chosen[expanded] = None
+            elif not globbing.is_outside(expanded) and \
+                    (alias := self._declared_as(expanded)) is not None:
+                self.problem(where, f"input '{expanded}' of task '{name}' is the output '{alias}' "
+                                    f"of task '{self.declared[alias]}' through a symlinked "
+                                    f"directory; name it '{alias}', as that task writes it, so "
+                                    "that this one waits for it")
             elif not self.written and (producer := self.dir_producer(expanded)) is not None:
                 chosen[expanded] = None  # in a directory output: found again once written
                 writers[producer] = None
@@ -456,7 +475,7 @@ class _Resolver:
                       input=inputs[0] if inputs else "", args=self.args)
         depfile = None
         if decl.depfile:
-            depfile = globbing.normalize(placeholders.expand(decl.depfile, values))
+            depfile = self.in_root(placeholders.expand(decl.depfile, values))
             if globbing.is_outside(depfile) or not depfile:
                 self.problem(f"tasks.{decl.name}.depfile",
                              f"'{depfile}' is outside the project root")
@@ -519,11 +538,12 @@ class _Resolver:
                                  f"'{task.name}'; give each instance its own (e.g. "
                                  "\"{output}.d\")")
                 continue
-            if path == self.name:
+            names = (path, self._unlinked(path)) if not globbing.is_outside(path) else (path,)
+            if self.name in names:
                 whose = "this Flowfile"
-            elif path in graph.producer:
-                whose = f"an output of task '{graph.producer[path]}'"
-            elif path in self.sources:
+            elif (output := next((p for p in names if p in graph.producer), None)) is not None:
+                whose = f"an output of task '{graph.producer[output]}'"
+            elif any(p in self.sources for p in names):
                 whose = "a source a task reads"
             else:
                 continue

@@ -474,6 +474,59 @@ def test_one_file_declared_twice_through_a_symlinked_directory_is_an_error(
                      "file through a symlinked directory; each file has one producer"]
 
 
+def test_what_bflow_keeps_is_no_output_or_depfile_through_a_symlinked_directory(
+        tmp_path: Path) -> None:
+    # `lnk -> .`: each was refused as written directly, but accepted through the link, and
+    # `bflow clean` then deleted the Flowfile or the source (or the task wrote bflow's state)
+    (tmp_path / "lnk").symlink_to(".")
+    write(tmp_path, "src.c")
+    for key, path, whose in (
+            ("outputs", "lnk/Flowfile", "output 'lnk/Flowfile' is this Flowfile"),
+            ("outputs", "lnk/.bflow/state", "output 'lnk/.bflow/state' is inside the cache dir"),
+            ("depfile", "lnk/src.c", "depfile 'lnk/src.c' of task 'a' is a source a task reads")):
+        value = f'"{path}"' if key == "depfile" else f'["{path}"]'
+        extra = "" if key == "outputs" else 'outputs = ["a.o"]\n'
+        found = problems(tmp_path, f'[tasks.a]\ncmd = "true"\ninputs = ["src.c"]\n'
+                                   f"{extra}{key} = {value}\n")
+        assert len(found) == 1 and whose in found[0], found
+
+
+def test_a_reader_must_name_an_output_as_its_writer_does_through_a_symlinked_directory(
+        tmp_path: Path) -> None:
+    # `b` read `gen.txt`, which `a` writes as `lnk/gen.txt`: no link, so b ran beside a and
+    # copied the old content
+    (tmp_path / "lnk").symlink_to(".")
+    write(tmp_path, "gen.txt")
+    assert problems(tmp_path, """
+        [tasks.a]
+        cmd = "true"
+        outputs = ["lnk/gen.txt"]
+        [tasks.b]
+        cmd = "true"
+        inputs = ["gen.txt"]
+        """) == ["Flowfile: tasks.b.inputs[0]: input 'gen.txt' of task 'b' is the output "
+                 "'lnk/gen.txt' of task 'a' through a symlinked directory; name it "
+                 "'lnk/gen.txt', as that task writes it, so that this one waits for it"]
+
+
+def test_an_absolute_path_inside_the_root_is_the_file_its_relative_path_names(
+        tmp_path: Path) -> None:
+    # an absolute output was "outside the project root"; an absolute input of another task's
+    # output was no link (a load error on a fresh checkout, a stale read after)
+    project = load(tmp_path, f"""
+        [tasks.a]
+        cmd = "true"
+        outputs = ["{tmp_path}/gen.txt"]
+        [tasks.b]
+        cmd = "true"
+        inputs = ["{tmp_path}/gen.txt"]
+        depfile = "{tmp_path}/b.d"
+        """)
+    assert project.tasks["a"].outputs == ("gen.txt",)
+    assert project.tasks["b"].inputs == ("gen.txt",) and project.tasks["b"].depfile == "b.d"
+    assert project.graph.producer_of("gen.txt") == "a"
+
+
 def test_a_task_named_as_another_task_s_output_is_warned_of(tmp_path: Path) -> None:
     # the name meant the task, `./` the file: which one `bflow out/y.txt` built was a surprise
     project = load(tmp_path, """
