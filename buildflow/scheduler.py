@@ -629,23 +629,11 @@ class Builder:
         duration = round(done.duration, 3)
         record = None
         if done.result.ok:
-            outputs = {path: self.hasher.file_hash(path) for path in task.outputs}
-            missing = [path for path, digest in outputs.items() if digest == MISSING]
-            trees = self._directories_for_files(task, outputs)
-            files = self._files_for_directories(task, outputs)
-            if not missing and not trees and not files:
-                record = TaskRecord(decision.action,
-                                    self._inputs_read(decision.input_hashes, input_stats),
-                                    self._depfile_inputs(task, done, depfile_stats), outputs,
-                                    duration)
-            reason = (f"exited 0 but did not write declared output {missing[0]}"
-                      + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
-                      if missing else
-                      f"left a directory at {trees[0]}, which it declares as a file; declare "
-                      f"a directory output as '{trees[0]}/'" if trees else
-                      f"found a file at {files[0]}, which it declares as a directory output "
-                      f"'{files[0]}/' (move the file away, or declare it as '{files[0]}')"
-                      if files else "")
+            try:
+                record, reason = self._success(task, decision, done, input_stats,
+                                               depfile_stats, duration)
+            except BuildError as exc:  # an output or a depfile input it cannot read
+                reason = str(exc)
         elif self.interrupted.is_set():
             reason = ev.INTERRUPTED
         else:
@@ -665,6 +653,32 @@ class Builder:
         self._fail(task, reason, result, done)
         plan.finished(task.name, ok=False)
         return False
+
+    def _success(self, task: Task, decision: Decision, done: Execution, input_stats: Stats,
+                 depfile_stats: dict[str, Stat], duration: float
+                 ) -> tuple[TaskRecord | None, str]:
+        """The record of a run that exited 0, or None and why it failed all the same (an
+        output missing, or of the other kind than declared). BuildError when an output or a
+        depfile input cannot be read (a FIFO): that fails this task only."""
+        record = None
+        outputs = {path: self.hasher.file_hash(path) for path in task.outputs}
+        missing = [path for path, digest in outputs.items() if digest == MISSING]
+        trees = self._directories_for_files(task, outputs)
+        files = self._files_for_directories(task, outputs)
+        if not missing and not trees and not files:
+            record = TaskRecord(decision.action,
+                                self._inputs_read(decision.input_hashes, input_stats),
+                                self._depfile_inputs(task, done, depfile_stats), outputs,
+                                duration)
+        reason = (f"exited 0 but did not write declared output {missing[0]}"
+                  + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+                  if missing else
+                  f"left a directory at {trees[0]}, which it declares as a file; declare "
+                  f"a directory output as '{trees[0]}/'" if trees else
+                  f"found a file at {files[0]}, which it declares as a directory output "
+                  f"'{files[0]}/' (move the file away, or declare it as '{files[0]}')"
+                  if files else "")
+        return record, reason
 
     def _directories_for_files(self, task: Task, outputs: Mapping[str, str]) -> list[str]:
         """The outputs declared as files (no `/`) that are directories: not the task's file

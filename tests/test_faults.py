@@ -230,3 +230,28 @@ def test_a_named_pipe_input_is_refused_not_waited_on(project: Project) -> None:
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "in.txt" in result.stdout and "not a regular file" in result.stdout
     assert project.runs() == []
+
+
+@pytest.mark.parametrize("named", ["output", "depfile input"])
+def test_a_named_pipe_a_task_leaves_fails_that_task_alone(project: Project, named: str) -> None:
+    # it stopped the whole build, `-k` or not, killing the task beside it, with no summary
+    fifo = "mkfifo {output}" if named == "output" else \
+        "echo '{output}: fifo' > {depfile}; echo x > {output}"
+    if named == "depfile input":
+        os.mkfifo(project.root / "fifo")  # there before the run: read as it names it
+    project.flowfile(f"""
+    [tasks.pipe]
+    cmd = "{fifo}"
+    outputs = ["o"]
+    depfile = "o.d"
+    [tasks.slow]
+    cmd = "sleep 1; echo slow >> runs.log; echo > {{output}}"
+    outputs = ["slow.txt"]
+    """)
+    result = project.bflow("--plain", "-k", "-j2", timeout=30)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    failed = "o" if named == "output" else "fifo"
+    assert f"FAILED pipe: {failed}: cannot read the file to hash it: not a regular file" \
+        in result.stdout
+    assert project.runs() == ["slow"]
+    assert result.stdout.splitlines()[-1].startswith("bflow: 1 ran, 0 up to date, 1 failed")
