@@ -49,16 +49,26 @@ class ProjectLock:
                         f"finish (lock: {self.path})")
                     said = True
                 time.sleep(0.05)
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
+        _write_pid(fd, f"{os.getpid()}\n")
 
     def release(self) -> None:
         if self._fd is not None:
-            os.ftruncate(self._fd, 0)  # no pid of a run that has ended for the next to name
+            _write_pid(self._fd, "")  # no pid of a run that has ended for the next to name
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+def _write_pid(fd: int, text: str) -> None:
+    """Leave `text` as the lock file's content: the pid a waiting run names. Only a courtesy:
+    a full disk (or a lock file that is no regular file) leaves the lock held all the same."""
+    try:
+        os.ftruncate(fd, 0)
+        if text:
+            os.write(fd, text.encode())
+    except OSError:
+        pass
 
 
 def holder(path: str) -> str | None:

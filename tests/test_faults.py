@@ -255,3 +255,15 @@ def test_a_named_pipe_a_task_leaves_fails_that_task_alone(project: Project, name
         in result.stdout
     assert project.runs() == ["slow"]
     assert result.stdout.splitlines()[-1].startswith("bflow: 1 ran, 0 up to date, 1 failed")
+
+
+def test_a_lock_file_that_takes_no_pid_still_locks(project: Project) -> None:
+    # the pid written for a waiting run to name was an internal error when it could not be
+    # written (a full disk: ENOSPC; a named pipe there: EINVAL), though the lock was held
+    project.flowfile(COPY)
+    project.write("in.txt", "x\n")
+    (project.root / ".bflow").mkdir()
+    os.mkfifo(project.root / ".bflow" / "lock")
+    result = project.bflow("--plain", timeout=30)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert project.read("out.txt") == "x\n"
