@@ -121,21 +121,27 @@ def text(graph_view: GraphView, *, colour: bool = False) -> str:
             note = f"{_RED if node.stale else _GREEN}{note}{_RESET}"
         return f"{node.name} {note}"
 
-    def walk(name: str, lead: str, branch: str) -> None:
-        node = by_name[name]
-        if name in shown and needs[name]:
-            see = f"{_DIM}(see above){_RESET}" if colour else "(see above)"
-            lines.append(f"{lead}{branch}{node.name} {see}")
-            return
-        shown.add(name)
-        lines.append(f"{lead}{branch}{paint(node)}")
-        child_lead = lead + {"├── ": "│   ", "└── ": "    ", "": ""}[branch]
-        for index, up in enumerate(needs[name]):
-            walk(up, child_lead, "└── " if index == len(needs[name]) - 1 else "├── ")
+    def walk(root: str) -> None:
+        """Depth first with a stack of its own: a chain of thousands of tasks is deeper
+        than Python's recursion goes."""
+        stack = [(root, "", "")]
+        while stack:
+            name, lead, branch = stack.pop()
+            node = by_name[name]
+            if name in shown and needs[name]:
+                see = f"{_DIM}(see above){_RESET}" if colour else "(see above)"
+                lines.append(f"{lead}{branch}{node.name} {see}")
+                continue
+            shown.add(name)
+            lines.append(f"{lead}{branch}{paint(node)}")
+            child_lead = lead + {"├── ": "│   ", "└── ": "    ", "": ""}[branch]
+            last = len(needs[name]) - 1
+            stack.extend((up, child_lead, "└── " if index == last else "├── ")
+                         for index, up in reversed(list(enumerate(needs[name]))))
 
     for node in graph_view.nodes:
         if node.name not in needed:
-            walk(node.name, "", "")
+            walk(node.name)
     return "".join(line + "\n" for line in lines)
 
 

@@ -117,6 +117,18 @@ def test_text_shows_a_shared_subtree_once() -> None:
         "right (up to date)", "└── mid (see above)"]
 
 
+def test_text_draws_a_chain_deeper_than_python_s_recursion() -> None:
+    # a RecursionError, exit 3, for `bflow graph` of 1,000 tasks each needing the last
+    depth = 3000
+    graph = Graph({f"t{i}": task(f"t{i}", deps=(f"t{i - 1}",) if i else ())
+                   for i in range(depth)})
+    names = graph.topological(graph.tasks)
+    lines = export.text(export.view(graph, names, dict.fromkeys(names, UP_TO_DATE))).splitlines()
+    assert len(lines) == depth
+    assert lines[0] == f"t{depth - 1} (up to date)"
+    assert lines[-1] == " " * 4 * (depth - 2) + "└── t0 (up to date)"
+
+
 def test_text_colours_stale_red_and_fresh_green() -> None:
     out = export.text(pipeline_view({"docs": stale()}), colour=True)
     assert "docs \x1b[31m(stale: no successful run recorded)\x1b[0m" in out
