@@ -399,6 +399,23 @@ def test_cache_commands_on_a_file_where_the_cache_goes_say_so(project: Project, 
     assert (tmp_path / "a-file").read_text() == "mine\n"
 
 
+def test_a_file_where_the_cache_keeps_a_directory_is_named_by_stats_and_cleared(
+        project: Project, tmp_path: Path) -> None:
+    # `ac` a file: stats was an internal error (exit 3), clear "cleared only in part"
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "ac").write_text("stray\n")
+    env = {"BFLOW_CACHE_DIR": str(cache)}
+    result = run_bflow("cache", "stats", cwd=project.root, env=env)
+    assert result.returncode == 2, result.stderr
+    assert f"{cache / 'ac'}: a file where the output cache keeps a directory" in result.stderr
+    result = run_bflow("cache", "clear", cwd=project.root, env=env)
+    assert result.returncode == 0, result.stderr
+    assert not (cache / "ac").exists()
+    result = run_bflow("cache", "stats", cwd=project.root, env=env)
+    assert result.returncode == 0 and "entries:   0" in result.stdout
+
+
 @pytest.mark.parametrize("settings, message", [
     ('remote_cache = "https://me:secret@cache.example.com"', "does not belong in the Flowfile"),
     ('remote_cache = "https://me:se/cret@cache.example.com"', "does not belong in the Flowfile"),

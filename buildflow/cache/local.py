@@ -80,7 +80,7 @@ class LocalStore:
             top = os.path.join(self.directory, kind)
             try:
                 shards = os.listdir(top)
-            except FileNotFoundError:
+            except (FileNotFoundError, NotADirectoryError):
                 continue
             for shard in shards:
                 try:

@@ -17,11 +17,16 @@ def run(*, action: str, environ: dict[str, str] | None = None) -> int:
     if os.path.exists(store.directory) and not os.path.isdir(store.directory):
         raise UsageError(f"{store.directory}: the output cache's directory is a file; set "
                          "BFLOW_CACHE_DIR to a directory")
+    for kind in KINDS if action != "clear" else ():  # clear removes such a file as it is
+        path = os.path.join(store.directory, kind)
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise UsageError(f"{path}: a file where the output cache keeps a directory; "
+                             f"`bflow cache clear` removes it")
     if action == "clear":
         for name in (*KINDS, COUNTS_FILE, SIZE_FILE):
             path = os.path.join(store.directory, name)
             try:
-                if name in KINDS:
+                if name in KINDS and os.path.isdir(path) and not os.path.islink(path):
                     shutil.rmtree(path)
                 else:
                     os.unlink(path)
