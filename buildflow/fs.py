@@ -63,7 +63,8 @@ class FileSystem(Protocol):
         directory, another OSError when it cannot be read."""
 
     def read(self, path: str) -> bytes:
-        """A file's bytes. Raises FileNotFoundError when nothing is there."""
+        """A file's bytes. Raises FileNotFoundError when nothing is there, another OSError
+        when what is there is no regular file (IsADirectoryError for a directory)."""
 
     def append(self, path: str, keep: int) -> AppendFile:
         """`path` (made, with its directory, when missing) cut to its first `keep` bytes, open
@@ -165,7 +166,10 @@ class LocalFileSystem:
         return _stat(st), digest
 
     def read(self, path: str) -> bytes:
-        with open(self._abs(path), "rb") as handle:
+        from buildflow.contents import open_regular
+
+        fd, _ = open_regular(self._abs(path))  # a named pipe there is refused, not waited on
+        with open(fd, "rb") as handle:
             return handle.read()
 
     def append(self, path: str, keep: int) -> AppendFile:

@@ -267,3 +267,15 @@ def test_a_lock_file_that_takes_no_pid_still_locks(project: Project) -> None:
     result = project.bflow("--plain", timeout=30)
     assert result.returncode == 0, result.stdout + result.stderr
     assert project.read("out.txt") == "x\n"
+
+
+def test_a_named_pipe_where_the_state_goes_is_refused_not_waited_on(project: Project) -> None:
+    # the build waited for ever for a writer to open the pipe
+    project.flowfile(COPY)
+    project.write("in.txt", "x\n")
+    (project.root / ".bflow").mkdir()
+    os.mkfifo(project.root / ".bflow" / "state")
+    result = project.bflow("--plain", timeout=30)
+    assert_explained(result)
+    assert ".bflow/state: cannot read the build state: not a regular file" in result.stderr
+    assert project.runs() == []
