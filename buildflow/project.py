@@ -420,7 +420,7 @@ class _Resolver:
                 deps.extend(instances[dep])
             elif base in instances and dep in instances[base]:
                 deps.append(dep)
-            elif base != dep and instances.get(base, [])[:1] == [base]:
+            elif base != dep and base in self.templates and instances.get(base, [])[:1] == [base]:
                 # an instance not found yet of a foreach over files a build writes: all that
                 # will be, as on the command line (its group stands for them)
                 deps.append(base)

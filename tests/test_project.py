@@ -527,6 +527,18 @@ def test_an_absolute_path_inside_the_root_is_the_file_its_relative_path_names(
     assert project.graph.producer_of("gen.txt") == "a"
 
 
+def test_deps_naming_an_instance_of_a_task_without_instances_is_unknown(
+        tmp_path: Path) -> None:
+    # `a:x` was taken as `a`, which the command line and settings.default refuse
+    assert problems(tmp_path, """
+        [tasks.a]
+        cmd = "true"
+        [tasks.b]
+        cmd = "true"
+        deps = ["a:x"]
+        """) == ["Flowfile: tasks.b.deps[0]: unknown task 'a:x'"]
+
+
 def test_a_task_named_as_another_task_s_output_is_warned_of(tmp_path: Path) -> None:
     # the name meant the task, `./` the file: which one `bflow out/y.txt` built was a surprise
     project = load(tmp_path, """
