@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING
 
+from buildflow.errors import did_you_mean
 from buildflow.typecheck import Checker, type_name
 
 if TYPE_CHECKING:
@@ -23,6 +24,11 @@ if TYPE_CHECKING:
     from buildflow.model import Task
 
 KEYS = ("platform", "env", "exists", "cmd")
+# `sys.platform` without its digits on the systems Python runs on: a name outside these (a
+# typo, `Linux`) would skip its task on every machine, silently.
+PLATFORMS = frozenset({"aix", "android", "cygwin", "darwin", "dragonfly", "emscripten",
+                       "freebsd", "gnu", "haiku", "hp-ux", "ios", "linux", "msys", "netbsd",
+                       "openbsd", "sunos", "wasi", "win"})
 Conditions = tuple[tuple[str, tuple[str, ...]], ...]
 
 
@@ -45,6 +51,14 @@ def parse(raw: Any, where: str, check: Checker) -> Conditions:
         if not values or not all(v.strip() for v in values):
             check.problem(f"{where}.{key}", "must not be empty")
             continue
+        if key == "platform":
+            known = PLATFORMS | {this_platform()}
+            for value in values:
+                if value not in known:
+                    check.problem(f"{where}.platform",
+                                  f"'{value}' is no platform Python names"
+                                  f"{did_you_mean(value.lower(), known)} (`sys.platform` "
+                                  f"without its digits: {', '.join(sorted(known))})")
         if key == "env":
             for value in values:
                 if not value.removeprefix("!").isidentifier():

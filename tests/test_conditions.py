@@ -25,7 +25,7 @@ def test_each_condition_skips_with_its_reason(project: Project) -> None:
     project.flowfile(f"""
         [tasks.platform]
         cmd = "{LOG}"
-        when = {{ platform = ["plan9", "haiku"] }}
+        when = {{ platform = ["aix", "haiku"] }}
         [tasks.env]
         cmd = "{LOG}"
         when = {{ env = "BFLOW_TEST_CI" }}
@@ -49,7 +49,7 @@ def test_each_condition_skips_with_its_reason(project: Project) -> None:
     result = project.bflow("--plain", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert project.runs() == ["runs"]
-    for line in ("skip   platform (when.platform is linux, not plan9 or haiku)"
+    for line in ("skip   platform (when.platform is linux, not aix or haiku)"
                  if sys.platform.startswith("linux") else "skip   platform (when.platform",
                  "skip   env (when.env BFLOW_TEST_CI is not set)",
                  "skip   notenv (when.env BFLOW_TEST_SET is set)",
@@ -277,9 +277,15 @@ def test_bad_conditions_are_load_errors(project: Project) -> None:
         [tasks.b]
         cmd = "true"
         when = "CI"
+        [tasks.c]
+        cmd = "true"
+        when = { platform = ["Linux", "darwin"] }
         """)
     result = project.bflow("validate")
     assert result.returncode == 2
+    # a typo skipped the task on every machine, silently
+    assert "tasks.c.when.platform: 'Linux' is no platform Python names (did you mean " \
+           "'linux'?)" in result.stderr and "'darwin'" not in result.stderr
     assert "Flowfile: tasks.a.when.enviroment: unknown key" in result.stderr
     assert "tasks.a.when.env: 'not a name' is not a variable name" in result.stderr
     assert "tasks.a.when.exists: must not be empty" in result.stderr
