@@ -93,7 +93,12 @@ def read_toml(path: str, fs: FileSystem | None = None) -> dict[str, Any]:
     except RecursionError:
         raise FlowfileError([f"{name}: values are nested too deeply to read"]) from None
     except UnicodeDecodeError as exc:
-        raise FlowfileError([f"{name}: not valid UTF-8 at byte {exc.start}"]) from None
+        # utf-8-sig counts from after a byte-order mark; the file's own offset, line, column
+        start = exc.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
+        line = data.count(b"\n", 0, start) + 1
+        column = start - (data.rfind(b"\n", 0, start) + 1) + 1
+        raise FlowfileError([f"{name}:{line}:{column}: not valid UTF-8 (byte {start} of the "
+                             "file); save it as UTF-8"]) from None
     except tomllib.TOMLDecodeError as exc:
         message, line, column = _syntax_position(str(exc), text)
         raise FlowfileError(

@@ -74,10 +74,15 @@ def test_toml_error_at_the_end_points_after_the_last_character(tmp_path: Path) -
     assert found == ["Flowfile:3:15: TOML syntax error: Unclosed array at the end of the file"]
 
 
-def test_not_utf8(tmp_path: Path) -> None:
-    (tmp_path / "Flowfile").write_bytes(b'[tasks.a]\ncmd = "\xff"\n')
-    with pytest.raises(FlowfileError, match="not valid UTF-8 at byte 17"):
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])
+def test_not_utf8(tmp_path: Path, bom: bytes) -> None:
+    # after a byte-order mark the offset was 3 short; neither said the line
+    (tmp_path / "Flowfile").write_bytes(bom + b'[tasks.a]\ncmd = "\xff"\n')
+    with pytest.raises(FlowfileError) as caught:
         flowfile.load(str(tmp_path / "Flowfile"))
+    [problem] = caught.value.problems
+    assert problem.endswith(f"Flowfile:2:8: not valid UTF-8 (byte {17 + len(bom)} of the file); "
+                            "save it as UTF-8")
 
 
 def test_unknown_keys_suggest_the_right_name(tmp_path: Path) -> None:
