@@ -152,6 +152,19 @@ def test_a_password_written_without_its_escapes_is_never_printed(
     assert sorted(project.runs()) == ["a", "b", "join"]
 
 
+@pytest.mark.parametrize("url, problem", [
+    ("http://me:pw@[::1/bflow", "'http://[::1/bflow' is not a URL (an unclosed '[' in its host)"),
+    ("http://127.0.0.1:99999/bflow", "the port is not a number from 0 to 65535")])
+def test_a_url_that_cannot_be_used_names_where_it_comes_from(project: Project, url: str,
+                                                              problem: str) -> None:
+    # "Invalid IPv6 URL", naming neither the variable nor the URL; 99999 "not a number"
+    started(project)
+    result = project.bflow("--plain", env={"BFLOW_REMOTE_CACHE": url})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "warning: remote cache not used: BFLOW_REMOTE_CACHE: " in result.stderr
+    assert problem in result.stderr and "pw" not in result.stderr
+
+
 def test_what_a_build_fetches_is_bounded_as_what_it_stores(
         project: Project, server: Server, tmp_path_factory: pytest.TempPathFactory) -> None:
     # CI fills the server; a laptop only reads it, into a small local cache

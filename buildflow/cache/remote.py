@@ -24,8 +24,12 @@ SLOWEST_BYTES_PER_SECOND = 1 << 20
 
 class Remote:
     def __init__(self, url: str, header: str = "", timeout: float = TIMEOUT) -> None:
-        parts = urllib.parse.urlsplit(url)
         self.shown = shown_url(url).rstrip("/")
+        try:
+            parts = urllib.parse.urlsplit(url)
+        except ValueError:  # "Invalid IPv6 URL": a `[` without its `]`
+            raise ValueError(f"'{self.shown}' is not a URL (an unclosed '[' in its host)"
+                             ) from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"'{self.shown}' is not an http:// or https:// URL")
         if "@" in url.partition("://")[2][len(parts.netloc):]:  # in what it takes for the path
@@ -34,7 +38,8 @@ class Remote:
         try:
             self.port = parts.port
         except ValueError:
-            raise ValueError(f"'{self.shown}': the port is not a number") from None
+            raise ValueError(f"'{self.shown}': the port is not a number from 0 to 65535"
+                             ) from None
         self.https = parts.scheme == "https"
         self.host = parts.hostname
         self.prefix = urllib.parse.quote(parts.path.rstrip("/"), safe="/%!$&'()*+,;=:@~")

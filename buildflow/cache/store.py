@@ -74,7 +74,9 @@ class Cache:
             try:
                 remote = Remote(url, environ.get("BFLOW_REMOTE_CACHE_HEADER", ""))
             except ValueError as exc:
-                warn(f"remote cache not used: {exc}")
+                source = "BFLOW_REMOTE_CACHE" if url != project.settings.remote_cache \
+                    else "settings.remote_cache"
+                warn(f"remote cache not used: {source}: {exc}")
         return cls(project, local, remote,
                    config.upload(project.settings.remote_cache_upload, environ), warn)
 
