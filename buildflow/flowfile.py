@@ -137,10 +137,8 @@ def _parse_settings(raw: Any, check: Checker) -> Settings:
     check.keys(raw, "settings", SETTINGS_KEYS)
     values: dict[str, Any] = {}
     if "jobs" in raw:
-        jobs = check.number(raw["jobs"], "settings.jobs", integer=True)
-        if jobs == 0:
-            check.problem("settings.jobs", "expected at least 1")
-        elif jobs is not None:
+        jobs = check.number(raw["jobs"], "settings.jobs", integer=True, lowest=1)
+        if jobs is not None:
             values["jobs"] = int(jobs)
     if "default" in raw:
         values["default"] = check.strings(raw["default"], "settings.default")

@@ -98,7 +98,8 @@ class Checker:
                 out.append((key, text))
         return tuple(out)
 
-    def number(self, value: Any, where: str, integer: bool = False) -> float | None:
+    def number(self, value: Any, where: str, integer: bool = False,
+               lowest: int = 0) -> float | None:
         """A number, as the spec says counts are; a count (`integer`) may be written as a
         float with a whole value (`retries = 2.0`), and is given as the int."""
         if integer and type(value) is float and value.is_integer():
@@ -108,8 +109,8 @@ class Checker:
             kind = "a whole number" if integer else "a number"
             self.problem(where, f"expected {kind}, got {type_name(value)}")
             return None
-        if value < 0 or value != value or value > 10**9:
-            self.problem(where, f"expected a number from 0 to 1000000000, got {value!r}")
+        if value < lowest or value != value or value > 10**9:
+            self.problem(where, f"expected a number from {lowest} to 1000000000, got {value!r}")
             return None
         return value
 

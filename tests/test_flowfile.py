@@ -117,7 +117,7 @@ def test_wrong_types_name_the_key_and_the_value(tmp_path: Path) -> None:
         env = { A = true }
         """)
     assert found == [
-        "Flowfile: settings.jobs: expected at least 1",
+        "Flowfile: settings.jobs: expected a number from 1 to 1000000000, got 0",
         "Flowfile: settings.timeout: expected a number, got a string",
         'Flowfile: vars.N: expected a string (or { sh = "command" }), got an integer (1)',
         "Flowfile: tasks.a.cmd: a command must not be empty (leave cmd out for a group task)",
