@@ -673,10 +673,19 @@ def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None,
     try:
         items = foreach.find_items(flowfile.tasks, r.vars, r.disk)
     except foreach.Endless as endless:
-        r.problem(f"tasks.{endless.names[0]}.foreach",
-                  f"the items of foreach tasks {', '.join(endless.names)} never settle: their "
-                  "globs take files they write as items, one more generation each round; leave "
-                  "those out with a `!` entry")
+        decls = {decl.name: decl for decl in flowfile.tasks}
+        own = [(name, key) for name in endless.names
+               for key, path in (*((f"outputs[{i}]", o) for i, o in enumerate(
+                   decls[name].outputs)), ("depfile", decls[name].depfile or ""))
+               if path.strip("./") == "{item}"]
+        for name, key in own:  # writing its own item: the reason, not its consequence
+            r.problem(f"tasks.{name}.{key}", "'{item}' is the file the instance reads: each "
+                      "would write over its own source; write another path (\"out/{name}\")")
+        if not own:
+            r.problem(f"tasks.{endless.names[0]}.foreach",
+                      f"the items of foreach tasks {', '.join(endless.names)} never settle: "
+                      "their globs take files they write as items, one more generation each "
+                      "round; leave those out with a `!` entry")
         r.raise_problems()
     staged: dict[str, list[_Staged]] = {}
     for decl in flowfile.tasks:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -130,6 +131,18 @@ def test_a_foreach_whose_outputs_its_glob_matches_never_takes_them_as_items(
     assert project.build() == []
     assert sorted(p.name for p in (project.root / "img").iterdir()) == \
         ["a.png", "a.thumb.png", "b.png", "b.thumb.png"]
+
+
+@pytest.mark.parametrize("key", ['outputs = ["{item}"]', 'depfile = "{item}"'])
+def test_a_foreach_writing_its_own_item_is_told_so(project: Project, key: str) -> None:
+    # "never settle ... one more generation each round": the consequence, not the mistake
+    project.flowfile(f'[tasks.a]\nforeach = "src/*.c"\ncmd = "cat {{item}}"\n{key}\n')
+    project.write("src/a.c", "code\n")
+    result = project.bflow()
+    assert result.returncode == 2 and "never settle" not in result.stderr
+    where = "outputs[0]" if key.startswith("outputs") else "depfile"
+    assert f"tasks.a.{where}: '{{item}}' is the file the instance reads" in result.stderr
+    assert project.read("src/a.c") == "code\n"
 
 
 def test_foreach_tasks_that_take_each_other_s_outputs_without_end_are_an_error(
