@@ -121,8 +121,9 @@ class State:
                              f"delete it to start over") from None
         if not data.startswith(HEADER):
             if not HEADER.startswith(data):  # a header torn by a kill is just an empty log
-                self.warn(f"{self.path}: state from another bflow version; starting over "
-                          f"(everything will rebuild once)")
+                self.warn(f"{self.path}: not a state of this bflow version (another "
+                          f"version's, or damaged at its start); starting over (everything "
+                          f"will rebuild once)")
             return self
         with paused():
             frames, end = self._frames(memoryview(data))
