@@ -28,8 +28,10 @@ def selected(project: Project, targets: Iterable[str] = (), cwd: str | None = No
 
 
 def open_state(project: Project, warn: ev.Reporter | None = None) -> State:
-    return State(os.path.join(project.cache_dir, "state"),
-                 warn.warn if warn else lambda _: None, project.fs).load()
+    state = State(os.path.join(project.cache_dir, "state"),
+                  warn.warn if warn else lambda _: None, project.fs).load()
+    state.settle_started(project.disk())  # what runs a kill cut short wrote
+    return state
 
 
 def hasher_for(project: Project, state: State) -> Hasher:

@@ -530,6 +530,9 @@ class Builder:
                 self._running[name] = decision
                 task = self.tasks[name]
                 self._started_stats[name] = self._stats_at_start(task)
+                if name not in self.state.tasks and (task.outputs or task.depfile):
+                    self.state.record_start(name, task.outputs, task.depfile or "",
+                                            self.hasher.fs.file_now_ns())
                 for path in (*task.outputs, *([task.depfile] if task.depfile else [])):
                     parent = posixpath.dirname(path)
                     if parent:

@@ -10,6 +10,10 @@ Layout of `<cache_dir>/state`: a header line naming the format version, then rec
 - `("T", name, record, stats)`  a task succeeded (with the stat entries it hashed);
 - `("F", name, left, stats)`  a task failed: its record goes, and `left` holds what the
                           failed run left that bflow knows is the task's (`Left`);
+- `("R", name, outputs, depfile, started_ns)`  a task without a success record starts: what
+                          it may write. One that a kill cut short has no "T" or "F" after it,
+                          and what it wrote since `started_ns` is taken as a failed run's
+                          `Left` (`settle_started`), so a prune still knows those files;
 - `("X", names)`          forget these tasks (vanished, cleaned);
 - `("H", stats)`          stat entries refreshed without running anything.
 
@@ -92,6 +96,8 @@ class State:
         self.tasks: dict[str, TaskRecord] = {}
         self.stats: dict[str, StatRow] = {}
         self.left: dict[str, Left] = {}  # by task without a success record, if its run failed
+        # by task without a success record whose run started, until it ends ("R" records)
+        self.started: dict[str, tuple[tuple[str, ...], str, int]] = {}
         self._tail = 0  # weight of the records after the snapshot (all, when there is none)
         self._good_size = 0
         self._handle: AppendFile | None = None
@@ -170,6 +176,7 @@ class State:
             if kind == "S":
                 self.tasks, self.stats = tasks, stats  # StatRows, as the Hasher reads them
                 self.left = left
+                self.started = {}
                 self._tail = 0
             else:
                 self.tasks.update(tasks)
@@ -183,14 +190,20 @@ class State:
             record, stats = TaskRecord(*payload[2]), self._stat_entries(payload[3])
             self.tasks[payload[1]] = record
             self.left.pop(payload[1], None)
+            self.started.pop(payload[1], None)
             self.stats.update(stats)
         elif kind == "F":
             self._failed(payload[1], _left_of(payload[2]))
+            self.started.pop(payload[1], None)
             self.stats.update(self._stat_entries(payload[3]))
+        elif kind == "R":
+            _, name, outputs, depfile, started_ns = payload
+            self.started[str(name)] = (tuple(map(str, outputs)), str(depfile), int(started_ns))
         elif kind == "X":
             for name in list(payload[1]):
                 self.tasks.pop(name, None)
                 self.left.pop(name, None)
+                self.started.pop(name, None)
         elif kind == "H":
             self.stats.update(self._stat_entries(payload[1]))
         else:
@@ -228,15 +241,47 @@ class State:
             record = record._replace(depfile_inputs=NO_FILES)
         self.tasks[name] = record  # only once on disk, so a compaction cannot invent it
         self.left.pop(name, None)
+        self.started.pop(name, None)
         self.stats.update(stats)
+
+    def record_start(self, name: str, outputs: tuple[str, ...], depfile: str,
+                     started_ns: int) -> None:
+        """Task `name`, without a success record, starts (or is restored) and may write
+        `outputs` and `depfile` from `started_ns` (the disk's clock) on: on disk before it
+        does, so that a kill meanwhile leaves them known (`settle_started`)."""
+        self._append(("R", name, outputs, depfile, started_ns))
+        self.started[name] = (outputs, depfile, started_ns)
+
+    def settle_started(self, fs: FileSystem) -> None:
+        """Take what each run a kill cut short wrote (on `fs`, the project's disk: the files
+        among its outputs and depfile with an mtime from its start on) as a failed run's
+        `Left`, which the prune removes if the task vanishes before it succeeds. Otherwise
+        a file it wrote, known to no record, would stay for a glob to read."""
+        for name, (outputs, depfile, started_ns) in self.started.items():
+            if name in self.tasks:
+                continue
+            left = self.left.get(name, NOTHING_LEFT)
+            written = dict(left.outputs)
+            for path in outputs:
+                st = fs.stat(path)
+                if st is None or st.is_dir or st.mtime_ns < started_ns:
+                    continue
+                try:
+                    written[path] = fs.read_hash(path)[1]
+                except OSError:
+                    continue
+            self.left[name] = Left(written, depfile or left.depfile, left.named)
+        self.started.clear()
 
     def record_failure(self, name: str, left: Left,
                        stats: list[tuple[str, StatEntry]]) -> None:
         """Task `name` failed: its success record goes, so the next build runs it, and what
         its run `left` is kept for pruning."""
-        if name in self.tasks or left != NOTHING_LEFT or name in self.left:
+        if name in self.tasks or left != NOTHING_LEFT or name in self.left or \
+                name in self.started:
             self._append(("F", name, tuple(left), [(p, tuple(e)) for p, e in stats]))
             self._failed(name, left)
+            self.started.pop(name, None)
         self.stats.update(stats)
 
     def depfile_named(self, name: str) -> Collection[str]:
@@ -255,10 +300,12 @@ class State:
             self.left.pop(name, None)
 
     def forget(self, names: list[str]) -> None:
-        present = [name for name in names if name in self.tasks or name in self.left]
+        present = [name for name in names
+                   if name in self.tasks or name in self.left or name in self.started]
         for name in present:
             self.tasks.pop(name, None)
             self.left.pop(name, None)
+            self.started.pop(name, None)
         if present:
             self._append(("X", present))
 
@@ -272,7 +319,7 @@ class State:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
-        if self._partial:
+        if self._partial or self.started:  # a run not ended: its "R" stays, for the next load
             return
         if self._tail > COMPACT_MIN_RECORDS and self._tail * COMPACT_TAIL_RATIO > len(self.tasks) \
                 or self.generation is None and self._good_size > len(HEADER):  # an older log
