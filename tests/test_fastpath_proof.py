@@ -235,7 +235,7 @@ def test_rows_that_do_not_decode_fall_back_to_a_full_build(project: Project) -> 
     parts = list(marshal.loads(proof.read_bytes()[8:]))
     parts[5] = [b"\x00garbage"]  # the rows' one chunk
     base = marshal.dumps(tuple(parts))
-    proof.write_bytes(len(base).to_bytes(8, "little") + base)
+    proof.write_bytes(b"".join(fastproof.sized(base)))
     assert not _holds(project)
     assert project.build() == []
     assert _holds(project)  # the full build wrote a good proof again
@@ -268,6 +268,36 @@ def test_a_damaged_project_part_falls_back_to_a_full_build(project: Project) -> 
         assert not _holds(project)
         assert project.build() == []
         assert _holds(project)
+
+
+@pytest.mark.parametrize("sources", [2, 200])
+def test_a_proof_damaged_in_place_sends_builds_the_full_way(project: Project,
+                                                            sources: int) -> None:
+    # A stored path overwritten with another, the size and mtime kept (bit rot): a proof
+    # that named `src/a.txt` twice never checked `src/b.txt`, and said "nothing to do" after
+    # it changed; NUL bytes there were an internal error, or a build waiting for ever for the
+    # lock its own process held.
+    for n in range(2, sources):
+        project.write(f"src/x{n:03d}.txt", f"{n}\n")
+    _setup(project)
+    for part in (fastproof.FILE_NAME + fastproof.PROJECT_PART, fastproof.FILE_NAME):
+        path = project.root / ".bflow" / part
+        spots = [i for i in range(len(path.read_bytes()))
+                 if path.read_bytes().startswith(b"src/b.txt", i)]
+        for n, spot in enumerate(spots):
+            for damage in (b"src/a.txt", bytes(9)):
+                _full_noop(project)  # a good proof again
+                st = path.stat()
+                with open(path, "r+b") as handle:
+                    handle.seek(spot)
+                    handle.write(damage)
+                os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+                content = f"B{n}{damage[:1]!r}\n"
+                project.write("src/b.txt", content)
+                result = project.bflow("--plain", timeout=60)
+                assert result.returncode == 0, (part, spot, result.stdout + result.stderr)
+                assert project.read("all.out") == "a\n" + content, (part, spot)
+                assert project.build() == []
 
 
 def test_a_damaged_task_table_sends_an_edit_the_full_way(project: Project) -> None:
@@ -372,7 +402,7 @@ def test_a_state_written_over_in_place_voids_the_proof(project: Project) -> None
 def base_and_delta(proof: Path) -> tuple[bytes, bytes]:
     """The proof as written whole (its size field and base) and the delta after it."""
     data = proof.read_bytes()
-    end = 8 + int.from_bytes(data[:8], "little")
+    end = 8 + (int.from_bytes(data[:8], "little") & 0xFFFFFFFF)
     return data[:end], data[end:]
 
 

@@ -202,6 +202,9 @@ def _update(proof: Proof, project: Project, state: State, names: list[str],
             proof.forget()
             return
     paths = list(files)
+    if not all(path in indices for path in paths):  # the proof names other paths: damaged
+        proof.forget()
+        return
     rows, digests, unsettled = rows_of(paths, files, state, proof.lone_inputs)
     new_rows: dict[int, Row] = {}
     new_digests: dict[int, str] = {}

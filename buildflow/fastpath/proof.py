@@ -38,6 +38,7 @@ from __future__ import annotations
 import marshal
 import os
 import time
+import zlib
 
 from buildflow.fastpath.formats import PROOF_FILE as FILE_NAME
 from buildflow.fastpath.formats import PROOF_FORMAT as FORMAT
@@ -62,7 +63,9 @@ MAX_PROOFS = 8  # kinds of build (targets, overrides) whose proofs are kept, the
 # files on every run costs less than rewriting the proof (several ms for 20,000 paths) once.
 REWRITE_MIN = 64
 HEAD_SIZE = 8  # bytes giving the length of the project part's head, of its task table (at its
-# end), and of the proof's base
+# end), and of the proof's base, with the CRC-32 of what they cover in their high half
+# (`sized`, `checked`): a part damaged on disk with its size and mtime kept (bit rot) could
+# otherwise name other paths, and vouch for tasks whose files it never checks
 # Hashes changed since the proof was written whole, past which it is written whole again:
 # every no-op reads and applies the delta, every update rewrites it.
 DELTA_MAX_ROWS = 1024
@@ -121,10 +124,14 @@ class Proof:
                 fd = self._project_file.fileno()
                 self._specs_at = self._project_file.tell()
                 end = os.fstat(fd).st_size - HEAD_SIZE
-                size = int.from_bytes(os.pread(fd, HEAD_SIZE, end), "little")
+                field = os.pread(fd, HEAD_SIZE, end)
+                size = int.from_bytes(field, "little") & 0xFFFFFFFF
                 if not self._specs_at <= end - size < end:
                     raise ValueError("a damaged task table")
-                self._graph = marshal.loads(os.pread(fd, size, end - size))
+                # the specs and the table: their checksum is the table's
+                data = os.pread(fd, end - self._specs_at, self._specs_at)
+                checked(field, data, 0, len(data))
+                self._graph = marshal.loads(memoryview(data)[len(data) - size:])
             except (OSError, EOFError, ValueError, TypeError):
                 self._graph = None
                 remove_quietly(self.file + PROJECT_PART)  # damaged: the full way writes it again
@@ -178,8 +185,8 @@ class Proof:
             current = doubtful_rows(self.root, self.paths, self.rows, self.unsettled,
                                     on_change)
             changed = self._changed(current)
-        except DamagedRows:  # the full way writes the proof again
-            return None
+        except (DamagedRows, ValueError):  # a path no file can have (NUL): damaged; the full
+            return None  # way writes the proof again
         if changed:
             lone = set(self.lone_inputs)
             if not all(is_input_file(os.path.join(self.root, self.paths[i]))
@@ -286,7 +293,7 @@ def open_proof(*, file: str | None, cwd: str, targets: Sequence[str],
             name = proof_name(targets, cwd, overrides)
             with open(os.path.join(cache_dir, name), "rb") as handle:
                 written = handle.read()
-            base_size = int.from_bytes(written[:HEAD_SIZE], "little")
+            base_size = checked(written[:HEAD_SIZE], written, HEAD_SIZE)
             parts = marshal.loads(memoryview(written)[HEAD_SIZE:HEAD_SIZE + base_size])
             delta = _delta(written, HEAD_SIZE + base_size)
             head, project_id, project_file = read_project_file(cache_dir, name)
@@ -302,15 +309,20 @@ def open_proof(*, file: str | None, cwd: str, targets: Sequence[str],
             if lock is None:
                 project_file.close()
                 return None
-            proof = Proof(os.path.join(cache_dir, name), lock, parts, head, project_file,
-                          base_size, delta)
         except (EOFError, ValueError, TypeError):
             project_file.close()
             return None
         try:
+            proof = Proof(os.path.join(cache_dir, name), lock, parts, head, project_file,
+                          base_size, delta)
+        except Exception:  # damaged: whatever its bytes decode to, the full way writes it again
+            project_file.close()
+            os.close(lock)  # held on a descriptor of its own: the full way would wait for it
+            return None
+        try:
             if proof.holds_for_project():
                 return proof
-        except (EOFError, ValueError, TypeError):
+        except Exception:  # the same
             pass
         proof.close()
         return None
@@ -340,10 +352,28 @@ def write_whole(proof_file: str, project_id: Row | None, state_id: StateId | Non
 
 
 def sized(encoded: bytes) -> tuple[bytes, bytes]:
-    """`encoded` led by its length, as every part of the proof that something may follow is
-    stored: the proof's base (then a delta), the project part's head (then the task specs).
-    Two chunks to write, so that a large part is not copied to be led by its length."""
-    return len(encoded).to_bytes(HEAD_SIZE, "little"), encoded
+    """`encoded` led by its length and checksum (`size_field`), as every part of the proof
+    that something may follow is stored: the proof's base (then a delta), the project part's
+    head (then the task specs). Two chunks to write, so that a large part is not copied to
+    be led by its length."""
+    return size_field(len(encoded), zlib.crc32(encoded)), encoded
+
+
+def size_field(size: int, crc: int) -> bytes:
+    """A part's length in the low half of HEAD_SIZE bytes, the CRC-32 of what it covers in
+    the high half."""
+    return (size | crc << 32).to_bytes(HEAD_SIZE, "little")
+
+
+def checked(field: bytes, data: Any, start: int, stop: int | None = None) -> int:
+    """The length a `size_field` gives, once the bytes of `data` from `start` (to `stop`,
+    else for that length) are found to match its checksum; ValueError when they do not."""
+    value = int.from_bytes(field, "little")
+    size = value & 0xFFFFFFFF
+    end = start + size if stop is None else stop
+    if end > len(data) or zlib.crc32(memoryview(data)[start:end]) != value >> 32:
+        raise ValueError("a damaged proof")
+    return size
 
 
 def proof_name(targets: Sequence[str], cwd: str, overrides: Mapping[str, str]) -> str:
@@ -352,8 +382,6 @@ def proof_name(targets: Sequence[str], cwd: str, overrides: Mapping[str, str]) -
     only makes them replace each other's proof: the key inside is what is checked.)"""
     if not targets and not overrides:
         return FILE_NAME
-    import zlib
-
     kind = repr((*targets_key(targets, cwd), sorted(overrides.items())))
     return f"{FILE_NAME}-{zlib.crc32(kind.encode('utf-8', 'surrogateescape')):08x}"
 
@@ -367,10 +395,13 @@ def read_project_file(cache_dir: str, name: str) -> tuple[tuple[Any, ...], Row, 
     handle = open(os.path.join(cache_dir, name + PROJECT_PART), "rb")
     try:
         st = os.fstat(handle.fileno())
-        size = int.from_bytes(handle.read(HEAD_SIZE), "little")
+        field = handle.read(HEAD_SIZE)
+        size = int.from_bytes(field, "little") & 0xFFFFFFFF
         if size > st.st_size:
             raise ValueError("not a proof")
-        head = marshal.loads(handle.read(size))
+        encoded = handle.read(size)
+        checked(field, encoded, 0)
+        head = marshal.loads(encoded)
         if type(head) is not tuple or len(head) != 5 or head[0] != FORMAT:
             raise ValueError("not a proof")
     except BaseException:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import marshal
 import os
 import time
+import zlib
 from array import array
 from itertools import chain
 from typing import TYPE_CHECKING
@@ -15,8 +16,8 @@ from buildflow.fastpath.formats import PROOF_FILE as FILE_NAME
 from buildflow.fastpath.formats import PROOF_FORMAT as FORMAT
 from buildflow.fastpath.formats import PROOF_PROJECT_PART as PROJECT_PART
 from buildflow.fastpath.identity import listing
-from buildflow.fastpath.proof import (HEAD_SIZE, INT_CODE, MAX_PROOFS, dir_id, file_id,
-                                      proof_name, read_project_file, remove_quietly, sized,
+from buildflow.fastpath.proof import (INT_CODE, MAX_PROOFS, dir_id, file_id, proof_name,
+                                      read_project_file, remove_quietly, size_field, sized,
                                       state_id, targets_key, write_atomic, write_whole)
 from buildflow.fastpath.statrows import ABSENT, Row, RowTable
 from buildflow.gcpause import paused
@@ -194,12 +195,13 @@ def _graph(project: Project, tasks: list[str],
     from buildflow.fastpath.projectcache import row_of
 
     if any(project.tasks[dep].is_group for name in tasks for dep in project.tasks[name].deps):
-        yield from _table(None)
+        yield from _table(None, 0)
         return
     graph = project.graph
     index_of_task = {name: index for index, name in enumerate(tasks)}
     spec_starts, after_starts, after = array(INT_CODE, [0]), array(INT_CODE, [0]), array(INT_CODE)
     touched, touching = array(INT_CODE), array(INT_CODE)  # (path, task) pairs
+    crc = 0  # of the specs, then the table (`_table`)
     for index, name in enumerate(tasks):
         task = project.tasks[name]
         inputs = tuple(map(index_of_path.__getitem__, task.inputs))
@@ -209,6 +211,7 @@ def _graph(project: Project, tasks: list[str],
             touching.append(index)
         spec: Any = (graph.order[name], row_of(task), inputs, outputs)
         spec_data = marshal.dumps(spec)
+        crc = zlib.crc32(spec_data, crc)
         yield spec_data
         spec_starts.append(spec_starts[-1] + len(spec_data))
         after.extend(index_of_task[d] for d in graph.downstream[name] if d in index_of_task)
@@ -216,13 +219,14 @@ def _graph(project: Project, tasks: list[str],
     by_path = _grouped(touched, touching, len(index_of_path))
     del touched, touching
     packed = [ints.tobytes() for ints in (spec_starts, *by_path, after_starts, after)]
-    yield from _table((row_of(project.settings), project.vars, *packed))
+    yield from _table((row_of(project.settings), project.vars, *packed), crc)
 
 
-def _table(table_data: Any) -> tuple[bytes, bytes]:
-    """The task table, then its size (never 0: a size of 0 is a damaged part's)."""
+def _table(table_data: Any, crc: int) -> tuple[bytes, bytes]:
+    """The task table, then its size (never 0: a size of 0 is a damaged part's) with the
+    checksum of the specs before it (`crc`, as far as it goes) and of itself."""
     table = marshal.dumps(table_data)
-    return table, len(table).to_bytes(HEAD_SIZE, "little")
+    return table, size_field(len(table), zlib.crc32(table, crc))
 
 
 def _grouped(keys: array[int], values: array[int], count: int) -> tuple[array[int], array[int]]:
