@@ -75,7 +75,7 @@ class Watcher:
         interrupted, 0 when Ctrl-C (or SIGTERM) came between builds; KeyboardInterrupt or
         `Interrupted` raised by `build` before its builder took over propagate."""
         while (exit_status := self._build()) != EXIT_INTERRUPTED:
-            during = self.watched
+            during, built = self.watched, set(self.names)
             try:
                 # The build may have found new depfile inputs, instances of a foreach over
                 # files it wrote, and removed outputs of tasks that no longer exist, whose
@@ -83,8 +83,12 @@ class Watcher:
                 self._load_as_built()
                 self.watched = self.watched.also_ignoring(during)
                 self.status.idle(self.watched, exit_status)
-                while not self._wait_for_work():
-                    pass
+                if built <= set(self.names):
+                    while not self._wait_for_work():
+                        pass
+                # else a task the build ran is gone (its source deleted meanwhile), which the
+                # deletion's event, judged by the project loaded now, would not show: build
+                # again, which removes what it wrote
             except (KeyboardInterrupt, Interrupted):
                 return EXIT_OK
         return EXIT_INTERRUPTED

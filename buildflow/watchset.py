@@ -36,6 +36,8 @@ class WatchSet(NamedTuple):
     # The directories the inputs are in, and theirs up to the root: one deleted or moved
     # (a directory renamed over another) changes the inputs with no event of their own.
     input_dirs: frozenset[str] = frozenset()
+    # Outputs the last build may have removed (`also_ignoring`): ignored while they are gone.
+    removed: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, project: Project, names: Iterable[str],
@@ -74,17 +76,20 @@ class WatchSet(NamedTuple):
         """This set, also ignoring what `before` ignored: the set a build ran under knew the
         outputs it could remove, which the records made after it no longer name. Never what
         this set watches: an output may have become a source (its task deleted, the file kept
-        by hand), and ignoring it would be for good."""
+        by hand), and ignoring it would be for good. A removed file is ignored only while it
+        is gone: one written there later (by hand, a source now) is a change as any."""
         watched = self.inputs | self.dirs | self.code | {self.flowfile}
         kept_dirs = [d for d in before.ignored_dirs
                      if not any(_ignored(path, frozenset(), (d,)) for path in watched)]
-        return self._replace(ignored=self.ignored | (before.ignored - watched),
+        return self._replace(removed=(before.ignored | before.removed) - watched - self.ignored,
                              ignored_dirs=tuple(dict.fromkeys((*self.ignored_dirs, *kept_dirs))))
 
     def relevant(self, change: Change) -> bool:
         """Whether `change` can make a selected task stale or change the Flowfile."""
         path = change.path
         if _ignored(path, self.ignored, self.ignored_dirs):
+            return False
+        if path in self.removed and not os.path.lexists(path):
             return False
         if path == self.flowfile or path in self.inputs or path in self.code:
             return True

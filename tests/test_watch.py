@@ -156,6 +156,23 @@ def test_changes_during_a_build_make_exactly_one_more_build(concat: Project) -> 
     assert status.lines[1:] == ["reloaded", "changed src/a.txt", "idle 0"]
 
 
+def test_a_source_deleted_during_a_build_builds_again(concat: Project) -> None:
+    # the project loaded after the build already lacked the instance, so the deletion's
+    # event, judged by it, was no change: its output stayed for the glob that reads it
+    concat.flowfile(UPPER)
+    concat.write("src/b.txt", "b\n")
+    source, status = ScriptedSource(), Recorder()
+
+    def during(number: int) -> None:
+        if number == 1:
+            (concat.root / "src" / "b.txt").unlink()
+            source.script += [change(concat, "src/b.txt", structural=True), None]
+
+    watcher, builds = make_watcher(concat, source, status, during)
+    assert watcher.run() == EXIT_OK
+    assert builds == [1, 2]
+
+
 def test_a_new_file_no_glob_matches_does_not_build(concat: Project) -> None:
     source, status = ScriptedSource(), Recorder()
     watcher, builds = make_watcher(concat, source, status)
@@ -678,6 +695,30 @@ outputs = ["used.txt"]
     watching.wait_idle(4)
     assert concat.read("used.txt") == "again\n"
     assert concat.runs() == ["cat", "use", "use", "use"]
+    assert watching.interrupt() == EXIT_OK
+
+
+def test_a_file_written_where_a_build_removed_an_output_is_a_change(concat: Project,
+                                                                     watch) -> None:
+    # the path of an output a build removed stayed ignored for the rest of the watch, so a
+    # source written there by hand, which the glob reads, built nothing
+    use = """
+[tasks.use]
+cmd = "echo use >> runs.log && cat {inputs} > {output}"
+inputs = ["data/*.txt"]
+outputs = ["use.txt"]
+"""
+    concat.write("data/a.txt", "keep\n")
+    concat.flowfile(use + '[tasks.mk]\ncmd = "echo made > {output}"\noutputs = ["data/x.txt"]\n')
+    watching = watch()
+    watching.wait_idle(1)
+    assert concat.read("use.txt") == "keep\nmade\n"
+    concat.flowfile(use)  # mk goes, and with it data/x.txt
+    watching.wait_idle(2)
+    assert concat.read("use.txt") == "keep\n"
+    concat.write("data/x.txt", "by hand\n")
+    watching.wait_idle(3)
+    assert concat.read("use.txt") == "keep\nby hand\n"
     assert watching.interrupt() == EXIT_OK
 
 
