@@ -171,6 +171,34 @@ def test_dry_run_and_status_skip_as_the_build_does(project: Project) -> None:
     assert "deploy: skipped: when.env BFLOW_TEST_NEVER is not set" in status.stdout
 
 
+@pytest.mark.parametrize("when", ['{ exists = "flag" }', '{ env = "BFLOW_TEST_FLAG" }',
+                                  '{ cmd = "test -e flag" }'])
+def test_an_up_to_date_task_whose_condition_fails_is_skipped_by_every_answer(
+        project: Project, when: str) -> None:
+    # the build skipped it, while the no-op's proof, which knew nothing of conditions, and
+    # `status`, which asked them of stale tasks only, said "up to date"
+    project.write("a.txt", "a\n")
+    project.write("flag", "")
+    project.flowfile(f"""
+        [tasks.copy]
+        cmd = "cp {{input}} {{output}}"
+        inputs = ["a.txt"]
+        outputs = ["out.txt"]
+        when = {when}
+        """)
+    env = {"BFLOW_TEST_FLAG": "1"}
+    for _ in range(3):  # the second and third no-op may go through a proof
+        assert project.bflow("--plain", env=env).returncode == 0
+    (project.root / "flag").unlink()
+    skipped = "bflow: 0 ran, 0 up to date, 1 skipped in "
+    for _ in range(2):
+        assert project.bflow("--plain").stdout.splitlines()[-1].startswith(skipped)
+    status = project.bflow("status")
+    assert status.stdout.splitlines()[-1] == "bflow: 0 up to date, 1 skipped by `when`"
+    assert project.bflow("-n", "--plain").stdout.splitlines()[-1] == \
+        "bflow: 0 would run, 0 up to date, 1 skipped (dry run)"
+
+
 @pytest.mark.parametrize("when", ['{ exists = "flag" }', '{ cmd = "test -e flag" }'])
 def test_a_condition_on_what_an_earlier_task_writes_is_after_that_task(project: Project,
                                                                        when: str) -> None:

@@ -20,17 +20,17 @@ def run(project: Project, *, targets: list[str], check: bool) -> int:
     project, state, gone = engine.as_built(project)
     names = engine.selected(project, targets, invocation_dir()) if targets \
         else project.graph.topological(project.tasks)
-    # a build skips a stale task whose `when` fails: so does --check
+    # a build skips a task whose `when` fails, stale or not: so does --check
     decisions, skips = engine.decided(project, state, names, gone=gone)
     stale = {name: d for name, d in decisions.items() if d.stale}
     skipped = 0
-    for name in [n for n in stale if n in skips]:
+    for name in [n for n in decisions if n in skips]:
         print(f"{name}: skipped: {skips[name]}")
-        del stale[name]
+        stale.pop(name, None)
         skipped += 1
     for name, decision in stale.items():
         print(f"{name}: {decision.reasons[0]}")
-    if skipped and not stale:  # stale, but a build would skip them: not "all up to date"
+    if skipped and not stale:  # a build would skip them: not "all up to date"
         print(f"bflow: {len(decisions) - skipped} up to date, {skipped} skipped by `when`")
     elif not stale:
         print("bflow: " + ("1 task is up to date" if len(decisions) == 1 else

@@ -158,7 +158,11 @@ def files_of(project: Project, state: State, names: Sequence[str]) -> dict[str, 
     of them up to date by the hashes last taken (the state's stat entries): what a proof must
     watch, since while none of those files changes, the decision cannot change either. None
     when some task is not up to date by them (a task that always runs, a directory output,
-    whose tree hash no stat entry holds, a record that disagrees with a file's last hash)."""
+    whose tree hash no stat entry holds, a record that disagrees with a file's last hash), or
+    has a `when` that stats cannot vouch for: its `env`, `exists` or `cmd` may fail on the
+    next build with no file of the proof changed, and the build then skips the task (only a
+    `platform` holding now holds for good)."""
+    from buildflow.conditions import this_platform
     from buildflow.hashing import MISSING
     from buildflow.staleness import decide
 
@@ -173,6 +177,8 @@ def files_of(project: Project, state: State, names: Sequence[str]) -> dict[str, 
         task = tasks[name]
         if task.is_group:
             continue
+        if any(key != "platform" or this_platform() not in values for key, values in task.when):
+            return None
         decision = decide(task, records.get(name), last_hash, explain=False)
         if decision.stale:
             return None
