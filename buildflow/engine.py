@@ -11,7 +11,7 @@ from buildflow.cache import open_cache
 from buildflow.conditions import Gate
 from buildflow.errors import EXIT_OK
 from buildflow.executors import Executor, open_executor
-from buildflow.hashing import Hasher
+from buildflow.hashing import MISSING, Hasher
 from buildflow.model import Project
 from buildflow.prune import dead_files, prune_dead_outputs
 from buildflow.scheduler import BuildOptions, BuildResult, Builder, Outcome, TaskResult
@@ -64,7 +64,12 @@ def decided(project: Project, state: State, names: Iterable[str], *, force: bool
     by their `when`, with why, as the disk and the environment stand now (not those whose
     condition waits for a task to run: "after" it)."""
     gate = Gate(project.root, project.disk(), gone=gone)
-    decisions = survey(project, names, state, hasher_for(project, state).file_hash,
+    hashes = hasher_for(project, state).file_hash
+
+    def file_hash(path: str) -> str:  # the build removes `gone` first: a depfile may name one
+        return MISSING if path in gone else hashes(path)
+
+    decisions = survey(project, names, state, file_hash,
                        force=force, explain=explain, skipped=gate.failing)
     tasks = project.tasks
     skips = {name: failing for name, decision in decisions.items()

@@ -320,6 +320,32 @@ def test_a_deleted_foreach_source_is_stale_for_status_explain_and_dry_run(
     assert project.bflow("status", "--check").returncode == 0
 
 
+def test_a_depfile_naming_an_output_the_build_removes_first_is_stale_for_status_and_dry_run(
+        project: Project) -> None:
+    # `g` dropped from the Flowfile: the build removes out/g, then runs `d`, whose depfile
+    # named it; status and -n, which take that file as gone for globs only, said up to date
+    project.write("g.src", "g1\n")
+    project.write("list", "out/g\n")
+    project.flowfile("""
+        [tasks.d]
+        cmd = "echo d >> runs.log; cat $(cat {input}) > {output} && echo \\"{output}: $(cat {input})\\" > {depfile}"
+        inputs = ["list"]
+        outputs = ["out/d"]
+        depfile = "out/d.d"
+        [tasks.g]
+        cmd = "cp {input} {output}"
+        inputs = ["g.src"]
+        outputs = ["out/g"]
+        """)
+    assert project.bflow("g").returncode == 0
+    assert project.build() == ["d"]
+    project.flowfile(project.read("Flowfile").split("[tasks.g]")[0])
+    assert _stale(project) == ["d"]
+    assert _would_run(project) == ["d"]
+    assert (project.root / "out" / "g").exists()  # asking removed nothing
+    assert project.build(status=1) == ["d"]  # out/g is gone: its `cat` fails
+
+
 def test_under_verify_a_project_cache_that_lies_stops_the_build_naming_both(
         project: Project) -> None:
     from buildflow.frames import decode_at, encode, size_at
