@@ -263,6 +263,12 @@ def test_an_unreachable_scheduler_stops_the_build_saying_so(project: Project) ->
     assert "cannot reach the Dask scheduler" in result.stderr
     assert "Connection refused" in result.stderr  # said at once, not after Dask's timeout
     assert project.runs() == []
+    # from the Flowfile, where it was said to come from --executor
+    project.flowfile('[settings]\nexecutor = "dask://127.0.0.1:1"\n[tasks.a]\ncmd = "true"\n')
+    result = project.bflow()
+    assert result.returncode == 1
+    assert "executor dask://127.0.0.1:1 (--executor, else settings.executor): cannot reach " \
+           "the Dask scheduler" in result.stderr
 
 
 def test_a_scheduler_lost_mid_build_fails_the_build_saying_so(project: Project,

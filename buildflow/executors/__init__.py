@@ -49,7 +49,7 @@ def open_executor(url: str, *, attached_stdout: int = 1) -> Executor:
     interactive task's stdout goes (they always run locally). Connects to nothing yet."""
     problem = url_problem(url)
     if problem:
-        raise UsageError(f"--executor {url}: {problem}")
+        raise UsageError(f"executor {url} (--executor, else settings.executor): {problem}")
     from buildflow.runner import SubprocessRunner
 
     local = SubprocessRunner(attached_stdout=attached_stdout)

@@ -126,7 +126,7 @@ class DaskExecutor:
                 try:
                     import distributed
                 except ImportError:
-                    raise BuildError(f"--executor {self.url} needs Dask's distributed "
+                    raise BuildError(f"executor {self.url} needs Dask's distributed "
                                      f"package: {_INSTALL}") from None
                 try:
                     _listening(self.address)
@@ -159,9 +159,9 @@ class DaskExecutor:
             return self._client
 
     def _unreachable(self, error: BaseException) -> BuildError:
-        return BuildError(f"--executor {self.url}: cannot reach the Dask scheduler ({error}); "
-                          "start one with `dask scheduler` and workers with `dask worker "
-                          "ADDRESS`")
+        return BuildError(f"executor {self.url} (--executor, else settings.executor): cannot "
+                          f"reach the Dask scheduler ({error}); start one with `dask "
+                          "scheduler` and workers with `dask worker ADDRESS`")
 
 
 def _listening(address: str) -> None:
