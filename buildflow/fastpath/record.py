@@ -95,9 +95,9 @@ def _project_file_for(project: Project, basis: Basis, name: str, key: tuple[obje
     hooked = bool(project.settings.on_success or project.settings.on_failure)
     static = marshal.dumps((project.root, project.flowfile, basis.skip, paths, unscanned, hooked))
     listings = {rel: marshal.dumps(seen) for rel, seen in basis.listings.items()}
-    head_part: Any = (FORMAT, key, checks, static, listings)
+    head_part: Any = (FORMAT, key, checks, static, listings, zlib.crc32(static))
     project_file = os.path.join(cache_dir, name + PROJECT_PART)
-    write_atomic(project_file, chain(sized(marshal.dumps(head_part)),
+    write_atomic(project_file, chain(sized(marshal.dumps(head_part), checksum=False),
                                      _graph(project, tasks, index_of)))
     return file_id(project_file)
 
