@@ -48,9 +48,10 @@ def build(proof: Proof, changed: set[int], *, jobs: int | None, keep_going: bool
     if proof.graph is None or proof.state_now is None:
         return None
     settings_row, vars_, *packed = proof.graph
-    spec_starts, touch_starts, touching, after_starts, after = map(ints_of, packed)
+    spec_starts, spec_crcs, touch_starts, touching, after_starts, after = map(ints_of, packed)
     part = _reached(changed, proof.depfiles, touch_starts, touching, after_starts, after)
-    specs = {index: proof.spec(spec_starts[index], spec_starts[index + 1]) for index in part}
+    specs = {index: proof.spec(spec_starts[index], spec_starts[index + 1], spec_crcs[index])
+             for index in part}
     if None in specs.values():
         return None
     entries = {index: _entry(spec, proof.depfiles.get(index, ())) for index, spec in specs.items()}

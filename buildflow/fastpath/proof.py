@@ -63,9 +63,10 @@ MAX_PROOFS = 8  # kinds of build (targets, overrides) whose proofs are kept, the
 # files on every run costs less than rewriting the proof (several ms for 20,000 paths) once.
 REWRITE_MIN = 64
 HEAD_SIZE = 8  # bytes giving the length of the project part's head, of its task table (at its
-# end), and of the proof's base, with the CRC-32 of what they cover in their high half
-# (`sized`, `checked`): a part damaged on disk with its size and mtime kept (bit rot) could
-# otherwise name other paths, and vouch for tasks whose files it never checks
+# end), and of the proof's base, with the CRC-32 of the table and of the base in their high
+# half (`sized`, `checked`); the head holds that of its paths, the table that of each spec. A
+# part damaged on disk with its size and mtime kept (bit rot) could otherwise name other
+# paths, and vouch for tasks whose files it never checks.
 # Hashes changed since the proof was written whole, past which it is written whole again:
 # every no-op reads and applies the delta, every update rewrites it.
 DELTA_MAX_ROWS = 1024
@@ -128,22 +129,24 @@ class Proof:
                 size = int.from_bytes(field, "little") & 0xFFFFFFFF
                 if not self._specs_at <= end - size < end:
                     raise ValueError("a damaged task table")
-                # the specs and the table: their checksum is the table's
-                data = os.pread(fd, end - self._specs_at, self._specs_at)
-                checked(field, data, 0, len(data))
-                self._graph = marshal.loads(memoryview(data)[len(data) - size:])
+                table = os.pread(fd, size, end - size)
+                checked(field, table, 0)
+                self._graph = marshal.loads(table)
             except (OSError, EOFError, ValueError, TypeError):
                 self._graph = None
                 remove_quietly(self.file + PROJECT_PART)  # damaged: the full way writes it again
         return self._graph
 
-    def spec(self, start: int, end: int) -> Any:
-        """The spec of a task, at these offsets among the specs; None when the project part
-        is damaged (it is removed: the full way writes it again)."""
+    def spec(self, start: int, end: int, crc: int) -> Any:
+        """The spec of a task, at these offsets among the specs, with this CRC-32 (the task
+        table's); None when the project part is damaged (it is removed: the full way writes
+        it again)."""
         assert self._project_file is not None
         try:
-            return marshal.loads(os.pread(self._project_file.fileno(), end - start,
-                                          self._specs_at + start))
+            data = os.pread(self._project_file.fileno(), end - start, self._specs_at + start)
+            if zlib.crc32(data) != crc:
+                raise ValueError("a damaged spec")
+            return marshal.loads(data)
         except (OSError, EOFError, ValueError, TypeError):
             remove_quietly(self.file + PROJECT_PART)
             return None
@@ -365,12 +368,12 @@ def size_field(size: int, crc: int) -> bytes:
     return (size | crc << 32).to_bytes(HEAD_SIZE, "little")
 
 
-def checked(field: bytes, data: Any, start: int, stop: int | None = None) -> int:
-    """The length a `size_field` gives, once the bytes of `data` from `start` (to `stop`,
-    else for that length) are found to match its checksum; ValueError when they do not."""
+def checked(field: bytes, data: Any, start: int) -> int:
+    """The length a `size_field` gives, once that many bytes of `data` from `start` are found
+    to match its checksum; ValueError when they do not."""
     value = int.from_bytes(field, "little")
     size = value & 0xFFFFFFFF
-    end = start + size if stop is None else stop
+    end = start + size
     if end > len(data) or zlib.crc32(memoryview(data)[start:end]) != value >> 32:
         raise ValueError("a damaged proof")
     return size

@@ -201,13 +201,13 @@ def _graph(project: Project, tasks: list[str],
     from buildflow.fastpath.projectcache import row_of
 
     if any(project.tasks[dep].is_group for name in tasks for dep in project.tasks[name].deps):
-        yield from _table(None, 0)
+        yield from _table(None)
         return
     graph = project.graph
     index_of_task = {name: index for index, name in enumerate(tasks)}
     spec_starts, after_starts, after = array(INT_CODE, [0]), array(INT_CODE, [0]), array(INT_CODE)
     touched, touching = array(INT_CODE), array(INT_CODE)  # (path, task) pairs
-    crc = 0  # of the specs, then the table (`_table`)
+    spec_crcs = array(INT_CODE)  # each spec's CRC-32, checked as `Proof.spec` reads it
     for index, name in enumerate(tasks):
         task = project.tasks[name]
         inputs = tuple(map(index_of_path.__getitem__, task.inputs))
@@ -217,22 +217,23 @@ def _graph(project: Project, tasks: list[str],
             touching.append(index)
         spec: Any = (graph.order[name], row_of(task), inputs, outputs)
         spec_data = marshal.dumps(spec)
-        crc = zlib.crc32(spec_data, crc)
+        spec_crcs.append(zlib.crc32(spec_data))
         yield spec_data
         spec_starts.append(spec_starts[-1] + len(spec_data))
         after.extend(index_of_task[d] for d in graph.downstream[name] if d in index_of_task)
         after_starts.append(len(after))
     by_path = _grouped(touched, touching, len(index_of_path))
     del touched, touching
-    packed = [ints.tobytes() for ints in (spec_starts, *by_path, after_starts, after)]
-    yield from _table((row_of(project.settings), project.vars, *packed), crc)
+    packed = [ints.tobytes()
+              for ints in (spec_starts, spec_crcs, *by_path, after_starts, after)]
+    yield from _table((row_of(project.settings), project.vars, *packed))
 
 
-def _table(table_data: Any, crc: int) -> tuple[bytes, bytes]:
-    """The task table, then its size (never 0: a size of 0 is a damaged part's) with the
-    checksum of the specs before it (`crc`, as far as it goes) and of itself."""
+def _table(table_data: Any) -> tuple[bytes, bytes]:
+    """The task table, then its size (never 0: a size of 0 is a damaged part's) and
+    checksum."""
     table = marshal.dumps(table_data)
-    return table, size_field(len(table), zlib.crc32(table, crc))
+    return table, size_field(len(table), zlib.crc32(table))
 
 
 def _grouped(keys: array[int], values: array[int], count: int) -> tuple[array[int], array[int]]:
