@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from buildflow.events import Reporter
     from buildflow.fastpath.proof import Proof
     from buildflow.fastpath.projectcache import Loaded
-    from buildflow.model import Passthrough, Settings
+    from buildflow.model import Passthrough
     from buildflow.scheduler import BuildResult
 
 
@@ -69,17 +69,10 @@ def try_build(targets: Sequence[str], overrides: Mapping[str, str],
                 verify.stale_within(proof.flowfile, overrides, targets, os.getcwd(), part,
                                     f"only these may be stale: {', '.join(part) or 'none'}")
         if not changed:
-            if proof.hooked and proof.graph is None:
-                return None  # its hooks' settings cannot be read: the full way runs them
             if check_part is not None:
                 check_part(())
             proof.refresh()
-            settings = _settings(proof) if proof.hooked else None
-            proof.close()  # the lock is released before a hook runs, as after any build
-            status = _nothing_to_do(proof.count, time.perf_counter() - started, options.plain)
-            if settings is not None:
-                _announce(settings, proof, time.perf_counter() - started)
-            return status
+            return _nothing_to_do(proof.count, time.perf_counter() - started, options.plain)
         from buildflow import reporters
         from buildflow.fastpath import incremental
 
@@ -136,32 +129,12 @@ def remember(loaded: Loaded, result: BuildResult, targets: Sequence[str], cwd: s
 def _observed(reporter: Reporter, proof: Proof) -> Reporter:
     """The reporter of an incremental build, observed as a full build's is (its history, its
     hooks), with the settings the proof keeps."""
+    from buildflow.model import Settings
     from buildflow.report import observed
 
+    settings = Settings(*proof.graph[0]) if proof.graph is not None else Settings()
     return observed(reporter, root=proof.root, cache_dir=os.path.dirname(proof.file),
-                    settings=_settings(proof))
-
-
-def _settings(proof: Proof) -> Settings:
-    """The project's settings, as the proof keeps them."""
-    from buildflow.model import Settings
-
-    return Settings(*proof.graph[0]) if proof.graph is not None else Settings()
-
-
-def _announce(settings: Settings, proof: Proof, duration: float) -> None:
-    """Run the hook a no-op build answered here calls for, as any build does, with the
-    summary a full no-op build gives it."""
-    from buildflow import events as ev
-    from buildflow.errors import EXIT_OK
-    from buildflow.report.hooks import Hooks
-
-    hooks = Hooks(settings, root=proof.root, cache_dir=os.path.dirname(proof.file),
-                  warn=lambda message: print(f"bflow: warning: {message}", file=sys.stderr,
-                                             flush=True))
-    hooks.build_finished(ev.BuildFinished(ran=0, up_to_date=proof.count, failed=0, skipped=0,
-                                          duration=round(duration, 3), exit_status=EXIT_OK))
-    hooks.close()
+                    settings=settings)
 
 
 def verifying() -> bool:

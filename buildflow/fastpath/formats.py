@@ -5,7 +5,7 @@ from __future__ import annotations
 
 # The proof a build that ended up to date leaves (`proof`): one per kind of build, `uptodate`
 # for a plain `bflow`, `uptodate-<tag>` for others, each with a `.project` part beside it.
-PROOF_FORMAT = 23
+PROOF_FORMAT = 24
 PROOF_FILE = "uptodate"
 PROOF_PROJECT_PART = ".project"
 

@@ -96,8 +96,7 @@ class Proof:
         self._specs_at = 0  # where the task specs start in the project part
         # `unscanned`: the lone inputs that are not among the paths statted (those of tasks
         # outside this build's targets), checked on their own.
-        self.root, self.flowfile, self.skip, paths, self.unscanned, self.hooked = \
-            marshal.loads(static)
+        self.root, self.flowfile, self.skip, paths, self.unscanned = marshal.loads(static)
         self.paths: list[str] = paths + self.extra_paths
         self.rows = RowTable(blobs, len(self.paths))
         # The chunks of rows and the hashes changed since the proof was written whole,
@@ -392,9 +391,9 @@ def proof_name(targets: Sequence[str], cwd: str, overrides: Mapping[str, str]) -
 def read_project_file(cache_dir: str, name: str) -> tuple[tuple[Any, ...], Row, BinaryIO]:
     """The head of the project part of the proof, the part's identity (which the other part
     names), and the file, open where the task specs start. The head is (FORMAT, key, (lone
-    inputs, output prefixes), marshalled (root, Flowfile, skipped dirs, paths, whether the
-    project has hooks), {dir: marshalled listing}, the CRC-32 of the marshalled paths); the
-    task specs follow it, and the task table ends the file."""
+    inputs, output prefixes), marshalled (root, Flowfile, skipped dirs, paths), {dir:
+    marshalled listing}, the CRC-32 of the marshalled paths); the task specs follow it, and
+    the task table ends the file."""
     handle = open(os.path.join(cache_dir, name + PROJECT_PART), "rb")
     try:
         st = os.fstat(handle.fileno())

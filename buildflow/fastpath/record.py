@@ -92,8 +92,7 @@ def _project_file_for(project: Project, basis: Basis, name: str, key: tuple[obje
     except (OSError, EOFError, ValueError, TypeError):
         pass
     unscanned = [path for path in basis.lone_inputs if path not in index_of]
-    hooked = bool(project.settings.on_success or project.settings.on_failure)
-    static = marshal.dumps((project.root, project.flowfile, basis.skip, paths, unscanned, hooked))
+    static = marshal.dumps((project.root, project.flowfile, basis.skip, paths, unscanned))
     listings = {rel: marshal.dumps(seen) for rel, seen in basis.listings.items()}
     head_part: Any = (FORMAT, key, checks, static, listings, zlib.crc32(static))
     project_file = os.path.join(cache_dir, name + PROJECT_PART)

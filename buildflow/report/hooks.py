@@ -1,4 +1,4 @@
-"""`on_success` and `on_failure`: commands run after every build, one with nothing to do too,
+"""`on_success` and `on_failure`: commands run after a build that ran or failed something,
 with its summary as one JSON object on stdin, for mail, chat or a webhook. They run once the
 build has released its lock (a hook may run `bflow report`), in the project root, through the
 Flowfile's shell, with their output on bflow's stderr so that `--json` stdout stays events.
@@ -48,8 +48,8 @@ class Hooks:
 
     def close(self) -> None:
         finished = self.finished
-        if finished is None:
-            return  # no build (a load error, a dry run)
+        if finished is None or not (finished.ran or finished.failed or finished.interrupted):
+            return  # no build, or one with nothing to do: nothing to announce
         key = "on_success" if finished.exit_status == 0 else "on_failure"
         command = getattr(self.settings, key)
         if command:
