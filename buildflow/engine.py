@@ -27,10 +27,13 @@ def selected(project: Project, targets: Iterable[str] = (), cwd: str | None = No
                                      cwd))
 
 
-def open_state(project: Project, warn: ev.Reporter | None = None) -> State:
+def open_state(project: Project, warn: ev.Reporter | None = None, *,
+               locked: bool = False) -> State:
+    """The project's state, with what runs a kill cut short wrote taken as theirs (written
+    down as their failure when the caller holds the lock: `State.settle_started`)."""
     state = State(os.path.join(project.cache_dir, "state"),
                   warn.warn if warn else lambda _: None, project.fs).load()
-    state.settle_started(project.disk())  # what runs a kill cut short wrote
+    state.settle_started(project.disk(), record=locked)
     return state
 
 
@@ -97,7 +100,7 @@ def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = N
     lock = project.disk().lock(os.path.join(project.cache_dir, "lock"))
     lock.acquire(lock_timeout, getattr(reporter, "note", reporter.warn))
     try:
-        state = open_state(project, reporter)
+        state = open_state(project, reporter, locked=True)
         # Repeat: a removed output can end instances of a foreach over it, and so on down.
         while prune_dead_outputs(project, state, hasher_for(project, state), reporter.warn,
                                  getattr(reporter, "note", None)):

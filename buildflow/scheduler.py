@@ -530,9 +530,8 @@ class Builder:
                 self._running[name] = decision
                 task = self.tasks[name]
                 self._started_stats[name] = self._stats_at_start(task)
-                if name not in self.state.tasks and (task.outputs or task.depfile):
-                    self.state.record_start(name, task.outputs, task.depfile or "",
-                                            self.hasher.fs.file_now_ns())
+                if name not in self.state.tasks:
+                    self._record_start(task)
                 for path in (*task.outputs, *([task.depfile] if task.depfile else [])):
                     parent = posixpath.dirname(path)
                     if parent:
@@ -542,6 +541,16 @@ class Builder:
                             pass  # meets it, and fails saying so, as under Make
                 return task
             self._task_ready.wait()
+
+    def _record_start(self, task: Task) -> None:
+        """Say in the state, before the command runs, what a run of a task without a success
+        record may write: its outputs not there now (one there already may be the user's)
+        and its depfile. A kill during the run then leaves them known (`settle_started`)."""
+        stat = self.hasher.fs.stat
+        absent = tuple(path for path in task.outputs if stat(path) is None)
+        if absent or task.depfile:
+            self.state.record_start(task.name, absent, task.depfile or "",
+                                    self.hasher.fs.file_now_ns())
 
     def _may_start(self, name: str) -> bool:
         """An interactive task runs alone: it waits until nothing runs, and nothing starts

@@ -247,16 +247,19 @@ class State:
     def record_start(self, name: str, outputs: tuple[str, ...], depfile: str,
                      started_ns: int) -> None:
         """Task `name`, without a success record, starts (or is restored) and may write
-        `outputs` and `depfile` from `started_ns` (the disk's clock) on: on disk before it
-        does, so that a kill meanwhile leaves them known (`settle_started`)."""
+        `outputs` (those not there before it starts) and `depfile` from `started_ns` (the
+        disk's clock) on: on disk before it does, so that a kill meanwhile leaves them known
+        (`settle_started`)."""
         self._append(("R", name, outputs, depfile, started_ns))
         self.started[name] = (outputs, depfile, started_ns)
 
-    def settle_started(self, fs: FileSystem) -> None:
+    def settle_started(self, fs: FileSystem, *, record: bool = False) -> None:
         """Take what each run a kill cut short wrote (on `fs`, the project's disk: the files
         among its outputs and depfile with an mtime from its start on) as a failed run's
         `Left`, which the prune removes if the task vanishes before it succeeds. Otherwise
-        a file it wrote, known to no record, would stay for a glob to read."""
+        a file it wrote, known to no record, would stay for a glob to read. `record` (a
+        build, which holds the lock): write it down as a failure, once, so that a file
+        written there later (by hand) is never taken for the killed run's."""
         for name, (outputs, depfile, started_ns) in self.started.items():
             if name in self.tasks:
                 continue
@@ -271,6 +274,8 @@ class State:
                 except OSError:
                     continue
             self.left[name] = Left(written, depfile or left.depfile, left.named)
+            if record:
+                self._append(("F", name, tuple(self.left[name]), []))
         self.started.clear()
 
     def record_failure(self, name: str, left: Left,

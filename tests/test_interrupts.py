@@ -177,3 +177,33 @@ def test_what_a_run_killed_before_its_record_wrote_is_pruned_with_its_task(
     assert "removed out/b.o, written by task 'up:src/b.txt', which no longer exists" \
         in result.stderr
     assert project.read("all.txt") == "A\n"
+
+
+def test_a_file_there_before_a_killed_run_or_written_after_it_is_never_taken_as_its(
+        project: Project) -> None:
+    # the killed run of `gen` wrote nothing; config.h, the user's, was edited after the kill
+    # and after a build had taken stock: each was removed as the run's once `gen` went
+    project.write("config.h", "mine, v1\n")
+    project.flowfile("""
+        [tasks.gen]
+        cmd = "echo $$ > gen.pid; exec sleep 30"
+        outputs = ["config.h", "new.h"]
+        [tasks.other]
+        cmd = "echo other >> runs.log"
+        """)
+    process = subprocess.Popen([sys.executable, "-m", "buildflow", "--plain", "gen"],
+                               cwd=project.root, env=bflow_env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    pid = project.root / "gen.pid"
+    assert wait_for(lambda: pid.exists() and pid.read_text().strip())
+    process.kill()
+    process.wait(timeout=30)
+    os.killpg(int(pid.read_text()), signal.SIGKILL)
+    project.write("config.h", "mine, v2\n")  # before any build: it was there before the run
+    assert project.build("other") == ["other"]  # takes stock of the killed run
+    project.write("new.h", "mine too\n")  # after that build
+    project.flowfile('[tasks.other]\ncmd = "echo other >> runs.log"\n')
+    result = project.bflow("--plain")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert project.read("config.h") == "mine, v2\n" and project.read("new.h") == "mine too\n"
+    assert "removed" not in result.stderr

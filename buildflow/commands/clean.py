@@ -52,7 +52,7 @@ def run(project: Project, *, targets: list[str]) -> int:
     removed = 0
     status = EXIT_OK
     try:
-        state = engine.open_state(project)
+        state = engine.open_state(project, locked=True)
         # What the records of the named tasks hold that they no longer declare (an output
         # renamed since, a dropped depfile, `site/` become `site/c.htm`), and instances known
         # only by their records (a foreach over files a build writes, which are not there
