@@ -19,7 +19,7 @@ class NodeState(Enum):
     STALE = "stale"
     UP_TO_DATE = "up_to_date"
     AFTER = "after"  # known only once a task that would run has run: it may run
-    SKIPPED = "skipped"  # stale, but its `when` fails: a build skips it
+    SKIPPED = "skipped"  # its `when` fails: a build skips it, stale or not
 
 
 class Node(NamedTuple):
@@ -48,8 +48,8 @@ def view(graph: Graph, names: Iterable[str], decisions: Mapping[str, Decision],
     """The subgraph over `names` (in topological order) with each node's state, its edges
     the graph's and the `depfile_links` a build orders its tasks by too.
 
-    A task is stale when its decision says so, and skipped when, stale, its `when` fails
-    (`skipped`: why, by task). A group has no decision of its own: it is stale
+    A task is stale when its decision says so, and skipped when its `when` fails, stale or
+    not, as a build skips it (`skipped`: why, by task). A group has no decision of its own: it is stale
     when building it would run something, that is when any task it needs is stale; but a group
     standing for instances not known yet is "after" a task, as its decision says.
     """
@@ -74,7 +74,7 @@ def view(graph: Graph, names: Iterable[str], decisions: Mapping[str, Decision],
             named = [up for up in running if up not in skipped_names] or running
             state = NodeState.STALE if running else NodeState.UP_TO_DATE
             reason = f"needs stale {', '.join(named)}" if named else ""
-        elif decision is not None and decision.stale and skipped and name in skipped:
+        elif decision is not None and skipped and name in skipped:
             state, reason = NodeState.SKIPPED, skipped[name]
             skipped_names.add(name)
         else:

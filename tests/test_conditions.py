@@ -288,6 +288,11 @@ def test_graph_marks_a_task_its_condition_skips_as_the_build_does(project: Proje
         ("gen", "stale", True), ("ci", "skipped", False), ("use", "up_to_date", False)]
     assert "ci (skipped: when.env BFLOW_TEST_CI is not set)" in project.bflow("graph").stdout
     assert project.build() == ["gen"]
+    assert project.build(env={"BFLOW_TEST_CI": "1"}) == ["ci", "use"]
+    # every task up to date, and ci skipped all the same, as the build says
+    nodes = json.loads(project.bflow("graph", "--format", "json").stdout)["nodes"]
+    assert [(n["name"], n["state"]) for n in nodes] == [
+        ("gen", "up_to_date"), ("ci", "skipped"), ("use", "up_to_date")]
 
 
 def test_a_condition_command_keeps_the_task_out_of_the_output_cache() -> None:
