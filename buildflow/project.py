@@ -784,7 +784,24 @@ def load(path: str | os.PathLike[str] = "Flowfile",
     real = os.path.realpath(path)
     if real in scripts.SCRIPTS:
         return _declared(real, scripts.SCRIPTS[real], overrides, hidden, args)
-    return resolve(load_flowfile(canonical_flowfile(path)), overrides, hidden, args)
+    flowfile = load_flowfile(canonical_flowfile(path))
+    try:
+        return resolve(flowfile, overrides, hidden, args)
+    except FlowfileError:
+        # The outputs of tasks gone from the Flowfile, which the build removes before it
+        # builds, may alone keep it from loading: a foreach over them finds a cycle, or two
+        # items writing one output, that a clean checkout has not. Load as the build will find
+        # the disk (as `engine.as_built` does for status and -n); else the error stands.
+        from buildflow.prune import leftovers_of_vanished
+
+        leftovers = leftovers_of_vanished(flowfile) - hidden
+        if not leftovers:
+            raise
+        try:
+            return resolve(flowfile, overrides, hidden | leftovers, args)
+        except FlowfileError:
+            pass
+        raise
 
 
 def _declared(path: str, declared: Declared, overrides: Mapping[str, str] | None,

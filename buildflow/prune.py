@@ -8,13 +8,47 @@ that path."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Collection, Container, Iterable, Mapping
 
+from buildflow.errors import BuildError
+from buildflow.flowfile import Flowfile
 from buildflow.fs import FileSystem
 from buildflow.hashing import MISSING, Hasher
 from buildflow.model import Project, Task
 from buildflow.staleness import depfile_of
 from buildflow.state import NOTHING_LEFT, State
+
+
+def leftovers_of_vanished(flowfile: Flowfile) -> frozenset[str]:
+    """The outputs of tasks `flowfile` no longer has (by name, foreach instances by their
+    task's), as their records hold them and still on disk unchanged: what a build removes
+    before it builds. Asked only of a Flowfile that does not load; empty when its state
+    cannot be read."""
+    from buildflow.fs import LocalFileSystem
+
+    root = os.path.dirname(flowfile.path)
+    names = {decl.name for decl in flowfile.tasks}
+    try:
+        state = State(os.path.join(root, flowfile.settings.cache_dir, "state")).load()
+    except BuildError:
+        return frozenset()
+    fs = LocalFileSystem(root)
+    hasher = Hasher(fs, state.stats)
+    found: set[str] = set()
+    for name, record in state.tasks.items():
+        if name.partition(":")[0] in names:
+            continue
+        for path, digest in record.outputs.items():
+            try:
+                if digest == MISSING or hasher.file_hash(path) != digest:
+                    continue
+            except BuildError:  # unreadable: not known to be the task's
+                continue
+            st = fs.stat(path)
+            found.update([f"{path}/{rel}" for rel in fs.list_tree(path)]
+                         if st is not None and st.is_dir else [path])  # a directory output
+    return frozenset(found)
 
 
 def dead_files(project: Project, state: State, hasher: Hasher) -> set[str]:

@@ -382,3 +382,31 @@ def test_an_edited_orphan_is_warned_of_once_when_others_go(project: Project) -> 
     result = project.bflow()
     assert result.stderr.count("left a.out in place") == 1, result.stderr
     assert "removed b.out" in result.stderr and not (project.root / "b.out").exists()
+
+
+def test_outputs_of_a_vanished_task_that_alone_keep_the_flowfile_from_loading_are_removed(
+        project: Project) -> None:
+    # `gen` deleted as `each` came to wait for `grp`, which needs `each`: the files gen left
+    # made an instance of `each`, and so a cycle, at load, before the build could remove
+    # them; exit 2 on every build, where a clean checkout builds
+    project.write("list.txt", "p\n")
+    each = '[tasks.each]\nforeach = "out/gen/*.g"\ncmd = "cp {item} {output}"\n' \
+           'outputs = ["out/each/{stem}.e"]\n'
+    project.flowfile(each + '[tasks.grp]\ndeps = ["each"]\n[tasks.gen]\n'
+                     'cmd = "mkdir -p out/gen && for w in $(cat {input}); do '
+                     'echo $w > out/gen/$w.g; done"\ninputs = ["list.txt"]\n'
+                     'outputs = ["out/gen/"]\n')
+    assert project.bflow().returncode == 0
+    assert project.read("out/each/p.e") == "p\n"
+    project.flowfile(each + 'deps = ["grp"]\n[tasks.grp]\ndeps = ["each"]\n')
+    status = project.bflow("status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    result = project.bflow("--plain")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not (project.root / "out" / "gen").exists()
+    assert not (project.root / "out" / "each" / "p.e").exists()
+    assert project.bflow("--plain").returncode == 0
+    project.flowfile(each + 'deps = ["grp"]\n[tasks.grp]\ndeps = ["each"]\n'
+                     '[tasks.bad]\ncmd = 3\n')
+    result = project.bflow()  # a Flowfile that is wrong on its own is still an error
+    assert result.returncode == 2 and "tasks.bad" in result.stderr
