@@ -423,3 +423,30 @@ def test_a_scheduler_that_never_answers_stops_the_build_in_time(project: Project
         assert f"no answer from tcp://127.0.0.1:{silent.port} in 10 s: is a Dask scheduler " \
                "listening there?" in err
     assert project.runs() == []
+
+
+class _LostClient:
+    """A Dask client whose scheduler is gone, as Dask's own is then: `run` fails, and so, at
+    times, does `close` (distributed's "Cannot change state of expiring Timeout")."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def run(self, *args: object, **kwargs: object) -> None:
+        raise OSError("the scheduler is gone")
+
+    def close(self) -> None:
+        self.closed = True
+        raise RuntimeError("Cannot change state of expiring Timeout")
+
+
+def test_closing_a_client_whose_scheduler_is_gone_is_no_internal_error() -> None:
+    # it made the build's end an internal error (exit 3) once in a while, after the build
+    # had said the cluster failed
+    from buildflow.executors.dask import DaskExecutor
+    from buildflow.runner import SubprocessRunner
+
+    executor = DaskExecutor("dask://127.0.0.1:1", local=SubprocessRunner())
+    executor._client = client = _LostClient()
+    executor.close()
+    assert client.closed

@@ -112,8 +112,10 @@ class DaskExecutor:
                 self._client.run(remote.sweep, on_error="ignore")
             except Exception:  # noqa: BLE001 - the scheduler is gone, and the workers with
                 pass  # it out of reach: the build has said what failed, and its status stands
-            finally:
+            try:
                 self._client.close()
+            except Exception:  # noqa: BLE001 - the same: Dask's own close may trip over the
+                pass  # lost connection ("Cannot change state of expiring Timeout")
 
     def _connect(self) -> Any:
         """The client, connected on first use; None once the build is stopping. The
