@@ -387,6 +387,21 @@ def test_cache_stats_and_clear(project: Project, private_output_cache: Path) -> 
     assert sorted(project.build()) == ["a", "b", "join"]
 
 
+def test_a_named_pipe_where_the_cache_keeps_its_size_is_a_warning_not_a_wait(
+        project: Project, tmp_path: Path) -> None:
+    # opened to append a line, it held the build's end for ever, waiting for a reader
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    os.mkfifo(cache / "size")
+    project.flowfile('[tasks.a]\ncmd = "echo a >> runs.log; echo a > {output}"\n'
+                     'outputs = ["a.txt"]\n')
+    result = run_bflow("--plain", cwd=project.root, env={"BFLOW_CACHE_DIR": str(cache)},
+                       timeout=30)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"warning: output cache: {cache / 'size'}: " in result.stderr
+    assert project.runs() == ["a"]
+
+
 @pytest.mark.parametrize("action", ["stats", "clear"])
 def test_cache_commands_on_a_file_where_the_cache_goes_say_so(project: Project, tmp_path: Path,
                                                               action: str) -> None:

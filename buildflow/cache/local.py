@@ -27,6 +27,9 @@ COUNTS_FILE = "counts"  # one line per build that used the cache: "<hits> <misse
 # The store's size: "=<bytes>" as its last walk found it, then "+<bytes>" for each build that
 # added to it since (an overestimate: a file put again counts twice). See `LocalStore.settle`.
 SIZE_FILE = "size"
+# How the counts and the size file are opened to append a line: O_NONBLOCK, so that a named
+# pipe there (no regular file) is an error (ENXIO, a warning), not a build held for ever.
+_APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK
 SIZE_LINES_MAX = 1000  # beyond this many lines, the sum is written back as one
 
 
@@ -103,7 +106,7 @@ class LocalStore:
         when the walk writes the size down, so the store may pass its bound by that much
         until the next walk."""
         path = os.path.join(self.directory, SIZE_FILE)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(path, _APPEND, 0o644)
         try:
             os.write(fd, f"+{self.added}\n".encode())  # one short append: never interleaved
         finally:
@@ -146,8 +149,7 @@ class LocalStore:
         """Add a build's hits and misses to the counts `bflow cache stats` shows (one short
         append, which concurrent builds cannot interleave)."""
         os.makedirs(self.directory, exist_ok=True)
-        fd = os.open(os.path.join(self.directory, COUNTS_FILE),
-                     os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(os.path.join(self.directory, COUNTS_FILE), _APPEND, 0o644)
         try:
             os.write(fd, f"{hits} {misses}\n".encode())
         finally:
