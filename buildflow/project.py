@@ -242,8 +242,9 @@ class _Resolver:
         path = globbing.normalize(written)
         if path.startswith("/"):
             for root in (self.root, self.real_root):
-                if path.startswith(root.rstrip("/") + "/"):
-                    return path[len(root.rstrip("/")) + 1:]
+                prefix = root.rstrip("/") + "/"
+                if path.startswith(prefix):
+                    return path[len(prefix):]
         return path
 
     def _unlinked(self, path: str) -> str:

@@ -21,34 +21,25 @@ from buildflow.state import NOTHING_LEFT, State
 
 
 def leftovers_of_vanished(flowfile: Flowfile) -> frozenset[str]:
-    """The outputs of tasks `flowfile` no longer has (by name, foreach instances by their
-    task's), as their records hold them and still on disk unchanged: what a build removes
-    before it builds. Asked only of a Flowfile that does not load; empty when its state
-    cannot be read."""
+    """The files the records of tasks `flowfile` no longer has (by name, foreach instances
+    by their task's) hold that are still on disk unchanged, a directory output's as the files
+    in it: what a build removes before it builds (`dead_files`, with no project to keep
+    anything for). Asked only of a Flowfile that does not load; empty when its state or one
+    of those files cannot be read."""
     from buildflow.fs import LocalFileSystem
 
     root = os.path.dirname(flowfile.path)
     names = {decl.name for decl in flowfile.tasks}
+    nothing = _Kept((), (), ())
+    fs = LocalFileSystem(root)
     try:
         state = State(os.path.join(root, flowfile.settings.cache_dir, "state")).load()
+        vanished = [name for name in (*state.tasks, *state.left)
+                    if name.partition(":")[0] not in names]
+        removable, _ = _outputs_on_disk(state, vanished, nothing, Hasher(fs, state.stats))
     except BuildError:
         return frozenset()
-    fs = LocalFileSystem(root)
-    hasher = Hasher(fs, state.stats)
-    found: set[str] = set()
-    for name, record in state.tasks.items():
-        if name.partition(":")[0] in names:
-            continue
-        for path, digest in record.outputs.items():
-            try:
-                if digest == MISSING or hasher.file_hash(path) != digest:
-                    continue
-            except BuildError:  # unreadable: not known to be the task's
-                continue
-            st = fs.stat(path)
-            found.update([f"{path}/{rel}" for rel in fs.list_tree(path)]
-                         if st is not None and st.is_dir else [path])  # a directory output
-    return frozenset(found)
+    return frozenset(file for _, path in removable for file in _removal(fs, path, nothing))
 
 
 def dead_files(project: Project, state: State, hasher: Hasher) -> set[str]:
