@@ -4,6 +4,8 @@ source (a generated file the user keeps by hand from then on)."""
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 from conftest import Project, settle
 from test_git import FLOW
@@ -410,3 +412,32 @@ def test_outputs_of_a_vanished_task_that_alone_keep_the_flowfile_from_loading_ar
                      '[tasks.bad]\ncmd = 3\n')
     result = project.bflow()  # a Flowfile that is wrong on its own is still an error
     assert result.returncode == 2 and "tasks.bad" in result.stderr
+
+
+def test_flowfiles_in_one_directory_keep_apart_with_a_cache_dir_each(project: Project) -> None:
+    """They share `.bflow`, so each build takes the other's tasks for vanished ones and
+    removes what they wrote; a `cache_dir` of its own keeps each project's outputs."""
+    dev = """
+        [tasks.dev]
+        cmd = "echo dev > dev.txt && echo dev >> runs.log"
+        outputs = ["dev.txt"]
+        """
+    release = """
+        [tasks.release]
+        cmd = "echo release > release.txt && echo release >> runs.log"
+        outputs = ["release.txt"]
+        """
+    project.flowfile(dev)
+    project.write("release.toml", textwrap.dedent(release))
+    assert project.build() == ["dev"]
+    result = project.bflow("-f", "release.toml")
+    assert "removed dev.txt, written by task 'dev', which no longer exists" in result.stderr
+    assert not (project.root / "dev.txt").exists()
+    assert project.build() == ["dev"]
+    assert not (project.root / "release.txt").exists()
+
+    project.write("release.toml", '[settings]\ncache_dir = ".bflow-release"\n'
+                  + textwrap.dedent(release))
+    assert project.build("-f", "release.toml") == ["release"]
+    assert project.build() == [] and project.build("-f", "release.toml") == []
+    assert project.read("dev.txt") == "dev\n" and project.read("release.txt") == "release\n"
