@@ -370,12 +370,34 @@ class Builder:
                     decided_all = False
                     continue
                 if decision.reasons:
+                    missing = self._missing_input(decision, result)
+                    if missing:
+                        self._fail(task, missing, result)
+                        plan.finished(name, ok=False)
+                        decided_all = False
+                        continue
                     heapq.heappush(stale, (plan.order[name], name, decision))
                     continue
                 handle(ev.TaskSkipped(name, "up to date"))
             done[name] = TaskResult(name, Outcome.UP_TO_DATE)
             plan.finished(name, ok=True)
         return decided_all
+
+    def _missing_input(self, decision: Decision, result: BuildResult) -> str:
+        """Why a stale task cannot run: an input it declares is not there once the tasks it
+        needs are done (its writer skipped by `when`, or the file deleted during the build);
+        "" when all are. Its command would read what a clean build never gives it, and no
+        run of it would be up to date, so it fails, as Make stops at a missing prerequisite."""
+        path = next((path for path, digest in decision.input_hashes.items()
+                     if digest == MISSING), None)
+        if path is None:
+            return ""
+        writer = self.project.graph.producer_of(path)
+        done = result.tasks.get(writer) if writer is not None else None
+        if done is not None and done.outcome is Outcome.SKIPPED:
+            return f"input {path} is missing: {writer}, which writes it, was skipped " \
+                   f"({done.reason})"
+        return f"input {path} is missing"
 
     def _expand(self, task: Task, plan: Plan, result: BuildResult) -> Task | None:
         """A task whose globs match files this build writes, ready now that those are written:

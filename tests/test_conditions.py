@@ -142,6 +142,39 @@ def test_a_skipped_task_that_never_ran_fails_its_reader(project: Project) -> Non
     assert "skip   gen" in result.stdout and "FAILED use" in result.stdout
 
 
+
+def test_a_reader_of_a_skipped_task_s_missing_outputs_fails_without_running(
+        project: Project) -> None:
+    """A reader whose command shrugs at the missing file (`cat *.up 2>/dev/null`) ran and
+    succeeded at every build, stale for ever; it now fails before it runs, naming the file
+    and why it is missing, as Make stops at a prerequisite it cannot make."""
+    project.write("src/a.txt", "a\n")
+    project.write("flag", "")
+    project.flowfile(f"""
+        [tasks.up]
+        foreach = "src/*.txt"
+        cmd = "{LOG}; mkdir -p out && tr a-z A-Z < {{item}} > {{output}}"
+        outputs = ["out/{{stem}}.up"]
+        when = {{ exists = "flag" }}
+        [tasks.join]
+        cmd = "{LOG}; cat out/*.up 2>/dev/null > all.txt; true"
+        inputs = ["out/*.up"]
+        outputs = ["all.txt"]
+        """)
+    assert project.build() == ["up:src/a.txt", "join"]
+    (project.root / "flag").unlink()
+    (project.root / "out/a.up").unlink()
+    for _ in range(2):
+        result = project.bflow("--plain")
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "join: input out/a.up is missing: up:src/a.txt, which writes it, was " \
+            "skipped (when.exists flag does not exist)" in result.stdout
+    assert project.runs() == ["up:src/a.txt", "join"]  # the reader never ran again
+    project.write("flag", "")
+    assert project.build() == ["up:src/a.txt", "join"]
+    assert project.read("all.txt") == "A\n"
+    assert project.build() == []
+
 def test_a_condition_command_runs_once_for_all_instances(project: Project) -> None:
     for name in "abc":
         project.write(f"src/{name}.txt", name)
