@@ -397,7 +397,9 @@ class Builder:
         if done is not None and done.outcome is Outcome.SKIPPED:
             return f"input {path} is missing: {writer}, which writes it, was skipped " \
                    f"({done.reason})"
-        return f"input {path} is missing"
+        target = self.hasher.fs.link_target(path)
+        return f"input {path} is missing" if target is None else \
+            f"input {path} is a symlink to '{target}', which does not exist"
 
     def _expand(self, task: Task, plan: Plan, result: BuildResult) -> Task | None:
         """A task whose globs match files this build writes, ready now that those are written:

@@ -82,6 +82,21 @@ def test_dangling_symlink_input_is_a_clear_error(project: Project) -> None:
     assert "does not exist" in result.stderr and project.runs() == []
 
 
+
+def test_a_dangling_symlink_a_glob_matches_fails_its_reader_before_it_runs(
+        project: Project) -> None:
+    """Named as it is, such a link is a load error (above); matched by a glob, it is found
+    missing when its reader is ready, which fails naming the link and where it leads."""
+    project.flowfile('[tasks.join]\ncmd = "cat src/*.txt > all.txt && echo join >> runs.log"\n'
+                     'inputs = ["src/*.txt"]\noutputs = ["all.txt"]\n')
+    project.write("src/a.txt", "a\n")
+    (project.root / "src/b.txt").symlink_to("nowhere.txt")
+    result = project.bflow("--plain")
+    assert result.returncode == 1
+    assert "FAILED join: input src/b.txt is a symlink to 'nowhere.txt', which does not " \
+        "exist" in result.stdout
+    assert project.runs() == []
+
 def test_inputs_outside_the_root_are_read_not_touched(project: Project, tmp_path: Path) -> None:
     outside = tmp_path.parent / f"{tmp_path.name}-outside"
     outside.mkdir()
