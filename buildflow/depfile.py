@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 
 def _words(text: str) -> list[str]:
     """Split on unescaped white space; `\\ ` is a space in a name, `$$` a dollar."""
@@ -50,3 +54,44 @@ def parse(text: str) -> list[str]:
         for word in _words(line[colon + 1:]):
             found.setdefault(word, None)
     return list(found)
+
+
+class RootNames:
+    """A depfile's absolute paths named as the project names its files: relative to the
+    root when inside it, however the root is spelled there. Compilers given `-I$PWD/inc`
+    (and CMake's) write absolute paths, and a shell entered through a symlink to the project
+    keeps that link in `$PWD`; a generated header named so must still be the file its task
+    writes, for its reader to wait for it. A path outside the root stays as it is."""
+
+    def __init__(self, root: str, real_path: Callable[[str], str]) -> None:
+        self._real_path = real_path
+        self._real_root = real_path(root)
+        self._prefixes = tuple(dict.fromkeys(
+            (root.rstrip("/") + "/", self._real_root.rstrip("/") + "/")))
+        self._dirs: dict[str, str | None] = {}  # directory -> its path in the root, or None
+
+    def name(self, path: str) -> str:
+        """`path`, absolute and normalized, relative to the root when it is inside it."""
+        for prefix in self._prefixes:
+            if path.startswith(prefix):
+                return path[len(prefix):]
+        parent, _, name = path.rpartition("/")
+        inside = self._in_root(parent or "/")
+        return path if inside is None else f"{inside}/{name}" if inside else name
+
+    def _in_root(self, directory: str) -> str | None:
+        """Where `directory` is in the root ("" for the root), through whichever of its
+        parents is a link to the root; None outside it. One realpath per directory met:
+        a build's depfiles name files in a few dozen directories."""
+        if directory in self._dirs:
+            return self._dirs[directory]
+        if self._real_path(directory) == self._real_root:
+            inside: str | None = ""
+        elif directory == "/":
+            inside = None
+        else:
+            parent, _, name = directory.rpartition("/")
+            above = self._in_root(parent or "/")
+            inside = None if above is None else f"{above}/{name}" if above else name
+        self._dirs[directory] = inside
+        return inside

@@ -122,6 +122,7 @@ class Builder:
         # what the build writes is expanded again (`_expand`); then a copy, kept up to date.
         self.tasks = project.tasks
         self._expander: Expander | None = None
+        self._depfile_names: depfiles.RootNames | None = None  # at an absolute path
         self._instances: dict[str, list[str]] = {}  # expanded group -> its instances now
         self.cache = cache
         self.state = state
@@ -754,6 +755,12 @@ class Builder:
                    if (st := stat(path)) is None or (st.size, st.mtime_ns, st.inode) != before]
         return {**hashes, **dict.fromkeys(changed, UNKNOWN)} if changed else hashes
 
+    def _root_names(self) -> depfiles.RootNames:
+        if self._depfile_names is None:
+            self._depfile_names = depfiles.RootNames(self.project.root,
+                                                     self.hasher.fs.real_path)
+        return self._depfile_names
+
     def _depfile_inputs(self, task: Task, done: Execution,
                         at_start: dict[str, Stat]) -> dict[str, str]:
         """Hashes of the files the depfile names. One whose stat is what it was when the task
@@ -773,6 +780,8 @@ class Builder:
         for raw in depfiles.parse(text):
             joined = raw if raw.startswith("/") else posixpath.join(task.cwd, raw)
             path = posixpath.normpath(joined)
+            if path.startswith("/"):
+                path = self._root_names().name(path)
             if path in declared or path in found:
                 continue
             if path in at_start:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from buildflow.depfile import parse
+from buildflow.depfile import RootNames, parse
 
 
 def test_gcc_mmd_with_continuations() -> None:
@@ -57,3 +60,17 @@ def test_what_gcc_writes_reads_back_as_the_names_in_order(names: list[str], brea
         line += (" \\\n  " if wrap else " ") + escaped(name)
     text = line + "\n" + ("".join(f"\n{escaped(name)}:\n" for name in names[1:]) if phony else "")
     assert parse(text) == list(dict.fromkeys(names))
+
+
+def test_absolute_paths_are_named_from_the_root_however_it_is_spelled(tmp_path: Path) -> None:
+    root = tmp_path / "real"
+    (root / "inc").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(root)
+    (tmp_path / "outside").mkdir()
+    (root / "ext").symlink_to(tmp_path / "outside")
+    names = RootNames(str(root), os.path.realpath)
+    assert names.name(f"{root}/inc/h.h") == "inc/h.h"
+    assert names.name(f"{tmp_path}/link/inc/h.h") == "inc/h.h"
+    assert names.name(f"{tmp_path}/link/h.h") == "h.h"
+    assert names.name(f"{tmp_path}/outside/o.h") == f"{tmp_path}/outside/o.h"
+    assert names.name("/usr/include/stdio.h") == "/usr/include/stdio.h"

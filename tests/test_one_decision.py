@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Project, settle
+from conftest import Project, run_bflow, settle
 
 from buildflow.fastpath import proof as fastproof
 
@@ -105,6 +105,49 @@ def test_a_task_that_failed_still_waits_for_what_its_last_depfile_named(
     assert project.read("use.o") == "use\nthree\n"
     assert project.build() == []
 
+
+
+@pytest.mark.parametrize("entered", ["by its path", "through a symlink"])
+def test_a_depfile_naming_a_generated_header_by_an_absolute_path_orders_its_reader(
+        tmp_path: Path, entered: str) -> None:
+    """Compilers given `-I$PWD/inc` (and CMake's) write absolute paths, and a shell entered
+    through a symlink spells the root as the link: either names the file `gen` writes, so
+    `use` still waits for `gen` and is rebuilt with it. It read the old header while `gen`
+    wrote the new one, a build too early."""
+    project = Project(tmp_path / "real")
+    project.flowfile("""
+        [tasks.use]
+        cmd = 'cat use.c gen.h > use.o && printf "use.o: %s/gen.h\\n" "$PWD" > use.d && echo use >> runs.log'
+        inputs = ["use.c"]
+        outputs = ["use.o"]
+        depfile = "use.d"
+
+        [tasks.gen]
+        cmd = "sleep 0.2 && cp gen.in gen.h && echo gen >> runs.log"
+        inputs = ["gen.in"]
+        outputs = ["gen.h"]
+        """)
+    entry = project.root
+    if entered == "through a symlink":
+        entry = tmp_path / "link"
+        entry.symlink_to(project.root)
+
+    def build(*args: str) -> list[str]:
+        before = len(project.runs())
+        result = run_bflow(*args, cwd=entry, env={"PWD": str(entry)})
+        assert result.returncode == 0, result.stdout + result.stderr
+        return project.runs()[before:]
+
+    project.write("gen.in", "one\n")
+    project.write("use.c", "use\n")
+    assert build("gen") == ["gen"]
+    assert build() == ["use"]
+    assert str(entry) in project.read("use.d")
+    assert build() == []
+    project.write("gen.in", "two\n")
+    assert build("-j2") == ["gen", "use"]
+    assert project.read("use.o") == "use\ntwo\n"
+    assert build() == []
 
 OUT_OF_BUILD = """\
 [tasks.copy]
