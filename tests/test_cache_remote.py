@@ -117,6 +117,29 @@ def test_a_poisoned_blob_is_a_miss_with_one_warning_and_the_task_runs(
     assert f"127.0.0.1:{server.port}/bflow/cas" in stderr
 
 
+def test_an_entry_a_server_gives_under_another_key_is_a_miss_with_one_warning(
+        project: Project, server: Server, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A stale or misrouted answer: the entry `shout:src/a.txt` stored when a.txt held "a",
+    whole and well formed, sent for the key of a.txt holding "x". It was restored, and kept
+    in the local cache, so the clone built "A" where its source says "x"."""
+    started(project)
+    env = {"BFLOW_REMOTE_CACHE": server.url()}
+    build(project, env)
+    store = server.data / "bflow" / "ac"
+    first = {path: path.read_bytes() for path in store.iterdir()}
+    project.write("src/a.txt", "x\n")
+    build(project, env)
+    shout_a = [data for data in first.values() if b'"build/a.out"' in data]
+    for path in store.iterdir():
+        if path not in first and b'"build/a.out"' in path.read_bytes():
+            path.write_bytes(shout_a[0])
+    clone, clone_env = fresh_clone(tmp_path_factory)
+    clone.write("src/a.txt", "x\n")
+    ran, restored, stderr = build(clone, {**clone_env, **env})
+    assert "a" in ran and "shout:src/a.txt" not in restored
+    assert clone.read("build/a.out") == "X\n" and clone.read("site.txt") == "X\nB\n"
+    assert stderr.count("warning") == 1 and "stored under another key" in stderr, stderr
+
 @pytest.mark.parametrize("fault", ["down", "wrong password", "refusing"])
 def test_a_server_that_cannot_be_used_is_a_miss_with_one_warning(
         project: Project, server: Server, fault: str) -> None:

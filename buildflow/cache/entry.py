@@ -3,13 +3,17 @@ their size, executable bit and any mode the command set itself, the depfile's an
 log's), or, for a task with a
 depfile, a manifest that names the depfile inputs whose hashes complete the key.
 
-An entry read back is checked before anything is written from it: well formed, and naming
-exactly the outputs the task declares, so that neither a damaged file nor a server's answer
-can make bflow write anywhere else.
+Each is sealed: the document names the key it is stored under, and a line holding the
+SHA-256 of the document comes first. An entry read back is checked before anything is
+written from it: whole (its SHA-256), stored under this key (a server answering with another
+key's entry, or a file moved), well formed, and naming exactly the outputs the task
+declares, so that neither a damaged file nor a server's answer can make bflow write anything
+else, or anywhere else. Blobs carry no seal: their key is the SHA-256 of their bytes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -48,28 +52,28 @@ class Entry(NamedTuple):
     def blobs(self) -> tuple[Blob, ...]:
         return (*self.outputs, *(b for b in (self.depfile, self.log) if b is not None))
 
-    def encode(self) -> bytes:
-        return json.dumps({"entry": [blob.encode() for blob in self.outputs],
-                           "depfile": None if self.depfile is None else self.depfile.encode(),
-                           "log": None if self.log is None else self.log.encode()},
-                          separators=(",", ":")).encode()
+    def encode(self, key: str) -> bytes:
+        """The entry sealed for `key`."""
+        return _sealed(key, {"entry": [blob.encode() for blob in self.outputs],
+                             "depfile": None if self.depfile is None else self.depfile.encode(),
+                             "log": None if self.log is None else self.log.encode()})
 
 
-def encode_manifest(depfile_inputs: list[str]) -> bytes:
-    return json.dumps({"depfile_inputs": depfile_inputs}, separators=(",", ":")).encode()
+def encode_manifest(key: str, depfile_inputs: list[str]) -> bytes:
+    return _sealed(key, {"depfile_inputs": depfile_inputs})
 
 
-def decode_manifest(data: bytes) -> list[str]:
-    """The depfile inputs a manifest names."""
-    paths = _json(data).get("depfile_inputs")
+def decode_manifest(data: bytes, key: str) -> list[str]:
+    """The depfile inputs the manifest stored under `key` names."""
+    paths = _opened(data, key).get("depfile_inputs")
     if not isinstance(paths, list) or not all(isinstance(p, str) and p for p in paths):
         raise Damaged("a manifest without its list of depfile inputs")
     return paths
 
 
-def decode_entry(data: bytes, task: Task) -> Entry:
-    """The entry in `data`, checked against the task it is to restore."""
-    raw = _json(data)
+def decode_entry(data: bytes, task: Task, key: str) -> Entry:
+    """The entry in `data`, stored under `key`, checked against the task it is to restore."""
+    raw = _opened(data, key)
     outputs = raw.get("entry")
     if not isinstance(outputs, list):
         raise Damaged("an entry without its list of outputs")
@@ -80,6 +84,22 @@ def decode_entry(data: bytes, task: Task) -> Entry:
     if entry.depfile is not None and entry.depfile.path != task.depfile:
         raise Damaged(f"an entry for another depfile than task '{task.name}' declares")
     return entry
+
+
+def _sealed(key: str, document: dict[str, object]) -> bytes:
+    body = json.dumps({"key": key, **document}, separators=(",", ":")).encode()
+    return hashlib.sha256(body).hexdigest().encode() + b"\n" + body
+
+
+def _opened(data: bytes, key: str) -> dict[str, Any]:
+    """The document sealed in `data`, when it is whole and stored under `key`."""
+    seal, newline, body = data.partition(b"\n")
+    if not newline or seal != hashlib.sha256(body).hexdigest().encode():
+        raise Damaged("its content does not match its SHA-256")
+    raw = _json(body)
+    if raw.get("key") != key:
+        raise Damaged("an entry stored under another key")
+    return raw
 
 
 def _json(data: bytes) -> dict[str, Any]:

@@ -121,7 +121,7 @@ class Cache:
         depfile_inputs: dict[str, str] = {}
         if task.depfile:
             try:
-                paths = decode_manifest(data)
+                paths = decode_manifest(data, key)
             except Damaged as exc:
                 raise self._discarded(key, exc, sender) from None
             depfile_inputs = {path: self._hash(path) for path in paths}
@@ -132,7 +132,7 @@ class Cache:
             if data is None:
                 return None
         try:
-            entry = decode_entry(data, task)
+            entry = decode_entry(data, task, keys[-1])
         except Damaged as exc:
             raise self._discarded(keys[-1], exc, sender) from None
         return entry, depfile_inputs, keys
@@ -278,11 +278,12 @@ class Cache:
         entry = Entry(tuple(outputs), depfile,
                       None if log is None else self._blob_of("", log, blobs))
         key = action_key(self.root, record.action, record.inputs, task.outputs)
-        entries = {key: entry.encode()}
+        entries = {key: entry.encode(key)}
         if task.depfile:
             inputs = {portable(self.root, p): h for p, h in record.depfile_inputs.items()}
-            entries = {depfile_key(self.root, key, inputs): entries[key],
-                       key: encode_manifest(sorted(inputs))}
+            full_key = depfile_key(self.root, key, inputs)
+            entries = {full_key: entry.encode(full_key),
+                       key: encode_manifest(key, sorted(inputs))}
         for sha256, data in blobs.items():  # written again: one there may be damaged
             self.local.put("cas", sha256, data)
         for entry_key, data in entries.items():
