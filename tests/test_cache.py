@@ -402,6 +402,64 @@ def test_a_named_pipe_where_the_cache_keeps_its_size_is_a_warning_not_a_wait(
     assert project.runs() == ["a"]
 
 
+ONE_TASK = '[tasks.a]\ncmd = "echo a >> runs.log; echo a > {output}"\noutputs = ["a.txt"]\n'
+
+
+@pytest.mark.parametrize("kind", ["ac", "cas"])
+@pytest.mark.parametrize("put", ["a named pipe", "a directory", "a link to /dev/zero"])
+def test_what_is_no_file_where_the_cache_keeps_one_is_removed_and_a_miss(
+        project: Project, tmp_path: Path, kind: str, put: str) -> None:
+    """A named pipe held the build for ever, SIGTERM and Ctrl-C too; a link to /dev/zero read
+    until memory ran out; a directory was a miss for good, which nothing repaired."""
+    cache = tmp_path / "cache"
+    env = {"BFLOW_CACHE_DIR": str(cache)}
+    project.flowfile(ONE_TASK)
+    assert project.build(env=env) == ["a"]
+    (project.root / "a.txt").unlink()
+    [stored] = (cache / kind).glob("*/*")
+    stored.unlink()
+    if put == "a named pipe":
+        os.mkfifo(stored)
+    elif put == "a directory":
+        (stored / "inside").mkdir(parents=True)
+    else:
+        stored.symlink_to("/dev/zero")
+    result = run_bflow("--plain", cwd=project.root, env=env, timeout=30)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stderr.count("warning") == 1 and "is no regular file" in result.stderr
+    assert project.runs() == ["a", "a"] and project.read("a.txt") == "a\n"
+    assert stored.is_file() and not stored.is_symlink()  # stored again by the run
+    (project.root / "a.txt").unlink()
+    assert project.build("--plain", env=env) == []  # restored from it
+
+
+def test_a_directory_in_the_store_leaves_the_rest_to_be_trimmed(project: Project,
+                                                                 tmp_path: Path) -> None:
+    """Trimming stopped at it with a warning at every build, and the store grew without
+    bound."""
+    cache = tmp_path / "cache"
+    (cache / "cas" / "00" / ("00" * 32) / "inside").mkdir(parents=True)
+    project.flowfile('[tasks.a]\ncmd = "head -c 20000 /dev/urandom > {output}"\n'
+                     'outputs = ["a.bin"]\n')
+    env = {"BFLOW_CACHE_DIR": str(cache), "BFLOW_CACHE_MAX": "30K"}
+    for _ in range(4):
+        result = run_bflow("-B", cwd=project.root, env=env)
+        assert result.returncode == 0 and "warning" not in result.stderr, result.stderr
+    size = sum(path.stat().st_size for path in cache.rglob("*") if path.is_file())
+    assert size <= 30 * 1024
+    assert not (cache / "cas" / "00" / ("00" * 32)).exists()
+
+
+def test_stats_names_a_named_pipe_where_the_counts_are_kept(project: Project,
+                                                           tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    os.mkfifo(cache / "counts")
+    result = run_bflow("cache", "stats", cwd=project.root, env={"BFLOW_CACHE_DIR": str(cache)},
+                       timeout=30)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{cache / 'counts'}: " in result.stderr and "bflow cache clear" in result.stderr
+
 @pytest.mark.parametrize("action", ["stats", "clear"])
 def test_cache_commands_on_a_file_where_the_cache_goes_say_so(project: Project, tmp_path: Path,
                                                               action: str) -> None:

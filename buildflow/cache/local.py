@@ -11,12 +11,15 @@ meanwhile is a miss for the one reading it, never an error.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import shutil
 import time
 from collections.abc import Iterable, Iterator
 
 from buildflow.cache.entry import Damaged
+from buildflow.contents import open_regular
 from buildflow.fs import is_temp_file, replace_file
 
 KINDS = ("ac", "cas")
@@ -43,16 +46,31 @@ class LocalStore:
         return os.path.join(self.directory, kind, key[:2], key)
 
     def get(self, kind: str, key: str) -> bytes | None:
+        """The file under `key`; None when there is none. Anything but a regular file there
+        (a named pipe would hold the build for ever, a link to /dev/zero fill its memory) is
+        removed, and Damaged."""
+        path = self.path(kind, key)
         try:
-            with open(self.path(kind, key), "rb") as handle:
-                return handle.read()
+            fd, _ = open_regular(path)
         except (FileNotFoundError, NotADirectoryError):
             return None
+        except OSError as exc:
+            if exc.errno not in (errno.EISDIR, errno.EINVAL, errno.ELOOP):
+                raise
+            _remove(path)
+            raise Damaged(f"{path} is no regular file") from None
+        with os.fdopen(fd, "rb") as handle:
+            return handle.read()
 
     def put(self, kind: str, key: str, data: bytes) -> None:
         # not synced: a store shared by every build, written under the build's lock; an
         # entry a power cut empties is damaged, which reads as a miss
-        replace_file(self.path(kind, key), data, mode=0o644, sync=False)
+        path = self.path(kind, key)
+        try:
+            replace_file(path, data, mode=0o644, sync=False)
+        except IsADirectoryError:  # a directory where the file goes: none of the store's
+            _remove(path)
+            replace_file(path, data, mode=0o644, sync=False)
         self.added += len(data)
 
     def get_blob(self, sha256: str, size: int) -> bytes | None:
@@ -64,10 +82,7 @@ class LocalStore:
         return data
 
     def discard(self, kind: str, key: str) -> None:
-        try:
-            os.unlink(self.path(kind, key))
-        except FileNotFoundError:
-            pass
+        _remove(self.path(kind, key))
 
     def touch(self, kind: str, keys: Iterable[str]) -> None:
         """Date these files now: used, so the last to be trimmed."""
@@ -158,19 +173,34 @@ class LocalStore:
     def counts(self) -> tuple[int, int]:
         hits = misses = 0
         try:
-            with open(os.path.join(self.directory, COUNTS_FILE)) as handle:
-                for line in handle:
-                    fields = line.split()
-                    if len(fields) == 2 and all(f.isdigit() for f in fields):
-                        hits, misses = hits + int(fields[0]), misses + int(fields[1])
+            fd, _ = open_regular(os.path.join(self.directory, COUNTS_FILE))
         except FileNotFoundError:
-            pass
+            return hits, misses
+        with os.fdopen(fd) as handle:
+            for line in handle:
+                fields = line.split()
+                if len(fields) == 2 and all(f.isdigit() for f in fields):
+                    hits, misses = hits + int(fields[0]), misses + int(fields[1])
         return hits, misses
 
 
 def _unlink(path: str, size: int) -> int:
+    """Remove a file of the store; its size, or 0 when another build removed it first. A
+    directory there (none of the store's) goes whole."""
     try:
         os.unlink(path)
     except FileNotFoundError:
         return 0
+    except IsADirectoryError:
+        _remove(path)
     return size
+
+
+def _remove(path: str) -> None:
+    """Whatever stands at `path` in the store, a directory with all it holds."""
+    try:
+        os.unlink(path)
+    except IsADirectoryError:
+        shutil.rmtree(path, ignore_errors=True)
+    except FileNotFoundError:
+        pass

@@ -44,7 +44,11 @@ def run(*, action: str, environ: dict[str, str] | None = None) -> int:
             blobs += 1
         else:
             entries += 1
-    hits, misses = store.counts()
+    try:
+        hits, misses = store.counts()
+    except OSError as exc:  # a named pipe there: never waited on
+        raise UsageError(f"{exc.filename}: {exc.strerror}; `bflow cache clear` removes "
+                         "it") from None
     looked_up = hits + misses
     rate = f" ({100 * hits / looked_up:.0f}% of lookups)" if looked_up else ""
     print(f"directory: {store.directory}{'' if enabled(env) else ' (off: BFLOW_CACHE=0)'}\n"
