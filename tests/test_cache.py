@@ -523,12 +523,22 @@ def test_an_output_with_a_name_as_long_as_the_disk_allows_is_restored(project: P
     assert project.runs() == ["long"] and project.read(f"out/{name}") == "data\n"
 
 
-@pytest.mark.parametrize("bound", ["abc", "-1M", "inf", "nan", "infG"])
+@pytest.mark.parametrize("bound", ["abc", "-1M", "inf", "nan", "infG", "1i", "iB", "5GiiB"])
 def test_a_bound_that_is_no_size_is_a_usage_error(project: Project, bound: str) -> None:
     project.flowfile('[tasks.a]\ncmd = "echo a >> runs.log; echo a > a.txt"\n'
                      'outputs = ["a.txt"]\n')
     result = project.bflow(env={"BFLOW_CACHE_MAX": bound})
     assert result.returncode == 2, result.stderr
     assert result.stderr == (f"bflow: error: BFLOW_CACHE_MAX={bound!r}: expected a size such "
-                             "as 500M or 5G\n")
+                             "as 500M, 5G or 5GiB\n")
     assert project.runs() == []
+
+
+@pytest.mark.parametrize(("bound", "size"), [("1KiB", 1024), ("2MB", 2 << 20), ("3g", 3 << 30),
+                                             ("1.5M", 3 << 19), ("100B", 100), ("1e3", 1000),
+                                             (" 5gib ", 5 << 30)])
+def test_a_bound_is_read_in_the_units_stats_shows(bound: str, size: int) -> None:
+    """`cache stats` shows "1.0 GiB"; the same written back was refused."""
+    from buildflow.cache.config import max_bytes
+
+    assert max_bytes({"BFLOW_CACHE_MAX": bound}) == size

@@ -21,16 +21,22 @@ def directory(environ: Mapping[str, str]) -> str:
 
 
 def max_bytes(environ: Mapping[str, str]) -> int:
-    """BFLOW_CACHE_MAX: bytes, or a number with K, M, G or T (powers of 1024)."""
+    """BFLOW_CACHE_MAX: bytes, or a number with K, M, G or T (powers of 1024), also written
+    KB or KiB, as `bflow cache stats` shows sizes."""
     text = environ.get("BFLOW_CACHE_MAX", "").strip() or DEFAULT_MAX
-    number, unit = text.rstrip("KMGTkmgtBb"), text[len(text.rstrip("KMGTkmgtBb")):]
-    unit = unit.upper().rstrip("B").rstrip("I")
+    number = text.upper()
+    if number.endswith("IB") and number[-3:-2] in ("K", "M", "G", "T"):
+        number = number[:-2]
+    elif number.endswith("B"):
+        number = number[:-1]
+    unit = number[-1:] if number[-1:] in ("K", "M", "G", "T") else ""
     try:
-        value = float(number)
+        value = float(number[:len(number) - len(unit)])
     except ValueError:
         value = -1
-    if unit not in _UNITS or not 0 <= value < float("inf"):  # nan too
-        raise UsageError(f"BFLOW_CACHE_MAX={text!r}: expected a size such as 500M or 5G")
+    if not 0 <= value < float("inf"):  # nan too
+        raise UsageError(f"BFLOW_CACHE_MAX={text!r}: expected a size such as 500M, 5G or "
+                         "5GiB")
     return int(value * _UNITS[unit])
 
 
