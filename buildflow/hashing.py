@@ -61,6 +61,14 @@ class Hasher:
             digest = self._seen[path] = self._current_hash(path)
         return digest
 
+    def written_hash(self, path: str) -> str:
+        """`file_hash` of an output just written (by its command, or restored), read whatever
+        its stat: a command may leave a file of the same size with the mtime it had (`touch
+        -d`, a fixed SOURCE_DATE_EPOCH) and the file system the same inode, and the stat
+        entry would then give the digest of what it replaced."""
+        digest = self._seen[path] = self._current_hash(path, written=True)
+        return digest
+
     def hashed_before(self, path: str, before_ns: int) -> str | None:
         """The hash of `path` taken before `before_ns`, if its stat has not changed since; None
         otherwise. An entry too recent to trust is hashed again on the next build, so a change
@@ -100,11 +108,11 @@ class Hasher:
             self._current_hash(path)
         self._racy.extendleft(reversed(waiting))
 
-    def _current_hash(self, path: str) -> str:
+    def _current_hash(self, path: str, written: bool = False) -> str:
         known = self.cache.get(path)
         # Only an entry that can be trusted is worth a stat first; any other file is read,
         # and opening it gives its stat.
-        if known is not None and trusted(known[1], known[4]):
+        if known is not None and trusted(known[1], known[4]) and not written:
             st = self.fs.stat(path)
             if st is None:
                 return MISSING
@@ -119,7 +127,7 @@ class Hasher:
         except (FileNotFoundError, NotADirectoryError):  # absent, or deleted since the stat
             return MISSING
         except IsADirectoryError:
-            return self._tree_hash(path)
+            return self._tree_hash(path, written)
         except OSError as exc:
             raise BuildError(f"{path}: cannot read the file to hash it: {exc.strerror}; make "
                              "it readable (or remove it from the task's inputs or outputs)"
@@ -137,10 +145,11 @@ class Hasher:
             self._racy.append((st.mtime_ns, path))
         return digest
 
-    def _tree_hash(self, path: str) -> str:
+    def _tree_hash(self, path: str, written: bool = False) -> str:
         hasher = xxhash.xxh3_128(b"tree\0")
+        file_hash = self.written_hash if written else self.file_hash
         for rel in self.fs.list_tree(path):
-            hasher.update(f"{rel}\0{self.file_hash(f'{path}/{rel}')}\n".encode("utf-8", "surrogateescape"))
+            hasher.update(f"{rel}\0{file_hash(f'{path}/{rel}')}\n".encode("utf-8", "surrogateescape"))
         return hasher.hexdigest()
 
     def take_changes(self) -> list[tuple[str, StatEntry]]:

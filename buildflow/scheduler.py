@@ -645,7 +645,7 @@ class Builder:
         del self._started_stats[task.name]
         self.hasher.forget_seen()
         duration = self.clock() - started
-        outputs = {path: self.hasher.file_hash(path) for path in task.outputs}
+        outputs = {path: self.hasher.written_hash(path) for path in task.outputs}
         self.state.record_success(task.name, TaskRecord(
             decision.action, decision.input_hashes, restored.depfile_inputs, outputs,
             round(duration, 3)), self.hasher.take_changes())
@@ -698,7 +698,7 @@ class Builder:
         output missing, or of the other kind than declared). BuildError when an output or a
         depfile input cannot be read (a FIFO): that fails this task only."""
         record = None
-        outputs = {path: self.hasher.file_hash(path) for path in task.outputs}
+        outputs = {path: self.hasher.written_hash(path) for path in task.outputs}
         missing = [path for path, digest in outputs.items() if digest == MISSING]
         trees = self._directories_for_files(task, outputs)
         files = self._files_for_directories(task, outputs)
