@@ -12,6 +12,7 @@ the reports) call it directly.
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import time
@@ -22,6 +23,9 @@ from buildflow.racy import file_clock_ns
 
 # Of a file's name, what its temp file's name keeps (a name may be 255 bytes long, and the
 # temp's adds a dot, the process and the thread): enough to tell whose it is.
+# What `stat` and `open` raise for a path no file can have: a name or a path too long, a loop
+# of symbolic links on its way.
+NO_SUCH_PATH = (errno.ENAMETOOLONG, errno.ELOOP)
 TEMP_NAME_KEPT = 100
 
 
@@ -148,10 +152,15 @@ class LocalFileSystem:
         return path if path.startswith("/") else self._prefix + path
 
     def stat(self, path: str) -> Stat | None:
+        """None for a file that is not there, nor can be: a path too long, a loop of links."""
         try:
             st = os.stat(self._abs(path))
         except (FileNotFoundError, NotADirectoryError):
             return None
+        except OSError as exc:
+            if exc.errno in NO_SUCH_PATH:
+                return None
+            raise
         return _stat(st)
 
     def read_hash(self, path: str) -> tuple[Stat, str]:

@@ -35,6 +35,7 @@ from buildflow.conditions import Gate, run_quietly
 from buildflow.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, BuildError, FlowfileError
 from buildflow.executors import Executor
 from buildflow.follow import OutputFollower
+from buildflow.fs import NO_SUCH_PATH
 from buildflow.hashing import MISSING, UNKNOWN, Hasher
 from buildflow.logs import LogSlot, OldLogs
 from buildflow.model import Project, Task
@@ -774,6 +775,10 @@ class Builder:
         try:
             text = self.hasher.fs.read(task.depfile).decode("utf-8", "surrogateescape")
         except (FileNotFoundError, IsADirectoryError):
+            return {}
+        except OSError as exc:  # a depfile that cannot be there (a name too long) names nothing
+            if exc.errno not in NO_SUCH_PATH:
+                raise
             return {}
         found: dict[str, str] = {}
         declared = set(task.inputs) | set(task.outputs)

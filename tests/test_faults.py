@@ -3,6 +3,7 @@ falsely (the next build re-runs what did not really succeed)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -136,12 +137,69 @@ def test_input_deleted_while_the_build_runs(project: Project) -> None:
     project.write("go", "")
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 1 and "Traceback" not in stderr
-    assert "FAILED use" in stdout and "data.txt" in stdout
+    assert "FAILED use: input data.txt is missing" in stdout
+    assert project.runs() == ["slow"]  # its command never ran on the missing file
     project.write("data.txt", "data\n")
     status = project.bflow("status")
     assert "use: no successful run recorded" in status.stdout
     assert "slow:" not in status.stdout
 
+
+@pytest.mark.parametrize("path", ["an output name too long", "a depfile name too long",
+                                  "an output under a loop of links"])
+def test_a_path_no_file_can_have_is_no_internal_error(project: Project, path: str) -> None:
+    """Each was exit 3 (ENAMETOOLONG, ELOOP from a stat or an open): such a file is not
+    there, as a missing one is not; the command then says what it could not write."""
+    long_name = "x" * 300
+    outputs, depfile = ["out.txt"], "deps.d"
+    if path == "an output name too long":
+        outputs = [f"out/{long_name}"]
+        (project.root / "out").mkdir()
+    elif path == "a depfile name too long":
+        depfile = f"out/{long_name}.d"
+    else:
+        (project.root / "loop1").symlink_to("loop2")
+        (project.root / "loop2").symlink_to("loop1")
+        outputs = ["loop1/a.txt"]
+    project.flowfile(f"""
+    [tasks.t]
+    cmd = "echo t >> runs.log && echo t > out.txt; echo t > {outputs[0]}"
+    outputs = {json.dumps(outputs)}
+    depfile = "{depfile}"
+    """)
+    result = project.bflow("--plain")
+    assert "internal error" not in result.stderr, result.stderr
+    if path == "a depfile name too long":  # names nothing, as a missing depfile
+        assert result.returncode == 0 and project.build() == []
+    else:
+        assert result.returncode == 1 and "FAILED t" in result.stdout
+    assert project.runs() == ["t"]
+
+
+def test_a_globbed_tree_deeper_than_path_max_is_no_internal_error(project: Project) -> None:
+    """A directory whose absolute path passes PATH_MAX cannot be listed: the load's walk
+    skips it, and storing the loaded project, which lists it too, was exit 3 at every run."""
+    project.write("src/top.txt", "top\n")
+    directory = os.open(project.root / "src", os.O_RDONLY)
+    try:
+        for _ in range(4200 // 10):
+            os.mkdir("d12345678", dir_fd=directory)
+            inner = os.open("d12345678", os.O_RDONLY, dir_fd=directory)
+            os.close(directory)
+            directory = inner
+    finally:
+        os.close(directory)
+    project.flowfile("""
+    [tasks.all]
+    cmd = "echo all >> runs.log && cat src/top.txt > {output}"
+    inputs = ["src/**/*.txt"]
+    outputs = ["all.txt"]
+    """)
+    for _ in range(2):
+        result = project.bflow("--plain")
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert project.runs() == ["all"]
+    assert project.bflow("status").returncode == 0
 
 def test_cache_dir_that_cannot_be_created(project: Project) -> None:
     project.flowfile('[settings]\ncache_dir = "blocker/cache"\n' + COPY)

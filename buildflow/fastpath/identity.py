@@ -78,6 +78,6 @@ def listing(root: str, rel: str, skip: frozenset[str]) -> Listing:
                         files.append(entry.name)
                 elif (f"{rel}/{entry.name}" if rel else entry.name) not in skip:
                     dirs.append(entry.name)
-    except (FileNotFoundError, NotADirectoryError, PermissionError):
+    except OSError:  # gone, no directory, unreadable, a path too long: the walk sees none
         return None
     return frozenset(files), frozenset(dirs), frozenset(dangling)
