@@ -125,6 +125,9 @@ class Builder:
         self._expander: Expander | None = None
         self._depfile_names: depfiles.RootNames | None = None  # at an absolute path
         self._instances: dict[str, list[str]] = {}  # expanded group -> its instances now
+        # Instances found during the build after every task their globs wait for had run:
+        # as current as expanding them again would make them
+        self._current: set[str] = set()
         self.cache = cache
         self.state = state
         self.hasher = hasher
@@ -417,7 +420,8 @@ class Builder:
             if task.expands:
                 self._find_instances(task, self._expander.instances(task, self.tasks), plan,
                                      result)
-            elif any(after != task.base for after in task.known_after):  # else made just now
+            elif task.name not in self._current and \
+                    any(after != task.base for after in task.known_after):  # else made just now
                 task = self.tasks[task.name] = self._expander.task(task, self.tasks)
         except FlowfileError as exc:
             self._fail(task, f"{exc}\n(found once the files it reads were written)", result)
@@ -451,6 +455,10 @@ class Builder:
                            self.reporter.warn, getattr(self.reporter, "note", self.reporter.warn)):
             self.hasher.forget_seen()
         self._instances[group.name] = list(found)
+        # Made now: those whose globs wait for no task still to run need no second look
+        self._current.update(name for name, task in found.items()
+                             if all(after == task.base or after in result.tasks
+                                    for after in task.known_after))
         added = [name for name in found if name not in plan] if whole else []
         for name in added:
             self._add_to_plan(name, plan, result)
