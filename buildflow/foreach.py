@@ -67,13 +67,14 @@ def match_items(decl: TaskDecl, variables: Mapping[str, str], disk: globbing.Dis
         else:
             others.append(path)
     matched: dict[str, str] = {}
+    written_by_others = globbing.PathIndex(others)
     for pattern in decl.foreach:
         expanded = globbing.normalize(placeholders.expand(pattern.removeprefix("!"), variables))
         if pattern.startswith("!"):
             regex = globbing.compile_glob(expanded)
             matched = {p: g for p, g in matched.items() if not regex.match(p)}
             continue
-        for path in globbing.match(expanded, disk, others, exclude=own):
+        for path in globbing.match(expanded, disk, written_by_others, exclude=own):
             matched.setdefault(path, expanded)
     return sorted(matched.items())
 

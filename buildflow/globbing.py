@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+from bisect import bisect_left
 from collections.abc import Collection, Iterable
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -113,6 +114,7 @@ class DiskIndex:
         self.skip = {s.rstrip("/") for s in skip}
         self.hidden = hidden
         self._trees: dict[str, tuple[list[str], list[str]]] = {}
+        self._sorted: dict[str, list[str]] = {}  # prefix -> the files under it, sorted
         self.dirs_read: set[str] = set()
 
     def files_under(self, prefix: str) -> list[str]:
@@ -146,10 +148,11 @@ class DiskIndex:
         self._trees[prefix] = dirs, found
         return dirs, found
 
-    def files_for(self, pattern: str) -> list[str]:
+    def files_for(self, pattern: str, start: str = "") -> list[str]:
         """The files `pattern` may match: every file below its fixed prefix outside hidden
-        directories (`files_under`), unless one of its directory segments has a leading dot
-        (`.*/*.txt`, `docs/.?/*`, `src/**/.gen/*`), which names hidden directories: then the
+        directories (`files_under`) that starts with `start` (`literal_start`), unless one of
+        its directory segments has a leading dot (`.*/*.txt`, `docs/.?/*`, `src/**/.gen/*`),
+        which names hidden directories: then the
         directories its segments match, level by level (a `**` reaching every directory
         below, as it matches them; a last `**` every file below them), so a glob reaching
         into `.config` never walks `.git`."""
@@ -157,7 +160,10 @@ class DiskIndex:
         segments = pattern.split("/")[len(prefix.split("/")) if prefix else 0:]
         last = segments.pop()  # what names the files themselves
         if not any(segment.startswith(".") for segment in segments):
-            return self.files_under(prefix)
+            sorted_files = self._sorted.get(prefix)
+            if sorted_files is None:
+                sorted_files = self._sorted[prefix] = sorted(self.files_under(prefix))
+            return _starting_with(sorted_files, start)
         walk = [*segments, "**"] if last == "**" else segments
         dirs = [prefix]
         for index, segment in enumerate(walk):
@@ -182,14 +188,47 @@ class DiskIndex:
         return [(name, f"{rel}/{name}" if rel else name, is_dir) for name, is_dir in entries]
 
 
-def match(pattern: str, disk: DiskIndex, declared: Iterable[str],
+def match(pattern: str, disk: DiskIndex, declared: PathIndex,
           exclude: Collection[str] = ()) -> list[str]:
     """Sorted paths matching `pattern`, from disk and from `declared` outputs, less `exclude`
-    (a task's own outputs, so `build/**` does not make a task depend on itself)."""
+    (a task's own outputs, so `build/**` does not make a task depend on itself). Only paths
+    that start as the pattern does are tried: a foreach whose N instances each read a glob
+    (`out/{stem}.o*`) tried N globs against N paths."""
     regex = compile_glob(pattern)
-    candidates = set(disk.files_for(pattern))
-    candidates.update(declared)
+    start = literal_start(pattern)
+    candidates = set(disk.files_for(pattern, start))
+    candidates.update(declared.starting_with(start))
     return sorted(p for p in candidates if regex.match(p) and p not in exclude)
+
+
+def literal_start(pattern: str) -> str:
+    """What every path `pattern` matches starts with: the pattern up to its first wildcard."""
+    wildcard = _MAGIC.search(pattern)
+    return pattern if wildcard is None else pattern[:wildcard.start()]
+
+
+def _starting_with(paths: list[str], start: str) -> list[str]:
+    """The paths of sorted `paths` that start with `start`."""
+    return paths[bisect_left(paths, start):bisect_left(paths, start + _AFTER_ALL)]
+
+
+_AFTER_ALL = chr(0x10FFFF)  # sorts after every character a path may hold
+
+
+class PathIndex:
+    """Paths kept sorted, so that those a glob may match are found by how they start. The
+    paths may grow (a resolver declares outputs as it goes; none is ever taken back): the
+    sorted copy is made again when their number has changed."""
+
+    def __init__(self, paths: Collection[str]) -> None:
+        self.paths = paths
+        self._sorted: list[str] = []
+        self._count = 0
+
+    def starting_with(self, start: str) -> list[str]:
+        if self._count != len(self.paths):
+            self._sorted, self._count = sorted(self.paths), len(self.paths)
+        return _starting_with(self._sorted, start)
 
 
 

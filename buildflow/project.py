@@ -53,6 +53,7 @@ class _Resolver:
         self.problems: list[str] = []
         self.warnings: list[str] = []
         self.declared: dict[str, str] = {}  # output -> instance name
+        self.declared_index = globbing.PathIndex(self.declared)  # for globs to match
         self.where: dict[str, str] = {}  # output -> the key that declared it
         self.dirs: dict[str, str] = {}  # directory output -> instance name
         self.own: dict[str, set[str]] = {}  # task -> the outputs of all its instances
@@ -362,7 +363,7 @@ class _Resolver:
             if expanded in self.dirs:  # a directory output stands for the files in it
                 expanded += "/**"
             if globbing.is_glob(expanded):
-                matches = globbing.match(expanded, self.disk, self.declared, exclude=own)
+                matches = globbing.match(expanded, self.disk, self.declared_index, exclude=own)
                 later = self.writers(expanded, decl.name)
                 if not matches and not later:
                     self.warn(where, f"'{expanded}' matches no file")

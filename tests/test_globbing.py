@@ -13,6 +13,8 @@ from buildflow import globbing
 from buildflow.fs import LocalFileSystem
 from memfs import MemoryFileSystem
 
+NONE = globbing.PathIndex(())  # no task declares an output
+
 
 @pytest.mark.parametrize("pattern, path, matches", [
     ("src/**/*.c", "src/a.c", True),
@@ -57,16 +59,17 @@ def _tree(root: Path, *paths: str) -> None:
 def test_match_merges_disk_and_declared_sorted_and_excludes(tmp_path: Path) -> None:
     _tree(tmp_path, "build/b.o", "build/sub/z.o", ".bflow/c.o", "build/.hidden/h.o")
     disk = globbing.DiskIndex(LocalFileSystem(str(tmp_path)), skip=[".bflow"])
-    found = globbing.match("build/**/*.o", disk, ["build/a.o", "build/b.o", "other/c.o"])
+    declared = globbing.PathIndex(["build/a.o", "build/b.o", "other/c.o"])
+    found = globbing.match("build/**/*.o", disk, declared)
     assert found == ["build/a.o", "build/b.o", "build/sub/z.o"]
-    assert globbing.match("build/**/*.o", disk, ["build/a.o"], exclude={"build/a.o"}) == \
+    assert globbing.match("build/**/*.o", disk, declared, exclude={"build/a.o"}) == \
         ["build/b.o", "build/sub/z.o"]
 
 
 def test_skipped_directories_are_not_listed(tmp_path: Path) -> None:
     _tree(tmp_path, "cache/x.txt", "keep/y.txt")
     disk = globbing.DiskIndex(LocalFileSystem(str(tmp_path)), skip=["cache"])
-    assert globbing.match("**/*.txt", disk, []) == ["keep/y.txt"]
+    assert globbing.match("**/*.txt", disk, NONE) == ["keep/y.txt"]
 
 
 def test_a_glob_segment_with_a_leading_dot_reaches_into_hidden_directories(
@@ -75,14 +78,14 @@ def test_a_glob_segment_with_a_leading_dot_reaches_into_hidden_directories(
     _tree(tmp_path, ".cfg/x.txt", "d/.e/y.txt", "d/.e/deep/z.txt", "d/f/w.txt", ".bflow/c.txt",
           ".git/objects/ab/o.txt")
     disk = globbing.DiskIndex(LocalFileSystem(str(tmp_path)), skip=[".bflow"])
-    assert globbing.match(".*/*.txt", disk, []) == [".cfg/x.txt"]
-    assert globbing.match("d/.?/*", disk, []) == ["d/.e/y.txt"]
-    assert globbing.match("d/.e*/y.txt", disk, []) == ["d/.e/y.txt"]
-    assert globbing.match(".c*/**/*.txt", disk, []) == [".cfg/x.txt"]
-    assert globbing.match("d/.*/**", disk, []) == ["d/.e/deep/z.txt", "d/.e/y.txt"]
-    assert globbing.match("d/*/*.txt", disk, []) == ["d/f/w.txt"]
-    assert globbing.match("**/.e/*.txt", disk, []) == ["d/.e/y.txt"]  # `**` before them too
-    assert globbing.match("d/**/.e/**/*.txt", disk, []) == ["d/.e/deep/z.txt", "d/.e/y.txt"]
+    assert globbing.match(".*/*.txt", disk, NONE) == [".cfg/x.txt"]
+    assert globbing.match("d/.?/*", disk, NONE) == ["d/.e/y.txt"]
+    assert globbing.match("d/.e*/y.txt", disk, NONE) == ["d/.e/y.txt"]
+    assert globbing.match(".c*/**/*.txt", disk, NONE) == [".cfg/x.txt"]
+    assert globbing.match("d/.*/**", disk, NONE) == ["d/.e/deep/z.txt", "d/.e/y.txt"]
+    assert globbing.match("d/*/*.txt", disk, NONE) == ["d/f/w.txt"]
+    assert globbing.match("**/.e/*.txt", disk, NONE) == ["d/.e/y.txt"]  # `**` before them too
+    assert globbing.match("d/**/.e/**/*.txt", disk, NONE) == ["d/.e/deep/z.txt", "d/.e/y.txt"]
     assert ".git/objects" not in disk.dirs_read  # only what the segments reach is listed
 
 
@@ -90,7 +93,7 @@ def test_a_symlink_loop_is_listed_once(tmp_path: Path) -> None:
     _tree(tmp_path, "src/a.c")
     os.symlink("..", tmp_path / "src" / "up")
     disk = globbing.DiskIndex(LocalFileSystem(str(tmp_path)))
-    assert globbing.match("src/**/*.c", disk, []) == ["src/a.c"]
+    assert globbing.match("src/**/*.c", disk, NONE) == ["src/a.c"]
 
 
 NAMES = ["a", "b.c", "ab", ".h", "x.c", "a.b.c"]
@@ -147,9 +150,20 @@ def test_a_glob_finds_on_disk_every_file_it_matches(files: list[str],
         disk.write(path, path)
     glob = data.draw(globs_of(data.draw(st.sampled_from(files))))
     regex = globbing.compile_glob(glob)
-    assert globbing.match(glob, globbing.DiskIndex(disk), []) == \
+    assert globbing.match(glob, globbing.DiskIndex(disk), NONE) == \
         sorted(path for path in set(files) if regex.match(path))
 
+
+
+@given(st.lists(TREE_PATHS, min_size=1, max_size=6), st.data())
+def test_a_glob_finds_every_declared_path_it_matches(files: list[str],
+                                                     data: st.DataObject) -> None:
+    # Only declared paths that start as the glob does are tried (found by bisection).
+    glob = data.draw(globs_of(data.draw(st.sampled_from(files))))
+    regex = globbing.compile_glob(glob)
+    assert globbing.match(glob, globbing.DiskIndex(MemoryFileSystem()),
+                          globbing.PathIndex(files)) == \
+        sorted(path for path in set(files) if regex.match(path))
 
 GLOB_CHARACTER_PATHS = st.lists(st.text(st.sampled_from("ab.*?[]!-"), min_size=1, max_size=3),
                                 min_size=1, max_size=2).map("/".join)
