@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from typing import NoReturn
 
     from buildflow.fastpath.projectcache import Loaded
+    from buildflow.model import Project
 
 
 def run() -> NoReturn:
@@ -137,11 +138,16 @@ def _report_bug(verbose: bool) -> int:
     return EXIT_BUG
 
 
-def _writable(path: str | None, option: str) -> str | None:
-    """The absolute path of a file an option names, checked before the build starts."""
+def _writable(path: str | None, option: str, project: Project) -> str | None:
+    """The absolute path of a file an option names, checked before the build starts: never
+    one of the project's own (the Flowfile, what a task reads or writes, the cache dir)."""
     if path is None:
         return None
     full = os.path.abspath(path)
+    whose = _project_file(project, full)
+    if whose:
+        raise UsageError(f"{option} {path}: {whose}; name a file of your own for the "
+                         f"{option[2:]}")
     if os.path.isdir(full):
         example = "build.html" if option == "--report" else "trace.json"
         raise UsageError(f"{option} {path}: is a directory; name a file, such as "
@@ -159,6 +165,27 @@ def _writable(path: str | None, option: str) -> str | None:
         raise UsageError(f"{option} {path}: directory {os.path.dirname(path) or '.'} is not "
                          "writable; name a file in a directory you can write")
     return full
+
+
+def _project_file(project: Project, path: str) -> str:
+    """What `path` is to `project` ("is the Flowfile", "is an output of task 'x'"); "" for
+    none of its files."""
+    real, root = os.path.realpath(path), os.path.realpath(project.root)
+    if real == os.path.realpath(project.flowfile):
+        return "is the Flowfile"
+    if real == os.path.realpath(project.cache_dir) or \
+            real.startswith(os.path.realpath(project.cache_dir) + os.sep):
+        return f"is in the cache dir {project.settings.cache_dir}"
+    if not real.startswith(root + os.sep):
+        return ""
+    rel = real[len(root) + 1:]
+    for task in project.tasks.values():
+        if rel in task.outputs or rel == task.depfile:
+            return f"is an output of task '{task.name}'"
+        if rel in task.inputs:
+            return f"is an input of task '{task.name}'"
+    code = {os.path.realpath(file) for file, digest in project.code if digest}
+    return "is a Python file of the project" if real in code else ""
 
 
 def _try_fast(args: argparse.Namespace) -> int | None:
@@ -196,11 +223,14 @@ def _build(args: argparse.Namespace) -> int:
 
     targets, overrides = cmdline.split_overrides(args.targets)
     loaded = _load(args, targets, overrides)
+    if args.trace and args.report and os.path.abspath(args.trace) == os.path.abspath(args.report):
+        raise UsageError(f"--trace and --report both name {args.trace}; name a file for each")
     options = {"targets": targets, "jobs": args.jobs, "keep_going": args.keep_going,
                "dry_run": args.dry_run, "force": args.always_make,
                "lock_timeout": args.lock_timeout, "stream": args.stream,
-               "trace": _writable(args.trace, "--trace"),
-               "report": _writable(args.report, "--report"), "cache": not args.no_cache,
+               "trace": _writable(args.trace, "--trace", loaded.project),
+               "report": _writable(args.report, "--report", loaded.project),
+               "cache": not args.no_cache,
                "executor": args.executor, "quiet": args.quiet, "verbose": args.verbose, "plain": args.plain,
                "json": args.json}
     if args.command == "watch":

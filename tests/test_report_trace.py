@@ -105,6 +105,37 @@ def test_a_trace_or_page_name_too_long_is_a_usage_error(project: Project) -> Non
     assert project.runs() == []
 
 
+@pytest.mark.parametrize(("option", "path", "what"), [
+    ("--report", "Flowfile", "is the Flowfile"),
+    ("--trace", "in.txt", "is an input of task 'a'"),
+    ("--report", "out.txt", "is an output of task 'a'"),
+    ("--trace", ".bflow/t.json", "is in the cache dir .bflow"),
+])
+def test_a_trace_or_page_over_a_file_of_the_project_is_a_usage_error(
+        project: Project, option: str, path: str, what: str) -> None:
+    """`--report Flowfile` wrote the page over the Flowfile; over an output, it made its task
+    run at every build."""
+    flowfile = project.flowfile('[tasks.a]\ncmd = "echo a >> runs.log; cp in.txt out.txt"\n'
+                                'inputs = ["in.txt"]\noutputs = ["out.txt"]\n')
+    project.write("in.txt", "in\n")
+    assert project.build() == ["a"]
+    before = {name: (project.root / name).read_bytes() for name in ("Flowfile", "in.txt",
+                                                                     "out.txt")}
+    result = project.bflow("-B", option, path)
+    assert result.returncode == 2
+    assert result.stderr == f"bflow: error: {option} {path}: {what}; name a file of your own " \
+                            f"for the {option[2:]}\n"
+    assert {name: (project.root / name).read_bytes() for name in before} == before
+    assert project.runs() == ["a"] and flowfile.exists()
+
+
+def test_a_trace_and_a_page_in_one_file_is_a_usage_error(project: Project) -> None:
+    project.flowfile('[tasks.a]\ncmd = "echo a >> runs.log"\n')
+    result = project.bflow("--trace", "r.html", "--report", "./r.html")
+    assert result.returncode == 2
+    assert "--trace and --report both name r.html; name a file for each" in result.stderr
+    assert project.runs() == []
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
 def test_a_trace_or_page_that_cannot_be_written_is_a_warning_and_the_build_s_status_stands(
         project: Project) -> None:
