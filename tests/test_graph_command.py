@@ -152,3 +152,33 @@ def test_text_is_coloured_on_a_terminal_only(built: Project) -> None:
     assert "gen \x1b[31m(stale:" in coloured
     assert "copy:pages/a.txt \x1b[32m(up to date)" in coloured
     assert "\x1b[" not in run_on_terminal(built, "graph", "--plain")
+
+
+NOT_UTF8 = b"caf\xe9"  # a Latin-1 name, as old archives unpack on Linux
+
+
+@pytest.mark.parametrize("fmt", ["text", "dot", "mermaid", "json"])
+def test_a_file_name_that_is_no_utf8_is_written_to_a_graph_file(project: Project,
+                                                                fmt: str) -> None:
+    """`graph -o` in text, dot and mermaid was an internal error (exit 3); stdout was not."""
+    project.flowfile('[tasks.each]\nforeach = "src/*.txt"\ncmd = "cp {item} {output}"\n'
+                     'outputs = ["out/{stem}.o"]\n')
+    (project.root / "src").mkdir()
+    (project.root / "src").joinpath(os.fsdecode(NOT_UTF8 + b".txt")).write_text("x\n")
+    result = project.bflow("graph", "--format", fmt, "-o", "graph.out")
+    assert result.returncode == 0, result.stderr
+    written = (project.root / "graph.out").read_bytes()
+    assert (b"caf\\udce9" if fmt == "json" else NOT_UTF8) in written
+
+
+def test_a_file_name_that_is_no_utf8_is_shown_escaped_in_the_page(project: Project) -> None:
+    """`--report` was an internal error before any command ran."""
+    project.flowfile('[tasks.each]\nforeach = "src/*.txt"\ncmd = "echo x >> runs.log && '
+                     'cp {item} {output}"\noutputs = ["out/{stem}.o"]\n')
+    (project.root / "src").mkdir()
+    (project.root / "src").joinpath(os.fsdecode(NOT_UTF8 + b".txt")).write_text("x\n")
+    (project.root / "src/ok.txt").write_text("x\n")
+    result = project.bflow("-q", "--report", "r.html")  # the plain lines hold the raw name
+    assert result.returncode == 0, result.stderr
+    assert project.runs() == ["x", "x"]
+    assert "caf\\xe9.txt" in (project.root / "r.html").read_text(encoding="utf-8")

@@ -34,7 +34,8 @@ def run(project: Project, *, targets: list[str], fmt: str, output: str | None,
         sys.stdout.flush()
         return EXIT_OK
     try:
-        with open(output, "w", encoding="utf-8") as handle:
+        # as stdout has them: a name that is no UTF-8 keeps its bytes
+        with open(output, "w", encoding="utf-8", errors="surrogateescape") as handle:
             handle.write(rendered)
     except OSError as exc:
         raise UsageError(f"-o {output}: cannot write the graph: {exc.strerror}") from None

@@ -22,9 +22,18 @@ class ReportFile:
     def write(self, text: str) -> None:
         try:
             # not synced: a report is only read, and written again by the next build
-            replace_file(self.path, text.encode("utf-8"), sync=False)
+            replace_file(self.path, _utf8(text), sync=False)
         except OSError as exc:
             if not self.failed:
                 self.warn(f"{self.option} {self.path}: cannot write it: "
                           f"{exc.strerror or exc}")
             self.failed = True
+
+
+def _utf8(text: str) -> bytes:
+    """`text` in UTF-8, a file name that is none shown with its bytes escaped (`caf\\xe9.txt`)."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "surrogateescape")
+        return raw.decode("utf-8", "backslashreplace").encode("utf-8")
