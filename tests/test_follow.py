@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from conftest import OnTerminal, Project, bflow_env
@@ -66,6 +67,21 @@ def test_the_live_display_shows_each_running_tasks_last_line(project: Project) -
     assert terminal.finish() == 0
     assert b"1 ran" in terminal.screen
 
+
+
+def test_the_live_display_shows_a_last_line_without_its_cursor_moves(project: Project) -> None:
+    """A progress bar's `ESC [9A ESC [2K` went into the status line, redrawn eight times a
+    second, and moved the cursor over the lines bflow had printed above it."""
+    project.write("bar.txt", "\x1b[9A\x1b[2Kprogress 50%\n")
+    project.flowfile(WAITING.replace("echo first", "cat bar.txt"))
+    terminal = OnTerminal(project.root)
+    terminal.wait_for(b"progress 50%")
+    time.sleep(0.3)  # a few frames more
+    terminal.wait_for(b"progress 50%")
+    while_running = terminal.screen  # the task's block, printed once it ends, keeps them
+    (project.root / "go").write_text("")
+    assert terminal.finish() == 0
+    assert b"\x1b[9A" not in while_running
 
 def _followed(tmp_path: Path, env: tuple[tuple[str, str], ...]) -> tuple[Path, OutputFollower,
                                                                            list[str]]:

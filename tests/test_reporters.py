@@ -185,3 +185,33 @@ def test_plain_lines_hold_no_escape_codes_of_a_task_s_colours(project: Project) 
         assert "\x1b" not in result.stdout
         assert "error: bad" in result.stdout and "link" in result.stdout
     assert "\x1b[1;31merror" in project.bflow("log", "a").stdout  # the log keeps them
+
+
+@pytest.mark.parametrize("sequence", ["\x1b(B", "\x1b7", "\x1b8", "\x1bc", "\x1b=",
+                                      "\x1b)0", "\x1bP1$r0m\x1b\\", "\x1b_app\x1b\\"])
+def test_plain_lines_hold_no_other_escape_sequence(project: Project, sequence: str) -> None:
+    """`tput sgr0` prints `ESC ( B`; saving the cursor, a reset, a keypad mode and the
+    strings went through as they were."""
+    project.write("out.txt", f"a{sequence}b\n")
+    project.flowfile('[tasks.a]\ncmd = "cat out.txt"\n')
+    for options in (["--plain"], ["--plain", "--stream"]):
+        result = project.bflow(*options)
+        assert result.returncode == 0, result.stderr
+        assert "\x1b" not in result.stdout and "ab" in result.stdout
+
+
+def test_quiet_and_verbose_call_no_skipped_task_fresh(project: Project) -> None:
+    """`-q -v` printed `fresh TASK` for a task skipped below a failure, or by its `when`."""
+    project.flowfile("""
+        [tasks.bad]
+        cmd = "exit 1"
+        [tasks.after]
+        cmd = "true"
+        deps = ["bad"]
+        [tasks.never]
+        cmd = "true"
+        when = { env = "BFLOW_TEST_NEVER" }
+        """)
+    result = project.bflow("-q", "-v", "-k")
+    assert result.returncode == 1
+    assert "fresh" not in result.stdout and "FAILED bad" in result.stdout

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from buildflow import events as ev
 from buildflow.reporters.text import (Tally, failure_block, indent, retry_line,
-                                     stream_line, would_run_block)
+                                     stream_line, without_escapes, would_run_block)
 from buildflow.signals import without_signals
 
 if TYPE_CHECKING:
@@ -103,8 +103,9 @@ class LiveReporter:
     def handle(self, event: ev.Event) -> None:
         self.tally.see(event)
         if isinstance(event, ev.TaskOutput):
-            if event.line.strip():
-                self.last_line[event.task] = event.line.strip()
+            line = without_escapes(event.line) if "\x1b" in event.line else event.line
+            if line.strip():  # shown in the status lines: a cursor move there would tear them
+                self.last_line[event.task] = line.strip()
             if self.stream_output:
                 self._print(stream_line(event))
         elif isinstance(event, ev.TaskAttached):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from buildflow import events as ev
 from buildflow.reporters import LineReporter
 from buildflow.reporters.text import (Tally, failure_block, output_block, retry_line,
-                                     stream_line, would_run_block)
+                                     stream_line, without_escapes, would_run_block)
 
 if TYPE_CHECKING:
     from typing import TextIO
@@ -31,7 +31,7 @@ class PlainReporter(LineReporter):
 
     def _print(self, text: str) -> None:
         if "\x1b" in text:  # a task's colours: no escape codes here, as Ninja strips them
-            text = _without_escapes(text)
+            text = without_escapes(text)
         self.out.write(text if text.endswith("\n") else text + "\n")
 
     def handle(self, event: ev.Event) -> None:
@@ -58,21 +58,12 @@ class PlainReporter(LineReporter):
         elif isinstance(event, ev.TaskFailed):
             self._print(failure_block(event, streamed=self.follows_output))
         elif isinstance(event, ev.TaskSkipped):
-            if event.reason != "up to date" and not self.quiet:
+            if event.reason == "up to date":
+                if self.verbose:
+                    self._print(f"fresh  {event.task}")
+            elif not self.quiet:
                 self._print(f"skip   {event.task} ({event.reason})")
-            elif self.verbose:
-                self._print(f"fresh  {event.task}")
         elif isinstance(event, ev.TaskWouldRun):
             self._print(would_run_block(event))
         elif isinstance(event, ev.BuildFinished):
             self._print(self.tally.summary(event))
-
-
-def _without_escapes(text: str) -> str:
-    """`text` without terminal escape sequences: CSI (colours, cursor moves), OSC (titles,
-    links) and the two-character ones."""
-    import re
-
-    return re.sub(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])", "",
-                  text)
-

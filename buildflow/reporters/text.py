@@ -7,6 +7,17 @@ from buildflow import events as ev
 from buildflow.reporters.summary import summary_line
 from buildflow.words import counted
 
+def without_escapes(text: str) -> str:
+    """`text` without terminal escape sequences: CSI (colours, cursor moves), OSC (titles,
+    links), the strings DCS, SOS, PM and APC, and every other ESC sequence (ECMA-48: an ESC,
+    intermediate bytes, a final byte), such as `ESC ( B` that `tput sgr0` prints and `ESC 7`
+    that saves the cursor."""
+    import re
+
+    return re.sub(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)"
+                  r"|[PX^_][^\x1b]*(?:\x1b\\)?|[ -/]*[0-~])", "", text)
+
+
 def indent(output: str, prefix: str = "  | ") -> str:
     return "".join(prefix + line + "\n" for line in output.rstrip("\n").split("\n"))
 
