@@ -160,6 +160,8 @@ class DiskIndex:
         segments = pattern.split("/")[len(prefix.split("/")) if prefix else 0:]
         last = segments.pop()  # what names the files themselves
         if not any(segment.startswith(".") for segment in segments):
+            if len(start) <= len(prefix) + 1:  # no narrower than the directory: all of it
+                return self.files_under(prefix)
             sorted_files = self._sorted.get(prefix)
             if sorted_files is None:
                 sorted_files = self._sorted[prefix] = sorted(self.files_under(prefix))
