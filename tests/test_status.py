@@ -51,6 +51,21 @@ def test_explain_names_the_file_and_both_hashes(project: Project) -> None:
         project.bflow("explain", "all").stdout
 
 
+def test_explain_of_a_group_leaves_out_what_a_build_skips_by_its_when(project: Project) -> None:
+    """It said `1 task it needs is stale: w` where status, -n and graph said up to date."""
+    project.flowfile("""
+        [tasks.w]
+        cmd = "echo w >> runs.log"
+        when = { env = "BFLOW_TEST_NEVER" }
+        [tasks.g]
+        deps = ["w"]
+        """)
+    assert project.bflow("explain", "g").stdout == \
+        "g: a group task; 0 tasks it needs are stale; a build skips w (when.env " \
+        "BFLOW_TEST_NEVER is not set)\n"
+    assert project.bflow("status", "--check", "g").returncode == 0
+    assert project.build("g") == []
+
 def test_explain_lists_every_reason_and_status_agrees_with_the_build(project: Project) -> None:
     built(project)
     project.flowfile(GROUPED.replace("cat {input}", "cat  {input}"))

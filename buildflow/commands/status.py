@@ -71,12 +71,14 @@ def explain(project: Project, *, target: str) -> int:
         if name in decisions and decisions[name].after:
             print(f"{name}: {decisions[name].reasons[0]}")  # nothing more is known yet
             continue
-        if project.tasks[name].is_group:
-            stale = [n for n in project.graph.closure([name]) if n in decisions
-                     and decisions[n].stale]
+        if project.tasks[name].is_group:  # stale as what a build of it would run
+            needed = [n for n in project.graph.closure([name]) if n in decisions]
+            stale = [n for n in needed if decisions[n].stale and n not in skips]
+            skipped = [f"{n} ({skips[n]})" for n in needed if n in skips]
             print(f"{name}: a group task; {counted(len(stale), 'task')} it needs "
                   + ("is" if len(stale) == 1 else "are") + " stale"
-                  + ("" if not stale else ": " + ", ".join(stale)))
+                  + ("" if not stale else ": " + ", ".join(stale))
+                  + ("" if not skipped else "; a build skips " + ", ".join(skipped)))
             continue
         decision = decisions[name]
         failing = skips.get(name)
