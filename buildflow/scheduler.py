@@ -239,6 +239,11 @@ class Builder:
         self._stop_probes.set()
         if not self.interrupted.is_set():
             self.interrupted.set()
+            self._stop_commands()
+
+    def _stop_commands(self) -> None:
+        """Stop every running process group (and the output cache's lookups), once."""
+        if self._stopper is None:
             self.cache.stop()
             self._stopper = threading.Thread(target=self.runner.stop_all, name="bflow-stop")
             without_signals(self._stopper.start)
@@ -257,6 +262,7 @@ class Builder:
             if not self._settle(plan, self._stale, result, enough=self.options.jobs):
                 self._failed()
             self._advance()
+        fault: BuildError | None = None
         while not self._finished:
             try:
                 # Woken now and then: Python runs signal handlers in the main thread only,
@@ -268,12 +274,16 @@ class Builder:
                 with self._lock:
                     self._interrupt()
                     self._advance()
+            elif isinstance(message, BuildError):
+                fault = message
+                self._stop_for(fault)
+                break
             elif isinstance(message, BaseException):
                 raise message
             # else _FINISHED, put once `_finished` is set
 
         tasks = self.tasks
-        if not self._stopping and not self.interrupted.is_set():
+        if fault is None and not self._stopping and not self.interrupted.is_set():
             self._fail_cycle(plan, result)
         for name in self._names:
             if name not in result.tasks and not tasks[name].is_group:
@@ -284,14 +294,42 @@ class Builder:
                            result)
         if not self.interrupted.is_set():
             self.hasher.settle_racy()
-        self.state.record_stats(self.hasher.take_changes())
+        try:
+            self.state.record_stats(self.hasher.take_changes())
+        except BuildError:
+            if fault is None:
+                raise
         if self.interrupted.is_set():
             result.exit_status = EXIT_INTERRUPTED
-        elif result.names(Outcome.FAILED):
+        elif result.names(Outcome.FAILED) or fault is not None:
             result.exit_status = EXIT_FAILED
         result.duration = self.clock() - started_at
         self.reporter.handle(_summary(result, self.tasks))
+        if fault is not None:  # the build has ended as a failed one does: now name the fault
+            raise fault
         return result
+
+    def _stop_for(self, fault: BuildError) -> None:
+        """A fault that stops the whole build (a log or the state that cannot be written, a
+        cluster that is gone): start nothing more, stop what runs, wait for the workers, and
+        fail each task a worker was left holding with the fault as its reason. The build then
+        ends as a failed one does, so that `--json`, the page, the trace and the hooks each
+        see its end."""
+        with self._lock:
+            self._stopping = True
+            self._task_ready.notify_all()
+            self._stop_probes.set()
+            self._stop_commands()
+        for worker in self._workers:
+            worker.join()
+        with self._lock:
+            for name in list(self._running):
+                del self._running[name]
+                try:
+                    self._fail(self.tasks[name], str(fault), self._result)
+                except BuildError:  # reported; its failure is what could not be recorded
+                    pass
+                self._plan.finished(name, ok=False)
 
     def _fail_cycle(self, plan: Plan, result: BuildResult) -> None:
         """Tasks still waiting once nothing runs, with nothing failed or stopped: they wait
@@ -508,15 +546,16 @@ class Builder:
 
     def _fail(self, task: Task, reason: str, result: BuildResult,
               done: Execution | None = None) -> None:
-        """Report a failure and drop the task's success record, so the next build runs it."""
-        self.state.record_failure(task.name, self._left_by(task, done),
-                                  self.hasher.take_changes())
+        """Report a failure and drop the task's success record, so the next build runs it.
+        Reported first: a state that cannot be written still leaves the failure said."""
         attempts, duration = (done.attempts, done.duration) if done else (0, 0.0)
         self.reporter.handle(ev.TaskFailed(task.name, round(duration, 3), attempts,
                                            done.output if done else "", reason,
                                            masked(task.env, task.shown)))
         result.tasks[task.name] = TaskResult(task.name, Outcome.FAILED, attempts, duration,
                                              reason)
+        self.state.record_failure(task.name, self._left_by(task, done),
+                                  self.hasher.take_changes())
 
     def _left_by(self, task: Task, done: Execution | None) -> Left:
         """What a failed run of `task` left that bflow knows is the task's: its depfile, and

@@ -211,6 +211,33 @@ def test_cache_dir_that_cannot_be_created(project: Project) -> None:
     assert project.runs() == []
 
 
+def test_a_fault_that_stops_the_build_ends_it_as_every_report_expects(project: Project) -> None:
+    """A log that cannot be written stops the build (exit 1). `--json` ended after
+    `task_started`, the page kept reloading with every task pending, the trace was never
+    written and `on_failure` never ran."""
+    project.flowfile('[settings]\non_failure = "cat > hook.json"\n' + COPY + """
+        [tasks.after]
+        cmd = "echo after >> runs.log && cat {input} > {output}"
+        inputs = ["out.txt"]
+        outputs = ["after.txt"]
+        """)
+    project.write("in.txt", "x\n")
+    project.write(".bflow/logs", "a file where the logs go\n")
+    result = project.bflow("--json", "--report", "r.html", "--trace", "t.json")
+    assert result.returncode == 1 and "internal error" not in result.stderr
+    assert "cannot write the output log of task 'copy'" in result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(e["event"], e.get("task")) for e in events] == [
+        ("task_started", "copy"), ("task_failed", "copy"), ("task_skipped", "after"),
+        ("build_finished", None)]
+    assert "cannot write the output log" in events[1]["reason"]
+    assert events[-1]["exit_status"] == 1 and events[-1]["failed"] == 1
+    page = project.read("r.html")
+    assert 'data-task="copy" data-state="failed"' in page and "location.reload" not in page
+    assert json.loads(project.read("t.json"))["traceEvents"] is not None
+    assert json.loads(project.read("hook.json"))["exit_status"] == 1
+    assert project.runs() == []
+
 def test_read_only_cache_dir_as_a_normal_user(project: Project) -> None:
     if AS_ROOT:
         pytest.skip("root writes whatever the mode")

@@ -71,8 +71,9 @@ class Timeline:
             self.states[event.task] = OK if ok else FAILED
             if event.task in self._running:  # a task can fail before it starts
                 slot, start, attempt = self._running.pop(event.task)
-                if attempt > event.attempts:  # stopped in the wait before a retry
-                    self._last_attempt_ends(event.task, FAILED)
+                if attempt > event.attempts:  # stopped in the wait before a retry, or
+                    if event.attempts:  # before its first attempt (a log, the cluster)
+                        self._last_attempt_ends(event.task, FAILED)
                 else:
                     self.spans.append(Span(event.task, slot, min(start, now), now, attempt,
                                            OK if ok else FAILED))
