@@ -38,12 +38,12 @@ __all__ = ["SIGNAL_CHECK_SECONDS", "SIG_BLOCK", "SIG_SETMASK", "SIGINT", "SIGKIL
 
 def interrupts() -> tuple[int, ...]:
     """The signals that stop bflow as Ctrl-C does: SIGINT, SIGTERM, and SIGHUP (the terminal
-    closed, the ssh connection dropped), as Ninja takes it, unless bflow was started with it
-    ignored (`nohup`), which a handler must not undo. Its commands run in sessions of their
-    own, which a hangup never reaches: bflow stops them, or they would run on."""
-    if getsignal(SIGHUP) == SIG_IGN:
-        return SIGINT, SIGTERM
-    return SIGINT, SIGTERM, SIGHUP
+    closed, the ssh connection dropped), as Ninja takes it, but each that bflow was started
+    with ignored, which a handler must not undo, as Make leaves it: SIGHUP under `nohup`,
+    SIGINT in a background job of a script (`bflow &`), which the shell shields from the
+    terminal's Ctrl-C. Its commands run in sessions of their own, which a hangup never
+    reaches: bflow stops them, or they would run on."""
+    return tuple(signum for signum in (SIGINT, SIGTERM, SIGHUP) if getsignal(signum) != SIG_IGN)
 
 
 def without_signals(start: Callable[[], T]) -> T:

@@ -70,6 +70,43 @@ def test_a_hangup_ignored_when_bflow_started_is_left_ignored(project: Project) -
     assert project.runs() == ["a"]
 
 
+
+def _ignoring_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("where", ["in the build", "waiting for the lock"])
+def test_sigint_ignored_when_bflow_started_is_left_ignored_throughout(
+        project: Project, where: str) -> None:
+    """A background job of a script (`bflow &`) starts with SIGINT ignored, which the shell
+    sets so that the terminal's Ctrl-C leaves it running, as Make leaves it. The build took
+    SIGINT all the same, while a wait for the lock and `watch` ignored it; SIGTERM still
+    stops bflow."""
+    project.flowfile('[tasks.a]\ncmd = "echo > started; while [ ! -e go ]; do sleep 0.02; '
+                     'done; echo a >> runs.log"\n')
+    holder = None
+    if where == "waiting for the lock":
+        holder = subprocess.Popen([sys.executable, "-m", "buildflow", "--plain"],
+                                  cwd=project.root, env=bflow_env(), stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        assert wait_for(lambda: (project.root / "started").exists())
+    process = subprocess.Popen([sys.executable, "-m", "buildflow", "--plain"],
+                               cwd=project.root, env=bflow_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, preexec_fn=_ignoring_sigint)
+    if holder is None:
+        assert wait_for(lambda: (project.root / "started").exists())
+    else:
+        time.sleep(0.5)  # it waits for the lock the first holds
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    assert process.poll() is None  # still there
+    (project.root / "go").write_text("")
+    out, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, out
+    if holder is not None:
+        assert holder.wait(30) == 0
+    assert project.runs() == ["a"] * (1 if holder is None else 2)  # it always runs
+
 def read_all(fd: int, process: subprocess.Popen[bytes], follower: int) -> bytes:
     """Everything the process writes to the terminal `fd` leads, until it has exited and its
     output is drained. The test holds the terminal's other end (`follower`) open until then
