@@ -15,6 +15,7 @@ of tasks feel, and spares importing `subprocess`. Others (a task's `cwd` or `env
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import time
@@ -231,6 +232,13 @@ def _spawn_failed(argv: list[str], cwd: str, exc: OSError, log: IO[bytes]) -> Ru
     if isinstance(exc, FileNotFoundError):
         log.write(f"bflow: {argv[0]}: command not found\n".encode())
         return RunResult(127)
+    if exc.errno == errno.E2BIG:  # `sh -c` takes the whole command as one argument
+        longest = max(len(os.fsencode(arg)) for arg in argv)
+        log.write(f"bflow: {argv[0]}: {exc.strerror}: the command is {longest / 1024:.0f} KiB, "
+                  "and Linux takes at most 128 KiB in one argument (2 MiB in all, with the "
+                  "environment); write a long list of files to a file the command reads "
+                  "instead (`xargs < list.txt`)\n".encode())
+        return RunResult(126)
     log.write(f"bflow: {argv[0]}: {exc.strerror}\n".encode())
     return RunResult(126)
 

@@ -201,6 +201,21 @@ def test_a_globbed_tree_deeper_than_path_max_is_no_internal_error(project: Proje
     assert project.runs() == ["all"]
     assert project.bflow("status").returncode == 0
 
+def test_a_command_longer_than_linux_takes_says_so(project: Project) -> None:
+    """`{inputs}` over thousands of files passes the 128 KiB Linux allows `sh -c` its one
+    argument: the bare "Argument list too long" (exit 126) named no limit, and the failure
+    printed all 300 KiB of the command."""
+    for number in range(12_000):
+        project.write(f"src/file_number_{number}.txt", "")
+    project.flowfile('[tasks.big]\ncmd = "cat {inputs} > all.txt"\ninputs = ["src/*.txt"]\n'
+                     'outputs = ["all.txt"]\n')
+    result = project.bflow("--plain")
+    assert result.returncode == 1
+    assert "Argument list too long: the command is " in result.stdout
+    assert "Linux takes at most 128 KiB in one argument" in result.stdout
+    assert "characters more; `bflow -n TASK` shows it whole)" in result.stdout
+    assert len(result.stdout) < 10_000
+
 def test_cache_dir_that_cannot_be_created(project: Project) -> None:
     project.flowfile('[settings]\ncache_dir = "blocker/cache"\n' + COPY)
     project.write("in.txt", "x\n")

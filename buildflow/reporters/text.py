@@ -50,8 +50,20 @@ def failure_block(event: ev.TaskFailed, streamed: bool = False) -> str:
         return f"INTERRUPTED {event.task} ({event.duration:.2f}s)\n" + output
     lines = [f"FAILED {event.task}: {event.reason} ({counted(event.attempts, 'attempt')}, "
              f"{event.duration:.2f}s)"]
-    lines += [f"  $ {command}" for command in event.commands]
+    lines += [f"  $ {_shortened(command)}" for command in event.commands]
     return "\n".join(lines) + "\n" + output
+
+
+SHOWN_COMMAND = 4096  # characters of a failed command shown; `-n` shows all
+
+
+def _shortened(command: str) -> str:
+    """A failed command as shown: one of 400 KiB (`{inputs}` over thousands of files) buried
+    its own output."""
+    if len(command) <= SHOWN_COMMAND:
+        return command
+    return f"{command[:SHOWN_COMMAND]}... ({len(command) - SHOWN_COMMAND:,} characters more; " \
+           "`bflow -n TASK` shows it whole)"
 
 
 def stream_line(event: ev.TaskOutput) -> str:
