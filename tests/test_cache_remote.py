@@ -218,8 +218,9 @@ class Answering:
     seconds (with `misses`, a GET 404 and a PUT 201 with a body): the slow or wrong server
     that nginx cannot play."""
 
-    def __init__(self, body: bytes, pause: float = 0.0, misses: bool = False) -> None:
-        self.body, self.pause, self.misses = body, pause, misses
+    def __init__(self, body: bytes, pause: float = 0.0, misses: bool = False,
+                 silent: bool = False) -> None:
+        self.body, self.pause, self.misses, self.silent = body, pause, misses, silent
         self.puts: list[str] = []
         self.asked = threading.Event()  # set once a request has come
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -239,6 +240,9 @@ class Answering:
             try:
                 request = connection.recv(65536)
                 self.asked.set()
+                if self.silent:  # takes the request, answers nothing, holds the connection
+                    connection.recv(1)
+                    return
                 if self.misses:
                     method, path = request.split(b" ", 2)[:2]
                     if method == b"PUT":
@@ -287,6 +291,24 @@ def test_a_server_that_trickles_its_answer_out_is_given_up(project: Project) -> 
     finally:
         server.close()
 
+
+def test_ctrl_c_gives_up_a_lookup_a_server_never_answers_at_once(project: Project) -> None:
+    """The wait for the answer's first byte was cut short only by the 5 s timeout."""
+    started(project)
+    server = Answering(b"", silent=True)
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "buildflow", "--plain"],
+                                   cwd=project.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   env=bflow_env({"BFLOW_REMOTE_CACHE": server.url}), text=True)
+        assert server.asked.wait(30)
+        interrupted = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+        assert process.returncode == 130, out + err
+        assert time.monotonic() - interrupted < 3  # not the 5 s of the timeout
+        assert "warning" not in err
+    finally:
+        server.close()
 
 def test_what_a_server_sends_that_is_no_entry_is_said_of_the_server(project: Project) -> None:
     # it was said of the local copy, "the damaged file was removed", and the server kept

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import socket
 import threading
 import time
 import urllib.parse
@@ -60,6 +61,8 @@ class Remote:
                                  "that is not ASCII, which no HTTP header may hold")
             self.headers[name.strip()] = value.strip()
         self._local = threading.local()
+        self._lookups: set[http.client.HTTPConnection] = set()
+        self._lookups_lock = threading.Lock()
 
     def get(self, kind: str, key: str) -> bytes | None:
         status, body = self._request("GET", kind, key)
@@ -80,12 +83,17 @@ class Remote:
         headers = {**self.headers, "Content-Length": str(len(body or b""))}
         for attempt in (1, 2):  # a kept-alive connection the server closed meanwhile: once more
             connection = self._connection()
+            lookup = method == "GET"  # given up on `stop`; uploads of what ran still go
             try:
+                if lookup:
+                    self._looking_up(connection, True)
                 connection.request(method, path, body=body, headers=headers)
                 response = connection.getresponse()
                 return response.status, self._body(response, method, kind, key)
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
                 self._drop()
+                if lookup and self.stopped.is_set():  # its socket shut by `stop`
+                    raise RemoteError(f"{method} {self.shown}/{kind}/{key}: stopped") from None
                 if attempt == 2:
                     raise RemoteError(f"{method} {self.shown}/{kind}/{key}: the server closed "
                                       f"the connection ({exc}); is it overloaded?") from None
@@ -94,7 +102,21 @@ class Remote:
                 raise RemoteError(f"{method} {self.shown}/{kind}/{key}: {_describe(exc)}; "
                                   "check that the server runs and the URL is right "
                                   "(BFLOW_REMOTE_CACHE or settings.remote_cache)") from None
+            finally:
+                if lookup:
+                    self._looking_up(connection, False)
         raise AssertionError("unreachable")
+
+    def _looking_up(self, connection: http.client.HTTPConnection, started: bool) -> None:
+        """Keep the connections of the lookups in progress, for `stop` to shut; one that
+        starts after `stop` is given up at once."""
+        with self._lookups_lock:
+            if started:
+                if self.stopped.is_set():
+                    raise http.client.RemoteDisconnected("stopped")
+                self._lookups.add(connection)
+            else:
+                self._lookups.discard(connection)
 
     def _body(self, response: http.client.HTTPResponse, method: str, kind: str,
               key: str) -> bytes:
@@ -104,11 +126,14 @@ class Remote:
         deadline = time.monotonic() + self.timeout + \
             int(response.getheader("Content-Length") or 0) / SLOWEST_BYTES_PER_SECOND
         chunks = []
-        while chunk := response.read1(1 << 16):
-            chunks.append(chunk)
-            if method == "GET" and self.stopped.is_set():  # uploads of what ran still go
-                self._drop()
+        while True:
+            chunk = response.read1(1 << 16)
+            if method == "GET" and self.stopped.is_set():  # uploads of what ran still go; a
+                self._drop()  # lookup's socket shut by `stop` ends the body short
                 raise RemoteError(f"{method} {self.shown}/{kind}/{key}: stopped")
+            if not chunk:
+                break
+            chunks.append(chunk)
             if time.monotonic() > deadline:
                 raise TimeoutError("the answer came too slowly")
         response.read()  # at the end: lets the connection take the next request
@@ -116,8 +141,16 @@ class Remote:
 
     def stop(self) -> None:
         """Give up the lookups in progress: the build was interrupted (what ran is still
-        uploaded)."""
-        self.stopped.set()
+        uploaded). Their sockets are shut, which ends a wait for a server that answers
+        nothing at once, not after its timeout."""
+        with self._lookups_lock:
+            self.stopped.set()
+            for connection in self._lookups:
+                if connection.sock is not None:
+                    try:
+                        connection.sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:  # closed meanwhile
+                        pass
 
     def _connection(self) -> http.client.HTTPConnection:
         connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
