@@ -143,13 +143,15 @@ def _writable(path: str | None, option: str, project: Project) -> str | None:
     one of the project's own (the Flowfile, what a task reads or writes, the cache dir)."""
     if path is None:
         return None
+    example = "build.html" if option == "--report" else "trace.json"
+    if not path:
+        raise UsageError(f"{option} needs the name of a file, such as {example}")
     full = os.path.abspath(path)
     whose = _project_file(project, full)
     if whose:
         raise UsageError(f"{option} {path}: {whose}; name a file of your own for the "
                          f"{option[2:]}")
     if os.path.isdir(full):
-        example = "build.html" if option == "--report" else "trace.json"
         raise UsageError(f"{option} {path}: is a directory; name a file, such as "
                          f"{os.path.join(path, example)}")
     if not os.path.isdir(os.path.dirname(full)):

@@ -129,6 +129,15 @@ def test_a_trace_or_page_over_a_file_of_the_project_is_a_usage_error(
     assert project.runs() == ["a"] and flowfile.exists()
 
 
+def test_a_trace_or_page_without_a_name_is_a_usage_error(project: Project) -> None:
+    project.flowfile('[tasks.a]\ncmd = "echo a >> runs.log"\n')
+    result = project.bflow("--report", "")
+    assert result.returncode == 2
+    assert result.stderr == "bflow: error: --report needs the name of a file, such as " \
+                            "build.html\n"  # it was "is a directory", the working one
+    assert project.runs() == []
+
+
 def test_a_trace_and_a_page_in_one_file_is_a_usage_error(project: Project) -> None:
     project.flowfile('[tasks.a]\ncmd = "echo a >> runs.log"\n')
     result = project.bflow("--trace", "r.html", "--report", "./r.html")

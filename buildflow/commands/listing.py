@@ -46,8 +46,11 @@ def _matching(project: Project, rows: dict[str, tuple[str, int]],
               patterns: Sequence[str]) -> dict[str, tuple[str, int]]:
     """The task rows and the foreach instances any pattern matches, each instance after its
     task; a pattern that matches nothing is an error, as a typo would be."""
-    def matches(name: str) -> bool:  # a name as `list` prints it is itself (`src/v[1].c`)
-        return any(name == pattern or fnmatchcase(name, pattern) for pattern in patterns)
+    # Only * and ? are wildcards: a `[` is itself, as in the names `list` prints (`src/v[1].c`)
+    literal = {pattern: pattern.replace("[", "[[]") for pattern in patterns}
+
+    def matches(name: str) -> bool:
+        return any(fnmatchcase(name, literal[pattern]) for pattern in patterns)
 
     found: dict[str, tuple[str, int]] = {}
     for task in project.tasks.values():
@@ -57,7 +60,7 @@ def _matching(project: Project, rows: dict[str, tuple[str, int]],
             found[task.name] = (task.description, 0)
     found.update((name, rows[name]) for name in project.graph.empty if matches(name))
     for pattern in patterns:
-        if not any(name == pattern or fnmatchcase(name, pattern) for name in found):
+        if not any(fnmatchcase(name, literal[pattern]) for name in found):
             raise UsageError(f"no task or instance matches '{pattern}'"
                              f"{did_you_mean(pattern, rows)} (a pattern is a name with * and "
                              "?, as 'compile:*'; quote it from the shell)")
