@@ -472,6 +472,35 @@ def test_cache_commands_on_a_file_where_the_cache_goes_say_so(project: Project, 
     assert (tmp_path / "a-file").read_text() == "mine\n"
 
 
+def test_clear_while_builds_store_never_stops_half_way(project: Project, tmp_path: Path) -> None:
+    """A build storing while `cache clear` removed `ac/` made it fail, "Directory not empty",
+    the cache cleared only in part."""
+    cache = tmp_path / "cache"
+    stop = threading.Event()
+
+    def store() -> None:  # as builds do: files appearing in the store's shards
+        number = 0
+        while not stop.is_set():
+            shard = cache / "ac" / f"{number % 7:02d}"
+            try:
+                shard.mkdir(parents=True, exist_ok=True)
+                (shard / f"entry{number}").write_bytes(b"x")
+            except OSError:  # removed under it
+                pass
+            number += 1
+
+    writer = threading.Thread(target=store)
+    writer.start()
+    try:
+        for _ in range(15):
+            result = run_bflow("cache", "clear", cwd=project.root,
+                               env={"BFLOW_CACHE_DIR": str(cache)})
+            assert result.returncode == 0, result.stderr
+    finally:
+        stop.set()
+        writer.join()
+    assert not list(cache.glob("ac.cleared-*"))  # nothing left aside
+
 def test_a_file_where_the_cache_keeps_a_directory_is_named_by_stats_and_cleared(
         project: Project, tmp_path: Path) -> None:
     # `ac` a file: stats was an internal error (exit 3), clear "cleared only in part"

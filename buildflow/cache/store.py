@@ -325,6 +325,8 @@ class Cache:
         the path that failed is the project's own (an output bflow could not restore)."""
         if str(exc.filename or "").startswith(os.path.join(self.root, "")):
             return "the output's path in the project could not be written"
+        if isinstance(exc, FileNotFoundError):  # its directory went as the file was written
+            return "the cache was cleared meanwhile (`bflow cache clear`)"
         return "check that BFLOW_CACHE_DIR is a writable directory with free space"
 
     def close(self) -> None:

@@ -27,7 +27,11 @@ def run(*, action: str, environ: dict[str, str] | None = None) -> int:
             path = os.path.join(store.directory, name)
             try:
                 if name in KINDS and os.path.isdir(path) and not os.path.islink(path):
-                    shutil.rmtree(path)
+                    # moved aside first, whole: a build storing meanwhile makes a new one,
+                    # where removing in place raced its writes ("Directory not empty")
+                    aside = f"{path}.cleared-{os.getpid()}"
+                    os.rename(path, aside)
+                    shutil.rmtree(aside)
                 else:
                     os.unlink(path)
             except FileNotFoundError:
