@@ -18,6 +18,7 @@ from buildflow.commands import COMMANDS
 
 # Commands whose targets can be given `{args}` after `--`.
 PASSTHROUGH_COMMANDS = ("build", "watch", "status", "explain", "graph")
+GRAPH_FORMATS = ("text", "dot", "mermaid", "json")  # `graph --format`, as `export` draws them
 
 _EPILOG = ("Plain 'bflow [TARGET..]' means 'bflow build [TARGET..]'. The options above and a "
            "build's options may also come before the command word ('bflow -j8 watch'); another "
@@ -211,7 +212,7 @@ _OPTIONS: dict[str, tuple[Option, ...]] = {
         (("--debounce",), {"type": _seconds, "default": 0.1, "metavar": "SECONDS",
                            "help": "quiet time that ends a burst of changes (default 0.1)"})),
     "graph": _targets("TARGET") + (
-        (("--format",), {"choices": ("text", "dot", "mermaid", "json"), "default": "text"}),
+        (("--format",), {"choices": GRAPH_FORMATS, "default": "text"}),
         (("-o", "--output"), {"metavar": "FILE", "help": "write to FILE instead of stdout"})),
     "status": _targets("TARGET") + (
         (("--check",), {"action": "store_true", "help": "exit 1 when anything is stale"}),

@@ -319,7 +319,7 @@ def _log(args: argparse.Namespace) -> int:
 
 
 def _completion(args: argparse.Namespace) -> int:
-    from buildflow.arguments import option_words
+    from buildflow.arguments import GRAPH_FORMATS, option_words
     from buildflow.commands import completion
 
     if args.names:
@@ -327,7 +327,8 @@ def _completion(args: argparse.Namespace) -> int:
     if args.shell is None:
         raise UsageError("bflow completion needs a shell: bash, zsh or fish "
                          "(source <(bflow completion bash))")
-    return completion.run(shell=args.shell, commands=tuple(COMMANDS), options=option_words())
+    return completion.run(shell=args.shell, commands=tuple(COMMANDS), options=option_words(),
+                          formats=GRAPH_FORMATS)
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -61,6 +61,7 @@ def test_bash_completes_commands_options_tasks_and_instances(project: Project) -
         "completion", "compile", "compile:src/main.c", "compile:src/util.c"]
     # bash takes ':' for a word break: what it is offered is the part after it
     assert complete_in_bash(project, "bflow compile:src/u") == ["src/util.c"]
+    assert complete_in_bash(project, "bflow graph --format m") == ["mermaid"]  # not tasks
     assert project.bflow("completion", "--names").stdout.split() == [
         "compile", "link", "compile:src/main.c", "compile:src/util.c"]
 

@@ -20,6 +20,7 @@ _bflow() {
     case $prev in
         -f|--file|-o|--output) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return;;
         -C|--directory) mapfile -t COMPREPLY < <(compgen -d -- "$cur"); return;;
+        --format) mapfile -t COMPREPLY < <(compgen -W "@FORMATS@" -- "$cur"); return;;
     esac
     local -a found=()
     local name
@@ -50,7 +51,9 @@ _ZSH = r'''#compdef bflow
 # bflow completion for zsh: source it after compinit, e.g. from ~/.zshrc:
 #   source <(bflow completion zsh)
 _bflow() {
-    if [[ $PREFIX == -* ]]; then
+    if [[ ${words[CURRENT-1]} == --format ]]; then
+        compadd -- @FORMATS@
+    elif [[ $PREFIX == -* ]]; then
         compadd -- @OPTIONS@
     else
         local -a names
@@ -69,28 +72,33 @@ complete -c bflow -n __fish_use_subcommand -a '@COMMANDS@'
 complete -c bflow -a '(bflow completion --names 2>/dev/null)'
 complete -c bflow -s f -l file -r -F
 complete -c bflow -s C -l directory -r -a '(__fish_complete_directories)'
+complete -c bflow -l format -x -a '@FORMATS@'
 @FISH_OPTIONS@
 '''
 
 SHELLS = ("bash", "zsh", "fish")
 
 
-def script(shell: str, commands: Sequence[str], options: Sequence[str]) -> str:
-    """The completion script for `shell`, completing `commands` and `options`."""
+def script(shell: str, commands: Sequence[str], options: Sequence[str],
+           formats: Sequence[str]) -> str:
+    """The completion script for `shell`, completing `commands`, `options` and the
+    `formats` of `graph --format`."""
     template = {"bash": _BASH, "zsh": _ZSH, "fish": _FISH}[shell]
     fish = []
     for option in options:
-        if option in ("-f", "--file", "-C", "--directory"):
+        if option in ("-f", "--file", "-C", "--directory", "--format"):
             continue
         flag = f"-l {option[2:]}" if option.startswith("--") else f"-s {option[1:]}"
         fish.append(f"complete -c bflow {flag}")
     return (template.replace("@COMMANDS@", " ".join(commands))
             .replace("@OPTIONS@", " ".join(options))
+            .replace("@FORMATS@", " ".join(formats))
             .replace("@FISH_OPTIONS@", "\n".join(fish)))
 
 
-def run(*, shell: str, commands: Sequence[str], options: Sequence[str]) -> int:
-    print(script(shell, commands, options), end="")
+def run(*, shell: str, commands: Sequence[str], options: Sequence[str],
+        formats: Sequence[str]) -> int:
+    print(script(shell, commands, options, formats), end="")
     return EXIT_OK
 
 
