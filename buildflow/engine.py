@@ -16,7 +16,7 @@ from buildflow.model import Project
 from buildflow.prune import dead_files, prune_dead_outputs
 from buildflow.scheduler import BuildOptions, BuildResult, Builder, Outcome, TaskResult
 from buildflow.secrets import masked
-from buildflow.staleness import Decision, survey
+from buildflow.staleness import Decision, ReasonKind, missing_input, survey
 from buildflow.state import State
 
 
@@ -77,6 +77,11 @@ def decided(project: Project, state: State, names: Iterable[str], *, force: bool
     tasks = project.tasks
     skips = {name: failing for name, decision in decisions.items()
              if tasks[name].when and not decision.after and (failing := gate.failing(tasks[name]))}
+    for name, decision in decisions.items():  # a reader the build will fail, as it says it
+        if decision.stale and not decision.after and name not in skips:
+            missing = missing_input(decision, project.graph.producer_of, skips.get)
+            if missing is not None and missing.kind is ReasonKind.INPUT_UNWRITTEN:
+                decision.reasons.insert(0, missing)
     return decisions, skips
 
 

@@ -115,7 +115,7 @@ class Hasher:
         if known is not None and trusted(known[1], known[4]) and not written:
             st = self.fs.stat(path)
             if st is None:
-                return MISSING
+                return self._absent(path)
             if st.is_dir:
                 return self._tree_hash(path)
             size, mtime_ns, inode, digest, _ = known
@@ -125,7 +125,7 @@ class Hasher:
         try:
             st, digest = self.fs.read_hash(path)
         except (FileNotFoundError, NotADirectoryError):  # absent, or deleted since the stat
-            return MISSING
+            return self._absent(path)
         except IsADirectoryError:
             return self._tree_hash(path, written)
         except OSError as exc:
@@ -144,6 +144,13 @@ class Hasher:
         if not trusted(st.mtime_ns, hashed_at):
             self._racy.append((st.mtime_ns, path))
         return digest
+
+    def _absent(self, path: str) -> str:
+        """MISSING for a path where nothing is; a symlink that leads nowhere (an installed
+        tree's `lib/libx.so -> /usr/lib/libx.so.1`, which `tar` packs as it is) is there,
+        and its content is where it leads. Never kept in the stat cache: read each time."""
+        target = self.fs.link_target(path)
+        return MISSING if target is None else text_digest(f"symlink\0{target}")
 
     def _tree_hash(self, path: str, written: bool = False) -> str:
         hasher = xxhash.xxh3_128(b"tree\0")

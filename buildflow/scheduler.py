@@ -43,7 +43,7 @@ from buildflow.plan import Plan
 from buildflow.secrets import masked
 from buildflow.signals import (SIGINT, SIGNAL_CHECK_SECONDS, interrupts, raise_signal, signal,
                                without_signals)
-from buildflow.staleness import Decision, decide, recorded_depfile_links
+from buildflow.staleness import Decision, decide, missing_input, recorded_depfile_links
 from buildflow.state import NOTHING_LEFT, Left, State, TaskRecord
 
 if TYPE_CHECKING:
@@ -413,9 +413,10 @@ class Builder:
                     decided_all = False
                     continue
                 if decision.reasons:
-                    missing = self._missing_input(decision, result)
-                    if missing:
-                        self._fail(task, missing, result)
+                    missing = missing_input(decision, self.project.graph.producer_of,
+                                            partial(_skip_reason, result))
+                    if missing is not None:
+                        self._fail(task, str(missing), result)
                         plan.finished(name, ok=False)
                         decided_all = False
                         continue
@@ -425,24 +426,6 @@ class Builder:
             done[name] = TaskResult(name, Outcome.UP_TO_DATE)
             plan.finished(name, ok=True)
         return decided_all
-
-    def _missing_input(self, decision: Decision, result: BuildResult) -> str:
-        """Why a stale task cannot run: an input it declares is not there once the tasks it
-        needs are done (its writer skipped by `when`, or the file deleted during the build);
-        "" when all are. Its command would read what a clean build never gives it, and no
-        run of it would be up to date, so it fails, as Make stops at a missing prerequisite."""
-        path = next((path for path, digest in decision.input_hashes.items()
-                     if digest == MISSING), None)
-        if path is None:
-            return ""
-        writer = self.project.graph.producer_of(path)
-        done = result.tasks.get(writer) if writer is not None else None
-        if done is not None and done.outcome is Outcome.SKIPPED:
-            return f"input {path} is missing: {writer}, which writes it, was skipped " \
-                   f"({done.reason})"
-        target = self.hasher.fs.link_target(path)
-        return f"input {path} is missing" if target is None else \
-            f"input {path} is a symlink to '{target}', which does not exist"
 
     def _expand(self, task: Task, plan: Plan, result: BuildResult) -> Task | None:
         """A task whose globs match files this build writes, ready now that those are written:
@@ -858,6 +841,12 @@ class Builder:
             else:
                 found[path] = self.hasher.file_hash(path)
         return found
+
+
+def _skip_reason(result: BuildResult, name: str) -> str | None:
+    """Why the build skipped `name` by its `when`, or None."""
+    done = result.tasks.get(name)
+    return done.reason if done is not None and done.outcome is Outcome.SKIPPED else None
 
 
 def _summary(result: BuildResult, tasks: dict[str, Task]) -> ev.BuildFinished:

@@ -31,6 +31,7 @@ class ReasonKind(Enum):
     INPUT_REMOVED = "input removed"
     INPUT_CHANGED = "input changed"
     INPUT_MISSING = "input missing"
+    INPUT_UNWRITTEN = "input its writer skips"
     DEPFILE_INPUT_CHANGED = "depfile input changed"
     OUTPUT_MISSING = "output missing"
     OUTPUT_CHANGED = "output changed"
@@ -58,6 +59,8 @@ class Reason(NamedTuple):
             ReasonKind.INPUT_REMOVED: f"input {self.subject} is no longer an input",
             ReasonKind.INPUT_CHANGED: f"input {self.subject} changed",
             ReasonKind.INPUT_MISSING: f"input {self.subject} is missing",
+            ReasonKind.INPUT_UNWRITTEN: f"input {self.subject} is missing: {self.old}, which "
+                                        f"writes it, is skipped ({self.new})",
             ReasonKind.DEPFILE_INPUT_CHANGED: f"{self.subject} (from the depfile) changed",
             ReasonKind.OUTPUT_MISSING: f"output {self.subject} is missing",
             ReasonKind.OUTPUT_CHANGED: f"output {self.subject} was modified",
@@ -69,7 +72,7 @@ class Reason(NamedTuple):
             ReasonKind.WHEN_AFTER: f"after {self.subject}: its `when` is checked only once "
                                    f"{self.subject} has run",
         }[self.kind]
-        if self.old or self.new:
+        if (self.old or self.new) and self.kind is not ReasonKind.INPUT_UNWRITTEN:
             text += f" ({_short(self.old)} -> {_short(self.new)})"
         return text
 
@@ -188,6 +191,23 @@ def decide(task: Task, record: TaskRecord | None, file_hash: Callable[[str], str
         reasons.extend(Reason(ReasonKind.OUTPUT_DROPPED, path) for path in recorded
                        if path not in outputs)
     return Decision(reasons, action, inputs, depfile, outputs)
+
+
+def missing_input(decision: Decision, producer_of: Callable[[str], str | None],
+                  skipped: Callable[[str], str | None]) -> Reason | None:
+    """Why a stale task cannot run (None when it can): an input it declares is not there
+    once the tasks it needs are done, its writer skipped by `when` (`skipped` gives why, or
+    None) or the file gone. Its command would read what a clean build never gives it, and no
+    run of it would be up to date: the build fails it, as Make stops at a missing
+    prerequisite, and `-n` and `status` say so where the writer's skip is known before."""
+    path = next((path for path, digest in decision.input_hashes.items()
+                 if digest == MISSING), None)
+    if path is None:
+        return None
+    writer = producer_of(path)
+    why = skipped(writer) if writer is not None else None
+    return Reason(ReasonKind.INPUT_MISSING, path) if not why else \
+        Reason(ReasonKind.INPUT_UNWRITTEN, path, writer or "", why)
 
 
 def _input_reasons(recorded: dict[str, str], inputs: dict[str, str]) -> list[Reason]:

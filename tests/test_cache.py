@@ -500,6 +500,12 @@ def test_clear_while_builds_store_never_stops_half_way(project: Project, tmp_pat
         stop.set()
         writer.join()
     assert not list(cache.glob("ac.cleared-*"))  # nothing left aside
+    # what a clear cut short (Ctrl-C, a kill) left aside goes with the next one
+    (cache / "cas.cleared-999999" / "00").mkdir(parents=True)
+    (cache / "cas.cleared-999999" / "00" / "blob").write_bytes(b"x")
+    assert run_bflow("cache", "clear", cwd=project.root,
+                     env={"BFLOW_CACHE_DIR": str(cache)}).returncode == 0
+    assert not (cache / "cas.cleared-999999").exists()
 
 def test_a_file_where_the_cache_keeps_a_directory_is_named_by_stats_and_cleared(
         project: Project, tmp_path: Path) -> None:

@@ -164,11 +164,14 @@ def test_a_reader_of_a_skipped_task_s_missing_outputs_fails_without_running(
     assert project.build() == ["up:src/a.txt", "join"]
     (project.root / "flag").unlink()
     (project.root / "out/a.up").unlink()
+    said = "input out/a.up is missing: up:src/a.txt, which writes it, is skipped " \
+           "(when.exists flag does not exist)"
+    assert f"would run join: {said}" in project.bflow("-n").stdout  # as the build then says
+    assert f"join: {said}" in project.bflow("status").stdout
     for _ in range(2):
         result = project.bflow("--plain")
         assert result.returncode == 1, result.stdout + result.stderr
-        assert "join: input out/a.up is missing: up:src/a.txt, which writes it, was " \
-            "skipped (when.exists flag does not exist)" in result.stdout
+        assert f"FAILED join: {said}" in result.stdout
     assert project.runs() == ["up:src/a.txt", "join"]  # the reader never ran again
     project.write("flag", "")
     assert project.build() == ["up:src/a.txt", "join"]

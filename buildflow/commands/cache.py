@@ -23,10 +23,13 @@ def run(*, action: str, environ: dict[str, str] | None = None) -> int:
             raise UsageError(f"{path}: a file where the output cache keeps a directory; "
                              f"`bflow cache clear` removes it")
     if action == "clear":
-        for name in (*KINDS, COUNTS_FILE, SIZE_FILE):
+        left_aside = _set_aside(store.directory)
+        for name in (*KINDS, COUNTS_FILE, SIZE_FILE, *left_aside):
             path = os.path.join(store.directory, name)
             try:
-                if name in KINDS and os.path.isdir(path) and not os.path.islink(path):
+                if name in left_aside:
+                    shutil.rmtree(path)
+                elif name in KINDS and os.path.isdir(path) and not os.path.islink(path):
                     # moved aside first, whole: a build storing meanwhile makes a new one,
                     # where removing in place raced its writes ("Directory not empty")
                     aside = f"{path}.cleared-{os.getpid()}"
@@ -61,6 +64,16 @@ def run(*, action: str, environ: dict[str, str] | None = None) -> int:
           f"size:      {_size(size)} of {_size(store.max_bytes)} (BFLOW_CACHE_MAX)\n"
           f"lookups:   {counted(hits, 'hit')}, {counted(misses, 'miss', 'misses')}{rate}")
     return EXIT_OK
+
+
+def _set_aside(directory: str) -> list[str]:
+    """The store directories an interrupted `clear` moved aside and did not remove."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    return [name for name in names
+            if ".cleared-" in name and name.partition(".cleared-")[0] in KINDS]
 
 
 def _size(count: float) -> str:
