@@ -88,6 +88,8 @@ class Remote:
                 if lookup:
                     self._looking_up(connection, True)
                 connection.request(method, path, body=body, headers=headers)
+                if lookup and self.stopped.is_set():  # while it connected: no socket to shut
+                    raise http.client.RemoteDisconnected("stopped")
                 response = connection.getresponse()
                 return response.status, self._body(response, method, kind, key)
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
