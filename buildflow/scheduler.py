@@ -123,7 +123,8 @@ class Builder:
         # what the build writes is expanded again (`_expand`); then a copy, kept up to date.
         self.tasks = project.tasks
         self._expander: Expander | None = None
-        self._depfile_names: depfiles.RootNames | None = None  # at an absolute path
+        self._depfile_names: depfiles.RootNames | None = None
+        self._faults: dict[str, BuildError] = {}  # task -> the fault its worker met
         self._instances: dict[str, list[str]] = {}  # expanded group -> its instances now
         # Instances found during the build after every task their globs wait for had run:
         # as current as expanding them again would make them
@@ -326,7 +327,8 @@ class Builder:
             for name in list(self._running):
                 del self._running[name]
                 try:
-                    self._fail(self.tasks[name], str(fault), self._result)
+                    self._fail(self.tasks[name], str(self._faults.get(name, fault)),
+                               self._result)
                 except BuildError:  # reported; its failure is what could not be recorded
                     pass
                 self._plan.finished(name, ok=False)
@@ -621,6 +623,7 @@ class Builder:
         made ready, itself, so the next command starts without waiting for another thread."""
         slot = LogSlot(self._old_logs, number)
         plan, stale, result = self._plan, self._stale, self._result
+        task: Task | None = None
         try:
             with self._lock:
                 while (task := self._take()) is not None:
@@ -636,11 +639,10 @@ class Builder:
                         try:
                             done = self.attempts.execute(task, slot)
                         except OSError as exc:  # the log: a full disk, a read-only cache dir
-                            self.messages.put(BuildError(
+                            raise BuildError(
                                 f"{exc.filename}: cannot write the output log of task "
                                 f"'{task.name}': {exc.strerror}; free some disk space or make "
-                                "the cache dir writable"))
-                            return
+                                "the cache dir writable") from None
                         finally:
                             self._lock.acquire()
                         if task.interactive and done.result.signal == SIGINT:
@@ -651,7 +653,9 @@ class Builder:
                             not self._settle(plan, stale, result, enough=self.options.jobs):
                         self._failed()
                     self._advance()
-        except BaseException as exc:  # a bug: hand it to the main thread
+        except BaseException as exc:  # a fault that stops the build, or a bug: to the main thread
+            if isinstance(exc, BuildError) and task is not None:
+                self._faults[task.name] = exc  # the task in hand fails with its own
             self.messages.put(exc)
         finally:
             slot.close()
@@ -787,6 +791,7 @@ class Builder:
         return {**hashes, **dict.fromkeys(changed, UNKNOWN)} if changed else hashes
 
     def _root_names(self) -> depfiles.RootNames:
+        """How depfiles' absolute paths are named, made when the first one is met."""
         if self._depfile_names is None:
             self._depfile_names = depfiles.RootNames(self.project.root,
                                                      self.hasher.fs.real_path)
