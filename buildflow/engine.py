@@ -81,7 +81,9 @@ def decided(project: Project, state: State, names: Iterable[str], *, force: bool
         if decision.stale and not decision.after and name not in skips:
             missing = missing_input(decision, project.graph.producer_of, skips.get)
             if missing is not None and missing.kind is ReasonKind.INPUT_UNWRITTEN:
-                decision.reasons.insert(0, missing)
+                decision.reasons[:] = [missing, *(reason for reason in decision.reasons
+                                                  if reason[:2] != (ReasonKind.INPUT_MISSING,
+                                                                    missing.subject))]
     return decisions, skips
 
 

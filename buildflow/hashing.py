@@ -149,6 +149,7 @@ class Hasher:
         """MISSING for a path where nothing is; a symlink that leads nowhere (an installed
         tree's `lib/libx.so -> /usr/lib/libx.so.1`, which `tar` packs as it is) is there,
         and its content is where it leads. Never kept in the stat cache: read each time."""
+        self.cache.pop(path, None)  # what was there: its stat says nothing of this path now
         target = self.fs.link_target(path)
         return MISSING if target is None else text_digest(f"symlink\0{target}")
 

@@ -168,6 +168,7 @@ def test_a_reader_of_a_skipped_task_s_missing_outputs_fails_without_running(
            "(when.exists flag does not exist)"
     assert f"would run join: {said}" in project.bflow("-n").stdout  # as the build then says
     assert f"join: {said}" in project.bflow("status").stdout
+    assert project.bflow("explain", "join").stdout.count("out/a.up is missing") == 1
     for _ in range(2):
         result = project.bflow("--plain")
         assert result.returncode == 1, result.stdout + result.stderr

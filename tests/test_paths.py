@@ -97,6 +97,12 @@ def test_a_dangling_symlink_a_glob_matches_is_an_input_as_it_is(project: Project
     (project.root / "stage/lib/libx.so").symlink_to("/nowhere/libx.so.2")
     assert project.build() == ["pack"]
     assert project.build() == []
+    (project.root / "stage/lib/libx.so").unlink()  # a link that leads somewhere, then nowhere
+    (project.root / "stage/lib/libx.so").symlink_to("libx.so.1")
+    assert project.build() == ["pack"]
+    (project.root / "stage/lib/libx.so.1").unlink()  # its stat entry said it changed, always
+    assert project.build() == ["pack"]
+    assert project.build() == []
 
 
 def test_unsafe_task_names_get_their_own_logs(project: Project) -> None:
