@@ -81,9 +81,10 @@ def decided(project: Project, state: State, names: Iterable[str], *, force: bool
         if decision.stale and not decision.after and name not in skips:
             missing = missing_input(decision, project.graph.producer_of, skips.get)
             if missing is not None and missing.kind is ReasonKind.INPUT_UNWRITTEN:
-                decision.reasons[:] = [missing, *(reason for reason in decision.reasons
-                                                  if reason[:2] != (ReasonKind.INPUT_MISSING,
-                                                                    missing.subject))]
+                decision.reasons[:] = [missing, *(
+                    reason for reason in decision.reasons
+                    if reason.kind is not ReasonKind.INPUT_MISSING
+                    or reason.subject != missing.subject)]
     return decisions, skips
 
 

@@ -90,19 +90,20 @@ def test_sigint_ignored_when_bflow_started_is_left_ignored_throughout(
                                   cwd=project.root, env=bflow_env(), stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True)
         assert wait_for(lambda: (project.root / "started").exists())
-    process = subprocess.Popen([sys.executable, "-m", "buildflow", "--plain"],
-                               cwd=project.root, env=bflow_env(), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, preexec_fn=_ignoring_sigint)
+    said = project.root / "said.txt"
+    with said.open("w") as output:
+        process = subprocess.Popen([sys.executable, "-m", "buildflow", "--plain"],
+                                   cwd=project.root, env=bflow_env(), stdout=output,
+                                   stderr=subprocess.STDOUT, preexec_fn=_ignoring_sigint)
     if holder is None:
         assert wait_for(lambda: (project.root / "started").exists())
-    else:
-        time.sleep(0.5)  # it waits for the lock the first holds
+    else:  # it waits for the lock the first holds
+        assert wait_for(lambda: "waiting for another bflow run" in said.read_text())
     process.send_signal(signal.SIGINT)
-    time.sleep(0.5)
+    time.sleep(0.5)  # what it would take to stop: it must not
     assert process.poll() is None  # still there
     (project.root / "go").write_text("")
-    out, _ = process.communicate(timeout=30)
-    assert process.returncode == 0, out
+    assert process.wait(30) == 0, said.read_text()
     if holder is not None:
         assert holder.wait(30) == 0
     assert project.runs() == ["a"] * (1 if holder is None else 2)  # it always runs
