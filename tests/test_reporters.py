@@ -69,6 +69,29 @@ def test_the_counter_counts_the_tasks_that_run(project: Project) -> None:
         "ok     c [1/1]"]
 
 
+def test_the_counter_leaves_out_a_task_that_failed_before_it_ran(project: Project) -> None:
+    """SPEC §4: `[k/N]` counts the tasks that run; one that fails before its command starts
+    (a declared input missing) never runs, as one skipped never does."""
+    project.flowfile("""
+        [tasks.gen]
+        cmd = "echo g > {output}"
+        outputs = ["g.txt"]
+        when = { exists = "flag" }
+        [tasks.use]
+        cmd = "cat g.txt > {output}"
+        inputs = ["g.txt"]
+        outputs = ["u.txt"]
+        [tasks.other]
+        cmd = "echo o > {output}"
+        outputs = ["o.txt"]
+        """)
+    run = project.bflow("--plain", "-j1", "-k")
+    assert run.returncode == 1
+    assert "FAILED use: input g.txt is missing" in run.stdout
+    assert [line.split(" (")[0] for line in run.stdout.splitlines()
+            if line.startswith("ok")] == ["ok     other [1/1]"]
+
+
 def test_a_timed_out_failure_reads_well(project: Project) -> None:
     project.flowfile("""
         [tasks.slow]

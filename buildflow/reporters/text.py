@@ -86,6 +86,8 @@ class Tally:
     def see(self, event: ev.Event) -> None:
         if isinstance(event, ev.BuildStarted):
             self.total, self.dry_run = event.total, event.dry_run
+        elif isinstance(event, ev.TaskFailed) and not event.attempts:
+            self.total -= 1  # failed before its command ran (an input missing): it never runs
         elif isinstance(event, (ev.TaskFinished, ev.TaskFailed, ev.TaskRestored)):
             self.ran += 1
         elif isinstance(event, ev.TaskSkipped):
