@@ -115,6 +115,8 @@ def _run(request: tuple[object, ...], log_fd: int, null: int) -> bool:
             sys.path.insert(0, root)
         if root not in _FROM_SOURCE:  # the project's modules, never a stale .pyc of them
             _FROM_SOURCE[root] = sourceimport.install(root)
+        elif _FROM_SOURCE[root].changed():  # a task wrote a module an earlier one imported
+            _FROM_SOURCE[root].forget()
         function = _function(str(reference))
         function(Context(str(name), item if isinstance(item, str) else None,
                          list(inputs), list(outputs),  # type: ignore[call-overload]

@@ -25,7 +25,13 @@ if TYPE_CHECKING:
 
 
 class _FromSource(importlib.machinery.SourceFileLoader):
+    def __init__(self, fullname: str, path: str, seen: dict[str, tuple[int, int, int] | None]
+                 ) -> None:
+        super().__init__(fullname, path)
+        self.seen = seen
+
     def get_code(self, fullname: str) -> CodeType:
+        self.seen[self.path] = _stat_of(self.path)  # before the read: an edit after it shows
         return self.source_to_code(self.get_data(self.path), self.path)
 
 
@@ -42,6 +48,8 @@ class ProjectSources:
         # package, `NAME/__init__.py` beside a module `NAME.py` found. The loader's caches
         # watch them as they watch the modules found.
         self.absent: set[str] = set()
+        # The stat of each module's source as it was read, to tell when one has changed.
+        self.seen: dict[str, tuple[int, int, int] | None] = {}
 
     def find_spec(self, name: str, path: Sequence[str] | None,
                   target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
@@ -65,9 +73,33 @@ class ProjectSources:
             return None
         self.absent.update(_shadows(spec.origin or "", last, where,
                                     spec.submodule_search_locations is not None))
-        spec.loader = _FromSource(name, spec.origin or "")
+        spec.loader = _FromSource(name, spec.origin or "", self.seen)
         spec.cached = None
         return spec
+
+    def changed(self) -> bool:
+        """Whether what the imports so far found is no longer what they would find: a module
+        read has changed (or gone), or a file has appeared where a lookup found nothing."""
+        return any(_stat_of(path) != seen for path, seen in self.seen.items()) or \
+            any(os.path.exists(path) for path in self.absent)
+
+    def forget(self) -> None:
+        """Drop the project's modules imported so far, so that the next imports read them as
+        they are now, as a new interpreter would."""
+        for name, module in list(sys.modules.items()):
+            if isinstance(getattr(getattr(module, "__spec__", None), "loader", None), _FromSource):
+                del sys.modules[name]
+        self.seen.clear()
+        self.absent.clear()
+        importlib.invalidate_caches()
+
+
+def _stat_of(path: str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns, st.st_ino
 
 
 def _shadows(origin: str, last: str, where: Sequence[str], package: bool) -> list[str]:

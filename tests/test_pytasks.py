@@ -519,3 +519,34 @@ def test_a_module_another_task_writes_is_read_as_an_input_once_written(project: 
     project.write("src.txt", "two\n")
     assert project.build() == ["gen", "use"] and project.read("use.txt") == "two\n"
     assert project.build() == []
+
+
+def test_a_worker_reads_again_a_module_an_earlier_task_imported_before_its_writer_ran(
+        project: Project) -> None:
+    """One worker ran `early`, which imports `genmod` as it runs, then `use`, which lists
+    `genmod.py` in its inputs, after `gen` rewrote it: the worker's copy of the module was the
+    one `early` imported, so `use` wrote the old value and was recorded up to date."""
+    project.write("early.py", "def f(ctx):\n    import genmod\n"
+                              "    open(ctx.output, 'w').write(str(genmod.X))\n")
+    project.write("use.py", "def f(ctx):\n    import genmod\n"
+                            "    open(ctx.output, 'w').write(str(genmod.X))\n")
+    project.write("genmod.py", "X = 0\n")
+    project.write("ver.txt", "1\n")
+    project.flowfile("""
+        [tasks.early]
+        py = "early:f"
+        outputs = ["o_early"]
+        [tasks.gen]
+        cmd = "echo X = $(cat ver.txt) > genmod.py"
+        inputs = ["ver.txt"]
+        outputs = ["genmod.py"]
+        [tasks.use]
+        py = "use:f"
+        inputs = ["genmod.py"]
+        outputs = ["o_use"]
+        """)
+    project.bflow("-j1", "--plain").check_returncode()
+    assert project.read("o_early") == "0" and project.read("o_use") == "1"
+    project.write("ver.txt", "2\n")
+    project.bflow("-j1", "--plain", "-B").check_returncode()
+    assert project.read("o_use") == "2"
