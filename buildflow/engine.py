@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from buildflow import events as ev
 from buildflow.cache import open_cache
 from buildflow.conditions import Gate
-from buildflow.errors import EXIT_OK
+from buildflow.errors import EXIT_OK, UsageError
 from buildflow.executors import Executor, open_executor
 from buildflow.hashing import MISSING, Hasher
 from buildflow.model import Project
@@ -98,6 +98,12 @@ def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = N
     project built (reloaded when outputs were pruned), its selected tasks and their records.
     `cache=False` (or BFLOW_CACHE=0) neither reads nor writes the output cache. Commands run
     on `runner` (the caller's to close), else on the Flowfile's executor."""
+    if not isinstance(project, Project):  # a `buildflow.Project` declared in Python, say
+        raise TypeError(f"build() takes a loaded project (buildflow.load or from_dict), not "
+                        f"{type(project).__name__}; a project declared with "
+                        "buildflow.Project() builds with project.main()")
+    if jobs is not None and jobs < 1:  # as the command line's -j: none at all waits for ever
+        raise UsageError(f"jobs: expected at least 1, got {jobs}")
     reporter = reporter or ev.Collector()
     targets = list(targets)
     names = selected(project, targets, cwd)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import buildflow
-from buildflow.errors import FlowfileError
+from buildflow.errors import FlowfileError, UsageError
 from buildflow.events import Collector, TaskFinished
 from buildflow.scheduler import Outcome
 from conftest import Project
@@ -97,3 +97,19 @@ def test_projects_loaded_in_two_threads_each_find_their_own_modules(tmp_path: Pa
     for thread in threads:
         thread.join()
     assert problems == []
+
+
+def test_what_build_cannot_take_is_said_at_once(project: Project) -> None:
+    """`jobs=-1` waited for ever (no slot for any task), where `-j -1` is a usage error; a
+    project declared with `buildflow.Project()` raised an AttributeError from inside."""
+    project.flowfile("""
+    [tasks.a]
+    cmd = "echo a >> runs.log"
+    """)
+    loaded = buildflow.load(project.root / "Flowfile")
+    for jobs in (0, -1):
+        with pytest.raises(UsageError, match=f"jobs: expected at least 1, got {jobs}"):
+            buildflow.build(loaded, jobs=jobs, reporter=Collector())
+    with pytest.raises(TypeError, match=r"builds with project\.main\(\)"):
+        buildflow.build(buildflow.Project(project.root), reporter=Collector())  # type: ignore
+    assert not (project.root / "runs.log").exists()
