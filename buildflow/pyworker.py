@@ -15,7 +15,7 @@ import os
 import socket
 import sys
 from collections.abc import Callable, Mapping
-from types import MappingProxyType
+from types import AsyncGeneratorType, CoroutineType, GeneratorType, MappingProxyType
 
 from buildflow import sourceimport
 
@@ -118,12 +118,20 @@ def _run(request: tuple[object, ...], log_fd: int, null: int) -> bool:
         elif _FROM_SOURCE[root].changed():  # a task wrote a module an earlier one imported
             _FROM_SOURCE[root].forget()
         function = _function(str(reference))
-        function(Context(str(name), item if isinstance(item, str) else None,
+        result = function(Context(str(name), item if isinstance(item, str) else None,
                          list(inputs), list(outputs),  # type: ignore[call-overload]
                          depfile if isinstance(depfile, str) else None,
                          MappingProxyType(dict(variables)),  # type: ignore[call-overload]
                          MappingProxyType(dict(env)), sys.stdout, root))
-        ok = True
+        if isinstance(result, (CoroutineType, GeneratorType, AsyncGeneratorType)):
+            result.close()  # never started: its body has not run, and will not
+            print(f"bflow: {reference} returned a {type(result).__name__} without running its "
+                  "body (an `async def`, or a function with `yield`): make it a plain "
+                  "function (an `async def` can be run with asyncio.run inside one)",
+                  file=sys.stderr)
+            ok = False
+        else:
+            ok = True
     except SystemExit as exc:
         ok = exc.code in (None, 0)
         if not ok:

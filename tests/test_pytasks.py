@@ -550,3 +550,24 @@ def test_a_worker_reads_again_a_module_an_earlier_task_imported_before_its_write
     project.write("ver.txt", "2\n")
     project.bflow("-j1", "--plain", "-B").check_returncode()
     assert project.read("o_use") == "2"
+
+
+def test_a_function_whose_body_a_call_does_not_run_fails(project: Project) -> None:
+    """An `async def` or a generator function returned without running its body, and the
+    task was recorded up to date."""
+    project.write("m.py", "async def check(ctx):\n    open('runs.log', 'a').write('check\\n')\n"
+                          "def gen(ctx):\n    open('runs.log', 'a').write('gen\\n')\n"
+                          "    yield\n")
+    project.flowfile("""
+        [tasks.check]
+        py = "m:check"
+        [tasks.gen]
+        py = "m:gen"
+        """)
+    result = project.bflow("--plain", "-k")
+    assert result.returncode == 1
+    for name, kind in (("check", "coroutine"), ("gen", "generator")):
+        assert f"FAILED {name}:" in result.stdout
+        assert f"m:{name} returned a {kind} without running its body" in result.stdout
+    assert not (project.root / "runs.log").exists()
+    assert "RuntimeWarning" not in result.stdout + result.stderr
