@@ -233,6 +233,10 @@ def _parse_task(name: str, raw: Any, check: Checker, code: set[str]) -> TaskDecl
     # A misspelt key (`cmdd`) is the cause; "no cmd" would only be its consequence.
     if cmd is None and "py" not in raw and lists.get("outputs") and keys_known:
         check.problem(f"{where}.outputs", "a group task (no cmd) cannot have outputs; add a cmd")
+    if cmd is None and "py" not in raw and "when" in raw and keys_known:
+        check.problem(f"{where}.when", "a group task (no cmd) runs nothing a condition could "
+                                       "skip, and its deps run anyway; put `when` on the tasks "
+                                       "it needs")
     for index, output in enumerate(lists.get("outputs", ())):
         if not output.strip() or output.startswith("!"):
             check.problem(f"{where}.outputs[{index}]", f"not a usable output path: {output!r}")

@@ -350,9 +350,15 @@ def test_bad_conditions_are_load_errors(project: Project) -> None:
         [tasks.c]
         cmd = "true"
         when = { platform = ["Linux", "darwin"] }
+        [tasks.release]
+        deps = ["c"]
+        when = { env = "CI" }
         """)
     result = project.bflow("validate")
     assert result.returncode == 2
+    # accepted, and ignored: its deps ran, and nothing said the group was skipped
+    assert "tasks.release.when: a group task (no cmd) runs nothing a condition could skip" \
+        in result.stderr
     # a typo skipped the task on every machine, silently
     assert "tasks.c.when.platform: 'Linux' is no platform Python names (did you mean " \
            "'linux'?)" in result.stderr and "'darwin'" not in result.stderr
