@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import posixpath
+
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 
 def _words(text: str) -> list[str]:
-    """Split on unescaped white space; `\\ ` is a space in a name, `$$` a dollar."""
+    """Split on unescaped white space; `\\ ` is a space in a name, `$$` a dollar; an
+    unescaped `#` starts a comment, and a `|` the order-only prerequisites, which, as in Make,
+    are no inputs."""
     words: list[str] = []
     current: list[str] = []
     i = 0
@@ -22,6 +26,8 @@ def _words(text: str) -> list[str]:
             current.append("$")
             i += 2
             continue
+        if char == "#" or (char == "|" and not current and text[i + 1:i + 2] in ("", " ", "\t")):
+            break
         if char in " \t\n":
             if current:
                 words.append("".join(current))
@@ -57,41 +63,40 @@ def parse(text: str) -> list[str]:
 
 
 class RootNames:
-    """A depfile's absolute paths named as the project names its files: relative to the
-    root when inside it, however the root is spelled there. Compilers given `-I$PWD/inc`
-    (and CMake's) write absolute paths, and a shell entered through a symlink to the project
-    keeps that link in `$PWD`; a generated header named so must still be the file its task
-    writes, for its reader to wait for it. A path outside the root stays as it is."""
+    """A depfile's paths named as the project names its files: relative to the root when
+    inside it, however it is spelled there. Compilers given `-I$PWD/inc` (and CMake's) write
+    absolute paths, a shell entered through a symlink to the project keeps that link in
+    `$PWD`, and `-Iincl` names a header through a symlinked directory (`incl -> inc`); a
+    generated header named so must still be the file its task writes, for its reader to wait
+    for it. A `..` climbs from where a symlink before it leads, as the kernel's lookup does
+    (`l/../inc/a.h` with `l -> lib/real` is `lib/inc/a.h`). A path outside the root stays as
+    written, normalized."""
 
     def __init__(self, root: str, real_path: Callable[[str], str]) -> None:
-        self._real_path = real_path
+        self._real_path = real_path  # of a path relative to the root, or absolute
         self._real_root = real_path(root)
-        self._prefixes = tuple(dict.fromkeys(
-            (root.rstrip("/") + "/", self._real_root.rstrip("/") + "/")))
+        self._real_prefix = self._real_root.rstrip("/") + "/"
+        self._prefixes = tuple(dict.fromkeys((root.rstrip("/") + "/", self._real_prefix)))
         self._dirs: dict[str, str | None] = {}  # directory -> its path in the root, or None
 
     def name(self, path: str) -> str:
-        """`path`, absolute and normalized, relative to the root when it is inside it."""
-        for prefix in self._prefixes:
+        """`path`, absolute or relative to the root, as the project names that file."""
+        parent, _, name = path.rpartition("/")
+        if name not in ("", ".", ".."):
+            inside = self._in_root(parent or ("/" if path.startswith("/") else "."))
+            if inside is not None:
+                return f"{inside}/{name}" if inside else name
+        path = posixpath.normpath(path)
+        for prefix in self._prefixes:  # in the root, through a link that leads out of it
             if path.startswith(prefix):
                 return path[len(prefix):]
-        parent, _, name = path.rpartition("/")
-        inside = self._in_root(parent or "/")
-        return path if inside is None else f"{inside}/{name}" if inside else name
+        return path
 
     def _in_root(self, directory: str) -> str | None:
-        """Where `directory` is in the root ("" for the root), through whichever of its
-        parents is a link to the root; None outside it. One realpath per directory met:
-        a build's depfiles name files in a few dozen directories."""
-        if directory in self._dirs:
-            return self._dirs[directory]
-        if self._real_path(directory) == self._real_root:
-            inside: str | None = ""
-        elif directory == "/":
-            inside = None
-        else:
-            parent, _, name = directory.rpartition("/")
-            above = self._in_root(parent or "/")
-            inside = None if above is None else f"{above}/{name}" if above else name
-        self._dirs[directory] = inside
-        return inside
+        """Where `directory` really is in the root ("" for the root); None outside it. One
+        realpath per directory met: a build's depfiles name files in a few dozen."""
+        if directory not in self._dirs:
+            real = self._real_path(directory)
+            self._dirs[directory] = "" if real == self._real_root else \
+                real[len(self._real_prefix):] if real.startswith(self._real_prefix) else None
+        return self._dirs[directory]

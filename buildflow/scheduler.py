@@ -791,7 +791,7 @@ class Builder:
         return {**hashes, **dict.fromkeys(changed, UNKNOWN)} if changed else hashes
 
     def _root_names(self) -> depfiles.RootNames:
-        """How depfiles' absolute paths are named, made when the first one is met."""
+        """How depfiles' paths are named, made when the first depfile is read."""
         if self._depfile_names is None:
             self._depfile_names = depfiles.RootNames(self.project.root,
                                                      self.hasher.fs.real_path)
@@ -817,11 +817,9 @@ class Builder:
             return {}
         found: dict[str, str] = {}
         declared = set(task.inputs) | set(task.outputs)
+        names = self._root_names()
         for raw in depfiles.parse(text):
-            joined = raw if raw.startswith("/") else posixpath.join(task.cwd, raw)
-            path = posixpath.normpath(joined)
-            if path.startswith("/"):
-                path = self._root_names().name(path)
+            path = names.name(raw if raw.startswith("/") else posixpath.join(task.cwd, raw))
             if path in declared or path in found:
                 continue
             if path in at_start:

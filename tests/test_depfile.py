@@ -31,6 +31,14 @@ def test_crlf_comments_blank_lines_and_duplicates() -> None:
     assert parse(text) == ["a.c", "a.h", "b.c"]
 
 
+def test_a_comment_after_a_rule_and_order_only_prerequisites_name_no_inputs() -> None:
+    """A hand-written `a.o: a.h # see NOTES` made `#`, `see` and `NOTES` inputs, and Make's
+    order-only `a.o: x | dir` an input named `|`."""
+    assert parse("a.o: a.h # see NOTES\nb.o: b.h#old\n") == ["a.h", "b.h"]
+    assert parse("a.o: x.h y.h | out \\\n  logs\nb.o: z.h\n") == ["x.h", "y.h", "z.h"]
+    assert parse("a.o: a|b.h weird\\#.h\n") == ["a|b.h", "weird#.h"]
+
+
 def test_several_targets_and_glued_colon() -> None:
     assert parse("a.o b.o: x.h\n") == ["x.h"]
     assert parse("a.o:x.h y.h\n") == ["x.h", "y.h"]
@@ -74,3 +82,22 @@ def test_absolute_paths_are_named_from_the_root_however_it_is_spelled(tmp_path: 
     assert names.name(f"{tmp_path}/link/h.h") == "h.h"
     assert names.name(f"{tmp_path}/outside/o.h") == f"{tmp_path}/outside/o.h"
     assert names.name("/usr/include/stdio.h") == "/usr/include/stdio.h"
+
+
+def test_relative_paths_are_named_where_their_directories_lead(tmp_path: Path) -> None:
+    root = tmp_path / "real"
+    (root / "inc").mkdir(parents=True)
+    (root / "lib" / "real").mkdir(parents=True)
+    (root / "incl").symlink_to("inc")
+    (root / "l").symlink_to("lib/real")
+    (tmp_path / "outside").mkdir()
+    (root / "ext").symlink_to(tmp_path / "outside")
+    names = RootNames(str(root), lambda path: os.path.realpath(os.path.join(root, path)))
+    assert names.name("inc/h.h") == "inc/h.h"
+    assert names.name("./inc//h.h") == "inc/h.h"
+    assert names.name("h.h") == "h.h"
+    assert names.name("incl/h.h") == "inc/h.h"
+    assert names.name("l/../inc/h.h") == "lib/inc/h.h"  # as the kernel climbs: from lib/real
+    assert names.name("inc/../h.h") == "h.h"
+    assert names.name("ext/o.h") == "ext/o.h"  # leads out of the root: as written
+    assert names.name("../sibling/s.h") == "../sibling/s.h"

@@ -149,6 +149,44 @@ def test_a_depfile_naming_a_generated_header_by_an_absolute_path_orders_its_read
     assert project.read("use.o") == "use\ntwo\n"
     assert build() == []
 
+
+@pytest.mark.parametrize("spelled", ["incl/gen.h", "l/../inc/gen.h"])
+def test_a_depfile_naming_a_generated_header_through_a_symlinked_directory_orders_its_reader(
+        project: Project, spelled: str) -> None:
+    """`-Iincl` with `incl -> inc` names `inc/gen.h`, which `gen` writes, so `use` waits for
+    it: it ran beside `gen`, on the old header. A `..` climbs from where a link before it
+    leads (`l -> lib/real`, so `l/../inc` is `lib/inc`), as the compiler's open did, where
+    bflow climbed the text and watched another file."""
+    project.write("lib/real/.keep", "")
+    (project.root / "incl").symlink_to("inc")
+    (project.root / "l").symlink_to("lib/real")
+    header = "inc/gen.h" if spelled.startswith("incl") else "lib/inc/gen.h"
+    project.write("inc/gen.h", "decoy\n")
+    project.flowfile(f"""
+        [tasks.use]
+        cmd = 'cat use.c {spelled} > use.o && echo "use.o: {spelled}" > use.d && echo use >> runs.log'
+        inputs = ["use.c"]
+        outputs = ["use.o"]
+        depfile = "use.d"
+        [tasks.gen]
+        cmd = "sleep 0.2 && cp gen.in {header} && echo gen >> runs.log"
+        inputs = ["gen.in"]
+        outputs = ["{header}"]
+        """)
+    project.write("gen.in", "one\n")
+    project.write("use.c", "use\n")
+    assert project.build("gen") == ["gen"]
+    assert project.build() == ["use"]
+    assert project.build() == []
+    project.write("gen.in", "two\n")
+    assert _would_run(project) == ["gen", "use"]
+    assert project.build("-j2") == ["gen", "use"]
+    assert project.read("use.o") == "use\ntwo\n"
+    assert project.build() == []
+    if header != "inc/gen.h":
+        project.write("inc/gen.h", "another decoy\n")
+        assert project.build() == []
+
 OUT_OF_BUILD = """\
 [tasks.copy]
 cmd = "cp in.txt build/out.txt && echo copy >> runs.log"
