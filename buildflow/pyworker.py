@@ -124,7 +124,8 @@ def _run(request: tuple[object, ...], log_fd: int, null: int) -> bool:
                          MappingProxyType(dict(variables)),  # type: ignore[call-overload]
                          MappingProxyType(dict(env)), sys.stdout, root))
         if isinstance(result, (CoroutineType, GeneratorType, AsyncGeneratorType)):
-            result.close()  # never started: its body has not run, and will not
+            if not isinstance(result, AsyncGeneratorType):
+                result.close()  # never started, and never will: no warning that it was not
             print(f"bflow: {reference} returned a {type(result).__name__} without running its "
                   "body (an `async def`, or a function with `yield`): make it a plain "
                   "function (an `async def` can be run with asyncio.run inside one)",
