@@ -549,6 +549,9 @@ class _Resolver:
                 whose = f"an output of task '{graph.producer[output]}'"
             elif any(p in self.sources for p in names):
                 whose = "a source a task reads"
+            elif (owner := self.dir_producer(posixpath.dirname(path))) not in (None, task.name):
+                # its every write would change that directory: the owner ran again each time
+                whose = f"inside a directory output of task '{owner}'"
             else:
                 continue
             self.problem(f"tasks.{task.base}.depfile",

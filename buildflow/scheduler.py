@@ -817,10 +817,11 @@ class Builder:
             return {}
         found: dict[str, str] = {}
         declared = set(task.inputs) | set(task.outputs)
+        trees = tuple(f"{path}/" for path in task.dir_outputs)  # its own files, written now
         names = self._root_names()
         for raw in depfiles.parse(text):
             path = names.name(raw if raw.startswith("/") else posixpath.join(task.cwd, raw))
-            if path in declared or path in found:
+            if path in declared or path in found or path.startswith(trees):
                 continue
             if path in at_start:
                 st = self.hasher.fs.stat(path)

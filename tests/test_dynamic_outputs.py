@@ -563,3 +563,22 @@ def test_an_instance_named_before_its_file_exists_stands_for_all_that_will_be(
     result = project.bflow("each:a/f3.txt", "N=3")
     assert result.returncode == 0, result.stdout
     assert project.read("out/f3.o") == "3\n"
+
+
+def test_a_depfile_naming_a_file_of_its_task_s_own_directory_output_leaves_it_up_to_date(
+        project: Project) -> None:
+    """`site.d` names `site/toc.txt`, which the task writes into its own `site/`: written
+    during the run, it was taken as changed then, and the task ran at every build."""
+    project.write("s.txt", "s\n")
+    project.flowfile("""
+        [tasks.site]
+        cmd = "echo site >> runs.log; mkdir -p site; cp s.txt site/index.html; cp s.txt site/toc.txt; echo 'site/index.html: s.txt site/toc.txt' > site.d"
+        inputs = ["s.txt"]
+        outputs = ["site/"]
+        depfile = "site.d"
+        """)
+    assert project.build() == ["site"]
+    assert project.build() == []
+    project.write("s.txt", "t\n")
+    assert project.build() == ["site"]
+    assert project.build() == []

@@ -302,12 +302,22 @@ def test_a_depfile_is_the_task_s_own_file(tmp_path: Path) -> None:
         cmd = "x"
         outputs = ["b.out"]
         depfile = "out.txt"
+        [tasks.gen]
+        cmd = "x"
+        outputs = ["gen/"]
+        depfile = "gen/gen.d"
+        [tasks.c]
+        cmd = "x"
+        outputs = ["c.out"]
+        depfile = "gen/c.d"
         """) == [f"Flowfile: tasks.{task}.depfile: depfile '{path}' of task '{task}' is {whose}; "
                  f"bflow clean deletes a task's depfile, so name a file of the task's own "
                  f"(e.g. \"{path}.d\")" for task, path, whose in [
                      ("t", "src.txt", "a source a task reads"),
                      ("u", "Flowfile", "this Flowfile"),
-                     ("b", "out.txt", "an output of task 't'")]]
+                     ("b", "out.txt", "an output of task 't'"),
+                     # each run of `c` changed `gen`'s directory, so `gen` ran again after it
+                     ("c", "gen/c.d", "inside a directory output of task 'gen'")]]
 
 
 def test_an_output_inside_another_tasks_directory_output(tmp_path: Path) -> None:
