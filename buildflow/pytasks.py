@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 from buildflow import sourceimport
 from buildflow.errors import Interrupted, did_you_mean
-from buildflow.scripts import ABSENT, is_project_file, local_modules
+from buildflow.scripts import ABSENT, is_project_path, local_modules, project_prefixes
 
 # Functions a build script declared with `@project.task`, by reference: its module is the
 # running script (`__main__`), which importing by name would run a second time.
@@ -72,12 +72,12 @@ def imported_from(root: str) -> Iterator[tuple[dict[str, object], set[str]]]:
 
 @contextmanager
 def _imported_from(root: str) -> Iterator[tuple[dict[str, object], set[str]]]:
-    prefix = os.path.join(os.path.realpath(root), "")
+    prefixes = project_prefixes(root)
     # a copy taken at once: a worker thread may import meanwhile (a build starting Python
     # workers while it expands a task that waited for a directory output)
     aside = {name: module for name, module in list(sys.modules.items())
              if name != "__main__" and name.partition(".")[0] != "buildflow"
-             and _is_project_module(module, prefix)}
+             and _is_project_module(module, prefixes)}
     for name in aside:
         del sys.modules[name]
     before = set(sys.modules)
@@ -98,7 +98,7 @@ def _imported_from(root: str) -> Iterator[tuple[dict[str, object], set[str]]]:
         sourceimport.uninstall(finder)
         imported.update((name, sys.modules[name]) for name in set(sys.modules) - before)
         # told while the root is still on sys.path: a namespace package's path is found there
-        ours = [name for name, module in imported.items() if _is_project_module(module, prefix)]
+        ours = [name for name, module in imported.items() if _is_project_module(module, prefixes)]
         try:
             sys.path.remove(root)
         except ValueError:
@@ -108,17 +108,16 @@ def _imported_from(root: str) -> Iterator[tuple[dict[str, object], set[str]]]:
         sys.modules.update(aside)
 
 
-def _is_project_module(module: object, prefix: str) -> bool:
+def _is_project_module(module: object, prefixes: tuple[str, ...]) -> bool:
     """A module from a `.py` file of the project, or a package of the project without an
     `__init__.py` (a namespace package): kept, it would hold its submodules as attributes, and
     the next `from tools import helper` would take the old one without importing it."""
     path = getattr(module, "__file__", None)
     if path is None:
         places = list(getattr(module, "__path__", None) or ())
-        return bool(places) and all(is_project_file(prefix, os.path.realpath(place))
+        return bool(places) and all(is_project_path(prefixes, place)
                                     for place in places)
-    return isinstance(path, str) and path.endswith(".py") and \
-        is_project_file(prefix, os.path.realpath(path))
+    return isinstance(path, str) and path.endswith(".py") and is_project_path(prefixes, path)
 
 
 def find(reference: str, root: str

@@ -58,16 +58,28 @@ def hashed(paths: list[str]) -> tuple[tuple[str, str], ...]:
 
 
 def local_modules(root: str, modules: Mapping[str, object]) -> list[str]:
-    """The files of the imported `modules` that are the project's own (`is_project_file`)."""
+    """The files of the imported `modules` that are the project's own (`is_project_path`),
+    where they really are."""
     found = []
-    prefix = os.path.join(root, "")
+    prefixes = project_prefixes(root)
     for module in list(modules.values()):
         path = getattr(module, "__file__", None)
-        if isinstance(path, str) and path.endswith(".py"):
-            path = os.path.realpath(path)
-            if is_project_file(prefix, path):
-                found.append(path)
+        if isinstance(path, str) and path.endswith(".py") and is_project_path(prefixes, path):
+            found.append(os.path.realpath(path))
     return found
+
+
+def project_prefixes(root: str) -> tuple[str, ...]:
+    """The root as it is spelled and where it really is, each with a separator."""
+    return tuple(dict.fromkeys(os.path.join(place, "") for place in
+                               (os.path.abspath(root), os.path.realpath(root))))
+
+
+def is_project_path(prefixes: tuple[str, ...], path: str) -> bool:
+    """Whether `path` is the project's own file (`is_project_file`) as it is found, a symlink
+    under the root included (`helper.py -> ../shared/helper.py`), or where it really is."""
+    return any(is_project_file(prefix, place) for prefix in prefixes
+               for place in dict.fromkeys((os.path.abspath(path), os.path.realpath(path))))
 
 
 def is_project_file(prefix: str, path: str) -> bool:

@@ -16,7 +16,7 @@ import importlib.machinery
 import os
 import sys
 
-from buildflow.scripts import is_project_file
+from buildflow.scripts import is_project_file, is_project_path, project_prefixes
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: every worker starts so
 if TYPE_CHECKING:
@@ -42,6 +42,7 @@ class ProjectSources:
     def __init__(self, root: str) -> None:
         self.root = os.path.realpath(root)
         self.prefix = os.path.join(self.root, "")
+        self.prefixes = project_prefixes(root)
         # The project's files that would have changed what an import found had they been
         # there: `NAME.py` and `NAME/__init__.py` where a lookup found nothing (a try-import,
         # an installed module a project file would shadow), `__init__.py` of a namespace
@@ -69,7 +70,7 @@ class ProjectSources:
                                if is_project_file(self.prefix, os.path.join(entry, "")))
             return None
         if not isinstance(spec.loader, importlib.machinery.SourceFileLoader) \
-                or not is_project_file(self.prefix, os.path.realpath(spec.origin or "")):
+                or not is_project_path(self.prefixes, spec.origin or ""):
             return None
         self.absent.update(_shadows(spec.origin or "", last, where,
                                     spec.submodule_search_locations is not None))

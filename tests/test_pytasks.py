@@ -571,3 +571,30 @@ def test_a_function_whose_body_a_call_does_not_run_fails(project: Project) -> No
         assert f"m:{name} returned a {kind} without running its body" in result.stdout
     assert not (project.root / "runs.log").exists()
     assert "RuntimeWarning" not in result.stdout + result.stderr
+
+
+def test_an_edit_of_a_module_the_project_links_to_re_runs_the_function(
+        project: Project, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`helper.py -> ../shared/helper.py` is a module under the root, as the README says a
+    module of the project is; its edits were never part of the function's action."""
+    shared = tmp_path_factory.mktemp("shared")
+    (shared / "helper.py").write_text("V = '1'\n")
+    (shared / "lib").mkdir()
+    (shared / "lib" / "deep.py").write_text("W = 'a'\n")
+    (project.root / "helper.py").symlink_to(shared / "helper.py")
+    (project.root / "lib").symlink_to(shared / "lib")
+    project.write("m.py", "import helper\nfrom lib import deep\ndef f(ctx):\n"
+                          "    open('runs.log', 'a').write('a\\n')\n"
+                          "    open(ctx.output, 'w').write(helper.V + deep.W)\n")
+    project.flowfile("""
+        [tasks.a]
+        py = "m:f"
+        outputs = ["out.txt"]
+        """)
+    assert project.build() == ["a"] and project.read("out.txt") == "1a"
+    assert project.build() == []
+    (shared / "helper.py").write_text("V = '2'\n")
+    assert project.build() == ["a"] and project.read("out.txt") == "2a"
+    (shared / "lib" / "deep.py").write_text("W = 'b'\n")
+    assert project.build() == ["a"] and project.read("out.txt") == "2b"
+    assert project.build() == []
