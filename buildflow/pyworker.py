@@ -62,7 +62,17 @@ class Context:
 
 
 def serve(fd: int) -> None:
-    """Run tasks from the socket `fd` until bflow closes it."""
+    """Run tasks from the socket `fd` until bflow closes it, then end the process at once:
+    a thread a function started (not a daemon) would keep the worker, and what it started,
+    alive past its build."""
+    try:
+        _serve(fd)
+    finally:
+        _flush_streams()
+        os._exit(0)
+
+
+def _serve(fd: int) -> None:
     global IN_WORKER
     IN_WORKER = True
     connection = socket.socket(fileno=fd)

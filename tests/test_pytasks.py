@@ -598,3 +598,21 @@ def test_an_edit_of_a_module_the_project_links_to_re_runs_the_function(
     (shared / "lib" / "deep.py").write_text("W = 'b'\n")
     assert project.build() == ["a"] and project.read("out.txt") == "2b"
     assert project.build() == []
+
+
+def test_a_thread_a_function_leaves_running_ends_with_its_worker(project: Project) -> None:
+    """A function that starts a thread (not a daemon) kept its worker alive after bflow
+    exited, an orphan, for as long as the thread ran."""
+    project.write("m.py", "import os, threading, time\ndef f(ctx):\n"
+                          "    open('worker.pid', 'w').write(str(os.getpid()))\n"
+                          "    threading.Thread(target=time.sleep, args=(60,)).start()\n")
+    project.flowfile("""
+        [tasks.a]
+        py = "m:f"
+        """)
+    project.bflow("-q").check_returncode()
+    pid = int(project.read("worker.pid"))
+    deadline = time.monotonic() + 10
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(pid)
