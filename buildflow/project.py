@@ -656,6 +656,9 @@ def _check_overrides(flowfile: Flowfile, overrides: Mapping[str, str]) -> None:
     otherwise change nothing, silently."""
     declared = dict((*flowfile.vars, *flowfile.computed))
     for name, value in overrides.items():
+        if not isinstance(name, str) or not isinstance(value, str):  # from the Python API
+            raise TypeError(f"overrides: {name!r}: {value!r}: a var's name and value are "
+                            f"strings (write {str(name)!r}: {str(value)!r})")
         if name not in declared:
             hint = did_you_mean(name, declared) or \
                 (f" (its vars: {', '.join(declared)})" if declared else "")

@@ -147,7 +147,7 @@ def find(reference: str, root: str
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()
         return None, f"cannot import '{module_name}': {last}", [], set()
     if not callable(function):
-        return None, f"'{reference}' is a {type(function).__name__}, not a function", [], set()
+        return None, f"'{reference}' is no function but {_an(type(function).__name__)}", [], set()
     return function, getattr(defining, "__file__", None) or "", local_modules(root, imported), \
         absent
 
@@ -187,3 +187,8 @@ def digest_of(files: Sequence[tuple[str, str]], root: str) -> str:
     real_root = os.path.realpath(root)
     return new_hash("\0".join(f"{os.path.relpath(path, real_root)}\0{digest}"
                                for path, digest in files).encode()).hexdigest()
+
+
+def _an(noun: str) -> str:
+    """`noun` after its article: "an int", "a str"."""
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"

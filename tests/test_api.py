@@ -113,3 +113,15 @@ def test_what_build_cannot_take_is_said_at_once(project: Project) -> None:
     with pytest.raises(TypeError, match=r"builds with project\.main\(\)"):
         buildflow.build(buildflow.Project(project.root), reporter=Collector())  # type: ignore
     assert not (project.root / "runs.log").exists()
+
+
+def test_overrides_that_are_not_strings_are_said_to_be(project: Project) -> None:
+    project.flowfile("""
+    [vars]
+    X = "1"
+    [tasks.a]
+    cmd = "echo {X}"
+    """)
+    with pytest.raises(TypeError, match="overrides: 'X': 2: a var's name and value are "
+                                        "strings \\(write 'X': '2'\\)"):
+        buildflow.load(project.root / "Flowfile", overrides={"X": 2})  # type: ignore[dict-item]

@@ -447,7 +447,7 @@ def test_py_references_that_cannot_work_are_load_errors(project: Project) -> Non
     assert "Flowfile: tasks.nomodule.py: cannot import 'tools.missing': ModuleNotFoundError" in err
     assert "tasks.nofunction.py: module 'tools.work' has no function 'uper' (did you mean " \
            "'upper'?)" in err
-    assert "tasks.notcallable.py: 'tools.work:not_a_function' is a int, not a function" in err
+    assert "tasks.notcallable.py: 'tools.work:not_a_function' is no function but an int" in err
     assert project.bflow().returncode == 2
 
 
