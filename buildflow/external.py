@@ -25,12 +25,11 @@ _ENV = re.compile(r"\{\{|\}\}|\{env\.([A-Za-z_][A-Za-z0-9_]*)(?::-([^{}]*))?\}")
 class _EnvFiller:
     """Replaces `{env.NAME}` groups, noting each unset name without a default as a problem."""
 
-    def __init__(self, file: str, environ: Mapping[str, str], keep: Collection[str]) -> None:
+    def __init__(self, environ: Mapping[str, str], keep: Collection[str]) -> None:
         """`keep`: names `settings.env` sets, whose value a command gets from there."""
-        self.file = file
         self.environ = environ
         self.keep = keep
-        self.problems: list[str] = []
+        self.problems: list[tuple[str, str]] = []  # (where, what is wrong there)
         self.used = False
         self.secrets: dict[str, str] = {}  # secret-looking names filled since `task` began
 
@@ -49,9 +48,9 @@ class _EnvFiller:
             elif value and is_secret_key(name):
                 self.secrets[name] = value
             if value is None:
-                self.problems.append(
-                    f"{self.file}: {where}: environment variable '{name}' is not set "
-                    f"({{env.{name}}}); set it, or give a default: {{env.{name}:-text}}")
+                self.problems.append((where, f"environment variable '{name}' is not set "
+                                     f"({{env.{name}}}); set it, or give a default: "
+                                     f"{{env.{name}:-text}}"))
                 return ""
             # Braces doubled: the value is text, never a placeholder of the later expansion.
             return value.replace("{", "{{").replace("}", "}}")
@@ -75,7 +74,8 @@ class _EnvFiller:
         where = f"tasks.{decl.name}"
         self.secrets = {}
         filled = decl._replace(
-            cmd=None if decl.cmd is None else self.fill_all(decl.cmd, f"{where}.cmd"),
+            cmd=None if decl.cmd is None else (self.fill(decl.cmd[0], f"{where}.cmd"),)
+            if len(decl.cmd) == 1 else self.fill_all(decl.cmd, f"{where}.cmd"),
             inputs=self.fill_all(decl.inputs, f"{where}.inputs"),
             outputs=self.fill_all(decl.outputs, f"{where}.outputs"),
             foreach=self.fill_all(decl.foreach, f"{where}.foreach"),
@@ -90,12 +90,11 @@ class _EnvFiller:
         return filled._replace(env=(*filled.env, *taken)) if taken else filled
 
 
-def fill_environment(flowfile: Flowfile,
-                     environ: Mapping[str, str]) -> tuple[Flowfile, list[str], bool]:
+def fill_environment(flowfile: Flowfile, environ: Mapping[str, str]
+                     ) -> tuple[Flowfile, list[tuple[str, str]], bool]:
     """The Flowfile with every `{env.NAME}` replaced by its value in `environ`, the problems
-    (unset names without a default), and whether it used any."""
-    filler = _EnvFiller(shown(flowfile.path), environ,
-                        [key for key, _ in flowfile.settings.env])
+    (unset names without a default) as (where, what), and whether it used any."""
+    filler = _EnvFiller(environ, [key for key, _ in flowfile.settings.env])
     settings = flowfile.settings._replace(
         env=filler.fill_table(flowfile.settings.env, "settings.env"))
     tasks = tuple(filler.task(decl) for decl in flowfile.tasks)

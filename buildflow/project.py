@@ -51,6 +51,7 @@ class _Resolver:
         self.disk = globbing.DiskIndex(self.fs, skip=[self.cache_dir], hidden=hidden)
         self.hidden = hidden
         self.problems: list[str] = []
+        self.wrong: set[str] = set()  # where a cause of problems was found
         self.warnings: list[str] = []
         self.declared: dict[str, str] = {}  # output -> instance name
         self.declared_index = globbing.PathIndex(self.declared)  # for globs to match
@@ -93,7 +94,14 @@ class _Resolver:
                          "its records, logs and lock in a directory there: move the file away, "
                          "or set settings.cache_dir to another path")
 
-    def problem(self, where: str, message: str) -> None:
+    def problem(self, where: str, message: str, *, cause: bool = False) -> None:
+        """Say what is wrong at `where`. A `cause` (a misspelt placeholder, an unset
+        `{env.NAME}`) is said and the value taken as wrong: what later checks of it find
+        (`output ''`, an input `{ouput}` on no disk) would only repeat it, and is left out."""
+        if cause:
+            self.wrong.add(where)
+        elif where in self.wrong:
+            return
         self.problems.append(f"{self.file}: {where}: {message}")
 
     def warn(self, where: str, message: str) -> None:
@@ -103,7 +111,8 @@ class _Resolver:
         """Refuse `{NAME}` groups that are surely a misspelt var or placeholder (`{ouput}`
         would reach the command as written); warn about looser near-misses and about foreach
         placeholders outside foreach."""
-        fields: list[tuple[str, str]] = [(f"cmd[{i}]", c) for i, c in enumerate(decl.cmd or ())]
+        commands = decl.cmd or ()
+        fields = [("cmd" if len(commands) == 1 else f"cmd[{i}]", c) for i, c in enumerate(commands)]
         for key in ("inputs", "outputs", "foreach"):
             fields += [(f"{key}[{i}]", v) for i, v in enumerate(getattr(decl, key))]
         fields += [("depfile", decl.depfile or ""), ("cwd", decl.cwd or "")]
@@ -117,11 +126,12 @@ class _Resolver:
                 known, known_set, lowered = self._known_names(bool(decl.foreach))
             if not key.startswith(("cmd", "env")) and "args" in placeholders.names_in([text]):
                 self.problem(f"tasks.{decl.name}.{key}", "'{args}' (what follows -- on the "
-                                                         "command line) is for cmd and env only")
+                                                         "command line) is for cmd and env only",
+                             cause=True)
             for written, meant in placeholders.misspelt_env(text):
                 self.problem(f"tasks.{decl.name}.{key}",
                              f"'{written}' is not a placeholder (did you mean '{meant}'?); for "
-                             f"literal braces write '{{{written}}}'")
+                             f"literal braces write '{{{written}}}'", cause=True)
             for name in placeholders.unknown(text, known_set):
                 if name in placeholders.AWK_WORDS:
                     continue
@@ -133,7 +143,8 @@ class _Resolver:
                 if typo:
                     self.problem(f"tasks.{decl.name}.{key}",
                                  f"'{{{name}}}' is neither a var nor a placeholder (did you "
-                                 f"mean '{typo}'?); for literal braces write '{{{{{name}}}}}'")
+                                 f"mean '{typo}'?); for literal braces write '{{{{{name}}}}}'",
+                                 cause=True)
                     continue
                 hint = f" (did you mean '{lowered[name.lower()]}'?)" \
                     if name.lower() in lowered else did_you_mean(name, known)
@@ -678,7 +689,9 @@ def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None,
     computed, computed_problems = external.compute_vars(flowfile, skip=overrides)
     r = _Resolver(flowfile.path, flowfile.settings,
                   {**dict(flowfile.vars), **computed, **overrides}, hidden, args, fs)
-    r.problems += [*env_problems, *computed_problems]
+    for where, message in env_problems:
+        r.problem(where, message, cause=True)
+    r.problems += computed_problems
     r.check_cache_dir()
     try:
         items = foreach.find_items(flowfile.tasks, r.vars, r.disk)

@@ -48,7 +48,7 @@ def test_validate_warnings_exit_zero(project: Project) -> None:
     result = project.bflow("validate")
     assert result.returncode == 0
     assert result.stdout == "Flowfile: ok, 2 tasks, 2 warnings\n"
-    assert "bflow: warning: Flowfile: tasks.src.cmd[0]: '{WD}' is not a placeholder, so it " \
+    assert "bflow: warning: Flowfile: tasks.src.cmd: '{WD}' is not a placeholder, so it " \
            "is left as written (did you mean 'WORD'?)" in result.stderr
     assert "tasks.cc.foreach: matches no file" in result.stderr
 

@@ -46,7 +46,7 @@ def test_an_unset_variable_without_a_default_is_a_load_error(project: Project) -
                             env=without("GREETING", "WHO"), capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr == (
-        "bflow: error: Flowfile: tasks.greet.cmd[0]: environment variable 'GREETING' is not "
+        "bflow: error: Flowfile: tasks.greet.cmd: environment variable 'GREETING' is not "
         "set ({env.GREETING}); set it, or give a default: {env.GREETING:-text}\n")
     assert not (project.root / "runs.log").exists()
 

@@ -93,7 +93,7 @@ def test_a_misspelt_placeholder_stops_the_build_before_anything_runs(project: Pr
     result = project.bflow()
     assert result.returncode == 2
     assert result.stderr == (
-        "bflow: error: Flowfile: tasks.hello.cmd[0]: '{ouput}' is neither a var nor a "
+        "bflow: error: Flowfile: tasks.hello.cmd: '{ouput}' is neither a var nor a "
         "placeholder (did you mean 'output'?); for literal braces write '{{ouput}}'\n")
     assert project.runs() == [] and not (project.root / "{ouput}").exists()
 

@@ -385,11 +385,11 @@ def test_warnings_for_loose_near_misses_and_misplaced_placeholders(tmp_path: Pat
         outputs = ["o"]
         """)
     assert project.warnings == (
-        "Flowfile: tasks.t.cmd[0]: '{CFL}' is not a placeholder, so it is left as written "
+        "Flowfile: tasks.t.cmd: '{CFL}' is not a placeholder, so it is left as written "
         "(did you mean 'CFLAGS'?)",
-        "Flowfile: tasks.t.cmd[0]: '{out}' is not a placeholder, so it is left as written "
+        "Flowfile: tasks.t.cmd: '{out}' is not a placeholder, so it is left as written "
         "(did you mean 'output'?)",
-        "Flowfile: tasks.t.cmd[0]: '{item}' is a placeholder only under foreach; it is left "
+        "Flowfile: tasks.t.cmd: '{item}' is a placeholder only under foreach; it is left "
         "as written",
     )
 
@@ -410,6 +410,26 @@ def test_misspelt_placeholders_are_errors(tmp_path: Path) -> None:
         "Flowfile: tasks.t.cmd[1]: '{ouput}' is neither a var nor a placeholder (did you "
         "mean 'output'?); for literal braces write '{{ouput}}'",
     ]
+
+
+def test_what_follows_from_a_misspelt_placeholder_or_an_unset_variable_is_not_said_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`inputs = ["{ouput}"]` also said the input was on no disk, and an unset `{env.NOPE}`
+    in `outputs` that the output '' was outside the root."""
+    monkeypatch.delenv("NOPE", raising=False)
+    assert problems(tmp_path, """
+        [tasks.b]
+        cmd = "cat {input} > {output}"
+        inputs = ["{ouput}"]
+        outputs = ["b"]
+        [tasks.c]
+        cmd = "x"
+        outputs = ["{env.NOPE}"]
+        """) == [
+        "Flowfile: tasks.c.outputs[0]: environment variable 'NOPE' is not set ({env.NOPE}); "
+        "set it, or give a default: {env.NOPE:-text}",
+        "Flowfile: tasks.b.inputs[0]: '{ouput}' is neither a var nor a placeholder (did you "
+        "mean 'output'?); for literal braces write '{{ouput}}'"]
 
 
 def test_awk_statements_in_braces_are_neither_errors_nor_warnings(tmp_path: Path) -> None:
