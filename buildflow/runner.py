@@ -166,6 +166,9 @@ class SubprocessRunner:
                     self._running.discard(process)
                     if self.groups is not None:
                         self.groups.discard(process.pid)
+                    stopped = self._stopping  # then `stop_all` signalled it, as it ran
+            if stopped:  # whatever it exited with: a tool that ends cleanly on SIGTERM was
+                return RunResult(None, signal=SIGTERM, step=step)  # still cut short
             if code < 0:
                 return RunResult(code, signal=-code, step=step)
             if code != 0:

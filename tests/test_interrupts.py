@@ -58,6 +58,33 @@ def test_signal_stops_everything_and_keeps_records(project: Project, signum: int
     assert project.runs() == ["quick", "slow", "slow"]  # quick's record survived
 
 
+def test_a_command_that_ends_cleanly_on_sigterm_is_still_interrupted(project: Project) -> None:
+    """A tool that shuts down gracefully on SIGTERM (exit 0) was recorded as a success when
+    Ctrl-C stopped it: its cut-short output was up to date from then on."""
+    project.write("gen.py", "import signal, sys, time\n"
+                            "signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\n"
+                            "open('runs.log', 'a').write('gen\\n')\n"
+                            "with open('data.out', 'w') as out:\n"
+                            "    for i in range(600):\n"
+                            "        out.write(f'row {i}\\n'); out.flush(); time.sleep(0.05)\n")
+    project.flowfile(f"""
+        [tasks.gen]
+        cmd = "{sys.executable} gen.py"
+        outputs = ["data.out"]
+        """)
+    process = subprocess.Popen([sys.executable, "-m", "buildflow", "--plain"], cwd=project.root,
+                               env=bflow_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    assert wait_for(lambda: (project.root / "data.out").exists())
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 130, out + err
+    assert "ok     gen" not in out
+    assert out.splitlines()[-1].startswith("bflow: 0 ran, 0 up to date, 1 interrupted in ")
+    assert project.runs() == ["gen"]
+    assert project.bflow("status").stdout.startswith("gen: ")  # stale: it runs again
+
+
 def test_a_hangup_ignored_when_bflow_started_is_left_ignored(project: Project) -> None:
     project.flowfile('[tasks.a]\ncmd = "echo > started; sleep 1; echo a >> runs.log"\n')
     process = subprocess.Popen(["nohup", sys.executable, "-m", "buildflow", "--plain"],
