@@ -98,7 +98,8 @@ def direct_argv(command: str, shell: str = DEFAULT_SHELL) -> list[str] | None:
     """The argv to exec without a shell, or None when the command needs `shell`."""
     if shell != DEFAULT_SHELL or not _SHELL_CHARS.isdisjoint(command):
         return None
-    words = command.split()
+    # split where sh splits, at spaces and tabs: not at a no-break space, `\f` or `\v`
+    words = [word for word in command.replace("\t", " ").split(" ") if word]
     if not words or words[0] in _SHELL_WORDS:
         return None
     return words
@@ -121,6 +122,11 @@ class SubprocessRunner:
         # itself would be decoded and encoded again, variable by variable, for every command.
         self._environ = dict(os.environb)
         self._here = os.getcwd()  # where a command starts when spawned without a directory
+        # A command run without a shell sees `$PWD` as `sh -c` would set it: its directory
+        # (`make` in a task's `cwd` writes `$(PWD)/x`), not where bflow was started.
+        self._pwds: dict[tuple[str | None, str], bool] = {}
+        if not self._denotes(os.environ.get("PWD"), self._here):
+            self._environ[b"PWD"] = os.fsencode(self._here)
         self._running: set[Child] = set()
         self._stopping = False
         self._python: PythonWorkers | None = None  # started with the first `py` task
@@ -139,15 +145,22 @@ class SubprocessRunner:
         cwd = os.path.join(root, task.cwd) if task.cwd else root
         strays = False
         for step, command in enumerate(task.commands):
-            argv = direct_argv(command, task.shell) or [task.shell, "-c", command]
+            shell_argv = [task.shell, "-c", command]
+            argv = direct_argv(command, task.shell)
+            command_env = env
+            if argv is None:
+                argv = shell_argv
+            elif not (env is os.environ and cwd == self._here) and \
+                    not self._denotes(env.get("PWD"), cwd):
+                command_env = {**env, "PWD": cwd}
             log.flush()
             with self._lock:  # so that stop_all never misses a process being started
                 if self._stopping:
                     return RunResult(None, signal=SIGTERM)
                 terminal = _foreground_terminal() if task.interactive else None
-                process = _attach(argv, cwd, env, log, self.attached_stdout, terminal) \
-                    if task.interactive else \
-                    _spawn(argv, cwd, env, log, self._environ, self._here)
+                process = _attach(argv, cwd, command_env, log, self.attached_stdout,
+                                  terminal) if task.interactive else \
+                    _spawn(argv, cwd, command_env, log, self._environ, self._here, shell_argv)
                 if isinstance(process, RunResult):
                     return process
                 self._running.add(process)
@@ -178,6 +191,18 @@ class SubprocessRunner:
 
     def _terminate(self, process: Child) -> None:
         terminate(process, self.kill_grace)
+
+    def _denotes(self, pwd: str | None, directory: str) -> bool:
+        """Whether `$PWD` names `directory` (through a symlink, as a shell keeps it)."""
+        if pwd == directory:
+            return True
+        if (pwd, directory) not in self._pwds:
+            try:
+                same = pwd is not None and os.path.samefile(pwd, directory)
+            except OSError:
+                same = False
+            self._pwds[pwd, directory] = same
+        return self._pwds[pwd, directory]
 
     def stop_all(self) -> None:
         with self._lock:
@@ -211,10 +236,13 @@ def terminate(process: Child, grace: float) -> None:
 
 
 def _spawn(argv: list[str], cwd: str, env: Mapping[str, str], log: IO[bytes],
-           environ: Mapping[bytes, bytes], here: str) -> Child | RunResult:
+           environ: Mapping[bytes, bytes], here: str,
+           shell_argv: list[str]) -> Child | RunResult:
     """Start `argv` as the leader of a new process group, or say in the log why it could not.
     `environ` is bflow's environment, encoded, and `here` its working directory, for a
-    command run in both (`env is os.environ`, `cwd` is `here`) without Popen."""
+    command run in both (`env is os.environ`, `cwd` is `here`) without Popen. A file the
+    kernel cannot execute (a script without `#!`) runs through the shell (`shell_argv`), as
+    `sh -c` runs it."""
     try:
         if env is os.environ and cwd == here:
             fd = log.fileno()
@@ -224,6 +252,8 @@ def _spawn(argv: list[str], cwd: str, env: Mapping[str, str], log: IO[bytes],
                               (os.POSIX_SPAWN_DUP2, fd, 1), (os.POSIX_SPAWN_DUP2, fd, 2)]))
         return _Popened(argv, cwd, env, log)
     except OSError as exc:
+        if exc.errno == errno.ENOEXEC and argv is not shell_argv:
+            return _spawn(shell_argv, cwd, env, log, environ, here, shell_argv)
         return _spawn_failed(argv, cwd, exc, log)
 
 

@@ -21,7 +21,7 @@ import pytest
 from buildflow import runner as runners
 from buildflow.model import Task
 from buildflow.runner import SubprocessRunner, direct_argv
-from conftest import OnTerminal, Project, bflow_env
+from conftest import OnTerminal, Project, bflow_env, run_bflow
 
 
 @pytest.fixture(params=["posix_spawn", "popen"])
@@ -73,6 +73,40 @@ def test_direct_argv_only_without_shell_syntax() -> None:
     # another shell has words of its own, which no list here can know: bash's `shopt`, `time`
     assert direct_argv("shopt -s extglob", "/bin/bash") is None
     assert direct_argv("gcc -c a.c", "/bin/bash") is None
+
+
+def test_a_command_run_without_a_shell_sees_what_sh_c_would_show_it(project: Project) -> None:
+    """Run directly (no shell syntax), a command kept bflow's `$PWD` (where bflow was started,
+    not its `cwd`: `make` wrote `$(PWD)/gen.txt` over the user's file in the root), a script
+    without `#!` failed with "Exec format error" where sh runs it, and a no-break space split
+    a file name in two where sh keeps it whole."""
+    project.write("lib/Makefile", "gen.txt:\n\techo generated > $(PWD)/gen.txt\n")
+    project.write("gen.txt", "the user's notes\n")
+    project.write("build.sh", "echo built > out.txt\n")
+    (project.root / "build.sh").chmod(0o755)
+    project.write("sub/.keep", "")
+    project.flowfile("""
+        [tasks.lib]
+        cmd = "make -s gen.txt"
+        cwd = "lib"
+        outputs = ["lib/gen.txt"]
+        [tasks.where]
+        cmd = "printenv PWD"
+        [tasks.script]
+        cmd = "./build.sh"
+        outputs = ["out.txt"]
+        [tasks.nbsp]
+        cmd = "touch my\u00a0notes.txt"
+        outputs = ["my\u00a0notes.txt"]
+        """)
+    result = run_bflow("--plain", "-v", cwd=project.root / "sub")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert project.read("gen.txt") == "the user's notes\n"
+    assert project.read("lib/gen.txt") == "generated\n"
+    assert f"  | {project.root}\n" in result.stdout  # `where`'s output: the root, not sub/
+    assert project.read("out.txt") == "built\n"
+    assert sorted(p.name for p in project.root.iterdir() if "notes" in p.name) == \
+        ["my\u00a0notes.txt"]
 
 
 def test_a_command_under_another_shell_runs_in_it(project: Project) -> None:
