@@ -150,6 +150,7 @@ class Builder:
         self._task_ready = threading.Condition(self._lock)  # idle workers wait on it
         self._workers: list[threading.Thread] = []
         self._stopper: threading.Thread | None = None
+        self._stopper_lock = threading.Lock()  # started by one thread, once
         self._running: dict[str, Decision] = {}  # started tasks, with why they run
         # Of each started task: the stats at which its input files were hashed, and those of
         # the files its last depfile named, when it started (`_inputs_read`, `_depfile_inputs`)
@@ -244,10 +245,12 @@ class Builder:
 
     def _stop_commands(self) -> None:
         """Stop every running process group (and the output cache's lookups), once."""
-        if self._stopper is None:
-            self.cache.stop()
-            self._stopper = threading.Thread(target=self.runner.stop_all, name="bflow-stop")
-            without_signals(self._stopper.start)
+        with self._stopper_lock:
+            if self._stopper is None:
+                self.cache.stop()
+                self._stopper = threading.Thread(target=self.runner.stop_all,
+                                                 name="bflow-stop")
+                without_signals(self._stopper.start)
 
     def _loop(self, names: list[str]) -> BuildResult:
         tasks = self.tasks
@@ -272,6 +275,10 @@ class Builder:
             except queue.Empty:
                 continue
             if message is _INTERRUPT:
+                # The commands first, without the lock: a worker may hold it while it prints
+                # to a stdout nobody reads (a stalled pager), and they would run on meanwhile.
+                self.interrupted.set()
+                self._stop_commands()
                 with self._lock:
                     self._interrupt()
                     self._advance()

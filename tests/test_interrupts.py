@@ -85,6 +85,35 @@ def test_a_command_that_ends_cleanly_on_sigterm_is_still_interrupted(project: Pr
     assert project.bflow("status").stdout.startswith("gen: ")  # stale: it runs again
 
 
+def test_a_signal_stops_the_commands_while_bflow_is_stuck_printing(project: Project) -> None:
+    """bflow blocked writing a task's output to a stdout nobody reads (a stalled pager): a
+    worker held the lock as it printed, and SIGTERM, which took that lock first, stopped
+    nothing: the other command ran to its end."""
+    project.flowfile("""
+        [tasks.big]
+        cmd = "head -c 3000000 /dev/zero | tr '\\\\0' x | fold -w 100"
+        [tasks.long]
+        cmd = "echo $$ > long.pid; sleep 30; echo long-end >> runs.log"
+        """)
+    reader, writer = os.pipe()
+    process = subprocess.Popen([sys.executable, "-m", "buildflow", "--plain", "-j2"],
+                               cwd=project.root, env=bflow_env(), stdout=writer,
+                               stderr=subprocess.DEVNULL)
+    os.close(writer)
+    try:
+        assert wait_for(lambda: (project.root / "long.pid").exists()
+                        and project.read("long.pid").strip() != "")
+        time.sleep(0.5)  # `big` has ended, and its 3 MB block fills the pipe
+        process.send_signal(signal.SIGTERM)
+        assert wait_for(lambda: gone(int(project.read("long.pid"))), timeout=10)
+    finally:
+        with os.fdopen(reader, "rb") as pipe:
+            pipe.read()  # drained: bflow can end
+        process.wait(timeout=30)
+    assert process.returncode == 130
+    assert not (project.root / "runs.log").exists()
+
+
 def test_a_hangup_ignored_when_bflow_started_is_left_ignored(project: Project) -> None:
     project.flowfile('[tasks.a]\ncmd = "echo > started; sleep 1; echo a >> runs.log"\n')
     process = subprocess.Popen(["nohup", sys.executable, "-m", "buildflow", "--plain"],
