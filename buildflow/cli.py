@@ -31,6 +31,10 @@ def run() -> NoReturn:
     streams are flushed here. Should that fail (a closed pipe), Python exits the usual way and
     deals with it; so it does under a profiler or a coverage tool, which write their data at
     exit."""
+    if _hold_standard_streams():
+        print("bflow: error: stdout is closed, so nothing runs (as when it closes during a "
+              "build); give bflow one: `> /dev/null` for none", file=sys.stderr)
+        os._exit(EXIT_FAILED)
     status = main()
     if sys.getprofile() is not None or sys.gettrace() is not None:
         sys.exit(status)
@@ -40,6 +44,25 @@ def run() -> NoReturn:
     except OSError:
         sys.exit(status)
     os._exit(status)
+
+
+def _hold_standard_streams() -> bool:
+    """Open /dev/null on each of stdin, stdout and stderr that bflow was started without
+    (`bflow >&-`), so that no file it opens (the state, the lock) takes that descriptor and
+    gets what is printed; whether stdout was one of them."""
+    closed = []
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            closed.append(fd)
+            null = os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: this one
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    if 2 in closed:
+        sys.stderr = open(2, "w", errors="backslashreplace", closefd=False)
+    return 1 in closed
 
 
 def main(argv: Sequence[str] | None = None) -> int:

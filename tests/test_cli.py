@@ -595,3 +595,27 @@ def test_a_task_that_removes_the_directory_bflow_started_in_is_no_internal_error
     result = run_bflow("-B", cwd=project.root / "site" / "sub")
     assert result.returncode == 0, result.stderr
     assert project.read("site/a.txt") == "a\n"
+
+
+def test_bflow_started_without_stdout_or_stderr(project: Project) -> None:
+    """`bflow >&-` was an internal error with a raw traceback, `--version` too, and with
+    stderr closed a build that succeeded exited 1. A closed descriptor is held with /dev/null,
+    so no file bflow opens takes its place; a closed stdout starts nothing, as one closing
+    during a build does."""
+    project.flowfile('[tasks.a]\ncmd = "echo a >> runs.log"\n')
+
+    def bflow(redirect: str, *args: str) -> subprocess.CompletedProcess[str]:
+        words = " ".join([sys.executable, "-m", "buildflow", *args])
+        return subprocess.run(["sh", "-c", f"exec {words} {redirect}"], cwd=project.root,
+                              env=bflow_env(), capture_output=True, text=True, timeout=60)
+
+    closed = bflow(">&-", "--plain")
+    assert (closed.returncode, closed.stdout) == (1, "")
+    assert closed.stderr == ("bflow: error: stdout is closed, so nothing runs (as when it "
+                             "closes during a build); give bflow one: `> /dev/null` for none\n")
+    assert not (project.root / "runs.log").exists()
+    assert bflow(">&-", "--version").returncode == 1
+    quiet = bflow("2>&-", "--plain")
+    assert quiet.returncode == 0 and "bflow: 1 ran" in quiet.stdout
+    no_input = bflow("<&-", "--plain", "-B")
+    assert no_input.returncode == 0 and project.runs() == ["a", "a"]
