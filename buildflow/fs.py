@@ -188,12 +188,24 @@ class LocalFileSystem:
         replace_file_from(self._abs(path), chunks, sync=sync)
 
     def list_tree(self, path: str) -> list[str]:
+        """As `os.walk` lists it (a symlink to a directory is not entered, nor listed), but
+        walked with a stack: `os.walk` recurses, and a tree 1,000 directories deep was an
+        internal error at every build."""
         base = self._abs(path)
         found = []
-        for directory, _, files in os.walk(base):
-            rel = os.path.relpath(directory, base)
-            for name in files:
-                found.append(name if rel == "." else f"{rel}/{name}".replace(os.sep, "/"))
+        pending = [""]
+        while pending:
+            rel = pending.pop()
+            try:
+                with os.scandir(f"{base}/{rel}" if rel else base) as entries:
+                    for entry in entries:
+                        name = f"{rel}/{entry.name}" if rel else entry.name
+                        if not _is_dir(entry):
+                            found.append(name)
+                        elif not entry.is_symlink():
+                            pending.append(name)
+            except OSError:  # gone meanwhile, or not to be listed: as `os.walk` takes it
+                continue
         return sorted(found)
 
     def list_dir(self, path: str) -> list[tuple[str, bool]]:

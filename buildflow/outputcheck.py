@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 from buildflow import engine, events, gitfiles
 from buildflow.errors import EXIT_OK, UsageError
+from buildflow.fs import LocalFileSystem
 from buildflow.model import Project, Task
 
 FIX = "run bflow, then git add it"
@@ -108,15 +109,14 @@ def _outputs(scratch: str, tasks: Iterable[Task], tracked: set[str]) -> set[str]
     """The output files of `tasks`: for a directory output, the files the build left in it
     and the tracked files under it."""
     paths: set[str] = set()
+    disk = LocalFileSystem(scratch)
     for task in tasks:
         for output in task.outputs:
             if output not in task.dir_outputs:
                 paths.add(output)
                 continue
             paths.update(path for path in tracked if path.startswith(output + "/"))
-            for directory, _, names in os.walk(os.path.join(scratch, output)):
-                paths.update(os.path.relpath(os.path.join(directory, name), scratch)
-                             .replace(os.sep, "/") for name in names)
+            paths.update(f"{output}/{rel}" for rel in disk.list_tree(output))
     return paths
 
 

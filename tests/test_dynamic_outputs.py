@@ -7,6 +7,7 @@ the log the commands append to."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 from conftest import Project
@@ -582,3 +583,22 @@ def test_a_depfile_naming_a_file_of_its_task_s_own_directory_output_leaves_it_up
     project.write("s.txt", "t\n")
     assert project.build() == ["site"]
     assert project.build() == []
+
+
+def test_a_directory_output_deeper_than_python_recurses_is_no_internal_error(
+        project: Project) -> None:
+    """`os.walk` recursed, and a tree 1,100 directories deep was an internal error (exit 3)
+    at every build, until the tree was deleted by hand."""
+    deep = "site/" + "d/" * 1100
+    project.flowfile(f"""
+        [tasks.deep]
+        cmd = "echo deep >> runs.log; mkdir -p {deep}; echo x > site/top.txt; echo y > {deep}leaf.txt"
+        outputs = ["site/"]
+        """)
+    try:
+        assert project.build() == ["deep"]
+        assert project.build() == []
+        project.write("site/top.txt", "edited\n")
+        assert project.build() == ["deep"]  # its tree is not what it left: it runs again
+    finally:  # as deep for pytest's own removal, which recurses too
+        subprocess.run(["rm", "-rf", str(project.root / "site")], check=True)
