@@ -129,11 +129,13 @@ class DiskIndex:
             return cached
         dirs: list[str] = []
         found: list[str] = []
-        stack = [prefix]
-        seen: set[str] = set()  # real directories, so a symlink loop is walked once
+        # Each directory with where it really is, so that a symlink loop is walked once:
+        # resolved at a symlink only, else its parent's real path and its name (a realpath
+        # of each made the walk of a tree 1,000 deep quadratic, a million `lstat`s).
+        stack = [(prefix, self.fs.real_path(prefix))]
+        seen: set[str] = set()
         while stack:
-            rel = stack.pop()
-            real = self.fs.real_path(rel)
+            rel, real = stack.pop()
             if real in seen:
                 self.dirs_read.add(rel)
                 continue
@@ -144,7 +146,8 @@ class DiskIndex:
                     if path not in self.hidden:
                         found.append(path)
                 elif not name.startswith(".") and path not in self.skip:
-                    stack.append(path)
+                    linked = self.fs.link_target(path) is not None
+                    stack.append((path, self.fs.real_path(path) if linked else f"{real}/{name}"))
         self._trees[prefix] = dirs, found
         return dirs, found
 
