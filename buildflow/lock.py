@@ -14,6 +14,20 @@ from buildflow.errors import BuildError
 PID_WAIT_SECONDS = 0.5  # for the pid of a run that has just taken the lock
 
 
+def _make_cache_dir(path: str) -> None:
+    """The cache dir, when it is not there yet, with a `.gitignore` that ignores all of it (as
+    pytest's and mypy's caches have): a `git add -A` never takes in the records, and a
+    pre-commit build hook never finds them changed."""
+    if os.path.isdir(path):
+        return
+    os.makedirs(path, exist_ok=True)
+    try:
+        with open(os.path.join(path, ".gitignore"), "x") as ignore:
+            ignore.write("# written by bflow: its records, logs and lock\n*\n")
+    except FileExistsError:
+        pass
+
+
 class ProjectLock:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
@@ -22,7 +36,7 @@ class ProjectLock:
     def acquire(self, timeout: float | None, say: Callable[[str], None]) -> None:
         """Wait for the lock (forever when timeout is None), saying once that we wait."""
         try:
-            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            _make_cache_dir(os.path.dirname(self.path))
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as exc:
             raise BuildError(f"{self.path}: cannot create the lock file: {exc.strerror}; "

@@ -212,3 +212,22 @@ def test_readme_check_config_works_when_copied_into_a_fresh_clone(tmp_path: Path
     clone.git("add", "derived.txt")
     passed = clone.commit()
     assert passed.returncode == 0, passed.stdout + passed.stderr
+
+
+def test_the_cache_dir_keeps_itself_out_of_git(tmp_path: Path) -> None:
+    """With no `.bflow/` in the project's `.gitignore`, a `git add -A` took in the records,
+    and a build hook found them changed at every commit (the lock is written by every run)."""
+    env = bflow_env({"GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"})
+    (tmp_path / "Flowfile").write_text(FLOWFILE)
+    (tmp_path / "src.txt").write_text("hello\n")
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, env=env, check=True)
+    built = subprocess.run([sys.executable, "-m", "buildflow"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    assert sorted(status.stdout.splitlines()) == ["?? Flowfile", "?? derived.txt", "?? src.txt"]
+    (tmp_path / ".bflow" / ".gitignore").write_text("mine\n")  # the user's, once there
+    subprocess.run([sys.executable, "-m", "buildflow"], cwd=tmp_path, env=env, check=True,
+                   capture_output=True)
+    assert (tmp_path / ".bflow" / ".gitignore").read_text() == "mine\n"

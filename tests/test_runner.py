@@ -99,7 +99,8 @@ def test_a_command_run_without_a_shell_sees_what_sh_c_would_show_it(project: Pro
         cmd = "touch my\u00a0notes.txt"
         outputs = ["my\u00a0notes.txt"]
         """)
-    result = run_bflow("--plain", "-v", cwd=project.root / "sub")
+    sub = project.root / "sub"  # where the user runs bflow, as their shell says
+    result = run_bflow("--plain", "-v", cwd=sub, env={"PWD": str(sub)})
     assert result.returncode == 0, result.stdout + result.stderr
     assert project.read("gen.txt") == "the user's notes\n"
     assert project.read("lib/gen.txt") == "generated\n"
