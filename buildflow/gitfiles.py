@@ -32,6 +32,22 @@ def ignored(directory: str, paths: Iterable[str]) -> set[str]:
     return _paths(_git(directory, "check-ignore", "-z", "--stdin", stdin=listed, ok=(0, 1)))
 
 
+def same_blob(directory: str, path: str, other: str) -> bool:
+    """Whether git would store the file `other` at `path` (relative to `directory`) as the
+    blob it stores the file there now: the same once git's filters have run on each (line
+    endings converted under `core.autocrlf` or an `eol` attribute)."""
+    here = _git(directory, "hash-object", "--", path)
+    there = _git(directory, "hash-object", f"--path={path}", "--", other)
+    return here.strip() == there.strip()
+
+
+def minds_modes(directory: str) -> bool:
+    """Whether git records a file's executable bit here (`core.fileMode`, true unless set
+    false, as on file systems without one)."""
+    value = _git(directory, "config", "--type=bool", "--get", "core.fileMode", ok=(0, 1))
+    return value.strip() != b"false"
+
+
 def _paths(output: bytes) -> set[str]:
     return {os.fsdecode(path) for path in output.split(b"\0") if path}
 

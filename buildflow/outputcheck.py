@@ -12,6 +12,7 @@ from __future__ import annotations
 import filecmp
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
@@ -71,11 +72,17 @@ def compare(project: Project, targets: list[str], overrides: Mapping[str, str],
 
 def _copy(root: str, scratch: str, files: Iterable[str]) -> None:
     """The tracked files that are on disk, with their modes; symlinks as symlinks: what a
-    fresh clone has."""
+    fresh clone has. What is no file there now is left out, as deleted: a submodule not
+    checked out (an empty directory, as a clone without `--recurse-submodules` leaves it), a
+    file replaced by a directory or a named pipe."""
     for path in files:
         source, target = os.path.join(root, path), os.path.join(scratch, path)
-        if not os.path.lexists(source):
+        try:
+            mode = os.lstat(source).st_mode
+        except OSError:
             continue  # deleted, not yet committed
+        if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+            continue
         os.makedirs(os.path.dirname(target), exist_ok=True)
         shutil.copy2(source, target, follow_symlinks=False)
 
@@ -122,21 +129,46 @@ def _outputs(scratch: str, tasks: Iterable[Task], tracked: set[str]) -> set[str]
 
 def _compared(root: str, scratch: str, paths: list[str], tracked: set[str]) -> Comparison:
     built = {path for path in paths if os.path.isfile(os.path.join(scratch, path))}
-    ignored = gitfiles.ignored(root, (path for path in built if path not in tracked))
+    named = _as_git_names(root, [path for path in paths if path not in tracked])
+    ignored = gitfiles.ignored(root, (named.get(path, path) for path in built
+                                      if path not in tracked))
+    minds_modes = gitfiles.minds_modes(root)
     mismatches, compared = [], 0
     for path in paths:
-        if path in ignored or (path not in built and path not in tracked):
+        name = named.get(path, path)
+        if name in ignored or (path not in built and name not in tracked):
             continue  # ignored by git, or neither built nor committed: not the commit's
         compared += 1
-        here = os.path.join(root, path)
+        here, there = os.path.join(root, path), os.path.join(scratch, path)
         if path not in built:
             mismatches.append(Mismatch(path, "git tracks it, but a build does not make it "
                                              "(git rm it)"))
-        elif path not in tracked:
+        elif name not in tracked:
             mismatches.append(Mismatch(path, f"a build makes it, but git does not track it "
                                              f"({FIX}, or list it in .gitignore)"))
         elif not os.path.isfile(here):
             mismatches.append(Mismatch(path, f"missing, and a build makes it ({FIX})"))
-        elif not filecmp.cmp(here, os.path.join(scratch, path), shallow=False):
+        elif not filecmp.cmp(here, there, shallow=False) and \
+                not gitfiles.same_blob(root, name, there):
             mismatches.append(Mismatch(path, f"differs from what a build gives ({FIX})"))
+        elif minds_modes and _executable(here) != _executable(there):
+            mismatches.append(Mismatch(path, "its executable bit is not what a build gives "
+                                             f"({FIX})"))
     return Comparison(compared, mismatches, [])
+
+
+def _executable(path: str) -> bool:
+    return bool(os.stat(path).st_mode & 0o100)
+
+
+def _as_git_names(root: str, paths: list[str]) -> dict[str, str]:
+    """Each of `paths` as git names it: through a symlinked directory of the project
+    (`gen -> real/gen`), where the file really is (`real/gen/out.txt`), which git lists and
+    asks of; a path beyond a symlink is no path git takes."""
+    real_root = os.path.join(os.path.realpath(root), "")
+    names = {}
+    for path in paths:
+        real = os.path.realpath(os.path.join(root, path))
+        if real.startswith(real_root) and (name := real[len(real_root):]) != path:
+            names[path] = name.replace(os.sep, "/")
+    return names

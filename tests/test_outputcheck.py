@@ -172,3 +172,73 @@ outputs = ["gen.txt"]
         result = run_bflow("status", "--check", "--outputs", cwd=clone.root / "apps" / "web")
         assert result.returncode == 1, result.stdout + result.stderr
         assert result.stdout.startswith("gen.txt: differs from what a build gives")
+
+
+def test_a_checkout_git_converts_is_compared_as_git_sees_it(project: Project) -> None:
+    """`core.autocrlf`: the committed `version.txt` is what a build gives, but checked out with
+    CRLF it differed byte for byte, where git (and so the build hook) sees no change; a
+    committed file's executable bit, which a build sets, was never compared."""
+    project.flowfile("""
+        [tasks.ver]
+        cmd = "echo version 1 > {output}"
+        outputs = ["version.txt"]
+        [tasks.tool]
+        cmd = "printf 'echo hi' > {output} && chmod +x {output}"
+        outputs = ["tool.sh"]
+        """)
+    project.write(".gitignore", ".bflow/\n")
+    project.build()
+    git(project.root, "init", "-q", "-b", "main")
+    git(project.root, "add", ".")
+    git(project.root, "commit", "-q", "-m", "built")
+    clone = project.root.parent / f"{project.root.name}-clone"
+    git(project.root.parent, "-c", "core.autocrlf=true", "clone", "-q", str(project.root),
+        str(clone))
+    git(clone, "config", "core.autocrlf", "true")
+    assert (clone / "version.txt").read_bytes() == b"version 1\r\n"
+    result = run_bflow("status", "--check", "--outputs", cwd=clone)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (clone / "tool.sh").chmod(0o644)
+    git(clone, "commit", "-q", "-am", "not executable")
+    result = run_bflow("status", "--check", "--outputs", cwd=clone)
+    assert result.returncode == 1
+    assert result.stdout == ("tool.sh: its executable bit is not what a build gives (run "
+                             "bflow, then git add it)\n")
+
+
+def test_what_a_clone_has_or_lacks_on_disk_is_no_internal_error(project: Project) -> None:
+    """A submodule not checked out (an empty directory, as a clone without
+    `--recurse-submodules` leaves it) made the copy fail: internal error, exit 3; an output
+    declared through a committed symlinked directory (`gen -> real/gen`) was a path git
+    refused to be asked of: exit 2."""
+    sub = project.root.parent / f"{project.root.name}-sub"
+    sub.mkdir()
+    (sub / "f").write_text("x\n")
+    git(sub, "init", "-q", "-b", "main")
+    git(sub, "add", ".")
+    git(sub, "commit", "-q", "-m", "s")
+    (project.root / "real/gen").mkdir(parents=True)
+    (project.root / "gen").symlink_to("real/gen")
+    project.flowfile("""
+        [tasks.gen]
+        cmd = "echo hi > {output}"
+        outputs = ["gen/out.txt"]
+        """)
+    project.write(".gitignore", ".bflow/\n")
+    project.build()
+    git(project.root, "init", "-q", "-b", "main")
+    git(project.root, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(sub),
+        "vendor")
+    git(project.root, "add", ".")
+    git(project.root, "commit", "-q", "-m", "built")
+    clone = project.root.parent / f"{project.root.name}-clone"
+    git(project.root.parent, "clone", "-q", str(project.root), str(clone))
+    assert (clone / "vendor").is_dir() and not any((clone / "vendor").iterdir())
+    result = run_bflow("status", "--check", "--outputs", cwd=clone)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == "bflow: 1 output matches what a build gives\n"
+    (clone / "real/gen/out.txt").write_text("stale\n")
+    result = run_bflow("status", "--check", "--outputs", cwd=clone)
+    assert result.returncode == 1
+    assert result.stdout == ("gen/out.txt: differs from what a build gives (run bflow, then "
+                             "git add it)\n")
