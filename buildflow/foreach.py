@@ -159,12 +159,17 @@ def _may_match_own_outputs(decl: TaskDecl, variables: Mapping[str, str]) -> bool
 
 def item_of(decl: TaskDecl, variables: Mapping[str, str], path: str) -> Item:
     """The item of the instance for `path`, with the glob that matched it, as `match_items`
-    pairs them: the first entry matching it."""
+    pairs them: the first entry matching it since a `!` entry last removed it."""
+    glob: str | None = None
     for pattern in decl.foreach:
-        expanded = globbing.normalize(placeholders.expand(pattern, variables))
-        if not pattern.startswith("!") and globbing.compile_glob(expanded).match(path):
-            return path, expanded
-    return path, path
+        expanded = globbing.normalize(placeholders.expand(pattern.removeprefix("!"), variables))
+        if not globbing.compile_glob(expanded).match(path):
+            continue
+        if pattern.startswith("!"):
+            glob = None
+        elif glob is None:
+            glob = expanded
+    return path, path if glob is None else glob
 
 
 # Placeholders standing for a part of the item that may hold `/`, and parts that cannot.

@@ -608,3 +608,27 @@ def test_a_directory_output_deeper_than_python_recurses_is_no_internal_error(
         assert project.build() == ["deep"]  # its tree is not what it left: it runs again
     finally:  # as deep for pytest's own removal, which recurses too
         subprocess.run(["rm", "-rf", str(project.root / "site")], check=True)
+
+
+def test_an_item_found_again_keeps_the_glob_that_took_it_after_an_exclusion(
+        project: Project) -> None:
+    """`src/a/x.c`, removed by `!src/a/**` and taken again by `src/a/*.c`, has `{rel}` x.c;
+    found again once `gen` ran (its inputs glob `gen`'s directory), it was given the first
+    glob's `{rel}`, a/x.c: it wrote another output than it declared, and ran at every build."""
+    project.write("src/a/x.c", "1\n")
+    project.write("src/y.c", "2\n")
+    project.flowfile("""
+        [tasks.gen]
+        cmd = "mkdir -p site && echo h > site/x.h"
+        outputs = ["site/"]
+        [tasks.each]
+        foreach = ["src/**/*.c", "!src/a/**", "src/a/*.c"]
+        inputs = ["site/*.h"]
+        cmd = "echo '{task} {rel}' >> runs.log; cp {item} {output}"
+        outputs = ["out/{rel}.o"]
+        """)
+    project.build()
+    assert sorted(project.read("runs.log").splitlines()) == ["each:src/a/x.c x.c",
+                                                              "each:src/y.c y.c"]
+    assert project.build() == []
+    assert (project.root / "out/x.c.o").exists() and not (project.root / "out/a").exists()
