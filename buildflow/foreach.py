@@ -183,9 +183,9 @@ def output_globs(decl: TaskDecl, variables: Mapping[str, str]) -> list[str]:
     values = dict(variables, task=instance_name(decl.name, "\0"),
                   **{name: "\0" for name in _SPANNING}, **{name: "*" for name in _WITHIN})
     globs: dict[str, None] = {}
-    # `{dir}` and `{ext}` may also be empty (an item at the top, one without an extension),
-    # which can leave out a whole segment
-    for directory, ext in (("\0", "*"), ("", "*"), ("\0", ""), ("", "")):
+    # `{dir}` may also be `.` (an item at the top) and `{ext}` empty (an item without an
+    # extension), which can leave out a whole segment
+    for directory, ext in (("\0", "*"), (".", "*"), ("\0", ""), (".", "")):
         each = {**values, "dir": directory, "ext": ext}
         for template in decl.outputs:
             expanded = placeholders.expand(template, each)

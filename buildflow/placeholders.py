@@ -109,6 +109,7 @@ def _edits(a: str, b: str, limit: int) -> int:
 def item_values(item: str, pattern: str) -> dict[str, str]:
     """The foreach placeholders for one path matched by `pattern`."""
     directory, name = posixpath.split(item)
+    directory = directory or "."  # an item at the top: `{dir}/*.h` is `./*.h`, not `/*.h`
     stem, ext = posixpath.splitext(name)
     prefix = fixed_prefix(pattern)
     rel = item[len(prefix) + 1:] if prefix and item.startswith(prefix + "/") else item

@@ -260,3 +260,27 @@ def test_a_foreach_never_takes_the_depfiles_its_instances_write_as_items(
     assert project.build() == []
     assert sorted(p.name for p in (project.root / "src").iterdir()) == \
         ["a.c", "a.c.d", "b.c", "b.c.d"]
+
+
+def test_dir_of_an_item_at_the_top_is_the_root_in_paths_too(project: Project) -> None:
+    """`{dir}` of `a.c` was `.` in a command but empty in paths: `"{dir}/*.h"` read `/*.h`
+    (the root's `a.h` no input, so editing it rebuilt nothing), and `"{dir}/{stem}.o"` was
+    refused as outside the root."""
+    project.write("a.c", "1\n")
+    project.write("a.h", "h\n")
+    project.write("s/b.c", "2\n")
+    project.write("s/b.h", "h2\n")
+    project.flowfile("""
+        [tasks.each]
+        foreach = "**/*.c"
+        inputs = ["{dir}/*.h"]
+        cmd = "echo '{task} {dir}' >> runs.log; cat {inputs} > {output}"
+        outputs = ["{dir}/{stem}.o"]
+        """)
+    project.build()
+    assert sorted(project.read("runs.log").splitlines()) == ["each:a.c .", "each:s/b.c s"]
+    assert project.read("a.o") == "1\nh\n" and project.read("s/b.o") == "2\nh2\n"
+    project.write("a.h", "h changed\n")
+    project.build()
+    assert project.read("runs.log").splitlines()[-1] == "each:a.c ."
+    assert project.read("a.o") == "1\nh changed\n"

@@ -121,6 +121,7 @@ def test_unsafe_task_names_get_their_own_logs(project: Project) -> None:
     assert len(list(logs.iterdir())) == 3
     created = {p for p in project.root.rglob("*") if p.is_file()}
     assert created - set(logs.iterdir()) == {project.root / "Flowfile",
+                                             project.root / ".bflow" / ".gitignore",
                                              project.root / ".bflow" / "state",
                                              project.root / ".bflow" / "lock",
                                              project.root / ".bflow" / "flowcache",

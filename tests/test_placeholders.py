@@ -29,7 +29,7 @@ def test_item_values_below_the_glob_prefix() -> None:
 
 def test_item_values_at_the_root() -> None:
     values = placeholders.item_values("README.md", "*.md")
-    assert (values["dir"], values["rel"], values["relstem"]) == ("", "README.md", "README")
+    assert (values["dir"], values["rel"], values["relstem"]) == (".", "README.md", "README")
 
 
 EVERY = frozenset(placeholders.BUILTIN_NAMES)
