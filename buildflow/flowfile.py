@@ -142,6 +142,9 @@ def _parse_settings(raw: Any, check: Checker) -> Settings:
             values["jobs"] = int(jobs)
     if "default" in raw:
         values["default"] = check.strings(raw["default"], "settings.default")
+        if raw["default"] == []:  # read as none, it built every task
+            check.problem("settings.default", "an empty list: name the tasks a plain `bflow` "
+                                              "builds, or leave it out to build every task")
     for key in ("shell", "cache_dir", "on_success", "on_failure"):
         if key in raw:
             text = check.string(raw[key], f"settings.{key}")

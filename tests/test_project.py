@@ -365,6 +365,17 @@ def test_unknown_default_target(tmp_path: Path) -> None:
     assert "did you mean 'all'?" in found[0]
 
 
+def test_an_empty_default_is_said_to_be(tmp_path: Path) -> None:
+    # read as no default at all, a plain `bflow` built every task
+    assert problems(tmp_path, """
+        [settings]
+        default = []
+        [tasks.all]
+        cmd = "x"
+        """) == ["Flowfile: settings.default: an empty list: name the tasks a plain `bflow` "
+                 "builds, or leave it out to build every task"]
+
+
 def test_default_may_name_an_output(tmp_path: Path) -> None:
     project = load(tmp_path, """
         [settings]
