@@ -126,18 +126,43 @@ class Project:
             script = os.path.realpath(self.script or sys.argv[0])
             relative = os.path.relpath(script, self.root)
             module = relative[:-3].replace(os.sep, ".")
+            stem = os.path.basename(relative)[:-3]
             if relative.startswith("..") or not relative.endswith(".py"):
                 problem = (f"{script}: a build script with task functions must be inside the "
                            f"project root {self.root}, where a worker imports it")
-            elif not all(part.isidentifier() for part in module.split(".")):
+            elif not all(part.isidentifier() for part in module.split(".")) or "." in stem:
                 problem = (f"{relative}: a worker imports a build script's task functions as "
                            f"the module '{module}', which is no name Python can import; name "
                            f"the script like a module (e.g. "
-                           f"{module.split('.')[-1].replace('-', '_')}.py)")
+                           f"{stem.replace('-', '_').replace('.', '_')}.py)")
+            elif module in sys.modules:  # `site.py`: the worker would get Python's own
+                problem = (f"{relative}: a worker imports a build script's task functions as "
+                           f"the module '{module}', and Python has one of that name already "
+                           f"({getattr(sys.modules[module], '__file__', None) or 'built in'});"
+                           f" name the script otherwise (e.g. build_{stem}.py)")
+        elif not _importable_from_root(function, self.root):
+            problem = (f"{module}.{qualname}: its module is not in the project root "
+                       f"{self.root}, nor installed, so a worker cannot import it; move "
+                       f"{getattr(sys.modules.get(module), '__file__', module)} into the root")
         if problem:
             self.problems.append(problem)
             return None
         return f"{module}:{qualname}"
+
+
+def _importable_from_root(function: Callable[..., object], root: str) -> bool:
+    """Whether a worker, which imports with the root first on `sys.path`, finds the module of
+    `function`: one under the root, or reached from a `sys.path` entry other than the running
+    script's own directory (an installed package). A module beside a script outside the root
+    is found only by the script."""
+    path = getattr(sys.modules.get(function.__module__), "__file__", None)
+    if not isinstance(path, str):
+        return True  # built in, or made on the fly: nothing to tell from
+    path = os.path.realpath(path)
+    script_dir = os.path.realpath(sys.path[0]) if sys.path and sys.path[0] else None
+    places = [os.path.realpath(root)] + [os.path.realpath(entry) for entry in sys.path[1:]
+                                         if entry and os.path.realpath(entry) != script_dir]
+    return any(path.startswith(os.path.join(place, "")) for place in places)
 
 
 def _calling_script() -> str:

@@ -193,6 +193,47 @@ def test_a_script_whose_name_python_cannot_import_says_so(project: Project) -> N
         "(e.g. build_site.py)" in result.stderr
 
 
+@pytest.mark.parametrize("name, said", [
+    ("build.local.py", "'build.local', which is no name Python can import; name the script "
+                       "like a module (e.g. build_local.py)"),
+    ("site.py", "'site', and Python has one of that name already"),
+])
+def test_a_script_a_worker_would_import_as_another_module_says_so(
+        project: Project, name: str, said: str) -> None:
+    """`build.local.py` is imported as `local` of a package `build`, and `site.py` as the
+    `site` every Python has imported: each passed the load, then every task failed."""
+    result = validated(project, '''
+        import buildflow
+        project = buildflow.Project()
+        @project.task(outputs="x")
+        def make(ctx):
+            pass
+        ''', name=name)
+    assert result.returncode == 2
+    assert f"{name}: a worker imports a build script's task functions as the module {said}" \
+        in result.stderr
+
+
+def test_a_task_function_from_a_module_outside_the_root_says_so(project: Project) -> None:
+    """`from helpers import copy` beside a script whose Project is a subdirectory: the script
+    finds `helpers`, a worker (the root first on its path) does not; every build failed."""
+    project.write("helpers.py", "def copy(ctx):\n    pass\n")
+    project.write("proj/a.txt", "a\n")
+    project.write("build.py", textwrap.dedent('''
+        import buildflow
+        from helpers import copy
+        project = buildflow.Project("proj")
+        project.task(inputs="a.txt", outputs="b.txt")(copy)
+        project.main(["validate"])
+        '''))
+    result = subprocess.run([sys.executable, "build.py"], cwd=project.root, env=bflow_env(),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert f"helpers.copy: its module is not in the project root {project.root / 'proj'}, " \
+        "nor installed, so a worker cannot import it; move " \
+        f"{project.root / 'helpers.py'} into the root" in result.stderr
+
+
 def test_errors_in_a_script_project_name_the_script(project: Project) -> None:
     project.write("build.py", textwrap.dedent('''
         import buildflow
