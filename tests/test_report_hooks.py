@@ -91,6 +91,31 @@ def test_an_incremental_build_from_the_fast_path_runs_the_hook(project: Project)
     assert "copy" in project.bflow("report").stdout
 
 
+def test_a_hook_gets_settings_env_as_a_task_does(project: Project) -> None:
+    """`WEBHOOK = "{HOOK_URL}"` reached the hook as `{HOOK_URL}` (and `{{x}}` as written),
+    where tasks get the var's value: a webhook posted nowhere, silently. Also after a build
+    the fast path made, and with the var overridden on the command line."""
+    project.flowfile("""
+        [vars]
+        HOOK_URL = "https://chat.example/hook"
+        [settings]
+        env = { WEBHOOK = "{HOOK_URL}", LIT = "{{x}}" }
+        on_success = "echo hook $WEBHOOK $LIT >> env.log"
+        [tasks.t]
+        cmd = "echo task $WEBHOOK $LIT >> env.log; cp {input} {output}"
+        inputs = ["src.txt"]
+        outputs = ["out.txt"]
+        """)
+    project.write("src.txt", "1")
+    assert project.bflow().returncode == 0
+    project.write("src.txt", "2")
+    assert project.bflow().returncode == 0  # the fast path's build of what changed
+    assert project.bflow("HOOK_URL=https://other.example").returncode == 0
+    assert project.read("env.log").splitlines() == [
+        "task https://chat.example/hook {x}", "hook https://chat.example/hook {x}"] * 2 + [
+        "task https://other.example {x}", "hook https://other.example {x}"]
+
+
 def test_a_hook_must_be_a_string(project: Project) -> None:
     project.flowfile('[settings]\non_failure = ["notify"]\n' + TASKS)
     result = project.bflow()

@@ -60,4 +60,4 @@ def _observed(reporter: Reporter, project: Project, targets: list[str], trace: s
                                                                invocation_dir()),
                                 warn=reporter.warn, keep_reloading=watching))
     return observed(reporter, root=project.root, cache_dir=project.cache_dir,
-                    settings=project.settings, extra=extra)
+                    settings=project.settings, variables=project.vars, extra=extra)

@@ -132,9 +132,10 @@ def _observed(reporter: Reporter, proof: Proof) -> Reporter:
     from buildflow.model import Settings
     from buildflow.report import observed
 
-    settings = Settings(*proof.graph[0]) if proof.graph is not None else Settings()
+    settings, variables = (Settings(*proof.graph[0]), proof.graph[1]) \
+        if proof.graph is not None else (Settings(), {})
     return observed(reporter, root=proof.root, cache_dir=os.path.dirname(proof.file),
-                    settings=settings)
+                    settings=settings, variables=variables)
 
 
 def verifying() -> bool:

@@ -60,14 +60,16 @@ class Observed(ev.Relay):
 
 
 def observed(reporter: ev.Reporter, *, root: str, cache_dir: str, settings: Settings,
-             extra: Sequence[Observer] = ()) -> Observed:
-    """`reporter` with what every build keeps (its history) and announces (the hooks), and
-    the `extra` observers asked for (a trace, a page)."""
+             variables: Mapping[str, str], extra: Sequence[Observer] = ()) -> Observed:
+    """`reporter` with what every build keeps (its history) and announces (the hooks, with
+    the project's `variables` for their `settings.env`), and the `extra` observers asked for
+    (a trace, a page)."""
     from buildflow.report.history import HistoryRecorder
 
     observers: list[Observer] = [HistoryRecorder(cache_dir), *extra]
     if settings.on_success or settings.on_failure:
         from buildflow.report.hooks import Hooks
 
-        observers.append(Hooks(settings, root=root, cache_dir=cache_dir, warn=reporter.warn))
+        observers.append(Hooks(settings, variables, root=root, cache_dir=cache_dir,
+                               warn=reporter.warn))
     return Observed(reporter, observers)

@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from buildflow import events as ev
 from buildflow.logs import log_path
 from buildflow.model import Settings
+from buildflow.placeholders import expand
 from buildflow.signals import run_alone
 
 
@@ -22,9 +23,11 @@ class Hooks:
     """An observer that keeps the build's summary and its failures, and runs the hook that
     fits when it is closed."""
 
-    def __init__(self, settings: Settings, *, root: str, cache_dir: str,
-                 warn: Callable[[str], None]) -> None:
+    def __init__(self, settings: Settings, variables: Mapping[str, str], *, root: str,
+                 cache_dir: str, warn: Callable[[str], None]) -> None:
         self.settings = settings
+        # `settings.env` as a task's command gets it: its vars and `{{ }}` expanded
+        self.env = {key: expand(value, variables) for key, value in settings.env}
         self.root = root
         self.cache_dir = cache_dir
         self.warn = warn
@@ -57,7 +60,7 @@ class Hooks:
             self._run(key, command, json.dumps(summary) + "\n")
 
     def _run(self, key: str, command: str, summary: str) -> None:
-        env = {**os.environ, **dict(self.settings.env)}
+        env = {**os.environ, **self.env}
         try:
             # A group of its own, killed whole if bflow is stopped meanwhile
             returncode = run_alone([self.settings.shell, "-c", command], self.root, env,
