@@ -54,7 +54,10 @@ class Watcher:
     def __init__(self, project: Project, targets: list[str], *, source: ChangeSource,
                  status: WatchStatus, build: Callable[[Project], int],
                  load: Callable[[], Project], debounce: float = 0.1, cwd: str | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 ran: Callable[[], Collection[str]] | None = None) -> None:
+        """`ran`: the tasks the last build ran (or restored, or failed in); without it, every
+        task it was asked for."""
         self.project = project
         self.targets = targets
         self.cwd = cwd
@@ -63,6 +66,7 @@ class Watcher:
         self.status = status
         self.build = build
         self.load = load
+        self.ran = ran
         self.debounce = debounce
         self.clock = clock
         self.roots: set[tuple[str, bool]] = set()  # what the source watches
@@ -75,7 +79,8 @@ class Watcher:
         interrupted, 0 when Ctrl-C (or SIGTERM) came between builds; KeyboardInterrupt or
         `Interrupted` raised by `build` before its builder took over propagate."""
         while (exit_status := self._build()) != EXIT_INTERRUPTED:
-            during, built = self.watched, set(self.names)
+            during = self.watched
+            built = set(self.names if self.ran is None else self.ran())
             try:
                 # The build may have found new depfile inputs, instances of a foreach over
                 # files it wrote, and removed outputs of tasks that no longer exist, whose
@@ -86,9 +91,13 @@ class Watcher:
                 if built <= set(self.names):
                     while not self._wait_for_work():
                         pass
-                # else a task the build ran is gone (its source deleted meanwhile), which the
-                # deletion's event, judged by the project loaded now, would not show: build
-                # again, which removes what it wrote
+                else:
+                    # A task the build ran is gone (its source deleted meanwhile), which the
+                    # deletion's event, judged by the project loaded now, would not show:
+                    # build again, which removes what it wrote. That is the one more build the
+                    # changes made meanwhile call for: it reads the disk they left.
+                    while self.source.get(0) is not None:
+                        pass
             except (KeyboardInterrupt, Interrupted):
                 return EXIT_OK
         return EXIT_INTERRUPTED

@@ -173,6 +173,58 @@ def test_a_source_deleted_during_a_build_builds_again(concat: Project) -> None:
     assert builds == [1, 2]
 
 
+def test_an_instance_gone_that_the_build_never_ran_builds_nothing_more(
+        concat: Project) -> None:
+    """`gen` rewrote its directory without `b`, and the build dropped `up:src/b.txt` before it
+    ran (as a foreach over files a build writes does): the reload lacking it made watch build
+    a second time, running `always` tasks and hooks again."""
+    concat.flowfile(UPPER)
+    concat.write("src/b.txt", "b\n")
+    source, status = ScriptedSource(), Recorder()
+    builds: list[int] = []
+
+    def build(current: object) -> int:
+        builds.append(len(builds) + 1)
+        if len(builds) == 1:
+            (concat.root / "src" / "b.txt").unlink()  # gone before its instance ran
+        return EXIT_OK
+
+    flowfile = concat.root / "Flowfile"
+    watcher = Watcher(load(flowfile), [], source=source, status=status, build=build,
+                      load=lambda: load(flowfile), ran=lambda: ["up:src/a.txt", "join"])
+    assert watcher.run() == EXIT_OK
+    assert builds == [1]
+
+
+def test_the_build_again_for_a_task_gone_is_the_one_more_build_changes_make(
+        concat: Project) -> None:
+    """A task the build ran is gone, so watch builds again; the changes made during the
+    first build were judged after that second one, against what it left, and made a third."""
+    concat.flowfile(UPPER)
+    concat.write("src/b.txt", "b\n")
+    source, status = ScriptedSource(), Recorder()
+    builds: list[int] = []
+    ran: list[str] = []
+
+    def build(current: object) -> int:
+        builds.append(len(builds) + 1)
+        if len(builds) == 1:
+            ran[:] = ["up:src/a.txt", "up:src/b.txt", "join"]
+            (concat.root / "src" / "b.txt").unlink()
+            concat.write("src/z.txt", "z\n")
+            source.script += [change(concat, "src/b.txt", structural=True),
+                              change(concat, "src/z.txt", structural=True), None]
+        else:
+            ran[:] = ["up:src/z.txt", "join"]
+        return EXIT_OK
+
+    flowfile = concat.root / "Flowfile"
+    watcher = Watcher(load(flowfile), [], source=source, status=status, build=build,
+                      load=lambda: load(flowfile), ran=lambda: ran)
+    assert watcher.run() == EXIT_OK
+    assert builds == [1, 2]
+
+
 def test_a_new_file_no_glob_matches_does_not_build(concat: Project) -> None:
     source, status = ScriptedSource(), Recorder()
     watcher, builds = make_watcher(concat, source, status)

@@ -12,6 +12,7 @@ from buildflow import reporters
 from buildflow.commands import build, invocation_dir
 from buildflow.errors import EXIT_OK, raise_interrupted
 from buildflow.model import Project
+from buildflow.scheduler import BuildResult, Outcome
 from buildflow.watchset import WatchSet
 from buildflow.words import counted
 
@@ -32,13 +33,23 @@ def run(project: Project, *, poll: bool, debounce: float, targets: list[str],
         "force": force, "lock_timeout": lock_timeout, "quiet": quiet, "verbose": verbose,
         "plain": plain, "json": json, "stream": stream, "trace": trace, "report": report,
         "watching": True, "cache": cache, "executor": executor}
+    ran: list[str] = []  # what the last build ran, restored or failed in
+
+    def keep_ran(result: BuildResult) -> None:
+        ran.extend(name for outcome in (Outcome.RAN, Outcome.RESTORED, Outcome.FAILED)
+                   for name in result.names(outcome))
+
+    def build_once(current: Project) -> int:
+        ran.clear()  # a build that stops before its builder (the lock) ran nothing
+        return build.run(current, on_result=keep_ran, **options)
+
     previous = signal.signal(signal.SIGTERM, raise_interrupted)
     source = WatchdogSource(poll=poll, warn=display.warn)
     try:
         watcher = Watcher(project, targets, source=source, status=display,
-                          build=lambda current: build.run(current, **options),
-                          load=lambda: load(project.flowfile, overrides, args=project.args), debounce=debounce,
-                          cwd=invocation_dir())
+                          build=build_once,
+                          load=lambda: load(project.flowfile, overrides, args=project.args),
+                          debounce=debounce, cwd=invocation_dir(), ran=lambda: ran)
         exit_status = watcher.run()
         if exit_status == EXIT_OK:
             display.stopped()
