@@ -55,10 +55,13 @@ class Watcher:
                  status: WatchStatus, build: Callable[[Project], int],
                  load: Callable[[], Project], debounce: float = 0.1, cwd: str | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 ran: Callable[[], Collection[str]] | None = None) -> None:
+                 ran: Callable[[], Collection[str]] | None = None,
+                 written: Collection[str] = ()) -> None:
         """`ran`: the tasks the last build ran (or restored, or failed in); without it, every
-        task it was asked for."""
+        task it was asked for. `written`: the files each build writes besides its outputs (a
+        trace, a report page), which never make one."""
         self.project = project
+        self.written = written
         self.targets = targets
         self.cwd = cwd
         self.names = engine.selected(project, targets, cwd)
@@ -120,7 +123,8 @@ class Watcher:
             self.watched = self._watch()
 
     def _watch(self) -> WatchSet:
-        watched = WatchSet.of(self.project, self.names, engine.open_state(self.project).tasks)
+        watched = WatchSet.of(self.project, self.names, engine.open_state(self.project).tasks,
+                              self.written)
         self.roots = watched.roots()
         self.placed = bool(self.source.watch(self.roots))
         return watched

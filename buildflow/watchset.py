@@ -40,12 +40,13 @@ class WatchSet(NamedTuple):
     removed: frozenset[str] = frozenset()
 
     @classmethod
-    def of(cls, project: Project, names: Iterable[str],
-           records: Mapping[str, TaskRecord]) -> WatchSet:
+    def of(cls, project: Project, names: Iterable[str], records: Mapping[str, TaskRecord],
+           written: Iterable[str] = ()) -> WatchSet:
         """The inputs of the tasks `names` (and the depfile inputs their last runs found), the
         directories their globs listed, and the Flowfile; minus everything a build writes or
-        removes: declared outputs, depfiles, and outputs `records` hold (a build removes those
-        of tasks that no longer exist)."""
+        removes: declared outputs, depfiles, outputs `records` hold (a build removes those
+        of tasks that no longer exist), and the files bflow `written` itself (absolute: a
+        trace, a report page), which a glob may match."""
         root = project.root
 
         def absolute(path: str) -> str:
@@ -62,7 +63,7 @@ class WatchSet(NamedTuple):
             record = records.get(task.name)
             if record is not None:
                 paths.update(map(absolute, record.depfile_inputs))
-        ignored = frozenset(outputs | depfiles)
+        ignored = frozenset(outputs | depfiles | set(written))
         code = {path for path, _ in project.code}
         inputs = _with_targets(p for p in paths if not _ignored(p, ignored, ignored_dirs))
         return cls(root, project.flowfile, inputs,

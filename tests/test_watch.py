@@ -225,6 +225,28 @@ def test_the_build_again_for_a_task_gone_is_the_one_more_build_changes_make(
     assert builds == [1, 2]
 
 
+def test_the_trace_or_page_a_build_writes_never_makes_one(concat: Project) -> None:
+    """`watch --trace src/trace.txt` beside `inputs = ["src/*.txt"]`, or any glob the file
+    matches: each build rewrote it, and its event made the next build, for ever."""
+    trace = concat.root / "src" / "trace.txt"
+    source, status = ScriptedSource(), Recorder()
+    builds: list[int] = []
+
+    def build(current: object) -> int:
+        builds.append(len(builds) + 1)
+        trace.write_text(f"build {len(builds)}\n")
+        if len(builds) < 3:  # bounded: a loop fails the test rather than hanging it
+            source.script += [change(concat, "src/trace.txt", structural=len(builds) == 1),
+                              None]
+        return EXIT_OK
+
+    flowfile = concat.root / "Flowfile"
+    watcher = Watcher(load(flowfile), [], source=source, status=status, build=build,
+                      load=lambda: load(flowfile), written=[str(trace)])
+    assert watcher.run() == EXIT_OK
+    assert builds == [1]
+
+
 def test_a_new_file_no_glob_matches_does_not_build(concat: Project) -> None:
     source, status = ScriptedSource(), Recorder()
     watcher, builds = make_watcher(concat, source, status)

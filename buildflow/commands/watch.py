@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -49,7 +50,8 @@ def run(project: Project, *, poll: bool, debounce: float, targets: list[str],
         watcher = Watcher(project, targets, source=source, status=display,
                           build=build_once,
                           load=lambda: load(project.flowfile, overrides, args=project.args),
-                          debounce=debounce, cwd=invocation_dir(), ran=lambda: ran)
+                          debounce=debounce, cwd=invocation_dir(), ran=lambda: ran,
+                          written=[os.path.abspath(path) for path in (trace, report) if path])
         exit_status = watcher.run()
         if exit_status == EXIT_OK:
             display.stopped()
