@@ -157,6 +157,31 @@ def test_a_build_with_nothing_to_do_is_not_recorded(project: Project) -> None:
     assert "Critical path: 1 task, " in report and "Over the last 1 recorded build " in report
 
 
+def test_a_task_that_failed_before_it_ran_is_no_run_of_it(project: Project) -> None:
+    """`use`, its input missing once its writer was skipped, failed without running: the
+    report counted it as a run of 0.00 s, halving its median."""
+    project.flowfile("""
+        [tasks.gen]
+        cmd = "echo x > x.txt"
+        outputs = ["x.txt"]
+        when = { exists = "flag" }
+        [tasks.use]
+        cmd = "echo use >> runs.log; sleep 0.3; cp x.txt y.txt"
+        inputs = ["x.txt"]
+        outputs = ["y.txt"]
+        """)
+    project.write("flag", "")
+    assert project.build() == ["use"]
+    (project.root / "flag").unlink()
+    (project.root / "x.txt").unlink()
+    assert project.bflow("--plain").returncode == 1
+    assert project.runs() == ["use"]
+    report = project.bflow("report").stdout
+    table = report[report.index("Over the last"):].splitlines()
+    assert table[1].split()[1:] == ["1", "0", "0", "use"], report  # one run, no failure
+    assert float(table[1].split()[0].rstrip("s")) >= 0.3  # its median: the run of 0.3 s
+
+
 def test_history_is_bounded_and_survives_a_torn_write(tmp_path: Path) -> None:
     path = str(tmp_path / "history")
     big = tuple((f"task{i}", 0.0, 1.0, 1, "ok") for i in range(3000))

@@ -78,7 +78,8 @@ class HistoryRecorder:
         self.ended.clear()
 
     def task_ended(self, event: ev.TaskFinished | ev.TaskFailed) -> None:
-        self.ended.append((self.clock(), event))  # all it does per task: it adds up
+        if event.attempts:  # not a task that failed before its command ran: it ran nothing
+            self.ended.append((self.clock(), event))  # all it does per task: it adds up
 
     def build_finished(self, event: ev.BuildFinished) -> None:
         if not self.ended:
