@@ -17,6 +17,20 @@ def tracked(directory: str) -> set[str]:
     return _paths(_git(directory, "ls-files", "-z", "--recurse-submodules"))
 
 
+def tracked_among(directory: str, paths: Iterable[str]) -> set[str]:
+    """Those files git tracks of `paths` (relative to `directory`) and in those of them that
+    are directories; none when git is missing or `directory` is in no repository."""
+    listed = [os.fsencode(path) for path in paths]
+    if not listed:
+        return set()
+    try:
+        result = subprocess.run(["git", "--literal-pathspecs", "ls-files", "-z", "--", *listed],
+                                cwd=directory, capture_output=True, check=False)
+    except OSError:  # no git, or a directory that is not there
+        return set()
+    return _paths(result.stdout) if result.returncode == 0 else set()
+
+
 def place(directory: str) -> str:
     """Where `directory` is in its repository: its path from the work tree's top, with a
     trailing `/` ("apps/web/"), or "" at the top."""

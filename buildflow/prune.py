@@ -109,6 +109,12 @@ class _Kept:
         tasks = [task for name, task in project.tasks.items() if not _found_later(project, name)]
         return cls({path for task in tasks for path in task.outputs}, project.sources, tasks)
 
+    def also(self, files: Collection[str]) -> _Kept:
+        """What this keeps, and `files` too."""
+        more = _Kept(self.outputs, {*self.sources, *files}, ())
+        more.depfiles = self.depfiles
+        return more
+
     def __contains__(self, path: object) -> bool:
         return path in self.outputs or path in self.sources or path in self.depfiles
 
@@ -157,7 +163,8 @@ def prune_dead_outputs(project: Project, state: State, hasher: Hasher,
     a file left in place to `say` (a warning), once: as its record goes, or by the last call."""
     kept = _Kept.of(project, found_later=False)
     removable, modified = _dead(project, state, hasher, kept)
-    removed = _remove(hasher, removable, [], project.tasks, kept, say, note)
+    removable, keeping = _untracked(project, removable, kept, note or say)
+    removed = _remove(hasher, removable, [], project.tasks, keeping, say, note)
     tasks = project.tasks
     vanished = [name for name in (*state.tasks, *state.left)
                 if (name not in tasks or tasks[name].expands) and not _found_later(project, name)]
@@ -167,6 +174,25 @@ def prune_dead_outputs(project: Project, state: State, hasher: Hasher,
                    say)
     state.forget([name for name in vanished if name in going])
     return removed
+
+
+def _untracked(project: Project, removable: list[tuple[str, str]], kept: _Kept,
+               say: Callable[[str], None]) -> tuple[list[tuple[str, str]], _Kept]:
+    """`removable` less the files git tracks, and `kept` with them: a clean checkout has
+    those (a branch switched to, where the file is committed and no task writes it), so a
+    clean build would see them too. Asked of git only when something is to be removed."""
+    if not removable or project.fs is not None:  # a disk in memory is in no repository
+        return removable, kept
+    from buildflow import gitfiles
+
+    tracked = gitfiles.tracked_among(project.root, [path for _, path in removable])
+    if not tracked:
+        return removable, kept
+    for name, path in removable:
+        if path in tracked:
+            say(f"left {path} in place: task '{name}' wrote it, but git tracks it")
+    return [(name, path) for name, path in removable if path not in tracked], \
+        kept.also(tracked)
 
 
 def _recorded(state: State, name: str) -> Iterable[str]:

@@ -60,3 +60,27 @@ def test_checkout_rebuilds_exactly_what_differs(project: Project) -> None:
     assert sorted(project.build()) == ["join"]
     assert project.read("site.txt") == "A\nB\nC\n"
     assert not (root / "build/d.out").exists()
+
+
+def test_a_file_git_tracks_on_the_branch_checked_out_is_never_pruned(project: Project) -> None:
+    """On branch `old`, NOTES.txt is a committed file no task writes; on `new`, task `notes`
+    writes it. Back on `old`, the build removed it as the output of a vanished task (a clean
+    checkout of `old` has it), and a `git commit -a` would then commit its deletion."""
+    root = project.root
+    git(root, "init", "-q", "-b", "old")
+    project.flowfile('[tasks.other]\ncmd = "cp {input} {output}"\ninputs = ["a.txt"]\n'
+                     'outputs = ["a.out"]\n')
+    commit_files(project, {"a.txt": "a\n", "NOTES.txt": "Release notes\n",
+                           ".gitignore": ".bflow/\na.out\n"}, "old")
+    git(root, "checkout", "-q", "-b", "new")
+    project.flowfile(project.read("Flowfile") + '[tasks.notes]\ncmd = "echo Release notes > '
+                                                '{output}"\noutputs = ["NOTES.txt"]\n')
+    assert project.bflow().returncode == 0
+    commit_files(project, {}, "generate NOTES.txt")
+    git(root, "checkout", "-q", "old")
+    result = project.bflow("--plain")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert project.read("NOTES.txt") == "Release notes\n"
+    assert git(root, "status", "--porcelain") == ""
+    assert "left NOTES.txt in place: task 'notes' wrote it, but git tracks it" in \
+        result.stdout + result.stderr
