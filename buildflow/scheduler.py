@@ -277,6 +277,8 @@ class Builder:
             if message is _INTERRUPT:
                 # The commands first, without the lock: a worker may hold it while it prints
                 # to a stdout nobody reads (a stalled pager), and they would run on meanwhile.
+                # Nothing is started or decided from here on, as under the lock below.
+                self._stopping = True
                 self.interrupted.set()
                 self._stop_commands()
                 with self._lock:
