@@ -179,29 +179,18 @@ def test_mistakes_in_declarations_are_load_errors_naming_the_script(project: Pro
     assert "Traceback" not in result.stderr
 
 
-def test_a_script_whose_name_python_cannot_import_says_so(project: Project) -> None:
-    result = validated(project, '''
-        import buildflow
-        project = buildflow.Project()
-        @project.task(outputs="x")
-        def make(ctx):
-            pass
-        ''', name="build-site.py")
-    assert result.returncode == 2
-    assert "build-site.py: a worker imports a build script's task functions as the module " \
-        "'build-site', which is no name Python can import; name the script like a module " \
-        "(e.g. build_site.py)" in result.stderr
-
-
 @pytest.mark.parametrize("name, said", [
+    ("build-site.py", "'build-site', which is no name Python can import; name the script "
+                      "like a module (e.g. build_site.py)"),
     ("build.local.py", "'build.local', which is no name Python can import; name the script "
                        "like a module (e.g. build_local.py)"),
     ("site.py", "'site', and Python has one of that name already"),
 ])
 def test_a_script_a_worker_would_import_as_another_module_says_so(
         project: Project, name: str, said: str) -> None:
-    """`build.local.py` is imported as `local` of a package `build`, and `site.py` as the
-    `site` every Python has imported: each passed the load, then every task failed."""
+    """A worker imports a script by its name as a module: `build-site.py` is none,
+    `build.local.py` is `local` of a package `build`, and `site.py` the `site` every Python
+    has imported (those two passed the load, then every task failed)."""
     result = validated(project, '''
         import buildflow
         project = buildflow.Project()

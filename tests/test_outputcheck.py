@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -174,6 +175,16 @@ outputs = ["gen.txt"]
         assert result.stdout.startswith("gen.txt: differs from what a build gives")
 
 
+def committed(project: Project, before_commit: Callable[[], object] = lambda: None) -> None:
+    """The project built, in a new repository, its cache dir ignored, and committed."""
+    project.write(".gitignore", ".bflow/\n")
+    project.build()
+    git(project.root, "init", "-q", "-b", "main")
+    before_commit()
+    git(project.root, "add", ".")
+    git(project.root, "commit", "-q", "-m", "built")
+
+
 def test_a_checkout_git_converts_is_compared_as_git_sees_it(project: Project) -> None:
     """`core.autocrlf`: the committed `version.txt` is what a build gives, but checked out with
     CRLF it differed byte for byte, where git (and so the build hook) sees no change; a
@@ -186,11 +197,7 @@ def test_a_checkout_git_converts_is_compared_as_git_sees_it(project: Project) ->
         cmd = "printf 'echo hi' > {output} && chmod +x {output}"
         outputs = ["tool.sh"]
         """)
-    project.write(".gitignore", ".bflow/\n")
-    project.build()
-    git(project.root, "init", "-q", "-b", "main")
-    git(project.root, "add", ".")
-    git(project.root, "commit", "-q", "-m", "built")
+    committed(project)
     clone = project.root.parent / f"{project.root.name}-clone"
     git(project.root.parent, "-c", "core.autocrlf=true", "clone", "-q", str(project.root),
         str(clone))
@@ -224,13 +231,8 @@ def test_what_a_clone_has_or_lacks_on_disk_is_no_internal_error(project: Project
         cmd = "echo hi > {output}"
         outputs = ["gen/out.txt"]
         """)
-    project.write(".gitignore", ".bflow/\n")
-    project.build()
-    git(project.root, "init", "-q", "-b", "main")
-    git(project.root, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(sub),
-        "vendor")
-    git(project.root, "add", ".")
-    git(project.root, "commit", "-q", "-m", "built")
+    committed(project, lambda: git(project.root, "-c", "protocol.file.allow=always",
+                                   "submodule", "add", "-q", str(sub), "vendor"))
     clone = project.root.parent / f"{project.root.name}-clone"
     git(project.root.parent, "clone", "-q", str(project.root), str(clone))
     assert (clone / "vendor").is_dir() and not any((clone / "vendor").iterdir())
