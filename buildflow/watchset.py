@@ -59,6 +59,9 @@ class WatchSet(NamedTuple):
         ignored_dirs = (absolute(project.cache_dir), *sorted(
             absolute(path) for task in project.tasks.values() for path in task.dir_outputs))
         paths = {absolute(path) for task in tasks for path in task.inputs}
+        # a `when.exists` flag that appears or goes makes its task run or be skipped
+        paths.update(absolute(path) for task in tasks for key, values in task.when
+                     if key == "exists" for path in values)
         for task in tasks:
             record = records.get(task.name)
             if record is not None:

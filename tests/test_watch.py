@@ -247,6 +247,19 @@ def test_the_trace_or_page_a_build_writes_never_makes_one(concat: Project) -> No
     assert builds == [1]
 
 
+def test_the_flag_a_when_exists_names_is_watched(concat: Project) -> None:
+    """`when = { exists = "deploy.key" }`: the flag appearing made no build, where a plain
+    `bflow` then runs the task."""
+    concat.flowfile(CONCAT.replace('outputs = ["out/all.txt"]',
+                                   'outputs = ["out/all.txt"]\nwhen = { exists = "deploy.key" }'))
+    source, status = ScriptedSource(), Recorder()
+    watcher, builds = make_watcher(concat, source, status)
+    concat.write("deploy.key", "key\n")
+    source.script = [change(concat, "deploy.key", structural=True), None]
+    assert watcher.run() == EXIT_OK
+    assert builds == [1, 2]
+
+
 def test_a_new_file_no_glob_matches_does_not_build(concat: Project) -> None:
     source, status = ScriptedSource(), Recorder()
     watcher, builds = make_watcher(concat, source, status)
