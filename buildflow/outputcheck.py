@@ -18,8 +18,9 @@ from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 from buildflow import engine, events, gitfiles
-from buildflow.errors import EXIT_OK, UsageError
+from buildflow.errors import EXIT_OK, FlowfileError, UsageError
 from buildflow.fs import LocalFileSystem
+from buildflow.locate import shown
 from buildflow.model import Project, Task
 
 FIX = "run bflow, then git add it"
@@ -55,7 +56,15 @@ def compare(project: Project, targets: list[str], overrides: Mapping[str, str],
         _copy(project.root, scratch, tracked)
         from buildflow.project import load
 
-        copy = load(os.path.join(scratch, flowfile), overrides)
+        try:
+            copy = load(os.path.join(scratch, flowfile), overrides)
+        except FlowfileError as exc:  # named as the project's, said of the files git tracks
+            copied, here = shown(os.path.join(scratch, flowfile)), shown(project.flowfile)
+            raise FlowfileError([
+                f"{here}{problem[len(copied):]} (in the copy of the files git tracks that "
+                "bflow status --outputs builds: git add what is missing)"
+                if problem.startswith(copied) else problem for problem in exc.problems]
+            ) from None
         names = targets or [name for name, task in copy.tasks.items() if task.outputs]
         if not names:
             return Comparison(0, [], [])

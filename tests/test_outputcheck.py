@@ -244,3 +244,19 @@ def test_what_a_clone_has_or_lacks_on_disk_is_no_internal_error(project: Project
     assert result.returncode == 1
     assert result.stdout == ("gen/out.txt: differs from what a build gives (run bflow, then "
                              "git add it)\n")
+
+
+def test_a_load_error_in_the_copy_names_the_project_s_flowfile(repo: Project) -> None:
+    """An input on disk that git does not track is no file of the copy: the error named the
+    copy's Flowfile, a temporary path, and said the file was on no disk."""
+    repo.flowfile(FLOW + '\n[tasks.extra]\ncmd = "cp {input} {output}"\ninputs = ["extra.txt"]'
+                         '\noutputs = ["tmp/extra.out"]\n')
+    repo.write("extra.txt", "not added\n")
+    git(repo.root, "add", "Flowfile")
+    result = repo.bflow("status", "--check", "--outputs")
+    assert result.returncode == 2
+    assert result.stderr.startswith("bflow: error: Flowfile: tasks.extra.inputs[0]: input "
+                                    "'extra.txt' of task 'extra' is neither on disk")
+    assert result.stderr.rstrip().endswith("(in the copy of the files git tracks that bflow "
+                                           "status --outputs builds: git add what is missing)")
+    assert "bflow-outputs-" not in result.stderr
