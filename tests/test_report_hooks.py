@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 
+import pytest
 from conftest import Project, bflow_env
 from test_runner import gone, wait_for
 
@@ -114,6 +115,20 @@ def test_a_hook_gets_settings_env_as_a_task_does(project: Project) -> None:
     assert project.read("env.log").splitlines() == [
         "task https://chat.example/hook {x}", "hook https://chat.example/hook {x}"] * 2 + [
         "task https://other.example {x}", "hook https://other.example {x}"]
+
+
+@pytest.mark.output_cache
+def test_a_build_that_restored_its_outputs_runs_the_hook(project: Project) -> None:
+    """Every task restored from the output cache (a clean build of what was built before):
+    outputs written, and the hook that deploys them never ran."""
+    project.flowfile('[settings]\non_success = "echo hook >> runs.log"\n'
+                     '[tasks.copy]\ncmd = "echo copy >> runs.log && cp {input} {output}"\n'
+                     'inputs = ["src.txt"]\noutputs = ["out.txt"]\n')
+    project.write("src.txt", "1")
+    assert project.build() == ["copy", "hook"]
+    assert project.bflow("clean").returncode == 0
+    assert project.build() == ["hook"]  # restored, not run
+    assert project.read("out.txt") == "1"
 
 
 def test_a_hook_must_be_a_string(project: Project) -> None:

@@ -51,7 +51,8 @@ class Hooks:
 
     def close(self) -> None:
         finished = self.finished
-        if finished is None or not (finished.ran or finished.failed or finished.interrupted):
+        if finished is None or not (finished.ran or finished.restored or finished.failed
+                                    or finished.interrupted):
             return  # no build, or one with nothing to do: nothing to announce
         key = "on_success" if finished.exit_status == 0 else "on_failure"
         command = getattr(self.settings, key)
