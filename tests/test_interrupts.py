@@ -3,6 +3,8 @@ traceback, and a terminal left as found."""
 
 from __future__ import annotations
 
+import array
+import fcntl
 import json
 import os
 import pty
@@ -10,6 +12,7 @@ import select
 import signal
 import subprocess
 import sys
+import termios
 import time
 
 import pytest
@@ -103,7 +106,8 @@ def test_a_signal_stops_the_commands_while_bflow_is_stuck_printing(project: Proj
     try:
         assert wait_for(lambda: (project.root / "long.pid").exists()
                         and project.read("long.pid").strip() != "")
-        time.sleep(0.5)  # `big` has ended, and its 3 MB block fills the pipe
+        # `big`'s 3 MB block is being printed: past half a pipe of it, it fills the pipe
+        assert wait_for(lambda: _waiting_in(reader) > 32768)
         process.send_signal(signal.SIGTERM)
         assert wait_for(lambda: gone(int(project.read("long.pid"))), timeout=10)
     finally:
@@ -112,6 +116,13 @@ def test_a_signal_stops_the_commands_while_bflow_is_stuck_printing(project: Proj
         process.wait(timeout=30)
     assert process.returncode == 130
     assert not (project.root / "runs.log").exists()
+
+
+def _waiting_in(pipe: int) -> int:
+    """The bytes written into `pipe` and not read yet."""
+    count = array.array("i", [0])
+    fcntl.ioctl(pipe, termios.FIONREAD, count)
+    return count[0]
 
 
 def test_a_hangup_ignored_when_bflow_started_is_left_ignored(project: Project) -> None:

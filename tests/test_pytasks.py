@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from buildflow import pytasks
 from conftest import Project, bflow_env, settle
+from test_runner import wait_for
 
 TOOLS = '''
 import os, time
@@ -612,7 +613,4 @@ def test_a_thread_a_function_leaves_running_ends_with_its_worker(project: Projec
         """)
     project.bflow("-q").check_returncode()
     pid = int(project.read("worker.pid"))
-    deadline = time.monotonic() + 10
-    while alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not alive(pid)
+    assert wait_for(lambda: not alive(pid), timeout=10)
