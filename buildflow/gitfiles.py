@@ -20,15 +20,13 @@ def tracked(directory: str) -> set[str]:
 def tracked_among(directory: str, paths: Iterable[str]) -> set[str]:
     """Those files git tracks of `paths` (relative to `directory`) and in those of them that
     are directories; none when git is missing or `directory` is in no repository."""
-    listed = [os.fsencode(path) for path in paths]
+    listed = list(paths)
     if not listed:
         return set()
     try:
-        result = subprocess.run(["git", "--literal-pathspecs", "ls-files", "-z", "--", *listed],
-                                cwd=directory, capture_output=True, check=False)
-    except OSError:  # no git, or a directory that is not there
+        return _paths(_git(directory, "--literal-pathspecs", "ls-files", "-z", "--", *listed))
+    except UsageError:  # no git, or no repository: nothing is tracked
         return set()
-    return _paths(result.stdout) if result.returncode == 0 else set()
 
 
 def place(directory: str) -> str:
