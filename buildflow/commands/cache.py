@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 
@@ -28,13 +29,13 @@ def run(*, action: str, environ: dict[str, str] | None = None) -> int:
             path = os.path.join(store.directory, name)
             try:
                 if name in left_aside:
-                    shutil.rmtree(path)
+                    _remove_aside(path)
                 elif name in KINDS and os.path.isdir(path) and not os.path.islink(path):
                     # moved aside first, whole: a build storing meanwhile makes a new one,
                     # where removing in place raced its writes ("Directory not empty")
                     aside = f"{path}.cleared-{os.getpid()}"
                     os.rename(path, aside)
-                    shutil.rmtree(aside)
+                    _remove_aside(aside)
                 else:
                     os.unlink(path)
             except FileNotFoundError:
@@ -64,6 +65,20 @@ def run(*, action: str, environ: dict[str, str] | None = None) -> int:
           f"size:      {_size(size)} of {_size(store.max_bytes)} (BFLOW_CACHE_MAX)\n"
           f"lookups:   {counted(hits, 'hit')}, {counted(misses, 'miss', 'misses')}{rate}")
     return EXIT_OK
+
+
+def _remove_aside(path: str) -> None:
+    """Remove a store directory moved aside. No path leads into it any more, but a write that
+    had looked up its shard before the move still lands there, after the listing that
+    removal goes by ("Directory not empty"): such writes are few and end at once, so the
+    removal is tried again."""
+    for attempt in range(5):
+        try:
+            shutil.rmtree(path)
+            return
+        except OSError as exc:
+            if exc.errno != errno.ENOTEMPTY or attempt == 4:
+                raise
 
 
 def _set_aside(directory: str) -> list[str]:
