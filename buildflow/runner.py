@@ -143,6 +143,18 @@ class SubprocessRunner:
                     self._python = PythonWorkers(self.kill_grace, self.groups)
             return self._python.run(task, root, env, log, deadline)
         cwd = os.path.join(root, task.cwd) if task.cwd else root
+        # The commands of this attempt so far: one that left its group running (`server &`)
+        # stays with the attempt, so a timeout or a stop ends what it started too.
+        started: list[Child] = []
+        try:
+            return self._run_commands(task, cwd, env, log, deadline, started)
+        finally:  # what runs on past a finished attempt is left to run, as under Make
+            with self._lock:
+                for process in list(started):
+                    self._forget(process, started)
+
+    def _run_commands(self, task: Task, cwd: str, env: Mapping[str, str], log: IO[bytes],
+                      deadline: float | None, started: list[Child]) -> RunResult:
         strays = False
         for step, command in enumerate(task.commands):
             shell_argv = [task.shell, "-c", command]
@@ -163,6 +175,7 @@ class SubprocessRunner:
                     _spawn(argv, cwd, command_env, log, self._environ, self._here, shell_argv)
                 if isinstance(process, RunResult):
                     return process
+                started.append(process)
                 self._running.add(process)
                 if self.groups is not None:
                     self.groups.add(process.pid)
@@ -170,27 +183,31 @@ class SubprocessRunner:
                 timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
                 code = process.wait(timeout)
                 if code is None:
-                    self._terminate(process)
+                    terminate_all(started, self.kill_grace)
                     return RunResult(None, timed_out=True, step=step)
             finally:
                 if terminal is not None:
                     _take_terminal_back(terminal)
-                with self._lock:
-                    self._running.discard(process)
-                    if self.groups is not None:
-                        self.groups.discard(process.pid)
-                    stopped = self._stopping  # then `stop_all` signalled it, as it ran
+            left_running = code == 0 and _group_alive(process.pid)
+            with self._lock:
+                stopped = self._stopping  # then `stop_all` signalled it, as it ran
+                if not left_running:  # an ended group's number may soon be another's
+                    self._forget(process, started)
             if stopped:  # whatever it exited with: a tool that ends cleanly on SIGTERM was
                 return RunResult(None, signal=SIGTERM, step=step)  # still cut short
             if code < 0:
                 return RunResult(code, signal=-code, step=step)
             if code != 0:
                 return RunResult(code, step=step)
-            strays = strays or _group_alive(process.pid)
+            strays = strays or left_running
         return RunResult(0, strays=strays)
 
-    def _terminate(self, process: Child) -> None:
-        terminate(process, self.kill_grace)
+    def _forget(self, process: Child, started: list[Child]) -> None:
+        """Stop keeping `process` as running (the caller holds the lock)."""
+        started.remove(process)
+        self._running.discard(process)
+        if self.groups is not None:
+            self.groups.discard(process.pid)
 
     def _denotes(self, pwd: str | None, directory: str) -> bool:
         """Whether `$PWD` names `directory` (through a symlink, as a shell keeps it)."""
@@ -208,13 +225,13 @@ class SubprocessRunner:
         with self._lock:
             self._stopping = True
             running = list(self._running)
-        threads = [threading.Thread(target=self._terminate, args=(p,)) for p in running]
+        python = None
         if self._python is not None:
-            threads.append(threading.Thread(target=self._python.stop_all))
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+            python = threading.Thread(target=self._python.stop_all)
+            python.start()
+        terminate_all(running, self.kill_grace)
+        if python is not None:
+            python.join()
 
     def close(self) -> None:
         """Nothing to let go of: every process ends with its attempt."""
@@ -223,16 +240,25 @@ class SubprocessRunner:
 def terminate(process: Child, grace: float) -> None:
     """SIGTERM the group `process` leads, give its members `grace` seconds to exit, then
     SIGKILL it."""
-    pgid = process.pid
-    _signal_group(pgid, SIGTERM)
+    terminate_all([process], grace)
+
+
+def terminate_all(processes: list[Child], grace: float) -> None:
+    """`terminate` the groups of `processes` together, so all are gone within one grace."""
+    for process in processes:
+        _signal_group(process.pid, SIGTERM)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        process.poll()  # reap the leader: a zombie would keep the group alive
-        if not _group_alive(pgid):
-            break
-        time.sleep(_GROUP_POLL_SECONDS)
-    _signal_group(pgid, SIGKILL)
-    process.wait()
+    alive = list(processes)
+    while alive and time.monotonic() < deadline:
+        for process in alive:
+            process.poll()  # reap the leader: a zombie would keep the group alive
+        alive = [process for process in alive if _group_alive(process.pid)]
+        if alive:
+            time.sleep(_GROUP_POLL_SECONDS)
+    for process in processes:
+        _signal_group(process.pid, SIGKILL)
+    for process in processes:
+        process.wait()
 
 
 def _spawn(argv: list[str], cwd: str, env: Mapping[str, str], log: IO[bytes],

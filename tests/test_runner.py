@@ -195,6 +195,40 @@ def test_timeout_kills_the_whole_group(where: Path) -> None:
     assert wait_for(lambda: gone(child))
 
 
+def test_a_timeout_ends_what_an_earlier_command_of_the_list_left_running(where: Path) -> None:
+    tmp_path = where
+    result, _ = run(tmp_path, "sleep 30 > /dev/null & echo $! > child.pid", "sleep 30",
+                    timeout=0.5)
+    assert result.timed_out and result.step == 1
+    assert wait_for(lambda: gone(int((tmp_path / "child.pid").read_text())))
+
+
+def test_a_stop_ends_what_an_earlier_command_of_the_list_left_running(where: Path) -> None:
+    tmp_path = where
+    runner = SubprocessRunner(kill_grace=0.3)
+    outcome: list[object] = []
+    thread = threading.Thread(target=lambda: outcome.append(run(
+        tmp_path, "sleep 30 > /dev/null & echo $! > child.pid", "touch second; sleep 30",
+        runner=runner)))
+    thread.start()
+    assert wait_for(lambda: (tmp_path / "second").exists())
+    runner.stop_all()
+    assert wait_for(lambda: gone(int((tmp_path / "child.pid").read_text())))
+    thread.join(20)
+    assert outcome[0][0].signal == signal.SIGTERM  # type: ignore[index]
+
+
+def test_what_a_finished_attempt_left_running_runs_on(where: Path) -> None:
+    """As under Make: `server &` in a task that succeeded is the user's to stop."""
+    tmp_path = where
+    result, _ = run(tmp_path, "sleep 30 > /dev/null & echo $! > child.pid", "true")
+    child = int((tmp_path / "child.pid").read_text())
+    try:
+        assert result.ok and result.strays and not gone(child)
+    finally:
+        os.kill(child, signal.SIGKILL)
+
+
 def test_stop_all_kills_what_ignores_sigterm(where: Path) -> None:
     tmp_path = where
     runner = SubprocessRunner(kill_grace=0.3)
