@@ -160,6 +160,14 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _debounce(text: str) -> float:
+    """A quiet time that ends: `inf` would never build."""
+    value = _seconds(text)
+    if value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds, got {text}")
+    return value
+
+
 def _executor_url(text: str) -> str:
     from buildflow.executors import url_problem
 
@@ -209,7 +217,7 @@ _OPTIONS: dict[str, tuple[Option, ...]] = {
     "watch": _BUILD + (
         (("--poll",), {"action": "store_true",
                        "help": "poll the filesystem instead of using OS events"}),
-        (("--debounce",), {"type": _seconds, "default": 0.1, "metavar": "SECONDS",
+        (("--debounce",), {"type": _debounce, "default": 0.1, "metavar": "SECONDS",
                            "help": "quiet time that ends a burst of changes (default 0.1)"})),
     "graph": _targets("TARGET") + (
         (("--format",), {"choices": GRAPH_FORMATS, "default": "text"}),

@@ -6,7 +6,8 @@ wait in the source and make exactly one more build after it. The build itself go
 `build` callable (the engine, with the command line's options), which installs its own Ctrl-C
 handling: an interrupted build returns 130 and ends the watch. Ctrl-C before the builder runs
 (while the build waits for the project lock) unwinds out of `run`, which the CLI turns into 130
-too; only Ctrl-C while waiting for changes ends the watch with 0.
+too; Ctrl-C while waiting for changes, or after a build has finished (as its hooks run), ends
+the watch with 0.
 
 A reload can add watches (a new top-level directory a `**` glob covers, or a directory replaced
 since its watch was placed). A file created in such a directory after the reload's walk but
@@ -50,6 +51,11 @@ class WatchStatus(Protocol):
     def error(self, message: str) -> None: ...
 
 
+class BuildOver(Exception):
+    """Raised by `build` for Ctrl-C or SIGTERM after its build had finished (as its hooks ran):
+    the watch ends as it does between builds."""
+
+
 class Watcher:
     def __init__(self, project: Project, targets: list[str], *, source: ChangeSource,
                  status: WatchStatus, build: Callable[[Project], int],
@@ -79,9 +85,16 @@ class Watcher:
 
     def run(self) -> int:
         """Build, then rebuild after every change that matters. Returns 130 when a build was
-        interrupted, 0 when Ctrl-C (or SIGTERM) came between builds; KeyboardInterrupt or
-        `Interrupted` raised by `build` before its builder took over propagate."""
-        while (exit_status := self._build()) != EXIT_INTERRUPTED:
+        interrupted, 0 when Ctrl-C (or SIGTERM) came between builds (`BuildOver`);
+        KeyboardInterrupt or `Interrupted` raised by `build` before its builder took over
+        propagate."""
+        while True:
+            try:
+                exit_status = self._build()
+            except BuildOver:
+                return EXIT_OK
+            if exit_status == EXIT_INTERRUPTED:
+                return EXIT_INTERRUPTED
             during = self.watched
             built = set(self.names if self.ran is None else self.ran())
             try:
@@ -103,7 +116,6 @@ class Watcher:
                         pass
             except (KeyboardInterrupt, Interrupted):
                 return EXIT_OK
-        return EXIT_INTERRUPTED
 
     def _build(self) -> int:
         try:

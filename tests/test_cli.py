@@ -276,7 +276,8 @@ def test_parsing_arguments_and_loading_the_project_import_neither_shutil_nor_pat
 
 
 @pytest.mark.parametrize("argv", [["--lock-timeout", "-1"], ["--lock-timeout", "nan"],
-                                  ["watch", "--debounce", "-0.5"], ["--lock-timeout", "soon"]])
+                                  ["watch", "--debounce", "-0.5"], ["watch", "--debounce", "inf"],
+                                  ["--lock-timeout", "soon"]])
 def test_a_time_in_seconds_is_a_number_0_or_more(project: Project, argv: list[str]) -> None:
     project.flowfile("[tasks.a]\ncmd = 'echo a >> runs.log'\n")
     result = project.bflow(*argv)

@@ -682,6 +682,20 @@ def test_ctrl_c_during_a_build_stops_its_commands(concat: Project, watch) -> Non
     watching.wait_for(gone, "the command to be stopped", alive=False)
 
 
+def test_ctrl_c_while_a_hook_runs_after_a_build_ends_the_watch_as_between_builds(
+        concat: Project, watch) -> None:
+    concat.flowfile('[settings]\non_success = "echo $$ > hook.pid && exec sleep 60"\n' + CONCAT)
+    watching = watch()
+    watching.wait_for(lambda: concat.root.joinpath("hook.pid").exists()
+                      and concat.read("hook.pid").strip().isdigit(), "the hook to start")
+    hook = int(concat.read("hook.pid"))
+    assert watching.interrupt() == EXIT_OK
+    assert "Traceback" not in watching.err.read_text()
+    assert concat.runs() == ["cat"]
+    with pytest.raises(ProcessLookupError):  # the hook's group is killed with the watch
+        os.kill(hook, 0)
+
+
 def test_ctrl_c_between_builds_on_a_terminal_leaves_it_tidy(concat: Project) -> None:
     leader, follower = pty.openpty()
     env = {**bflow_env(), "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "24"}

@@ -11,7 +11,7 @@ from typing import Any
 
 from buildflow import reporters
 from buildflow.commands import build, invocation_dir
-from buildflow.errors import EXIT_OK, raise_interrupted
+from buildflow.errors import EXIT_INTERRUPTED, EXIT_OK, Interrupted, raise_interrupted
 from buildflow.model import Project
 from buildflow.scheduler import BuildResult, Outcome
 from buildflow.watchset import WatchSet
@@ -26,7 +26,7 @@ def run(project: Project, *, poll: bool, debounce: float, targets: list[str],
         executor: str | None = None) -> int:
     from buildflow.observer import WatchdogSource
     from buildflow.project import load
-    from buildflow.watch import Watcher
+    from buildflow.watch import BuildOver, Watcher
 
     display = WatchDisplay(json=json, plain=plain)
     options: dict[str, Any] = {
@@ -35,14 +35,22 @@ def run(project: Project, *, poll: bool, debounce: float, targets: list[str],
         "plain": plain, "json": json, "stream": stream, "trace": trace, "report": report,
         "watching": True, "cache": cache, "executor": executor}
     ran: list[str] = []  # what the last build ran, restored or failed in
+    finished: list[bool] = []  # whether the last build ended, not interrupted
 
     def keep_ran(result: BuildResult) -> None:
         ran.extend(name for outcome in (Outcome.RAN, Outcome.RESTORED, Outcome.FAILED)
                    for name in result.names(outcome))
+        finished.append(result.exit_status != EXIT_INTERRUPTED)
 
     def build_once(current: Project) -> int:
         ran.clear()  # a build that stops before its builder (the lock) ran nothing
-        return build.run(current, on_result=keep_ran, **options)
+        finished.clear()
+        try:
+            return build.run(current, on_result=keep_ran, **options)
+        except (KeyboardInterrupt, Interrupted):
+            if finished and finished[0]:  # as its hooks ran: between builds
+                raise BuildOver from None
+            raise
 
     previous = signal.signal(signal.SIGTERM, raise_interrupted)
     source = WatchdogSource(poll=poll, warn=display.warn)
