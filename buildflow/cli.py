@@ -49,11 +49,14 @@ def run() -> NoReturn:
 def _hold_standard_streams() -> bool:
     """Open /dev/null on each of stdin, stdout and stderr that bflow was started without
     (`bflow >&-`), so that no file it opens (the state, the lock) takes that descriptor and
-    gets what is printed; whether stdout was one of them."""
+    gets what is printed; whether stdout was one of them. A stdout or stderr its parent left
+    non-blocking is made blocking: printing would drop what a full pipe does not take."""
     closed = []
     for fd in (0, 1, 2):
         try:
             os.fstat(fd)
+            if fd and not os.get_blocking(fd):
+                os.set_blocking(fd, True)
         except OSError:
             closed.append(fd)
             null = os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: this one

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import array
+import fcntl
 import os
 import signal
 import subprocess
 import sys
+import termios
 import textwrap
 import time
 from pathlib import Path
@@ -238,3 +241,10 @@ class OnTerminal:
         os.close(self.follower)
         os.close(self.leader)
         return self.process.wait(30)
+
+
+def waiting_in(pipe: int) -> int:
+    """The bytes written into `pipe` and not read yet."""
+    count = array.array("i", [0])
+    fcntl.ioctl(pipe, termios.FIONREAD, count)
+    return count[0]

@@ -4,8 +4,10 @@ discovery and exit codes."""
 from __future__ import annotations
 
 import functools
+import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -17,7 +19,7 @@ from buildflow import arguments, cli
 from buildflow.arguments import parse_args
 from buildflow.commands import COMMANDS
 from buildflow.fastpath import cmdline
-from conftest import REPO, Project, bflow_env, run_bflow
+from conftest import REPO, Project, bflow_env, run_bflow, waiting_in
 
 GOOD = """
 [vars]
@@ -596,6 +598,28 @@ def test_a_task_that_removes_the_directory_bflow_started_in_is_no_internal_error
     result = run_bflow("-B", cwd=project.root / "site" / "sub")
     assert result.returncode == 0, result.stderr
     assert project.read("site/a.txt") == "a\n"
+
+
+def test_a_stdout_left_non_blocking_gets_all_of_the_output(project: Project) -> None:
+    """A parent that leaves its pipe non-blocking (as some CI runners and Node do) lost all
+    bflow printed past what the pipe held, the summary too, with exit 0."""
+    project.flowfile('[tasks.big]\ncmd = "seq 1 40000 && echo big >> runs.log"\n')
+    reader, writer = os.pipe()
+    os.set_blocking(writer, False)
+    with open(reader, "rb") as pipe:
+        process = subprocess.Popen([sys.executable, "-m", "buildflow", "--plain", "-v"],
+                                   cwd=project.root, env=bflow_env(), stdout=writer)
+        os.close(writer)
+        # read nothing until the pipe is full, 64 KiB less what its last pages leave empty
+        # (or bflow has ended)
+        deadline = time.monotonic() + 60
+        while waiting_in(reader) < 60 * 1024 and process.poll() is None:
+            assert time.monotonic() < deadline, "bflow printed nothing"
+            time.sleep(0.01)
+        out = pipe.read().decode()
+    assert process.wait(60) == 0
+    assert "  | 40000\n" in out and out.endswith("bflow: 1 ran, 0 up to date in " +
+                                                    out.rsplit(" in ", 1)[1])
 
 
 def test_bflow_started_without_stdout_or_stderr(project: Project) -> None:

@@ -3,8 +3,6 @@ traceback, and a terminal left as found."""
 
 from __future__ import annotations
 
-import array
-import fcntl
 import json
 import os
 import pty
@@ -20,7 +18,7 @@ import pytest
 from buildflow import engine
 from buildflow import events as ev
 from buildflow.errors import Interrupted, raise_interrupted
-from conftest import Project, bflow_env
+from conftest import Project, bflow_env, waiting_in
 from test_runner import gone, wait_for
 
 FLOW = """
@@ -107,7 +105,7 @@ def test_a_signal_stops_the_commands_while_bflow_is_stuck_printing(project: Proj
         assert wait_for(lambda: (project.root / "long.pid").exists()
                         and project.read("long.pid").strip() != "")
         # `big`'s 3 MB block is being printed: past half a pipe of it, it fills the pipe
-        assert wait_for(lambda: _waiting_in(reader) > 32768)
+        assert wait_for(lambda: waiting_in(reader) > 32768)
         process.send_signal(signal.SIGTERM)
         assert wait_for(lambda: gone(int(project.read("long.pid"))), timeout=10)
     finally:
@@ -116,13 +114,6 @@ def test_a_signal_stops_the_commands_while_bflow_is_stuck_printing(project: Proj
         process.wait(timeout=30)
     assert process.returncode == 130
     assert not (project.root / "runs.log").exists()
-
-
-def _waiting_in(pipe: int) -> int:
-    """The bytes written into `pipe` and not read yet."""
-    count = array.array("i", [0])
-    fcntl.ioctl(pipe, termios.FIONREAD, count)
-    return count[0]
 
 
 def test_a_hangup_ignored_when_bflow_started_is_left_ignored(project: Project) -> None:
