@@ -57,6 +57,15 @@ def bflow_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return {**environ, "NO_COLOR": "1", "PYTHONPATH": path, **verify, **(extra or {})}
 
 
+def terminal_env(columns: int = 100, lines: int = 24, term: str = "xterm-256color",
+                 **extra: str) -> dict[str, str]:
+    """The environment of a bflow on a user's terminal: colour allowed, not in CI (where CI
+    sets `CI`, which asks for plain lines)."""
+    environ = {name: value for name, value in bflow_env().items()
+               if name not in ("NO_COLOR", "CI")}
+    return {**environ, "TERM": term, "COLUMNS": str(columns), "LINES": str(lines), **extra}
+
+
 _fork_server: ForkServer | None = None
 
 
@@ -204,8 +213,7 @@ class OnTerminal:
         import termios
 
         self.leader, self.follower = pty.openpty()
-        env = {**bflow_env(), "TERM": "xterm-256color", "COLUMNS": str(columns), "LINES": "24"}
-        del env["NO_COLOR"]
+        env = terminal_env(columns)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "buildflow", *args], cwd=root, env=env,
             stdin=self.follower, stdout=self.follower, stderr=self.follower,

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import Project, bflow_env
+from conftest import Project, terminal_env
 from test_build import CHAIN
 
 FLOWFILE = CHAIN + """
@@ -124,7 +124,7 @@ def test_dot_output_renders_with_graphviz(built: Project) -> None:
 def run_on_terminal(project: Project, *args: str) -> str:
     """Run bflow with stdout on a pseudo-terminal and return what it printed."""
     leader, follower = pty.openpty()
-    env = bflow_env({"NO_COLOR": "", "TERM": "xterm"})
+    env = terminal_env(term="xterm")
     process = subprocess.Popen([sys.executable, "-m", "buildflow", *args], cwd=project.root,
                                env=env, stdout=follower, stderr=subprocess.DEVNULL,
                                stdin=subprocess.DEVNULL)

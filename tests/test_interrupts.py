@@ -18,7 +18,7 @@ import pytest
 from buildflow import engine
 from buildflow import events as ev
 from buildflow.errors import Interrupted, raise_interrupted
-from conftest import Project, bflow_env, waiting_in
+from conftest import Project, bflow_env, terminal_env, waiting_in
 from test_runner import gone, wait_for
 
 FLOW = """
@@ -185,8 +185,7 @@ def read_all(fd: int, process: subprocess.Popen[bytes], follower: int) -> bytes:
 def test_ctrl_c_on_a_terminal_shows_the_cursor_again(project: Project) -> None:
     project.flowfile(FLOW)
     leader, follower = pty.openpty()
-    env = {**bflow_env(), "TERM": "xterm-256color", "COLUMNS": "80", "LINES": "24"}
-    del env["NO_COLOR"]
+    env = terminal_env(80)
     process = subprocess.Popen([sys.executable, "-m", "buildflow"], cwd=project.root, env=env,
                                stdin=follower, stdout=follower, stderr=follower)
     assert wait_for(lambda: started(project))

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from conftest import Project, bflow_env
+from conftest import Project, bflow_env, terminal_env
 from test_interrupts import read_all
 
 FLOW = """
@@ -168,10 +168,10 @@ def test_rich_is_not_imported_without_a_terminal(project: Project, args: list[st
     assert run.stderr.endswith("RICH=False")
 
 
-def on_terminal(project: Project, *args: str, probe: bool = False) -> bytes:
+def on_terminal(project: Project, *args: str, probe: bool = False,
+                env: dict[str, str] | None = None) -> bytes:
     leader, follower = pty.openpty()
-    env = {**bflow_env(), "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30"}
-    del env["NO_COLOR"]
+    env = terminal_env(100, 30, **(env or {}))
     argv = ["-c", RICH_PROBE] if probe else ["-m", "buildflow"]
     process = subprocess.Popen([sys.executable, *argv, *args], cwd=project.root, env=env,
                                stdin=follower, stdout=follower, stderr=follower)
@@ -189,6 +189,21 @@ def test_terminal_gets_the_live_display(project: Project) -> None:
     assert "retry  flaky" in text
     assert "bflow: 2 ran, 0 up to date, 1 failed, 1 skipped in " in text
     assert text.rindex("\x1b[?25h") > text.rindex("\x1b[?25l")
+
+
+@pytest.mark.parametrize("ci", ["true", "1", "yes"])
+def test_a_ci_runner_s_terminal_gets_plain_lines(project: Project, ci: str) -> None:
+    """The spec's plain cases begin with CI: a runner that gives jobs a pseudo-terminal
+    (as some do, for tools that colour only there) keeps a log, not a live display."""
+    project.flowfile(FLOW)
+    screen = on_terminal(project, "-k", probe=True, env={"CI": ci})
+    assert screen.endswith(b"RICH=False") and b"\x1b" not in screen
+    assert b"bflow: 2 ran, 0 up to date, 1 failed, 1 skipped in " in screen
+
+
+def test_ci_set_to_false_keeps_the_live_display(project: Project) -> None:
+    project.flowfile("[tasks.one]\ncmd = 'true'\n")
+    assert on_terminal(project, probe=True, env={"CI": "false"}).endswith(b"RICH=True")
 
 
 def test_terminal_dry_run_says_would_run(project: Project) -> None:

@@ -21,7 +21,7 @@ import pytest
 from buildflow import runner as runners
 from buildflow.model import Task
 from buildflow.runner import SubprocessRunner, direct_argv
-from conftest import OnTerminal, Project, bflow_env, run_bflow
+from conftest import OnTerminal, Project, bflow_env, run_bflow, terminal_env
 
 
 @pytest.fixture(params=["posix_spawn", "popen"])
@@ -382,7 +382,7 @@ def test_what_an_interactive_task_printed_stays_on_the_screen(project: Project) 
     socket = f"bflow-test-{os.getpid()}"
     tmux = ["tmux", "-L", socket]
     command = f"{sys.executable} -m buildflow; echo exit=$?; sleep 60"
-    env = {k: v for k, v in bflow_env().items() if k not in ("NO_COLOR", "TMUX")}
+    env = {k: v for k, v in terminal_env().items() if k not in ("TMUX", "COLUMNS", "LINES")}
     subprocess.run([*tmux, "-f", "/dev/null", "new-session", "-d", "-x", "100", "-y", "20",
                     "-c", str(project.root), command], env=env, check=True)
     try:

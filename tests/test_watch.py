@@ -27,7 +27,7 @@ from buildflow.observer import WatchdogSource, make_observer
 from buildflow.project import load
 from buildflow.watch import Watcher
 from buildflow.watchset import Change, WatchSet
-from conftest import Project, bflow_env
+from conftest import Project, bflow_env, terminal_env
 from test_faults import build_in_background
 from test_interrupts import read_all
 
@@ -698,8 +698,7 @@ def test_ctrl_c_while_a_hook_runs_after_a_build_ends_the_watch_as_between_builds
 
 def test_ctrl_c_between_builds_on_a_terminal_leaves_it_tidy(concat: Project) -> None:
     leader, follower = pty.openpty()
-    env = {**bflow_env(), "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "24"}
-    del env["NO_COLOR"]
+    env = terminal_env()
     process = subprocess.Popen(  # on its own terminal, so Ctrl-C is typed and echoed
         [sys.executable, "-m", "buildflow", "watch"], cwd=concat.root, env=env,
         stdin=follower, stdout=follower, stderr=follower, start_new_session=True,

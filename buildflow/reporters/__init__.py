@@ -14,8 +14,10 @@ if TYPE_CHECKING:
 
 
 def wants_plain(stream: TextIO) -> bool:
-    """Plain lines unless stdout is a terminal that is not dumb and NO_COLOR is unset."""
+    """Plain lines unless stdout is a terminal that is not dumb, NO_COLOR is unset, and `CI`
+    is unset (or `false`): a CI runner that gives its jobs a pseudo-terminal keeps a log."""
     return (bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
+            or os.environ.get("CI", "").lower() not in ("", "0", "false")
             or not stream.isatty())
 
 
