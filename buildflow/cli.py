@@ -89,6 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         args, first_target = parse_args(args_list)
         verbose = bool(getattr(args, "verbose", False))
+        if args.directory == "":
+            raise UsageError("-C needs a directory, such as -C src (an empty name is none)")
         if args.directory:
             try:
                 os.chdir(args.directory)
@@ -164,19 +166,23 @@ def _report_bug(verbose: bool) -> int:
     return EXIT_BUG
 
 
+# What each option that names a file to write is for, and a name to suggest.
+_WRITTEN = {"--trace": ("trace", "trace.json"), "--report": ("report", "build.html"),
+            "-o": ("graph", "graph.dot")}
+
+
 def _writable(path: str | None, option: str, project: Project) -> str | None:
-    """The absolute path of a file an option names, checked before the build starts: never
-    one of the project's own (the Flowfile, what a task reads or writes, the cache dir)."""
+    """The absolute path of a file an option names, checked before anything runs: never one
+    of the project's own (the Flowfile, what a task reads or writes, the cache dir)."""
     if path is None:
         return None
-    example = "build.html" if option == "--report" else "trace.json"
+    what, example = _WRITTEN[option]
     if not path:
         raise UsageError(f"{option} needs the name of a file, such as {example}")
     full = os.path.abspath(path)
     whose = _project_file(project, full)
     if whose:
-        raise UsageError(f"{option} {path}: {whose}; name a file of your own for the "
-                         f"{option[2:]}")
+        raise UsageError(f"{option} {path}: {whose}; name a file of your own for the {what}")
     if os.path.isdir(full):
         raise UsageError(f"{option} {path}: is a directory; name a file, such as "
                          f"{os.path.join(path, example)}")
@@ -220,8 +226,8 @@ def _try_fast(args: argparse.Namespace) -> int | None:
     """A build's exit status from the fast path, when its command line (one the fast path's
     reader left to argparse: `-f`, `--no-cache`, an option after the targets) allows it."""
     if args.command != "build" or (args.dry_run or args.always_make or args.json
-                                   or args.verbose or args.passthrough or args.trace
-                                   or args.report):
+                                   or args.verbose or args.passthrough
+                                   or args.trace is not None or args.report is not None):
         return None
     from buildflow import fastpath
 
@@ -277,8 +283,9 @@ def _graph(args: argparse.Namespace) -> int:
     from buildflow.commands import graph
 
     targets, overrides = cmdline.split_overrides(args.targets)
-    return graph.run(_load(args, targets, overrides).project, targets=targets,
-                     fmt=args.format, output=args.output, plain=args.plain)
+    project = _load(args, targets, overrides).project
+    return graph.run(project, targets=targets, fmt=args.format,
+                     output=_writable(args.output, "-o", project), plain=args.plain)
 
 
 def _status(args: argparse.Namespace) -> int:

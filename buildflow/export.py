@@ -177,10 +177,10 @@ def dot(graph_view: GraphView) -> str:
 # --- mermaid ----------------------------------------------------------------------------
 def _mermaid_label(value: str) -> str:
     """A quoted Mermaid label: `#` and `"` become entity codes, as they could end or change
-    a quoted label, and so do `<` and `>`, which Mermaid's HTML labels would read as markup
-    (a file `<b>.txt` would show as an empty bold tag)."""
+    a quoted label, and so do `<`, `>` and `&`, which Mermaid's HTML labels would read as
+    markup (a file `<b>.txt` would show as an empty bold tag, `a&amp;b` as `a&b`)."""
     return '"' + value.replace("#", "#35;").replace('"', "#quot;").replace(
-        "<", "#lt;").replace(">", "#gt;") + '"'
+        "<", "#lt;").replace(">", "#gt;").replace("&", "#38;") + '"'
 
 
 def mermaid(graph_view: GraphView) -> str:

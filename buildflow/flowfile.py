@@ -370,6 +370,8 @@ def resolve_path(file: str | os.PathLike[str] | None, directory: str | None) -> 
     """Apply `-C` then `-f` (or discovery) the way the CLI and the API both do."""
     base = os.path.realpath(directory) if directory else os.getcwd()
     if file is not None:
+        if not os.fspath(file):
+            raise UsageError("-f needs the name of a Flowfile, such as -f Flowfile.example")
         found = flowfile_path(file, base)
         if found is None:
             where = os.path.join(base, file)

@@ -191,11 +191,12 @@ def test_dot_renders_with_graphviz_and_keeps_every_name() -> None:
     assert {f"t:{name}" for name in NASTY} | {"sink"} == shown
 
 
-def test_mermaid_labels_show_angle_brackets_as_text() -> None:
-    graph = Graph({"copy:<b>.txt": task("copy:<b>.txt", outputs=("out/<b>.txt",))})
-    out = export.mermaid(export.view(graph, ["copy:<b>.txt"], {"copy:<b>.txt": UP_TO_DATE}))
-    assert '  n0["copy:#lt;b#gt;.txt"]' in out.splitlines()
-    assert "<" not in out
+def test_mermaid_labels_show_angle_brackets_and_ampersands_as_text() -> None:
+    name = "copy:<b>&amp;.txt"
+    graph = Graph({name: task(name, outputs=("out/<b>&amp;.txt",))})
+    out = export.mermaid(export.view(graph, [name], {name: UP_TO_DATE}))
+    assert '  n0["copy:#lt;b#gt;#38;amp;.txt"]' in out.splitlines()
+    assert "<" not in out and "&" not in out
 
 
 def test_mermaid_uses_safe_ids_and_marks_stale() -> None:

@@ -106,7 +106,26 @@ def test_output_file(built: Project) -> None:
     text = built.read("graph.mmd")
     assert text.startswith("flowchart LR\n") and '["gen"]' in text
     result = built.bflow("graph", "-o", "no/such/dir/graph.txt")
-    assert result.returncode == 2 and "cannot write the graph" in result.stderr
+    assert result.returncode == 2 and "directory no/such/dir does not exist" in result.stderr
+
+
+@pytest.mark.parametrize(("path", "what"), [
+    ("Flowfile", "is the Flowfile"),
+    ("src.txt", "is an input of task 'gen'"),
+    ("build/upper.txt", "is an output of task 'upper'"),
+    (".bflow/state", "is in the cache dir .bflow"),
+])
+def test_a_graph_over_a_file_of_the_project_is_a_usage_error(built: Project, path: str,
+                                                              what: str) -> None:
+    """`graph -o Flowfile` wrote the graph over the Flowfile, `-o src.txt` over a source,
+    `-o .bflow/state` over every record; each exited 0."""
+    before = {name: (built.root / name).read_bytes()
+              for name in ("Flowfile", "src.txt", "build/upper.txt", ".bflow/state")}
+    result = built.bflow("graph", "-o", path)
+    assert result.returncode == 2
+    assert result.stderr == f"bflow: error: -o {path}: {what}; name a file of your own for " \
+                            "the graph\n"
+    assert {name: (built.root / name).read_bytes() for name in before} == before
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz (dot) is not installed")

@@ -130,11 +130,27 @@ def test_a_trace_or_page_over_a_file_of_the_project_is_a_usage_error(
 
 
 def test_a_trace_or_page_without_a_name_is_a_usage_error(project: Project) -> None:
-    project.flowfile('[tasks.a]\ncmd = "echo a >> runs.log"\n')
+    project.flowfile('[tasks.a]\ncmd = "echo a >> runs.log && touch a.txt"\n'
+                     'outputs = ["a.txt"]\n')
     result = project.bflow("--report", "")
     assert result.returncode == 2
     assert result.stderr == "bflow: error: --report needs the name of a file, such as " \
                             "build.html\n"  # it was "is a directory", the working one
+    assert project.runs() == []
+    assert project.build() == ["a"]
+    # up to date, it was answered by the fast path, which took '' for no trace: exit 0
+    for option in ("--trace", "--report"):
+        assert project.bflow(option, "").returncode == 2
+
+
+@pytest.mark.parametrize(("option", "what"), [("-C", "a directory, such as -C src"),
+                                              ("-f", "the name of a Flowfile")])
+def test_an_empty_directory_or_flowfile_is_a_usage_error(project: Project, option: str,
+                                                          what: str) -> None:
+    """`-C ''` was taken as no -C; `-f ''` said ": a directory, not a Flowfile"."""
+    project.flowfile('[tasks.a]\ncmd = "echo a >> runs.log"\n')
+    result = project.bflow(option, "")
+    assert result.returncode == 2 and f"{option} needs {what}" in result.stderr
     assert project.runs() == []
 
 
