@@ -122,6 +122,25 @@ def test_a_file_where_a_task_declares_a_directory_is_never_taken_for_it(
     assert project.read("site") == "handwritten\n"
 
 
+def test_a_directory_output_of_a_task_that_never_ran_is_left_in_place(project: Project) -> None:
+    """A directory output stands for the files its task leaves there: before its task has
+    run, what stands there is someone else's (`src/` declared by mistake, holding the sources
+    another task reads), and clean deleted it whole."""
+    project.flowfile('[tasks.gen]\ncmd = "echo gen >> runs.log; mkdir -p site; echo g > '
+                     'site/g.txt"\noutputs = ["site/"]\n'
+                     '[tasks.vendored]\ncmd = "echo vendored >> runs.log"\noutputs = ["src/"]\n')
+    project.write("src/main.c", "handwritten\n")
+    project.write("site/notes.txt", "handwritten\n")
+    result = project.bflow("clean")
+    assert (result.returncode, result.stdout) == (0, "bflow: removed 0 outputs of 2 tasks\n")
+    for path in ("site", "src"):
+        assert f"bflow: left {path}/ in place: task " in result.stderr
+    assert project.read("src/main.c") == project.read("site/notes.txt") == "handwritten\n"
+    assert project.build("gen") == ["gen"]
+    assert project.bflow("clean", "gen").stdout == "bflow: removed 1 output of 1 task\n"
+    assert not (project.root / "site").exists()  # its task ran: the tree is its output
+
+
 def test_clean_removes_what_instances_known_only_by_their_records_wrote(
         project: Project) -> None:
     # a foreach over a directory output that is gone: the load finds no instance of it, and

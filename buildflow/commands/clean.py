@@ -84,6 +84,13 @@ def run(project: Project, *, targets: list[str]) -> int:
                           "there, and a file is no tree it writes; delete it by hand if it is "
                           "not needed", file=sys.stderr)
                     continue
+                if path in task.dir_outputs and os.path.isdir(full) \
+                        and not os.path.islink(full) \
+                        and name not in state.tasks and name not in state.left:
+                    print(f"bflow: left {path}/ in place: task '{name}' has no record of a run, "
+                          "so nothing in it is known to be the task's; delete it by hand if it "
+                          "is not needed", file=sys.stderr)
+                    continue
                 removed, status = _removed(project, name, path, removed, status)
         for name, files in removable:
             for path in files:
