@@ -636,7 +636,10 @@ class Builder:
         try:
             with self._lock:
                 while (task := self._take()) is not None:
-                    if not self._restored(task, plan, result):
+                    restored = self._restored(task, plan, result)
+                    if not restored and self._stopping:  # stopped as its lookup ran
+                        self._put_back(task)
+                    elif not restored:
                         self.reporter.handle(ev.TaskStarted(task.name, masked(task.env,
                                                                               task.shown)))
                         if task.interactive:
@@ -668,6 +671,12 @@ class Builder:
             self.messages.put(exc)
         finally:
             slot.close()
+
+    def _put_back(self, task: Task) -> None:
+        """Let go of a task taken to run that never starts: the build stopped (Ctrl-C, a
+        failure) while its output cache lookup ran. It ends as the tasks never taken do."""
+        del self._running[task.name]
+        del self._started_stats[task.name]
 
     def _restored(self, task: Task, plan: Plan, result: BuildResult) -> bool:
         """Restore a task from the output cache (looked up without the lock) and record it as

@@ -307,6 +307,26 @@ def test_ctrl_c_gives_up_a_lookup_a_server_never_answers_at_once(project: Projec
         assert process.returncode == 130, out + err
         assert time.monotonic() - interrupted < 3  # not the 5 s of the timeout
         assert "warning" not in err
+        # the lookups given up as misses started no command: Ctrl-C starts nothing new
+        assert project.runs() == [] and "run " not in out
+    finally:
+        server.close()
+
+
+def test_a_failure_as_a_lookup_waits_leaves_its_task_unstarted(project: Project) -> None:
+    """On a failure no new task starts: the task whose lookup a silent server held ran
+    once the lookup timed out, after the other had failed."""
+    project.flowfile('[tasks.bad]\ncmd = "echo bad >> runs.log; exit 1"\ncache = false\n'
+                     '[tasks.slow]\ncmd = "echo slow >> runs.log; echo s > s.txt"\n'
+                     'outputs = ["s.txt"]\n')
+    server = Answering(b"", silent=True)
+    try:
+        result = project.bflow("-j2", "--json", env={"BFLOW_REMOTE_CACHE": server.url})
+        assert result.returncode == 1
+        assert project.runs() == ["bad"]
+        events = {e["task"]: e for e in map(json.loads, result.stdout.splitlines())
+                  if "task" in e}
+        assert events["slow"]["event"] == "task_skipped", events
     finally:
         server.close()
 
