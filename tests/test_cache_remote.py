@@ -177,7 +177,10 @@ def test_a_password_written_without_its_escapes_is_never_printed(
 
 @pytest.mark.parametrize("url, problem", [
     ("http://me:pw@[::1/bflow", "'http://[::1/bflow' is not a URL (an unclosed '[' in its host)"),
-    ("http://127.0.0.1:99999/bflow", "the port is not a number from 0 to 65535")])
+    ("http://127.0.0.1:99999/bflow", "the port is not a number from 0 to 65535"),
+    # a scheme mistyped, or none: the password was printed with the rest
+    ("http:/me:pw@cache.example/bflow", "'***@cache.example/bflow' is not an http://"),
+    ("me:pw@cache.example/bflow", "'***@cache.example/bflow' is not an http://")])
 def test_a_url_that_cannot_be_used_names_where_it_comes_from(project: Project, url: str,
                                                               problem: str) -> None:
     # "Invalid IPv6 URL", naming neither the variable nor the URL; 99999 "not a number"

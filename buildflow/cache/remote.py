@@ -189,8 +189,11 @@ class Remote:
 def shown_url(url: str) -> str:
     """`url` without its userinfo: what messages may print. All before the last `@` after the
     scheme counts as userinfo, also where a password holds a `/`, `?` or `#` written as it is
-    (the URL's parser then takes the rest of it for the path)."""
+    (the URL's parser then takes the rest of it for the path). Without `://` (a scheme
+    mistyped, `http:/me:pw@host`, or none), all before the last `@` is shown as `***`."""
     scheme, sep, rest = url.partition("://")
+    if not sep:
+        return f"***@{url.rpartition('@')[2]}" if "@" in url else url
     return f"{scheme}{sep}{rest.rpartition('@')[2]}" if "@" in rest else url
 
 
