@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -19,6 +20,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from buildflow.cache import RemoteError
+from buildflow.cache.remote import Remote
 from conftest import Project, bflow_env
 from test_cache import FLOW
 from webdav import PASSWORD, USER, Server, free_port, serve
@@ -391,3 +394,64 @@ def test_what_ran_before_ctrl_c_is_still_uploaded(project: Project) -> None:
     assert process.returncode == 130, out + err
     assert "warning" not in err, err
     assert any("/ac/" in path for path in server.puts), server.puts
+
+
+class Reading:
+    """A server on 127.0.0.1 that reads what it is sent `chunk` bytes at a time, `pause`
+    seconds apart, then answers `answer`: a slow link, or a service that answers a GET with
+    far more than was asked."""
+
+    def __init__(self, answer: bytes, chunk: int = 1 << 16, pause: float = 0.0) -> None:
+        self.answer, self.chunk, self.pause = answer, chunk, pause
+        self.received = 0
+        self.listener = socket.socket()
+        # a small receive buffer, so that what it has not read holds the sender back
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen()
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/bflow"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        connection, _ = self.listener.accept()
+        with connection:
+            try:
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    head += connection.recv(1)
+                length = int(re.search(rb"Content-Length: (\d+)", head).group(1))  # type: ignore[union-attr]
+                while self.received < length:
+                    time.sleep(self.pause)
+                    self.received += len(connection.recv(min(self.chunk, length - self.received)))
+                connection.sendall(self.answer)
+            except OSError:  # bflow gave up
+                pass
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_an_upload_longer_than_the_timeout_goes_on_while_the_server_takes_it() -> None:
+    """One `sendall` of the body had the timeout for all of it: a 30 MB output sent to a
+    server taking 4 MiB/s was taken for a dead server, and nothing more was uploaded."""
+    server = Reading(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", pause=0.01)
+    try:
+        body = b"x" * (8 << 20)  # at 64 KiB each 10 ms: over a second, past the timeout
+        Remote(server.url, timeout=0.3).put("cas", "k" * 64, body)
+        assert server.received == len(body)
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 314572800\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + b"x" * (3 << 20)])
+def test_an_answer_longer_than_asked_for_is_given_up_unread(answer: bytes) -> None:
+    """A 300 MiB answer to an entry's lookup was read whole into memory (and stored),
+    before it was found to be no entry."""
+    server = Reading(answer)
+    try:
+        with pytest.raises(RemoteError, match="asked for"):
+            Remote(server.url).get("cas", "k" * 64, 1 << 20)
+    finally:
+        server.close()

@@ -21,6 +21,7 @@ from buildflow.cache import RemoteError
 # takes at SLOWEST_BYTES_PER_SECOND: a server trickling an answer out is given up too.
 TIMEOUT = 5.0
 SLOWEST_BYTES_PER_SECOND = 1 << 20
+_CHUNK = 1 << 16  # bytes sent or read at a time
 
 
 class Remote:
@@ -64,8 +65,10 @@ class Remote:
         self._lookups: set[http.client.HTTPConnection] = set()
         self._lookups_lock = threading.Lock()
 
-    def get(self, kind: str, key: str) -> bytes | None:
-        status, body = self._request("GET", kind, key)
+    def get(self, kind: str, key: str, limit: int) -> bytes | None:
+        """The body under `key`; a RemoteError once the server sends more than `limit` bytes
+        (a blob's size, an entry's bound), read no further."""
+        status, body = self._request("GET", kind, key, limit=limit)
         if status == 404:
             return None
         if status != 200:
@@ -77,8 +80,8 @@ class Remote:
         if status not in (200, 201, 204):
             raise RemoteError(self._problem("PUT", kind, key, status))
 
-    def _request(self, method: str, kind: str, key: str,
-                 body: bytes | None = None) -> tuple[int, bytes]:
+    def _request(self, method: str, kind: str, key: str, body: bytes | None = None,
+                 limit: int = 0) -> tuple[int, bytes]:
         path = f"{self.prefix}/{kind}/{key}"
         headers = {**self.headers, "Content-Length": str(len(body or b""))}
         for attempt in (1, 2):  # a kept-alive connection the server closed meanwhile: once more
@@ -87,11 +90,11 @@ class Remote:
             try:
                 if lookup:
                     self._looking_up(connection, True)
-                connection.request(method, path, body=body, headers=headers)
+                self._send(connection, method, path, headers, body)
                 if lookup and self.stopped.is_set():  # while it connected: no socket to shut
                     raise http.client.RemoteDisconnected("stopped")
-                response = connection.getresponse()
-                return response.status, self._body(response, method, kind, key)
+                response = self._response(connection, body)
+                return response.status, self._body(response, method, kind, key, limit)
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
                 self._drop()
                 if lookup and self.stopped.is_set():  # its socket shut by `stop`
@@ -120,22 +123,66 @@ class Remote:
             else:
                 self._lookups.discard(connection)
 
+    def _response(self, connection: http.client.HTTPConnection,
+                  body: bytes | None) -> http.client.HTTPResponse:
+        """The answer's head. After a body, the server may still be reading what the socket's
+        buffers held when the last chunk left: its answer may take that long more."""
+        if not body or connection.sock is None:
+            return connection.getresponse()
+        connection.sock.settimeout(self.timeout + len(body) / SLOWEST_BYTES_PER_SECOND)
+        try:
+            return connection.getresponse()
+        finally:
+            if connection.sock is not None:
+                connection.sock.settimeout(self.timeout)
+
+    def _send(self, connection: http.client.HTTPConnection, method: str, path: str,
+              headers: dict[str, str], body: bytes | None) -> None:
+        """The request, its body in chunks: each waits for the server up to the timeout, the
+        whole body as long as its size takes at SLOWEST_BYTES_PER_SECOND (one `sendall` of it
+        had the timeout for all of it: an upload longer than 5 s was taken for a dead
+        server)."""
+        connection.putrequest(method, path)
+        for name, value in headers.items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        if not body:
+            return
+        deadline = time.monotonic() + self.timeout + len(body) / SLOWEST_BYTES_PER_SECOND
+        view = memoryview(body)
+        for start in range(0, len(body), _CHUNK):
+            connection.send(view[start:start + _CHUNK])
+            if time.monotonic() > deadline:
+                raise TimeoutError("the upload went too slowly")
+
     def _body(self, response: http.client.HTTPResponse, method: str, kind: str,
-              key: str) -> bytes:
+              key: str, limit: int) -> bytes:
         """The response's body, read in chunks, so that a server trickling it out is given
-        up once the request has taken longer than its size allows (a TimeoutError), and a
-        `stop` ends the wait for a lookup."""
-        deadline = time.monotonic() + self.timeout + \
-            int(response.getheader("Content-Length") or 0) / SLOWEST_BYTES_PER_SECOND
+        up once the request has taken longer than its size allows (a TimeoutError), one
+        sending more than `limit` bytes as soon as it does, and a `stop` ends the wait for a
+        lookup."""
+        size = int(response.getheader("Content-Length") or 0)
+        limit = max(limit, _CHUNK)  # what a refusal or an error page may say
+        if size > limit:
+            self._drop()
+            raise RemoteError(f"{method} {self.shown}/{kind}/{key}: {size} bytes where at "
+                              f"most {limit} were asked for; another service at that URL?")
+        deadline = time.monotonic() + self.timeout + size / SLOWEST_BYTES_PER_SECOND
         chunks = []
+        read = 0
         while True:
-            chunk = response.read1(1 << 16)
+            chunk = response.read1(_CHUNK)
             if method == "GET" and self.stopped.is_set():  # uploads of what ran still go; a
                 self._drop()  # lookup's socket shut by `stop` ends the body short
                 raise RemoteError(f"{method} {self.shown}/{kind}/{key}: stopped")
             if not chunk:
                 break
             chunks.append(chunk)
+            read += len(chunk)
+            if read > limit:
+                self._drop()
+                raise RemoteError(f"{method} {self.shown}/{kind}/{key}: more than the {limit} "
+                                  "bytes asked for; another service at that URL?")
             if time.monotonic() > deadline:
                 raise TimeoutError("the answer came too slowly")
         response.read()  # at the end: lets the connection take the next request

@@ -36,6 +36,10 @@ from buildflow.model import Project, Task
 from buildflow.staleness import Decision
 from buildflow.state import TaskRecord
 
+# The most an entry (or a manifest of depfile inputs) read from a server may hold: thousands
+# of paths and hashes take a few hundred KiB; a server sending more is no cache of bflow's.
+ENTRY_LIMIT = 16 << 20
+
 if TYPE_CHECKING:
     from buildflow.cache.remote import Remote
 
@@ -156,7 +160,7 @@ class Cache:
         remote = self.remote
         if data is not None or remote is None:
             return data, None
-        data = self._remote_get("ac", key)
+        data = self._remote_get("ac", key, ENTRY_LIMIT)
         if data is None:
             return None, None
         self.local.put("ac", key, data)
@@ -168,7 +172,7 @@ class Cache:
         SHA-256 and size; None when neither has it (or the remote's is wrong)."""
         data = self.local.get_blob(blob.sha256, blob.size)
         if data is None and (remote := self.remote) is not None:
-            data = self._remote_get("cas", blob.sha256)
+            data = self._remote_get("cas", blob.sha256, blob.size)
             if data is None:
                 return None
             if len(data) != blob.size or hashlib.sha256(data).hexdigest() != blob.sha256:
@@ -180,12 +184,12 @@ class Cache:
             self._grown = True
         return data
 
-    def _remote_get(self, kind: str, key: str) -> bytes | None:
+    def _remote_get(self, kind: str, key: str, limit: int) -> bytes | None:
         remote = self.remote
         if remote is None:
             return None
         try:
-            return remote.get(kind, key)
+            return remote.get(kind, key, limit)
         except RemoteError as exc:
             if not remote.stopped.is_set():  # else the build was interrupted: no warning
                 self._remote_failed(exc)
