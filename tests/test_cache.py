@@ -241,6 +241,42 @@ def test_a_depfile_input_that_changed_is_a_miss_even_on_a_clean_build(project: P
     assert project.bflow("status", "--check").returncode == 0
 
 
+def test_branches_whose_headers_include_other_headers_each_restore_their_own(
+        project: Project) -> None:
+    """One manifest per action key named the header set of the last run stored: on branch B
+    `a.h` includes `b.h`, and clean builds alternating A, B, A, B ran every time."""
+    project.flowfile("""
+        [tasks.cc]
+        cmd = "echo cc >> runs.log && sh cc.sh"
+        inputs = ["main.c", "cc.sh"]
+        outputs = ["main.o"]
+        depfile = "main.d"
+        """)
+    # a compiler of sorts: main.c, a.h and what a.h names, with a depfile of what it read
+    project.write("cc.sh", "read inc < a.h; cat main.c a.h $inc > main.o; "
+                           "echo \"main.o: main.c a.h $inc\" > main.d\n")
+    project.write("main.c", "main\n")
+    branches = {"A": {"a.h": "\n"}, "B": {"a.h": "b.h\n", "b.h": "bee\n"},
+                "C": {"a.h": "c.h\n", "c.h": "sea\n"}}
+
+    def check_out(branch: str) -> None:
+        for path in ("a.h", "b.h", "c.h"):
+            (project.root / path).unlink(missing_ok=True)
+        for path, text in branches[branch].items():
+            project.write_before_the_run(path, text)
+
+    for branch in "ABC":
+        check_out(branch)
+        assert project.build() == ["cc"]
+    for branch in "ABCAB":
+        assert project.bflow("clean").returncode == 0
+        check_out(branch)
+        assert project.build() == [], branch  # restored, each with its own headers
+        assert project.read("main.o") == "main\n" + "".join(branches[branch][p] for p in
+                                                           sorted(branches[branch]))
+        assert project.bflow("status", "--check").returncode == 0
+
+
 def cache_files(directory: Path, kind: str) -> list[Path]:
     return sorted(p for p in (directory / kind).glob("*/*") if not is_temp_file(str(p)))
 

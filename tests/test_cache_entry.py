@@ -38,8 +38,8 @@ def test_an_entry_reads_back_as_written() -> None:
 
 
 def test_a_manifest_reads_back_as_written() -> None:
-    assert decode_manifest(encode_manifest(KEY, ["inc/a.h", "/usr/include/x.h"]), KEY) == [
-        "inc/a.h", "/usr/include/x.h"]
+    sets = [["inc/a.h", "/usr/include/x.h"], ["inc/a.h"], []]
+    assert decode_manifest(encode_manifest(KEY, sets), KEY) == sets
 
 
 def test_an_entry_or_manifest_stored_under_another_key_is_damaged() -> None:
@@ -48,7 +48,7 @@ def test_an_entry_or_manifest_stored_under_another_key_is_damaged() -> None:
     with pytest.raises(Damaged, match="another key"):
         decode_entry(ENTRY.encode("ef" * 32), TASK, KEY)
     with pytest.raises(Damaged, match="another key"):
-        decode_manifest(encode_manifest("ef" * 32, ["inc/a.h"]), KEY)
+        decode_manifest(encode_manifest("ef" * 32, [["inc/a.h"]]), KEY)
 
 
 @pytest.mark.parametrize("at", range(0, 400, 7))
@@ -98,8 +98,9 @@ def _is_json(data: bytes) -> bool:
     return True
 
 
-@pytest.mark.parametrize("body", [b'"depfile_inputs": "a.h"', b'"depfile_inputs": [""]',
-                                  b'"depfile_inputs": [1]', b'"other": 1'])
+@pytest.mark.parametrize("body", [b'"depfile_inputs": "a.h"', b'"depfile_inputs": [[""]]',
+                                  b'"depfile_inputs": [[1]]', b'"depfile_inputs": ["a.h"]',
+                                  b'"depfile_inputs": []', b'"other": 1'])
 def test_a_manifest_must_name_its_depfile_inputs(body: bytes) -> None:
     data = b'{"key": "' + KEY.encode() + b'", ' + body + b"}"
     with pytest.raises(Damaged):

@@ -59,16 +59,19 @@ class Entry(NamedTuple):
                              "log": None if self.log is None else self.log.encode()})
 
 
-def encode_manifest(key: str, depfile_inputs: list[str]) -> bytes:
-    return _sealed(key, {"depfile_inputs": depfile_inputs})
+def encode_manifest(key: str, depfile_input_sets: list[list[str]]) -> bytes:
+    return _sealed(key, {"depfile_inputs": depfile_input_sets})
 
 
-def decode_manifest(data: bytes, key: str) -> list[str]:
-    """The depfile inputs the manifest stored under `key` names."""
-    paths = _opened(data, key).get("depfile_inputs")
-    if not isinstance(paths, list) or not all(isinstance(p, str) and p for p in paths):
-        raise Damaged("a manifest without its list of depfile inputs")
-    return paths
+def decode_manifest(data: bytes, key: str) -> list[list[str]]:
+    """The sets of depfile inputs the manifest stored under `key` names, newest first: one
+    per set of files the stored runs read (a branch whose header includes one more)."""
+    sets = _opened(data, key).get("depfile_inputs")
+    if not isinstance(sets, list) or not sets or not all(
+            isinstance(paths, list) and all(isinstance(p, str) and p for p in paths)
+            for paths in sets):
+        raise Damaged("a manifest without its lists of depfile inputs")
+    return sets
 
 
 def decode_entry(data: bytes, task: Task, key: str) -> Entry:

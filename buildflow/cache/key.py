@@ -16,7 +16,8 @@ from collections.abc import Iterable, Mapping
 
 # Part of every key: a change to what an entry holds, or to how keys are made, changes this,
 # and the entries of the old format are simply never found again.
-FORMAT = 2  # 2: entries and manifests sealed with their key and SHA-256
+FORMAT = 3  # 2: entries and manifests sealed with their key and SHA-256; 3: a manifest
+# lists several sets of depfile inputs
 
 
 def portable(root: str, path: str) -> str:

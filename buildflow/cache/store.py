@@ -39,6 +39,9 @@ from buildflow.state import TaskRecord
 # The most an entry (or a manifest of depfile inputs) read from a server may hold: thousands
 # of paths and hashes take a few hundred KiB; a server sending more is no cache of bflow's.
 ENTRY_LIMIT = 16 << 20
+# Sets of depfile inputs a manifest keeps (each a lookup more on a miss): a branch whose
+# header includes one more header, and the branch it came from, each restore their own.
+MANIFEST_SETS = 4
 
 if TYPE_CHECKING:
     from buildflow.cache.remote import Remote
@@ -125,21 +128,37 @@ class Cache:
         depfile_inputs: dict[str, str] = {}
         if task.depfile:
             try:
-                paths = decode_manifest(data, key)
+                sets = decode_manifest(data, key)
             except Damaged as exc:
                 raise self._discarded(key, exc, sender) from None
-            depfile_inputs = {path: self._hash(path) for path in paths}
-            if UNKNOWN in depfile_inputs.values():
+            found = self._depfile_entry(key, sets)
+            if found is None:
                 return None
-            keys.append(depfile_key(self.root, key, depfile_inputs))
-            data, sender = self._fetch_entry(keys[-1])
-            if data is None:
-                return None
+            depfile_inputs, full_key, data, sender = found
+            keys.append(full_key)
         try:
             entry = decode_entry(data, task, keys[-1])
         except Damaged as exc:
             raise self._discarded(keys[-1], exc, sender) from None
         return entry, depfile_inputs, keys
+
+    def _depfile_entry(self, key: str, sets: list[list[str]]
+                       ) -> tuple[dict[str, str], str, bytes, Remote | None] | None:
+        """The first of the manifest's sets of depfile inputs whose files, as they are now,
+        key an entry: those inputs, the key, the entry and who sent it; None for none."""
+        hashes: dict[str, str] = {}
+        for paths in sets:
+            for path in paths:
+                if path not in hashes:
+                    hashes[path] = self._hash(path)
+            depfile_inputs = {path: hashes[path] for path in paths}
+            if UNKNOWN in depfile_inputs.values():
+                continue
+            full_key = depfile_key(self.root, key, depfile_inputs)
+            data, sender = self._fetch_entry(full_key)
+            if data is not None:
+                return depfile_inputs, full_key, data, sender
+        return None
 
     def _discarded(self, key: str, exc: Damaged, sender: Remote | None) -> Exception:
         """The damaged file under `key` removed from the local store; what to raise: the
@@ -221,6 +240,18 @@ class Cache:
                          sync=False)  # as the command wrote it
         return contents[-1] if entry.log is not None else None
 
+    def _manifest_sets(self, key: str, paths: list[str]) -> list[list[str]]:
+        """The sets of depfile inputs the manifest under `key` is to list: `paths` first, then
+        those it listed (a damaged one lists none), up to MANIFEST_SETS."""
+        sets = [paths]
+        try:
+            data = self.local.get("ac", key)
+            if data is not None:
+                sets += [known for known in decode_manifest(data, key) if known != paths]
+        except Damaged:
+            pass
+        return sets[:MANIFEST_SETS]
+
     def _hash(self, path: str) -> str:
         try:
             return hash_regular_file(os.path.join(self.root, path))[0]
@@ -287,7 +318,7 @@ class Cache:
             inputs = {portable(self.root, p): h for p, h in record.depfile_inputs.items()}
             full_key = depfile_key(self.root, key, inputs)
             entries = {full_key: entry.encode(full_key),
-                       key: encode_manifest(key, sorted(inputs))}
+                       key: encode_manifest(key, self._manifest_sets(key, sorted(inputs)))}
         for sha256, data in blobs.items():  # written again: one there may be damaged
             self.local.put("cas", sha256, data)
         for entry_key, data in entries.items():
