@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pty
@@ -11,6 +12,7 @@ import sys
 
 import pytest
 
+from buildflow import reporters
 from conftest import Project, bflow_env, terminal_env
 from test_interrupts import read_all
 
@@ -253,3 +255,21 @@ def test_quiet_and_verbose_call_no_skipped_task_fresh(project: Project) -> None:
     result = project.bflow("-q", "-v", "-k")
     assert result.returncode == 1
     assert "fresh" not in result.stdout and "FAILED bad" in result.stdout
+
+
+def test_a_warning_is_one_write_its_newline_included(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`print` wrote the message and its newline apart: with stderr unbuffered
+    (PYTHONUNBUFFERED), a line of another thread landed between them."""
+    writes: list[str] = []
+
+    class Recording(io.StringIO):
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return len(text)
+
+    monkeypatch.setattr(sys, "stderr", Recording())
+    reporter = reporters.choose(json=False, plain=True, quiet=False, verbose=False)
+    reporter.warn("remote cache not used")
+    reporter.note("waiting for the lock")
+    assert writes == ["bflow: warning: remote cache not used\n",
+                      "bflow: waiting for the lock\n"]

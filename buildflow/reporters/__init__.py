@@ -59,6 +59,14 @@ def choose(*, json: bool = False, plain: bool = False, quiet: bool = False,
     return LiveReporter(out, quiet=quiet, verbose=verbose, stream_output=stream)
 
 
+def _say(line: str) -> None:
+    """`line` on stderr in one write, the newline with it: `print` writes them apart, and an
+    unbuffered stderr (PYTHONUNBUFFERED) let another thread's line in between (a warning
+    from the output cache's thread)."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 class LineReporter:
     """What the plain and JSON Lines reporters share: events go to `out` (stdout, which its
     reader may close), messages that are not about a task to stderr as plain lines."""
@@ -72,10 +80,10 @@ class LineReporter:
 
     def note(self, message: str) -> None:
         """Information that is not about a task, such as waiting for the lock."""
-        print(f"bflow: {message}", file=sys.stderr, flush=True)
+        _say(f"bflow: {message}")
 
     def warn(self, message: str) -> None:
-        print(f"bflow: warning: {message}", file=sys.stderr, flush=True)
+        _say(f"bflow: warning: {message}")
 
     def close(self) -> None:
         pass
