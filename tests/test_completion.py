@@ -4,6 +4,7 @@ instances through the real `bflow`."""
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -41,10 +42,10 @@ def complete_in_bash(project: Project, line: str) -> list[str]:
     bflow.write_text(f"#!/bin/sh\nexec {sys.executable} -m buildflow \"$@\"\n")
     bflow.chmod(0o755)
     words = line.split(" ")
-    program = (script + f"COMP_LINE='{line}'; COMP_POINT={len(line)}; "
-               "COMP_WORDS=(" + " ".join(f"'{w}'" for w in words) + f"); "
+    program = (script + 'COMP_LINE=$LINE; COMP_POINT=${#LINE}; '
+               "COMP_WORDS=(" + " ".join(map(shlex.quote, words)) + f"); "
                f"COMP_CWORD={len(words) - 1}; _bflow; printf '%s\\n' \"${{COMPREPLY[@]}}\"")
-    env = bflow_env({"PATH": f"{bflow.parent}{os.pathsep}{os.environ['PATH']}"})
+    env = bflow_env({"PATH": f"{bflow.parent}{os.pathsep}{os.environ['PATH']}", "LINE": line})
     done = subprocess.run(["bash", "-c", program], cwd=project.root, env=env,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -62,6 +63,8 @@ def test_bash_completes_commands_options_tasks_and_instances(project: Project) -
     # bash takes ':' for a word break: what it is offered is the part after it
     assert complete_in_bash(project, "bflow compile:src/u") == ["src/util.c"]
     assert complete_in_bash(project, "bflow graph --format m") == ["mermaid"]  # not tasks
+    assert complete_in_bash(project, "bflow completion ") == ["bash", "zsh", "fish"]
+    assert complete_in_bash(project, "bflow cache s") == ["stats"]  # not `status`
     assert project.bflow("completion", "--names").stdout.split() == [
         "compile", "link", "compile:src/main.c", "compile:src/util.c"]
 
@@ -77,3 +80,18 @@ def test_bash_offers_names_as_text_never_expanded(project: Project) -> None:
     assert sorted(offered) == ["src/\\$HOME.c", "src/\\`touch\\ PWNED\\`.c", "src/a\\ b.c",
                                "src/k=v.c"]
     assert complete_in_bash(project, "bflow compile:src/k=") == ["v.c"]
+
+
+def test_bash_completes_a_name_typed_with_an_escape_or_in_quotes(project: Project) -> None:
+    """The word was the text after the last blank as typed: `a\\ ` or `'compile:src/a `
+    matched nothing (and in a real bash, TAB then offered every command and task)."""
+    project.flowfile(FLOW)
+    for name in ("a b.c", "a c.c", "x.c"):
+        project.write(f"src/{name}", "")
+    assert complete_in_bash(project, "bflow compile:src/a\\ b") == ["src/a\\ b.c"]
+    assert complete_in_bash(project, "bflow compile:src/a\\ ") == ["src/a\\ b.c",
+                                                                    "src/a\\ c.c"]
+    # inside an open quote bash takes the whole word, ':' and all, and quotes nothing
+    assert complete_in_bash(project, "bflow 'compile:src/a b") == ["compile:src/a b.c"]
+    assert complete_in_bash(project, 'bflow "compile:src/a ') == ["compile:src/a b.c",
+                                                                 "compile:src/a c.c"]

@@ -13,14 +13,32 @@ _BASH = r'''# bflow completion for bash: source it, e.g. from ~/.bashrc:
 #   source <(bflow completion bash)
 # The names are matched as text, one per line, and offered quoted: never as `compgen -W`
 # words, which the shell expands (a file named `$(cmd).c` would run cmd at TAB).
+_bflow_word() {  # the word the cursor ends, as the shell will read it: escapes and quotes
+    local line=$1 c i           # taken out (`my\ f`, `'my f`); the quote still open, if any
+    _bflow_cur= _bflow_quote=
+    for ((i = 0; i < ${#line}; i++)); do
+        c=${line:i:1}
+        if [[ -n $_bflow_quote ]]; then
+            if [[ $c == "$_bflow_quote" ]]; then _bflow_quote=
+            elif [[ $c == \\ && $_bflow_quote == \" ]]; then ((i++)); _bflow_cur+=${line:i:1}
+            else _bflow_cur+=$c; fi
+        elif [[ $c == \\ ]]; then ((i++)); _bflow_cur+=${line:i:1}
+        elif [[ $c == [\"\'] ]]; then _bflow_quote=$c
+        elif [[ $c == [[:space:]] ]]; then _bflow_cur=
+        else _bflow_cur+=$c; fi
+    done
+}
 _bflow() {
-    local cur=${COMP_LINE:0:COMP_POINT}
-    cur=${cur##*[[:space:]]}
+    local _bflow_cur _bflow_quote
+    _bflow_word "${COMP_LINE:0:COMP_POINT}"
+    local cur=$_bflow_cur
     local prev=${COMP_WORDS[COMP_CWORD-1]}
     case $prev in
         -f|--file|-o|--output) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return;;
         -C|--directory) mapfile -t COMPREPLY < <(compgen -d -- "$cur"); return;;
         --format) mapfile -t COMPREPLY < <(compgen -W "@FORMATS@" -- "$cur"); return;;
+        completion) mapfile -t COMPREPLY < <(compgen -W "bash zsh fish" -- "$cur"); return;;
+        cache) mapfile -t COMPREPLY < <(compgen -W "stats clear" -- "$cur"); return;;
     esac
     local -a found=()
     local name
@@ -37,6 +55,10 @@ _bflow() {
     local breaks=${COMP_WORDBREAKS//[^:=]/} head=
     if [[ -n $breaks && $cur == *["$breaks"]* ]]; then
         head=${cur%"${cur##*["$breaks"]}"}
+    fi
+    if [[ -n $_bflow_quote ]]; then  # inside an open quote, the word is all of it, as it is
+        COMPREPLY=("${found[@]}")
+        return
     fi
     COMPREPLY=()
     for name in "${found[@]}"; do
