@@ -403,7 +403,7 @@ class Reading:
 
     def __init__(self, answer: bytes, chunk: int = 1 << 16, pause: float = 0.0) -> None:
         self.answer, self.chunk, self.pause = answer, chunk, pause
-        self.received = 0
+        self.received = 0  # of the last request
         self.listener = socket.socket()
         # a small receive buffer, so that what it has not read holds the sender back
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
@@ -413,13 +413,21 @@ class Reading:
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
-        connection, _ = self.listener.accept()
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:  # closed
+                return
+            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+
+    def _answer(self, connection: socket.socket) -> None:
         with connection:
             try:
                 head = b""
                 while b"\r\n\r\n" not in head:
                     head += connection.recv(1)
                 length = int(re.search(rb"Content-Length: (\d+)", head).group(1))  # type: ignore[union-attr]
+                self.received = 0
                 while self.received < length:
                     time.sleep(self.pause)
                     self.received += len(connection.recv(min(self.chunk, length - self.received)))
@@ -453,5 +461,19 @@ def test_an_answer_longer_than_asked_for_is_given_up_unread(answer: bytes) -> No
     try:
         with pytest.raises(RemoteError, match="asked for"):
             Remote(server.url).get("cas", "k" * 64, 1 << 20)
+    finally:
+        server.close()
+
+
+def test_what_a_server_that_speaks_no_http_sends_is_never_printed(project: Project) -> None:
+    """Its status line was printed as it came, escape codes and all: a screen cleared, a
+    line of the server's making in red."""
+    started(project)
+    server = Reading(b"\x1b[2J\x1b[31mFAKE: all tests passed\r\n\r\n")
+    try:
+        result = project.bflow("--plain", env={"BFLOW_REMOTE_CACHE": server.url})
+        assert result.returncode == 0, result.stderr
+        assert "no HTTP answer (BadStatusLine)" in result.stderr
+        assert "\x1b" not in result.stderr and "FAKE" not in result.stderr
     finally:
         server.close()

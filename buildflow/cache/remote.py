@@ -251,4 +251,6 @@ def _describe(exc: BaseException) -> str:
         return "a request HTTP cannot carry (a header or a path that is not ASCII)"
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
+    if isinstance(exc, http.client.HTTPException):  # its text is what the server sent, raw
+        return f"no HTTP answer ({type(exc).__name__})"
     return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
