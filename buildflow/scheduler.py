@@ -597,8 +597,7 @@ class Builder:
                 self._running[name] = decision
                 task = self.tasks[name]
                 self._started_stats[name] = self._stats_at_start(task)
-                if name not in self.state.tasks:
-                    self._record_start(task)
+                self._record_start(task)
                 for path in (*task.outputs, *([task.depfile] if task.depfile else [])):
                     parent = posixpath.dirname(path)
                     if parent:
@@ -610,13 +609,18 @@ class Builder:
             self._task_ready.wait()
 
     def _record_start(self, task: Task) -> None:
-        """Say in the state, before the command runs, what a run of a task without a success
-        record may write: its outputs not there now (one there already may be the user's)
-        and its depfile. A kill during the run then leaves them known (`settle_started`)."""
+        """Say in the state, before the command runs, what its run may write: its outputs
+        not there now (one there already may be the user's) or that its success record says
+        it wrote, and its depfile. A kill during the run then leaves them known
+        (`settle_started`): a re-run killed half way leaves files its record does not
+        describe, which a prune would otherwise take for edits by hand and keep."""
         stat = self.hasher.fs.stat
-        absent = tuple(path for path in task.outputs if stat(path) is None)
-        if absent or task.depfile:
-            self.state.record_start(task.name, absent, task.depfile or "",
+        record = self.state.tasks.get(task.name)
+        recorded = record.outputs if record is not None else {}
+        writes = tuple(path for path in task.outputs
+                       if path in recorded or stat(path) is None)
+        if writes or task.depfile:
+            self.state.record_start(task.name, writes, task.depfile or "",
                                     self.hasher.fs.file_now_ns())
 
     def _may_start(self, name: str) -> bool:

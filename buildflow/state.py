@@ -246,8 +246,8 @@ class State:
 
     def record_start(self, name: str, outputs: tuple[str, ...], depfile: str,
                      started_ns: int) -> None:
-        """Task `name`, without a success record, starts (or is restored) and may write
-        `outputs` (those not there before it starts) and `depfile` from `started_ns` (the
+        """Task `name` starts (or is restored) and may write `outputs` (those not there
+        before it starts, or its success record's) and `depfile` from `started_ns` (the
         disk's clock) on: on disk before it does, so that a kill meanwhile leaves them known
         (`settle_started`)."""
         self._append(("R", name, outputs, depfile, started_ns))
@@ -261,8 +261,6 @@ class State:
         build, which holds the lock): write it down as a failure, once, so that a file
         written there later (by hand) is never taken for the killed run's."""
         for name, (outputs, depfile, started_ns) in self.started.items():
-            if name in self.tasks:
-                continue
             left = self.left.get(name, NOTHING_LEFT)
             written = dict(left.outputs)
             for path in outputs:
@@ -273,9 +271,10 @@ class State:
                     written[path] = fs.read_hash(path)[1]
                 except OSError:
                     continue
-            self.left[name] = Left(written, depfile or left.depfile, left.named)
+            # a re-run cut short: its success record no longer says what is on the disk
+            self._failed(name, Left(written, depfile or left.depfile, left.named))
             if record:
-                self._append(("F", name, tuple(self.left[name]), []))
+                self._append(("F", name, tuple(self.left.get(name, NOTHING_LEFT)), []))
         self.started.clear()
 
     def record_failure(self, name: str, left: Left,

@@ -274,6 +274,44 @@ def test_what_a_run_killed_before_its_record_wrote_is_pruned_with_its_task(
     assert project.read("all.txt") == "A\n"
 
 
+def test_what_a_killed_re_run_wrote_is_pruned_with_its_task(project: Project) -> None:
+    """As above, for a task that had succeeded before: its record named the old output, so
+    the killed re-run's was taken for an edit by hand ("left out/b.o in place: modified
+    since"), and `all` read it once src/b.txt went (a clean build: "A")."""
+    project.write("src/a.txt", "a\n")
+    project.write("src/b.txt", "b\n")
+    project.flowfile("""
+        [tasks.up]
+        foreach = "src/*.txt"
+        cmd = "tr a-z A-Z < {item} > {output}; [ ! -e pause ] || (echo $$ > {stem}.pid; sleep 30)"
+        outputs = ["out/{stem}.o"]
+        [tasks.all]
+        cmd = "cat {inputs} > {output}"
+        inputs = ["out/*.o"]
+        outputs = ["all.txt"]
+        """)
+    assert project.bflow().returncode == 0
+    project.write("src/b.txt", "b2\n")
+    project.write("pause", "")
+    process = subprocess.Popen([sys.executable, "-m", "buildflow", "--plain"],
+                               cwd=project.root, env=bflow_env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    pid = project.root / "b.pid"
+    assert wait_for(lambda: pid.exists() and pid.read_text().strip())
+    process.kill()
+    process.wait(timeout=30)
+    os.killpg(int(pid.read_text()), signal.SIGKILL)
+    assert project.read("out/b.o") == "B2\n"  # the killed re-run's
+    (project.root / "src" / "b.txt").unlink()
+    (project.root / "pause").unlink()
+    result = project.bflow("--plain")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "removed out/b.o, written by task 'up:src/b.txt', which no longer exists" \
+        in result.stderr
+    assert not (project.root / "out" / "b.o").exists()
+    assert project.read("all.txt") == "A\n"
+
+
 def test_a_file_there_before_a_killed_run_or_written_after_it_is_never_taken_as_its(
         project: Project) -> None:
     # the killed run of `gen` wrote nothing; config.h, the user's, was edited after the kill
