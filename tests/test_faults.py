@@ -332,6 +332,29 @@ def test_a_named_pipe_input_is_refused_not_waited_on(project: Project) -> None:
     assert project.runs() == []
 
 
+def test_an_input_that_became_a_named_pipe_after_a_no_op_fails_its_task_alone(
+        project: Project) -> None:
+    """With shortcuts checked (BFLOW_VERIFY=1, the suite's default), the full decision's
+    failure to hash it stopped the whole build, `-k` or not, and ran nothing."""
+    project.flowfile("""
+    [tasks.up]
+    foreach = "src/*.txt"
+    cmd = "echo {stem} >> runs.log; tr a-z A-Z < {item} > {output}"
+    outputs = ["out/{stem}.txt"]
+    """)
+    project.write("src/a.txt", "a\n")
+    project.write("src/b.txt", "b\n")
+    assert sorted(project.build()) == ["a", "b"]
+    assert project.build() == []  # a no-op: the fast path's proof is made
+    project.write("src/b.txt", "b2\n")
+    (project.root / "src" / "a.txt").unlink()
+    os.mkfifo(project.root / "src" / "a.txt")
+    result = project.bflow("--plain", "-k", timeout=30)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "FAILED up:src/a.txt: src/a.txt: cannot read the file to hash it" in result.stdout
+    assert project.runs()[2:] == ["b"] and project.read("out/b.txt") == "B2\n"
+
+
 @pytest.mark.parametrize("named", ["output", "depfile input"])
 def test_a_named_pipe_a_task_leaves_fails_that_task_alone(project: Project, named: str) -> None:
     # it stopped the whole build, `-k` or not, killing the task beside it, with no summary

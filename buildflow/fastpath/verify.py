@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 
 from buildflow import engine
-from buildflow.errors import ShortcutDisagrees
+from buildflow.errors import BuildError, ShortcutDisagrees
+from buildflow.hashing import UNKNOWN
 from buildflow.model import Project
 from buildflow.staleness import survey
 from buildflow.state import TaskRecord
@@ -36,7 +37,17 @@ def stale_within(flowfile: str, overrides: Mapping[str, str], targets: Sequence[
 
     project, state, _ = engine.as_built(load(flowfile, overrides))
     names = engine.selected(project, targets, cwd)
-    decisions = survey(project, names, state, engine.hasher_for(project, state).file_hash)
+    file_hash = engine.hasher_for(project, state).file_hash
+
+    def readable_hash(path: str) -> str:
+        """A file the build cannot hash fails the tasks reading it, not the build: to the
+        decision here, it is one that changed."""
+        try:
+            return file_hash(path)
+        except BuildError:
+            return UNKNOWN
+
+    decisions = survey(project, names, state, readable_hash)
     missed = {name: d.reasons[0] for name, d in decisions.items()
               if d.stale and name not in part}
     if missed:
