@@ -460,18 +460,29 @@ class _Resolver:
         if not self.declared or not code.files:
             return code.digest
         prefix = os.path.join(self.real_root, "")
-        written = {path: rel for path, digest in code.files if digest != scripts.ABSENT
-                   and path.startswith(prefix) and (rel := path[len(prefix):]) in self.declared
-                   and self.declared[rel] != name}
+        writers = {path: (rel, writer) for path, digest in code.files
+                   if digest != scripts.ABSENT and path.startswith(prefix)
+                   and (writer := self._writer(rel := path[len(prefix):])) is not None}
+        for rel, writer in writers.values():
+            if writer == name:  # in its own directory output: `bflow clean` deletes it
+                self.problem(f"tasks.{decl.name}.py", f"its function's module '{rel}' is "
+                             "inside the task's own directory output, which `bflow clean` "
+                             "deletes whole; keep the module out of it")
+        written = {path: rel for path, (rel, writer) in writers.items() if writer != name}
         if not written:
             return code.digest
-        for rel in written.values():
+        for path, rel in written.items():
             if rel not in inputs:
                 self.problem(f"tasks.{decl.name}.py", f"its function imports '{rel}', which "
-                             f"task '{self.declared[rel]}' writes: list it in `inputs`, so that "
+                             f"task '{writers[path][1]}' writes: list it in `inputs`, so that "
                              "it is read once that task has run")
         return pytasks.digest_of([(path, digest) for path, digest in code.files
                                   if digest != scripts.ABSENT and path not in written], self.root)
+
+    def _writer(self, path: str) -> str | None:
+        """The instance that writes `path`: as its output, or into its directory output."""
+        writer = self.declared.get(path)
+        return writer if writer is not None else self.dir_producer(posixpath.dirname(path))
 
     def names_in(self, templates: tuple[str, ...]) -> frozenset[str]:
         """The placeholder names `templates` use, found once for all instances of a task."""

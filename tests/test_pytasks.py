@@ -522,6 +522,26 @@ def test_a_module_another_task_writes_is_read_as_an_input_once_written(project: 
     assert project.build() == []
 
 
+def test_a_module_inside_a_directory_output_is_one_its_writer_writes(project: Project) -> None:
+    """A module in a directory output (`tools/` holding `tools/gen.py`) was hashed at load
+    as a source, and `bflow clean` deleted it with the tree, also when the directory was the
+    function's own task's output."""
+    project.write("tools/gen.py", "def render(ctx):\n    open('tools/out.txt', 'w').write('x')\n")
+    project.flowfile('[tasks.gen]\npy = "tools.gen:render"\noutputs = ["tools/"]\n')
+    result = project.bflow("validate")
+    assert result.returncode == 2
+    assert ("tasks.gen.py: its function's module 'tools/gen.py' is inside the task's own "
+            "directory output, which `bflow clean` deletes whole; keep the module out of it"
+            ) in result.stderr
+    project.flowfile('[tasks.gen]\ncmd = "mkdir -p tools; touch tools/x"\noutputs = ["tools/"]\n'
+                     '[tasks.use]\npy = "tools.gen:render"\noutputs = ["use.txt"]\n')
+    result = project.bflow("validate")
+    assert result.returncode == 2
+    assert "tasks.use.py: its function imports 'tools/gen.py', which task 'gen' writes" \
+        in result.stderr
+    assert project.read("tools/gen.py").startswith("def render")
+
+
 def test_a_worker_reads_again_a_module_an_earlier_task_imported_before_its_writer_ran(
         project: Project) -> None:
     """One worker ran `early`, which imports `genmod` as it runs, then `use`, which lists
