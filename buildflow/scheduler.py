@@ -655,10 +655,14 @@ class Builder:
                         try:
                             done = self.attempts.execute(task, slot)
                         except OSError as exc:  # the log: a full disk, a read-only cache dir
+                            # a rename's target (the log) rather than its scratch file
+                            path = exc.filename2 or exc.filename
+                            fix = "remove the directory there" if \
+                                isinstance(exc, IsADirectoryError) else \
+                                "free some disk space or make the cache dir writable"
                             raise BuildError(
-                                f"{exc.filename}: cannot write the output log of task "
-                                f"'{task.name}': {exc.strerror}; free some disk space or make "
-                                "the cache dir writable") from None
+                                f"{path}: cannot write the output log of task "
+                                f"'{task.name}': {exc.strerror}; {fix}") from None
                         finally:
                             self._lock.acquire()
                         if task.interactive and done.result.signal == SIGINT:

@@ -142,3 +142,21 @@ def test_a_long_output_is_printed_from_its_first_whole_line_in_the_last_megabyte
     assert whole[left_out:].startswith(first[4:].encode() + b"\n")
     assert whole[left_out - 1:left_out] == b"\n"  # the line before it was left out whole
     assert len(whole) - left_out <= 1 << 20
+
+
+def test_a_directory_where_a_log_belongs_is_named_as_such(project: Project) -> None:
+    """`bflow log b` was an internal error (exit 3); a build failed the task naming its
+    scratch file and asking to free disk space."""
+    project.flowfile('[tasks.b]\ncmd = "echo b >> runs.log; echo said"\n')
+    assert project.build() == ["b"]
+    (log,) = (project.root / ".bflow" / "logs").glob("b-*.log")
+    log.unlink()
+    log.mkdir()
+    result = project.bflow("log", "b")
+    assert result.returncode == 2
+    assert f"{log}: a directory where the saved output of task 'b' belongs; remove it" \
+        in result.stderr
+    result = project.bflow("--plain", "-B")
+    assert result.returncode == 1
+    assert f"{log}: cannot write the output log of task 'b': Is a directory; remove the " \
+           "directory there" in result.stderr

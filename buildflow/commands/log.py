@@ -25,9 +25,13 @@ def run(project: Project, *, task: str) -> int:
         raise UsageError(f"'{name}' is a group task, which runs no command; name one of the "
                          f"tasks it needs: {', '.join(project.tasks[name].deps)}")
     running = holder(os.path.join(project.cache_dir, "lock"))
+    path = log_path(project.cache_dir, name)
     try:
-        with open(log_path(project.cache_dir, name), "rb") as handle:
+        with open(path, "rb") as handle:
             data = handle.read()
+    except IsADirectoryError:
+        raise UsageError(f"{path}: a directory where the saved output of task '{name}' "
+                         "belongs; remove it (the next run saves the output there)") from None
     except FileNotFoundError:
         if name not in open_state(project).tasks:
             during = "" if running is None else \
