@@ -425,14 +425,34 @@ def test_a_scheduler_that_never_answers_stops_the_build_in_time(project: Project
     assert project.runs() == []
 
 
+def test_a_task_waiting_for_the_connection_that_failed_never_ran(project: Project,
+                                                                 silent: Silent) -> None:
+    """With -j2 the second task waited for the first's connection; when it failed, the
+    second was reported "killed by SIGTERM" after 1 attempt, and recorded as a run."""
+    project.flowfile('[tasks.a]\ncmd = "echo a >> runs.log"\n'
+                     '[tasks.b]\ncmd = "echo b >> runs.log"\n')
+    result = project.bflow("-j2", "--json", "--executor", f"dask://127.0.0.1:{silent.port}",
+                           timeout=60)
+    assert result.returncode == 1, result.stdout + result.stderr
+    failed = [event for event in map(json.loads, result.stdout.splitlines())
+              if event["event"] == "task_failed"]
+    assert sorted(event["task"] for event in failed) == ["a", "b"]
+    for event in failed:
+        assert event["attempts"] == 0 and "cannot reach the Dask scheduler" in event["reason"]
+    assert project.runs() == []
+
+
 class _LostClient:
     """A Dask client whose scheduler is gone, as Dask's own is then: `run` fails, and so, at
     times, does `close` (distributed's "Cannot change state of expiring Timeout")."""
 
-    def __init__(self) -> None:
+    def __init__(self, status: str = "running") -> None:
+        self.status = status  # "running" until Dask's client finds the scheduler gone
         self.closed = False
+        self.asked = False
 
     def run(self, *args: object, **kwargs: object) -> None:
+        self.asked = True
         raise OSError("the scheduler is gone")
 
     def close(self) -> None:
@@ -450,3 +470,14 @@ def test_closing_a_client_whose_scheduler_is_gone_is_no_internal_error() -> None
     executor._client = client = _LostClient()
     executor.close()
     assert client.closed
+
+
+def test_a_client_reconnecting_to_a_lost_scheduler_is_not_asked_to_sweep() -> None:
+    """The sweep waited out Dask's reconnect, 10 s after the build's summary, for nothing."""
+    from buildflow.executors.dask import DaskExecutor
+    from buildflow.runner import SubprocessRunner
+
+    executor = DaskExecutor("dask://127.0.0.1:1", local=SubprocessRunner())
+    executor._client = client = _LostClient(status="connecting")
+    executor.close()
+    assert client.closed and not client.asked

@@ -18,6 +18,10 @@ def test_a_bad_executor_url_is_a_usage_error(project: Project) -> None:
     assert result.returncode == 2
     assert "expected 'local' or 'dask://HOST:PORT'" in result.stderr
     assert project.bflow("--executor", "dask://no-port").returncode == 2
+    # it wrapped modulo 65536, and built through the scheduler on port 8786
+    result = project.bflow("--executor", f"dask://127.0.0.1:{8786 + 65536}")
+    assert result.returncode == 2 and "the port 74322 is not a number from 1 to 65535" \
+        in result.stderr
     assert project.runs() == []
 
 

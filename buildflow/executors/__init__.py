@@ -70,4 +70,6 @@ def url_problem(url: str) -> str:
         return "expected 'local' or 'dask://HOST:PORT' (a Dask scheduler's address)"
     if not (colon and host and port.isdigit() and "/" not in address):
         return f"expected {scheme}://HOST:PORT, such as {scheme}://scheduler.example:8786"
+    if not 0 < int(port) < 65536:
+        return f"the port {port} is not a number from 1 to 65535"
     return ""

@@ -47,6 +47,7 @@ class DaskExecutor:
         self._client: Any = None
         self._futures: dict[str, Any] = {}  # attempt id -> its future, while it runs
         self._stopping = False
+        self._unreachable: BuildError | None = None  # why no client could be had
 
     def run(self, task: Task, root: str, env: Mapping[str, str], log: IO[bytes]) -> RunResult:
         if task.interactive:
@@ -107,11 +108,14 @@ class DaskExecutor:
             client.cancel(futures)
 
     def close(self) -> None:
-        if self._client is not None:
+        # A client whose scheduler is gone is reconnecting ("connecting"): asking it to sweep
+        # would wait out Dask's reconnect (10 s) after the build's summary, for nothing.
+        if self._client is not None and getattr(self._client, "status", "") == "running":
             try:  # what a worker that died during the build left running (`remote.sweep`)
                 self._client.run(remote.sweep, on_error="ignore")
             except Exception:  # noqa: BLE001 - the scheduler is gone, and the workers with
                 pass  # it out of reach: the build has said what failed, and its status stands
+        if self._client is not None:
             try:
                 self._client.close()
             except Exception:  # noqa: BLE001 - the same: Dask's own close may trip over the
@@ -124,16 +128,19 @@ class DaskExecutor:
         listens, or a stopped scheduler, would hold the build (and Ctrl-C) for as long as
         that peer keeps the connection open."""
         with self._connecting:
+            if self._unreachable is not None:  # for each job thread that waited: its task
+                raise self._unreachable  # never started, as the first one's did not
             if self._client is None and not self._stopping:
                 try:
                     import distributed
                 except ImportError:
-                    raise BuildError(f"executor {self.url} needs Dask's distributed "
-                                     f"package: {_INSTALL}") from None
+                    raise self._unreachable_for(
+                        f"executor {self.url} needs Dask's distributed package: "
+                        f"{_INSTALL}") from None
                 try:
                     _listening(self.address)
                 except OSError as exc:
-                    raise self._unreachable(exc) from None
+                    raise self._cannot_reach(exc) from None
                 made: dict[str, Any] = {}
                 client: Any = distributed.Client  # untyped
 
@@ -157,13 +164,19 @@ class DaskExecutor:
                     error = made.get("error") or TimeoutError(
                         f"no answer from {self.address} in {CONNECT_SECONDS} s: is a Dask "
                         "scheduler listening there?")
-                    raise self._unreachable(error)
+                    raise self._cannot_reach(error)
             return self._client
 
-    def _unreachable(self, error: BaseException) -> BuildError:
-        return BuildError(f"executor {self.url} (--executor, else settings.executor): cannot "
-                          f"reach the Dask scheduler ({error}); start one with `dask "
-                          "scheduler` and workers with `dask worker ADDRESS`")
+    def _cannot_reach(self, error: BaseException) -> BuildError:
+        return self._unreachable_for(
+            f"executor {self.url} (--executor, else settings.executor): cannot reach the Dask "
+            f"scheduler ({error}); start one with `dask scheduler` and workers with `dask "
+            "worker ADDRESS`")
+
+    def _unreachable_for(self, message: str) -> BuildError:
+        """The fault that no client can be had, kept for the threads that wait for one."""
+        self._unreachable = BuildError(message)
+        return self._unreachable
 
 
 def _listening(address: str) -> None:
