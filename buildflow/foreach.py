@@ -160,6 +160,13 @@ def _may_match_own_outputs(decl: TaskDecl, variables: Mapping[str, str]) -> bool
 def item_of(decl: TaskDecl, variables: Mapping[str, str], path: str) -> Item:
     """The item of the instance for `path`, with the glob that matched it, as `match_items`
     pairs them: the first entry matching it since a `!` entry last removed it."""
+    glob = matching_glob(decl, variables, path)
+    return path, path if glob is None else glob
+
+
+def matching_glob(decl: TaskDecl, variables: Mapping[str, str], path: str) -> str | None:
+    """The glob of `decl.foreach` that makes `path` an item; None when none does (or a `!`
+    entry removed it since)."""
     glob: str | None = None
     for pattern in decl.foreach:
         expanded = globbing.normalize(placeholders.expand(pattern.removeprefix("!"), variables))
@@ -169,7 +176,7 @@ def item_of(decl: TaskDecl, variables: Mapping[str, str], path: str) -> Item:
             glob = None
         elif glob is None:
             glob = expanded
-    return path, path if glob is None else glob
+    return glob
 
 
 # Placeholders standing for a part of the item that may hold `/`, and parts that cannot.

@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Collection, Container, Iterable, Mapping
 
+from buildflow import foreach, placeholders
 from buildflow.errors import BuildError
-from buildflow.flowfile import Flowfile
+from buildflow.flowfile import Flowfile, TaskDecl
 from buildflow.fs import FileSystem
 from buildflow.hashing import MISSING, Hasher
 from buildflow.model import Project, Task
@@ -29,17 +30,33 @@ def leftovers_of_vanished(flowfile: Flowfile) -> frozenset[str]:
     from buildflow.fs import LocalFileSystem
 
     root = os.path.dirname(flowfile.path)
-    names = {decl.name for decl in flowfile.tasks}
+    decls = {decl.name: decl for decl in flowfile.tasks}
     nothing = _Kept((), (), ())
     fs = LocalFileSystem(root)
     try:
         state = State(os.path.join(root, flowfile.settings.cache_dir, "state")).load()
         vanished = [name for name in (*state.tasks, *state.left)
-                    if name.partition(":")[0] not in names]
+                    if _vanished(name, decls, dict(flowfile.vars), fs)]
         removable, _ = _outputs_on_disk(state, vanished, nothing, Hasher(fs, state.stats))
     except BuildError:
         return frozenset()
     return frozenset(file for _, path in removable for file in _removal(fs, path, nothing))
+
+
+def _vanished(name: str, decls: Mapping[str, TaskDecl], variables: Mapping[str, str],
+              fs: FileSystem) -> bool:
+    """Whether the task a record is of is gone from the Flowfile `decls` come from: its task,
+    or, for a foreach instance, its task's `foreach` or its item (deleted, or no longer
+    matched). A var the globs use that is not plain (computed) leaves the instance be."""
+    base, colon, item = name.partition(":")
+    decl = decls.get(base)
+    if decl is None or not colon:
+        return decl is None
+    if not decl.foreach or fs.stat(item) is None:
+        return True
+    if any("{" in placeholders.expand(pattern, variables) for pattern in decl.foreach):
+        return False
+    return foreach.matching_glob(decl, variables, item) is None
 
 
 def dead_files(project: Project, state: State, hasher: Hasher) -> set[str]:

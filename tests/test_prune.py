@@ -7,6 +7,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+
 from conftest import Project, settle
 from test_git import FLOW
 
@@ -412,6 +413,32 @@ def test_outputs_of_a_vanished_task_that_alone_keep_the_flowfile_from_loading_ar
                      '[tasks.bad]\ncmd = 3\n')
     result = project.bflow()  # a Flowfile that is wrong on its own is still an error
     assert result.returncode == 2 and "tasks.bad" in result.stderr
+
+
+@pytest.mark.parametrize("change", ["the item deleted", "the foreach made a plain task"])
+def test_outputs_of_vanished_instances_of_a_task_still_there_that_keep_it_from_loading_go(
+        project: Project, change: str) -> None:
+    """As above, for instances whose task's name stays (its item deleted, or the task no
+    longer a foreach): their outputs gave two items writing one output, exit 2 on every
+    build and on `bflow clean`, where a clean checkout builds."""
+    project.write("src/a.txt", "a\n")
+    project.write("src/b.txt", "b\n")
+    upper = '[tasks.A]\nforeach = "src/*.txt"\ncmd = "cat {item} > {output}"\n' \
+            'outputs = ["build/{stem}/x.o"]\n'
+    reader = '[tasks.B]\nforeach = "build/*/x.o"\ncmd = "cat {item} > {output}"\n'
+    project.flowfile(upper + reader + 'outputs = ["res/{dir}.r"]\n')
+    assert project.bflow().returncode == 0
+    if change == "the item deleted":
+        (project.root / "src" / "b.txt").unlink()
+        project.flowfile(upper + reader + 'outputs = ["res/{stem}.r"]\n')
+    else:
+        project.flowfile('[tasks.A]\ncmd = "cat {inputs} > {output}"\ninputs = ["src/*.txt"]\n'
+                         'outputs = ["all.txt"]\n' + reader + 'outputs = ["res/{stem}.r"]\n')
+    assert project.bflow("-n").returncode == 0
+    result = project.bflow("--plain")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not (project.root / "build" / "b" / "x.o").exists()
+    assert project.bflow("clean").returncode == 0
 
 
 def test_flowfiles_in_one_directory_keep_apart_with_a_cache_dir_each(project: Project) -> None:
