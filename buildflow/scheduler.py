@@ -569,11 +569,23 @@ class Builder:
                 continue
             if known.get(path) == digest:
                 outputs[path] = digest
-            elif done is not None:
-                st = self.hasher.fs.stat(path)
-                if st is not None and not st.is_dir and st.mtime_ns >= done.started_file_ns:
-                    outputs[path] = digest
+            elif done is not None and self._written_since(task, path, done.started_file_ns):
+                outputs[path] = digest
         return Left(outputs, task.depfile or "", tuple(self.state.depfile_named(task.name)))
+
+    def _written_since(self, task: Task, path: str, start_ns: int) -> bool:
+        """Whether the output at `path` was written from `start_ns` on: a file then, or a
+        directory output with a file written into it then (its tree is the task's, as a
+        successful run's is)."""
+        fs = self.hasher.fs
+        st = fs.stat(path)
+        if st is None:
+            return False
+        if not st.is_dir:
+            return st.mtime_ns >= start_ns
+        return path in task.dir_outputs and any(
+            (inner := fs.stat(f"{path}/{rel}")) is not None and inner.mtime_ns >= start_ns
+            for rel in fs.list_tree(path))
 
     def _skip(self, name: str, reason: str, result: BuildResult) -> None:
         if not self.tasks[name].is_group:

@@ -184,6 +184,29 @@ outputs = ["app"]
 """
 
 
+@pytest.mark.parametrize("succeeded_before", [False, True])
+def test_what_a_failed_run_wrote_into_its_directory_output_goes_with_its_task(
+        project: Project, succeeded_before: bool) -> None:
+    """A file output a failed run wrote went once its task did, a directory output's files
+    stayed (its tree was never taken as the run's), and `**/*.g` read them: a clean build's
+    all.txt is empty."""
+    gen = '[tasks.gen]\ncmd = "mkdir -p gen; cp src/a.txt gen/$(cat src/a.txt).g; ' \
+          'cp src/a.txt f.g; exit $FAIL"\ninputs = ["src/a.txt"]\noutputs = ["gen/", "f.g"]\n'
+    project.write("src/a.txt", "a\n")
+    project.flowfile(gen)
+    if succeeded_before:
+        assert project.bflow(env={"FAIL": "0"}).returncode == 0
+        project.write("src/a.txt", "b\n")
+    assert project.bflow(env={"FAIL": "1"}).returncode == 1
+    project.flowfile('[tasks.join]\ncmd = "cat {inputs} > {output}"\ninputs = ["**/*.g"]\n'
+                     'outputs = ["all.txt"]\n')
+    result = project.bflow("--plain")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "removed gen, written by task 'gen', which no longer exists" in result.stderr
+    assert not (project.root / "gen").exists() and not (project.root / "f.g").exists()
+    assert project.read("all.txt") == ""
+
+
 @pytest.mark.parametrize("write", ["", "echo partial > {output}; "])
 def test_the_outputs_of_an_instance_that_failed_before_it_vanished_go_too(
         project: Project, write: str) -> None:
