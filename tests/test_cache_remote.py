@@ -219,17 +219,12 @@ def test_what_a_build_fetches_is_bounded_as_what_it_stores(
     assert sum(p.stat().st_size for p in local.rglob("*") if p.is_file()) <= 50 * 1024
 
 
-class Answering:
-    """A server on 127.0.0.1 that answers every request 200 with `body`, a byte every `pause`
-    seconds (with `misses`, a GET 404 and a PUT 201 with a body): the slow or wrong server
-    that nginx cannot play."""
+class _Server:
+    """A server on 127.0.0.1, listening on `listener`, that answers each connection on a
+    thread of its own (`_answer`)."""
 
-    def __init__(self, body: bytes, pause: float = 0.0, misses: bool = False,
-                 silent: bool = False) -> None:
-        self.body, self.pause, self.misses, self.silent = body, pause, misses, silent
-        self.puts: list[str] = []
-        self.asked = threading.Event()  # set once a request has come
-        self.listener = socket.create_server(("127.0.0.1", 0))
+    def __init__(self, listener: socket.socket) -> None:
+        self.listener = listener
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/bflow"
         threading.Thread(target=self._serve, daemon=True).start()
 
@@ -240,6 +235,25 @@ class Answering:
             except OSError:  # closed
                 return
             threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+
+    def _answer(self, connection: socket.socket) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+class Answering(_Server):
+    """A server that answers every request 200 with `body`, a byte every `pause` seconds
+    (with `misses`, a GET 404 and a PUT 201 with a body): the slow or wrong server that nginx
+    cannot play."""
+
+    def __init__(self, body: bytes, pause: float = 0.0, misses: bool = False,
+                 silent: bool = False) -> None:
+        self.body, self.pause, self.misses, self.silent = body, pause, misses, silent
+        self.puts: list[str] = []
+        self.asked = threading.Event()  # set once a request has come
+        super().__init__(socket.create_server(("127.0.0.1", 0)))
 
     def _answer(self, connection: socket.socket) -> None:
         with connection:
@@ -267,9 +281,6 @@ class Answering:
                     connection.sendall(bytes([byte]) if self.pause else self.body)
             except OSError:  # bflow gave up
                 pass
-
-    def close(self) -> None:
-        self.listener.close()
 
 
 def test_a_server_that_trickles_its_answer_out_is_given_up(project: Project) -> None:
@@ -396,29 +407,20 @@ def test_what_ran_before_ctrl_c_is_still_uploaded(project: Project) -> None:
     assert any("/ac/" in path for path in server.puts), server.puts
 
 
-class Reading:
-    """A server on 127.0.0.1 that reads what it is sent `chunk` bytes at a time, `pause`
-    seconds apart, then answers `answer`: a slow link, or a service that answers a GET with
-    far more than was asked."""
+class Reading(_Server):
+    """A server that reads what it is sent `chunk` bytes at a time, `pause` seconds apart,
+    then answers `answer`: a slow link, or a service that answers a GET with far more than
+    was asked."""
 
     def __init__(self, answer: bytes, chunk: int = 1 << 16, pause: float = 0.0) -> None:
         self.answer, self.chunk, self.pause = answer, chunk, pause
         self.received = 0  # of the last request
-        self.listener = socket.socket()
+        listener = socket.socket()
         # a small receive buffer, so that what it has not read holds the sender back
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen()
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/bflow"
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                connection, _ = self.listener.accept()
-            except OSError:  # closed
-                return
-            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        super().__init__(listener)
 
     def _answer(self, connection: socket.socket) -> None:
         with connection:
@@ -434,9 +436,6 @@ class Reading:
                 connection.sendall(self.answer)
             except OSError:  # bflow gave up
                 pass
-
-    def close(self) -> None:
-        self.listener.close()
 
 
 def test_an_upload_longer_than_the_timeout_goes_on_while_the_server_takes_it() -> None:
