@@ -33,7 +33,9 @@ def open_state(project: Project, warn: ev.Reporter | None = None, *,
     down as their failure when the caller holds the lock: `State.settle_started`)."""
     state = State(os.path.join(project.cache_dir, "state"),
                   warn.warn if warn else lambda _: None, project.fs).load()
-    state.settle_started(project.disk(), record=locked)
+    if state.started:
+        state.settle_started(project.disk(), hasher_for(project, state).file_hash,
+                             record=locked)
     return state
 
 

@@ -125,6 +125,13 @@ def is_inside_root(root: str, path: str) -> bool:
     return inside and os.path.normpath(absolute) != os.path.normpath(root)
 
 
+def tree_written_since(fs: FileSystem, path: str, start_ns: int) -> bool:
+    """Whether a file below the directory `path` has an mtime from `start_ns` on: a run that
+    started then wrote into it."""
+    return any((st := fs.stat(f"{path}/{rel}")) is not None and st.mtime_ns >= start_ns
+               for rel in fs.list_tree(path))
+
+
 def remove_owned(root: str, path: str) -> bool:
     """Delete a declared output: a file, a link (never followed) or a whole directory, only
     inside the project root. Returns whether anything was removed."""

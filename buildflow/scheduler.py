@@ -35,7 +35,7 @@ from buildflow.conditions import Gate, run_quietly
 from buildflow.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, BuildError, FlowfileError
 from buildflow.executors import Executor
 from buildflow.follow import OutputFollower
-from buildflow.fs import NO_SUCH_PATH
+from buildflow.fs import NO_SUCH_PATH, tree_written_since
 from buildflow.hashing import MISSING, UNKNOWN, Hasher
 from buildflow.logs import LogSlot, OldLogs
 from buildflow.model import Project, Task
@@ -583,9 +583,7 @@ class Builder:
             return False
         if not st.is_dir:
             return st.mtime_ns >= start_ns
-        return path in task.dir_outputs and any(
-            (inner := fs.stat(f"{path}/{rel}")) is not None and inner.mtime_ns >= start_ns
-            for rel in fs.list_tree(path))
+        return path in task.dir_outputs and tree_written_since(fs, path, start_ns)
 
     def _skip(self, name: str, reason: str, result: BuildResult) -> None:
         if not self.tasks[name].is_group:

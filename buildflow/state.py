@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from buildflow.errors import BuildError
 from buildflow.frames import HEADER, decode_at, encode, generation_frame, size_at
-from buildflow.fs import AppendFile, FileSystem, LocalFileSystem
+from buildflow.fs import AppendFile, FileSystem, LocalFileSystem, tree_written_since
 from buildflow.gcpause import paused
 from buildflow.hashing import StatEntry, StatRow
 
@@ -253,23 +253,26 @@ class State:
         self._append(("R", name, outputs, depfile, started_ns))
         self.started[name] = (outputs, depfile, started_ns)
 
-    def settle_started(self, fs: FileSystem, *, record: bool = False) -> None:
+    def settle_started(self, fs: FileSystem, hash_of: Callable[[str], str], *,
+                       record: bool = False) -> None:
         """Take what each run a kill cut short wrote (on `fs`, the project's disk: the files
-        among its outputs and depfile with an mtime from its start on) as a failed run's
-        `Left`, which the prune removes if the task vanishes before it succeeds. Otherwise
-        a file it wrote, known to no record, would stay for a glob to read. `record` (a
-        build, which holds the lock): write it down as a failure, once, so that a file
-        written there later (by hand) is never taken for the killed run's."""
+        among its outputs with an mtime from its start on, a directory output with such a
+        file in it whole, hashed by `hash_of`, and its depfile) as a failed run's `Left`,
+        which the prune removes if the task vanishes before it succeeds. Otherwise a file it
+        wrote, known to no record, would stay for a glob to read. `record` (a build, which
+        holds the lock): write it down as a failure, once, so that a file written there later
+        (by hand) is never taken for the killed run's."""
         for name, (outputs, depfile, started_ns) in self.started.items():
             left = self.left.get(name, NOTHING_LEFT)
             written = dict(left.outputs)
             for path in outputs:
                 st = fs.stat(path)
-                if st is None or st.is_dir or st.mtime_ns < started_ns:
+                if st is None or not (tree_written_since(fs, path, started_ns) if st.is_dir
+                                      else st.mtime_ns >= started_ns):
                     continue
                 try:
-                    written[path] = fs.read_hash(path)[1]
-                except OSError:
+                    written[path] = hash_of(path)
+                except (OSError, BuildError):
                     continue
             # a re-run cut short: its success record no longer says what is on the disk
             self._failed(name, Left(written, depfile or left.depfile, left.named))

@@ -281,6 +281,31 @@ def test_what_a_killed_run_wrote_is_pruned_with_its_task(project: Project, rerun
     assert project.read("all.txt") == "A\n"
 
 
+def test_what_a_killed_run_wrote_into_its_directory_output_is_pruned_with_its_task(
+        project: Project) -> None:
+    """The killed run's files were settled as its, its directory output's tree not: once
+    the task went, site/a.g stayed for `**/*.g` to read (a clean build's all.txt is empty)."""
+    project.flowfile("""
+        [tasks.gen]
+        cmd = "mkdir -p site; echo page > site/a.g; echo $$ > gen.pid; exec sleep 30"
+        outputs = ["site/"]
+        """)
+    process = subprocess.Popen([sys.executable, "-m", "buildflow", "--plain"],
+                               cwd=project.root, env=bflow_env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    pid = project.root / "gen.pid"
+    assert wait_for(lambda: pid.exists() and pid.read_text().strip())
+    process.kill()
+    process.wait(timeout=30)
+    os.killpg(int(pid.read_text()), signal.SIGKILL)
+    project.flowfile('[tasks.join]\ncmd = "cat {inputs} > {output}"\ninputs = ["**/*.g"]\n'
+                     'outputs = ["all.txt"]\n')
+    result = project.bflow("--plain")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "removed site, written by task 'gen', which no longer exists" in result.stderr
+    assert not (project.root / "site").exists() and project.read("all.txt") == ""
+
+
 def test_a_file_there_before_a_killed_run_or_written_after_it_is_never_taken_as_its(
         project: Project) -> None:
     # the killed run of `gen` wrote nothing; config.h, the user's, was edited after the kill
