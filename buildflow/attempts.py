@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 from buildflow import events as ev
-from buildflow.executors import Executor
+from buildflow.errors import BuildError
+from buildflow.executors import AttemptLost, Executor
 from buildflow.fs import FileSystem
 from buildflow.logs import LogSlot
 from buildflow.model import Task
@@ -41,6 +42,15 @@ class Execution(NamedTuple):
     started_file_ns: int
 
 
+class LostRun(BuildError):
+    """An attempt the executor lost (`AttemptLost`), with the task's run up to it: the fault
+    stops the build, and the task fails as having run that far."""
+
+    def __init__(self, message: str, execution: Execution) -> None:
+        super().__init__(message)
+        self.execution = execution
+
+
 class Attempts:
     """Runs a task's attempts, one after another, on the executor the build was given."""
 
@@ -66,12 +76,19 @@ class Attempts:
         started, started_ns, started_file_ns = self.clock(), self.fs.now_ns(), \
             self.fs.file_now_ns()
         attempts = 0
+        masker = (Masker(task.env) or None) if task.env else None  # None: nothing to mask
         log = slot.open()
         while True:
             attempts += 1
             if attempts > 1 and not task.interactive:  # whose output is never saved
                 log.write(f"bflow: attempt {attempts} of {task.retries + 1}\n".encode())
-            result = self.runner.run(task, self.root, env, log)
+            try:
+                result = self.runner.run(task, self.root, env, log)
+            except AttemptLost as exc:
+                output = slot.finish(task.name, silent_success=False, mask=masker)
+                raise LostRun(str(exc), Execution(
+                    task, RunResult(None), attempts, self.clock() - started, output,
+                    started_ns, started_file_ns)) from None
             if result.ok or attempts > task.retries or self.interrupted.is_set():
                 break
             delay = backoff(task, attempts - 1, self.jitter())
@@ -80,9 +97,8 @@ class Attempts:
             self.wait(self.interrupted, delay)
             if self.interrupted.is_set():
                 break
-        masker = Masker(task.env) if task.env else None
         output = slot.finish(task.name,
                              silent_success=result.ok and not result.strays,
-                             mask=masker or None)
+                             mask=masker)
         return Execution(task, result, attempts, self.clock() - started, output, started_ns,
                          started_file_ns)

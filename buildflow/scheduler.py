@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from buildflow import depfile as depfiles
 from buildflow import events as ev
-from buildflow.attempts import Attempts, Execution, Wait
+from buildflow.attempts import Attempts, Execution, LostRun, Wait
 from buildflow.cache import NO_CACHE, OutputCache, Restored
 from buildflow.conditions import Gate, run_quietly
 from buildflow.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, BuildError, FlowfileError
@@ -335,9 +335,10 @@ class Builder:
         with self._lock:
             for name in list(self._running):
                 del self._running[name]
+                own = self._faults.get(name, fault)
                 try:
-                    self._fail(self.tasks[name], str(self._faults.get(name, fault)),
-                               self._result)
+                    self._fail(self.tasks[name], str(own), self._result,
+                               own.execution if isinstance(own, LostRun) else None)
                 except BuildError:  # reported; its failure is what could not be recorded
                     pass
                 self._plan.finished(name, ok=False)

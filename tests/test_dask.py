@@ -294,11 +294,19 @@ def test_a_scheduler_lost_mid_build_fails_the_build_saying_so(project: Project,
             outputs = ["a.txt"]
         """)
         result = project.bflow("--executor", "dask://" + address.removeprefix("tcp://"),
-                               timeout=120)
+                               "--json", "--trace", "trace.json", timeout=120)
         assert result.returncode == 1, result.stderr
         assert "the Dask cluster at dask://" in result.stderr and "internal error" not in \
             result.stderr
         assert project.runs() == ["run"]
+        # the attempt that ran counts as one (it was 0 attempts, no trace event, no history)
+        (failed,) = [event for event in map(json.loads, result.stdout.splitlines())
+                     if event["event"] == "task_failed"]
+        assert failed["attempts"] == 1 and failed["duration"] > 0
+        spans = [event for event in json.loads(project.read("trace.json"))["traceEvents"]
+                 if event.get("ph") == "X"]
+        assert [span["name"] for span in spans] == ["a"]
+        assert "1 task ran (1 failed)" in project.bflow("report").stdout
     finally:
         for process in (scheduler, worker):
             if process is not None:

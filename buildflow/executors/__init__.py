@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol
 
-from buildflow.errors import UsageError
+from buildflow.errors import BuildError, UsageError
 from buildflow.model import Task
 
 if TYPE_CHECKING:
@@ -28,6 +28,11 @@ if TYPE_CHECKING:
     from buildflow.runner import RunResult
 
 LOCAL = "local"
+
+
+class AttemptLost(BuildError):
+    """An attempt that started and whose end the executor cannot learn (a lost cluster): the
+    build stops, and the attempt counts as one that ran and failed."""
 
 
 class Executor(Protocol):

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from buildflow.errors import BuildError
-from buildflow.executors import remote
+from buildflow.executors import AttemptLost, remote
 from buildflow.model import Task
 from buildflow.runner import RunResult, SubprocessRunner
 from buildflow.signals import SIGKILL, SIGTERM
@@ -89,8 +89,8 @@ class DaskExecutor:
         except (Exception, CancelledError) as exc:
             if self._stopping:  # cancelled by `stop_all` (Ctrl-C)
                 return RunResult(None, signal=SIGTERM)
-            raise BuildError(f"task '{task.name}': the Dask cluster at {self.url} could not run "
-                             f"it: {type(exc).__name__}: {exc}") from None
+            raise AttemptLost(f"task '{task.name}': the Dask cluster at {self.url} could not "
+                              f"run it: {type(exc).__name__}: {exc}") from None
 
     def stop_all(self) -> None:
         """Stop the running attempts' process groups on every worker (and keep the waiting
