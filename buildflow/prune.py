@@ -113,7 +113,12 @@ class _Kept:
     def __init__(self, outputs: Collection[str], sources: Collection[str],
                  tasks: Iterable[Task]) -> None:
         self.outputs, self.sources = outputs, sources
-        self.depfiles = {task.depfile for task in tasks if task.depfile}
+        self.depfiles: set[str] = set()
+        self.dirs: set[str] = set()  # the directory outputs among `outputs`
+        for task in tasks:
+            if task.depfile:
+                self.depfiles.add(task.depfile)
+            self.dirs.update(task.dir_outputs)
 
     @classmethod
     def of(cls, project: Project, *, found_later: bool = True) -> _Kept:
@@ -129,8 +134,18 @@ class _Kept:
     def also(self, files: Collection[str]) -> _Kept:
         """What this keeps, and `files` too."""
         more = _Kept(self.outputs, {*self.sources, *files}, ())
-        more.depfiles = self.depfiles
+        more.depfiles, more.dirs = self.depfiles, self.dirs
         return more
+
+    def of_other_kind(self, path: str, hasher: Hasher) -> bool:
+        """Whether the recorded output at `path`, declared now, is of the other kind than
+        declared: a tree bflow recorded where a file output is declared now (`gen/` become
+        `gen`), or a file where a directory output is. Recorded files have stat entries and
+        trees do not, so only those that may differ cost a stat."""
+        if (path in self.dirs) != (path in hasher.cache):
+            return False
+        st = hasher.fs.stat(path)
+        return st is not None and st.is_dir != (path in self.dirs)
 
     def __contains__(self, path: object) -> bool:
         return path in self.outputs or path in self.sources or path in self.depfiles
@@ -155,7 +170,8 @@ def _outputs_on_disk(state: State, names: Iterable[str], declared: _Kept,
         outputs, depfile = (record.outputs, depfile_of(record.action)) if record is not None \
             else (left.outputs, left.depfile)
         for path, digest in outputs.items():
-            if path in declared or digest == MISSING:
+            if digest == MISSING or path in declared and not declared.of_other_kind(path,
+                                                                                     hasher):
                 continue
             current = hasher.file_hash(path)
             if current == digest:

@@ -464,6 +464,30 @@ def test_outputs_of_vanished_instances_of_a_task_still_there_that_keep_it_from_l
     assert project.bflow("clean").returncode == 0
 
 
+@pytest.mark.parametrize("flip", ["directory to file", "file to directory of another task"])
+def test_an_output_that_changes_kind_at_its_path_goes_before_the_build(
+        project: Project, flip: str) -> None:
+    """The tree (or file) bflow wrote at `gen` stayed when the Flowfile declared the other
+    kind there: the command met it ("left a directory at gen, which it declares as a file",
+    or `mkdir gen` failing) on every build, where a clean build succeeds."""
+    project.write("src/a.txt", "a\n")
+    as_tree = '[tasks.gen]\ncmd = "mkdir -p gen; cp src/a.txt gen/a.g"\ninputs = ["src/a.txt"]\n' \
+              'outputs = ["gen/"]\n'
+    as_file = '[tasks.gen]\ncmd = "cp src/a.txt gen"\ninputs = ["src/a.txt"]\n' \
+              'outputs = ["gen"]\n'
+    before, after = (as_tree, as_file) if flip == "directory to file" else \
+        (as_file, as_tree.replace("tasks.gen", "tasks.gen2"))
+    project.flowfile(before)
+    assert project.bflow().returncode == 0
+    project.flowfile(after)
+    assert project.bflow("-n").returncode == 0
+    result = project.bflow("--plain")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "bflow: removed gen, written by task 'gen'" in result.stderr
+    assert (project.root / "gen").is_dir() == (flip != "directory to file")
+    assert project.bflow("status", "--check").returncode == 0
+
+
 def test_flowfiles_in_one_directory_keep_apart_with_a_cache_dir_each(project: Project) -> None:
     """They share `.bflow`, so each build takes the other's tasks for vanished ones and
     removes what they wrote; a `cache_dir` of its own keeps each project's outputs."""
