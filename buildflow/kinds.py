@@ -46,12 +46,12 @@ def expand(task: str, raw: Mapping[str, Any], check: Checker,
                              f"under the entry point group {GROUP})")
         return None
     entry = kinds[name]
+    from buildflow.pytasks import contained
+
     try:
-        imported = set(sys.modules)
-        make: Callable[[dict[str, Any]], object] = entry.load()
-        code.update(plugin_files(make, [sys.modules[m] for m in set(sys.modules) - imported]))
-        code.update(declaration_file(entry))
-        table = make({key: value for key, value in raw.items() if key != "kind"})
+        with contained():  # its print and its os.environ stay with it
+            make = _loaded(entry, code)
+            table = make({key: value for key, value in raw.items() if key != "kind"})
     except KeyError as exc:
         key = exc.args[0] if exc.args else "?"
         check.problem(f"tasks.{task}", f"kind '{name}': missing key {key!r}")
@@ -78,6 +78,65 @@ def expand(task: str, raw: Mapping[str, Any], check: Checker,
                                        "a kind; a kind expands to the standard keys")
         return None
     return table
+
+
+class _Plugin:
+    """What loading a kind's callable imported: its modules' names and their files, with the
+    stat (mtime, size) each had."""
+
+    def __init__(self, modules: list[str], files: list[str]) -> None:
+        self.modules = modules
+        self.files = {path: _stamp(path) for path in files}
+
+    def changed(self) -> list[str]:
+        """The modules whose files changed since they were imported."""
+        changed = {path for path, stamp in self.files.items() if _stamp(path) != stamp}
+        return [name for name in self.modules
+                if os.path.realpath(getattr(sys.modules.get(name), "__file__", None) or "")
+                in changed]
+
+
+# Loaded plug-ins by entry point value, kept for the process: a second load (the Python
+# API's, `watch`'s) finds its modules imported, and the files they came from.
+_PLUGINS: dict[str, _Plugin] = {}
+
+
+def _loaded(entry: EntryPoint, code: set[str]) -> Callable[[dict[str, Any]], object]:
+    """The kind's callable, imported afresh when a file of its plug-in changed since this
+    process imported it (the module defining it, and each changed one, are imported again);
+    adds its files to `code`."""
+    plugin = _PLUGINS.get(entry.value)
+    modules = [] if plugin is None else plugin.modules[1:]
+    if plugin is not None and (changed := plugin.changed()):
+        from buildflow.sourceimport import import_fresh
+
+        # from source, as a `.pyc` written within the second of a same-size edit is taken
+        # as current; the changed helpers first, then the module defining the callable
+        for name in [*(name for name in changed if name != entry.module), entry.module]:
+            path = getattr(sys.modules.get(name), "__file__", None)
+            if isinstance(path, str) and path.endswith(".py"):
+                import_fresh(name, path)
+            else:
+                sys.modules.pop(name, None)
+        plugin = None
+    imported = set(sys.modules)
+    make: Callable[[dict[str, Any]], object] = entry.load()
+    if plugin is None:
+        modules = sorted({*modules, *(set(sys.modules) - imported)} - {entry.module})
+        plugin = _PLUGINS[entry.value] = _Plugin(
+            [entry.module, *modules],
+            plugin_files(make, [sys.modules[m] for m in modules if m in sys.modules]))
+    code.update(plugin.files)
+    code.update(declaration_file(entry))
+    return make
+
+
+def _stamp(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
 
 
 def declaration_file(entry: EntryPoint) -> list[str]:

@@ -768,9 +768,10 @@ def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None,
                    vars=r.vars, tasks=tasks, graph=graph, warnings=tuple(r.warnings),
                    globbed_dirs=frozenset(r.disk.dirs_read),
                    decls=tuple(tuple(decl) for decl in flowfile.tasks if decl.name in later),
-                   # a linked cwd: where the link leads is read at every load
+                   # a linked cwd: where the link leads is read at every load; a kind's
+                   # callable may read what no file of its plug-in holds (the environment)
                    volatile=used_env or bool(flowfile.computed) or args is not None
-                   or r.linked_cwd,
+                   or r.linked_cwd or bool(flowfile.code),
                    args=args,
                    code=tuple(sorted({*(file for c in r.code.values() for file in c.files),
                                       *flowfile.code})),

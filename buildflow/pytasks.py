@@ -84,17 +84,10 @@ def _imported_from(root: str) -> Iterator[tuple[dict[str, object], set[str]]]:
     imported: dict[str, object] = {}
     sys.path.insert(0, root)
     finder = sourceimport.install(root)  # as a worker imports them: never a stale .pyc
-    # What a module does to the process as it is imported stays with the import: bflow's
-    # environment, which its commands and conditions get, and stdout, which `--json` keeps
-    # for events (a print goes to stderr).
-    environ = dict(os.environ)
     try:
-        with redirect_stdout(sys.stderr):
+        with contained():
             yield imported, finder.absent
     finally:
-        if os.environ != environ:
-            os.environ.clear()
-            os.environ.update(environ)
         sourceimport.uninstall(finder)
         imported.update((name, sys.modules[name]) for name in set(sys.modules) - before)
         # told while the root is still on sys.path: a namespace package's path is found there
@@ -106,6 +99,21 @@ def _imported_from(root: str) -> Iterator[tuple[dict[str, object], set[str]]]:
         for name in ours:
             del sys.modules[name]
         sys.modules.update(aside)
+
+
+@contextmanager
+def contained() -> Iterator[None]:
+    """What code run in bflow's own process at load (a module imported, a kind's callable)
+    does to the process stays with it: bflow's environment, which its commands and
+    conditions get, and stdout, which `--json` keeps for events (a print goes to stderr)."""
+    environ = dict(os.environ)
+    try:
+        with redirect_stdout(sys.stderr):
+            yield
+    finally:
+        if os.environ != environ:
+            os.environ.clear()
+            os.environ.update(environ)
 
 
 def _is_project_module(module: object, prefixes: tuple[str, ...]) -> bool:

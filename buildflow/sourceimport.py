@@ -35,6 +35,24 @@ class _FromSource(importlib.machinery.SourceFileLoader):
         return self.source_to_code(self.get_data(self.path), self.path)
 
 
+def import_fresh(name: str, path: str) -> ModuleType:
+    """Module `name` imported again from its source at `path` (never a cached `.pyc`), in
+    `sys.modules` in place of the one imported before."""
+    import importlib.util
+
+    loader = _FromSource(name, path, {})
+    spec = importlib.util.spec_from_file_location(name, path, loader=loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
 class ProjectSources:
     """A finder, placed before the path finder, that loads the project's modules from their
     source; every other module it leaves to the finders after it."""

@@ -3,10 +3,12 @@ exists only as metadata on PYTHONPATH (a `*.dist-info` directory), as a pip inst
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
-from conftest import REPO, Project
+from conftest import REPO, Project, bflow_env
 
 KINDS = '''
 def copy(table):
@@ -27,11 +29,18 @@ def quits(table):
 
 def oddkey(table):
     return {1: "x", "cmd": "true"}
+
+def envy(table):
+    import os
+    print("expanding envy")  # on stdout, where --json keeps events
+    os.environ["KIND_SET"] = "leaked"
+    return {"cmd": f"echo {os.environ.get('KV', 'none')}-$KIND_SET > {{output}} && "
+                   "echo {task} >> runs.log", "outputs": ["o.txt"]}
 '''
 
 
 def plugin_env(tmp_path: Path) -> dict[str, str]:
-    """PYTHONPATH with bflow and a distribution `bflow-copy` declaring five kinds."""
+    """PYTHONPATH with bflow and a distribution `bflow-copy` declaring six kinds."""
     plugins = tmp_path / "plugins"
     info = plugins / "bflow_copy-1.0.dist-info"
     info.mkdir(parents=True)
@@ -43,6 +52,7 @@ def plugin_env(tmp_path: Path) -> dict[str, str]:
         listing = bflow_copy:listing
         quits = bflow_copy:quits
         oddkey = bflow_copy:oddkey
+        envy = bflow_copy:envy
         """))
     (plugins / "bflow_copy.py").write_text(KINDS)
     return {"PYTHONPATH": f"{REPO}:{plugins}"}
@@ -75,7 +85,7 @@ def test_list_kinds_needs_no_flowfile(project: Project, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[:3] == ["broken   bflow_copy:broken",
                                              "copy     bflow_copy:copy",
-                                             "listing  bflow_copy:listing"]
+                                             "envy     bflow_copy:envy"]
 
 
 def test_kind_errors_name_the_task_the_kind_and_the_key(project: Project, tmp_path: Path) -> None:
@@ -109,7 +119,7 @@ def test_kind_errors_name_the_task_the_kind_and_the_key(project: Project, tmp_pa
     assert "Flowfile: tasks.notable: kind 'listing' (bflow_copy:listing) returned a list, " \
            "not a table" in err
     assert "Flowfile: tasks.unknown.kind: unknown kind 'cpy' (did you mean 'copy'?) " \
-           "(installed kinds: broken, copy, listing, oddkey, quits;" in err
+           "(installed kinds: broken, copy, envy, listing, oddkey, quits;" in err
     # an exit() and a key that is no string were no load error: bflow exited 4, or 3
     assert "Flowfile: tasks.quits: kind 'quits' (bflow_copy:quits) failed: SystemExit: 4" in err
     assert "Flowfile: tasks.oddkey: kind 'oddkey' (bflow_copy:oddkey) returned a table with " \
@@ -152,3 +162,44 @@ def test_a_change_to_the_kind_s_code_is_a_change_to_the_project(project: Project
     result = project.bflow(env=env)
     assert result.returncode == 2
     assert "kind 'copy'" in result.stdout + result.stderr
+
+
+def test_what_a_kind_reads_and_does_to_bflow_s_process(project: Project, tmp_path: Path) -> None:
+    """A kind reading the environment was served stale by the project cache (with shortcuts
+    checked, exit 3), its os.environ reached the commands of a fresh load only, and its print
+    went to stdout, ahead of `--json`'s events."""
+    env = plugin_env(tmp_path)
+    project.flowfile('[tasks.e]\nkind = "envy"\n')
+    assert project.build(env={**env, "KV": "1"}) == ["e"]
+    assert project.read("o.txt") == "1-\n"
+    assert project.build(env={**env, "KV": "1"}) == []
+    result = project.bflow("--json", env={**env, "KV": "2"})
+    assert result.returncode == 0, result.stderr
+    assert all(line.startswith("{") for line in result.stdout.splitlines())
+    assert "expanding envy" in result.stderr
+    assert project.runs() == ["e", "e"] and project.read("o.txt") == "2-\n"
+
+
+def test_a_kind_edited_is_loaded_again_in_the_same_process(project: Project,
+                                                            tmp_path: Path) -> None:
+    """A second load in one process (the Python API's, watch's) took the plug-in's module as
+    first imported: the old expansion, and the task up to date."""
+    env = copying(project, tmp_path)
+    module = tmp_path / "plugins" / "bflow_copy.py"
+    script = f"""
+import pathlib, sys
+import buildflow
+sys.path.insert(0, {str(tmp_path / "plugins")!r})
+module = pathlib.Path({str(module)!r})
+for version in ("v1", "v2"):
+    module.write_text(module.read_text().replace("cp {{input}} {{output}}",
+                                                 f"echo {{version}} > {{{{output}}}}"))
+    result = buildflow.build(buildflow.load("Flowfile"), ["copy"])
+    print(version, result.tasks["copy"].outcome.name, open("out/b.txt").read().strip())
+    module.write_text(module.read_text().replace(f"echo {{version}} > {{{{output}}}}",
+                                                 "cp {{input}} {{output}}"))
+"""
+    result = subprocess.run([sys.executable, "-c", script], cwd=project.root,
+                            env=bflow_env(env), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[-3:] == ["v1 RAN v1", "v2 RAN v2", ""]
