@@ -104,6 +104,11 @@ def build(project: Project, targets: Iterable[str] = (), *, jobs: int | None = N
         raise TypeError(f"build() takes a loaded project (buildflow.load or from_dict), not "
                         f"{type(project).__name__}; a project declared with "
                         "buildflow.Project() builds with project.main()")
+    if isinstance(targets, str):  # its letters would be the targets: 'u', 's', 'e'
+        raise TypeError(f"build() takes a list of targets, not the string {targets!r} "
+                        f"(write [{targets!r}])")
+    if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool)):
+        raise TypeError(f"jobs: expected a whole number, got {jobs!r}")
     if jobs is not None and jobs < 1:  # as the command line's -j: none at all waits for ever
         raise UsageError(f"jobs: expected at least 1, got {jobs}")
     reporter = reporter or ev.Collector()

@@ -328,7 +328,10 @@ def parse_objects(path: str, data: Mapping[str, Any]) -> Flowfile:
     """`parse` for a document made of Python objects (a build script, `from_dict`), whose
     keys, unlike TOML's, may be other than strings."""
     check = Checker(shown(path))
-    check.string_keys(data, "")
+    if not isinstance(data, Mapping):
+        check.problem("", f"expected a table ({{'tasks': {{...}}}}), got {type_name(data)}")
+    else:
+        check.string_keys(data, "")
     if check.problems:
         raise FlowfileError(check.problems)
     return parse(path, data)

@@ -32,7 +32,8 @@ class Checker:
     def problem(self, where: str, message: str) -> None:
         # Keys may hold newlines or control characters: escape them so a problem stays a line.
         where = "".join(c if c.isprintable() else repr(c)[1:-1] for c in where)
-        self.problems.append(f"{self.file_name}: {where}: {message}")
+        self.problems.append(f"{self.file_name}: {where}: {message}" if where else
+                             f"{self.file_name}: {message}")
 
     def string_keys(self, value: Any, where: str) -> None:
         """Report each key that is not a string, in tables at any depth: TOML's always are,

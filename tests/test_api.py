@@ -112,7 +112,21 @@ def test_what_build_cannot_take_is_said_at_once(project: Project) -> None:
             buildflow.build(loaded, jobs=jobs, reporter=Collector())
     with pytest.raises(TypeError, match=r"builds with project\.main\(\)"):
         buildflow.build(buildflow.Project(project.root), reporter=Collector())  # type: ignore
+    # a string's letters were the targets ("unknown target 'a'" at best); jobs="2" was a
+    # TypeError from inside, and jobs=1.5 was taken
+    with pytest.raises(TypeError, match=r"not the string 'a' \(write \['a'\]\)"):
+        buildflow.build(loaded, "a", reporter=Collector())
+    for jobs in ("2", 1.5, True):
+        with pytest.raises(TypeError, match="jobs: expected a whole number"):
+            buildflow.build(loaded, jobs=jobs, reporter=Collector())  # type: ignore[arg-type]
     assert not (project.root / "runs.log").exists()
+
+
+@pytest.mark.parametrize("data", [[1], "tasks"])
+def test_a_document_that_is_no_table_is_said_to_be(data: object) -> None:
+    """`from_dict([1])` was an AttributeError from inside the checks."""
+    with pytest.raises(FlowfileError, match="<python>: expected a table"):
+        buildflow.from_dict(data)  # type: ignore[arg-type]
 
 
 def test_overrides_that_are_not_strings_are_said_to_be(project: Project) -> None:
