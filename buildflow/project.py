@@ -848,10 +848,18 @@ def _declared(path: str, declared: Declared, overrides: Mapping[str, str] | None
     if not scripts.code_holds(declared.code):
         raise FlowfileError([f"{name}: it (or a module of the project it imports) changed "
                              f"since it started; run it again to load the change"])
-    if declared.problems:
-        raise FlowfileError([f"{name}: {problem}" for problem in declared.problems])
-    project = resolve(parse_objects(os.path.join(declared.root, name), declared.data),
-                      overrides, hidden, args)
+    mistakes = [f"{name}: {problem}" for problem in declared.problems]
+    if mistakes and not declared.data.get("tasks"):  # else "no tasks declared" follows them
+        raise FlowfileError(mistakes)
+    try:
+        project = resolve(parse_objects(os.path.join(declared.root, name), declared.data),
+                          overrides, hidden, args)
+    except FlowfileError as exc:  # said with the declarations' own mistakes, as one list
+        if mistakes:
+            raise FlowfileError([*mistakes, *exc.problems]) from None
+        raise
+    if mistakes:
+        raise FlowfileError(mistakes)
     return project._replace(flowfile=path, code=tuple(sorted({*project.code, *declared.code})))
 
 

@@ -179,6 +179,21 @@ def test_mistakes_in_declarations_are_load_errors_naming_the_script(project: Pro
     assert "Traceback" not in result.stderr
 
 
+def test_a_mistake_in_declaring_is_said_with_the_rest(project: Project) -> None:
+    """A task declared twice hid every other load error (an unknown key, a platform no
+    Python names), shown one fix at a time."""
+    result = validated(project, """
+        import buildflow
+        project = buildflow.Project()
+        project.add("a", cmd="true", ouputs="x")
+        project.add("a", cmd="true")
+        """)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "bflow: error: build.py: tasks.a: declared twice; give each task its own name",
+        "bflow: error: build.py: tasks.a.ouputs: unknown key (did you mean 'outputs'?)"]
+
+
 @pytest.mark.parametrize("name, said", [
     ("build-site.py", "'build-site', which is no name Python can import; name the script "
                       "like a module (e.g. build_site.py)"),
