@@ -13,7 +13,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Collection, Iterable
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from buildflow.fs import FileSystem
@@ -103,6 +103,24 @@ def compile_glob(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(parts) + r"\Z")
 
 
+class _Walked(NamedTuple):
+    """A directory a `**` walk is in: where it really is, and the one it was reached from."""
+
+    real: str
+    parent: _Walked | None
+
+    def below(self, real: str) -> bool:
+        """Whether the directory at `real` holds this one or one it was reached from: a
+        link there leads back up, into what the walk is in."""
+        inside = real.rstrip("/") + "/"
+        node: _Walked | None = self
+        while node is not None:
+            if node.real == real or node.real.startswith(inside):
+                return True
+            node = node.parent
+        return False
+
+
 class DiskIndex:
     """Lists directories once per load, so many globs over one tree cost one walk."""
 
@@ -129,25 +147,27 @@ class DiskIndex:
             return cached
         dirs: list[str] = []
         found: list[str] = []
-        # Each directory with where it really is, so that a symlink loop is walked once:
-        # resolved at a symlink only, else its parent's real path and its name (a realpath
-        # of each made the walk of a tree 1,000 deep quadratic, a million `lstat`s).
-        stack = [(prefix, self.fs.real_path(prefix))]
-        seen: set[str] = set()
+        # Each directory with where it really is and the directories above it, so that a
+        # symlink back up (a loop) is not followed, while a directory reached both as itself
+        # and through a link beside it is walked under both names, as `glob` and bash's
+        # globstar list it (which of the two a walk kept depended on the order of the
+        # entries). Resolved at a symlink only, else its parent's real path and its name (a
+        # realpath of each made the walk of a tree 1,000 deep quadratic).
+        stack: list[tuple[str, _Walked]] = [(prefix, _Walked(self.fs.real_path(prefix), None))]
         while stack:
-            rel, real = stack.pop()
-            if real in seen:
-                self.dirs_read.add(rel)
-                continue
-            seen.add(real)
+            rel, here = stack.pop()
             dirs.append(rel)
             for name, path, is_dir in self._listing(rel):
                 if not is_dir:
                     if path not in self.hidden:
                         found.append(path)
                 elif not name.startswith(".") and path not in self.skip:
-                    linked = self.fs.link_target(path) is not None
-                    stack.append((path, self.fs.real_path(path) if linked else f"{real}/{name}"))
+                    if self.fs.link_target(path) is None:
+                        stack.append((path, _Walked(f"{here.real}/{name}", here)))
+                    elif here.below(real := self.fs.real_path(path)):
+                        self.dirs_read.add(path)  # a loop: listed, not walked again
+                    else:
+                        stack.append((path, _Walked(real, here)))
         self._trees[prefix] = dirs, found
         return dirs, found
 

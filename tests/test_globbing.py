@@ -96,6 +96,26 @@ def test_a_symlink_loop_is_listed_once(tmp_path: Path) -> None:
     assert globbing.match("src/**/*.c", disk, NONE) == ["src/a.c"]
 
 
+@pytest.mark.parametrize("link", ["a", "m", "zz"])
+def test_a_directory_and_a_link_beside_it_are_both_walked(tmp_path: Path, link: str) -> None:
+    """The walk kept whichever of the two it met first, in the order the directory listed
+    its entries: with the link `a` or `zz`, the real file was dropped. `glob` and bash's
+    globstar list both."""
+    _tree(tmp_path, "src/real/x.c")
+    os.symlink("real", tmp_path / "src" / link)
+    disk = globbing.DiskIndex(LocalFileSystem(str(tmp_path)))
+    assert globbing.match("src/**/*.c", disk, NONE) == sorted([f"src/{link}/x.c",
+                                                               "src/real/x.c"])
+
+
+def test_a_link_up_out_of_a_linked_directory_is_a_loop(tmp_path: Path) -> None:
+    _tree(tmp_path, "src/a.c", "outside/b.c")
+    os.symlink("../outside", tmp_path / "src" / "ext")
+    os.symlink("../src", tmp_path / "outside" / "back")
+    disk = globbing.DiskIndex(LocalFileSystem(str(tmp_path)))
+    assert globbing.match("src/**/*.c", disk, NONE) == ["src/a.c", "src/ext/b.c"]
+
+
 NAMES = ["a", "b.c", "ab", ".h", "x.c", "a.b.c"]
 SEGMENT_GLOBS = ["*", "*.c", "a*", "?", "?.c", "[ab]*", "[!a]*", ".*", "*b*"]
 
