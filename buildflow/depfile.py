@@ -92,6 +92,23 @@ class RootNames:
                 return path[len(prefix):]
         return path
 
+    def through_links(self, raw: str, cwd: str, named: str) -> list[str]:
+        """`raw`, a depfile's path (relative to `cwd`, or absolute), as written, when a
+        symlinked directory on its way gives it another name in the root than `named`, where
+        it really is (`incl/h.txt` with `incl -> inc`): a link retargeted since changes what
+        the command reads there, which only that name shows. None when the same, outside the
+        root, or climbing a `..` (which the kernel climbs from where a link leads)."""
+        if ".." in raw.split("/"):
+            return []
+        if not raw.startswith("/"):
+            written = posixpath.normpath(posixpath.join(cwd, raw))
+            return [] if written == named or written.startswith("../") else [written]
+        for prefix in self._prefixes:
+            if raw.startswith(prefix):
+                written = posixpath.normpath(raw[len(prefix):])
+                return [] if written == named else [written]
+        return []
+
     def _in_root(self, directory: str) -> str | None:
         """Where `directory` really is in the root ("" for the root); None outside it. One
         realpath per directory met: a build's depfiles name files in a few dozen."""

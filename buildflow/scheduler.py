@@ -857,31 +857,35 @@ class Builder:
         trees = tuple(f"{path}/" for path in task.dir_outputs)  # its own files, written now
         names = self._root_names()
         for raw in depfiles.parse(text):
-            path = names.name(raw if raw.startswith("/") else posixpath.join(task.cwd, raw))
-            if path in declared or path in found or path.startswith(trees):
-                continue
-            if path in at_start:
-                st = self.hasher.fs.stat(path)
-                if st is not None and (st.size, st.mtime_ns, st.inode) == at_start[path]:
-                    found[path] = self.hasher.file_hash(path)
+            named = names.name(raw if raw.startswith("/") else posixpath.join(task.cwd, raw))
+            for path in (named, *names.through_links(raw, task.cwd, named)):
+                if path in declared or path in found or path.startswith(trees):
                     continue
-            before = self.hasher.hashed_before(path, done.started_ns)
-            if before is not None:
-                found[path] = before
-                continue
-            st = self.hasher.fs.stat(path)
-            if st is not None and st.mtime_ns >= done.started_file_ns:
-                found[path] = UNKNOWN
-                ahead = st.mtime_ns - self.hasher.fs.now_ns()
-                if ahead > TIMESTAMP_SLACK_NS:
-                    self.reporter.warn(
-                        f"{path}: modified {ahead / 1e9:.0f}s in the future (a depfile input "
-                        f"of task '{task.name}'), so bflow cannot tell whether it changed "
-                        f"while the task ran and '{task.name}' runs on every build until "
-                        f"then; check the clock, or `touch {path}`")
-            else:
-                found[path] = self.hasher.file_hash(path)
+                found[path] = self._depfile_input_hash(task, path, done, at_start)
         return found
+
+    def _depfile_input_hash(self, task: Task, path: str, done: Execution,
+                            at_start: dict[str, Stat]) -> str:
+        """The hash of depfile input `path` as the command read it, or UNKNOWN (see
+        `_depfile_inputs`)."""
+        if path in at_start:
+            st = self.hasher.fs.stat(path)
+            if st is not None and (st.size, st.mtime_ns, st.inode) == at_start[path]:
+                return self.hasher.file_hash(path)
+        before = self.hasher.hashed_before(path, done.started_ns)
+        if before is not None:
+            return before
+        st = self.hasher.fs.stat(path)
+        if st is None or st.mtime_ns < done.started_file_ns:
+            return self.hasher.file_hash(path)
+        ahead = st.mtime_ns - self.hasher.fs.now_ns()
+        if ahead > TIMESTAMP_SLACK_NS:
+            self.reporter.warn(
+                f"{path}: modified {ahead / 1e9:.0f}s in the future (a depfile input of task "
+                f"'{task.name}'), so bflow cannot tell whether it changed while the task ran "
+                f"and '{task.name}' runs on every build until then; check the clock, or "
+                f"`touch {path}`")
+        return UNKNOWN
 
 
 def _skip_reason(result: BuildResult, name: str) -> str | None:

@@ -150,6 +150,28 @@ def test_a_depfile_naming_a_generated_header_by_an_absolute_path_orders_its_read
     assert build() == []
 
 
+def test_a_depfile_input_read_through_a_link_retargeted_since_is_a_change(
+        project: Project) -> None:
+    """`incl/h.h` with `incl -> A` was recorded as `A/h.h` alone: `ln -sfn B incl` changed
+    what the command reads there, and the task stayed up to date on A's header."""
+    project.write("A/h.h", "from A\n")
+    project.write("B/h.h", "from B\n")
+    (project.root / "incl").symlink_to("A")
+    project.flowfile("""
+        [tasks.use]
+        cmd = 'cat incl/h.h > use.o && echo "use.o: incl/h.h" > use.d && echo use >> runs.log'
+        outputs = ["use.o"]
+        depfile = "use.d"
+        """)
+    assert project.build() == ["use"]
+    assert project.build() == []
+    (project.root / "incl").unlink()
+    (project.root / "incl").symlink_to("B")
+    assert _would_run(project) == ["use"]
+    assert project.build() == ["use"] and project.read("use.o") == "from B\n"
+    assert project.build() == []
+
+
 @pytest.mark.parametrize("spelled", ["incl/gen.h", "l/../inc/gen.h"])
 def test_a_depfile_naming_a_generated_header_through_a_symlinked_directory_orders_its_reader(
         project: Project, spelled: str) -> None:
