@@ -317,6 +317,9 @@ def _list(args: argparse.Namespace) -> int:
     from buildflow.commands import listing
 
     if args.kinds:
+        if args.targets:  # a pattern or VAR=VALUE would be ignored, silently
+            raise UsageError(f"list --kinds takes nothing more (got {' '.join(args.targets)}); "
+                             "it lists every installed kind")
         return listing.kinds()
     targets, overrides = cmdline.split_overrides(args.targets)
     return listing.run(_load(args, targets, overrides).project, patterns=targets)

@@ -81,11 +81,15 @@ def test_a_kind_expands_its_own_keys_at_load(project: Project, tmp_path: Path) -
 
 
 def test_list_kinds_needs_no_flowfile(project: Project, tmp_path: Path) -> None:
-    result = project.bflow("list", "--kinds", env=plugin_env(tmp_path))
+    env = plugin_env(tmp_path)
+    result = project.bflow("list", "--kinds", env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[:3] == ["broken   bflow_copy:broken",
                                              "copy     bflow_copy:copy",
                                              "envy     bflow_copy:envy"]
+    ignored = project.bflow("list", "--kinds", "cop*", env=env)
+    assert ignored.returncode == 2  # the pattern was ignored, every kind listed
+    assert "list --kinds takes nothing more (got cop*)" in ignored.stderr
 
 
 def test_kind_errors_name_the_task_the_kind_and_the_key(project: Project, tmp_path: Path) -> None:
