@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from buildflow.graph import Graph
 from buildflow.staleness import Decision
+from buildflow.words import printable
 
 
 class NodeState(Enum):
@@ -116,10 +117,10 @@ def text(graph_view: GraphView, *, colour: bool = False) -> str:
     shown: set[str] = set()
 
     def paint(node: Node) -> str:
-        note = f"({_label(node)})"
+        note = f"({printable(_label(node))})"
         if colour:
             note = f"{_RED if node.stale else _GREEN}{note}{_RESET}"
-        return f"{node.name} {note}"
+        return f"{printable(node.name)} {note}"
 
     def walk(root: str) -> None:
         """Depth first with a stack of its own: a chain of thousands of tasks is deeper
@@ -130,7 +131,7 @@ def text(graph_view: GraphView, *, colour: bool = False) -> str:
             node = by_name[name]
             if name in shown and needs[name]:
                 see = f"{_DIM}(see above){_RESET}" if colour else "(see above)"
-                lines.append(f"{lead}{branch}{node.name} {see}")
+                lines.append(f"{lead}{branch}{printable(node.name)} {see}")
                 continue
             shown.add(name)
             lines.append(f"{lead}{branch}{paint(node)}")

@@ -201,3 +201,14 @@ def test_a_file_name_that_is_no_utf8_is_shown_escaped_in_the_page(project: Proje
     assert result.returncode == 0, result.stderr
     assert project.runs() == ["x", "x"]
     assert "caf\\xe9.txt" in (project.root / "r.html").read_text(encoding="utf-8")
+
+
+def test_control_characters_in_names_are_shown_escaped(project: Project) -> None:
+    """A foreach item named with an ESC sequence reached the terminal raw from graph, list,
+    explain and status (`\\x1b[2J` cleared the screen), also with --plain or NO_COLOR."""
+    project.flowfile('[tasks.c]\nforeach = "src/*.txt"\ncmd = "cat {item}"\n')
+    project.write("src/a\x1b[2Jb.txt", "x\n")
+    for args in (("graph", "--plain"), ("status",), ("list", "c:*"), ("explain", "c")):
+        result = project.bflow(*args)
+        assert result.returncode == 0, result.stderr
+        assert "\x1b" not in result.stdout and "c:src/a\\x1b[2Jb.txt" in result.stdout, args

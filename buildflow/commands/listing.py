@@ -8,6 +8,7 @@ from fnmatch import fnmatchcase
 
 from buildflow.errors import EXIT_OK, UsageError, did_you_mean
 from buildflow.model import Project
+from buildflow.words import say
 
 
 def run(project: Project, *, patterns: Sequence[str] = ()) -> int:
@@ -24,7 +25,7 @@ def run(project: Project, *, patterns: Sequence[str] = ()) -> int:
         extra = f" [{count} instance{'s' if count != 1 else ''}]" if count else \
             " [no instances: its foreach matches no file]" if name in empty else ""
         text = f"{description}{extra}".strip()
-        print(f"{name.ljust(width)}  {text}" if text else name)  # a name may end in a space
+        say(f"{name.ljust(width)}  {text}" if text else name)  # a name may end in a space
     return EXIT_OK
 
 
@@ -34,11 +35,11 @@ def kinds() -> int:
 
     found = installed()
     if not found:
-        print(f"bflow: no task kinds installed (a package declares them under the entry "
+        say(f"bflow: no task kinds installed (a package declares them under the entry "
               f"point group {GROUP})")
     width = max(map(len, found), default=0)
     for name, entry in sorted(found.items()):
-        print(f"{name.ljust(width)}  {entry.value}")
+        say(f"{name.ljust(width)}  {entry.value}")
     return EXIT_OK
 
 

@@ -11,7 +11,7 @@ from buildflow.commands import invocation_dir
 from buildflow.errors import EXIT_FAILED, EXIT_OK
 from buildflow.model import Project
 from buildflow.staleness import ReasonKind
-from buildflow.words import counted
+from buildflow.words import counted, say
 
 
 def run(project: Project, *, targets: list[str], check: bool) -> int:
@@ -25,15 +25,15 @@ def run(project: Project, *, targets: list[str], check: bool) -> int:
     stale = {name: d for name, d in decisions.items() if d.stale}
     skipped = 0
     for name in [n for n in decisions if n in skips]:
-        print(f"{name}: skipped: {skips[name]}")
+        say(f"{name}: skipped: {skips[name]}")
         stale.pop(name, None)
         skipped += 1
     for name, decision in stale.items():
-        print(f"{name}: {decision.reasons[0]}")
+        say(f"{name}: {decision.reasons[0]}")
     if skipped and not stale:  # a build would skip them: not "all up to date"
-        print(f"bflow: {len(decisions) - skipped} up to date, {skipped} skipped by `when`")
+        say(f"bflow: {len(decisions) - skipped} up to date, {skipped} skipped by `when`")
     elif not stale:
-        print("bflow: " + ("1 task is up to date" if len(decisions) == 1 else
+        say("bflow: " + ("1 task is up to date" if len(decisions) == 1 else
                            f"all {len(decisions)} tasks are up to date"))
     return EXIT_FAILED if stale and check else EXIT_OK
 
@@ -46,15 +46,15 @@ def outputs(project: Project, *, targets: list[str], overrides: Mapping[str, str
 
     comparison = outputcheck.compare(project, targets, overrides, invocation_dir())
     for failure in comparison.failures:
-        print(f"{failure.task}: failed in a build of a copy of the files git tracks: "
+        say(f"{failure.task}: failed in a build of a copy of the files git tracks: "
               f"{failure.reason}")
-        print("".join(f"  {line}\n" for line in failure.output.splitlines()), end="")
+        say("".join(f"  {line}\n" for line in failure.output.splitlines()), end="")
     if comparison.failures:
         return EXIT_FAILED
     for mismatch in comparison.mismatches:
-        print(f"{mismatch.path}: {mismatch.problem}")
+        say(f"{mismatch.path}: {mismatch.problem}")
     if not comparison.mismatches:
-        print("bflow: " + ("1 output matches" if comparison.compared == 1 else
+        say("bflow: " + ("1 output matches" if comparison.compared == 1 else
                            f"all {comparison.compared} outputs match") + " what a build gives")
     return EXIT_FAILED if comparison.mismatches and check else EXIT_OK
 
@@ -63,30 +63,30 @@ def explain(project: Project, *, target: str) -> int:
     project, state, gone = engine.as_built(project)
     names = project.graph.select([target], project.root, invocation_dir())
     if not names:
-        print(f"{target}: no instances: its foreach matches no file")
+        say(f"{target}: no instances: its foreach matches no file")
     decisions, skips = engine.decided(project, state,
                                       engine.selected(project, names, invocation_dir()),
                                       explain=True, gone=gone)
     for name in names:
         if name in decisions and decisions[name].after:
-            print(f"{name}: {decisions[name].reasons[0]}")  # nothing more is known yet
+            say(f"{name}: {decisions[name].reasons[0]}")  # nothing more is known yet
             continue
         if project.tasks[name].is_group:  # stale as what a build of it would run
             needed = [n for n in project.graph.closure([name]) if n in decisions]
             stale = [n for n in needed if decisions[n].stale and n not in skips]
             skipped = [f"{n} ({skips[n]})" for n in needed if n in skips]
-            print(f"{name}: a group task; {counted(len(stale), 'task')} it needs "
+            say(f"{name}: a group task; {counted(len(stale), 'task')} it needs "
                   + ("is" if len(stale) == 1 else "are") + " stale"
                   + ("" if not stale else ": " + ", ".join(stale))
                   + ("" if not skipped else "; a build skips " + ", ".join(skipped)))
             continue
         decision = decisions[name]
         failing = skips.get(name)
-        print(f"{name}: {'stale' if decision.stale else 'up to date'}"
+        say(f"{name}: {'stale' if decision.stale else 'up to date'}"
               + (f"; a build skips it: {failing}" if failing else ""))
         for reason in decision.reasons:
             # An upstream that will run is only the messenger: name its own first reason too.
             why = f" ({decisions[reason.subject].reasons[0]})" \
                 if reason.kind is ReasonKind.UPSTREAM_PENDING else ""
-            print(f"  - {reason}{why}")
+            say(f"  - {reason}{why}")
     return EXIT_OK
