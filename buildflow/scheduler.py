@@ -295,8 +295,8 @@ class Builder:
         tasks = self.tasks
         if fault is None and not self._stopping and not self.interrupted.is_set():
             self._fail_cycle(plan, result)
-        for name in self._names:
-            if name not in result.tasks and not tasks[name].is_group:
+        for name in self._names:  # groups too, as `-k` skips them: the result has every task
+            if name not in result.tasks:
                 blocker = plan.blocked_by.get(name)
                 failed = blocker is not None and \
                     getattr(result.tasks.get(blocker), "reason", "") != ev.INTERRUPTED

@@ -139,3 +139,16 @@ def test_overrides_that_are_not_strings_are_said_to_be(project: Project) -> None
     with pytest.raises(TypeError, match="overrides: 'X': 2: a var's name and value are "
                                         "strings \\(write 'X': '2'\\)"):
         buildflow.load(project.root / "Flowfile", overrides={"X": 2})  # type: ignore[dict-item]
+
+
+@pytest.mark.parametrize("keep_going", [False, True])
+def test_a_group_a_failure_stops_is_in_the_result_either_way(project: Project,
+                                                             keep_going: bool) -> None:
+    """With `keep_going` the group was skipped in `BuildResult.tasks`; without, missing."""
+    project.flowfile('[tasks.bad]\ncmd = "exit 1"\n[tasks.other]\ncmd = "true"\n'
+                     '[tasks.all]\ndeps = ["bad", "other"]\n')
+    result = buildflow.build(buildflow.load(project.root / "Flowfile"), ["all"],
+                             keep_going=keep_going, jobs=1, reporter=Collector())
+    outcomes = {name: task.outcome for name, task in result.tasks.items()}
+    assert outcomes == {"bad": Outcome.FAILED, "all": Outcome.SKIPPED,
+                        "other": Outcome.RAN if keep_going else Outcome.SKIPPED}
