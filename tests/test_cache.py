@@ -613,3 +613,20 @@ def test_a_bound_is_read_in_the_units_stats_shows(bound: str, size: int) -> None
     from buildflow.cache.config import max_bytes
 
     assert max_bytes({"BFLOW_CACHE_MAX": bound}) == size
+
+
+def test_an_output_path_a_restore_cannot_write_is_named_as_the_project_names_it(
+        project: Project, private_output_cache: Path) -> None:
+    """A directory where the output goes: the warning named the restore's hidden temp file
+    (`o/.x.txt.PID-TID.tmp: Is a directory`), not the path to fix."""
+    project.flowfile('[tasks.a]\ncmd = "echo a >> runs.log; cat {input} > {output}"\n'
+                     'inputs = ["a.txt"]\noutputs = ["o/x.txt"]\n')
+    project.write("a.txt", "a\n")
+    assert project.build() == ["a"]
+    (project.root / "o" / "x.txt").unlink()
+    (project.root / "o" / "x.txt").mkdir()
+    result = project.bflow("--plain")
+    assert result.returncode == 1  # the command meets the directory too, as without a cache
+    assert f"output cache: {project.root / 'o' / 'x.txt'}: Is a directory; task 'a' runs " \
+           "instead; the output's path in the project could not be written" in result.stderr
+    assert ".tmp" not in result.stderr

@@ -109,9 +109,10 @@ class Cache:
             self._warn_once("local", f"output cache: {exc}; task '{task.name}' runs instead "
                                      "(the damaged file was removed)")
         except OSError as exc:
-            self._warn_once("local", f"output cache: {exc.filename or self.local.directory}: "
-                                     f"{exc.strerror}; task '{task.name}' runs instead; "
-                                     f"{self._what_to_check(exc)}")
+            # a rename's target (the output) rather than the temp file beside it
+            failed = exc.filename2 or exc.filename or self.local.directory
+            self._warn_once("local", f"output cache: {failed}: {exc.strerror}; task "
+                                     f"'{task.name}' runs instead; {self._what_to_check(exc)}")
         with self._lock:
             self.misses += 1
         return None
@@ -358,7 +359,7 @@ class Cache:
     def _what_to_check(self, exc: OSError) -> str:
         """What a warning about `exc` asks the user to check: the cache's directory, unless
         the path that failed is the project's own (an output bflow could not restore)."""
-        if str(exc.filename or "").startswith(os.path.join(self.root, "")):
+        if str(exc.filename2 or exc.filename or "").startswith(os.path.join(self.root, "")):
             return "the output's path in the project could not be written"
         if isinstance(exc, FileNotFoundError):  # its directory went as the file was written
             return "the cache was cleared meanwhile (`bflow cache clear`)"
