@@ -34,6 +34,9 @@ class Stat(NamedTuple):
     mtime_ns: int
     inode: int
     is_dir: bool
+    # When the file last changed in any way: a rename onto its path, or a `touch -d` to an
+    # old time, moves it, where the mtime can be set back (0 where the disk keeps none).
+    ctime_ns: int = 0
 
 
 class AppendFile(Protocol):
@@ -386,4 +389,5 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
 
 
 def _stat(st: os.stat_result) -> Stat:
-    return Stat(st.st_size, st.st_mtime_ns, st.st_ino, (st.st_mode & 0o170000) == 0o040000)
+    return Stat(st.st_size, st.st_mtime_ns, st.st_ino, (st.st_mode & 0o170000) == 0o040000,
+                st.st_ctime_ns)

@@ -872,11 +872,13 @@ class Builder:
             st = self.hasher.fs.stat(path)
             if st is not None and (st.size, st.mtime_ns, st.inode) == at_start[path]:
                 return self.hasher.file_hash(path)
+            return UNKNOWN  # changed since the start (an atomic save of an older file too)
         before = self.hasher.hashed_before(path, done.started_ns)
         if before is not None:
             return before
         st = self.hasher.fs.stat(path)
-        if st is None or st.mtime_ns < done.started_file_ns:
+        # the ctime too: a file renamed onto the path, or dated back, keeps an old mtime
+        if st is None or max(st.mtime_ns, st.ctime_ns) < done.started_file_ns:
             return self.hasher.file_hash(path)
         ahead = st.mtime_ns - self.hasher.fs.now_ns()
         if ahead > TIMESTAMP_SLACK_NS:

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from conftest import Project, run_bflow, settle
+from conftest import Project, bflow_env, run_bflow, settle
 
 from buildflow.fastpath import proof as fastproof
 
@@ -148,6 +151,48 @@ def test_a_depfile_naming_a_generated_header_by_an_absolute_path_orders_its_read
     assert build("-j2") == ["gen", "use"]
     assert project.read("use.o") == "use\ntwo\n"
     assert build() == []
+
+
+@pytest.mark.parametrize("how", ["an older file renamed onto it", "rewritten and dated back"])
+def test_a_depfile_input_replaced_during_the_run_by_an_older_dated_file_is_a_change(
+        project: Project, how: str) -> None:
+    """The header the command had read was replaced while it ran by a file dated before the
+    run (`mv prepared.h x.h`, `cp -p`, `tar x`): recorded with its new content, the task was
+    up to date on the old one for every build after."""
+    project.flowfile("""
+        [tasks.cc]
+        cmd = "cat src/a.c inc/x.h > {output}; : > read.flag; while [ ! -e go ]; do sleep 0.01; done; echo '{output}: inc/x.h' > {depfile}; echo cc >> runs.log"
+        inputs = ["src/a.c"]
+        outputs = ["out/a.o"]
+        depfile = "out/a.d"
+        """)
+    project.write("src/a.c", "a\n")
+    project.write("inc/x.h", "one\n")
+    project.write("go", "")
+    assert project.build() == ["cc"]  # the depfile names inc/x.h from now on
+    (project.root / "read.flag").unlink()
+    project.write("prepared.h", "two\n")  # before the next build starts
+    os.utime(project.root / "prepared.h", (1_600_000_000, 1_600_000_000))
+    (project.root / "go").unlink()
+    project.write("src/a.c", "a2\n")
+    process = subprocess.Popen([sys.executable, "-m", "buildflow", "--plain"],
+                               cwd=project.root, env=bflow_env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    flag = project.root / "read.flag"
+    deadline = time.monotonic() + 60
+    while not flag.exists():  # the command has read the header
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.01)
+    if how == "an older file renamed onto it":
+        os.replace(project.root / "prepared.h", project.root / "inc" / "x.h")
+    else:
+        project.write("inc/x.h", "two\n")
+        os.utime(project.root / "inc" / "x.h", (1_600_000_000, 1_600_000_000))
+    project.write("go", "")
+    assert process.wait(60) == 0
+    assert project.read("out/a.o") == "a2\none\n"  # what the command read
+    assert project.build() == ["cc"] and project.read("out/a.o") == "a2\ntwo\n"
+    assert project.build() == []
 
 
 def test_a_depfile_input_read_through_a_link_retargeted_since_is_a_change(
