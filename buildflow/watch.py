@@ -24,6 +24,7 @@ from typing import Protocol
 
 from buildflow import engine
 from buildflow.errors import EXIT_INTERRUPTED, EXIT_OK, FatalError, Interrupted
+from buildflow.hashing import UNKNOWN
 from buildflow.model import Project, Task
 from buildflow.watchset import Change, WatchSet
 
@@ -95,7 +96,7 @@ class Watcher:
                 return EXIT_OK
             if exit_status == EXIT_INTERRUPTED:
                 return EXIT_INTERRUPTED
-            during = self.watched
+            during, roots = self.watched, set(self.roots)
             built = set(self.names if self.ran is None else self.ran())
             try:
                 # The build may have found new depfile inputs, instances of a foreach over
@@ -104,7 +105,7 @@ class Watcher:
                 self._load_as_built()
                 self.watched = self.watched.also_ignoring(during)
                 self.status.idle(self.watched, exit_status)
-                if built <= set(self.names):
+                if built <= set(self.names) and not self._changed_unwatched(built, roots):
                     while not self._wait_for_work():
                         pass
                 else:
@@ -116,6 +117,21 @@ class Watcher:
                         pass
             except (KeyboardInterrupt, Interrupted):
                 return EXIT_OK
+
+    def _changed_unwatched(self, built: set[str], roots: set[tuple[str, bool]]) -> bool:
+        """Whether a task the build ran read, as its depfile says, a file that changed while
+        it ran (recorded unknown) where no watch was during the build (a directory its first
+        depfile named): no event told of that change, which calls for one more build."""
+        tasks = engine.open_state(self.project).tasks
+        for name in built:
+            record = tasks.get(name)
+            if record is None:
+                continue
+            for path, digest in record.depfile_inputs.items():
+                if digest == UNKNOWN and not _watched_in(os.path.join(self.project.root, path),
+                                                         roots):
+                    return True
+        return False
 
     def _build(self) -> int:
         try:
@@ -213,3 +229,10 @@ class Watcher:
 
     def _tasks(self) -> list[Task]:
         return [self.project.tasks[name] for name in self.names]
+
+
+def _watched_in(path: str, roots: set[tuple[str, bool]]) -> bool:
+    """Whether a watch on `roots` ((directory, recursive) pairs) sees events of `path`."""
+    directory = os.path.dirname(path)
+    return any(directory == root or recursive and directory.startswith(root.rstrip("/") + "/")
+               for root, recursive in roots)

@@ -696,6 +696,34 @@ def test_ctrl_c_while_a_hook_runs_after_a_build_ends_the_watch_as_between_builds
         os.kill(hook, 0)
 
 
+def test_a_depfile_input_edited_during_a_build_where_nothing_was_watched_builds_again(
+        project: Project) -> None:
+    """`inc/` is watched from the first depfile naming `inc/x.h` on: edited during that first
+    build, after the command read it, the header made no event, and the watch idled with the
+    task stale (recorded unknown) and its output from the old header."""
+    project.flowfile("""
+        [tasks.cc]
+        cmd = "cat src/a.c inc/x.h > {output}; : > read.flag; while [ ! -e go ]; do sleep 0.01; done; echo '{output}: inc/x.h' > {depfile}"
+        inputs = ["src/a.c"]
+        outputs = ["out/a.o"]
+        depfile = "out/a.d"
+        """)
+    project.write("src/a.c", "a\n")
+    project.write("inc/x.h", "one\n")
+    watching = Watching(project)
+    try:
+        watching.wait_for(lambda: (project.root / "read.flag").exists(), "the header read")
+        project.write("inc/x.h", "two\n")
+        project.write("go", "")
+        watching.wait_idle(2)  # the first build, then one more
+        assert project.read("out/a.o") == "a\ntwo\n"
+        assert watching.interrupt() == EXIT_OK
+    finally:
+        if watching.process.poll() is None:
+            watching.process.kill()
+            watching.process.wait()
+
+
 def test_ctrl_c_between_builds_on_a_terminal_leaves_it_tidy(concat: Project) -> None:
     leader, follower = pty.openpty()
     env = terminal_env()
