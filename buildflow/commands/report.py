@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from buildflow.errors import EXIT_FAILED, EXIT_OK
+from buildflow.errors import EXIT_OK, UsageError
 from buildflow.model import Project
 from buildflow.report import critical, history
 from buildflow.words import counted
@@ -15,10 +15,9 @@ SHOWN = 10  # slowest tasks, and rows of the history table unless --all
 
 def run(project: Project, *, show_all: bool) -> int:
     records = history.load(project.cache_dir)[-history.KEEP:]
-    if not records:
-        print(f"bflow: no build recorded in {history.history_path(project.cache_dir)} yet; "
-              "builds that run or fail a task are recorded: run `bflow` first")
-        return EXIT_FAILED
+    if not records:  # as `bflow log` of a task that has not run: nothing to show (exit 2)
+        raise UsageError(f"no build recorded in {history.history_path(project.cache_dir)} "
+                         "yet; builds that run or fail a task are recorded: run `bflow` first")
     last = records[-1]
     verdict = {0: "succeeded", 1: "failed", 130: "interrupted"}.get(
         last.exit_status, f"exit status {last.exit_status}")
