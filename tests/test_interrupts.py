@@ -281,6 +281,19 @@ def test_what_a_killed_run_wrote_is_pruned_with_its_task(project: Project, rerun
     assert project.read("all.txt") == "A\n"
 
 
+def _killed_with_gen(project: Project, *targets: str) -> None:
+    """A build killed with SIGKILL, and the command of its task `gen` (which writes its pid
+    to gen.pid), as a power loss would leave them."""
+    process = subprocess.Popen([sys.executable, "-m", "buildflow", "--plain", *targets],
+                               cwd=project.root, env=bflow_env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    pid = project.root / "gen.pid"
+    assert wait_for(lambda: pid.exists() and pid.read_text().strip())
+    process.kill()
+    process.wait(timeout=30)
+    os.killpg(int(pid.read_text()), signal.SIGKILL)
+
+
 def test_what_a_killed_run_wrote_into_its_directory_output_is_pruned_with_its_task(
         project: Project) -> None:
     """The killed run's files were settled as its, its directory output's tree not: once
@@ -290,14 +303,7 @@ def test_what_a_killed_run_wrote_into_its_directory_output_is_pruned_with_its_ta
         cmd = "mkdir -p site; echo page > site/a.g; echo $$ > gen.pid; exec sleep 30"
         outputs = ["site/"]
         """)
-    process = subprocess.Popen([sys.executable, "-m", "buildflow", "--plain"],
-                               cwd=project.root, env=bflow_env(), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    pid = project.root / "gen.pid"
-    assert wait_for(lambda: pid.exists() and pid.read_text().strip())
-    process.kill()
-    process.wait(timeout=30)
-    os.killpg(int(pid.read_text()), signal.SIGKILL)
+    _killed_with_gen(project)
     project.flowfile('[tasks.join]\ncmd = "cat {inputs} > {output}"\ninputs = ["**/*.g"]\n'
                      'outputs = ["all.txt"]\n')
     result = project.bflow("--plain")
@@ -318,14 +324,7 @@ def test_a_file_there_before_a_killed_run_or_written_after_it_is_never_taken_as_
         [tasks.other]
         cmd = "echo other >> runs.log"
         """)
-    process = subprocess.Popen([sys.executable, "-m", "buildflow", "--plain", "gen"],
-                               cwd=project.root, env=bflow_env(), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    pid = project.root / "gen.pid"
-    assert wait_for(lambda: pid.exists() and pid.read_text().strip())
-    process.kill()
-    process.wait(timeout=30)
-    os.killpg(int(pid.read_text()), signal.SIGKILL)
+    _killed_with_gen(project, "gen")
     project.write("config.h", "mine, v2\n")  # before any build: it was there before the run
     assert project.build("other") == ["other"]  # takes stock of the killed run
     project.write("new.h", "mine too\n")  # after that build

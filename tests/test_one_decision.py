@@ -153,19 +153,24 @@ def test_a_depfile_naming_a_generated_header_by_an_absolute_path_orders_its_read
     assert build() == []
 
 
+# A task that reads inc/x.h, says so (read.flag), and waits for `go` before it writes the
+# depfile naming the header: a test changes the header in between.
+PAUSED_READER = """
+[tasks.cc]
+cmd = "cat src/a.c inc/x.h > {output}; : > read.flag; while [ ! -e go ]; do sleep 0.01; done; echo '{output}: inc/x.h' > {depfile}; echo cc >> runs.log"
+inputs = ["src/a.c"]
+outputs = ["out/a.o"]
+depfile = "out/a.d"
+"""
+
+
 @pytest.mark.parametrize("how", ["an older file renamed onto it", "rewritten and dated back"])
 def test_a_depfile_input_replaced_during_the_run_by_an_older_dated_file_is_a_change(
         project: Project, how: str) -> None:
     """The header the command had read was replaced while it ran by a file dated before the
     run (`mv prepared.h x.h`, `cp -p`, `tar x`): recorded with its new content, the task was
     up to date on the old one for every build after."""
-    project.flowfile("""
-        [tasks.cc]
-        cmd = "cat src/a.c inc/x.h > {output}; : > read.flag; while [ ! -e go ]; do sleep 0.01; done; echo '{output}: inc/x.h' > {depfile}; echo cc >> runs.log"
-        inputs = ["src/a.c"]
-        outputs = ["out/a.o"]
-        depfile = "out/a.d"
-        """)
+    project.flowfile(PAUSED_READER)
     project.write("src/a.c", "a\n")
     project.write("inc/x.h", "one\n")
     project.write("go", "")

@@ -30,6 +30,7 @@ from buildflow.watchset import Change, WatchSet
 from conftest import Project, bflow_env, terminal_env
 from test_faults import build_in_background
 from test_interrupts import read_all
+from test_one_decision import PAUSED_READER
 
 DEADLINE = 30.0
 CONCAT = """
@@ -701,13 +702,7 @@ def test_a_depfile_input_edited_during_a_build_where_nothing_was_watched_builds_
     """`inc/` is watched from the first depfile naming `inc/x.h` on: edited during that first
     build, after the command read it, the header made no event, and the watch idled with the
     task stale (recorded unknown) and its output from the old header."""
-    project.flowfile("""
-        [tasks.cc]
-        cmd = "cat src/a.c inc/x.h > {output}; : > read.flag; while [ ! -e go ]; do sleep 0.01; done; echo '{output}: inc/x.h' > {depfile}"
-        inputs = ["src/a.c"]
-        outputs = ["out/a.o"]
-        depfile = "out/a.d"
-        """)
+    project.flowfile(PAUSED_READER)
     project.write("src/a.c", "a\n")
     project.write("inc/x.h", "one\n")
     watching = Watching(project)
