@@ -128,11 +128,16 @@ def is_inside_root(root: str, path: str) -> bool:
     return inside and os.path.normpath(absolute) != os.path.normpath(root)
 
 
-def tree_written_since(fs: FileSystem, path: str, start_ns: int) -> bool:
-    """Whether a file below the directory `path` has an mtime from `start_ns` on: a run that
-    started then wrote into it."""
-    return any((st := fs.stat(f"{path}/{rel}")) is not None and st.mtime_ns >= start_ns
-               for rel in fs.list_tree(path))
+def written_since(fs: FileSystem, path: str, start_ns: int, *, trees: bool = True) -> bool:
+    """Whether a run that started at `start_ns` wrote `path`: a file with an mtime from then
+    on, or (with `trees`) a directory with such a file below it."""
+    st = fs.stat(path)
+    if st is None:
+        return False
+    if not st.is_dir:
+        return st.mtime_ns >= start_ns
+    return trees and any((inner := fs.stat(f"{path}/{rel}")) is not None
+                         and inner.mtime_ns >= start_ns for rel in fs.list_tree(path))
 
 
 def remove_owned(root: str, path: str) -> bool:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from buildflow.errors import did_you_mean
+from buildflow.sourceimport import import_fresh, stat_of
 from buildflow.typecheck import Checker, type_name
 
 if TYPE_CHECKING:
@@ -82,15 +83,15 @@ def expand(task: str, raw: Mapping[str, Any], check: Checker,
 
 class _Plugin:
     """What loading a kind's callable imported: its modules' names and their files, with the
-    stat (mtime, size) each had."""
+    stat each had."""
 
     def __init__(self, modules: list[str], files: list[str]) -> None:
         self.modules = modules
-        self.files = {path: _stamp(path) for path in files}
+        self.files = {path: stat_of(path) for path in files}
 
     def changed(self) -> list[str]:
         """The modules whose files changed since they were imported."""
-        changed = {path for path, stamp in self.files.items() if _stamp(path) != stamp}
+        changed = {path for path, stat in self.files.items() if stat_of(path) != stat}
         return [name for name in self.modules
                 if os.path.realpath(getattr(sys.modules.get(name), "__file__", None) or "")
                 in changed]
@@ -108,8 +109,6 @@ def _loaded(entry: EntryPoint, code: set[str]) -> Callable[[dict[str, Any]], obj
     plugin = _PLUGINS.get(entry.value)
     modules = [] if plugin is None else plugin.modules[1:]
     if plugin is not None and (changed := plugin.changed()):
-        from buildflow.sourceimport import import_fresh
-
         # from source, as a `.pyc` written within the second of a same-size edit is taken
         # as current; the changed helpers first, then the module defining the callable
         for name in [*(name for name in changed if name != entry.module), entry.module]:
@@ -129,14 +128,6 @@ def _loaded(entry: EntryPoint, code: set[str]) -> Callable[[dict[str, Any]], obj
     code.update(plugin.files)
     code.update(declaration_file(entry))
     return make
-
-
-def _stamp(path: str) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size
 
 
 def declaration_file(entry: EntryPoint) -> list[str]:

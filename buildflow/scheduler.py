@@ -35,7 +35,7 @@ from buildflow.conditions import Gate, run_quietly
 from buildflow.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, BuildError, FlowfileError
 from buildflow.executors import Executor
 from buildflow.follow import OutputFollower
-from buildflow.fs import NO_SUCH_PATH, tree_written_since
+from buildflow.fs import NO_SUCH_PATH, written_since
 from buildflow.hashing import MISSING, UNKNOWN, Hasher
 from buildflow.logs import LogSlot, OldLogs
 from buildflow.model import Project, Task
@@ -570,21 +570,12 @@ class Builder:
                 continue
             if known.get(path) == digest:
                 outputs[path] = digest
-            elif done is not None and self._written_since(task, path, done.started_file_ns):
+            # a directory output written into during the run is the task's whole, as a
+            # successful run's tree is; a directory where a file output goes is not
+            elif done is not None and written_since(self.hasher.fs, path, done.started_file_ns,
+                                                    trees=path in task.dir_outputs):
                 outputs[path] = digest
         return Left(outputs, task.depfile or "", tuple(self.state.depfile_named(task.name)))
-
-    def _written_since(self, task: Task, path: str, start_ns: int) -> bool:
-        """Whether the output at `path` was written from `start_ns` on: a file then, or a
-        directory output with a file written into it then (its tree is the task's, as a
-        successful run's is)."""
-        fs = self.hasher.fs
-        st = fs.stat(path)
-        if st is None:
-            return False
-        if not st.is_dir:
-            return st.mtime_ns >= start_ns
-        return path in task.dir_outputs and tree_written_since(fs, path, start_ns)
 
     def _skip(self, name: str, reason: str, result: BuildResult) -> None:
         if not self.tasks[name].is_group:

@@ -31,7 +31,7 @@ class _FromSource(importlib.machinery.SourceFileLoader):
         self.seen = seen
 
     def get_code(self, fullname: str) -> CodeType:
-        self.seen[self.path] = _stat_of(self.path)  # before the read: an edit after it shows
+        self.seen[self.path] = stat_of(self.path)  # before the read: an edit after it shows
         return self.source_to_code(self.get_data(self.path), self.path)
 
 
@@ -99,7 +99,7 @@ class ProjectSources:
     def changed(self) -> bool:
         """Whether what the imports so far found is no longer what they would find: a module
         read has changed (or gone), or a file has appeared where a lookup found nothing."""
-        return any(_stat_of(path) != seen for path, seen in self.seen.items()) or \
+        return any(stat_of(path) != seen for path, seen in self.seen.items()) or \
             any(os.path.exists(path) for path in self.absent)
 
     def forget(self) -> None:
@@ -113,7 +113,7 @@ class ProjectSources:
         importlib.invalidate_caches()
 
 
-def _stat_of(path: str) -> tuple[int, int, int] | None:
+def stat_of(path: str) -> tuple[int, int, int] | None:
     try:
         st = os.stat(path)
     except OSError:

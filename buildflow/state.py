@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from buildflow.errors import BuildError
 from buildflow.frames import HEADER, decode_at, encode, generation_frame, size_at
-from buildflow.fs import AppendFile, FileSystem, LocalFileSystem, tree_written_since
+from buildflow.fs import AppendFile, FileSystem, LocalFileSystem, written_since
 from buildflow.gcpause import paused
 from buildflow.hashing import StatEntry, StatRow
 
@@ -266,9 +266,7 @@ class State:
             left = self.left.get(name, NOTHING_LEFT)
             written = dict(left.outputs)
             for path in outputs:
-                st = fs.stat(path)
-                if st is None or not (tree_written_since(fs, path, started_ns) if st.is_dir
-                                      else st.mtime_ns >= started_ns):
+                if not written_since(fs, path, started_ns):
                     continue
                 try:
                     written[path] = hash_of(path)

@@ -121,10 +121,10 @@ class Watcher:
     def _changed_unwatched(self, built: set[str], roots: set[tuple[str, bool]]) -> bool:
         """Whether a task the build ran read, as its depfile says, a file that changed while
         it ran (recorded unknown) where no watch was during the build (a directory its first
-        depfile named): no event told of that change, which calls for one more build."""
-        tasks = engine.open_state(self.project).tasks
+        depfile named): no event told of that change, which calls for one more build. Asked
+        once the watches are placed again after the build (`_watch`, which read its records)."""
         for name in built:
-            record = tasks.get(name)
+            record = self.records.get(name)
             if record is None:
                 continue
             for path, digest in record.depfile_inputs.items():
@@ -151,8 +151,9 @@ class Watcher:
             self.watched = self._watch()
 
     def _watch(self) -> WatchSet:
-        watched = WatchSet.of(self.project, self.names, engine.open_state(self.project).tasks,
-                              self.written)
+        # the records as the last build left them, kept for `_changed_unwatched`
+        self.records = engine.open_state(self.project).tasks
+        watched = WatchSet.of(self.project, self.names, self.records, self.written)
         self.roots = watched.roots()
         self.placed = bool(self.source.watch(self.roots))
         return watched
