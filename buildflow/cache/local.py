@@ -14,7 +14,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import shutil
 import time
 from collections.abc import Iterable, Iterator
 
@@ -197,10 +196,14 @@ def _unlink(path: str, size: int) -> int:
 
 
 def _remove(path: str) -> None:
-    """Whatever stands at `path` in the store, a directory with all it holds."""
+    """Whatever stands at `path` in the store, a directory with all it holds. (shutil is
+    imported here, for a directory no store writes: at import it loads the bz2 and lzma
+    modules, which every build that stores outputs would pay for.)"""
     try:
         os.unlink(path)
     except IsADirectoryError:
+        import shutil
+
         shutil.rmtree(path, ignore_errors=True)
     except FileNotFoundError:
         pass
