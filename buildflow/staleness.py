@@ -7,7 +7,7 @@ an up-to-date decision read so that it can tell, by stat alone, that nothing it 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from enum import Enum
 from itertools import zip_longest
 from typing import NamedTuple

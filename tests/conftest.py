@@ -115,7 +115,7 @@ def date_past_timestamp_slack(path: Path) -> None:
     and a fast build can start its task within that slack. bflow tells a write made before
     a run from one made during it by its mtime alone, so dating the write back is as good as
     waiting the slack out. A file dated in the future is left as it is."""
-    from buildflow.scheduler import TIMESTAMP_SLACK_NS
+    from buildflow.runrecord import TIMESTAMP_SLACK_NS
 
     now = time.time_ns()
     if 0 <= now - path.stat().st_mtime_ns <= 2 * TIMESTAMP_SLACK_NS:
