@@ -122,6 +122,24 @@ SETTINGS_KEYS = ("jobs", "default", "shell", "retries", "retry_delay", "timeout"
 TASK_KEYS = ("cmd", "inputs", "outputs", "deps", "foreach", "depfile", "env", "cwd", "retries",
              "retry_delay", "timeout", "always", "description", "interactive", "cache", "py",
              "when", "kind")
+# Keys as other tools name them (go-task, Make, Bazel, doit, CI files), each suggested as
+# bflow's: by spelling alone `generates` is nearest to `interactive` and `script` to
+# `description`.
+TASK_KEYS_ELSEWHERE = {
+    **dict.fromkeys(("commands", "cmds", "command", "run", "script", "recipe", "actions",
+                     "steps"), "cmd"),
+    **dict.fromkeys(("sources", "srcs", "prerequisites", "file_dep", "input"), "inputs"),
+    **dict.fromkeys(("generates", "targets", "outs", "output", "products", "artifacts"),
+                    "outputs"),
+    **dict.fromkeys(("dependencies", "depends_on", "needs", "requires", "task_dep"), "deps"),
+    **dict.fromkeys(("dir", "workdir", "working_dir", "working_directory", "directory"), "cwd"),
+    **dict.fromkeys(("desc", "summary", "help"), "description"),
+    "environment": "env", "retry": "retries",
+}
+SETTINGS_KEYS_ELSEWHERE = {
+    **dict.fromkeys(("parallel", "parallelism", "concurrency", "workers"), "jobs"),
+    "environment": "env", "default_target": "default",
+}
 
 
 def _inside_root(path: str) -> bool:
@@ -134,7 +152,7 @@ def _parse_settings(raw: Any, check: Checker) -> Settings:
     if not isinstance(raw, dict):
         check.problem("settings", f"expected a table, got {type_name(raw)}")
         return Settings()
-    check.keys(raw, "settings", SETTINGS_KEYS)
+    check.keys(raw, "settings", SETTINGS_KEYS, SETTINGS_KEYS_ELSEWHERE)
     values: dict[str, Any] = {}
     if "jobs" in raw:
         jobs = check.number(raw["jobs"], "settings.jobs", integer=True, lowest=1)
@@ -209,7 +227,7 @@ def _parse_task(name: str, raw: Any, check: Checker, code: set[str]) -> TaskDecl
         raw = expand(name, raw, check, code)
         if raw is None:
             return None
-    keys_known = check.keys(raw, where, TASK_KEYS)
+    keys_known = check.keys(raw, where, TASK_KEYS, TASK_KEYS_ELSEWHERE)
     get: Callable[[str], Any] = raw.get
     cmd: tuple[str, ...] | None = None
     if "cmd" in raw:

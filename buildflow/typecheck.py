@@ -49,12 +49,16 @@ class Checker:
             for index, item in enumerate(value):
                 self.string_keys(item, f"{where}[{index}]")
 
-    def keys(self, table: Mapping[str, Any], where: str, allowed: tuple[str, ...]) -> bool:
-        """Report each unknown key; True when all are known."""
+    def keys(self, table: Mapping[str, Any], where: str, allowed: tuple[str, ...],
+             elsewhere: Mapping[str, str] | None = None) -> bool:
+        """Report each unknown key, with the one meant: the allowed key that `elsewhere` gives
+        for a name other tools use, else the nearest by spelling. True when all are known."""
         known = True
         for key in table:
             if key not in allowed:
-                hint = did_you_mean(key, allowed) or f" (known keys: {', '.join(allowed)})"
+                meant = (elsewhere or {}).get(key.lower())
+                hint = f" (did you mean '{meant}'?)" if meant else \
+                    did_you_mean(key, allowed) or f" (known keys: {', '.join(allowed)})"
                 self.problem(f"{where}.{key}" if where else key, f"unknown key{hint}")
                 known = False
         return known

@@ -229,6 +229,24 @@ def test_a_value_of_the_wrong_type_is_reported_without_its_consequences(
     assert problems(tmp_path, f'[tasks.a]\ncmd = "true"\n{text}\n') == [f"Flowfile: {problem}"]
 
 
+@pytest.mark.parametrize(("key", "meant"), [
+    ("cmds", "cmd"), ("commands", "cmd"), ("script", "cmd"), ("run", "cmd"),  # go-task, CI files
+    ("sources", "inputs"), ("srcs", "inputs"), ("prerequisites", "inputs"),  # go-task, Bazel, Make
+    ("generates", "outputs"), ("targets", "outputs"), ("outs", "outputs"),
+    ("dependencies", "deps"), ("needs", "deps"), ("dir", "cwd"), ("desc", "description"),
+    ("Commands", "cmd")])
+def test_a_key_as_another_tool_names_it_suggests_bflow_s(tmp_path: Path, key: str,
+                                                          meant: str) -> None:
+    # by spelling alone, `generates` was nearest to `interactive`, `script` to `description`
+    assert problems(tmp_path, f'[tasks.a]\ncmd = "true"\n{key} = ["x"]\n') == [
+        f"Flowfile: tasks.a.{key}: unknown key (did you mean '{meant}'?)"]
+
+
+def test_a_settings_key_as_another_tool_names_it_suggests_bflow_s(tmp_path: Path) -> None:
+    assert problems(tmp_path, '[settings]\nparallel = 2\n[tasks.a]\ncmd = "true"\n') == [
+        "Flowfile: settings.parallel: unknown key (did you mean 'jobs'?)"]
+
+
 def test_a_misspelt_key_is_reported_without_its_consequences(project: Project) -> None:
     project.flowfile("""
         [tasks.hello]
