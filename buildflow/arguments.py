@@ -20,6 +20,18 @@ from buildflow.commands import COMMANDS
 PASSTHROUGH_COMMANDS = ("build", "watch", "status", "explain", "graph")
 GRAPH_FORMATS = ("text", "dot", "mermaid", "json")  # `graph --format`, as `export` draws them
 
+# Options of other tools (just, go-task, rake, Make) that bflow has as a command or another
+# option: an unknown option names bflow's.
+OPTIONS_ELSEWHERE = {
+    **dict.fromkeys(("--list", "-l", "--list-all", "-T", "--tasks", "--summary"), "'bflow list'"),
+    **dict.fromkeys(("--watch", "-w"), "'bflow watch'"),
+    **dict.fromkeys(("--silent", "-s"), "-q"),
+    **dict.fromkeys(("--force", "--always"), "-B"),
+    **dict.fromkeys(("--dir", "-d"), "-C DIR"),
+    **dict.fromkeys(("--taskfile", "--makefile", "--justfile"), "-f PATH"),
+    "--graph": "'bflow graph'", "--clean": "'bflow clean'", "--status": "'bflow status'",
+}
+
 _EPILOG = ("Plain 'bflow [TARGET..]' means 'bflow build [TARGET..]'. The options above and a "
            "build's options may also come before the command word ('bflow -j8 watch'); another "
            "command's own come after it. Exit status: 0 ok, 1 a task failed, 2 bad Flowfile or "
@@ -39,7 +51,12 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, str | None]:
     if name is None:  # --help or --version, and no command word
         return make_parser().parse_args(argv), None
     parser = command_parser(name)
-    args = parser.parse_intermixed_args(rest)
+    args, unknown = parser.parse_known_intermixed_args(rest)
+    if unknown:  # as parse_intermixed_args says it, with bflow's word for another tool's
+        meant = next((OPTIONS_ELSEWHERE[word] for word in unknown if word in OPTIONS_ELSEWHERE),
+                     "")
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}"
+                     + (f" (bflow's: {meant})" if meant else ""))
     args.command = name
     if words and name not in PASSTHROUGH_COMMANDS:
         parser.error(f"arguments after -- are for the tasks of "

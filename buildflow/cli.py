@@ -24,6 +24,11 @@ if TYPE_CHECKING:
     from buildflow.model import Project
 
 
+# Words that other tools take as commands (`just help`, `task tasks`), said as bflow's when no
+# task has that name.
+_COMMANDS_ELSEWHERE = {"help": "--help", "tasks": "list", "ls": "list"}
+
+
 def run() -> NoReturn:
     """Run the command line and end the process without the interpreter's teardown (freeing
     a build's objects one by one, a part of a no-op worth sparing: docs/speed.md). By then
@@ -107,8 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(exc)
         if first_target and message.startswith(f"unknown target '{first_target}'") \
                 and "(did you mean" not in message:  # a target near it comes first
-            hint = did_you_mean(first_target, COMMANDS)
-            message += hint.replace("(did you mean", "(or the command")
+            meant = _COMMANDS_ELSEWHERE.get(first_target)
+            message += f" (or 'bflow {meant}'?)" if meant else \
+                did_you_mean(first_target, COMMANDS).replace("(did you mean", "(or the command")
         prefix = "bflow: error: "
         print("\n".join(prefix + line for line in message.split("\n")), file=sys.stderr)
         return exc.exit_code

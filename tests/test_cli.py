@@ -228,6 +228,34 @@ def test_a_mistyped_command_is_suggested(project: Project) -> None:
     assert near.stderr.rstrip().endswith("(did you mean 'build/app'?) (see 'bflow list')")
 
 
+@pytest.mark.parametrize(("word", "meant"), [("help", "'bflow --help'"),
+                                              ("tasks", "'bflow list'")])
+def test_another_tool_s_command_word_is_said_as_bflow_s(project: Project, word: str,
+                                                          meant: str) -> None:
+    project.flowfile(GOOD)
+    result = project.bflow(word)
+    assert (result.returncode, result.stderr) == (
+        2, f"bflow: error: unknown target '{word}': not a task, a TASK:ITEM instance or a "
+           f"declared output (see 'bflow list') (or {meant}?)\n")
+    project.flowfile(f'[tasks.{word}]\ncmd = "echo ran >> log.txt"\n')
+    assert project.bflow(word).returncode == 0  # a task of that name is built, as ever
+    assert (project.root / "log.txt").read_text() == "ran\n"
+
+
+@pytest.mark.parametrize(("option", "meant"), [
+    ("--list", "'bflow list'"), ("-l", "'bflow list'"), ("--watch", "'bflow watch'"),
+    ("-s", "-q"), ("--force", "-B"), ("--taskfile", "-f PATH")])
+def test_another_tool_s_option_is_said_as_bflow_s(project: Project, option: str,
+                                                   meant: str) -> None:
+    project.flowfile(GOOD)
+    result = project.bflow(option)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == \
+        f"bflow build: error: unrecognized arguments: {option} (bflow's: {meant})"
+    assert project.bflow("--bogus").stderr.splitlines()[-1] == \
+        "bflow build: error: unrecognized arguments: --bogus"
+
+
 @pytest.mark.parametrize("existing", ["Flowfile", "Flowfile.toml"])
 def test_init_never_overwrites(project: Project, existing: str) -> None:
     project.write(existing, "# mine\n")
