@@ -82,6 +82,7 @@ class Watcher:
         self.roots: set[tuple[str, bool]] = set()  # what the source watches
         self.placed = False  # whether the last `_watch` placed a watch
         self.watched = self._watch()
+        self.built_with = self._known_at_load()
         self.broken: tuple[bytes | None, str] | None = None  # the Flowfile error last reported
 
     def run(self) -> int:
@@ -98,6 +99,7 @@ class Watcher:
                 return EXIT_INTERRUPTED
             during, roots = self.watched, set(self.roots)
             built = set(self.names if self.ran is None else self.ran())
+            self.built_with = self._known_at_load()
             try:
                 # The build may have found new depfile inputs, instances of a foreach over
                 # files it wrote, and removed outputs of tasks that no longer exist, whose
@@ -117,6 +119,18 @@ class Watcher:
                         pass
             except (KeyboardInterrupt, Interrupted):
                 return EXIT_OK
+
+    def _known_at_load(self) -> dict[str, Task] | None:
+        """The selected tasks as the load makes them, where the load alone knows them (no task
+        of the build must run first). Kept as the last build loaded them (`built_with`): a
+        change made while it ran (a file its glob matched or its foreach item deleted or
+        added, its `py` module edited) is in the project loaded after it, so its event, judged
+        against that project alone, would change nothing. None for a project with values no
+        file holds (computed vars), which differs at every load."""
+        if self.project.volatile:
+            return None
+        tasks = self.project.tasks
+        return {name: tasks[name] for name in self.names if not tasks[name].known_after}
 
     def _changed_unwatched(self, built: set[str], roots: set[tuple[str, bool]]) -> bool:
         """Whether a task the build ran read, as its depfile says, a file that changed while
@@ -192,7 +206,8 @@ class Watcher:
             if flowfile:
                 self.status.reloaded()  # names the Flowfile; the changed line names the rest
                 batch = [change for change in batch if change.path != self.watched.flowfile]
-            elif not inputs and self._tasks() == before:
+            elif not inputs and self._tasks() == before and \
+                    self._known_at_load() == self.built_with:
                 return False  # e.g. a new file no glob matches
         return self._announce(batch)
 

@@ -197,6 +197,84 @@ def test_an_instance_gone_that_the_build_never_ran_builds_nothing_more(
     assert builds == [1]
 
 
+def edited_during_the_first_build(project: Project, flowfile: str, edit: Callable[[], Change],
+                                  ran: list[str]) -> list[int]:
+    """The builds of a watch whose first build, running only `ran`, sees `edit` made meanwhile
+    (its event comes after the build, as the observer queues it)."""
+    project.flowfile(flowfile)
+    source, status = ScriptedSource(), Recorder()
+    builds: list[int] = []
+
+    def build(current: object) -> int:
+        builds.append(len(builds) + 1)
+        if len(builds) == 1:
+            source.script += [edit(), None]
+        return EXIT_OK
+
+    path = project.root / "Flowfile"
+    watcher = Watcher(load(path), [], source=source, status=status, build=build,
+                      load=lambda: load(path), ran=lambda: ran)
+    assert watcher.run() == EXIT_OK
+    return builds
+
+
+def test_a_file_a_glob_matched_deleted_during_a_build_builds_again(concat: Project) -> None:
+    # the project loaded after the build already lacked it in `cat`'s inputs, so the
+    # deletion's event, judged by that project, changed nothing: out/all.txt kept b's line
+    concat.write("src/b.txt", "b\n")
+
+    def delete() -> Change:
+        (concat.root / "src/b.txt").unlink()
+        return change(concat, "src/b.txt", structural=True)
+
+    assert edited_during_the_first_build(concat, CONCAT, delete, ran=["cat"]) == [1, 2]
+
+
+def test_an_item_deleted_during_a_build_that_did_not_run_its_instance_builds_again(
+        concat: Project) -> None:
+    concat.write("src/b.txt", "b\n")
+
+    def delete() -> Change:
+        (concat.root / "src/b.txt").unlink()
+        return change(concat, "src/b.txt", structural=True)
+
+    assert edited_during_the_first_build(concat, UPPER, delete, ran=[]) == [1, 2]
+
+
+def test_a_python_task_s_module_edited_during_a_build_builds_again(concat: Project) -> None:
+    concat.write("tools/shout.py", "def shout(ctx):\n    pass\n")
+
+    def edit() -> Change:
+        concat.write("tools/shout.py", "def shout(ctx):\n    print()\n")
+        return change(concat, "tools/shout.py")
+
+    assert edited_during_the_first_build(concat, PY_TASK, edit, ran=[]) == [1, 2]
+
+
+def test_a_new_file_no_glob_matches_after_a_build_that_found_instances_builds_nothing(
+        concat: Project) -> None:
+    """A build that found instances of a foreach over what it wrote leaves a project that
+    differs from the one it loaded; a later file no glob matches is still no change."""
+    def write() -> Change:
+        concat.write("gen/a.txt", "a\n")  # as `gen` writes it
+        concat.write("notes.md", "n\n")
+        return change(concat, "notes.md", structural=True)
+
+    assert edited_during_the_first_build(concat, GENERATED, write, ran=["gen"]) == [1]
+    assert "up:gen/a.txt" in load(concat.root / "Flowfile").tasks
+
+
+GENERATED = """
+[tasks.gen]
+cmd = "mkdir -p gen && echo a > gen/a.txt"
+outputs = ["gen/"]
+[tasks.up]
+foreach = "gen/*.txt"
+cmd = "tr a-z A-Z < {item} > {output}"
+outputs = ["out/{stem}.up"]
+"""
+
+
 def test_the_build_again_for_a_task_gone_is_the_one_more_build_changes_make(
         concat: Project) -> None:
     """A task the build ran is gone, so watch builds again; the changes made during the
