@@ -23,7 +23,7 @@ from collections.abc import Callable, Collection
 from typing import Protocol
 
 from buildflow import engine
-from buildflow.errors import EXIT_INTERRUPTED, EXIT_OK, FatalError, Interrupted
+from buildflow.errors import EXIT_INTERRUPTED, EXIT_OK, FatalError, Interrupted, UsageError
 from buildflow.hashing import UNKNOWN
 from buildflow.model import Project, Task
 from buildflow.watchset import Change, WatchSet
@@ -68,6 +68,7 @@ class Watcher:
         task it was asked for. `written`: the files each build writes besides its outputs (a
         trace, a report page), which never make one."""
         self.project = project
+        self.here = os.getcwd()  # entered again when removed and made anew (a restore)
         self.written = written
         self.targets = targets
         self.cwd = cwd
@@ -149,10 +150,25 @@ class Watcher:
 
     def _build(self) -> int:
         try:
+            self._enter_working_directory()
             return self.build(self.project)
         except FatalError as exc:  # the lock, the state: say so and keep watching
             self.status.error(str(exc))
             return exc.exit_code
+
+    def _enter_working_directory(self) -> None:
+        """The directory the watch runs in, removed and made again at its path since the last
+        build (`rm -rf proj && cp -r backup proj`, a clone made anew): the process is still in
+        the removed one, where nothing is found; it enters the one at the path, as a shell's
+        `cd .` does. UsageError while there is none."""
+        try:
+            os.getcwd()
+        except FileNotFoundError:
+            try:
+                os.chdir(self.here)
+            except OSError:
+                raise UsageError(f"{self.here}: the directory bflow watch runs in was removed; "
+                                 "it builds again once a change comes there") from None
 
     def _load_as_built(self) -> None:
         """The project as the build left the disk: its globs, and the instances of a foreach

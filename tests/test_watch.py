@@ -10,6 +10,7 @@ import logging
 import os
 import pty
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -634,6 +635,22 @@ def test_an_edit_of_a_python_task_s_modules_rebuilds(concat: Project, watch,
     assert watching.changed() == ["bflow: changed: tools/mark.py",
                                   "bflow: changed: tools/shout.py",
                                   "bflow: changed: tools/mark.py"]
+
+
+def test_the_project_directory_made_anew_under_the_watch_is_built(concat: Project,
+                                                                 watch) -> None:
+    # the watch's process stayed in the removed directory: its next build was an internal
+    # error (`os.getcwd()`: no such file or directory), exit 3
+    watching = watch()
+    watching.wait_idle(1)
+    backup = concat.root.parent / "backup"
+    shutil.copytree(concat.root, backup)
+    (backup / "src/a.txt").write_text("restored\n")
+    shutil.rmtree(concat.root)
+    shutil.copytree(backup, concat.root)
+    watching.wait_idle(2)
+    assert concat.read("out/all.txt") == "restored\n"
+    assert watching.interrupt() == EXIT_OK
 
 
 def test_new_deleted_and_renamed_over_files_count(concat: Project, watch) -> None:
