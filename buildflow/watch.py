@@ -178,7 +178,6 @@ class Watcher:
             self._reload()
         except FatalError as exc:
             self._report_broken(str(exc))
-            self.watched = self._watch()
 
     def _watch(self) -> WatchSet:
         # the records as the last build left them, kept for `_changed_unwatched`
@@ -248,9 +247,18 @@ class Watcher:
 
     def _reload(self) -> None:
         """Load the Flowfile again and watch what it covers now, loading again while that adds
-        watches (see the module docstring); on an error keep the last good project."""
+        watches (see the module docstring). On an error keep the last good project, watched as
+        the disk now stands (a directory of its inputs, deleted and made again, is watched
+        anew, so the input written there is seen), and raise once loading again places no
+        watch."""
         while True:
-            project = self.load()
+            try:
+                project = self.load()
+            except FatalError:
+                self.watched = self._watch()
+                if self.placed:
+                    continue
+                raise
             self.names = engine.selected(project, self.targets, self.cwd)
             self.project = project
             self.broken = None

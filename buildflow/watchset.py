@@ -118,12 +118,21 @@ class WatchSet(NamedTuple):
             rel = os.path.relpath(directory, self.root)
             top = os.path.join(self.root, rel.split(os.sep)[0])
             if rel == os.pardir or rel.startswith(os.pardir + os.sep):
-                found.add((directory, False))
+                found.add((_nearest_existing(directory), False))
             elif rel != os.curdir and os.path.isdir(top):
                 found.add((top, True))
             else:
                 found.add((self.root, False))
         return found
+
+
+def _nearest_existing(directory: str) -> str:
+    """`directory`, or while it is not there the nearest directory above it that is, whose
+    events show it made again (a header's directory outside the project, deleted and
+    restored)."""
+    while not os.path.isdir(directory) and os.path.dirname(directory) != directory:
+        directory = os.path.dirname(directory)
+    return directory
 
 
 def _ancestors(paths: Iterable[str], root: str) -> frozenset[str]:

@@ -406,6 +406,38 @@ def test_a_computed_var_is_computed_again_for_every_build(project: Project) -> N
     assert watcher.project.tasks["cat"].commands[0].startswith("echo cat-v2 ")
 
 
+def test_a_directory_of_an_input_made_again_is_watched_while_the_flowfile_cannot_load(
+        concat: Project) -> None:
+    # with `data` gone the Flowfile does not load, so the watches stayed as they were: the
+    # file written in the new `data` made no event, and the watch idled on the old output
+    concat.flowfile('[tasks.c]\ncmd = "cat {inputs} > {output}"\ninputs = ["data/x.txt"]\n'
+                    'outputs = ["out.txt"]\n')
+    concat.write("data/x.txt", "v1\n")
+    data = concat.root / "data"
+    placed: list[set[tuple[str, bool]]] = []  # the watches asked for, each time
+    source, status = ScriptedSource(on_watch=placed.append), Recorder()
+    watcher, builds = make_watcher(concat, source, status)
+    made_at = []
+
+    def delete() -> Change:
+        shutil.rmtree(data)
+        return change(concat, "data", structural=True)
+
+    def make() -> Change:
+        data.mkdir()
+        made_at.append(len(placed))
+        return change(concat, "data", structural=True)
+
+    def write() -> Change:  # the new `data` watched since it was made, else no event comes
+        assert any((str(data), True) in roots for roots in placed[made_at[0]:])
+        concat.write("data/x.txt", "v2\n")
+        return change(concat, "data/x.txt", structural=True)
+
+    source.script = [delete, None, make, None, write, None]
+    assert watcher.run() == EXIT_OK
+    assert builds == [1, 2] and status.reports("invalid") == 1
+
+
 def test_a_broken_flowfile_is_reported_once_per_state(concat: Project) -> None:
     source, status = ScriptedSource(), Recorder()
     watcher, builds = make_watcher(concat, source, status)
@@ -650,6 +682,26 @@ def test_the_project_directory_made_anew_under_the_watch_is_built(concat: Projec
     shutil.copytree(backup, concat.root)
     watching.wait_idle(2)
     assert concat.read("out/all.txt") == "restored\n"
+    assert watching.interrupt() == EXIT_OK
+
+
+def test_a_depfile_input_s_directory_outside_made_again_is_watched(concat: Project,
+                                                                  watch) -> None:
+    # the watch was placed on the directory itself, gone: its making again made no event
+    outside = concat.root.parent / "outside"
+    (outside / "inc").mkdir(parents=True)
+    (outside / "inc/ext.h").write_text("ext 1\n")
+    concat.flowfile('[tasks.c]\ncmd = "cat src/a.txt ../outside/inc/ext.h > {output}; '
+                    "echo '{output}: ../outside/inc/ext.h' > {depfile}\"\n"
+                    'outputs = ["out/a.o"]\ndepfile = "out/a.d"\n')
+    watching = watch()
+    watching.wait_idle(1)
+    shutil.rmtree(outside / "inc")
+    watching.wait_idle(2)  # a build, whose cat found no header
+    (outside / "inc").mkdir()
+    (outside / "inc/ext.h").write_text("ext 2\n")
+    watching.wait_idle(3)
+    assert concat.read("out/a.o") == "a\next 2\n"
     assert watching.interrupt() == EXIT_OK
 
 
