@@ -47,6 +47,8 @@ class _Resolver:
         self.settings = settings
         self.vars = dict(variables)
         self._known: dict[bool, tuple[tuple[str, ...], frozenset[str], dict[str, str]]] = {}
+        # (text, in a command, in a foreach) -> what check_placeholders says of it
+        self._findings: dict[tuple[str, bool, bool], list[tuple[bool, str]]] = {}
         self.cache_dir = globbing.normalize(settings.cache_dir)
         self.disk = globbing.DiskIndex(self.fs, skip=[self.cache_dir], hidden=hidden)
         self.hidden = hidden
@@ -111,46 +113,61 @@ class _Resolver:
         """Refuse `{NAME}` groups that are surely a misspelt var or placeholder (`{ouput}`
         would reach the command as written); warn about looser near-misses and about foreach
         placeholders outside foreach."""
+        # Every group checked here is written with a brace: the fields without one (most)
+        # are left out before their keys are written.
         commands = decl.cmd or ()
-        fields = [("cmd" if len(commands) == 1 else f"cmd[{i}]", c) for i, c in enumerate(commands)]
+        fields = [("cmd" if len(commands) == 1 else f"cmd[{i}]", c)
+                  for i, c in enumerate(commands) if "{" in c]
         for key in ("inputs", "outputs", "foreach"):
-            fields += [(f"{key}[{i}]", v) for i, v in enumerate(getattr(decl, key))]
-        fields += [("depfile", decl.depfile or ""), ("cwd", decl.cwd or "")]
-        fields += [(f"env.{k}", v) for k, v in decl.env]
-        items = placeholders.ITEM_NAMES
-        known: tuple[str, ...] = ()
+            fields += [(f"{key}[{i}]", v) for i, v in enumerate(getattr(decl, key)) if "{" in v]
+        fields += [(key, v) for key, v in (("depfile", decl.depfile), ("cwd", decl.cwd))
+                   if v and "{" in v]
+        fields += [(f"env.{k}", v) for k, v in decl.env if "{" in v]
         for key, text in fields:
-            if "{" not in text:  # every group checked here is written with a brace
+            findings = self._placeholder_findings(text, key.startswith(("cmd", "env")),
+                                                  bool(decl.foreach))
+            where = f"tasks.{decl.name}.{key}" if findings else ""
+            for refused, message in findings:
+                if refused:
+                    self.problem(where, message, cause=True)
+                else:
+                    self.warn(where, message)
+
+    def _placeholder_findings(self, text: str, action: bool,
+                              foreach: bool) -> list[tuple[bool, str]]:
+        """What `check_placeholders` says of `text` in a field of a command (`action`) or
+        not, of a foreach task or not: (refused, message), in order. Found once per project
+        for each: a generated Flowfile repeats a command in thousands of tasks."""
+        found = self._findings.get((text, action, foreach))
+        if found is not None:
+            return found
+        found = self._findings[(text, action, foreach)] = []
+        known, known_set, lowered = self._known_names(foreach)
+        if not action and "args" in placeholders.names_in([text]):
+            found.append((True, "'{args}' (what follows -- on the command line) is for cmd "
+                                "and env only"))
+        for written, meant in placeholders.misspelt_env(text):
+            found.append((True, f"'{written}' is not a placeholder (did you mean '{meant}'?); "
+                                f"for literal braces write '{{{written}}}'"))
+        for name in placeholders.unknown(text, known_set):
+            if name in placeholders.AWK_WORDS:
                 continue
-            if not known:
-                known, known_set, lowered = self._known_names(bool(decl.foreach))
-            if not key.startswith(("cmd", "env")) and "args" in placeholders.names_in([text]):
-                self.problem(f"tasks.{decl.name}.{key}", "'{args}' (what follows -- on the "
-                                                         "command line) is for cmd and env only",
-                             cause=True)
-            for written, meant in placeholders.misspelt_env(text):
-                self.problem(f"tasks.{decl.name}.{key}",
-                             f"'{written}' is not a placeholder (did you mean '{meant}'?); for "
-                             f"literal braces write '{{{written}}}'", cause=True)
-            for name in placeholders.unknown(text, known_set):
-                if name in placeholders.AWK_WORDS:
-                    continue
-                if name in items:
-                    self.warn(f"tasks.{decl.name}.{key}", f"'{{{name}}}' is a placeholder only "
-                                                          "under foreach; it is left as written")
-                    continue
-                typo = placeholders.misspelt(name, known)
-                if typo:
-                    self.problem(f"tasks.{decl.name}.{key}",
-                                 f"'{{{name}}}' is neither a var nor a placeholder (did you "
-                                 f"mean '{typo}'?); for literal braces write '{{{{{name}}}}}'",
-                                 cause=True)
-                    continue
-                hint = f" (did you mean '{lowered[name.lower()]}'?)" \
-                    if name.lower() in lowered else did_you_mean(name, known)
-                if hint:
-                    self.warn(f"tasks.{decl.name}.{key}",
-                              f"'{{{name}}}' is not a placeholder, so it is left as written{hint}")
+            if name in placeholders.ITEM_NAMES:
+                found.append((False, f"'{{{name}}}' is a placeholder only under foreach; it "
+                                     "is left as written"))
+                continue
+            typo = placeholders.misspelt(name, known)
+            if typo:
+                found.append((True, f"'{{{name}}}' is neither a var nor a placeholder (did you "
+                                    f"mean '{typo}'?); for literal braces write "
+                                    f"'{{{{{name}}}}}'"))
+                continue
+            hint = f" (did you mean '{lowered[name.lower()]}'?)" \
+                if name.lower() in lowered else did_you_mean(name, known)
+            if hint:
+                found.append((False, f"'{{{name}}}' is not a placeholder, so it is left as "
+                                     f"written{hint}"))
+        return found
 
     def _known_names(self, foreach: bool) -> tuple[tuple[str, ...], frozenset[str],
                                                    dict[str, str]]:
