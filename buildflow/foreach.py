@@ -82,12 +82,14 @@ def match_items(decl: TaskDecl, variables: Mapping[str, str], disk: globbing.Dis
 def find_items(decls: Sequence[TaskDecl], variables: Mapping[str, str],
                disk: globbing.DiskIndex) -> dict[str, list[Item]]:
     """The items of every foreach task, by task name."""
+    looping = [decl for decl in decls if decl.foreach]
+    if not looping:  # a generated Flowfile: no outputs to find items among
+        return {}
     plain: dict[str, str] = {}
     for decl in decls:
         if not decl.foreach:
             for path in output_paths(decl, instance_values(variables, decl, None)):
                 plain.setdefault(path, decl.name)
-    looping = [decl for decl in decls if decl.foreach]
     found: dict[str, list[Item]] = {decl.name: [] for decl in looping}
     # A chain of n foreach tasks settles in n rounds; one whose globs may match its own
     # outputs needs one more, to leave out those an earlier build left on disk. A lone one
