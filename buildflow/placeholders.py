@@ -19,6 +19,7 @@ PATH_LIST_NAMES = ("inputs", "outputs", "input", "output", "depfile")
 ITEM_PATH_NAMES = ("item", "dir")
 ITEM_PIECE_NAMES = ("name", "stem", "ext", "rel", "relstem")
 ITEM_NAMES = (*ITEM_PATH_NAMES, *ITEM_PIECE_NAMES)
+_PIECE_NAMES = (*ITEM_PIECE_NAMES, "task")  # values a command is given as they are
 BUILTIN_NAMES = (*PATH_LIST_NAMES, *ITEM_NAMES, "task", "args")
 # Where `{args}` stands until the tasks the command line names are known: a NUL, which no
 # Flowfile string, environment value or computed var can hold.
@@ -128,7 +129,7 @@ def command_values(values: Mapping[str, str], paths: Mapping[str, list[str]], ro
     (`cwd`, root-relative, or the root), shell-quoted when `quote` (for `cmd`, not `env`).
     Only the `wanted` names (those the templates use) are rebased and quoted: a foreach
     instance has a dozen values and its command uses two or three."""
-    start = os.path.join(root, cwd)
+    start = os.path.join(root, cwd) if cwd else root
 
     def rebase(path: str) -> str:
         if path.startswith("/"):
@@ -141,13 +142,11 @@ def command_values(values: Mapping[str, str], paths: Mapping[str, list[str]], ro
         return shlex.quote(text) if quote else text
 
     out = dict(values)
-    for key, items in paths.items():
-        if key in wanted:
-            out[key] = " ".join(show(rebase(p)) for p in items)
-    for key in ITEM_PATH_NAMES:
-        if key in values and key in wanted:
+    for key in wanted:
+        if key in paths:
+            out[key] = " ".join(show(rebase(p)) for p in paths[key])
+        elif key in ITEM_PATH_NAMES and key in values:
             out[key] = show(rebase(values[key]))
-    for key in (*ITEM_PIECE_NAMES, "task"):
-        if key in values and key in wanted:
+        elif key in _PIECE_NAMES and key in values:
             out[key] = show(values[key])
     return out
