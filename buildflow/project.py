@@ -300,6 +300,8 @@ class _Resolver:
 
     def check_dir_overlaps(self) -> None:
         """A file output inside another task's directory output would have two producers."""
+        if not self.dirs:  # the usual project: no directory output to be inside
+            return
         for path, name in self.declared.items():
             owner = self.dir_producer(posixpath.dirname(path))
             if owner is not None and owner != name:
