@@ -41,8 +41,10 @@ def escape(path: str) -> str:
     return _MAGIC.sub(r"[\g<0>]", path)
 
 
+@lru_cache(maxsize=4096)
 def fixed_prefix(pattern: str) -> str:
-    """The leading directories of `pattern` that hold no wildcard ("" for the root)."""
+    """The leading directories of `pattern` that hold no wildcard ("" for the root). Asked
+    again for every item a foreach glob matches."""
     fixed: list[str] = []
     for segment in pattern.split("/")[:-1]:
         if is_glob(segment):

@@ -115,7 +115,7 @@ def item_values(item: str, pattern: str) -> dict[str, str]:
     prefix = fixed_prefix(pattern)
     rel = item[len(prefix) + 1:] if prefix and item.startswith(prefix + "/") else item
     return {"item": item, "dir": directory, "name": name, "stem": stem, "ext": ext,
-            "rel": rel, "relstem": posixpath.splitext(rel)[0]}
+            "rel": rel, "relstem": rel[:len(rel) - len(ext)]}  # rel ends with name, so ext
 
 
 def names_in(templates: Iterable[str]) -> frozenset[str]:
