@@ -11,7 +11,8 @@ import re
 
 from buildflow.globbing import fixed_prefix
 
-_TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# A token and the name in it (None for a literal brace, `{{` or `}}`).
+_TOKEN = re.compile(r"(\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\})")
 
 # Placeholders that stand for lists of root-relative paths.
 PATH_LIST_NAMES = ("inputs", "outputs", "input", "output", "depfile")
@@ -30,25 +31,18 @@ def expand(template: str, values: Mapping[str, str]) -> str:
     """Replace every `{NAME}` found in `values`; leave unknown groups as written."""
     if "{" not in template and "}" not in template:
         return template
-    if template.startswith("{") and template.endswith("}") and template.count("{") == 1 \
-            and template.count("}") == 1 and template[1:-1] in values:
-        return values[template[1:-1]]  # `{item}` alone, as every foreach instance has it
-
-    def substitute(match: re.Match[str]) -> str:
-        token = match.group(0)
-        if token == "{{":
-            return "{"
-        if token == "}}":
-            return "}"
-        return values.get(match.group(1), token)
-
-    return _TOKEN.sub(substitute, template)
+    pieces = _TOKEN.split(template)  # text, and after each token: it, its name, text
+    for index in range(1, len(pieces), 3):
+        token, name = pieces[index], pieces[index + 1]
+        pieces[index] = token[0] if name is None else values.get(name, token)  # `{{`: `{`
+        pieces[index + 1] = ""
+    return "".join(pieces)
 
 
 def unknown(template: str, known: Set[str]) -> list[str]:
     """Names written as `{NAME}` that are not in `known` (left as written by `expand`), except
     right after `$`: `${HOME}` is the shell's."""
-    names = (m.group(1) for m in _TOKEN.finditer(template)
+    names = (m.group(2) for m in _TOKEN.finditer(template)
              if not template.endswith("$", 0, m.start()))
     return list(dict.fromkeys(n for n in names if n and n not in known))
 
@@ -120,7 +114,7 @@ def item_values(item: str, pattern: str) -> dict[str, str]:
 
 def names_in(templates: Iterable[str]) -> frozenset[str]:
     """The names written as `{NAME}` in any of `templates`."""
-    return frozenset(m.group(1) for t in templates for m in _TOKEN.finditer(t) if m.group(1))
+    return frozenset(m.group(2) for t in templates for m in _TOKEN.finditer(t) if m.group(2))
 
 
 def command_values(values: Mapping[str, str], paths: Mapping[str, list[str]], root: str,
