@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from buildflow import external, foreach, globbing, placeholders, pytasks, rootcheck, scripts
@@ -34,6 +34,25 @@ class _Staged(NamedTuple):
     outputs: list[str]
     dirs: frozenset[str]
     inputs: list[str]
+
+
+def _braced_fields(decl: TaskDecl) -> Iterator[tuple[str, str]]:
+    """The fields of `decl` that hold a brace, by key: those a `{NAME}` group can be in.
+    Most fields have none, and their keys are not written."""
+    commands = decl.cmd or ()
+    for index, text in enumerate(commands):
+        if "{" in text:
+            yield "cmd" if len(commands) == 1 else f"cmd[{index}]", text
+    for key in ("inputs", "outputs", "foreach"):
+        for index, text in enumerate(getattr(decl, key)):
+            if "{" in text:
+                yield f"{key}[{index}]", text
+    for key, value in (("depfile", decl.depfile), ("cwd", decl.cwd)):
+        if value and "{" in value:
+            yield key, value
+    for name, text in decl.env:
+        if "{" in text:
+            yield f"env.{name}", text
 
 
 class _Resolver:
@@ -113,17 +132,7 @@ class _Resolver:
         """Refuse `{NAME}` groups that are surely a misspelt var or placeholder (`{ouput}`
         would reach the command as written); warn about looser near-misses and about foreach
         placeholders outside foreach."""
-        # Every group checked here is written with a brace: the fields without one (most)
-        # are left out before their keys are written.
-        commands = decl.cmd or ()
-        fields = [("cmd" if len(commands) == 1 else f"cmd[{i}]", c)
-                  for i, c in enumerate(commands) if "{" in c]
-        for key in ("inputs", "outputs", "foreach"):
-            fields += [(f"{key}[{i}]", v) for i, v in enumerate(getattr(decl, key)) if "{" in v]
-        fields += [(key, v) for key, v in (("depfile", decl.depfile), ("cwd", decl.cwd))
-                   if v and "{" in v]
-        fields += [(f"env.{k}", v) for k, v in decl.env if "{" in v]
-        for key, text in fields:
+        for key, text in _braced_fields(decl):
             findings = self._placeholder_findings(text, key.startswith(("cmd", "env")),
                                                   bool(decl.foreach))
             where = f"tasks.{decl.name}.{key}" if findings else ""
