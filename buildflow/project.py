@@ -55,6 +55,11 @@ def _braced_fields(decl: TaskDecl) -> Iterator[tuple[str, str]]:
             yield f"env.{name}", text
 
 
+def _input_where(decl: TaskDecl, offset: int) -> str:
+    """Where input `offset` of `decl` is written; below 0, a foreach's item: its glob."""
+    return f"tasks.{decl.name}." + (f"inputs[{offset}]" if offset >= 0 else "foreach")
+
+
 class _Resolver:
     def __init__(self, path: str, settings: Settings, variables: Mapping[str, str],
                  hidden: frozenset[str], args: Passthrough | None = None,
@@ -380,20 +385,20 @@ class _Resolver:
         """The input files in the order written (each glob's matches sorted, each file once),
         and the tasks that write files those inputs may match but no Flowfile names."""
         decl, name = staged.decl, staged.name
-        own = self.own.get(decl.name, set())
+        own = self.own.get(decl.name, NO_PATHS)
         chosen: dict[str, None] = {}
         writers: dict[str, None] = {}
         values = foreach.pattern_values(staged.values)
         for index, raw in enumerate(staged.inputs):
-            offset = index - (len(staged.inputs) - len(decl.inputs))
-            where = f"tasks.{decl.name}." + (f"inputs[{offset}]" if offset >= 0 else "foreach")
+            offset = index - (len(staged.inputs) - len(decl.inputs))  # < 0: the item
             written = placeholders.expand(raw.removeprefix("!"), values)
             expanded = self.in_root(written)
             if written.endswith("/") and globbing.is_glob(expanded):
                 bang = "!" if raw.startswith("!") else ""
-                self.problem(where, f"'{bang}{written}' ends in '/', so it would match "
-                                    f"directories, and inputs are files; for the files in them "
-                                    f"write '{bang}{expanded}/**'")
+                self.problem(_input_where(decl, offset),
+                             f"'{bang}{written}' ends in '/', so it would match directories, "
+                             f"and inputs are files; for the files in them write "
+                             f"'{bang}{expanded}/**'")
                 continue
             if raw.startswith("!"):
                 regex = globbing.compile_glob(expanded)
@@ -405,23 +410,24 @@ class _Resolver:
                 matches = globbing.match(expanded, self.disk, self.declared_index, exclude=own)
                 later = self.writers(expanded, decl.name)
                 if not matches and not later:
-                    self.warn(where, f"'{expanded}' matches no file")
+                    self.warn(_input_where(decl, offset), f"'{expanded}' matches no file")
                 chosen.update(dict.fromkeys(matches))
                 writers.update(dict.fromkeys(later))
             elif not expanded:
-                self.problem(where, "an empty input path")
+                self.problem(_input_where(decl, offset), "an empty input path")
             elif expanded in self.declared:
                 chosen[expanded] = None
             elif not globbing.is_outside(expanded) and \
                     (alias := self._declared_as(expanded)) is not None:
-                self.problem(where, f"input '{expanded}' of task '{name}' is the output '{alias}' "
-                                    f"of task '{self.declared[alias]}' through a symlinked "
-                                    f"directory; name it '{alias}', as that task writes it, so "
-                                    "that this one waits for it")
+                self.problem(_input_where(decl, offset),
+                             f"input '{expanded}' of task '{name}' is the output '{alias}' "
+                             f"of task '{self.declared[alias]}' through a symlinked "
+                             f"directory; name it '{alias}', as that task writes it, so "
+                             "that this one waits for it")
             elif not self.written and (producer := self.dir_producer(expanded)) is not None:
                 chosen[expanded] = None  # in a directory output: found again once written
                 writers[producer] = None
-            elif not self.written and (later := [
+            elif not self.written and self.templates and (later := [
                     stub for stub in self.writers(expanded, decl.name)
                     if stub in self.templates]):  # an output of an instance to come
                 chosen[expanded] = None
@@ -429,7 +435,7 @@ class _Resolver:
             else:
                 problem = self.file_problem(expanded, name)
                 if problem:
-                    self.problem(where, problem)
+                    self.problem(_input_where(decl, offset), problem)
                 else:
                     chosen[expanded] = None
                     if offset >= 0:  # named in `inputs`, not a foreach's match
