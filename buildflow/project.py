@@ -210,8 +210,8 @@ class _Resolver:
             if globbing.is_outside(path) or not path:
                 self.problem(where, f"output '{expanded}' is outside the project root "
                                     f"{self.root}; write outputs inside it")
-            elif any(p == self.cache_dir or p.startswith(self.cache_dir + "/")
-                     for p in (path, unlinked)):
+            elif self.cache_dir in (path, unlinked) or path.startswith(self.cache_dir + "/") \
+                    or unlinked.startswith(self.cache_dir + "/"):
                 self.problem(where, f"output '{expanded}' is inside the cache dir "
                                     f"'{self.cache_dir}'")
             elif self.cache_dir.startswith(path + "/"):
@@ -224,7 +224,7 @@ class _Resolver:
             elif escape := self._escaping_parent(path):
                 self.problem(where, f"output '{expanded}' goes through a symlink that leaves the "
                                     f"project root (to {escape}); write outputs inside it")
-            elif (other := self._declared_as(path)) is not None:
+            elif (other := self._declared_as(path, unlinked)) is not None:
                 through = "" if other == path else \
                     f" as '{other}', the same file through a symlinked directory"
                 problem = (f"output '{path}' of task '{name}' is also declared by task "
@@ -267,13 +267,13 @@ class _Resolver:
             found = self.real_parents[parent] = (escape, "" if rel == "." else rel)
         return found
 
-    def _declared_as(self, path: str) -> str | None:
-        """The output declared already that is the file `path` names: `path` itself, or the
-        same file through a symlinked directory (`alias/x.txt` and `out/x.txt`, with
-        `alias -> out`), whichever way each was written. Each file has one producer."""
+    def _declared_as(self, path: str, unlinked: str) -> str | None:
+        """The output declared already that is the file `path` names (`unlinked`, with its
+        links resolved): `path` itself, or the same file through a symlinked directory
+        (`alias/x.txt` and `out/x.txt`, with `alias -> out`), whichever way each was written.
+        Each file has one producer."""
         if path in self.declared:
             return path
-        unlinked = self._unlinked(path)
         if unlinked != path and unlinked in self.declared:
             return unlinked
         return self.aliases.get(unlinked)
@@ -418,7 +418,7 @@ class _Resolver:
             elif expanded in self.declared:
                 chosen[expanded] = None
             elif not globbing.is_outside(expanded) and \
-                    (alias := self._declared_as(expanded)) is not None:
+                    (alias := self._declared_as(expanded, self._unlinked(expanded))) is not None:
                 self.problem(_input_where(decl, offset),
                              f"input '{expanded}' of task '{name}' is the output '{alias}' "
                              f"of task '{self.declared[alias]}' through a symlinked "
