@@ -63,13 +63,17 @@ class Checker:
                 known = False
         return known
 
-    def string(self, value: Any, where: str) -> str | None:
-        if isinstance(value, str) and "\0" in value:
+    def string(self, value: Any, where: str, index: int | None = None) -> str | None:
+        """`value`, a string; at `index`, an item of the list at `where`, whose place is
+        written out only for a problem (a large Flowfile's lists hold thousands of paths)."""
+        if isinstance(value, str) and "\0" not in value:
+            return value
+        if index is not None:
+            where = f"{where}[{index}]"
+        if isinstance(value, str):
             self.problem(where, "contains a NUL character (\\u0000), which no path, command "
                                 "or environment value can hold")
             return None
-        if isinstance(value, str):
-            return value
         self.problem(where, f"expected a string, got {type_name(value)}")
         return None
 
@@ -82,7 +86,7 @@ class Checker:
             return ()
         out = []
         for index, item in enumerate(value):
-            text = self.string(item, f"{where}[{index}]")
+            text = self.string(item, where, index)
             if text is not None:
                 out.append(text)
         return tuple(out)
