@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import posixpath
 import shlex
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Callable, Iterable, Mapping, Set
 import re
 
 from buildflow.globbing import fixed_prefix
@@ -124,23 +124,20 @@ def command_values(values: Mapping[str, str], paths: Mapping[str, list[str]], ro
     Only the `wanted` names (those the templates use) are rebased and quoted: a foreach
     instance has a dozen values and its command uses two or three."""
     start = os.path.join(root, cwd) if cwd else root
+    show: Callable[[str], str] = shlex.quote if quote else str
 
-    def rebase(path: str) -> str:
-        if path.startswith("/"):
-            return path
-        if not cwd:
-            return path or "."
-        return os.path.relpath(os.path.join(root, path), start).replace(os.sep, "/")
-
-    def show(text: str) -> str:
-        return shlex.quote(text) if quote else text
+    def show_path(path: str) -> str:
+        if not path.startswith("/"):
+            path = os.path.relpath(os.path.join(root, path), start).replace(os.sep, "/") \
+                if cwd else path or "."
+        return show(path)
 
     out = dict(values)
     for key in wanted:
         if key in paths:
-            out[key] = " ".join(show(rebase(p)) for p in paths[key])
+            out[key] = " ".join(map(show_path, paths[key]))
         elif key in ITEM_PATH_NAMES and key in values:
-            out[key] = show(rebase(values[key]))
+            out[key] = show_path(values[key])
         elif key in _PIECE_NAMES and key in values:
             out[key] = show(values[key])
     return out
