@@ -551,13 +551,13 @@ class _Resolver:
         in_env = placeholders.command_values(
             values, paths, root, cwd, quote=False,
             wanted=self.names_in(tuple(v for _, v in env))) if env else {}
-        deps = self.deps_of(decl, instances)
         return Task(
             name=name, base=decl.name,
             commands=tuple(placeholders.expand(c, in_cmd) for c in decl.cmd or ()),
             inputs=tuple(inputs), outputs=tuple(outputs), dir_outputs=staged.dirs,
-            deps=tuple(dict.fromkeys(deps)), depfile=depfile,
-            env=tuple((k, placeholders.expand(v, in_env)) for k, v in env),
+            deps=tuple(dict.fromkeys(self.deps_of(decl, instances))) if decl.deps else (),
+            depfile=depfile,
+            env=tuple((k, placeholders.expand(v, in_env)) for k, v in env) if env else (),
             cwd=cwd, shell=settings.shell,
             retries=settings.retries if decl.retries is None else decl.retries,
             retry_delay=settings.retry_delay if decl.retry_delay is None else decl.retry_delay,
