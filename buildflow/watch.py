@@ -98,7 +98,7 @@ class Watcher:
                 return EXIT_OK
             if exit_status == EXIT_INTERRUPTED:
                 return EXIT_INTERRUPTED
-            during, roots = self.watched, set(self.roots)
+            during = self.watched
             built = set(self.names if self.ran is None else self.ran())
             self.built_with = self._known_at_load()
             try:
@@ -108,7 +108,8 @@ class Watcher:
                 self._load_as_built()
                 self.watched = self.watched.also_ignoring(during)
                 self.status.idle(self.watched, exit_status)
-                if built <= set(self.names) and not self._changed_unwatched(built, roots):
+                unknown = self._changed_while_running(built)
+                if built <= set(self.names) and not unknown:
                     while not self._wait_for_work():
                         pass
                 else:
@@ -118,6 +119,8 @@ class Watcher:
                     # changes made meanwhile call for: it reads the disk they left.
                     while self.source.get(0) is not None:
                         pass
+                    if unknown:
+                        self.status.changed(unknown)
             except (KeyboardInterrupt, Interrupted):
                 return EXIT_OK
 
@@ -133,20 +136,19 @@ class Watcher:
         tasks = self.project.tasks
         return {name: tasks[name] for name in self.names if not tasks[name].known_after}
 
-    def _changed_unwatched(self, built: set[str], roots: set[tuple[str, bool]]) -> bool:
-        """Whether a task the build ran read, as its depfile says, a file that changed while
-        it ran (recorded unknown) where no watch was during the build (a directory its first
-        depfile named): no event told of that change, which calls for one more build. Asked
-        once the watches are placed again after the build (`_watch`, which read its records)."""
-        for name in built:
-            record = self.records.get(name)
-            if record is None:
-                continue
-            for path, digest in record.depfile_inputs.items():
-                if digest == UNKNOWN and not _watched_in(os.path.join(self.project.root, path),
-                                                         roots):
-                    return True
-        return False
+    def _changed_while_running(self, built: set[str]) -> list[str]:
+        """The files that tasks the build ran read and whose stat changed while they ran
+        (recorded unknown: the tasks are stale), as the changed line names them. They call
+        for one more build, as any change made during a build does, though no event may tell
+        of it: a `touch` changes only the file's times, which the watch does not count, and a
+        file a first depfile named may lie where no watch was during the build. Asked once
+        the watches are placed again after the build (`_watch`, which read its records)."""
+        root = self.project.root
+        return sorted({os.path.relpath(os.path.join(root, path), root)
+                       for name in built if (record := self.records.get(name)) is not None
+                       for path, digest in (*record.inputs.items(),
+                                            *record.depfile_inputs.items())
+                       if digest == UNKNOWN})
 
     def _build(self) -> int:
         try:
@@ -180,7 +182,7 @@ class Watcher:
             self._report_broken(str(exc))
 
     def _watch(self) -> WatchSet:
-        # the records as the last build left them, kept for `_changed_unwatched`
+        # the records as the last build left them, kept for `_changed_while_running`
         self.records = engine.open_state(self.project).tasks
         watched = WatchSet.of(self.project, self.names, self.records, self.written)
         self.roots = watched.roots()
@@ -269,10 +271,3 @@ class Watcher:
 
     def _tasks(self) -> list[Task]:
         return [self.project.tasks[name] for name in self.names]
-
-
-def _watched_in(path: str, roots: set[tuple[str, bool]]) -> bool:
-    """Whether a watch on `roots` ((directory, recursive) pairs) sees events of `path`."""
-    directory = os.path.dirname(path)
-    return any(directory == root or recursive and directory.startswith(root.rstrip("/") + "/")
-               for root, recursive in roots)

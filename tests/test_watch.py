@@ -866,6 +866,31 @@ def test_a_depfile_input_edited_during_a_build_where_nothing_was_watched_builds_
             watching.process.wait()
 
 
+def test_an_input_touched_during_its_task_s_run_builds_again(project: Project) -> None:
+    """`touch` while the command ran: the run was recorded with the input's hash unknown (the
+    task stale), and the event of a change of times alone made no build: the watch idled,
+    and the next plain build ran the task."""
+    project.flowfile(PAUSED_READER)
+    project.write("src/a.c", "a\n")
+    project.write("inc/x.h", "one\n")
+    watching = Watching(project)
+    try:
+        watching.wait_for(lambda: (project.root / "read.flag").exists(), "the source read")
+        source = project.root / "src/a.c"
+        times = source.stat()
+        os.utime(source, ns=(times.st_atime_ns, times.st_mtime_ns - 5 * 10**9))
+        project.write("go", "")
+        watching.wait_idle(2)  # the first build, then one more
+        assert watching.interrupt() == EXIT_OK
+        assert watching.changed() == ["bflow: changed: src/a.c"]
+        assert project.runs() == ["cc", "cc"]
+        assert project.build() == []
+    finally:
+        if watching.process.poll() is None:
+            watching.process.kill()
+            watching.process.wait()
+
+
 def test_ctrl_c_between_builds_on_a_terminal_leaves_it_tidy(concat: Project) -> None:
     leader, follower = pty.openpty()
     env = terminal_env()
