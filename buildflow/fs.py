@@ -312,27 +312,38 @@ def is_temp_file(path: str) -> bool:
     return name.startswith(".") and name.endswith(".tmp")
 
 
-def remove_left_temps(path: str) -> int:
-    """Remove the temp files `replace_file_from` left beside `path` in processes that are
-    gone (a build killed while it restored or wrote it); how many."""
-    directory, name = os.path.split(path)
-    prefix = f".{name[:TEMP_NAME_KEPT]}."
-    try:
-        names = os.listdir(directory or ".")
-    except OSError:
-        return 0
-    removed = 0
-    for entry in names:
-        pid, dash, thread = entry[len(prefix):-len(".tmp")].partition("-")
-        if not (entry.startswith(prefix) and entry.endswith(".tmp") and pid.isdigit()
-                and dash and thread.isdigit()) or _alive(int(pid)):
-            continue
-        try:
-            os.unlink(os.path.join(directory, entry))
-            removed += 1
-        except OSError:
-            pass
-    return removed
+class LeftTemps:
+    """The temp files `replace_file_from` left beside outputs in processes that are gone (a
+    build killed while it restored or wrote one), each directory listed once: a clean of
+    thousands of outputs in one directory listed it once per output."""
+
+    def __init__(self) -> None:
+        self._temps: dict[str, list[str]] = {}  # directory -> the temp files listed there
+
+    def remove_beside(self, path: str) -> int:
+        """Remove those left beside `path`; how many."""
+        directory, name = os.path.split(path)
+        temps = self._temps.get(directory)
+        if temps is None:
+            try:
+                listed = os.listdir(directory or ".")
+            except OSError:
+                listed = []
+            temps = self._temps[directory] = [entry for entry in listed
+                                               if entry.startswith(".") and entry.endswith(".tmp")]
+        prefix = f".{name[:TEMP_NAME_KEPT]}."
+        removed = 0
+        for entry in temps:
+            pid, dash, thread = entry[len(prefix):-len(".tmp")].partition("-")
+            if not (entry.startswith(prefix) and pid.isdigit() and dash and thread.isdigit()) \
+                    or _alive(int(pid)):
+                continue
+            try:
+                os.unlink(os.path.join(directory, entry))
+                removed += 1
+            except OSError:
+                pass
+        return removed
 
 
 def _alive(pid: int) -> bool:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
+import pytest
+
+from buildflow.commands import clean
+from buildflow.project import load
 from conftest import Project
 
 
@@ -207,6 +212,29 @@ def test_clean_removes_the_temp_files_a_killed_build_left_beside_an_output(
     assert result.returncode == 0
     assert not left.exists() and not (project.root / "out" / "big.bin").exists()
     assert mine.exists() and user.exists()
+
+
+def test_clean_lists_each_directory_once_for_the_temp_files_beside_its_outputs(
+        project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    # it was listed once per output: clean took time quadratic in the outputs of a directory
+    # (3.5 s for 4,000, 12.4 s for 8,000)
+    project.flowfile("".join(f'[tasks.t{i}]\ncmd = "echo {i} > {{output}}"\n'
+                             f'outputs = ["out/f{i}.txt"]\n' for i in range(40)))
+    assert project.bflow().returncode == 0
+    no_process = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1
+    left = project.write(f"out/.f7.txt.{no_process}-1.tmp", "half")
+    listed: list[str] = []
+    real_listdir = os.listdir
+
+    def listdir(path: str) -> list[str]:
+        listed.append(os.path.relpath(path, project.root))
+        return real_listdir(path)
+
+    monkeypatch.setattr(os, "listdir", listdir)
+    with contextlib.chdir(project.root):
+        assert clean.run(load(project.root / "Flowfile"), targets=[]) == 0
+    assert listed.count("out") == 1
+    assert not left.exists() and not any((project.root / "out").iterdir())
 
 
 def test_clean_removes_what_a_task_no_longer_declares(project: Project) -> None:

@@ -11,7 +11,7 @@ from collections import Counter
 from buildflow import engine
 from buildflow.commands import invocation_dir
 from buildflow.errors import EXIT_FAILED, EXIT_OK
-from buildflow.fs import remove_left_temps, remove_owned
+from buildflow.fs import LeftTemps, remove_owned
 from buildflow.lock import ProjectLock
 from buildflow.model import Project
 from buildflow.prune import recorded_outputs
@@ -33,11 +33,11 @@ def _named_tasks(project: Project, targets: list[str]) -> list[str]:
     return list(names)
 
 
-def _removed(project: Project, name: str, path: str, removed: int,
-             status: int) -> tuple[int, int]:
+def _removed(project: Project, name: str, path: str, removed: int, status: int,
+             temps: LeftTemps) -> tuple[int, int]:
     """`removed` and `status` once `path`, an output of task `name`, is removed."""
     try:
-        remove_left_temps(os.path.join(project.root, path))  # a killed build's
+        temps.remove_beside(os.path.join(project.root, path))  # a killed build's
         return removed + remove_owned(project.root, path), status
     except OSError as exc:
         print(f"bflow: error: cannot remove {path}, an output of task '{name}': "
@@ -51,6 +51,7 @@ def run(project: Project, *, targets: list[str]) -> int:
     lock.acquire(None, lambda message: print(f"bflow: {message}", file=sys.stderr))
     removed = 0
     status = EXIT_OK
+    temps = LeftTemps()
     try:
         state = engine.open_state(project, locked=True)
         # What the records of the named tasks hold that they no longer declare (an output
@@ -91,10 +92,10 @@ def run(project: Project, *, targets: list[str]) -> int:
                           "so nothing in it is known to be the task's; delete it by hand if it "
                           "is not needed", file=sys.stderr)
                     continue
-                removed, status = _removed(project, name, path, removed, status)
+                removed, status = _removed(project, name, path, removed, status, temps)
         for name, files in removable:
             for path in files:
-                removed, status = _removed(project, name, path, removed, status)
+                removed, status = _removed(project, name, path, removed, status, temps)
         for name, path in modified:
             print(f"bflow: left {path} in place: task '{name}' wrote it, and it was modified "
                   "since; delete it by hand if it is not needed", file=sys.stderr)
