@@ -73,6 +73,7 @@ class _Resolver:
         self._known: dict[bool, tuple[tuple[str, ...], frozenset[str], dict[str, str]]] = {}
         # (text, in a command, in a foreach) -> what check_placeholders says of it
         self._findings: dict[tuple[str, bool, bool], list[tuple[bool, str]]] = {}
+        self._unknown_names: dict[tuple[str, bool], tuple[bool, str] | None] = {}
         self.cache_dir = globbing.normalize(settings.cache_dir)
         self.disk = globbing.DiskIndex(self.fs, skip=[self.cache_dir], hidden=hidden)
         self.hidden = hidden
@@ -156,7 +157,7 @@ class _Resolver:
         if found is not None:
             return found
         found = self._findings[(text, action, foreach)] = []
-        known, known_set, lowered = self._known_names(foreach)
+        known_set = self._known_names(foreach)[1]
         if not action and "args" in placeholders.names_in([text]):
             found.append((True, "'{args}' (what follows -- on the command line) is for cmd "
                                 "and env only"))
@@ -164,24 +165,34 @@ class _Resolver:
             found.append((True, f"'{written}' is not a placeholder (did you mean '{meant}'?); "
                                 f"for literal braces write '{{{written}}}'"))
         for name in placeholders.unknown(text, known_set):
-            if name in placeholders.AWK_WORDS:
-                continue
-            if name in placeholders.ITEM_NAMES:
-                found.append((False, f"'{{{name}}}' is a placeholder only under foreach; it "
-                                     "is left as written"))
-                continue
-            typo = placeholders.misspelt(name, known)
-            if typo:
-                found.append((True, f"'{{{name}}}' is neither a var nor a placeholder (did you "
-                                    f"mean '{typo}'?); for literal braces write "
-                                    f"'{{{{{name}}}}}'"))
-                continue
-            hint = f" (did you mean '{lowered[name.lower()]}'?)" \
-                if name.lower() in lowered else did_you_mean(name, known)
-            if hint:
-                found.append((False, f"'{{{name}}}' is not a placeholder, so it is left as "
-                                     f"written{hint}"))
+            finding = self._unknown_name(name, foreach)
+            if finding is not None:
+                found.append(finding)
         return found
+
+    def _unknown_name(self, name: str, foreach: bool) -> tuple[bool, str] | None:
+        """What `check_placeholders` says of a `{name}` that is no var or placeholder of a
+        task (of a foreach or not): (refused, message), or None (an awk word, a name near
+        none). Found once per project for each: a literal `{checksum}` in thousands of
+        different commands was matched against every var in each."""
+        key = (name, foreach)
+        if key not in self._unknown_names:
+            self._unknown_names[key] = None if name in placeholders.AWK_WORDS \
+                else self._judge_unknown(name, foreach)
+        return self._unknown_names[key]
+
+    def _judge_unknown(self, name: str, foreach: bool) -> tuple[bool, str] | None:
+        if name in placeholders.ITEM_NAMES:
+            return False, f"'{{{name}}}' is a placeholder only under foreach; it is left as written"
+        known, _, lowered = self._known_names(foreach)
+        typo = placeholders.misspelt(name, known)
+        if typo:
+            return True, (f"'{{{name}}}' is neither a var nor a placeholder (did you mean "
+                          f"'{typo}'?); for literal braces write '{{{{{name}}}}}'")
+        hint = f" (did you mean '{lowered[name.lower()]}'?)" \
+            if name.lower() in lowered else did_you_mean(name, known)
+        return (False, f"'{{{name}}}' is not a placeholder, so it is left as written{hint}") \
+            if hint else None
 
     def _known_names(self, foreach: bool) -> tuple[tuple[str, ...], frozenset[str],
                                                    dict[str, str]]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 import buildflow
+from buildflow import placeholders
 from buildflow.errors import FlowfileError
 from buildflow.model import Project
 
@@ -595,3 +597,30 @@ def test_a_task_named_as_another_task_s_output_is_warned_of(tmp_path: Path) -> N
     assert project.warnings == (
         "Flowfile: tasks.out/y.txt: its name is also the path of an output of task 'makes_y': "
         "`bflow out/y.txt` builds this task, `bflow ./out/y.txt` that file",)
+
+
+def test_a_name_in_braces_that_is_no_var_is_judged_once_per_project(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A literal `{checksum}` in thousands of different commands was matched against every
+    var in each: a load of 8,000 such tasks with 300 vars took 6.7 s against 0.5 s."""
+    judged: list[str] = []
+    misspelt = placeholders.misspelt
+
+    def counted(name: str, known: Sequence[str]) -> str | None:
+        judged.append(name)
+        return misspelt(name, known)
+
+    monkeypatch.setattr(placeholders, "misspelt", counted)
+    project = load(tmp_path, '[vars]\nOUTPUT_DIR = "x"\nSUM = "x"\n' + "".join(
+        f'[tasks.t{i}]\ncmd = "echo {i} {{checksum}} {{outdirs}}"\n' for i in range(30)))
+    assert judged == ["checksum", "outdirs"]
+    assert project.warnings == tuple(  # each task's near miss is still said
+        f"Flowfile: tasks.t{i}.cmd: '{{outdirs}}' is not a placeholder, so it is left as "
+        "written (did you mean 'OUTPUT_DIR'?)" for i in range(30))
+    judged.clear()
+    with pytest.raises(FlowfileError) as caught:  # and each task's mistake
+        load(tmp_path, '[vars]\nSUM = "x"\n' + "".join(
+            f'[tasks.t{i}]\ncmd = "echo {i} {{SUMM}}"\n' for i in range(3)))
+    assert judged == ["SUMM"]
+    assert [p.split(":")[1] for p in caught.value.problems] == [
+        f" tasks.t{i}.cmd" for i in range(3)]
