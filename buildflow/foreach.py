@@ -71,8 +71,7 @@ def match_items(decl: TaskDecl, variables: Mapping[str, str], disk: globbing.Dis
     for pattern in decl.foreach:
         expanded = globbing.normalize(placeholders.expand(pattern.removeprefix("!"), variables))
         if pattern.startswith("!"):
-            regex = globbing.compile_glob(expanded)
-            matched = {p: g for p, g in matched.items() if not regex.match(p)}
+            globbing.exclude(matched, expanded)
             continue
         for path in globbing.match(expanded, disk, written_by_others, exclude=own):
             matched.setdefault(path, expanded)

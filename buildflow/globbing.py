@@ -13,7 +13,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Collection, Iterable
 from functools import lru_cache
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 if TYPE_CHECKING:
     from buildflow.fs import FileSystem
@@ -103,6 +103,21 @@ def compile_glob(pattern: str) -> re.Pattern[str]:
         else:
             parts.append(_segment_regex(segment) + ("" if last else "/"))
     return re.compile("".join(parts) + r"\Z")
+
+
+Value = TypeVar("Value")
+
+
+def exclude(paths: dict[str, Value], exclusion: str) -> None:
+    """Take out of `paths` those the `exclusion` (a `!pattern`, the `!` taken off) matches:
+    a path written as it is by a lookup, a glob by a pass over them all (a generated list of
+    thousands of files to leave out took a pass over every match for each)."""
+    if not is_glob(exclusion):
+        paths.pop(exclusion, None)
+        return
+    regex = compile_glob(exclusion)
+    for path in [path for path in paths if regex.match(path)]:
+        del paths[path]
 
 
 class _Walked(NamedTuple):

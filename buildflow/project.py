@@ -412,8 +412,7 @@ class _Resolver:
                              f"'{bang}{expanded}/**'")
                 continue
             if raw.startswith("!"):
-                regex = globbing.compile_glob(expanded)
-                chosen = {p: None for p in chosen if not regex.match(p)}
+                globbing.exclude(chosen, expanded)
                 continue
             if expanded in self.dirs:  # a directory output stands for the files in it
                 expanded += "/**"

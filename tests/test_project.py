@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import buildflow
-from buildflow import placeholders
+from buildflow import globbing, placeholders
 from buildflow.errors import FlowfileError
 from buildflow.model import Project
 
@@ -624,3 +625,33 @@ def test_a_name_in_braces_that_is_no_var_is_judged_once_per_project(
     assert judged == ["SUMM"]
     assert [p.split(":")[1] for p in caught.value.problems] == [
         f" tasks.t{i}.cmd" for i in range(3)]
+
+
+def test_an_exclusion_written_as_a_path_is_taken_out_by_a_lookup(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each `!` took a pass over every file matched so far, a literal path too: 2,000 files
+    left out of 20,000 loaded in 5.5 s. A glob exclusion still takes its pass."""
+    write(tmp_path, *(f"src/d{i % 10}/f{i}.txt" for i in range(60)))
+    compiled: list[str] = []
+    compile_glob = globbing.compile_glob
+
+    def counted(pattern: str) -> re.Pattern[str]:
+        compiled.append(pattern)
+        return compile_glob(pattern)
+
+    monkeypatch.setattr(globbing, "compile_glob", counted)
+    left_out = [f"src/d{i % 10}/f{i}.txt" for i in range(0, 60, 3)]
+    project = load(tmp_path, f"""
+        [tasks.join]
+        cmd = "cat {{inputs}} > {{output}}"
+        inputs = ["src/**/*.txt", {", ".join(f'"!{path}"' for path in left_out)}, "!src/d1/*"]
+        outputs = ["all.txt"]
+        [tasks.each]
+        foreach = ["src/**/*.txt", {", ".join(f'"!{path}"' for path in left_out)}]
+        cmd = "cp {{item}} {{output}}"
+        outputs = ["out/{{stem}}.txt"]
+        """)
+    kept = sorted(f"src/d{i % 10}/f{i}.txt" for i in range(60) if i % 3 and i % 10 != 1)
+    assert sorted(project.tasks["join"].inputs) == kept
+    assert len([name for name in project.tasks if name.startswith("each:")]) == 40
+    assert not set(compiled) & set(left_out) and "src/d1/*" in compiled
