@@ -53,27 +53,32 @@ def depfile_path(decl: TaskDecl, variables: Mapping[str, str], item: Item) -> st
     return globbing.normalize(placeholders.expand(decl.depfile, values))
 
 
+class Declared:
+    """The outputs declared so far and the tasks declaring them, indexed once for the
+    `match_items` of every foreach task (made again for each, they cost a chain of foreach
+    tasks time cubic in its length)."""
+
+    def __init__(self, owners: Mapping[str, str]) -> None:
+        self.index = globbing.PathIndex(owners)
+        self.by_task: dict[str, set[str]] = {}
+        for path, owner in owners.items():
+            self.by_task.setdefault(owner, set()).add(path)
+
+
 def match_items(decl: TaskDecl, variables: Mapping[str, str], disk: globbing.DiskIndex,
-                declared: Mapping[str, str], written: Iterable[str] = ()) -> list[Item]:
+                declared: Declared, written: Iterable[str] = ()) -> list[Item]:
     """Sorted items of one foreach task; `!` entries remove what the entries before matched.
     Its own outputs are never its items, whether an earlier build left them on disk or not
     (`img/*.png` writing `img/{stem}.thumb.png`), nor are the other files its instances
     write, `written` (`src/*` with `depfile = "{item}.d"`)."""
-    others: list[str] = []
-    own: set[str] = set(written)
-    for path, owner in declared.items():
-        if owner == decl.name:
-            own.add(path)
-        else:
-            others.append(path)
+    own = declared.by_task.get(decl.name, set()).union(written)
     matched: dict[str, str] = {}
-    written_by_others = globbing.PathIndex(others)
     for pattern in decl.foreach:
         expanded = globbing.normalize(placeholders.expand(pattern.removeprefix("!"), variables))
         if pattern.startswith("!"):
             globbing.exclude(matched, expanded)
             continue
-        for path in globbing.match(expanded, disk, written_by_others, exclude=own):
+        for path in globbing.match(expanded, disk, declared.index, exclude=own):
             matched.setdefault(path, expanded)
     return sorted(matched.items())
 
@@ -96,14 +101,27 @@ def find_items(decls: Sequence[TaskDecl], variables: Mapping[str, str],
     at_once = len(looping) == 1 and not looping[0].depfile \
         and not _may_match_own_outputs(looping[0], variables)
     changed: list[set[str]] = []  # by round, the tasks whose items it changed
+    writes: dict[tuple[str, Item], tuple[list[str], str | None]] = {}
+
+    def writes_of(decl: TaskDecl, item: Item) -> tuple[list[str], str | None]:
+        """The outputs and the depfile of `decl`'s instance for `item`, worked out once: a
+        chain of n foreach tasks takes n rounds over every instance."""
+        key = (decl.name, item)
+        if key not in writes:
+            writes[key] = (output_paths(decl, instance_values(variables, decl, item)),
+                           depfile_path(decl, variables, item))
+        return writes[key]
+
     for _ in range(2 * len(looping) + 2):
-        declared = dict(plain)
+        owners = dict(plain)
         for decl in looping:
-            for path in _outputs_of(decl, variables, found[decl.name]):
-                declared.setdefault(path, decl.name)
+            for item in found[decl.name]:
+                for path in writes_of(decl, item)[0]:
+                    owners.setdefault(path, decl.name)
+        declared = Declared(owners)
         again = {decl.name: match_items(decl, variables, disk, declared,
                                         [depfile for item in found[decl.name]
-                                         if (depfile := depfile_path(decl, variables, item))])
+                                         if (depfile := writes_of(decl, item)[1])])
                  for decl in looping}
         if again == found or at_once:
             return again
@@ -120,8 +138,9 @@ def settled_items(decl: TaskDecl, variables: Mapping[str, str], disk: globbing.D
     `find_items` takes them."""
     own = set(own)
     found: list[Item] = []
+    indexed = Declared(declared)
     for _ in range(_ROUNDS):
-        again = match_items(decl, variables, disk, declared,
+        again = match_items(decl, variables, disk, indexed,
                             own.union(_outputs_of(decl, variables, found)))
         if again == found:
             break

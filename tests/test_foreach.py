@@ -5,6 +5,7 @@ items found through chains of foreach tasks over each other's outputs."""
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,37 @@ def test_items_are_found_through_a_chain_of_foreach_tasks_written_in_any_order(
                     foreach=("src/*.c", "!src/b.c"))
     found = foreach.find_items([to_s, to_o], {}, globbing.DiskIndex(LocalFileSystem(str(tmp_path))))
     assert found == {"to_o": [("src/a.c", "src/*.c")], "to_s": [("build/a.o", "build/*.o")]}
+
+
+def test_a_chain_of_foreach_tasks_indexes_the_outputs_once_a_round(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each task's items were matched against an index of every output made again for it,
+    and every instance's outputs worked out again each round: a chain of n foreach tasks took
+    time cubic in n (200 stages: 3.3 s, 400: 21 s)."""
+    (tmp_path / "s0").mkdir()
+    for name in ("a", "b", "c"):
+        (tmp_path / "s0" / f"{name}.txt").write_text("x")
+    stages = [TaskDecl(f"t{k}", ("cp",), outputs=(f"s{k + 1}/{{stem}}.txt",),
+                       foreach=(f"s{k}/*.txt",)) for k in range(6)]
+    indexes: list[int] = []
+    instances: list[tuple[str, str]] = []
+    path_index, instance_values = globbing.PathIndex.__init__, foreach.instance_values
+
+    def indexed(self: globbing.PathIndex, paths: Collection[str]) -> None:
+        indexes.append(len(paths))
+        path_index(self, paths)
+
+    def values(variables: Mapping[str, str], decl: TaskDecl,
+               item: foreach.Item | None) -> dict[str, str]:
+        instances.append((decl.name, item[0] if item else ""))
+        return instance_values(variables, decl, item)
+
+    monkeypatch.setattr(globbing.PathIndex, "__init__", indexed)
+    monkeypatch.setattr(foreach, "instance_values", values)
+    found = foreach.find_items(stages[::-1], {}, globbing.DiskIndex(LocalFileSystem(str(tmp_path))))
+    assert found["t5"] == [(f"s5/{name}.txt", "s5/*.txt") for name in ("a", "b", "c")]
+    assert len(indexes) == 7  # one a round: six to reach the end of the chain, one to settle
+    assert len(instances) == len(set(instances)) == 6 * 3
 
 
 def test_an_item_whose_name_holds_glob_characters_is_that_file_alone(project: Project) -> None:
