@@ -273,8 +273,6 @@ class PathIndex:
         return _starting_with(self._sorted, start)
 
 
-
-
 def may_overlap(first: str, second: str) -> bool:
     """Whether some path could match both globs: decides at load which globs can match files a
     build writes that no Flowfile names (those under a directory output, `site/**`, or made by
