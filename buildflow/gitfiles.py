@@ -64,10 +64,22 @@ def _paths(output: bytes) -> set[str]:
     return {os.fsdecode(path) for path in output.split(b"\0") if path}
 
 
+def _environment() -> dict[str, str] | None:
+    """bflow's environment for git, less a GIT_DIR set without GIT_WORK_TREE, as git sets it
+    for the hooks of a linked worktree: git would take the directory it runs in for the top
+    of the work tree, and bflow runs it in the project's directory, which may be below the
+    top (`bflow -C apps/web`): every path was then wrong, a tracked file taken for an
+    untracked one. Without it, git finds the repository that holds the directory, as it does
+    outside hooks."""
+    if "GIT_DIR" in os.environ and "GIT_WORK_TREE" not in os.environ:
+        return {name: value for name, value in os.environ.items() if name != "GIT_DIR"}
+    return None
+
+
 def _git(directory: str, *args: str, stdin: bytes = b"", ok: tuple[int, ...] = (0,)) -> bytes:
     try:
         result = subprocess.run(["git", *args], cwd=directory, input=stdin,
-                                capture_output=True, check=False)
+                                capture_output=True, check=False, env=_environment())
     except FileNotFoundError:
         raise UsageError(f"{directory}: bflow status --outputs builds a copy of the files git "
                          "tracks, and git is not installed (install it, or put it on PATH)"

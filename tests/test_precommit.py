@@ -231,3 +231,38 @@ def test_the_cache_dir_keeps_itself_out_of_git(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "buildflow"], cwd=tmp_path, env=env, check=True,
                    capture_output=True)
     assert (tmp_path / ".bflow" / ".gitignore").read_text() == "mine\n"
+
+
+@pytest.mark.parametrize("hook", ["status --check --outputs", "build"])
+def test_a_hook_in_a_linked_worktree_sees_the_project_below_the_top(tmp_path: Path,
+                                                                      hook: str) -> None:
+    """git gives a linked worktree's hooks GIT_DIR without GIT_WORK_TREE, so git run in the
+    project's directory (`bflow -C apps/web`) took it for the top of the work tree: the check
+    said the Flowfile was not tracked (exit 2), and the build removed a renamed output's old
+    file that git tracks, which the main checkout leaves in place."""
+    repo = Repo(tmp_path, [], config="repos: []\n")
+    main, worktree = repo.root, tmp_path / "wt"
+    web = main / "apps" / "web"
+    web.mkdir(parents=True)
+    (web / "Flowfile").write_text('[tasks.gen]\ncmd = "tr a-z A-Z < {input} > {output}"\n'
+                                  'inputs = ["src.txt"]\noutputs = ["out.txt"]\n')
+    (web / "src.txt").write_text("hello\n")
+    assert repo.run("bflow", "-C", "apps/web").returncode == 0
+    repo.git("add", ".")
+    assert repo.commit().returncode == 0
+    hook_file = main / ".git" / "hooks" / "pre-commit"
+    hook_file.write_text(f"#!/bin/sh\nexec bflow -C apps/web {hook}\n")
+    hook_file.chmod(0o755)
+    repo.git("worktree", "add", "-q", str(worktree))
+    repo.root = worktree
+    assert repo.run("bflow", "-C", "apps/web").returncode == 0
+    if hook == "build":  # a renamed output: the old file stays, git tracks it
+        flowfile = worktree / "apps/web/Flowfile"
+        flowfile.write_text(flowfile.read_text().replace("out.txt", "out2.txt"))
+        repo.git("add", "apps/web/Flowfile")
+    else:
+        repo.write("notes.txt", "an unrelated change\n")
+        repo.git("add", "notes.txt")
+    committed = repo.commit()
+    assert committed.returncode == 0, committed.stdout + committed.stderr
+    assert (worktree / "apps/web/out.txt").read_text() == "HELLO\n"
