@@ -844,47 +844,31 @@ def test_ctrl_c_while_a_hook_runs_after_a_build_ends_the_watch_as_between_builds
         os.kill(hook, 0)
 
 
-def test_a_depfile_input_edited_during_a_build_where_nothing_was_watched_builds_again(
-        project: Project) -> None:
-    """`inc/` is watched from the first depfile naming `inc/x.h` on: edited during that first
-    build, after the command read it, the header made no event, and the watch idled with the
-    task stale (recorded unknown) and its output from the old header."""
+@pytest.mark.parametrize("edit", ["a header its first depfile names", "its source touched"])
+def test_a_file_changed_while_the_first_run_read_it_builds_again(project: Project,
+                                                                 edit: str) -> None:
+    """The run was recorded with the file's hash unknown (the task stale), and no event made
+    a build: `inc/` is watched only from the first depfile naming `inc/x.h` on, and a `touch`
+    changes only times, which make none. The watch idled with the task stale."""
     project.flowfile(PAUSED_READER)
     project.write("src/a.c", "a\n")
     project.write("inc/x.h", "one\n")
     watching = Watching(project)
     try:
-        watching.wait_for(lambda: (project.root / "read.flag").exists(), "the header read")
-        project.write("inc/x.h", "two\n")
-        project.write("go", "")
-        watching.wait_idle(2)  # the first build, then one more
-        assert project.read("out/a.o") == "a\ntwo\n"
-        assert watching.interrupt() == EXIT_OK
-    finally:
-        if watching.process.poll() is None:
-            watching.process.kill()
-            watching.process.wait()
-
-
-def test_an_input_touched_during_its_task_s_run_builds_again(project: Project) -> None:
-    """`touch` while the command ran: the run was recorded with the input's hash unknown (the
-    task stale), and the event of a change of times alone made no build: the watch idled,
-    and the next plain build ran the task."""
-    project.flowfile(PAUSED_READER)
-    project.write("src/a.c", "a\n")
-    project.write("inc/x.h", "one\n")
-    watching = Watching(project)
-    try:
-        watching.wait_for(lambda: (project.root / "read.flag").exists(), "the source read")
-        source = project.root / "src/a.c"
-        times = source.stat()
-        os.utime(source, ns=(times.st_atime_ns, times.st_mtime_ns - 5 * 10**9))
+        watching.wait_for(lambda: (project.root / "read.flag").exists(), "the files read")
+        if edit == "its source touched":
+            changed, source = "src/a.c", project.root / "src/a.c"
+            times = source.stat()
+            os.utime(source, ns=(times.st_atime_ns, times.st_mtime_ns - 5 * 10**9))
+        else:
+            changed = "inc/x.h"
+            project.write("inc/x.h", "two\n")
         project.write("go", "")
         watching.wait_idle(2)  # the first build, then one more
         assert watching.interrupt() == EXIT_OK
-        assert watching.changed() == ["bflow: changed: src/a.c"]
-        assert project.runs() == ["cc", "cc"]
-        assert project.build() == []
+        assert watching.changed() == [f"bflow: changed: {changed}"]
+        assert project.read("out/a.o") == project.read("src/a.c") + project.read("inc/x.h")
+        assert project.runs() == ["cc", "cc"] and project.build() == []
     finally:
         if watching.process.poll() is None:
             watching.process.kill()
