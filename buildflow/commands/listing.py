@@ -36,7 +36,7 @@ def kinds() -> int:
     found = installed()
     if not found:
         say(f"bflow: no task kinds installed (a package declares them under the entry "
-              f"point group {GROUP})")
+            f"point group {GROUP})")
     width = max(map(len, found), default=0)
     for name, entry in sorted(found.items()):
         say(f"{name.ljust(width)}  {entry.value}")

@@ -34,7 +34,7 @@ def run(project: Project, *, targets: list[str], check: bool) -> int:
         say(f"bflow: {len(decisions) - skipped} up to date, {skipped} skipped by `when`")
     elif not stale:
         say("bflow: " + ("1 task is up to date" if len(decisions) == 1 else
-                           f"all {len(decisions)} tasks are up to date"))
+                         f"all {len(decisions)} tasks are up to date"))
     return EXIT_FAILED if stale and check else EXIT_OK
 
 
@@ -47,7 +47,7 @@ def outputs(project: Project, *, targets: list[str], overrides: Mapping[str, str
     comparison = outputcheck.compare(project, targets, overrides, invocation_dir())
     for failure in comparison.failures:
         say(f"{failure.task}: failed in a build of a copy of the files git tracks: "
-              f"{failure.reason}")
+            f"{failure.reason}")
         say("".join(f"  {line}\n" for line in failure.output.splitlines()), end="")
     if comparison.failures:
         return EXIT_FAILED
@@ -55,7 +55,7 @@ def outputs(project: Project, *, targets: list[str], overrides: Mapping[str, str
         say(f"{mismatch.path}: {mismatch.problem}")
     if not comparison.mismatches:
         say("bflow: " + ("1 output matches" if comparison.compared == 1 else
-                           f"all {comparison.compared} outputs match") + " what a build gives")
+                         f"all {comparison.compared} outputs match") + " what a build gives")
     return EXIT_FAILED if comparison.mismatches and check else EXIT_OK
 
 
@@ -76,14 +76,14 @@ def explain(project: Project, *, target: str) -> int:
             stale = [n for n in needed if decisions[n].stale and n not in skips]
             skipped = [f"{n} ({skips[n]})" for n in needed if n in skips]
             say(f"{name}: a group task; {counted(len(stale), 'task')} it needs "
-                  + ("is" if len(stale) == 1 else "are") + " stale"
-                  + ("" if not stale else ": " + ", ".join(stale))
-                  + ("" if not skipped else "; a build skips " + ", ".join(skipped)))
+                + ("is" if len(stale) == 1 else "are") + " stale"
+                + ("" if not stale else ": " + ", ".join(stale))
+                + ("" if not skipped else "; a build skips " + ", ".join(skipped)))
             continue
         decision = decisions[name]
         failing = skips.get(name)
         say(f"{name}: {'stale' if decision.stale else 'up to date'}"
-              + (f"; a build skips it: {failing}" if failing else ""))
+            + (f"; a build skips it: {failing}" if failing else ""))
         for reason in decision.reasons:
             # An upstream that will run is only the messenger: name its own first reason too.
             why = f" ({decisions[reason.subject].reasons[0]})" \
