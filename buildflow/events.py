@@ -89,12 +89,15 @@ class TaskSkipped(NamedTuple):
 class TaskWouldRun(NamedTuple):
     """Dry run (`-n`): the task is stale and would run these commands (expanded, secrets
     masked), for this reason; or, with `after`, it may run once that task has run, which
-    writes the files its globs match (its commands are not known before)."""
+    writes the files its globs match (its commands are not known before). `instances`: the
+    task is a foreach's group, standing for instances found only then, and runs nothing
+    itself: it is not counted."""
 
     task: str
     reason: str
     commands: tuple[str, ...] = ()
     after: str = ""
+    instances: bool = False
     event: str = "task_would_run"
 
 

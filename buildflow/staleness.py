@@ -39,6 +39,7 @@ class ReasonKind(Enum):
     OUTPUT_DROPPED = "output no longer declared"
     UPSTREAM_PENDING = "upstream will run"
     AFTER = "known after"
+    INSTANCES_AFTER = "instances known after"
     WHEN_AFTER = "condition known after"
 
 
@@ -69,6 +70,8 @@ class Reason(NamedTuple):
             ReasonKind.UPSTREAM_PENDING: f"task {self.subject} it depends on will run first",
             ReasonKind.AFTER: f"after {self.subject}: what it reads is known only once "
                               f"{self.subject} has run",
+            ReasonKind.INSTANCES_AFTER: f"after {self.subject}: its instances are found "
+                                        f"only once {self.subject} has run",
             ReasonKind.WHEN_AFTER: f"after {self.subject}: its `when` is checked only once "
                                    f"{self.subject} has run",
         }[self.kind]
@@ -109,7 +112,7 @@ class Decision(NamedTuple):
                           self.output_hashes, duration)
 
 
-_AFTER_KINDS = (ReasonKind.AFTER, ReasonKind.WHEN_AFTER)
+_AFTER_KINDS = (ReasonKind.AFTER, ReasonKind.INSTANCES_AFTER, ReasonKind.WHEN_AFTER)
 
 
 def action_of(task: Task) -> tuple[object, ...]:
@@ -272,8 +275,8 @@ def survey(project: "Project", names: Iterable[str], state: State,
         waits = [up for up in task.known_after if up in will_run]
         if waits:
             after[name] = after.get(waits[0], waits[0]) if waits[0] == task.base else waits[0]
-            decisions[name] = Decision([Reason(ReasonKind.AFTER, after[name])],
-                                       action_of(task), {}, {}, {})
+            kind = ReasonKind.INSTANCES_AFTER if task.expands else ReasonKind.AFTER
+            decisions[name] = Decision([Reason(kind, after[name])], action_of(task), {}, {}, {})
             will_run.add(name)
             continue
         if task.is_group:

@@ -47,7 +47,7 @@ def test_a_clean_build_reads_what_the_producer_wrote_and_the_next_build_runs_not
     assert _dry_run(project) == {
         "gen": "would run: no successful run recorded",
         "join": "after gen: what it reads is known only once gen has run",
-        "each": "after gen: what it reads is known only once gen has run"}
+        "each": "after gen: its instances are found only once gen has run"}
     assert sorted(project.build()) == ["each:site/a.html", "each:site/b.html", "gen", "join"]
     assert project.read("all.txt") == "a\nb\n"
     assert project.read("out/b.txt") == "b\n"
@@ -64,8 +64,9 @@ def test_files_the_producer_adds_or_drops_are_seen_in_the_same_build(project: Pr
     after_gen = "after gen: what it reads is known only once gen has run"
     dry = _dry_run(project)
     assert dry["gen"].startswith("would run: input list.txt changed")
+    assert dry.pop("each") == "after gen: its instances are found only once gen has run"
     assert {name: reason for name, reason in dry.items() if name != "gen"} == {
-        name: after_gen for name in ("join", "each", "each:site/a.html", "each:site/b.html")}
+        name: after_gen for name in ("join", "each:site/a.html", "each:site/b.html")}
     assert sorted(project.build()) == ["each:site/c.html", "gen", "join"]
     assert project.read("all.txt") == "b\nc\n"
     # The instance whose page is gone is gone too, with what it wrote.
@@ -73,6 +74,36 @@ def test_files_the_producer_adds_or_drops_are_seen_in_the_same_build(project: Pr
     assert project.build() == []
     listed = project.bflow("list", "each:*").stdout
     assert "each:site/a.html" not in listed and "each:site/c.html" in listed
+
+
+@pytest.mark.parametrize("command", ["-n", "status"])
+def test_a_foreach_over_a_directory_output_is_named_for_instances_to_come_not_counted(
+        project: Project, command: str) -> None:
+    # the foreach was named as a task that may run, and counted beside its instances:
+    # `4 would run` where the build ran 3
+    project.flowfile("""
+        [tasks.gen]
+        cmd = "rm -rf site && mkdir site && for f in a b; do cat version.txt > site/$f.html; done"
+        inputs = ["version.txt"]
+        outputs = ["site/"]
+        [tasks.each]
+        foreach = "site/*.html"
+        cmd = "cp {item} out/{stem}.txt && echo {task} >> runs.log"
+        outputs = ["out/{stem}.txt"]
+        """)
+    project.write("version.txt", "1\n")
+    project.build()
+    project.write("version.txt", "2\n")
+    lines = project.bflow(command, "--plain").stdout.splitlines()
+    after_gen = "after gen: what it reads is known only once gen has run"
+    shown = ("may run " if command == "-n" else "") + "{}: {}"
+    assert [line for line in lines if "after gen" in line] == [
+        shown.format("each", "after gen: its instances are found only once gen has run"),
+        shown.format("each:site/a.html", after_gen), shown.format("each:site/b.html", after_gen)]
+    ran = project.build()
+    assert sorted(ran) == ["each:site/a.html", "each:site/b.html"]
+    if command == "-n":
+        assert lines[-1] == "bflow: 3 would run, 0 up to date (dry run)"
 
 
 @pytest.mark.parametrize("gone", ["by a build of the producer alone", "by hand"])

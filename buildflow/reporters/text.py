@@ -92,7 +92,7 @@ class Tally:
             self.ran += 1
         elif isinstance(event, ev.TaskSkipped):
             self.total -= 1
-        elif isinstance(event, ev.TaskWouldRun):
+        elif isinstance(event, ev.TaskWouldRun) and not event.instances:
             self.would_run += 1
         elif isinstance(event, ev.PlanChanged):
             self.total += event.added - event.dropped
