@@ -240,6 +240,27 @@ def test_plain_lines_hold_no_other_escape_sequence(project: Project, sequence: s
         assert "\x1b" not in result.stdout and "ab" in result.stdout
 
 
+@pytest.mark.parametrize("status", [0, 1])
+def test_a_line_rewritten_by_carriage_returns_prints_as_it_ends(project: Project,
+                                                                status: int) -> None:
+    """A progress bar's returns went raw into CI logs (a line printed over its `  | `) and
+    were dropped on a terminal (`10%50%100%`); `--json` and the log keep them."""
+    output = "10%\r50%\r100%\nwindows line\r\nno newline\r"
+    project.write("bar.txt", output)
+    project.flowfile(f'[tasks.a]\ncmd = "cat bar.txt; exit {status}"\n')
+    shown = "  | 100%\n  | windows line\n  | no newline\n"
+    for options in (["--plain"], ["--plain", "-q"]):
+        result = project.bflow(*options, "-B")
+        assert result.returncode == status, result.stderr
+        if status or "-q" not in options:
+            assert shown in result.stdout and "\r" not in result.stdout, result.stdout
+    screen = on_terminal(project, "-B").decode()
+    assert "100%" in screen and "10%50%" not in screen
+    events = [json.loads(line) for line in project.bflow("--json", "-B").stdout.splitlines()]
+    assert [e["output"] for e in events if "output" in e] == [output]
+    assert project.bflow("log", "a").stdout == output
+
+
 def test_quiet_and_verbose_call_no_skipped_task_fresh(project: Project) -> None:
     """`-q -v` printed `fresh TASK` for a task skipped below a failure, or by its `when`."""
     project.flowfile("""

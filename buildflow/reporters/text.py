@@ -19,7 +19,12 @@ def without_escapes(text: str) -> str:
 
 
 def indent(output: str, prefix: str = "  | ") -> str:
-    return "".join(prefix + line + "\n" for line in output.rstrip("\n").split("\n"))
+    """A task's output, each line after `prefix` as a terminal leaves it once printed: what
+    follows its last carriage return (a progress bar redrawn in place, as its last state; a
+    CRLF line's end is no return), as `--stream` prints a line (`follow`). Printed raw, the
+    return would take a log's line back over the prefix, or glue the states together."""
+    return "".join(prefix + line.rstrip("\r").rsplit("\r", 1)[-1] + "\n"
+                   for line in output.rstrip("\n").split("\n"))
 
 
 def would_run_block(event: ev.TaskWouldRun) -> str:
