@@ -95,3 +95,34 @@ def test_bash_completes_a_name_typed_with_an_escape_or_in_quotes(project: Projec
     assert complete_in_bash(project, "bflow 'compile:src/a b") == ["compile:src/a b.c"]
     assert complete_in_bash(project, 'bflow "compile:src/a ') == ["compile:src/a b.c",
                                                                  "compile:src/a c.c"]
+
+
+@pytest.mark.parametrize("used_in, offered", [
+    ("cmd", ["compile", "link", "compile:src/main.c", "compile:src/util.c"]),
+    # the instances of a foreach over files a computed var names (link's): its name builds
+    # them all
+    ("foreach", ["compile", "link", "compile:src/main.c", "compile:src/util.c"]),
+    # the project cannot load without the value: the task names alone
+    ("inputs", ["compile", "link"])])
+def test_names_to_complete_run_no_computed_var(project: Project, used_in: str,
+                                               offered: list[str]) -> None:
+    # every TAB ran the command of each computed var, for names that did not depend on it
+    project.write("src/main.c", "")
+    project.write("src/util.c", "")
+    task = {"cmd": 'cmd = "cc {DIR}"', "foreach": 'foreach = "{DIR}/*.c"\ncmd = "true"',
+            "inputs": 'inputs = ["{DIR}/main.c"]\ncmd = "true"'}[used_in]
+    project.flowfile(f"""
+        [vars]
+        DIR = {{ sh = "echo DIR >> runs.log; echo src" }}
+        [tasks.compile]
+        foreach = "src/*.c"
+        cmd = "true"
+        [tasks.link]
+        {task}
+        """)
+    names = project.bflow("completion", "--names")
+    assert names.returncode == 0, names.stderr
+    assert names.stdout.split() == offered
+    assert project.runs() == []
+    assert complete_in_bash(project, "bflow li") == ["list", "link"]
+    assert project.runs() == []

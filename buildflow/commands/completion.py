@@ -124,11 +124,38 @@ def run(*, shell: str, commands: Sequence[str], options: Sequence[str],
     return EXIT_OK
 
 
-def names(*, file: str | None) -> int:
-    """Every task and foreach instance of the project, one per line, for the scripts."""
-    from buildflow import fastpath
+# What a computed var stands for in the names a shell completes: its command is not run.
+_NOT_RUN = "\x01computed var\x01"
 
-    tasks = fastpath.load(file=file, overrides={}).project.tasks
-    bases = dict.fromkeys(task.base for task in tasks.values())
-    print("\n".join([*bases, *(name for name in tasks if name not in bases)]))
+
+def names(*, file: str | None) -> int:
+    """Every task and foreach instance of the project, one per line, for the scripts. A
+    Tab runs no command of the Flowfile: a computed var is given a value no name holds, and
+    the instances that hold it (a foreach over `{SRC}/*.c`) are left out, as are all
+    instances where the project cannot load without the vars' values (an input named by
+    one); task names never depend on a var."""
+    import os
+
+    from buildflow import fastpath, scripts
+    from buildflow.errors import FlowfileError
+    from buildflow.flowfile import load as load_flowfile, parse_objects, resolve_path
+    from buildflow.locate import canonical_flowfile
+    from buildflow.project import load as load_project
+
+    path = canonical_flowfile(resolve_path(file, None))
+    declared = scripts.SCRIPTS.get(os.path.realpath(path))
+    flowfile = load_flowfile(path) if declared is None else parse_objects(path, declared.data)
+    tasks: Sequence[str] = ()
+    if not flowfile.computed:
+        tasks = list(fastpath.load(file=file, overrides={}).project.tasks)
+    else:
+        try:
+            tasks = list(load_project(path, {name: _NOT_RUN for name, _ in flowfile.computed}
+                                      ).tasks)
+        except FlowfileError:
+            pass  # the task names alone
+    bases = [decl.name for decl in flowfile.tasks]
+    known = set(bases)
+    print("\n".join([*bases, *(name for name in tasks
+                                if name not in known and _NOT_RUN not in name)]))
     return EXIT_OK
