@@ -11,6 +11,7 @@ from buildflow.cache import open_cache
 from buildflow.conditions import Gate
 from buildflow.errors import EXIT_OK, UsageError
 from buildflow.executors import Executor, open_executor
+from buildflow.fs import LeftTemps
 from buildflow.hashing import MISSING, Hasher
 from buildflow.model import Project
 from buildflow.prune import dead_files, prune_dead_outputs
@@ -34,9 +35,24 @@ def open_state(project: Project, warn: ev.Reporter | None = None, *,
     state = State(os.path.join(project.cache_dir, "state"),
                   warn.warn if warn else lambda _: None, project.fs).load()
     if state.started:
+        if locked:
+            _remove_left_temps(project, state)
         state.settle_started(project.disk(), hasher_for(project, state).file_hash,
                              record=locked)
     return state
+
+
+def _remove_left_temps(project: Project, state: State) -> None:
+    """A restore from the output cache cut short by a kill left the temp file of an output
+    beside it (`fs.replace_file`): removed, as `clean` removes it, before the build takes
+    stock of what the killed run wrote. Only where a run was cut short, so a build lists no
+    directory otherwise."""
+    temps = LeftTemps()
+    for name, (outputs, depfile, _) in state.started.items():
+        task = project.tasks.get(name)
+        for path in dict.fromkeys((*outputs, *(task.outputs if task else ()), depfile)):
+            if path:
+                temps.remove_beside(os.path.join(project.root, path))
 
 
 def hasher_for(project: Project, state: State) -> Hasher:

@@ -8,11 +8,12 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
-from conftest import CHANGED_BACK, Project, run_bflow
+from conftest import CHANGED_BACK, Project, bflow_env, run_bflow
 
 from buildflow.fs import is_temp_file
 
@@ -630,3 +631,35 @@ def test_an_output_path_a_restore_cannot_write_is_named_as_the_project_names_it(
     assert f"output cache: {project.root / 'o' / 'x.txt'}: Is a directory; task 'a' runs " \
            "instead; the output's path in the project could not be written" in result.stderr
     assert ".tmp" not in result.stderr
+
+
+def test_the_temp_file_of_a_restore_a_kill_cut_short_goes_with_the_next_build(
+        project: Project) -> None:
+    # a build killed (SIGKILL) while it restored out/big.bin left its temp file beside it
+    # until `bflow clean`
+    project.flowfile("""
+        [tasks.big]
+        cmd = "echo big >> runs.log && yes x | head -c 30000000 > {output}"
+        inputs = ["in.txt"]
+        outputs = ["out/big.bin"]
+        """)
+    project.write("in.txt", "1\n")
+    assert project.build() == ["big"]
+    out = project.root / "out"
+    left: list[Path] = []
+    for _ in range(5):  # the kill may come once the restore has ended: again
+        (out / "big.bin").unlink(missing_ok=True)
+        process = subprocess.Popen([sys.executable, "-m", "buildflow", "-q"], cwd=project.root,
+                                   env=bflow_env(), stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        while process.poll() is None and not any(map(is_temp_file, os.listdir(out))):
+            pass
+        process.kill()
+        process.wait(timeout=30)
+        left = [path for path in out.iterdir() if is_temp_file(str(path))]
+        if left:
+            break
+    assert left, "no build was killed while it restored"
+    assert project.build() == []  # restored again, not run
+    assert [path.name for path in out.iterdir()] == ["big.bin"]
+    assert (out / "big.bin").stat().st_size == 30000000
