@@ -5,9 +5,14 @@ re-sourcing."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from buildflow.errors import EXIT_OK
+
+if TYPE_CHECKING:
+    from buildflow.flowfile import Flowfile
+    from buildflow.model import Task
 
 _BASH = r'''# bflow completion for bash: source it, e.g. from ~/.bashrc:
 #   source <(bflow completion bash)
@@ -129,33 +134,53 @@ _NOT_RUN = "\x01computed var\x01"
 
 
 def names(*, file: str | None) -> int:
-    """Every task and foreach instance of the project, one per line, for the scripts. A
-    Tab runs no command of the Flowfile: a computed var is given a value no name holds, and
-    the instances that hold it (a foreach over `{SRC}/*.c`) are left out, as are all
-    instances where the project cannot load without the vars' values (an input named by
-    one); task names never depend on a var."""
+    """Every task and foreach instance of the project, one per line, for the scripts. A Tab
+    runs no command of the Flowfile: the project cache answers when it holds the project
+    (it never holds one with computed vars); else, with computed vars, each is given a value
+    no name holds, and the instances that hold it (a foreach over `{SRC}/*.c`) are left
+    out, as are all instances where the project cannot load without the vars' values (an
+    input named by one); task names never depend on a var."""
+    from buildflow import fastpath
+    from buildflow.fastpath import projectcache
+    from buildflow.flowfile import resolve_path
+
+    path = resolve_path(file, None)
+    project = projectcache.cached(path, {})
+    if project is None:
+        flowfile = _parsed(path)
+        if flowfile.computed:
+            return _with_computed_vars(path, flowfile)
+        project = fastpath.load(file=file, overrides={}).project
+    return _print_names(project.tasks, [])
+
+
+def _parsed(path: str) -> Flowfile:
+    """The Flowfile at `path` parsed, not resolved (no var is computed)."""
     import os
 
-    from buildflow import fastpath, scripts
-    from buildflow.errors import FlowfileError
-    from buildflow.flowfile import load as load_flowfile, parse_objects, resolve_path
+    from buildflow import scripts
+    from buildflow.flowfile import load, parse_objects
     from buildflow.locate import canonical_flowfile
-    from buildflow.project import load as load_project
 
-    path = canonical_flowfile(resolve_path(file, None))
+    path = canonical_flowfile(path)
     declared = scripts.SCRIPTS.get(os.path.realpath(path))
-    flowfile = load_flowfile(path) if declared is None else parse_objects(path, declared.data)
-    tasks: Sequence[str] = ()
-    if not flowfile.computed:
-        tasks = list(fastpath.load(file=file, overrides={}).project.tasks)
-    else:
-        try:
-            tasks = list(load_project(path, {name: _NOT_RUN for name, _ in flowfile.computed}
-                                      ).tasks)
-        except FlowfileError:
-            pass  # the task names alone
-    bases = [decl.name for decl in flowfile.tasks]
-    known = set(bases)
-    print("\n".join([*bases, *(name for name in tasks
-                                if name not in known and _NOT_RUN not in name)]))
+    return load(path) if declared is None else parse_objects(path, declared.data)
+
+
+def _with_computed_vars(path: str, flowfile: Flowfile) -> int:
+    from buildflow.errors import FlowfileError
+    from buildflow.project import load
+
+    try:
+        tasks = load(path, {name: _NOT_RUN for name, _ in flowfile.computed}).tasks
+    except FlowfileError:
+        tasks = {}  # the task names alone
+    return _print_names({name: task for name, task in tasks.items() if _NOT_RUN not in name},
+                        [decl.name for decl in flowfile.tasks])
+
+
+def _print_names(tasks: Mapping[str, Task], declared: Sequence[str]) -> int:
+    """The task names (`declared`, then those of `tasks`), then the instances."""
+    bases = dict.fromkeys([*declared, *(task.base for task in tasks.values())])
+    print("\n".join([*bases, *(name for name in tasks if name not in bases)]))
     return EXIT_OK

@@ -119,6 +119,19 @@ def load(flowfile: str, overrides: Mapping[str, str],
     return Loaded(project, pending=(cache_file, key, data, started_ns))
 
 
+def cached(flowfile: str, overrides: Mapping[str, str]) -> Project | None:
+    """The Project for `flowfile` when the cache holds it still valid, else None, loading
+    nothing: what shell completion asks at every Tab. A project with computed vars or
+    `{env.NAME}` is never stored, so a hit runs no command of the Flowfile."""
+    path = canonical_flowfile(flowfile)
+    try:
+        data = flowfile_bytes(path)
+    except OSError:
+        return None
+    loaded = _read(_cache_file(path, data), _key(path, data, overrides))
+    return None if loaded is None else loaded.project
+
+
 def _read_bytes(path: str) -> bytes:
     with open(path, "rb") as handle:
         return handle.read()
