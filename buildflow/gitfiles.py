@@ -1,20 +1,71 @@
 """What git tracks and ignores in a directory: `bflow status --outputs` builds a copy of the
-tracked files, so it checks what a commit holds (under pre-commit, which stashes unstaged
-changes, the working tree holds what is staged)."""
+files the index holds, written as a checkout writes them, so it checks what a commit holds."""
 
 from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 from buildflow.errors import UsageError
 
+SYMLINK, GITLINK = "120000", "160000"
 
-def tracked(directory: str) -> set[str]:
-    """The files git tracks in `directory` (and in its submodules), relative to it, whether or
-    not they are on disk."""
-    return _paths(_git(directory, "ls-files", "-z", "--recurse-submodules"))
+
+class Entry(NamedTuple):
+    """A file as the index records it: its mode ("100644", "100755" or SYMLINK) and the id of
+    its blob."""
+
+    mode: str
+    blob: str
+
+
+class Index(NamedTuple):
+    """The files an index holds below a directory, relative to it (with those of each
+    submodule checked out there, at the commit its gitlink records), and those submodules."""
+
+    files: dict[str, Entry]
+    submodules: list[str]
+
+
+def check_out(directory: str, top: str, index: str | None = None) -> Index:
+    """Write the files of the index below `directory` under `top`, at their place in the
+    repository, as `git checkout` writes them: filters run, modes and symlinks as recorded,
+    entries that skip the work tree (a sparse checkout, `--skip-worktree`) included, no file
+    on disk read. A submodule checked out here is written as the commit its gitlink records
+    holds it (read into an index of its own); one not checked out is an empty directory, as
+    a clone without `--recurse-submodules` leaves it."""
+    env = None if index is None else _submodule_environment(index)
+    files, gitlinks = {}, {}
+    for line in _git(directory, "ls-files", "-z", "--stage", env=env).split(b"\0"):
+        if not line:
+            continue
+        info, path = line.split(b"\t", 1)
+        mode, blob, stage = os.fsdecode(info).split()
+        if stage != "0":
+            continue  # unmerged: a commit holds none of its stages
+        if mode == GITLINK:
+            gitlinks[os.fsdecode(path)] = blob
+        else:
+            files[os.fsdecode(path)] = Entry(mode, blob)
+    _git(directory, "checkout-index", "-a", "--ignore-skip-worktree-bits",
+         f"--prefix={os.path.join(top, '')}", env=env)
+    if index is None and gitlinks:  # the superproject's `directory` may be below its top
+        top = os.path.join(top, place(directory))
+    submodules = []
+    for name, commit in gitlinks.items():
+        sub = os.path.join(directory, name)
+        if not os.path.exists(os.path.join(sub, ".git")):
+            continue
+        with tempfile.TemporaryDirectory(prefix="bflow-index-") as temp:
+            its_index = os.path.join(temp, "index")
+            _git(sub, "read-tree", commit, env=_submodule_environment(its_index))
+            inner = check_out(sub, os.path.join(top, name), its_index)
+        files.update((f"{name}/{path}", entry) for path, entry in inner.files.items())
+        submodules += [name, *(f"{name}/{path}" for path in inner.submodules)]
+    return Index(files, submodules)
 
 
 def tracked_among(directory: str, paths: Iterable[str]) -> set[str]:
@@ -35,22 +86,40 @@ def place(directory: str) -> str:
     return os.fsdecode(_git(directory, "rev-parse", "--show-prefix")).strip()
 
 
-def ignored(directory: str, paths: Iterable[str]) -> set[str]:
-    """Those of `paths` (relative to `directory`) that git ignores."""
-    listed = b"\0".join(os.fsencode(path) for path in paths)
-    if not listed:
-        return set()
-    # Exit status 1 means "none of them is ignored".
-    return _paths(_git(directory, "check-ignore", "-z", "--stdin", stdin=listed, ok=(0, 1)))
+def ignored(directory: str, paths: Iterable[str], submodules: Iterable[str] = ()) -> set[str]:
+    """Those of `paths` (relative to `directory`, in no commit) that git ignores, a path in
+    one of `submodules` asked of that submodule (the superproject refuses it)."""
+    found: set[str] = set()
+    for repository, names in _by_repository(paths, submodules).items():
+        listed = b"\0".join(os.fsencode(name) for name in names)
+        # Exit status 1 means "none of them is ignored".
+        answer = _git(os.path.join(directory, repository), "check-ignore", "--no-index", "-z",
+                      "--stdin", stdin=listed, ok=(0, 1),
+                      env=_submodule_environment() if repository else None)
+        found.update(names[name] for name in _paths(answer))
+    return found
 
 
-def same_blob(directory: str, path: str, other: str) -> bool:
-    """Whether git would store the file `other` at `path` (relative to `directory`) as the
-    blob it stores the file there now: the same once git's filters have run on each (line
-    endings converted under `core.autocrlf` or an `eol` attribute)."""
-    here = _git(directory, "hash-object", "--", path)
-    there = _git(directory, "hash-object", f"--path={path}", "--", other)
-    return here.strip() == there.strip()
+def differing(directory: str, files: Mapping[str, str], index: Index) -> set[str]:
+    """Those of `files` (each a path `index` holds, mapped to a file elsewhere) that git would
+    not store as the blob the index records there: compared once git's filters have run on
+    the file as at that path (line endings converted under `core.autocrlf` or an `eol`
+    attribute), a symlink as the path it holds."""
+    plain = [path for path in files
+             if not os.path.islink(files[path]) and "\n" not in files[path]]
+    listed = os.fsencode("".join(f"{files[path]}\n" for path in plain))
+    raw = _git(directory, "hash-object", "--no-filters", "--stdin-paths", stdin=listed)
+    as_they_are = dict(zip(plain, os.fsdecode(raw).split()))  # one process: the usual answer
+    different = set()
+    for repository, names in _by_repository(files, index.submodules).items():
+        env = _submodule_environment() if repository else None
+        for name, path in names.items():
+            entry, file = index.files[path], files[path]
+            if os.path.islink(file) != (entry.mode == SYMLINK) or (
+                    as_they_are.get(path) != entry.blob and
+                    _stored(os.path.join(directory, repository), name, file, env) != entry.blob):
+                different.add(path)
+    return different
 
 
 def minds_modes(directory: str) -> bool:
@@ -76,10 +145,43 @@ def _environment() -> dict[str, str] | None:
     return None
 
 
-def _git(directory: str, *args: str, stdin: bytes = b"", ok: tuple[int, ...] = (0,)) -> bytes:
+def _submodule_environment(index: str | None = None) -> dict[str, str]:
+    """bflow's environment for git in a submodule: without the variables git sets for the
+    superproject's hooks (its GIT_DIR, GIT_WORK_TREE and GIT_INDEX_FILE), with `index` for
+    its index."""
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")}
+    return env if index is None else {**env, "GIT_INDEX_FILE": index}
+
+
+def _by_repository(paths: Iterable[str], submodules: Iterable[str]
+                   ) -> dict[str, dict[str, str]]:
+    """`paths` by the repository that holds each, the directory's ("") or a submodule's, each
+    mapped from its name there."""
+    deepest = sorted(submodules, key=len, reverse=True)
+    grouped: dict[str, dict[str, str]] = {}
+    for path in paths:
+        repository = next((sub for sub in deepest if path.startswith(f"{sub}/")), "")
+        grouped.setdefault(repository, {})[path[len(repository):].lstrip("/")] = path
+    return grouped
+
+
+def _stored(directory: str, path: str, file: str, env: Mapping[str, str] | None) -> str:
+    """The id of the blob git would store `file` as at `path` (relative to `directory`)."""
+    if os.path.islink(file):
+        blob = _git(directory, "hash-object", "--no-filters", "--stdin",
+                    stdin=os.fsencode(os.readlink(file)), env=env)
+    else:
+        blob = _git(directory, "hash-object", f"--path={path}", "--", file, env=env)
+    return os.fsdecode(blob).strip()
+
+
+def _git(directory: str, *args: str, stdin: bytes = b"", ok: tuple[int, ...] = (0,),
+         env: Mapping[str, str] | None = None) -> bytes:
     try:
         result = subprocess.run(["git", *args], cwd=directory, input=stdin,
-                                capture_output=True, check=False, env=_environment())
+                                capture_output=True, check=False,
+                                env=_environment() if env is None else env)
     except FileNotFoundError:
         raise UsageError(f"{directory}: bflow status --outputs builds a copy of the files git "
                          "tracks, and git is not installed (install it, or put it on PATH)"

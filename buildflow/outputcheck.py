@@ -1,18 +1,15 @@
 """`bflow status --outputs`: do the generated files git tracks hold what a build gives?
 
 The question a pre-commit hook asks, answered without the records (they live in the ignored
-cache dir, so a fresh clone has none): build the selected tasks in a scratch copy of the files
-git tracks, then compare every output the build made with the project's own. It adds no
-staleness rule (the build in the copy decides as every build does) and writes nothing into
-the project, its cache dir included.
+cache dir, so a fresh clone has none): build the selected tasks in a scratch copy of what the
+index holds (what a commit holds), written as a checkout writes it, then compare every output
+the build made with the index's. It adds no staleness rule (the build in the copy decides as
+every build does) and writes nothing into the project, its cache dir included.
 """
 
 from __future__ import annotations
 
-import filecmp
 import os
-import shutil
-import stat
 import tempfile
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
@@ -44,16 +41,17 @@ class Comparison(NamedTuple):
 
 def compare(project: Project, targets: list[str], overrides: Mapping[str, str],
             cwd: str) -> Comparison:
-    """Build `targets` (none: every task that declares outputs) of a copy of `project`'s
-    tracked files, loaded with `overrides`, and compare their outputs with the project's."""
-    tracked = gitfiles.tracked(project.root)
+    """Build `targets` (none: every task that declares outputs) of a copy of what the index
+    of `project` holds, loaded with `overrides`, and compare their outputs with the index's."""
     flowfile = os.path.relpath(project.flowfile, project.root).replace(os.sep, "/")
-    if flowfile not in tracked:
-        raise UsageError(f"{project.flowfile}: git does not track it, and bflow status "
-                         f"--outputs builds a copy of the files git tracks (git add {flowfile})")
     with tempfile.TemporaryDirectory(prefix="bflow-outputs-") as temp:
-        scratch = _in_place(project.root, os.path.realpath(temp), gitfiles.place(project.root))
-        _copy(project.root, scratch, tracked)
+        top = os.path.realpath(temp)
+        scratch = _in_place(project.root, top, gitfiles.place(project.root))
+        index = gitfiles.check_out(project.root, top)
+        if flowfile not in index.files:
+            raise UsageError(f"{project.flowfile}: git does not track it, and bflow status "
+                             "--outputs builds a copy of the files git tracks "
+                             f"(git add {flowfile})")
         from buildflow.project import load
 
         try:
@@ -75,25 +73,9 @@ def compare(project: Project, targets: list[str], overrides: Mapping[str, str],
             failed = [e for e in reporter.events if isinstance(e, events.TaskFailed)]
             return Comparison(0, [], failed)
         built = result.project or copy  # set by every build that is not a dry run
-        outputs = _outputs(scratch, (built.tasks[name] for name in result.selected), tracked)
-        return _compared(project.root, scratch, sorted(outputs), tracked)
-
-
-def _copy(root: str, scratch: str, files: Iterable[str]) -> None:
-    """The tracked files that are on disk, with their modes; symlinks as symlinks: what a
-    fresh clone has. What is no file there now is left out, as deleted: a submodule not
-    checked out (an empty directory, as a clone without `--recurse-submodules` leaves it), a
-    file replaced by a directory or a named pipe."""
-    for path in files:
-        source, target = os.path.join(root, path), os.path.join(scratch, path)
-        try:
-            mode = os.lstat(source).st_mode
-        except OSError:
-            continue  # deleted, not yet committed
-        if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
-            continue
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        shutil.copy2(source, target, follow_symlinks=False)
+        tasks = (built.tasks[name] for name in result.selected)
+        outputs = _outputs(scratch, tasks, index.files)
+        return _compared(project.root, scratch, sorted(outputs), index)
 
 
 def _in_place(root: str, temp: str, place: str) -> str:
@@ -121,7 +103,7 @@ def _moved(cwd: str, root: str, scratch: str) -> str | None:
     return os.path.normpath(os.path.join(scratch, relative))
 
 
-def _outputs(scratch: str, tasks: Iterable[Task], tracked: set[str]) -> set[str]:
+def _outputs(scratch: str, tasks: Iterable[Task], tracked: Iterable[str]) -> set[str]:
     """The output files of `tasks`: for a directory output, the files the build left in it
     and the tracked files under it."""
     paths: set[str] = set()
@@ -136,34 +118,42 @@ def _outputs(scratch: str, tasks: Iterable[Task], tracked: set[str]) -> set[str]
     return paths
 
 
-def _compared(root: str, scratch: str, paths: list[str], tracked: set[str]) -> Comparison:
-    built = {path for path in paths if os.path.isfile(os.path.join(scratch, path))}
-    named = _as_git_names(root, [path for path in paths if path not in tracked])
+def _compared(root: str, scratch: str, paths: list[str], index: gitfiles.Index) -> Comparison:
+    """Each of `paths`, made by the build in `scratch` or held by `index`, against the blob
+    the index records: what the commit holds, whatever the file here holds now."""
+    built = {path for path in paths if _made(os.path.join(scratch, path))}
+    named = _as_git_names(root, [path for path in paths if path not in index.files])
+    tracked = {path: index.files[name] for path in paths
+               if (name := named.get(path, path)) in index.files}
     ignored = gitfiles.ignored(root, (named.get(path, path) for path in built
-                                      if path not in tracked))
+                                      if path not in tracked), index.submodules)
+    different = gitfiles.differing(root, {named.get(path, path): os.path.join(scratch, path)
+                                          for path in built if path in tracked}, index)
     minds_modes = gitfiles.minds_modes(root)
     mismatches, compared = [], 0
     for path in paths:
         name = named.get(path, path)
-        if name in ignored or (path not in built and name not in tracked):
+        if name in ignored or (path not in built and path not in tracked):
             continue  # ignored by git, or neither built nor committed: not the commit's
         compared += 1
-        here, there = os.path.join(root, path), os.path.join(scratch, path)
         if path not in built:
             mismatches.append(Mismatch(path, "git tracks it, but a build does not make it "
                                              "(git rm it)"))
-        elif name not in tracked:
+        elif path not in tracked:
             mismatches.append(Mismatch(path, f"a build makes it, but git does not track it "
                                              f"({FIX}, or list it in .gitignore)"))
-        elif not os.path.isfile(here):
-            mismatches.append(Mismatch(path, f"missing, and a build makes it ({FIX})"))
-        elif not filecmp.cmp(here, there, shallow=False) and \
-                not gitfiles.same_blob(root, name, there):
+        elif name in different:
             mismatches.append(Mismatch(path, f"differs from what a build gives ({FIX})"))
-        elif minds_modes and _executable(here) != _executable(there):
+        elif minds_modes and tracked[path].mode != gitfiles.SYMLINK and \
+                (tracked[path].mode == "100755") != _executable(os.path.join(scratch, path)):
             mismatches.append(Mismatch(path, "its executable bit is not what a build gives "
                                              f"({FIX})"))
     return Comparison(compared, mismatches, [])
+
+
+def _made(path: str) -> bool:
+    """Whether the build left a file or a symlink (pointing anywhere, or nowhere) at `path`."""
+    return os.path.islink(path) or os.path.isfile(path)
 
 
 def _executable(path: str) -> bool:

@@ -66,16 +66,17 @@ def test_committed_outputs_as_a_build_gives_them_pass_without_records(repo: Proj
 def test_each_output_that_is_not_what_a_build_gives_is_named_with_its_fix(
         repo: Project) -> None:
     repo.write("src.txt", "hello, world\n")
-    (repo.root / "gen/count.txt").unlink()
+    git(repo.root, "rm", "-q", "gen/count.txt")
     repo.write("site/old.txt", "a build no longer makes this\n")
-    git(repo.root, "add", "site/old.txt")
     repo.flowfile(FLOW + '\n[tasks.extra]\ncmd = "echo x > {output}"\noutputs = ["extra.txt"]\n')
+    git(repo.root, "add", "src.txt", "site/old.txt", "Flowfile")
     result = repo.bflow("status", "--check", "--outputs")
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
         "extra.txt: a build makes it, but git does not track it "
         "(run bflow, then git add it, or list it in .gitignore)",
-        "gen/count.txt: missing, and a build makes it (run bflow, then git add it)",
+        "gen/count.txt: a build makes it, but git does not track it "
+        "(run bflow, then git add it, or list it in .gitignore)",
         "gen/shout.txt: differs from what a build gives (run bflow, then git add it)",
         "site/index.txt: differs from what a build gives (run bflow, then git add it)",
         "site/old.txt: git tracks it, but a build does not make it (git rm it)",
@@ -85,6 +86,7 @@ def test_each_output_that_is_not_what_a_build_gives_is_named_with_its_fix(
 
 def test_it_writes_nothing_into_the_project_not_even_the_records(repo: Project) -> None:
     repo.write("src.txt", "changed\n")
+    git(repo.root, "add", "src.txt")
     before = tree_digest(repo.root)
     assert repo.bflow("status", "--check", "--outputs").returncode == 1
     assert tree_digest(repo.root) == before
@@ -93,6 +95,7 @@ def test_it_writes_nothing_into_the_project_not_even_the_records(repo: Project) 
 def test_targets_select_what_is_built_and_compared(repo: Project) -> None:
     repo.write("src.txt", "changed\n")
     (repo.root / "gen/shout.txt").write_text("CHANGED\n")
+    git(repo.root, "add", "src.txt", "gen/shout.txt")
     result = repo.bflow("status", "--check", "--outputs", "count")
     assert result.returncode == 1
     assert result.stdout == ("gen/count.txt: differs from what a build gives "
@@ -106,6 +109,7 @@ def test_targets_select_what_is_built_and_compared(repo: Project) -> None:
 def test_a_task_that_fails_in_the_copy_fails_the_check_naming_it(repo: Project) -> None:
     repo.flowfile(FLOW + '\n[tasks.broken]\ncmd = "echo no such tool >&2; exit 3"\n'
                   'outputs = ["broken.txt"]\n')
+    git(repo.root, "add", "Flowfile")
     result = repo.bflow("status", "--outputs")
     assert result.returncode == 1
     assert result.stdout.startswith(
@@ -138,7 +142,7 @@ def test_outside_git_or_with_an_untracked_flowfile_it_says_what_to_do(project: P
     outside = project.bflow("status", "--outputs",
                             env={"GIT_CEILING_DIRECTORIES": str(root.parent)})
     assert outside.returncode == 2
-    assert f"{root}: git ls-files: fatal: not a git repository" in outside.stderr
+    assert f"{root}: git rev-parse: fatal: not a git repository" in outside.stderr
     assert "run it in a git work tree" in outside.stderr
     git(project.root, "init", "-q")
     untracked = project.bflow("status", "--outputs")
@@ -240,6 +244,7 @@ def test_what_a_clone_has_or_lacks_on_disk_is_no_internal_error(project: Project
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == "bflow: 1 output matches what a build gives\n"
     (clone / "real/gen/out.txt").write_text("stale\n")
+    git(clone, "add", "real/gen/out.txt")
     result = run_bflow("status", "--check", "--outputs", cwd=clone)
     assert result.returncode == 1
     assert result.stdout == ("gen/out.txt: differs from what a build gives (run bflow, then "
@@ -260,3 +265,155 @@ def test_a_load_error_in_the_copy_names_the_project_s_flowfile(repo: Project) ->
     assert result.stderr.rstrip().endswith("(in the copy of the files git tracks that bflow "
                                            "status --outputs builds: git add what is missing)")
     assert "bflow-outputs-" not in result.stderr
+
+
+DUMP = """
+    [tasks.dump]
+    cmd = "./tool.sh conf/*.txt > {output}"
+    inputs = ["tool.sh", "conf/*.txt"]
+    outputs = ["dump.txt"]
+    """
+MATCH = "bflow: 1 output matches what a build gives\n"
+
+
+def edited_not_staged(root: Path) -> None:
+    (root / "conf/a.txt").write_text("an edit not staged\n")
+
+
+def deleted_not_staged(root: Path) -> None:
+    (root / "conf/a.txt").unlink()
+
+
+def edited_where_git_skips_it(root: Path) -> None:
+    git(root, "update-index", "--skip-worktree", "conf/a.txt")
+    (root / "conf/a.txt").write_text("a local edit git does not see\n")
+
+
+def edited_where_git_assumes_it_unchanged(root: Path) -> None:
+    git(root, "update-index", "--assume-unchanged", "conf/a.txt")
+    (root / "conf/a.txt").write_text("a local edit git does not see\n")
+
+
+def left_out_of_a_sparse_checkout(root: Path) -> None:
+    git(root, "sparse-checkout", "set", "--no-cone", "/Flowfile", "/tool.sh", "/dump.txt")
+    assert not (root / "conf").exists()
+
+
+def executable_in_the_index_only(root: Path) -> None:
+    git(root, "config", "core.fileMode", "false")
+    (root / "tool.sh").chmod(0o644)
+
+
+def executable_on_disk_only(root: Path) -> None:
+    git(root, "config", "core.fileMode", "false")
+    git(root, "update-index", "--chmod=-x", "tool.sh")
+
+
+def checked_out_with_crlf(root: Path) -> None:
+    git(root, "config", "core.autocrlf", "true")
+
+
+CHECKOUTS = [
+    (edited_not_staged, 0, MATCH),
+    (deleted_not_staged, 0, MATCH),
+    (edited_where_git_skips_it, 0, MATCH),
+    (edited_where_git_assumes_it_unchanged, 0, MATCH),
+    (left_out_of_a_sparse_checkout, 0, MATCH),
+    (executable_in_the_index_only, 0, MATCH),
+    (executable_on_disk_only, 1, "dump: failed in a build of a copy of the files git tracks: "
+                                 "exit 126\n"),
+    (checked_out_with_crlf, 1, "dump.txt: differs from what a build gives (run bflow, then "
+                               "git add it)\n"),
+]
+
+
+@pytest.mark.parametrize(("change", "status", "stdout"), CHECKOUTS,
+                         ids=[change.__name__ for change, _, _ in CHECKOUTS])
+def test_the_copy_is_what_a_checkout_of_the_index_writes(
+        project: Project, change: Callable[[Path], None], status: int, stdout: str) -> None:
+    """The copy was of the files on disk: an edit not staged, or one git does not look at
+    (skip-worktree, assume-unchanged), was built; a file a sparse checkout leaves out, or
+    one deleted but not staged, was taken as deleted; with `core.fileMode` false the modes
+    were the disk's, not those the index records (`git update-index --chmod`) and a clone
+    gets; under `core.autocrlf` the sources kept the disk's line endings."""
+    project.flowfile(DUMP)
+    project.write("tool.sh", '#!/bin/sh\nod -c "$@"\n')
+    (project.root / "tool.sh").chmod(0o755)
+    project.write("conf/a.txt", "a\n")
+    project.write(".gitattributes", "*.sh eol=lf\n")
+    committed(project)
+    change(project.root)
+    result = project.bflow("status", "--check", "--outputs")
+    assert result.returncode == status and result.stdout.startswith(stdout), \
+        result.stdout + result.stderr
+
+
+def test_a_symlink_output_is_compared_by_where_it_points(project: Project) -> None:
+    """A symlink was compared by what it points to: a link to another file of the same
+    content matched, and a dangling one a build makes alike was taken as not made."""
+    project.flowfile("""
+        [tasks.link]
+        cmd = "ln -sfn a.txt {output}"
+        outputs = ["out"]
+        [tasks.dangling]
+        cmd = "ln -sfn nowhere {output}"
+        outputs = ["gone"]
+        """)
+    project.write("a.txt", "same\n")
+    project.write("b.txt", "same\n")
+    committed(project, lambda: (project.root / "out").unlink() or
+              (project.root / "out").symlink_to("b.txt"))
+    result = project.bflow("status", "--check", "--outputs")
+    assert result.returncode == 1
+    assert result.stdout == "out: differs from what a build gives (run bflow, then git add it)\n"
+    git(project.root, "rm", "-q", "--cached", "out")
+    (project.root / "out").unlink()
+    (project.root / "out").symlink_to("a.txt")
+    git(project.root, "add", "out")
+    result = project.bflow("status", "--check", "--outputs")
+    assert result.stdout == "bflow: all 2 outputs match what a build gives\n", result.stderr
+
+
+def test_a_submodule_is_built_at_the_commit_its_gitlink_records(project: Project) -> None:
+    """A submodule was copied from its work tree: a commit made in it but not staged in the
+    superproject was built. An output in it that it does not track was an error (exit 2:
+    the superproject's git refused the path)."""
+    sub = project.root.parent / f"{project.root.name}-lib"
+    sub.mkdir()
+    (sub / "v.txt").write_text("1\n")
+    git(sub, "init", "-q", "-b", "main")
+    git(sub, "add", ".")
+    git(sub, "commit", "-q", "-m", "one")
+    project.flowfile("""
+        [tasks.v]
+        cmd = "cp {input} {output}"
+        inputs = ["lib/v.txt"]
+        outputs = ["v.txt"]
+        [tasks.gen]
+        cmd = "cp {input} {output}"
+        inputs = ["lib/v.txt"]
+        outputs = ["lib/gen.txt"]
+        """)
+    project.write(".gitignore", ".bflow/\n")
+    git(project.root, "init", "-q", "-b", "main")
+    git(project.root, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(sub),
+        "lib")
+    project.build()
+    git(project.root, "add", ".")
+    git(project.root, "commit", "-q", "-m", "built")
+    (project.root / "lib/v.txt").write_text("2\n")
+    git(project.root / "lib", "commit", "-q", "-am", "two")  # the gitlink not staged
+    project.build()
+    git(project.root, "add", "v.txt")
+    result = project.bflow("status", "--check", "--outputs")
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.splitlines() == [
+        "lib/gen.txt: a build makes it, but git does not track it (run bflow, then git add "
+        "it, or list it in .gitignore)",
+        "v.txt: differs from what a build gives (run bflow, then git add it)"]
+    (project.root / "lib/.gitignore").write_text("gen.txt\n")
+    git(project.root / "lib", "add", ".gitignore")
+    git(project.root / "lib", "commit", "-q", "-m", "ignored")
+    git(project.root, "add", "lib")
+    result = project.bflow("status", "--check", "--outputs")
+    assert result.stdout == MATCH, result.stdout + result.stderr
