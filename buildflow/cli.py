@@ -299,11 +299,12 @@ def _status(args: argparse.Namespace) -> int:
 
     targets, overrides = cmdline.split_overrides(args.targets)
     if args.outputs:
-        # Loaded without the project cache, which would write into the cache dir.
+        # Loaded only in the copy of the index: the disk may lack its inputs (a sparse
+        # checkout) or hold an edit not staged.
         from buildflow.flowfile import resolve_path
-        from buildflow.project import load
+        from buildflow.locate import canonical_flowfile
 
-        return status.outputs(load(resolve_path(args.file, None), overrides),
+        return status.outputs(canonical_flowfile(resolve_path(args.file, None)),
                               targets=targets, overrides=overrides, check=args.check)
     return status.run(_load(args, targets, overrides).project, targets=targets,
                       check=args.check)

@@ -18,7 +18,7 @@ from buildflow import engine, events, gitfiles
 from buildflow.errors import EXIT_OK, FlowfileError, UsageError
 from buildflow.fs import LocalFileSystem
 from buildflow.locate import shown
-from buildflow.model import Project, Task
+from buildflow.model import Task
 
 FIX = "run bflow, then git add it"
 
@@ -39,17 +39,18 @@ class Comparison(NamedTuple):
     failures: list[events.TaskFailed]
 
 
-def compare(project: Project, targets: list[str], overrides: Mapping[str, str],
+def compare(path: str, targets: list[str], overrides: Mapping[str, str],
             cwd: str) -> Comparison:
     """Build `targets` (none: every task that declares outputs) of a copy of what the index
-    of `project` holds, loaded with `overrides`, and compare their outputs with the index's."""
-    flowfile = os.path.relpath(project.flowfile, project.root).replace(os.sep, "/")
+    holds of the project whose Flowfile is at `path`, loaded with `overrides` there (the disk
+    may lack its inputs: a sparse checkout), and compare their outputs with the index's."""
+    root, flowfile = os.path.split(path)
     with tempfile.TemporaryDirectory(prefix="bflow-outputs-") as temp:
         top = os.path.realpath(temp)
-        scratch = _in_place(project.root, top, gitfiles.place(project.root))
-        index = gitfiles.check_out(project.root, top)
+        scratch = _in_place(root, top, gitfiles.place(root))
+        index = gitfiles.check_out(root, top)
         if flowfile not in index.files:
-            raise UsageError(f"{project.flowfile}: git does not track it, and bflow status "
+            raise UsageError(f"{path}: git does not track it, and bflow status "
                              "--outputs builds a copy of the files git tracks "
                              f"(git add {flowfile})")
         from buildflow.project import load
@@ -57,7 +58,7 @@ def compare(project: Project, targets: list[str], overrides: Mapping[str, str],
         try:
             copy = load(os.path.join(scratch, flowfile), overrides)
         except FlowfileError as exc:  # named as the project's, said of the files git tracks
-            copied, here = shown(os.path.join(scratch, flowfile)), shown(project.flowfile)
+            copied, here = shown(os.path.join(scratch, flowfile)), shown(path)
             raise FlowfileError([
                 f"{here}{problem[len(copied):]} (in the copy of the files git tracks that "
                 "bflow status --outputs builds: git add what is missing)"
@@ -68,14 +69,14 @@ def compare(project: Project, targets: list[str], overrides: Mapping[str, str],
             return Comparison(0, [], [])
         reporter = events.Collector()
         result = engine.build(copy, names, keep_going=True, reporter=reporter,
-                              cwd=_moved(cwd, project.root, scratch))
+                              cwd=_moved(cwd, root, scratch))
         if result.exit_status != EXIT_OK:
             failed = [e for e in reporter.events if isinstance(e, events.TaskFailed)]
             return Comparison(0, [], failed)
         built = result.project or copy  # set by every build that is not a dry run
         tasks = (built.tasks[name] for name in result.selected)
         outputs = _outputs(scratch, tasks, index.files)
-        return _compared(project.root, scratch, sorted(outputs), index)
+        return _compared(root, scratch, sorted(outputs), index)
 
 
 def _in_place(root: str, temp: str, place: str) -> str:

@@ -269,8 +269,8 @@ def test_a_load_error_in_the_copy_names_the_project_s_flowfile(repo: Project) ->
 
 DUMP = """
     [tasks.dump]
-    cmd = "./tool.sh conf/*.txt > {output}"
-    inputs = ["tool.sh", "conf/*.txt"]
+    cmd = "./tool.sh conf/a.txt > {output}"
+    inputs = ["tool.sh", "conf/a.txt"]
     outputs = ["dump.txt"]
     """
 MATCH = "bflow: 1 output matches what a build gives\n"
@@ -278,6 +278,10 @@ MATCH = "bflow: 1 output matches what a build gives\n"
 
 def edited_not_staged(root: Path) -> None:
     (root / "conf/a.txt").write_text("an edit not staged\n")
+
+
+def flowfile_broken_not_staged(root: Path) -> None:
+    (root / "Flowfile").write_text("[tasks.dump\n")
 
 
 def deleted_not_staged(root: Path) -> None:
@@ -315,6 +319,7 @@ def checked_out_with_crlf(root: Path) -> None:
 
 CHECKOUTS = [
     (edited_not_staged, 0, MATCH),
+    (flowfile_broken_not_staged, 0, MATCH),
     (deleted_not_staged, 0, MATCH),
     (edited_where_git_skips_it, 0, MATCH),
     (edited_where_git_assumes_it_unchanged, 0, MATCH),
@@ -333,9 +338,11 @@ def test_the_copy_is_what_a_checkout_of_the_index_writes(
         project: Project, change: Callable[[Path], None], status: int, stdout: str) -> None:
     """The copy was of the files on disk: an edit not staged, or one git does not look at
     (skip-worktree, assume-unchanged), was built; a file a sparse checkout leaves out, or
-    one deleted but not staged, was taken as deleted; with `core.fileMode` false the modes
-    were the disk's, not those the index records (`git update-index --chmod`) and a clone
-    gets; under `core.autocrlf` the sources kept the disk's line endings."""
+    one deleted but not staged, was taken as deleted, and the project on disk was loaded
+    first: an input the disk lacks, or a Flowfile broken by an edit not staged, failed it;
+    with `core.fileMode` false the modes were the disk's, not those the index records (`git
+    update-index --chmod`) and a clone gets; under `core.autocrlf` the sources kept the
+    disk's line endings."""
     project.flowfile(DUMP)
     project.write("tool.sh", '#!/bin/sh\nod -c "$@"\n')
     (project.root / "tool.sh").chmod(0o755)

@@ -38,13 +38,13 @@ def run(project: Project, *, targets: list[str], check: bool) -> int:
     return EXIT_FAILED if stale and check else EXIT_OK
 
 
-def outputs(project: Project, *, targets: list[str], overrides: Mapping[str, str],
+def outputs(flowfile: str, *, targets: list[str], overrides: Mapping[str, str],
             check: bool) -> int:
     """Outputs that differ from what a build of the tracked files gives. A task that fails in
     that build leaves the question open, so that fails even without `check`."""
     from buildflow import outputcheck
 
-    comparison = outputcheck.compare(project, targets, overrides, invocation_dir())
+    comparison = outputcheck.compare(flowfile, targets, overrides, invocation_dir())
     for failure in comparison.failures:
         say(f"{failure.task}: failed in a build of a copy of the files git tracks: "
             f"{failure.reason}")
