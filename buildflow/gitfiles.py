@@ -61,7 +61,11 @@ def check_out(directory: str, top: str, index: str | None = None) -> Index:
             continue
         with tempfile.TemporaryDirectory(prefix="bflow-index-") as temp:
             its_index = os.path.join(temp, "index")
-            _git(sub, "read-tree", commit, env=_submodule_environment(its_index))
+            try:
+                _git(sub, "read-tree", commit, env=_submodule_environment(its_index))
+            except UsageError:
+                raise UsageError(f"{sub}: a submodule without the commit {commit} its gitlink "
+                                 "records (git submodule update, or fetch it there)") from None
             inner = check_out(sub, os.path.join(top, name), its_index)
         files.update((f"{name}/{path}", entry) for path, entry in inner.files.items())
         submodules += [name, *(f"{name}/{path}" for path in inner.submodules)]

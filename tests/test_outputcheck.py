@@ -384,7 +384,8 @@ def test_a_symlink_output_is_compared_by_where_it_points(project: Project) -> No
 def test_a_submodule_is_built_at_the_commit_its_gitlink_records(project: Project) -> None:
     """A submodule was copied from its work tree: a commit made in it but not staged in the
     superproject was built. An output in it that it does not track was an error (exit 2:
-    the superproject's git refused the path)."""
+    the superproject's git refused the path). A gitlink to a commit the submodule lacks
+    says so."""
     sub = project.root.parent / f"{project.root.name}-lib"
     sub.mkdir()
     (sub / "v.txt").write_text("1\n")
@@ -424,3 +425,8 @@ def test_a_submodule_is_built_at_the_commit_its_gitlink_records(project: Project
     git(project.root, "add", "lib")
     result = project.bflow("status", "--check", "--outputs")
     assert result.stdout == MATCH, result.stdout + result.stderr
+    git(project.root, "update-index", "--cacheinfo", f"160000,{'1' * 40},lib")
+    result = project.bflow("status", "--check", "--outputs")
+    assert result.returncode == 2
+    assert result.stderr.endswith(f"lib: a submodule without the commit {'1' * 40} its gitlink "
+                                  "records (git submodule update, or fetch it there)\n")
