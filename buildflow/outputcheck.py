@@ -123,7 +123,7 @@ def _compared(root: str, scratch: str, paths: list[str], index: gitfiles.Index) 
     """Each of `paths`, made by the build in `scratch` or held by `index`, against the blob
     the index records: what the commit holds, whatever the file here holds now."""
     built = {path for path in paths if _made(os.path.join(scratch, path))}
-    named = _as_git_names(root, [path for path in paths if path not in index.files])
+    named = _as_git_names(scratch, [path for path in paths if path not in index.files])
     tracked = {path: index.files[name] for path in paths
                if (name := named.get(path, path)) in index.files}
     ignored = gitfiles.ignored(root, (named.get(path, path) for path in built
@@ -163,8 +163,9 @@ def _executable(path: str) -> bool:
 
 def _as_git_names(root: str, paths: list[str]) -> dict[str, str]:
     """Each of `paths` as git names it: through a symlinked directory of the project
-    (`gen -> real/gen`), where the file really is (`real/gen/out.txt`), which git lists and
-    asks of; a path beyond a symlink is no path git takes."""
+    (`gen -> real/gen`, as the copy at `root` has it from the index), where the file really
+    is (`real/gen/out.txt`), which git lists and asks of; a path beyond a symlink is no path
+    git takes."""
     real_root = os.path.join(os.path.realpath(root), "")
     names = {}
     for path in paths:
