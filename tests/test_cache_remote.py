@@ -245,13 +245,15 @@ class _Server:
 
 class Answering(_Server):
     """A server that answers every request 200 with `body`, a byte every `pause` seconds
-    (with `misses`, a GET 404 and a PUT 201 with a body): the slow or wrong server that nginx
-    cannot play."""
+    (with `misses`, a GET 404 and a PUT 201 with a body), each after `delay` seconds: the slow
+    or wrong server that nginx cannot play."""
 
     def __init__(self, body: bytes, pause: float = 0.0, misses: bool = False,
-                 silent: bool = False) -> None:
+                 silent: bool = False, delay: float = 0.0) -> None:
         self.body, self.pause, self.misses, self.silent = body, pause, misses, silent
+        self.delay = delay
         self.puts: list[str] = []
+        self.gets: list[str] = []
         self.asked = threading.Event()  # set once a request has come
         super().__init__(socket.create_server(("127.0.0.1", 0)))
 
@@ -260,13 +262,13 @@ class Answering(_Server):
             try:
                 request = connection.recv(65536)
                 self.asked.set()
+                time.sleep(self.delay)
                 if self.silent:  # takes the request, answers nothing, holds the connection
                     connection.recv(1)
                     return
                 if self.misses:
                     method, path = request.split(b" ", 2)[:2]
-                    if method == b"PUT":
-                        self.puts.append(path.decode())
+                    (self.puts if method == b"PUT" else self.gets).append(path.decode())
                     status = b"201 Created" if method == b"PUT" else b"404 Not Found"
                     connection.sendall(b"HTTP/1.1 %s\r\nContent-Length: 7\r\n"
                                        b"Connection: close\r\n\r\n" % status)
@@ -305,6 +307,24 @@ def test_a_server_that_trickles_its_answer_out_is_given_up(project: Project) -> 
         assert process.returncode == 130, out + err
         assert time.monotonic() - interrupted < 4  # the lookup is given up, not waited out
         assert "warning" not in err
+    finally:
+        server.close()
+
+
+def test_a_server_that_answers_each_request_slowly_is_given_up(project: Project) -> None:
+    # each answer came within the timeout, so the server held every lookup of the build 1.5 s
+    started(project)
+    for stem in "cdefgh":
+        project.write(f"src/{stem}.txt", f"{stem}\n")
+    server = Answering(b"", misses=True, delay=1.5)
+    try:
+        ran, restored, stderr = build(project, {"BFLOW_REMOTE_CACHE": server.url})
+        assert ran == sorted(["join", *"abcdefgh"]) and restored == []
+        assert stderr.count("warning") == 1 and "answers slowly" in stderr, stderr
+        # the third slow answer gives the server up (the other worker's lookup and an upload
+        # may be on their way): else each task's lookup and upload, 18
+        entries = [path for path in [*server.gets, *server.puts] if "/ac/" in path]
+        assert len(entries) <= 5, entries
     finally:
         server.close()
 

@@ -21,6 +21,12 @@ from buildflow.cache import RemoteError
 # takes at SLOWEST_BYTES_PER_SECOND: a server trickling an answer out is given up too.
 TIMEOUT = 5.0
 SLOWEST_BYTES_PER_SECOND = 1 << 20
+# A server that answers each request within TIMEOUT, but slowly, would hold every lookup of the
+# build that long: once it has taken more than SLOW_ANSWER seconds to begin SLOW_ANSWERS
+# answers about entries (small, so their time is the server's, not the network's), it is
+# given up as a failing one is.
+SLOW_ANSWER = 1.0
+SLOW_ANSWERS = 3
 _CHUNK = 1 << 16  # bytes sent or read at a time
 
 
@@ -64,6 +70,7 @@ class Remote:
         self._local = threading.local()
         self._lookups: set[http.client.HTTPConnection] = set()
         self._lookups_lock = threading.Lock()
+        self._slow_answers = 0  # counted under _lookups_lock
 
     def get(self, kind: str, key: str, limit: int) -> bytes | None:
         """The body under `key`; a RemoteError once the server sends more than `limit` bytes
@@ -90,10 +97,17 @@ class Remote:
             try:
                 if lookup:
                     self._looking_up(connection, True)
+                asked = time.monotonic()
                 self._send(connection, method, path, headers, body)
                 if lookup and self.stopped.is_set():  # while it connected: no socket to shut
                     raise http.client.RemoteDisconnected("stopped")
                 response = self._response(connection, body)
+                if kind == "ac" and self._too_slow(time.monotonic() - asked):
+                    self._drop()  # its answer unread
+                    raise RemoteError(
+                        f"{method} {self.shown}: the server took more than {SLOW_ANSWER:g} s "
+                        f"to answer {SLOW_ANSWERS} requests; a cache that answers slowly holds "
+                        "up every lookup (check the server's load and the network)")
                 return response.status, self._body(response, method, kind, key, limit)
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
                 self._drop()
@@ -111,6 +125,15 @@ class Remote:
                 if lookup:
                     self._looking_up(connection, False)
         raise AssertionError("unreachable")
+
+    def _too_slow(self, seconds: float) -> bool:
+        """Whether an answer about an entry that took `seconds` to begin is the
+        SLOW_ANSWERS-th to take more than SLOW_ANSWER: then the server is given up."""
+        if seconds <= SLOW_ANSWER:
+            return False
+        with self._lookups_lock:
+            self._slow_answers += 1
+            return self._slow_answers == SLOW_ANSWERS
 
     def _looking_up(self, connection: http.client.HTTPConnection, started: bool) -> None:
         """Keep the connections of the lookups in progress, for `stop` to shut; one that
