@@ -7,18 +7,22 @@ are re-hashed until their mtime is safely in the past.
 
 Within one build each path is stat'ed once: a digest is remembered until `forget_seen`, which
 the scheduler calls whenever a command has run (it may have written anything). A leaf's output
-is then stat'ed as an output and not again as the next task's input.
+is then stat'ed as an output and not again as the next task's input, a depfile input's stat
+taken by the decision is the one its task's run is checked against (`seen_stat`), and a stat
+the caller has just taken is not taken again (`statted_hash`, `hashed_before`, and `statted`
+for the paths the fast path's check has just statted).
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from typing import NamedTuple
 
 import xxhash
 
 from buildflow.errors import BuildError
-from buildflow.fs import FileSystem
+from buildflow.fs import FileSystem, Stat
 from buildflow.racy import trusted
 
 MISSING = ""
@@ -40,11 +44,15 @@ StatRow = tuple[int, int, int, str, int]
 
 
 class Hasher:
-    def __init__(self, fs: FileSystem, cache: dict[str, StatRow]) -> None:
+    def __init__(self, fs: FileSystem, cache: dict[str, StatRow],
+                 statted: Iterable[str] = ()) -> None:
+        """`statted`: paths whose stat was found just now to be the one their entry in `cache`
+        holds, as if this hasher had statted them: not statted again until a command runs."""
         self.fs = fs
         self.cache = cache
         self.changed: dict[str, StatEntry] = {}
-        self._seen: dict[str, str] = {}  # path -> digest, since the last forget_seen
+        # path -> digest, since the last forget_seen
+        self._seen: dict[str, str] = {path: cache[path][3] for path in statted}
         # (mtime_ns, path) of files hashed within the racy window of their mtime, in the
         # order hashed, which is nearly the order of their mtimes
         self._racy: deque[tuple[int, str]] = deque()
@@ -61,6 +69,21 @@ class Hasher:
             digest = self._seen[path] = self._current_hash(path)
         return digest
 
+    def statted_hash(self, path: str, st: Stat) -> str:
+        """`file_hash` of a path the caller has just statted (`st`, not None): the stat is not
+        taken again."""
+        digest = self._seen.get(path)
+        if digest is None:
+            digest = self._seen[path] = self._current_hash(path, st=st)
+        return digest
+
+    def seen_stat(self, path: str) -> tuple[int, int, int] | None:
+        """The size, mtime and inode of the file whose digest `file_hash` gave for `path` since
+        the last `forget_seen` (no command has run since); None if it gave none, or found no
+        file there."""
+        entry = self.cache.get(path) if path in self._seen else None
+        return None if entry is None else (entry[0], entry[1], entry[2])
+
     def written_hash(self, path: str) -> str:
         """`file_hash` of an output just written (by its command, or restored), read whatever
         its stat: a command may leave a file of the same size with the mtime it had (`touch
@@ -69,14 +92,13 @@ class Hasher:
         digest = self._seen[path] = self._current_hash(path, written=True)
         return digest
 
-    def hashed_before(self, path: str, before_ns: int) -> str | None:
-        """The hash of `path` taken before `before_ns`, if its stat has not changed since; None
-        otherwise. An entry too recent to trust is hashed again on the next build, so a change
-        it missed is still found then."""
+    def hashed_before(self, path: str, before_ns: int, st: Stat | None) -> str | None:
+        """The hash of `path` taken before `before_ns`, if its stat (`st`, just taken) has not
+        changed since; None otherwise. An entry too recent to trust is hashed again on the
+        next build, so a change it missed is still found then."""
         known = self.cache.get(path)
         if known is None or self._known_since.get(path, known[4]) >= before_ns:
             return None
-        st = self.fs.stat(path)
         if st is None or (st.size, st.mtime_ns, st.inode) != (known[0], known[1], known[2]):
             return None
         return known[3]
@@ -108,12 +130,14 @@ class Hasher:
             self._current_hash(path)
         self._racy.extendleft(reversed(waiting))
 
-    def _current_hash(self, path: str, written: bool = False) -> str:
+    def _current_hash(self, path: str, written: bool = False, st: Stat | None = None) -> str:
+        """`st`: the path's stat, just taken by the caller."""
         known = self.cache.get(path)
         # Only an entry that can be trusted is worth a stat first; any other file is read,
         # and opening it gives its stat.
         if known is not None and trusted(known[1], known[4]) and not written:
-            st = self.fs.stat(path)
+            if st is None:
+                st = self.fs.stat(path)
             if st is None:
                 return self._absent(path)
             if st.is_dir:

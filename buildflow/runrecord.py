@@ -84,12 +84,18 @@ class RunRecorder:
     def at_start(self, task: Task) -> AtStart:
         """What `_inputs_read` and `_depfile_inputs` compare with once the task has run, taken
         as it starts: the stats its inputs were hashed at, and the stats now of what its last
-        depfile named."""
-        cache, stat = self.hasher.cache, self.hasher.fs.stat
+        depfile named: for a file hashed since the last command ran (by the decision), the
+        stat it was hashed at, as for inputs; any other is statted here."""
+        cache, stat, seen = self.hasher.cache, self.hasher.fs.stat, self.hasher.seen_stat
         inputs = [(path, cache[path][:3]) for path in task.inputs if path in cache]
         record = self.state.tasks.get(task.name) if task.depfile else None
-        named = {path: (st.size, st.mtime_ns, st.inode) for path in record.depfile_inputs
-                 if (st := stat(path)) is not None} if record is not None else {}
+        named: dict[str, Stat] = {}
+        for path in record.depfile_inputs if record is not None else ():
+            now = seen(path)
+            if now is None and (st := stat(path)) is not None:
+                now = (st.size, st.mtime_ns, st.inode)
+            if now is not None:
+                named[path] = now
         return inputs, named
 
     def _inputs_read(self, hashes: dict[str, str], stats: Stats) -> dict[str, str]:
@@ -143,18 +149,19 @@ class RunRecorder:
                             at_start: dict[str, Stat]) -> str:
         """The hash of depfile input `path` as the command read it, or UNKNOWN (see
         `_depfile_inputs`)."""
+        st = self.hasher.fs.stat(path)  # the one stat after the run, hashed by if need be
         if path in at_start:
-            st = self.hasher.fs.stat(path)
             if st is not None and (st.size, st.mtime_ns, st.inode) == at_start[path]:
-                return self.hasher.file_hash(path)
+                return self.hasher.statted_hash(path, st)
             return UNKNOWN  # changed since the start (an atomic save of an older file too)
-        before = self.hasher.hashed_before(path, done.started_ns)
+        before = self.hasher.hashed_before(path, done.started_ns, st)
         if before is not None:
             return before
-        st = self.hasher.fs.stat(path)
-        # the ctime too: a file renamed onto the path, or dated back, keeps an old mtime
-        if st is None or max(st.mtime_ns, st.ctime_ns) < done.started_file_ns:
+        if st is None:
             return self.hasher.file_hash(path)
+        # the ctime too: a file renamed onto the path, or dated back, keeps an old mtime
+        if max(st.mtime_ns, st.ctime_ns) < done.started_file_ns:
+            return self.hasher.statted_hash(path, st)
         ahead = st.mtime_ns - self.hasher.fs.now_ns()
         if ahead > TIMESTAMP_SLACK_NS:
             self.warn(

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import time
+from typing import Any
 
-from conftest import CHANGED_BACK, Project
+import pytest
+
+from buildflow.cli import main
+
+from conftest import CHANGED_BACK, Project, settle
 
 CHAIN = """
 [tasks.gen]
@@ -223,6 +229,48 @@ def test_a_depfile_input_from_the_future_is_named_in_a_warning(project: Project)
     assert "task 'cc'" in first.stderr and "touch inc.h" in first.stderr
     assert project.bflow().returncode == 0
     assert project.runs() == ["cc", "cc"]  # as the warning says: every build
+
+
+HEADERS = 30
+
+
+@pytest.mark.parametrize("way", ["fast path", "full way"])
+def test_a_rerun_stats_each_depfile_input_once_before_its_command_and_once_after(
+        project: Project, monkeypatch: pytest.MonkeyPatch, way: str) -> None:
+    # the decision, the stats taken as the task started, and the hash taken after the run
+    # each statted every header again: three to five stats of each, 20,000 headers a build
+    project.flowfile("""
+        [tasks.cc]
+        cmd = "echo cc >> runs.log && printf 'out.o: ' > {depfile} && cat {input} >> {depfile} && echo o > {output}"
+        inputs = ["names.txt"]
+        outputs = ["out.o"]
+        depfile = "out.o.d"
+    """)
+    headers = [f"inc/h{i}.h" for i in range(HEADERS)]
+    for header in headers:
+        project.write(header, f"{header}\n")
+    project.write("names.txt", " ".join(headers))
+    settle(*(project.root / header for header in headers))
+    assert project.build() == ["cc"]
+    assert project.build() == []  # leaves the proof
+    edited = project.write("inc/h7.h", "edited\n")
+    settle(edited)
+    if way == "full way":
+        for proof in (project.root / ".bflow").glob("uptodate*"):
+            proof.unlink()
+    statted: collections.Counter[str] = collections.Counter()
+    real_stat = os.stat
+
+    def stat(path: str, *args: Any, **kwargs: Any) -> os.stat_result:
+        statted[os.path.relpath(path, project.root)] += 1
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    monkeypatch.chdir(project.root)
+    assert main(["--plain", "-q"]) == 0
+    monkeypatch.undo()
+    assert project.runs() == ["cc", "cc"]
+    assert {header: statted[header] for header in headers} == dict.fromkeys(headers, 2)
 
 
 def test_input_edited_while_its_task_runs_stays_stale(project: Project) -> None:

@@ -74,11 +74,11 @@ def test_a_racy_file_hashed_again_unchanged_is_still_known_from_the_first_time()
     hasher.forget_seen()
     assert hasher.file_hash("out/a.txt") == digest  # read again, the same
     assert hasher.cache["out/a.txt"][4] > started
-    assert hasher.hashed_before("out/a.txt", started) == digest
+    assert hasher.hashed_before("out/a.txt", started, fs.stat("out/a.txt")) == digest
     fs.write("out/a.txt", "b", mtime_ns=fs.clock_ns)  # once it does change
     hasher.forget_seen()
     hasher.file_hash("out/a.txt")
-    assert hasher.hashed_before("out/a.txt", started) is None
+    assert hasher.hashed_before("out/a.txt", started, fs.stat("out/a.txt")) is None
 
 
 def test_a_file_hashed_a_fine_tick_after_its_write_is_trusted() -> None:

@@ -72,7 +72,10 @@ def build(proof: Proof, changed: set[int], *, jobs: int | None, keep_going: bool
     options = BuildOptions(jobs=jobs or project.default_jobs, keep_going=keep_going)
     output_cache = open_cache(project, reporter.warn, use=cache)
     runner = open_executor(executor or settings.executor)
-    builder = Builder(project, state, Hasher(LocalFileSystem(proof.root), state.stats),
+    # the paths whose stat the proof's check just found as their entries hold: not statted
+    # again before a command runs
+    hasher = Hasher(LocalFileSystem(proof.root), state.stats, statted=stats)
+    builder = Builder(project, state, hasher,
                       runner, _WithOthersUpToDate(reporter, proof.count - len(part)),
                       options, cache=output_cache)
     try:
