@@ -7,7 +7,7 @@ function of that view, so each format shows the same nodes, edges and marks.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from enum import Enum
 from typing import NamedTuple
 
@@ -105,15 +105,21 @@ def _label(node: Node) -> str:
 
 
 def text(graph_view: GraphView, *, colour: bool = False) -> str:
+    """`text_lines` in one string."""
+    return "".join(text_lines(graph_view, colour=colour))
+
+
+def text_lines(graph_view: GraphView, *, colour: bool = False) -> Iterator[str]:
     """A tree per final target (a node nothing else in the view needs), its dependencies
-    indented below it. A node already expanded is shown again as `(see above)`."""
+    indented below it, a line at a time (each ending in a newline), as it is made: the
+    indentation of a chain is quadratic in its length (a chain 4,000 deep, 32 MB). A node
+    already expanded is shown again as `(see above)`."""
     by_name = {node.name: node for node in graph_view.nodes}
     needs: dict[str, list[str]] = {node.name: [] for node in graph_view.nodes}
     needed = set()
     for up, down in graph_view.edges:
         needs[down].append(up)
         needed.add(up)
-    lines: list[str] = []
     shown: set[str] = set()
 
     def paint(node: Node) -> str:
@@ -122,7 +128,7 @@ def text(graph_view: GraphView, *, colour: bool = False) -> str:
             note = f"{_RED if node.stale else _GREEN}{note}{_RESET}"
         return f"{printable(node.name)} {note}"
 
-    def walk(root: str) -> None:
+    def walk(root: str) -> Iterator[str]:
         """Depth first with a stack of its own: a chain of thousands of tasks is deeper
         than Python's recursion goes."""
         stack = [(root, "", "")]
@@ -131,10 +137,10 @@ def text(graph_view: GraphView, *, colour: bool = False) -> str:
             node = by_name[name]
             if name in shown and needs[name]:
                 see = f"{_DIM}(see above){_RESET}" if colour else "(see above)"
-                lines.append(f"{lead}{branch}{printable(node.name)} {see}")
+                yield f"{lead}{branch}{printable(node.name)} {see}\n"
                 continue
             shown.add(name)
-            lines.append(f"{lead}{branch}{paint(node)}")
+            yield f"{lead}{branch}{paint(node)}\n"
             child_lead = lead + {"├── ": "│   ", "└── ": "    ", "": ""}[branch]
             last = len(needs[name]) - 1
             stack.extend((up, child_lead, "└── " if index == last else "├── ")
@@ -142,8 +148,7 @@ def text(graph_view: GraphView, *, colour: bool = False) -> str:
 
     for node in graph_view.nodes:
         if node.name not in needed:
-            walk(node.name)
-    return "".join(line + "\n" for line in lines)
+            yield from walk(node.name)
 
 
 # --- dot --------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ formats of buildflow.export, on stdout or into a file."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 
 from buildflow import engine, export
 from buildflow.commands import invocation_dir
@@ -24,19 +25,19 @@ def run(project: Project, *, targets: list[str], fmt: str, output: str | None,
     decisions, skips = engine.decided(project, state, names, gone=gone)
     graph_view = export.view(graph, names, decisions,
                              recorded_depfile_links(graph, names, state), skips)
-    if fmt == "text":
-        colour = output is None and not plain and not wants_plain(sys.stdout)
-        rendered = export.text(graph_view, colour=colour)
-    else:
-        rendered = export.RENDERERS[fmt](graph_view)
+    # the text a line at a time, written as it is made: a deep chain's is tens of megabytes
+    rendered: Iterable[str] = (
+        export.text_lines(graph_view,
+                          colour=output is None and not plain and not wants_plain(sys.stdout))
+        if fmt == "text" else (export.RENDERERS[fmt](graph_view),))
     if output is None:
-        sys.stdout.write(rendered)
+        sys.stdout.writelines(rendered)
         sys.stdout.flush()
         return EXIT_OK
     try:
         # as stdout has them: a name that is no UTF-8 keeps its bytes
         with open(output, "w", encoding="utf-8", errors="surrogateescape") as handle:
-            handle.write(rendered)
+            handle.writelines(rendered)
     except OSError as exc:
         raise UsageError(f"-o {output}: cannot write the graph: {exc.strerror}") from None
     return EXIT_OK
