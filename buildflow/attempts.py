@@ -40,6 +40,8 @@ class Execution(NamedTuple):
     # The disk's file clock then (`FileSystem.file_now_ns`): a file with an mtime at or past
     # it may have been written during the run.
     started_file_ns: int
+    # Why its output could not be saved as its log (a full disk), if it was not: a warning
+    log_problem: str = ""
 
 
 class LostRun(BuildError):
@@ -88,7 +90,7 @@ class Attempts:
                 output = slot.finish(task.name, silent_success=False, mask=masker)
                 raise LostRun(str(exc), Execution(
                     task, RunResult(None), attempts, self.clock() - started, output,
-                    started_ns, started_file_ns)) from None
+                    started_ns, started_file_ns, slot.problem)) from None
             if result.ok or attempts > task.retries or self.interrupted.is_set():
                 break
             delay = backoff(task, attempts - 1, self.jitter())
@@ -101,4 +103,4 @@ class Attempts:
                              silent_success=result.ok and not result.strays,
                              mask=masker)
         return Execution(task, result, attempts, self.clock() - started, output, started_ns,
-                         started_file_ns)
+                         started_file_ns, slot.problem)

@@ -100,6 +100,10 @@ class FileSystem(Protocol):
         """`path` (made, with its directory, when missing) emptied and open for writing,
         unbuffered: a command's output goes there as it comes."""
 
+    def room(self, path: str) -> int:
+        """How many bytes a write may still add to the filesystem holding `path` (an
+        existing file or directory)."""
+
     def read_tail(self, path: str, limit: int) -> tuple[int, bytes]:
         """A file's size and its last `limit` bytes, read without reading the rest."""
 
@@ -248,6 +252,10 @@ class LocalFileSystem:
         except FileNotFoundError:  # the directory is made when missing, not probed each time
             os.makedirs(os.path.dirname(target), exist_ok=True)
             return open(target, "wb", buffering=0)
+
+    def room(self, path: str) -> int:
+        st = os.statvfs(self._abs(path))
+        return st.f_bavail * st.f_frsize
 
     def read_tail(self, path: str, limit: int) -> tuple[int, bytes]:
         with open(self._abs(path), "rb") as handle:

@@ -13,6 +13,7 @@ while it stays empty.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from buildflow.fs import FileSystem
 
 MAX_PRINTED_OUTPUT = 1 << 20
+# A disk with less room than this is too full to take a command's output: it goes to memory
+ROOM_MIN = MAX_PRINTED_OUTPUT
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def log_path(cache_dir: str, task_name: str) -> str:
@@ -80,18 +84,40 @@ class LogSlot:
 
     A run that printed nothing, succeeded, and left no process behind that could still write
     (`cmd &`) gives the file back empty for the next task. Any other run keeps it as the task's
-    log, renamed into place, and the slot opens a new file for the next task."""
+    log, renamed into place, and the slot opens a new file for the next task.
+
+    On a disk too full to take a command's output (less than ROOM_MIN free, or no file can be
+    made there), the output goes into a file in memory instead, so that it is shown all the
+    same; saving it as the task's log is then tried once the run has ended, and its failure is
+    a warning (`problem`), never the task's."""
 
     def __init__(self, old_logs: OldLogs, number: int) -> None:
         self.old_logs = old_logs
-        self.path = os.path.join(old_logs.logs_dir, f".running-{number}")  # a dot: no log's name
+        self.scratch = os.path.join(old_logs.logs_dir, f".running-{number}")  # no log's name
+        self.path = self.scratch  # where the run's output can be read as it comes
+        self.problem = ""  # why the last finished run's output could not be saved, if it was not
         self._file: BinaryIO | None = None
+        self._in_memory = False
+        self._next_run = True  # `open` has not been called since the last `finish`
 
     def open(self) -> BinaryIO:
-        """The scratch file, empty; the logs directory is made only when missing, not probed
-        before each of a large build's tasks."""
-        if self._file is None:
-            self._file = self.old_logs.fs.open_scratch(self.path)
+        """The file the run's output goes to, empty; the logs directory is made only when
+        missing, not probed before each of a large build's tasks."""
+        if self._next_run:
+            self._next_run = False
+            if self._file is not None and self._in_memory:
+                self._drop_memory()  # the disk may have room again
+            if self._file is None:
+                try:
+                    self._file = self.old_logs.fs.open_scratch(self.scratch)
+                except OSError as exc:
+                    if exc.errno not in DISK_FULL:
+                        raise
+            if self._file is None or self.old_logs.fs.room(self.scratch) < ROOM_MIN:
+                self.close()
+                self._file, self.path = _memory_file()
+                self._in_memory = True
+        assert self._file is not None
         return self._file
 
     def finish(self, task_name: str, *, silent_success: bool,
@@ -100,8 +126,12 @@ class LogSlot:
         log (masked) and return the text to print. `silent_success`: the run succeeded and
         left no process behind."""
         handle = self.open()
+        self._next_run = True
+        self.problem = ""
+        if self._in_memory:
+            return self._finish_in_memory(task_name, silent_success, mask)
         fs = self.old_logs.fs
-        written = fs.stat(self.path)
+        written = fs.stat(self.scratch)
         if silent_success and written is not None and written.size == 0:
             # an older run's output must not pass for this one's
             self.old_logs.remove(task_name)
@@ -109,15 +139,64 @@ class LogSlot:
         self._file = None
         handle.close()
         log = log_path(self.old_logs.cache_dir, task_name)
-        fs.rename(self.path, log)
+        fs.rename(self.scratch, log)
         return seal(fs, log, mask)
+
+    def _finish_in_memory(self, task_name: str, silent_success: bool,
+                          mask: Callable[[str], str] | None) -> str:
+        handle = self._file
+        assert handle is not None
+        handle.seek(0)
+        data = handle.read()
+        self._drop_memory()
+        fs = self.old_logs.fs
+        if silent_success and not data:
+            try:
+                self.old_logs.remove(task_name)  # as above; removing frees space
+            except OSError:
+                pass
+            return ""
+        text = data.decode("utf-8", "surrogateescape")
+        if mask is not None:
+            text = mask(text)
+        log = log_path(self.old_logs.cache_dir, task_name)
+        try:
+            fs.replace(log, (text.encode("utf-8", "surrogateescape"),), sync=False)
+        except OSError as exc:
+            self.problem = (f"{log}: cannot save the output log of task '{task_name}': "
+                            f"{exc.strerror}; its output is shown here only (`bflow log` "
+                            f"cannot show it); free some disk space")
+            try:
+                fs.remove(log)  # an older run's output must not pass for this one's
+            except OSError:
+                pass
+        return tail(text.encode("utf-8", "surrogateescape"))
+
+    def _drop_memory(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        self._file, self.path, self._in_memory = None, self.scratch, False
 
     def close(self) -> None:
         """Remove the scratch file; called when the worker stops."""
-        if self._file is not None:
+        if self._in_memory:
+            self._drop_memory()
+        elif self._file is not None:
             self._file.close()
             self._file = None
-            self.old_logs.fs.remove(self.path)
+            self.old_logs.fs.remove(self.scratch)
+
+
+def _memory_file() -> tuple[BinaryIO, str]:
+    """A file in memory, unbuffered, for a command's output, and a path where it can be read
+    (on Linux; elsewhere a file of the temp directory, deleted once closed)."""
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("bflow-output")
+        return open(fd, "w+b", buffering=0), f"/proc/self/fd/{fd}"
+    import tempfile
+
+    handle = tempfile.NamedTemporaryFile(prefix="bflow-output-", buffering=0)
+    return handle, handle.name  # type: ignore[return-value]
 
 
 def seal(fs: FileSystem, path: str, mask: Callable[[str], str] | None = None) -> str:
@@ -127,6 +206,15 @@ def seal(fs: FileSystem, path: str, mask: Callable[[str], str] | None = None) ->
         text = mask(fs.read(path).decode("utf-8", "surrogateescape"))
         fs.replace(path, (text.encode("utf-8", "surrogateescape"),), sync=False)
     size, data = fs.read_tail(path, MAX_PRINTED_OUTPUT)
+    return tail(data, size)
+
+
+def tail(data: bytes, size: int | None = None) -> str:
+    """The text to print of a log of `size` bytes (len(data) unless given) that ends with
+    `data`: its last MAX_PRINTED_OUTPUT bytes, from the first whole line."""
+    if size is None:
+        size = len(data)
+        data = data[-MAX_PRINTED_OUTPUT:]
     if size > MAX_PRINTED_OUTPUT:
         newline = data.find(b"\n")  # from the first whole line: never the end of a cut one
         if 0 <= newline < len(data) - 1:

@@ -715,6 +715,8 @@ class Builder:
         task = done.task
         if self._follower is not None:
             self._follower.end(task.name)
+        if done.log_problem:
+            self.reporter.warn(done.log_problem)
         decision = self._running.pop(task.name)
         at_start = self._started_stats.pop(task.name, ([], {}))
         self.hasher.forget_seen()

@@ -124,6 +124,9 @@ class MemoryFileSystem:
         self.write(path, b"")
         return MemoryScratchFile(self, self.key(path))
 
+    def room(self, path: str) -> int:
+        return 0 if self.full else 1 << 40
+
     def read_tail(self, path: str, limit: int) -> tuple[int, bytes]:
         data = self.read(path)
         return len(data), data[-limit:]

@@ -48,8 +48,11 @@ class FullFile:
 
 if where == "state":
     fs.open = lambda *args, **kwargs: FullFile(real_open(*args, **kwargs))  # the state's disk
-else:
-    fs.LocalFileSystem.open_scratch = lambda self, path: full(path)  # the logs' disk
+else:  # the logs' disk: no file can be made there, nor written whole
+    fs.LocalFileSystem.open_scratch = lambda self, path: full(path)
+    real_replace = fs.LocalFileSystem.replace
+    fs.LocalFileSystem.replace = lambda self, path, chunks, **kwargs: (
+        full(path) if "/logs/" in path else real_replace(self, path, chunks, **kwargs))
 from buildflow.cli import main
 raise SystemExit(main())
 """
@@ -268,23 +271,49 @@ def test_read_only_cache_dir_as_a_normal_user(project: Project) -> None:
     assert ".bflow" in result.stderr and "writable" in result.stderr
 
 
-@pytest.mark.parametrize("where", ["state", "logs"])
-def test_full_disk(project: Project, where: str) -> None:
+def build_on_a_full_disk(project: Project, where: str) -> subprocess.CompletedProcess[str]:
+    script = project.write("full_disk.py", FULL_DISK)
+    return subprocess.run([sys.executable, str(script), where, "--plain"], cwd=project.root,
+                          env=bflow_env(), capture_output=True, text=True, timeout=60)
+
+
+def test_full_disk(project: Project) -> None:
     project.flowfile(COPY)
     project.write("in.txt", "x\n")
     assert project.bflow().returncode == 0
     project.write("in.txt", "y\n")
-    script = project.write("full_disk.py", FULL_DISK)
-    result = subprocess.run([sys.executable, str(script), where, "--plain"], cwd=project.root,
-                            env=bflow_env(), capture_output=True, text=True, timeout=60)
+    result = build_on_a_full_disk(project, "state")
     assert_explained(result)
     assert "No space left on device" in result.stderr
-    assert (".bflow/state" if where == "state" else ".bflow/logs/") in result.stderr
+    assert ".bflow/state" in result.stderr
     # The run whose record could not be written is not trusted: the next build redoes it.
     runs = len(project.runs())
     assert project.bflow().returncode == 0
     assert len(project.runs()) == runs + 1
     assert project.read("out.txt") == "y\n"
+
+
+@pytest.mark.parametrize("status", [4, 0])
+def test_a_full_disk_where_logs_go_shows_the_command_s_output_with_a_warning(
+        project: Project, status: int) -> None:
+    # the command never ran: the build failed on its log, and a failing compiler's error,
+    # which a full disk often causes, was never seen
+    project.flowfile(f"""
+    [tasks.cc]
+    cmd = "echo cc >> runs.log && echo 'cc: error: main.c: no such file' >&2 && cp {{input}} {{output}} && exit {status}"
+    inputs = ["in.txt"]
+    outputs = ["out.txt"]
+    """)
+    project.write("in.txt", "x\n")
+    result = build_on_a_full_disk(project, "logs")
+    assert_explained(result, 1 if status else 0)
+    assert "  | cc: error: main.c: no such file" in result.stdout
+    assert ("FAILED cc: exit 4" in result.stdout) == bool(status)
+    assert re.search(r"warning: .*\.bflow/logs/cc-\w+\.log: cannot save the output log of "
+                     r"task 'cc': No space left on device", result.stderr)
+    assert project.runs() == ["cc"]
+    # its record is kept as ever: a success needs no run, a failure runs again
+    assert project.build(status=1 if status else 0) == (["cc"] if status else [])
 
 
 def test_command_not_found(project: Project) -> None:
