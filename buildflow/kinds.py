@@ -22,11 +22,34 @@ if TYPE_CHECKING:
 GROUP = "buildflow.kinds"
 
 
-def installed() -> dict[str, EntryPoint]:
-    """The kinds the installed distributions declare, by name."""
+def installed() -> dict[str, list[EntryPoint]]:
+    """The kinds the installed distributions declare, by name, each with the entry points
+    that declare it: more than one where distributions clash (`clash`)."""
     from importlib.metadata import entry_points
 
-    return {entry.name: entry for entry in entry_points(group=GROUP)}
+    found: dict[str, list[EntryPoint]] = {}
+    for entry in entry_points(group=GROUP):
+        found.setdefault(entry.name, []).append(entry)
+    for entries in found.values():
+        if len(entries) > 1:  # named in one order, whatever order sys.path gave
+            entries.sort(key=lambda entry: (distribution(entry), entry.value))
+    return found
+
+
+def clash(name: str, entries: list[EntryPoint]) -> str:
+    """Why kind `name` cannot be used, declared by each of `entries` (more than one), as
+    pytest refuses two plug-ins under one name rather than pick one by install order."""
+    declared = [f"{distribution(entry)} ({entry.value})" for entry in entries]
+    return (f"kind '{name}' is declared by {len(entries)} installed distributions: "
+            f"{', '.join(declared[:-1])} and {declared[-1]}; uninstall all but one of them "
+            f"(bflow will not pick one by the order they were found in)")
+
+
+def distribution(entry: EntryPoint) -> str:
+    """The name of the distribution that declares `entry`, as pip names it."""
+    dist = getattr(entry, "dist", None)
+    name = dist.metadata["Name"] if dist is not None else None
+    return name or "?"
 
 
 def expand(task: str, raw: Mapping[str, Any], check: Checker,
@@ -46,7 +69,10 @@ def expand(task: str, raw: Mapping[str, Any], check: Checker,
                              f"kinds: {known}; a kind comes from a package that declares it "
                              f"under the entry point group {GROUP})")
         return None
-    entry = kinds[name]
+    if len(kinds[name]) > 1:
+        check.problem(where, clash(name, kinds[name]))
+        return None
+    entry = kinds[name][0]
     from buildflow.pytasks import contained
 
     try:

@@ -42,20 +42,25 @@ def envy(table):
 def plugin_env(tmp_path: Path) -> dict[str, str]:
     """PYTHONPATH with bflow and a distribution `bflow-copy` declaring six kinds."""
     plugins = tmp_path / "plugins"
-    info = plugins / "bflow_copy-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: bflow-copy\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(textwrap.dedent("""\
-        [buildflow.kinds]
+    install(plugins, "bflow-copy", """\
         copy = bflow_copy:copy
         broken = bflow_copy:broken
         listing = bflow_copy:listing
         quits = bflow_copy:quits
         oddkey = bflow_copy:oddkey
         envy = bflow_copy:envy
-        """))
+        """)
     (plugins / "bflow_copy.py").write_text(KINDS)
     return {"PYTHONPATH": f"{REPO}:{plugins}"}
+
+
+def install(where: Path, name: str, kinds: str) -> None:
+    """Install distribution `name` in `where` as metadata alone, declaring `kinds` (the lines
+    of its `buildflow.kinds` entry points)."""
+    info = where / f"{name.replace('-', '_')}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[buildflow.kinds]\n" + textwrap.dedent(kinds))
 
 
 def copying(project: Project, tmp_path: Path, extra: str = "") -> dict[str, str]:
@@ -128,6 +133,29 @@ def test_kind_errors_name_the_task_the_kind_and_the_key(project: Project, tmp_pa
     assert "Flowfile: tasks.quits: kind 'quits' (bflow_copy:quits) failed: SystemExit: 4" in err
     assert "Flowfile: tasks.oddkey: kind 'oddkey' (bflow_copy:oddkey) returned a table with " \
            "the key 1, not a string naming a task key" in err
+
+
+def test_a_kind_two_distributions_declare_is_an_error_naming_both(project: Project,
+                                                                   tmp_path: Path) -> None:
+    # one of them was used, whichever the order of sys.path found first, and nothing said so
+    env = copying(project, tmp_path)
+    other = tmp_path / "elsewhere"
+    install(other, "acme-kinds", "copy = acme_kinds:copy\n")
+    (other / "acme_kinds.py").write_text(KINDS)  # a kind that works: either would have done
+    env["PYTHONPATH"] += f":{other}"
+    both = ("kind 'copy' is declared by 2 installed distributions: acme-kinds "
+            "(acme_kinds:copy) and bflow-copy (bflow_copy:copy); uninstall all but one of them")
+    for command in ("build", "validate"):
+        result = project.bflow(command, env=env)
+        assert result.returncode == 2 and f"Flowfile: tasks.copy.kind: {both}" in result.stderr
+    assert project.runs() == []
+    listed = project.bflow("list", "--kinds", env=env)
+    assert listed.returncode == 0
+    assert "copy     acme_kinds:copy  (acme-kinds)\ncopy     bflow_copy:copy  (bflow-copy)\n" \
+        in listed.stdout
+    assert f"bflow: warning: {both}" in listed.stderr
+    project.flowfile('[tasks.e]\nkind = "envy"\n')  # a kind declared once is used as ever
+    assert project.build(env=env) == ["e"]
 
 
 def test_a_change_to_the_kind_s_declaration_is_a_change_to_the_project(

@@ -3,6 +3,7 @@ count; with patterns, the tasks and instances whose names match (`bflow list 'co
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from fnmatch import fnmatchcase
 
@@ -31,15 +32,21 @@ def run(project: Project, *, patterns: Sequence[str] = ()) -> int:
 
 def kinds() -> int:
     """`bflow list --kinds`: each installed task kind, with the callable that expands it."""
-    from buildflow.kinds import GROUP, installed
+    from buildflow.kinds import GROUP, clash, distribution, installed
 
     found = installed()
     if not found:
         say(f"bflow: no task kinds installed (a package declares them under the entry "
             f"point group {GROUP})")
     width = max(map(len, found), default=0)
-    for name, entry in sorted(found.items()):
-        say(f"{name.ljust(width)}  {entry.value}")
+    for name, entries in sorted(found.items()):
+        for entry in entries:
+            # which distribution, where two declare the name: a task cannot use it then
+            say(f"{name.ljust(width)}  {entry.value}" + (
+                f"  ({distribution(entry)})" if len(entries) > 1 else ""))
+    for name, entries in sorted(found.items()):
+        if len(entries) > 1:
+            print(f"bflow: warning: {clash(name, entries)}", file=sys.stderr)
     return EXIT_OK
 
 
