@@ -36,6 +36,16 @@ outputs = ["tmp/scratch.txt"]
 """
 
 
+def repository_of(repository: Path, name: str, text: str) -> Path:
+    """A new repository at `repository` with one commit of the file `name` (a submodule's)."""
+    repository.mkdir()
+    (repository / name).write_text(text)
+    git(repository, "init", "-q", "-b", "main")
+    git(repository, "add", ".")
+    git(repository, "commit", "-q", "-m", name)
+    return repository
+
+
 
 @pytest.fixture
 def repo(project: Project) -> Project:
@@ -223,12 +233,7 @@ def test_what_a_clone_has_or_lacks_on_disk_is_no_internal_error(project: Project
     declared through a committed symlinked directory (`gen -> real/gen`) was a path git
     refused to be asked of: exit 2, and named by the link on disk, which a sparse checkout
     leaves out: a build made it, git did not track it."""
-    sub = project.root.parent / f"{project.root.name}-sub"
-    sub.mkdir()
-    (sub / "f").write_text("x\n")
-    git(sub, "init", "-q", "-b", "main")
-    git(sub, "add", ".")
-    git(sub, "commit", "-q", "-m", "s")
+    sub = repository_of(project.root.parent / f"{project.root.name}-sub", "f", "x\n")
     (project.root / "real/gen").mkdir(parents=True)
     (project.root / "gen").symlink_to("real/gen")
     project.flowfile("""
@@ -391,12 +396,7 @@ def test_a_submodule_is_built_at_the_commit_its_gitlink_records(project: Project
     superproject was built. An output in it that it does not track was an error (exit 2:
     the superproject's git refused the path). A gitlink to a commit the submodule lacks
     says so."""
-    sub = project.root.parent / f"{project.root.name}-lib"
-    sub.mkdir()
-    (sub / "v.txt").write_text("1\n")
-    git(sub, "init", "-q", "-b", "main")
-    git(sub, "add", ".")
-    git(sub, "commit", "-q", "-m", "one")
+    sub = repository_of(project.root.parent / f"{project.root.name}-lib", "v.txt", "1\n")
     project.flowfile("""
         [tasks.v]
         cmd = "cp {input} {output}"
