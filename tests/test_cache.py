@@ -509,6 +509,20 @@ def test_cache_commands_on_a_file_where_the_cache_goes_say_so(project: Project, 
     assert (tmp_path / "a-file").read_text() == "mine\n"
 
 
+def test_a_build_with_a_file_where_the_cache_goes_in_the_project_names_the_cache(
+        project: Project) -> None:
+    # a file inside the project named by BFLOW_CACHE_DIR was taken for an output's path:
+    # "the output's path in the project could not be written"
+    started(project)
+    project.write("a-file", "mine\n")
+    result = project.bflow("--plain", env={"BFLOW_CACHE_DIR": str(project.root / "a-file")})
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("warning") == 1, result.stderr
+    assert "a-file, the output cache's directory, is a file; set BFLOW_CACHE_DIR to a " \
+           "directory" in result.stderr, result.stderr
+    assert (project.root / "a-file").read_text() == "mine\n"
+
+
 def test_clear_while_builds_store_never_stops_half_way(project: Project, tmp_path: Path) -> None:
     """A build storing while `cache clear` removed `ac/` made it fail, "Directory not empty",
     the cache cleared only in part."""

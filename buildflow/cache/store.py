@@ -359,8 +359,14 @@ class Cache:
     def _what_to_check(self, exc: OSError) -> str:
         """What a warning about `exc` asks the user to check: the cache's directory, unless
         the path that failed is the project's own (an output bflow could not restore)."""
-        if str(exc.filename2 or exc.filename or "").startswith(os.path.join(self.root, "")):
+        failed = str(exc.filename2 or exc.filename or "")
+        store = self.local.directory
+        if not failed.startswith(os.path.join(store, "")) and \
+                failed.startswith(os.path.join(self.root, "")):  # a store inside the project
             return "the output's path in the project could not be written"
+        if os.path.isfile(store):
+            return f"{store}, the output cache's directory, is a file; set BFLOW_CACHE_DIR " \
+                   "to a directory"
         if isinstance(exc, FileNotFoundError):  # its directory went as the file was written
             return "the cache was cleared meanwhile (`bflow cache clear`)"
         return "check that BFLOW_CACHE_DIR is a writable directory with free space"
