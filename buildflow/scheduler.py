@@ -449,7 +449,8 @@ class Builder:
                     any(after != task.base for after in task.known_after):  # else made just now
                 task = self.tasks[task.name] = self._expander.task(task, self.tasks)
         except FlowfileError as exc:
-            self._fail(task, f"{exc}\n(found once the files it reads were written)", result)
+            self._fail(task, f"{'; '.join(exc.problems)} (found once the files it reads were "
+                       "written)", result)
             plan.finished(task.name, ok=False)
             return None
         return task
