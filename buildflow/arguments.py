@@ -26,8 +26,7 @@ OPTIONS_ELSEWHERE = {
     **dict.fromkeys(("--list", "-l", "--list-all", "-T", "--tasks", "--summary"), "'bflow list'"),
     **dict.fromkeys(("--watch", "-w"), "'bflow watch'"),
     **dict.fromkeys(("--silent", "-s"), "-q"),
-    **dict.fromkeys(("--force", "--always"), "-B"),
-    **dict.fromkeys(("--dir", "-d"), "-C DIR"),
+    "--force": "-B", "-d": "-C DIR",  # --always and --dir are --always-make, --directory
     **dict.fromkeys(("--taskfile", "--makefile", "--justfile"), "-f PATH"),
     "--graph": "'bflow graph'", "--clean": "'bflow clean'", "--status": "'bflow status'",
 }
