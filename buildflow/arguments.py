@@ -235,14 +235,17 @@ _OPTIONS: dict[str, tuple[Option, ...]] = {
                        "help": "poll the filesystem instead of using OS events"}),
         (("--debounce",), {"type": _debounce, "default": 0.1, "metavar": "SECONDS",
                            "help": "quiet time that ends a burst of changes (default 0.1)"})),
-    "graph": _targets("TARGET") + (
-        (("--format",), {"choices": GRAPH_FORMATS, "default": "text"}),
+    "graph": _targets("TARGET|VAR=VALUE", "tasks (default: all); VAR=VALUE overrides a var")
+    + ((("--format",), {"choices": GRAPH_FORMATS, "default": "text",
+                        "help": "how to draw it (default text)"}),
         (("-o", "--output"), {"metavar": "FILE", "help": "write to FILE instead of stdout"})),
-    "status": _targets("TARGET") + (
+    "status": _targets("TARGET|VAR=VALUE", "tasks (default: all); VAR=VALUE overrides a var")
+    + (
         (("--check",), {"action": "store_true", "help": "exit 1 when anything is stale"}),
         (("--outputs",), {"action": "store_true",
-                          "help": "without records: compare the outputs with what a build of a "
-                                  "copy of the files git tracks gives (for pre-commit)"})),
+                          "help": "without records: compare the outputs git's index holds with "
+                                  "what a build of a copy of the index gives (for "
+                                  "pre-commit)"})),
     "explain": _targets("TARGET|VAR=VALUE",
                         "one target; VAR=VALUE overrides a var, as for build"),
     "list": (*_targets("PATTERN|VAR=VALUE", "task or instance names, with * and ? "
@@ -250,7 +253,8 @@ _OPTIONS: dict[str, tuple[Option, ...]] = {
              (("--kinds",), {"action": "store_true",
                              "help": "list the installed task kinds instead (no Flowfile "
                                      "needed)"})),
-    "clean": _targets("TARGET"),
+    "clean": _targets("TARGET|VAR=VALUE",
+                      "tasks whose outputs to delete (default: all); VAR=VALUE overrides a var"),
     "validate": _targets("VAR=VALUE", "override a var, as for build"),
     "log": ((("task",), {"metavar": "TARGET",
                          "help": "a task, TASK:ITEM instance or output path"}),),
