@@ -18,7 +18,7 @@ from buildflow import engine, events, gitfiles
 from buildflow.errors import EXIT_OK, FlowfileError, UsageError
 from buildflow.fs import LocalFileSystem
 from buildflow.locate import shown
-from buildflow.model import Task
+from buildflow.model import Project, Task
 
 FIX = "run bflow, then git add it"
 
@@ -46,7 +46,10 @@ def compare(path: str, targets: list[str], overrides: Mapping[str, str],
     may lack its inputs: a sparse checkout), and compare their outputs with the index's."""
     root, flowfile = os.path.split(path)
     with tempfile.TemporaryDirectory(prefix="bflow-outputs-") as temp:
-        top = os.path.realpath(temp)
+        # the repository one level down: a path leaving it (`../shared`) stays in `temp`,
+        # where nothing is, never reaching a directory of /tmp another user may have made
+        top = os.path.join(os.path.realpath(temp), "repository")
+        os.mkdir(top)
         scratch = _in_place(root, top, gitfiles.place(root))
         index = gitfiles.check_out(root, top)
         if flowfile not in index.files:
@@ -67,6 +70,11 @@ def compare(path: str, targets: list[str], overrides: Mapping[str, str],
         names = targets or [name for name, task in copy.tasks.items() if task.outputs]
         if not names:
             return Comparison(0, [], [])
+        _refuse_writing_through(copy, path)
+        # its records in `temp`, wherever the Flowfile's cache_dir leads (a symlink git tracks
+        # into the project's own records)
+        copy = copy._replace(settings=copy.settings._replace(
+            cache_dir=os.path.join(os.path.realpath(temp), "records")))
         reporter = events.Collector()
         result = engine.build(copy, names, keep_going=True, reporter=reporter,
                               cwd=_moved(cwd, root, scratch))
@@ -77,6 +85,24 @@ def compare(path: str, targets: list[str], overrides: Mapping[str, str],
         tasks = (built.tasks[name] for name in result.selected)
         outputs = _outputs(scratch, tasks, index.files)
         return _compared(root, scratch, sorted(outputs), index)
+
+
+def _refuse_writing_through(copy: Project, path: str) -> None:
+    """A UsageError when an output or depfile of the copy is a symlink git tracks that leads
+    out of the copy's root: a build there writes through it (`cp a {output}`), into the
+    repository's other entries, which the copy links to the real ones, or anywhere else."""
+    inside = os.path.join(os.path.realpath(copy.root), "")
+    for task in copy.tasks.values():
+        for output in (*task.outputs, *((task.depfile,) if task.depfile else ())):
+            place = os.path.join(copy.root, output)
+            if os.path.islink(place) and \
+                    not os.path.realpath(place).startswith(inside):
+                raise UsageError(
+                    f"{shown(path)}: {output}, an output of task '{task.name}', is a symlink "
+                    f"git tracks that leads out of the project ({os.readlink(place)}): a build "
+                    "of the copy of the index would write through it, into the real file; "
+                    "bflow status --outputs builds no such project (git rm the link, and let "
+                    "the task write the file)")
 
 
 def _in_place(root: str, temp: str, place: str) -> str:

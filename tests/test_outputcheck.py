@@ -189,6 +189,52 @@ outputs = ["gen.txt"]
         assert result.stdout.startswith("gen.txt: differs from what a build gives")
 
 
+@pytest.mark.parametrize("through", ["the cache dir", "an output"])
+def test_a_symlink_git_tracks_leading_out_of_the_project_is_never_written_through(
+        tmp_path: Path, through: str) -> None:
+    # the copy's build followed it into the real repository: it wrote the project's records
+    # (a cache_dir linked to ../state), or overwrote the file an output linked to (an edit of
+    # common/conf.txt not committed, lost)
+    mono = Project(tmp_path / "mono")
+    mono.write("common/conf.txt", "my work\n")
+    mono.write("apps/web/src.txt", "v1\n")
+    mono.write(".gitignore", "apps/state/\n")
+    settings = '[settings]\ncache_dir = "st"\n' if through == "the cache dir" else ""
+    output = "out.txt" if through == "the cache dir" else "out/res"
+    mono.write("apps/web/Flowfile", f"""{settings}
+[tasks.g]
+cmd = "cp {{input}} {{output}}"
+inputs = ["src.txt"]
+outputs = ["{output}"]
+""")
+    web = Project(mono.root / "apps" / "web")
+    (mono.root / "apps" / "state").mkdir()
+    if through == "the cache dir":
+        (web.root / "st").symlink_to("../state")
+        web.build()
+    else:
+        (web.root / "out").mkdir()
+        (web.root / "out" / "res").symlink_to("../../../common/conf.txt")
+    git(mono.root, "init", "-q", "-b", "main")
+    git(mono.root, "add", ".")
+    git(mono.root, "commit", "-q", "-m", "built")
+    web.write("src.txt", "v2\n")
+    git(mono.root, "add", ".")
+    before = {path: path.read_bytes() for path in mono.root.rglob("*")
+              if path.is_file() and ".git" not in path.parts}
+    result = run_bflow("status", "--check", "--outputs", cwd=web.root)
+    after = {path: path.read_bytes() for path in mono.root.rglob("*")
+             if path.is_file() and ".git" not in path.parts}
+    assert after == before
+    if through == "the cache dir":
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert result.stdout.startswith("out.txt: differs from what a build gives")
+    else:
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "out/res, an output of task 'g', is a symlink git tracks that leads out of " \
+               "the project (../../../common/conf.txt)" in result.stderr
+
+
 def committed(project: Project, before_commit: Callable[[], object] = lambda: None) -> None:
     """The project built, in a new repository, its cache dir ignored, and committed."""
     project.write(".gitignore", ".bflow/\n")
