@@ -90,25 +90,41 @@ def place(directory: str) -> str:
     return os.fsdecode(_git(directory, "rev-parse", "--show-prefix")).strip()
 
 
-def ignored(directory: str, paths: Iterable[str], submodules: Iterable[str] = ()) -> set[str]:
-    """Those of `paths` (relative to `directory`, in no commit) that git ignores, a path in
-    one of `submodules` asked of that submodule (the superproject refuses it)."""
+def ignored(directory: str, copy: str, paths: Iterable[str],
+            submodules: Iterable[str] = ()) -> set[str]:
+    """Those of `paths` (relative to `directory`, in no commit) that git ignores, by the
+    `.gitignore` files of `copy`, the checkout of the index at `directory`'s place (`in_copy`);
+    a path in one of `submodules` asked of that submodule (the superproject refuses it)."""
     found: set[str] = set()
     for repository, names in _by_repository(paths, submodules).items():
         listed = b"\0".join(os.fsencode(name) for name in names)
+        env = _submodule_environment() if repository else None
+        where, options = in_copy(os.path.join(directory, repository),
+                                 os.path.join(copy, repository), env)
         # Exit status 1 means "none of them is ignored".
-        answer = _git(os.path.join(directory, repository), "check-ignore", "--no-index", "-z",
-                      "--stdin", stdin=listed, ok=(0, 1),
-                      env=_submodule_environment() if repository else None)
+        answer = _git(where, *options, "check-ignore", "--no-index", "-z", "--stdin",
+                      stdin=listed, ok=(0, 1), env=env)
         found.update(names[name] for name in _paths(answer))
     return found
 
 
-def differing(directory: str, files: Mapping[str, str], index: Index) -> set[str]:
+def in_copy(directory: str, copy: str, env: Mapping[str, str] | None
+            ) -> tuple[str, tuple[str, ...]]:
+    """Where to run git, and the options to give it, to ask of `copy`, the checkout of the
+    index at the place of `directory` in its repository: the `.gitignore` and
+    `.gitattributes` files it reads are then the copy's, what the commit holds (the disk's may
+    hold an edit not staged, or lack a file git skips), with the repository's own config."""
+    git_dir, prefix = os.fsdecode(_git(directory, "rev-parse", "--absolute-git-dir",
+                                       "--show-prefix", env=env)).split("\n")[:2]
+    top = os.path.normpath(os.path.join(copy, *[os.pardir] * prefix.count("/")))
+    return copy, ("--git-dir", git_dir, "--work-tree", top)
+
+
+def differing(directory: str, copy: str, files: Mapping[str, str], index: Index) -> set[str]:
     """Those of `files` (each a path `index` holds, mapped to a file elsewhere) that git would
     not store as the blob the index records there: compared once git's filters have run on
     the file as at that path (line endings converted under `core.autocrlf` or an `eol`
-    attribute), a symlink as the path it holds."""
+    attribute of `copy`'s `.gitattributes`, `in_copy`), a symlink as the path it holds."""
     plain = [path for path in files
              if not os.path.islink(files[path]) and "\n" not in files[path]]
     listed = os.fsencode("".join(f"{files[path]}\n" for path in plain))
@@ -117,12 +133,16 @@ def differing(directory: str, files: Mapping[str, str], index: Index) -> set[str
     different = set()
     for repository, names in _by_repository(files, index.submodules).items():
         env = _submodule_environment() if repository else None
+        asked: tuple[str, tuple[str, ...]] | None = None  # in_copy's, once one is needed
         for name, path in names.items():
             entry, file = index.files[path], files[path]
-            if os.path.islink(file) != (entry.mode == SYMLINK) or (
-                    as_they_are.get(path) != entry.blob and
-                    _stored(os.path.join(directory, repository), name, file, env) != entry.blob):
+            if os.path.islink(file) != (entry.mode == SYMLINK):
                 different.add(path)
+            elif as_they_are.get(path) != entry.blob:
+                asked = asked or in_copy(os.path.join(directory, repository),
+                                         os.path.join(copy, repository), env)
+                if _stored(*asked, name, file, env) != entry.blob:
+                    different.add(path)
     return different
 
 
@@ -170,13 +190,15 @@ def _by_repository(paths: Iterable[str], submodules: Iterable[str]
     return grouped
 
 
-def _stored(directory: str, path: str, file: str, env: Mapping[str, str] | None) -> str:
-    """The id of the blob git would store `file` as at `path` (relative to `directory`)."""
+def _stored(directory: str, options: tuple[str, ...], path: str, file: str,
+            env: Mapping[str, str] | None) -> str:
+    """The id of the blob git (run in `directory` with `options`) would store `file` as at
+    `path` (relative to `directory`)."""
     if os.path.islink(file):
-        blob = _git(directory, "hash-object", "--no-filters", "--stdin",
+        blob = _git(directory, *options, "hash-object", "--no-filters", "--stdin",
                     stdin=os.fsencode(os.readlink(file)), env=env)
     else:
-        blob = _git(directory, "hash-object", f"--path={path}", "--", file, env=env)
+        blob = _git(directory, *options, "hash-object", f"--path={path}", "--", file, env=env)
     return os.fsdecode(blob).strip()
 
 

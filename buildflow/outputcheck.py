@@ -152,10 +152,10 @@ def _compared(root: str, scratch: str, paths: list[str], index: gitfiles.Index) 
     named = _as_git_names(scratch, [path for path in paths if path not in index.files])
     tracked = {path: index.files[name] for path in paths
                if (name := named.get(path, path)) in index.files}
-    ignored = gitfiles.ignored(root, (named.get(path, path) for path in built
-                                      if path not in tracked), index.submodules)
-    different = gitfiles.differing(root, {named.get(path, path): os.path.join(scratch, path)
-                                          for path in built if path in tracked}, index)
+    ignored = gitfiles.ignored(root, scratch, (named.get(path, path) for path in built
+                                               if path not in tracked), index.submodules)
+    different = gitfiles.differing(root, scratch, {named.get(path, path): os.path.join(
+        scratch, path) for path in built if path in tracked}, index)
     minds_modes = gitfiles.minds_modes(root)
     mismatches, compared = [], 0
     for path in paths:

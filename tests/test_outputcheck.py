@@ -235,6 +235,32 @@ outputs = ["{output}"]
                "the project (../../../common/conf.txt)" in result.stderr
 
 
+@pytest.mark.parametrize("edited", [".gitignore", ".gitattributes"])
+def test_ignore_rules_and_attributes_are_the_index_s(project: Project, edited: str) -> None:
+    # they were read from the disk: an edit not staged (out.txt ignored; its line endings
+    # converted) passed a commit whose clone's build leaves out.txt untracked or modified
+    project.flowfile("""
+        [tasks.g]
+        cmd = "printf 'a\\r\\n' > {output}"
+        outputs = ["out.txt"]
+        """)
+    project.write(".gitignore", ".bflow/\n")
+    project.write(".gitattributes", "out.txt -text\n")
+    git(project.root, "init", "-q", "-b", "main")
+    git(project.root, "add", "Flowfile", ".gitignore", ".gitattributes")
+    if edited == ".gitattributes":
+        project.write("out.txt", "a\n")  # not what the build gives, byte for byte
+        git(project.root, "add", "out.txt")
+    git(project.root, "commit", "-q", "-m", "first")
+    project.write(edited, {".gitignore": ".bflow/\nout.txt\n",
+                           ".gitattributes": "out.txt text\n"}[edited])
+    result = run_bflow("status", "--check", "--outputs", cwd=project.root)
+    assert result.returncode == 1, result.stdout + result.stderr
+    problem = {".gitignore": "a build makes it, but git does not track it",
+               ".gitattributes": "differs from what a build gives"}[edited]
+    assert result.stdout.startswith(f"out.txt: {problem}"), result.stdout
+
+
 def committed(project: Project, before_commit: Callable[[], object] = lambda: None) -> None:
     """The project built, in a new repository, its cache dir ignored, and committed."""
     project.write(".gitignore", ".bflow/\n")
