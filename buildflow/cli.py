@@ -73,12 +73,30 @@ def _hold_standard_streams() -> bool:
     return 1 in closed
 
 
+def _anchor_git_environment() -> None:
+    """The repository git gives a hook, made to hold wherever bflow and its commands run git:
+    GIT_DIR and GIT_WORK_TREE are relative to the directory bflow starts in (`git --git-dir=D
+    --work-tree=W commit` gives its hooks `GIT_WORK_TREE=.`), and a GIT_DIR without
+    GIT_WORK_TREE (a linked worktree's hooks, or one with `core.worktree`) means the work tree
+    is that directory, where git runs hooks. Made absolute before `-C` moves elsewhere, or
+    git run in a project below the top (`bflow -C apps/web`) takes it for the top."""
+    for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+        if os.environ.get(name) and not os.path.isabs(os.environ[name]):
+            os.environ[name] = os.path.abspath(os.environ[name])
+    try:
+        os.environ.setdefault("GIT_WORK_TREE", os.getcwd())
+    except FileNotFoundError:  # said once bflow needs the directory
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list == ["--version"]:  # as argparse would print it, without importing it
         print(f"bflow {__version__}")
         return EXIT_OK
     _interrupt_on_signals()
+    if "GIT_DIR" in os.environ:
+        _anchor_git_environment()
     simple = cmdline.read(args_list, COMMANDS)
     first_target: str | None = None
     verbose = False

@@ -266,3 +266,40 @@ def test_a_hook_in_a_linked_worktree_sees_the_project_below_the_top(tmp_path: Pa
     committed = repo.commit()
     assert committed.returncode == 0, committed.stdout + committed.stderr
     assert (worktree / "apps/web/out.txt").read_text() == "HELLO\n"
+
+
+@pytest.mark.parametrize("given", ["--git-dir and --work-tree", "core.worktree"])
+def test_a_hook_of_a_repository_kept_apart_from_its_work_tree_sees_the_project_below_the_top(
+        tmp_path: Path, given: str) -> None:
+    """git gives the hooks of `git --git-dir=D --work-tree=W commit` GIT_WORK_TREE=., which
+    bflow -C apps/web took for apps/web (the Flowfile "not tracked", exit 2), and those of a
+    repository with core.worktree GIT_DIR alone, which bflow left out (no repository): a
+    consistent commit was refused either way."""
+    repo = Repo(tmp_path, [], config="repos: []\n")
+    web = repo.root / "apps" / "web"
+    web.mkdir(parents=True)
+    (web / "Flowfile").write_text('[tasks.gen]\ncmd = "tr a-z A-Z < {input} > {output}"\n'
+                                  'inputs = ["src.txt"]\noutputs = ["out.txt"]\n')
+    (web / "src.txt").write_text("hello\n")
+    assert repo.run("bflow", "-C", "apps/web").returncode == 0
+    store = tmp_path / "store.git"
+    (repo.root / ".git").rename(store)
+    (store / "hooks" / "pre-commit").write_text(
+        "#!/bin/sh\nexec bflow -C apps/web status --check --outputs\n")
+    if given == "core.worktree":
+        repo.run("git", f"--git-dir={store}", "config", "core.worktree", str(repo.root))
+        repo.env = {**repo.env, "GIT_DIR": str(store)}
+        git: tuple[str, ...] = ("git",)
+    else:
+        git = ("git", f"--git-dir={store}", f"--work-tree={repo.root}")
+    assert repo.run(*git, "add", ".").returncode == 0
+    (web / "src.txt").write_text("hello again\n")
+    assert repo.run("bflow", "-C", "apps/web").returncode == 0
+    assert repo.run(*git, "add", ".").returncode == 0
+    committed = repo.run(*git, "commit", "-q", "-m", "consistent")
+    assert committed.returncode == 0, committed.stdout + committed.stderr
+    (web / "out.txt").write_text("STALE\n")  # and the hook still catches a stale output
+    assert repo.run(*git, "add", ".").returncode == 0
+    refused = repo.run(*git, "commit", "-q", "-m", "stale")
+    assert refused.returncode == 1 and "out.txt: differs from what a build gives" in \
+        refused.stdout + refused.stderr, refused.stdout + refused.stderr
