@@ -71,6 +71,10 @@ def test_committed_outputs_as_a_build_gives_them_pass_without_records(repo: Proj
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == "bflow: all 3 outputs match what a build gives\n"  # tmp/ ignored
     assert not (repo.root / ".bflow").exists()
+    ignored = repo.bflow("status", "--check", "--outputs", "scratch")  # "all 0 outputs match"
+    assert (ignored.returncode, ignored.stdout) == (0, "bflow: no output to compare (none that "
+                                                       "git tracks or a build makes is not "
+                                                       "ignored)\n"), ignored.stderr
 
 
 def test_each_output_that_is_not_what_a_build_gives_is_named_with_its_fix(
@@ -123,7 +127,7 @@ def test_a_task_that_fails_in_the_copy_fails_the_check_naming_it(repo: Project) 
     result = repo.bflow("status", "--outputs")
     assert result.returncode == 1
     assert result.stdout.startswith(
-        "broken: failed in a build of a copy of the files git tracks: exit 3\n  no such tool\n")
+        "broken: failed in a build of a copy of what git's index holds: exit 3\n  no such tool\n")
 
 
 def test_it_builds_what_git_tracks_not_untracked_files(project: Project) -> None:
@@ -407,7 +411,7 @@ CHECKOUTS = [
     (edited_where_git_assumes_it_unchanged, 0, MATCH),
     (left_out_of_a_sparse_checkout, 0, MATCH),
     (executable_in_the_index_only, 0, MATCH),
-    (executable_on_disk_only, 1, "dump: failed in a build of a copy of the files git tracks: "
+    (executable_on_disk_only, 1, "dump: failed in a build of a copy of what git's index holds: "
                                  "exit 126\n"),
     (checked_out_with_crlf, 1, "dump.txt: differs from what a build gives (run bflow, then "
                                "git add it)\n"),

@@ -46,7 +46,7 @@ def outputs(flowfile: str, *, targets: list[str], overrides: Mapping[str, str],
 
     comparison = outputcheck.compare(flowfile, targets, overrides, invocation_dir())
     for failure in comparison.failures:
-        say(f"{failure.task}: failed in a build of a copy of the files git tracks: "
+        say(f"{failure.task}: failed in a build of a copy of what git's index holds: "
             f"{failure.reason}")
         say("".join(f"  {line}\n" for line in failure.output.splitlines()), end="")
     if comparison.failures:
@@ -54,8 +54,11 @@ def outputs(flowfile: str, *, targets: list[str], overrides: Mapping[str, str],
     for mismatch in comparison.mismatches:
         say(f"{mismatch.path}: {mismatch.problem}")
     if not comparison.mismatches:
-        say("bflow: " + ("1 output matches" if comparison.compared == 1 else
-                         f"all {comparison.compared} outputs match") + " what a build gives")
+        compared = comparison.compared
+        say("bflow: " + ("no output to compare (none that git tracks or a build makes is not "
+                         "ignored)" if compared == 0 else "1 output matches what a build gives"
+                         if compared == 1 else f"all {compared} outputs match what a build "
+                         "gives"))
     return EXIT_FAILED if comparison.mismatches and check else EXIT_OK
 
 
