@@ -133,16 +133,29 @@ def differing(directory: str, copy: str, files: Mapping[str, str], index: Index)
     different = set()
     for repository, names in _by_repository(files, index.submodules).items():
         env = _submodule_environment() if repository else None
-        asked: tuple[str, tuple[str, ...]] | None = None  # in_copy's, once one is needed
+        filtered: list[tuple[str, str]] = []  # (name, path) of those to hash through filters
         for name, path in names.items():
-            entry, file = index.files[path], files[path]
-            if os.path.islink(file) != (entry.mode == SYMLINK):
+            entry = index.files[path]
+            if os.path.islink(files[path]) != (entry.mode == SYMLINK):
                 different.add(path)
             elif as_they_are.get(path) != entry.blob:
-                asked = asked or in_copy(os.path.join(directory, repository),
-                                         os.path.join(copy, repository), env)
-                if _stored(*asked, name, file, env) != entry.blob:
-                    different.add(path)
+                filtered.append((name, path))
+        if not filtered:
+            continue
+        where, options = in_copy(os.path.join(directory, repository),
+                                 os.path.join(copy, repository), env)
+        batch = [(os.path.join(where, name), path) for name, path in filtered
+                 if "\n" not in os.path.join(where, name) and not os.path.islink(files[path])]
+        # one process for the files (under core.autocrlf, each text file), each hashed as at
+        # its place in the copy, where git finds its attributes
+        raw = _git(where, *options, "hash-object", "--stdin-paths",
+                   stdin=os.fsencode("".join(f"{file}\n" for file, _ in batch)),
+                   env=env) if batch else b""
+        stored = dict(zip((path for _, path in batch), os.fsdecode(raw).split()))
+        for name, path in filtered:
+            blob = stored.get(path) or _stored(where, options, name, files[path], env)
+            if blob != index.files[path].blob:
+                different.add(path)
     return different
 
 
