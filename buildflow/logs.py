@@ -97,7 +97,6 @@ class LogSlot:
         self.path = self.scratch  # where the run's output can be read as it comes
         self.problem = ""  # why the last finished run's output could not be saved, if it was not
         self._file: BinaryIO | None = None
-        self._in_memory = False
         self._next_run = True  # `open` has not been called since the last `finish`
 
     def open(self) -> BinaryIO:
@@ -116,7 +115,6 @@ class LogSlot:
             if self._file is None or self.old_logs.fs.room(self.scratch) < ROOM_MIN:
                 self.close()
                 self._file, self.path = _memory_file()
-                self._in_memory = True
         assert self._file is not None
         return self._file
 
@@ -142,6 +140,11 @@ class LogSlot:
         fs.rename(self.scratch, log)
         return seal(fs, log, mask)
 
+    @property
+    def _in_memory(self) -> bool:
+        """Whether the run's output goes to a file in memory (`_memory_file`)."""
+        return self.path != self.scratch
+
     def _finish_in_memory(self, task_name: str, silent_success: bool,
                           mask: Callable[[str], str] | None) -> str:
         handle = self._file
@@ -156,12 +159,12 @@ class LogSlot:
             except OSError:
                 pass
             return ""
-        text = data.decode("utf-8", "surrogateescape")
         if mask is not None:
-            text = mask(text)
+            data = mask(data.decode("utf-8", "surrogateescape")).encode("utf-8",
+                                                                        "surrogateescape")
         log = log_path(self.old_logs.cache_dir, task_name)
         try:
-            fs.replace(log, (text.encode("utf-8", "surrogateescape"),), sync=False)
+            fs.replace(log, (data,), sync=False)
         except OSError as exc:
             self.problem = (f"{log}: cannot save the output log of task '{task_name}': "
                             f"{exc.strerror}; its output is shown here only (`bflow log` "
@@ -170,12 +173,12 @@ class LogSlot:
                 fs.remove(log)  # an older run's output must not pass for this one's
             except OSError:
                 pass
-        return tail(text.encode("utf-8", "surrogateescape"))
+        return tail(data)
 
     def _drop_memory(self) -> None:
         if self._file is not None:
             self._file.close()
-        self._file, self.path, self._in_memory = None, self.scratch, False
+        self._file, self.path = None, self.scratch
 
     def close(self) -> None:
         """Remove the scratch file; called when the worker stops."""

@@ -48,7 +48,8 @@ def compare(path: str, targets: list[str], overrides: Mapping[str, str],
     with tempfile.TemporaryDirectory(prefix="bflow-outputs-") as temp:
         # the repository one level down: a path leaving it (`../shared`) stays in `temp`,
         # where nothing is, never reaching a directory of /tmp another user may have made
-        top = os.path.join(os.path.realpath(temp), "repository")
+        temp = os.path.realpath(temp)
+        top = os.path.join(temp, "repository")
         os.mkdir(top)
         scratch = _in_place(root, top, gitfiles.place(root))
         index = gitfiles.check_out(root, top)
@@ -74,7 +75,7 @@ def compare(path: str, targets: list[str], overrides: Mapping[str, str],
         # its records in `temp`, wherever the Flowfile's cache_dir leads (a symlink git tracks
         # into the project's own records)
         copy = copy._replace(settings=copy.settings._replace(
-            cache_dir=os.path.join(os.path.realpath(temp), "records")))
+            cache_dir=os.path.join(temp, "records")))
         reporter = events.Collector()
         result = engine.build(copy, names, keep_going=True, reporter=reporter,
                               cwd=_moved(cwd, root, scratch))

@@ -55,10 +55,12 @@ def outputs(flowfile: str, *, targets: list[str], overrides: Mapping[str, str],
         say(f"{mismatch.path}: {mismatch.problem}")
     if not comparison.mismatches:
         compared = comparison.compared
-        say("bflow: " + ("no output to compare (none that git tracks or a build makes is not "
-                         "ignored)" if compared == 0 else "1 output matches what a build gives"
-                         if compared == 1 else f"all {compared} outputs match what a build "
-                         "gives"))
+        if compared == 0:
+            say("bflow: no output to compare (none that git tracks or a build makes is not "
+                "ignored)")
+        else:
+            say("bflow: " + ("1 output matches" if compared == 1 else
+                             f"all {compared} outputs match") + " what a build gives")
     return EXIT_FAILED if comparison.mismatches and check else EXIT_OK
 
 
