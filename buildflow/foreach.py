@@ -7,6 +7,7 @@ again until no task's items change, whatever order the tasks are written in.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from buildflow import globbing, placeholders
@@ -54,15 +55,82 @@ def depfile_path(decl: TaskDecl, variables: Mapping[str, str], item: Item) -> st
 
 
 class Declared:
-    """The outputs declared so far and the tasks declaring them, indexed once for the
-    `match_items` of every foreach task (made again for each, they cost a chain of foreach
-    tasks time cubic in its length)."""
+    """The outputs declared so far, each with the task declaring it (the first to, plain tasks
+    before foreach tasks, these in the Flowfile's order), for the `match_items` of every
+    foreach task. `claim` keeps it up to date as a foreach task's items change, so a chain of
+    n foreach tasks costs n small changes rather than n indexes of every output."""
 
-    def __init__(self, owners: Mapping[str, str]) -> None:
-        self.index = globbing.PathIndex(owners)
+    def __init__(self, owners: Mapping[str, str], order: Sequence[str] = ()) -> None:
+        self.index = globbing.SortedPaths(owners)
         self.by_task: dict[str, set[str]] = {}
         for path, owner in owners.items():
             self.by_task.setdefault(owner, set()).add(path)
+        self._fixed = owners  # never given up: the plain tasks' outputs
+        self._rank = {name: rank for rank, name in enumerate(order)}
+        self._claimants: dict[str, set[str]] = {}
+
+    def claim(self, name: str, gone: Iterable[str], new: Iterable[str]
+              ) -> tuple[set[str], set[str]]:
+        """Task `name` no longer declares `gone` and now declares `new`: the paths that came
+        or went as outputs, and the tasks whose outputs (`by_task`) changed."""
+        touched: set[str] = set()
+        owners_changed: set[str] = set()
+        for path, claims in [*((p, False) for p in gone), *((p, True) for p in new)]:
+            before = self._owner(path)
+            claimants = self._claimants.setdefault(path, set())
+            if claims:
+                claimants.add(name)
+            else:
+                claimants.discard(name)
+            after = self._owner(path)
+            if before == after:
+                continue
+            owners_changed.update(o for o in (before, after) if o is not None)
+            if before is None:
+                self.index.add(path)
+                touched.add(path)
+            else:
+                self.by_task[before].discard(path)
+            if after is None:
+                self.index.discard(path)
+                touched.add(path)
+            else:
+                self.by_task.setdefault(after, set()).add(path)
+        return touched, owners_changed
+
+    def _owner(self, path: str) -> str | None:
+        fixed = self._fixed.get(path)
+        if fixed is not None:
+            return fixed
+        claimants = self._claimants.get(path)
+        return min(claimants, key=self._rank.__getitem__) if claimants else None
+
+
+class _Readers:
+    """The foreach tasks whose globs may match a path, found by the directory each glob's
+    fixed start is in, so that a path is tried against the globs of its own directories
+    only."""
+
+    def __init__(self, looping: Sequence[TaskDecl], variables: Mapping[str, str]) -> None:
+        self._by_dir: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
+        for decl in looping:
+            for pattern in decl.foreach:
+                if pattern.startswith("!"):  # it only takes away what the others match
+                    continue
+                expanded = globbing.normalize(placeholders.expand(pattern, variables))
+                directory = globbing.literal_start(expanded).rpartition("/")[0]
+                self._by_dir.setdefault(directory, []).append(
+                    (decl.name, globbing.compile_glob(expanded)))
+
+    def of(self, paths: Iterable[str]) -> set[str]:
+        names: set[str] = set()
+        for path in paths:
+            directory = path
+            while directory:
+                directory = directory.rpartition("/")[0]
+                names.update(name for name, regex in self._by_dir.get(directory, ())
+                             if regex.match(path))
+        return names
 
 
 def match_items(decl: TaskDecl, variables: Mapping[str, str], disk: globbing.DiskIndex,
@@ -104,28 +172,38 @@ def find_items(decls: Sequence[TaskDecl], variables: Mapping[str, str],
     writes: dict[tuple[str, Item], tuple[list[str], str | None]] = {}
 
     def writes_of(decl: TaskDecl, item: Item) -> tuple[list[str], str | None]:
-        """The outputs and the depfile of `decl`'s instance for `item`, worked out once: a
-        chain of n foreach tasks takes n rounds over every instance."""
+        """The outputs and the depfile of `decl`'s instance for `item`, worked out once."""
         key = (decl.name, item)
         if key not in writes:
             writes[key] = (output_paths(decl, instance_values(variables, decl, item)),
                            depfile_path(decl, variables, item))
         return writes[key]
 
+    def outputs(decl: TaskDecl, items: list[Item]) -> set[str]:
+        return {path for item in items for path in writes_of(decl, item)[0]}
+
+    declared = Declared(plain, [decl.name for decl in looping])
+    readers = _Readers(looping, variables)
+    # A round matches again only the tasks something could have changed for: those whose
+    # items changed (their own outputs and depfiles are never their items), whose outputs
+    # another task now declares first, or whose globs match an output that came or went.
+    stale = {decl.name for decl in looping}
     for _ in range(2 * len(looping) + 2):
-        owners = dict(plain)
-        for decl in looping:
-            for item in found[decl.name]:
-                for path in writes_of(decl, item)[0]:
-                    owners.setdefault(path, decl.name)
-        declared = Declared(owners)
         again = {decl.name: match_items(decl, variables, disk, declared,
                                         [depfile for item in found[decl.name]
                                          if (depfile := writes_of(decl, item)[1])])
+                 if decl.name in stale else found[decl.name]
                  for decl in looping}
         if again == found or at_once:
             return again
         changed.append({name for name in found if again[name] != found[name]})
+        stale = set(changed[-1])
+        for decl in looping:
+            if decl.name in changed[-1]:
+                before, after = outputs(decl, found[decl.name]), outputs(decl, again[decl.name])
+                touched, owners_changed = declared.claim(decl.name, before - after,
+                                                         after - before)
+                stale |= owners_changed | readers.of(touched)
         found = again
     raise Endless(sorted(set().union(*changed[-2:])))
 

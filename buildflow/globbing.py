@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from collections.abc import Collection, Iterable
 from functools import lru_cache
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
@@ -230,7 +230,7 @@ class DiskIndex:
         return [(name, f"{rel}/{name}" if rel else name, is_dir) for name, is_dir in entries]
 
 
-def match(pattern: str, disk: DiskIndex, declared: PathIndex,
+def match(pattern: str, disk: DiskIndex, declared: PathIndex | SortedPaths,
           exclude: Collection[str] = ()) -> list[str]:
     """Sorted paths matching `pattern`, from disk and from `declared` outputs, less `exclude`
     (a task's own outputs, so `build/**` does not make a task depend on itself). Only paths
@@ -270,6 +270,25 @@ class PathIndex:
     def starting_with(self, start: str) -> list[str]:
         if self._count != len(self.paths):
             self._sorted, self._count = sorted(self.paths), len(self.paths)
+        return _starting_with(self._sorted, start)
+
+
+class SortedPaths:
+    """Paths kept sorted as they come and go, for the same lookups as `PathIndex`: a set that
+    shrinks too, where sorting it again at each change would cost a copy of all of it."""
+
+    def __init__(self, paths: Iterable[str]) -> None:
+        self._sorted = sorted(set(paths))
+
+    def add(self, path: str) -> None:
+        insort(self._sorted, path)
+
+    def discard(self, path: str) -> None:
+        at = bisect_left(self._sorted, path)
+        if at < len(self._sorted) and self._sorted[at] == path:
+            del self._sorted[at]
+
+    def starting_with(self, start: str) -> list[str]:
         return _starting_with(self._sorted, start)
 
 
