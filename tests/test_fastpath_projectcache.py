@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import Project, settle
 
+from buildflow.fastpath import proof as fastproof
+
 
 
 FLOWFILE = """\
@@ -227,3 +229,56 @@ def test_a_link_to_itself_under_a_globbed_directory_is_no_internal_error(
         result = project.bflow()
         assert result.returncode == 0, result.stderr
     assert project.read("build/a/x.up") == "x\n"
+
+
+COMPILE_AND_LINK = """\
+[tasks.compile]
+foreach = "src/**/*.c"
+cmd = "cp {item} {output} && echo {stem} >> runs.log{extra}"
+outputs = ["obj/{dir}/{stem}.o"]
+
+[tasks.link]
+cmd = "cat {inputs} > {output} && echo link >> runs.log"
+inputs = ["obj/**/*.o"]
+outputs = ["app"]
+"""
+
+
+def _compile_and_link(project: Project, extra: str = "") -> None:
+    project.flowfile(COMPILE_AND_LINK.replace("{extra}", extra))
+    project.write("src/a.c", "a\n")
+    project.write("src/net/b.c", "b\n")
+    settle(project.root / "src", project.root / "src" / "net")
+
+
+def test_outputs_a_build_writes_where_a_glob_looks_leave_the_next_build_cached_and_proven(
+        project: Project) -> None:
+    """The first build's outputs changed the directories `obj/**` lists: the entry stored at
+    the load no longer held, no proof was left, and the next build loaded the Flowfile in
+    full (a 5,000-file project: 0.52 s against 0.05 s). Declared outputs change no glob's
+    expansion, so the entry moves to the directories as the build left them."""
+    _compile_and_link(project)
+    assert sorted(project.build()) == ["a", "b", "link"]
+    assert fastproof.check(file=None, cwd=str(project.root), targets=[], overrides={}) == 3
+    stamp = _cache(project).stat().st_mtime_ns
+    assert project.build() == []
+    assert _cache(project).stat().st_mtime_ns == stamp  # a hit rewrites nothing
+    project.write("obj/src/net/by_hand.o", "x\n")  # where the moved entry lists, not a glob
+    assert project.build() == ["link"]
+    assert project.read("app") == "a\nb\nx\n"
+    project.write("src/net/c.c", "c\n")  # a new source, whose output goes in obj/src/net
+    settle(project.root / "src" / "net")
+    assert sorted(project.build()) == ["c", "link"]
+    assert fastproof.check(file=None, cwd=str(project.root), targets=[], overrides={}) == 4
+    assert project.build() == []
+
+
+def test_a_file_a_build_writes_that_no_task_declares_is_seen_by_the_next_load(
+        project: Project) -> None:
+    # A by-product the compile step leaves where the link's glob looks: the next load finds
+    # it, so the entry cannot move past it.
+    _compile_and_link(project, " && echo stray > obj/stray.o")
+    assert sorted(project.build("-j1")) == ["a", "b", "link"]
+    assert project.build() == ["link"]
+    assert "stray" in project.read("app")
+    assert project.build() == []

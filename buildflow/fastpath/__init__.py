@@ -120,7 +120,7 @@ def remember(loaded: Loaded, result: BuildResult, targets: Sequence[str], cwd: s
 
     if result.project is not loaded.project:
         return  # reloaded during the build (outputs pruned): its basis is another's
-    loaded.store_pending()
+    loaded.settle()
     if result.exit_status == EXIT_OK and result.state is not None:
         record.record(loaded.project, loaded.basis, result.state, result.selected, targets,
                       cwd)

@@ -73,27 +73,74 @@ class Basis(NamedTuple):
                 and first_link(root, self.cwd_prefixes) is None
                 and code_holds(self.code))
 
+    def moved(self, project: Project) -> Basis | None:
+        """This basis with the directories as they list now, when what they gained or lost
+        since are files `project` declares as outputs (written by a build): globs match
+        declared outputs whether they are on disk or not, so a fresh load now gives the same
+        project. A directory new below one is listed too, when it holds only such files and
+        directories (a fresh load might walk it). None when anything else changed: a source
+        added or removed, a file no task declares (a depfile), a directory gone or a link."""
+        outputs = project.graph.producer
+        listings = dict(self.listings)
+        for rel, seen in self.listings.items():
+            now = listing(project.root, rel, self.skip)
+            if now == seen:
+                continue
+            files, dirs, dangling = seen or (frozenset(), frozenset(), frozenset())
+            if now is None or now[2] != dangling or not dirs <= now[1] or any(
+                    _joined(rel, name) not in outputs for name in files ^ now[0]):
+                return None
+            listings[rel] = now
+            if not all(self._list_new(project.root, _joined(rel, name), listings, outputs)
+                       for name in now[1] - dirs):
+                return None
+        return self if listings == self.listings else self._replace(listings=listings)
+
+    def _list_new(self, root: str, rel: str, listings: dict[str, Listing],
+                  outputs: Mapping[str, str]) -> bool:
+        """Add the listings of new directory `rel` and those below it to `listings`, when they
+        hold declared outputs only, and are no links."""
+        seen = listing(root, rel, self.skip)
+        if seen is None or seen[2] or rel in listings or \
+                os.path.islink(os.path.join(root, rel)) or \
+                any(_joined(rel, name) not in outputs for name in seen[0]):
+            return False
+        listings[rel] = seen
+        return all(self._list_new(root, _joined(rel, name), listings, outputs)
+                   for name in seen[1])
+
+
+def _joined(rel: str, name: str) -> str:
+    return f"{rel}/{name}" if rel else name
+
 
 class Loaded:
     """A project as the CLI loaded it, with what the caches know of it: its `basis` (None
-    when nothing can be said of it cheaply) and, when no cache dir existed to store it in, the
-    entry to store once a build has made one (`store_pending`)."""
+    when nothing can be said of it cheaply), and whether its entry is still to be stored,
+    since no cache dir existed to store it in (`settle`, once a build has made one)."""
 
-    def __init__(self, project: Project, basis: Basis | None = None,
-                 pending: tuple[str, tuple[object, ...], bytes, int] | None = None,
-                 *, from_cache: bool = False) -> None:
+    def __init__(self, project: Project, basis: Basis | None = None, cache_file: str = "",
+                 *, stored: bool = True, from_cache: bool = False) -> None:
         self.project = project
         self.basis = basis
-        self._pending = pending
+        self._cache_file = cache_file
+        self._stored = stored  # the entry for `basis` is in the cache file
         self.from_cache = from_cache  # served by the cache, not loaded afresh
 
-    def store_pending(self) -> None:
-        """Store the entry the load could not, now that a build made the cache dir: else the
-        first build after a clean leaves the next one a miss."""
-        if self._pending is not None and os.path.isdir(os.path.dirname(self._pending[0])):
-            cache_file, key, data, started_ns = self._pending
-            self._pending = None
-            self.basis = _store(cache_file, key, self.project, data, started_ns)
+    def settle(self) -> None:
+        """After a build: store the entry the load could not (no cache dir yet: else the first
+        build after a clean leaves the next one a miss), and the basis moved to the outputs
+        the build wrote where globs look (else the first build after a clean, or after a
+        source is added, leaves the next one to load in full and with no proof)."""
+        basis = self.basis
+        if basis is None:
+            return
+        moved = basis.moved(self.project)
+        if moved is None or (moved is basis and self._stored):
+            return  # the entry stored holds, or none can (the proof will find out)
+        if os.path.isdir(os.path.dirname(self._cache_file)):
+            self._stored = _write(self._cache_file, self.project, moved)
+            self.basis = moved if self._stored else None
 
 
 def load(flowfile: str, overrides: Mapping[str, str],
@@ -113,10 +160,13 @@ def load(flowfile: str, overrides: Mapping[str, str],
     project = fresh(path, overrides)
     if project.volatile:  # its environment or commands may give another project next time
         return Loaded(project)
+    basis = _basis(cache_file, key, project, data, started_ns)
+    if basis is None:
+        return Loaded(project)
     if os.path.isdir(os.path.dirname(cache_file)):
-        return Loaded(project, _store(cache_file, key, project, data, started_ns))
+        return Loaded(project, basis if _write(cache_file, project, basis) else None, cache_file)
     # Only a build creates the cache dir: list, status and -n write nothing.
-    return Loaded(project, pending=(cache_file, key, data, started_ns))
+    return Loaded(project, basis, cache_file, stored=False)
 
 
 def cached(flowfile: str, overrides: Mapping[str, str]) -> Project | None:
@@ -171,37 +221,45 @@ def _read_entry(cache_file: str, key: tuple[object, ...]) -> Loaded | None:
         project = _decode({**payload, "tasks": rows})
     except Exception:  # noqa: BLE001 - a corrupt or foreign entry is a miss, whatever it holds
         return None
-    return Loaded(project, basis, from_cache=True)
+    return Loaded(project, basis, cache_file, from_cache=True)
 
 
 # Writing an entry.
 
-def _store(cache_file: str, key: tuple[object, ...], project: Project, data: bytes,
+def _basis(cache_file: str, key: tuple[object, ...], project: Project, data: bytes,
            started_ns: int) -> Basis | None:
-    """Store an entry for `project`; its basis, or None when it could not be stored (what it
-    was loaded from changed meanwhile, or the disk refused)."""
+    """What `project`, loaded from Flowfile bytes `data` since `started_ns`, was loaded from;
+    None when that cannot be told (the Flowfile or a scanned directory changed meanwhile), or
+    the cache dir is not where the next run will look for the entry."""
     root = project.root
     if os.path.normpath(os.path.dirname(cache_file)) != os.path.normpath(project.cache_dir):
-        return None  # the cache dir is not where the next run will look for it
+        return None
     skip = frozenset({os.path.normpath(project.settings.cache_dir).replace(os.sep, "/")})
-    basis = Basis(key, skip, {d: listing(root, d, skip) for d in project.globbed_dirs},
-                  tuple(_lone_inputs(project)), output_prefixes(_output_dirs(project)),
-                  output_prefixes({task.cwd for task in project.tasks.values() if task.cwd}),
-                  project.code)
     try:
-        if flowfile_bytes(project.flowfile) != data:
+        basis = Basis(key, skip, {d: listing(root, d, skip) for d in project.globbed_dirs},
+                      tuple(_lone_inputs(project)), output_prefixes(_output_dirs(project)),
+                      output_prefixes({task.cwd for task in project.tasks.values() if task.cwd}),
+                      project.code)
+        if flowfile_bytes(project.flowfile) != data or \
+                any(_changed_since(os.path.join(root, d), started_ns) for d in basis.listings) \
+                or not basis.holds(root):
             return None
-        if any(_changed_since(os.path.join(root, d), started_ns) for d in basis.listings):
-            return None
-        if not basis.holds(root):
-            return None
-        from buildflow.fs import replace_file_from  # here: a load from the cache writes nothing
-
-        # not synced: an entry a power cut empties fails to load, and the project loads anew
-        replace_file_from(cache_file, _frames(key, root, tuple(basis)[1:], project), sync=False)
     except (OSError, ValueError):
-        return None  # the cache is an optimisation: failing to write it changes nothing else
+        return None
     return basis
+
+
+def _write(cache_file: str, project: Project, basis: Basis) -> bool:
+    """Store the entry for `project` on `basis`; whether the disk took it."""
+    from buildflow.fs import replace_file_from  # here: a load from the cache writes nothing
+
+    try:
+        # not synced: an entry a power cut empties fails to load, and the project loads anew
+        replace_file_from(cache_file, _frames(basis.key, project.root, tuple(basis)[1:],
+                                              project), sync=False)
+    except (OSError, ValueError):
+        return False  # the cache is an optimisation: failing to write it changes nothing else
+    return True
 
 
 def _lone_inputs(project: Project) -> list[str]:
