@@ -116,15 +116,16 @@ def _joined(rel: str, name: str) -> str:
 
 class Loaded:
     """A project as the CLI loaded it, with what the caches know of it: its `basis` (None
-    when nothing can be said of it cheaply), and whether its entry is still to be stored,
-    since no cache dir existed to store it in (`settle`, once a build has made one)."""
+    when nothing can be said of it cheaply), and, when no cache dir existed to store its
+    entry in, what the load saw, to store once a build has made one (`settle`)."""
 
     def __init__(self, project: Project, basis: Basis | None = None, cache_file: str = "",
-                 *, stored: bool = True, from_cache: bool = False) -> None:
+                 pending: tuple[tuple[object, ...], frozenset[str], dict[str, Listing]]
+                 | None = None, *, from_cache: bool = False) -> None:
         self.project = project
         self.basis = basis
         self._cache_file = cache_file
-        self._stored = stored  # the entry for `basis` is in the cache file
+        self._pending = pending  # the key, and the directories skipped and listed
         self.from_cache = from_cache  # served by the cache, not loaded afresh
 
     def settle(self) -> None:
@@ -132,15 +133,20 @@ class Loaded:
         build after a clean leaves the next one a miss), and the basis moved to the outputs
         the build wrote where globs look (else the first build after a clean, or after a
         source is added, leaves the next one to load in full and with no proof)."""
-        basis = self.basis
-        if basis is None:
+        if self._pending is not None:
+            if not os.path.isdir(os.path.dirname(self._cache_file)):
+                return
+            basis, stored = _basis(self.project, *self._pending), False
+            self._pending = None
+        elif self.basis is not None:
+            basis, stored = self.basis, True
+        else:
             return
         moved = basis.moved(self.project)
-        if moved is None or (moved is basis and self._stored):
+        if moved is None or (moved is basis and stored):
             return  # the entry stored holds, or none can (the proof will find out)
-        if os.path.isdir(os.path.dirname(self._cache_file)):
-            self._stored = _write(self._cache_file, self.project, moved)
-            self.basis = moved if self._stored else None
+        if moved.holds(self.project.root) and _write(self._cache_file, self.project, moved):
+            self.basis = moved
 
 
 def load(flowfile: str, overrides: Mapping[str, str],
@@ -160,13 +166,15 @@ def load(flowfile: str, overrides: Mapping[str, str],
     project = fresh(path, overrides)
     if project.volatile:  # its environment or commands may give another project next time
         return Loaded(project)
-    basis = _basis(cache_file, key, project, data, started_ns)
-    if basis is None:
+    seen = _seen(cache_file, project, data, started_ns)
+    if seen is None:
         return Loaded(project)
-    if os.path.isdir(os.path.dirname(cache_file)):
-        return Loaded(project, basis if _write(cache_file, project, basis) else None, cache_file)
-    # Only a build creates the cache dir: list, status and -n write nothing.
-    return Loaded(project, basis, cache_file, stored=False)
+    if not os.path.isdir(os.path.dirname(cache_file)):
+        # Only a build creates the cache dir: list, status and -n write nothing.
+        return Loaded(project, None, cache_file, (key, *seen))
+    basis = _basis(project, key, *seen)
+    stored = basis.holds(project.root) and _write(cache_file, project, basis)
+    return Loaded(project, basis if stored else None, cache_file)
 
 
 def cached(flowfile: str, overrides: Mapping[str, str]) -> Project | None:
@@ -226,27 +234,33 @@ def _read_entry(cache_file: str, key: tuple[object, ...]) -> Loaded | None:
 
 # Writing an entry.
 
-def _basis(cache_file: str, key: tuple[object, ...], project: Project, data: bytes,
-           started_ns: int) -> Basis | None:
-    """What `project`, loaded from Flowfile bytes `data` since `started_ns`, was loaded from;
-    None when that cannot be told (the Flowfile or a scanned directory changed meanwhile), or
-    the cache dir is not where the next run will look for the entry."""
+def _seen(cache_file: str, project: Project, data: bytes, started_ns: int
+          ) -> tuple[frozenset[str], dict[str, Listing]] | None:
+    """The directories a load of `project` from Flowfile bytes `data`, started at
+    `started_ns`, skipped and listed, with what they hold; None when that cannot be told (the
+    Flowfile or a listed directory changed meanwhile), or the cache dir is not where the next
+    run will look for the entry."""
     root = project.root
     if os.path.normpath(os.path.dirname(cache_file)) != os.path.normpath(project.cache_dir):
         return None
     skip = frozenset({os.path.normpath(project.settings.cache_dir).replace(os.sep, "/")})
+    listings = {d: listing(root, d, skip) for d in project.globbed_dirs}
     try:
-        basis = Basis(key, skip, {d: listing(root, d, skip) for d in project.globbed_dirs},
-                      tuple(_lone_inputs(project)), output_prefixes(_output_dirs(project)),
-                      output_prefixes({task.cwd for task in project.tasks.values() if task.cwd}),
-                      project.code)
         if flowfile_bytes(project.flowfile) != data or \
-                any(_changed_since(os.path.join(root, d), started_ns) for d in basis.listings) \
-                or not basis.holds(root):
+                any(_changed_since(os.path.join(root, d), started_ns) for d in listings):
             return None
-    except (OSError, ValueError):
+    except OSError:
         return None
-    return basis
+    return skip, listings
+
+
+def _basis(project: Project, key: tuple[object, ...], skip: frozenset[str],
+           listings: dict[str, Listing]) -> Basis:
+    """What a load of `project` with these listings depends on besides them."""
+    return Basis(key, skip, listings, tuple(_lone_inputs(project)),
+                 output_prefixes(_output_dirs(project)),
+                 output_prefixes({task.cwd for task in project.tasks.values() if task.cwd}),
+                 project.code)
 
 
 def _write(cache_file: str, project: Project, basis: Basis) -> bool:
