@@ -113,14 +113,17 @@ def load(*, file: str | None, overrides: Mapping[str, str],
 
 def remember(loaded: Loaded, result: BuildResult, targets: Sequence[str], cwd: str) -> None:
     """After a full build of `loaded`'s project: store the project cache entry the load could
-    not (no cache dir yet), and, when the build succeeded, leave the proof that lets the next
-    build of the same targets skip loading (docs/speed.md says what that costs)."""
+    not (no cache dir yet), or move it to the outputs the build wrote, and, when the build
+    succeeded, leave the proof that lets the next build of the same targets skip loading
+    (docs/speed.md says what that costs)."""
     from buildflow.errors import EXIT_OK
     from buildflow.fastpath import record
+    from buildflow.scheduler import Outcome
 
     if result.project is not loaded.project:
         return  # reloaded during the build (outputs pruned): its basis is another's
-    loaded.settle()
+    writing = (Outcome.RAN, Outcome.RESTORED, Outcome.FAILED)
+    loaded.settle(wrote=any(task.outcome in writing for task in result.tasks.values()))
     if result.exit_status == EXIT_OK and result.state is not None:
         record.record(loaded.project, loaded.basis, result.state, result.selected, targets,
                       cwd)

@@ -128,17 +128,18 @@ class Loaded:
         self._pending = pending  # the key, and the directories skipped and listed
         self.from_cache = from_cache  # served by the cache, not loaded afresh
 
-    def settle(self) -> None:
-        """After a build: store the entry the load could not (no cache dir yet: else the first
-        build after a clean leaves the next one a miss), and the basis moved to the outputs
-        the build wrote where globs look (else the first build after a clean, or after a
-        source is added, leaves the next one to load in full and with no proof)."""
+    def settle(self, wrote: bool) -> None:
+        """After a build, which `wrote` outputs or not: store the entry the load could not
+        (no cache dir yet: else the first build after a clean leaves the next one a miss), and
+        the basis moved to the outputs the build wrote where globs look (else the first build
+        after a clean, or after a source is added, leaves the next one to load in full and
+        with no proof)."""
         if self._pending is not None:
             if not os.path.isdir(os.path.dirname(self._cache_file)):
                 return
             basis, stored = _basis(self.project, *self._pending), False
             self._pending = None
-        elif self.basis is not None:
+        elif self.basis is not None and wrote:
             basis, stored = self.basis, True
         else:
             return
