@@ -11,7 +11,7 @@ import os
 import posixpath
 import re
 from bisect import bisect_left, insort
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from functools import lru_cache
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
@@ -236,11 +236,23 @@ def match(pattern: str, disk: DiskIndex, declared: PathIndex | SortedPaths,
     (a task's own outputs, so `build/**` does not make a task depend on itself). Only paths
     that start as the pattern does are tried: a foreach whose N instances each read a glob
     (`out/{stem}.o*`) tried N globs against N paths."""
-    regex = compile_glob(pattern)
+    matches = matcher(pattern)
     start = literal_start(pattern)
     candidates = set(disk.files_for(pattern, start))
     candidates.update(declared.starting_with(start))
-    return sorted(p for p in candidates if regex.match(p) and p not in exclude)
+    return sorted(p for p in candidates if matches(p) and p not in exclude)
+
+
+def matcher(pattern: str) -> Callable[[str], object]:
+    """`compile_glob(pattern).match`, with the leading directories that hold no wildcard
+    compared as text: the regex of the rest is shared by the globs that end alike (`m1/*.c`,
+    `m2/*.c`), where compiling one for each whole glob took a third of the load of a project
+    of 4,000 tasks each globbing a directory of its own."""
+    prefix = fixed_prefix(pattern)
+    if not prefix:
+        return compile_glob(pattern).match
+    head, rest = prefix + "/", compile_glob(pattern[len(prefix) + 1:])
+    return lambda path: path.startswith(head) and rest.match(path, len(head))
 
 
 def literal_start(pattern: str) -> str:

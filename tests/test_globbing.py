@@ -156,6 +156,18 @@ def test_every_path_a_glob_matches_starts_with_its_fixed_prefix(path: str,
         assert path == prefix or path.startswith(prefix + "/") or not prefix
 
 
+@given(paths(), paths(), st.data())
+def test_a_glob_matched_past_its_fixed_prefix_matches_as_its_whole_regex(
+        path: str, other: str, data: st.DataObject) -> None:
+    # `matcher` compares the fixed directories as text and shares the regex of the rest.
+    segments = path.split("/")
+    kept = data.draw(st.integers(0, len(segments) - 1))
+    glob = "/".join([*segments[:kept], data.draw(globs_of("/".join(segments[kept:])))])
+    for candidate in (path, other):
+        assert bool(globbing.matcher(glob)(candidate)) == \
+            bool(globbing.compile_glob(glob).match(candidate))
+
+
 TREE_PATHS = st.lists(st.sampled_from(["a", ".h", "b.c"]), min_size=1, max_size=4).map("/".join)
 
 
