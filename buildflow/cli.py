@@ -317,12 +317,12 @@ def _status(args: argparse.Namespace) -> int:
 
     targets, overrides = cmdline.split_overrides(args.targets)
     if args.outputs:
-        # Loaded only in the copy of the index: the disk may lack its inputs (a sparse
-        # checkout) or hold an edit not staged.
-        from buildflow.flowfile import resolve_path
-        from buildflow.locate import canonical_flowfile
+        # Found in the index and loaded only in the copy of it: the disk may lack the
+        # Flowfile or its inputs (a sparse checkout, a deletion not staged) or hold an edit
+        # not staged.
+        from buildflow.outputcheck import flowfile_in_index
 
-        return status.outputs(canonical_flowfile(resolve_path(args.file, None)),
+        return status.outputs(flowfile_in_index(args.file, os.getcwd()),
                               targets=targets, overrides=overrides, check=args.check)
     return status.run(_load(args, targets, overrides).project, targets=targets,
                       check=args.check)

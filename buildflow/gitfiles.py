@@ -72,14 +72,20 @@ def check_out(directory: str, top: str, index: str | None = None) -> Index:
     return Index(files, submodules)
 
 
-def tracked_among(directory: str, paths: Iterable[str]) -> set[str]:
-    """Those files git tracks of `paths` (relative to `directory`) and in those of them that
-    are directories; none when git is missing or `directory` is in no repository."""
+def held(directory: str, paths: Iterable[str]) -> set[str]:
+    """Those files of `paths` (relative to `directory`, `../` leading as far up as the top of
+    its work tree) and in those of them that are directories that the index holds, merged or
+    not, whatever the disk holds."""
     listed = list(paths)
     if not listed:
         return set()
+    return _paths(_git(directory, "--literal-pathspecs", "ls-files", "-z", "--", *listed))
+
+
+def tracked_among(directory: str, paths: Iterable[str]) -> set[str]:
+    """`held`; none when git is missing or `directory` is in no repository."""
     try:
-        return _paths(_git(directory, "--literal-pathspecs", "ls-files", "-z", "--", *listed))
+        return held(directory, paths)
     except UsageError:  # no git, or no repository: nothing is tracked
         return set()
 
@@ -222,6 +228,10 @@ def _git(directory: str, *args: str, stdin: bytes = b"", ok: tuple[int, ...] = (
                                 capture_output=True, check=False,
                                 env=_environment() if env is None else env)
     except FileNotFoundError:
+        if not os.path.isdir(directory):  # `-f apps/web/Flowfile`, left out of the disk
+            raise UsageError(f"{directory}: no such directory, and bflow status --outputs runs "
+                             "git in the project's directory (a sparse checkout leaves it out: "
+                             "git sparse-checkout add it)") from None
         raise UsageError(f"{directory}: bflow status --outputs builds a copy of the files git "
                          "tracks, and git is not installed (install it, or put it on PATH)"
                          ) from None

@@ -16,8 +16,9 @@ from typing import NamedTuple
 
 from buildflow import engine, events, gitfiles
 from buildflow.errors import EXIT_OK, FlowfileError, UsageError
+from buildflow.flowfile import resolve_path
 from buildflow.fs import LocalFileSystem
-from buildflow.locate import shown
+from buildflow.locate import FLOWFILE_NAMES, canonical_flowfile, shown
 from buildflow.model import Project, Task
 
 FIX = "run bflow, then git add it"
@@ -37,6 +38,28 @@ class Comparison(NamedTuple):
     compared: int
     mismatches: list[Mismatch]
     failures: list[events.TaskFailed]
+
+
+def flowfile_in_index(file: str | None, base: str) -> str:
+    """The Flowfile of the project to check, found in the index as a build of a clone of it
+    finds it on its disk: at `file` (`-f`, from `base`), else the first in `base` or a parent
+    up to the top of the work tree, whether the disk has it or not (deleted but not staged,
+    left out by a sparse checkout). One that the disk has and the index lacks, met first, is
+    the one the user means: `compare` refuses it (git add it). With neither, the disk's
+    search above the repository, or its error."""
+    if file is None:
+        directory, up = base, gitfiles.place(base).count("/")
+        names = [os.path.join(*[os.pardir] * level, name)
+                 for level in range(up + 1) for name in FLOWFILE_NAMES]
+    else:
+        directory, name = os.path.split(canonical_flowfile(os.path.join(base, file)))
+        names = [name] if os.fspath(file) else []  # `-f ''`: resolve_path says what to give
+    held = gitfiles.held(directory, names)
+    for name in names:
+        path = os.path.normpath(os.path.join(directory, name))
+        if name in held or os.path.isfile(path):
+            return path
+    return resolve_path(file, None)
 
 
 def compare(path: str, targets: list[str], overrides: Mapping[str, str],

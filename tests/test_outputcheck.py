@@ -165,6 +165,56 @@ def test_outside_git_or_with_an_untracked_flowfile_it_says_what_to_do(project: P
     assert "(git add Flowfile)" in untracked.stderr
 
 
+def test_the_project_is_found_where_the_index_holds_its_flowfile(tmp_path: Path) -> None:
+    """The Flowfile was looked for on the disk: one deleted but not staged, or left out by a
+    sparse checkout, made the check of apps/web check the project above it (its stale output
+    passed) or find none (`-f`, exit 2), where a clone of the index builds apps/web."""
+    mono = Project(tmp_path / "mono")
+    mono.write(".gitignore", ".bflow/\n")
+    mono.flowfile('[tasks.top]\ncmd = "echo top > {output}"\noutputs = ["top.txt"]\n')
+    mono.write("apps/web/Flowfile", FLOW)
+    mono.write("apps/web/src.txt", "hello\n")
+    mono.write("apps/web/.gitignore", "tmp/\n")
+    web = Project(mono.root / "apps" / "web")
+    mono.build()
+    web.build()
+    git(mono.root, "init", "-q", "-b", "main")
+    git(mono.root, "add", ".")
+    git(mono.root, "commit", "-q", "-m", "built")
+    web.write("src.txt", "changed\n")
+    git(mono.root, "add", "apps/web/src.txt")  # and not its outputs: the check fails on them
+    stale = "gen/count.txt: differs from what a build gives"
+
+    def checks_web() -> None:
+        for cwd, args in ((web.root, ()), (mono.root, ("-C", "apps/web")),
+                          (mono.root, ("-f", "apps/web/Flowfile"))):
+            result = run_bflow(*args, "status", "--check", "--outputs", cwd=cwd)
+            assert result.returncode == 1 and stale in result.stdout, \
+                result.stdout + result.stderr
+
+    (web.root / "Flowfile").unlink()
+    checks_web()
+    git(mono.root, "checkout", "-q", "apps/web/Flowfile")
+    git(mono.root, "sparse-checkout", "set", "--no-cone", "/*", "!/apps/web/Flowfile")
+    assert not (web.root / "Flowfile").exists()
+    checks_web()
+    git(mono.root, "sparse-checkout", "set", "apps/api")  # apps/web left out altogether
+    shutil.rmtree(web.root)  # with its ignored records, which git leaves
+    gone = run_bflow("-f", "apps/web/Flowfile", "status", "--outputs", cwd=mono.root)
+    assert gone.returncode == 2
+    assert f"{(web.root).resolve()}: no such directory, and bflow status --outputs runs git " \
+           "in the project's directory (a sparse checkout leaves it out: git sparse-checkout " \
+           "add it)" in gone.stderr
+    git(mono.root, "sparse-checkout", "disable")
+    api = Project(mono.root / "apps" / "api")  # new, not added: not the project above
+    api.flowfile('[tasks.api]\ncmd = "echo api > {output}"\noutputs = ["api.txt"]\n')
+    for cwd, args in ((api.root, ()), (mono.root, ("-f", "apps/api/Flowfile"))):
+        untracked = run_bflow(*args, "status", "--outputs", cwd=cwd)
+        assert untracked.returncode == 2
+        assert f"{(api.root / 'Flowfile').resolve()}: git does not track it" in untracked.stderr
+        assert "(git add Flowfile)" in untracked.stderr
+
+
 def test_a_project_in_a_monorepo_reads_its_inputs_from_beside_its_root(tmp_path: Path) -> None:
     mono = Project(tmp_path / "mono")
     mono.write("common/conf.txt", "v1\n")
@@ -374,6 +424,10 @@ def deleted_not_staged(root: Path) -> None:
     (root / "conf/a.txt").unlink()
 
 
+def flowfile_deleted_not_staged(root: Path) -> None:
+    (root / "Flowfile").unlink()
+
+
 def edited_where_git_skips_it(root: Path) -> None:
     git(root, "update-index", "--skip-worktree", "conf/a.txt")
     (root / "conf/a.txt").write_text("a local edit git does not see\n")
@@ -387,6 +441,11 @@ def edited_where_git_assumes_it_unchanged(root: Path) -> None:
 def left_out_of_a_sparse_checkout(root: Path) -> None:
     git(root, "sparse-checkout", "set", "--no-cone", "/Flowfile", "/tool.sh", "/dump.txt")
     assert not (root / "conf").exists()
+
+
+def flowfile_left_out_of_a_sparse_checkout(root: Path) -> None:
+    git(root, "sparse-checkout", "set", "--no-cone", "/conf/", "/tool.sh", "/dump.txt")
+    assert not (root / "Flowfile").exists()
 
 
 def executable_in_the_index_only(root: Path) -> None:
@@ -407,9 +466,11 @@ CHECKOUTS = [
     (edited_not_staged, 0, MATCH),
     (flowfile_broken_not_staged, 0, MATCH),
     (deleted_not_staged, 0, MATCH),
+    (flowfile_deleted_not_staged, 0, MATCH),
     (edited_where_git_skips_it, 0, MATCH),
     (edited_where_git_assumes_it_unchanged, 0, MATCH),
     (left_out_of_a_sparse_checkout, 0, MATCH),
+    (flowfile_left_out_of_a_sparse_checkout, 0, MATCH),
     (executable_in_the_index_only, 0, MATCH),
     (executable_on_disk_only, 1, "dump: failed in a build of a copy of what git's index holds: "
                                  "exit 126\n"),
@@ -428,7 +489,8 @@ def test_the_copy_is_what_a_checkout_of_the_index_writes(
     first: an input the disk lacks, or a Flowfile broken by an edit not staged, failed it;
     with `core.fileMode` false the modes were the disk's, not those the index records (`git
     update-index --chmod`) and a clone gets; under `core.autocrlf` the sources kept the
-    disk's line endings."""
+    disk's line endings. The Flowfile was looked for on the disk: one deleted but not staged,
+    or left out by a sparse checkout, was no project (exit 2)."""
     project.flowfile(DUMP)
     project.write("tool.sh", '#!/bin/sh\nod -c "$@"\n')
     (project.root / "tool.sh").chmod(0o755)
