@@ -4,7 +4,10 @@ The question a pre-commit hook asks, answered without the records (they live in 
 cache dir, so a fresh clone has none): build the selected tasks in a scratch copy of what the
 index holds (what a commit holds), written as a checkout writes it, then compare every output
 the build made with the index's. It adds no staleness rule (the build in the copy decides as
-every build does) and writes nothing into the project, its cache dir included.
+every build does) and writes nothing into the project, its cache dir included, nor into the
+user's output cache, which it does not read either: an entry there is what a build on the
+disk stored, and a command reading a file it does not declare (an edit not staged) would make
+a restored output pass where a clone's build gives another.
 """
 
 from __future__ import annotations
@@ -101,7 +104,7 @@ def compare(path: str, targets: list[str], overrides: Mapping[str, str],
             cache_dir=os.path.join(temp, "records")))
         reporter = events.Collector()
         result = engine.build(copy, names, keep_going=True, reporter=reporter,
-                              cwd=_moved(cwd, root, scratch))
+                              cwd=_moved(cwd, root, scratch), cache=False)
         if result.exit_status != EXIT_OK:
             failed = [e for e in reporter.events if isinstance(e, events.TaskFailed)]
             return Comparison(0, [], failed)

@@ -106,6 +106,42 @@ def test_it_writes_nothing_into_the_project_not_even_the_records(repo: Project) 
     assert tree_digest(repo.root) == before
 
 
+@pytest.mark.output_cache
+def test_the_check_neither_reads_nor_writes_the_user_s_output_cache(
+        project: Project, private_output_cache: Path) -> None:
+    """The copy's build stored into the user's output cache, a write outside its temporary
+    directory, and restored from it what a build on the disk had stored: a command reading a
+    file it does not declare (`notes.txt`, edited but not staged) passed a commit whose
+    clone's build gives another output."""
+    project.flowfile("""
+        [tasks.gen]
+        cmd = "cat {input} notes.txt > {output}"
+        inputs = ["src.txt"]
+        outputs = ["out.txt"]
+        [tasks.upper]
+        cmd = "tr a-z A-Z < {input} > {output}"
+        inputs = ["src.txt"]
+        outputs = ["upper.txt"]
+        """)
+    project.write("src.txt", "hello\n")
+    project.write("notes.txt", "v1\n")
+    project.write(".gitignore", ".bflow/\n")
+    project.build(env={"BFLOW_CACHE": "0"})
+    git(project.root, "init", "-q", "-b", "main")
+    git(project.root, "add", ".")
+    git(project.root, "commit", "-q", "-m", "built")
+    project.write("notes.txt", "v2\n")
+    project.build("-B", "gen")  # stored in the cache, and staged: "hello v2"
+    git(project.root, "add", "out.txt")
+    before = tree_digest(private_output_cache)
+    assert any(path.startswith("ac/") for path in before)
+    result = project.bflow("status", "--check", "--outputs")
+    assert tree_digest(private_output_cache) == before
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout == "out.txt: differs from what a build gives (run bflow, then git " \
+                            "add it)\n"
+
+
 def test_targets_select_what_is_built_and_compared(repo: Project) -> None:
     repo.write("src.txt", "changed\n")
     (repo.root / "gen/shout.txt").write_text("CHANGED\n")
