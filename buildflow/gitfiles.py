@@ -24,10 +24,12 @@ class Entry(NamedTuple):
 
 class Index(NamedTuple):
     """The files an index holds below a directory, relative to it (with those of each
-    submodule checked out there, at the commit its gitlink records), and those submodules."""
+    submodule checked out there, at the commit its gitlink records), those submodules, and
+    the paths it holds unmerged (in conflict), which no commit can hold yet."""
 
     files: dict[str, Entry]
     submodules: list[str]
+    unmerged: set[str]
 
 
 def check_out(directory: str, top: str, index: str | None = None) -> Index:
@@ -38,14 +40,15 @@ def check_out(directory: str, top: str, index: str | None = None) -> Index:
     holds it (read into an index of its own); one not checked out is an empty directory, as
     a clone without `--recurse-submodules` leaves it."""
     env = None if index is None else _submodule_environment(index)
-    files, gitlinks = {}, {}
+    files, gitlinks, unmerged = {}, {}, set()
     for line in _git(directory, "ls-files", "-z", "--stage", env=env).split(b"\0"):
         if not line:
             continue
         info, path = line.split(b"\t", 1)
         mode, blob, stage = os.fsdecode(info).split()
-        if stage != "0":
-            continue  # unmerged: a commit holds none of its stages
+        if stage != "0":  # a commit holds none of its stages, and checkout-index writes none
+            unmerged.add(os.fsdecode(path))
+            continue
         if mode == GITLINK:
             gitlinks[os.fsdecode(path)] = blob
         else:
@@ -69,7 +72,8 @@ def check_out(directory: str, top: str, index: str | None = None) -> Index:
             inner = check_out(sub, os.path.join(top, name), its_index)
         files.update((f"{name}/{path}", entry) for path, entry in inner.files.items())
         submodules += [name, *(f"{name}/{path}" for path in inner.submodules)]
-    return Index(files, submodules)
+        unmerged.update(f"{name}/{path}" for path in inner.unmerged)
+    return Index(files, submodules, unmerged)
 
 
 def held(directory: str, paths: Iterable[str]) -> set[str]:

@@ -79,6 +79,10 @@ def compare(path: str, targets: list[str], overrides: Mapping[str, str],
         os.mkdir(top)
         scratch = _in_place(root, top, gitfiles.place(root))
         index = gitfiles.check_out(root, top)
+        if flowfile in index.unmerged:
+            raise UsageError(f"{path}: unmerged in git's index (in conflict), and bflow status "
+                             "--outputs builds a copy of what the index holds (resolve the "
+                             f"conflict, then git add {flowfile})")
         if flowfile not in index.files:
             raise UsageError(f"{path}: git does not track it, and bflow status "
                              "--outputs builds a copy of the files git tracks "
@@ -110,7 +114,7 @@ def compare(path: str, targets: list[str], overrides: Mapping[str, str],
             return Comparison(0, [], failed)
         built = result.project or copy  # set by every build that is not a dry run
         tasks = (built.tasks[name] for name in result.selected)
-        outputs = _outputs(scratch, tasks, index.files)
+        outputs = _outputs(scratch, tasks, [*index.files, *index.unmerged])
         return _compared(root, scratch, sorted(outputs), index)
 
 
@@ -159,7 +163,7 @@ def _moved(cwd: str, root: str, scratch: str) -> str | None:
 
 def _outputs(scratch: str, tasks: Iterable[Task], tracked: Iterable[str]) -> set[str]:
     """The output files of `tasks`: for a directory output, the files the build left in it
-    and the tracked files under it."""
+    and the tracked files (merged or not) under it."""
     paths: set[str] = set()
     disk = LocalFileSystem(scratch)
     for task in tasks:
@@ -187,6 +191,11 @@ def _compared(root: str, scratch: str, paths: list[str], index: gitfiles.Index) 
     mismatches, compared = [], 0
     for path in paths:
         name = named.get(path, path)
+        if name in index.unmerged:  # ignore rules apply to no file the index holds
+            compared += 1
+            mismatches.append(Mismatch(path, "unmerged in git's index (in conflict): resolve "
+                                             f"the conflict ({FIX})"))
+            continue
         if name in ignored or (path not in built and path not in tracked):
             continue  # ignored by git, or neither built nor committed: not the commit's
         compared += 1

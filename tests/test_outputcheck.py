@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -154,6 +155,37 @@ def test_targets_select_what_is_built_and_compared(repo: Project) -> None:
                                     cwd=repo.root / "gen")
     assert from_a_subdirectory.returncode == 0, from_a_subdirectory.stderr
     assert from_a_subdirectory.stdout == "bflow: 1 output matches what a build gives\n"
+
+
+def test_a_conflict_is_named_as_one_with_its_fix(repo: Project) -> None:
+    """An unmerged Flowfile was said not to be tracked (git add Flowfile), and an unmerged
+    output to be made by a build and not tracked (or to be listed in .gitignore)."""
+    git(repo.root, "checkout", "-q", "-b", "other")
+    for branch, text in (("other", "another one\n"), ("main", "mine\n")):
+        git(repo.root, "checkout", "-q", branch)
+        repo.write("src.txt", text)
+        repo.flowfile(FLOW + f"# {branch}\n")
+        repo.build()
+        git(repo.root, "commit", "-q", "-am", branch)
+    with pytest.raises(subprocess.CalledProcessError):  # stopped by the conflicts
+        git(repo.root, "merge", "-q", "other")
+    result = repo.bflow("status", "--check", "--outputs")
+    assert result.returncode == 2
+    assert result.stderr == (f"bflow: error: {repo.root.resolve() / 'Flowfile'}: unmerged in "
+                             "git's index (in conflict), and bflow status --outputs builds a "
+                             "copy of what the index holds (resolve the conflict, then git add "
+                             "Flowfile)\n")
+    git(repo.root, "checkout", "-q", "--theirs", "Flowfile", "src.txt")
+    git(repo.root, "add", "Flowfile", "src.txt")
+    result = repo.bflow("status", "--check", "--outputs")
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.splitlines() == [
+        f"{path}: unmerged in git's index (in conflict): resolve the conflict (run bflow, then "
+        "git add it)" for path in ("gen/count.txt", "gen/shout.txt", "site/index.txt")]
+    repo.build()
+    git(repo.root, "add", "gen", "site")
+    result = repo.bflow("status", "--check", "--outputs")
+    assert result.stdout == "bflow: all 3 outputs match what a build gives\n", result.stderr
 
 
 def test_a_task_that_fails_in_the_copy_fails_the_check_naming_it(repo: Project) -> None:
