@@ -87,17 +87,22 @@ def compare(path: str, targets: list[str], overrides: Mapping[str, str],
             raise UsageError(f"{path}: git does not track it, and bflow status "
                              "--outputs builds a copy of the files git tracks "
                              f"(git add {flowfile})")
-        from buildflow.project import load
+        from buildflow.flowfile import load
+        from buildflow.project import resolve
 
+        copied = os.path.join(scratch, flowfile)
+        try:  # as a fresh clone loads it: no records, no project of a build script
+            parsed = load(copied)
+        except FlowfileError as exc:  # its text, which the disk may hold fixed, not staged
+            raise _as_the_project_s(exc, copied, path, "in the Flowfile git's index holds, "
+                                    "which bflow status --outputs builds: fix it, then git "
+                                    f"add {flowfile}") from None
         try:
-            copy = load(os.path.join(scratch, flowfile), overrides)
-        except FlowfileError as exc:  # named as the project's, said of the files git tracks
-            copied, here = shown(os.path.join(scratch, flowfile)), shown(path)
-            raise FlowfileError([
-                f"{here}{problem[len(copied):]} (in the copy of the files git tracks that "
-                "bflow status --outputs builds: git add what is missing)"
-                if problem.startswith(copied) else problem for problem in exc.problems]
-            ) from None
+            copy = resolve(parsed, overrides)
+        except FlowfileError as exc:
+            raise _as_the_project_s(exc, copied, path, "in the copy of the files git tracks "
+                                    "that bflow status --outputs builds: git add what is "
+                                    "missing") from None
         names = targets or [name for name, task in copy.tasks.items() if task.outputs]
         if not names:
             return Comparison(0, [], [])
@@ -116,6 +121,16 @@ def compare(path: str, targets: list[str], overrides: Mapping[str, str],
         tasks = (built.tasks[name] for name in result.selected)
         outputs = _outputs(scratch, tasks, [*index.files, *index.unmerged])
         return _compared(root, scratch, sorted(outputs), index)
+
+
+def _as_the_project_s(exc: FlowfileError, copied: str, path: str, where: str
+                      ) -> FlowfileError:
+    """`exc`, a problem of the copy's Flowfile at `copied` (a temporary path), named as one of
+    the project's at `path`, and said to be `where`."""
+    copy, project = shown(copied), shown(path)
+    return FlowfileError([f"{project}{problem[len(copy):]} ({where})"
+                          if problem.startswith(copy) else problem
+                          for problem in exc.problems])
 
 
 def _refuse_writing_through(copy: Project, path: str) -> None:

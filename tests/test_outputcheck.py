@@ -471,6 +471,19 @@ def test_a_load_error_in_the_copy_names_the_project_s_flowfile(repo: Project) ->
     assert "bflow-outputs-" not in result.stderr
 
 
+def test_a_syntax_error_in_the_staged_flowfile_says_to_fix_it_there(repo: Project) -> None:
+    """A TOML syntax error in the Flowfile the index holds said to git add what is missing."""
+    repo.write("Flowfile", "[tasks.shout\n")
+    git(repo.root, "add", "Flowfile")
+    repo.flowfile(FLOW)  # fixed on the disk, not staged: the check is of what the index holds
+    result = repo.bflow("status", "--check", "--outputs")
+    assert result.returncode == 2
+    assert result.stderr.startswith("bflow: error: Flowfile:1:13: TOML syntax error: ")
+    assert result.stderr.endswith(" (in the Flowfile git's index holds, which bflow status "
+                                  "--outputs builds: fix it, then git add Flowfile)\n")
+    assert "git add what is missing" not in result.stderr
+
+
 DUMP = """
     [tasks.dump]
     cmd = "./tool.sh conf/a.txt > {output}"
