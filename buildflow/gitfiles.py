@@ -127,7 +127,7 @@ def in_copy(directory: str, copy: str, env: Mapping[str, str] | None
     git_dir, prefix = os.fsdecode(_git(directory, "rev-parse", "--absolute-git-dir",
                                        "--show-prefix", env=env)).split("\n")[:2]
     top = os.path.normpath(os.path.join(copy, *[os.pardir] * prefix.count("/")))
-    return copy, ("--git-dir", git_dir, "--work-tree", top)
+    return copy, (f"--git-dir={git_dir}", f"--work-tree={top}")
 
 
 def differing(directory: str, copy: str, files: Mapping[str, str], index: Index) -> set[str]:
@@ -227,10 +227,27 @@ def _stored(directory: str, options: tuple[str, ...], path: str, file: str,
 
 def _git(directory: str, *args: str, stdin: bytes = b"", ok: tuple[int, ...] = (0,),
          env: Mapping[str, str] | None = None) -> bytes:
+    result = _run(directory, args, stdin, env)
+    if result.returncode not in ok:
+        printed = "; ".join(os.fsdecode(result.stderr).strip().splitlines()) or \
+            f"exit status {result.returncode}"
+        command = next(arg for arg in args if not arg.startswith("-"))
+        inside = _run(directory, ("rev-parse", "--is-inside-work-tree"), b"", env)
+        if inside.stdout.strip() == b"true":  # not where it runs: what it did
+            raise UsageError(f"{directory}: git {command} failed: {printed} (bflow status "
+                             "--outputs copies and compares the files git's index holds with "
+                             "git: fix what git says, then run it again)")
+        raise UsageError(f"{directory}: git {command}: {printed}; bflow status --outputs "
+                         "builds a copy of the files git tracks, so run it in a git work tree")
+    return result.stdout
+
+
+def _run(directory: str, args: Iterable[str], stdin: bytes,
+         env: Mapping[str, str] | None) -> subprocess.CompletedProcess[bytes]:
     try:
-        result = subprocess.run(["git", *args], cwd=directory, input=stdin,
-                                capture_output=True, check=False,
-                                env=_environment() if env is None else env)
+        return subprocess.run(["git", *args], cwd=directory, input=stdin,
+                              capture_output=True, check=False,
+                              env=_environment() if env is None else env)
     except FileNotFoundError:
         if not os.path.isdir(directory):  # `-f apps/web/Flowfile`, left out of the disk
             raise UsageError(f"{directory}: no such directory, and bflow status --outputs runs "
@@ -239,9 +256,3 @@ def _git(directory: str, *args: str, stdin: bytes = b"", ok: tuple[int, ...] = (
         raise UsageError(f"{directory}: bflow status --outputs builds a copy of the files git "
                          "tracks, and git is not installed (install it, or put it on PATH)"
                          ) from None
-    if result.returncode not in ok:
-        message = os.fsdecode(result.stderr).strip().splitlines() or [
-            f"exit status {result.returncode}"]
-        raise UsageError(f"{directory}: git {args[0]}: {message[-1]}; bflow status --outputs "
-                         "builds a copy of the files git tracks, so run it in a git work tree")
-    return result.stdout

@@ -484,6 +484,24 @@ def test_a_syntax_error_in_the_staged_flowfile_says_to_fix_it_there(repo: Projec
     assert "git add what is missing" not in result.stderr
 
 
+def test_git_failing_in_a_work_tree_says_what_git_printed(repo: Project) -> None:
+    """git failing inside a work tree (a filter that checking the index out runs, failing)
+    said to run the check in a git work tree."""
+    repo.write(".gitattributes", "src.txt filter=broken\n")
+    git(repo.root, "add", ".gitattributes")
+    git(repo.root, "config", "filter.broken.smudge", "false")
+    git(repo.root, "config", "filter.broken.required", "true")
+    result = repo.bflow("status", "--check", "--outputs")
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"bflow: error: {repo.root.resolve()}: git checkout-index "
+                                    "failed: ")
+    assert "src.txt: smudge filter broken failed" in result.stderr
+    assert result.stderr.endswith(" (bflow status --outputs copies and compares the files "
+                                  "git's index holds with git: fix what git says, then run it "
+                                  "again)\n")
+    assert "git work tree" not in result.stderr
+
+
 DUMP = """
     [tasks.dump]
     cmd = "./tool.sh conf/a.txt > {output}"
