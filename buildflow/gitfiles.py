@@ -77,9 +77,9 @@ def check_out(directory: str, top: str, index: str | None = None) -> Index:
 
 
 def held(directory: str, paths: Iterable[str]) -> set[str]:
-    """Those files of `paths` (relative to `directory`, `../` leading as far up as the top of
-    its work tree) and in those of them that are directories that the index holds, merged or
-    not, whatever the disk holds."""
+    """The files the index holds, merged or not, among `paths` (relative to `directory`, `../`
+    leading as far up as the top of its work tree) and under those that are directories,
+    whatever the disk holds."""
     listed = list(paths)
     if not listed:
         return set()
@@ -227,13 +227,15 @@ def _stored(directory: str, options: tuple[str, ...], path: str, file: str,
 
 def _git(directory: str, *args: str, stdin: bytes = b"", ok: tuple[int, ...] = (0,),
          env: Mapping[str, str] | None = None) -> bytes:
+    """What git run in `directory` printed; a UsageError with what it printed on stderr if it
+    exits other than `ok`, which says to run the check in a work tree only outside one."""
     result = _run(directory, args, stdin, env)
     if result.returncode not in ok:
         printed = "; ".join(os.fsdecode(result.stderr).strip().splitlines()) or \
             f"exit status {result.returncode}"
         command = next(arg for arg in args if not arg.startswith("-"))
         inside = _run(directory, ("rev-parse", "--is-inside-work-tree"), b"", env)
-        if inside.stdout.strip() == b"true":  # not where it runs: what it did
+        if inside.stdout.strip() == b"true":
             raise UsageError(f"{directory}: git {command} failed: {printed} (bflow status "
                              "--outputs copies and compares the files git's index holds with "
                              "git: fix what git says, then run it again)")
@@ -244,6 +246,7 @@ def _git(directory: str, *args: str, stdin: bytes = b"", ok: tuple[int, ...] = (
 
 def _run(directory: str, args: Iterable[str], stdin: bytes,
          env: Mapping[str, str] | None) -> subprocess.CompletedProcess[bytes]:
+    """git run in `directory`; a UsageError when there is no git, or no such directory."""
     try:
         return subprocess.run(["git", *args], cwd=directory, input=stdin,
                               capture_output=True, check=False,
