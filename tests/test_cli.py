@@ -293,8 +293,11 @@ def test_parsing_arguments_and_loading_the_project_import_neither_shutil_nor_pat
     # What `list`, `status`, `graph` and a full build do first. argparse, left to find the
     # terminal's width, imports shutil (with bz2 and lzma); pathlib brings fnmatch, urllib
     # and ipaddress. Without site (-S), whose start-up may import either itself.
+    import xxhash  # where the dependencies are, which -S leaves off the path
+
     project.flowfile(GOOD)
-    probe = (f"import sys; sys.path[:0] = [{str(REPO)!r}]; "
+    packages = os.path.dirname(os.path.dirname(xxhash.__file__))
+    probe = (f"import sys; sys.path[:0] = [{str(REPO)!r}, {packages!r}]; "
              "from buildflow.arguments import parse_args; "
              "from buildflow import fastpath; "
              "parse_args(['graph', '--format', 'dot']); "
