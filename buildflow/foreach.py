@@ -7,7 +7,6 @@ again until no task's items change, whatever order the tasks are written in.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from buildflow import globbing, placeholders
@@ -106,33 +105,6 @@ class Declared:
         return min(claimants, key=self._rank.__getitem__) if claimants else None
 
 
-class _Readers:
-    """The foreach tasks whose globs may match a path, found by the directory each glob's
-    fixed start is in, so that a path is tried against the globs of its own directories
-    only."""
-
-    def __init__(self, looping: Sequence[TaskDecl], variables: Mapping[str, str]) -> None:
-        self._by_dir: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
-        for decl in looping:
-            for pattern in decl.foreach:
-                if pattern.startswith("!"):  # it only takes away what the others match
-                    continue
-                expanded = globbing.normalize(placeholders.expand(pattern, variables))
-                directory = globbing.literal_start(expanded).rpartition("/")[0]
-                self._by_dir.setdefault(directory, []).append(
-                    (decl.name, globbing.compile_glob(expanded)))
-
-    def of(self, paths: Iterable[str]) -> set[str]:
-        names: set[str] = set()
-        for path in paths:
-            directory = path
-            while directory:
-                directory = directory.rpartition("/")[0]
-                names.update(name for name, regex in self._by_dir.get(directory, ())
-                             if regex.match(path))
-        return names
-
-
 def match_items(decl: TaskDecl, variables: Mapping[str, str], disk: globbing.DiskIndex,
                 declared: Declared, written: Iterable[str] = ()) -> list[Item]:
     """Sorted items of one foreach task; `!` entries remove what the entries before matched.
@@ -183,7 +155,10 @@ def find_items(decls: Sequence[TaskDecl], variables: Mapping[str, str],
         return {path for item in items for path in writes_of(decl, item)[0]}
 
     declared = Declared(plain, [decl.name for decl in looping])
-    readers = _Readers(looping, variables)
+    readers = globbing.GlobsByDirectory(
+        (globbing.normalize(placeholders.expand(pattern, variables)), decl.name)
+        for decl in looping for pattern in decl.foreach
+        if not pattern.startswith("!"))  # a `!` entry only takes away what the others match
     # A round matches again only the tasks something could have changed for: those whose
     # items changed (their own outputs and depfiles are never their items), whose outputs
     # another task now declares first, or whose globs match an output that came or went.
@@ -203,7 +178,7 @@ def find_items(decls: Sequence[TaskDecl], variables: Mapping[str, str],
                 before, after = outputs(decl, found[decl.name]), outputs(decl, again[decl.name])
                 touched, owners_changed = declared.claim(decl.name, before - after,
                                                          after - before)
-                stale |= owners_changed | readers.of(touched)
+                stale |= owners_changed.union(*map(readers.matching, touched))
         found = again
     raise Endless(sorted(set().union(*changed[-2:])))
 

@@ -11,9 +11,9 @@ import os
 import posixpath
 import re
 from bisect import bisect_left, insort
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from functools import lru_cache
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Generic, NamedTuple, TypeVar
 
 if TYPE_CHECKING:
     from buildflow.fs import FileSystem
@@ -151,6 +151,7 @@ class DiskIndex:
         self._trees: dict[str, tuple[list[str], list[str]]] = {}
         self._sorted: dict[str, list[str]] = {}  # prefix -> the files under it, sorted
         self.dirs_read: set[str] = set()
+        self.globs: set[str] = set()  # every pattern matched against the listings
 
     def files_under(self, prefix: str) -> list[str]:
         """Every file below `prefix` (root-relative), skipping hidden and skipped directories."""
@@ -196,6 +197,7 @@ class DiskIndex:
         directories its segments match, level by level (a `**` reaching every directory
         below, as it matches them; a last `**` every file below them), so a glob reaching
         into `.config` never walks `.git`."""
+        self.globs.add(pattern)
         prefix = fixed_prefix(pattern)
         segments = pattern.split("/")[len(prefix.split("/")) if prefix else 0:]
         last = segments.pop()  # what names the files themselves
@@ -283,6 +285,26 @@ class PathIndex:
         if self._count != len(self.paths):
             self._sorted, self._count = sorted(self.paths), len(self.paths)
         return _starting_with(self._sorted, start)
+
+
+class GlobsByDirectory(Generic[Value]):
+    """Globs, each with a value, found by the directory their fixed start is in, so that a
+    path is tried only against the globs that may match it: those of its own directories."""
+
+    def __init__(self, globs: Iterable[tuple[str, Value]] = ()) -> None:
+        self._by_dir: dict[str, list[tuple[Callable[[str], object], Value]]] = {}
+        for pattern, value in globs:
+            directory = literal_start(pattern).rpartition("/")[0]
+            self._by_dir.setdefault(directory, []).append((matcher(pattern), value))
+
+    def matching(self, path: str) -> Iterator[Value]:
+        """The values of the globs that match `path`."""
+        directory = path
+        while directory:
+            directory = directory.rpartition("/")[0]
+            for matches, value in self._by_dir.get(directory, ()):
+                if matches(path):
+                    yield value
 
 
 class SortedPaths:

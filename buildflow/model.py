@@ -116,6 +116,7 @@ class Project(NamedTuple):
     graph: Graph
     warnings: tuple[str, ...] = ()
     globbed_dirs: frozenset[str] = frozenset()
+    globs: frozenset[str] = frozenset()  # the patterns matched against those directories
     # The declarations (TaskDecl fields, as plain tuples the project cache can store) of the
     # tasks with `known_after`, which the build expands again (`project.Expander`).
     decls: tuple[tuple[object, ...], ...] = ()

@@ -810,7 +810,7 @@ def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None,
     later = {task.base for task in tasks.values() if task.known_after}
     return Project(root=r.root, flowfile=flowfile.path, settings=flowfile.settings,
                    vars=r.vars, tasks=tasks, graph=graph, warnings=tuple(r.warnings),
-                   globbed_dirs=frozenset(r.disk.dirs_read),
+                   globbed_dirs=frozenset(r.disk.dirs_read), globs=frozenset(r.disk.globs),
                    decls=tuple(tuple(decl) for decl in flowfile.tasks if decl.name in later),
                    # a linked cwd: where the link leads is read at every load; a kind's
                    # callable may read what no file of its plug-in holds (the environment)

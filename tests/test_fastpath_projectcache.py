@@ -282,3 +282,70 @@ def test_a_file_a_build_writes_that_no_task_declares_is_seen_by_the_next_load(
     assert project.build() == ["link"]
     assert "stray" in project.read("app")
     assert project.build() == []
+
+
+WITH_DEPFILES = """\
+[tasks.compile]
+foreach = "src/**/*.c"
+cmd = "cp {item} {output} && echo '{output}: {item}' > obj/{dir}/{stem}.d && echo {stem} >> runs.log"
+outputs = ["obj/{dir}/{stem}.o"]
+depfile = "obj/{dir}/{stem}.d"
+
+[tasks.link]
+cmd = "cat {inputs} > {output} && echo link >> runs.log"
+inputs = ["obj/**/*.o"]
+outputs = ["app"]
+"""
+
+
+def test_a_depfile_no_glob_matches_leaves_the_next_build_cached_and_proven(
+        project: Project) -> None:
+    # `obj/**/*.o` cannot match `obj/src/a.d`: a fresh load finds what the cached one does.
+    project.flowfile(WITH_DEPFILES)
+    project.write("src/a.c", "a\n")
+    project.write("src/net/b.c", "b\n")
+    settle(project.root / "src", project.root / "src" / "net")
+    assert sorted(project.build()) == ["a", "b", "link"]
+    assert fastproof.check(file=None, cwd=str(project.root), targets=[], overrides={}) == 3
+    assert project.build() == []
+
+
+def test_a_depfile_a_glob_matches_is_seen_by_the_next_load(project: Project) -> None:
+    # `obj/**` does match the depfiles, which the first build wrote after its load: the next
+    # load finds them, and the listing runs again with them.
+    project.flowfile(WITH_DEPFILES + """
+[tasks.listing]
+cmd = "echo {inputs} > {output} && echo listing >> runs.log"
+inputs = ["obj/**"]
+outputs = ["listing.txt"]
+""")
+    project.write("src/a.c", "a\n")
+    settle(project.root / "src")
+    assert sorted(project.build("-j1")) == ["a", "link", "listing"]
+    assert project.build() == ["listing"]
+    assert "obj/src/a.d" in project.read("listing.txt")
+    assert project.build() == []
+
+
+def test_an_input_named_as_it_is_that_a_build_removes_is_missed_by_the_next_load(
+        project: Project) -> None:
+    # No glob matches `src/config.h`, but a task names it: a fresh load refuses its absence.
+    # (Checked without BFLOW_VERIFY, whose fresh load of each cached project says so too.)
+    project.flowfile("""
+        [tasks.compile]
+        foreach = "src/*.c"
+        cmd = "cp {item} {output} && rm -f src/config.h && echo {stem} >> runs.log"
+        outputs = ["obj/{stem}.o"]
+        [tasks.configure]
+        cmd = "cp {input} {output} && echo configure >> runs.log"
+        inputs = ["src/config.h"]
+        outputs = ["config.out"]
+        """)
+    project.write("src/a.c", "a\n")
+    project.write("src/config.h", "c\n")
+    settle(project.root / "src")
+    assert sorted(project.build("-j1", "configure")) == ["configure"]
+    assert project.build("-j1", "compile") == ["a"]
+    result = project.bflow("configure", env={"BFLOW_VERIFY": "0"})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "src/config.h" in result.stdout + result.stderr

@@ -10,5 +10,5 @@ PROOF_FILE = "uptodate"
 PROOF_PROJECT_PART = ".project"
 
 # The loaded project, so that a build skips parsing the Flowfile (`projectcache`).
-PROJECT_CACHE_FORMAT = 11
+PROJECT_CACHE_FORMAT = 12
 PROJECT_CACHE_FILE = "flowcache"

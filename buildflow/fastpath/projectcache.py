@@ -75,38 +75,48 @@ class Basis(NamedTuple):
 
     def moved(self, project: Project) -> Basis | None:
         """This basis with the directories as they list now, when what they gained or lost
-        since are files `project` declares as outputs (written by a build): globs match
-        declared outputs whether they are on disk or not, so a fresh load now gives the same
-        project. A directory new below one is listed too, when it holds only such files and
-        directories (a fresh load might walk it). None when anything else changed: a source
-        added or removed, a file no task declares (a depfile), a directory gone or a link."""
+        since (written by a build) changes nothing a load sees: files `project` declares as
+        outputs, which globs match whether they are on disk or not, and files no glob of it
+        matches and no task names as an input (a depfile beside the `.o` files `obj/*.o`
+        reads). A fresh load now gives the same project. A directory new below one is listed too, when it holds only such files
+        and directories (a fresh load might walk it). None when anything else changed: a
+        source added or removed, a file a glob matches, a directory gone, a link."""
+        from buildflow.globbing import GlobsByDirectory  # only a build that wrote needs it
+
+        globs = GlobsByDirectory((glob, True) for glob in project.globs)
         outputs = project.graph.producer
+
+        def unseen(path: str) -> bool:
+            """Whether a fresh load is the same whether `path` is there or not."""
+            return path in outputs or (path not in project.sources
+                                       and not any(globs.matching(path)))
+
         listings = dict(self.listings)
         for rel, seen in self.listings.items():
             now = listing(project.root, rel, self.skip)
             if now == seen:
                 continue
             files, dirs, dangling = seen or (frozenset(), frozenset(), frozenset())
-            if now is None or now[2] != dangling or not dirs <= now[1] or any(
-                    _joined(rel, name) not in outputs for name in files ^ now[0]):
+            if now is None or now[2] != dangling or not dirs <= now[1] or \
+                    not all(unseen(_joined(rel, name)) for name in files ^ now[0]):
                 return None
             listings[rel] = now
-            if not all(self._list_new(project.root, _joined(rel, name), listings, outputs)
+            if not all(self._list_new(project.root, _joined(rel, name), listings, unseen)
                        for name in now[1] - dirs):
                 return None
         return self if listings == self.listings else self._replace(listings=listings)
 
     def _list_new(self, root: str, rel: str, listings: dict[str, Listing],
-                  outputs: Mapping[str, str]) -> bool:
-        """Add the listings of new directory `rel` and those below it to `listings`, when they
-        hold declared outputs only, and are no links."""
+                  unseen: Callable[[str], bool]) -> bool:
+        """Add the listings of new directory `rel` and those below it to `listings`, when
+        they hold only files no glob's matches change by, and are no links."""
         seen = listing(root, rel, self.skip)
         if seen is None or seen[2] or rel in listings or \
                 os.path.islink(os.path.join(root, rel)) or \
-                any(_joined(rel, name) not in outputs for name in seen[0]):
+                not all(unseen(_joined(rel, name)) for name in seen[0]):
             return False
         listings[rel] = seen
-        return all(self._list_new(root, _joined(rel, name), listings, outputs)
+        return all(self._list_new(root, _joined(rel, name), listings, unseen)
                    for name in seen[1])
 
 
