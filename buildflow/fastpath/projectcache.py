@@ -160,16 +160,32 @@ class Loaded:
             self.basis = moved
 
 
-def load(flowfile: str, overrides: Mapping[str, str],
-         fresh: Callable[[str, Mapping[str, str]], Project]) -> Loaded:
-    """The Project for `flowfile`: from the cache when still valid, else `fresh(...)`, cached."""
+class _Place(NamedTuple):
+    """Where a Flowfile's entry is, and what it is keyed on."""
+
+    path: str  # the Flowfile, as the cache names it
+    data: bytes
+    cache_file: str
+    key: tuple[object, ...]
+
+
+def _place(flowfile: str, overrides: Mapping[str, str]) -> _Place | None:
+    """Where the entry for `flowfile` with `overrides` is; None when it cannot be read."""
     path = canonical_flowfile(flowfile)
     try:
         data = flowfile_bytes(path)
     except OSError:
-        return Loaded(fresh(path, overrides))
-    cache_file = _cache_file(path, data)
-    key = _key(path, data, overrides)
+        return None
+    return _Place(path, data, _cache_file(path, data), _key(path, data, overrides))
+
+
+def load(flowfile: str, overrides: Mapping[str, str],
+         fresh: Callable[[str, Mapping[str, str]], Project]) -> Loaded:
+    """The Project for `flowfile`: from the cache when still valid, else `fresh(...)`, cached."""
+    place = _place(flowfile, overrides)
+    if place is None:
+        return Loaded(fresh(canonical_flowfile(flowfile), overrides))
+    path, data, cache_file, key = place
     cached = _read(cache_file, key)
     if cached is not None:
         return cached
@@ -192,12 +208,8 @@ def cached(flowfile: str, overrides: Mapping[str, str]) -> Project | None:
     """The Project for `flowfile` when the cache holds it still valid, else None, loading
     nothing: what shell completion asks at every Tab. A project with computed vars or
     `{env.NAME}` is never stored, so a hit runs no command of the Flowfile."""
-    path = canonical_flowfile(flowfile)
-    try:
-        data = flowfile_bytes(path)
-    except OSError:
-        return None
-    loaded = _read(_cache_file(path, data), _key(path, data, overrides))
+    place = _place(flowfile, overrides)
+    loaded = None if place is None else _read(place.cache_file, place.key)
     return None if loaded is None else loaded.project
 
 
