@@ -112,7 +112,7 @@ def compute_vars(flowfile: Flowfile, skip: Mapping[str, str]) -> tuple[dict[str,
         return {}, []
     from buildflow.signals import run_alone
 
-    file, root = shown(flowfile.path), os.path.dirname(flowfile.path)
+    file, root = shown(flowfile.path), flowfile.root
     values: dict[str, str] = {}
     problems: list[str] = []
     for name, command in flowfile.computed:

@@ -53,7 +53,8 @@ class TaskDecl(NamedTuple):
 
 
 class Flowfile(NamedTuple):
-    path: str  # absolute
+    path: str  # absolute: the Flowfile, or the build script that declared the project
+    root: str  # absolute: the Flowfile's directory, or the root a build script's Project names
     settings: Settings
     vars: tuple[tuple[str, str], ...]
     tasks: tuple[TaskDecl, ...]
@@ -310,9 +311,10 @@ def _parse_py(value: Any, where: str, check: Checker) -> str | None:
     return text
 
 
-def parse(path: str, data: Mapping[str, Any]) -> Flowfile:
+def parse(path: str, data: Mapping[str, Any], root: str | None = None) -> Flowfile:
     """Check the TOML document's shape and types; raise one FlowfileError listing everything.
-    `path` is the Flowfile's absolute path (its directory is the project's root)."""
+    `path` is the Flowfile's absolute path, which messages name; the project's root is its
+    directory unless `root` is given (a build script's Project may name another)."""
     check = Checker(shown(path))
     check.keys(data, "", ("settings", "vars", "tasks"))
     settings = _parse_settings(data.get("settings", {}), check)
@@ -338,11 +340,12 @@ def parse(path: str, data: Mapping[str, Any]) -> Flowfile:
                 tasks.append(decl)
     if check.problems:
         raise FlowfileError(check.problems)
-    return Flowfile(path=path, settings=settings, vars=vars_, tasks=tuple(tasks),
-                    computed=computed, code=hashed(list(code)) if code else ())
+    return Flowfile(path=path, root=root or os.path.dirname(path), settings=settings,
+                    vars=vars_, tasks=tuple(tasks), computed=computed,
+                    code=hashed(list(code)) if code else ())
 
 
-def parse_objects(path: str, data: Mapping[str, Any]) -> Flowfile:
+def parse_objects(path: str, data: Mapping[str, Any], root: str | None = None) -> Flowfile:
     """`parse` for a document made of Python objects (a build script, `from_dict`), whose
     keys, unlike TOML's, may be other than strings."""
     check = Checker(shown(path))
@@ -352,7 +355,7 @@ def parse_objects(path: str, data: Mapping[str, Any]) -> Flowfile:
         check.string_keys(data, "")
     if check.problems:
         raise FlowfileError(check.problems)
-    return parse(path, data)
+    return parse(path, data, root)
 
 
 def _parse_vars(raw: Any, check: Checker) -> tuple[tuple[tuple[str, str], ...],

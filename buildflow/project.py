@@ -61,13 +61,15 @@ def _input_where(decl: TaskDecl, offset: int) -> str:
 
 
 class _Resolver:
-    def __init__(self, path: str, settings: Settings, variables: Mapping[str, str],
+    def __init__(self, path: str, root: str, settings: Settings, variables: Mapping[str, str],
                  hidden: frozenset[str], args: Passthrough | None = None,
                  fs: FileSystem | None = None) -> None:
         self.file = shown(path)  # as messages name it
-        self.name = os.path.basename(path)  # its path from the root, as outputs are written
-        self.root = os.path.dirname(path)
-        self.fs = fs or LocalFileSystem(self.root)
+        self.root = root
+        # its path from the root, as outputs are written (a build script may be in a
+        # subdirectory of the root its Project names, or outside it)
+        self.name = os.path.relpath(path, root).replace(os.sep, "/")
+        self.fs = fs or LocalFileSystem(root)
         self.settings = settings
         self.vars = dict(variables)
         self._known: dict[bool, tuple[tuple[str, ...], frozenset[str], dict[str, str]]] = {}
@@ -691,8 +693,8 @@ class Expander:
         """A resolver that knows the outputs of `tasks` but those `leaving`, which it declares
         again."""
         project = self.project
-        r = _Resolver(project.flowfile, project.settings, project.vars, frozenset(),
-                      fs=project.fs)
+        r = _Resolver(project.flowfile, project.root, project.settings, project.vars,
+                      frozenset(), fs=project.fs)
         for task in tasks.values():
             if task.name in leaving:
                 continue
@@ -742,7 +744,7 @@ def resolve(flowfile: Flowfile, overrides: Mapping[str, str] | None = None,
     _check_overrides(flowfile, overrides)
     flowfile, env_problems, used_env = external.fill_environment(flowfile, os.environ)
     computed, computed_problems = external.compute_vars(flowfile, skip=overrides)
-    r = _Resolver(flowfile.path, flowfile.settings,
+    r = _Resolver(flowfile.path, flowfile.root, flowfile.settings,
                   {**dict(flowfile.vars), **computed, **overrides}, hidden, args, fs)
     for where, message in env_problems:
         r.problem(where, message, cause=True)
@@ -888,7 +890,7 @@ def _declared(path: str, declared: Declared, overrides: Mapping[str, str] | None
     (seen by `watch`) asks for running it again."""
     from buildflow.flowfile import parse_objects
 
-    name = os.path.basename(path)
+    name = shown(path)
     if not scripts.code_holds(declared.code):
         raise FlowfileError([f"{name}: it (or a module of the project it imports) changed "
                              f"since it started; run it again to load the change"])
@@ -896,15 +898,15 @@ def _declared(path: str, declared: Declared, overrides: Mapping[str, str] | None
     if mistakes and not declared.data.get("tasks"):  # else "no tasks declared" follows them
         raise FlowfileError(mistakes)
     try:
-        project = resolve(parse_objects(os.path.join(declared.root, name), declared.data),
-                          overrides, hidden, args)
+        project = resolve(parse_objects(path, declared.data, declared.root), overrides, hidden,
+                          args)
     except FlowfileError as exc:  # said with the declarations' own mistakes, as one list
         if mistakes:
             raise FlowfileError([*mistakes, *exc.problems]) from None
         raise
     if mistakes:
         raise FlowfileError(mistakes)
-    return project._replace(flowfile=path, code=tuple(sorted({*project.code, *declared.code})))
+    return project._replace(code=tuple(sorted({*project.code, *declared.code})))
 
 
 def from_dict(data: Mapping[str, Any], root: str | os.PathLike[str] = ".",

@@ -29,7 +29,7 @@ def leftovers_of_vanished(flowfile: Flowfile) -> frozenset[str]:
     of those files cannot be read."""
     from buildflow.fs import LocalFileSystem
 
-    root = os.path.dirname(flowfile.path)
+    root = flowfile.root
     decls = {decl.name: decl for decl in flowfile.tasks}
     nothing = _Kept((), (), ())
     fs = LocalFileSystem(root)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -115,12 +116,14 @@ def test_watch_rebuilds_a_script_project(project: Project) -> None:
     assert status == EXIT_OK
 
 
-def validated(project: Project, script: str, name: str = "build.py"
+def validated(project: Project, script: str, name: str = "build.py", cwd: str = "."
               ) -> subprocess.CompletedProcess[str]:
-    """`python SCRIPT` for a script that declares, then runs `validate`."""
-    project.write(name, textwrap.dedent(script) + "project.main(['validate'])\n")
-    return subprocess.run([sys.executable, name], cwd=project.root, env=bflow_env(),
-                          capture_output=True, text=True, timeout=60)
+    """`python SCRIPT` for a script that declares, then runs `validate`; run in `cwd` (from
+    the root), with the script's path from there."""
+    path = project.write(name, textwrap.dedent(script) + "project.main(['validate'])\n")
+    return subprocess.run([sys.executable, os.path.relpath(path, project.root / cwd)],
+                          cwd=project.root / cwd, env=bflow_env(), capture_output=True,
+                          text=True, timeout=60)
 
 
 def test_a_nested_function_cannot_be_a_task(project: Project) -> None:
@@ -249,6 +252,60 @@ def test_errors_in_a_script_project_name_the_script(project: Project) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "build.py: tasks.bad.ouputs: unknown key (did you mean 'outputs'?)" in result.stderr
+
+
+@pytest.mark.parametrize("cwd, said", [(".", "tools/build.py"), ("tools", "build.py")])
+def test_errors_name_a_script_in_a_subdirectory_by_its_path_from_the_working_directory(
+        project: Project, cwd: str, said: str) -> None:
+    """A script in `tools/` declaring the project above it was named `build.py` from the
+    root and `../build.py` from `tools/`, the root joined to its name: no such file."""
+    result = validated(project, """
+        import buildflow
+        project = buildflow.Project("..")
+        project.add("bad", cmd="true", ouputs="x")
+        project.add("bad", cmd="true")
+        """, name="tools/build.py", cwd=cwd)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"bflow: error: {said}: tasks.bad: declared twice; give each task its own name",
+        f"bflow: error: {said}: tasks.bad.ouputs: unknown key (did you mean 'outputs'?)"]
+
+
+def test_an_output_that_is_the_script_in_a_subdirectory_is_refused(project: Project) -> None:
+    """The check that no output is the Flowfile took the script for `build.py` in the root:
+    it refused that output, and let a build overwrite `tools/build.py` itself."""
+    result = validated(project, """
+        import buildflow
+        project = buildflow.Project("..")
+        project.add("mine", cmd="true", outputs="build.py")
+        project.add("self", cmd="true", outputs="tools/build.py")
+        """, name="tools/build.py")
+    assert result.returncode == 2
+    assert result.stderr == "bflow: error: tools/build.py: tasks.self.outputs[0]: output " \
+        "'tools/build.py' is this Flowfile: bflow reads it before anything runs, and `bflow " \
+        "clean` would delete it\n"
+
+
+def test_a_script_in_a_subdirectory_builds_a_foreach_over_a_directory_output(
+        project: Project) -> None:
+    """The instances of a foreach over a directory output are found once its producer has
+    run, by a resolver that took the script's directory for the root: it found none, and
+    the build said it was done."""
+    project.write("tools/build.py", textwrap.dedent("""
+        import buildflow
+        project = buildflow.Project("..")
+        project.add("gen", cmd="mkdir -p site && echo a > site/a.txt && echo b > site/b.txt"
+                               " && echo gen >> runs.log", outputs="site/")
+        project.add("copy", foreach="site/*.txt", outputs="out/{stem}.txt",
+                    cmd="cp {item} {output} && echo {task} >> runs.log")
+        project.main()
+        """))
+    for _ in range(2):
+        result = subprocess.run([sys.executable, "tools/build.py"], cwd=project.root,
+                                env=bflow_env(), capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(project.runs()) == ["copy:site/a.txt", "copy:site/b.txt", "gen"]
+    assert project.read("out/b.txt") == "b\n"
 
 
 def test_the_root_is_relative_to_the_script(project: Project, tmp_path: Path) -> None:
