@@ -15,7 +15,8 @@ from buildflow.fs import LeftTemps
 from buildflow.hashing import MISSING, Hasher
 from buildflow.model import Project
 from buildflow.prune import dead_files, prune_dead_outputs
-from buildflow.scheduler import BuildOptions, BuildResult, Builder, Outcome, TaskResult
+from buildflow.scheduler import (BuildOptions, BuildResult, Builder, Outcome, TaskResult,
+                                 summary)
 from buildflow.secrets import masked
 from buildflow.staleness import Decision, ReasonKind, missing_input, survey
 from buildflow.state import State
@@ -169,11 +170,12 @@ def _dry_run(project: Project, targets: list[str], cwd: str | None, options: Bui
     names = selected(project, targets, cwd)
     decisions, skips = decided(project, state, names, force=options.force, gone=gone)
     result = BuildResult(EXIT_OK)
-    # A foreach's group standing for instances found only once their files are written runs
-    # nothing itself: named, for the instances to come, and never counted.
-    groups = {name for name in decisions if project.tasks[name].expands}
-    reporter.handle(ev.BuildStarted(total=len(decisions) - len(groups), jobs=options.jobs,
-                                    dry_run=True))
+    tasks = project.tasks
+    # A group runs nothing itself, here as in a build: a foreach's group standing for
+    # instances found only once their files are written is named, for the instances to
+    # come, up to date as the build's result has it, and never counted.
+    reporter.handle(ev.BuildStarted(total=sum(not tasks[n].is_group for n in decisions),
+                                    jobs=options.jobs, dry_run=True))
     for name, decision in decisions.items():
         failing = skips.get(name, "")
         if failing:
@@ -181,21 +183,20 @@ def _dry_run(project: Project, targets: list[str], cwd: str | None, options: Bui
             result.tasks[name] = TaskResult(name, Outcome.SKIPPED, reason=failing)
         elif decision.after:
             reason = str(decision.reasons[0])
+            group = tasks[name].is_group
             reporter.handle(ev.TaskWouldRun(name, reason, after=decision.after,
-                                            instances=name in groups))
-            result.tasks[name] = TaskResult(name, Outcome.SKIPPED, reason=reason)
+                                            instances=group))
+            result.tasks[name] = TaskResult(
+                name, Outcome.UP_TO_DATE if group else Outcome.SKIPPED, reason=reason)
         elif decision.stale:
             reason = str(decision.reasons[0])
-            reporter.handle(ev.TaskWouldRun(name, reason, masked(project.tasks[name].env,
-                                                                 project.tasks[name].shown)))
+            reporter.handle(ev.TaskWouldRun(name, reason, masked(tasks[name].env,
+                                                                 tasks[name].shown)))
             result.tasks[name] = TaskResult(name, Outcome.SKIPPED, reason=f"would run: {reason}")
         else:
             reporter.handle(ev.TaskSkipped(name, "up to date"))
             result.tasks[name] = TaskResult(name, Outcome.UP_TO_DATE)
-    reporter.handle(ev.BuildFinished(ran=0, up_to_date=len(result.names(Outcome.UP_TO_DATE)),
-                                     failed=0,
-                                     skipped=len(set(result.names(Outcome.SKIPPED)) - groups),
-                                     duration=0.0, exit_status=EXIT_OK))
+    reporter.handle(summary(result, tasks))
     return result
 
 

@@ -306,7 +306,7 @@ class Builder:
         elif result.names(Outcome.FAILED) or fault is not None:
             result.exit_status = EXIT_FAILED
         result.duration = self.clock() - started_at
-        self.reporter.handle(_summary(result, self.tasks))
+        self.reporter.handle(summary(result, self.tasks))
         if fault is not None:  # the build has ended as a failed one does: now name the fault
             raise fault
         return result
@@ -756,9 +756,10 @@ def _skip_reason(result: BuildResult, name: str) -> str | None:
     return done.reason if done is not None and done.outcome is Outcome.SKIPPED else None
 
 
-def _summary(result: BuildResult, tasks: dict[str, Task]) -> ev.BuildFinished:
-    """The counts of the build's last line: of the tasks that run commands, and of the groups
-    that failed (a foreach whose instances could not be found), as reported."""
+def summary(result: BuildResult, tasks: dict[str, Task]) -> ev.BuildFinished:
+    """The counts of the build's last line (a dry run's too): of the tasks that run commands,
+    and of the groups that failed (a foreach whose instances could not be found), as
+    reported."""
     counted = [r for n, r in result.tasks.items()
                if not tasks[n].is_group or r.outcome is Outcome.FAILED]
     interrupted = sum(r.outcome is Outcome.FAILED and r.reason == ev.INTERRUPTED

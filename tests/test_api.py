@@ -152,3 +152,36 @@ def test_a_group_a_failure_stops_is_in_the_result_either_way(project: Project,
     outcomes = {name: task.outcome for name, task in result.tasks.items()}
     assert outcomes == {"bad": Outcome.FAILED, "all": Outcome.SKIPPED,
                         "other": Outcome.RAN if keep_going else Outcome.SKIPPED}
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_dry_run_says_of_a_foreach_over_a_directory_output_what_the_build_does(
+        project: Project, force: bool) -> None:
+    """The dry run's result had the foreach as a task that would run (skipped, "after gen"),
+    beside its instances: four where the build then ran three. It runs nothing itself: up to
+    date, as the build's result has it, named with why its instances are not known yet."""
+    project.flowfile("""
+    [tasks.gen]
+    cmd = "rm -rf site && mkdir site && for f in a b; do cat version.txt > site/$f.html; done && echo gen >> runs.log"
+    inputs = ["version.txt"]
+    outputs = ["site/"]
+    [tasks.each]
+    foreach = "site/*.html"
+    cmd = "cp {item} out/{stem}.txt && echo {task} >> runs.log"
+    outputs = ["out/{stem}.txt"]
+    """)
+    project.write("version.txt", "1\n")
+    project.build()
+    project.write("version.txt", "2\n")
+    dry = buildflow.build(buildflow.load(project.root / "Flowfile"), dry_run=True, force=force,
+                          reporter=Collector())
+    assert dry.tasks["each"].reason == "after gen: its instances are found only once gen has run"
+    before = len(project.runs())
+    built = buildflow.build(buildflow.load(project.root / "Flowfile"), force=force,
+                            reporter=Collector())
+    assert sorted(project.runs()[before:]) == sorted(dry.names(Outcome.SKIPPED)) == [
+        "each:site/a.html", "each:site/b.html", "gen"]
+    assert {name: task.outcome for name, task in dry.tasks.items()
+            if task.outcome is not Outcome.SKIPPED} == {
+        name: task.outcome for name, task in built.tasks.items()
+        if task.outcome is not Outcome.RAN} == {"each": Outcome.UP_TO_DATE}
