@@ -17,11 +17,11 @@ from buildflow.errors import did_you_mean
 from buildflow.typecheck import Checker, type_name
 
 if TYPE_CHECKING:
-    import threading
     from typing import Any
 
     from buildflow.fs import FileSystem
     from buildflow.model import Task
+    from buildflow.signals import Flag
 
 KEYS = ("platform", "env", "exists", "cmd")
 # `sys.platform` without its digits on the systems Python runs on: a name outside these (a
@@ -74,7 +74,7 @@ def this_platform() -> str:
 
 
 def run_quietly(command: str, cwd: str, env: Mapping[str, str], shell: str,
-                stop: threading.Event | None = None) -> int:
+                stop: Flag | None = None) -> int:
     """The exit status of `command` run by `shell`, its output discarded. Once `stop` is set
     (the build interrupted), or Ctrl-C or SIGTERM stops bflow (`status`, `-n`), its whole
     process group is killed instead of waited for."""

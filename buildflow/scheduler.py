@@ -41,8 +41,8 @@ from buildflow.model import Project, Task
 from buildflow.plan import Plan
 from buildflow.runrecord import AtStart, RunRecorder
 from buildflow.secrets import masked
-from buildflow.signals import (SIGINT, SIGNAL_CHECK_SECONDS, interrupts, raise_signal, signal,
-                               without_signals)
+from buildflow.signals import (SIGINT, SIGNAL_CHECK_SECONDS, Flag, interrupts, raise_signal,
+                               signal, without_signals)
 from buildflow.staleness import Decision, decide, missing_input, recorded_depfile_links
 from buildflow.state import NOTHING_LEFT, Left, State, TaskRecord
 
@@ -154,9 +154,10 @@ class Builder:
         self._names: dict[str, None] = {}  # the tasks of the plan, in build order
         self._result = BuildResult(EXIT_OK)
         self._old_logs = OldLogs(project.cache_dir, hasher.fs)
-        # Set by the signal handler itself: a `when.cmd` probe may be what the main thread
-        # waits for when Ctrl-C comes, before it reads the handler's message.
-        self._stop_probes = threading.Event()
+        # Set by the signal handler itself, which may run inside another setting of it (a
+        # Flag takes no lock): a `when.cmd` probe may be what the main thread waits for when
+        # Ctrl-C comes, before it reads the handler's message.
+        self._stop_probes = Flag()
         self._gate = Gate(project.root, hasher.fs,
                           run=partial(run_quietly, stop=self._stop_probes))
         self._follower = OutputFollower(self._on_line) \

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
-    import threading
     from collections.abc import Callable, Mapping
     from signal import (SIG_BLOCK, SIG_IGN, SIG_SETMASK, SIGHUP, SIGINT, SIGKILL, SIGPIPE,
                         SIGTERM, SIGTTOU, SIGXFSZ, getsignal, pthread_sigmask, raise_signal,
@@ -32,8 +31,24 @@ else:
 SIGNAL_CHECK_SECONDS = 0.1
 
 __all__ = ["SIGNAL_CHECK_SECONDS", "SIG_BLOCK", "SIG_SETMASK", "SIGINT", "SIGKILL", "SIGPIPE",
-           "SIGTERM", "SIGTTOU", "SIGXFSZ", "interrupts", "pthread_sigmask", "raise_signal",
-           "run_alone", "signal", "without_signals"]
+           "SIGTERM", "SIGTTOU", "SIGXFSZ", "Flag", "interrupts", "pthread_sigmask",
+           "raise_signal", "run_alone", "signal", "without_signals"]
+
+
+class Flag:
+    """A flag that a signal handler may set, and others read by polling. A handler runs in
+    the main thread between two of its steps, wherever it is: `threading.Event.set` takes a
+    lock, so a handler setting an Event while the main thread is inside `set` (a second
+    Ctrl-C in the first one's handler) waits for that lock for ever, and bflow with it."""
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
 
 
 def interrupts() -> tuple[int, ...]:
@@ -71,7 +86,7 @@ def signal_name(signum: int) -> str:
 
 
 def run_alone(argv: list[str], cwd: str, env: Mapping[str, str] | None = None, *,
-              capture: bool = False, stop: threading.Event | None = None,
+              capture: bool = False, stop: Flag | None = None,
               stdin: bytes | None = None, output: int | None = None
               ) -> tuple[int, bytes, bytes]:
     """Run `argv` as the leader of a process group of its own and wait for it: its exit

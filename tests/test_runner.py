@@ -50,11 +50,16 @@ def run(tmp_path: Path, *commands: str, runner: SubprocessRunner | None = None,
 
 def gone(pid: int) -> bool:
     """True once `pid` has exited (a zombie waiting for its reaper counts as gone)."""
+    return process_state(pid) in ("Z", None)
+
+
+def process_state(pid: int) -> str | None:
+    """The state letter of `pid` (`S` sleeping, `R` running, `Z` a zombie), None once gone."""
     try:
         with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+            return handle.read().rsplit(")", 1)[1].split()[0]
     except FileNotFoundError:
-        return True
+        return None
 
 
 def wait_for(condition: object, timeout: float = 20.0) -> bool:

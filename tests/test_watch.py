@@ -32,6 +32,7 @@ from conftest import Project, bflow_env, terminal_env
 from test_faults import build_in_background
 from test_interrupts import read_all
 from test_one_decision import PAUSED_READER
+from test_runner import gone, process_state
 
 DEADLINE = 30.0
 CONCAT = """
@@ -591,6 +592,10 @@ class Watching:
 
     def interrupt(self) -> int:
         self.process.send_signal(signal.SIGINT)
+        return self.ended()
+
+    def ended(self) -> int:
+        """The exit status, once Ctrl-C has been sent."""
         try:
             return self.process.wait(DEADLINE)
         except subprocess.TimeoutExpired:
@@ -828,6 +833,57 @@ def test_ctrl_c_during_a_build_stops_its_commands(concat: Project, watch) -> Non
         return False
 
     watching.wait_for(gone, "the command to be stopped", alive=False)
+
+
+# `slow` runs while `hold` exists; stopped, it starts one more `sleep` and waits, so that bflow
+# has to wait out its grace period and kill the group: the time the first Ctrl-C is handled.
+STOPPED_SLOWLY = """
+[tasks.quick]
+cmd = "echo quick >> runs.log && echo done > {output}"
+outputs = ["quick.txt"]
+
+[tasks.slow]
+cmd = "echo slow >> runs.log; if [ -f hold ]; then trap 'echo stopping >> runs.log; sleep 30 & echo $! > trap.pid; wait' TERM; sleep 30 & echo $! > slow.pid; wait; fi; echo done > {output}"
+inputs = ["quick.txt"]
+outputs = ["slow.txt"]
+"""
+
+
+@pytest.mark.parametrize("again", ["once", "and again"])
+def test_ctrl_c_again_while_the_first_stops_the_build_ends_it_as_one_does(
+        concat: Project, watch, again: str) -> None:
+    """Ctrl-C again while bflow stops the commands of the first: the watch still exits 130,
+    every command stopped, the records kept. A Ctrl-C that came while the main thread was
+    setting the stop flag (in the handler of the one before, or in the build's loop) waited
+    for the flag's lock for ever: the watch hung with its commands running, or its nested
+    handlers ran out of stack and it died of SIGINT, leaving them running. That moment lasts
+    microseconds, so "and again" presses Ctrl-C as long as bflow waits for the group to go,
+    until it kills it (pressed on, Ctrl-C would reach bflow as it exits, as no hand does)."""
+    concat.flowfile(STOPPED_SLOWLY)
+    concat.write("hold", "")
+    watching = watch()
+    watching.wait_for(lambda: pid_in(concat, "slow.pid") is not None, "the command to start")
+    watching.process.send_signal(signal.SIGINT)
+    watching.wait_for(lambda: pid_in(concat, "trap.pid") is not None, "the command stopping")
+    commands = [pid_in(concat, "slow.pid"), pid_in(concat, "trap.pid")]
+    watching.process.send_signal(signal.SIGINT)
+    while again == "and again" and process_state(commands[1]) == "S" \
+            and watching.process.poll() is None:  # asleep until bflow kills its group
+        watching.process.send_signal(signal.SIGINT)
+    assert watching.ended() == EXIT_INTERRUPTED
+    assert "Traceback" not in watching.err.read_text()
+    watching.wait_for(lambda: all(map(gone, commands)), "the commands to be stopped",
+                      alive=False)
+    assert concat.runs() == ["quick", "slow", "stopping"]
+    (concat.root / "hold").unlink()
+    assert concat.build() == ["slow"]  # what succeeded before Ctrl-C is not run again
+
+
+def pid_in(project: Project, name: str) -> int | None:
+    """The process id a command wrote to `name`, None before it has."""
+    path = project.root / name
+    text = path.read_text().strip() if path.exists() else ""
+    return int(text) if text else None
 
 
 def test_ctrl_c_while_a_hook_runs_after_a_build_ends_the_watch_as_between_builds(
