@@ -308,6 +308,37 @@ def test_a_script_in_a_subdirectory_builds_a_foreach_over_a_directory_output(
     assert project.read("out/b.txt") == "b\n"
 
 
+def test_a_script_in_a_subdirectory_keeps_its_caches_in_the_root_s_cache_dir(
+        project: Project) -> None:
+    """The caches looked for the cache dir beside the script (`tools/.bflow`), where the
+    project, rooted above, never keeps it: every build of `python tools/build.py` loaded
+    the script's project in full and left no proof."""
+    project.write("in.txt", "a\n")
+    project.write("tools/build.py", textwrap.dedent("""
+        import buildflow
+        project = buildflow.Project("..")
+        project.add("copy", cmd="cp {input} {output} && echo copy >> runs.log",
+                    inputs="in.txt", outputs="out.txt")
+        project.main()
+        """))
+
+    def build() -> list[str]:
+        before = len(project.runs())
+        result = subprocess.run([sys.executable, "tools/build.py"], cwd=project.root,
+                                env=bflow_env(), capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return project.runs()[before:]
+
+    assert build() == ["copy"]
+    assert build() == []
+    assert (project.root / ".bflow" / "flowcache").exists()
+    assert (project.root / ".bflow" / "uptodate").exists()
+    project.write("in.txt", "b\n")
+    assert build() == ["copy"]
+    assert project.read("out.txt") == "b\n"
+    assert build() == []
+
+
 def test_the_root_is_relative_to_the_script(project: Project, tmp_path: Path) -> None:
     project.write("in.txt", "hi")
     script(project, ["a"])

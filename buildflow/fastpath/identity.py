@@ -8,6 +8,7 @@ import os
 import sys
 
 import buildflow
+from buildflow.scripts import SCRIPTS
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
@@ -29,7 +30,9 @@ def cache_dir_of(flowfile: str, data: bytes) -> str:
 
         found = re.search(_CACHE_DIR_SETTING, data, re.M)
     cache_dir = found.group(1).decode("utf-8", "surrogateescape") if found else DEFAULT_CACHE_DIR
-    return os.path.join(os.path.dirname(flowfile), cache_dir)
+    declared = SCRIPTS.get(flowfile)  # a build script's root may be above it (`Project("..")`)
+    return os.path.join(os.path.dirname(flowfile) if declared is None else declared.root,
+                        cache_dir)
 
 
 def project_key(flowfile: str, data: bytes, overrides: Mapping[str, str]) -> tuple[object, ...]:
