@@ -232,8 +232,11 @@ class _Resolver:
                                     f"'{self.cache_dir}', where bflow keeps its records; set "
                                     "settings.cache_dir outside it")
             elif self.name in (path, unlinked):
-                self.problem(where, f"output '{expanded}' is this Flowfile: bflow reads it "
-                                    "before anything runs, and `bflow clean` would delete it")
+                what = "the build script declaring this project: it runs before anything " \
+                    "else does" if os.path.join(self.root, self.name) in scripts.SCRIPTS \
+                    else "this Flowfile: bflow reads it before anything runs"
+                self.problem(where, f"output '{expanded}' is {what}, and `bflow clean` would "
+                                    "delete it")
             elif escape := self._escaping_parent(path):
                 self.problem(where, f"output '{expanded}' goes through a symlink that leaves the "
                                     f"project root (to {escape}); write outputs inside it")

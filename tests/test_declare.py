@@ -282,8 +282,8 @@ def test_an_output_that_is_the_script_in_a_subdirectory_is_refused(project: Proj
         """, name="tools/build.py")
     assert result.returncode == 2
     assert result.stderr == "bflow: error: tools/build.py: tasks.self.outputs[0]: output " \
-        "'tools/build.py' is this Flowfile: bflow reads it before anything runs, and `bflow " \
-        "clean` would delete it\n"
+        "'tools/build.py' is the build script declaring this project: it runs before " \
+        "anything else does, and `bflow clean` would delete it\n"
 
 
 def test_a_script_in_a_subdirectory_builds_a_foreach_over_a_directory_output(
