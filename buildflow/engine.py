@@ -196,6 +196,8 @@ def _dry_run(project: Project, targets: list[str], cwd: str | None, options: Bui
         else:
             reporter.handle(ev.TaskSkipped(name, "up to date"))
             result.tasks[name] = TaskResult(name, Outcome.UP_TO_DATE)
+    for name in names:  # a plain group (only deps) runs nothing: up to date, as in a build
+        result.tasks.setdefault(name, TaskResult(name, Outcome.UP_TO_DATE))
     reporter.handle(summary(result, tasks))
     return result
 

@@ -185,3 +185,28 @@ def test_a_dry_run_says_of_a_foreach_over_a_directory_output_what_the_build_does
             if task.outcome is not Outcome.SKIPPED} == {
         name: task.outcome for name, task in built.tasks.items()
         if task.outcome is not Outcome.RAN} == {"each": Outcome.UP_TO_DATE}
+
+
+def test_a_dry_run_names_every_task_the_build_names(project: Project) -> None:
+    """A plain group (`all`, with only deps) was left out of a dry run's result, which the
+    build's result has, up to date: it runs nothing."""
+    project.flowfile("""
+    [tasks.a]
+    cmd = "cp {input} {output} && echo a >> runs.log"
+    inputs = ["in.txt"]
+    outputs = ["a.txt"]
+    [tasks.b]
+    cmd = "cp {input} {output} && echo b >> runs.log"
+    inputs = ["in.txt"]
+    outputs = ["b.txt"]
+    [tasks.all]
+    deps = ["a", "b"]
+    """)
+    project.write("in.txt", "1\n")
+    dry = buildflow.build(buildflow.load(project.root / "Flowfile"), ["all"], dry_run=True,
+                          reporter=Collector())
+    built = buildflow.build(buildflow.load(project.root / "Flowfile"), ["all"],
+                            reporter=Collector())
+    assert sorted(project.runs()) == sorted(dry.names(Outcome.SKIPPED)) == ["a", "b"]
+    assert sorted(dry.tasks) == sorted(built.tasks) == ["a", "all", "b"]
+    assert dry.tasks["all"].outcome is built.tasks["all"].outcome is Outcome.UP_TO_DATE
