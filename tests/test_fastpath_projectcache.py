@@ -260,6 +260,10 @@ def test_outputs_a_build_writes_where_a_glob_looks_leave_the_next_build_cached_a
     _compile_and_link(project)
     assert sorted(project.build()) == ["a", "b", "link"]
     assert fastproof.check(file=None, cwd=str(project.root), targets=[], overrides={}) == 3
+    # -n loads the moved entry, which BFLOW_VERIFY compares with a fresh load: the new
+    # directories obj/src and obj/src/net are among those it reads (exit 3 when they were not)
+    dry = project.bflow("-n")
+    assert dry.returncode == 0 and "0 would run" in dry.stdout, dry.stdout + dry.stderr
     stamp = _cache(project).stat().st_mtime_ns
     assert project.build() == []
     assert _cache(project).stat().st_mtime_ns == stamp  # a hit rewrites nothing

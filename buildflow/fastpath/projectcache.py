@@ -78,9 +78,11 @@ class Basis(NamedTuple):
         since (written by a build) changes nothing a load sees: files `project` declares as
         outputs, which globs match whether they are on disk or not, and files no glob of it
         matches and no task names as an input (a depfile beside the `.o` files `obj/*.o`
-        reads). A fresh load now gives the same project. A directory new below one is listed too, when it holds only such files
-        and directories (a fresh load might walk it). None when anything else changed: a
-        source added or removed, a file a glob matches, a directory gone, a link."""
+        reads). A fresh load now gives the same project, but for the directories it reads: a
+        directory new below one, when it holds only such files and directories, is read as
+        a fresh load reads it, and the basis lists exactly those (`Project.globbed_dirs` of
+        the project it stands for are its listings' keys). None when anything else changed:
+        a source added or removed, a file a glob matches, a directory gone, a link."""
         from buildflow.globbing import GlobsByDirectory  # only a build that wrote needs it
 
         globs = GlobsByDirectory((glob, True) for glob in project.globs)
@@ -104,7 +106,13 @@ class Basis(NamedTuple):
             if not all(self._list_new(project.root, _joined(rel, name), listings, unseen)
                        for name in now[1] - dirs):
                 return None
-        return self if listings == self.listings else self._replace(listings=listings)
+        if listings == self.listings:
+            return self
+        read = listings.keys() if listings.keys() == self.listings.keys() \
+            else _dirs_read(project, self.skip)
+        if not read <= listings.keys():
+            return None  # read through a way no listing here checked
+        return self._replace(listings={rel: listings[rel] for rel in read})
 
     def _list_new(self, root: str, rel: str, listings: dict[str, Listing],
                   unseen: Callable[[str], bool]) -> bool:
@@ -118,6 +126,19 @@ class Basis(NamedTuple):
         listings[rel] = seen
         return all(self._list_new(root, _joined(rel, name), listings, unseen)
                    for name in seen[1])
+
+
+def _dirs_read(project: Project, skip: frozenset[str]) -> set[str]:
+    """The directories a load of `project` now reads for its globs (a new one below a
+    directory its globs walk; not a hidden one, which a walk leaves out): its globs asked
+    again of the disk, as the loader asks them."""
+    from buildflow.fs import LocalFileSystem
+    from buildflow.globbing import DiskIndex, literal_start
+
+    disk = DiskIndex(LocalFileSystem(project.root), skip=skip)
+    for glob in project.globs:
+        disk.files_for(glob, literal_start(glob))
+    return disk.dirs_read
 
 
 def _joined(rel: str, name: str) -> str:
@@ -156,8 +177,9 @@ class Loaded:
         moved = basis.moved(self.project)
         if moved is None or (moved is basis and stored):
             return  # the entry stored holds, or none can (the proof will find out)
-        if moved.holds(self.project.root) and _write(self._cache_file, self.project, moved):
-            self.basis = moved
+        project = self.project._replace(globbed_dirs=frozenset(moved.listings))
+        if moved.holds(project.root) and _write(self._cache_file, project, moved):
+            self.project, self.basis = project, moved
 
 
 class _Place(NamedTuple):
