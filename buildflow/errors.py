@@ -29,10 +29,13 @@ class UsageError(FatalError):
 
 
 class FlowfileError(FatalError):
-    """One or more problems in the Flowfile; each line names the file, the task and the key."""
+    """One or more problems in the Flowfile; each line names the file, the task and the key.
+    `missing`: those that a path on no disk (and written by no task) causes, which adding a
+    file mends: a copy of the files git tracks lacks one on the disk that is not added."""
 
-    def __init__(self, problems: Iterable[str]) -> None:
+    def __init__(self, problems: Iterable[str], missing: Iterable[str] = ()) -> None:
         self.problems = list(problems)
+        self.missing = frozenset(missing)
         super().__init__("\n".join(self.problems))
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 
 from buildflow import engine, events, gitfiles
@@ -25,6 +25,9 @@ from buildflow.locate import FLOWFILE_NAMES, canonical_flowfile, shown
 from buildflow.model import Project, Task
 
 FIX = "run bflow, then git add it"
+# said of a load error a file missing from the copy causes (`FlowfileError.missing`)
+MISSING = "in the copy of the files git tracks that bflow status --outputs builds: git add " \
+    "what is missing"
 
 
 class Mismatch(NamedTuple):
@@ -94,15 +97,14 @@ def compare(path: str, targets: list[str], overrides: Mapping[str, str],
         try:  # as a fresh clone loads it: no records, no project of a build script
             parsed = load(copied)
         except FlowfileError as exc:  # its text, which the disk may hold fixed, not staged
-            raise _as_the_project_s(exc, copied, path, "in the Flowfile git's index holds, "
-                                    "which bflow status --outputs builds: fix it, then git "
-                                    f"add {flowfile}") from None
+            fix = "in the Flowfile git's index holds, which bflow status --outputs builds: " \
+                f"fix it, then git add {flowfile}"
+            raise _as_the_project_s(exc, copied, path, lambda _: fix) from None
         try:
             copy = resolve(parsed, overrides)
-        except FlowfileError as exc:
-            raise _as_the_project_s(exc, copied, path, "in the copy of the files git tracks "
-                                    "that bflow status --outputs builds: git add what is "
-                                    "missing") from None
+        except FlowfileError as exc:  # a file on the disk that is not added, or its own
+            raise _as_the_project_s(exc, copied, path, lambda problem: MISSING
+                                    if problem in exc.missing else "") from None
         names = targets or [name for name, task in copy.tasks.items() if task.outputs]
         if not names:
             return Comparison(0, [], [])
@@ -123,14 +125,18 @@ def compare(path: str, targets: list[str], overrides: Mapping[str, str],
         return _compared(root, scratch, sorted(outputs), index)
 
 
-def _as_the_project_s(exc: FlowfileError, copied: str, path: str, where: str
-                      ) -> FlowfileError:
-    """`exc`, a problem of the copy's Flowfile at `copied` (a temporary path), named as one of
-    the project's at `path`, and said to be `where`."""
+def _as_the_project_s(exc: FlowfileError, copied: str, path: str,
+                      where: Callable[[str], str]) -> FlowfileError:
+    """`exc`, problems of the copy's Flowfile at `copied` (a temporary path), named as the
+    project's at `path`, each said to be `where` it says (nowhere but the project: "")."""
     copy, project = shown(copied), shown(path)
-    return FlowfileError([f"{project}{problem[len(copy):]} ({where})"
-                          if problem.startswith(copy) else problem
-                          for problem in exc.problems])
+    problems = []
+    for problem in exc.problems:
+        if problem.startswith(copy):
+            said = where(problem)
+            problem = f"{project}{problem[len(copy):]}" + (f" ({said})" if said else "")
+        problems.append(problem)
+    return FlowfileError(problems)
 
 
 def _refuse_writing_through(copy: Project, path: str) -> None:

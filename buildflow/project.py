@@ -80,6 +80,7 @@ class _Resolver:
         self.disk = globbing.DiskIndex(self.fs, skip=[self.cache_dir], hidden=hidden)
         self.hidden = hidden
         self.problems: list[str] = []
+        self.missing: list[str] = []  # those of `problems` a path on no disk causes
         self.wrong: set[str] = set()  # where a cause of problems was found
         self.warnings: list[str] = []
         self.declared: dict[str, str] = {}  # output -> instance name
@@ -112,7 +113,7 @@ class _Resolver:
 
     def raise_problems(self) -> None:
         if self.problems:
-            raise FlowfileError(self.problems)
+            raise FlowfileError(self.problems, self.missing)
 
     def check_cache_dir(self) -> None:
         """Where the records go must be a directory, or nothing yet: a file there (a stray
@@ -123,15 +124,19 @@ class _Resolver:
                          "its records, logs and lock in a directory there: move the file away, "
                          "or set settings.cache_dir to another path")
 
-    def problem(self, where: str, message: str, *, cause: bool = False) -> None:
-        """Say what is wrong at `where`. A `cause` (a misspelt placeholder, an unset
-        `{env.NAME}`) is said and the value taken as wrong: what later checks of it find
-        (`output ''`, an input `{ouput}` on no disk) would only repeat it, and is left out."""
+    def problem(self, where: str, message: str, *, cause: bool = False,
+                missing: bool = False) -> None:
+        """Say what is wrong at `where`; `missing`: that a path is on no disk. A `cause` (a
+        misspelt placeholder, an unset `{env.NAME}`) is said and the value taken as wrong:
+        what later checks of it find (`output ''`, an input `{ouput}` on no disk) would only
+        repeat it, and is left out."""
         if cause:
             self.wrong.add(where)
         elif where in self.wrong:
             return
         self.problems.append(f"{self.file}: {where}: {message}")
+        if missing:
+            self.missing.append(self.problems[-1])
 
     def warn(self, where: str, message: str) -> None:
         self.warnings.append(f"{self.file}: {where}: {message}")
@@ -448,18 +453,19 @@ class _Resolver:
                 chosen[expanded] = None
                 writers.update(dict.fromkeys(later))
             else:
-                problem = self.file_problem(expanded, name)
+                problem, missing = self.file_problem(expanded, name)
                 if problem:
-                    self.problem(_input_where(decl, offset), problem)
+                    self.problem(_input_where(decl, offset), problem, missing=missing)
                 else:
                     chosen[expanded] = None
                     if offset >= 0:  # named in `inputs`, not a foreach's match
                         self.sources.add(expanded)
         return list(chosen), list(writers)
 
-    def file_problem(self, path: str, name: str) -> str:
-        """What is wrong with input `path` of task `name` on disk ("" when it is a file): one
-        stat for the usual case, since every foreach instance has one such input."""
+    def file_problem(self, path: str, name: str) -> tuple[str, bool]:
+        """What is wrong with input `path` of task `name` on disk ("" when it is a file), and
+        whether it is that no file is there: one stat for the usual case, since every foreach
+        instance has one such input."""
         try:
             found = None if path in self.hidden else self.fs.stat(path)
         except OSError:  # cannot be searched: not an input bflow can read
@@ -467,13 +473,13 @@ class _Resolver:
         if found is None:
             target = self.fs.link_target(path)
             if target is not None:
-                return f"input '{path}' is a symlink to '{target}', which does not exist"
+                return f"input '{path}' is a symlink to '{target}', which does not exist", True
             hint = did_you_mean_path(path, self.declared)
             return f"input '{path}' of task '{name}' is neither on disk nor an output of any " \
-                   f"task{hint}"
+                   f"task{hint}", True
         if found.is_dir:
-            return f"'{path}' is a directory; to depend on its files write '{path}/**'"
-        return ""
+            return f"'{path}' is a directory; to depend on its files write '{path}/**'", False
+        return "", False
 
     def deps_of(self, decl: TaskDecl, instances: Mapping[str, list[str]]) -> list[str]:
         """Instance names for `deps` (a foreach task stands for all its instances)."""

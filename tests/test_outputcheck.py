@@ -457,18 +457,41 @@ def test_what_a_clone_has_or_lacks_on_disk_is_no_internal_error(project: Project
 
 def test_a_load_error_in_the_copy_names_the_project_s_flowfile(repo: Project) -> None:
     """An input on disk that git does not track is no file of the copy: the error named the
-    copy's Flowfile, a temporary path, and said the file was on no disk."""
+    copy's Flowfile, a temporary path, and said the file was on no disk. The hint to git add
+    what is missing is said of that error alone, not of the project's own beside it."""
     repo.flowfile(FLOW + '\n[tasks.extra]\ncmd = "cp {input} {output}"\ninputs = ["extra.txt"]'
-                         '\noutputs = ["tmp/extra.out"]\n')
+                         '\noutputs = ["tmp/copied.out"]\ndeps = ["shuot"]\n')
     repo.write("extra.txt", "not added\n")
     git(repo.root, "add", "Flowfile")
     result = repo.bflow("status", "--check", "--outputs")
     assert result.returncode == 2
-    assert result.stderr.startswith("bflow: error: Flowfile: tasks.extra.inputs[0]: input "
-                                    "'extra.txt' of task 'extra' is neither on disk")
-    assert result.stderr.rstrip().endswith("(in the copy of the files git tracks that bflow "
-                                           "status --outputs builds: git add what is missing)")
+    assert result.stderr.splitlines() == [
+        "bflow: error: Flowfile: tasks.extra.inputs[0]: input 'extra.txt' of task 'extra' is "
+        "neither on disk nor an output of any task (in the copy of the files git tracks that "
+        "bflow status --outputs builds: git add what is missing)",
+        "bflow: error: Flowfile: tasks.extra.deps[0]: unknown task 'shuot' (did you mean "
+        "'shout'?)"]
     assert "bflow-outputs-" not in result.stderr
+
+
+PROJECT_S_OWN = {
+    "a cycle": '[tasks.a]\ncmd = "echo"\ndeps = ["b"]\n[tasks.b]\ncmd = "echo"\ndeps = ["a"]\n',
+    "an unknown task in deps": '[tasks.a]\ncmd = "echo"\ndeps = ["cuont"]\n',
+    "an unset environment variable": '[tasks.a]\ncmd = "echo {env.BFLOW_TEST_UNSET}"\n',
+}
+
+
+@pytest.mark.parametrize("mistake", PROJECT_S_OWN)
+def test_a_load_error_no_added_file_mends_is_said_as_the_project_s_own(
+        repo: Project, mistake: str) -> None:
+    """Every error of the copy's project said to git add what is missing, one that no file
+    mends too (a cycle, an unknown task in deps, an unset `{env.NAME}`)."""
+    repo.flowfile(FLOW + PROJECT_S_OWN[mistake])
+    git(repo.root, "add", "Flowfile")
+    result = repo.bflow("status", "--check", "--outputs")
+    assert result.returncode == 2
+    assert result.stderr == repo.bflow("validate").stderr  # as the project says it
+    assert "git add what is missing" not in result.stderr
 
 
 def test_a_syntax_error_in_the_staged_flowfile_says_to_fix_it_there(repo: Project) -> None:
