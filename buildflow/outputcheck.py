@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 
-from buildflow import engine, events, gitfiles
+from buildflow import engine, events, gitfiles, unmerged
 from buildflow.errors import EXIT_OK, FlowfileError, UsageError
 from buildflow.flowfile import resolve_path
 from buildflow.fs import LocalFileSystem
@@ -101,21 +101,23 @@ def compare(path: str, targets: list[str], overrides: Mapping[str, str],
                 f"fix it, then git add {flowfile}"
             raise _as_the_project_s(exc, copied, path, lambda _: fix) from None
         try:
-            copy = resolve(parsed, overrides)
+            copy = resolve(parsed, overrides, fs=unmerged.Disk(scratch, index.unmerged))
         except FlowfileError as exc:  # a file on the disk that is not added, or its own
             raise _as_the_project_s(exc, copied, path, lambda problem: MISSING
                                     if problem in exc.missing else "") from None
         names = targets or [name for name, task in copy.tasks.items() if task.outputs]
         if not names:
             return Comparison(0, [], [])
+        moved = _moved(cwd, root, scratch)
+        unmerged.refuse_inputs(copy, engine.selected(copy, names, moved), index.unmerged, path)
         _refuse_writing_through(copy, path)
-        # its records in `temp`, wherever the Flowfile's cache_dir leads (a symlink git tracks
-        # into the project's own records)
-        copy = copy._replace(settings=copy.settings._replace(
+        # built on the copy as it is, and its records in `temp`, wherever the Flowfile's
+        # cache_dir leads (a symlink git tracks into the project's own records)
+        copy = copy._replace(fs=None, settings=copy.settings._replace(
             cache_dir=os.path.join(temp, "records")))
         reporter = events.Collector()
-        result = engine.build(copy, names, keep_going=True, reporter=reporter,
-                              cwd=_moved(cwd, root, scratch), cache=False)
+        result = engine.build(copy, names, keep_going=True, reporter=reporter, cwd=moved,
+                              cache=False)
         if result.exit_status != EXIT_OK:
             failed = [e for e in reporter.events if isinstance(e, events.TaskFailed)]
             return Comparison(0, [], failed)

@@ -188,6 +188,68 @@ def test_a_conflict_is_named_as_one_with_its_fix(repo: Project) -> None:
     assert result.stdout == "bflow: all 3 outputs match what a build gives\n", result.stderr
 
 
+def test_an_unmerged_input_is_named_as_in_conflict_with_its_fix(project: Project) -> None:
+    """An input the index holds unmerged, which `git checkout-index` leaves out of the copy,
+    was said to be on no disk (git add what is missing), and one a glob or a foreach matches
+    was left out of its matches, silently: the check went on without it."""
+    project.flowfile("""
+        [tasks.shout]
+        cmd = "tr a-z A-Z < {input} > {output}"
+        inputs = ["src.txt"]
+        outputs = ["shout.txt"]
+        [tasks.notes]
+        cmd = "cat {inputs} > {output}"
+        inputs = ["notes/*.txt", "!notes/draft.txt"]
+        outputs = ["notes.txt"]
+        [tasks.page]
+        foreach = "pages/*.txt"
+        cmd = "cp {item} {output}"
+        outputs = ["out/{name}"]
+        """)
+    for path in ("src.txt", "notes/a.txt", "notes/b.txt", "notes/draft.txt"):
+        project.write(path, "base\n")
+    committed(project)
+    git(project.root, "checkout", "-q", "-b", "other")
+    for branch in ("other", "main"):  # each edits the inputs, and adds pages/ in its own way
+        git(project.root, "checkout", "-q", branch)
+        for path in ("src.txt", "notes/b.txt", "notes/draft.txt", "pages/new.txt"):
+            project.write(path, f"{branch}\n")
+        git(project.root, "add", ".")
+        git(project.root, "commit", "-q", "-m", branch)
+    with pytest.raises(subprocess.CalledProcessError):  # stopped by the conflicts
+        git(project.root, "merge", "-q", "other")
+
+    def in_conflict(path: str, task: str) -> str:
+        return (f"bflow: error: Flowfile: input '{path}' of task '{task}' is unmerged in git's "
+                "index (in conflict), and bflow status --outputs builds a copy of what the "
+                f"index holds (resolve the conflict, then git add {path})")
+
+    result = project.bflow("status", "--check", "--outputs")
+    assert result.returncode == 2, result.stdout
+    assert result.stderr.splitlines() == [  # not notes/draft.txt, which no task reads
+        in_conflict("notes/b.txt", "notes"), in_conflict("pages/new.txt", "page:pages/new.txt"),
+        in_conflict("src.txt", "shout")]
+    git(project.root, "checkout", "-q", "--theirs", "src.txt")
+    git(project.root, "add", "src.txt")
+    result = project.bflow("status", "--check", "--outputs")
+    assert result.returncode == 2, result.stdout
+    assert result.stderr.splitlines() == [
+        in_conflict("notes/b.txt", "notes"), in_conflict("pages/new.txt", "page:pages/new.txt")]
+    result = project.bflow("status", "--check", "--outputs", "shout")  # reads none of them
+    assert (result.returncode, result.stderr) == (1, ""), result.stderr
+    assert result.stdout == "shout.txt: differs from what a build gives (run bflow, then git " \
+                            "add it)\n"
+    git(project.root, "checkout", "-q", "--theirs", "notes/b.txt", "pages/new.txt")
+    git(project.root, "add", "notes/b.txt", "pages/new.txt")
+    result = project.bflow("status", "--check", "--outputs")  # no task reads what is left
+    assert (result.returncode, result.stderr) == (1, ""), result.stderr
+    assert result.stdout.splitlines() == [
+        "notes.txt: differs from what a build gives (run bflow, then git add it)",
+        "out/new.txt: a build makes it, but git does not track it (run bflow, then git add "
+        "it, or list it in .gitignore)",
+        "shout.txt: differs from what a build gives (run bflow, then git add it)"]
+
+
 def test_a_task_that_fails_in_the_copy_fails_the_check_naming_it(repo: Project) -> None:
     repo.flowfile(FLOW + '\n[tasks.broken]\ncmd = "echo no such tool >&2; exit 3"\n'
                   'outputs = ["broken.txt"]\n')
