@@ -876,17 +876,18 @@ def load(path: str | os.PathLike[str] = "Flowfile",
     try:
         return resolve(flowfile, overrides, hidden, args)
     except FlowfileError:
-        # The outputs of tasks gone from the Flowfile, which the build removes before it
-        # builds, may alone keep it from loading: a foreach over them finds a cycle, or two
-        # items writing one output, that a clean checkout has not. Load as the build will find
-        # the disk (as `engine.as_built` does for status and -n); else the error stands.
-        from buildflow.prune import leftovers_of_vanished
+        # The outputs the Flowfile no longer declares (of tasks gone from it, or that a task
+        # no longer declares), which the build removes before it builds, may alone keep it
+        # from loading: a foreach over them finds a cycle, or two items writing one output,
+        # that a clean checkout has not. Load as the build will find the disk (as
+        # `engine.as_built` does for status and -n); else the error stands.
+        from buildflow.prune import leftovers
 
-        leftovers = leftovers_of_vanished(flowfile) - hidden
-        if not leftovers:
+        left = leftovers(flowfile) - hidden
+        if not left:
             raise
         try:
-            return resolve(flowfile, overrides, hidden | leftovers, args)
+            return resolve(flowfile, overrides, hidden | left, args)
         except FlowfileError:
             pass
         raise

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Collection, Container, Iterable, Mapping
 
-from buildflow import foreach, placeholders
+from buildflow import foreach, globbing, placeholders
 from buildflow.errors import BuildError
 from buildflow.flowfile import Flowfile, TaskDecl
 from buildflow.fs import FileSystem
@@ -21,26 +21,59 @@ from buildflow.staleness import depfile_of
 from buildflow.state import NOTHING_LEFT, State
 
 
-def leftovers_of_vanished(flowfile: Flowfile) -> frozenset[str]:
-    """The files the records of tasks `flowfile` no longer has (by name, foreach instances
-    by their task's) hold that are still on disk unchanged, a directory output's as the files
-    in it: what a build removes before it builds (`dead_files`, with no project to keep
-    anything for). Asked only of a Flowfile that does not load; empty when its state or one
-    of those files cannot be read."""
+def leftovers(flowfile: Flowfile) -> frozenset[str]:
+    """The files the records hold that `flowfile` no longer declares (outputs of tasks it no
+    longer has, by name, foreach instances by their task's, and outputs a task it has no
+    longer declares, `b1/{stem}.t1` become `b1/{stem}.u1`), still on disk unchanged, a
+    directory output's as the files in it: what a build removes before it builds
+    (`dead_files`, with no project to keep anything for). Asked only of a Flowfile that does
+    not load; empty when its state or one of those files cannot be read."""
     from buildflow.fs import LocalFileSystem
 
     root = flowfile.root
     decls = {decl.name: decl for decl in flowfile.tasks}
-    nothing = _Kept((), (), ())
+    variables = dict(flowfile.vars)
     fs = LocalFileSystem(root)
     try:
         state = State(os.path.join(root, flowfile.settings.cache_dir, "state")).load()
-        vanished = [name for name in (*state.tasks, *state.left)
-                    if _vanished(name, decls, dict(flowfile.vars), fs)]
-        removable, _ = _outputs_on_disk(state, vanished, nothing, Hasher(fs, state.stats))
+        names: list[str] = []
+        outputs: set[str] = set()
+        dirs: set[str] = set()
+        depfiles: set[str] = set()
+        for name in (*state.tasks, *state.left):
+            if not _vanished(name, decls, variables, fs):
+                declared = _declared_now(name, decls, variables)
+                if declared is None:
+                    continue  # what it declares now cannot be told: its files stay
+                outputs.update(declared[0])
+                dirs.update(declared[1])
+                depfiles.update(declared[2])
+            names.append(name)
+        still = _Kept(outputs, (), ())
+        still.dirs, still.depfiles = dirs, depfiles
+        removable, _ = _outputs_on_disk(state, names, still, Hasher(fs, state.stats))
     except BuildError:
         return frozenset()
+    nothing = _Kept((), (), ())
     return frozenset(file for _, path in removable for file in _removal(fs, path, nothing))
+
+
+def _declared_now(name: str, decls: Mapping[str, TaskDecl], variables: Mapping[str, str]
+                  ) -> tuple[list[str], list[str], list[str]] | None:
+    """The outputs, the directory outputs among them and the depfile (none or one) the task
+    a record is of, still in the Flowfile, declares now; None when that cannot be told (a
+    template uses a var that is not plain)."""
+    base, colon, path = name.partition(":")
+    decl = decls[base]
+    item = foreach.item_of(decl, variables, path) if colon else None
+    outputs = foreach.output_paths(decl, foreach.instance_values(variables, decl, item))
+    depfile = foreach.depfile_path(decl, variables, item) if item is not None else \
+        decl.depfile and globbing.normalize(placeholders.expand(
+            decl.depfile, foreach.instance_values(variables, decl, None)))
+    if any("{" in path for path in (*outputs, depfile or "")):
+        return None
+    return outputs, [path for path, template in zip(outputs, decl.outputs)
+                     if template.endswith("/")], [depfile] if depfile else []
 
 
 def _vanished(name: str, decls: Mapping[str, TaskDecl], variables: Mapping[str, str],

@@ -464,6 +464,28 @@ def test_outputs_of_vanished_instances_of_a_task_still_there_that_keep_it_from_l
     assert project.bflow("clean").returncode == 0
 
 
+@pytest.mark.parametrize("renamed", ["{stem}.u1", "{stem}.x1"])
+def test_outputs_a_task_still_there_no_longer_declares_that_keep_it_from_loading_go(
+        project: Project, renamed: str) -> None:
+    """The first stage of a foreach chain renamed its output: the old file, still on disk,
+    was an item of the second stage beside the new one, both writing `b2/a.t2`, exit 2 on
+    every build (and -n) until it was deleted by hand, where a clean checkout builds. Only
+    the outputs of tasks gone from the Flowfile were taken away for the load, not those a
+    task still there no longer declares."""
+    project.write("src/a.txt", "a\n")
+    chain = '[tasks.s1]\nforeach = "src/*.txt"\ncmd = "cp {item} {output}"\n' \
+            'outputs = ["b1/OUT"]\n[tasks.s2]\nforeach = "b1/*"\n' \
+            'cmd = "cp {item} {output} && echo {task} >> runs.log"\n' \
+            'outputs = ["b2/{stem}.t2"]\n'
+    project.flowfile(chain.replace("OUT", "{stem}.t1"))
+    assert project.build() == ["s2:b1/a.t1"]
+    project.flowfile(chain.replace("OUT", renamed))
+    assert project.bflow("-n").returncode == 0
+    assert project.build("--plain") == [f"s2:b1/{renamed.replace('{stem}', 'a')}"]
+    assert not (project.root / "b1" / "a.t1").exists()
+    assert project.build() == []
+
+
 @pytest.mark.parametrize("flip", ["directory to file", "file to directory of another task"])
 def test_an_output_that_changes_kind_at_its_path_goes_before_the_build(
         project: Project, flip: str) -> None:
