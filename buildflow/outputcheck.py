@@ -105,6 +105,8 @@ def compare(path: str, targets: list[str], overrides: Mapping[str, str],
         except FlowfileError as exc:  # a file on the disk that is not added, or its own
             raise _as_the_project_s(exc, copied, path, lambda problem: MISSING
                                     if problem in exc.missing else "") from None
+        except UsageError as exc:  # an override of no var it declares, named as the project's
+            raise UsageError(str(exc).replace(shown(copied), shown(path))) from None
         names = targets or [name for name, task in copy.tasks.items() if task.outputs]
         if not names:
             return Comparison(0, [], [])

@@ -556,6 +556,15 @@ def test_a_load_error_no_added_file_mends_is_said_as_the_project_s_own(
     assert "git add what is missing" not in result.stderr
 
 
+def test_an_override_of_no_declared_var_names_the_project_s_flowfile(repo: Project) -> None:
+    """It named the Flowfile of the temporary copy (`../bflow-outputs-.../Flowfile`)."""
+    repo.flowfile(FLOW)
+    git(repo.root, "add", "Flowfile")
+    result = repo.bflow("status", "--check", "--outputs", "NOPE=x")
+    assert result.returncode == 2
+    assert result.stderr == repo.bflow("validate", "NOPE=x").stderr  # as the project says it
+
+
 def test_a_syntax_error_in_the_staged_flowfile_says_to_fix_it_there(repo: Project) -> None:
     """A TOML syntax error in the Flowfile the index holds said to git add what is missing."""
     repo.write("Flowfile", "[tasks.shout\n")
