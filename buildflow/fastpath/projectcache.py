@@ -67,8 +67,12 @@ class Basis(NamedTuple):
         """Whether a fresh load would still find the directories and lone inputs as they were,
         no output's directory leading out of the root, no `cwd` become a symlink, and the
         Python files unchanged."""
-        return (all(listing(root, d, self.skip) == seen for d, seen in self.listings.items())
-                and all(is_input_file(os.path.join(root, p)) for p in self.lone_inputs)
+        return all(listing(root, d, self.skip) == seen for d, seen in self.listings.items()) \
+            and self.holds_beside_listings(root)
+
+    def holds_beside_listings(self, root: str) -> bool:
+        """`holds`, but for the listings (which `moved` has just taken)."""
+        return (all(is_input_file(os.path.join(root, p)) for p in self.lone_inputs)
                 and first_escape(root, self.output_prefixes) is None
                 and first_link(root, self.cwd_prefixes) is None
                 and code_holds(self.code))
@@ -178,7 +182,8 @@ class Loaded:
         if moved is None or (moved is basis and stored):
             return  # the entry stored holds, or none can (the proof will find out)
         project = self.project._replace(globbed_dirs=frozenset(moved.listings))
-        if moved.holds(project.root) and _write(self._cache_file, project, moved):
+        if moved.holds_beside_listings(project.root) and \
+                _write(self._cache_file, project, moved):
             self.project, self.basis = project, moved
 
 
