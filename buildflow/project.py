@@ -69,6 +69,7 @@ class _Resolver:
         # its path from the root, as outputs are written (a build script may be in a
         # subdirectory of the root its Project names, or outside it)
         self.name = os.path.relpath(path, root).replace(os.sep, "/")
+        self.script = path in scripts.SCRIPTS  # not a Flowfile: a build script declared it
         self.fs = fs or LocalFileSystem(root)
         self.settings = settings
         self.vars = dict(variables)
@@ -238,8 +239,8 @@ class _Resolver:
                                     "settings.cache_dir outside it")
             elif self.name in (path, unlinked):
                 what = "the build script declaring this project: it runs before anything " \
-                    "else does" if os.path.join(self.root, self.name) in scripts.SCRIPTS \
-                    else "this Flowfile: bflow reads it before anything runs"
+                    "else does" if self.script else "this Flowfile: bflow reads it before " \
+                    "anything runs"
                 self.problem(where, f"output '{expanded}' is {what}, and `bflow clean` would "
                                     "delete it")
             elif escape := self._escaping_parent(path):
